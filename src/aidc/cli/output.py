@@ -1,0 +1,62 @@
+"""How every command renders: Rich tables for people, --json for programs, errors as one located line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from aidc.errors import AidcError, InvalidSpec
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+DEBUG = {"on": False}
+
+
+def print_json(data: Any) -> None:
+    """Machine output: plain JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    return t
+
+
+def report_error(exc: AidcError) -> None:
+    if isinstance(exc, InvalidSpec) and len(exc.problems) > 1:
+        err_console.print(f"[bold red]error:[/] {len(exc.problems)} problems", highlight=False)
+        for p in exc.problems:
+            err_console.print(f"  {p}", highlight=False, markup=False)
+        return
+    err_console.print("[bold red]error:[/] ", end="", highlight=False)
+    err_console.print(str(exc), highlight=False, markup=False)
+
+
+def handles_errors(fn: F) -> F:
+    """Translate AidcError into its exit code and one message; tracebacks only with --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AidcError as exc:
+            if DEBUG["on"]:
+                raise
+            report_error(exc)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise SystemExit(130) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,136 @@
+"""The AidcError tree: every failure a user can cause or meet, with its HTTP status and CLI exit code."""
+
+from __future__ import annotations
+
+
+class AidcError(Exception):
+    """Base of every error aidc raises on purpose.
+
+    ``code`` is a stable machine-readable name; ``http_status`` and ``exit_code`` are how the API and
+    the CLI translate it (and only they do). ``hint`` says how to fix it, in one sentence.
+    """
+
+    code = "aidc_error"
+    http_status = 500
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, where: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.where = where
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "message": self.message, "where": self.where, "hint": self.hint}
+
+
+class InvalidSpec(AidcError):
+    """A spec file (pipeline, facility, workload) is malformed or fails validation."""
+
+    code = "invalid_spec"
+    http_status = 422
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None, where: str | None = None,
+                 problems: list[SpecProblem] | None = None) -> None:
+        super().__init__(message, hint=hint, where=where)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        if len(self.problems) <= 1:
+            return super().__str__()
+        return "\n".join([f"{len(self.problems)} problems:"] + [f"  {p}" for p in self.problems])
+
+
+class SpecProblem:
+    """One validation problem located in a spec file: file:line:col, field path, what and how to fix."""
+
+    def __init__(self, file: str, line: int | None, col: int | None, field: str, message: str,
+                 hint: str | None = None) -> None:
+        self.file, self.line, self.col, self.field, self.message, self.hint = file, line, col, field, message, hint
+
+    @property
+    def location(self) -> str:
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def __str__(self) -> str:
+        field = f" {self.field}:" if self.field else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.location}:{field} {self.message}{hint}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "col": self.col, "field": self.field,
+                "message": self.message, "hint": self.hint}
+
+
+class InvalidInput(AidcError):
+    """A request or argument is wrong (not a spec file)."""
+
+    code = "invalid_input"
+    http_status = 400
+    exit_code = 2
+
+
+class NotFound(AidcError):
+    code = "not_found"
+    http_status = 404
+    exit_code = 2
+
+
+class Conflict(AidcError):
+    code = "conflict"
+    http_status = 409
+    exit_code = 1
+
+
+class PermissionDenied(AidcError):
+    code = "permission_denied"
+    http_status = 403
+    exit_code = 1
+
+
+class BackendUnavailable(AidcError):
+    """A backend (metadata store, artifact store, Ray, a server) cannot be reached."""
+
+    code = "backend_unavailable"
+    http_status = 503
+    exit_code = 1
+
+
+class IntegrityError(AidcError):
+    """Stored bytes do not match their content address: corrupted or tampered with."""
+
+    code = "integrity_error"
+    http_status = 500
+    exit_code = 1
+
+
+class StageFailed(AidcError):
+    """A pipeline stage failed; the run is marked failed with the stage, the cause and where to look."""
+
+    code = "stage_failed"
+    http_status = 500
+    exit_code = 1
+
+    def __init__(self, message: str, *, stage: str, run_id: str, cause: str,
+                 log_path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.stage, self.run_id, self.cause, self.log_path = stage, run_id, cause, log_path
+
+
+class UserCodeError(StageFailed):
+    """The failure came from the user's model, data or stage code, not from aidc."""
+
+    code = "user_code_error"
+
+
+class GateFailed(StageFailed):
+    """A promotion gate in the spec (for example ``min_accuracy``) was not met."""
+
+    code = "gate_failed"

@@ -1,0 +1,1 @@
+"""facility: see DESIGN.md."""

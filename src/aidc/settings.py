@@ -1,0 +1,46 @@
+"""Settings, read in one place: arguments > AIDC_* environment > ./aidc.toml > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    """Where aidc keeps its state and which backends it talks to.
+
+    ``metadata_url`` and ``artifact_url`` default to files under ``home``; ``ray_address`` empty means
+    "start a local Ray on demand and stop it when the command ends".
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AIDC_", toml_file="aidc.toml", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".aidc", description="state directory")
+    metadata_url: str = Field("", description="SQLAlchemy URL; default sqlite:///$AIDC_HOME/aidc.db")
+    artifact_url: str = Field("", description="fsspec URL; default file://$AIDC_HOME/artifacts")
+    ray_address: str = Field("", description="Ray cluster address; empty starts a local Ray per command")
+    ray_num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all of this host)")
+    s3_endpoint_url: str = Field("", description="S3 endpoint for s3:// artifact URLs (MinIO, Ceph, moto…)")
+    debug: bool = False
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.home = Path(self.home).expanduser()
+        if not self.metadata_url:
+            self.metadata_url = f"sqlite:///{self.home / 'aidc.db'}"
+        if not self.artifact_url:
+            self.artifact_url = f"file://{self.home / 'artifacts'}"
+        return self
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def public(self) -> dict[str, Any]:
+        """Settings as shown to users (`aidc doctor`)."""
+        return {k: str(v) for k, v in self.model_dump().items()}

@@ -1,0 +1,136 @@
+"""Load a YAML spec into a pydantic model, reporting every problem as file:line:col plus field path.
+
+Shared by every spec aidc reads (pipelines, facilities, workloads), so all of them point at the same
+place the same way: ``pipeline.yaml:12:7: stages[1].with.epochs: Input should be a valid integer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from aidc.errors import InvalidSpec, SpecProblem
+
+M = TypeVar("M", bound=BaseModel)
+Path_ = tuple[str | int, ...]
+
+
+class SpecSource:
+    """A parsed YAML document plus the line:col of every node, addressable by field path."""
+
+    def __init__(self, data: Any, positions: dict[Path_, tuple[int, int]], file: str) -> None:
+        self.data, self.positions, self.file = data, positions, file
+
+    def locate(self, path: Path_) -> tuple[int | None, int | None]:
+        """Line and column (1-based) of the node at ``path``, or of its nearest existing ancestor."""
+        for cut in range(len(path), -1, -1):
+            hit = self.positions.get(tuple(path[:cut]))
+            if hit:
+                return hit
+        return None, None
+
+    def problem(self, path: Path_, message: str, hint: str | None = None) -> SpecProblem:
+        line, col = self.locate(path)
+        return SpecProblem(self.file, line, col, format_path(path), message, hint)
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]], file: str) -> Any:
+    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node)) if key_node.tag != "tag:yaml.org,2002:str" \
+                else key_node.value
+            if key in out:
+                line = key_node.start_mark.line + 1
+                problem = SpecProblem(file, line, key_node.start_mark.column + 1, format_path(path + (key,)),
+                                      "duplicate key", "each key may appear once in a mapping; remove or rename one")
+                raise InvalidSpec(str(problem), problems=[problem])
+            out[key] = _walk(value_node, path + (key,), positions, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(child, path + (i,), positions, file) for i, child in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
+    """Parse YAML text keeping node positions; syntax errors become InvalidSpec with line:col."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = SpecProblem(file, line, col, "", f"YAML syntax error: {exc.problem}",
+                              "check indentation, colons and quotes on this line")
+        raise InvalidSpec(str(problem), problems=[problem]) from None
+    positions: dict[Path_, tuple[int, int]] = {}
+    data = _walk(root, (), positions, file) if root is not None else None
+    return SpecSource(data, positions, file)
+
+
+def read_yaml(path: str | Path) -> SpecSource:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidSpec(f"no such file: {p}", hint="check the path; it is relative to the current directory") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise InvalidSpec(f"cannot read {p}: {exc}", hint="give the path of a UTF-8 YAML file") from None
+    return parse_yaml(text, str(p))
+
+
+def _hint_for(err: dict[str, Any]) -> str | None:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "add this field"
+    if kind == "extra_forbidden":
+        return "remove it, or check its spelling against `aidc schema`"
+    if kind.startswith(("int_", "float_")):
+        return "give a number"
+    if kind == "literal_error" or kind == "enum":
+        return "use one of the allowed values"
+    return None
+
+
+def problems_from(exc: ValidationError, source: SpecSource, prefix: Path_ = ()) -> list[SpecProblem]:
+    """Turn a pydantic ValidationError into located SpecProblems (prefix = where the model sits)."""
+    problems = []
+    for err in exc.errors():
+        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"]
+        if err.get("type") not in ("missing",) and "input" in err and not isinstance(err["input"], (dict, list)):
+            msg = f"{msg} (got {err['input']!r})"
+        problems.append(source.problem(loc, msg, _hint_for(err)))
+    return problems
+
+
+def raise_problems(problems: list[SpecProblem]) -> None:
+    if problems:
+        raise InvalidSpec(str(problems[0]), hint=problems[0].hint, problems=problems)
+
+
+def validate(model: type[M], source: SpecSource, data: Any = None, prefix: Path_ = ()) -> M:
+    """Validate ``data`` (default: the whole document) against ``model``; located errors on failure."""
+    payload = source.data if data is None and not prefix else data
+    if payload is None:
+        raise_problems([source.problem(prefix, "the document is empty", "see the examples/ folder for a spec to start from")])
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise_problems(problems_from(exc, source, prefix))
+    raise AssertionError("unreachable")
+
+
+def load_spec(model: type[M], path: str | Path) -> M:
+    """Read and validate a YAML spec file in one call."""
+    return validate(model, read_yaml(path))

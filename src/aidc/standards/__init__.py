@@ -1,0 +1,1 @@
+"""standards: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""metadata: see DESIGN.md."""
