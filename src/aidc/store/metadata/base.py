@@ -1,0 +1,114 @@
+"""The MetadataStore contract: runs, stages, metrics, artifacts, datasets, models, deployments, lineage."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from aidc.store.metadata.records import (
+    Artifact, DatasetVersion, Deployment, LineageEdge, Metric, ModelVersion, PipelineRun, StageRun,
+)
+
+RUN_STATES = ("running", "succeeded", "failed")
+STAGE_STATES = ("pending", "running", "succeeded", "cached", "failed")
+MODEL_STAGES = ("none", "staging", "production", "archived")
+
+
+class MetadataStore(ABC):
+    """Every write may join an enclosing ``with store.transaction():`` block, which commits all or nothing."""
+
+    url: str
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    # -- pipeline runs and their stages
+    @abstractmethod
+    def create_run(self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None) -> PipelineRun: ...
+    @abstractmethod
+    def get_run(self, run_id: str) -> PipelineRun: ...
+    @abstractmethod
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[PipelineRun]: ...
+    @abstractmethod
+    def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> PipelineRun: ...
+    @abstractmethod
+    def reopen_run(self, run_id: str) -> PipelineRun: ...
+    @abstractmethod
+    def set_run_report(self, run_id: str, path: str) -> None: ...
+    @abstractmethod
+    def start_stage(self, run_id: str, name: str, kind: str, *, cache_key: str | None, log_path: str | None) -> StageRun: ...
+    @abstractmethod
+    def finish_stage(self, stage_run_id: int, status: str, *, outputs: dict[str, Any] | None = None,
+                     error: dict[str, Any] | None = None, cached_from: int | None = None) -> StageRun: ...
+    @abstractmethod
+    def list_stages(self, run_id: str) -> list[StageRun]: ...
+    @abstractmethod
+    def find_cached_stage(self, cache_key: str) -> StageRun | None: ...
+
+    # -- metrics and artifacts
+    @abstractmethod
+    def add_metrics(self, run_id: str, stage: str, points: Iterable[tuple[str, int, float]]) -> None: ...
+    @abstractmethod
+    def metrics(self, run_id: str, *, stage: str | None = None) -> list[Metric]: ...
+    @abstractmethod
+    def add_artifact(self, digest: str, size: int, kind: str, name: str, uri: str, *,
+                     run_id: str | None = None, stage: str | None = None) -> Artifact: ...
+    @abstractmethod
+    def artifacts(self, *, run_id: str | None = None, kind: str | None = None) -> list[Artifact]: ...
+
+    # -- datasets
+    @abstractmethod
+    def register_dataset_version(self, dataset: str, artifact_digest: str, *, schema: dict[str, Any],
+                                 stats: dict[str, Any], class_balance: dict[str, Any], fingerprint: str,
+                                 run_id: str | None) -> DatasetVersion: ...
+    @abstractmethod
+    def get_dataset_version(self, dataset_version_id: int) -> DatasetVersion: ...
+    @abstractmethod
+    def list_dataset_versions(self, dataset: str | None = None) -> list[DatasetVersion]: ...
+
+    # -- models
+    @abstractmethod
+    def register_model_version(self, name: str, *, onnx_digest: str | None, checkpoint_digest: str | None,
+                               run_id: str | None, dataset_version_id: int | None, metrics: dict[str, Any],
+                               stage: str = "none") -> ModelVersion: ...
+    @abstractmethod
+    def get_model_version(self, name: str, version: int | None = None) -> ModelVersion: ...
+    @abstractmethod
+    def get_model_version_by_id(self, model_version_id: int) -> ModelVersion: ...
+    @abstractmethod
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]: ...
+    @abstractmethod
+    def set_model_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
+
+    # -- deployments
+    @abstractmethod
+    def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
+                       status: str = "running") -> Deployment: ...
+    @abstractmethod
+    def set_deployment_status(self, deployment_id: int, status: str) -> Deployment: ...
+    @abstractmethod
+    def list_deployments(self, *, status: str | None = None) -> list[Deployment]: ...
+
+    # -- lineage
+    @abstractmethod
+    def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None: ...
+    @abstractmethod
+    def upstream(self, kind: str, id_: str) -> list[LineageEdge]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        pass
+
+    def iter_all_lineage(self, kind: str, id_: str) -> Iterator[LineageEdge]:
+        """Walk upstream edges transitively (model version → ONNX → checkpoint → run → dataset version)."""
+        seen: set[tuple[str, str]] = set()
+        frontier = [(kind, id_)]
+        while frontier:
+            node = frontier.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            for edge in self.upstream(*node):
+                yield edge
+                frontier.append((edge.src_kind, edge.src_id))

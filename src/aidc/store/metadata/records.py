@@ -1,0 +1,123 @@
+"""What the metadata store hands back: plain, JSON-ready records of runs, datasets, models and lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class DatasetVersion(Record):
+    id: int
+    dataset: str
+    version: int
+    artifact_digest: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    stats: dict[str, Any]
+    class_balance: dict[str, Any]
+    fingerprint: str
+    run_id: str | None
+    created_at: datetime
+
+    model_config = ConfigDict(from_attributes=True, frozen=True, populate_by_name=True)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}:{self.version}"
+
+
+class PipelineRun(Record):
+    id: str
+    pipeline: str
+    spec: dict[str, Any]
+    spec_path: str | None
+    status: str  # running | succeeded | failed
+    error: dict[str, Any] | None
+    report_path: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class StageRun(Record):
+    id: int
+    run_id: str
+    name: str
+    kind: str
+    status: str  # pending | running | succeeded | failed | cached
+    cache_key: str | None
+    cached_from: int | None
+    outputs: dict[str, Any]
+    error: dict[str, Any] | None
+    log_path: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Metric(Record):
+    run_id: str
+    stage: str
+    name: str
+    step: int
+    value: float
+
+
+class Artifact(Record):
+    id: int
+    digest: str
+    size: int
+    kind: str
+    name: str
+    uri: str
+    run_id: str | None
+    stage: str | None
+    created_at: datetime
+
+
+class ModelVersion(Record):
+    id: int
+    name: str
+    version: int
+    stage: str  # none | staging | production | archived
+    onnx_digest: str | None
+    checkpoint_digest: str | None
+    run_id: str | None
+    dataset_version_id: int | None
+    metrics: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class Deployment(Record):
+    id: int
+    name: str
+    model_version_id: int
+    url: str
+    pid: int | None
+    status: str  # running | stopped | failed
+    created_at: datetime
+    stopped_at: datetime | None
+
+
+class LineageEdge(Record):
+    src_kind: str
+    src_id: str
+    dst_kind: str
+    dst_id: str
+    relation: str

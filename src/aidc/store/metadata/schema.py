@@ -1,0 +1,132 @@
+"""The metadata tables (SQLAlchemy 2 ORM); Alembic migrations are generated from these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetVersionRow(Base):
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    version: Mapped[int]
+    artifact_digest: Mapped[str] = mapped_column(String(80))
+    schema_: Mapped[dict[str, Any]] = mapped_column("schema")
+    stats: Mapped[dict[str, Any]]
+    class_balance: Mapped[dict[str, Any]]
+    fingerprint: Mapped[str] = mapped_column(String(80), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineRunRow(Base):
+    __tablename__ = "pipeline_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(200), index=True)
+    spec: Mapped[dict[str, Any]]
+    spec_path: Mapped[str | None] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    error: Mapped[dict[str, Any] | None]
+    report_path: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+
+
+class StageRunRow(Base):
+    __tablename__ = "stage_runs"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    cache_key: Mapped[str | None] = mapped_column(String(80), index=True)
+    cached_from: Mapped[int | None]
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[dict[str, Any] | None]
+    log_path: Mapped[str | None] = mapped_column(String(1000))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    step: Mapped[int]
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(300))
+    uri: Mapped[str] = mapped_column(String(1000))
+    run_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    stage: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    stage: Mapped[str] = mapped_column(String(20), default="none")
+    onnx_digest: Mapped[str | None] = mapped_column(String(80))
+    checkpoint_digest: Mapped[str | None] = mapped_column(String(80))
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    url: Mapped[str] = mapped_column(String(500))
+    pid: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None]
+
+
+class LineageEdgeRow(Base):
+    __tablename__ = "lineage_edges"
+    __table_args__ = (UniqueConstraint("src_kind", "src_id", "dst_kind", "dst_id", "relation"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    src_kind: Mapped[str] = mapped_column(String(40))
+    src_id: Mapped[str] = mapped_column(String(100), index=True)
+    dst_kind: Mapped[str] = mapped_column(String(40))
+    dst_id: Mapped[str] = mapped_column(String(100), index=True)
+    relation: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,348 @@
+"""SqlMetadataStore: the MetadataStore on SQLAlchemy 2 — SQLite (WAL) by default, PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from aidc.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from aidc.store.metadata import records as r
+from aidc.store.metadata.base import MODEL_STAGES, MetadataStore
+from aidc.store.metadata.migrate import upgrade_to_head
+from aidc.store.metadata.schema import (
+    ArtifactRow, DatasetRow, DatasetVersionRow, DeploymentRow, LineageEdgeRow, MetricRow, ModelVersionRow,
+    PipelineRunRow, StageRunRow,
+)
+
+R = TypeVar("R", bound=r.Record)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the per-dialect settings we rely on (WAL and foreign keys on SQLite)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql+psycopg://"):
+        return create_engine(url, pool_pre_ping=True)
+    raise InvalidInput(f"unsupported metadata URL {url!r}",
+                       hint="use sqlite:///path/to/aidc.db or postgresql+psycopg://user@host/db")
+
+
+class SqlMetadataStore(MetadataStore):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            upgrade_to_head(self.engine)
+        except sa_exc.OperationalError as exc:
+            raise BackendUnavailable(f"cannot open the metadata store {self._safe_url}: {exc.orig}",
+                                     hint="check AIDC_METADATA_URL and that the database server is running") from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
+
+    @property
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions: writes join the enclosing transaction on this thread, else commit on their own
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self._sessions() as session, session.begin():
+            self._local.session = session
+            try:
+                yield
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def _get(self, session: Session, row_type: type, key: Any, what: str) -> Any:
+        row = session.get(row_type, key)
+        if row is None:
+            raise NotFound(f"no {what} {key!r}", hint=f"list them with `aidc {what.split()[0]}s list`")
+        return row
+
+    # -- runs
+    def create_run(self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None) -> r.PipelineRun:
+        with self._session() as s:
+            row = PipelineRunRow(id=run_id, pipeline=pipeline, spec=spec, spec_path=spec_path, status="running")
+            s.add(row)
+            s.flush()
+            return r.PipelineRun.model_validate(row)
+
+    def get_run(self, run_id: str) -> r.PipelineRun:
+        with self._session() as s:
+            row = s.get(PipelineRunRow, run_id)
+            if row is None:  # accept a unique prefix, as people copy short ids
+                rows = s.scalars(select(PipelineRunRow).where(PipelineRunRow.id.startswith(run_id)).limit(2)).all()
+                if len(rows) != 1:
+                    raise NotFound(f"no run {run_id!r}", hint="list runs with `aidc runs list`")
+                row = rows[0]
+            return r.PipelineRun.model_validate(row)
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[r.PipelineRun]:
+        q = select(PipelineRunRow).order_by(PipelineRunRow.created_at.desc()).limit(limit)
+        if pipeline:
+            q = q.where(PipelineRunRow.pipeline == pipeline)
+        if status:
+            q = q.where(PipelineRunRow.status == status)
+        with self._session() as s:
+            return [r.PipelineRun.model_validate(row) for row in s.scalars(q)]
+
+    def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
+        with self._session() as s:
+            row = self._get(s, PipelineRunRow, run_id, "run")
+            row.status, row.error, row.finished_at = status, error, _now()
+            return r.PipelineRun.model_validate(row)
+
+    def reopen_run(self, run_id: str) -> r.PipelineRun:
+        with self._session() as s:
+            row = self._get(s, PipelineRunRow, run_id, "run")
+            row.status, row.error, row.finished_at = "running", None, None
+            return r.PipelineRun.model_validate(row)
+
+    def set_run_report(self, run_id: str, path: str) -> None:
+        with self._session() as s:
+            self._get(s, PipelineRunRow, run_id, "run").report_path = path
+
+    # -- stages
+    def start_stage(self, run_id: str, name: str, kind: str, *, cache_key: str | None,
+                    log_path: str | None) -> r.StageRun:
+        with self._session() as s:
+            row = s.scalars(select(StageRunRow).where(StageRunRow.run_id == run_id, StageRunRow.name == name)).first()
+            if row is None:
+                row = StageRunRow(run_id=run_id, name=name, kind=kind)
+                s.add(row)
+            row.status, row.cache_key, row.log_path = "running", cache_key, log_path
+            row.error, row.outputs, row.cached_from, row.started_at, row.finished_at = None, {}, None, _now(), None
+            s.flush()
+            return r.StageRun.model_validate(row)
+
+    def finish_stage(self, stage_run_id: int, status: str, *, outputs: dict[str, Any] | None = None,
+                     error: dict[str, Any] | None = None, cached_from: int | None = None) -> r.StageRun:
+        with self._session() as s:
+            row = self._get(s, StageRunRow, stage_run_id, "stage run")
+            row.status, row.outputs, row.error = status, outputs or {}, error
+            row.cached_from, row.finished_at = cached_from, _now()
+            return r.StageRun.model_validate(row)
+
+    def list_stages(self, run_id: str) -> list[r.StageRun]:
+        with self._session() as s:
+            rows = s.scalars(select(StageRunRow).where(StageRunRow.run_id == run_id).order_by(StageRunRow.id))
+            return [r.StageRun.model_validate(row) for row in rows]
+
+    def find_cached_stage(self, cache_key: str) -> r.StageRun | None:
+        q = (select(StageRunRow).where(StageRunRow.cache_key == cache_key, StageRunRow.status == "succeeded")
+             .order_by(StageRunRow.id.desc()).limit(1))
+        with self._session() as s:
+            row = s.scalars(q).first()
+            return r.StageRun.model_validate(row) if row else None
+
+    # -- metrics and artifacts
+    def add_metrics(self, run_id: str, stage: str, points: Iterable[tuple[str, int, float]]) -> None:
+        with self._session() as s:
+            s.add_all(MetricRow(run_id=run_id, stage=stage, name=n, step=int(st), value=float(v)) for n, st, v in points)
+
+    def metrics(self, run_id: str, *, stage: str | None = None) -> list[r.Metric]:
+        q = select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.id)
+        if stage:
+            q = q.where(MetricRow.stage == stage)
+        with self._session() as s:
+            return [r.Metric.model_validate(row) for row in s.scalars(q)]
+
+    def add_artifact(self, digest: str, size: int, kind: str, name: str, uri: str, *,
+                     run_id: str | None = None, stage: str | None = None) -> r.Artifact:
+        with self._session() as s:
+            row = ArtifactRow(digest=digest, size=size, kind=kind, name=name, uri=uri, run_id=run_id, stage=stage)
+            s.add(row)
+            s.flush()
+            return r.Artifact.model_validate(row)
+
+    def artifacts(self, *, run_id: str | None = None, kind: str | None = None) -> list[r.Artifact]:
+        q = select(ArtifactRow).order_by(ArtifactRow.id)
+        if run_id:
+            q = q.where(ArtifactRow.run_id == run_id)
+        if kind:
+            q = q.where(ArtifactRow.kind == kind)
+        with self._session() as s:
+            return [r.Artifact.model_validate(row) for row in s.scalars(q)]
+
+    # -- datasets
+    @staticmethod
+    def _dataset_version(row: DatasetVersionRow, name: str) -> r.DatasetVersion:
+        return r.DatasetVersion(id=row.id, dataset=name, version=row.version, artifact_digest=row.artifact_digest,
+                                schema=row.schema_, stats=row.stats, class_balance=row.class_balance,
+                                fingerprint=row.fingerprint, run_id=row.run_id, created_at=row.created_at)
+
+    def register_dataset_version(self, dataset: str, artifact_digest: str, *, schema: dict[str, Any],
+                                 stats: dict[str, Any], class_balance: dict[str, Any], fingerprint: str,
+                                 run_id: str | None) -> r.DatasetVersion:
+        with self._session() as s:
+            ds = s.scalars(select(DatasetRow).where(DatasetRow.name == dataset)).first()
+            if ds is None:
+                ds = DatasetRow(name=dataset)
+                s.add(ds)
+                s.flush()
+            same = s.scalars(select(DatasetVersionRow).where(
+                DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.fingerprint == fingerprint)).first()
+            if same is not None:  # identical data is the same version, however often it is prepared
+                return self._dataset_version(same, dataset)
+            latest = s.scalar(select(func.max(DatasetVersionRow.version)).where(DatasetVersionRow.dataset_id == ds.id))
+            row = DatasetVersionRow(dataset_id=ds.id, version=(latest or 0) + 1, artifact_digest=artifact_digest,
+                                    schema_=schema, stats=stats, class_balance=class_balance,
+                                    fingerprint=fingerprint, run_id=run_id)
+            s.add(row)
+            s.flush()
+            return self._dataset_version(row, dataset)
+
+    def get_dataset_version(self, dataset_version_id: int) -> r.DatasetVersion:
+        with self._session() as s:
+            row = self._get(s, DatasetVersionRow, dataset_version_id, "dataset version")
+            return self._dataset_version(row, s.get(DatasetRow, row.dataset_id).name)
+
+    def list_dataset_versions(self, dataset: str | None = None) -> list[r.DatasetVersion]:
+        q = (select(DatasetVersionRow, DatasetRow.name).join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+             .order_by(DatasetRow.name, DatasetVersionRow.version))
+        if dataset:
+            q = q.where(DatasetRow.name == dataset)
+        with self._session() as s:
+            return [self._dataset_version(row, name) for row, name in s.execute(q)]
+
+    # -- models
+    def register_model_version(self, name: str, *, onnx_digest: str | None, checkpoint_digest: str | None,
+                               run_id: str | None, dataset_version_id: int | None, metrics: dict[str, Any],
+                               stage: str = "none") -> r.ModelVersion:
+        self._check_stage(stage)
+        with self._session() as s:
+            latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name))
+            row = ModelVersionRow(name=name, version=(latest or 0) + 1, stage="none", onnx_digest=onnx_digest,
+                                  checkpoint_digest=checkpoint_digest, run_id=run_id,
+                                  dataset_version_id=dataset_version_id, metrics=metrics)
+            s.add(row)
+            s.flush()
+            if stage != "none":
+                self._move_stage(s, row, stage)
+            return r.ModelVersion.model_validate(row)
+
+    def _find_model(self, s: Session, name: str, version: int | None) -> ModelVersionRow:
+        q = select(ModelVersionRow).where(ModelVersionRow.name == name)
+        q = q.where(ModelVersionRow.version == version) if version is not None else q.order_by(ModelVersionRow.version.desc())
+        row = s.scalars(q.limit(1)).first()
+        if row is None:
+            what = f"{name}:{version}" if version is not None else name
+            raise NotFound(f"no model version {what!r}", hint="list models with `aidc models list`")
+        return row
+
+    def get_model_version(self, name: str, version: int | None = None) -> r.ModelVersion:
+        with self._session() as s:
+            return r.ModelVersion.model_validate(self._find_model(s, name, version))
+
+    def get_model_version_by_id(self, model_version_id: int) -> r.ModelVersion:
+        with self._session() as s:
+            return r.ModelVersion.model_validate(self._get(s, ModelVersionRow, model_version_id, "model version"))
+
+    def list_model_versions(self, name: str | None = None) -> list[r.ModelVersion]:
+        q = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
+        if name:
+            q = q.where(ModelVersionRow.name == name)
+        with self._session() as s:
+            return [r.ModelVersion.model_validate(row) for row in s.scalars(q)]
+
+    @staticmethod
+    def _check_stage(stage: str) -> None:
+        if stage not in MODEL_STAGES:
+            raise InvalidInput(f"unknown model stage {stage!r}", hint=f"use one of {', '.join(MODEL_STAGES)}")
+
+    def _move_stage(self, s: Session, row: ModelVersionRow, stage: str) -> None:
+        if stage == "production":  # one production version per model: the previous one is archived
+            for other in s.scalars(select(ModelVersionRow).where(
+                    ModelVersionRow.name == row.name, ModelVersionRow.stage == "production", ModelVersionRow.id != row.id)):
+                other.stage = "archived"
+        row.stage = stage
+
+    def set_model_stage(self, name: str, version: int, stage: str) -> r.ModelVersion:
+        self._check_stage(stage)
+        with self._session() as s:
+            row = self._find_model(s, name, version)
+            if row.stage == "archived" and stage == "staging":
+                raise Conflict(f"{name}:{version} is archived", hint="register a new version instead")
+            self._move_stage(s, row, stage)
+            return r.ModelVersion.model_validate(row)
+
+    # -- deployments
+    def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
+                       status: str = "running") -> r.Deployment:
+        with self._session() as s:
+            row = DeploymentRow(name=name, model_version_id=model_version_id, url=url, pid=pid, status=status)
+            s.add(row)
+            s.flush()
+            return r.Deployment.model_validate(row)
+
+    def set_deployment_status(self, deployment_id: int, status: str) -> r.Deployment:
+        with self._session() as s:
+            row = self._get(s, DeploymentRow, deployment_id, "deployment")
+            row.status = status
+            if status != "running":
+                row.stopped_at = _now()
+            return r.Deployment.model_validate(row)
+
+    def list_deployments(self, *, status: str | None = None) -> list[r.Deployment]:
+        q = select(DeploymentRow).order_by(DeploymentRow.id)
+        if status:
+            q = q.where(DeploymentRow.status == status)
+        with self._session() as s:
+            return [r.Deployment.model_validate(row) for row in s.scalars(q)]
+
+    # -- lineage
+    def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None:
+        with self._session() as s:
+            exists = s.scalars(select(LineageEdgeRow.id).where(
+                LineageEdgeRow.src_kind == src[0], LineageEdgeRow.src_id == str(src[1]),
+                LineageEdgeRow.dst_kind == dst[0], LineageEdgeRow.dst_id == str(dst[1]),
+                LineageEdgeRow.relation == relation)).first()
+            if exists is None:
+                s.add(LineageEdgeRow(src_kind=src[0], src_id=str(src[1]), dst_kind=dst[0], dst_id=str(dst[1]),
+                                     relation=relation))
+
+    def upstream(self, kind: str, id_: str) -> list[r.LineageEdge]:
+        q = (select(LineageEdgeRow).where(LineageEdgeRow.dst_kind == kind, LineageEdgeRow.dst_id == str(id_))
+             .order_by(LineageEdgeRow.id))
+        with self._session() as s:
+            return [r.LineageEdge.model_validate(row) for row in s.scalars(q)]
