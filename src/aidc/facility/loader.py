@@ -1,0 +1,142 @@
+"""Read a facility YAML into a Facility, with every problem located (file:line:col, field path, hint).
+
+Beyond pydantic's field checks this adds what only the whole document can tell: a node placed in a
+rack that does not exist, duplicate names, a NIC on an undeclared fabric, a UPS on an undeclared path,
+and "did you mean" suggestions for misspelled keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from aidc.errors import SpecProblem
+from aidc.facility.model import Facility
+from aidc.specfile import SpecSource, parse_yaml, problems_from, raise_problems, read_yaml
+
+
+def load_facility(path: str | Path) -> Facility:
+    """Read, validate and cross-check a facility spec file; raises InvalidSpec listing every problem."""
+    return facility_from_source(read_yaml(path))
+
+
+def parse_facility(text: str, file: str = "<string>") -> Facility:
+    return facility_from_source(parse_yaml(text, file))
+
+
+def facility_from_source(source: SpecSource) -> Facility:
+    if source.data is None:
+        raise_problems([source.problem((), "the document is empty",
+                                       "start from one of the specs in examples/facility/")])
+    if not isinstance(source.data, dict):
+        raise_problems([source.problem((), "a facility spec is a mapping (name:, site:, halls: …)",
+                                       "start from one of the specs in examples/facility/")])
+    try:
+        facility = Facility.model_validate(source.data)
+    except ValidationError as exc:
+        raise_problems(_with_suggestions(exc, source))
+        raise AssertionError("unreachable") from None
+    raise_problems(cross_check(facility, source))
+    facility._source = source
+    return facility
+
+
+def _with_suggestions(exc: ValidationError, source: SpecSource) -> list[SpecProblem]:
+    problems = problems_from(exc, source)
+    for problem, err in zip(problems, exc.errors()):
+        if err.get("type") != "extra_forbidden":
+            continue
+        loc = tuple(err["loc"])
+        model = _model_at(Facility, loc[:-1])
+        if model is None:
+            continue
+        known = list(model.model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        problem.message = "unknown field"
+        problem.hint = (f"did you mean `{close[0]}`?" if close
+                        else f"allowed here: {', '.join(known)}")
+    return problems
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that sits at ``loc`` inside ``model`` (lists and optionals unwrapped)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else annotation
+    return annotation
+
+
+def _duplicates(names: list[tuple[str, tuple[Any, ...]]], what: str, source: SpecSource) -> list[SpecProblem]:
+    seen = Counter(name for name, _ in names)
+    reported: set[str] = set()
+    out = []
+    for name, path in names:
+        if seen[name] > 1 and name not in reported:
+            reported.add(name)
+            out.append(source.problem(path, f"{what} name {name!r} is used {seen[name]} times",
+                                      f"give each {what} a unique name"))
+    return out
+
+
+def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
+    """Checks that need the whole document: references resolve and names are unique."""
+    problems: list[SpecProblem] = []
+    racks = [(r.name, ("halls", h, "racks", i, "name"))
+             for h, hall in enumerate(facility.halls) for i, r in enumerate(hall.racks)]
+    problems += _duplicates(racks, "rack", source)
+    problems += _duplicates([(n.name, ("nodes", i, "name")) for i, n in enumerate(facility.nodes)], "node", source)
+    problems += _duplicates([(f.name, ("fabrics", i, "name")) for i, f in enumerate(facility.fabrics)],
+                            "fabric", source)
+    rack_names = {name for name, _ in racks}
+    fabric_names = {f.name for f in facility.fabrics}
+    path_names = {p.name for p in facility.power.paths}
+
+    def unknown(value: str, known: set[str], path: tuple[Any, ...], what: str) -> None:
+        close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else (
+            f"declare it under {what}" if not known else f"known: {', '.join(sorted(known)[:8])}")
+        problems.append(source.problem(path, f"no {what.split('.')[-1].rstrip('s')} named {value!r}", hint))
+
+    for i, node in enumerate(facility.nodes):
+        if node.rack is not None and node.rack not in rack_names:
+            unknown(node.rack, rack_names, ("nodes", i, "rack"), "halls[].racks")
+        for j, rack in enumerate(node.racks):
+            if rack not in rack_names:
+                unknown(rack, rack_names, ("nodes", i, "racks", j), "halls[].racks")
+        for j, nic in enumerate(node.nics):
+            if nic.fabric not in fabric_names:
+                unknown(nic.fabric, fabric_names, ("nodes", i, "nics", j, "fabric"), "fabrics")
+    for h, hall in enumerate(facility.halls):
+        for r, rack in enumerate(hall.racks):
+            for k, p in enumerate(rack.power_paths):
+                if p not in path_names:
+                    unknown(p, path_names, ("halls", h, "racks", r, "power_paths", k), "power.paths")
+    for section in ("utility_feeds", "transformers", "ups", "generators", "pdus"):
+        for i, item in enumerate(getattr(facility.power, section)):
+            if item.path is not None and item.path not in path_names:
+                unknown(item.path, path_names, ("power", section, i, "path"), "power.paths")
+    return problems

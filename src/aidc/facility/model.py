@@ -1,0 +1,424 @@
+"""The facility spec: the data center as designed, from site to telemetry endpoints, as pydantic models.
+
+This is the data center's source of truth: `aidc check` judges it against the standards, `aidc plan
+--emit-facility` writes it, and the control plane loads it to judge live telemetry against the design.
+Units are explicit in field names (``_kw``, ``_c``, ``_pct``, ``_m``, ``_h``); every model forbids unknown keys
+so a typo is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+UptimeTier = Literal["I", "II", "III", "IV"]
+AshraeClass = Literal["A1", "A2", "A3", "A4", "H1"]
+WClass = Literal["W17", "W27", "W32", "W40", "W45", "W+"]
+GbClass = Literal["A", "B", "C"]
+RackCooling = Literal["air", "rear_door", "direct_liquid"]
+NodeRole = Literal["compute", "storage", "network", "management"]
+FabricKind = Literal["compute", "storage", "in_band", "out_of_band"]
+UpsServes = Literal["it", "cooling", "mixed"]
+GeneratorRating = Literal["standby", "prime", "continuous", "data_center"]
+CoolingKind = Literal["crah", "crac", "chiller", "cdu", "rdhx", "dry_cooler", "cooling_tower", "pump", "inrow"]
+HeatServed = Literal["all", "air", "liquid"]
+FireSuppression = Literal["none", "sprinkler", "pre_action", "gas", "water_mist", "aerosol"]
+TelemetryProtocol = Literal["redfish", "ipmi", "snmp", "modbus", "bacnet", "prometheus"]
+Measure = Literal["facility_kwh", "it_kwh", "cooling_kwh", "water_l", "renewable_kwh", "reused_kwh",
+                  "power_kw", "inlet_c", "rh_pct", "dew_point_c", "supply_c", "return_c", "flow_lpm"]
+
+
+class Spec(BaseModel):
+    """Base of every spec model: unknown keys are errors (typos must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True)
+
+
+class Range(Spec):
+    """A closed interval, inclusive at both ends (units come from the field name that holds it)."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class PercentRange(Range):
+    """A relative-humidity interval: 0–100 %."""
+
+    min: float = Field(ge=0, le=100)
+    max: float = Field(ge=0, le=100)
+
+
+# ---------------------------------------------------------------- site and targets
+
+class Hazards(Spec):
+    """Distances from the building to siting hazards (GB 50174 Annex A); omit what is not nearby."""
+
+    parking_m: float | None = Field(None, ge=0)
+    railway_m: float | None = Field(None, ge=0)
+    highway_m: float | None = Field(None, ge=0)
+    airport_m: float | None = Field(None, ge=0)
+    flammable_plant_m: float | None = Field(None, ge=0)
+    explosives_m: float | None = Field(None, ge=0)
+    nuclear_km: float | None = Field(None, ge=0)
+
+
+class Site(Spec):
+    """Where the data center stands and what feeds it from outside."""
+
+    name: str
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. US, DE, CN")
+    region: str | None = Field(None, description="e.g. beijing, yangtze-delta, shanghai; drives regional policy")
+    hub_node: bool = Field(False, description="China: inside a national computing hub node (东数西算)")
+    new_build: bool = True
+    altitude_m: float = Field(0, ge=-500, le=6000)
+    grid_carbon_g_per_kwh: float | None = Field(None, ge=0)
+    renewable_share: float = Field(0, ge=0, le=1)
+    hazards: Hazards = Hazards()
+    access_providers: int = Field(1, ge=0, description="independent telecom carriers entering the site")
+    diverse_entrances: bool = False
+    maintenance_hole_separation_m: float | None = Field(None, ge=0)
+    tia942_architectural: int | None = Field(None, ge=1, le=4,
+                                             description="architectural rating as assessed (not modelled)")
+
+    @model_validator(mode="after")
+    def _upper_country(self) -> Site:
+        self.country = self.country.upper()
+        return self
+
+
+class Targets(Spec):
+    """The ratings and KPIs the facility is meant to meet; unset targets are not checked."""
+
+    uptime: UptimeTier | None = None
+    tia942: int | None = Field(None, ge=1, le=4)
+    en50600: int | None = Field(None, ge=1, le=4)
+    gb50174: GbClass | None = None
+    ashrae: AshraeClass | None = None
+    pue_target: float | None = Field(None, ge=1)
+    wue_target_l_per_kwh: float | None = Field(None, ge=0)
+    cue_target_kg_per_kwh: float | None = Field(None, ge=0)
+    ref_target: float | None = Field(None, ge=0, le=1)
+    erf_target: float | None = Field(None, ge=0, le=1)
+    gb40879_grade: int | None = Field(None, ge=1, le=3)
+    green_dc_list: bool = Field(False, description="China: apply for the national green data-center list")
+    mlps: int | None = Field(None, ge=1, le=5, description="China MLPS (等保) level")
+    iso27001: bool = False
+    soc2: bool = False
+    tensor_parallel: int | None = Field(None, ge=1, description="largest TP degree the halls must carry")
+    gpu_nic_gbps: float = Field(400, gt=0, description="target NIC speed per GPU on the compute fabric")
+
+
+# ---------------------------------------------------------------- halls, racks, nodes
+
+class BMC(Spec):
+    """How a node's baseboard controller is reached; ``{name}``/``{index}``/``{rack}`` expand per node."""
+
+    protocol: Literal["redfish", "ipmi"] = "redfish"
+    address: str | None = Field(None, description="e.g. https://{name}-bmc.oob.example")
+
+
+class NodeNIC(Spec):
+    fabric: str
+    count: int = Field(ge=1)
+    gbps: float = Field(gt=0)
+
+
+class Node(Spec):
+    """A group of identical servers; ``count`` of them sit in each rack listed."""
+
+    name: str
+    model: str
+    role: NodeRole = "compute"
+    count: int = Field(1, ge=1, description="nodes in each listed rack")
+    rack: str | None = None
+    racks: list[str] = Field(default_factory=list)
+    gpus: int = Field(0, ge=0, description="GPUs per node")
+    gpu_type: str | None = None
+    nvlink_domain_gpus: int | None = Field(None, ge=1, description="GPUs sharing one NVLink domain (72 for NVL72)")
+    cpu: str | None = None
+    cpu_cores: int | None = Field(None, ge=1)
+    memory_gb: float | None = Field(None, ge=0)
+    storage_tb: float | None = Field(None, ge=0)
+    nominal_kw: float = Field(ge=0)
+    max_kw: float = Field(ge=0)
+    nics: list[NodeNIC] = Field(default_factory=list)
+    bmc: BMC | None = BMC()
+
+    @model_validator(mode="after")
+    def _placed_and_sane(self) -> Node:
+        if self.max_kw < self.nominal_kw:
+            raise ValueError(f"max_kw ({self.max_kw}) is below nominal_kw ({self.nominal_kw})")
+        if (self.rack is None) == (not self.racks):
+            raise ValueError("give exactly one of `rack` or `racks`")
+        return self
+
+    @property
+    def placement(self) -> list[str]:
+        return [self.rack] if self.rack is not None else list(self.racks)
+
+    @property
+    def total(self) -> int:
+        return self.count * len(self.placement)
+
+    @property
+    def nvlink_domain(self) -> int:
+        return self.nvlink_domain_gpus or self.gpus
+
+
+class Rack(Spec):
+    name: str
+    row: str | None = None
+    position: str | None = None
+    power_budget_kw: float = Field(gt=0)
+    cooling: RackCooling = "air"
+    liquid_fraction: float = Field(0.8, ge=0, le=1, description="share of heat a direct-liquid rack sends to liquid")
+    power_paths: list[str] = Field(default_factory=list, description="power paths feeding the rack (default: all)")
+    u_height: int = Field(42, ge=1)
+
+
+class Hall(Spec):
+    name: str
+    area_m2: float | None = Field(None, gt=0)
+    containment: Literal["none", "hot_aisle", "cold_aisle"] = "none"
+    racks: list[Rack] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- power chain
+
+class PowerPath(Spec):
+    name: str
+    active: bool = True
+
+
+class UtilityFeed(Spec):
+    name: str
+    capacity_kw: float = Field(gt=0)
+    substation: str | None = None
+    path: str | None = None
+
+
+class Transformer(Spec):
+    name: str
+    capacity_kw: float = Field(gt=0, description="per unit, at the site power factor")
+    count: int = Field(1, ge=1)
+    path: str | None = None
+
+
+class UPS(Spec):
+    """A UPS group: ``modules`` × ``module_kw`` on one path, serving IT, cooling, or (not advised) both."""
+
+    name: str
+    path: str | None = None
+    serves: UpsServes = "it"
+    module_kw: float = Field(gt=0)
+    modules: int = Field(1, ge=1)
+    battery_minutes: float = Field(0, ge=0, description="autonomy at full rated load")
+
+
+class Generator(Spec):
+    name: str
+    capacity_kw: float = Field(gt=0, description="per unit, at the rating below")
+    count: int = Field(1, ge=1)
+    rating: GeneratorRating = "standby"
+    fuel_hours: float = Field(0, ge=0, description="on-site fuel at N load, without the redundant tank")
+    path: str | None = None
+
+
+class PDU(Spec):
+    name: str
+    capacity_kw: float = Field(gt=0)
+    count: int = Field(1, ge=1)
+    path: str | None = None
+
+
+class PowerChain(Spec):
+    paths: list[PowerPath] = Field(default_factory=lambda: [PowerPath(name="A")])
+    utility_feeds: list[UtilityFeed] = Field(default_factory=list)
+    transformers: list[Transformer] = Field(default_factory=list)
+    ups: list[UPS] = Field(default_factory=list)
+    generators: list[Generator] = Field(default_factory=list)
+    pdus: list[PDU] = Field(default_factory=list)
+    compartmentalized: bool = Field(False, description="A and B paths in separate fire compartments")
+
+
+# ---------------------------------------------------------------- cooling
+
+class CoolingUnit(Spec):
+    name: str
+    kind: CoolingKind
+    capacity_kw: float = Field(gt=0, description="heat removed per unit")
+    count: int = Field(1, ge=1)
+    serves: HeatServed = "all"
+    path: str | None = Field(None, description="cooling distribution path (A/B)")
+
+
+class LiquidLoop(Spec):
+    name: str
+    supply_c: float = Field(ge=0, le=90)
+    return_c: float | None = Field(None, ge=0, le=95)
+    w_class: WClass
+    capacity_kw: float | None = Field(None, gt=0)
+
+
+class Cooling(Spec):
+    units: list[CoolingUnit] = Field(default_factory=list)
+    inlet_c: Range | None = Field(None, description="design IT inlet (cold-aisle) temperature range")
+    dew_point_c: Range | None = None
+    rh_pct: PercentRange | None = None
+    rate_of_change_c_per_h: float | None = Field(None, ge=0)
+    tape_storage: bool = False
+    corrosion_ag_a_per_month: float | None = Field(None, ge=0)
+    corrosion_cu_a_per_month: float | None = Field(None, ge=0)
+    liquid_loops: list[LiquidLoop] = Field(default_factory=list)
+    distribution_paths: int = Field(1, ge=1)
+    continuous_cooling: bool = False
+    battery_room_c: Range | None = None
+
+
+# ---------------------------------------------------------------- network
+
+class Fabric(Spec):
+    """One network fabric; switch counts as declared, checked against fat-tree arithmetic."""
+
+    name: str
+    kind: FabricKind
+    switch_model: str | None = None
+    radix: int = Field(64, ge=2, description="ports per switch")
+    port_gbps: float = Field(400, gt=0)
+    tiers: int = Field(2, ge=1, le=3)
+    leaf_switches: int = Field(0, ge=0)
+    spine_switches: int = Field(0, ge=0)
+    core_switches: int = Field(0, ge=0)
+    leaf_downlinks: int | None = Field(None, ge=0, description="ports per leaf towards endpoints (default radix/2)")
+    leaf_uplinks: int | None = Field(None, ge=0, description="ports per leaf towards spines (default radix/2)")
+    spine_downlinks: int | None = Field(None, ge=0)
+    spine_uplinks: int | None = Field(None, ge=0)
+    rail_optimized: bool = False
+    redundant_uplinks: bool = True
+
+
+# ---------------------------------------------------------------- security, telemetry, energy, checks
+
+class SecurityControls(Spec):
+    mfa: bool = False
+    mfa_factors: int = Field(1, ge=0)
+    mfa_cryptographic: bool = False
+    access_control: bool = Field(False, description="electronic access control at machine rooms")
+    access_logged: bool = False
+    access_zones: int = Field(0, ge=0)
+    cctv: bool = False
+    cctv_retention_days: int | None = Field(None, ge=0)
+    audit_log_retention_days: int = Field(0, ge=0)
+    audit_log_protected: bool = False
+    encryption_at_rest: bool = False
+    encryption_in_transit: bool = False
+    offsite_backup: bool = False
+    redundant_comm_lines: bool = False
+    fire_suppression: FireSuppression = "none"
+    fire_detector_groups: int = Field(0, ge=0)
+    fire_linked_cctv: bool = False
+    breathing_apparatus: bool = False
+    fire_resistance_walls_h: float | None = Field(None, ge=0)
+    fire_resistance_floors_h: float | None = Field(None, ge=0)
+
+
+class TelemetryEndpoint(Spec):
+    """A meter or controller the control plane reads (facility meters, UPS, CDUs…)."""
+
+    name: str
+    protocol: TelemetryProtocol
+    address: str
+    measures: list[Measure] = Field(default_factory=list)
+    target: str | None = Field(None, description="name of the rack, UPS, unit or hall it measures")
+
+
+class Telemetry(Spec):
+    endpoints: list[TelemetryEndpoint] = Field(default_factory=list)
+
+
+class Energy(Spec):
+    """Metered energy over ``period_days`` (ISO/IEC 30134 KPIs want a full year) and the design PUE."""
+
+    design_pue: float | None = Field(None, ge=1)
+    period_days: int = Field(365, ge=1)
+    facility_kwh: float | None = Field(None, ge=0)
+    it_kwh: float | None = Field(None, gt=0)
+    renewable_kwh: float = Field(0, ge=0)
+    reused_kwh: float = Field(0, ge=0)
+    water_l: float | None = Field(None, ge=0)
+    co2_kg: float | None = Field(None, ge=0)
+    diesel_l: float = Field(0, ge=0)
+    gas_m3: float = Field(0, ge=0)
+
+
+class Checks(Spec):
+    """How `aidc check` treats this facility: rules switched off, thresholds overridden, extra rules."""
+
+    disable: list[str] = Field(default_factory=list)
+    thresholds: dict[str, dict[str, float | str]] = Field(default_factory=dict,
+                                                          description="rule id → threshold name → value")
+    rule_modules: list[str] = Field(default_factory=list, description="Python files, relative to this spec")
+
+
+@dataclass(frozen=True)
+class NodeInstance:
+    """One physical server expanded from a Node group, with where it sits and how it is reached."""
+
+    name: str
+    group: Node
+    rack: str
+    index: int
+    bmc: TelemetryEndpoint | None
+
+
+class Facility(Spec):
+    """The whole data center as designed."""
+
+    name: str
+    site: Site
+    targets: Targets = Targets()
+    halls: list[Hall] = Field(default_factory=list)
+    nodes: list[Node] = Field(default_factory=list)
+    power: PowerChain = PowerChain()
+    cooling: Cooling = Cooling()
+    fabrics: list[Fabric] = Field(default_factory=list)
+    security: SecurityControls = SecurityControls()
+    telemetry: Telemetry = Telemetry()
+    energy: Energy = Energy()
+    checks: Checks = Checks()
+
+    _source: Any = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Any:
+        """The SpecSource this facility was read from (positions for reports), or None if built in code."""
+        return self._source
+
+    def racks(self) -> Iterator[tuple[Hall, Rack]]:
+        for hall in self.halls:
+            for rack in hall.racks:
+                yield hall, rack
+
+    def node_instances(self) -> Iterator[NodeInstance]:
+        """Every server, one by one, with its BMC endpoint (what the control plane polls)."""
+        for group in self.nodes:
+            i = 0
+            for rack in group.placement:
+                for _ in range(group.count):
+                    i += 1
+                    name = f"{group.name}-{i:03d}"
+                    bmc = None
+                    if group.bmc is not None and group.bmc.address:
+                        address = group.bmc.address.format(name=name, index=i, rack=rack)
+                        bmc = TelemetryEndpoint(name=f"{name}-bmc", protocol=group.bmc.protocol, address=address,
+                                                measures=["power_kw", "inlet_c"], target=name)
+                    yield NodeInstance(name=name, group=group, rack=rack, index=i, bmc=bmc)
