@@ -1,0 +1,230 @@
+"""The OIP v2 REST data plane as a FastAPI app: health, metadata, infer and Prometheus metrics for loaded models."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aidc.errors import AidcError, InvalidInput, NotFound
+from aidc.serving.batching import BatchingConfig, DynamicBatcher, ServerOverloaded
+from aidc.serving.protocol import HEADER_LENGTH, decode_infer_request, encode_infer_response
+
+if TYPE_CHECKING:
+    from aidc.serving.model import OnnxModel
+
+SERVER_NAME = "aidc"
+EXTENSIONS = ["binary_tensor_data"]
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+# Decoding a big JSON body takes milliseconds; past this size it moves to a thread so the loop keeps serving.
+DECODE_IN_THREAD_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(InvalidInput):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ServingMetrics:
+    """Prometheus series per model and version, in a registry owned by one app."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["model", "version"]
+        self.requests = Counter("aidc_serving_requests", "Inference requests received.", labels,
+                                registry=registry)
+        self.errors = Counter("aidc_serving_errors", "Inference requests answered with an error.",
+                              labels + ["status"], registry=registry)
+        self.latency = Histogram("aidc_serving_request_duration_seconds",
+                                 "Time from request received to response ready.", labels, registry=registry,
+                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
+        self.batch_size = Histogram("aidc_serving_batch_size", "Rows per model execution.", labels,
+                                    registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        self.batch_requests = Histogram("aidc_serving_batch_requests", "Requests merged per model execution.",
+                                        labels, registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+        self.queue_depth = Gauge("aidc_serving_queue_depth", "Requests waiting in the model's queue.", labels,
+                                 registry=registry)
+
+
+@dataclass
+class ServedModel:
+    model: OnnxModel
+    batcher: DynamicBatcher
+
+
+class ModelTable:
+    """Loaded models by name and version; a name without a version means its latest-registered version."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, dict[str, ServedModel]] = {}
+
+    def add(self, served: ServedModel) -> None:
+        versions = self._by_name.setdefault(served.model.name, {})
+        if served.model.version in versions:
+            raise InvalidInput(f"model {served.model.name!r} version {served.model.version!r} is loaded twice")
+        versions[served.model.version] = served
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        versions = self._by_name.get(name)
+        if not versions:
+            known = ", ".join(sorted(self._by_name)) or "none"
+            raise NotFound(f"model {name!r} is not served here; models: {known}")
+        if version is None or version == "":
+            return list(versions.values())[-1]
+        if version not in versions:
+            raise NotFound(f"model {name!r} has no version {version!r}; versions: {', '.join(versions)}")
+        return versions[version]
+
+    def versions(self, name: str) -> list[str]:
+        return list(self._by_name.get(name, {}))
+
+    def all(self) -> list[ServedModel]:
+        return [s for versions in self._by_name.values() for s in versions.values()]
+
+
+def _error(exc: AidcError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServerOverloaded) else None
+    return JSONResponse({"error": str(exc)}, status_code=exc.http_status, headers=headers)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; this server accepts at most {limit}",
+                           hint="send fewer rows per request")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # chunked uploads have no content-length to trust
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds {limit} bytes", hint="send fewer rows per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, server_version: str | None = None,
+               registry: CollectorRegistry | None = None) -> FastAPI:
+    """An OIP v2 app serving ``models``, each behind its own dynamic batcher."""
+    if server_version is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            server_version = version("aidc")
+        except PackageNotFoundError:
+            server_version = "0"
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = ServingMetrics(registry)
+    table = ModelTable()
+    for model in models:
+        labels = (model.name, model.version)
+        batcher = DynamicBatcher(
+            model, batching,
+            on_batch=lambda n, rows, labels=labels: (metrics.batch_requests.labels(*labels).observe(n),
+                                                     metrics.batch_size.labels(*labels).observe(rows)),
+            on_queue_depth=metrics.queue_depth.labels(*labels).set)
+        table.add(ServedModel(model, batcher))
+    state = {"ready": True}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state["ready"] = False  # a draining server must stop looking ready to load balancers
+        for served in table.all():
+            await served.batcher.close()
+
+    app = FastAPI(title="aidc inference server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.models = table
+    app.state.metrics = metrics
+    app.state.registry = registry
+
+    @app.exception_handler(AidcError)
+    async def aidc_error(_: Request, exc: AidcError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> JSONResponse:
+        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+
+    @app.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": server_version, "extensions": EXTENSIONS}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def model_metadata(name: str, version: str | None) -> dict[str, Any]:
+        served = table.get(name, version)
+        versions = table.versions(name) if version is None else [served.model.version]
+        return served.model.metadata(versions)
+
+    def model_ready(name: str, version: str | None) -> JSONResponse:
+        table.get(name, version)
+        return JSONResponse({"name": name, "ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+
+    async def infer(request: Request, name: str, version: str | None) -> Response:
+        served = table.get(name, version)
+        model = served.model
+        labels = (model.name, model.version)
+        metrics.requests.labels(*labels).inc()
+        started = time.perf_counter()
+        try:
+            body = await _read_body(request, max_body_bytes)
+            header_length = request.headers.get(HEADER_LENGTH)
+            if len(body) > DECODE_IN_THREAD_BYTES:
+                decoded = await anyio.to_thread.run_sync(decode_infer_request, body, header_length, model)
+            else:
+                decoded = decode_infer_request(body, header_length, model)
+            results = await served.batcher.infer(decoded.inputs)
+            content, headers = encode_infer_response(model.name, model.version, decoded, results)
+        except AidcError as exc:
+            metrics.errors.labels(*labels, str(exc.http_status)).inc()
+            return _error(exc)
+        except Exception as exc:  # the model itself failed (ONNX Runtime error): the server is fine
+            metrics.errors.labels(*labels, "500").inc()
+            return JSONResponse({"error": f"model {model.name!r} failed: {exc}"}, status_code=500)
+        metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+        return Response(content, headers=headers)
+
+    @app.get("/v2/models/{name}")
+    async def get_model(name: str) -> dict[str, Any]:
+        return model_metadata(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def get_model_version(name: str, version: str) -> dict[str, Any]:
+        return model_metadata(name, version)
+
+    @app.get("/v2/models/{name}/ready")
+    async def get_model_ready(name: str) -> JSONResponse:
+        return model_ready(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def get_model_version_ready(name: str, version: str) -> JSONResponse:
+        return model_ready(name, version)
+
+    @app.post("/v2/models/{name}/infer")
+    async def post_infer(request: Request, name: str) -> Response:
+        return await infer(request, name, None)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def post_infer_version(request: Request, name: str, version: str) -> Response:
+        return await infer(request, name, version)
+
+    return app

@@ -1,0 +1,258 @@
+"""Adaptive dynamic batching: a bounded per-model queue whose requests are merged along axis 0 off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from aidc.errors import BackendUnavailable
+
+# How often a batcher that has stopped waiting tries waiting again, so it notices when load rises.
+PROBE_EVERY = 16
+EWMA = 0.2
+
+
+class ServerOverloaded(BackendUnavailable):
+    """The model's request queue is full; the client should retry after ``retry_after`` seconds."""
+
+    code = "overloaded"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Limits for one model's queue. ``adaptive=False`` always waits up to the delay (tests, benchmarks)."""
+
+    max_batch_size: int = 32
+    max_queue_delay_ms: float = 2.0
+    max_queue_size: int = 1024
+    adaptive: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_queue_size < 1 or self.max_queue_delay_ms < 0:
+            raise ValueError("max_batch_size and max_queue_size must be ≥ 1 and max_queue_delay_ms ≥ 0")
+
+
+@dataclass
+class _Pending:
+    inputs: dict[str, np.ndarray]
+    rows: int
+    key: tuple[Any, ...]  # requests merge only when every non-batch dim and dtype agree
+    future: asyncio.Future[dict[str, np.ndarray]]
+    arrival: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class BatcherStats:
+    """What the batcher has learned and done; read by tests and metrics."""
+
+    batches: int = 0
+    requests: int = 0
+    waits: int = 0
+    wait_yield: float = 0.0  # EWMA of requests gathered per wait; starts pessimistic, probes raise it
+    row_cost_single: float | None = None  # EWMA seconds per row at batch size 1
+    row_cost_batched: float | None = None  # EWMA seconds per row at batch size > 1
+    request_latency: float = 0.0  # EWMA seconds from arrival to answer
+
+    @property
+    def batching_pays(self) -> bool:
+        if self.row_cost_single is None or self.row_cost_batched is None:
+            return True  # not measured yet: let the probes find out
+        return self.row_cost_batched < 0.9 * self.row_cost_single
+
+
+def _ewma(old: float | None, new: float) -> float:
+    return new if old is None else (1 - EWMA) * old + EWMA * new
+
+
+class DynamicBatcher:
+    """Queues requests for one model and runs them, merged where that pays, on one inference thread.
+
+    Requests that arrive while a batch runs are merged into the next one for free. Waiting up to the
+    queue delay for more is a bet; the batcher only makes it while recent waits gathered requests and
+    measured batches cost less per row than single requests, so at concurrency 1 or when the model
+    gains nothing from batching it dispatches immediately.
+    """
+
+    def __init__(self, model: Any, config: BatchingConfig | None = None, *,
+                 on_batch: Callable[[int, int], None] | None = None,
+                 on_queue_depth: Callable[[int], None] | None = None) -> None:
+        self.model = model
+        self.config = config or BatchingConfig()
+        self.stats = BatcherStats()
+        self._batchable = bool(getattr(model, "batchable", False)) and self.config.max_batch_size > 1
+        self._on_batch = on_batch
+        self._on_queue_depth = on_queue_depth
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{model.name}")
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    async def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Queue one validated request and wait for its outputs; raises ServerOverloaded when full."""
+        self._ensure_running()
+        assert self._loop is not None and self._wakeup is not None
+        if len(self._queue) >= self.config.max_queue_size:
+            retry = max(1, math.ceil(len(self._queue) * max(self.stats.request_latency, 0.001)))
+            raise ServerOverloaded(f"model {self.model.name!r} has {len(self._queue)} requests queued "
+                                   f"(limit {self.config.max_queue_size})", retry_after=retry,
+                                   hint=f"retry after {retry}s or add replicas")
+        arrays = list(inputs.values())
+        rows = int(arrays[0].shape[0]) if arrays and arrays[0].ndim else 1
+        key = tuple((n, a.dtype.str, a.shape[1:]) for n, a in sorted(inputs.items()))
+        pending = _Pending(inputs, rows, key, self._loop.create_future())
+        self._queue.append(pending)
+        self._depth_changed()
+        self._wakeup.set()
+        return await pending.future
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A new event loop (a test client without lifespan, a restarted server) gets a fresh dispatcher.
+        if self._loop is not loop or self._task is None or self._task.done():
+            self._loop = loop
+            self._wakeup = asyncio.Event()
+            self._queue.clear()
+            self._task = loop.create_task(self._dispatch_forever(), name=f"batcher-{self.model.name}")
+
+    async def close(self) -> None:
+        """Stop dispatching; queued requests fail with BackendUnavailable."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        while self._queue:
+            pending = self._queue.popleft()
+            if not pending.future.done():
+                pending.future.set_exception(BackendUnavailable("the model server is shutting down"))
+        self._executor.shutdown(wait=False)
+
+    # --------------------------------------------------------------------------------- dispatching
+
+    def _depth_changed(self) -> None:
+        if self._on_queue_depth is not None:
+            self._on_queue_depth(len(self._queue))
+
+    def _take_ready(self, batch: list[_Pending], rows: int) -> int:
+        """Move queued requests compatible with the batch into it, oldest first, while they fit."""
+        keep: collections.deque[_Pending] = collections.deque()
+        while self._queue:
+            pending = self._queue.popleft()
+            if pending.future.done():  # the client went away
+                continue
+            if pending.key == batch[0].key and rows + pending.rows <= self.config.max_batch_size:
+                batch.append(pending)
+                rows += pending.rows
+            else:
+                keep.append(pending)
+        self._queue = keep
+        return rows
+
+    def _should_wait(self) -> bool:
+        if self.config.max_queue_delay_ms <= 0:
+            return False
+        if not self.config.adaptive:
+            return True
+        if not self.stats.batching_pays:
+            return self.stats.batches % (PROBE_EVERY * 4) == 0  # re-measure rarely
+        return self.stats.wait_yield >= 0.5 or self.stats.batches % PROBE_EVERY == 0
+
+    async def _collect(self) -> list[_Pending]:
+        assert self._wakeup is not None
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            first = self._queue.popleft()
+            if not first.future.done():
+                break
+        batch = [first]
+        if not self._batchable:
+            return batch
+        rows = self._take_ready(batch, first.rows)
+        if rows >= self.config.max_batch_size or not self._should_wait():
+            return batch
+        self.stats.waits += 1
+        before = len(batch)
+        deadline = first.arrival + self.config.max_queue_delay_ms / 1000
+        while rows < self.config.max_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            if not self._queue:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                except asyncio.TimeoutError:
+                    break
+            rows = self._take_ready(batch, rows)
+        self.stats.wait_yield = _ewma(self.stats.wait_yield, len(batch) - before)
+        return batch
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            batch = await self._collect()
+            self._depth_changed()
+            await self._run(batch)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        assert self._loop is not None
+        rows = sum(p.rows for p in batch)
+        merged = batch[0].inputs if len(batch) == 1 else {
+            name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
+        started = time.perf_counter()
+        try:
+            results = await self._loop.run_in_executor(self._executor, self.model.infer, merged)
+        except Exception as exc:  # a model failure fails every request in the batch, nothing else
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        elapsed = time.perf_counter() - started
+        self._learn(len(batch), rows, elapsed)
+        if len(batch) == 1:
+            self._answer(batch[0], results)
+            return
+        if any(a.ndim == 0 or a.shape[0] != rows for a in results.values()):
+            # Outputs not aligned with the batch axis cannot be split: answer each request on its own.
+            for pending in batch:
+                await self._run([pending])
+            return
+        bounds = np.cumsum([p.rows for p in batch])[:-1]
+        parts = {name: np.split(array, bounds) for name, array in results.items()}
+        for i, pending in enumerate(batch):
+            self._answer(pending, {name: chunks[i] for name, chunks in parts.items()})
+
+    def _answer(self, pending: _Pending, results: dict[str, np.ndarray]) -> None:
+        self.stats.request_latency = _ewma(self.stats.request_latency or None, time.monotonic() - pending.arrival)
+        if not pending.future.done():
+            pending.future.set_result(results)
+
+    def _learn(self, requests: int, rows: int, elapsed: float) -> None:
+        self.stats.batches += 1
+        self.stats.requests += requests
+        per_row = elapsed / max(rows, 1)
+        if rows == 1:
+            self.stats.row_cost_single = _ewma(self.stats.row_cost_single, per_row)
+        else:
+            self.stats.row_cost_batched = _ewma(self.stats.row_cost_batched, per_row)
+        if self._on_batch is not None:
+            self._on_batch(requests, rows)
