@@ -1,0 +1,214 @@
+"""Inference endpoints as processes: start one for an ONNX file, stop it by pid, and call it over OIP v2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from aidc.errors import AidcError, BackendUnavailable, InvalidInput, NotFound
+from aidc.serving.protocol import HEADER_LENGTH, decode_infer_response, encode_infer_request
+
+SERVER_MODULE = "aidc.serving.server"
+# Popen objects of endpoints this process started, so stopping one also reaps it (no zombies).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class EndpointProcess:
+    """A running inference server process; plain data (url, pid), so it pickles and goes into run records."""
+
+    url: str
+    pid: int
+
+    def alive(self) -> bool:
+        return _alive(self.pid)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; True if it was running."""
+        return stop_endpoint(self.pid, timeout)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "pid": self.pid}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EndpointProcess:
+        return cls(url=str(data["url"]), pid=int(data["pid"]))
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(log not readable)"
+
+
+def start_endpoint(onnx_path: str | os.PathLike[str], name: str, version: str = "1", *,
+                   host: str = "127.0.0.1", port: int = 0, log_path: str | os.PathLike[str] | None = None,
+                   ready_timeout: float = 60.0, max_batch_size: int = 32, max_queue_delay_ms: float = 2.0,
+                   extra_args: list[str] | None = None) -> EndpointProcess:
+    """Spawn ``python -m aidc.serving.server`` in its own session and wait until it is ready.
+
+    Its own session lets it outlive the calling command (``--serve``) and lets ``stop`` signal the whole
+    process group. Output goes to ``log_path``; if the server dies or is not ready within ``ready_timeout``
+    seconds this raises BackendUnavailable naming the log and quoting its last lines.
+    """
+    log = Path(log_path) if log_path is not None else Path(tempfile.mkstemp(prefix=f"aidc-serve-{name}-",
+                                                                             suffix=".log")[1])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    port_file = Path(tempfile.mkdtemp(prefix="aidc-endpoint-")) / "port"
+    command = [sys.executable, "-m", SERVER_MODULE, "--model", f"{name}:{version}={Path(onnx_path).resolve()}",
+               "--host", host, "--port", str(port), "--port-file", str(port_file),
+               "--max-batch-size", str(max_batch_size), "--max-queue-delay-ms", str(max_queue_delay_ms),
+               *(extra_args or [])]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, close_fds=True)
+    _CHILDREN[proc.pid] = proc
+    deadline = time.monotonic() + ready_timeout
+    url_host = f"[{host}]" if ":" in host else host
+    try:
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise BackendUnavailable(
+                    f"inference server for {name!r} exited with code {code} before it was ready; "
+                    f"log {log}:\n{_tail(log)}", hint="the last lines of the log say why")
+            if port_file.exists():
+                url = f"http://{url_host}:{port_file.read_text().strip()}"
+                with EndpointClient(url, timeout=2.0) as probe:
+                    if probe.ready():
+                        return EndpointProcess(url=url, pid=proc.pid)
+            if time.monotonic() > deadline:
+                stop_endpoint(proc.pid, timeout=5.0)
+                raise BackendUnavailable(
+                    f"inference server for {name!r} was not ready within {ready_timeout:g}s; "
+                    f"log {log}:\n{_tail(log)}", hint="raise ready_timeout for large models")
+            time.sleep(0.05)
+    finally:
+        port_file.unlink(missing_ok=True)
+        port_file.parent.rmdir()
+
+
+def _alive(pid: int) -> bool:
+    proc = _CHILDREN.get(pid)
+    if proc is not None:
+        return proc.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie answers kill(0) but is gone for every purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_server(pid: int) -> bool:
+    """Whether ``pid`` is one of our servers: a pid recorded long ago may now belong to something else."""
+    if pid in _CHILDREN:
+        return True
+    try:
+        return SERVER_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return sys.platform != "linux"  # without /proc we cannot tell; trust the caller
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the server leads its own session; its group holds anything it spawned
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop_endpoint(pid: int, timeout: float = 10.0) -> bool:
+    """Stop the endpoint with this pid: SIGTERM, then SIGKILL after ``timeout``. True if it was running."""
+    if not _alive(pid) or not _is_server(pid):
+        _CHILDREN.pop(pid, None)
+        return False
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        _signal(pid, signal.SIGKILL)
+        while _alive(pid) and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+    proc = _CHILDREN.pop(pid, None)
+    if proc is not None:
+        proc.wait(timeout=5)
+    return True
+
+
+class EndpointClient:
+    """A small OIP v2 client for the pipeline and the CLI (applications can use any OIP v2 client)."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def __enter__(self) -> EndpointClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def ready(self) -> bool:
+        try:
+            return self._http.get("/v2/health/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"inference endpoint {self.url} did not answer: {exc}",
+                                     hint="check that the endpoint is running") from exc
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:500]
+            kind: type[AidcError] = {400: InvalidInput, 404: NotFound}.get(response.status_code,
+                                                                            BackendUnavailable)
+            raise kind(f"{self.url}{path}: {message}")
+        return response
+
+    def metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        key = (name, version)
+        if key not in self._metadata:
+            path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "")
+            self._metadata[key] = self._request("GET", path).json()
+        return self._metadata[key]
+
+    def infer(self, name: str, array: np.ndarray, input_name: str | None = None, binary: bool = False,
+              version: str | None = None) -> np.ndarray:
+        """Send one input tensor; return the model's first output as an array."""
+        if input_name is None:
+            input_name = self.metadata(name, version)["inputs"][0]["name"]
+        body, headers = encode_infer_request({input_name: np.asarray(array)}, binary=binary,
+                                             binary_output=binary)
+        path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
+        response = self._request("POST", path, content=body, headers=headers)
+        outputs = decode_infer_response(response.content, response.headers.get(HEADER_LENGTH))
+        return next(iter(outputs.values()))
