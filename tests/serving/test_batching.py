@@ -1,0 +1,150 @@
+"""Dynamic batching: concurrent requests are merged and still get their own answers; full queues answer 503."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from aidc.serving.app import create_app
+from aidc.serving.batching import PROBE_EVERY, BatcherStats, BatchingConfig
+from aidc.serving.model import OnnxModel
+from aidc.serving.protocol import decode_infer_response, encode_infer_request
+
+
+def _post(client: httpx.AsyncClient, x: np.ndarray, binary: bool = False):
+    body, headers = encode_infer_request({"input": x}, binary=binary, binary_output=binary)
+    return client.post("/v2/models/digits/infer", content=body, headers=headers)
+
+
+async def _close(app) -> None:
+    for served in app.state.models.all():
+        await served.batcher.close()
+
+
+def _metric(app, name: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client import generate_latest
+
+    text = generate_latest(app.state.registry).decode()
+    return {s.labels.get("le", ""): s.value for f in text_string_to_metric_families(text)
+            for s in f.samples if s.name == name}
+
+
+def test_concurrent_requests_are_merged_and_answered_separately(onnx_path: Path, reference) -> None:
+    # adaptive=False makes every batch wait for company, so merging does not depend on scheduling luck.
+    app = create_app([OnnxModel(onnx_path, "digits")],
+                     batching=BatchingConfig(max_batch_size=16, max_queue_delay_ms=50, adaptive=False))
+    rng = np.random.default_rng(3)
+    inputs = [rng.normal(size=(1 + i % 3, 4)).astype(np.float32) for i in range(24)]
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+            try:
+                return await asyncio.gather(*(_post(client, x, binary=i % 2 == 1) for i, x in enumerate(inputs)))
+            finally:
+                await _close(app)
+
+    responses = asyncio.run(main())
+    for x, response in zip(inputs, responses):
+        assert response.status_code == 200, response.text
+        outputs = decode_infer_response(response.content, response.headers.get("Inference-Header-Content-Length"))
+        np.testing.assert_allclose(outputs["probs"], reference(x)["probs"], rtol=1e-6)
+        assert outputs["probs"].shape == (x.shape[0], 3)
+    merged = _metric(app, "aidc_serving_batch_requests_bucket")
+    assert merged["1.0"] < merged["+Inf"], "no batch merged more than one request"
+    rows = _metric(app, "aidc_serving_batch_size_bucket")
+    assert rows["+Inf"] < len(inputs)  # fewer model executions than requests
+
+
+def test_a_lone_client_is_not_kept_waiting(onnx_path: Path, batch: np.ndarray) -> None:
+    app = create_app([OnnxModel(onnx_path, "digits")],
+                     batching=BatchingConfig(max_batch_size=32, max_queue_delay_ms=20, adaptive=True))
+    requests = 2 * PROBE_EVERY
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            for _ in range(requests):
+                assert (await _post(client, batch)).status_code == 200
+            await _close(app)
+
+    asyncio.run(main())
+    stats = app.state.models.get("digits").batcher.stats
+    assert stats.requests == requests
+    # Only the periodic probes wait (to notice rising load); every other request is dispatched at once.
+    assert stats.waits <= requests // PROBE_EVERY
+
+
+def test_batching_that_does_not_pay_is_recognised() -> None:
+    stats = BatcherStats(row_cost_single=1e-3, row_cost_batched=1e-3)
+    assert not stats.batching_pays
+    assert BatcherStats(row_cost_single=1e-3, row_cost_batched=1e-4).batching_pays
+
+
+class GatedModel(OnnxModel):
+    """The classifier, but each inference waits until the test opens the gate."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "digits")
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.fail = False
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.entered.set()
+        assert self.gate.wait(30)
+        if self.fail:
+            raise RuntimeError("kernel exploded")
+        return super().infer(inputs)
+
+
+def test_full_queue_answers_503_with_retry_after(onnx_path: Path, batch: np.ndarray) -> None:
+    model = GatedModel(onnx_path)
+    app = create_app([model], batching=BatchingConfig(max_batch_size=1, max_queue_size=1))
+    batcher = app.state.models.get("digits").batcher
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            running = asyncio.create_task(_post(client, batch))
+            assert await asyncio.to_thread(model.entered.wait, 30)
+            queued = asyncio.create_task(_post(client, batch))
+            while batcher.queue_depth < 1:
+                await asyncio.sleep(0.005)
+            rejected = await _post(client, batch)
+            assert rejected.status_code == 503
+            assert int(rejected.headers["Retry-After"]) >= 1
+            assert "requests queued (limit 1)" in rejected.json()["error"]
+            model.gate.set()
+            assert (await running).status_code == 200 and (await queued).status_code == 200
+            await _close(app)
+
+    asyncio.run(main())
+    errors = {k: v for k, v in _metric(app, "aidc_serving_errors_total").items()}
+    assert sum(errors.values()) == 1
+
+
+def test_a_failing_model_fails_its_request_not_the_server(onnx_path: Path, batch: np.ndarray) -> None:
+    model = GatedModel(onnx_path)
+    model.gate.set()
+    app = create_app([model])
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            model.fail = True
+            response = await _post(client, batch)
+            assert response.status_code == 500 and "kernel exploded" in response.json()["error"]
+            model.fail = False
+            assert (await _post(client, batch)).status_code == 200
+            await _close(app)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("bad", [{"max_batch_size": 0}, {"max_queue_size": 0}, {"max_queue_delay_ms": -1}])
+def test_batching_limits_are_checked(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        BatchingConfig(**bad)
