@@ -1,0 +1,113 @@
+"""Power rules: UPS ≥ 1.1 × IT load, redundancy multipliers, separate IT/cooling UPS groups, rack budgets, upstream capacity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aidc.facility.derived import Redundancy
+from aidc.standards.rule import Context, Outcome, rule
+
+GB = "GB 50174-2017"
+_TIER_UPS = {"I": "N", "II": "N+1", "III": "N+1", "IV": "2N"}
+_GB_UPS = {"A": "2N", "B": "N+1", "C": "N"}
+
+
+def usable_kw(r: Redundancy) -> float:
+    """Capacity left once redundant units are set aside: one full path for 2N, N units for N+X."""
+    if r.fault_tolerant and r.units:
+        return r.capacity_kw / r.paths if r.paths else r.capacity_kw
+    if r.units == 0:
+        return 0.0
+    return r.capacity_kw * r.n / r.units
+
+
+@rule("PWR-UPS-CAP", "UPS capacity ≥ 1.1 × IT load", family="power", standard=GB,
+      clause="§8.1 UPS basic capacity E ≥ 1.1 P (P = IT load)", thresholds={"factor": 1.1},
+      remediation="Add UPS modules until capacity without the redundant ones is at least 1.1 × the IT load.")
+def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    d = ctx.derived
+    if d.it_load_kw <= 0:
+        return None
+    ups = d.systems["ups"]
+    need = t["factor"] * d.it_load_kw
+    have = usable_kw(ups)
+    return Outcome(have >= need, f"{have:,.0f} kW usable ({ups.scheme})", f"≥ {need:,.0f} kW", ("power", "ups"))
+
+
+@rule("PWR-UPS-MULT", "Installed UPS covers the redundancy multiplier of the target", family="power",
+      standard="Reference §B facility power", clause="UPS ≥ 1.1·IT × multiplier (N+1 → +1 module, 2N → ×2)",
+      thresholds={"factor": 1.1},
+      remediation="Install the capacity the target's redundancy implies: twice the sized capacity for 2N, one "
+                  "extra module for N+1.")
+def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    level = _TIER_UPS.get(ctx.targets.uptime or "") or _GB_UPS.get(ctx.targets.gb50174 or "")
+    d = ctx.derived
+    ups = [u for u in ctx.facility.power.ups if u.serves in ("it", "mixed")]
+    if level is None or d.it_load_kw <= 0 or not ups:
+        return None
+    base = t["factor"] * d.it_load_kw
+    largest = max(u.module_kw for u in ups)
+    need = base * 2 if level.startswith("2") else base + largest * (int(level[2:]) if "+" in level else 0)
+    have = d.systems["ups"].capacity_kw
+    return Outcome(have >= need, f"{have:,.0f} kW installed", f"≥ {need:,.0f} kW for {level}", ("power", "ups"))
+
+
+@rule("PWR-UPS-SPLIT", "IT and cooling loads on separate UPS groups", family="power", standard=GB,
+      clause="§8.1: cooling loads and IT loads must not share one UPS group",
+      remediation="Give fans, pumps and CRAHs their own UPS group (serves: cooling) instead of a mixed one.")
+def ups_split(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
+    ups = ctx.facility.power.ups
+    return [Outcome(u.serves != "mixed", u.serves, "it or cooling, not mixed", ("power", "ups", i, "serves"), u.name)
+            for i, u in enumerate(ups)] or None
+
+
+@rule("PWR-RACK-BUDGET", "Rack load within its power budget", family="power",
+      standard="Reference §B facility power", clause="rack kW = Σ node max kW ≤ rack budget",
+      remediation="Move nodes to another rack or raise the rack's feed (and cooling) budget.")
+def rack_budget(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
+    out = []
+    for _, rack in ctx.facility.racks():
+        kw = ctx.derived.rack_load_kw.get(rack.name, 0.0)
+        out.append(Outcome(kw <= rack.power_budget_kw, f"{kw:,.1f} kW", f"≤ {rack.power_budget_kw:g} kW",
+                           ctx.derived.rack_path[rack.name] + ("power_budget_kw",), rack.name))
+    return out or None
+
+
+def _capacity(ctx: Context, system: str, path: tuple[Any, ...], what: str) -> Outcome | None:
+    r = ctx.derived.systems[system]
+    if r.load_kw <= 0 or not r.present:
+        return None
+    note = "" if ctx.derived.design_pue_declared else f"facility load assumes PUE {ctx.derived.design_pue} (inf)"
+    return Outcome(usable_kw(r) >= r.load_kw,
+                   f"{usable_kw(r):,.0f} kW usable of {r.capacity_kw:,.0f}", f"≥ {r.load_kw:,.0f} kW {what}", path,
+                   note=note)
+
+
+@rule("PWR-GEN-CAP", "Generators carry the facility load", family="power", standard="Uptime Tier Standard: Topology",
+      clause="engine generators are the primary source at N facility load",
+      remediation="Add generator capacity for IT plus cooling (IT × design PUE).")
+def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    if ctx.derived.it_load_kw > 0 and not ctx.facility.power.generators and ctx.targets.uptime:
+        return Outcome(False, "no generators", "generators for the facility load", ("power", "generators"))
+    return _capacity(ctx, "generators", ("power", "generators"), "facility")
+
+
+@rule("PWR-XFMR-CAP", "Transformers carry the facility load", family="power", standard=GB,
+      clause="§8.1 transformer capacity for the computed load",
+      remediation="Add transformer capacity (or a larger unit) for IT plus cooling.")
+def transformer_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    return _capacity(ctx, "transformers", ("power", "transformers"), "facility")
+
+
+@rule("PWR-FEED-CAP", "Utility feeds carry the facility load", family="power", standard=GB,
+      clause="§8.1 utility supply capacity",
+      remediation="Ask the utility for more capacity on each feed, so one feed can carry the facility.")
+def feed_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    return _capacity(ctx, "utility_feeds", ("power", "utility_feeds"), "facility")
+
+
+@rule("PWR-PDU-CAP", "PDUs carry the IT load", family="power", standard="Reference §B facility power",
+      clause="distribution capacity ≥ IT load on each path",
+      remediation="Add PDUs/RPPs so each path can carry the IT load alone.")
+def pdu_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    return _capacity(ctx, "pdus", ("power", "pdus"), "IT")
