@@ -20,13 +20,13 @@ def _tier(ctx: Context) -> int | None:
 
 
 def _system(r: Redundancy, required: str, path: tuple[Any, ...], subject: str = "") -> Outcome:
-    measured = f"{r.scheme} ({r.units} × units, {r.capacity_kw:,.0f} kW for {r.load_kw:,.0f} kW)"
+    measured = f"{r.scheme} ({r.units} units, {r.capacity_kw:,.0f} kW for {r.load_kw:,.0f} kW)"
     return Outcome(r.meets(required), measured, required, path, subject or r.system)
 
 
 @rule("AV-UT-OVERALL", "Uptime tier achieved (lowest of electrical and mechanical)", family="availability",
       standard=UT, clause="Tier I–IV objective topology",
-      remediation="Fix the electrical or mechanical findings below until both subsystems reach the target tier.")
+      remediation="Fix the electrical or mechanical availability findings until both subsystems reach the target tier.")
 def uptime_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = _tier(ctx)
     if tier is None:
