@@ -104,3 +104,17 @@ def test_a_server_that_cannot_start_names_its_log(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable) as info:
         start_endpoint(tmp_path / "missing.onnx", "digits", log_path=log)
     assert str(log) in info.value.message and "does not exist" in info.value.message
+
+
+def test_listening_socket_gets_tcp_nodelay_connections() -> None:
+    # asyncio turns on TCP_NODELAY only for IPPROTO_TCP sockets; a proto-0 socket made every response
+    # wait ~40 ms for a delayed ACK.
+    import socket
+
+    from aidc.serving.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

@@ -69,7 +69,8 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | os.PathLike[str], name: str, version: str = "1", *,
-                 providers: list[str] | None = None, intra_op_threads: int | None = None) -> None:
+                 providers: list[str] | None = None, intra_op_threads: int | None = None,
+                 allow_spinning: bool = False) -> None:
         import onnxruntime as ort  # heavy: only when a model is actually loaded
 
         self.path = Path(path)
@@ -80,6 +81,9 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads or host_threads()
         options.inter_op_num_threads = 1
+        # Spinning worker threads keep cores busy between runs, starving the event loop that parses requests
+        # on the same host; they only pay when batches run back to back on many cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if providers is None:
             available = ort.get_available_providers()

@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves so port 0 yields a real port we can report before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY on accepted sockets only then, and without
+    # it Nagle's algorithm + delayed ACKs add ~40 ms to every response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
