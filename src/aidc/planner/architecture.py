@@ -1,0 +1,102 @@
+"""The shape of a transformer: parameter counts, FLOPs per token and KV-cache bytes, from layers and widths."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A decoder-only transformer (dense or MoE). ``assumed`` is True when the shape was guessed from params."""
+
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn_hidden: int
+    vocab: int
+    seq_len: int
+    glu: bool = False
+    experts: int = 1
+    top_k: int = 1
+    tied_embeddings: bool = False
+    flash_attention: bool = True
+    assumed: bool = False
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def attention_params(self) -> int:
+        kv = 2 * self.hidden * self.kv_heads * self.head_dim
+        return 2 * self.hidden * self.hidden + kv
+
+    @property
+    def expert_params(self) -> int:
+        """One MLP (one expert): up/gate and down projections."""
+        return (3 if self.glu else 2) * self.hidden * self.ffn_hidden
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
+
+    @property
+    def layer_params(self) -> int:
+        return self.attention_params + self.experts * self.expert_params
+
+    @property
+    def layer_active_params(self) -> int:
+        return self.attention_params + self.top_k * self.expert_params
+
+    @property
+    def params(self) -> int:
+        return self.layers * self.layer_params + self.embedding_params
+
+    @property
+    def active_params(self) -> int:
+        return self.layers * self.layer_active_params + self.embedding_params
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 1
+
+    def layer_forward_flops(self, seq_len: int | None = None) -> float:
+        """Forward FLOPs of one layer per token: 2 per active weight plus attention scores (QKᵀ and AV).
+
+        Counted without a causal discount, as Megatron-LM and the published MFU figures count them.
+        """
+        s = seq_len or self.seq_len
+        return 2.0 * self.layer_active_params + 4.0 * s * self.hidden
+
+    @property
+    def logit_forward_flops(self) -> float:
+        return 2.0 * self.hidden * self.vocab
+
+    def model_flops_per_token(self) -> float:
+        """Training FLOPs per token (forward + backward = 3× forward), without recomputation."""
+        return 3.0 * (self.layers * self.layer_forward_flops() + self.logit_forward_flops)
+
+    def kv_bytes_per_token(self, bytes_per_value: float) -> float:
+        """KV cache per token: 2 (K and V) · layers · KV heads · head dim · bytes."""
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * bytes_per_value
+
+    @classmethod
+    def from_params(cls, params: float, seq_len: int = 4096, vocab: int = 32000) -> Architecture:
+        """A GPT-3-like shape for a parameter count (aspect ratio hidden ≈ 128·layers, ffn = 4·hidden).
+
+        Used only when the workload gives params without an architecture; the plan marks it as assumed.
+        """
+        body = max(params - 2 * vocab * 1024, params * 0.8)
+        hidden = (body * 128 / 12) ** (1 / 3)
+        hidden = max(128, int(round(hidden / 128)) * 128)
+        layers = max(1, int(round(body / (12 * hidden * hidden))))
+        heads = max(1, hidden // 128)
+        return cls(layers=layers, hidden=hidden, heads=heads, kv_heads=heads, ffn_hidden=4 * hidden,
+                   vocab=vocab, seq_len=seq_len, assumed=True)
+
+
+def divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))

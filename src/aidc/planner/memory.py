@@ -1,0 +1,119 @@
+"""Memory per GPU for a parallel layout: weights, gradients, optimizer state, activations (Korthikanti 2022)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from aidc.planner.architecture import Architecture
+from aidc.planner.catalog import GPU
+
+# The framework (CUDA context, NCCL buffers, allocator fragmentation) keeps ~10% of HBM plus ~1 GB to itself;
+# layouts that fill the rest tend to OOM in practice (inf, trade experience).
+USABLE_FRACTION = 0.90
+FRAMEWORK_BYTES = 1e9
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A parallel layout: tensor × pipeline × data × context parallel, plus how state and activations are kept."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    zero: int = 1
+    recompute: str = "selective"
+    micro_batch: int = 1
+    interleave: int = 1
+    sequence_parallel: bool = True
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    def label(self) -> str:
+        sp = "+SP" if self.sequence_parallel and self.tp > 1 else ""
+        vp = f" v{self.interleave}" if self.interleave > 1 else ""
+        return (f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp} CP{self.cp} ZeRO-{self.zero} "
+                f"recompute={self.recompute} mb={self.micro_batch}")
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Bytes per GPU on the busiest pipeline stage."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    logits: float
+    usable: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.logits
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.usable
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "total": self.total}
+
+
+def stage_params(arch: Architecture, layout: Layout) -> float:
+    """Parameters held by one GPU of the heaviest stage (embedding on the first or last stage)."""
+    layers = math.ceil(arch.layers / layout.pp)
+    expert_parallel = min(arch.experts, layout.dp * layout.cp) if arch.is_moe else 1
+    per_layer = arch.attention_params + arch.experts * arch.expert_params / expert_parallel
+    embed = arch.embedding_params if layout.pp == 1 else arch.vocab * arch.hidden
+    return (layers * per_layer + embed) / layout.tp
+
+
+def activation_bytes_per_layer(arch: Architecture, layout: Layout, seq_len: int | None = None) -> float:
+    """Stored activations of one layer for one micro-batch (Korthikanti et al. 2022, Table 2, generalised)."""
+    s = (seq_len or arch.seq_len) / layout.cp
+    b, h, t = layout.micro_batch, arch.hidden, layout.tp
+    f = arch.ffn_hidden / h
+    # 34 = attention 11 + MLP 19 + layer norms 4 for a 4h GeLU MLP; the MLP term follows its width.
+    mlp = 3 + (6 * f if arch.glu else 4 * f)
+    per_token = 15 + mlp * (arch.top_k if arch.is_moe else 1)
+    scores = 0.0 if arch.flash_attention else 5 * arch.heads * s / h
+    if layout.recompute == "full":
+        return 2 * s * b * h / (t if layout.sequence_parallel else 1)
+    if layout.recompute == "selective":
+        scores = 0.0
+    if layout.sequence_parallel or t == 1:
+        return s * b * h * (per_token + scores) / t
+    return s * b * h * (10 + (per_token - 10) / t + scores / t)
+
+
+def memory_per_gpu(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int,
+                   precision: str = "bf16") -> MemoryUse:
+    """Model state (16 B/param mixed-precision Adam, sharded by ZeRO stage) plus activations in flight."""
+    psi = stage_params(arch, layout)
+    shard = layout.dp * layout.cp
+    w_b, g_b, o_b = (4.0, 4.0, 8.0) if precision == "fp32" else (2.0, 2.0, 12.0)
+    weights = psi * w_b / (shard if layout.zero >= 3 else 1)
+    grads = psi * g_b / (shard if layout.zero >= 2 else 1)
+    optimizer = psi * o_b / (shard if layout.zero >= 1 else 1)
+
+    micro_batches = max(1, global_batch // (layout.dp * layout.micro_batch))
+    layers = math.ceil(arch.layers / layout.pp)
+    per_layer = activation_bytes_per_layer(arch, layout)
+    # 1F1B keeps p micro-batches alive on the first stage; interleaving adds (p-1)/(p·v) of that.
+    in_flight = min(layout.pp, micro_batches)
+    if layout.interleave > 1 and layout.pp > 1:
+        in_flight *= 1 + (layout.pp - 1) / (layout.pp * layout.interleave)
+    activations = in_flight * layers * per_layer
+    if layout.recompute == "full":
+        # the layer being recomputed holds its full activations for a moment
+        activations += activation_bytes_per_layer(arch, Layout(**{**asdict(layout), "recompute": "selective"}))
+    s = arch.seq_len / layout.cp
+    logits = 6.0 * layout.micro_batch * s * arch.vocab / layout.tp  # bf16 logits + fp32 softmax for the loss
+    if layout.pp > 1:
+        last_stage = layers * per_layer + logits
+        logits = max(0.0, last_stage - activations)
+    usable = gpu.hbm_bytes * USABLE_FRACTION - FRAMEWORK_BYTES
+    return MemoryUse(weights, grads, optimizer, activations, logits, usable)

@@ -1,0 +1,164 @@
+"""The workload spec: training jobs, inference services and facility constraints, loaded with located errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aidc.planner.architecture import Architecture
+from aidc.specfile import SpecSource, raise_problems, read_yaml, validate
+
+Precision = Literal["bf16", "fp16", "fp8", "fp32", "tf32"]
+Recompute = Literal["none", "selective", "full"]
+RedundancyTarget = Literal["N", "N+1", "2N", "2(N+1)"]
+Tier = Literal["I", "II", "III", "IV"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(Spec):
+    """The model either by parameter count or by architecture (layers, widths; MoE with experts and top_k)."""
+
+    params: float | None = Field(None, gt=0, description="total parameters; shape is assumed if layers are absent")
+    layers: int | None = Field(None, gt=0)
+    hidden: int | None = Field(None, gt=0)
+    heads: int | None = Field(None, gt=0)
+    kv_heads: int | None = Field(None, gt=0, description="GQA/MQA key-value heads (default: heads)")
+    ffn_hidden: int | None = Field(None, gt=0, description="MLP width (default 4·hidden)")
+    vocab: int = Field(32000, gt=0)
+    seq_len: int = Field(4096, gt=0)
+    glu: bool = Field(False, description="gated MLP (SwiGLU): three projections instead of two")
+    experts: int = Field(1, ge=1)
+    top_k: int = Field(1, ge=1)
+    tied_embeddings: bool = False
+    flash_attention: bool = True
+
+    @model_validator(mode="after")
+    def _either(self) -> ModelSpec:
+        if self.params is None and self.layers is None:
+            raise ValueError("give either params or an architecture (layers, hidden, heads)")
+        if self.layers is not None and (self.hidden is None or self.heads is None):
+            raise ValueError("an architecture needs layers, hidden and heads")
+        if self.top_k > self.experts:
+            raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        return self
+
+    def architecture(self) -> Architecture:
+        if self.layers is None:
+            assert self.params is not None
+            return Architecture.from_params(self.params, self.seq_len, self.vocab)
+        assert self.hidden is not None and self.heads is not None
+        return Architecture(layers=self.layers, hidden=self.hidden, heads=self.heads,
+                            kv_heads=self.kv_heads or self.heads, ffn_hidden=self.ffn_hidden or 4 * self.hidden,
+                            vocab=self.vocab, seq_len=self.seq_len, glu=self.glu, experts=self.experts,
+                            top_k=self.top_k, tied_embeddings=self.tied_embeddings,
+                            flash_attention=self.flash_attention)
+
+
+class Parallelism(Spec):
+    """A given layout. Omitted fields are searched; ``dp`` defaults to what the GPU count leaves."""
+
+    tp: int | None = Field(None, ge=1)
+    pp: int | None = Field(None, ge=1)
+    dp: int | None = Field(None, ge=1)
+    cp: int | None = Field(None, ge=1)
+    zero: Literal[0, 1, 2, 3] | None = None
+    recompute: Recompute | None = None
+    micro_batch: int | None = Field(None, ge=1)
+    interleave: int | None = Field(None, ge=1, description="virtual pipeline chunks per stage")
+    sequence_parallel: bool | None = None
+
+
+class TrainingJob(Spec):
+    name: str
+    model: ModelSpec
+    tokens: float = Field(gt=0)
+    gpu: str = "H100"
+    precision: Precision = "bf16"
+    gpus: int | None = Field(None, gt=0, description="a fixed GPU count")
+    deadline_days: float | None = Field(None, gt=0, description="or: the fewest GPUs that finish in time")
+    max_gpus: int | None = Field(None, gt=0, description="the most GPUs the deadline search may use")
+    global_batch: int | None = Field(None, gt=0, description="sequences per iteration")
+    global_batch_tokens: float | None = Field(None, gt=0, description="tokens per iteration (default 4M)")
+    parallelism: Literal["auto"] | Parallelism = "auto"
+    mfu: float | None = Field(None, gt=0, le=1, description="assumed model-FLOPs utilisation; derived if absent")
+    goodput: float | None = Field(None, gt=0, le=1, description="useful fraction of wall time; derived if absent")
+    dataset_bytes_per_token: float = Field(4.0, gt=0, description="tokenised dataset on disk (uint32 ids)")
+    checkpoint_stall_s: float = Field(60.0, gt=0, description="tolerated pause to write one checkpoint")
+    restart_minutes: float = Field(10.0, ge=0, description="time to restart the job after a failure")
+
+    @model_validator(mode="after")
+    def _count_or_deadline(self) -> TrainingJob:
+        if self.gpus is None and self.deadline_days is None:
+            raise ValueError("give gpus (a fixed count) or deadline_days (and optionally max_gpus)")
+        if self.gpus is not None and self.deadline_days is not None:
+            raise ValueError("give gpus or deadline_days, not both")
+        return self
+
+
+class InferenceService(Spec):
+    name: str
+    model: ModelSpec
+    gpu: str = "H100"
+    precision: Precision = "bf16"
+    requests_per_s: float = Field(gt=0)
+    prompt_tokens: int = Field(gt=0)
+    output_tokens: int = Field(gt=0)
+    ttft_ms: float | None = Field(None, gt=0, description="time-to-first-token target")
+    tpot_ms: float | None = Field(None, gt=0, description="time-per-output-token target")
+    max_batch: int = Field(256, ge=1)
+    tp: int | None = Field(None, ge=1, description="tensor parallel per replica; searched if absent")
+    kv_precision: Precision | None = None
+
+
+class FacilityConstraints(Spec):
+    name: str = "planned-ai-hall"
+    pue: float = Field(1.3, ge=1.0)
+    electricity_usd_per_kwh: float = Field(0.08, ge=0)
+    carbon_kg_per_kwh: float = Field(0.4, ge=0, description="grid carbon intensity, kgCO2e per kWh")
+    rack_kw_limit: float = Field(40.0, gt=0)
+    redundancy: RedundancyTarget = "N+1"
+    tier: Tier = "III"
+    switch_radix: int = Field(64, ge=4)
+    nic_gbps: float | None = Field(None, gt=0, description="override the GPU's NIC speed")
+    oversubscription: float = Field(1.0, ge=1.0, description="leaf down:up bandwidth; 1 = non-blocking")
+    gpu_mtbf_hours: float = Field(50_000, gt=0, description="per GPU-slot, all causes (Llama 3: ~1 per 3.1 h at 16K)")
+    average_load: float = Field(0.8, gt=0, le=1, description="mean power as a fraction of node maximum")
+    gpu_hour_usd: float | None = Field(None, ge=0, description="rental price per GPU-hour, if costed")
+
+
+class Workload(Spec):
+    name: str = "workload"
+    catalog: list[str] = Field(default_factory=list, description="extra GPU catalog files, relative to this file")
+    facility: FacilityConstraints = Field(default_factory=FacilityConstraints)
+    training: list[TrainingJob] = Field(default_factory=list)
+    inference: list[InferenceService] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> Workload:
+        if not self.training and not self.inference:
+            raise ValueError("a workload needs at least one training job or inference service")
+        return self
+
+
+def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
+    """Read and validate a workload file; semantic problems (shapes that do not divide) are located too."""
+    source = read_yaml(path)
+    workload = validate(Workload, source)
+    problems = []
+    for i, job in enumerate(workload.training):
+        m = job.model
+        if m.hidden and m.heads and m.hidden % m.heads:
+            problems.append(source.problem(("training", i, "model", "heads"),
+                                           f"hidden ({m.hidden}) is not divisible by heads ({m.heads})"))
+        if m.heads and m.kv_heads and m.heads % m.kv_heads:
+            problems.append(source.problem(("training", i, "model", "kv_heads"),
+                                           f"heads ({m.heads}) is not divisible by kv_heads ({m.kv_heads})"))
+    raise_problems(problems)
+    base = Path(path).parent
+    workload.catalog = [str((base / p) if not Path(p).is_absolute() else p) for p in workload.catalog]
+    return workload, source
