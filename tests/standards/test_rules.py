@@ -181,3 +181,22 @@ def test_china_noncompliant_fires_gb50174_rules() -> None:
             "ENV-LIQ-REQUIRED", "SEC-FIRE-RESIST", "KPI-CN-GB40879"} <= fired
     site = [f for f in report.findings if f.rule.id == "AV-GB-SITE" and f.status == "fail"]
     assert {f.subject for f in site} == {"airport", "railway"}
+
+
+def test_entry_point_rules_are_added_to_the_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aidc.standards import Outcome, checker, rule
+
+    @rule("EP-DEMO", "Entry-point demo rule", family="network", standard="vendor pack", clause="§2",
+          remediation="Nothing to do.")
+    def demo(ctx: Any, t: dict[str, Any]) -> Outcome:
+        return Outcome(True, "ok", "ok")
+
+    class FakeEntryPoint:
+        value = "vendor_pack:RULES"
+
+        def load(self) -> list[Any]:
+            return [demo]
+
+    monkeypatch.setattr(checker, "entry_points", lambda group: [FakeEntryPoint()] if group == "aidc.rules" else [])
+    report = check(EXAMPLES / "dgx-h100-tier3.yaml")
+    assert finding(report, "EP-DEMO").status == "pass"

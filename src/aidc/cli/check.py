@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import console, handles_errors, table
 from aidc.errors import InvalidInput
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "info": "blue"}

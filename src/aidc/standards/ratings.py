@@ -58,7 +58,7 @@ def uptime_electrical(f: Facility, d: Derived) -> int:
     return level
 
 
-def mechanical(f: Facility, d: Derived, strict_top: bool = False) -> int:
+def mechanical(f: Facility, d: Derived) -> int:
     systems = cooling_systems(d)
     if not _all_meet(systems, "N"):
         return 0
