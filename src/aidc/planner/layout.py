@@ -1,0 +1,100 @@
+"""Search the TP×PP×CP×DP×ZeRO×recompute×micro-batch space for the fastest layout that fits in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from aidc.planner.architecture import Architecture, divisors
+from aidc.planner.catalog import GPU
+from aidc.planner.iteration import IterationTime, iteration_time
+from aidc.planner.memory import Layout, MemoryUse, memory_per_gpu
+from aidc.planner.workload import Parallelism
+
+
+@dataclass(frozen=True)
+class Candidate:
+    layout: Layout
+    memory: MemoryUse
+    time: IterationTime
+
+
+@dataclass
+class LayoutChoice:
+    """The winner, the runner-up, and how many layouts were tried and fitted, so the plan can say why."""
+
+    best: Candidate | None
+    runner_up: Candidate | None = None
+    considered: int = 0
+    fitted: int = 0
+    smallest_misfit: Candidate | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def why(self) -> str:
+        if self.best is None:
+            return "no layout fits in memory"
+        text = (f"fastest of {self.fitted} layouts that fit in memory ({self.considered} considered); "
+                f"{self.considered - self.fitted} rejected for memory")
+        if self.runner_up is not None:
+            slower = self.runner_up.time.total / self.best.time.total - 1
+            text += f"; runner-up {self.runner_up.layout.label()} is {slower:.1%} slower"
+        return text
+
+
+def _choices(given: int | None, options: list[int]) -> list[int]:
+    return [given] if given is not None else options
+
+
+def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: Parallelism | None) -> Iterator[Layout]:
+    """Every layout for exactly ``gpus`` GPUs that respects the model's divisibility and the user's fixed choices."""
+    f = fixed or Parallelism()
+    tps = _choices(f.tp, [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= gpu.nvlink_domain and arch.heads % t == 0])
+    pps = _choices(f.pp, [p for p in divisors(arch.layers) if p <= 128])
+    cps = _choices(f.cp, [c for c in (1, 2, 4, 8, 16) if c == 1 or arch.seq_len // c >= 4096])
+    zeros = _choices(f.zero, [1, 3])
+    recomputes = _choices(f.recompute, ["none", "selective", "full"])
+    mbs = _choices(f.micro_batch, [1, 2, 4])
+    for t in tps:
+        for p in pps:
+            for c in cps:
+                if gpus % (t * p * c):
+                    continue
+                d = gpus // (t * p * c)
+                if f.dp is not None and f.dp != d:
+                    continue
+                vs = _choices(f.interleave, [1, 2] if p > 1 and (arch.layers // p) % 2 == 0 else [1])
+                for mb in mbs:
+                    # a global batch that does not divide evenly rounds its micro-batch count up (as trainers do)
+                    if d * mb > global_batch:
+                        continue
+                    for z in zeros:
+                        for r in recomputes:
+                            for v in vs:
+                                sp = f.sequence_parallel if f.sequence_parallel is not None else t > 1
+                                yield Layout(t, p, d, c, z, r, mb, v, sp)
+
+
+def search(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, precision: str,
+           fixed: Parallelism | None = None, nic_bytes_per_s: float | None = None) -> LayoutChoice:
+    """The fastest fitting layout for ``gpus`` GPUs; ties go to the layout with more memory headroom."""
+    choice = LayoutChoice(best=None)
+    fitting: list[Candidate] = []
+    for layout in layouts(arch, gpu, gpus, global_batch, fixed):
+        choice.considered += 1
+        mem = memory_per_gpu(arch, layout, gpu, global_batch, precision)
+        if not mem.fits:
+            if choice.smallest_misfit is None or mem.total < choice.smallest_misfit.memory.total:
+                choice.smallest_misfit = Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch,
+                                                                               precision, nic_bytes_per_s))
+            continue
+        fitting.append(Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision,
+                                                             nic_bytes_per_s)))
+    choice.fitted = len(fitting)
+    fitting.sort(key=lambda c: (round(c.time.total, 9), c.memory.total))
+    if fitting:
+        choice.best = fitting[0]
+        # the runner-up that differs in more than interleave/micro-batch says more about why the winner won
+        choice.runner_up = next((c for c in fitting[1:] if c.layout.tp != choice.best.layout.tp
+                                 or c.layout.pp != choice.best.layout.pp
+                                 or c.layout.recompute != choice.best.layout.recompute), None)
+    return choice

@@ -1,0 +1,96 @@
+"""The capacity plan for a whole workload: training jobs, inference services, fabric, facility, energy, verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aidc.planner.catalog import Catalog
+from aidc.planner.fabric import FatTree, fat_tree
+from aidc.planner.inference import ServingPlan, size_service
+from aidc.planner.power import EnergyCost, FacilitySize, energy_cost, size_facility
+from aidc.planner.training import TrainingPlan, plan_training
+from aidc.planner.workload import Workload, load_workload
+
+
+@dataclass
+class JobPlan:
+    training: TrainingPlan
+    fabric: FatTree
+    facility: FacilitySize
+    energy: EnergyCost
+
+
+@dataclass
+class Plan:
+    workload: Workload
+    jobs: list[JobPlan] = field(default_factory=list)
+    services: list[ServingPlan] = field(default_factory=list)
+    facility: FacilitySize | None = None
+    fabric: FatTree | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return all(j.training.feasible for j in self.jobs) and all(s.feasible for s in self.services)
+
+    @property
+    def problems(self) -> list[tuple[str, str, str | None]]:
+        """(what, binding constraint, nearest feasible alternative) for everything that cannot be met."""
+        out = [(j.training.name, j.training.binding or "", j.training.alternative)
+               for j in self.jobs if not j.training.feasible]
+        out += [(s.name, s.binding or "", s.alternative) for s in self.services if not s.feasible]
+        return out
+
+    @property
+    def verdict(self) -> str:
+        if self.feasible:
+            return "FEASIBLE: every job and service fits"
+        return "INFEASIBLE: " + "; ".join(f"{name}: {binding}" for name, binding, _ in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        from aidc.planner.report import plan_dict
+
+        return plan_dict(self)
+
+
+def plan_workload(workload: Workload, catalog: Catalog) -> Plan:
+    """Size every job and service, then the facility that carries all of them at once."""
+    fc = workload.facility
+    plan = Plan(workload)
+    for job in workload.training:
+        tp = plan_training(job, catalog, fc)
+        nic = fc.nic_gbps or tp.gpu.nic_gbps
+        tree = fat_tree(tp.gpus, fc.switch_radix, fc.oversubscription, nic)
+        size = size_facility(tp.gpu, tp.gpus, tree.switches, fc.pue, fc.rack_kw_limit, fc.redundancy)
+        energy = energy_cost(size.facility_kw, tp.wall_days * 24, fc.average_load, fc.electricity_usd_per_kwh,
+                             fc.carbon_kg_per_kwh, tp.gpu_hours, fc.gpu_hour_usd)
+        plan.jobs.append(JobPlan(tp, tree, size, energy))
+    for svc in workload.inference:
+        plan.services.append(size_service(svc, catalog.gpu(svc.gpu), catalog))
+    plan.facility, plan.fabric = _whole_facility(plan, catalog)
+    return plan
+
+
+def _whole_facility(plan: Plan, catalog: Catalog) -> tuple[FacilitySize | None, FatTree | None]:
+    """The hall sized for the largest GPU population (jobs and services on the most common GPU model)."""
+    counts: dict[str, int] = {}
+    for j in plan.jobs:
+        counts[j.training.gpu.name] = counts.get(j.training.gpu.name, 0) + j.training.gpus
+    for s in plan.services:
+        counts[s.gpu] = counts.get(s.gpu, 0) + s.gpus
+    counts = {k: v for k, v in counts.items() if v > 0}
+    if not counts:
+        return None, None
+    name = max(counts, key=lambda k: counts[k])
+    gpu, fc = catalog.gpu(name), plan.workload.facility
+    tree = fat_tree(counts[name], fc.switch_radix, fc.oversubscription, fc.nic_gbps or gpu.nic_gbps)
+    return size_facility(gpu, counts[name], tree.switches, fc.pue, fc.rack_kw_limit, fc.redundancy), tree
+
+
+def plan_file(path: str | Path, extra_catalogs: Sequence[str | Path] = ()) -> Plan:
+    """Load a workload file and plan it (catalog: packaged, then AIDC_CATALOG files, then the workload's own)."""
+    workload, _ = load_workload(path)
+    catalog = Catalog.load([*extra_catalogs, *workload.catalog])
+    return plan_workload(workload, catalog)

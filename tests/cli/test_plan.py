@@ -1,0 +1,42 @@
+"""`aidc plan` from the command line: exit codes, formats, located errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from aidc.cli.app import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workloads"
+runner = CliRunner()
+
+
+def test_feasible_plan_json_exit_0() -> None:
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "gpt3-175b.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["feasible"] and data["training"][0]["compute"]["flops_6nd"] > 3e23
+
+
+def test_infeasible_plan_exit_1_with_verdict() -> None:
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "impossible.yaml")])
+    assert result.exit_code == 1
+    assert "INFEASIBLE" in result.output and "binding constraint" in result.output
+
+
+def test_malformed_yaml_exit_2_located(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("training:\n  - name: x\n    model: {params: 7.0e9}\n    tokens: lots\n    gpus: 8\n")
+    result = runner.invoke(app, ["plan", str(spec)])
+    assert result.exit_code == 2
+    assert "bad.yaml:4:13" in result.output and "training[0].tokens" in result.output
+
+
+def test_html_report_is_self_contained(tmp_path: Path) -> None:
+    out = tmp_path / "plan.html"
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "llama-70b-deadline.yaml"), "-f", "html", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "<svg" in text and "http://" not in text.replace("http://www.w3.org/2000/svg", "")
