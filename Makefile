@@ -1,0 +1,23 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job (`aidc run examples/digits/pipeline.yaml`) lands with issue 2; until then the demo shows
+# the design face: a standards check of a Tier III GPU hall and a capacity plan for a training workload.
+demo: install
+	$(VENV)/bin/aidc check examples/facility/dgx-h100-tier3.yaml
+	$(VENV)/bin/aidc plan examples/workloads/llama-70b-deadline.yaml
+
+test: install
+	$(VENV)/bin/pytest -q

@@ -1,0 +1,142 @@
+"""The Stage protocol: what a stage declares (config, inputs, outputs) and what it gets to run (StageContext)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+# kind → "module:Class"; imported only when a pipeline uses the kind, so `aidc --help` stays fast.
+STAGE_KINDS: dict[str, str] = {
+    "data": "aidc.data.stage:DataStage",
+    "train": "aidc.training.stage:TrainStage",
+    "evaluate": "aidc.evaluation.stage:EvaluateStage",
+    "export": "aidc.serving.export:ExportStage",
+    "register": "aidc.registry.stage:RegisterStage",
+    "deploy": "aidc.serving.deploy:DeployStage",
+}
+
+
+def stage_class(kind: str) -> type[Stage]:
+    module, _, name = STAGE_KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+class Stage(ABC):
+    """A step of a pipeline. Subclasses declare their config model, inputs and outputs, and implement run().
+
+    ``run`` executes on a Ray worker. It must not write metadata itself: it returns outputs (JSON values,
+    artifact references, or Registration objects that the runner commits in the stage's transaction).
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+    inputs: ClassVar[dict[str, str]] = {}
+    optional_inputs: ClassVar[frozenset[str]] = frozenset()
+    outputs: ClassVar[dict[str, str]] = {}
+    cacheable: ClassVar[bool] = True
+    num_cpus: ClassVar[float] = 1.0
+
+    @abstractmethod
+    def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
+
+    @classmethod
+    def code_version(cls) -> str:
+        return package_source_digest(cls.__module__.rsplit(".", 1)[0])
+
+
+@cache
+def package_source_digest(package: str) -> str:
+    """SHA-256 over the package's Python sources: a change to a stage's code invalidates its cache."""
+    root = Path(importlib.import_module(package).__file__).parent  # type: ignore[arg-type]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# -- registrations: metadata writes a stage asks for; the runner commits them with the stage's result
+
+
+@dataclass
+class DatasetRegistration:
+    dataset: str
+    artifact: dict[str, Any]
+    schema: dict[str, Any]
+    stats: dict[str, Any]
+    class_balance: dict[str, Any]
+    fingerprint: str
+
+
+@dataclass
+class ModelRegistration:
+    name: str
+    stage: str
+    onnx: dict[str, Any]
+    checkpoint: dict[str, Any]
+    dataset_version_id: int | None
+    metrics: dict[str, Any]
+
+
+@dataclass
+class DeploymentRegistration:
+    name: str
+    model_version_id: int
+    url: str
+    pid: int
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+class StageContext:
+    """What a running stage may use: the artifact store, progress/metric events, its log, resume state.
+
+    It is pickled to the Ray worker; events travel back to the driver over a Ray queue.
+    """
+
+    def __init__(self, run_id: str, stage: str, artifacts: Any, events: Any, log_path: str, home: str,
+                 resume: dict[str, Any] | None = None) -> None:
+        self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
+        self.log_path, self.home, self.resume = log_path, home, resume or {}
+        self._last_progress: dict[str, float] = {}
+
+    def emit(self, kind: str, **data: Any) -> None:
+        if self.events is not None:
+            self.events.put({"stage": self.stage, "type": kind, **data})
+
+    def progress(self, task: str, completed: float, total: float | None = None, *, force: bool = False,
+                 **fields: Any) -> None:
+        """Report progress on a named task (epochs, batches…); throttled so hot loops stay cheap."""
+        now = time.monotonic()
+        if not force and completed != total and now - self._last_progress.get(task, 0.0) < 0.2:
+            return
+        self._last_progress[task] = now
+        self.emit("progress", task=task, completed=completed, total=total, **fields)
+
+    def metric(self, name: str, step: int, value: float) -> None:
+        self.emit("metric", name=name, step=int(step), value=float(value))
+
+    def log(self, message: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        self.emit("log", message=message)
+
+    def put_artifact(self, data: bytes | Path, *, kind: str, name: str) -> dict[str, Any]:
+        """Store bytes or a file content-addressed; the run records it at once (it survives a later failure)."""
+        ref = self.artifacts.put_file(data) if isinstance(data, Path) else self.artifacts.put_bytes(data)
+        value = {"artifact": ref.digest, "size": ref.size, "uri": ref.uri, "kind": kind, "name": name}
+        self.emit("artifact", **value)
+        return value
+
+    def get_artifact(self, value: dict[str, Any]) -> bytes:
+        return self.artifacts.get_bytes(value["artifact"])  # type: ignore[no-any-return]
+
+    def artifact_file(self, value: dict[str, Any], dest: Path) -> Path:
+        return self.artifacts.get_file(value["artifact"], dest)  # type: ignore[no-any-return]
