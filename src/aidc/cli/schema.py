@@ -14,6 +14,7 @@ from aidc.errors import InvalidInput
 # Spec name → "module:Model". Add a line here to publish another spec's schema (e.g. the planner's workload).
 SCHEMAS: dict[str, str] = {
     "facility": "aidc.facility.model:Facility",
+    "workload": "aidc.planner.workload:Workload",
 }
 
 
