@@ -44,13 +44,22 @@ def format_path(path: Path_) -> str:
     return out
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CONSTRUCTOR = yaml.SafeLoader("")  # resolves one scalar node at a time (ints, floats, bools, dates, null)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if node.tag == "tag:yaml.org,2002:str":
+        return node.value
+    return _CONSTRUCTOR.construct_object(node, deep=True)
+
+
 def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]], file: str) -> Any:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if key_node.tag != "tag:yaml.org,2002:str" \
-                else key_node.value
+            key = key_node.value if key_node.tag == "tag:yaml.org,2002:str" else _scalar(key_node)
             if key in out:
                 line = key_node.start_mark.line + 1
                 problem = SpecProblem(file, line, key_node.start_mark.column + 1, format_path(path + (key,)),
@@ -60,13 +69,13 @@ def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_walk(child, path + (i,), positions, file) for i, child in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node)
 
 
 def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
     """Parse YAML text keeping node positions; syntax errors become InvalidSpec with line:col."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
