@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, handles_errors, table
+from aidc.cli.output import console, emit_text, handles_errors, table
 from aidc.errors import InvalidInput
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "info": "blue"}
@@ -98,10 +97,6 @@ def register(app: typer.Typer) -> None:
             text = {Format.json: render.render_json, Format.markdown: render.render_markdown,
                     Format.html: render.render_html, Format.sarif: render.render_sarif,
                     Format.table: render.render_markdown}[kind](report)
-            if output is not None:
-                output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-                console.print(f"wrote {output}", highlight=False)
-            else:
-                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            emit_text(text, output)
         if report.failing(fail_on.value):
             raise typer.Exit(1)

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -22,6 +23,16 @@ DEBUG = {"on": False}
 def print_json(data: Any) -> None:
     """Machine output: plain JSON on stdout, nothing else."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def emit_text(text: str, output: Path | None) -> None:
+    """A rendered report to ``output`` (saying so) or to stdout, always ending in one newline."""
+    text = text if text.endswith("\n") else text + "\n"
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}", highlight=False)
+    else:
+        sys.stdout.write(text)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

@@ -7,13 +7,12 @@ alternative), 2 malformed workload (file:line:col and field path).
 from __future__ import annotations
 
 import os
-import sys
 from enum import Enum
 from pathlib import Path
 
 import typer
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import console, emit_text, handles_errors, print_json, table
 
 
 class Format(str, Enum):
@@ -61,11 +60,7 @@ def register(app: typer.Typer) -> None:
             text = {Format.json: lambda p: json.dumps(p.to_dict(), indent=2, default=str),
                     Format.markdown: render.markdown, Format.html: render.html_report,
                     Format.table: render.markdown}[kind](result)
-            if output is not None:
-                output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-                console.print(f"wrote {output}", highlight=False)
-            else:
-                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            emit_text(text, output)
         if emit_facility is not None:
             from aidc.planner.emit import write_facility
 
