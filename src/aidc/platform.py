@@ -1,0 +1,102 @@
+"""Platform: the composition root — settings → metadata store, artifact store and compute, and the verbs on them.
+
+The CLI (and later the API) call one Platform method per command and render what it returns.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aidc.errors import InvalidInput, NotFound
+from aidc.settings import Settings
+
+if TYPE_CHECKING:
+    from aidc.pipeline.runner import RunObserver, RunResult
+    from aidc.store.artifacts import ArtifactStore
+    from aidc.store.metadata import MetadataStore
+    from aidc.store.metadata.records import DatasetVersion, LineageEdge, ModelVersion, PipelineRun
+
+
+class Platform:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @cached_property
+    def metadata(self) -> MetadataStore:
+        from aidc.store.metadata import open_metadata_store
+
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return open_metadata_store(self.settings.metadata_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        from aidc.store.artifacts import open_artifact_store
+
+        return open_artifact_store(self.settings.artifact_url, s3_endpoint_url=self.settings.s3_endpoint_url or None)
+
+    def close(self) -> None:
+        if "metadata" in self.__dict__:
+            self.metadata.close()
+
+    # -- runs
+    def run_pipeline(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
+                     serve: bool = False, observer: RunObserver | None = None) -> RunResult:
+        """Run (or resume) a pipeline to its end; raises StageFailed/GateFailed when a stage fails."""
+        from aidc.pipeline.runner import PipelineRunner
+
+        return PipelineRunner(self, observer=observer).run(path, resume=resume, force=force, serve=serve)
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[PipelineRun]:
+        return self.metadata.list_runs(pipeline=pipeline, status=status, limit=limit)
+
+    def run_details(self, run_id: str) -> dict[str, Any]:
+        """A run with its stages, metrics and artifacts, JSON-ready (`aidc runs show`)."""
+        run = self.metadata.get_run(run_id)
+        return {
+            "run": run.to_json(),
+            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.metadata.list_stages(run_id)],
+            "metrics": [m.to_json() for m in self.metadata.metrics(run_id)],
+            "artifacts": [a.to_json() for a in self.metadata.artifacts(run_id=run_id)],
+        }
+
+    def write_run_report(self, run_id: str, dest: Path | None = None) -> Path:
+        """Render the run's self-contained HTML report (default: $AIDC_HOME/runs/RUN/report.html)."""
+        from aidc.report.run_report import write_run_report
+
+        dest = dest or self.settings.home / "runs" / run_id / "report.html"
+        path = write_run_report(self.metadata, run_id, dest)
+        self.metadata.set_run_report(run_id, str(path))
+        return path
+
+    # -- models and datasets
+    def list_models(self, name: str | None = None) -> list[ModelVersion]:
+        return self.metadata.list_model_versions(name)
+
+    def get_model(self, ref: str) -> ModelVersion:
+        """``NAME`` (latest version) or ``NAME:VERSION``."""
+        name, _, version = ref.partition(":")
+        if version and not version.isdigit():
+            raise InvalidInput(f"model reference {ref!r} has a non-numeric version", hint="write NAME or NAME:VERSION, e.g. digits-cnn:3")
+        return self.metadata.get_model_version(name, int(version) if version else None)
+
+    def model_lineage(self, model: ModelVersion) -> list[LineageEdge]:
+        return list(self.metadata.iter_all_lineage("model_version", str(model.id)))
+
+    def list_datasets(self, name: str | None = None) -> list[DatasetVersion]:
+        return self.metadata.list_dataset_versions(name)
+
+    # -- diagnostics
+    def doctor(self) -> list[dict[str, Any]]:
+        """What a newcomer runs first: Python, torch, Ray, GPU, stores, disk — each check ok/warn/fail."""
+        from aidc.diagnostics import run_checks
+
+        return run_checks(self)
+
+
+def require_file(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise NotFound(f"no such file: {p}", hint="check the path; pipelines live under examples/ (e.g. examples/digits/pipeline.yaml)")
+    return p
