@@ -94,6 +94,19 @@ def test_2n_ups_passes_tier4_ups_rule_and_n_fails_it_with_measure_and_clause(var
     assert ups.rule.remediation
 
 
+def test_ups_capacity_counts_every_module_the_11_margin_needs(variant: Callable[..., Path]) -> None:
+    """GB 50174 §8.1 E ≥ 1.1·P: a module is redundant only if 1.1·P is carried without it (lab IT = 6.0 kW)."""
+    def modules(n: int) -> Callable[[dict[str, Any]], None]:
+        def edit(d: dict[str, Any]) -> None:
+            d["power"]["ups"] = [{"name": "ups", "path": "A", "module_kw": 1, "modules": n, "battery_minutes": 10}]
+        return edit
+
+    enough = finding(check(variant("lab-two-servers.yaml", modules(7))), "PWR-UPS-CAP")
+    assert enough.status == "pass" and enough.measured == "7 kW usable (N)"
+    short = finding(check(variant("lab-two-servers.yaml", modules(6))), "PWR-UPS-CAP")
+    assert short.status == "fail" and short.expected == "≥ 7 kW"
+
+
 def test_threshold_override_changes_the_verdict(variant: Callable[..., Path]) -> None:
     path = EXAMPLES / "dgx-h100-noncompliant.yaml"
     assert finding(check(path), "ENV-DENSITY").status == "fail"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aidc.facility.derived import Redundancy
+from aidc.facility.derived import Redundancy, redundancy
 from aidc.standards.rule import Context, Outcome, rule
 
 GB = "GB 50174-2017"
@@ -28,8 +28,12 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     d = ctx.derived
     if d.it_load_kw <= 0:
         return None
-    ups = d.systems["ups"]
     need = t["factor"] * d.it_load_kw
+    # Basic capacity is judged against 1.1·P itself: a module is redundant only if 1.1·P is carried without
+    # it. Classifying against P (as the redundancy rules do) would set aside a module the 1.1 margin needs.
+    units = [(u.path, u.module_kw) for u in ctx.facility.power.ups if u.serves in ("it", "mixed")
+             for _ in range(u.modules)]
+    ups = redundancy("ups", units, need)
     have = usable_kw(ups)
     return Outcome(have >= need, f"{have:,.0f} kW usable ({ups.scheme})", f"≥ {need:,.0f} kW", ("power", "ups"))
 
