@@ -11,11 +11,13 @@ from aidc.facility.loader import load_facility
 from aidc.planner import plan_file
 from aidc.planner.emit import write_facility
 from aidc.standards.checker import run_check
+from aidc.standards.ratings import TIERS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workloads"
+WORKLOADS = ["llama-70b-deadline.yaml", "gpt3-175b.yaml", "chat-inference.yaml"]
 
 
-@pytest.mark.parametrize("workload", ["llama-70b-deadline.yaml", "gpt3-175b.yaml", "chat-inference.yaml"])
+@pytest.mark.parametrize("workload", WORKLOADS)
 def test_emitted_facility_passes_check_at_tier_iii(workload: str, tmp_path: Path) -> None:
     out = tmp_path / "facility.yaml"
     write_facility(plan_file(EXAMPLES / workload), out)
@@ -25,15 +27,26 @@ def test_emitted_facility_passes_check_at_tier_iii(workload: str, tmp_path: Path
     assert not report.failing("error"), [f.rule.id for f in report.findings if f.status == "fail"]
 
 
-@pytest.mark.parametrize("tier", ["II", pytest.param("IV", marks=pytest.mark.xfail(
-    strict=True, reason="Tier IV needs Continuous Cooling and a Rated-4 mechanical plant; the emitter stops at III"))])
-def test_emitted_facility_meets_other_tiers(tier: str, tmp_path: Path) -> None:
-    spec = yaml.safe_load((EXAMPLES / "gpt3-175b.yaml").read_text())
+def emit_at(tier: str, workload: str, tmp_path: Path) -> Path:
+    spec = yaml.safe_load((EXAMPLES / workload).read_text())
     spec["facility"]["tier"] = tier
-    workload = tmp_path / "w.yaml"
-    workload.write_text(yaml.safe_dump(spec))
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(spec))
     out = tmp_path / "facility.yaml"
-    write_facility(plan_file(workload), out)
-    report = run_check(load_facility(out))
+    write_facility(plan_file(path), out)
+    return out
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize("tier", ["I", "II", "IV"])
+def test_emitted_facility_meets_other_tiers(tier: str, workload: str, tmp_path: Path) -> None:
+    report = run_check(load_facility(emit_at(tier, workload, tmp_path)))
+    assert TIERS.index(report.ratings["uptime"]["overall"]) >= TIERS.index(tier)
     assert not report.failing("error"), [(f.rule.id, f.measured, f.expected) for f in report.findings
                                          if f.status == "fail"]
+
+
+def test_tier_iv_facility_has_continuous_cooling_on_a_ups_per_path(tmp_path: Path) -> None:
+    facility = load_facility(emit_at("IV", "gpt3-175b.yaml", tmp_path))
+    assert facility.cooling.continuous_cooling and facility.power.compartmentalized
+    assert {u.path for u in facility.power.ups if u.serves == "cooling"} == {"A", "B"}

@@ -74,8 +74,11 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
         "transformers": [{"name": f"tx-{p['name']}", "capacity_kw": feed_kw, "path": p["name"]} for p in paths],
         "ups": [{"name": f"ups-{p['name']}", "path": p["name"], "serves": "it", "module_kw": UPS_MODULE_KW,
                  "modules": ups_modules, "battery_minutes": 15} for p in paths]
-        + [{"name": "ups-mech", "path": "A", "serves": "cooling", "module_kw": UPS_MODULE_KW,
-            "modules": _n_plus(mech_kw * 1.1, UPS_MODULE_KW, 1), "battery_minutes": 15}],
+        # Fans, pumps and controls on their own UPS group (GB 50174 §8.1); at Tier IV one per active path so
+        # Continuous Cooling survives the loss of a path.
+        + [{"name": f"ups-mech-{p['name']}" if tier >= 4 else "ups-mech", "path": p["name"], "serves": "cooling",
+            "module_kw": UPS_MODULE_KW, "modules": _n_plus(mech_kw * 1.1, UPS_MODULE_KW, 1), "battery_minutes": 15}
+           for p in (paths if tier >= 4 else paths[:1])],
         "generators": [{"name": "gen", "capacity_kw": 2000, "count": _n_plus(it_kw + mech_kw, 2000, 1),
                         "rating": "data_center", "fuel_hours": 24}],
         "pdus": [{"name": f"rpp-{p['name']}", "capacity_kw": 400, "count": math.ceil(it_kw / 400),
@@ -104,7 +107,9 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
         "power": power,
         "cooling": {"units": units, "inlet_c": {"min": 18, "max": 27}, "dew_point_c": {"min": 5.5, "max": 15},
                     "rh_pct": {"min": 20, "max": 60}, "rate_of_change_c_per_h": 5,
-                    "distribution_paths": 2 if tier >= 3 else 1, "battery_room_c": {"min": 20, "max": 30}},
+                    "distribution_paths": 2 if tier >= 3 else 1, "battery_room_c": {"min": 20, "max": 30},
+                    # Tier IV Continuous Cooling: the mechanical plant rides through on the cooling UPS above.
+                    "continuous_cooling": tier >= 4},
         "fabrics": [{"name": "compute", "kind": "compute", "switch_model": f"radix-{tree.radix}",
                      "radix": tree.radix, "port_gbps": fc.nic_gbps or gpu.nic_gbps, "tiers": max(1, tree.tiers),
                      "leaf_switches": tree.leaves, "spine_switches": tree.spines, "rail_optimized": True}
