@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     ray_address: str = Field("", description="Ray cluster address; empty starts a local Ray per command")
     ray_num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all of this host)")
     s3_endpoint_url: str = Field("", description="S3 endpoint for s3:// artifact URLs (MinIO, Ceph, moto…)")
+    catalog: str = Field("", description="extra GPU/node catalog files for `aidc plan`, separated like PATH")
     debug: bool = False
 
     @model_validator(mode="after")

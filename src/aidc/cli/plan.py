@@ -23,8 +23,9 @@ class Format(str, Enum):
 
 
 def _catalog_files() -> list[str]:
-    # AIDC_CATALOG: extra GPU catalog files, separated like PATH (settings.py does not carry it yet)
-    return [p for p in os.environ.get("AIDC_CATALOG", "").split(os.pathsep) if p]
+    from aidc.settings import Settings
+
+    return [p for p in Settings().catalog.split(os.pathsep) if p]
 
 
 def register(app: typer.Typer) -> None:
