@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from aidc.cli.app import app
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facility"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 GOOD = str(EXAMPLES / "dgx-h100-tier3.yaml")
 BAD = str(EXAMPLES / "dgx-h100-noncompliant.yaml")
 runner = CliRunner()

@@ -8,7 +8,7 @@ import pytest
 
 from aidc.facility import derive, fat_tree, load_facility, redundancy
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facility"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 
 @pytest.mark.parametrize("units,load,scheme", [

@@ -9,7 +9,7 @@ import pytest
 from aidc.errors import InvalidSpec
 from aidc.facility import Facility, load_facility, parse_facility
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facility"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 MINIMAL = """\
 name: lab

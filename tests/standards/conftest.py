@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facility"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 
 @pytest.fixture()

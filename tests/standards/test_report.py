@@ -12,7 +12,7 @@ from aidc.facility import load_facility
 from aidc.standards.checker import run_check
 from aidc.standards.report import render_html, render_json, render_markdown, render_sarif
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facility"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 # The parts of the SARIF 2.1.0 schema a consumer (GitHub code scanning, VS Code SARIF viewer) relies on.
 SARIF_SUBSET = {

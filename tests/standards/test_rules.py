@@ -15,7 +15,7 @@ from aidc.standards import builtin_rules
 from aidc.standards.checker import Report, run_check
 from aidc.standards.rule import FAMILIES
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facility"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 
 def check(path: Path, **kw: Any) -> Report:

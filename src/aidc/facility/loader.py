@@ -33,10 +33,10 @@ def parse_facility(text: str, file: str = "<string>") -> Facility:
 def facility_from_source(source: SpecSource) -> Facility:
     if source.data is None:
         raise_problems([source.problem((), "the document is empty",
-                                       "start from one of the specs in examples/facility/")])
+                                       "start from one of the specs in examples/facilities/")])
     if not isinstance(source.data, dict):
         raise_problems([source.problem((), "a facility spec is a mapping (name:, site:, halls: …)",
-                                       "start from one of the specs in examples/facility/")])
+                                       "start from one of the specs in examples/facilities/")])
     try:
         facility = Facility.model_validate(source.data)
     except ValidationError as exc:
