@@ -1,0 +1,147 @@
+"""The run report: one self-contained HTML page per pipeline run (stages, curves, evaluation, data, lineage)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from aidc.errors import AidcError
+from aidc.report import plots
+from aidc.report.lineage import describe, lineage_tree
+from aidc.store.metadata.base import MetadataStore
+from aidc.store.metadata.records import DatasetVersion, Metric, ModelVersion, PipelineRun, StageRun
+
+LOSS_CURVES = ("train_loss", "val_loss")
+ACCURACY_CURVES = ("train_accuracy", "val_accuracy")
+EPOCH_COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_seconds")
+
+
+def write_run_report(store: MetadataStore, run_id: str, dest: Path) -> Path:
+    """Render the report of ``run_id`` to ``dest`` (parents created) and return the path written."""
+    html = render_run_report(store, run_id)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(html, encoding="utf-8")
+    return dest
+
+
+def render_run_report(store: MetadataStore, run_id: str) -> str:
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                      autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("run_report.html.j2").render(**collect(store, run_id))
+
+
+def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:
+    """Everything the template shows; a piece the run never produced is None, and the page says so."""
+    run = store.get_run(run_id)
+    stages = store.list_stages(run.id)
+    train = _stage(stages, "train")
+    metrics = store.metrics(run.id, stage=train.name if train else None)
+    evaluation = _outputs(stages, "evaluate").get("metrics")
+    dataset = _dataset(store, _outputs(stages, "data"))
+    model = next((mv for mv in reversed(store.list_model_versions()) if mv.run_id == run.id), None)
+    deploy = _outputs(stages, "deploy")
+    return {
+        "run": run,
+        "duration": _seconds(run.created_at, run.finished_at),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "stages": stages,
+        "timeline": Markup(plots.timeline_svg(_timeline(run, stages))) if any(s.started_at for s in stages) else None,
+        **_curves(metrics),
+        "evaluation": evaluation,
+        "confusion": _confusion(evaluation),
+        "dataset": dataset,
+        "balance": Markup(plots.class_balance_svg(dataset.class_balance)) if dataset and dataset.class_balance else None,
+        "model": model,
+        "lineage": _lineage(store, model),
+        "parity": _outputs(stages, "export").get("parity"),
+        "deployment": deploy.get("deployment"),
+        "checks": deploy.get("checks"),
+        "spec_yaml": yaml.safe_dump(run.spec, sort_keys=False, allow_unicode=True) if run.spec else None,
+    }
+
+
+def _stage(stages: list[StageRun], kind: str) -> StageRun | None:
+    return next((s for s in reversed(stages) if s.kind == kind), None)
+
+
+def _outputs(stages: list[StageRun], kind: str) -> dict[str, Any]:
+    """The outputs of the last finished stage of ``kind`` (a cached stage carries the outputs it reused)."""
+    done = [s for s in stages if s.kind == kind and s.status in ("succeeded", "cached") and s.outputs]
+    return done[-1].outputs if done else {}
+
+
+def _naive_utc(dt: datetime) -> datetime:
+    # SQLite hands back naive UTC datetimes, PostgreSQL aware ones: compare them on one footing
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return (_naive_utc(end) - _naive_utc(start)).total_seconds() if start and end else None
+
+
+def _timeline(run: PipelineRun, stages: list[StageRun]) -> list[plots.TimelineBar]:
+    started = [_naive_utc(s.started_at) for s in stages if s.started_at]
+    origin = min(started + [_naive_utc(run.created_at)])
+    last = max(started + [_naive_utc(s.finished_at) for s in stages if s.finished_at])
+    end_of_run = _naive_utc(run.finished_at) if run.finished_at else last
+    bars = []
+    for s in stages:
+        if s.started_at is None:
+            bars.append(plots.TimelineBar(s.name, s.status, 0.0, None))
+            continue
+        start = _naive_utc(s.started_at)
+        end = _naive_utc(s.finished_at) if s.finished_at else end_of_run  # an unfinished stage ran until the run stopped
+        bars.append(plots.TimelineBar(s.name, s.status, (start - origin).total_seconds(),
+                                      max((end - start).total_seconds(), 0.0)))
+    return bars
+
+
+def _curves(metrics: list[Metric]) -> dict[str, Any]:
+    series: dict[str, dict[int, float]] = {}
+    for m in metrics:
+        series.setdefault(m.name, {})[m.step] = m.value  # a resumed epoch overwrites its first attempt
+
+    def plot(names: tuple[str, ...], title: str, ylabel: str) -> Markup | None:
+        chosen = {n: sorted(series[n].items()) for n in names if series.get(n)}
+        return Markup(plots.curves_svg(chosen, title, ylabel)) if chosen else None
+
+    epochs = sorted({step for n in EPOCH_COLUMNS for step in series.get(n, {})})
+    return {
+        "loss_plot": plot(LOSS_CURVES, "loss", "cross-entropy"),
+        "accuracy_plot": plot(ACCURACY_CURVES, "accuracy", "accuracy"),
+        "epoch_columns": [c for c in EPOCH_COLUMNS if c in series],
+        "epochs": [(e, {n: series[n].get(e) for n in EPOCH_COLUMNS if n in series}) for e in epochs],
+    }
+
+
+def _confusion(evaluation: dict[str, Any] | None) -> Markup | None:
+    matrix = (evaluation or {}).get("confusion_matrix")
+    if not matrix:
+        return None
+    labels = (evaluation or {}).get("labels") or list(range(len(matrix)))
+    return Markup(plots.confusion_svg(matrix, labels))
+
+
+def _dataset(store: MetadataStore, outputs: dict[str, Any]) -> DatasetVersion | None:
+    dv_id = (outputs.get("dataset") or {}).get("dataset_version_id")
+    if dv_id is None:
+        return None
+    try:
+        return store.get_dataset_version(int(dv_id))
+    except AidcError:  # the report still renders if the version was removed since
+        return None
+
+
+def _lineage(store: MetadataStore, model: ModelVersion | None) -> list[dict[str, Any]]:
+    """The chain upstream of the run's model version, depth-first, as rows the template indents."""
+    if model is None:
+        return []
+    tree = lineage_tree(store.iter_all_lineage("model_version", str(model.id)), "model_version", str(model.id))
+    return [{"depth": depth, "kind": n.kind, "label": describe(store, n.kind, n.id), "id": n.id,
+             "relation": n.relation} for depth, n in tree.walk()]
