@@ -93,6 +93,69 @@ class MetadataStoreContract:
         assert [x.id for x in store.list_deployments(status="running")] == [d.id]
         stopped = store.set_deployment_status(d.id, "stopped")
         assert stopped.stopped_at is not None and store.list_deployments(status="running") == []
+        assert (d.replicas, d.resources, d.controller, d.canary_model_version_id) == (1, {}, None, None)
+
+    def test_a_deployment_moves_from_stable_to_canary_to_promoted(self, store: MetadataStore) -> None:
+        v1, v2 = (store.register_model_version("m", onnx_digest=f"sha256:{i}", checkpoint_digest=None, run_id=None,
+                                               dataset_version_id=None, metrics={}) for i in (1, 2))
+        d = store.add_deployment("m", v1.id, "http://127.0.0.1:9000", None, "starting", replicas=2,
+                                 resources={"cpus": 0.5}, controller="ns/deployment.m")
+        assert store.find_deployment("m").id == d.id and store.get_deployment(d.id).resources == {"cpus": 0.5}
+        with store.transaction():
+            canary = store.update_deployment(d.id, status="running", canary_model_version_id=v2.id,
+                                             canary_percent=10.0, canary_policy={"min_requests": 20})
+            store.add_deployment_event(d.id, "canary", "m:2 takes 10%", {"percent": 10})
+        assert (canary.status, canary.canary_percent, canary.canary_policy) == ("running", 10.0, {"min_requests": 20})
+        assert canary.stopped_at is None and canary.updated_at is not None
+        promoted = store.update_deployment(d.id, model_version_id=v2.id, previous_model_version_id=v1.id,
+                                           canary_model_version_id=None, canary_percent=0.0)
+        assert (promoted.model_version_id, promoted.previous_model_version_id) == (v2.id, v1.id)
+        assert promoted.canary_model_version_id is None
+        with pytest.raises(InvalidInput, match="name"):
+            store.update_deployment(d.id, name="other")
+        store.add_deployment_event(d.id, "promoted", "m:2 is stable")
+        assert [e.kind for e in store.deployment_events(d.id)] == ["canary", "promoted"]
+        assert [e.kind for e in store.deployment_events(d.id, limit=1)] == ["promoted"]
+        store.set_deployment_status(d.id, "stopped")
+        with pytest.raises(NotFound, match="no deployment 'm'"):
+            store.find_deployment("m")
+        assert [x.id for x in store.list_deployments(name="m")] == [d.id]
+
+    def test_replicas_are_upserted_per_version_and_slot(self, store: MetadataStore) -> None:
+        mv = store.register_model_version("m", onnx_digest=None, checkpoint_digest=None, run_id=None,
+                                          dataset_version_id=None, metrics={})
+        d = store.add_deployment("m", mv.id, "http://127.0.0.1:9000", None)
+        store.record_replica(d.id, mv.id, 1, status="starting")
+        store.record_replica(d.id, mv.id, 0, status="ready", url="http://127.0.0.1:9001", pid=11, node="n1")
+        again = store.record_replica(d.id, mv.id, 1, status="ready", url="http://127.0.0.1:9002", pid=12,
+                                     restarts=1, message="restarted after exit code -9")
+        replicas = store.list_replicas(d.id)
+        assert [(x.slot, x.status, x.pid) for x in replicas] == [(0, "ready", 11), (1, "ready", 12)]
+        assert again.restarts == 1 and "exit code" in (again.message or "")
+        store.remove_replica(d.id, mv.id, 0)
+        assert [x.slot for x in store.list_replicas(d.id)] == [1]
+        with pytest.raises(NotFound):
+            store.add_deployment_event(999, "created", "no such deployment")
+
+    def test_deployments_written_before_0002_survive_the_migration(self, store: MetadataStore) -> None:
+        from alembic import command
+        from sqlalchemy import text
+
+        from aidc.store.metadata.migrate import alembic_config, upgrade_to_head
+
+        engine = store.engine  # type: ignore[attr-defined]
+        cfg = alembic_config(engine)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO model_versions (id, name, version, stage, metrics, created_at) "
+                              "VALUES (1, 'm', 1, 'none', '{}', CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO deployments (id, name, model_version_id, url, pid, status, created_at) "
+                              "VALUES (1, 'm', 1, 'http://127.0.0.1:9000', 42, 'running', CURRENT_TIMESTAMP)"))
+        upgrade_to_head(engine)
+        [d] = store.list_deployments()
+        assert (d.pid, d.replicas, d.resources, d.canary_percent, d.canary_policy) == (42, 1, {}, 0.0, {})
 
     def test_lineage_walks_upstream_transitively(self, store: MetadataStore) -> None:
         store.add_lineage(("dataset_version", "1"), ("run", "r"), "input_to")
@@ -134,7 +197,7 @@ class TestPostgres(MetadataStoreContract):
         s = open_metadata_store(postgres_url)
         yield s
         with s.engine.begin() as conn:  # type: ignore[attr-defined]
-            conn.execute(text("TRUNCATE lineage_edges, deployments, model_versions, dataset_versions, datasets, "
+            conn.execute(text("TRUNCATE lineage_edges, deployment_events, deployment_replicas, deployments, model_versions, dataset_versions, datasets, "
                               "metrics, stage_runs, pipeline_runs, artifacts RESTART IDENTITY CASCADE"))
         s.close()
 

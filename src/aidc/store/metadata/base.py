@@ -8,12 +8,17 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from aidc.store.metadata.records import (
-    Artifact, DatasetVersion, Deployment, LineageEdge, Metric, ModelVersion, PipelineRun, StageRun,
+    Artifact, DatasetVersion, Deployment, DeploymentEvent, DeploymentReplica, LineageEdge, Metric, ModelVersion,
+    PipelineRun, StageRun,
 )
 
 RUN_STATES = ("running", "succeeded", "failed")
 STAGE_STATES = ("pending", "running", "succeeded", "cached", "failed")
 MODEL_STAGES = ("none", "staging", "production", "archived")
+# What update_deployment may change; the rest of a deployment (name, created_at) is fixed at creation.
+DEPLOYMENT_FIELDS = frozenset({"url", "pid", "status", "replicas", "resources", "model_version_id",
+                               "canary_model_version_id", "canary_percent", "canary_policy",
+                               "previous_model_version_id", "controller"})
 
 
 class MetadataStore(ABC):
@@ -82,14 +87,38 @@ class MetadataStore(ABC):
     @abstractmethod
     def set_model_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
 
-    # -- deployments
+    # -- deployments, their replicas and what happened to them
     @abstractmethod
     def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
-                       status: str = "running") -> Deployment: ...
+                       status: str = "running", *, replicas: int = 1, resources: dict[str, Any] | None = None,
+                       controller: str | None = None) -> Deployment: ...
     @abstractmethod
     def set_deployment_status(self, deployment_id: int, status: str) -> Deployment: ...
     @abstractmethod
-    def list_deployments(self, *, status: str | None = None) -> list[Deployment]: ...
+    def list_deployments(self, *, status: str | None = None, name: str | None = None) -> list[Deployment]: ...
+    @abstractmethod
+    def get_deployment(self, deployment_id: int) -> Deployment: ...
+    @abstractmethod
+    def find_deployment(self, name: str) -> Deployment:
+        """The newest deployment called ``name`` that is not stopped; NotFound otherwise."""
+    @abstractmethod
+    def update_deployment(self, deployment_id: int, **changes: Any) -> Deployment:
+        """Change the fields named in DEPLOYMENT_FIELDS; InvalidInput for any other."""
+    @abstractmethod
+    def record_replica(self, deployment_id: int, model_version_id: int, slot: int, *, status: str,
+                       url: str | None = None, pid: int | None = None, node: str | None = None,
+                       restarts: int = 0, message: str | None = None) -> DeploymentReplica:
+        """Insert or update the replica (deployment, model version, slot)."""
+    @abstractmethod
+    def remove_replica(self, deployment_id: int, model_version_id: int, slot: int) -> None: ...
+    @abstractmethod
+    def list_replicas(self, deployment_id: int) -> list[DeploymentReplica]: ...
+    @abstractmethod
+    def add_deployment_event(self, deployment_id: int, kind: str, message: str,
+                             details: dict[str, Any] | None = None) -> DeploymentEvent: ...
+    @abstractmethod
+    def deployment_events(self, deployment_id: int, *, limit: int = 100) -> list[DeploymentEvent]:
+        """The newest ``limit`` events, oldest first."""
 
     # -- lineage
     @abstractmethod

@@ -105,14 +105,56 @@ class ModelVersion(Record):
 
 
 class Deployment(Record):
+    """A served model: the stable version, plus a canary version taking ``canary_percent`` of the traffic.
+
+    ``url`` is the one address users call (the router of a managed deployment, or the single endpoint the
+    pipeline started); ``controller`` names the Ray actor that keeps a managed deployment's replicas running
+    (None for a single endpoint process, whose ``pid`` is then the server's).
+    """
+
     id: int
     name: str
     model_version_id: int
     url: str
     pid: int | None
-    status: str  # running | stopped | failed
+    status: str  # starting | running | stopped | failed
     created_at: datetime
     stopped_at: datetime | None
+    replicas: int = 1
+    resources: dict[str, Any] = Field(default_factory=dict)  # per replica: {"cpus": 0.5, "gpus": 0}
+    canary_model_version_id: int | None = None
+    canary_percent: float = 0.0
+    canary_policy: dict[str, Any] = Field(default_factory=dict)
+    previous_model_version_id: int | None = None  # what `rollback` returns to once a canary was promoted
+    controller: str | None = None
+    updated_at: datetime | None = None
+
+
+class DeploymentReplica(Record):
+    """One server process of a deployment, as its controller last saw it."""
+
+    id: int
+    deployment_id: int
+    model_version_id: int
+    slot: int
+    status: str  # starting | ready | unhealthy | stopping
+    url: str | None
+    pid: int | None
+    node: str | None
+    restarts: int
+    message: str | None
+    updated_at: datetime
+
+
+class DeploymentEvent(Record):
+    """Something that happened to a deployment: created, scaled, canary started, promoted, rolled back…"""
+
+    id: int
+    deployment_id: int
+    kind: str
+    message: str
+    details: dict[str, Any]
+    created_at: datetime
 
 
 class LineageEdge(Record):

@@ -118,6 +118,41 @@ class DeploymentRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]
+    # 0002: replicas, resources, canary split and the controller that keeps them running
+    replicas: Mapped[int] = mapped_column(default=1, server_default="1")
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    canary_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    canary_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    previous_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    controller: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime | None]
+
+
+class DeploymentReplicaRow(Base):
+    __tablename__ = "deployment_replicas"
+    __table_args__ = (UniqueConstraint("deployment_id", "model_version_id", "slot"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    slot: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str | None] = mapped_column(String(500))
+    pid: Mapped[int | None]
+    node: Mapped[str | None] = mapped_column(String(200))
+    restarts: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentEventRow(Base):
+    __tablename__ = "deployment_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(1000))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LineageEdgeRow(Base):
