@@ -107,9 +107,9 @@ class StageContext:
         self.log_path, self.home, self.resume = log_path, home, resume or {}
         self._last_progress: dict[str, float] = {}
 
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, event_type: str, /, **data: Any) -> None:
         if self.events is not None:
-            self.events.put({"stage": self.stage, "type": kind, **data})
+            self.events.put({"stage": self.stage, "type": event_type, **data})
 
     def progress(self, task: str, completed: float, total: float | None = None, *, force: bool = False,
                  **fields: Any) -> None:

@@ -1,0 +1,76 @@
+"""Preprocessing operations on image arrays: clean, split (stratified), augment, normalize — pure numpy."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import numpy as np
+
+
+def clean(images: np.ndarray, labels: np.ndarray, max_value: float) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Drop rows with non-finite or out-of-range pixels or a negative label, then exact duplicate rows."""
+    flat = images.reshape(len(images), -1)
+    valid = np.isfinite(flat).all(axis=1) & (flat >= 0).all(axis=1) & (flat <= max_value).all(axis=1) & (labels >= 0)
+    images, labels, flat = images[valid], labels[valid], flat[valid]
+    rows = np.concatenate([flat, labels[:, None].astype(flat.dtype)], axis=1)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    keep = np.sort(first)
+    return images[keep], labels[keep], {"dropped_invalid": int((~valid).sum()), "dropped_duplicate": int(len(flat) - len(keep))}
+
+
+def split(images: np.ndarray, labels: np.ndarray, *, val: float, test: float, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Stratified train/val/test split: every class keeps its share in each part."""
+    from sklearn.model_selection import train_test_split
+
+    x_rest, x_test, y_rest, y_test = train_test_split(images, labels, test_size=test, stratify=labels, random_state=seed)
+    x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=val / (1 - test), stratify=y_rest,
+                                                      random_state=seed)
+    return {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+
+
+def augment(images: np.ndarray, labels: np.ndarray, *, copies: int, max_shift: int, max_rotation: float,
+            seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append ``copies`` jittered versions of each image: a random shift of up to ``max_shift`` pixels and a
+    rotation of up to ``max_rotation`` degrees, the way handwriting varies."""
+    if copies == 0:
+        return images, labels
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    out = [images]
+    for _ in range(copies):
+        batch = np.empty_like(images)
+        for i, img in enumerate(images):
+            angle = rng.uniform(-max_rotation, max_rotation)
+            moved = ndimage.rotate(img, angle, reshape=False, order=1, mode="constant")
+            dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
+            batch[i] = ndimage.shift(moved, (dy, dx), order=0, mode="constant")
+        out.append(np.clip(batch, 0, images.max()))
+    return np.concatenate(out), np.tile(labels, copies + 1)
+
+
+def normalize(parts: dict[str, np.ndarray], *, method: str, max_value: float) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Scale pixels to [0, 1], then (``standard``) centre and scale by the training split's mean and std."""
+    scaled = {k: v / max_value for k, v in parts.items()}
+    if method == "minmax":
+        return scaled, {"scale": 1 / max_value, "mean": 0.0, "std": 1.0}
+    mean, std = float(scaled["train"].mean()), float(scaled["train"].std()) or 1.0
+    return {k: (v - mean) / std for k, v in scaled.items()}, {"scale": 1 / max_value, "mean": mean, "std": std}
+
+
+def save_arrays(arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz whose bytes depend only on the arrays (fixed timestamps), so equal data has one digest."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    return buf.getvalue()
+
+
+def load_arrays(data: bytes) -> dict[str, Any]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}

@@ -1,0 +1,291 @@
+"""The pipeline runner: stages in order on Ray, cached by what they depend on, committed one transaction each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aidc.errors import AidcError, Conflict, GateFailed, InvalidInput, StageFailed
+from aidc.pipeline.spec import Pipeline, PlannedStage, load_pipeline, pipeline_from_json
+from aidc.pipeline.stage import DatasetRegistration, DeploymentRegistration, ModelRegistration, StageContext
+
+if TYPE_CHECKING:
+    from aidc.platform import Platform
+    from aidc.store.metadata.records import StageRun
+
+
+class RunObserver:
+    """What a display (the CLI's live view, a test) hears while a run goes on. Every method is optional."""
+
+    def run_started(self, run_id: str, pipeline: Pipeline, resumed: bool) -> None: ...
+    def stage_started(self, name: str, kind: str) -> None: ...
+    def stage_event(self, event: dict[str, Any]) -> None: ...
+    def stage_finished(self, stage: StageRun) -> None: ...
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    stages: list[StageRun]
+    outputs: dict[str, dict[str, Any]]
+    report_path: str | None = None
+    serving: list[dict[str, Any]] = field(default_factory=list)  # endpoints left up by --serve
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def cache_key(stage: PlannedStage, inputs: dict[str, Any]) -> str:
+    """What a stage's result depends on: its kind, its code, its settings and its inputs' contents."""
+    basis = {"kind": stage.spec.uses, "code": stage.cls.code_version(),
+             "config": stage.config.model_dump(mode="json"), "inputs": inputs}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def artifact_digests(value: Any) -> list[str]:
+    """Every artifact a stage output refers to (dicts carrying an ``artifact`` digest), however nested."""
+    if isinstance(value, dict):
+        own = [value["artifact"]] if isinstance(value.get("artifact"), str) else []
+        return own + [d for v in value.values() for d in artifact_digests(v)]
+    if isinstance(value, list):
+        return [d for v in value for d in artifact_digests(v)]
+    return []
+
+
+def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Runs on a Ray worker: the stage's own code, with its traceback kept in the stage log on failure."""
+    try:
+        return cls().run(ctx, config, inputs)  # type: ignore[no-any-return]
+    except BaseException:
+        with open(ctx.log_path, "a", encoding="utf-8") as fh:
+            fh.write(traceback.format_exc())
+        raise
+
+
+class PipelineRunner:
+    def __init__(self, platform: Platform, observer: RunObserver | None = None) -> None:
+        self.platform = platform
+        self.store = platform.metadata
+        self.artifacts = platform.artifacts
+        self.observer = observer or RunObserver()
+        self._compute = ExitStack()
+        self._events: Any = None
+        self._deployments: list[dict[str, Any]] = []
+
+    # -- the run
+    def run(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
+            serve: bool = False) -> RunResult:
+        run_id, pipeline, previous = self._open_run(path, resume)
+        run_dir = self.platform.settings.home / "runs" / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.observer.run_started(run_id, pipeline, resumed=resume is not None)
+        outputs: dict[str, dict[str, Any]] = {}
+        failure: BaseException | None = None
+        try:
+            for stage in pipeline.stages.values():
+                inputs = {inp: outputs[up][out] for inp, (up, out) in stage.needs.items()}
+                outputs[stage.name] = self._stage(run_id, run_dir, stage, inputs, previous.get(stage.name), force)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            self._compute.close()
+            status = "succeeded" if failure is None else "failed"
+            self.store.finish_run(run_id, status, error=_error_dict(failure) if failure else None)
+            served = self._settle_deployments(keep=serve and failure is None)
+            report = self._write_report(run_id)
+        return RunResult(run_id, status, self.store.list_stages(run_id), outputs, report, served)
+
+    def _open_run(self, path: str | Path | None, resume: str | None) -> tuple[str, Pipeline, dict[str, StageRun]]:
+        if resume is None:
+            if path is None:
+                raise InvalidInput("no pipeline given", hint="aidc run PIPELINE.yaml, or aidc run --resume RUN")
+            pipeline = load_pipeline(path)
+            run_id = new_run_id()
+            self.store.create_run(run_id, pipeline.name, pipeline.as_json(), str(path))
+            return run_id, pipeline, {}
+        if path is not None:
+            raise InvalidInput("give a pipeline file or --resume RUN, not both",
+                               hint="--resume continues a run with the spec it was started with")
+        run = self.store.get_run(resume)
+        if run.status == "succeeded":
+            raise Conflict(f"run {run.id} already succeeded; nothing to resume",
+                           hint="run the pipeline again (finished stages come from the cache), or with --force")
+        pipeline = pipeline_from_json(run.spec, run.spec_path)
+        self.store.reopen_run(run.id)
+        return run.id, pipeline, {s.name: s for s in self.store.list_stages(run.id)}
+
+    # -- one stage: resumed, cached or executed
+    def _stage(self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any],
+               before: StageRun | None, force: bool) -> dict[str, Any]:
+        if before is not None and before.status in ("succeeded", "cached") and self._present(before.outputs):
+            self.observer.stage_finished(before)
+            return before.outputs
+        key = cache_key(stage, inputs)
+        if stage.cls.cacheable and not force:
+            hit = self.store.find_cached_stage(key)
+            if hit is not None and self._present(hit.outputs):
+                with self.store.transaction():
+                    started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=hit.log_path)
+                    done = self.store.finish_stage(started.id, "cached", outputs=hit.outputs, cached_from=hit.id)
+                self.observer.stage_finished(done)
+                return hit.outputs
+        return self._execute(run_id, run_dir, stage, inputs, key, resume=self._resume_state(run_id, stage, before))
+
+    def _present(self, outputs: dict[str, Any]) -> bool:
+        return all(self.artifacts.exists(d) for d in artifact_digests(outputs))
+
+    def _resume_state(self, run_id: str, stage: PlannedStage, before: StageRun | None) -> dict[str, Any]:
+        """A stage that ran before in this run picks up from its latest checkpoint."""
+        if before is None:
+            return {}
+        checkpoints = [a for a in self.store.artifacts(run_id=run_id, kind="checkpoint") if a.stage == stage.name]
+        if not checkpoints or not self.artifacts.exists(checkpoints[-1].digest):
+            return {}
+        last = checkpoints[-1]
+        return {"checkpoint": {"artifact": last.digest, "size": last.size, "uri": last.uri, "kind": last.kind,
+                               "name": last.name}}
+
+    def _execute(self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any], key: str,
+                 resume: dict[str, Any]) -> dict[str, Any]:
+        import ray
+
+        self._ensure_compute()
+        log_path = run_dir / f"{stage.name}.log"
+        started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=str(log_path))
+        self.observer.stage_started(stage.name, stage.spec.uses)
+        ctx = StageContext(run_id, stage.name, self.artifacts, self._events, str(log_path),
+                           str(self.platform.settings.home), resume)
+        if resume:
+            ctx.log(f"resuming from {resume['checkpoint']['name']}")
+        task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0)
+        ref = task.remote(stage.cls, ctx, stage.config, inputs)
+        try:
+            while not ray.wait([ref], timeout=0.1)[0]:
+                self._drain(run_id, stage.name)
+            self._drain(run_id, stage.name)
+            result = ray.get(ref)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                ray.cancel(ref, force=True)
+            error = self._stage_error(run_id, stage.name, log_path, exc)
+            done = self.store.finish_stage(started.id, "failed", error=_error_dict(error))
+            self.observer.stage_finished(done)
+            if error is exc:
+                raise
+            raise error from None
+        with self.store.transaction():
+            outputs = {name: self._commit(run_id, value) for name, value in result.items()}
+            done = self.store.finish_stage(started.id, "succeeded", outputs=outputs)
+        self.observer.stage_finished(done)
+        return outputs
+
+    def _ensure_compute(self) -> None:
+        if self._events is None:  # Ray starts only when a stage really has to run
+            from ray.util.queue import Queue
+
+            from aidc.cluster.compute import ray_cluster
+
+            settings = self.platform.settings
+            self._compute.enter_context(ray_cluster(settings.ray_address, num_cpus=settings.ray_num_cpus))
+            self._events = Queue(actor_options={"num_cpus": 0})
+
+    def _drain(self, run_id: str, stage: str) -> None:
+        """Record what the stage reported (metrics, artifacts at once — they outlive a later failure) and show it."""
+        pending = self._events.qsize()
+        if not pending:
+            return
+        for event in self._events.get_nowait_batch(pending):
+            kind = event["type"]
+            if kind == "metric":
+                self.store.add_metrics(run_id, stage, [(event["name"], event["step"], event["value"])])
+            elif kind == "artifact":
+                self.store.add_artifact(event["artifact"], event["size"], event["kind"], event["name"], event["uri"],
+                                        run_id=run_id, stage=stage)
+            self.observer.stage_event(event)
+
+    def _stage_error(self, run_id: str, stage: str, log_path: Path, exc: BaseException) -> BaseException:
+        """The stage's failure as the user should read it: which stage, what happened, where to look."""
+        from ray.exceptions import RayTaskError, TaskCancelledError
+
+        if isinstance(exc, (KeyboardInterrupt, TaskCancelledError)):
+            return exc if isinstance(exc, KeyboardInterrupt) else KeyboardInterrupt()
+        cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
+        if isinstance(cause, StageFailed):
+            cause.stage, cause.run_id, cause.log_path = stage, run_id, str(log_path)
+            return cause
+        if isinstance(cause, AidcError):
+            what, hint = cause.message, cause.hint
+        else:
+            what, hint = f"{type(cause).__name__}: {cause}", None
+        return StageFailed(f"stage {stage!r} failed: {what}", stage=stage, run_id=run_id, cause=what,
+                           log_path=str(log_path),
+                           hint=hint or f"see {log_path}; fix and continue with `aidc run --resume {run_id}`")
+
+    # -- what a stage asked to be registered, committed in the stage's transaction
+    def _commit(self, run_id: str, value: Any) -> Any:
+        store = self.store
+        if isinstance(value, DatasetRegistration):
+            dv = store.register_dataset_version(value.dataset, value.artifact["artifact"], schema=value.schema,
+                                                stats=value.stats, class_balance=value.class_balance,
+                                                fingerprint=value.fingerprint, run_id=run_id)
+            return {"dataset_version_id": dv.id, "ref": dv.ref}
+        if isinstance(value, ModelRegistration):
+            onnx, ckpt = value.onnx["artifact"], value.checkpoint["artifact"]
+            mv = store.register_model_version(value.name, onnx_digest=onnx, checkpoint_digest=ckpt, run_id=run_id,
+                                              dataset_version_id=value.dataset_version_id, metrics=value.metrics)
+            if value.stage != "none":
+                mv = store.set_model_stage(mv.name, mv.version, value.stage)
+            if value.dataset_version_id is not None:
+                store.add_lineage(("dataset_version", str(value.dataset_version_id)), ("run", run_id), "input_to")
+            store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
+            store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+            store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
+            return {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}
+        if isinstance(value, DeploymentRegistration):
+            d = store.add_deployment(value.name, value.model_version_id, value.url, value.pid)
+            entry = {"deployment_id": d.id, "url": d.url, "pid": d.pid, "name": d.name}
+            self._deployments.append(entry)
+            return entry
+        return value
+
+    def _settle_deployments(self, *, keep: bool) -> list[dict[str, Any]]:
+        """Endpoints started by this command stop with it, unless --serve keeps them (only after success)."""
+        if keep:
+            return list(self._deployments)
+        from aidc.serving.endpoint import stop_endpoint
+
+        for d in self._deployments:
+            stop_endpoint(d["pid"])
+            self.store.set_deployment_status(d["deployment_id"], "stopped")
+        return []
+
+    def _write_report(self, run_id: str) -> str | None:
+        try:
+            return str(self.platform.write_run_report(run_id))
+        except Exception as exc:  # the run's outcome stands even when its report cannot be drawn
+            self.observer.stage_event({"stage": "-", "type": "log", "message": f"run report not written: {exc}"})
+            return None
+
+
+def _error_dict(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, KeyboardInterrupt):
+        return {"code": "interrupted", "message": "interrupted by the user", "hint": "continue with aidc run --resume RUN"}
+    data: dict[str, Any] = exc.to_dict() if isinstance(exc, AidcError) else {"code": "internal", "message": str(exc)}
+    if isinstance(exc, StageFailed):
+        data.update(stage=exc.stage, cause=exc.cause, log_path=exc.log_path, run_id=exc.run_id)
+    data["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return data
+
+
+__all__ = ["GateFailed", "PipelineRunner", "RunObserver", "RunResult", "cache_key"]
