@@ -1,9 +1,116 @@
-"""`aidc models`: placeholder until its issue lands."""
+"""`aidc models list|show|promote`: registered model versions, their lineage, deployments and stage."""
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 import typer
+from rich.text import Text
+from rich.tree import Tree
+
+from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.runs import status_text, when
+from aidc.errors import InvalidInput
+
+
+class PromoteTo(str, Enum):
+    staging = "staging"
+    production = "production"
+    archived = "archived"
+
+
+def _metric(metrics: dict[str, Any], name: str) -> str:
+    value = metrics.get(name)
+    return f"{value:.4f}" if isinstance(value, int | float) else ""
+
+
+def _lineage_tree(platform: Any, model: Any, edges: list[Any]) -> Tree:
+    from aidc.report.lineage import describe, lineage_tree
+
+    def grow(branch: Tree, node: Any) -> None:
+        for src in node.sources:
+            label = Text.assemble("← ", (src.kind, "cyan"), " ", (describe(platform.metadata, src.kind, src.id), "bold"),
+                                  (f"  ({src.relation})", "dim"))
+            grow(branch.add(label), src)
+
+    root = lineage_tree(edges, "model_version", str(model.id))
+    tree = Tree(Text.assemble(("model_version", "cyan"), " ", (model.ref, "bold")))
+    grow(tree, root)
+    return tree
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    models = typer.Typer(help="Registered model versions: list, show with lineage, promote.", no_args_is_help=True)
+    app.add_typer(models, name="models")
+
+    @models.command("list")
+    @handles_errors
+    def list_(
+        name: str = typer.Argument(None, help="Only versions of this model."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List model versions with their stage and test metrics."""
+        from aidc.platform import Platform
+
+        found = Platform().list_models(name)
+        if as_json:
+            print_json([m.to_json() for m in found])
+            return
+        t = table(f"{len(found)} model versions", ["model", "version", "stage", "accuracy", "macro F1", "run", "created"], [])
+        for m in found:
+            t.add_row(m.name, str(m.version), status_text(m.stage), _metric(m.metrics, "accuracy"),
+                      _metric(m.metrics, "macro_f1"), m.run_id or "", when(m.created_at))
+        console.print(t)
+
+    @models.command("show")
+    @handles_errors
+    def show(
+        ref: str = typer.Argument(..., metavar="NAME[:VERSION]", help="A model (its latest version) or one version."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show a model version: metrics, digests, full lineage and deployments."""
+        from aidc.platform import Platform
+
+        platform = Platform()
+        model = platform.get_model(ref)
+        edges = platform.model_lineage(model)
+        deployments = [d for d in platform.metadata.list_deployments() if d.model_version_id == model.id]
+        if as_json:
+            print_json({"model": model.to_json(), "lineage": [e.to_json() for e in edges],
+                        "deployments": [d.to_json() for d in deployments]})
+            return
+        console.print(Text.assemble(("model ", "bold"), (model.ref, "bold"), "  ", status_text(model.stage),
+                                    f"  created {when(model.created_at)}"))
+        rows = [("run", model.run_id or ""), ("onnx", model.onnx_digest or ""), ("checkpoint", model.checkpoint_digest or "")]
+        rows += [(k, f"{v:.4g}") for k, v in model.metrics.items() if isinstance(v, int | float)]
+        console.print(table(None, ["field", "value"], rows))
+        console.print(Text("Lineage", style="bold"))
+        console.print(_lineage_tree(platform, model, edges))
+        if deployments:
+            t = table("Deployments", ["id", "name", "url", "status", "created"], [])
+            for d in deployments:
+                t.add_row(str(d.id), d.name, d.url, status_text(d.status), when(d.created_at))
+            console.print(t)
+        else:
+            console.print("not deployed", style="dim")
+
+    @models.command("promote")
+    @handles_errors
+    def promote(
+        ref: str = typer.Argument(..., metavar="NAME:VERSION", help="The model version to move."),
+        stage: PromoteTo = typer.Option(..., "--stage", help="Where to move it; production archives the current one."),
+    ) -> None:
+        """Move a model version to staging, production or archived."""
+        from aidc.platform import Platform
+
+        name, _, version = ref.partition(":")
+        if not version.isdigit():
+            raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. aidc models promote digits-cnn:3 --stage production")
+        platform = Platform()
+        before = {m.version: m.stage for m in platform.list_models(name)}
+        model = platform.metadata.set_model_stage(name, int(version), stage.value)
+        console.print(Text.assemble((model.ref, "bold"), " → ", status_text(model.stage)))
+        for m in platform.list_models(name):
+            if m.version != model.version and m.stage != before.get(m.version):
+                console.print(Text.assemble((m.ref, "bold"), " → ", status_text(m.stage)))

@@ -1,9 +1,134 @@
-"""`aidc runs`: placeholder until its issue lands."""
+"""`aidc runs list|show|report`: what pipeline runs did, stage by stage, and their HTML reports."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.text import Text
+
+from aidc.cli.output import console, handles_errors, print_json, table
+
+STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "running": "yellow", "cached": "cyan",
+                "pending": "dim", "production": "bold green", "staging": "yellow", "archived": "dim"}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def when(value: datetime | str | None) -> str:
+    """A stored time in the reader's local zone (stores keep UTC; SQLite drops the zone)."""
+    if value is None:
+        return ""
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def seconds_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _duration(run: Any) -> float | None:
+    if run.finished_at is None:
+        return None
+    return (run.finished_at - run.created_at).total_seconds()
+
+
+def key_metrics(metrics: list[dict[str, Any]]) -> dict[str, float]:
+    """The last value (highest step) of each metric name."""
+    last: dict[str, tuple[int, float]] = {}
+    for m in metrics:
+        if m["name"] not in last or m["step"] >= last[m["name"]][0]:
+            last[m["name"]] = (m["step"], m["value"])
+    return {name: value for name, (_, value) in last.items()}
+
+
+def _print_run(details: dict[str, Any]) -> None:
+    run, stages = details["run"], details["stages"]
+    console.print(Text.assemble(("run ", "bold"), (run["id"], "bold"), "  ", status_text(run["status"])))
+    console.print(f"pipeline {run['pipeline']}" + (f" ({run['spec_path']})" if run.get("spec_path") else ""),
+                  highlight=False)
+    finished = f" · finished {when(run['finished_at'])}" if run.get("finished_at") else ""
+    console.print(f"created {when(run['created_at'])}{finished}", highlight=False)
+    if run.get("error"):
+        err = run["error"]
+        console.print(Text.assemble(("error", "bold red"), f" in stage {err.get('stage') or err.get('where') or '?'}: ",
+                                    err.get("cause") or err.get("message", "")))
+        if err.get("hint"):
+            console.print(f"  hint: {err['hint']}", highlight=False, markup=False)
+        if err.get("log_path"):
+            console.print(f"  log: {err['log_path']}", highlight=False, markup=False)
+    t = table("Stages", ["stage", "kind", "status", "cached from", "seconds", "error"], [])
+    for s in stages:
+        t.add_row(s["name"], s["kind"], status_text(s["status"]), "" if s["cached_from"] is None else str(s["cached_from"]),
+                  seconds_text(s["seconds"]), (s.get("error") or {}).get("message", ""))
+    console.print(t)
+    metrics = key_metrics(details["metrics"])
+    evaluation = next((s["outputs"].get("metrics") for s in reversed(stages)
+                       if s["kind"] == "evaluate" and s["outputs"].get("metrics")), None)
+    if evaluation:
+        metrics |= {f"test_{k}": v for k, v in evaluation.items() if isinstance(v, float)}
+    if metrics:
+        console.print(table("Key metrics", ["metric", "value"], [(k, f"{v:.4g}") for k, v in metrics.items()]))
+    if run.get("report_path"):
+        console.print(f"report: {run['report_path']}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    runs = typer.Typer(help="Pipeline runs: list them, show one, write its HTML report.", no_args_is_help=True)
+    app.add_typer(runs, name="runs")
+
+    @runs.command("list")
+    @handles_errors
+    def list_(
+        pipeline: str = typer.Option(None, "--pipeline", "-p", help="Only runs of this pipeline."),
+        status: str = typer.Option(None, "--status", "-s", help="Only runs in this state (running, succeeded, failed)."),
+        limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many, newest first."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List pipeline runs, newest first."""
+        from aidc.platform import Platform
+
+        found = Platform().list_runs(pipeline=pipeline, status=status, limit=limit)
+        if as_json:
+            print_json([r.to_json() | {"seconds": _duration(r)} for r in found])
+            return
+        t = table(f"{len(found)} runs", ["run", "pipeline", "status", "created", "duration", "report"], [])
+        for r in found:
+            t.add_row(r.id, r.pipeline, status_text(r.status), when(r.created_at), seconds_text(_duration(r)),
+                      r.report_path or "")
+        console.print(t)
+
+    @runs.command("show")
+    @handles_errors
+    def show(
+        run_id: str = typer.Argument(..., metavar="RUN", help="Run id (or a unique prefix of it)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show a run: its stages, key metrics, error and report."""
+        from aidc.platform import Platform
+
+        platform = Platform()
+        details = platform.run_details(platform.metadata.get_run(run_id).id)  # a prefix resolved to the full id
+        if as_json:
+            print_json(details | {"key_metrics": key_metrics(details["metrics"])})
+        else:
+            _print_run(details)
+
+    @runs.command("report")
+    @handles_errors
+    def report(
+        run_id: str = typer.Argument(..., metavar="RUN", help="Run id (or a unique prefix of it)."),
+        output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: under AIDC_HOME)."),
+    ) -> None:
+        """Write the run's self-contained HTML report and print its path."""
+        from aidc.platform import Platform
+
+        platform = Platform()
+        path = platform.write_run_report(platform.metadata.get_run(run_id).id, output)  # filed under the full id
+        console.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -84,10 +84,10 @@ def record_succeeded_run(store: MetadataStore, run_id: str = "20250101-120000-a1
     mv = store.register_model_version("digits-cnn", onnx_digest=onnx["artifact"], checkpoint_digest=checkpoint["artifact"],
                                       run_id=run_id, dataset_version_id=dv.id, stage="staging",
                                       metrics={"accuracy": 0.9861, "macro_f1": 0.9860})
-    store.add_lineage(("dataset_version", str(dv.id)), ("run", run_id), "trained_on")
+    store.add_lineage(("dataset_version", str(dv.id)), ("run", run_id), "input_to")
     store.add_lineage(("run", run_id), ("checkpoint", checkpoint["artifact"]), "produced")
-    store.add_lineage(("checkpoint", checkpoint["artifact"]), ("onnx", onnx["artifact"]), "exported_from")
-    store.add_lineage(("onnx", onnx["artifact"]), ("model_version", str(mv.id)), "registered_from")
+    store.add_lineage(("checkpoint", checkpoint["artifact"]), ("onnx", onnx["artifact"]), "exported_to")
+    store.add_lineage(("onnx", onnx["artifact"]), ("model_version", str(mv.id)), "registered_as")
     _stage(store, run_id, "register", outputs={"model": {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}})
 
     dep = store.add_deployment("digits-cnn", mv.id, "http://127.0.0.1:8765", 4242)
@@ -106,9 +106,10 @@ def record_failed_run(store: MetadataStore, run_id: str = "20250101-130000-d4e5f
     outputs = {"dataset": {"dataset_version_id": dataset_version_id, "ref": "digits:1"}} if dataset_version_id else {}
     st = store.start_stage(run_id, "data", "data", cache_key="cached-data", log_path=None)
     store.finish_stage(st.id, "cached", outputs=outputs, cached_from=1)
-    error = {"code": "user_code_error", "message": "RuntimeError: mat1 and mat2 shapes cannot be multiplied",
-             "hint": "check the model's input shape against the dataset schema [1, 8, 8]", "where": "train",
-             "stage": "train", "log_path": f"/tmp/aidc/{run_id}/train.log"}
+    cause = "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    error = {"code": "stage_failed", "message": f"stage 'train' failed: {cause}", "where": None, "stage": "train",
+             "hint": f"see /tmp/aidc/{run_id}/train.log; fix and continue with `aidc run --resume {run_id}`",
+             "cause": cause, "log_path": f"/tmp/aidc/{run_id}/train.log", "run_id": run_id}
     store.add_metrics(run_id, "train", [("train_loss", 1, 2.30)])
     _stage(store, run_id, "train", "failed", error=error)
     store.finish_run(run_id, "failed", error=error)
