@@ -93,3 +93,18 @@ def test_node_instances_expand_with_bmc_endpoints() -> None:
     assert dgx[0].rack == "gpu-01" and dgx[-1].rack == "gpu-08"
     assert dgx[0].bmc is not None and dgx[0].bmc.address == "https://dgx-001.bmc.su1.example"
     assert dgx[0].bmc.protocol == "redfish"
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    parse_facility(MINIMAL)
+    with pytest.raises(InvalidSpec):
+        parse_facility(MINIMAL.replace("max_kw: 3.2", "max_kw: -3"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_facility(MINIMAL)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

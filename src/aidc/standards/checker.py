@@ -16,6 +16,7 @@ from typing import Any
 
 from aidc.errors import InvalidInput, InvalidSpec, SpecProblem
 from aidc.facility.derived import Derived, derive
+from aidc.facility.loader import paused_gc
 from aidc.facility.model import Facility, Targets
 from aidc.specfile import raise_problems
 from aidc.standards.ratings import achieved_ratings
@@ -167,6 +168,7 @@ def _settings_problems(facility: Facility, rules: dict[str, Rule]) -> list[SpecP
     return problems
 
 
+@paused_gc()
 def run_check(facility: Facility, targets: dict[str, Any] | None = None, disable: Iterable[str] = (),
               rules: list[Rule] | None = None) -> Report:
     """Evaluate every enabled rule; findings point at the spec node to change (line/col when known)."""
