@@ -21,8 +21,10 @@ Path_ = tuple[str | int, ...]
 class SpecSource:
     """A parsed YAML document plus the line:col of every node, addressable by field path."""
 
-    def __init__(self, data: Any, positions: dict[Path_, tuple[int, int]], file: str) -> None:
+    def __init__(self, data: Any, positions: dict[Path_, tuple[int, int]], file: str,
+                 key_positions: dict[Path_, tuple[int, int]] | None = None) -> None:
         self.data, self.positions, self.file = data, positions, file
+        self.key_positions = key_positions or {}  # where a mapping's key is written (positions: its value)
 
     def locate(self, path: Path_) -> tuple[int | None, int | None]:
         """Line and column (1-based) of the node at ``path``, or of its nearest existing ancestor."""
@@ -34,6 +36,11 @@ class SpecSource:
 
     def problem(self, path: Path_, message: str, hint: str | None = None) -> SpecProblem:
         line, col = self.locate(path)
+        return SpecProblem(self.file, line, col, format_path(path), message, hint)
+
+    def key_problem(self, path: Path_, message: str, hint: str | None = None) -> SpecProblem:
+        """A problem with the key itself (unknown field): points at the key, not at its value."""
+        line, col = self.key_positions.get(tuple(path)) or self.locate(path)
         return SpecProblem(self.file, line, col, format_path(path), message, hint)
 
 
@@ -54,21 +61,24 @@ def _scalar(node: yaml.Node) -> Any:
     return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
-def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]], file: str) -> Any:
+def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],
+          keys: dict[Path_, tuple[int, int]], file: str) -> Any:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = key_node.value if key_node.tag == "tag:yaml.org,2002:str" else _scalar(key_node)
+            here = path + (key,)
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            keys[here] = (line, col)
             if key in out:
-                line = key_node.start_mark.line + 1
-                problem = SpecProblem(file, line, key_node.start_mark.column + 1, format_path(path + (key,)),
+                problem = SpecProblem(file, line, col, format_path(here),
                                       "duplicate key", "each key may appear once in a mapping; remove or rename one")
                 raise InvalidSpec(str(problem), problems=[problem])
-            out[key] = _walk(value_node, path + (key,), positions, file)
+            out[key] = _walk(value_node, here, positions, keys, file)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(child, path + (i,), positions, file) for i, child in enumerate(node.value)]
+        return [_walk(child, path + (i,), positions, keys, file) for i, child in enumerate(node.value)]
     return _scalar(node)
 
 
@@ -83,8 +93,9 @@ def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
                               "check indentation, colons and quotes on this line")
         raise InvalidSpec(str(problem), problems=[problem]) from None
     positions: dict[Path_, tuple[int, int]] = {}
-    data = _walk(root, (), positions, file) if root is not None else None
-    return SpecSource(data, positions, file)
+    keys: dict[Path_, tuple[int, int]] = {}
+    data = _walk(root, (), positions, keys, file) if root is not None else None
+    return SpecSource(data, positions, file, keys)
 
 
 def read_yaml(path: str | Path) -> SpecSource:
@@ -119,7 +130,8 @@ def problems_from(exc: ValidationError, source: SpecSource, prefix: Path_ = ()) 
         msg = err["msg"]
         if err.get("type") not in ("missing",) and "input" in err and not isinstance(err["input"], (dict, list)):
             msg = f"{msg} (got {err['input']!r})"
-        problems.append(source.problem(loc, msg, _hint_for(err)))
+        where = source.key_problem if err.get("type") == "extra_forbidden" else source.problem
+        problems.append(where(loc, msg, _hint_for(err)))
     return problems
 
 

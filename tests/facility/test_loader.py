@@ -44,9 +44,18 @@ def test_typo_in_a_field_reports_line_col_path_and_suggestion() -> None:
     problems = {str(p) for p in info.value.problems}
     typo = next(p for p in info.value.problems if p.field.endswith("power_budget_kwh"))
     assert typo.field == "halls[0].racks[0].power_budget_kwh"
-    assert typo.line == 6 and typo.col is not None
+    assert (typo.line, typo.col) == (6, text.splitlines()[5].index("power_budget_kwh") + 1)  # the key, not 20
     assert "did you mean `power_budget_kw`" in (typo.hint or "")
     assert any("halls[0].racks[0].power_budget_kw" in p and "required" in p.lower() for p in problems)
+
+
+def test_unknown_key_in_block_style_points_at_the_key() -> None:
+    text = MINIMAL.replace("site: {name: lab, country: us}", "site:\n  name: lab\n  country: us\n  altitude: 90")
+    with pytest.raises(InvalidSpec) as info:
+        parse_facility(text, "facility.yaml")
+    (problem,) = info.value.problems
+    assert str(problem).startswith("facility.yaml:5:3: site.altitude: unknown field")
+    assert "did you mean `altitude_m`" in (problem.hint or "")
 
 
 def test_node_in_a_rack_that_does_not_exist_is_located() -> None:

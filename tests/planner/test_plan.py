@@ -76,7 +76,7 @@ def test_typo_in_workload_is_located(tmp_path: Path) -> None:
                     "    tokenz: 5\n")
     with pytest.raises(InvalidSpec) as exc:
         load_workload(spec)
-    assert f"{spec}:6:" in str(exc.value) and "training[0].tokenz" in str(exc.value)
+    assert f"{spec}:6:5:" in str(exc.value) and "training[0].tokenz" in str(exc.value)
 
 
 def test_user_catalog_extends_gpus(tmp_path: Path) -> None:
