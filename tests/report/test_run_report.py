@@ -11,7 +11,7 @@ import pytest
 
 from aidc.errors import NotFound
 from aidc.report.run_report import write_run_report
-from aidc.report.sample_run import confusion_matrix, record_failed_run, record_sample_runs
+from aidc.report.sample_run import SPEC, confusion_matrix, record_failed_run, record_sample_runs, record_succeeded_run
 from aidc.store.metadata import MetadataStore, open_metadata_store
 
 STAGES = ("data", "train", "evaluate", "export", "register", "deploy")
@@ -82,6 +82,19 @@ def test_failed_run_shows_its_error_and_renders_without_evaluation(reports: dict
     assert "No model version was registered" in html and "not deployed" in html
     assert "cached" in html  # the reused data stage is marked in the stage table and timeline
     assert not _external_refs(html)
+
+
+def test_cached_rerun_shows_the_curves_and_model_it_reused(store: MetadataStore, tmp_path: Path) -> None:
+    ok = record_succeeded_run(store)
+    first = {s.name: s for s in store.list_stages(ok)}
+    store.create_run("rerun", "digits", SPEC, None)
+    for name in ("train", "register"):
+        st = store.start_stage("rerun", name, name, cache_key=first[name].cache_key, log_path=None)
+        store.finish_stage(st.id, "cached", outputs=first[name].outputs, cached_from=first[name].id)
+    store.finish_run("rerun", "succeeded")
+    html = write_run_report(store, "rerun", tmp_path / "rerun.html").read_text(encoding="utf-8")
+    assert f"curves are from run {ok}" in html and "No training metrics" not in html
+    assert "digits-cnn:1" in html and "reused it from cache" in html
 
 
 def test_run_with_nothing_recorded_still_renders(store: MetadataStore, tmp_path: Path) -> None:

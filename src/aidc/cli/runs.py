@@ -57,8 +57,8 @@ def _print_run(details: dict[str, Any]) -> None:
     console.print(f"created {when(run['created_at'])}{finished}", highlight=False)
     if run.get("error"):
         err = run["error"]
-        console.print(Text.assemble(("error", "bold red"), f" in stage {err.get('stage') or err.get('where') or '?'}: ",
-                                    err.get("cause") or err.get("message", "")))
+        where = f" in stage {err['stage']}" if err.get("stage") else ""
+        console.print(Text.assemble(("error", "bold red"), f"{where}: ", err.get("cause") or err.get("message", "")))
         if err.get("hint"):
             console.print(f"  hint: {err['hint']}", highlight=False, markup=False)
         if err.get("log_path"):

@@ -68,6 +68,8 @@ def timeline_svg(bars: Sequence[TimelineBar]) -> str:
 
 def curves_svg(series: Mapping[str, Sequence[tuple[int, float]]], title: str, ylabel: str) -> str:
     """Per-epoch curves, one line per metric name."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(4.6, 3.0)
     ax = fig.add_subplot()
     for name, points in series.items():
@@ -75,7 +77,7 @@ def curves_svg(series: Mapping[str, Sequence[tuple[int, float]]], title: str, yl
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return to_svg(fig, f"curves-{title}")

@@ -40,11 +40,10 @@ def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:
     """Everything the template shows; a piece the run never produced is None, and the page says so."""
     run = store.get_run(run_id)
     stages = store.list_stages(run.id)
-    train = _stage(stages, "train")
-    metrics = store.metrics(run.id, stage=train.name if train else None)
+    metrics, metrics_from = _training_metrics(store, run.id, _stage(stages, "train"))
     evaluation = _outputs(stages, "evaluate").get("metrics")
     dataset = _dataset(store, _outputs(stages, "data"))
-    model = next((mv for mv in reversed(store.list_model_versions()) if mv.run_id == run.id), None)
+    model = _model(store, run.id, _outputs(stages, "register"))
     deploy = _outputs(stages, "deploy")
     return {
         "run": run,
@@ -53,6 +52,7 @@ def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:
         "stages": stages,
         "timeline": Markup(plots.timeline_svg(_timeline(run, stages))) if any(s.started_at for s in stages) else None,
         **_curves(metrics),
+        "metrics_from": metrics_from,
         "evaluation": evaluation,
         "confusion": _confusion(evaluation),
         "dataset": dataset,
@@ -74,6 +74,28 @@ def _outputs(stages: list[StageRun], kind: str) -> dict[str, Any]:
     """The outputs of the last finished stage of ``kind`` (a cached stage carries the outputs it reused)."""
     done = [s for s in stages if s.kind == kind and s.status in ("succeeded", "cached") and s.outputs]
     return done[-1].outputs if done else {}
+
+
+def _training_metrics(store: MetadataStore, run_id: str, train: StageRun | None) -> tuple[list[Metric], str | None]:
+    """The train stage's per-epoch metrics, and the run they come from when the stage was reused from cache."""
+    if train is None:
+        return store.metrics(run_id), None
+    if train.status == "cached" and train.cache_key:
+        source = store.find_cached_stage(train.cache_key)
+        if source is not None and source.run_id != run_id:
+            return store.metrics(source.run_id, stage=source.name), source.run_id
+    return store.metrics(run_id, stage=train.name), None
+
+
+def _model(store: MetadataStore, run_id: str, register: dict[str, Any]) -> ModelVersion | None:
+    """The version the register stage names (a cached one names the version it reused), else one this run made."""
+    mv_id = (register.get("model") or {}).get("model_version_id")
+    if mv_id is not None:
+        try:
+            return store.get_model_version_by_id(int(mv_id))
+        except AidcError:
+            pass
+    return next((mv for mv in reversed(store.list_model_versions()) if mv.run_id == run_id), None)
 
 
 def _naive_utc(dt: datetime) -> datetime:
