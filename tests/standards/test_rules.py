@@ -13,6 +13,7 @@ from aidc.errors import InvalidInput, InvalidSpec
 from aidc.facility import load_facility
 from aidc.standards import builtin_rules
 from aidc.standards.checker import Report, run_check
+from aidc.standards.report import render_markdown
 from aidc.standards.rule import FAMILIES
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
@@ -76,6 +77,24 @@ def test_noncompliant_h100_fires_the_expected_rules_and_not_others() -> None:
     fuel = finding(report, "AV-UT-FUEL")
     assert (fuel.measured, fuel.expected) == ("8 h", "≥ 12 h")
     assert fuel.line is not None  # points at power.generators in the spec
+
+
+def test_noncompliant_lab_fires_the_expected_rules_with_their_clauses() -> None:
+    report = check(EXAMPLES / "lab-two-servers-noncompliant.yaml")
+    must = {"PWR-RACK-BUDGET", "PWR-UPS-CAP", "PWR-UPS-SPLIT", "ENV-COOL-CAP", "ENV-ASHRAE-REC", "NET-NIC-PER-GPU",
+            "NET-NIC-SPEED", "NET-TP", "SEC-MFA", "SEC-LOG", "SEC-CRYPTO-REST", "SEC-PHYS", "SEC-CCTV", "SEC-FIRE"}
+    fired = failing(report)
+    assert must <= fired, must - fired
+    assert not fired & {"ENV-ASHRAE-ALLOW", "ENV-DENSITY", "NET-BMC", "NET-FATTREE", "SEC-CRYPTO-TRANSIT"}
+    assert not any(f.rule.family == "availability" for f in report.findings)  # a lab targets no tier
+    text = render_markdown(report)
+    for f in report.findings:
+        if f.rule.id in must:
+            assert f.rule.standard in f.citation and f.rule.clause in f.citation, f.rule.id
+            assert f.rule.id in text and f.citation in text and f.line is not None
+    ups = finding(report, "PWR-UPS-CAP")
+    assert "GB 50174-2017 §8.1 UPS basic capacity E ≥ 1.1 P" in ups.citation
+    assert (ups.measured, ups.expected) == ("10 kW usable (below N)", "≥ 15 kW")
 
 
 def test_2n_ups_passes_tier4_ups_rule_and_n_fails_it_with_measure_and_clause(variant: Callable[..., Path]) -> None:
@@ -192,6 +211,9 @@ def test_china_noncompliant_fires_gb50174_rules() -> None:
     fired = failing(report)
     assert {"AV-GB-UPS", "AV-GB-BATT", "AV-GB-SITE", "AV-GB-XFMR", "AV-GB-FEED", "ENV-GB-RH", "ENV-LIQ-W",
             "ENV-LIQ-REQUIRED", "SEC-FIRE-RESIST", "KPI-CN-GB40879"} <= fired
+    # its shortcuts are in power, cooling, siting and energy; its fabric, racks and security stay sound
+    assert not fired & {"AV-GB-GEN", "NET-NIC-PER-GPU", "NET-NONBLOCK", "NET-TP", "PWR-RACK-BUDGET", "PWR-UPS-CAP",
+                        "ENV-ASHRAE-ALLOW", "SEC-MFA", "SEC-CRYPTO-REST"}
     site = [f for f in report.findings if f.rule.id == "AV-GB-SITE" and f.status == "fail"]
     assert {f.subject for f in site} == {"airport", "railway"}
 
