@@ -272,6 +272,7 @@ class LiquidLoop(Spec):
 class Cooling(Spec):
     units: list[CoolingUnit] = Field(default_factory=list)
     inlet_c: Range | None = Field(None, description="design IT inlet (cold-aisle) temperature range")
+    return_air_c: Range | None = Field(None, description="design return (hot-aisle) air temperature range")
     dew_point_c: Range | None = None
     rh_pct: PercentRange | None = None
     rate_of_change_c_per_h: float | None = Field(None, ge=0)
