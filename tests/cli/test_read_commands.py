@@ -72,6 +72,8 @@ def test_runs_list_filters_and_json(runs: tuple[str, str]) -> None:
     assert {"id", "pipeline", "status", "created_at", "finished_at", "report_path", "error", "seconds"} <= set(data[0])
     assert json.loads(aidc("runs", "list", "--pipeline", "other", "--json")[1]) == []
     assert len(json.loads(aidc("runs", "list", "--limit", "1", "--json")[1])) == 1
+    code, out = aidc("runs", "list", "--status", "done")
+    assert code == 2 and "unknown run status 'done'" in out and "succeeded" in out
 
 
 def test_runs_show_stages_metrics_and_short_id(runs: tuple[str, str]) -> None:

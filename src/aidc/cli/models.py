@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -12,6 +12,11 @@ from rich.tree import Tree
 from aidc.cli.output import console, handles_errors, print_json, table
 from aidc.cli.runs import status_text, when
 from aidc.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from aidc.platform import Platform
+    from aidc.report.lineage import LineageNode
+    from aidc.store.metadata.records import LineageEdge, ModelVersion
 
 
 class PromoteTo(str, Enum):
@@ -25,10 +30,10 @@ def _metric(metrics: dict[str, Any], name: str) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else ""
 
 
-def _lineage_tree(platform: Any, model: Any, edges: list[Any]) -> Tree:
+def _lineage_tree(platform: Platform, model: ModelVersion, edges: list[LineageEdge]) -> Tree:
     from aidc.report.lineage import describe, lineage_tree
 
-    def grow(branch: Tree, node: Any) -> None:
+    def grow(branch: Tree, node: LineageNode) -> None:
         for src in node.sources:
             label = Text.assemble("← ", (src.kind, "cyan"), " ", (describe(platform.metadata, src.kind, src.id), "bold"),
                                   (f"  ({src.relation})", "dim"))

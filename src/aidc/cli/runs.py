@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
 
 from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from aidc.store.metadata.records import PipelineRun
 
 STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "running": "yellow", "cached": "cyan",
                 "pending": "dim", "production": "bold green", "staging": "yellow", "archived": "dim"}
@@ -33,7 +37,7 @@ def seconds_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _duration(run: Any) -> float | None:
+def _duration(run: PipelineRun) -> float | None:
     if run.finished_at is None:
         return None
     return (run.finished_at - run.created_at).total_seconds()
@@ -93,7 +97,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List pipeline runs, newest first."""
         from aidc.platform import Platform
+        from aidc.store.metadata.base import RUN_STATES
 
+        if status is not None and status not in RUN_STATES:
+            raise InvalidInput(f"unknown run status {status!r}", hint=f"use one of {', '.join(RUN_STATES)}")
         found = Platform().list_runs(pipeline=pipeline, status=status, limit=limit)
         if as_json:
             print_json([r.to_json() | {"seconds": _duration(r)} for r in found])

@@ -143,11 +143,10 @@ def _curves(metrics: list[Metric]) -> dict[str, Any]:
 
 
 def _confusion(evaluation: dict[str, Any] | None) -> Markup | None:
-    matrix = (evaluation or {}).get("confusion_matrix")
-    if not matrix:
+    if not evaluation or not evaluation.get("confusion_matrix"):
         return None
-    labels = (evaluation or {}).get("labels") or list(range(len(matrix)))
-    return Markup(plots.confusion_svg(matrix, labels))
+    matrix = evaluation["confusion_matrix"]
+    return Markup(plots.confusion_svg(matrix, evaluation.get("labels") or list(range(len(matrix)))))
 
 
 def _dataset(store: MetadataStore, outputs: dict[str, Any]) -> DatasetVersion | None:
@@ -165,5 +164,5 @@ def _lineage(store: MetadataStore, model: ModelVersion | None) -> list[dict[str,
     if model is None:
         return []
     tree = lineage_tree(store.iter_all_lineage("model_version", str(model.id)), "model_version", str(model.id))
-    return [{"depth": depth, "kind": n.kind, "label": describe(store, n.kind, n.id), "id": n.id,
-             "relation": n.relation} for depth, n in tree.walk()]
+    return [{"depth": depth, "kind": n.kind, "label": describe(store, n.kind, n.id), "relation": n.relation}
+            for depth, n in tree.walk()]
