@@ -82,7 +82,8 @@ def register(app: typer.Typer) -> None:
             _print_rules()
             return
         if spec is None:
-            raise InvalidInput("give a facility spec to check", hint="aidc check examples/facilities/dgx-h100-tier3.yaml")
+            raise InvalidInput("give a facility spec to check",
+                               hint="aidc check examples/facilities/dgx-h100-tier3.yaml")
         from aidc.facility.loader import load_facility
         from aidc.standards import report as render
         from aidc.standards.checker import parse_targets, run_check
