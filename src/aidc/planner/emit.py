@@ -76,8 +76,8 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
                  "modules": ups_modules, "battery_minutes": 15} for p in paths]
         # Fans, pumps and controls on their own UPS group (GB 50174 §8.1); at Tier IV one per active path so
         # Continuous Cooling survives the loss of a path.
-        + [{"name": f"ups-mech-{p['name']}" if tier >= 4 else "ups-mech", "path": p["name"], "serves": "cooling",
-            "module_kw": UPS_MODULE_KW, "modules": _n_plus(mech_kw * 1.1, UPS_MODULE_KW, 1), "battery_minutes": 15}
+        + [{"name": f"ups-mech-{p['name']}", "path": p["name"], "serves": "cooling", "module_kw": UPS_MODULE_KW,
+            "modules": _n_plus(mech_kw * 1.1, UPS_MODULE_KW, 1), "battery_minutes": 15}
            for p in (paths if tier >= 4 else paths[:1])],
         "generators": [{"name": "gen", "capacity_kw": 2000, "count": _n_plus(it_kw + mech_kw, 2000, 1),
                         "rating": "data_center", "fuel_hours": 24}],
