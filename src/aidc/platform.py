@@ -94,6 +94,41 @@ class Platform:
 
         return run_checks(self)
 
+    # -- deployments
+    if TYPE_CHECKING:
+        from aidc.serving.deployments import Deployments
+
+    @cached_property
+    def serving(self) -> Deployments:
+        from aidc.serving.deployments import Deployments
+
+        return Deployments(self.metadata, self.artifacts, self.settings)
+
+    def deploy(self, ref: str, **options: Any) -> dict[str, Any]:
+        """Serve model ``NAME[:VERSION]`` (or canary it into its deployment); options as Deployments.deploy."""
+        return self.serving.deploy(self.get_model(ref), **options)
+
+    def list_deployments(self, *, all: bool = False) -> list[dict[str, Any]]:
+        return self.serving.list(all=all)
+
+    def deployment_details(self, name: str) -> dict[str, Any]:
+        return self.serving.show(name)
+
+    def scale_deployment(self, name: str, replicas: int) -> dict[str, Any]:
+        return self.serving.scale(name, replicas)
+
+    def promote_deployment(self, name: str) -> dict[str, Any]:
+        return self.serving.promote(name)
+
+    def rollback_deployment(self, name: str) -> dict[str, Any]:
+        return self.serving.rollback(name)
+
+    def delete_deployment(self, name: str) -> dict[str, Any]:
+        return self.serving.delete(name)
+
+    def predict(self, name: str, input_path: str | Path, *, version: str | None = None) -> dict[str, Any]:
+        return self.serving.predict(name, Path(input_path), version=version)
+
 
 def require_file(path: str | Path) -> Path:
     p = Path(path)

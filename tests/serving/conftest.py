@@ -57,3 +57,65 @@ def reference(onnx_path: Path):
 @pytest.fixture
 def batch() -> np.ndarray:
     return np.random.default_rng(1).normal(size=(5, FEATURES)).astype(np.float32)
+
+
+def build_incompatible(path: Path) -> Path:
+    """A model whose input is [-1, 5]: every request the classifier accepts is a 400 here (a broken new version)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["logits"]), helper.make_node("Softmax", ["input"], ["probs"])],
+        "incompatible",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", FEATURES + 1])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", FEATURES + 1]),
+         helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", FEATURES + 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return path
+
+
+# ------------------------------------------------------------------------- deployments on a real Ray cluster
+
+
+@pytest.fixture(scope="session")
+def serving_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """One detached Ray head for every deployment test (as `aidc deploy` starts one), stopped at the end."""
+    from aidc.serving.cluster import ServingCluster
+
+    cluster = ServingCluster(tmp_path_factory.mktemp("ray-home"))
+    address = cluster.address()
+    yield address
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(serving_cluster: str, tmp_path_factory: pytest.TempPathFactory):
+    """A platform with its own AIDC_HOME on the shared serving cluster; deployments left over are deleted."""
+    from aidc.platform import Platform
+    from aidc.settings import Settings
+
+    p = Platform(Settings(home=tmp_path_factory.mktemp("aidc-home"), ray_address=serving_cluster))
+    yield p
+    for d in p.list_deployments():
+        p.delete_deployment(d["name"])
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def register(platform):
+    """Register a model version by hand, as the pipeline's register stage would: its ONNX file into the artifact store."""
+
+    def register(name: str, onnx_file: Path):
+        ref = platform.artifacts.put_file(onnx_file)
+        return platform.metadata.register_model_version(name, onnx_digest=ref.digest, checkpoint_digest=None,
+                                                        run_id=None, dataset_version_id=None, metrics={})
+
+    return register
+
+
+@pytest.fixture(scope="session")
+def incompatible_onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_incompatible(tmp_path_factory.mktemp("models") / "incompatible.onnx")

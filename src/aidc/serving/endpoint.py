@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 
 from aidc.errors import AidcError, BackendUnavailable, InvalidInput, NotFound
-from aidc.serving.protocol import HEADER_LENGTH, decode_infer_response, encode_infer_request
+from aidc.serving.protocol import HEADER_LENGTH, decode_infer_response, encode_infer_request, split_body
 
 SERVER_MODULE = "aidc.serving.server"
 # Popen objects of endpoints this process started, so stopping one also reaps it (no zombies).
@@ -55,25 +55,47 @@ def _tail(path: Path, lines: int = 15) -> str:
 def start_endpoint(onnx_path: str | os.PathLike[str], name: str, version: str = "1", *,
                    host: str = "127.0.0.1", port: int = 0, log_path: str | os.PathLike[str] | None = None,
                    ready_timeout: float = 60.0, max_batch_size: int = 32, max_queue_delay_ms: float = 2.0,
-                   extra_args: list[str] | None = None) -> EndpointProcess:
+                   extra_args: list[str] | None = None, die_with_parent: bool = False) -> EndpointProcess:
     """Spawn ``python -m aidc.serving.server`` in its own session and wait until it is ready.
 
     Its own session lets it outlive the calling command (``--serve``) and lets ``stop`` signal the whole
-    process group. Output goes to ``log_path``; if the server dies or is not ready within ``ready_timeout``
-    seconds this raises BackendUnavailable naming the log and quoting its last lines.
+    process group; ``die_with_parent`` instead ties it to the calling thread (a replica's supervisor).
+    Output goes to ``log_path``; if the server dies or is not ready within ``ready_timeout`` seconds this
+    raises BackendUnavailable naming the log and quoting its last lines.
     """
-    log = Path(log_path) if log_path is not None else Path(tempfile.mkstemp(prefix=f"aidc-serve-{name}-",
-                                                                             suffix=".log")[1])
+    args = ["--model", f"{name}:{version}={Path(onnx_path).resolve()}",
+            "--max-batch-size", str(max_batch_size), "--max-queue-delay-ms", str(max_queue_delay_ms),
+            *(extra_args or [])]
+    return launch(SERVER_MODULE, args, what=f"inference server for {name!r}", host=host, port=port,
+                  log_path=log_path, ready_timeout=ready_timeout, die_with_parent=die_with_parent)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def launch(module: str, args: list[str], *, what: str, host: str = "127.0.0.1", port: int = 0,
+           log_path: str | os.PathLike[str] | None = None, ready_timeout: float = 60.0,
+           env: dict[str, str] | None = None, die_with_parent: bool = False,
+           wait_for: str = "ready") -> EndpointProcess:
+    """Run ``python -m MODULE --host H --port P --port-file F ARGS`` and wait until it answers ``wait_for``.
+
+    The modules are aidc's HTTP processes (the inference server, the deployment router): each binds the port,
+    writes it to the port file, then serves ``/v2/health/live`` and ``/v2/health/ready``.
+    """
+    log = Path(log_path) if log_path is not None else Path(tempfile.mkstemp(prefix="aidc-serve-", suffix=".log")[1])
     log.parent.mkdir(parents=True, exist_ok=True)
     port_file = Path(tempfile.mkdtemp(prefix="aidc-endpoint-")) / "port"
-    command = [sys.executable, "-m", SERVER_MODULE, "--model", f"{name}:{version}={Path(onnx_path).resolve()}",
-               "--host", host, "--port", str(port), "--port-file", str(port_file),
-               "--max-batch-size", str(max_batch_size), "--max-queue-delay-ms", str(max_queue_delay_ms),
-               *(extra_args or [])]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", module, "--host", host, "--port", str(port), "--port-file", str(port_file),
+               *args]
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    preexec = _die_with_parent if die_with_parent and sys.platform == "linux" else None
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env, close_fds=True)
+                                start_new_session=True, env=full_env, close_fds=True, preexec_fn=preexec)
     _CHILDREN[proc.pid] = proc
     deadline = time.monotonic() + ready_timeout
     url_host = f"[{host}]" if ":" in host else host
@@ -82,17 +104,17 @@ def start_endpoint(onnx_path: str | os.PathLike[str], name: str, version: str = 
             code = proc.poll()
             if code is not None:
                 raise BackendUnavailable(
-                    f"inference server for {name!r} exited with code {code} before it was ready; "
+                    f"{what} exited with code {code} before it was ready; "
                     f"log {log}:\n{_tail(log)}", hint="the last lines of the log say why")
             if port_file.exists():
                 url = f"http://{url_host}:{port_file.read_text().strip()}"
                 with EndpointClient(url, timeout=2.0) as probe:
-                    if probe.ready():
+                    if probe.live() if wait_for == "live" else probe.ready():
                         return EndpointProcess(url=url, pid=proc.pid)
             if time.monotonic() > deadline:
                 stop_endpoint(proc.pid, timeout=5.0)
                 raise BackendUnavailable(
-                    f"inference server for {name!r} was not ready within {ready_timeout:g}s; "
+                    f"{what} was not ready within {ready_timeout:g}s; "
                     f"log {log}:\n{_tail(log)}", hint="raise ready_timeout for large models")
             time.sleep(0.05)
     finally:
@@ -117,11 +139,11 @@ def _alive(pid: int) -> bool:
 
 
 def _is_server(pid: int) -> bool:
-    """Whether ``pid`` is one of our servers: a pid recorded long ago may now belong to something else."""
+    """Whether ``pid`` is one of our processes: a pid recorded long ago may now belong to something else."""
     if pid in _CHILDREN:
         return True
     try:
-        return SERVER_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"aidc.serving." in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return sys.platform != "linux"  # without /proc we cannot tell; trust the caller
 
@@ -178,6 +200,12 @@ class EndpointClient:
         except httpx.HTTPError:
             return False
 
+    def live(self) -> bool:
+        try:
+            return self._http.get("/v2/health/live").status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
@@ -189,7 +217,7 @@ class EndpointClient:
                 message = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 message = response.text[:500]
-            kind: type[AidcError] = {400: InvalidInput, 404: NotFound}.get(response.status_code,
+            kind: type[AidcError] = {400: InvalidInput, 404: NotFound, 413: InvalidInput}.get(response.status_code,
                                                                             BackendUnavailable)
             raise kind(f"{self.url}{path}: {message}")
         return response
@@ -206,9 +234,16 @@ class EndpointClient:
         """Send one input tensor; return the model's first output as an array."""
         if input_name is None:
             input_name = self.metadata(name, version)["inputs"][0]["name"]
-        body, headers = encode_infer_request({input_name: np.asarray(array)}, binary=binary,
+        _, outputs = self.infer_all(name, {input_name: array}, binary=binary, version=version)
+        return next(iter(outputs.values()))
+
+    def infer_all(self, name: str, inputs: dict[str, np.ndarray], *, binary: bool = True,
+                  version: str | None = None) -> tuple[str, dict[str, np.ndarray]]:
+        """Send every input; return the version that answered and every output by name."""
+        body, headers = encode_infer_request({k: np.asarray(v) for k, v in inputs.items()}, binary=binary,
                                              binary_output=binary)
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
         response = self._request("POST", path, content=body, headers=headers)
-        outputs = decode_infer_response(response.content, response.headers.get(HEADER_LENGTH))
-        return next(iter(outputs.values()))
+        header_length = response.headers.get(HEADER_LENGTH)
+        header, _ = split_body(response.content, header_length)
+        return str(header.get("model_version", "")), decode_infer_response(response.content, header_length)

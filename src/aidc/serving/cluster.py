@@ -1,0 +1,179 @@
+"""The Ray cluster deployments live on: AIDC_RAY_ADDRESS when set, else a local Ray head that outlives every CLI command.
+
+A deployment's controller and replicas are detached Ray actors, so they must run on a cluster that does not end
+with the command that created them. Without AIDC_RAY_ADDRESS, the first deploy starts ``ray start --head
+--block`` in its own session and records its address and pid in ``$AIDC_HOME/serving/ray.json``; later
+commands connect to that address. Its temp dir is private (not ``/tmp/ray``), so a plain ``ray.init()`` by a
+training run on the same host never joins it by accident, and all of its ports are picked free (never 6379).
+Deleting the last deployment stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aidc.errors import BackendUnavailable
+
+log = logging.getLogger("aidc.serving.cluster")
+
+START_TIMEOUT_S = 90.0
+STARTED_LINE = "Ray runtime started"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class ServingCluster:
+    """Finds, starts, connects to and stops the Ray cluster that hosts deployments."""
+
+    def __init__(self, home: Path, *, address: str = "", num_cpus: int | None = None) -> None:
+        self.home = Path(home)
+        self.configured = address
+        self.num_cpus = num_cpus
+        self.state_file = self.home / "serving" / "ray.json"
+
+    @property
+    def owned(self) -> bool:
+        """Whether aidc started this cluster (and so may stop it), rather than being pointed at one."""
+        return not self.configured
+
+    def _state(self) -> dict[str, Any] | None:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if _alive(int(state["pid"])) and _answers(state["address"]):
+            return state
+        return None
+
+    def address(self, *, start: bool = True) -> str:
+        """The cluster's address, starting a local head first if there is none and ``start`` is true."""
+        if self.configured:
+            return self.configured
+        state = self._state()
+        if state is not None:
+            return str(state["address"])
+        if not start:
+            raise BackendUnavailable("the serving cluster is not running", hint="deploy a model to start it")
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_file.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two commands deploying at once start one head, not two
+            state = self._state()
+            return str(state["address"]) if state is not None else self._start()
+
+    def _start(self) -> str:
+        port = _free_port()
+        # Short and private: Ray's socket paths must stay under 107 bytes, and /tmp/ray is where a plain
+        # ray.init() looks for a cluster to join.
+        digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:10]
+        temp_dir = Path(tempfile.gettempdir()) / f"aidc-ray-{digest}"
+        log_path = self.state_file.with_name("ray.log")
+        ports = {flag: str(_free_port()) for flag in (
+            "--dashboard-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+            "--metrics-export-port", "--runtime-env-agent-port")}
+        command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                   "--port", str(port), "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp_dir),
+                   "--include-dashboard=false", "--disable-usage-stats",
+                   "--object-store-memory", str(200 * 1024 * 1024),
+                   *[x for flag, value in ports.items() for x in (flag, value)]]
+        if self.num_cpus is not None:
+            command += ["--num-cpus", str(self.num_cpus)]
+        # Without this a stopping head waits 30 s for the node to drain; nothing of ours needs draining by then.
+        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+        env.pop("RAY_ADDRESS", None)
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env, close_fds=True)
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while STARTED_LINE not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                raise BackendUnavailable(f"could not start the serving Ray cluster; log {log_path}:\n{tail}",
+                                         hint="set AIDC_RAY_ADDRESS to use a running cluster instead")
+            time.sleep(0.2)
+        self.state_file.write_text(json.dumps({"address": address, "pid": proc.pid, "temp_dir": str(temp_dir),
+                                               "log": str(log_path)}))
+        log.info("started the serving Ray cluster at %s (pid %d)", address, proc.pid)
+        return address
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the local head aidc started (never a configured cluster); True if one was running."""
+        if not self.owned:
+            return False
+        try:
+            pid = int(json.loads(self.state_file.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return False
+        self.state_file.unlink(missing_ok=True)
+        if not _alive(pid):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # `ray start --block` stops every process of the node on SIGTERM
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        return True
+
+    @contextlib.contextmanager
+    def connect(self, namespace: str, *, start: bool = True) -> Iterator[None]:
+        """This process as a Ray driver of the serving cluster, in ``namespace``, for the duration of the block."""
+        import ray
+
+        address = self.address(start=start)
+        if ray.is_initialized():
+            raise BackendUnavailable("this process is already connected to a Ray cluster",
+                                     hint="manage deployments from a process that does not run Ray work")
+        try:
+            ray.init(address=address, namespace=namespace, logging_level=logging.ERROR, log_to_driver=False,
+                     configure_logging=False)
+        except (ConnectionError, RuntimeError) as exc:
+            raise BackendUnavailable(f"cannot connect to the serving Ray cluster at {address}: {exc}",
+                                     hint="check AIDC_RAY_ADDRESS, or delete $AIDC_HOME/serving/ray.json") from exc
+        try:
+            yield
+        finally:
+            ray.shutdown()

@@ -1,0 +1,145 @@
+"""Reliability under load, with real processes: 32 clients through canary, promote and rollback; a replica killed mid-load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from aidc.serving.protocol import encode_infer_request
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 32
+
+
+@dataclass
+class Answer:
+    started: float
+    ended: float
+    status: int  # 0: no HTTP answer at all (connection reset, timeout)
+    version: str | None
+    detail: str = ""
+
+
+@dataclass
+class Load:
+    """CLIENTS closed-loop clients posting one infer request after another until stopped."""
+
+    url: str
+    model: str
+    batch: np.ndarray
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    async def _client(self, http: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                response = await http.post(f"/v2/models/{self.model}/infer", content=body, headers=headers)
+                version = response.json().get("model_version") if response.status_code == 200 else None
+                self.answers.append(Answer(started, time.monotonic(), response.status_code, version,
+                                           response.text[:200] if response.status_code != 200 else ""))
+            except httpx.HTTPError as exc:
+                self.answers.append(Answer(started, time.monotonic(), 0, None, repr(exc)))
+
+    async def _main(self) -> None:
+        body, headers = encode_infer_request({"input": self.batch})
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        async with httpx.AsyncClient(base_url=self.url, timeout=60, limits=limits) as http:
+            await asyncio.gather(*(self._client(http, body, headers) for _ in range(CLIENTS)))
+
+    def between(self, start: float, end: float = float("inf")) -> list[Answer]:
+        return [a for a in self.answers if a.started >= start and a.ended <= end]
+
+
+@pytest.fixture(scope="module")
+def deployment(platform, register, onnx_path: Path) -> Iterator[dict]:
+    version = register("digits", onnx_path)
+    yield platform.deploy(version.ref, replicas=2)
+    platform.delete_deployment("digits")
+
+
+def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(platform, register, deployment: dict,
+                                                                             onnx_path: Path,
+                                                                             batch: np.ndarray) -> None:
+    v1 = deployment["stable"]
+    v2 = register("digits", onnx_path)  # the same weights, registered again: a new version to roll out
+    steps: dict[str, float] = {}
+    started = time.monotonic()
+    with Load(deployment["url"], "digits", batch) as load:
+        time.sleep(5)
+        platform.deploy(v2.ref, canary=50)
+        steps["canary"] = time.monotonic()
+        time.sleep(5)
+        steps["promote"] = time.monotonic()
+        assert platform.promote_deployment("digits")["stable"] == v2.ref
+        steps["promoted"] = time.monotonic()
+        time.sleep(5)
+        steps["rollback"] = time.monotonic()
+        d = platform.rollback_deployment("digits")
+        assert (d["stable"], d["previous"]) == (v1, v2.ref)
+        steps["rolled_back"] = time.monotonic()
+        time.sleep(max(3.0, 60 - (time.monotonic() - started)))
+    answers = load.answers
+    assert len(answers) > CLIENTS
+    failed = [a for a in answers if a.status == 0 or a.status >= 500]
+    assert failed == [], f"{len(failed)} of {len(answers)} requests failed, first: {failed[:3]}"
+    assert Counter(a.status for a in answers) == {200: len(answers)}
+    # Each change had moved the traffic by the time the command returned.
+    assert {a.version for a in load.between(steps["canary"], steps["promote"])} == {"1", "2"}
+    assert {a.version for a in load.between(steps["promoted"], steps["rollback"])} == {"2"}
+    assert {a.version for a in load.between(steps["rolled_back"])} == {"1"}
+
+
+def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(platform, deployment: dict,
+                                                                          batch: np.ndarray) -> None:
+    before = platform.deployment_details("digits")["replica_list"]
+    victim = before[0]
+    with Load(deployment["url"], "digits", batch) as load:
+        time.sleep(4)
+        killed_at = time.monotonic()
+        os.kill(victim["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            replicas = platform.deployment_details("digits")["replica_list"]
+            replaced = [r for r in replicas if r["slot"] == victim["slot"] and r["version"] == victim["version"]]
+            if replaced and replaced[0]["status"] == "ready" and replaced[0]["pid"] != victim["pid"]:
+                break
+            assert time.monotonic() < deadline, f"replica not replaced: {replicas}"
+            time.sleep(0.25)
+        replaced_at = time.monotonic()
+        time.sleep(3)
+    failed = [a for a in load.answers if a.status == 0 or a.status >= 500]
+    # Only requests the dead replica held can fail: they started before the kill, and there are at most
+    # as many as there are clients. Everything sent after it went to the other replica.
+    assert len(failed) <= CLIENTS
+    assert all(a.started <= killed_at for a in failed), failed
+    assert all(a.status in (0, 502) for a in failed), failed
+    assert any(a.status == 200 for a in load.between(killed_at, replaced_at))  # the rest continued
+    assert all(a.status == 200 for a in load.between(replaced_at))
+    [restarted] = replaced
+    assert restarted["restarts"] == 1 and "exited" in restarted["message"]
+    events = platform.deployment_details("digits")["events"]
+    assert [e for e in events if e["kind"] == "replica_restarted"]
