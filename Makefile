@@ -16,11 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job (`aidc run examples/digits/pipeline.yaml`) lands with issue 2; until then the demo shows
-# the design face: a standards check of a Tier III GPU hall and a capacity plan for a training workload.
+# The main job on the embedded default (local Ray, SQLite, local artifact store): digits → a served model.
 demo: install
-	$(VENV)/bin/aidc check examples/facility/dgx-h100-tier3.yaml
-	$(VENV)/bin/aidc plan examples/workloads/llama-70b-deadline.yaml
+	$(VENV)/bin/aidc run examples/digits/pipeline.yaml
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -27,6 +27,18 @@ class AidcError(Exception):
     def to_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "message": self.message, "where": self.where, "hint": self.hint}
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (a stage failing on a Ray worker); keyword-only constructor
+        # arguments would not survive the default Exception pickling, so rebuild from the state instead.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[AidcError], args: tuple[object, ...], state: dict[str, object]) -> AidcError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidSpec(AidcError):
     """A spec file (pipeline, facility, workload) is malformed or fails validation."""

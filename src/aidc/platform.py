@@ -53,18 +53,19 @@ class Platform:
 
     def run_details(self, run_id: str) -> dict[str, Any]:
         """A run with its stages, metrics and artifacts, JSON-ready (`aidc runs show`)."""
-        run = self.metadata.get_run(run_id)
+        run = self.metadata.get_run(run_id)  # accepts a unique prefix of the id
         return {
             "run": run.to_json(),
-            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.metadata.list_stages(run_id)],
-            "metrics": [m.to_json() for m in self.metadata.metrics(run_id)],
-            "artifacts": [a.to_json() for a in self.metadata.artifacts(run_id=run_id)],
+            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.metadata.list_stages(run.id)],
+            "metrics": [m.to_json() for m in self.metadata.metrics(run.id)],
+            "artifacts": [a.to_json() for a in self.metadata.artifacts(run_id=run.id)],
         }
 
     def write_run_report(self, run_id: str, dest: Path | None = None) -> Path:
         """Render the run's self-contained HTML report (default: $AIDC_HOME/runs/RUN/report.html)."""
         from aidc.report.run_report import write_run_report
 
+        run_id = self.metadata.get_run(run_id).id
         dest = dest or self.settings.home / "runs" / run_id / "report.html"
         path = write_run_report(self.metadata, run_id, dest)
         self.metadata.set_run_report(run_id, str(path))

@@ -15,7 +15,7 @@ from rich.table import Table
 from aidc.errors import AidcError, InvalidSpec
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # long paths and commands stay whole, copyable
 F = TypeVar("F", bound=Callable[..., Any])
 DEBUG = {"on": False}
 

@@ -72,6 +72,13 @@ def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, 
         raise
 
 
+class _Immediate:
+    """The events channel of an in-process stage: each report is handled as it is made."""
+
+    def __init__(self, handle: Any) -> None:
+        self.put = handle
+
+
 class PipelineRunner:
     def __init__(self, platform: Platform, observer: RunObserver | None = None) -> None:
         self.platform = platform
@@ -158,26 +165,17 @@ class PipelineRunner:
 
     def _execute(self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any], key: str,
                  resume: dict[str, Any]) -> dict[str, Any]:
-        import ray
-
-        self._ensure_compute()
         log_path = run_dir / f"{stage.name}.log"
         started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=str(log_path))
         self.observer.stage_started(stage.name, stage.spec.uses)
-        ctx = StageContext(run_id, stage.name, self.artifacts, self._events, str(log_path),
-                           str(self.platform.settings.home), resume)
-        if resume:
-            ctx.log(f"resuming from {resume['checkpoint']['name']}")
-        task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0)
-        ref = task.remote(stage.cls, ctx, stage.config, inputs)
         try:
-            while not ray.wait([ref], timeout=0.1)[0]:
-                self._drain(run_id, stage.name)
-            self._drain(run_id, stage.name)
-            result = ray.get(ref)
+            if stage.cls.in_process:
+                events = _Immediate(lambda event: self._record(run_id, stage.name, event))
+                ctx = self._context(run_id, stage, events, log_path, resume)
+                result = _execute_stage(stage.cls, ctx, stage.config, inputs)
+            else:
+                result = self._on_ray(run_id, stage, inputs, log_path, resume)
         except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                ray.cancel(ref, force=True)
             error = self._stage_error(run_id, stage.name, log_path, exc)
             done = self.store.finish_stage(started.id, "failed", error=_error_dict(error))
             self.observer.stage_finished(done)
@@ -190,6 +188,33 @@ class PipelineRunner:
         self.observer.stage_finished(done)
         return outputs
 
+    def _context(self, run_id: str, stage: PlannedStage, events: Any, log_path: Path,
+                 resume: dict[str, Any]) -> StageContext:
+        ctx = StageContext(run_id, stage.name, self.artifacts, events, str(log_path),
+                           str(self.platform.settings.home), resume)
+        if resume:
+            ctx.log(f"resuming from {resume['checkpoint']['name']}")
+        return ctx
+
+    def _on_ray(self, run_id: str, stage: PlannedStage, inputs: dict[str, Any], log_path: Path,
+                resume: dict[str, Any]) -> dict[str, Any]:
+        """The stage as a Ray task; its reports are drained while it runs, and once more if it is stopped."""
+        import ray
+
+        self._ensure_compute()
+        ctx = self._context(run_id, stage, self._events, log_path, resume)
+        task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0)
+        ref = task.remote(stage.cls, ctx, stage.config, inputs)
+        try:
+            while not ray.wait([ref], timeout=0.1)[0]:
+                self._drain(run_id, stage.name)
+        except KeyboardInterrupt:
+            ray.cancel(ref, force=True)
+            self._drain(run_id, stage.name)  # keep what the stage reported before it stopped
+            raise
+        self._drain(run_id, stage.name)
+        return ray.get(ref)  # type: ignore[no-any-return]
+
     def _ensure_compute(self) -> None:
         if self._events is None:  # Ray starts only when a stage really has to run
             from ray.util.queue import Queue
@@ -201,18 +226,19 @@ class PipelineRunner:
             self._events = Queue(actor_options={"num_cpus": 0})
 
     def _drain(self, run_id: str, stage: str) -> None:
-        """Record what the stage reported (metrics, artifacts at once — they outlive a later failure) and show it."""
         pending = self._events.qsize()
-        if not pending:
-            return
-        for event in self._events.get_nowait_batch(pending):
-            kind = event["type"]
-            if kind == "metric":
-                self.store.add_metrics(run_id, stage, [(event["name"], event["step"], event["value"])])
-            elif kind == "artifact":
-                self.store.add_artifact(event["artifact"], event["size"], event["kind"], event["name"], event["uri"],
-                                        run_id=run_id, stage=stage)
-            self.observer.stage_event(event)
+        if pending:
+            for event in self._events.get_nowait_batch(pending):
+                self._record(run_id, stage, event)
+
+    def _record(self, run_id: str, stage: str, event: dict[str, Any]) -> None:
+        """Keep what a stage reports (metrics, artifacts at once — they outlive a later failure) and show it."""
+        if event["type"] == "metric":
+            self.store.add_metrics(run_id, stage, [(event["name"], event["step"], event["value"])])
+        elif event["type"] == "artifact":
+            self.store.add_artifact(event["artifact"], event["size"], event["kind"], event["name"], event["uri"],
+                                    run_id=run_id, stage=stage)
+        self.observer.stage_event(event)
 
     def _stage_error(self, run_id: str, stage: str, log_path: Path, exc: BaseException) -> BaseException:
         """The stage's failure as the user should read it: which stage, what happened, where to look."""

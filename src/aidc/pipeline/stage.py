@@ -43,6 +43,9 @@ class Stage(ABC):
     outputs: ClassVar[dict[str, str]] = {}
     cacheable: ClassVar[bool] = True
     num_cpus: ClassVar[float] = 1.0
+    # In the command's own process instead of a Ray task: for stages that start something which must outlive
+    # the command's Ray cluster (a local Ray reaps its workers' child processes when it stops).
+    in_process: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...

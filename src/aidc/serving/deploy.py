@@ -29,7 +29,7 @@ class DeployStage(Stage):
               "predictions": "offline predictions from an evaluate stage"}
     outputs = {"deployment": "the running endpoint", "checks": "endpoint answers vs offline evaluation"}
     cacheable = False  # a deployment is a running process, not a result to reuse
-    num_cpus = 0.5
+    in_process = True  # its endpoint must outlive this command's Ray when --serve keeps it up
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.data.preprocess import load_arrays

@@ -117,8 +117,6 @@ def train_loop(cfg: dict[str, Any]) -> None:
         report: dict[str, Any] = {"epoch": epoch, **metrics, "stopped_early": stop}
         checkpoint = None
         if rank == 0:
-            for name, value in metrics.items():
-                ctx.metric(name, epoch, value)
             tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
             snapshot = {"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                         "best": best, "bad_epochs": bad_epochs, "history": history, "arch": cfg["arch"]}
@@ -127,6 +125,8 @@ def train_loop(cfg: dict[str, Any]) -> None:
             if best["ref"] is None:
                 best = {**best, "ref": ref}
                 torch.save({**snapshot, "best": best}, Path(tmp) / CHECKPOINT_FILE)
+            for name, value in metrics.items():  # after the checkpoint: a recorded epoch is a resumable one
+                ctx.metric(name, epoch, value)
             report["best"] = json.dumps(best)
             checkpoint = Checkpoint.from_directory(tmp)
             ctx.progress("epochs", epoch, epochs, force=True, val_accuracy=round(val_acc, 4))
