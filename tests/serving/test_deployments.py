@@ -104,7 +104,7 @@ def test_a_canary_that_breaks_requests_is_rolled_back_automatically(platform, re
 
     details = platform.deployment_details("shapes")
     [rollback] = [e for e in details["events"] if e["kind"] == "rolled_back"]
-    assert rollback["message"].startswith("automatic: canary error rate")
+    assert rollback["message"].startswith(f"canary {broken.ref} dropped (automatically: canary error rate")
     assert rollback["details"]["canary"]["errors"] >= 1
     for _ in range(20):  # from now on only the stable version answers
         response = infer(d["url"], "shapes", batch)

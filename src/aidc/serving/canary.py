@@ -119,24 +119,28 @@ def promote(store: MetadataStore, deployment: Deployment, reason: str,
     if deployment.canary_model_version_id is None:
         raise Conflict(f"deployment {deployment.name!r} has no canary to promote",
                        hint=f"start one with `aidc deploy MODEL:VERSION --name {deployment.name} --canary PCT`")
+    ref = store.get_model_version_by_id(deployment.canary_model_version_id).ref
     with store.transaction():
         updated = store.update_deployment(deployment.id, model_version_id=deployment.canary_model_version_id,
                                           previous_model_version_id=deployment.model_version_id,
                                           canary_model_version_id=None, canary_percent=0.0)
-        store.add_deployment_event(deployment.id, "promoted", reason, details)
+        store.add_deployment_event(deployment.id, "promoted", f"{ref} is stable ({reason})", details)
     return updated
 
 
 def roll_back(store: MetadataStore, deployment: Deployment, reason: str,
               details: dict[str, Any] | None = None) -> Deployment:
     """Drop the canary; without one, return to the version served before the last promotion."""
+    ref = lambda mv_id: store.get_model_version_by_id(mv_id).ref  # noqa: E731
     with store.transaction():
         if deployment.canary_model_version_id is not None:
+            what = f"canary {ref(deployment.canary_model_version_id)} dropped"
             updated = store.update_deployment(deployment.id, canary_model_version_id=None, canary_percent=0.0)
         elif deployment.previous_model_version_id is not None:
+            what = f"{ref(deployment.previous_model_version_id)} is stable again"
             updated = store.update_deployment(deployment.id, model_version_id=deployment.previous_model_version_id,
                                               previous_model_version_id=deployment.model_version_id)
         else:
             raise Conflict(f"deployment {deployment.name!r} has no canary and no earlier version to roll back to")
-        store.add_deployment_event(deployment.id, "rolled_back", reason, details)
+        store.add_deployment_event(deployment.id, "rolled_back", f"{what} ({reason})", details)
     return updated

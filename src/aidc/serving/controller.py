@@ -391,8 +391,8 @@ class DeploymentController:
                    "canary": stats.get(str(self._version(d.canary_model_version_id).version))}
         if verdict.action == "rollback":
             log.warning("deployment %s: rolling back the canary: %s", d.name, verdict.reason)
-            roll_back(self.store, d, f"automatic: {verdict.reason}", details)
+            roll_back(self.store, d, f"automatically: {verdict.reason}", details)
         elif verdict.action == "promote":
-            promote(self.store, d, f"automatic: {verdict.reason}", details)
+            promote(self.store, d, f"automatically: {verdict.reason}", details)
         if verdict.action != "wait":
             self._poke.set()  # move the traffic now, not a tick later

@@ -103,12 +103,16 @@ class Replica:
         self.ready = self._error is None
         self._started.set()
         failures, last_check = 0, time.monotonic()
+        probe: EndpointClient | None = None
         while self.endpoint is not None and not self._stopping.wait(WATCH_EVERY_S):
             alive = self.endpoint.alive()
             if alive and time.monotonic() - last_check >= HEALTH_EVERY_S:
                 last_check = time.monotonic()
-                with EndpointClient(self.endpoint.url, timeout=2.0) as probe:
-                    failures = 0 if probe.ready() else failures + 1
+                if probe is None or probe.url != self.endpoint.url:  # a client per server: keeps its connection
+                    if probe is not None:
+                        probe.close()
+                    probe = EndpointClient(self.endpoint.url, timeout=2.0)
+                failures = 0 if probe.ready() else failures + 1
                 # one slow answer under load is not a failure worth losing traffic over
                 self.ready = failures < UNHEALTHY_AFTER
             if alive and failures < UNHEALTHY_AFTER:
