@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -78,6 +79,29 @@ def test_a_lone_client_is_not_kept_waiting(onnx_path: Path, batch: np.ndarray) -
     assert stats.requests == requests
     # Only the periodic probes wait (to notice rising load); every other request is dispatched at once.
     assert stats.waits <= requests // PROBE_EVERY
+
+
+class SlowModel(OnnxModel):
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(0.002)
+        return super().infer(inputs)
+
+
+@pytest.mark.parametrize(("model_type", "inline"), [(OnnxModel, True), (SlowModel, False)], ids=["fast", "slow"])
+def test_only_models_faster_than_a_thread_hop_run_on_the_event_loop(onnx_path: Path, batch: np.ndarray,
+                                                                   model_type: type, inline: bool) -> None:
+    app = create_app([model_type(onnx_path, "digits")])
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            for _ in range(10):
+                assert (await _post(client, batch)).status_code == 200
+            await _close(app)
+
+    asyncio.run(main())
+    stats = app.state.models.get("digits").batcher.stats
+    # the first batch always goes to the thread: nothing is known about the model yet
+    assert (stats.inline == 9) if inline else (stats.inline == 0)
 
 
 def test_batching_that_does_not_pay_is_recognised() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidc.errors import AidcError, InvalidInput, NotFound
 from aidc.serving.batching import BatchingConfig, DynamicBatcher, ServerOverloaded
-from aidc.serving.protocol import HEADER_LENGTH, decode_infer_request, encode_infer_response
+from aidc.serving.protocol import HEADER_LENGTH, JSON_TYPE, decode_infer_request, encode_infer_response
 
 if TYPE_CHECKING:
     from aidc.serving.model import OnnxModel
@@ -26,6 +28,9 @@ EXTENSIONS = ["binary_tensor_data"]
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 # Decoding a big JSON body takes milliseconds; past this size it moves to a thread so the loop keeps serving.
 DECODE_IN_THREAD_BYTES = 1024 * 1024
+HEADER_LENGTH_KEY = HEADER_LENGTH.lower().encode()
+JSON_HEADERS = {"content-type": JSON_TYPE}
+INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
 
 
 class BodyTooLarge(InvalidInput):
@@ -57,6 +62,8 @@ class ServingMetrics:
 class ServedModel:
     model: OnnxModel
     batcher: DynamicBatcher
+    requests: Any = None  # this model's metric children, bound once (a labels() lookup per request adds up)
+    latency: Any = None
 
 
 class ModelTable:
@@ -94,19 +101,55 @@ def _error(exc: AidcError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.http_status, headers=headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
+    declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {declared} bytes; this server accepts at most {limit}",
                            hint="send fewer rows per request")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():  # chunked uploads have no content-length to trust
+    while True:  # chunked uploads have no content-length to trust
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the client went away before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"request body exceeds {limit} bytes", hint="send fewer rows per request")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send(send: Any, status: int, content: bytes, headers: dict[str, str]) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(content)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": content})
+
+
+class InferFastPath:
+    """ASGI middleware answering ``POST …/infer`` itself: FastAPI's routing, Request and Response objects cost
+    more than decoding and running a small model, and infer is the one route where that shows."""
+
+    def __init__(self, app: Any, infer: Any) -> None:
+        self.app = app
+        self.infer = infer
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = INFER_PATH.match(scope["path"])
+            if match is not None:
+                await self.infer(scope, receive, send, match.group(1), match.group(2))
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = None,
@@ -130,7 +173,7 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
             on_batch=lambda n, rows, labels=labels: (metrics.batch_requests.labels(*labels).observe(n),
                                                      metrics.batch_size.labels(*labels).observe(rows)),
             on_queue_depth=metrics.queue_depth.labels(*labels).set)
-        table.add(ServedModel(model, batcher))
+        table.add(ServedModel(model, batcher, metrics.requests.labels(*labels), metrics.latency.labels(*labels)))
     state = {"ready": True}
 
     @contextlib.asynccontextmanager
@@ -179,15 +222,18 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
         table.get(name, version)
         return JSONResponse({"name": name, "ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
-    async def infer(request: Request, name: str, version: str | None) -> Response:
-        served = table.get(name, version)
+    async def infer(scope: dict[str, Any], receive: Any, send: Any, name: str, version: str | None) -> None:
+        try:
+            served = table.get(name, version)
+        except AidcError as exc:
+            await _send(send, exc.http_status, json.dumps({"error": str(exc)}).encode(), JSON_HEADERS)
+            return
         model = served.model
-        labels = (model.name, model.version)
-        metrics.requests.labels(*labels).inc()
+        served.requests.inc()
         started = time.perf_counter()
         try:
-            body = await _read_body(request, max_body_bytes)
-            header_length = request.headers.get(HEADER_LENGTH)
+            body = await _read_body(scope, receive, max_body_bytes)
+            header_length = _header(scope, HEADER_LENGTH_KEY)
             if len(body) > DECODE_IN_THREAD_BYTES:
                 decoded = await anyio.to_thread.run_sync(decode_infer_request, body, header_length, model)
             else:
@@ -195,13 +241,19 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
             results = await served.batcher.infer(decoded.inputs)
             content, headers = encode_infer_response(model.name, model.version, decoded, results)
         except AidcError as exc:
-            metrics.errors.labels(*labels, str(exc.http_status)).inc()
-            return _error(exc)
+            metrics.errors.labels(model.name, model.version, str(exc.http_status)).inc()
+            extra = {"retry-after": str(exc.retry_after)} if isinstance(exc, ServerOverloaded) else {}
+            await _send(send, exc.http_status, json.dumps({"error": str(exc)}).encode(), JSON_HEADERS | extra)
+            return
         except Exception as exc:  # the model itself failed (ONNX Runtime error): the server is fine
-            metrics.errors.labels(*labels, "500").inc()
-            return JSONResponse({"error": f"model {model.name!r} failed: {exc}"}, status_code=500)
-        metrics.latency.labels(*labels).observe(time.perf_counter() - started)
-        return Response(content, headers=headers)
+            metrics.errors.labels(model.name, model.version, "500").inc()
+            await _send(send, 500, json.dumps({"error": f"model {model.name!r} failed: {exc}"}).encode(),
+                        JSON_HEADERS)
+            return
+        served.latency.observe(time.perf_counter() - started)
+        await _send(send, 200, content, headers)
+
+    app.add_middleware(InferFastPath, infer=infer)
 
     @app.get("/v2/models/{name}")
     async def get_model(name: str) -> dict[str, Any]:
@@ -218,13 +270,5 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
     @app.get("/v2/models/{name}/versions/{version}/ready")
     async def get_model_version_ready(name: str, version: str) -> JSONResponse:
         return model_ready(name, version)
-
-    @app.post("/v2/models/{name}/infer")
-    async def post_infer(request: Request, name: str) -> Response:
-        return await infer(request, name, None)
-
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def post_infer_version(request: Request, name: str, version: str) -> Response:
-        return await infer(request, name, version)
 
     return app
