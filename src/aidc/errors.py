@@ -107,6 +107,13 @@ class PermissionDenied(AidcError):
     exit_code = 1
 
 
+class Unauthenticated(PermissionDenied):
+    """No credentials, or ones that are invalid, expired or revoked (HTTP 401, unlike 403's "not allowed")."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
 class BackendUnavailable(AidcError):
     """A backend (metadata store, artifact store, Ray, a server) cannot be reached."""
 

@@ -130,6 +130,37 @@ class Platform:
     def predict(self, name: str, input_path: str | Path, *, version: str | None = None) -> dict[str, Any]:
         return self.serving.predict(name, Path(input_path), version=version)
 
+    # -- security
+    if TYPE_CHECKING:
+        from aidc.security.roles import Access
+        from aidc.security.scope import ProjectScope
+        from aidc.security.service import Security
+
+    @cached_property
+    def security(self) -> Security:
+        """Identities, tokens, projects and the audit chain, in the metadata store's database."""
+        from aidc.security.service import Security
+        from aidc.security.sql import SqlSecurityStore
+
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return Security(SqlSecurityStore(self.settings.metadata_url), token_ttl_days=self.settings.token_ttl_days,
+                        retention_days=self.settings.audit_retention_days)
+
+    def scoped(self, access: Access) -> ProjectScope:
+        """The read verbs above as ``access`` sees them: only its projects' runs, datasets, models, deployments."""
+        from aidc.security.scope import ProjectScope
+
+        return ProjectScope(self, access)
+
+    def local_access(self) -> Access:
+        """The CLI acting on this store directly (no server): audited as ``local:<os user>`` from ``cli@<host>``."""
+        import getpass
+        import socket
+
+        from aidc.security.roles import Access
+
+        return Access.local(getpass.getuser(), f"cli@{socket.gethostname()}")
+
 
 def require_file(path: str | Path) -> Path:
     p = Path(path)

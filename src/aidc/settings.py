@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = Field("", description="S3 endpoint for s3:// artifact URLs (MinIO, Ceph, moto…)")
     catalog: str = Field("", description="extra GPU/node catalog files for `aidc plan`, separated like PATH")
     debug: bool = False
+    # control plane and security (docs/control-plane.md)
+    server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
+    token: SecretStr = Field(SecretStr(""), description="API token for `server`")
+    admin_token: SecretStr = Field(SecretStr(""), description="the first admin's token when `aidc server` bootstraps")
+    token_ttl_days: int = Field(90, ge=0, description="default lifetime of a new API token; 0 = no expiry")
+    audit_retention_days: int = Field(180, ge=1, description="audit entries older than this are pruned")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -12,7 +12,8 @@ app = typer.Typer(name="aidc", no_args_is_help=True, add_completion=False, prett
                   help="Design, size, run and operate an AI data center.")
 
 # Each module registers its commands on `app` through `register(app)`; imported here, in CLI order.
-COMMAND_MODULES = ["run", "runs", "models", "datasets", "doctor", "check", "schema", "plan", "deploy", "deployments", "predict"]
+COMMAND_MODULES = ["run", "runs", "models", "datasets", "doctor", "check", "schema", "plan", "deploy", "deployments", "predict",
+                   "server", "login", "tokens", "users", "projects", "audit"]
 
 
 @app.callback()

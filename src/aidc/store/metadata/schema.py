@@ -36,6 +36,7 @@ class DatasetVersionRow(Base):
     class_balance: Mapped[dict[str, Any]]
     fingerprint: Mapped[str] = mapped_column(String(80), index=True)
     run_id: Mapped[str | None] = mapped_column(String(40))
+    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default", index=True)  # 0003
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -48,6 +49,7 @@ class PipelineRunRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     error: Mapped[dict[str, Any] | None]
     report_path: Mapped[str | None] = mapped_column(String(1000))
+    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default", index=True)  # 0003
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
 
@@ -105,6 +107,7 @@ class ModelVersionRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(40))
     dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default", index=True)  # 0003
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -116,6 +119,7 @@ class DeploymentRow(Base):
     url: Mapped[str] = mapped_column(String(500))
     pid: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(20))
+    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default", index=True)  # 0003
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]
     # 0002: replicas, resources, canary split and the controller that keeps them running

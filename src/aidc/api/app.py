@@ -1,0 +1,114 @@
+"""The control-plane app: routes, the authorization dependency on all of them, errors as one JSON body."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aidc import __version__
+from aidc.api.auth import authorize
+from aidc.api.routes import audit, records, security
+from aidc.api.schemas import ERROR_RESPONSES
+from aidc.errors import AidcError
+from aidc.security.policy import unpoliced
+from aidc.security.roles import Access
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before routers were included lazily: app.routes is already flat
+    def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
+        return iter(routes)
+
+if TYPE_CHECKING:
+    from aidc.platform import Platform
+
+log = logging.getLogger("aidc.api")
+RETENTION = Access(principal="system:retention", kind="local", source="aidc server")
+DOC_ROUTES = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+def routes_of(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path template) the app answers: what the policy must cover."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        if isinstance(getattr(route, "original_route", route), APIRoute):
+            found += [(method, route.path) for method in sorted(route.methods or ())]
+        elif route.path in DOC_ROUTES:
+            found.append(("GET", route.path))
+    return found
+
+
+def _error(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AidcError)
+    async def aidc_error(_: Request, exc: AidcError) -> JSONResponse:
+        return _error(exc.http_status, exc.to_dict(), {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in problems[:5])
+        return _error(422, {"code": "invalid_input", "message": message or "invalid request", "where": where or None,
+                            "hint": "see the request schema at /docs"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, {"code": code, "message": str(exc.detail), "where": None, "hint": None},
+                      dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, {"code": "internal_error", "message": "internal error; the server log has the details",
+                            "where": None, "hint": None})
+
+
+def create_app(platform: Platform | None = None, *, prune_every_s: float | None = None) -> FastAPI:
+    """The API over ``platform``; with ``prune_every_s``, audit retention runs that often while it serves."""
+    from aidc.platform import Platform
+
+    platform = platform or Platform()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_prune_forever(platform, prune_every_s)) if prune_every_s else None
+        yield
+        if task:
+            task.cancel()
+
+    app = FastAPI(title="aidc control plane", version=__version__, lifespan=lifespan,
+                  description="Runs, models, datasets, deployments, identities and the audit chain of one AI data "
+                              "center. Every route needs `Authorization: Bearer TOKEN` except /api/v1/health.",
+                  dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
+    app.state.platform = platform
+    for module in (records, security, audit):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    missing = unpoliced(routes_of(app))
+    if missing:
+        raise RuntimeError(f"routes without an access policy (add them to aidc.security.policy.POLICY): {missing}")
+    return app
+
+
+async def _prune_forever(platform: Platform, every_s: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(platform.security.prune_audit, RETENTION)
+        except AidcError as exc:  # a database blip must not stop the server; the next round retries
+            log.warning("audit retention failed: %s", exc)
+        await asyncio.sleep(every_s)

@@ -1,0 +1,56 @@
+"""The one place the API authorizes: every request's token → caller, and the route's policy → allowed or not.
+
+Denied requests are audited here (who, which route, from where, why); nothing here ever echoes a token.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from aidc.errors import AidcError, PermissionDenied, Unauthenticated
+from aidc.security.policy import required_permission
+from aidc.security.roles import PUBLIC, Access
+
+if TYPE_CHECKING:
+    from aidc.platform import Platform
+
+bearer = HTTPBearer(auto_error=False, description="an aidc API token: `aidc tokens create`, or the one "
+                                                  "`aidc server` printed on its first start")
+
+
+def get_platform(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+def route_key(request: Request) -> tuple[str, str]:
+    """(method, path template) of the matched route: what POLICY is keyed by."""
+    route = request.scope.get("route")
+    return request.method, getattr(route, "path", request.url.path)
+
+
+def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+              platform: Platform = Depends(get_platform)) -> Access:
+    method, path = route_key(request)
+    permission = required_permission(method, path)
+    source = request.client.host if request.client else "unknown"
+    if permission == PUBLIC:
+        return Access.anonymous(source)
+    access = Access.anonymous(source)
+    try:
+        if credentials is None:
+            raise Unauthenticated("this route needs an API token",
+                                  hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one")
+        access = platform.security.authenticate(credentials.credentials, source)
+        if permission is None:
+            raise PermissionDenied(f"{method} {path} has no access policy, so nobody may call it",
+                                   hint="add it to aidc.security.policy.POLICY")
+        if not access.allows(permission):
+            raise PermissionDenied(f"{access.principal} may not {permission} ({method} {path})",
+                                   hint="ask an admin for a role that has it: `aidc users grant`")
+    except AidcError as exc:
+        platform.security.denied(access, f"{method} {path}", request.url.path, exc)
+        raise
+    return access

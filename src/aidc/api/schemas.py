@@ -1,0 +1,146 @@
+"""What the API reads and writes beyond the stores' own records: request bodies, token views, the error body."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from aidc.security.roles import NAME_PATTERN, ROLES
+
+Role = Enum("Role", {r: r for r in ROLES}, type=str)  # type: ignore[misc]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    where: str | None = None
+    hint: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Every route may answer these; declared once so the OpenAPI schema tells clients (and schemathesis) the truth.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in [
+        (400, "bad input"), (401, "no valid API token"), (403, "the token's principal lacks the permission"),
+        (404, "not found, or in a project the caller cannot see"), (405, "method not allowed"),
+        (409, "conflicts with the current state"), (422, "invalid request"), (503, "a backend is unavailable")]
+}
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class RoleOut(BaseModel):
+    role: str
+    project: str
+
+
+class WhoAmI(BaseModel):
+    principal: str
+    kind: str
+    token_id: str | None
+    roles: list[RoleOut]
+    scopes: list[str]
+
+
+class TokenOut(BaseModel):
+    id: str
+    principal: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class NewToken(TokenOut):
+    token: str = Field(description="the token itself: shown this once, stored only as a hash")
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=20,
+                              description="permissions the token keeps, e.g. runs:read or models:*; * keeps all")
+    expires_days: int | None = Field(None, ge=0, le=3650, description="0 = never; default: the server's token_ttl_days")
+
+
+class PrincipalRequest(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: Literal["user", "service"] = "user"
+
+
+class PrincipalPatch(BaseModel):
+    disabled: bool
+
+
+class PrincipalOut(BaseModel):
+    name: str
+    kind: str
+    disabled: bool
+    created_at: datetime
+    roles: list[RoleOut]
+
+
+class RoleRequest(BaseModel):
+    role: Role  # type: ignore[valid-type]
+    project: str = Field(max_length=200, description="a project's name, or * for every project")
+
+
+class ProjectRequest(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = Field("", max_length=1000)
+
+
+class ProjectOut(BaseModel):
+    name: str
+    description: str
+    created_at: datetime
+
+
+class AssignRequest(BaseModel):
+    kind: Literal["run", "dataset_version", "model_version", "deployment"]
+    id: str = Field(min_length=1, max_length=100)
+
+
+class Assignment(BaseModel):
+    kind: str
+    id: str
+    project: str
+    from_: str = Field(alias="from")
+
+
+class PromoteRequest(BaseModel):
+    stage: Literal["staging", "production", "archived"]
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    project: str | None
+    source: str
+    result: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ChainReportOut(BaseModel):
+    ok: bool
+    checked: int
+    first_seq: int | None
+    head_seq: int | None
+    head_hash: str | None
+    bad_seq: int | None
+    problem: str | None

@@ -1,0 +1,48 @@
+"""`aidc server`: the control plane — REST API (OpenAPI at /docs) on uvicorn over this machine's stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aidc.cli.output import console, err_console, handles_errors
+from aidc.errors import InvalidInput, NotFound
+
+PRUNE_EVERY_S = 24 * 3600.0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("server")
+    @handles_errors
+    def server(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+        port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
+        tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key)."),
+        tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    ) -> None:
+        """Start the control plane; its first start creates user `admin` and prints its token once."""
+        import uvicorn
+
+        from aidc.api import create_app
+        from aidc.platform import Platform
+
+        if (tls_cert is None) != (tls_key is None):
+            raise InvalidInput("--tls-cert and --tls-key go together", hint="pass both to serve HTTPS, or neither")
+        for path in (tls_cert, tls_key):
+            if path is not None and not path.is_file():
+                raise NotFound(f"no such file: {path}")
+        platform = Platform()
+        local = platform.local_access()
+        token = platform.security.bootstrap(local, platform.settings.admin_token.get_secret_value())
+        if token:
+            err_console.print("[bold]First start:[/] created user [bold]admin[/] (admin on every project). "
+                              "Its API token, shown only this once — store it now:", highlight=False)
+            console.print(token, highlight=False, markup=False, soft_wrap=True)
+        platform.security.prune_audit(local)
+        scheme = "https" if tls_cert else "http"
+        err_console.print(f"aidc control plane on {scheme}://{host}:{port}  (API docs: {scheme}://{host}:{port}/docs; "
+                          f"metadata: {platform.metadata.url.split('@')[-1]})", highlight=False)
+        uvicorn.run(create_app(platform, prune_every_s=PRUNE_EVERY_S), host=host, port=port,
+                    ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+                    log_level="info")

@@ -1,0 +1,237 @@
+"""Client: the verbs the CLI calls, on this machine's store (LocalClient) or through a server (RemoteClient).
+
+So far the security verbs (tokens, users, projects, audit); both clients return the same JSON-ready data, so a
+command prints the same output either way. ``open_client`` picks the server from AIDC_SERVER/AIDC_TOKEN or
+what ``aidc login`` saved, else the local store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aidc.errors import AidcError, BackendUnavailable, InvalidInput, Unauthenticated
+from aidc.settings import Settings
+
+API = "/api/v1"
+CREDENTIALS = "credentials.json"
+JSON = dict[str, Any]
+
+
+# -- what `aidc login` saves: the server URL and a token, readable by this OS user only
+def credentials_path(home: Path) -> Path:
+    return home / CREDENTIALS
+
+
+def save_credentials(home: Path, server: str, token: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = credentials_path(home)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT: set it
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"server": server, "token": token}, f)
+    return path
+
+
+def load_credentials(home: Path) -> dict[str, str] | None:
+    path = credentials_path(home)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {"server": str(data["server"]), "token": str(data["token"])}
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"{path} is not what `aidc login` writes", hint="run `aidc login URL` again") from None
+
+
+def forget_credentials(home: Path) -> bool:
+    path = credentials_path(home)
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    return existed
+
+
+def open_client(settings: Settings | None = None) -> LocalClient | RemoteClient:
+    settings = settings or Settings()
+    server, token = settings.server, settings.token.get_secret_value()
+    saved = load_credentials(settings.home)
+    if not server and saved:
+        server, token = saved["server"], token or saved["token"]
+    if not server:
+        from aidc.platform import Platform
+
+        return LocalClient(Platform(settings))
+    if not token:
+        raise Unauthenticated(f"no API token for {server}", hint="run `aidc login URL`, or set AIDC_TOKEN")
+    return RemoteClient(server, token)
+
+
+def _error_classes(cls: type[AidcError] = AidcError) -> dict[str, type[AidcError]]:
+    found = {cls.code: cls}
+    for sub in cls.__subclasses__():
+        found |= _error_classes(sub)
+    return found
+
+
+class LocalClient:
+    """The verbs on this machine's metadata store, as ``local:<os user>``: opening the store is admin power."""
+
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.security = platform.security
+        self.access = platform.local_access()
+        self.where = f"local store {platform.settings.metadata_url.split('@')[-1]}"
+
+    def whoami(self) -> JSON:
+        return self.access.to_json()
+
+    def list_tokens(self, user: str | None = None) -> list[JSON]:
+        return [t.to_json() for t in self.security.list_tokens(user)]
+
+    def create_token(self, name: str, *, user: str | None = None, scopes: list[str] | None = None,
+                     expires_days: int | None = None) -> JSON:
+        return self.security.create_token(self.access, name=name, principal=user, scopes=scopes, expires_days=expires_days)
+
+    def revoke_token(self, token_id: str, *, user: str | None = None) -> JSON:
+        return self.security.revoke_token(self.access, token_id, owner=user).to_json()
+
+    def list_principals(self) -> list[JSON]:
+        return [p.to_json() for p in self.security.list_principals()]
+
+    def create_principal(self, name: str, kind: str = "user") -> JSON:
+        return self.security.create_principal(self.access, name, kind).to_json()
+
+    def set_disabled(self, name: str, disabled: bool) -> JSON:
+        return self.security.set_disabled(self.access, name, disabled).to_json()
+
+    def grant(self, name: str, role: str, project: str) -> JSON:
+        return self.security.grant(self.access, name, role, project).to_json()
+
+    def revoke_role(self, name: str, role: str, project: str) -> JSON:
+        return self.security.revoke_role(self.access, name, role, project).to_json()
+
+    def list_projects(self) -> list[JSON]:
+        return [p.to_json() for p in self.security.list_projects(self.access)]
+
+    def create_project(self, name: str, description: str = "") -> JSON:
+        return self.security.create_project(self.access, name, description).to_json()
+
+    def assign(self, project: str, kind: str, id_: str) -> JSON:
+        return self.security.assign_project(self.access, kind, id_, project)
+
+    def audit_list(self, **filters: Any) -> list[JSON]:
+        return [e.to_json() for e in self.security.audit_list(**filters)]
+
+    def audit_verify(self) -> JSON:
+        return self.security.audit_verify().to_json()
+
+    def audit_export(self) -> Iterator[JSON]:
+        return (e.to_json() for e in self.security.audit_export())
+
+    def audit_prune(self) -> JSON | None:
+        entry = self.security.prune_audit(self.access)
+        return entry.to_json() if entry else None
+
+
+class RemoteClient:
+    """The same verbs over the server's REST API, with a bearer token; errors come back as the same AidcErrors."""
+
+    def __init__(self, server: str, token: str, *, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.where = server.rstrip("/")
+        self._http = httpx.Client(base_url=self.where + API, timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def _call(self, method: str, *segments: str, **kwargs: Any) -> Any:
+        """``segments`` make the path under /api/v1, each URL-quoted (names and ids come from the command line)."""
+        import httpx
+
+        try:
+            response = self._http.request(method, "/" + "/".join(quote(s, safe="") for s in segments), **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"cannot reach the aidc server at {self.where}: {type(exc).__name__}",
+                                     hint="is `aidc server` running there? check the URL (`aidc login`)") from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response.json()
+
+    def _error(self, response: Any) -> AidcError:
+        try:
+            body = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            return BackendUnavailable(f"{self.where} answered HTTP {response.status_code}, not an aidc error",
+                                      hint="is that URL an aidc server?")
+        cls = _error_classes().get(body.get("code"), AidcError)
+        error = cls.__new__(cls)
+        AidcError.__init__(error, body.get("message", ""), hint=body.get("hint"), where=body.get("where"))
+        return error
+
+    def whoami(self) -> JSON:
+        return self._call("GET", "whoami")
+
+    def list_tokens(self, user: str | None = None) -> list[JSON]:
+        return self._call("GET", "principals", user, "tokens") if user else self._call("GET", "tokens")
+
+    def create_token(self, name: str, *, user: str | None = None, scopes: list[str] | None = None,
+                     expires_days: int | None = None) -> JSON:
+        body = {"name": name, "scopes": scopes or ["*"], "expires_days": expires_days}
+        return self._call("POST", "principals", user, "tokens", json=body) if user else self._call("POST", "tokens", json=body)
+
+    def revoke_token(self, token_id: str, *, user: str | None = None) -> JSON:
+        return (self._call("DELETE", "principals", user, "tokens", token_id) if user
+                else self._call("DELETE", "tokens", token_id))
+
+    def list_principals(self) -> list[JSON]:
+        return self._call("GET", "principals")
+
+    def create_principal(self, name: str, kind: str = "user") -> JSON:
+        return self._call("POST", "principals", json={"name": name, "kind": kind})
+
+    def set_disabled(self, name: str, disabled: bool) -> JSON:
+        return self._call("PATCH", "principals", name, json={"disabled": disabled})
+
+    def grant(self, name: str, role: str, project: str) -> JSON:
+        return self._call("POST", "principals", name, "roles", json={"role": role, "project": project})
+
+    def revoke_role(self, name: str, role: str, project: str) -> JSON:
+        return self._call("DELETE", "principals", name, "roles", role, params={"project": project})
+
+    def list_projects(self) -> list[JSON]:
+        return self._call("GET", "projects")
+
+    def create_project(self, name: str, description: str = "") -> JSON:
+        return self._call("POST", "projects", json={"name": name, "description": description})
+
+    def assign(self, project: str, kind: str, id_: str) -> JSON:
+        return self._call("POST", "projects", project, "records", json={"kind": kind, "id": id_})
+
+    def audit_list(self, **filters: Any) -> list[JSON]:
+        params = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in filters.items() if v is not None}
+        return self._call("GET", "audit", params=params)
+
+    def audit_verify(self) -> JSON:
+        return self._call("GET", "audit", "verify")
+
+    def audit_export(self) -> Iterator[JSON]:
+        import httpx
+
+        try:
+            with self._http.stream("GET", "/audit/export") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._error(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"cannot reach the aidc server at {self.where}: {type(exc).__name__}") from None
+
+    def audit_prune(self) -> JSON | None:
+        raise InvalidInput("the server prunes its audit log itself, daily",
+                           hint="to prune now, run `aidc audit prune` on the server's host without a login")

@@ -1,0 +1,55 @@
+"""The RBAC policy: every HTTP route → the permission it needs. The API enforces it in one dependency, and
+refuses to start with a route that is missing here (a test walks the app's routes against this table)."""
+
+from __future__ import annotations
+
+from aidc.security.roles import AUTHENTICATED, PUBLIC
+
+API = "/api/v1"
+
+POLICY: dict[tuple[str, str], str] = {
+    # documentation and liveness
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", f"{API}/health"): PUBLIC,
+    # the caller itself
+    ("GET", f"{API}/whoami"): AUTHENTICATED,
+    ("GET", f"{API}/tokens"): AUTHENTICATED,
+    ("POST", f"{API}/tokens"): AUTHENTICATED,
+    ("DELETE", f"{API}/tokens/{{token_id}}"): AUTHENTICATED,
+    ("GET", f"{API}/projects"): AUTHENTICATED,
+    # project records (each record is further limited to the caller's projects)
+    ("GET", f"{API}/runs"): "runs:read",
+    ("GET", f"{API}/runs/{{run_id}}"): "runs:read",
+    ("GET", f"{API}/models"): "models:read",
+    ("GET", f"{API}/models/{{ref}}"): "models:read",
+    ("POST", f"{API}/models/{{ref}}/promote"): "models:promote",
+    ("GET", f"{API}/datasets"): "datasets:read",
+    ("GET", f"{API}/deployments"): "deployments:read",
+    # administration
+    ("POST", f"{API}/projects"): "projects:admin",
+    ("POST", f"{API}/projects/{{name}}/records"): "projects:admin",
+    ("GET", f"{API}/principals"): "principals:admin",
+    ("POST", f"{API}/principals"): "principals:admin",
+    ("PATCH", f"{API}/principals/{{name}}"): "principals:admin",
+    ("POST", f"{API}/principals/{{name}}/roles"): "principals:admin",
+    ("DELETE", f"{API}/principals/{{name}}/roles/{{role}}"): "principals:admin",
+    ("GET", f"{API}/principals/{{name}}/tokens"): "principals:admin",
+    ("POST", f"{API}/principals/{{name}}/tokens"): "principals:admin",
+    ("DELETE", f"{API}/principals/{{name}}/tokens/{{token_id}}"): "principals:admin",
+    ("GET", f"{API}/audit"): "audit:read",
+    ("GET", f"{API}/audit/verify"): "audit:read",
+    ("GET", f"{API}/audit/export"): "audit:read",
+}
+
+
+def required_permission(method: str, path: str) -> str | None:
+    """The permission route ``method path`` (its template, e.g. /api/v1/runs/{run_id}) needs; None: no policy."""
+    return POLICY.get((method.upper(), path))
+
+
+def unpoliced(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (method, path) pairs that have no entry in POLICY."""
+    return [route for route in routes if route not in POLICY]

@@ -1,0 +1,237 @@
+"""Security: the verbs on identities, tokens, projects and the audit chain — each change audited, each token hashed."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any
+
+from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from aidc.security import tokens
+from aidc.security.audit import ChainReport, verify_chain
+from aidc.security.base import DEFAULT_PROJECT, SecurityStore
+from aidc.security.records import ApiToken, AuditEntry, Principal, Project
+from aidc.security.roles import ALL_PROJECTS, NAME_PATTERN, PERMISSIONS, PRINCIPAL_KINDS, ROLES, Access
+
+BOOTSTRAP_ADMIN = "admin"
+TOUCH_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may be: one write per token per minute
+_BAD_TOKEN = "invalid, expired or revoked API token"
+_BAD_TOKEN_HINT = "log in again with a valid token (`aidc login URL`); an admin makes one with `aidc tokens create`"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    return at if at is None or at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class Security:
+    def __init__(self, store: SecurityStore, *, token_ttl_days: int = 90, retention_days: int = 180) -> None:
+        self.store = store
+        self.token_ttl_days = token_ttl_days
+        self.retention_days = retention_days
+        # fingerprint → token id of the tokens argon2 has already verified in this process (~50 ms each);
+        # revocation, expiry and disabling are still checked against the store on every request.
+        self._verified: dict[str, str] = {}
+        self._touched: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    # -- who is calling
+    def authenticate(self, token: str, source: str) -> Access:
+        """The caller a token stands for; Unauthenticated, naming no part of the token, when it does not."""
+        token_id = tokens.token_id_of(token)
+        record = self.store.get_token(token_id)
+        fingerprint = tokens.fingerprint(token)
+        if record is None:
+            raise Unauthenticated(_BAD_TOKEN, hint=_BAD_TOKEN_HINT)
+        if self._verified.get(fingerprint) != token_id:
+            if not tokens.token_matches(record.secret_hash, token):
+                raise Unauthenticated(_BAD_TOKEN, hint=_BAD_TOKEN_HINT)
+            with self._lock:
+                self._verified[fingerprint] = token_id
+        now = _now()
+        expires = _aware(record.expires_at)
+        if record.revoked_at is not None or (expires is not None and expires <= now):
+            raise Unauthenticated(f"API token {token_id} is {'revoked' if record.revoked_at else 'expired'}",
+                                  hint=_BAD_TOKEN_HINT)
+        principal = self.store.get_principal(record.principal)
+        if principal.disabled:
+            raise Unauthenticated(f"{principal.name} is disabled", hint="ask an admin to enable it (`aidc users enable`)")
+        if now - self._touched.get(token_id, datetime.min.replace(tzinfo=UTC)) > TOUCH_EVERY:
+            self._touched[token_id] = now
+            self.store.touch_token(token_id, now)
+        return Access(principal=principal.name, kind=principal.kind, scopes=tuple(record.scopes), token_id=token_id,
+                      bindings=frozenset((b.role, b.project) for b in principal.roles), source=source)
+
+    # -- audit
+    def record(self, access: Access, action: str, target: str, *, result: str = "ok", project: str | None = None,
+               **details: Any) -> AuditEntry:
+        """Append one audit entry. Callers pass ids and names, never secrets."""
+        if access.token_id:
+            details = {"token_id": access.token_id} | details
+        return self.store.append_audit(at=_now(), actor=access.principal, action=action, target=target, project=project,
+                                       source=access.source, result=result, details=details)
+
+    @contextmanager
+    def audited(self, access: Access, action: str, target: str, *, project: str | None = None,
+                 **details: Any) -> Iterator[dict[str, Any]]:
+        """Audit the block as ``ok``, or as ``failed`` with the error's code; the block may add details."""
+        try:
+            yield details
+        except AidcError as exc:
+            self.record(access, action, target, result="failed", project=project, error=exc.code, **details)
+            raise
+        self.record(access, action, target, project=project, **details)
+
+    def denied(self, access: Access, action: str, target: str, error: AidcError, *, project: str | None = None) -> None:
+        self.record(access, action, target, result="denied", project=project, error=error.code, status=error.http_status)
+
+    def audit_list(self, **filters: Any) -> list[AuditEntry]:
+        return self.store.audit_entries(**filters)
+
+    def audit_verify(self) -> ChainReport:
+        return verify_chain(self.store.iter_audit())
+
+    def audit_export(self) -> Iterator[AuditEntry]:
+        return self.store.iter_audit()
+
+    def prune_audit(self, access: Access) -> AuditEntry | None:
+        """Delete the entries older than the retention period, leaving the entry that accounts for them."""
+        before = _now() - timedelta(days=self.retention_days)
+        return self.store.prune_audit(before, actor=access.principal, source=access.source)
+
+    # -- first start
+    def bootstrap(self, access: Access, admin_token: str = "") -> str | None:
+        """On an empty store, make user ``admin`` (admin on every project) with a token: ``admin_token`` when
+        given, else a new one, returned to be shown once. Does nothing (returns None) once anyone exists."""
+        if self.store.list_principals():
+            return None
+        if admin_token:
+            tokens.check_foreign_token(admin_token)
+        with self.audited(access, "security.bootstrap", f"principal:{BOOTSTRAP_ADMIN}"):
+            self.store.create_principal(BOOTSTRAP_ADMIN, "user")
+            self.store.grant(BOOTSTRAP_ADMIN, "admin", ALL_PROJECTS)
+        if admin_token:
+            self._add_token(access, BOOTSTRAP_ADMIN, "bootstrap", ["*"], None, token=admin_token)
+            return None
+        return self._add_token(access, BOOTSTRAP_ADMIN, "bootstrap", ["*"], None)[1]
+
+    # -- tokens
+    def _add_token(self, access: Access, principal: str, name: str, scopes: list[str], expires_days: int | None, *,
+                   token: str | None = None) -> tuple[ApiToken, str]:
+        days = self.token_ttl_days if expires_days is None else expires_days
+        expires = _now() + timedelta(days=days) if days else None
+        for _ in range(5):  # a clash of 32-bit ids is rare; a new token resolves it
+            token_id, secret = (tokens.token_id_of(token), token) if token else tokens.new_token()
+            try:
+                with self.audited(access, "token.create", f"token:{token_id}", principal=principal, name=name,
+                                   scopes=scopes, expires_at=expires.isoformat() if expires else None):
+                    record = self.store.add_token(token_id, principal, name, tokens.hash_token(secret), scopes, expires)
+                return record, secret
+            except Conflict:
+                if token:
+                    raise
+        raise Conflict("could not find a free token id", hint="try again")
+
+    def create_token(self, access: Access, *, name: str, principal: str | None = None, scopes: list[str] | None = None,
+                     expires_days: int | None = None) -> dict[str, Any]:
+        """A new token for ``principal`` (default: the caller): its record plus ``token``, the only time it is shown.
+
+        Scopes narrow what the token may do below its owner's roles; a scoped token cannot mint a wider one.
+        """
+        owner = principal or access.principal
+        if access.kind == "local" and principal is None:
+            raise InvalidInput("whose token? this command runs on the store directly, as no user",
+                               hint="name the owner: aidc tokens create --user NAME (or `aidc login` first)")
+        scopes = scopes or ["*"]
+        for scope in scopes:
+            if scope != "*" and not any(fnmatchcase(p, scope) for p in PERMISSIONS):
+                raise InvalidInput(f"scope {scope!r} matches no permission", hint=f"use * or any of {', '.join(PERMISSIONS)}")
+            if not (access.in_scope(scope) if scope != "*" else "*" in access.scopes):
+                raise PermissionDenied(f"this token's scopes do not cover {scope!r}",
+                                       hint="create the token with a token whose scopes are wider")
+        if expires_days is not None and expires_days < 0:
+            raise InvalidInput("expires_days must be 0 (never) or more")
+        if self.store.get_principal(owner).disabled:
+            raise Conflict(f"{owner} is disabled", hint=f"enable it first: aidc users enable {owner}")
+        record, secret = self._add_token(access, owner, name, scopes, expires_days)
+        return record.to_json() | {"token": secret}
+
+    def list_tokens(self, principal: str | None = None) -> list[ApiToken]:
+        return self.store.list_tokens(principal)
+
+    def revoke_token(self, access: Access, token_id: str, *, owner: str | None = None) -> ApiToken:
+        """Revoke a token; with ``owner``, only if that principal owns it (NotFound otherwise, as for a stranger)."""
+        record = self.store.get_token(token_id)
+        if record is None or (owner is not None and record.principal != owner):
+            raise NotFound(f"no token {token_id!r}" + (f" of {owner}" if owner else ""),
+                           hint="list tokens with `aidc tokens list`")
+        with self.audited(access, "token.revoke", f"token:{token_id}", principal=record.principal):
+            return self.store.revoke_token(token_id, _now())
+
+    # -- users and service accounts
+    def create_principal(self, access: Access, name: str, kind: str = "user") -> Principal:
+        if kind not in PRINCIPAL_KINDS:
+            raise InvalidInput(f"unknown kind {kind!r}", hint=f"one of {', '.join(PRINCIPAL_KINDS)}")
+        if not re.fullmatch(NAME_PATTERN, name) or name == "anonymous":
+            raise InvalidInput(f"{name!r} cannot name a user", hint="1–200 letters, digits and . _ @ -, starting with a letter or digit")
+        with self.audited(access, "principal.create", f"principal:{name}", kind=kind):
+            return self.store.create_principal(name, kind)
+
+    def list_principals(self) -> list[Principal]:
+        return self.store.list_principals()
+
+    def _check_project(self, project: str) -> None:
+        if project != ALL_PROJECTS and project not in {p.name for p in self.store.list_projects()}:
+            raise NotFound(f"no project {project!r}", hint="list projects with `aidc projects list`")
+
+    def _keeps_an_admin(self, name: str, *, dropping: tuple[str, str] | None = None, disabling: bool = False) -> None:
+        """Refuse the change that would leave no enabled admin on every project — nobody could undo it."""
+        admins = [p for p in self.store.list_principals() if not p.disabled
+                  and any(b.role == "admin" and b.project == ALL_PROJECTS for b in p.roles)]
+        if [p.name for p in admins] == [name] and (disabling or dropping == ("admin", ALL_PROJECTS)):
+            raise Conflict(f"{name} is the last admin", hint="grant admin on * to someone else first")
+
+    def grant(self, access: Access, name: str, role: str, project: str) -> Principal:
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}", hint=f"one of {', '.join(ROLES)}")
+        self._check_project(project)
+        with self.audited(access, "role.grant", f"principal:{name}", project=project, role=role):
+            return self.store.grant(name, role, project)
+
+    def revoke_role(self, access: Access, name: str, role: str, project: str) -> Principal:
+        with self.audited(access, "role.revoke", f"principal:{name}", project=project, role=role):
+            self._keeps_an_admin(name, dropping=(role, project))
+            return self.store.revoke(name, role, project)
+
+    def set_disabled(self, access: Access, name: str, disabled: bool) -> Principal:
+        with self.audited(access, "principal.disable" if disabled else "principal.enable", f"principal:{name}"):
+            if disabled:
+                self._keeps_an_admin(name, disabling=True)
+            return self.store.set_disabled(name, disabled)
+
+    # -- projects
+    def create_project(self, access: Access, name: str, description: str = "") -> Project:
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise InvalidInput(f"{name!r} cannot name a project", hint="1–200 letters, digits and . _ @ -, starting with a letter or digit")
+        with self.audited(access, "project.create", f"project:{name}", project=name):
+            return self.store.create_project(name, description)
+
+    def list_projects(self, access: Access) -> list[Project]:
+        """The projects the caller has a role on (all of them for a role on *)."""
+        mine = {project for _, project in access.bindings}
+        return [p for p in self.store.list_projects() if ALL_PROJECTS in mine or p.name in mine]
+
+    def assign_project(self, access: Access, kind: str, id_: str, project: str) -> dict[str, str]:
+        with self.audited(access, "project.assign", f"{kind}:{id_}", project=project) as details:
+            details["from"] = self.store.assign_project(kind, id_, project)
+        return {"kind": kind, "id": id_, "project": project, "from": details["from"]}
+
+    def project_of(self, kind: str, id_: str) -> str:
+        return self.store.projects_of(kind, [id_]).get(str(id_), DEFAULT_PROJECT)
