@@ -19,8 +19,8 @@ from aidc.api.auth import authorize
 from aidc.api.routes import audit, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError
-from aidc.security.policy import unpoliced
-from aidc.security.roles import Access
+from aidc.security.policy import required_permission, unpoliced
+from aidc.security.roles import PUBLIC, Access
 
 try:
     from fastapi.routing import iter_route_contexts
@@ -66,10 +66,14 @@ def _install_error_handlers(app: FastAPI) -> None:
                             "hint": "see the request schema at /docs"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the methods of the first route on the path; name all of them
+            headers["Allow"] = ", ".join(sorted({m for r in iter_route_contexts(request.app.routes)
+                                                 if r.path_regex.match(request.url.path) for m in r.methods or ()}))
         return _error(exc.status_code, {"code": code, "message": str(exc.detail), "where": None, "hint": None},
-                      dict(exc.headers) if exc.headers else None)
+                      headers or None)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
@@ -99,10 +103,27 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
     for module in (records, security, audit):
         app.include_router(module.router)
     _install_error_handlers(app)
+    _document_public_routes(app)
     missing = unpoliced(routes_of(app))
     if missing:
         raise RuntimeError(f"routes without an access policy (add them to aidc.security.policy.POLICY): {missing}")
     return app
+
+
+def _document_public_routes(app: FastAPI) -> None:
+    """The authorization dependency puts the bearer scheme on every operation; the schema should say that
+    the PUBLIC ones need no token."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for path, operations in build()["paths"].items():
+                for method, operation in operations.items():
+                    if required_permission(method, path) == PUBLIC:
+                        operation["security"] = []
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _prune_forever(platform: Platform, every_s: float) -> None:

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from aidc.security.roles import NAME_PATTERN, ROLES
+from aidc.security.roles import NAME_PATTERN, ROLES, SCOPES
 
-Role = Enum("Role", {r: r for r in ROLES}, type=str)  # type: ignore[misc]
+RoleName = Literal.__getitem__(tuple(ROLES))  # type: ignore[attr-defined]
+ScopeName = Literal.__getitem__(SCOPES)  # type: ignore[attr-defined]
+
+
+class Body(BaseModel):
+    """A request body: exactly the types the schema says (no "1" for 1, no 0 for false)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic would read "1.5" as a Unix time; the schema promises RFC 3339 date-times only.
+    if isinstance(value, str | int | float) and str(value).lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("expected an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+DateTimeParam = Annotated[datetime, BeforeValidator(_not_a_number)]
+# JSON Schema counts 3.0 as an integer; strict pydantic would not.
+ExpiryDays = Annotated[int, Field(ge=0, le=3650),
+                       BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)]
 
 
 class ErrorDetail(BaseModel):
@@ -66,19 +85,19 @@ class NewToken(TokenOut):
     token: str = Field(description="the token itself: shown this once, stored only as a hash")
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(Body):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=20,
+    scopes: list[ScopeName] = Field(default_factory=lambda: ["*"], min_length=1, max_length=20,  # type: ignore[valid-type]
                               description="permissions the token keeps, e.g. runs:read or models:*; * keeps all")
-    expires_days: int | None = Field(None, ge=0, le=3650, description="0 = never; default: the server's token_ttl_days")
+    expires_days: ExpiryDays | None = Field(None, description="0 = never; default: the server's token_ttl_days")
 
 
-class PrincipalRequest(BaseModel):
+class PrincipalRequest(Body):
     name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["user", "service"] = "user"
 
 
-class PrincipalPatch(BaseModel):
+class PrincipalPatch(Body):
     disabled: bool
 
 
@@ -90,12 +109,12 @@ class PrincipalOut(BaseModel):
     roles: list[RoleOut]
 
 
-class RoleRequest(BaseModel):
-    role: Role  # type: ignore[valid-type]
+class RoleRequest(Body):
+    role: RoleName  # type: ignore[valid-type]
     project: str = Field(max_length=200, description="a project's name, or * for every project")
 
 
-class ProjectRequest(BaseModel):
+class ProjectRequest(Body):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = Field("", max_length=1000)
 
@@ -106,7 +125,7 @@ class ProjectOut(BaseModel):
     created_at: datetime
 
 
-class AssignRequest(BaseModel):
+class AssignRequest(Body):
     kind: Literal["run", "dataset_version", "model_version", "deployment"]
     id: str = Field(min_length=1, max_length=100)
 
@@ -118,7 +137,7 @@ class Assignment(BaseModel):
     from_: str = Field(alias="from")
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(Body):
     stage: Literal["staging", "production", "archived"]
 
 

@@ -14,6 +14,8 @@ PROJECT_PERMISSIONS = ("runs:read", "datasets:read", "models:read", "models:prom
 # Not about any one project's records: only a role bound on every project ("*") grants these.
 GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read")
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
+# What a token's scopes may name: everything, one permission, or one area (models:* = models:read + models:promote).
+SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSIONS)
 
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),

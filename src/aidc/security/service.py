@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatchcase
 from typing import Any
 
 from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
@@ -15,7 +14,7 @@ from aidc.security import tokens
 from aidc.security.audit import ChainReport, verify_chain
 from aidc.security.base import DEFAULT_PROJECT, SecurityStore
 from aidc.security.records import ApiToken, AuditEntry, Principal, Project
-from aidc.security.roles import ALL_PROJECTS, NAME_PATTERN, PERMISSIONS, PRINCIPAL_KINDS, ROLES, Access
+from aidc.security.roles import ALL_PROJECTS, NAME_PATTERN, PRINCIPAL_KINDS, ROLES, SCOPES, Access
 
 BOOTSTRAP_ADMIN = "admin"
 TOUCH_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may be: one write per token per minute
@@ -29,6 +28,17 @@ def _now() -> datetime:
 
 def _aware(at: datetime | None) -> datetime | None:
     return at if at is None or at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _text(value: Any) -> Any:
+    """What a request put in a path or body, storable anywhere: PostgreSQL refuses NUL characters in text."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {_text(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_text(v) for v in value]
+    return value
 
 
 class Security:
@@ -75,8 +85,9 @@ class Security:
         """Append one audit entry. Callers pass ids and names, never secrets."""
         if access.token_id:
             details = {"token_id": access.token_id} | details
-        return self.store.append_audit(at=_now(), actor=access.principal, action=action, target=target, project=project,
-                                       source=access.source, result=result, details=details)
+        return self.store.append_audit(at=_now(), actor=_text(access.principal), action=_text(action),
+                                       target=_text(target)[:1000], project=_text(project)[:200] if project else None,
+                                       source=_text(access.source), result=result, details=_text(details))
 
     @contextmanager
     def audited(self, access: Access, action: str, target: str, *, project: str | None = None,
@@ -151,8 +162,8 @@ class Security:
                                hint="name the owner: aidc tokens create --user NAME (or `aidc login` first)")
         scopes = scopes or ["*"]
         for scope in scopes:
-            if scope != "*" and not any(fnmatchcase(p, scope) for p in PERMISSIONS):
-                raise InvalidInput(f"scope {scope!r} matches no permission", hint=f"use * or any of {', '.join(PERMISSIONS)}")
+            if scope not in SCOPES:
+                raise InvalidInput(f"unknown scope {scope!r}", hint=f"one of {', '.join(SCOPES)}")
             if not (access.in_scope(scope) if scope != "*" else "*" in access.scopes):
                 raise PermissionDenied(f"this token's scopes do not cover {scope!r}",
                                        hint="create the token with a token whose scopes are wider")
@@ -172,6 +183,8 @@ class Security:
         if record is None or (owner is not None and record.principal != owner):
             raise NotFound(f"no token {token_id!r}" + (f" of {owner}" if owner else ""),
                            hint="list tokens with `aidc tokens list`")
+        if token_id == access.token_id:
+            raise Conflict("that is the token this request is made with", hint="revoke it using another token")
         with self.audited(access, "token.revoke", f"token:{token_id}", principal=record.principal):
             return self.store.revoke_token(token_id, _now())
 
@@ -191,8 +204,12 @@ class Security:
         if project != ALL_PROJECTS and project not in {p.name for p in self.store.list_projects()}:
             raise NotFound(f"no project {project!r}", hint="list projects with `aidc projects list`")
 
-    def _keeps_an_admin(self, name: str, *, dropping: tuple[str, str] | None = None, disabling: bool = False) -> None:
-        """Refuse the change that would leave no enabled admin on every project — nobody could undo it."""
+    def _keeps_an_admin(self, access: Access, name: str, *, dropping: tuple[str, str] | None = None,
+                        disabling: bool = False) -> None:
+        """Refuse the change that would leave no enabled admin on every project — nobody could undo it — and
+        an admin locking themselves out: that is for another admin to do."""
+        if name == access.principal and (disabling or (dropping and dropping[0] == "admin")):
+            raise Conflict(f"{name} cannot disable or demote themselves", hint="ask another admin")
         admins = [p for p in self.store.list_principals() if not p.disabled
                   and any(b.role == "admin" and b.project == ALL_PROJECTS for b in p.roles)]
         if [p.name for p in admins] == [name] and (disabling or dropping == ("admin", ALL_PROJECTS)):
@@ -207,13 +224,13 @@ class Security:
 
     def revoke_role(self, access: Access, name: str, role: str, project: str) -> Principal:
         with self.audited(access, "role.revoke", f"principal:{name}", project=project, role=role):
-            self._keeps_an_admin(name, dropping=(role, project))
+            self._keeps_an_admin(access, name, dropping=(role, project))
             return self.store.revoke(name, role, project)
 
     def set_disabled(self, access: Access, name: str, disabled: bool) -> Principal:
         with self.audited(access, "principal.disable" if disabled else "principal.enable", f"principal:{name}"):
             if disabled:
-                self._keeps_an_admin(name, disabling=True)
+                self._keeps_an_admin(access, name, disabling=True)
             return self.store.set_disabled(name, disabled)
 
     # -- projects

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from aidc.api.auth import get_platform
-from aidc.api.schemas import AuditEntryOut, ChainReportOut
+from aidc.api.schemas import AuditEntryOut, ChainReportOut, DateTimeParam
 from aidc.platform import Platform
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -20,7 +19,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 @router.get("", response_model=list[AuditEntryOut])
 def list_entries(actor: str | None = Query(None, max_length=200), action: str | None = Query(None, max_length=100),
                  result: str | None = Query(None, max_length=20), project: str | None = Query(None, max_length=200),
-                 since: datetime | None = None, until: datetime | None = None, limit: int = Query(100, ge=1, le=10000),
+                 since: DateTimeParam | None = None, until: DateTimeParam | None = None, limit: int = Query(100, ge=1, le=10000),
                  platform: Platform = Depends(get_platform)) -> list[dict[str, Any]]:
     """The newest entries matching every filter given (``action`` matches a prefix, e.g. ``token.``), newest first."""
     entries = platform.security.audit_list(actor=actor, action=action, result=result, project=project, since=since,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import Health, PromoteRequest
@@ -13,6 +13,8 @@ from aidc.security.roles import Access
 
 router = APIRouter(prefix="/api/v1")
 JSON = dict[str, Any]
+MODEL_REF = r"^[^:/]+(:[0-9]+)?$"
+MODEL_VERSION_REF = r"^[^:/]+:[0-9]+$"
 
 
 @router.get("/health", tags=["server"])
@@ -45,14 +47,15 @@ def list_models(name: str | None = Query(None, max_length=200), access: Access =
 
 
 @router.get("/models/{ref}", tags=["models"])
-def show_model(ref: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
+def show_model(ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
+               access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
     """``NAME`` (its newest version you may see) or ``NAME:VERSION``, with lineage."""
     return platform.scoped(access).model(ref)
 
 
 @router.post("/models/{ref}/promote", tags=["models"])
-def promote_model(ref: str, body: PromoteRequest, access: Access = Depends(authorize),
-                  platform: Platform = Depends(get_platform)) -> list[JSON]:
+def promote_model(body: PromoteRequest, ref: str = Path(pattern=MODEL_VERSION_REF, description="NAME:VERSION"),
+                  access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> list[JSON]:
     """Move ``NAME:VERSION`` to staging, production or archived; returns every version whose stage changed."""
     return platform.scoped(access).promote_model(ref, body.stage)
 

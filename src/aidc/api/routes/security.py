@@ -86,7 +86,7 @@ def update_principal(name: str, body: PrincipalPatch, access: Access = Depends(a
 @router.post("/principals/{name}/roles", tags=["principals"], response_model=PrincipalOut)
 def grant_role(name: str, body: RoleRequest, access: Access = Depends(authorize),
                platform: Platform = Depends(get_platform)) -> JSON:
-    return platform.security.grant(access, name, body.role.value, body.project).to_json()
+    return platform.security.grant(access, name, body.role, body.project).to_json()
 
 
 @router.delete("/principals/{name}/roles/{role}", tags=["principals"], response_model=PrincipalOut)
