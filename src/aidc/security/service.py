@@ -183,9 +183,9 @@ class Security:
         if record is None or (owner is not None and record.principal != owner):
             raise NotFound(f"no token {token_id!r}" + (f" of {owner}" if owner else ""),
                            hint="list tokens with `aidc tokens list`")
-        if token_id == access.token_id:
-            raise Conflict("that is the token this request is made with", hint="revoke it using another token")
         with self.audited(access, "token.revoke", f"token:{token_id}", principal=record.principal):
+            if token_id == access.token_id:
+                raise Conflict("that is the token this request is made with", hint="revoke it using another token")
             return self.store.revoke_token(token_id, _now())
 
     # -- users and service accounts

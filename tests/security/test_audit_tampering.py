@@ -1,0 +1,111 @@
+"""Tampering with the audit log in the database itself: `aidc audit verify` finds it and names the first bad entry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from aidc.cli.app import app
+from aidc.platform import Platform
+from aidc.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def home(aidc_home: Path) -> Iterator[Path]:
+    """A store whose audit log holds six entries made through the security commands."""
+    for args in (["projects", "create", "vision"], ["users", "create", "alice", "--role", "researcher", "--project", "vision"],
+                 ["users", "create", "ci", "--service"], ["users", "disable", "ci"], ["users", "enable", "ci"]):
+        assert runner.invoke(app, args).exit_code == 0
+    yield aidc_home
+
+
+def _sql(home: Path, *statements: str) -> None:
+    engine = create_engine(f"sqlite:///{home / 'aidc.db'}")
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+def _verify() -> tuple[int, str]:
+    result = runner.invoke(app, ["audit", "verify"])
+    return result.exit_code, result.output
+
+
+def test_an_untouched_chain_verifies(home: Path) -> None:
+    code, output = _verify()
+    assert code == 0 and "audit chain ok: 6 entries" in output
+
+
+def test_a_modified_entry_is_named(home: Path) -> None:
+    _sql(home, "UPDATE audit_entries SET actor = 'mallory' WHERE seq = 3")
+    code, output = _verify()
+    assert code == 1 and "entry 3 was modified" in output
+
+
+def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(home: Path) -> None:
+    _sql(home, "UPDATE audit_entries SET result = 'denied', hash = 'f' || substr(hash, 2) WHERE seq = 4")
+    code, output = _verify()
+    assert code == 1 and "entry 4" in output
+
+
+def test_a_deleted_entry_is_named(home: Path) -> None:
+    _sql(home, "DELETE FROM audit_entries WHERE seq = 2")
+    code, output = _verify()
+    assert code == 1 and "entry 2 is missing" in output
+
+
+def test_reordered_entries_are_named(home: Path) -> None:
+    _sql(home, "UPDATE audit_entries SET seq = 100 WHERE seq = 2", "UPDATE audit_entries SET seq = 2 WHERE seq = 3",
+         "UPDATE audit_entries SET seq = 3 WHERE seq = 100")
+    code, output = _verify()
+    assert code == 1 and "entry 2" in output
+
+
+def test_deleting_the_oldest_entries_is_not_passed_off_as_retention(home: Path) -> None:
+    _sql(home, "DELETE FROM audit_entries WHERE seq <= 2")
+    code, output = _verify()
+    assert code == 1 and "before 3 are missing" in output
+
+
+def test_retention_prunes_old_entries_and_the_chain_still_verifies(home: Path) -> None:
+    long_ago = (datetime.now(UTC) - timedelta(days=400)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    _sql(home, f"UPDATE audit_entries SET at = '{long_ago}' WHERE seq <= 3")  # breaks 1–3, which retention removes
+    result = runner.invoke(app, ["audit", "prune"])
+    assert result.exit_code == 0 and "pruned 3 entries" in result.output
+    code, output = _verify()
+    assert code == 0 and "4 entries, 4–7" in output
+    _sql(home, "DELETE FROM audit_entries WHERE action = 'audit.prune'")  # hide the pruning: now it shows
+    assert _verify()[0] == 1
+
+
+def test_verify_as_json_names_the_bad_entry(home: Path) -> None:
+    _sql(home, """UPDATE audit_entries SET details = '{"kind": "admin"}' WHERE seq = 2""")
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["ok"] is False and report["bad_seq"] == 2
+
+
+def test_export_is_json_lines_oldest_first_with_their_hashes(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit.jsonl"
+    assert runner.invoke(app, ["audit", "export", "-o", str(out)]).exit_code == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["seq"] for e in lines] == [1, 2, 3, 4, 5, 6]
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:], strict=False))
+    assert {"actor", "action", "target", "source", "result", "at"} <= set(lines[0])
+
+
+def test_list_filters_by_action_and_result(home: Path) -> None:
+    result = runner.invoke(app, ["audit", "list", "--action", "principal.", "--json"])
+    assert [e["action"] for e in json.loads(result.stdout)] == ["principal.enable", "principal.disable",
+                                                                "principal.create", "principal.create"]
+    platform = Platform(Settings())
+    assert platform.security.audit_list(result="denied") == []
