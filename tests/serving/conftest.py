@@ -81,23 +81,24 @@ def build_incompatible(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def serving_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """One detached Ray head for every deployment test (as `aidc deploy` starts one), stopped at the end."""
+def serving_home(tmp_path_factory: pytest.TempPathFactory):
+    """One AIDC_HOME, and one local Ray head (as `aidc deploy` starts one), for every deployment test module."""
     from aidc.serving.cluster import ServingCluster
 
-    cluster = ServingCluster(tmp_path_factory.mktemp("ray-home"))
-    address = cluster.address()
-    yield address
+    home = tmp_path_factory.mktemp("aidc-home")
+    cluster = ServingCluster(home)
+    cluster.address(keep=True)  # kept: deleting a module's last deployment must not stop it for the next
+    yield home
     cluster.stop()
 
 
 @pytest.fixture(scope="module")
-def platform(serving_cluster: str, tmp_path_factory: pytest.TempPathFactory):
-    """A platform with its own AIDC_HOME on the shared serving cluster; deployments left over are deleted."""
+def platform(serving_home: Path):
+    """A platform on the shared home; deployments a module leaves behind are deleted after it."""
     from aidc.platform import Platform
     from aidc.settings import Settings
 
-    p = Platform(Settings(home=tmp_path_factory.mktemp("aidc-home"), ray_address=serving_cluster))
+    p = Platform(Settings(home=serving_home, ray_address=""))
     yield p
     for d in p.list_deployments():
         p.delete_deployment(d["name"])

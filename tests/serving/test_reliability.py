@@ -76,29 +76,29 @@ class Load:
 
 @pytest.fixture(scope="module")
 def deployment(platform, register, onnx_path: Path) -> Iterator[dict]:
-    version = register("digits", onnx_path)
+    version = register("steady", onnx_path)
     yield platform.deploy(version.ref, replicas=2)
-    platform.delete_deployment("digits")
+    platform.delete_deployment("steady")
 
 
 def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(platform, register, deployment: dict,
                                                                              onnx_path: Path,
                                                                              batch: np.ndarray) -> None:
     v1 = deployment["stable"]
-    v2 = register("digits", onnx_path)  # the same weights, registered again: a new version to roll out
+    v2 = register("steady", onnx_path)  # the same weights, registered again: a new version to roll out
     steps: dict[str, float] = {}
     started = time.monotonic()
-    with Load(deployment["url"], "digits", batch) as load:
+    with Load(deployment["url"], "steady", batch) as load:
         time.sleep(5)
         platform.deploy(v2.ref, canary=50)
         steps["canary"] = time.monotonic()
         time.sleep(5)
         steps["promote"] = time.monotonic()
-        assert platform.promote_deployment("digits")["stable"] == v2.ref
+        assert platform.promote_deployment("steady")["stable"] == v2.ref
         steps["promoted"] = time.monotonic()
         time.sleep(5)
         steps["rollback"] = time.monotonic()
-        d = platform.rollback_deployment("digits")
+        d = platform.rollback_deployment("steady")
         assert (d["stable"], d["previous"]) == (v1, v2.ref)
         steps["rolled_back"] = time.monotonic()
         time.sleep(max(3.0, 60 - (time.monotonic() - started)))
@@ -115,15 +115,15 @@ def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(plat
 
 def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(platform, deployment: dict,
                                                                           batch: np.ndarray) -> None:
-    before = platform.deployment_details("digits")["replica_list"]
+    before = platform.deployment_details("steady")["replica_list"]
     victim = before[0]
-    with Load(deployment["url"], "digits", batch) as load:
+    with Load(deployment["url"], "steady", batch) as load:
         time.sleep(4)
         killed_at = time.monotonic()
         os.kill(victim["pid"], signal.SIGKILL)
         deadline = time.monotonic() + 60
         while True:
-            replicas = platform.deployment_details("digits")["replica_list"]
+            replicas = platform.deployment_details("steady")["replica_list"]
             replaced = [r for r in replicas if r["slot"] == victim["slot"] and r["version"] == victim["version"]]
             if replaced and replaced[0]["status"] == "ready" and replaced[0]["pid"] != victim["pid"]:
                 break
@@ -141,5 +141,5 @@ def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(platf
     assert all(a.status == 200 for a in load.between(replaced_at))
     [restarted] = replaced
     assert restarted["restarts"] == 1 and "exited" in restarted["message"]
-    events = platform.deployment_details("digits")["events"]
+    events = platform.deployment_details("steady")["events"]
     assert [e for e in events if e["kind"] == "replica_restarted"]

@@ -168,10 +168,10 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
     table = ModelTable()
     for model in models:
         labels = (model.name, model.version)
+        merged, rows = metrics.batch_requests.labels(*labels), metrics.batch_size.labels(*labels)
         batcher = DynamicBatcher(
             model, batching,
-            on_batch=lambda n, rows, labels=labels: (metrics.batch_requests.labels(*labels).observe(n),
-                                                     metrics.batch_size.labels(*labels).observe(rows)),
+            on_batch=lambda n, r, merged=merged, rows=rows: (merged.observe(n), rows.observe(r)),
             on_queue_depth=metrics.queue_depth.labels(*labels).set)
         table.add(ServedModel(model, batcher, metrics.requests.labels(*labels), metrics.latency.labels(*labels)))
     state = {"ready": True}

@@ -5,7 +5,7 @@ with the command that created them. Without AIDC_RAY_ADDRESS, the first deploy s
 --block`` in its own session and records its address and pid in ``$AIDC_HOME/serving/ray.json``; later
 commands connect to that address. Its temp dir is private (not ``/tmp/ray``), so a plain ``ray.init()`` by a
 training run on the same host never joins it by accident, and all of its ports are picked free (never 6379).
-Deleting the last deployment stops it.
+Deleting the last deployment stops it, unless it was started to be kept.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -85,22 +86,39 @@ class ServingCluster:
             return state
         return None
 
-    def address(self, *, start: bool = True) -> str:
-        """The cluster's address, starting a local head first if there is none and ``start`` is true."""
-        if self.configured:
-            return self.configured
-        state = self._state()
-        if state is not None:
-            return str(state["address"])
-        if not start:
-            raise BackendUnavailable("the serving cluster is not running", hint="deploy a model to start it")
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.state_file.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # two commands deploying at once start one head, not two
-            state = self._state()
-            return str(state["address"]) if state is not None else self._start()
+    def address(self, *, start: bool = True, keep: bool = False) -> str:
+        """The cluster's address, starting a local head first if there is none and ``start`` is true.
 
-    def _start(self) -> str:
+        A head started with ``keep`` stays when the last deployment is deleted (stop it with ``stop``);
+        one started on demand by a deploy goes with it.
+        """
+        return self._find(start=start, keep=keep)[0]
+
+    @property
+    def kept(self) -> bool:
+        state = self._state()
+        return bool(state and state.get("keep"))
+
+    def _find(self, *, start: bool, keep: bool = False) -> tuple[str, str | None]:
+        """(address, auth token or None) of the cluster."""
+        if self.configured:
+            return self.configured, None
+        state = self._state()
+        if state is None:
+            if not start:
+                raise BackendUnavailable("the serving cluster is not running", hint="deploy a model to start it")
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.state_file.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # two commands deploying at once start one head, not two
+                if self._state() is None:
+                    self._start(keep)
+                state = self._state()
+            if state is None:
+                raise BackendUnavailable(f"the serving Ray cluster started but does not answer; see "
+                                         f"{self.state_file.with_name('ray.log')}")
+        return str(state["address"]), state.get("token")
+
+    def _start(self, keep: bool) -> None:
         port = _free_port()
         # Short and private: Ray's socket paths must stay under 107 bytes, and /tmp/ray is where a plain
         # ray.init() looks for a cluster to join.
@@ -118,7 +136,9 @@ class ServingCluster:
         if self.num_cpus is not None:
             command += ["--num-cpus", str(self.num_cpus)]
         # Without this a stopping head waits 30 s for the node to drain; nothing of ours needs draining by then.
-        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+        token = secrets.token_hex(32)
+        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "RAY_USAGE_STATS_ENABLED": "0",
+               **_auth(token)}
         env.pop("RAY_ADDRESS", None)
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -133,10 +153,12 @@ class ServingCluster:
                 raise BackendUnavailable(f"could not start the serving Ray cluster; log {log_path}:\n{tail}",
                                          hint="set AIDC_RAY_ADDRESS to use a running cluster instead")
             time.sleep(0.2)
-        self.state_file.write_text(json.dumps({"address": address, "pid": proc.pid, "temp_dir": str(temp_dir),
-                                               "log": str(log_path)}))
+        # The token lets only those who can read this file (its owner) run code on the cluster.
+        fd = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"address": address, "pid": proc.pid, "token": token, "keep": keep, "temp_dir": str(temp_dir),
+                       "log": str(log_path)}, out)
         log.info("started the serving Ray cluster at %s (pid %d)", address, proc.pid)
-        return address
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the local head aidc started (never a configured cluster); True if one was running."""
@@ -163,17 +185,44 @@ class ServingCluster:
         """This process as a Ray driver of the serving cluster, in ``namespace``, for the duration of the block."""
         import ray
 
-        address = self.address(start=start)
+        address, token = self._find(start=start)
         if ray.is_initialized():
             raise BackendUnavailable("this process is already connected to a Ray cluster",
                                      hint="manage deployments from a process that does not run Ray work")
+        # Ray reads its auth settings from the environment; set ours only while this process is a driver.
+        saved = {k: os.environ.get(k) for k in _auth("")}
+        if token is not None:
+            os.environ.update(_auth(token))
+            _reload_ray_auth()
         try:
-            ray.init(address=address, namespace=namespace, logging_level=logging.ERROR, log_to_driver=False,
-                     configure_logging=False)
-        except (ConnectionError, RuntimeError) as exc:
-            raise BackendUnavailable(f"cannot connect to the serving Ray cluster at {address}: {exc}",
-                                     hint="check AIDC_RAY_ADDRESS, or delete $AIDC_HOME/serving/ray.json") from exc
-        try:
-            yield
+            try:
+                ray.init(address=address, namespace=namespace, logging_level=logging.ERROR, log_to_driver=False,
+                         configure_logging=False)
+            except (ConnectionError, RuntimeError) as exc:
+                raise BackendUnavailable(f"cannot connect to the serving Ray cluster at {address}: {exc}",
+                                         hint="check AIDC_RAY_ADDRESS, or delete $AIDC_HOME/serving/ray.json") from exc
+            try:
+                yield
+            finally:
+                ray.shutdown()
         finally:
-            ray.shutdown()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if token is not None:
+                _reload_ray_auth()
+
+
+def _reload_ray_auth() -> None:
+    """Make an already imported Ray see the auth environment again (what Ray itself does when it turns auth on)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _auth(token: str) -> dict[str, str]:
+    """Ray's token authentication with our own token: never ~/.ray/auth_token, which any local ray.init() writes."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}

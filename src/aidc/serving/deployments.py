@@ -230,8 +230,8 @@ class Deployments:
                 self.store.remove_replica(d.id, replica.model_version_id, replica.slot)
             self.store.update_deployment(d.id, status=status)
             self.store.add_deployment_event(d.id, status, reason)
-        if self.cluster.owned and not any(x.controller for x in self.store.list_deployments()
-                                          if x.status != "stopped" and x.status != "failed"):
+        if self.cluster.owned and not self.cluster.kept and not any(
+                x.controller for x in self.store.list_deployments() if x.status not in ("stopped", "failed")):
             self.cluster.stop()  # nothing left to serve: leave no Ray processes behind
 
 

@@ -1,6 +1,6 @@
 """The deployment router: one URL per deployment that spreads OIP v2 requests over replicas and splits traffic by version.
 
-It is a plain HTTP reverse proxy (uvicorn + httpx); Ray never sees a request. The deployment's controller
+It is a plain HTTP reverse proxy (uvicorn in, serving.upstream out); Ray never sees a request. The deployment's controller
 tells it where the replicas are (``PUT /-/routes``, bearer token) and reads what it saw of each version
 (``GET /-/stats``) to judge a canary. Within a version a request goes to the replica with the fewest
 requests in flight. A replica that refuses the connection is skipped for a moment and the request — which
@@ -29,6 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from aidc.serving.upstream import NotSent, Upstream, UpstreamFailed
+
 if TYPE_CHECKING:
     from aidc.serving.endpoint import EndpointProcess
 
@@ -41,11 +43,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 # Headers that describe one hop, not the request: never forwarded either way.
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host",
                         b"content-length", b"proxy-authorization", b"proxy-authenticate", b"authorization"})
-RESPONSE_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date",
-                                 "server"})
+RESPONSE_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date",
+                                 b"server"})
 VERSION_PATH = re.compile(r"^/v2/models/[^/]+/versions/([^/]+)(?:/|$)")
-# Sending failed before the replica saw the request: safe to try another replica.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass
@@ -194,15 +194,12 @@ class RouterApp:
         self.table = RouteTable()
         self.registry = CollectorRegistry()
         self.metrics = RouterMetrics(self.registry)
-        self._client: httpx.AsyncClient | None = None
+        self.upstreams: dict[str, Upstream] = {}
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=2.0),
-                limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256))
-        return self._client
+    def upstream(self, url: str) -> Upstream:
+        if url not in self.upstreams:
+            self.upstreams[url] = Upstream.for_url(url)
+        return self.upstreams[url]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -211,8 +208,8 @@ class RouterApp:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    if self._client is not None:
-                        await self._client.aclose()
+                    for upstream in self.upstreams.values():
+                        upstream.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -305,19 +302,20 @@ class RouterApp:
             tried.add(replica.url)
             replica.in_flight += 1
             try:
-                response = await self.client.request(scope["method"], replica.url + target, content=body,
-                                                     headers=headers)
-            except NOT_SENT:
+                answer = await self.upstream(replica.url).request(scope["method"], target, headers, body,
+                                                                  self.timeout)
+            except NotSent:
                 replica.ejected_until = time.monotonic() + EJECT_SECONDS
                 continue
-            except httpx.HTTPError as exc:
-                return 502, _error(f"replica {replica.url} of deployment {self.deployment!r} failed while "
-                                   f"serving the request: {exc!r}"), None
+            except asyncio.TimeoutError:
+                return 504, _error(f"replica {replica.url} of deployment {self.deployment!r} did not answer within "
+                                   f"{self.timeout:g}s"), None
+            except UpstreamFailed as exc:
+                return 502, _error(f"replica of deployment {self.deployment!r} failed while serving the request: "
+                                   f"{exc}"), None
             finally:
                 replica.in_flight -= 1
-            out = [(k.encode(), v.encode()) for k, v in response.headers.items()
-                   if k.lower() not in RESPONSE_HOP_BY_HOP]
-            return response.status_code, response.content, out
+            return answer.status, answer.body, [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
 
     def _observe(self, version: str, status: int, seconds: float) -> None:
         labels = (self.deployment, version)
@@ -337,10 +335,10 @@ class RouterApp:
 
         async def fetch(url: str) -> str | None:
             try:
-                response = await self.client.get(f"{url}/metrics", timeout=2.0)
-                return response.text if response.status_code == 200 else None
-            except httpx.HTTPError:
+                answer = await self.upstream(url).request("GET", "/metrics", [], b"", 2.0)
+            except (NotSent, UpstreamFailed, asyncio.TimeoutError):
                 return None
+            return answer.body.decode() if answer.status == 200 else None
 
         families: dict[str, Metric] = {}
         for url, text in zip(urls, await asyncio.gather(*(fetch(u) for u in urls))):

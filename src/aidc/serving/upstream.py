@@ -1,0 +1,147 @@
+"""The router's connections to replicas: keep-alive HTTP/1.1 on asyncio streams, each request written in one piece.
+
+A proxy hop is two loopback round trips, and on the hosts we measured a socket send costs 0.1-0.4 ms: aiohttp
+and httpx spent 0.75-0.85 ms of CPU per proxied request (headers and body in separate writes, pool
+bookkeeping), this ~0.2 ms. It speaks only what our replicas answer: a status line, headers, then a
+Content-Length body (chunked is read too, for safety).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+HEAD_LIMIT = 64 * 1024
+IDLE_PER_REPLICA = 256
+
+
+class NotSent(Exception):
+    """The request never reached the replica (it refused or did not accept the connection): safe to resend."""
+
+
+class UpstreamFailed(Exception):
+    """The replica took the request and then failed to answer it (it died, or closed the connection)."""
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+@dataclass
+class Upstream:
+    """Idle connections to one replica, reused LIFO (the warmest first)."""
+
+    host: str
+    port: int
+    connect_timeout: float = 2.0
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+
+    @classmethod
+    def for_url(cls, url: str) -> Upstream:
+        host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+        return cls(host.strip("[]"), int(port))
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(self.host, self.port, limit=HEAD_LIMIT),
+                                          self.connect_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise NotSent(f"cannot connect to {self.host}:{self.port}: {exc!r}") from None
+
+    async def request(self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes,
+                      timeout: float) -> Answer:
+        head = [f"{method} {target} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-length: {len(body)}\r\n"
+                .encode("latin-1")]
+        head += [k + b": " + v + b"\r\n" for k, v in headers]
+        message = b"".join(head) + b"\r\n" + body
+        resent = False
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if reader.at_eof() or writer.is_closing():  # the replica closed it while it sat idle
+                writer.close()
+                continue
+            try:
+                return await self._exchange(reader, writer, message, timeout)
+            except _Stale:
+                # Closed as we sent: an idle timeout racing us, or the replica died holding the request. Only
+                # a fresh connection tells which; a dead replica's request fails rather than moving on, so a
+                # request that kills replicas cannot take them all down one after another.
+                resent = True
+                self.close()
+                break
+        try:
+            reader, writer = await self._open()
+        except NotSent:
+            if resent:
+                raise UpstreamFailed(f"{self.host}:{self.port} went away holding the request") from None
+            raise
+        try:
+            return await self._exchange(reader, writer, message, timeout)
+        except _Stale:
+            raise UpstreamFailed(f"{self.host}:{self.port} closed the connection without answering") from None
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes,
+                        timeout: float) -> Answer:
+        try:
+            writer.write(message)
+            answer = await asyncio.wait_for(_read_answer(reader), timeout)
+        except asyncio.IncompleteReadError as exc:
+            writer.close()
+            if not exc.partial:
+                raise _Stale from None
+            raise UpstreamFailed(f"{self.host}:{self.port} closed the connection mid-answer") from None
+        except asyncio.TimeoutError:
+            writer.close()
+            raise
+        except (OSError, asyncio.LimitOverrunError, ValueError) as exc:
+            writer.close()
+            raise UpstreamFailed(f"{self.host}:{self.port}: {exc!r}") from None
+        if any(k == b"connection" and v.lower() == b"close" for k, v in answer.headers) \
+                or len(self.idle) >= IDLE_PER_REPLICA:
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return answer
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+class _Stale(Exception):
+    pass
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> Answer:
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw[:-4].split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    headers: list[tuple[bytes, bytes]] = []
+    length: int | None = None
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        else:
+            headers.append((name, value))
+    if chunked:
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            parts.append(await reader.readexactly(size + 2))
+            if size == 0:
+                break
+        body = b"".join(p[:-2] for p in parts)
+    elif length is not None:
+        body = await reader.readexactly(length)
+    else:
+        body = await reader.read()
+    return Answer(status, headers, body)
