@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -38,16 +38,16 @@ DOC_ROUTES = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 
 def routes_of(app: FastAPI) -> list[tuple[str, str]]:
     """Every (method, path template) the app answers: what the policy must cover."""
-    found = []
+    found: list[tuple[str, str]] = []
     for route in iter_route_contexts(app.routes):
         if isinstance(getattr(route, "original_route", route), APIRoute):
-            found += [(method, route.path) for method in sorted(route.methods or ())]
+            found += [(method, str(route.path)) for method in sorted(route.methods or ())]
         elif route.path in DOC_ROUTES:
-            found.append(("GET", route.path))
+            found.append(("GET", str(route.path)))
     return found
 
 
-def _error(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, body: Mapping[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 

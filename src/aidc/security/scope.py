@@ -59,14 +59,14 @@ class ProjectScope:
         """A model version with its lineage; ``NAME`` is the newest version the caller may see."""
         name, _, version = ref.partition(":")
         if version:
-            model = self._one("models:read", "model_version", self.platform.get_model(ref).to_json(), "models.read",
-                              f"model {ref}")
+            found = self.platform.get_model(ref)
+            model = self._one("models:read", "model_version", found.to_json(), "models.read", f"model {ref}")
         else:
             visible = self.list_models(name)
             if not visible:
                 raise NotFound(f"no model {name!r}", hint="list models with `aidc models list`")
             model = max(visible, key=lambda m: m["version"])
-        found = self.platform.get_model(f"{model['name']}:{model['version']}")
+            found = self.platform.get_model(f"{name}:{model['version']}")
         return {"model": model, "lineage": [e.to_json() for e in self.platform.model_lineage(found)]}
 
     def promote_model(self, ref: str, stage: str) -> list[dict[str, Any]]:
