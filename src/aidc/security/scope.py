@@ -94,5 +94,6 @@ class ProjectScope:
     def list_datasets(self, name: str | None = None) -> list[dict[str, Any]]:
         return self._visible("datasets:read", "dataset_version", [d.to_json() for d in self.platform.list_datasets(name)])
 
-    def list_deployments(self, *, all: bool = False) -> list[dict[str, Any]]:
-        return self._visible("deployments:read", "deployment", self.platform.list_deployments(all=all))
+    def list_deployments(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
+        return self._visible("deployments:read", "deployment",
+                             self.platform.list_deployments(include_stopped=include_stopped))

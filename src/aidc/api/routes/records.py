@@ -68,7 +68,7 @@ def list_datasets(name: str | None = Query(None, max_length=200), access: Access
 
 
 @router.get("/deployments", tags=["deployments"])
-def list_deployments(all: bool = Query(False, description="include stopped deployments"),
+def list_deployments(include_stopped: bool = Query(False, description="include stopped deployments"),
                      access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> list[JSON]:
     """Deployments with their versions, replicas and whether their URL answers."""
-    return platform.scoped(access).list_deployments(all=all)
+    return platform.scoped(access).list_deployments(include_stopped=include_stopped)
