@@ -109,8 +109,8 @@ class Platform:
         """Serve model ``NAME[:VERSION]`` (or canary it into its deployment); options as Deployments.deploy."""
         return self.serving.deploy(self.get_model(ref), **options)
 
-    def list_deployments(self, *, all: bool = False) -> list[dict[str, Any]]:
-        return self.serving.list(all=all)
+    def list_deployments(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
+        return self.serving.list(include_stopped=include_stopped)
 
     def deployment_details(self, name: str) -> dict[str, Any]:
         return self.serving.show(name)

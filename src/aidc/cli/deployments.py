@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
         platform = Platform()
         try:
-            found = platform.list_deployments(all=all_)
+            found = platform.list_deployments(include_stopped=all_)
         finally:
             platform.close()
         if as_json:

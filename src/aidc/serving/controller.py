@@ -112,9 +112,6 @@ class DeploymentController:
             if self.summary["settled"] or time.monotonic() > deadline or self._stop.is_set():
                 return self.summary
 
-    def status(self) -> dict[str, Any]:
-        return self.summary
-
     def shutdown(self) -> None:
         """Take the deployment down: traffic off, replicas drained and stopped, router stopped."""
         import ray
@@ -177,11 +174,7 @@ class DeploymentController:
             self.store.update_deployment(self.id, status="running")
         if d.canary_model_version_id is not None and settled:
             self._judge(d)
-        ready = {str(self._version(k[0]).version): 0 for k in desired}
-        for key in desired:
-            info = self.replicas[key].info if key in self.replicas else None
-            ready[str(self._version(key[0]).version)] += bool(info and info["ready"])
-        return {"settled": settled, "problems": problems, "ready": ready, "url": self.router.url if self.router else None}
+        return {"settled": settled, "problems": problems}
 
     # ------------------------------------------------------------------------------------- router
 

@@ -110,9 +110,9 @@ class Deployments:
 
     # ------------------------------------------------------------------------------------- reads
 
-    def list(self, *, all: bool = False) -> list[dict[str, Any]]:
+    def list(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
         rows = self.store.list_deployments()
-        return [self.describe(d) for d in rows if all or d.status != "stopped"]
+        return [self.describe(d) for d in rows if include_stopped or d.status != "stopped"]
 
     def show(self, name: str) -> dict[str, Any]:
         d = self.store.find_deployment(name)

@@ -1,6 +1,6 @@
-"""The deployment router: one URL per deployment that spreads OIP v2 requests over replicas and splits traffic by version.
+"""The deployment router: one URL per deployment, spreading OIP v2 requests over replicas and splitting them by version.
 
-It is a plain HTTP reverse proxy (uvicorn in, serving.upstream out); Ray never sees a request. The deployment's controller
+It is a plain HTTP reverse proxy (uvicorn in, serving.upstream out); Ray never sees a request. The controller
 tells it where the replicas are (``PUT /-/routes``, bearer token) and reads what it saw of each version
 (``GET /-/stats``) to judge a canary. Within a version a request goes to the replica with the fewest
 requests in flight. A replica that refuses the connection is skipped for a moment and the request — which
@@ -251,6 +251,8 @@ class RouterApp:
         except (ValueError, KeyError, TypeError, _BodyTooLarge) as exc:
             await _respond(send, 400, _error(f"bad routes: {exc}"))
             return
+        for url in set(self.upstreams) - set(self.table.replica_urls()):  # idle connections to replicas gone
+            self.upstreams.pop(url).close()
         for route in self.table.versions.values():
             self.metrics.replicas.labels(self.deployment, route.version).set(len(route.replicas))
             self.metrics.traffic.labels(self.deployment, route.version).set(route.weight)
