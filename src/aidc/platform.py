@@ -107,7 +107,11 @@ class Platform:
 
     def deploy(self, ref: str, **options: Any) -> dict[str, Any]:
         """Serve model ``NAME[:VERSION]`` (or canary it into its deployment); options as Deployments.deploy."""
-        return self.serving.deploy(self.get_model(ref), **options)
+        plain = {k: v for k, v in options.items() if isinstance(v, (str, int, float, type(None)))}
+        with self.security.audited(self.local_access(), "deployments.deploy", ref, **plain) as details:
+            deployed = self.serving.deploy(self.get_model(ref), **options)
+            details.update(deployment=deployed["name"], url=deployed["url"])
+        return deployed
 
     def list_deployments(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
         return self.serving.list(include_stopped=include_stopped)
@@ -116,16 +120,20 @@ class Platform:
         return self.serving.show(name)
 
     def scale_deployment(self, name: str, replicas: int) -> dict[str, Any]:
-        return self.serving.scale(name, replicas)
+        with self.security.audited(self.local_access(), "deployments.scale", name, replicas=replicas):
+            return self.serving.scale(name, replicas)
 
     def promote_deployment(self, name: str) -> dict[str, Any]:
-        return self.serving.promote(name)
+        with self.security.audited(self.local_access(), "deployments.promote", name):
+            return self.serving.promote(name)
 
     def rollback_deployment(self, name: str) -> dict[str, Any]:
-        return self.serving.rollback(name)
+        with self.security.audited(self.local_access(), "deployments.rollback", name):
+            return self.serving.rollback(name)
 
     def delete_deployment(self, name: str) -> dict[str, Any]:
-        return self.serving.delete(name)
+        with self.security.audited(self.local_access(), "deployments.delete", name):
+            return self.serving.delete(name)
 
     def predict(self, name: str, input_path: str | Path, *, version: str | None = None) -> dict[str, Any]:
         return self.serving.predict(name, Path(input_path), version=version)

@@ -69,6 +69,10 @@ def test_mistakes_are_one_line_with_an_exit_code(registered: Path, tmp_path: Pat
     assert code == 2 and "no deployment 'tiny'" in out
     code, out = aidc("deployments", "list", "--json")
     assert code == 0 and json.loads(out) == []
+    platform = Platform()  # every attempted change is in the audit chain, failed ones too
+    audited = [(e.action, e.target, e.result) for e in platform.security.audit_list(action="deployments.deploy")]
+    platform.close()
+    assert ("deployments.deploy", "nope:1", "failed") in audited and len(audited) == 3
 
 
 @pytest.mark.slow
@@ -111,3 +115,7 @@ def test_a_deployment_outlives_the_command_that_made_it(registered: Path, tmp_pa
     assert not (registered / "serving" / "ray.json").exists()  # the last deployment took the Ray head with it
     code, out = aidc("deployments", "list", "--all", "--json")
     assert [d["status"] for d in json.loads(out)] == ["stopped"]
+    platform = Platform()
+    audited = [(e.action, e.result) for e in reversed(platform.security.audit_list()) if e.action.startswith("deploy")]
+    platform.close()
+    assert audited == [("deployments.deploy", "ok"), ("deployments.rollback", "failed"), ("deployments.delete", "ok")]

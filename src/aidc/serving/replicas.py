@@ -25,7 +25,7 @@ log = logging.getLogger("aidc.serving.replicas")
 
 WATCH_EVERY_S = 0.5
 HEALTH_EVERY_S = 2.0
-UNHEALTHY_AFTER = 3  # failed health checks in a row before a running server is replaced
+UNHEALTHY_AFTER = 3  # failed checks in a row before a running server is replaced (one slow answer under load is not)
 RESTART_BACKOFF_S = (0.0, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -113,8 +113,6 @@ class Replica:
                         probe.close()
                     probe = EndpointClient(self.endpoint.url, timeout=2.0)
                 failures = 0 if probe.ready() else failures + 1
-                # one slow answer under load is not a failure worth losing traffic over
-                self.ready = failures < UNHEALTHY_AFTER
             if alive and failures < UNHEALTHY_AFTER:
                 continue
             self.ready = False
