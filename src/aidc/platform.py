@@ -44,9 +44,21 @@ class Platform:
     def run_pipeline(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
                      serve: bool = False, observer: RunObserver | None = None) -> RunResult:
         """Run (or resume) a pipeline to its end; raises StageFailed/GateFailed when a stage fails."""
+        from aidc.errors import AidcError
         from aidc.pipeline.runner import PipelineRunner
 
-        return PipelineRunner(self, observer=observer).run(path, resume=resume, force=force, serve=serve)
+        target = f"run {resume}" if resume else f"pipeline {path}"
+        access = self.local_access()
+        try:
+            result = PipelineRunner(self, observer=observer).run(path, resume=resume, force=force, serve=serve)
+        except AidcError as exc:  # a run is a state change: audited whether it succeeds or not
+            self.security.record(access, "runs.run", target, result="failed", error=exc.code,
+                                 run_id=getattr(exc, "run_id", None), stage=getattr(exc, "stage", None))
+            raise
+        models = [o["model"]["ref"] for o in result.outputs.values() if isinstance(o.get("model"), dict) and "ref" in o["model"]]
+        self.security.record(access, "runs.run", target, run_id=result.run_id, status=result.status, models=models,
+                             serving=[d["url"] for d in result.serving])
+        return result
 
     def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[PipelineRun]:
         return self.metadata.list_runs(pipeline=pipeline, status=status, limit=limit)

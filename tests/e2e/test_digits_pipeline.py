@@ -157,6 +157,10 @@ def test_a_missed_gate_fails_the_run_at_its_stage_and_registers_nothing(first_ru
     stages = {s.name: s.status for s in platform.metadata.list_stages(run.id)}
     assert stages == {"data": "cached", "train": "cached", "evaluate": "failed"}
     assert len(platform.list_models("digits-cnn")) == 1
+    audited = platform.security.audit_list(action="runs.run")
+    assert [(e.result, e.details.get("run_id")) for e in audited][:1] == [("failed", run.id)]
+    assert any(e.result == "ok" and e.details["models"] == ["digits-cnn:1"] for e in audited)
+    assert platform.security.audit_verify().ok
 
 
 def _checkpoints(home: Path) -> int:

@@ -109,13 +109,10 @@ def register(app: typer.Typer) -> None:
         """Move a model version to staging, production or archived."""
         from aidc.platform import Platform
 
-        name, _, version = ref.partition(":")
-        if not version.isdigit():
+        if not ref.partition(":")[2].isdigit():
             raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. aidc models promote digits-cnn:3 --stage production")
         platform = Platform()
-        before = {m.version: m.stage for m in platform.list_models(name)}
-        model = platform.metadata.set_model_stage(name, int(version), stage.value)
-        console.print(Text.assemble((model.ref, "bold"), " → ", status_text(model.stage)))
-        for m in platform.list_models(name):
-            if m.version != model.version and m.stage != before.get(m.version):
-                console.print(Text.assemble((m.ref, "bold"), " → ", status_text(m.stage)))
+        # through the audited path: a promotion is a state change with an audit entry, CLI or API alike
+        for changed in platform.scoped(platform.local_access()).promote_model(ref, stage.value):
+            console.print(Text.assemble((f"{changed['name']}:{changed['version']}", "bold"), " → ",
+                                        status_text(changed["stage"])))
