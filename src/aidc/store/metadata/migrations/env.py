@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import aidc.security.schema  # noqa: F401 - its tables share Base; autogenerate must see them
 from aidc.store.metadata.schema import Base
 
 config = context.config
