@@ -14,8 +14,10 @@ import numpy as np
 
 from aidc.errors import BackendUnavailable
 
-# How often a batcher that has stopped waiting tries waiting again, so it notices when load rises.
+# How often a batcher that has stopped waiting tries waiting again, so it notices when load rises; each
+# probe that gathers nothing doubles the interval up to the most (a lone client pays for fewer probes).
 PROBE_EVERY = 16
+MOST_PROBE_EVERY = 512
 EWMA = 0.2
 # Batches the model is measured to finish faster than this run on the event loop instead of its thread.
 INLINE_BELOW_S = 0.0005
@@ -107,6 +109,7 @@ class DynamicBatcher:
         self._on_queue_depth = on_queue_depth
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{model.name}")
         self._queue: collections.deque[_Pending] = collections.deque()
+        self._probe_every = PROBE_EVERY
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -184,7 +187,7 @@ class DynamicBatcher:
             return True
         if not self.stats.batching_pays:
             return self.stats.batches % (PROBE_EVERY * 4) == 0  # re-measure rarely
-        return self.stats.wait_yield >= 0.5 or self.stats.batches % PROBE_EVERY == 0
+        return self.stats.wait_yield >= 0.5 or self.stats.batches % self._probe_every == 0
 
     async def _collect(self) -> list[_Pending]:
         assert self._wakeup is not None
@@ -199,6 +202,8 @@ class DynamicBatcher:
         if not self._batchable:
             return batch
         rows = self._take_ready(batch, first.rows)
+        if len(batch) > 1:  # requests queued up by themselves: load is back, probe often again
+            self._probe_every = PROBE_EVERY
         if rows >= self.config.max_batch_size or not self._should_wait():
             return batch
         self.stats.waits += 1
@@ -215,7 +220,9 @@ class DynamicBatcher:
                 except asyncio.TimeoutError:
                     break
             rows = self._take_ready(batch, rows)
-        self.stats.wait_yield = _ewma(self.stats.wait_yield, len(batch) - before)
+        gathered = len(batch) - before
+        self.stats.wait_yield = _ewma(self.stats.wait_yield, gathered)
+        self._probe_every = PROBE_EVERY if gathered else min(self._probe_every * 2, MOST_PROBE_EVERY)
         return batch
 
     async def _dispatch_forever(self) -> None:
