@@ -1,67 +1,313 @@
-"""This host's measured matmul peak (a short numpy probe) and the step time it predicts for a small network."""
+"""This host's measured speed (short numpy probes) and the training-step time it predicts for our small networks.
+
+One eager-mode PyTorch training step (fp32, one thread per worker, as under Ray where OMP_NUM_THREADS=1) is
+
+    step = GEMMs          forward, weight-gradient and (but for the first layer) input-gradient GEMM of each
+                          layer (a convolution as its im2col GEMM) at peak · e · d/(d + knee), d the GEMM's
+                          smallest dimension: the probed 1024³ matmul peak, derated for thin GEMMs the way
+                          iteration.py derates GPU GEMMs by hidden/(hidden + knee)
+         + elementwise    relu, max-pool, dropout, the loss and a convolution's output: elements × passes ×
+                          the probed time of one streaming pass (np.add; over the op's own working set for
+                          memory-bound relu, in cache for compute-bound kernels: random numbers, pooling indices)
+         + optimizer      Adam: parameters × passes over its working set (weights, gradients, both moments)
+         + fixed          framework calls — dispatcher, autograd node, Python — per operator, per parameter
+                          tensor (Adam's per-tensor loop) and per step, each `framework_call` numpy calls long
+
+and an iteration of our training loop adds the DataLoader's per-sample fetch and collate.  The probes are numpy
+(threadpoolctl holds BLAS to the worker's thread count): the planner never imports torch.  The constants in
+HostModel were fitted to operator microbenchmarks (benchmarks/planner_vs_measured.py --ops prints each operator
+measured against the model) with torch 2.13 on a 2-core x86 VM; whole training steps are the check, not the fit
+(docs/design-plan.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 import numpy as np
 
-# Each layer costs a forward, an input-gradient and a weight-gradient GEMM; a framework adds a fixed dispatch
-# cost per operator on CPU (tens of µs in PyTorch eager, inf) that dominates tiny layers.
-DISPATCH_S = 25e-6
-OPS_PER_LAYER = 6  # forward op + activation, two backward GEMMs, optimizer update, grad zeroing
+
+@dataclass(frozen=True)
+class HostModel:
+    """How PyTorch's eager CPU kernels and its framework overhead relate to this host's numpy probes."""
+
+    framework_call: float = 3.1   # one torch eager call ≈ this many plain numpy ufunc calls (3.4 µs vs 1.1 µs)
+    gemm_e: float = 1.2           # GEMM rate = peak · gemm_e · d/(d + gemm_knee), d = smallest GEMM dimension
+    gemm_knee: float = 60.0
+    # framework calls per layer, forward + backward (dispatcher, autograd node, AccumulateGrad, Python module)
+    calls: dict[str, float] = field(default_factory=lambda: {
+        "linear": 22.0, "conv": 30.0, "relu": 4.5, "maxpool": 6.0, "dropout": 11.5, "flatten": 1.0})
+    step_calls: float = 60.0      # per step: zero_grad, cross-entropy forward/backward, backward()'s engine
+    adam_calls: float = 23.0      # per step: Adam.step's entry (hooks, param groups, grad mode)
+    tensor_calls: float = 10.0    # per parameter tensor: Adam's single-tensor loop (~9 ops and its Python)
+    adam_passes: float = 13.0     # streaming passes per parameter of single-tensor Adam, with its temporaries
+    # elementwise kernels, forward + backward, in streaming passes over the elements they read; (passes,
+    # compute-bound): compute-bound ones are priced at the in-cache pass rate whatever their size
+    passes: dict[str, tuple[float, bool]] = field(default_factory=lambda: {
+        "relu": (7.0, False), "maxpool": (79.0, True), "dropout": (95.0, True), "loss": (40.0, True),
+        "conv": (60.0, True)})   # conv: per output element (bias, oneDNN's layout reorders)
+    sample_calls: float = 1.2     # per sample: TensorDataset indexing (x[i], y[i]) and its share of the collate
+    batch_calls: float = 13.0     # per batch: DataLoader's sampler and default_collate's two stacks
+    loop_calls: float = 6.0       # per batch: our loop's loss and accuracy reads (item, argmax, eq, sum)
+
+
+DEFAULT_HOST_MODEL = HostModel()
 
 
 @dataclass(frozen=True)
-class Gemm:
-    """One layer as the GEMM it lowers to: (m × k) · (k × n); convolutions through im2col."""
+class Op:
+    """One layer of a training step: its GEMM (if any), elementwise work, parameters and framework calls."""
 
     name: str
-    m: int
-    k: int
-    n: int
+    kind: str
+    gemm: tuple[int, int, int] | None = None  # forward (m, k, n); convolutions through im2col
+    input_grad: bool = True                   # the first layer needs no gradient for its input
+    elements: int = 0                         # elements an elementwise kernel reads
+    params: int = 0
+    param_tensors: int = 0
 
     @property
     def flops(self) -> float:
-        return 2.0 * self.m * self.k * self.n
+        """Forward FLOPs of the GEMM (0 for elementwise layers)."""
+        if self.gemm is None:
+            return 0.0
+        m, k, n = self.gemm
+        return 2.0 * m * k * n
+
+    def gemms(self) -> list[tuple[int, int, int]]:
+        """The step's GEMM shapes for this layer: forward, input gradient (when needed), weight gradient."""
+        if self.gemm is None:
+            return []
+        m, k, n = self.gemm
+        return [(m, k, n), *([(m, n, k)] if self.input_grad else []), (k, m, n)]
 
 
-def conv2d(name: str, batch: int, c_in: int, c_out: int, kernel: int, h: int, w: int) -> Gemm:
-    return Gemm(name, batch * h * w, c_in * kernel * kernel, c_out)
+def conv2d(name: str, batch: int, c_in: int, c_out: int, kernel: int, h: int, w: int,
+           input_grad: bool = True) -> Op:
+    return Op(name, "conv", (batch * h * w, c_in * kernel * kernel, c_out), input_grad,
+              params=c_in * kernel * kernel * c_out + c_out, param_tensors=2)
 
 
-def linear(name: str, batch: int, d_in: int, d_out: int) -> Gemm:
-    return Gemm(name, batch, d_in, d_out)
+def linear(name: str, batch: int, d_in: int, d_out: int, input_grad: bool = True) -> Op:
+    return Op(name, "linear", (batch, d_in, d_out), input_grad, params=d_in * d_out + d_out, param_tensors=2)
 
 
-def matmul_flops(m: int, k: int, n: int, seconds: float = 0.05) -> float:
+def elementwise(name: str, kind: str, elements: int) -> Op:
+    """relu, maxpool (elements of its input), dropout, flatten or loss (elements of the logits)."""
+    return Op(name, kind, elements=elements)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A training step's layers at one per-worker batch."""
+
+    name: str
+    batch: int
+    ops: tuple[Op, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(op.params for op in self.ops)
+
+    @property
+    def param_tensors(self) -> int:
+        return sum(op.param_tensors for op in self.ops)
+
+    @property
+    def flops(self) -> float:
+        """FLOPs of one training step's GEMMs (forward, and the backward GEMMs it needs)."""
+        return sum(2.0 * m * k * n for op in self.ops for m, k, n in op.gemms())
+
+
+def zoo_network(arch: dict[str, Any], batch: int) -> Network:
+    """The network ``aidc.training.zoo.build_model(arch)`` builds, as the planner sees it (no torch here)."""
+    kind, (channels, height, width_px) = arch["model"], [int(d) for d in arch["input_shape"]]
+    classes = int(arch["classes"])
+    b = batch
+    ops: tuple[Op, ...]
+    if kind == "cnn":
+        w = int(arch.get("width") or 32)
+        flat = w * 2 * (height // 2) * (width_px // 2)
+        ops = (conv2d("conv1", b, channels, w, 3, height, width_px, input_grad=False),
+               elementwise("relu1", "relu", b * w * height * width_px),
+               conv2d("conv2", b, w, 2 * w, 3, height, width_px),
+               elementwise("relu2", "relu", b * 2 * w * height * width_px),
+               elementwise("pool", "maxpool", b * 2 * w * height * width_px),
+               elementwise("flatten", "flatten", b * flat),
+               elementwise("dropout", "dropout", b * flat),
+               linear("fc1", b, flat, 128), elementwise("relu3", "relu", b * 128),
+               linear("fc2", b, 128, classes), elementwise("loss", "loss", b * classes))
+    elif kind == "mlp":
+        w = int(arch.get("width") or 256)
+        features = channels * height * width_px
+        ops = (elementwise("flatten", "flatten", b * features),
+               linear("fc1", b, features, w, input_grad=False), elementwise("relu1", "relu", b * w),
+               elementwise("dropout", "dropout", b * w),
+               linear("fc2", b, w, w // 2), elementwise("relu2", "relu", b * (w // 2)),
+               linear("fc3", b, w // 2, classes), elementwise("loss", "loss", b * classes))
+    else:
+        raise ValueError(f"unknown zoo model {kind!r} (cnn, mlp)")
+    return Network(f"{kind} width {w}", b, ops)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Hold numpy's BLAS to ``n`` threads (threadpoolctl comes with scikit-learn); no-op without it."""
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def _best(fn: Any, seconds: float, min_reps: int = 3, cpu: bool = True) -> float:
+    """Shortest of repeated runs of ``fn`` (after one warm-up) within about ``seconds``: the unloaded time.
+
+    ``cpu``: time the calling thread's CPU time, so that other processes on a shared host do not count (right
+    when the work runs on this thread: numpy calls, and BLAS held to one thread)."""
+    clock = time.thread_time if cpu else time.perf_counter
+    fn()
+    best, reps, deadline = float("inf"), 0, time.perf_counter() + seconds
+    while reps < min_reps or time.perf_counter() < deadline:
+        start = clock()
+        fn()
+        best = min(best, clock() - start)
+        reps += 1
+    return max(best, 1e-9)
+
+
+def matmul_flops(m: int, k: int, n: int, seconds: float = 0.05, threads: int | None = None) -> float:
     """FLOP/s numpy (float32) reaches on this host for one GEMM shape: the best of repeated runs."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
-    a @ b  # warm-up: page in, pick the BLAS kernel
-    best, deadline = float("inf"), time.perf_counter() + seconds
-    while True:
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-        if time.perf_counter() > deadline:
-            break
-    return 2.0 * m * k * n / max(best, 1e-9)
+    with _threads(threads):
+        return 2.0 * m * k * n / _best(lambda: a @ b, seconds, cpu=threads == 1)
 
 
-def host_peak(size: int = 1024) -> float:
+def host_peak(size: int = 1024, threads: int | None = None, seconds: float = 0.2) -> float:
     """The host's large-GEMM peak, the CPU counterpart of a datasheet's dense FLOP/s."""
-    return matmul_flops(size, size, size, seconds=0.2)
+    return matmul_flops(size, size, size, seconds=seconds, threads=threads)
 
 
-def predict_step(layers: list[Gemm], probe: bool = True) -> dict[str, float]:
-    """Seconds per training step: three GEMMs per layer at the probed rate for their shape, plus dispatch."""
-    compute = 0.0
-    for g in layers:
-        for m, k, n in ((g.m, g.k, g.n), (g.m, g.n, g.k), (g.k, g.m, g.n)):  # forward, dX, dW
-            compute += 2.0 * m * k * n / matmul_flops(m, k, n, 0.02 if probe else 0.0)
-    overhead = DISPATCH_S * OPS_PER_LAYER * len(layers)
-    return {"compute_s": compute, "overhead_s": overhead, "step_s": compute + overhead,
-            "flops": 3 * sum(g.flops for g in layers)}
+def call_seconds(seconds: float = 0.01) -> float:
+    """Seconds of one numpy ufunc call on a 1-element array: the host's per-call interpreter and dispatch cost."""
+    a = np.zeros(1, dtype=np.float32)
+
+    def hundred() -> None:
+        for _ in range(100):
+            np.add(a, a, out=a)
+
+    return _best(hundred, seconds, min_reps=5) / 100
+
+
+def pass_seconds(elements: int, seconds: float = 0.01, call: float | None = None) -> float:
+    """Seconds per element of one streaming pass (y = x + x, float32) over a working set of ``elements``.
+
+    The call's own cost (``call``, probed when not given) is taken off: what is left is the memory system's."""
+    n = max(1024, elements // 2)  # two arrays of n make the working set
+    x = np.ones(n, dtype=np.float32)
+    y = np.empty_like(x)
+    overhead = call_seconds(seconds / 4) if call is None else call
+    return max(_best(lambda: np.add(x, x, out=y), seconds, min_reps=5) - overhead, 1e-12) / n
+
+
+IN_CACHE = 131_072  # elements (512 KiB): a working set that stays in L2 on current x86 cores
+
+
+@dataclass
+class HostProbe:
+    """Measured rates of this host, probed lazily and remembered (one probe per shape or size)."""
+
+    threads: int | None = 1
+    seconds: float = 0.02
+    _gemm: dict[tuple[int, int, int], float] = field(default_factory=dict)
+    _pass: dict[int, float] = field(default_factory=dict)
+    _call: float | None = None
+    _peak: float | None = None
+
+    def peak(self) -> float:
+        """FLOP/s of a 1024³ float32 GEMM at the probe's thread count (best of 0.2 s)."""
+        if self._peak is None:
+            self._peak = host_peak(threads=self.threads)
+        return self._peak
+
+    def gemm_rate(self, m: int, k: int, n: int) -> float:
+        key = (m, k, n)
+        if key not in self._gemm:
+            self._gemm[key] = matmul_flops(m, k, n, self.seconds, self.threads)
+        return self._gemm[key]
+
+    def pass_time(self, elements: int) -> float:
+        size = 1 << max(10, math.ceil(math.log2(max(elements, 1))))  # probe powers of two: sizes share probes
+        if size not in self._pass:
+            self._pass[size] = pass_seconds(size, self.seconds / 2, self.call_time())
+        return self._pass[size]
+
+    def call_time(self) -> float:
+        if self._call is None:
+            self._call = call_seconds(self.seconds / 2)
+        return self._call
+
+
+@cache
+def _default_probe(threads: int | None) -> HostProbe:
+    return HostProbe(threads=threads)
+
+
+def gemm_seconds(m: int, k: int, n: int, peak: float, model: HostModel = DEFAULT_HOST_MODEL) -> float:
+    """One GEMM at the probed peak derated for its thinnest dimension."""
+    d = min(m, k, n)
+    return 2.0 * m * k * n / (peak * model.gemm_e * d / (d + model.gemm_knee))
+
+
+def op_seconds(op: Op, probe: HostProbe, model: HostModel = DEFAULT_HOST_MODEL) -> dict[str, float]:
+    """One layer's forward + backward: its GEMMs, elementwise passes and framework calls, in seconds."""
+    gemm = sum(gemm_seconds(m, k, n, probe.peak(), model) for m, k, n in op.gemms())
+    elements = op.gemm[0] * op.gemm[2] if op.kind == "conv" and op.gemm else op.elements
+    elem = 0.0
+    if op.kind in model.passes and elements:
+        passes, compute_bound = model.passes[op.kind]
+        elem = elements * passes * probe.pass_time(IN_CACHE if compute_bound else elements)
+    calls = model.calls.get(op.kind, 0.0) * model.framework_call * probe.call_time()
+    return {"gemm_s": gemm, "elementwise_s": elem, "calls_s": calls}
+
+
+def optimizer_seconds(params: int, tensors: int, probe: HostProbe, model: HostModel = DEFAULT_HOST_MODEL
+                      ) -> dict[str, float]:
+    """Adam.step: its per-parameter passes, and its entry and per-tensor framework calls."""
+    passes = params * model.adam_passes * probe.pass_time(4 * params) if params else 0.0
+    calls = (model.adam_calls + model.tensor_calls * tensors) * model.framework_call * probe.call_time()
+    return {"optimizer_s": passes, "calls_s": calls}
+
+
+def predict_step(network: Network | Sequence[Op], probe: HostProbe | None = None, threads: int | None = 1,
+                 model: HostModel = DEFAULT_HOST_MODEL) -> dict[str, float]:
+    """Seconds per training step (and per loop iteration with data loading), broken down as in the module doc.
+
+    A bare list of layers is a network with no data loading (batch 0)."""
+    net = network if isinstance(network, Network) else Network("layers", 0, tuple(network))
+    hp = probe or _default_probe(threads)
+    call = model.framework_call * hp.call_time()
+    parts = [op_seconds(op, hp, model) for op in net.ops]
+    gemm = sum(p["gemm_s"] for p in parts)
+    elem = sum(p["elementwise_s"] for p in parts)
+    adam = optimizer_seconds(net.params, net.param_tensors, hp, model)
+    fixed = sum(p["calls_s"] for p in parts) + adam["calls_s"] + model.step_calls * call
+    data = (net.batch * model.sample_calls + model.batch_calls + model.loop_calls) * call if net.batch else 0.0
+    compute = gemm + elem + adam["optimizer_s"]
+    step = compute + fixed
+    return {"gemm_s": gemm, "elementwise_s": elem, "optimizer_s": adam["optimizer_s"], "fixed_s": fixed,
+            "compute_s": compute, "overhead_s": fixed, "step_s": step, "data_s": data, "loop_s": step + data,
+            "flops": net.flops}
