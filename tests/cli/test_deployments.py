@@ -75,6 +75,23 @@ def test_mistakes_are_one_line_with_an_exit_code(registered: Path, tmp_path: Pat
     assert ("deployments.deploy", "nope:1", "failed") in audited and len(audited) == 3
 
 
+def test_a_pipelines_single_endpoint_is_listed_and_deleted_but_not_scaled(registered: Path, tmp_path: Path) -> None:
+    from aidc.serving.endpoint import EndpointClient, start_endpoint
+
+    platform = Platform()  # what the pipeline's deploy stage records: one server process, no controller
+    version = platform.metadata.get_model_version("tiny")
+    endpoint = start_endpoint(_classifier(tmp_path / "tiny.onnx"), "tiny", "1", log_path=tmp_path / "server.log")
+    platform.metadata.add_deployment("tiny", version.id, endpoint.url, endpoint.pid)
+    platform.close()
+    code, out = aidc("deployments", "list", "--json")
+    [listed] = json.loads(out)
+    assert (listed["url"], listed["live"], listed["managed"]) == (endpoint.url, True, False)
+    code, out = aidc("deployments", "scale", "tiny", "2")
+    assert code == 1 and "single endpoint a pipeline run started" in out
+    code, out = aidc("deployments", "delete", "tiny")
+    assert code == 0 and not endpoint.alive() and not EndpointClient(endpoint.url, timeout=1).ready()
+
+
 @pytest.mark.slow
 def test_a_deployment_outlives_the_command_that_made_it(registered: Path, tmp_path: Path) -> None:
     env = {**os.environ, "AIDC_HOME": str(registered)}
