@@ -70,6 +70,8 @@ def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, 
         with open(ctx.log_path, "a", encoding="utf-8") as fh:
             fh.write(traceback.format_exc())
         raise
+    finally:
+        ctx.flush()
 
 
 class _Immediate:
@@ -206,7 +208,7 @@ class PipelineRunner:
         task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0)
         ref = task.remote(stage.cls, ctx, stage.config, inputs)
         try:
-            while not ray.wait([ref], timeout=0.1)[0]:
+            while not ray.wait([ref], timeout=0.25)[0]:
                 self._drain(run_id, stage.name)
         except KeyboardInterrupt:
             ray.cancel(ref, force=True)

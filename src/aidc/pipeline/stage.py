@@ -109,10 +109,31 @@ class StageContext:
         self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
         self.log_path, self.home, self.resume = log_path, home, resume or {}
         self._last_progress: dict[str, float] = {}
+        self._sent: list[Any] = []
 
     def emit(self, event_type: str, /, **data: Any) -> None:
-        if self.events is not None:
-            self.events.put({"stage": self.stage, "type": event_type, **data})
+        event = {"stage": self.stage, "type": event_type, **data}
+        actor = getattr(self.events, "actor", None)
+        if actor is None:  # in-process stage, or no listener
+            if self.events is not None:
+                self.events.put(event)
+            return
+        # Fire and forget: a blocking put is a ~2 ms round trip inside the training loop. Calls from one
+        # caller reach the queue actor in order; flush() waits for them before the stage hands back.
+        self._sent.append(actor.put_nowait.remote(event))
+        if len(self._sent) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        """Wait until every event sent so far is in the queue (called before a stage or worker returns)."""
+        if self._sent:
+            import ray
+
+            ray.get(self._sent)
+            self._sent.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_sent": []}  # pending sends belong to the process that made them
 
     def progress(self, task: str, completed: float, total: float | None = None, *, force: bool = False,
                  **fields: Any) -> None:

@@ -86,27 +86,28 @@ def train_loop(cfg: dict[str, Any]) -> None:
             loader.sampler.set_epoch(epoch)
         model.train()
         began = time.perf_counter()
-        loss_sum = correct = seen = 0.0
+        # sums stay tensors until the epoch ends: a float() per step would be a device sync on GPU
+        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         for i, (x, y) in enumerate(loader, 1):
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(y)
-            correct += float((logits.argmax(1) == y).sum())
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-            if rank == 0:
+            if rank == 0 and i < len(loader):  # the epoch's end is reported once, below
                 ctx.progress("batches", i, len(loader), epoch=epoch)
         epoch_seconds = time.perf_counter() - began
-        loss_sum, correct, seen = _sum_across_workers(loss_sum, correct, seen)
+        loss_total, correct_total, seen_total = _sum_across_workers(float(loss_sum), float(correct), seen)
         net = model.module if hasattr(model, "module") else model
         net.eval()
         with torch.no_grad():
             val_logits = net(x_val)
             val_loss = float(loss_fn(val_logits, y_val))
             val_acc = float((val_logits.argmax(1) == y_val).float().mean())
-        metrics = {"train_loss": loss_sum / seen, "train_accuracy": correct / seen, "val_loss": val_loss,
+        metrics = {"train_loss": loss_total / seen_total, "train_accuracy": correct_total / seen_total, "val_loss": val_loss,
                    "val_accuracy": val_acc, "epoch_seconds": epoch_seconds}
         history.append({"epoch": epoch, **metrics})
         improved = val_loss < best["val_loss"] - cfg["min_delta"]
@@ -129,7 +130,9 @@ def train_loop(cfg: dict[str, Any]) -> None:
                 ctx.metric(name, epoch, value)
             report["best"] = json.dumps(best)
             checkpoint = Checkpoint.from_directory(tmp)
+            ctx.progress("batches", len(loader), len(loader), epoch=epoch)
             ctx.progress("epochs", epoch, epochs, force=True, val_accuracy=round(val_acc, 4))
+            ctx.flush()  # this epoch's metrics and checkpoint are recorded before the next begins
         ray.train.report(report, checkpoint=checkpoint)
         if rank == 0:
             shutil.rmtree(tmp, ignore_errors=True)
