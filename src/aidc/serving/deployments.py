@@ -209,8 +209,6 @@ class Deployments:
         return self.describe(self.store.get_deployment(deployment_id))
 
     def _take_down(self, d: Deployment, status: str, reason: str) -> None:
-        import ray
-
         from aidc.serving.endpoint import stop_endpoint
 
         if d.controller is None:
@@ -219,10 +217,7 @@ class Deployments:
         else:
             try:
                 with self.cluster.connect(self.namespace, start=False):
-                    controller = self._controller(d, create=False)
-                    if controller is not None:
-                        ray.get(controller.shutdown.remote(), timeout=90)
-                        ray.kill(controller, no_restart=True)
+                    self._stop_actors(d)
             except BackendUnavailable:
                 pass  # the cluster is gone, and its actors with it
         with self.store.transaction():
@@ -233,6 +228,27 @@ class Deployments:
         if self.cluster.owned and not self.cluster.kept and not any(
                 x.controller for x in self.store.list_deployments() if x.status not in ("stopped", "failed")):
             self.cluster.stop()  # nothing left to serve: leave no Ray processes behind
+
+
+    def _stop_actors(self, d: Deployment) -> None:
+        """The controller drains and stops its replicas; whatever it could not (or a missing one left) is killed."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        from aidc.serving.controller import replica_name
+
+        controller = self._controller(d, create=False)
+        if controller is not None:
+            try:
+                ray.get(controller.shutdown.remote(), timeout=90)
+            except (GetTimeoutError, RayActorError):
+                pass
+            ray.kill(controller, no_restart=True)
+        for replica in self.store.list_replicas(d.id):
+            try:
+                ray.kill(ray.get_actor(replica_name(d.id, (replica.model_version_id, replica.slot))), no_restart=True)
+            except ValueError:
+                pass
 
 
 def _controller_name(deployment_id: int) -> str:
