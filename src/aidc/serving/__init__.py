@@ -1,4 +1,4 @@
-"""serving: the Open Inference Protocol v2 data plane (ONNX Runtime, dynamic batching) and endpoint processes.
+"""serving: the OIP v2 data plane (ONNX Runtime, dynamic batching), endpoint processes and deployments on Ray.
 
 Importing this package is cheap: ONNX Runtime, FastAPI and httpx load only when the name that needs them is used.
 """
@@ -9,6 +9,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "CanaryPolicy": "aidc.serving.canary",
+    "Deployments": "aidc.serving.deployments",
     "OnnxModel": "aidc.serving.model",
     "create_app": "aidc.serving.app",
     "BatchingConfig": "aidc.serving.batching",

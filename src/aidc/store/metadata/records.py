@@ -129,7 +129,7 @@ class Deployment(Record):
     created_at: datetime
     stopped_at: datetime | None
     replicas: int = 1
-    resources: dict[str, Any] = Field(default_factory=dict)  # per replica: {"cpus": 0.5, "gpus": 0}
+    resources: dict[str, Any] = Field(default_factory=dict)  # per replica {"cpus", "gpus"}; "host" of the URL
     canary_model_version_id: int | None = None
     canary_percent: float = 0.0
     canary_policy: dict[str, Any] = Field(default_factory=dict)
