@@ -13,8 +13,8 @@ Adam and one thread per worker as under Ray (OMP_NUM_THREADS=1).  Measured here,
 Times are this thread's CPU time (time.thread_time), so that other processes on a shared host do not count
 directly; but their cache and core sharing still slow our steps, so the comparison is against the fastest
 decile of --steps steps (the step this host gives when it is quiet; the numpy probes take their best run
-too).  The median step and the wall-clock median are printed beside it.  Each case is probed and measured
---repeat times with a fresh model; the table shows medians over repeats, the range of the fastest-decile
+too); step and loop iteration alternate, for at least 1 s, so that the decile spans the host's scheduling.  The median step and the wall-clock median are printed beside it.  Each case is probed and measured
+--repeat times with a fresh model, in rounds over all cases; the table shows medians over repeats, the range of the fastest-decile
 step, and the median of the per-repeat ratios predicted / measured (fastest decile).
 
 --ops prints the operator microbenchmarks the planner's constants come from (measured against the model).
@@ -28,7 +28,8 @@ import argparse
 import math
 import statistics
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -48,18 +49,32 @@ def arch(model: str, width: int) -> dict[str, Any]:
     return {"model": model, "input_shape": [1, 8, 8], "classes": 10, "width": width, "dropout": 0.1}
 
 
-def _median_times(fn: Callable[[], None], steps: int, warmup: int = 5) -> tuple[float, float, float]:
-    """(median thread CPU s, fastest-decile thread CPU s, median wall s) of ``fn`` over ``steps`` calls."""
+def _paired_times(fns: Sequence[Callable[[], None]], steps: int, warmup: int = 5,
+                  min_seconds: float = 0.0) -> list[tuple[float, float, float]]:
+    """For each of ``fns``, called in turn (so that they see the same host): (median thread CPU s,
+    fastest-decile thread CPU s, median wall s) over at least ``steps`` rounds and ``min_seconds`` of wall
+    time (so that short steps are sampled across the host's scheduling)."""
     for _ in range(warmup):
-        fn()
-    cpu, wall = [], []
-    for _ in range(steps):
-        c, w = time.thread_time(), time.perf_counter()
-        fn()
-        cpu.append(time.thread_time() - c)
-        wall.append(time.perf_counter() - w)
-    cpu.sort()
-    return statistics.median(cpu), cpu[len(cpu) // 10], statistics.median(wall)
+        for fn in fns:
+            fn()
+    cpu: list[list[float]] = [[] for _ in fns]
+    wall: list[list[float]] = [[] for _ in fns]
+    deadline = time.perf_counter() + min_seconds
+    while len(cpu[0]) < steps or time.perf_counter() < deadline:
+        for i, fn in enumerate(fns):
+            c, w = time.thread_time(), time.perf_counter()
+            fn()
+            cpu[i].append(time.thread_time() - c)
+            wall[i].append(time.perf_counter() - w)
+    out = []
+    for c_, w_ in zip(cpu, wall):
+        c_.sort()
+        out.append((statistics.median(c_), c_[len(c_) // 10], statistics.median(w_)))
+    return out
+
+
+def _median_times(fn: Callable[[], None], steps: int, warmup: int = 5) -> tuple[float, float, float]:
+    return _paired_times([fn], steps, warmup)[0]
 
 
 def measure(model_name: str, width: int, batch: int, steps: int) -> dict[str, float]:
@@ -102,8 +117,8 @@ def measure(model_name: str, width: int, batch: int, steps: int) -> dict[str, fl
         totals[1] += float((logits.argmax(1) == yb).sum())
         totals[2] += len(yb)
 
-    step_median, step_fast, step_wall = _median_times(step, steps)
-    loop_median, loop_fast, loop_wall = _median_times(loop_iteration, steps)
+    (step_median, step_fast, step_wall), (loop_median, loop_fast, loop_wall) = _paired_times(
+        [step, loop_iteration], steps, min_seconds=1.0)
     return {"step": step_fast, "step_median": step_median, "step_wall": step_wall, "loop": loop_fast,
             "loop_median": loop_median, "loop_wall": loop_wall,
             "params": float(sum(p.numel() for p in model.parameters()))}
@@ -112,6 +127,7 @@ def measure(model_name: str, width: int, batch: int, steps: int) -> dict[str, fl
 def compare(repeat: int, steps: int) -> list[float]:
     import torch
 
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
     torch.set_num_threads(1)  # Ray sets OMP_NUM_THREADS=1 in every train worker
     probe = HostProbe(threads=1)
     started = time.perf_counter()
@@ -125,12 +141,15 @@ def compare(repeat: int, steps: int) -> list[float]:
           f"{'total':>6s} | {'fastest':>7s} {'(range)':>13s} {'median':>7s} {'wall':>7s} | {'ratio':>5s} | "
           f"{'pred':>6s} {'meas':>6s} {'ratio':>5s}")
     ratios = []
-    for model_name, width, batch in CASES:
-        net = zoo_network(arch(model_name, width), batch)
-        runs, preds = [], []
-        for _ in range(repeat):  # probe afresh next to each measurement: both see the same host
-            preds.append(predict_step(net, HostProbe(threads=1)))
+    results: dict[tuple[str, int, int], tuple[list[dict[str, float]], list[dict[str, float]]]] = {
+        case: ([], []) for case in CASES}
+    for _ in range(repeat):  # rounds over all cases, so that a burst of load does not land on one case only
+        for model_name, width, batch in CASES:
+            preds, runs = results[(model_name, width, batch)]
+            # probe afresh next to each measurement: both see the same host
+            preds.append(predict_step(zoo_network(arch(model_name, width), batch), HostProbe(threads=1)))
             runs.append(measure(model_name, width, batch, steps))
+    for (model_name, width, batch), (preds, runs) in results.items():
         pred = {k: statistics.median(p[k] for p in preds) for k in preds[0]}
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         lo, hi = min(r["step"] for r in runs), max(r["step"] for r in runs)
