@@ -1,6 +1,6 @@
 """The planner's step time for our training stage's models against the same step measured in torch on this host.
 
-Run: .venv/bin/python benchmarks/planner_vs_measured.py [--repeat 3] [--ops] [--pipeline]
+Run: .venv/bin/python benchmarks/planner_vs_measured.py [--repeat 5] [--steps 20] [--pipeline] | --ops [--fit]
 
 The planner (aidc.planner.host: numpy probes, never torch) predicts one training step of the zoo models
 (aidc.training.zoo.build_model) at the per-worker batch of the train stage (batch_size // workers), with
@@ -12,12 +12,14 @@ Adam and one thread per worker as under Ray (OMP_NUM_THREADS=1).  Measured here,
 
 Times are this thread's CPU time (time.thread_time), so that other processes on a shared host do not count
 directly; but their cache and core sharing still slow our steps, so the comparison is against the fastest
-decile of --steps steps (the step this host gives when it is quiet; the numpy probes take their best run
-too); step and loop iteration alternate, for at least 1 s, so that the decile spans the host's scheduling.  The median step and the wall-clock median are printed beside it.  Each case is probed and measured
---repeat times with a fresh model, in rounds over all cases; the table shows medians over repeats, the range of the fastest-decile
-step, and the median of the per-repeat ratios predicted / measured (fastest decile).
+decile of at least --steps steps and 1 s, step and loop iteration alternating (the step this host gives when
+it is quiet; the numpy probes take their best run too).  The median step and the wall-clock median are
+printed beside it.  Each case is probed and measured --repeat times with a fresh model, in rounds over all
+cases; the table shows medians over repeats, the range of the fastest-decile step, and the median of the
+per-repeat ratios predicted / measured (fastest decile).
 
---ops prints the operator microbenchmarks the planner's constants come from (measured against the model).
+--ops prints the operator microbenchmarks the planner's constants come from (measured against the model);
+--fit refits HostModel to them (coordinate descent on the squared log error) and prints the constants.
 --pipeline also runs the digits pipeline's data and train stages on Ray (~1-2 min) and compares the
 recorded epoch_seconds with steps per epoch × the predicted loop iteration.
 """
@@ -184,8 +186,8 @@ def op_benchmarks(repeat: int) -> tuple[list[Bench], float]:
     torch.set_num_threads(1)
     probe = HostProbe(threads=1)
 
-    def cpu(fn: Callable[[], Any], reps: int = 15) -> float:
-        return _median_times(fn, reps, warmup=2)[0]
+    def cpu(fn: Callable[[], Any], reps: int = 20) -> float:  # fastest decile, as the steps are compared
+        return _median_times(fn, reps, warmup=2)[1]
 
     t1 = torch.zeros(1)
 
@@ -356,8 +358,8 @@ def pipeline() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--ops", action="store_true", help="print the operator microbenchmarks behind the constants")
     parser.add_argument("--fit", action="store_true", help="with --ops: refit HostModel to them and print it")
     parser.add_argument("--pipeline", action="store_true", help="also run the digits data+train stages on Ray")

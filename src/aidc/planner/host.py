@@ -37,23 +37,23 @@ import numpy as np
 class HostModel:
     """How PyTorch's eager CPU kernels and its framework overhead relate to this host's numpy probes."""
 
-    framework_call: float = 3.15  # one torch eager call ≈ this many plain numpy ufunc calls (3.4 µs vs 1.1 µs)
-    gemm_e: float = 1.1           # GEMM rate = peak · gemm_e · d/(d + gemm_knee), d = smallest GEMM dimension
-    gemm_knee: float = 50.0
+    framework_call: float = 3.14  # one torch eager call ≈ this many plain numpy ufunc calls (3.4 µs vs 1.1 µs)
+    gemm_e: float = 1.08          # GEMM rate = peak · gemm_e · d/(d + gemm_knee), d = smallest GEMM dimension
+    gemm_knee: float = 36.0
     # framework calls per layer, forward + backward (dispatcher, autograd node, AccumulateGrad, Python module)
     calls: dict[str, float] = field(default_factory=lambda: {
-        "linear": 25.0, "conv": 29.0, "relu": 4.8, "maxpool": 7.0, "dropout": 11.5, "flatten": 1.0})
-    step_calls: float = 40.0      # per step: zero_grad, cross-entropy forward/backward, backward()'s engine
-    adam_calls: float = 27.0      # per step: Adam.step's entry (hooks, param groups, grad mode)
-    tensor_calls: float = 10.5    # per parameter tensor: Adam's single-tensor loop (~9 ops and its Python)
-    adam_passes: float = 12.5     # streaming passes per parameter of single-tensor Adam, with its temporaries
+        "linear": 20.0, "conv": 33.0, "relu": 4.4, "maxpool": 5.6, "dropout": 11.5, "flatten": 1.0})
+    step_calls: float = 41.0      # per step: zero_grad, cross-entropy forward/backward, backward()'s engine
+    adam_calls: float = 25.0      # per step: Adam.step's entry (hooks, param groups, grad mode)
+    tensor_calls: float = 9.8     # per parameter tensor: Adam's single-tensor loop (~9 ops and its Python)
+    adam_passes: float = 10.6     # streaming passes per parameter of single-tensor Adam, with its temporaries
     # elementwise kernels, forward + backward, in streaming passes over the elements they read; (passes,
     # compute-bound): compute-bound ones are priced at the in-cache pass rate whatever their size
     passes: dict[str, tuple[float, bool]] = field(default_factory=lambda: {
-        "relu": (10.0, False), "maxpool": (79.0, True), "dropout": (104.0, True), "loss": (40.0, True),
-        "conv": (55.0, True)})   # conv: per output element (bias, oneDNN's layout reorders)
+        "relu": (7.0, False), "maxpool": (63.0, True), "dropout": (95.0, True), "loss": (40.0, True),
+        "conv": (51.0, True)})   # conv: per output element (bias, oneDNN's layout reorders)
     sample_calls: float = 1.25    # per sample: TensorDataset indexing (x[i], y[i]) and its share of the collate
-    batch_calls: float = 13.0     # per batch: DataLoader's sampler and default_collate's two stacks
+    batch_calls: float = 14.0     # per batch: DataLoader's sampler and default_collate's two stacks
     loop_calls: float = 6.0       # per batch: our loop's loss and accuracy reads (item, argmax, eq, sum)
 
 
