@@ -228,11 +228,10 @@ IN_CACHE = 131_072  # elements (512 KiB): a working set that stays in L2 on curr
 
 @dataclass
 class HostProbe:
-    """Measured rates of this host, probed lazily and remembered (one probe per shape or size)."""
+    """Measured rates of this host (GEMM peak, streaming pass per working-set size, numpy call), probed lazily."""
 
     threads: int | None = 1
     seconds: float = 0.02
-    _gemm: dict[tuple[int, int, int], float] = field(default_factory=dict)
     _pass: dict[int, float] = field(default_factory=dict)
     _call: float | None = None
     _peak: float | None = None
@@ -242,12 +241,6 @@ class HostProbe:
         if self._peak is None:
             self._peak = host_peak(threads=self.threads)
         return self._peak
-
-    def gemm_rate(self, m: int, k: int, n: int) -> float:
-        key = (m, k, n)
-        if key not in self._gemm:
-            self._gemm[key] = matmul_flops(m, k, n, self.seconds, self.threads)
-        return self._gemm[key]
 
     def pass_time(self, elements: int) -> float:
         size = 1 << max(10, math.ceil(math.log2(max(elements, 1))))  # probe powers of two: sizes share probes
