@@ -13,14 +13,13 @@ from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from aidc.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from aidc.errors import Conflict, InvalidInput, NotFound
 from aidc.security.audit import GENESIS, PRUNE, entry_hash
 from aidc.security.base import PROJECT_RECORD_KINDS, SecurityStore
 from aidc.security.records import ApiToken, AuditEntry, Principal, Project, RoleBinding
 from aidc.security.schema import ApiTokenRow, AuditEntryRow, PrincipalRow, ProjectRow, RoleBindingRow
-from aidc.store.metadata.migrate import upgrade_to_head
 from aidc.store.metadata.schema import DatasetVersionRow, DeploymentRow, ModelVersionRow, PipelineRunRow
-from aidc.store.metadata.sql import make_engine
+from aidc.store.metadata.sql import open_engine
 
 T = TypeVar("T")
 _PROJECT_ROWS: dict[str, Any] = {"run": PipelineRunRow, "dataset_version": DatasetVersionRow,
@@ -31,13 +30,7 @@ _APPEND_ATTEMPTS = 50  # concurrent writers race for the next sequence number; t
 class SqlSecurityStore(SecurityStore):
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        try:
-            upgrade_to_head(self.engine)
-        except sa_exc.OperationalError as exc:
-            safe = self.engine.url.render_as_string(hide_password=True)
-            raise BackendUnavailable(f"cannot open the metadata store {safe}: {exc.orig}",
-                                     hint="check AIDC_METADATA_URL and that the database server is running") from None
+        self.engine = open_engine(url)  # the metadata store's database, migrated the same way
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:

@@ -52,15 +52,22 @@ def make_engine(url: str) -> Engine:
                        hint="use sqlite:///path/to/aidc.db or postgresql+psycopg://user@host/db")
 
 
+def open_engine(url: str) -> Engine:
+    """The engine for ``url``, migrated to the newest schema; BackendUnavailable when the database is unreachable."""
+    engine = make_engine(url)
+    try:
+        upgrade_to_head(engine)
+    except sa_exc.OperationalError as exc:
+        safe = engine.url.render_as_string(hide_password=True)
+        raise BackendUnavailable(f"cannot open the metadata store {safe}: {exc.orig}",
+                                 hint="check AIDC_METADATA_URL and that the database server is running") from None
+    return engine
+
+
 class SqlMetadataStore(MetadataStore):
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        try:
-            upgrade_to_head(self.engine)
-        except sa_exc.OperationalError as exc:
-            raise BackendUnavailable(f"cannot open the metadata store {self._safe_url}: {exc.orig}",
-                                     hint="check AIDC_METADATA_URL and that the database server is running") from None
+        self.engine = open_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
 
