@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import InvalidInput, NotFound
+from aidc.errors import InvalidInput
 from aidc.settings import Settings
 
 if TYPE_CHECKING:
@@ -180,10 +180,3 @@ class Platform:
         from aidc.security.roles import Access
 
         return Access.local(getpass.getuser(), f"cli@{socket.gethostname()}")
-
-
-def require_file(path: str | Path) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise NotFound(f"no such file: {p}", hint="check the path; pipelines live under examples/ (e.g. examples/digits/pipeline.yaml)")
-    return p

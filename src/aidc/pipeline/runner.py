@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import AidcError, Conflict, GateFailed, InvalidInput, StageFailed
+from aidc.errors import AidcError, Conflict, InvalidInput, StageFailed
 from aidc.pipeline.spec import Pipeline, PlannedStage, load_pipeline, pipeline_from_json
 from aidc.pipeline.stage import DatasetRegistration, DeploymentRegistration, ModelRegistration, StageContext
 
@@ -316,4 +316,4 @@ def _error_dict(exc: BaseException) -> dict[str, Any]:
     return data
 
 
-__all__ = ["GateFailed", "PipelineRunner", "RunObserver", "RunResult", "cache_key"]
+__all__ = ["PipelineRunner", "RunObserver", "RunResult", "cache_key"]
