@@ -1,7 +1,8 @@
 """Client: the verbs the CLI calls, on this machine's store (LocalClient) or through a server (RemoteClient).
 
-So far the security verbs (tokens, users, projects, audit); both clients return the same JSON-ready data, so a
-command prints the same output either way. ``open_client`` picks the server from AIDC_SERVER/AIDC_TOKEN or
+Every command that reads or changes platform state (runs, models, datasets, deployments, deploy, predict,
+doctor, and the security verbs: tokens, users, projects, audit) calls one verb here; both clients return the
+same JSON-ready data, so a command prints the same output either way. ``open_client`` picks the server from AIDC_SERVER/AIDC_TOKEN or
 what ``aidc login`` saved, else the local store.
 """
 
@@ -68,7 +69,14 @@ def open_client(settings: Settings | None = None) -> LocalClient | RemoteClient:
         return LocalClient(Platform(settings))
     if not token:
         raise Unauthenticated(f"no API token for {server}", hint="run `aidc login URL`, or set AIDC_TOKEN")
-    return RemoteClient(server, token)
+    return RemoteClient(server, token, home=settings.home)
+
+
+def server_of(settings: Settings | None = None) -> str | None:
+    """The server the commands would go through (AIDC_SERVER, else what `aidc login` saved), or None: local."""
+    settings = settings or Settings()
+    saved = None if settings.server else load_credentials(settings.home)
+    return settings.server or (saved["server"] if saved else None)
 
 
 def _error_classes(cls: type[AidcError] = AidcError) -> dict[str, type[AidcError]]:
@@ -83,9 +91,13 @@ class LocalClient:
 
     def __init__(self, platform: Any) -> None:
         self.platform = platform
-        self.security = platform.security
         self.access = platform.local_access()
         self.where = f"local store {platform.settings.metadata_url.split('@')[-1]}"
+
+    @property
+    def security(self) -> Any:
+        """Opened on first use: `aidc doctor` must report a store it cannot open, not fail opening it."""
+        return self.platform.security
 
     def whoami(self) -> JSON:
         return self.access.to_json()
@@ -137,19 +149,73 @@ class LocalClient:
         entry = self.security.prune_audit(self.access)
         return entry.to_json() if entry else None
 
+    # -- records: runs, models, datasets, deployments, predict, doctor (the same scoped verbs the API routes call)
+    def close(self) -> None:
+        self.platform.close()
+
+    @property
+    def _scope(self) -> Any:
+        return self.platform.scoped(self.access)
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[JSON]:
+        return self._scope.list_runs(pipeline=pipeline, status=status, limit=limit)  # type: ignore[no-any-return]
+
+    def run_details(self, run_id: str) -> JSON:
+        return self._scope.run_details(run_id)  # type: ignore[no-any-return]
+
+    def run_report(self, run_id: str, dest: Path | None = None) -> Path:
+        return self._scope.run_report(run_id, dest)  # type: ignore[no-any-return]
+
+    def list_models(self, name: str | None = None) -> list[JSON]:
+        return self._scope.list_models(name)  # type: ignore[no-any-return]
+
+    def show_model(self, ref: str) -> JSON:
+        return self._scope.model(ref)  # type: ignore[no-any-return]
+
+    def promote_model(self, ref: str, stage: str) -> list[JSON]:
+        return self._scope.promote_model(ref, stage)  # type: ignore[no-any-return]
+
+    def list_datasets(self, name: str | None = None) -> list[JSON]:
+        return self._scope.list_datasets(name)  # type: ignore[no-any-return]
+
+    def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
+        return self._scope.list_deployments(include_stopped=include_stopped)  # type: ignore[no-any-return]
+
+    def show_deployment(self, name: str) -> JSON:
+        return self._scope.deployment(name)  # type: ignore[no-any-return]
+
+    def deploy(self, ref: str, **options: Any) -> JSON:
+        """Options as `aidc deploy` (DeployRequest's fields)."""
+        from aidc.serving.canary import CanaryPolicy
+
+        policy = CanaryPolicy(**{k: options.pop(k) for k in _POLICY_FIELDS if k in options})
+        return self._scope.deploy(ref, policy=policy, **options)  # type: ignore[no-any-return]
+
+    def change_deployment(self, verb: str, name: str, *args: Any) -> JSON:
+        """``verb``: scale (args: replicas), promote, rollback or delete."""
+        return self._scope.change_deployment(verb, name, *args)  # type: ignore[no-any-return]
+
+    def predict(self, name: str, input_path: Path, *, version: str | None = None) -> JSON:
+        return predict_at(self._scope.deployment(name), input_path, version)
+
+    def doctor(self) -> list[JSON]:
+        return self.platform.doctor()  # type: ignore[no-any-return]
+
 
 class RemoteClient:
     """The same verbs over the server's REST API, with a bearer token; errors come back as the same AidcErrors."""
 
-    def __init__(self, server: str, token: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, server: str, token: str, *, timeout: float = 30.0, home: Path | None = None) -> None:
         import httpx
 
+        self.home = home or Settings().home  # where downloaded run reports go
         self.where = server.rstrip("/")
         self._http = httpx.Client(base_url=self.where + API, timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"})
 
-    def _call(self, method: str, *segments: str, **kwargs: Any) -> Any:
-        """``segments`` make the path under /api/v1, each URL-quoted (names and ids come from the command line)."""
+    def _call(self, method: str, *segments: str, raw: bool = False, **kwargs: Any) -> Any:
+        """``segments`` make the path under /api/v1, each URL-quoted (names and ids come from the command line);
+        the answer's JSON, or with ``raw`` its text."""
         import httpx
 
         try:
@@ -159,7 +225,7 @@ class RemoteClient:
                                      hint="is `aidc server` running there? check the URL (`aidc login`)") from None
         if response.status_code >= 400:
             raise self._error(response)
-        return response.json()
+        return response.text if raw else response.json()
 
     def _error(self, response: Any) -> AidcError:
         try:
@@ -235,3 +301,95 @@ class RemoteClient:
     def audit_prune(self) -> JSON | None:
         raise InvalidInput("the server prunes its audit log itself, daily",
                            hint="to prune now, run `aidc audit prune` on the server's host without a login")
+
+    # -- records: runs, models, datasets, deployments, predict, doctor
+    def close(self) -> None:
+        self._http.close()
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[JSON]:
+        params = {k: v for k, v in {"pipeline": pipeline, "status": status, "limit": limit}.items() if v is not None}
+        return self._call("GET", "runs", params=params)  # type: ignore[no-any-return]
+
+    def run_details(self, run_id: str) -> JSON:
+        return self._call("GET", "runs", run_id)  # type: ignore[no-any-return]
+
+    def run_report(self, run_id: str, dest: Path | None = None) -> Path:
+        """The server renders the report; it is saved here, at ``dest`` or under this machine's AIDC_HOME."""
+        full = self.run_details(run_id)["run"]["id"]  # a prefix resolved, so the file is named by the full id
+        html = self._call("GET", "runs", full, "report", raw=True)
+        dest = dest or self.home / "runs" / full / "report.html"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(html, encoding="utf-8")
+        return dest.resolve()
+
+    def list_models(self, name: str | None = None) -> list[JSON]:
+        return self._call("GET", "models", params={"name": name} if name else None)  # type: ignore[no-any-return]
+
+    def show_model(self, ref: str) -> JSON:
+        return self._call("GET", "models", ref)  # type: ignore[no-any-return]
+
+    def promote_model(self, ref: str, stage: str) -> list[JSON]:
+        return self._call("POST", "models", ref, "promote", json={"stage": stage})  # type: ignore[no-any-return]
+
+    def list_datasets(self, name: str | None = None) -> list[JSON]:
+        return self._call("GET", "datasets", params={"name": name} if name else None)  # type: ignore[no-any-return]
+
+    def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
+        return self._call("GET", "deployments",  # type: ignore[no-any-return]
+                          params={"include_stopped": "true"} if include_stopped else None)
+
+    def show_deployment(self, name: str) -> JSON:
+        return self._call("GET", "deployments", name)  # type: ignore[no-any-return]
+
+    def deploy(self, ref: str, **options: Any) -> JSON:
+        timeout = float(options.get("timeout") or 180.0)
+        # the server answers once the replicas are ready: wait as long as it may, plus a margin
+        return self._call("POST", "deployments", json={"model": ref, **options},  # type: ignore[no-any-return]
+                          timeout=timeout + 60)
+
+    def change_deployment(self, verb: str, name: str, *args: Any) -> JSON:
+        if verb == "delete":
+            return self._call("DELETE", "deployments", name)  # type: ignore[no-any-return]
+        body = {"replicas": args[0]} if verb == "scale" else None
+        return self._call("POST", "deployments", name, verb, json=body, timeout=300.0)  # type: ignore[no-any-return]
+
+    def predict(self, name: str, input_path: Path, *, version: str | None = None) -> JSON:
+        """The server says where the deployment answers; the inputs go there directly, not through the server."""
+        return predict_at(self.show_deployment(name), input_path, version)
+
+    def doctor(self) -> list[JSON]:
+        """The server (reachable, its version against ours) and who the token says you are."""
+        from aidc import __version__
+        from aidc.diagnostics import check
+
+        try:
+            health = self._call("GET", "health")
+        except AidcError as exc:
+            return [check("server", "fail", exc.message, exc.hint)]
+        same = health.get("version") == __version__
+        checks = [check("server", "ok", f"aidc {health.get('version')} at {self.where}"),
+                  check("version", "ok" if same else "warn", f"this client is aidc {__version__}",
+                        None if same else "install the server's aidc version here, or expect fields to differ")]
+        try:
+            me = self.whoami()
+        except AidcError as exc:
+            return [*checks, check("identity", "fail", exc.message, exc.hint)]
+        roles = ", ".join(f"{r['role']}@{r['project']}" for r in me["roles"]) or "no roles"
+        return [*checks, check("identity", "ok", f"{me['principal']} ({roles}); token {me['token_id']}, "
+                                                 f"scopes {', '.join(me['scopes'])}",
+                               None if me["roles"] else "ask an admin for a role: `aidc users grant`")]
+
+
+_POLICY_FIELDS = ("min_requests", "max_error_rate_increase", "max_latency_ratio", "promote_after")
+
+
+def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
+    """Send the inputs in ``input_path`` (.npy, .npz or .json) to a deployment's URL; every output comes back."""
+    from aidc.serving.deployments import load_inputs
+    from aidc.serving.endpoint import EndpointClient
+
+    with EndpointClient(deployment["url"]) as client:
+        metadata = client.metadata(deployment["name"], version)
+        inputs = load_inputs(input_path, metadata)
+        answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
+    return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}

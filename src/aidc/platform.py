@@ -14,6 +14,7 @@ from aidc.settings import Settings
 
 if TYPE_CHECKING:
     from aidc.pipeline.runner import RunObserver, RunResult
+    from aidc.security.roles import Access
     from aidc.store.artifacts import ArtifactStore
     from aidc.store.metadata import MetadataStore
     from aidc.store.metadata.records import DatasetVersion, LineageEdge, ModelVersion, PipelineRun
@@ -117,10 +118,13 @@ class Platform:
 
         return Deployments(self.metadata, self.artifacts, self.settings)
 
-    def deploy(self, ref: str, **options: Any) -> dict[str, Any]:
-        """Serve model ``NAME[:VERSION]`` (or canary it into its deployment); options as Deployments.deploy."""
+    def deploy(self, ref: str, *, access: Access | None = None, project: str | None = None,
+               **options: Any) -> dict[str, Any]:
+        """Serve model ``NAME[:VERSION]`` (or canary it into its deployment); options as Deployments.deploy.
+        ``access``: who asks (audited; default this CLI on the store), ``project``: where the audit files it."""
         plain = {k: v for k, v in options.items() if isinstance(v, (str, int, float, type(None)))}
-        with self.security.audited(self.local_access(), "deployments.deploy", ref, **plain) as details:
+        with self.security.audited(access or self.local_access(), "deployments.deploy", ref, project=project,
+                                   **plain) as details:
             deployed = self.serving.deploy(self.get_model(ref), **options)
             details.update(deployment=deployed["name"], url=deployed["url"])
         return deployed
@@ -131,20 +135,23 @@ class Platform:
     def deployment_details(self, name: str) -> dict[str, Any]:
         return self.serving.show(name)
 
-    def scale_deployment(self, name: str, replicas: int) -> dict[str, Any]:
-        with self.security.audited(self.local_access(), "deployments.scale", name, replicas=replicas):
+    def scale_deployment(self, name: str, replicas: int, *, access: Access | None = None,
+                         project: str | None = None) -> dict[str, Any]:
+        with self.security.audited(access or self.local_access(), "deployments.scale", name, project=project,
+                                   replicas=replicas):
             return self.serving.scale(name, replicas)
 
-    def promote_deployment(self, name: str) -> dict[str, Any]:
-        with self.security.audited(self.local_access(), "deployments.promote", name):
+    def promote_deployment(self, name: str, *, access: Access | None = None, project: str | None = None) -> dict[str, Any]:
+        with self.security.audited(access or self.local_access(), "deployments.promote", name, project=project):
             return self.serving.promote(name)
 
-    def rollback_deployment(self, name: str) -> dict[str, Any]:
-        with self.security.audited(self.local_access(), "deployments.rollback", name):
+    def rollback_deployment(self, name: str, *, access: Access | None = None,
+                            project: str | None = None) -> dict[str, Any]:
+        with self.security.audited(access or self.local_access(), "deployments.rollback", name, project=project):
             return self.serving.rollback(name)
 
-    def delete_deployment(self, name: str) -> dict[str, Any]:
-        with self.security.audited(self.local_access(), "deployments.delete", name):
+    def delete_deployment(self, name: str, *, access: Access | None = None, project: str | None = None) -> dict[str, Any]:
+        with self.security.audited(access or self.local_access(), "deployments.delete", name, project=project):
             return self.serving.delete(name)
 
     def predict(self, name: str, input_path: str | Path, *, version: str | None = None) -> dict[str, Any]:
@@ -152,7 +159,6 @@ class Platform:
 
     # -- security
     if TYPE_CHECKING:
-        from aidc.security.roles import Access
         from aidc.security.scope import ProjectScope
         from aidc.security.service import Security
 

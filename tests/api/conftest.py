@@ -52,7 +52,7 @@ def record_projects(platform: Platform) -> dict[str, dict[str, str]]:
                                        dataset_version_id=dv.id, metrics={"accuracy": 0.9})
         dep = md.add_deployment(f"dep-{project}", mv.id, "http://127.0.0.1:9", None)  # port 9: nothing answers
         records[project] = {"run": run.id, "dataset_version": str(dv.id), "model_version": str(mv.id),
-                            "deployment": str(dep.id), "model_ref": mv.ref}
+                            "deployment": str(dep.id), "model_ref": mv.ref, "deployment_name": dep.name}
         for kind in ("run", "dataset_version", "model_version", "deployment"):
             security.assign_project(local, kind, records[project][kind], project)
     return records

@@ -32,6 +32,7 @@ class Sample:
     url: str
     body: dict[str, Any] | None = None
     scope: str = "none"  # "item": a record of the project; "list": lists records of every project; "none"
+    ok: int = 200  # what "item" answers in the caller's own project (past the project check, in the route's logic)
 
 
 def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[tuple[str, str], Sample]:
@@ -54,7 +55,20 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("POST", f"{API}/models/{{ref}}/promote"): Sample(f"{API}/models/{r['model_ref']}/promote", {"stage": "staging"},
                                                           scope="item"),
         ("GET", f"{API}/datasets"): Sample(f"{API}/datasets", scope="list"),
+        ("GET", f"{API}/runs/{{run_id}}/report"): Sample(f"{API}/runs/{r['run']}/report", scope="item"),
         ("GET", f"{API}/deployments"): Sample(f"{API}/deployments", scope="list"),
+        ("GET", f"{API}/deployments/{{name}}"): Sample(f"{API}/deployments/{r['deployment_name']}", scope="item"),
+        # the fixture's models have no ONNX file and its deployments no replicas: what proves the caller got past
+        # the project check is the error only the deployment logic gives (a bad name: 400; unmanaged: 409)
+        ("POST", f"{API}/deployments"): Sample(f"{API}/deployments", {"model": r["model_ref"], "name": "-bad"},
+                                               scope="item", ok=400),
+        ("POST", f"{API}/deployments/{{name}}/scale"): Sample(f"{API}/deployments/{r['deployment_name']}/scale",
+                                                              {"replicas": 2}, scope="item", ok=409),
+        ("POST", f"{API}/deployments/{{name}}/promote"): Sample(f"{API}/deployments/{r['deployment_name']}/promote",
+                                                                scope="item", ok=409),
+        ("POST", f"{API}/deployments/{{name}}/rollback"): Sample(f"{API}/deployments/{r['deployment_name']}/rollback",
+                                                                 scope="item", ok=409),
+        ("DELETE", f"{API}/deployments/{{name}}"): Sample(f"{API}/deployments/gone-{n}", scope="item"),  # see SETUP
         ("POST", f"{API}/projects"): Sample(f"{API}/projects", {"name": f"p{n}"}),
         ("POST", f"{API}/projects/{{name}}/records"): Sample(f"{API}/projects/{project}/records",
                                                              {"kind": "run", "id": r["run"]}),
@@ -71,6 +85,19 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/audit/verify"): Sample(f"{API}/audit/verify"),
         ("GET", f"{API}/audit/export"): Sample(f"{API}/audit/export"),
     }
+
+
+def _doomed_deployment(world: Any, project: str, n: int) -> None:
+    """A deployment of its own for each DELETE cell: deleting stops it, and the next cell would find none."""
+    md = world.platform.metadata
+    dep = md.add_deployment(f"gone-{n}", int(world.records[project]["model_version"]), "http://127.0.0.1:9", None)
+    world.platform.security.assign_project(world.platform.local_access(), "deployment", str(dep.id), project)
+
+
+# Records a cell's request consumes, made just before it: (method, path) → fn(world, project, n).
+SETUP: dict[tuple[str, str], Callable[[Any, str, int], None]] = {
+    ("DELETE", f"{API}/deployments/{{name}}"): _doomed_deployment,
+}
 
 
 def holds(caller: str, permission: str) -> bool:
@@ -118,6 +145,8 @@ def outcomes(world: Any) -> dict[tuple[str, str, str | None, str], tuple[int, An
         samples = _samples(world.records, target, n)
         assert (method, path) in samples, f"add a sample request for {method} {path} to this test"
         sample = samples[(method, path)]
+        if (method, path) in SETUP:
+            SETUP[(method, path)](world, target, n)
         response = world.client.request(method, sample.url, json=sample.body, headers=world.headers(caller))
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
         results[(method, path, caller, target)] = (response.status_code, body, sample)
@@ -139,7 +168,7 @@ def _check(cell: tuple[str, str, str | None, str], outcome: tuple[int, Any, Samp
         return f"holds {permission}, yet {status}: {body}"
     own = caller.endswith("@*") or target == "alpha"
     if sample.scope == "item":
-        expected = 200 if own else 404
+        expected = sample.ok if own else 404
         return None if status == expected else f"record in {target}: expected {expected}, got {status}"
     if sample.scope == "list":
         projects = {item["project"] for item in body}
@@ -171,6 +200,11 @@ SPOT_CHECKS: list[tuple[str, str, str, str, Callable[[int], bool]]] = [
     ("admin@*", "GET", "/api/v1/runs/{run_id}", "beta", lambda s: s == 200),
     ("viewer@alpha", "POST", "/api/v1/tokens", "alpha", lambda s: s == 201),
     ("viewer@alpha", "POST", "/api/v1/principals", "alpha", lambda s: s == 403),
+    ("operator@alpha", "DELETE", "/api/v1/deployments/{name}", "alpha", lambda s: s == 200),
+    ("operator@alpha", "DELETE", "/api/v1/deployments/{name}", "beta", lambda s: s == 404),
+    ("researcher@alpha", "DELETE", "/api/v1/deployments/{name}", "alpha", lambda s: s == 403),
+    ("viewer@alpha", "POST", "/api/v1/deployments/{name}/scale", "alpha", lambda s: s == 403),
+    ("researcher@alpha", "GET", "/api/v1/runs/{run_id}/report", "beta", lambda s: s == 404),
 ]
 
 

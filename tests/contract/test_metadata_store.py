@@ -172,10 +172,47 @@ class MetadataStoreContract:
         store.add_artifact("sha256:y", 20, "onnx", "model.onnx", "file:///y", run_id="r", stage="export")
         assert [a.name for a in store.artifacts(run_id="r", kind="onnx")] == ["model.onnx"]
 
+    def test_lists_limited_to_projects_are_filtered_by_the_store(self, store: MetadataStore) -> None:
+        placed = {}
+        for project in ("alpha", "beta", "default"):
+            run = store.create_run(f"run-{project}", "digits", {}, None)
+            dv = store.register_dataset_version(f"data-{project}", "sha256:1", schema={}, stats={}, class_balance={},
+                                                fingerprint=f"fp-{project}", run_id=run.id)
+            mv = store.register_model_version("shared-name", onnx_digest=None, checkpoint_digest=None, run_id=run.id,
+                                              dataset_version_id=dv.id, metrics={})
+            dep = store.add_deployment(f"dep-{project}", mv.id, "http://127.0.0.1:9", None)
+            placed[project] = (run.id, dv.id, mv.id, dep.id)
+            if project != "default":  # the security store's `aidc projects assign`, as one UPDATE per record
+                _assign(store, project, run.id, dv.id, mv.id, dep.id)
+        for projects, expected in ((["alpha"], ["alpha"]), (["alpha", "beta"], ["alpha", "beta"]), ([], []),
+                                   (["default"], ["default"]), (None, ["alpha", "beta", "default"]), (["nope"], [])):
+            want = {placed[p] for p in expected}
+            runs = store.list_runs(projects=projects, limit=1000)
+            datasets = store.list_dataset_versions(projects=projects)
+            models = store.list_model_versions(projects=projects)
+            deployments = store.list_deployments(projects=projects)
+            got = {(r.id, d.id, m.id, x.id) for r, d, m, x in zip(runs[::-1], datasets, models, deployments, strict=True)}
+            assert got == want, projects
+        # the other filters and the limit still apply, after the project filter (not before: no lost rows)
+        assert [r.id for r in store.list_runs(projects=["alpha", "beta"], limit=1)] == ["run-beta"]
+        assert store.list_model_versions("shared-name", projects=["beta"])[0].id == placed["beta"][2]
+        assert store.list_runs(projects=["alpha"], status="running")[0].id == "run-alpha"
+        assert store.list_deployments(projects=["alpha"], name="dep-beta") == []
+
     def test_reopening_keeps_data(self, store: MetadataStore) -> None:
         store.create_run("r", "p", {"a": 1}, None)
         store.close()
         assert open_metadata_store(store.url).get_run("r").spec == {"a": 1}
+
+
+def _assign(store: MetadataStore, project: str, run_id: str, dataset_version_id: int, model_version_id: int,
+            deployment_id: int) -> None:
+    from sqlalchemy import text
+
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        for table, key in (("pipeline_runs", run_id), ("dataset_versions", dataset_version_id),
+                           ("model_versions", model_version_id), ("deployments", deployment_id)):
+            conn.execute(text(f"UPDATE {table} SET project = :p WHERE id = :k"), {"p": project, "k": key})
 
 
 class TestSqlite(MetadataStoreContract):

@@ -19,17 +19,21 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List dataset versions with rows per split and class count."""
-        from aidc.platform import Platform
+        from contextlib import closing
 
-        found = Platform().list_datasets(name)
+        from aidc.client import open_client
+
+        with closing(open_client()) as client:
+            found = client.list_datasets(name)
         if as_json:
-            print_json([d.model_dump(mode="json", by_alias=True) for d in found])
+            print_json(found)
             return
         t = table(f"{len(found)} dataset versions",
                   ["dataset", "version", "train", "val", "test", "classes", "fingerprint", "run", "created"], [])
         for d in found:
-            splits = d.stats.get("splits") or {}
-            classes = (d.schema_.get("label") or {}).get("classes") or sorted({c for s in d.class_balance.values() for c in s})
-            t.add_row(d.dataset, str(d.version), *(str(splits.get(s, "")) for s in ("train", "val", "test")),
-                      str(len(classes)), d.fingerprint[:12], d.run_id or "", when(d.created_at))
+            splits = d["stats"].get("splits") or {}
+            classes = ((d["schema"].get("label") or {}).get("classes")
+                       or sorted({c for s in d["class_balance"].values() for c in s}))
+            t.add_row(d["dataset"], str(d["version"]), *(str(splits.get(s, "")) for s in ("train", "val", "test")),
+                      str(len(classes)), d["fingerprint"][:12], d["run_id"] or "", when(d["created_at"]))
         console.print(t)

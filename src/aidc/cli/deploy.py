@@ -56,18 +56,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Deploy a model version; with --canary, send a share of an existing deployment's traffic to it."""
-        from aidc.platform import Platform
-        from aidc.serving.canary import CanaryPolicy
+        from contextlib import closing
 
-        policy = CanaryPolicy(min_requests=min_requests, max_error_rate_increase=max_error_rate_increase,
-                              max_latency_ratio=max_latency_ratio, promote_after=promote_after)
-        platform = Platform()
-        try:
-            with console.status(f"deploying {model}…"):
-                d = platform.deploy(model, name=name, replicas=replicas, canary=canary, cpus=cpus, gpus=gpus,
-                                    host=host, policy=policy, timeout=timeout)
-        finally:
-            platform.close()
+        from aidc.client import open_client
+
+        with closing(open_client()) as client, console.status(f"deploying {model}…"):
+            d = client.deploy(model, name=name, replicas=replicas, canary=canary, cpus=cpus, gpus=gpus, host=host,
+                              min_requests=min_requests, max_error_rate_increase=max_error_rate_increase,
+                              max_latency_ratio=max_latency_ratio, promote_after=promote_after, timeout=timeout)
         if as_json:
             print_json(d)
             return

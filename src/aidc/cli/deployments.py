@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,14 +22,10 @@ def _local(stamp: str) -> str:
 
 
 def _change(verb: str, name: str, as_json: bool, *args: Any) -> None:
-    from aidc.platform import Platform
+    from aidc.client import open_client
 
-    platform = Platform()
-    try:
-        with console.status(f"{verb.replace('_deployment', '')} {name}…"):
-            d = getattr(platform, verb)(name, *args)
-    finally:
-        platform.close()
+    with closing(open_client()) as client, console.status(f"{verb} {name}…"):
+        d = client.change_deployment(verb, name, *args)
     if as_json:
         print_json(d)
     else:
@@ -45,13 +42,10 @@ def register(app: typer.Typer) -> None:
     def list_(all_: bool = typer.Option(False, "--all", "-a", help="Include stopped deployments."),
               as_json: bool = JSON) -> None:
         """List deployments: what each serves, how many replicas are ready, its URL."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
-        platform = Platform()
-        try:
-            found = platform.list_deployments(include_stopped=all_)
-        finally:
-            platform.close()
+        with closing(open_client()) as client:
+            found = client.list_deployments(include_stopped=all_)
         if as_json:
             print_json(found)
             return
@@ -66,13 +60,10 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def show(name: str = NAME, as_json: bool = JSON) -> None:
         """Show a deployment: versions, replicas, traffic per version and what happened to it."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
-        platform = Platform()
-        try:
-            d = platform.deployment_details(name)
-        finally:
-            platform.close()
+        with closing(open_client()) as client:
+            d = client.show_deployment(name)
         if as_json:
             print_json(d)
             return
@@ -90,30 +81,26 @@ def register(app: typer.Typer) -> None:
     def scale(name: str = NAME, replicas: int = typer.Argument(..., min=1, help="Replicas of the stable version."),
               as_json: bool = JSON) -> None:
         """Run this many replicas of the stable version (a canary keeps its share)."""
-        _change("scale_deployment", name, as_json, replicas)
+        _change("scale", name, as_json, replicas)
 
     @deployments.command("promote")
     @handles_errors
     def promote(name: str = NAME, as_json: bool = JSON) -> None:
         """Make the canary the stable version on every replica."""
-        _change("promote_deployment", name, as_json)
+        _change("promote", name, as_json)
 
     @deployments.command("rollback")
     @handles_errors
     def rollback(name: str = NAME, as_json: bool = JSON) -> None:
         """Drop the canary, or without one return to the version served before the last promotion."""
-        _change("rollback_deployment", name, as_json)
+        _change("rollback", name, as_json)
 
     @deployments.command("delete")
     @handles_errors
     def delete(name: str = NAME) -> None:
         """Stop a deployment: traffic off, replicas drained and stopped."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
-        platform = Platform()
-        try:
-            with console.status(f"deleting {name}…"):
-                platform.delete_deployment(name)
-        finally:
-            platform.close()
+        with closing(open_client()) as client, console.status(f"deleting {name}…"):
+            client.change_deployment("delete", name)
         console.print(f"deleted deployment {name}", highlight=False)

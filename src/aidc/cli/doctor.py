@@ -14,14 +14,14 @@ def register(app: typer.Typer) -> None:
     @app.command("doctor")
     @handles_errors
     def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Check this host and aidc's stores; exit 1 if any check fails."""
-        from aidc.platform import Platform
+        """Check this host and aidc's stores (through a server: the server and who you are); exit 1 if any check
+        fails."""
+        from contextlib import closing
 
-        platform = Platform()
-        try:
-            checks = platform.doctor()
-        finally:
-            platform.close()
+        from aidc.client import open_client
+
+        with closing(open_client()) as client:
+            checks = client.doctor()
         if as_json:
             print_json(checks)
         else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.text import Text
@@ -12,11 +13,6 @@ from rich.tree import Tree
 from aidc.cli.output import console, handles_errors, print_json, table
 from aidc.cli.runs import status_text, when
 from aidc.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from aidc.platform import Platform
-    from aidc.report.lineage import LineageNode
-    from aidc.store.metadata.records import LineageEdge, ModelVersion
 
 
 class PromoteTo(str, Enum):
@@ -30,17 +26,21 @@ def _metric(metrics: dict[str, Any], name: str) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else ""
 
 
-def _lineage_tree(platform: Platform, model: ModelVersion, edges: list[LineageEdge]) -> Tree:
-    from aidc.report.lineage import describe, lineage_tree
+def _lineage_tree(shown: dict[str, Any]) -> Tree:
+    """The lineage as a tree, each node by the label the store gave it (``labels``: "kind:id" → label)."""
+    from aidc.report.lineage import LineageNode, lineage_tree
+    from aidc.store.metadata.records import LineageEdge
+
+    labels, model = shown["labels"], shown["model"]
 
     def grow(branch: Tree, node: LineageNode) -> None:
         for src in node.sources:
-            label = Text.assemble("← ", (src.kind, "cyan"), " ", (describe(platform.metadata, src.kind, src.id), "bold"),
+            label = Text.assemble("← ", (src.kind, "cyan"), " ", (labels.get(f"{src.kind}:{src.id}", src.id), "bold"),
                                   (f"  ({src.relation})", "dim"))
             grow(branch.add(label), src)
 
-    root = lineage_tree(edges, "model_version", str(model.id))
-    tree = Tree(Text.assemble(("model_version", "cyan"), " ", (model.ref, "bold")))
+    root = lineage_tree([LineageEdge.model_validate(e) for e in shown["lineage"]], "model_version", str(model["id"]))
+    tree = Tree(Text.assemble(("model_version", "cyan"), " ", (f"{model['name']}:{model['version']}", "bold")))
     grow(tree, root)
     return tree
 
@@ -56,16 +56,17 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List model versions with their stage and test metrics."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
-        found = Platform().list_models(name)
+        with closing(open_client()) as client:
+            found = client.list_models(name)
         if as_json:
-            print_json([m.to_json() for m in found])
+            print_json(found)
             return
         t = table(f"{len(found)} model versions", ["model", "version", "stage", "accuracy", "macro F1", "run", "created"], [])
         for m in found:
-            t.add_row(m.name, str(m.version), status_text(m.stage), _metric(m.metrics, "accuracy"),
-                      _metric(m.metrics, "macro_f1"), m.run_id or "", when(m.created_at))
+            t.add_row(m["name"], str(m["version"]), status_text(m["stage"]), _metric(m["metrics"], "accuracy"),
+                      _metric(m["metrics"], "macro_f1"), m["run_id"] or "", when(m["created_at"]))
         console.print(t)
 
     @models.command("show")
@@ -75,27 +76,26 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a model version: metrics, digests, full lineage and deployments."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
-        platform = Platform()
-        model = platform.get_model(ref)
-        edges = platform.model_lineage(model)
-        deployments = [d for d in platform.metadata.list_deployments() if d.model_version_id == model.id]
+        with closing(open_client()) as client:
+            shown = client.show_model(ref)
         if as_json:
-            print_json({"model": model.to_json(), "lineage": [e.to_json() for e in edges],
-                        "deployments": [d.to_json() for d in deployments]})
+            print_json(shown)
             return
-        console.print(Text.assemble(("model ", "bold"), (model.ref, "bold"), "  ", status_text(model.stage),
-                                    f"  created {when(model.created_at)}"))
-        rows = [("run", model.run_id or ""), ("onnx", model.onnx_digest or ""), ("checkpoint", model.checkpoint_digest or "")]
-        rows += [(k, f"{v:.4g}") for k, v in model.metrics.items() if isinstance(v, int | float)]
+        model, deployments = shown["model"], shown["deployments"]
+        console.print(Text.assemble(("model ", "bold"), (f"{model['name']}:{model['version']}", "bold"), "  ",
+                                    status_text(model["stage"]), f"  created {when(model['created_at'])}"))
+        rows = [("run", model["run_id"] or ""), ("onnx", model["onnx_digest"] or ""),
+                ("checkpoint", model["checkpoint_digest"] or "")]
+        rows += [(k, f"{v:.4g}") for k, v in model["metrics"].items() if isinstance(v, int | float)]
         console.print(table(None, ["field", "value"], rows))
         console.print(Text("Lineage", style="bold"))
-        console.print(_lineage_tree(platform, model, edges))
+        console.print(_lineage_tree(shown))
         if deployments:
             t = table("Deployments", ["id", "name", "url", "status", "created"], [])
             for d in deployments:
-                t.add_row(str(d.id), d.name, d.url, status_text(d.status), when(d.created_at))
+                t.add_row(str(d["id"]), d["name"], d["url"], status_text(d["status"]), when(d["created_at"]))
             console.print(t)
         else:
             console.print("not deployed", style="dim")
@@ -107,12 +107,13 @@ def register(app: typer.Typer) -> None:
         stage: PromoteTo = typer.Option(..., "--stage", help="Where to move it; production archives the current one."),
     ) -> None:
         """Move a model version to staging, production or archived."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
         if not ref.partition(":")[2].isdigit():
             raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. aidc models promote digits-cnn:3 --stage production")
-        platform = Platform()
         # through the audited path: a promotion is a state change with an audit entry, CLI or API alike
-        for changed in platform.scoped(platform.local_access()).promote_model(ref, stage.value):
+        with closing(open_client()) as client:
+            changed_versions = client.promote_model(ref, stage.value)
+        for changed in changed_versions:
             console.print(Text.assemble((f"{changed['name']}:{changed['version']}", "bold"), " → ",
                                         status_text(changed["stage"])))

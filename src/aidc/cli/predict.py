@@ -20,17 +20,17 @@ def register(app: typer.Typer) -> None:
         version: str = typer.Option(None, "--version", help="Ask this version (default: traffic split decides)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Run inference on a deployment."""
+        """Run inference on a deployment (through a server: it names the deployment's URL, which is then called
+        directly)."""
+        from contextlib import closing
+
         import numpy as np
 
-        from aidc.platform import Platform
+        from aidc.client import open_client
         from aidc.serving.protocol import oip_datatype, tensor_json_data
 
-        platform = Platform()
-        try:
-            answer = platform.predict(deployment, input_file, version=version)
-        finally:
-            platform.close()
+        with closing(open_client()) as client:
+            answer = client.predict(deployment, input_file, version=version)
         outputs = answer["outputs"]
         if as_json:
             print_json({"deployment": answer["deployment"], "model_version": answer["model_version"],

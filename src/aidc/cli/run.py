@@ -134,9 +134,16 @@ def register(app: typer.Typer) -> None:
         serve: bool = typer.Option(False, "--serve", help="Keep the deployed endpoint up after the run."),
         as_json: bool = typer.Option(False, "--json", help="No live display; print the run's result as JSON."),
     ) -> None:
-        """Run a pipeline: data → train → evaluate → export → register → deploy."""
+        """Run a pipeline: data → train → evaluate → export → register → deploy (on this machine)."""
+        from aidc.client import server_of
+        from aidc.errors import InvalidInput
         from aidc.platform import Platform
 
+        server = server_of()
+        if server:  # a run on a server is a job, with a queue and quotas: not this command
+            raise InvalidInput(f"`aidc run` runs pipelines on this machine, but commands go to the server {server}",
+                               hint="submit it there with `aidc jobs submit PIPELINE`; to run here, unset AIDC_SERVER "
+                                    "(or `aidc logout`)")
         platform = Platform()
         live = LiveRun(console)
         try:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.text import Text
 
 from aidc.cli.output import console, handles_errors, print_json, table
 from aidc.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from aidc.store.metadata.records import PipelineRun
 
 STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "running": "yellow", "cached": "cyan",
                 "pending": "dim", "production": "bold green", "staging": "yellow", "archived": "dim"}
@@ -35,12 +33,6 @@ def seconds_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _duration(run: PipelineRun) -> float | None:
-    if run.finished_at is None:
-        return None
-    return (run.finished_at - run.created_at).total_seconds()
 
 
 def key_metrics(metrics: list[dict[str, Any]]) -> dict[str, float]:
@@ -96,19 +88,20 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List pipeline runs, newest first."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
         from aidc.store.metadata.base import RUN_STATES
 
         if status is not None and status not in RUN_STATES:
             raise InvalidInput(f"unknown run status {status!r}", hint=f"use one of {', '.join(RUN_STATES)}")
-        found = Platform().list_runs(pipeline=pipeline, status=status, limit=limit)
+        with closing(open_client()) as client:
+            found = client.list_runs(pipeline=pipeline, status=status, limit=limit)
         if as_json:
-            print_json([r.to_json() | {"seconds": _duration(r)} for r in found])
+            print_json(found)
             return
         t = table(f"{len(found)} runs", ["run", "pipeline", "status", "created", "duration", "report"], [])
         for r in found:
-            t.add_row(r.id, r.pipeline, status_text(r.status), when(r.created_at), seconds_text(_duration(r)),
-                      r.report_path or "")
+            t.add_row(r["id"], r["pipeline"], status_text(r["status"]), when(r["created_at"]), seconds_text(r["seconds"]),
+                      r["report_path"] or "")
         console.print(t)
 
     @runs.command("show")
@@ -118,10 +111,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a run: its stages, key metrics, error and report."""
-        from aidc.platform import Platform
+        from aidc.client import open_client
 
-        platform = Platform()
-        details = platform.run_details(platform.metadata.get_run(run_id).id)  # a prefix resolved to the full id
+        with closing(open_client()) as client:
+            details = client.run_details(run_id)  # a unique prefix is enough
         if as_json:
             print_json(details | {"key_metrics": key_metrics(details["metrics"])})
         else:
@@ -133,9 +126,10 @@ def register(app: typer.Typer) -> None:
         run_id: str = typer.Argument(..., metavar="RUN", help="Run id (or a unique prefix of it)."),
         output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: under AIDC_HOME)."),
     ) -> None:
-        """Write the run's self-contained HTML report and print its path."""
-        from aidc.platform import Platform
+        """Write the run's self-contained HTML report and print its path (through a server: rendered there,
+        saved here)."""
+        from aidc.client import open_client
 
-        platform = Platform()
-        path = platform.write_run_report(platform.metadata.get_run(run_id).id, output)  # filed under the full id
+        with closing(open_client()) as client:
+            path = client.run_report(run_id, output)  # filed under the full id
         console.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -10,7 +10,8 @@ PUBLIC = "public"  # a route anyone may call, without a token
 AUTHENTICATED = "authenticated"  # any valid token: whoami, one's own tokens, the projects one belongs to
 
 # Held per project: a researcher bound to project "vision" reads vision's runs and no one else's.
-PROJECT_PERMISSIONS = ("runs:read", "datasets:read", "models:read", "models:promote", "deployments:read")
+PROJECT_PERMISSIONS = ("runs:read", "datasets:read", "models:read", "models:promote", "deployments:read",
+                       "deployments:manage")
 # Not about any one project's records: only a role bound on every project ("*") grants these.
 GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read")
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
@@ -20,7 +21,7 @@ SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSI
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     # nodes, deployments and alerts; reads the runs and models it deploys, never the datasets
-    "operator": frozenset({"runs:read", "models:read", "deployments:read"}),
+    "operator": frozenset({"runs:read", "models:read", "deployments:read", "deployments:manage"}),
     "researcher": frozenset({"runs:read", "datasets:read", "models:read", "models:promote", "deployments:read"}),
     "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read"}),
 }

@@ -1,23 +1,29 @@
-"""Project isolation: the Platform's read verbs as one caller sees them — only records of projects it may see.
+"""Project isolation: the Platform's verbs as one caller sees them — only records of projects it may see.
 
-A record of another project is NotFound, exactly as a record that does not exist, so ids cannot be probed;
-the attempt is audited as denied.
+Lists are limited by the metadata store itself (``projects=...`` in SQL). A record of another project is
+NotFound, exactly as a record that does not exist, so ids cannot be probed; the attempt is audited as denied.
+Every verb returns JSON-ready data, the same for the CLI on the store and for the API (LocalClient, routes).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import Conflict, InvalidInput, NotFound
+from aidc.errors import AidcError, Conflict, InvalidInput, NotFound
 from aidc.security.base import DEFAULT_PROJECT
 from aidc.security.roles import Access
 
 if TYPE_CHECKING:
     from aidc.platform import Platform
+    from aidc.store.metadata.records import PipelineRun
 
-# Listing runs for a caller limited to some projects reads this many of the newest runs, then filters:
-# the metadata store cannot filter by project yet.
-RESTRICTED_RUN_SCAN = 5000
+JSON = dict[str, Any]
+
+
+def run_json(run: PipelineRun, project: str) -> JSON:
+    seconds = (run.finished_at - run.created_at).total_seconds() if run.finished_at else None
+    return run.to_json() | {"seconds": seconds, "project": project}
 
 
 class ProjectScope:
@@ -25,38 +31,63 @@ class ProjectScope:
         self.platform, self.access = platform, access
         self.security = platform.security
 
-    def _visible(self, permission: str, kind: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Items (JSON with an ``id``) the caller may see under ``permission``, each with its ``project``."""
-        projects = self.security.store.projects_of(kind, [str(i["id"]) for i in items])
+    def _allowed(self, permission: str) -> list[str] | None:
+        """The projects the store should limit a list to (None: every project)."""
         allowed = self.access.projects(permission)
-        placed = [i | {"project": projects.get(str(i["id"]), DEFAULT_PROJECT)} for i in items]
-        return [i for i in placed if allowed is None or i["project"] in allowed]
+        return None if allowed is None else sorted(allowed)
 
-    def _one(self, permission: str, kind: str, item: dict[str, Any], action: str, target: str) -> dict[str, Any]:
+    def _placed(self, kind: str, items: list[JSON]) -> list[JSON]:
+        """Items (JSON with an ``id``) with their ``project``."""
+        projects = self.security.store.projects_of(kind, [str(i["id"]) for i in items]) if items else {}
+        return [i | {"project": projects.get(str(i["id"]), DEFAULT_PROJECT)} for i in items]
+
+    def _one(self, permission: str, kind: str, item: JSON, action: str, target: str) -> JSON:
         project = self.security.project_of(kind, str(item["id"]))
         if not self.access.allows(permission, project):
-            error = NotFound(f"no {target}", hint="it may belong to a project you have no role on")
-            self.security.denied(self.access, action, target, error, project=project)
-            raise error
+            self._deny(action, target, project, visible=self.access.allows(permission.split(":")[0] + ":read", project))
         return item | {"project": project}
 
-    # -- runs
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        every = self.access.projects("runs:read") is None
-        runs = self.platform.list_runs(pipeline=pipeline, status=status, limit=limit if every else RESTRICTED_RUN_SCAN)
-        return self._visible("runs:read", "run", [r.to_json() for r in runs])[:limit]
+    def _deny(self, action: str, target: str, project: str, *, visible: bool = False) -> None:
+        """A caller who cannot see the record is told it does not exist; one who can see it but not change it is
+        told that (PermissionDenied, naming the project)."""
+        from aidc.errors import PermissionDenied
 
-    def run_details(self, run_id: str) -> dict[str, Any]:
+        if visible:
+            error: Exception = PermissionDenied(f"{self.access.principal} may not change {target} (project {project})",
+                                                hint="ask an admin for a role that may: `aidc users grant`")
+        else:
+            error = NotFound(f"no {target}", hint="it may belong to a project you have no role on")
+        self.security.denied(self.access, action, target, error, project=project)  # type: ignore[arg-type]
+        raise error
+
+    # -- runs
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[JSON]:
+        runs = self.platform.metadata.list_runs(pipeline=pipeline, status=status, limit=limit,
+                                                projects=self._allowed("runs:read"))
+        projects = self.security.store.projects_of("run", [r.id for r in runs]) if runs else {}
+        return [run_json(r, projects.get(r.id, DEFAULT_PROJECT)) for r in runs]
+
+    def run_details(self, run_id: str) -> JSON:
         details = self.platform.run_details(run_id)
         run = self._one("runs:read", "run", details["run"], "runs.read", f"run {run_id}")
         return details | {"run": run}
 
-    # -- models
-    def list_models(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self._visible("models:read", "model_version", [m.to_json() for m in self.platform.list_models(name)])
+    def run_report(self, run_id: str, dest: Path | None = None) -> Path:
+        """The run's HTML report, written (again) where the store's host keeps it, or at ``dest``."""
+        run = self.platform.metadata.get_run(run_id)
+        self._one("runs:read", "run", {"id": run.id}, "runs.read", f"run {run_id}")
+        return self.platform.write_run_report(run.id, dest)
 
-    def model(self, ref: str) -> dict[str, Any]:
-        """A model version with its lineage; ``NAME`` is the newest version the caller may see."""
+    # -- models
+    def list_models(self, name: str | None = None) -> list[JSON]:
+        found = self.platform.metadata.list_model_versions(name, projects=self._allowed("models:read"))
+        return self._placed("model_version", [m.to_json() for m in found])
+
+    def model(self, ref: str) -> JSON:
+        """A model version with its lineage (and a label per lineage node) and the deployments the caller may see
+        that serve it; ``NAME`` is the newest version the caller may see."""
+        from aidc.report.lineage import describe
+
         name, _, version = ref.partition(":")
         if version:
             found = self.platform.get_model(ref)
@@ -67,9 +98,15 @@ class ProjectScope:
                 raise NotFound(f"no model {name!r}", hint="list models with `aidc models list`")
             model = max(visible, key=lambda m: m["version"])
             found = self.platform.get_model(f"{name}:{model['version']}")
-        return {"model": model, "lineage": [e.to_json() for e in self.platform.model_lineage(found)]}
+        lineage = [e.to_json() for e in self.platform.model_lineage(found)]
+        nodes = {(e["src_kind"], e["src_id"]) for e in lineage} | {("model_version", str(found.id))}
+        deployments = [d for d in self.platform.metadata.list_deployments(projects=self._allowed("deployments:read"))
+                       if d.model_version_id == found.id]
+        return {"model": model, "lineage": lineage,
+                "labels": {f"{k}:{i}": describe(self.platform.metadata, k, i) for k, i in sorted(nodes)},
+                "deployments": self._placed("deployment", [d.to_json() for d in deployments])}
 
-    def promote_model(self, ref: str, stage: str) -> list[dict[str, Any]]:
+    def promote_model(self, ref: str, stage: str) -> list[JSON]:
         """Move ``NAME:VERSION`` to a stage; returns every version whose stage changed (production archives the
         previous one). Refused when the name has versions in a project the caller cannot change."""
         name, _, version = ref.partition(":")
@@ -90,10 +127,60 @@ class ProjectScope:
             details["changed"] = [f"{m['name']}:{m['version']}→{m['stage']}" for m in changed]
         return changed
 
-    # -- datasets and deployments
-    def list_datasets(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self._visible("datasets:read", "dataset_version", [d.to_json() for d in self.platform.list_datasets(name)])
+    # -- datasets
+    def list_datasets(self, name: str | None = None) -> list[JSON]:
+        found = self.platform.metadata.list_dataset_versions(name, projects=self._allowed("datasets:read"))
+        return self._placed("dataset_version", [d.model_dump(mode="json", by_alias=True) for d in found])
 
-    def list_deployments(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
-        return self._visible("deployments:read", "deployment",
-                             self.platform.list_deployments(include_stopped=include_stopped))
+    # -- deployments
+    def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
+        rows = self.platform.metadata.list_deployments(projects=self._allowed("deployments:read"))
+        return self._placed("deployment", [self.platform.serving.describe(d) for d in rows
+                                           if include_stopped or d.status != "stopped"])
+
+    def _deployment(self, name: str, permission: str, action: str) -> str:
+        """The project of the active deployment ``name``, once the caller may ``permission`` there."""
+        found = self.platform.metadata.find_deployment(name)
+        self._one(permission, "deployment", {"id": found.id}, action, f"deployment {name}")
+        return self.security.project_of("deployment", str(found.id))
+
+    def deployment(self, name: str) -> JSON:
+        project = self._deployment(name, "deployments:read", "deployments.read")
+        return self.platform.deployment_details(name) | {"project": project}
+
+    def change_deployment(self, verb: str, name: str, *args: Any) -> JSON:
+        """``verb``: scale, promote, rollback or delete, as Platform's ``<verb>_deployment``."""
+        project = self._deployment(name, "deployments:manage", f"deployments.{verb}")
+        changed = getattr(self.platform, f"{verb}_deployment")(name, *args, access=self.access, project=project)
+        return dict(changed) | {"project": project}
+
+    def deploy(self, ref: str, **options: Any) -> JSON:
+        """Serve model ``NAME[:VERSION]`` the caller may see; the deployment joins the model's project."""
+        name, _, version = ref.partition(":")
+        try:
+            if version:
+                found = self.platform.get_model(ref).to_json()
+            else:
+                visible = self.list_models(name)
+                if not visible:
+                    raise NotFound(f"no model {name!r}", hint="list models with `aidc models list`")
+                found = max(visible, key=lambda m: m["version"])
+        except AidcError as exc:  # a failed attempt at a change is audited too
+            self.security.record(self.access, "deployments.deploy", ref, result="failed", error=exc.code)
+            raise
+        model = self._one("models:read", "model_version", found, "deployments.deploy", f"model {ref}")
+        project = model["project"]
+        if not self.access.allows("deployments:manage", project):
+            self._deny("deployments.deploy", f"model {ref}", project, visible=True)
+        existing = options.get("name") or model["name"]
+        try:
+            current = self.platform.metadata.find_deployment(existing)
+        except NotFound:
+            current = None
+        if current is not None:  # a canary into someone else's deployment needs the right there too
+            self._deployment(existing, "deployments:manage", "deployments.deploy")
+        deployed = self.platform.deploy(f"{model['name']}:{model['version']}", access=self.access, project=project,
+                                        **options)
+        if current is None and project != DEFAULT_PROJECT:
+            self.security.store.assign_project("deployment", str(deployed["id"]), project)
+        return dict(deployed) | {"project": project}

@@ -1,10 +1,11 @@
-"""Runs, models, datasets and deployments, limited to the caller's projects (Platform.scoped)."""
+"""Runs, models and datasets, limited to the caller's projects (Platform.scoped)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import HTMLResponse
 
 from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import Health, PromoteRequest
@@ -39,6 +40,12 @@ def show_run(run_id: str, access: Access = Depends(authorize), platform: Platfor
     return platform.scoped(access).run_details(run_id)
 
 
+@router.get("/runs/{run_id}/report", tags=["runs"], response_class=HTMLResponse)
+def run_report(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> str:
+    """The run's self-contained HTML report (as `aidc runs report`), rendered now from the store."""
+    return platform.scoped(access).run_report(run_id).read_text(encoding="utf-8")
+
+
 @router.get("/models", tags=["models"])
 def list_models(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
                 platform: Platform = Depends(get_platform)) -> list[JSON]:
@@ -65,10 +72,3 @@ def list_datasets(name: str | None = Query(None, max_length=200), access: Access
                   platform: Platform = Depends(get_platform)) -> list[JSON]:
     """Dataset versions with their statistics."""
     return platform.scoped(access).list_datasets(name)
-
-
-@router.get("/deployments", tags=["deployments"])
-def list_deployments(include_stopped: bool = Query(False, description="include stopped deployments"),
-                     access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> list[JSON]:
-    """Deployments with their versions, replicas and whether their URL answers."""
-    return platform.scoped(access).list_deployments(include_stopped=include_stopped)

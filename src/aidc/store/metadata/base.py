@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -35,7 +35,9 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_run(self, run_id: str) -> PipelineRun: ...
     @abstractmethod
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[PipelineRun]: ...
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
+                  projects: Collection[str] | None = None) -> list[PipelineRun]:
+        """Newest first; ``projects``: only runs in these projects (None: every project, []: none)."""
     @abstractmethod
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> PipelineRun: ...
     @abstractmethod
@@ -71,7 +73,9 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_dataset_version(self, dataset_version_id: int) -> DatasetVersion: ...
     @abstractmethod
-    def list_dataset_versions(self, dataset: str | None = None) -> list[DatasetVersion]: ...
+    def list_dataset_versions(self, dataset: str | None = None, *,
+                              projects: Collection[str] | None = None) -> list[DatasetVersion]:
+        """By name and version; ``projects`` as for list_runs."""
 
     # -- models
     @abstractmethod
@@ -83,7 +87,9 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_model_version_by_id(self, model_version_id: int) -> ModelVersion: ...
     @abstractmethod
-    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]: ...
+    def list_model_versions(self, name: str | None = None, *,
+                            projects: Collection[str] | None = None) -> list[ModelVersion]:
+        """By name and version; ``projects`` as for list_runs."""
     @abstractmethod
     def set_model_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
 
@@ -95,7 +101,9 @@ class MetadataStore(ABC):
     @abstractmethod
     def set_deployment_status(self, deployment_id: int, status: str) -> Deployment: ...
     @abstractmethod
-    def list_deployments(self, *, status: str | None = None, name: str | None = None) -> list[Deployment]: ...
+    def list_deployments(self, *, status: str | None = None, name: str | None = None,
+                         projects: Collection[str] | None = None) -> list[Deployment]:
+        """Oldest first; ``projects`` as for list_runs."""
     @abstractmethod
     def get_deployment(self, deployment_id: int) -> Deployment: ...
     @abstractmethod

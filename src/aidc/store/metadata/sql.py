@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,12 @@ R = TypeVar("R", bound=r.Record)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _in_projects(q: Any, column: Any, projects: Collection[str] | None) -> Any:
+    """Limit a query to records of ``projects`` (None: no limit): the project isolation the API relies on,
+    done by the database instead of loading every record and dropping most of them."""
+    return q if projects is None else q.where(column.in_(sorted(set(projects))))
 
 
 def make_engine(url: str) -> Engine:
@@ -124,8 +130,10 @@ class SqlMetadataStore(MetadataStore):
                 row = rows[0]
             return r.PipelineRun.model_validate(row)
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[r.PipelineRun]:
-        q = select(PipelineRunRow).order_by(PipelineRunRow.created_at.desc()).limit(limit)
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
+                  projects: Collection[str] | None = None) -> list[r.PipelineRun]:
+        q = select(PipelineRunRow).order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id.desc()).limit(limit)
+        q = _in_projects(q, PipelineRunRow.project, projects)
         if pipeline:
             q = q.where(PipelineRunRow.pipeline == pipeline)
         if status:
@@ -244,9 +252,11 @@ class SqlMetadataStore(MetadataStore):
             row = self._get(s, DatasetVersionRow, dataset_version_id, "dataset version")
             return self._dataset_version(row, s.get(DatasetRow, row.dataset_id).name)
 
-    def list_dataset_versions(self, dataset: str | None = None) -> list[r.DatasetVersion]:
+    def list_dataset_versions(self, dataset: str | None = None, *,
+                              projects: Collection[str] | None = None) -> list[r.DatasetVersion]:
         q = (select(DatasetVersionRow, DatasetRow.name).join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
              .order_by(DatasetRow.name, DatasetVersionRow.version))
+        q = _in_projects(q, DatasetVersionRow.project, projects)
         if dataset:
             q = q.where(DatasetRow.name == dataset)
         with self._session() as s:
@@ -285,8 +295,10 @@ class SqlMetadataStore(MetadataStore):
         with self._session() as s:
             return r.ModelVersion.model_validate(self._get(s, ModelVersionRow, model_version_id, "model version"))
 
-    def list_model_versions(self, name: str | None = None) -> list[r.ModelVersion]:
+    def list_model_versions(self, name: str | None = None, *,
+                            projects: Collection[str] | None = None) -> list[r.ModelVersion]:
         q = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
+        q = _in_projects(q, ModelVersionRow.project, projects)
         if name:
             q = q.where(ModelVersionRow.name == name)
         with self._session() as s:
@@ -337,8 +349,9 @@ class SqlMetadataStore(MetadataStore):
             self._set_status(row, status)
             return r.Deployment.model_validate(row)
 
-    def list_deployments(self, *, status: str | None = None, name: str | None = None) -> list[r.Deployment]:
-        q = select(DeploymentRow).order_by(DeploymentRow.id)
+    def list_deployments(self, *, status: str | None = None, name: str | None = None,
+                         projects: Collection[str] | None = None) -> list[r.Deployment]:
+        q = _in_projects(select(DeploymentRow).order_by(DeploymentRow.id), DeploymentRow.project, projects)
         if status:
             q = q.where(DeploymentRow.status == status)
         if name:
