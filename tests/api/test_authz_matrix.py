@@ -33,6 +33,7 @@ class Sample:
     body: dict[str, Any] | None = None
     scope: str = "none"  # "item": a record of the project; "list": lists records of every project; "none"
     ok: int = 200  # what "item" answers in the caller's own project (past the project check, in the route's logic)
+    ok_says: str = ""  # ... and what its error message says, where ``ok`` alone cannot tell
 
 
 def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[tuple[str, str], Sample]:
@@ -59,9 +60,9 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/deployments"): Sample(f"{API}/deployments", scope="list"),
         ("GET", f"{API}/deployments/{{name}}"): Sample(f"{API}/deployments/{r['deployment_name']}", scope="item"),
         # the fixture's models have no ONNX file and its deployments no replicas: what proves the caller got past
-        # the project check is the error only the deployment logic gives (a bad name: 400; unmanaged: 409)
-        ("POST", f"{API}/deployments"): Sample(f"{API}/deployments", {"model": r["model_ref"], "name": "-bad"},
-                                               scope="item", ok=400),
+        # the project check is the error only the deployment logic gives (no ONNX file; unmanaged: 409)
+        ("POST", f"{API}/deployments"): Sample(f"{API}/deployments", {"model": r["model_ref"]}, scope="item", ok=404,
+                                               ok_says="has no ONNX file"),
         ("POST", f"{API}/deployments/{{name}}/scale"): Sample(f"{API}/deployments/{r['deployment_name']}/scale",
                                                               {"replicas": 2}, scope="item", ok=409),
         ("POST", f"{API}/deployments/{{name}}/promote"): Sample(f"{API}/deployments/{r['deployment_name']}/promote",
@@ -169,7 +170,14 @@ def _check(cell: tuple[str, str, str | None, str], outcome: tuple[int, Any, Samp
     own = caller.endswith("@*") or target == "alpha"
     if sample.scope == "item":
         expected = sample.ok if own else 404
-        return None if status == expected else f"record in {target}: expected {expected}, got {status}"
+        if status != expected:
+            return f"record in {target}: expected {expected}, got {status}"
+        said = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
+        if own and sample.ok_says not in said:
+            return f"record in {target}: expected an error saying {sample.ok_says!r}, got {said!r}"
+        if not own and sample.ok_says and sample.ok_says in said:
+            return f"record in {target}: another project's record reached the route's logic: {said!r}"
+        return None
     if sample.scope == "list":
         projects = {item["project"] for item in body}
         allowed = {"alpha", "beta", "default"} if caller.endswith("@*") else {"alpha"}

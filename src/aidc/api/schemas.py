@@ -141,25 +141,31 @@ class PromoteRequest(Body):
     stage: Literal["staging", "production", "archived"]
 
 
+# JSON Schema counts 3.0 as an integer; strict pydantic would not.
+_WHOLE = BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+WholeNumber = Annotated[int, _WHOLE]
+DEPLOYMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
 class DeployRequest(Body):
     """What `aidc deploy` sends: the options of the command, with its defaults."""
 
     model: str = Field(min_length=1, max_length=250, description="NAME or NAME:VERSION")
-    name: str | None = Field(None, max_length=63, description="deployment name (default: the model's name)")
-    replicas: int = Field(1, ge=1, le=64)
+    name: str | None = Field(None, pattern=DEPLOYMENT_NAME, description="deployment name (default: the model's name)")
+    replicas: WholeNumber = Field(1, ge=1, le=64)
     canary: float | None = Field(None, ge=0, le=100, description="roll into the existing deployment on this % of traffic")
     cpus: float = Field(0.5, gt=0, le=1024)
     gpus: float = Field(0.0, ge=0, le=64)
     host: str = Field("127.0.0.1", max_length=200, description="interface the deployment's URL listens on")
-    min_requests: int = Field(50, ge=0, le=10**9)
+    min_requests: WholeNumber = Field(50, ge=1, le=10**9)
     max_error_rate_increase: float = Field(0.02, ge=0, le=1)
-    max_latency_ratio: float = Field(2.0, gt=0, le=1000)
-    promote_after: int | None = Field(None, ge=1, le=10**9)
+    max_latency_ratio: float = Field(2.0, ge=1, le=1000)
+    promote_after: Annotated[int, Field(ge=1, le=10**9), _WHOLE] | None = None
     timeout: float = Field(180.0, gt=0, le=3600, description="seconds to wait for the replicas to be ready")
 
 
 class ScaleRequest(Body):
-    replicas: int = Field(ge=1, le=64)
+    replicas: WholeNumber = Field(ge=1, le=64)
 
 
 class AuditEntryOut(BaseModel):

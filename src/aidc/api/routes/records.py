@@ -40,10 +40,11 @@ def show_run(run_id: str, access: Access = Depends(authorize), platform: Platfor
     return platform.scoped(access).run_details(run_id)
 
 
-@router.get("/runs/{run_id}/report", tags=["runs"], response_class=HTMLResponse)
-def run_report(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> str:
+@router.get("/runs/{run_id}/report", tags=["runs"], response_model=None, responses={
+    200: {"description": "the report", "content": {"text/html": {"schema": {"type": "string"}}}}})
+def run_report(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> HTMLResponse:
     """The run's self-contained HTML report (as `aidc runs report`), rendered now from the store."""
-    return platform.scoped(access).run_report(run_id).read_text(encoding="utf-8")
+    return HTMLResponse(platform.scoped(access).run_report(run_id).read_text(encoding="utf-8"))
 
 
 @router.get("/models", tags=["models"])
