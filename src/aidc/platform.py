@@ -170,7 +170,8 @@ class Platform:
 
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return Security(SqlSecurityStore(self.settings.metadata_url), token_ttl_days=self.settings.token_ttl_days,
-                        retention_days=self.settings.audit_retention_days)
+                        retention_days=self.settings.audit_retention_days,
+                        auth_cache_s=self.settings.auth_cache_seconds)
 
     def scoped(self, access: Access) -> ProjectScope:
         """The read verbs above as ``access`` sees them: only its projects' runs, datasets, models, deployments."""

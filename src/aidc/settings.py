@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr = Field(SecretStr(""), description="the first admin's token when `aidc server` bootstraps")
     token_ttl_days: int = Field(90, ge=0, description="default lifetime of a new API token; 0 = no expiry")
     audit_retention_days: int = Field(180, ge=1, description="audit entries older than this are pruned")
+    auth_cache_seconds: float = Field(10.0, ge=0, le=300, description="how long the server trusts a token it has "
+                                      "verified before asking the store again (revocations made elsewhere take "
+                                      "effect within this); 0 = every request")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

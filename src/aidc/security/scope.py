@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 
 
-def run_json(run: PipelineRun, project: str) -> JSON:
+def run_json(run: PipelineRun) -> JSON:
     seconds = (run.finished_at - run.created_at).total_seconds() if run.finished_at else None
-    return run.to_json() | {"seconds": seconds, "project": project}
+    return run.to_json() | {"seconds": seconds}
 
 
 class ProjectScope:
@@ -36,13 +36,9 @@ class ProjectScope:
         allowed = self.access.projects(permission)
         return None if allowed is None else sorted(allowed)
 
-    def _placed(self, kind: str, items: list[JSON]) -> list[JSON]:
-        """Items (JSON with an ``id``) with their ``project``."""
-        projects = self.security.store.projects_of(kind, [str(i["id"]) for i in items]) if items else {}
-        return [i | {"project": projects.get(str(i["id"]), DEFAULT_PROJECT)} for i in items]
-
     def _one(self, permission: str, kind: str, item: JSON, action: str, target: str) -> JSON:
-        project = self.security.project_of(kind, str(item["id"]))
+        """``item`` (a record's JSON, with its ``project``) once the caller may ``permission`` there."""
+        project = item.get("project") or self.security.project_of(kind, str(item["id"]))
         if not self.access.allows(permission, project):
             self._deny(action, target, project, visible=self.access.allows(permission.split(":")[0] + ":read", project))
         return item | {"project": project}
@@ -64,24 +60,24 @@ class ProjectScope:
     def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[JSON]:
         runs = self.platform.metadata.list_runs(pipeline=pipeline, status=status, limit=limit,
                                                 projects=self._allowed("runs:read"))
-        projects = self.security.store.projects_of("run", [r.id for r in runs]) if runs else {}
-        return [run_json(r, projects.get(r.id, DEFAULT_PROJECT)) for r in runs]
+        return [run_json(r) for r in runs]
 
     def run_details(self, run_id: str) -> JSON:
-        details = self.platform.run_details(run_id)
+        with self.platform.metadata.transaction():  # one session for its four reads
+            details = self.platform.run_details(run_id)
         run = self._one("runs:read", "run", details["run"], "runs.read", f"run {run_id}")
         return details | {"run": run}
 
     def run_report(self, run_id: str, dest: Path | None = None) -> Path:
         """The run's HTML report, written (again) where the store's host keeps it, or at ``dest``."""
         run = self.platform.metadata.get_run(run_id)
-        self._one("runs:read", "run", {"id": run.id}, "runs.read", f"run {run_id}")
+        self._one("runs:read", "run", run.to_json(), "runs.read", f"run {run_id}")
         return self.platform.write_run_report(run.id, dest)
 
     # -- models
     def list_models(self, name: str | None = None) -> list[JSON]:
         found = self.platform.metadata.list_model_versions(name, projects=self._allowed("models:read"))
-        return self._placed("model_version", [m.to_json() for m in found])
+        return [m.to_json() for m in found]
 
     def model(self, ref: str) -> JSON:
         """A model version with its lineage (and a label per lineage node) and the deployments the caller may see
@@ -104,7 +100,7 @@ class ProjectScope:
                        if d.model_version_id == found.id]
         return {"model": model, "lineage": lineage,
                 "labels": {f"{k}:{i}": describe(self.platform.metadata, k, i) for k, i in sorted(nodes)},
-                "deployments": self._placed("deployment", [d.to_json() for d in deployments])}
+                "deployments": [d.to_json() for d in deployments]}
 
     def promote_model(self, ref: str, stage: str) -> list[JSON]:
         """Move ``NAME:VERSION`` to a stage; returns every version whose stage changed (production archives the
@@ -114,35 +110,33 @@ class ProjectScope:
             raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. digits-cnn:3")
         self._one("models:promote", "model_version", self.platform.get_model(ref).to_json(), "models.promote", f"model {ref}")
         before = {m.version: m for m in self.platform.list_models(name)}
-        projects = self.security.store.projects_of("model_version", [str(m.id) for m in before.values()])
-        target = projects.get(str(before[int(version)].id), DEFAULT_PROJECT)
+        projects = {str(m.id): m.project for m in before.values()}
+        target = before[int(version)].project
         with self.security.audited(self.access, "models.promote", f"model {ref}", project=target, stage=stage) as details:
             if any(not self.access.allows("models:promote", p) for p in projects.values()):
                 raise Conflict(f"model {name} has versions in projects you cannot change",
                                hint="promotion may archive them; ask an admin or use a distinct model name per project")
             self.platform.metadata.set_model_stage(name, int(version), stage)
             after = self.platform.list_models(name)
-            changed = [m.to_json() | {"project": projects.get(str(m.id), DEFAULT_PROJECT)} for m in after
-                       if m.stage != before[m.version].stage or m.version == int(version)]
+            changed = [m.to_json() for m in after if m.stage != before[m.version].stage or m.version == int(version)]
             details["changed"] = [f"{m['name']}:{m['version']}→{m['stage']}" for m in changed]
         return changed
 
     # -- datasets
     def list_datasets(self, name: str | None = None) -> list[JSON]:
         found = self.platform.metadata.list_dataset_versions(name, projects=self._allowed("datasets:read"))
-        return self._placed("dataset_version", [d.model_dump(mode="json", by_alias=True) for d in found])
+        return [d.model_dump(mode="json", by_alias=True) for d in found]
 
     # -- deployments
     def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
         rows = self.platform.metadata.list_deployments(projects=self._allowed("deployments:read"))
-        return self._placed("deployment", [self.platform.serving.describe(d) for d in rows
-                                           if include_stopped or d.status != "stopped"])
+        return [self.platform.serving.describe(d) | {"project": d.project} for d in rows
+                if include_stopped or d.status != "stopped"]
 
     def _deployment(self, name: str, permission: str, action: str) -> str:
         """The project of the active deployment ``name``, once the caller may ``permission`` there."""
         found = self.platform.metadata.find_deployment(name)
-        self._one(permission, "deployment", {"id": found.id}, action, f"deployment {name}")
-        return self.security.project_of("deployment", str(found.id))
+        return str(self._one(permission, "deployment", found.to_json(), action, f"deployment {name}")["project"])
 
     def deployment(self, name: str) -> JSON:
         project = self._deployment(name, "deployments:read", "deployments.read")

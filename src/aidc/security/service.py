@@ -12,6 +12,7 @@ from typing import Any
 from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from aidc.security import tokens
 from aidc.security.audit import ChainReport, verify_chain
+from aidc.security.auth_cache import DEFAULT_TTL_S, VerifiedTokens
 from aidc.security.base import DEFAULT_PROJECT, SecurityStore
 from aidc.security.records import ApiToken, AuditEntry, Principal, Project
 from aidc.security.roles import ALL_PROJECTS, NAME_PATTERN, PRINCIPAL_KINDS, ROLES, SCOPES, Access
@@ -42,28 +43,46 @@ def _text(value: Any) -> Any:
 
 
 class Security:
-    def __init__(self, store: SecurityStore, *, token_ttl_days: int = 90, retention_days: int = 180) -> None:
+    def __init__(self, store: SecurityStore, *, token_ttl_days: int = 90, retention_days: int = 180,
+                 auth_cache_s: float = DEFAULT_TTL_S) -> None:
         self.store = store
         self.token_ttl_days = token_ttl_days
         self.retention_days = retention_days
-        # fingerprint → token id of the tokens argon2 has already verified in this process (~50 ms each);
-        # revocation, expiry and disabling are still checked against the store on every request.
-        self._verified: dict[str, str] = {}
+        # Who a verified token stands for, for auth_cache_s seconds (see auth_cache.py): changes made here forget
+        # it at once, changes made elsewhere take effect within that time.
+        self.verified = VerifiedTokens(auth_cache_s)
+        # HMAC → token id of the tokens argon2 has already verified in this process (~50 ms each); once the
+        # cache above has lapsed, revocation, expiry and disabling are checked against the store again.
+        self._verified: dict[bytes, str] = {}
         self._touched: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     # -- who is calling
+    def recently_verified(self, token: str, source: str) -> Access | None:
+        """The caller a token stood for when last verified, if that was under auth_cache_s ago and nothing needs
+        writing; no I/O, so the API can answer it on its event loop. None: call ``authenticate``."""
+        known = self.verified.get(self.verified.key(token), source)
+        if known is None or _now() - self._touched.get(known.token_id or "", datetime.min.replace(tzinfo=UTC)) > TOUCH_EVERY:
+            return None
+        return known
+
     def authenticate(self, token: str, source: str) -> Access:
         """The caller a token stands for; Unauthenticated, naming no part of the token, when it does not."""
+        fingerprint = self.verified.key(token)
+        known = self.verified.get(fingerprint, source)
+        if known is not None:
+            self._touch(known.token_id)
+            return known
         token_id = tokens.token_id_of(token)
         record = self.store.get_token(token_id)
-        fingerprint = tokens.fingerprint(token)
         if record is None:
             raise Unauthenticated(_BAD_TOKEN, hint=_BAD_TOKEN_HINT)
         if self._verified.get(fingerprint) != token_id:
             if not tokens.token_matches(record.secret_hash, token):
                 raise Unauthenticated(_BAD_TOKEN, hint=_BAD_TOKEN_HINT)
             with self._lock:
+                if len(self._verified) >= 10_000:
+                    self._verified.clear()
                 self._verified[fingerprint] = token_id
         now = _now()
         expires = _aware(record.expires_at)
@@ -73,11 +92,19 @@ class Security:
         principal = self.store.get_principal(record.principal)
         if principal.disabled:
             raise Unauthenticated(f"{principal.name} is disabled", hint="ask an admin to enable it (`aidc users enable`)")
-        if now - self._touched.get(token_id, datetime.min.replace(tzinfo=UTC)) > TOUCH_EVERY:
+        self._touch(token_id, now)
+        access = Access(principal=principal.name, kind=principal.kind, scopes=tuple(record.scopes), token_id=token_id,
+                        bindings=frozenset((b.role, b.project) for b in principal.roles), source=source)
+        self.verified.put(fingerprint, access, expires)
+        return access
+
+    def _touch(self, token_id: str | None, now: datetime | None = None) -> None:
+        """Record when a token was last used, at most once a minute (a write per request would cost more than
+        the request)."""
+        now = now or _now()
+        if token_id and now - self._touched.get(token_id, datetime.min.replace(tzinfo=UTC)) > TOUCH_EVERY:
             self._touched[token_id] = now
             self.store.touch_token(token_id, now)
-        return Access(principal=principal.name, kind=principal.kind, scopes=tuple(record.scopes), token_id=token_id,
-                      bindings=frozenset((b.role, b.project) for b in principal.roles), source=source)
 
     # -- audit
     def record(self, access: Access, action: str, target: str, *, result: str = "ok", project: str | None = None,
@@ -186,7 +213,9 @@ class Security:
         with self.audited(access, "token.revoke", f"token:{token_id}", principal=record.principal):
             if token_id == access.token_id:
                 raise Conflict("that is the token this request is made with", hint="revoke it using another token")
-            return self.store.revoke_token(token_id, _now())
+            revoked = self.store.revoke_token(token_id, _now())
+        self.verified.forget(token_id=token_id)
+        return revoked
 
     # -- users and service accounts
     def create_principal(self, access: Access, name: str, kind: str = "user") -> Principal:
@@ -220,18 +249,24 @@ class Security:
             raise InvalidInput(f"unknown role {role!r}", hint=f"one of {', '.join(ROLES)}")
         self._check_project(project)
         with self.audited(access, "role.grant", f"principal:{name}", project=project, role=role):
-            return self.store.grant(name, role, project)
+            granted = self.store.grant(name, role, project)
+        self.verified.forget(principal=name)
+        return granted
 
     def revoke_role(self, access: Access, name: str, role: str, project: str) -> Principal:
         with self.audited(access, "role.revoke", f"principal:{name}", project=project, role=role):
             self._keeps_an_admin(access, name, dropping=(role, project))
-            return self.store.revoke(name, role, project)
+            revoked = self.store.revoke(name, role, project)
+        self.verified.forget(principal=name)
+        return revoked
 
     def set_disabled(self, access: Access, name: str, disabled: bool) -> Principal:
         with self.audited(access, "principal.disable" if disabled else "principal.enable", f"principal:{name}"):
             if disabled:
                 self._keeps_an_admin(access, name, disabling=True)
-            return self.store.set_disabled(name, disabled)
+            changed = self.store.set_disabled(name, disabled)
+        self.verified.forget(principal=name)
+        return changed
 
     # -- projects
     def create_project(self, access: Access, name: str, description: str = "") -> Project:

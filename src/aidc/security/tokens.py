@@ -47,7 +47,3 @@ def token_matches(secret_hash: str, token: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
 
-
-def fingerprint(token: str) -> str:
-    """A SHA-256 of the token, kept only in memory to remember which tokens argon2 already verified."""
-    return hashlib.sha256(token.encode()).hexdigest()

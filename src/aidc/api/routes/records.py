@@ -19,7 +19,7 @@ MODEL_VERSION_REF = r"^[^:/]+:[0-9]+$"
 
 
 @router.get("/health", tags=["server"])
-def health() -> Health:
+async def health() -> Health:
     """Whether the server answers (no token needed)."""
     from aidc import __version__
 

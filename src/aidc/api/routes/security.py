@@ -19,7 +19,7 @@ JSON = dict[str, Any]
 
 
 @router.get("/whoami", tags=["you"])
-def whoami(access: Access = Depends(authorize)) -> WhoAmI:
+async def whoami(access: Access = Depends(authorize)) -> WhoAmI:
     """The principal your token stands for, its roles and the token's scopes."""
     return WhoAmI.model_validate(access.to_json())
 

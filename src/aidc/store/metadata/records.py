@@ -34,6 +34,7 @@ class DatasetVersion(Record):
     fingerprint: str
     run_id: str | None
     created_at: datetime
+    project: str = "default"  # which project it belongs to (`aidc projects assign`; the API shows only yours)
 
     model_config = ConfigDict(from_attributes=True, frozen=True, populate_by_name=True)
 
@@ -52,6 +53,7 @@ class PipelineRun(Record):
     report_path: str | None
     created_at: datetime
     finished_at: datetime | None
+    project: str = "default"
 
 
 class StageRun(Record):
@@ -106,6 +108,7 @@ class ModelVersion(Record):
     dataset_version_id: int | None
     metrics: dict[str, Any]
     created_at: datetime
+    project: str = "default"
 
     @property
     def ref(self) -> str:
@@ -136,6 +139,7 @@ class Deployment(Record):
     previous_model_version_id: int | None = None  # what `rollback` returns to once a canary was promoted
     controller: str | None = None
     updated_at: datetime | None = None
+    project: str = "default"
 
 
 class DeploymentReplica(Record):

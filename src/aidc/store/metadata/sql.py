@@ -224,7 +224,8 @@ class SqlMetadataStore(MetadataStore):
     def _dataset_version(row: DatasetVersionRow, name: str) -> r.DatasetVersion:
         return r.DatasetVersion(id=row.id, dataset=name, version=row.version, artifact_digest=row.artifact_digest,
                                 schema=row.schema_, stats=row.stats, class_balance=row.class_balance,
-                                fingerprint=row.fingerprint, run_id=row.run_id, created_at=row.created_at)
+                                fingerprint=row.fingerprint, run_id=row.run_id, created_at=row.created_at,
+                                project=row.project)
 
     def register_dataset_version(self, dataset: str, artifact_digest: str, *, schema: dict[str, Any],
                                  stats: dict[str, Any], class_balance: dict[str, Any], fingerprint: str,
