@@ -173,7 +173,9 @@ def measure(server_pid: int, port: int, path: str, token: str, mode: str, arg: f
         for _ in range(repeat):
             cpu = _cpu_seconds(server_pid)
             out = subprocess.run([sys.executable, __file__, "--load", "127.0.0.1", str(port), f.name, mode, str(arg),
-                                  str(seconds)], capture_output=True, text=True, timeout=seconds + 120, check=True)
+                                  str(seconds)], capture_output=True, text=True, timeout=seconds + 300)
+            if out.returncode:
+                raise RuntimeError(f"load generator failed on {path}: {out.stderr[-2000:]}")
             run = json.loads(out.stdout)
             # (includes the warm-up requests: a slight overestimate, the same for every variant measured)
             run["cpu_us"] = (_cpu_seconds(server_pid) - cpu) / max(run["requests"], 1) * 1e6

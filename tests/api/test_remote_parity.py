@@ -171,3 +171,45 @@ def test_aidc_run_with_a_server_points_at_job_submission(served: LiveServer, mon
                                                         tmp_path: Path) -> None:
     code, out, err = _remote(served, monkeypatch, tmp_path, "run", "examples/digits/pipeline.yaml")
     assert code == 2 and out == "" and "aidc jobs submit" in err and served.url in err
+
+
+def test_predict_through_the_server_calls_the_deployment_directly(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A served model (a pipeline's single endpoint: no Ray needed): predict, scale refused, delete — both ways."""
+    import numpy as np
+
+    from aidc.serving.endpoint import start_endpoint
+    from tests.cli.test_deployments import _classifier
+
+    home = tmp_path / "home"
+    platform = Platform(Settings(home=home))
+    onnx = _classifier(tmp_path / "tiny.onnx")
+    version = platform.metadata.register_model_version(
+        "tiny", onnx_digest=platform.artifacts.put_file(onnx).digest, checkpoint_digest=None, run_id=None,
+        dataset_version_id=None, metrics={})
+    endpoint = start_endpoint(onnx, "tiny", "1", log_path=tmp_path / "endpoint.log")
+    platform.metadata.add_deployment("tiny", version.id, endpoint.url, endpoint.pid)
+    platform.close()
+    proc, server = start_server(home, secrets.token_urlsafe(32))
+    try:
+        np.save(tmp_path / "x.npy", np.ones((2, 4), dtype=np.float32))
+        asked = ("predict", "tiny", "--input", str(tmp_path / "x.npy"), "--json")
+        local, remote = _local(server, monkeypatch, *asked), _remote(server, monkeypatch, tmp_path, *asked)
+        assert local[0] == remote[0] == 0 and json.loads(remote[1]) == json.loads(local[1])
+        assert json.loads(remote[1])["outputs"]["logits"]["shape"] == [2, 3]
+        for command in (("deployments", "show", "tiny", "--json"), ("deployments", "list", "--json")):
+            shown = _remote(server, monkeypatch, tmp_path, *command)
+            assert json.loads(shown[1]) == json.loads(_local(server, monkeypatch, *command)[1])
+        refused = [f(server, monkeypatch, *args) for f, args in
+                   ((_local, ("deployments", "scale", "tiny", "2")),
+                    (lambda s, m, *a: _remote(s, m, tmp_path, *a), ("deployments", "scale", "tiny", "2")))]
+        assert refused[0] == refused[1] and refused[0][0] == 1 and "single endpoint" in refused[0][2]
+        code, out, _ = _remote(server, monkeypatch, tmp_path, "deployments", "delete", "tiny")
+        assert code == 0 and "deleted deployment tiny" in out and not endpoint.alive()
+        assert _local(server, monkeypatch, "deployments", "list", "--json")[1].strip() == "[]"
+    finally:
+        stop(proc)
+        if endpoint.alive():
+            from aidc.serving.endpoint import stop_endpoint
+
+            stop_endpoint(endpoint.pid)
