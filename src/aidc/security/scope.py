@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import AidcError, Conflict, InvalidInput, NotFound
+from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied
 from aidc.security.base import DEFAULT_PROJECT
 from aidc.security.roles import Access
 
@@ -46,14 +46,13 @@ class ProjectScope:
     def _deny(self, action: str, target: str, project: str, *, visible: bool = False) -> None:
         """A caller who cannot see the record is told it does not exist; one who can see it but not change it is
         told that (PermissionDenied, naming the project)."""
-        from aidc.errors import PermissionDenied
-
+        error: AidcError
         if visible:
-            error: Exception = PermissionDenied(f"{self.access.principal} may not change {target} (project {project})",
-                                                hint="ask an admin for a role that may: `aidc users grant`")
+            error = PermissionDenied(f"{self.access.principal} may not change {target} (project {project})",
+                                     hint="ask an admin for a role that may: `aidc users grant`")
         else:
             error = NotFound(f"no {target}", hint="it may belong to a project you have no role on")
-        self.security.denied(self.access, action, target, error, project=project)  # type: ignore[arg-type]
+        self.security.denied(self.access, action, target, error, project=project)
         raise error
 
     # -- runs
