@@ -125,7 +125,7 @@ class Platform:
         plain = {k: v for k, v in options.items() if isinstance(v, (str, int, float, type(None)))}
         with self.security.audited(access or self.local_access(), "deployments.deploy", ref, project=project,
                                    **plain) as details:
-            deployed = self.serving.deploy(self.get_model(ref), **options)
+            deployed = self.serving.deploy(self.get_model(ref), project=project, **options)
             details.update(deployment=deployed["name"], url=deployed["url"])
         return deployed
 

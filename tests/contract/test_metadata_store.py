@@ -198,6 +198,10 @@ class MetadataStoreContract:
         assert store.list_model_versions("shared-name", projects=["beta"])[0].id == placed["beta"][2]
         assert store.list_runs(projects=["alpha"], status="running")[0].id == "run-alpha"
         assert store.list_deployments(projects=["alpha"], name="dep-beta") == []
+        # a deployment can be made in its project from the start (never visible to another project meanwhile)
+        made = store.add_deployment("dep-new", placed["beta"][2], "http://127.0.0.1:9", None, project="beta")
+        assert made.project == "beta" and [d.name for d in store.list_deployments(projects=["beta"])][-1] == "dep-new"
+        assert store.add_deployment("dep-plain", placed["beta"][2], "u", None).project == "default"
 
     def test_reopening_keeps_data(self, store: MetadataStore) -> None:
         store.create_run("r", "p", {"a": 1}, None)

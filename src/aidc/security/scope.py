@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied
-from aidc.security.base import DEFAULT_PROJECT
 from aidc.security.roles import Access
 
 if TYPE_CHECKING:
@@ -173,7 +172,5 @@ class ProjectScope:
         if current is not None:  # a canary into someone else's deployment needs the right there too
             self._deployment(existing, "deployments:manage", "deployments.deploy")
         deployed = self.platform.deploy(f"{model['name']}:{model['version']}", access=self.access, project=project,
-                                        **options)
-        if current is None and project != DEFAULT_PROJECT:
-            self.security.store.assign_project("deployment", str(deployed["id"]), project)
+                                        **options)  # a new deployment is in the model's project from the start
         return dict(deployed) | {"project": project}

@@ -45,8 +45,10 @@ class Deployments:
 
     def deploy(self, version: ModelVersion, *, name: str | None = None, replicas: int = 1,
                canary: float | None = None, cpus: float = 0.5, gpus: float = 0.0, host: str = "127.0.0.1",
-               policy: CanaryPolicy | None = None, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
-        """Serve ``version`` as deployment ``name`` (default: the model's name), or canary it into that deployment."""
+               policy: CanaryPolicy | None = None, timeout: float = SETTLE_TIMEOUT_S,
+               project: str | None = None) -> dict[str, Any]:
+        """Serve ``version`` as deployment ``name`` (default: the model's name), or canary it into that deployment;
+        a new deployment belongs to ``project`` (default: "default") from the start."""
         name = name or version.name
         if not NAME.match(name):
             raise InvalidInput(f"deployment name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
@@ -73,7 +75,7 @@ class Deployments:
             raise InvalidInput("a deployment needs --replicas ≥ 1, --cpus > 0 and --gpus ≥ 0")
         with self.store.transaction():
             d = self.store.add_deployment(name, version.id, "", None, "starting", replicas=replicas,
-                                          resources={"cpus": cpus, "gpus": gpus, "host": host})
+                                          resources={"cpus": cpus, "gpus": gpus, "host": host}, project=project)
             d = self.store.update_deployment(d.id, controller=f"{self.namespace}/{_controller_name(d.id)}")
             self.store.add_deployment_event(d.id, "created", f"{version.ref} on {replicas} replica(s)",
                                             {"replicas": replicas, "cpus": cpus, "gpus": gpus})

@@ -97,7 +97,8 @@ class MetadataStore(ABC):
     @abstractmethod
     def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
                        status: str = "running", *, replicas: int = 1, resources: dict[str, Any] | None = None,
-                       controller: str | None = None) -> Deployment: ...
+                       controller: str | None = None, project: str | None = None) -> Deployment:
+        """``project``: where it belongs from its first moment (default: project "default")."""
     @abstractmethod
     def set_deployment_status(self, deployment_id: int, status: str) -> Deployment: ...
     @abstractmethod

@@ -329,11 +329,11 @@ class SqlMetadataStore(MetadataStore):
     # -- deployments
     def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
                        status: str = "running", *, replicas: int = 1, resources: dict[str, Any] | None = None,
-                       controller: str | None = None) -> r.Deployment:
+                       controller: str | None = None, project: str | None = None) -> r.Deployment:
         with self._session() as s:
             row = DeploymentRow(name=name, model_version_id=model_version_id, url=url, pid=pid, status=status,
                                 replicas=replicas, resources=resources or {}, canary_policy={},
-                                controller=controller)
+                                controller=controller, **({"project": project} if project else {}))
             s.add(row)
             s.flush()
             return r.Deployment.model_validate(row)
