@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aidc.errors import AidcError, PermissionDenied, Unauthenticated
+from aidc.security import oidc
 from aidc.security.policy import required_permission
 from aidc.security.roles import PUBLIC, Access
 
@@ -43,7 +44,9 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
         if credentials is None:
             raise Unauthenticated("this route needs an API token",
                                   hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one")
-        access = platform.security.authenticate(credentials.credentials, source)
+        # An OIDC JWT (when an issuer is configured) or else an aidc API token.
+        access = oidc.authenticate(platform, credentials.credentials, source) or \
+            platform.security.authenticate(credentials.credentials, source)
         if permission is None:
             raise PermissionDenied(f"{method} {path} has no access policy, so nobody may call it",
                                    hint="add it to aidc.security.policy.POLICY")
