@@ -89,12 +89,16 @@ class _EnvelopeWriter(CodecWriter):
         for chunk in chunks:
             pending += chunk
             # Hold back until more follows: only then is a full chunk known not to be the last.
-            while len(pending) > CHUNK_SIZE:
-                yield aes.encrypt(_nonce(prefix, counter, False), bytes(pending[:CHUNK_SIZE]), header)
-                del pending[:CHUNK_SIZE]
-                counter += 1
-                if counter >= MAX_CHUNKS:
-                    raise ValueError("artifact too large for one envelope (2^32 chunks)")
+            if len(pending) > CHUNK_SIZE:
+                view, done = memoryview(pending), 0  # slices of a view: no copies on the hot path
+                while len(pending) - done > CHUNK_SIZE:
+                    yield aes.encrypt(_nonce(prefix, counter, False), view[done:done + CHUNK_SIZE], header)
+                    done += CHUNK_SIZE
+                    counter += 1
+                    if counter >= MAX_CHUNKS:
+                        raise ValueError("artifact too large for one envelope (2^32 chunks)")
+                view.release()
+                del pending[:done]
         yield aes.encrypt(_nonce(prefix, counter, True), bytes(pending), header)
 
     def key_record(self, hexdigest: str) -> tuple[str, bytes]:
@@ -160,10 +164,15 @@ class EnvelopeCodec(ArtifactCodec):
         counter = 0
         for chunk in stream:
             pending += chunk
-            while len(pending) > segment:
-                yield self._open(aes, prefix, counter, False, bytes(pending[:segment]), header, digest, where)
-                del pending[:segment]
-                counter += 1
+            if len(pending) > segment:
+                view, done = memoryview(pending), 0  # slices of a view: no copies on the hot path
+                while len(pending) - done > segment:
+                    opened = self._open(aes, prefix, counter, False, view[done:done + segment], header, digest, where)
+                    done += segment
+                    counter += 1
+                    yield opened
+                view.release()
+                del pending[:done]
         if len(pending) < TAG_LEN:
             raise self._tampered(digest, where, "it is truncated")
         yield self._open(aes, prefix, counter, True, bytes(pending), header, digest, where)
@@ -174,7 +183,7 @@ class EnvelopeCodec(ArtifactCodec):
                               hint="the stored copy was modified, truncated or reordered; put the original again "
                                    "to repair it, or delete it")
 
-    def _open(self, aes: Any, prefix: bytes, counter: int, last: bool, sealed: bytes, header: bytes,
+    def _open(self, aes: Any, prefix: bytes, counter: int, last: bool, sealed: bytes | memoryview, header: bytes,
               digest: str, where: str) -> bytes:
         from cryptography.exceptions import InvalidTag
 
