@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from aidc.errors import IntegrityError, MasterKeyUnavailable
+from aidc.errors import IntegrityError, InvalidInput, MasterKeyUnavailable
 from aidc.platform import Platform
 from aidc.security.keys import key_status, rotate
 from aidc.settings import Settings
@@ -190,6 +190,10 @@ class EncryptedContract(ArtifactStoreContract):
         assert backend.raw(ref.uri) == b"written before encryption was switched on"
         encrypted = backend.open()
         assert encrypted.get_bytes(ref.digest) == b"written before encryption was switched on"
+        lookalike = MAGIC + b"\x01 not really an envelope"
+        with pytest.raises(InvalidInput, match="marker of an encrypted artifact"):
+            plain.put_bytes(lookalike)  # it would not read back as plaintext
+        assert encrypted.get_bytes(encrypted.put_bytes(lookalike).digest) == lookalike
 
     def test_rotation_rewraps_data_keys_without_rewriting_data(self, backend: EncryptedBackend, tmp_path: Path) -> None:
         platform = Platform(backend.settings(tmp_path / "home"))

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from aidc.errors import IntegrityError, MasterKeyUnavailable
+from aidc.errors import IntegrityError, InvalidInput, MasterKeyUnavailable
 
 from .codec import ArtifactCodec, CodecWriter, KeyRecords
 from .digests import CHUNK_SIZE, format_digest
@@ -133,7 +133,16 @@ class EnvelopeCodec(ArtifactCodec):
         return _EnvelopeWriter(master)
 
     def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        yield from chunks  # plaintext mode; encrypted writes go through writer()
+        """Plaintext mode (encrypted writes go through writer()): as it is, unless it would read back as an
+        envelope — content that itself starts with MAGIC can only be stored encrypted."""
+        first = True
+        for chunk in chunks:
+            if first and chunk[:len(MAGIC)] == MAGIC:
+                raise InvalidInput("this content begins with the marker of an encrypted artifact, so stored "
+                                   "as plaintext it would not read back",
+                                   hint="store it with encryption on (AIDC_ENCRYPTION=on and a master key)")
+            first = False
+            yield chunk
 
     # -- reads -----------------------------------------------------------------------------------
 
