@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,11 +18,12 @@ from aidc.platform import Platform
 from aidc.security.keys import key_status, rotate
 from aidc.settings import Settings
 from aidc.store.artifacts import ArtifactCodec, ArtifactStore, EnvelopeCodec, FileArtifactStore, S3ArtifactStore
+from aidc.store.artifacts.codec import CodecWriter
 from aidc.store.artifacts.digests import CHUNK_SIZE, digest_of_key
 from aidc.store.artifacts.envelope import HEADER_LEN, MAGIC, TAG_LEN, stored_size
 from aidc.store.artifacts.keyring import MasterKey, MasterKeyRing, write_key_file
 from tests.contract import test_artifact_store as plain
-from tests.contract.test_artifact_store import MiB, ArtifactStoreContract, Backend, LocalBackend, S3Backend
+from tests.contract.test_artifact_store import MiB, ArtifactStoreContract, Backend, LocalBackend, S3Backend, sha
 
 SEGMENT = CHUNK_SIZE + TAG_LEN
 
@@ -124,8 +126,46 @@ def _segments(raw: bytes) -> tuple[bytes, list[bytes]]:
     return raw[:HEADER_LEN], [body[i:i + SEGMENT] for i in range(0, len(body), SEGMENT)]
 
 
+class ExplodingEnvelope(EnvelopeCodec):
+    """Encrypts, and fails once 8 MiB of ciphertext have gone to the backend: a crash mid-upload."""
+
+    def writer(self) -> CodecWriter:
+        writer = super().writer()
+        seal = writer.encode
+
+        def encode(chunks: Iterable[bytes]) -> Iterator[bytes]:
+            sent = 0
+            for chunk in seal(chunks):
+                if sent >= 8 * MiB:
+                    raise RuntimeError("crashed mid-write")
+                sent += len(chunk)
+                yield chunk
+
+        writer.encode = encode  # type: ignore[method-assign]
+        return writer
+
+
 class EncryptedContract(ArtifactStoreContract):
     """The plain contract, plus what encryption promises."""
+
+    def test_crash_mid_encrypted_write_leaves_no_data_and_no_key_record(self, backend: EncryptedBackend,
+                                                                        tmp_path: Path) -> None:
+        store = backend.open(codec=ExplodingEnvelope(backend.ring(), encrypt=True))
+        data = os.urandom(12 * MiB)
+        source = tmp_path / "big.bin"
+        source.write_bytes(data)
+        for put in (lambda: store.put_file(source), lambda: store.put_bytes(data)):
+            with pytest.raises(RuntimeError, match="crashed mid-write"):
+                put()
+            assert not store.exists(sha(data)) and backend.leftovers() == []
+            assert list(store.iter_key_records()) == []  # type: ignore[attr-defined]
+
+    def test_delete_removes_the_key_record_too(self, store: ArtifactStore, backend: EncryptedBackend) -> None:
+        keep, gone = store.put_bytes(b"kept"), store.put_bytes(b"deleted")
+        assert len(list(store.iter_key_records())) == 2  # type: ignore[attr-defined]
+        store.delete(gone.digest)
+        assert [d for d, _ in store.iter_key_records()] == [keep.digest.removeprefix("sha256:")]  # type: ignore[attr-defined]
+        assert backend.leftovers() == []
 
     def test_bytes_at_rest_are_sealed_chunks_not_the_plaintext(self, store: ArtifactStore, backend: EncryptedBackend) -> None:
         data = b"patient record 0042; " * (3 * MiB // 21)  # several chunks of recognisable text
