@@ -33,13 +33,11 @@ def register(app: typer.Typer) -> None:
             if path is not None and not path.is_file():
                 raise NotFound(f"no such file: {path}")
         from aidc.security.keys import prepare_server
-        from aidc.settings import Settings
 
-        settings = Settings()
-        created = prepare_server(settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
+        platform = Platform()
+        created = prepare_server(platform.settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
         if created:
             err_console.print(created, highlight=False)
-        platform = Platform(settings)
         local = platform.local_access()
         token = platform.security.bootstrap(local, platform.settings.admin_token.get_secret_value())
         if token:

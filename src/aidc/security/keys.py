@@ -91,12 +91,12 @@ def key_status(platform: Platform) -> dict[str, Any]:
             per_key[records[(hexdigest, object_id)] or ""] += 1
     ring = codec.ring
     env_ids = {k.key_id for k in MasterKeyRing.load(None, settings.master_key.get_secret_value()).keys}
-    keys = [{"key_id": k.key_id, "active": k is ring.active, "source": "env" if k.key_id in env_ids else "file",
-             "artifacts": per_key.pop(k.key_id, 0)} for k in ring.keys]
+    keys: list[dict[str, Any]] = [{"key_id": k.key_id, "active": k is ring.active, "artifacts": per_key.pop(k.key_id, 0),
+                                   "source": "env" if k.key_id in env_ids else "file"} for k in ring.keys]
     return {"encryption": "on" if artifact_codec(settings).encrypt else "off", "artifact_store": store.url,
             "key_file": str(master_key_path(settings)), "keys": keys,
             "unknown_keys": [{"key_id": i, "artifacts": n} for i, n in sorted(per_key.items())],
-            "encrypted": sum(k["artifacts"] for k in keys) + sum(per_key.values()), "plaintext": plaintext,
+            "encrypted": sum(int(k["artifacts"]) for k in keys) + sum(per_key.values()), "plaintext": plaintext,
             "missing_key_record": missing, "damaged_key_record": damaged,
             "unused_key_records": len(set(records) - in_use)}
 
