@@ -334,8 +334,7 @@ class FsspecArtifactStore(ArtifactStore):
         path = self._path(hexdigest)
         with self._translated("reading artifact", self._uri_for_path(path)):
             try:
-                with self._fs.open(path, "rb") as stored:
-                    head = stored.read(HEADER_LEN)
+                head = self._fs.cat_file(path, start=0, end=HEADER_LEN)  # a ranged GET, not a whole block
             except FileNotFoundError:
                 return None
         if len(head) < HEADER_LEN or head[:len(MAGIC)] != MAGIC:
