@@ -155,6 +155,7 @@ def error_answer(exc: AidcError) -> Answer:
 class InferTicket:
     """An infer request queued in its model's batcher: what is needed to answer it once ``future`` is done."""
 
+    route: InferRoute
     served: ServedModel
     request: InferRequest
     started: float
@@ -188,7 +189,7 @@ class InferRoute:
             if isinstance(body, AidcError):
                 raise body
             decoded = decode_infer_request(body, header_length, served.model)
-            return InferTicket(served, decoded, started, served.batcher.submit(decoded.inputs, on_done))
+            return InferTicket(self, served, decoded, started, served.batcher.submit(decoded.inputs, on_done))
         except AidcError as exc:
             return self._failed(served, exc)
 
@@ -235,7 +236,7 @@ class InferRoute:
         started = time.perf_counter()
         try:
             decoded = await anyio.to_thread.run_sync(decode_infer_request, body, header_length, served.model)
-            return InferTicket(served, decoded, started, served.batcher.submit(decoded.inputs))
+            return InferTicket(self, served, decoded, started, served.batcher.submit(decoded.inputs))
         except AidcError as exc:
             return self._failed(served, exc)
 

@@ -181,7 +181,7 @@ class Deployments:
         from aidc.serving.controller import ControllerConfig, DeploymentController
 
         try:
-            return ray.get_actor(_controller_name(d.id))
+            return ray.get_actor(_controller_name(d.id), namespace=self.namespace)
         except ValueError:
             if not create:
                 return None
@@ -194,8 +194,8 @@ class Deployments:
         # On this node: the router binds here, so the URL printed to the user is reachable from here.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         return ray.remote(DeploymentController).options(
-            name=_controller_name(d.id), lifetime="detached", num_cpus=0, max_restarts=-1, max_concurrency=4,
-            scheduling_strategy=here).remote(config)
+            name=_controller_name(d.id), namespace=self.namespace, lifetime="detached", num_cpus=0, max_restarts=-1,
+            max_concurrency=4, scheduling_strategy=here).remote(config)
 
     def _settle(self, deployment_id: int, timeout: float) -> dict[str, Any]:
         import ray
@@ -254,7 +254,8 @@ class Deployments:
             ray.kill(controller, no_restart=True)
         for replica in self.store.list_replicas(d.id):
             try:
-                ray.kill(ray.get_actor(replica_name(d.id, (replica.model_version_id, replica.slot))), no_restart=True)
+                key = (replica.model_version_id, replica.slot)
+                ray.kill(ray.get_actor(replica_name(d.id, key), namespace=self.namespace), no_restart=True)
             except ValueError:
                 pass
 

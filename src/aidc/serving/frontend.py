@@ -23,6 +23,7 @@ import logging
 import signal
 import socket
 from http import HTTPStatus
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -72,13 +73,18 @@ class _Request:
 
 
 class FrontEnd:
-    """What every connection shares: the app, its infer route and readiness, and the set of open connections."""
+    """What every connection shares: the app, its infer route and readiness, and the set of open connections.
 
-    def __init__(self, app: Any) -> None:
+    An app without an infer route (the deployment router) has every request go through it, still answered
+    in one write.
+    """
+
+    def __init__(self, app: Any, *, max_body_bytes: int | None = None) -> None:
         self.app = app
-        self.route: InferRoute = app.state.infer_route
-        self.readiness: dict[str, bool] = app.state.readiness
-        self.max_body_bytes: int = app.state.max_body_bytes
+        state = getattr(app, "state", None)
+        self.route: InferRoute | None = getattr(state, "infer_route", None)
+        self.readiness: dict[str, bool] = getattr(state, "readiness", {"ready": True})
+        self.max_body_bytes: int = max_body_bytes or getattr(state, "max_body_bytes", 64 * 1024 * 1024)
         self.connections: set[Connection] = set()
         self.stopping = False
         self.idle = asyncio.Event()  # set whenever no connection is open
@@ -259,7 +265,9 @@ class Connection(asyncio.Protocol):
         if "%" in path:
             path = unquote(path)
         front = self.front
-        if request.method == b"POST":
+        if front.route is None:
+            pass  # everything goes to the app
+        elif request.method == b"POST":
             match = INFER_PATH.match(path)
             if match is not None:
                 self._infer(request, match.group(1), match.group(2))
@@ -280,6 +288,7 @@ class Connection(asyncio.Protocol):
     def _infer(self, request: _Request, name: str, version: str | None) -> None:
         body: bytes | BodyTooLarge = request.too_large or b"".join(request.body)
         route = self.front.route
+        assert route is not None
         if isinstance(body, bytes) and len(body) > DECODE_IN_THREAD_BYTES:
             self.task = asyncio.get_running_loop().create_task(
                 self._answer_later(route.answer(name, version, body, request.header_length, decode_in_thread=True)))
@@ -295,7 +304,7 @@ class Connection(asyncio.Protocol):
         if ticket is None or self.closed:
             return
         try:
-            self._write(self.front.route.finish(ticket))
+            self._write(ticket.route.finish(ticket))
             self._next()
         except Exception:  # called from the batcher's dispatcher: never let one connection break it
             log.exception("answering an infer request failed")
@@ -369,22 +378,24 @@ class Connection(asyncio.Protocol):
         self._next()
 
 
-async def listen(app: Any, sock: socket.socket) -> tuple[asyncio.Server, FrontEnd]:
+async def listen(app: Any, sock: socket.socket, *, max_body_bytes: int | None = None
+                 ) -> tuple[asyncio.Server, FrontEnd]:
     """Start answering connections to ``sock`` on the running loop; the caller closes the server."""
-    front = FrontEnd(app)
+    front = FrontEnd(app, max_body_bytes=max_body_bytes)
     front.idle.set()
     server = await asyncio.get_running_loop().create_server(lambda: Connection(front), sock=sock, backlog=2048)
     return server, front
 
 
-async def serve(app: Any, sock: socket.socket, *, graceful_timeout: float = 10.0) -> None:
-    """Serve ``app`` (create_app's) on a bound, listening socket until SIGTERM or SIGINT, then drain and stop.
+async def serve(app: Any, sock: socket.socket, *, graceful_timeout: float = 10.0,
+                shutdown: Callable[[], Awaitable[None]] | None = None, max_body_bytes: int | None = None) -> None:
+    """Serve ``app`` on a bound, listening socket until SIGTERM or SIGINT, then drain and stop.
 
     Draining: stop accepting, close idle connections, let answers in progress finish (up to
-    ``graceful_timeout`` seconds), then close the batchers (the app's own shutdown).
+    ``graceful_timeout`` seconds), then ``shutdown`` (default: the app's own, which closes the batchers).
     """
     loop = asyncio.get_running_loop()
-    server, front = await listen(app, sock)
+    server, front = await listen(app, sock, max_body_bytes=max_body_bytes)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -405,4 +416,4 @@ async def serve(app: Any, sock: socket.socket, *, graceful_timeout: float = 10.0
         for connection in list(front.connections):
             if connection.transport is not None:
                 connection.transport.abort()
-    await app.state.shutdown()
+    await (shutdown or app.state.shutdown)()
