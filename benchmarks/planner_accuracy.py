@@ -21,7 +21,7 @@ from aidc.planner.catalog import Catalog
 from aidc.planner.fabric import fat_tree
 from aidc.planner.catalog import GPU
 from aidc.planner.iteration import DEFAULT_EFFICIENCY, iteration_time
-from aidc.planner.published import KORTHIKANTI, MEGATRON_RUNS, PublishedRun
+from aidc.planner.published import KORTHIKANTI, LLAMA3_RUNS, MEGATRON_RUNS, PublishedRun
 
 
 def cases() -> list[tuple[str, str, float, float]]:
@@ -166,6 +166,17 @@ def same_replica_pairs() -> None:
               f"{pa.dp_comm:.2f} s)")
 
 
+def llama3_h100() -> None:
+    """Llama 3.1 405B's published H100 layouts (not fitted, not in the goal): the A100-fitted constants on H100,
+    at each interleaving depth v, which the paper does not give."""
+    catalog = Catalog.load()
+    print("\nLlama 3.1 405B on H100 (Llama 3 paper, Table 4; out of sample, H100; v not published):")
+    for run in LLAMA3_RUNS:
+        it = iteration_time(run.arch, run.layout, catalog.gpu(run.gpu), run.global_batch, run.precision)
+        print(f"  {run.name:58s} predicted {it.total:7.2f} s, published {run.iteration_s:7.2f} s "
+              f"{(it.total - run.iteration_s) / run.iteration_s:+7.1%} (bubble {it.bubble / it.total:.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-held-out", action="store_true", help="skip the refits (a few minutes)")
@@ -183,6 +194,7 @@ def main() -> None:
           f"max {max(timed):.1%}")
     print(f"all {len(rows)} cases: median |error| {statistics.median(every):.1%}, max {max(every):.1%}")
     same_replica_pairs()
+    llama3_h100()
     if not args.no_held_out:
         held_out_report()
 
