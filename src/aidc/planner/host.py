@@ -5,7 +5,7 @@ One eager-mode PyTorch training step (fp32, one thread per worker, as under Ray 
     step = GEMMs          forward, weight-gradient and (but for the first layer) input-gradient GEMM of each
                           layer (a convolution as its im2col GEMM) at peak · e · d/(d + knee), d the GEMM's
                           smallest dimension: the probed 1024³ matmul peak, derated for thin GEMMs the way
-                          iteration.py derates GPU GEMMs by hidden/(hidden + knee)
+                          iteration.py can derate GPU GEMMs by w/(w + knee) (fitted to 0 there)
          + elementwise    relu, max-pool, dropout, the loss and a convolution's output: elements × passes ×
                           the probed time of one streaming pass (np.add; over the op's own working set for
                           memory-bound relu, in cache for compute-bound kernels: random numbers, pooling indices)
