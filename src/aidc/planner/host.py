@@ -70,7 +70,7 @@ class HostModel:
     sample_calls: float = 1.25    # per sample: TensorDataset indexing (x[i], y[i]) and its share of the collate
     batch_calls: float = 14.0     # per batch: DataLoader's sampler and default_collate's two stacks
     loop_calls: float = 6.0       # per batch: our loop's loss and accuracy reads (item, argmax, eq, sum)
-    # DDP over gloo on loopback (fitted to gloo all-reduce and 1-worker DDP microbenchmarks,
+    # DDP over gloo on loopback (fitted to 2-worker gloo all-reduce microbenchmarks of 4 B-16 MiB,
     # benchmarks/planner_vs_measured.py --ddp-ops; the 2-worker epochs are the check)
     gloo_latency: float = 11.0    # one gloo ring step ≈ this many probed TCP one-way latencies (thread hand-offs)
     gloo_bandwidth: float = 0.28  # fraction of the probed TCP loopback bandwidth a gloo all-reduce moves
@@ -425,7 +425,7 @@ def background_from_share(seconds: float = 0.3) -> float:
 
 def core_share(workers: int, threads: int, cores: int, background: float = 0.0) -> float:
     """Fraction of a core each worker thread gets when ``workers × threads`` threads and ``background`` other
-    runnable threads (the load average) share ``cores`` cores fairly."""
+    runnable threads' worth of load share ``cores`` cores fairly."""
     return min(1.0, cores / max(1e-9, workers * threads + background))
 
 
