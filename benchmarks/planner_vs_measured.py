@@ -1,6 +1,7 @@
 """The planner's step time for our training stage's models against the same step measured in torch on this host.
 
 Run: .venv/bin/python benchmarks/planner_vs_measured.py [--repeat 5] [--steps 20] [--pipeline] | --ops [--fit]
+     .venv/bin/python benchmarks/planner_vs_measured.py --ddp [--repeat 3] [--pipeline] | --ddp-ops | --only-pipeline
 
 The planner (aidc.planner.host: numpy probes, never torch) predicts one training step of the zoo models
 (aidc.training.zoo.build_model) at the per-worker batch of the train stage (batch_size // workers), with
@@ -21,7 +22,14 @@ per-repeat ratios predicted / measured (fastest decile).
 --ops prints the operator microbenchmarks the planner's constants come from (measured against the model);
 --fit refits HostModel to them (coordinate descent on the squared log error) and prints the constants.
 --pipeline also runs the digits pipeline's data and train stages on Ray (~1-2 min) and compares the
-recorded epoch_seconds with steps per epoch × the predicted loop iteration.
+recorded epoch_seconds with the predicted 2-worker DDP epoch.
+
+--ddp predicts and measures real 2-worker DDP epochs (gloo on loopback, one torch thread per worker) of the
+digits data through benchmarks/_bare_ddp.py under torchrun (the train stage's loop without Ray: same model,
+DistributedSampler, Adam, per-step loss/accuracy reads), for the example and three other shapes, --repeat times
+in rounds; the prediction (aidc.planner.host.predict_ddp_epoch) takes fresh probes and the host's background
+load (runnable threads of other processes) just before each run.  --ddp-ops runs the gloo microbenchmarks
+(benchmarks/_planner_ddp_ops.py) behind HostModel.gloo_latency and gloo_bandwidth and fits them.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aidc.planner import host
@@ -45,6 +54,8 @@ CASES: list[tuple[str, int, int]] = [
     ("mlp", 256, 32), ("mlp", 256, 128), ("mlp", 1024, 64),
 ]
 N_TRAIN = 2334  # digits after the example's augmentation and split
+ROOT = Path(__file__).resolve().parents[1]
+BARE_DDP = ROOT / "benchmarks/_bare_ddp.py"
 
 
 def arch(model: str, width: int) -> dict[str, Any]:
@@ -329,6 +340,7 @@ def ops(repeat: int, refit: bool) -> None:
 
 def pipeline() -> None:
     """The digits example's data and train stages on Ray: recorded epoch_seconds against the prediction."""
+    import os
     import tempfile
     from pathlib import Path
 
@@ -345,15 +357,144 @@ def pipeline() -> None:
         path = Path(tmp) / "pipeline.yaml"
         path.write_text(yaml.safe_dump(spec))
         platform = Platform(Settings(home=Path(tmp) / "home", ray_num_cpus=workers))  # type: ignore[call-arg]
+        before = host.background_from_share()
         run = platform.run_pipeline(path)
         seconds = [m.value for m in platform.metadata.metrics(run.run_id, stage="train")
                    if m.name == "epoch_seconds"]
-    steps = math.ceil(math.ceil(N_TRAIN / workers) / batch)
-    pred = predict_step(zoo_network(arch(train["model"], int(train.get("width", 32))), batch), HostProbe(threads=1))
-    print(f"\npipeline: {workers} workers, per-worker batch {batch}, {steps} steps/epoch; epoch_seconds "
-          f"{', '.join(f'{s:.2f}' for s in seconds)}; median {statistics.median(seconds):.2f} s against "
-          f"{steps} × predicted loop {pred['loop_s'] * 1e3:.2f} ms = {steps * pred['loop_s']:.2f} s "
-          f"(DDP's gloo all-reduce and Ray's reporting are not in the prediction)")
+    net = zoo_network(arch(train["model"], int(train.get("width", 32))), batch)
+    pred = host.predict_ddp_epoch(net, workers, N_TRAIN, HostProbe(threads=1))
+    loaded = pred["epoch_s"] / host.core_share(workers, 1, os.cpu_count() or 1, before)
+    print(f"\npipeline (Ray Train, the path `aidc run` takes): {workers} workers, per-worker batch {batch}, "
+          f"{int(pred['steps'])} steps/epoch; epoch_seconds {', '.join(f'{s:.2f}' for s in seconds)}; fastest "
+          f"{min(seconds):.2f} s against {pred['epoch_s']:.2f} s predicted for a quiet host "
+          f"({pred['epoch_s'] / min(seconds):.2f}); median {statistics.median(seconds):.2f} s against {loaded:.2f} s "
+          f"at the load probed before the run ({before:.1f} threads' worth; {loaded / statistics.median(seconds):.2f}); "
+          f"Ray's own processes are not in the prediction")
+
+
+# (model, width, global batch) for 2 workers: the digits example first
+DDP_CASES: list[tuple[str, int, int]] = [("cnn", 32, 64), ("cnn", 32, 256), ("cnn", 64, 64), ("mlp", 256, 64)]
+DDP_EPOCHS = 8
+
+
+def _torchrun(script: Path, workers: int, *args: str, timeout: int = 300) -> dict[str, Any]:
+    """Run ``script`` under torchrun --standalone and return rank 0's JSON line."""
+    import json
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
+    proc = subprocess.run([*launcher, "--standalone", "--nproc_per_node", str(workers), str(script), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    # rank 0 prints its JSON line before tearing the process group down; gloo's teardown now and then aborts
+    # ("terminate called without an active exception") after the measurement is complete: keep the measurement
+    if not lines:
+        raise SystemExit(f"torchrun failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def ddp_epochs(repeat: int) -> list[float]:
+    """Real 2-worker DDP epochs (torchrun, gloo) against the planner's prediction of them on a quiet host."""
+    import json
+    import os
+    import sys
+    import tempfile
+
+    import yaml
+
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    from train_overhead import make_splits  # the data stage's code, without Ray
+
+    from aidc.data.preprocess import load_arrays
+
+    workers, cores = 2, os.cpu_count() or 1
+    started = time.perf_counter()
+    example = yaml.safe_load((ROOT / "examples/digits/pipeline.yaml").read_text())
+    data_with = next(s for s in example["stages"] if s["uses"] == "data")["with"]
+    rows: dict[tuple[str, int, int], list[tuple[dict[str, float], dict[str, Any], float, float]]] = {
+        c: [] for c in DDP_CASES}
+    with tempfile.TemporaryDirectory() as tmp:
+        splits = Path(tmp) / "splits.npz"
+        make_splits(Path(tmp) / "prep", data_with, splits)
+        n_train = len(load_arrays(splits.read_bytes())["y_train"])
+        for _ in range(repeat):
+            for model_name, width, global_batch in DDP_CASES:
+                a = arch(model_name, width)
+                pred = host.predict_ddp_epoch(zoo_network(a, global_batch // workers), workers, n_train,
+                                              HostProbe(threads=1), threads=1, cores=cores)
+                before = host.background_from_share()
+                run = _torchrun(BARE_DDP, workers, "--splits", str(splits), "--arch", json.dumps(a),
+                                "--epochs", str(DDP_EPOCHS), "--batch-size", str(global_batch), "--lr", "0.002",
+                                "--threads", "1", "--bookkeeping")
+                after = host.background_from_share()
+                rows[(model_name, width, global_batch)].append((pred, run, before, after))
+    print(f"2-worker DDP epochs (torchrun, gloo on loopback, 1 thread per worker, {cores} cores, {n_train} "
+          f"training samples, {DDP_EPOCHS} epochs per run: fastest and median of epochs 2..{DDP_EPOCHS}); {repeat} "
+          f"runs per case, in rounds; fresh probes before each run.  quiet = predicted for an idle host, against the "
+          f"fastest epoch; at load = predicted with the other load (background_from_share: the core share a spinning "
+          f"thread gets) probed before the run (a forecast) and averaged with the probe after it (around), against "
+          f"the median epoch")
+    print(f"{'':22s} | {'predicted epoch, quiet host':^33s} | {'measured s/epoch':^29s} | {'quiet/fastest':^16s} | "
+          f"{'at load: pred / median epoch':^40s}")
+    print(f"{'model':10s} {'batch':>5s} {'steps':>5s} | {'loop':>5s} {'a-red':>5s} {'ddp':>5s} {'s':>6s} "
+          f"{'1 wkr':>6s} | {'fastest':>7s} {'(range)':>13s} {'median':>7s} | {'ratio':>5s} {'(range)':>10s} | "
+          f"{'load':>4s} {'forecast':>16s} {'around':>16s}")
+    quiet, forecast, loaded = [], [], []
+    for (model_name, width, global_batch), runs in rows.items():
+        fastest = [min(r["epoch_seconds"][1:]) for _, r, _, _ in runs]
+        median = [statistics.median(r["epoch_seconds"][1:]) for _, r, _, _ in runs]
+        predicted = [p["epoch_s"] for p, _, _, _ in runs]
+        q = [p / m for p, m in zip(predicted, fastest)]
+        # the same prediction at a load: the step divided by the core share the load leaves each worker
+        fc = [p["epoch_s"] / host.core_share(workers, 1, cores, b) / m for (p, _, b, _), m in zip(runs, median)]
+        ld = [p["epoch_s"] / host.core_share(workers, 1, cores, (b + a) / 2) / m
+              for (p, _, b, a), m in zip(runs, median)]
+        quiet += q
+        forecast += fc
+        loaded += ld
+        p0 = {k: statistics.median(p[k] for p, _, _, _ in runs) for k in runs[0][0]}
+        single = p0["loop_s"] * math.ceil(n_train / (global_batch // workers))  # 1 worker, whole set, no DDP
+        print(f"{model_name + ' w' + str(width):10s} {global_batch // workers:5d} {int(p0['steps']):5d} | "
+              f"{p0['loop_s'] * 1e3:5.2f} {p0['all_reduce_s'] * 1e3:5.2f} {p0['reducer_s'] * 1e3:5.2f} "
+              f"{statistics.median(predicted):6.3f} {single:6.3f} | {statistics.median(fastest):7.3f} "
+              f"({min(fastest):5.3f}-{max(fastest):5.3f}) {statistics.median(median):7.3f} | "
+              f"{statistics.median(q):5.2f} ({min(q):4.2f}-{max(q):4.2f}) | "
+              f"{statistics.median((b + a) / 2 for _, _, b, a in runs):4.1f} "
+              f"{statistics.median(fc):5.2f} ({min(fc):4.2f}-{max(fc):4.2f}) "
+              f"{statistics.median(ld):5.2f} ({min(ld):4.2f}-{max(ld):4.2f})", flush=True)
+    for label, ratios in (("quiet prediction / fastest epoch", quiet),
+                          ("forecast at the load probed before / median epoch", forecast),
+                          ("prediction at the load probed around / median epoch", loaded)):
+        print(f"{label}: {min(ratios):.2f}-{max(ratios):.2f}, median {statistics.median(ratios):.2f}, worst |error| "
+              f"{max(abs(r - 1) for r in ratios):.0%} over {len(ratios)} runs (goal ≤ 25%)")
+    print(f"{time.perf_counter() - started:.0f} s; 1 wkr = one worker alone over the whole set, no DDP (the old "
+          f"prediction)")
+    return quiet
+
+
+def ddp_ops() -> None:
+    """gloo all-reduce by size (2 workers) against the ring model, and the fit of gloo_latency/gloo_bandwidth."""
+    probe = HostProbe(threads=1)
+    latency, bandwidth = probe.loopback()
+    out = _torchrun(ROOT / "benchmarks/_planner_ddp_ops.py", 2)
+    sizes = {int(k): v for k, v in out["all_reduce_s"].items()}
+    small, big = min(sizes), sorted(sizes)[-2:]
+    # n = 2: t = S/B_gloo + 2·α_gloo; α from the smallest message, B from the slope between the two largest
+    alpha = sizes[small] / 2
+    slope = (sizes[big[1]] - sizes[big[0]]) / (big[1] - big[0])
+    fitted = host.HostModel(gloo_latency=round(alpha / latency, 1), gloo_bandwidth=round(1 / slope / bandwidth, 3))
+    print(f"loopback TCP: one-way latency {latency * 1e6:.1f} µs, bandwidth {bandwidth / 1e9:.2f} GB/s; fitted "
+          f"gloo_latency={fitted.gloo_latency} (model {host.DEFAULT_HOST_MODEL.gloo_latency}), "
+          f"gloo_bandwidth={fitted.gloo_bandwidth} (model {host.DEFAULT_HOST_MODEL.gloo_bandwidth})")
+    print(f"{'all-reduce bytes':>16s} {'measured µs':>12s} {'model µs':>10s} {'ratio':>6s} {'refit µs':>9s}")
+    for size, measured in sorted(sizes.items()):
+        model = host.ring_all_reduce(size, 2, bandwidth * host.DEFAULT_HOST_MODEL.gloo_bandwidth,
+                                     latency * host.DEFAULT_HOST_MODEL.gloo_latency)
+        refit = host.ring_all_reduce(size, 2, bandwidth * fitted.gloo_bandwidth, latency * fitted.gloo_latency)
+        print(f"{size:16d} {measured * 1e6:12.0f} {model * 1e6:10.0f} {model / measured:6.2f} {refit * 1e6:9.0f}")
 
 
 def main() -> None:
@@ -363,7 +504,21 @@ def main() -> None:
     parser.add_argument("--ops", action="store_true", help="print the operator microbenchmarks behind the constants")
     parser.add_argument("--fit", action="store_true", help="with --ops: refit HostModel to them and print it")
     parser.add_argument("--pipeline", action="store_true", help="also run the digits data+train stages on Ray")
+    parser.add_argument("--ddp", action="store_true", help="predict and measure real 2-worker DDP epochs (torchrun)")
+    parser.add_argument("--ddp-ops", action="store_true", help="gloo all-reduce microbenchmarks and their fit")
+    parser.add_argument("--only-pipeline", action="store_true", help="just the Ray pipeline comparison")
     args = parser.parse_args()
+    if args.only_pipeline:
+        pipeline()
+        return
+    if args.ddp_ops:
+        ddp_ops()
+        return
+    if args.ddp:
+        ddp_epochs(args.repeat)
+        if args.pipeline:
+            pipeline()
+        return
     if args.ops:
         ops(args.repeat, args.fit)
         return

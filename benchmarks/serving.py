@@ -113,6 +113,7 @@ def http_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+UVICORN = "aidc server on uvicorn (before)"
 REPEAT = [1]  # set from --repeat: each measurement is the best of this many runs (other tenants add noise)
 
 
@@ -384,6 +385,13 @@ def main() -> None:
         admin.close()
         router.stop()
         ours.stop()
+    # The same server on plain uvicorn (what it ran on before serving/frontend.py): the front end's own gain.
+    before = start_endpoint(small_onnx, "digits", log_path=logs / "uvicorn.log", extra_args=["--front-end", "uvicorn"])
+    try:
+        for body in ("json", "binary"):
+            run(UVICORN, before.url, body, requests[body], pids=[before.pid])
+    finally:
+        before.stop()
     off = start_endpoint(small_onnx, "digits", log_path=logs / "off.log", max_batch_size=1)
     try:
         run("aidc server (batching off)", off.url, "binary", requests["binary"], (32,), [off.pid])
@@ -439,6 +447,16 @@ def report(rows: list[Row], ceiling: dict[int, Any], wide: dict[int, Any]) -> No
         added -= floor["p50_ms"]
         line(f"  … less the load generator + loopback floor ({floor['p50_ms']:.2f} ms)", added, f"≤ {goal}",
              added <= goal)
+        uv = get(UVICORN, body, 1)
+        if uv is not None:
+            added = uv["p50_ms"] - ceiling[1]["p50_ms"]
+            print(f"  … the same server on uvicorn: {added:.2f} ms added ({added - floor['p50_ms']:.2f} net of the floor)")
+    for body in ("json", "binary"):
+        for c in (1, 32):
+            ours, uv = get("aidc server (batching on)", body, c), get(UVICORN, body, c)
+            if ours is not None and uv is not None:
+                print(f"  aidc front end / uvicorn, {body:6} c={c:<2}: req/s {ours['rps'] / uv['rps']:.2f}×, "
+                      f"p50 {ours['p50_ms'] / uv['p50_ms']:.2f}×, server CPU per request {ours['cpu_us'] / uv['cpu_us']:.2f}×")
     eager = {c: get("FastAPI + PyTorch eager", "json", c) for c in (1, 32)}
     serve = {c: get("Ray Serve (ONNX, @serve.batch)", "json", c) for c in (1, 32)}
     for c in (1, 32):

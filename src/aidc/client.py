@@ -69,7 +69,7 @@ def open_client(settings: Settings | None = None) -> LocalClient | RemoteClient:
         return LocalClient(Platform(settings))
     if not token:
         raise Unauthenticated(f"no API token for {server}", hint="run `aidc login URL`, or set AIDC_TOKEN")
-    return RemoteClient(server, token, home=settings.home)
+    return RemoteClient(server, token, ca_file=settings.ca_file, home=settings.home)
 
 
 def server_of(settings: Settings | None = None) -> str | None:
@@ -205,12 +205,17 @@ class LocalClient:
 class RemoteClient:
     """The same verbs over the server's REST API, with a bearer token; errors come back as the same AidcErrors."""
 
-    def __init__(self, server: str, token: str, *, timeout: float = 30.0, home: Path | None = None) -> None:
+    def __init__(self, server: str, token: str, *, timeout: float = 30.0, ca_file: str = "",
+                 home: Path | None = None) -> None:
         import httpx
 
         self.home = home or Settings().home  # where downloaded run reports go
         self.where = server.rstrip("/")
-        self._http = httpx.Client(base_url=self.where + API, timeout=timeout,
+        # HTTPS is verified against the system CAs, or against ca_file (AIDC_CA_FILE) for a private CA.
+        if ca_file and not Path(ca_file).is_file():
+            raise InvalidInput(f"no CA file at {ca_file}", where="AIDC_CA_FILE",
+                               hint="point AIDC_CA_FILE at the PEM certificate of the CA that signed the server's")
+        self._http = httpx.Client(base_url=self.where + API, timeout=timeout, verify=ca_file or True,
                                   headers={"Authorization": f"Bearer {token}"})
 
     def _call(self, method: str, *segments: str, raw: bool = False, **kwargs: Any) -> Any:
@@ -221,6 +226,9 @@ class RemoteClient:
         try:
             response = self._http.request(method, "/" + "/".join(quote(s, safe="") for s in segments), **kwargs)
         except httpx.HTTPError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise BackendUnavailable(f"the certificate of {self.where} is not trusted: {exc}",
+                                         hint="set AIDC_CA_FILE to the PEM of the CA that signed it") from None
             raise BackendUnavailable(f"cannot reach the aidc server at {self.where}: {type(exc).__name__}",
                                      hint="is `aidc server` running there? check the URL (`aidc login`)") from None
         if response.status_code >= 400:

@@ -130,6 +130,14 @@ class IntegrityError(AidcError):
     exit_code = 1
 
 
+class MasterKeyUnavailable(AidcError):
+    """Encrypted artifacts need a master key that is not configured here (missing, wrong, or unsafe key file)."""
+
+    code = "master_key_unavailable"
+    http_status = 500
+    exit_code = 1
+
+
 class StageFailed(AidcError):
     """A pipeline stage failed; the run is marked failed with the stage, the cause and where to look."""
 

@@ -33,9 +33,12 @@ class Platform:
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        from aidc.security.keys import artifact_codec
         from aidc.store.artifacts import open_artifact_store
 
-        return open_artifact_store(self.settings.artifact_url, s3_endpoint_url=self.settings.s3_endpoint_url or None)
+        # The codec encrypts per settings.encryption and reads encrypted artifacts (docs/control-plane.md).
+        return open_artifact_store(self.settings.artifact_url, s3_endpoint_url=self.settings.s3_endpoint_url or None,
+                                   codec=artifact_codec(self.settings))
 
     def close(self) -> None:
         if "metadata" in self.__dict__:

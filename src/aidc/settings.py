@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(10.0, ge=0, le=300, description="how long the server trusts a token it has "
                                       "verified before asking the store again (revocations made elsewhere take "
                                       "effect within this); 0 = every request")
+    # encryption at rest, TLS and single sign-on (docs/control-plane.md)
+    encryption: Literal["auto", "on", "off"] = Field(
+        "auto", description="encrypt new artifacts: auto = on in `aidc server` and wherever a master key is configured")
+    master_key_file: str = Field("", description="master key file (mode 0600); default $AIDC_HOME/master.key")
+    master_key: SecretStr = Field(SecretStr(""), description="master key(s) in base64, comma-separated, active first")
+    ca_file: str = Field("", description="CA bundle the remote client verifies an HTTPS server against")
+    oidc_issuer: str = Field("", description="OIDC issuer URL whose JWTs the server accepts as bearer tokens")
+    oidc_audience: str = Field("", description="the `aud` an OIDC token must carry (the client id of aidc)")
+    oidc_jwks_url: str = Field("", description="the issuer's JWKS URL; default: from its /.well-known/openid-configuration")
+    oidc_principal_claim: str = Field("sub", description="the token claim naming the aidc user (sub, preferred_username, email…)")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -1,7 +1,8 @@
 """The main job end to end, as a user runs it: `aidc run` on the digits pipeline from an empty AIDC_HOME.
 
 Real engines throughout: Ray (local, started by the command), Ray Train DDP on 2 CPU workers, ONNX Runtime,
-SQLite, the file artifact store and an OIP v2 endpoint process. Epochs are cut down to keep the suite short.
+SQLite, the file artifact store and a deployment (router + replica on the serving Ray cluster). Epochs are
+cut down to keep the suite short.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ def first_run(home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     yield result
-    from aidc.serving.endpoint import stop_endpoint
-
+    platform = platform_for(home)
     for d in result["serving"]:
-        stop_endpoint(d["pid"])
+        platform.delete_deployment(d["name"])  # the last one takes the serving Ray head with it
+    platform.close()
 
 
 def test_the_run_reaches_a_served_model_that_meets_the_accuracy_bar(first_run: dict[str, Any]) -> None:
@@ -120,6 +121,10 @@ def test_the_live_endpoint_answers_like_offline_evaluation(first_run: dict[str, 
 
     (served,) = first_run["serving"]
     assert first_run["outputs"]["deploy"]["checks"]["agreement"] == 1.0
+    # --serve left a deployment (replicas behind a router) running after the command returned
+    deployment = platform_for(home).deployment_details("digits-cnn")
+    assert deployment["managed"] and deployment["live"] and deployment["url"] == served["url"]
+    assert deployment["stable"] == "digits-cnn:1" and deployment["ready"] == 1
     data = load_arrays(platform_for(home).artifacts.get_bytes(first_run["outputs"]["data"]["splits"]["artifact"]))
     offline = np.array(first_run["outputs"]["evaluate"]["predictions"]["predicted"])
     # ask it ourselves, with a standard OIP v2 client, in binary tensors
@@ -140,6 +145,12 @@ def test_an_unchanged_rerun_reuses_every_cached_stage(first_run: dict[str, Any],
     assert stages == {"data": "cached", "train": "cached", "evaluate": "cached", "export": "cached",
                       "register": "cached", "deploy": "succeeded"}  # a deployment is never taken from cache
     assert len(platform_for(home).list_models("digits-cnn")) == 1
+    # without --serve the check ran on a stand-in, gone now; the deployment --serve left is untouched
+    checked = json.loads(done.stdout)["outputs"]["deploy"]["deployment"]["name"]
+    assert checked.startswith("digits-cnn-") and json.loads(done.stdout)["serving"] == []
+    deployments = {d["name"]: d for d in platform_for(home).list_deployments(include_stopped=True)}
+    assert deployments[checked]["status"] == "stopped"
+    assert deployments["digits-cnn"]["live"] and deployments["digits-cnn"]["stable"] == "digits-cnn:1"
 
 
 def test_a_missed_gate_fails_the_run_at_its_stage_and_registers_nothing(first_run: dict[str, Any], home: Path,

@@ -47,3 +47,41 @@ def test_fat_tree_three_tier_radix_64() -> None:
     """Reference B: 3-tier radix 64 carries 65,536 endpoints with 5,120 switches."""
     tree = fat_tree(65536, radix=64)
     assert (tree.tiers, tree.switches) == (3, 5120)
+
+
+def test_data_parallel_all_reduce_runs_on_every_rail_of_a_node() -> None:
+    """DGX A100 (8 × 200 Gb/s NICs, one per GPU): a DP group with g members per node all-reduces across nodes over
+    g NICs side by side (one NCCL ring per rail), capped by NVLink; inside one node it stays on NVLink."""
+    from aidc.planner.iteration import data_parallel_bandwidth
+
+    gpu = Catalog.load().gpu("A100-80GB")
+    nic, nvlink = 20e9, 250e9
+    assert data_parallel_bandwidth(gpu, tp=8, dp_group=32, nic=nic, nvlink=nvlink) == nic       # 1 per node
+    assert data_parallel_bandwidth(gpu, tp=4, dp_group=32, nic=nic, nvlink=nvlink) == 2 * nic   # 2 per node
+    assert data_parallel_bandwidth(gpu, tp=1, dp_group=32, nic=nic, nvlink=nvlink) == 8 * nic   # 8 per node
+    assert data_parallel_bandwidth(gpu, tp=1, dp_group=32, nic=40e9, nvlink=nvlink) == nvlink   # NVLink caps it
+    assert data_parallel_bandwidth(gpu, tp=2, dp_group=4, nic=nic, nvlink=nvlink) == nvlink     # one node
+
+
+def test_leave_one_run_out_stays_within_goal() -> None:
+    """Held out (deterministic): refit the catalog's matmul_efficiency without each of the 18 Megatron runs
+    (bounded scalar minimax) and predict the run left out: median ≤ 5%, max ≤ 10% (3.8% / 6.8% when written).
+    The other five constants keep their shipped values, which saw all 18 runs; the benchmark refits all six
+    (benchmarks/planner_accuracy.py)."""
+    from scipy.optimize import minimize_scalar
+
+    base = Catalog.load().gpu("A100-80GB")
+
+    def errors(runs: list, eff: float) -> list[float]:
+        gpu = base.model_copy(update={"matmul_efficiency": eff})
+        return [(iteration_time(r.arch, r.layout, gpu, r.global_batch, r.precision).total - r.iteration_s)
+                / r.iteration_s for r in runs]
+
+    held = []
+    for i, left_out in enumerate(MEGATRON_RUNS):
+        train = MEGATRON_RUNS[:i] + MEGATRON_RUNS[i + 1:]
+        fit = minimize_scalar(lambda e: max(abs(x) for x in errors(train, e)), bounds=(0.3, 1.0), method="bounded",
+                              options={"xatol": 1e-4})
+        held.append(abs(errors([left_out], fit.x)[0]))
+    assert statistics.median(held) <= 0.05
+    assert max(held) <= 0.10

@@ -93,5 +93,81 @@ def test_probes_return_rates_and_the_planner_stays_torch_free() -> None:
     assert call_seconds(0.005) > 0
     code = ("import sys, aidc.planner.host as h, aidc.planner.plan; "
             "h.predict_step(h.zoo_network({'model': 'cnn', 'input_shape': [1, 8, 8], 'classes': 10}, 4), "
-            "h.HostProbe(seconds=0.001)); assert 'torch' not in sys.modules, 'planner imported torch'")
+            "h.HostProbe(seconds=0.001)); h.loopback_seconds(1 << 12, 0.01); "
+            "assert 'torch' not in sys.modules, 'planner imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# --- DDP over gloo on one host (the train stage's 2-worker epoch) ---------------------------------------------
+
+@dataclass
+class FixedLoopback(FixedProbe):
+    """FixedProbe plus a loopback of 10 µs one-way latency and 4 GB/s."""
+
+    def loopback(self) -> tuple[float, float]:
+        return 10e-6, 4e9
+
+
+def test_ring_all_reduce_matches_the_formula_by_hand() -> None:
+    from aidc.planner.iteration import ring_all_reduce
+
+    # 2 workers, 605,224 B (the digits CNN's fp32 gradients) at 1 GB/s, α = 100 µs: S/B + 2α
+    assert ring_all_reduce(605_224, 2, 1e9, 1e-4) == pytest.approx(605.224e-6 + 200e-6)
+    # 4 workers: 2·3/4 · 8 MB / 2 GB/s + 6 · 50 µs = 6 ms + 0.3 ms
+    assert ring_all_reduce(8e6, 4, 2e9, 50e-6) == pytest.approx(6.3e-3)
+    assert ring_all_reduce(8e6, 1, 2e9, 50e-6) == 0.0
+
+
+def test_ddp_buckets_are_one_mib_then_25_mib() -> None:
+    from aidc.planner.host import ddp_buckets
+
+    mib = 1 << 20
+    assert ddp_buckets(605_224) == [605_224]
+    assert ddp_buckets(30 * mib) == [mib, 25 * mib, 4 * mib]
+
+
+def test_gloo_all_reduce_is_the_ring_at_gloos_share_of_the_loopback() -> None:
+    from aidc.planner.host import HostModel, gloo_all_reduce_seconds
+
+    model = HostModel(gloo_latency=10.0, gloo_bandwidth=0.25)
+    # 2 workers: S/(0.25 · 4 GB/s) + 2 · 10 · 10 µs = 605.224 µs + 200 µs
+    assert gloo_all_reduce_seconds(605_224, 2, 10e-6, 4e9, model) == pytest.approx(805.224e-6)
+    # two buckets (1 MiB and 1 MiB): twice the latency terms
+    assert gloo_all_reduce_seconds(2 << 20, 2, 10e-6, 4e9, model) == pytest.approx(2 * ((1 << 20) / 1e9 + 200e-6))
+
+
+def test_core_share_when_workers_and_other_load_outnumber_the_cores() -> None:
+    from aidc.planner.host import core_share
+
+    assert core_share(2, 1, 2) == 1.0            # one thread per worker, one core each
+    assert core_share(2, 2, 2) == 0.5            # two threads each on two cores
+    assert core_share(2, 1, 2, background=2.0) == 0.5
+    assert core_share(1, 1, 2, background=0.5) == 1.0
+
+
+def test_ddp_epoch_adds_the_all_reduce_and_reducer_to_each_step() -> None:
+    from aidc.planner.host import DEFAULT_HOST_MODEL as M
+    from aidc.planner.host import gloo_all_reduce_seconds, predict_ddp_epoch
+
+    probe = FixedLoopback()
+    net = zoo_network(digits("cnn", width=32), 32)
+    single = predict_step(net, probe)
+    two = predict_ddp_epoch(net, 2, 2334, probe, cores=2)
+    assert two["steps"] == 37  # ⌈⌈2334 / 2⌉ / 32⌉
+    all_reduce = gloo_all_reduce_seconds(4 * net.params, 2, 10e-6, 4e9)
+    reducer = (M.ddp_calls + M.ddp_tensor_calls * net.param_tensors) * M.framework_call * 1.1e-6
+    assert two["all_reduce_s"] == pytest.approx(all_reduce)
+    assert two["epoch_s"] == pytest.approx(37 * (single["loop_s"] + all_reduce + reducer))
+    # a busy host (two other runnable threads on two cores) halves each worker's core: the epoch doubles
+    busy = predict_ddp_epoch(net, 2, 2334, probe, cores=2, background=2.0)
+    assert busy["epoch_s"] == pytest.approx(2 * two["epoch_s"])
+    # one worker: no all-reduce, no reducer, twice the steps
+    one = predict_ddp_epoch(net, 1, 2334, probe, cores=2)
+    assert one["all_reduce_s"] == one["reducer_s"] == 0 and one["steps"] == 73
+
+
+def test_loopback_probe_measures_latency_and_bandwidth() -> None:
+    from aidc.planner.host import loopback_seconds
+
+    latency, bandwidth = loopback_seconds(1 << 16, seconds=0.02)
+    assert 0 < latency < 0.1 and bandwidth > 1e6

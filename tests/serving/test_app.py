@@ -49,6 +49,7 @@ def test_model_metadata_uses_oip_types_and_dynamic_axes(client: TestClient) -> N
         "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}],
         "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 3]},
                     {"name": "probs", "datatype": "FP32", "shape": [-1, 3]}],
+        "parameters": {"execution_providers": ["CPUExecutionProvider"]},  # no GPU on the test hosts
     }
     assert client.get("/v2/models/digits/versions/2").json()["versions"] == ["2"]
     assert client.get("/v2/models/digits/ready").status_code == 200
@@ -166,3 +167,27 @@ def test_two_apps_in_one_process_keep_separate_metrics(model: OnnxModel) -> None
         a.post("/v2/models/digits/infer", json={"inputs": []})
         assert "aidc_serving_errors_total" in a.get("/metrics").text
         assert 'status="400"' not in b.get("/metrics").text
+
+
+@pytest.mark.parametrize(("available", "visible", "chosen"), [
+    (["CPUExecutionProvider"], None, ["CPUExecutionProvider"]),
+    (["CUDAExecutionProvider", "CPUExecutionProvider"], None, ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    (["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], "0",
+     ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    (["CUDAExecutionProvider", "CPUExecutionProvider"], "", ["CPUExecutionProvider"]),  # a replica with no GPU
+    (["CUDAExecutionProvider", "CPUExecutionProvider"], "-1", ["CPUExecutionProvider"]),
+])
+def test_cuda_is_chosen_only_when_onnxruntime_has_it_and_a_gpu_is_visible(available, visible, chosen) -> None:
+    # No GPU on the test hosts: the provider list ONNX Runtime would report is injected.
+    from aidc.serving.model import choose_providers
+
+    assert choose_providers(available, visible) == chosen
+
+
+def test_a_session_that_cannot_start_cuda_serves_on_the_cpu(onnx_path: Path) -> None:
+    # Asking for CUDA where this ONNX Runtime has none (or no driver) must not break loading: ONNX Runtime
+    # drops the provider, and the model says where it really runs.
+    model = OnnxModel(onnx_path, "digits", providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert model.providers == ["CPUExecutionProvider"]
+    assert model.metadata()["parameters"] == {"execution_providers": ["CPUExecutionProvider"]}
+    assert model.infer({"input": np.zeros((1, 4), np.float32)})["probs"].shape == (1, 3)

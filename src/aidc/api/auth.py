@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aidc.errors import AidcError, PermissionDenied, Unauthenticated
+from aidc.security import oidc
 from aidc.security.policy import required_permission
 from aidc.security.roles import PUBLIC, Access
 
@@ -24,6 +25,11 @@ bearer = HTTPBearer(auto_error=False, description="an aidc API token: `aidc toke
 
 async def get_platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
+
+
+def _verify(platform: Platform, token: str, source: str) -> Access:
+    """An OIDC JWT (when an issuer is configured) or else an aidc API token; may read the store and the issuer."""
+    return oidc.authenticate(platform, token, source) or platform.security.authenticate(token, source)
 
 
 def route_key(request: Request) -> tuple[str, str]:
@@ -48,7 +54,7 @@ async def authorize(request: Request, credentials: HTTPAuthorizationCredentials 
                                   hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one")
         token = credentials.credentials
         access = (platform.security.recently_verified(token, source)
-                  or await run_in_threadpool(platform.security.authenticate, token, source))
+                  or await run_in_threadpool(_verify, platform, token, source))
         if permission is None:
             raise PermissionDenied(f"{method} {path} has no access policy, so nobody may call it",
                                    hint="add it to aidc.security.policy.POLICY")

@@ -28,6 +28,8 @@ def print_deployment(d: dict[str, Any]) -> None:
     if d.get("previous"):
         serving += f" · rollback returns to {d['previous']}"
     console.print(serving, highlight=False)
+    for ref, providers in (d.get("providers") or {}).items():
+        console.print(f"{ref} runs on {', '.join(providers or ['(unknown)'])}", highlight=False)
     if d["replica_list"]:
         console.print(table(None, ["version", "slot", "status", "url", "pid", "node", "restarts", "message"],
                             [(r["version"], r["slot"], status_text(r["status"]), r["url"], r["pid"], r["node"],

@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
         token = (sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("API token", hide_input=True)).strip()
         if not token:
             raise InvalidInput("no token given", hint="paste the token `aidc server` printed, or one from `aidc tokens create`")
-        me = RemoteClient(url, token).whoami()  # proves the token before it is saved
-        path = save_credentials(Settings().home, url, token)
+        settings = Settings()
+        me = RemoteClient(url, token, ca_file=settings.ca_file).whoami()  # proves the token before it is saved
+        path = save_credentials(settings.home, url, token)
         console.print(f"logged in to {url} as {me['principal']} ({roles_text(me['roles'])}); saved to {path}",
                       highlight=False)
 

@@ -106,7 +106,7 @@ def summary(result: RunResult) -> None:
         rows.append(("model version", f"{model['ref']} ({model['stage']})"))
     if endpoint:
         state = "serving" if endpoint in served else "stopped (run with --serve to keep it up)"
-        rows.append(("endpoint", f"{endpoint}  {state}"))
+        rows.append(("deployment", f"{deploy['deployment'].get('name')} at {endpoint}  {state}"))
     if result.report_path:
         rows.append(("report", result.report_path))
     grid = Table(title="Run summary", title_justify="left", show_header=False)
@@ -120,8 +120,9 @@ def summary(result: RunResult) -> None:
         console.print(table(f"Live predictions from {endpoint}", ["true label", "predicted", ""],
                             [(s["label"], s["predicted"], "✓" if s["label"] == s["predicted"] else "✗") for s in sample]))
     for d in result.serving:
-        console.print(f"[green]serving[/] {d['name']} at {d['url']} (pid {d['pid']}); "
-                      f"try: curl {d['url']}/v2/models/{d['name']}", highlight=False)
+        console.print(f"[green]serving[/] deployment {d['name']} at {d['url']}; try: curl {d['url']}/v2/models/"
+                      f"{d['name']} · `aidc deployments show {d['name']}` · stop: `aidc deployments delete {d['name']}`",
+                      highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -131,7 +132,7 @@ def register(app: typer.Typer) -> None:
         pipeline: Path | None = typer.Argument(None, help="Pipeline YAML, e.g. examples/digits/pipeline.yaml."),
         resume: str | None = typer.Option(None, "--resume", metavar="RUN", help="Continue a failed or interrupted run from its first unfinished stage."),
         force: bool = typer.Option(False, "--force", help="Re-run every stage instead of reusing cached results."),
-        serve: bool = typer.Option(False, "--serve", help="Keep the deployed endpoint up after the run."),
+        serve: bool = typer.Option(False, "--serve", help="Keep the deploy stage's deployment running after the run (else it is checked, then taken down)."),
         as_json: bool = typer.Option(False, "--json", help="No live display; print the run's result as JSON."),
     ) -> None:
         """Run a pipeline: data → train → evaluate → export → register → deploy (on this machine)."""

@@ -32,7 +32,12 @@ def register(app: typer.Typer) -> None:
         for path in (tls_cert, tls_key):
             if path is not None and not path.is_file():
                 raise NotFound(f"no such file: {path}")
+        from aidc.security.keys import prepare_server
+
         platform = Platform()
+        created = prepare_server(platform.settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
+        if created:
+            err_console.print(created, highlight=False)
         local = platform.local_access()
         token = platform.security.bootstrap(local, platform.settings.admin_token.get_secret_value())
         if token:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidc.errors import AidcError, Conflict, InvalidInput, StageFailed
 from aidc.pipeline.spec import Pipeline, PlannedStage, load_pipeline, pipeline_from_json
-from aidc.pipeline.stage import DatasetRegistration, DeploymentRegistration, ModelRegistration, StageContext
+from aidc.pipeline.stage import DatasetRegistration, ModelRegistration, StageContext
 
 if TYPE_CHECKING:
     from aidc.platform import Platform
@@ -89,12 +89,14 @@ class PipelineRunner:
         self.observer = observer or RunObserver()
         self._compute = ExitStack()
         self._events: Any = None
-        self._deployments: list[dict[str, Any]] = []
+        self._deployments: Any = None  # serving.deploy.RunDeployments, made when a deploy stage runs
+        self._serve = False
 
     # -- the run
     def run(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
             serve: bool = False) -> RunResult:
         run_id, pipeline, previous = self._open_run(path, resume)
+        self._serve = serve
         run_dir = self.platform.settings.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         self.observer.run_started(run_id, pipeline, resumed=resume is not None)
@@ -108,10 +110,11 @@ class PipelineRunner:
             failure = exc
             raise
         finally:
+            # Deployments first: undoing one made on the command's own Ray needs that Ray still up.
+            served = self._settle_deployments(keep=serve and failure is None)
             self._compute.close()
             status = "succeeded" if failure is None else "failed"
             self.store.finish_run(run_id, status, error=_error_dict(failure) if failure else None)
-            served = self._settle_deployments(keep=serve and failure is None)
             report = self._write_report(run_id)
         return RunResult(run_id, status, self.store.list_stages(run_id), outputs, report, served)
 
@@ -172,8 +175,15 @@ class PipelineRunner:
         self.observer.stage_started(stage.name, stage.spec.uses)
         try:
             if stage.cls.in_process:
+                # This process drives one Ray cluster at a time. A deploy stage deploys on the command's own Ray,
+                # unless --serve: then on the serving cluster, whose replicas outlive this command.
+                if self._serve:
+                    self._release_compute()
+                else:
+                    self._ensure_compute()
                 events = _Immediate(lambda event: self._record(run_id, stage.name, event))
                 ctx = self._context(run_id, stage, events, log_path, resume)
+                ctx.deployments = self._run_deployments(run_id)
                 result = _execute_stage(stage.cls, ctx, stage.config, inputs)
             else:
                 result = self._on_ray(run_id, stage, inputs, log_path, resume)
@@ -226,6 +236,19 @@ class PipelineRunner:
             settings = self.platform.settings
             self._compute.enter_context(ray_cluster(settings.ray_address, num_cpus=settings.ray_num_cpus))
             self._events = Queue(actor_options={"num_cpus": 0})
+
+    def _release_compute(self) -> None:
+        """Leave the command's Ray now (it is started again if a later stage needs it)."""
+        self._compute.close()
+        self._compute = ExitStack()
+        self._events = None
+
+    def _run_deployments(self, run_id: str) -> Any:
+        if self._deployments is None:
+            from aidc.serving.deploy import RunDeployments
+
+            self._deployments = RunDeployments(self.platform, run_id, serve=self._serve)
+        return self._deployments
 
     def _drain(self, run_id: str, stage: str) -> None:
         pending = self._events.qsize()
@@ -280,23 +303,17 @@ class PipelineRunner:
             store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
             store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
             return {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}
-        if isinstance(value, DeploymentRegistration):
-            d = store.add_deployment(value.name, value.model_version_id, value.url, value.pid)
-            entry = {"deployment_id": d.id, "url": d.url, "pid": d.pid, "name": d.name}
-            self._deployments.append(entry)
-            return entry
         return value
 
     def _settle_deployments(self, *, keep: bool) -> list[dict[str, Any]]:
-        """Endpoints started by this command stop with it, unless --serve keeps them (only after success)."""
-        if keep:
-            return list(self._deployments)
-        from aidc.serving.endpoint import stop_endpoint
-
-        for d in self._deployments:
-            stop_endpoint(d["pid"])
-            self.store.set_deployment_status(d["deployment_id"], "stopped")
-        return []
+        """Deployments made by this command stay up with --serve (only after success); otherwise they are undone."""
+        if self._deployments is None:
+            return []
+        try:
+            return list(self._deployments.settle(keep=keep))
+        except AidcError as exc:  # never hide the run's own outcome behind a failed clean-up
+            self.observer.stage_event({"stage": "-", "type": "log", "message": f"deployments not settled: {exc}"})
+            return []
 
     def _write_report(self, run_id: str) -> str | None:
         try:

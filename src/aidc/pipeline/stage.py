@@ -6,7 +6,7 @@ import hashlib
 import importlib
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -89,15 +89,6 @@ class ModelRegistration:
     metrics: dict[str, Any]
 
 
-@dataclass
-class DeploymentRegistration:
-    name: str
-    model_version_id: int
-    url: str
-    pid: int
-    checks: dict[str, Any] = field(default_factory=dict)
-
-
 class StageContext:
     """What a running stage may use: the artifact store, progress/metric events, its log, resume state.
 
@@ -108,6 +99,7 @@ class StageContext:
                  resume: dict[str, Any] | None = None) -> None:
         self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
         self.log_path, self.home, self.resume = log_path, home, resume or {}
+        self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
         self._last_progress: dict[str, float] = {}
         self._sent: list[Any] = []
 

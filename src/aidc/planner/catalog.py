@@ -37,7 +37,7 @@ class GPU(CatalogEntry):
     nic_gbps: float = Field(gt=0, description="scale-out NIC per GPU, Gb/s")
     tdp_w: float = Field(gt=0)
     node: NodeModel
-    matmul_efficiency: float = Field(0.78, gt=0, le=1, description="fraction of peak large GEMMs reach")
+    matmul_efficiency: float = Field(0.75, gt=0, le=1, description="fraction of peak large GEMMs reach")
     sources: list[str] = []
 
     def peak(self, precision: str) -> float:

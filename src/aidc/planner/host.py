@@ -5,7 +5,7 @@ One eager-mode PyTorch training step (fp32, one thread per worker, as under Ray 
     step = GEMMs          forward, weight-gradient and (but for the first layer) input-gradient GEMM of each
                           layer (a convolution as its im2col GEMM) at peak · e · d/(d + knee), d the GEMM's
                           smallest dimension: the probed 1024³ matmul peak, derated for thin GEMMs the way
-                          iteration.py derates GPU GEMMs by hidden/(hidden + knee)
+                          iteration.py can derate GPU GEMMs by w/(w + knee) (fitted to 0 there)
          + elementwise    relu, max-pool, dropout, the loss and a convolution's output: elements × passes ×
                           the probed time of one streaming pass (np.add; over the op's own working set for
                           memory-bound relu, in cache for compute-bound kernels: random numbers, pooling indices)
@@ -13,7 +13,20 @@ One eager-mode PyTorch training step (fp32, one thread per worker, as under Ray 
          + fixed          framework calls — dispatcher, autograd node, Python — per operator, per parameter
                           tensor (Adam's per-tensor loop) and per step, each `framework_call` numpy calls long
 
-and an iteration of our training loop adds the DataLoader's per-sample fetch and collate.  The probes are numpy
+and an iteration of our training loop adds the DataLoader's per-sample fetch and collate.  With W data-parallel
+workers (DDP over gloo on loopback, as the train stage runs them on one host) a step becomes
+
+    ddp step = (loop iteration             share = cores / max(cores, W · threads + background load): workers
+                                           and other runnable threads that outnumber the cores time-slice
+                                           them, and every part of the step stretches alike
+             + all-reduce                  DDP's gradient buckets (1 MiB first, then 25 MiB), each a ring
+                                           all-reduce 2(W−1)/W · S/B + 2(W−1)·α (iteration.ring_all_reduce),
+                                           B and α gloo's: the probed TCP loopback bandwidth and one-way
+                                           latency (a socket pair, no torch) scaled by how much of them gloo
+                                           gets (its worker and I/O threads hand each message over)
+             + DDP's Reducer) / share      per step: autograd hooks, bucket copies, the future's hand-off
+
+The probes are numpy
 (threadpoolctl holds BLAS to the worker's thread count): the planner never imports torch.  The constants in
 HostModel were fitted to operator microbenchmarks (benchmarks/planner_vs_measured.py --ops prints each operator
 measured against the model) with torch 2.13 on a 2-core x86 VM; whole training steps are the check, not the fit
@@ -31,6 +44,8 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+
+from aidc.planner.iteration import ring_all_reduce
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,15 @@ class HostModel:
     sample_calls: float = 1.25    # per sample: TensorDataset indexing (x[i], y[i]) and its share of the collate
     batch_calls: float = 14.0     # per batch: DataLoader's sampler and default_collate's two stacks
     loop_calls: float = 6.0       # per batch: our loop's loss and accuracy reads (item, argmax, eq, sum)
+    # DDP over gloo on loopback (fitted to 2-worker gloo all-reduce microbenchmarks of 4 B-16 MiB,
+    # benchmarks/planner_vs_measured.py --ddp-ops; the 2-worker epochs are the check)
+    gloo_latency: float = 11.0    # one gloo ring step ≈ this many probed TCP one-way latencies (thread hand-offs)
+    gloo_bandwidth: float = 0.28  # fraction of the probed TCP loopback bandwidth a gloo all-reduce moves
+    # DDP's Reducer outside the all-reduce, in framework calls (inf: counted from its code path, not fitted):
+    # per step prepare/finalize and the future; per parameter tensor the autograd hook, the copy into its
+    # bucket view and the copy back after the averaging division
+    ddp_calls: float = 20.0
+    ddp_tensor_calls: float = 4.0
 
 
 DEFAULT_HOST_MODEL = HostModel()
@@ -223,6 +247,53 @@ def pass_seconds(elements: int, seconds: float = 0.01, call: float | None = None
     return max(_best(lambda: np.add(x, x, out=y), seconds, min_reps=5) - overhead, 1e-12) / n
 
 
+def loopback_seconds(size: int = 1 << 22, seconds: float = 0.1) -> tuple[float, float]:
+    """(one-way latency s, bandwidth B/s) of TCP over loopback: what gloo's messages between two workers on this
+    host ride on.  A socket pair with an echo thread: the shortest 1-byte round trip halved, and ``size`` bytes
+    sent and acknowledged, the round trip taken off.  Python's socket calls release the GIL, so both ends run."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    server.close()
+    for s in (client, peer):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    payload = memoryview(np.ones(size // 4, dtype=np.float32).tobytes())
+
+    def echo() -> None:
+        view = memoryview(bytearray(size))
+        while True:
+            header = peer.recv(8)
+            if len(header) < 8:
+                return
+            n, got = int.from_bytes(header, "little"), 0
+            while got < n:
+                got += peer.recv_into(view[got:n], n - got)
+            peer.sendall(b"k")
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+
+    def send(n: int) -> None:
+        client.sendall(n.to_bytes(8, "little"))
+        if n:
+            client.sendall(payload[:n])
+        client.recv(1)
+
+    try:
+        round_trip = _best(lambda: send(0), seconds / 2, min_reps=20, cpu=False)
+        bulk = _best(lambda: send(size), seconds / 2, min_reps=5, cpu=False)
+    finally:
+        client.close()
+        thread.join(1.0)
+        peer.close()
+    return round_trip / 2, size / max(bulk - round_trip, 1e-9)
+
+
 IN_CACHE = 131_072  # elements (512 KiB): a working set that stays in L2 on current x86 cores
 
 
@@ -235,6 +306,13 @@ class HostProbe:
     _pass: dict[int, float] = field(default_factory=dict)
     _call: float | None = None
     _peak: float | None = None
+    _loopback: tuple[float, float] | None = None
+
+    def loopback(self) -> tuple[float, float]:
+        """(one-way latency s, bandwidth B/s) of TCP over loopback."""
+        if self._loopback is None:
+            self._loopback = loopback_seconds()
+        return self._loopback
 
     def peak(self) -> float:
         """FLOP/s of a 1024³ float32 GEMM at the probe's thread count (best of 0.2 s)."""
@@ -304,3 +382,75 @@ def predict_step(network: Network | Sequence[Op], probe: HostProbe | None = None
     return {"gemm_s": gemm, "elementwise_s": elem, "optimizer_s": adam["optimizer_s"], "fixed_s": fixed,
             "compute_s": compute, "overhead_s": fixed, "step_s": step, "data_s": data, "loop_s": step + data,
             "flops": net.flops}
+
+
+DDP_FIRST_BUCKET = 1 << 20  # torch DDP: the first bucket is 1 MiB (dist._DEFAULT_FIRST_BUCKET_BYTES)
+DDP_BUCKET = 25 << 20       # and the rest bucket_cap_mb = 25 MiB
+
+
+def ddp_buckets(grad_bytes: float) -> list[float]:
+    """The gradient buckets DDP all-reduces each step, in bytes."""
+    buckets = [min(grad_bytes, DDP_FIRST_BUCKET)]
+    rest = grad_bytes - buckets[0]
+    while rest > 0:
+        buckets.append(min(rest, DDP_BUCKET))
+        rest -= buckets[-1]
+    return buckets
+
+
+def gloo_all_reduce_seconds(grad_bytes: float, workers: int, latency: float, bandwidth: float,
+                            model: HostModel = DEFAULT_HOST_MODEL) -> float:
+    """DDP's gradient all-reduce over gloo on one host: each bucket a ring all-reduce at gloo's share of the
+    loopback's bandwidth and latency."""
+    return sum(ring_all_reduce(b, workers, bandwidth * model.gloo_bandwidth, latency * model.gloo_latency)
+               for b in ddp_buckets(grad_bytes))
+
+
+def background_from_share(seconds: float = 0.3) -> float:
+    """Other load on this host in runnable threads' worth, from the core share a busy thread gets right now.
+
+    A pure-Python spin for ``seconds``: its CPU time over its wall time is the share s of a core the scheduler
+    gives one more thread; on C cores that means C/s − 1 other threads' worth of demand (0 when s = 1).  Unlike
+    counting runnable threads, this sees what the scheduler actually hands out (autogroups share by session)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    wall0, cpu0 = time.perf_counter(), time.thread_time()
+    n = 0
+    while time.perf_counter() - wall0 < seconds:
+        n += 1
+    share = (time.thread_time() - cpu0) / max(1e-9, time.perf_counter() - wall0)
+    return max(0.0, cores / max(share, 1e-3) - 1.0) if share < 0.98 else 0.0
+
+
+def core_share(workers: int, threads: int, cores: int, background: float = 0.0) -> float:
+    """Fraction of a core each worker thread gets when ``workers × threads`` threads and ``background`` other
+    runnable threads' worth of load share ``cores`` cores fairly."""
+    return min(1.0, cores / max(1e-9, workers * threads + background))
+
+
+def predict_ddp_epoch(network: Network, workers: int, samples: int, probe: HostProbe | None = None,
+                      threads: int = 1, cores: int | None = None, background: float = 0.0,
+                      model: HostModel = DEFAULT_HOST_MODEL) -> dict[str, float]:
+    """Seconds per epoch of ``workers`` DDP workers (gloo, one host) over ``samples`` training samples, each
+    at ``network.batch`` per step (DistributedSampler: ⌈samples/workers⌉ each), with the step's breakdown.
+
+    ``background``: other load in runnable threads' worth (background_from_share(); 0 for a quiet host)."""
+    import os
+
+    hp = probe or _default_probe(threads)
+    single = predict_step(network, hp, threads=threads, model=model)
+    cores = cores or os.cpu_count() or 1
+    share = core_share(workers, threads, cores, background)
+    latency, bandwidth = hp.loopback()
+    all_reduce = gloo_all_reduce_seconds(4.0 * network.params, workers, latency, bandwidth, model) \
+        if workers > 1 else 0.0
+    reducer = (model.ddp_calls + model.ddp_tensor_calls * network.param_tensors) * model.framework_call \
+        * hp.call_time() if workers > 1 else 0.0
+    # time-sliced workers stretch everything a step does: the kernels, and gloo's threads that must be woken
+    # onto a core for each message (a waiting peer cannot use the other's slice)
+    step = (single["loop_s"] + all_reduce + reducer) / share
+    steps = math.ceil(math.ceil(samples / workers) / max(1, network.batch))
+    return {**single, "share": share, "all_reduce_s": all_reduce, "reducer_s": reducer, "ddp_step_s": step,
+            "steps": float(steps), "epoch_s": steps * step, "loopback_latency_s": latency,
+            "loopback_bytes_per_s": bandwidth}

@@ -14,15 +14,17 @@ from aidc.planner.memory import Layout, stage_params
 class Efficiency:
     """How close real kernels and collectives come to the datasheet.
 
-    Calibrated once against Megatron-LM runs on A100 (Narayanan et al. 2021, Korthikanti et al. 2022;
-    benchmarks/planner_accuracy.py prints the fit) and assumed to carry to other GPUs through their own peaks.
+    Calibrated once against Megatron-LM runs on A100 (Narayanan et al. 2021, Korthikanti et al. 2022; minimax fit of
+    these five and the catalog's matmul_efficiency, benchmarks/planner_accuracy.py prints it and the held-out
+    refits) and assumed to carry to other GPUs through their own peaks.
     """
 
-    gemm_knee: float = 64.0          # GEMM efficiency = matmul_efficiency · w/(w + knee), w = hidden/TP
-    elementwise_passes: float = 24.0  # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout
-    softmax_passes: float = 6.0       # HBM passes over the score matrix when attention is not fused
-    nvlink: float = 0.75              # achieved NVLink bus bandwidth / datasheet
-    network: float = 0.80             # achieved NIC bus bandwidth / line rate
+    gemm_knee: float = 0.0           # GEMM efficiency = matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
+    #                                  finds no thin-GEMM loss down to hidden/TP = 768 once DP is priced per rail)
+    elementwise_passes: float = 26.0  # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout
+    softmax_passes: float = 8.3       # HBM passes over the score matrix when attention is not fused
+    nvlink: float = 1.0               # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
+    network: float = 0.56             # achieved NIC bus bandwidth / line rate
     latency_s: float = 10e-6          # per collective step
     dp_overlap: float = 0.0           # fraction of gradient reduction hidden behind backward
     cp_overlap: float = 0.5           # fraction of ring-attention KV exchange hidden behind attention
@@ -62,6 +64,20 @@ def ring_all_reduce(size: float, n: int, bandwidth: float, latency: float) -> fl
     if n <= 1:
         return 0.0
     return 2 * (n - 1) / n * size / bandwidth + 2 * (n - 1) * latency
+
+
+def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink: float) -> float:
+    """Bus bandwidth of the data-parallel ring all-reduce per GPU.
+
+    Megatron places the TP ranks of a replica next to each other, so a node holds g = min(DP, node GPUs / TP)
+    members of each DP group.  Inside one node the ring runs over NVLink.  Across nodes NCCL runs one ring per
+    rail (each GPU's own NIC, DGX rail-optimised fabric), so the g members' NICs carry the ring side by side:
+    g × NIC, capped by NVLink.  TP8 leaves one member per node and one NIC (the slow case); TP1 has eight.
+    """
+    if tp * dp_group <= gpu.node.gpus:
+        return nvlink
+    per_node = max(1, min(dp_group, gpu.node.gpus // max(1, tp)))
+    return min(nvlink, per_node * nic)
 
 
 def iteration_time(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int, precision: str = "bf16",
@@ -111,7 +127,7 @@ def iteration_time(arch: Architecture, layout: Layout, gpu: GPU, global_batch: i
     dp_group = layout.dp * c
     grad_bytes = psi * (4.0 if precision == "fp32" else 2.0)
     dp_volume = grad_bytes * (1.5 if layout.zero >= 3 else 1.0)
-    dp_bw = nic if layout.gpus > gpu.node.gpus else gpu.nvlink_bytes_per_s * eff.nvlink
+    dp_bw = data_parallel_bandwidth(gpu, t, dp_group, nic, gpu.nvlink_bytes_per_s * eff.nvlink)
     dp_comm = ring_all_reduce(dp_volume, dp_group, dp_bw, eff.latency_s) * (1 - eff.dp_overlap)
     optimizer = psi / (dp_group if layout.zero >= 1 else 1) * 32.0 / hbm
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidc.errors import AidcError, InvalidInput, NotFound
 from aidc.serving.batching import BatchingConfig, DynamicBatcher, ServerOverloaded
-from aidc.serving.protocol import HEADER_LENGTH, JSON_TYPE, decode_infer_request, encode_infer_response
+from aidc.serving.protocol import (HEADER_LENGTH, JSON_TYPE, InferRequest, decode_infer_request,
+                                   encode_infer_response)
 
 if TYPE_CHECKING:
     from aidc.serving.model import OnnxModel
@@ -135,13 +137,118 @@ async def _send(send: Any, status: int, content: bytes, headers: dict[str, str])
     await send({"type": "http.response.body", "body": content})
 
 
+@dataclass
+class Answer:
+    """A whole HTTP answer: status, body and headers (content-length is the front end's to add)."""
+
+    status: int
+    content: bytes
+    headers: dict[str, str]
+
+
+def error_answer(exc: AidcError) -> Answer:
+    extra = {"retry-after": str(exc.retry_after)} if isinstance(exc, ServerOverloaded) else {}
+    return Answer(exc.http_status, json.dumps({"error": str(exc)}).encode(), JSON_HEADERS | extra)
+
+
+@dataclass
+class InferTicket:
+    """An infer request queued in its model's batcher: what is needed to answer it once ``future`` is done."""
+
+    route: InferRoute
+    served: ServedModel
+    request: InferRequest
+    started: float
+    future: asyncio.Future[dict[str, Any]]
+
+
+class InferRoute:
+    """``POST /v2/models/{m}[/versions/{v}]/infer`` once the body is read: decode, queue, encode, count.
+
+    Shared by the ASGI app and the lean front end (serving/frontend.py), so both answer alike. ``submit`` never
+    blocks or awaits, which lets the front end call it from a protocol callback and finish on a done-callback.
+    """
+
+    def __init__(self, table: ModelTable, metrics: ServingMetrics) -> None:
+        self.table = table
+        self.metrics = metrics
+
+    def submit(self, name: str, version: str | None, body: bytes | AidcError, header_length: str | None,
+               on_done: Callable[[], None] | None = None) -> Answer | InferTicket:
+        """An answer now (an error), or a ticket to ``finish`` when its future is done (``on_done`` is then called).
+
+        ``body`` is the exception to answer with when reading it failed (too large, client gone).
+        """
+        try:
+            served = self.table.get(name, version)
+        except AidcError as exc:
+            return error_answer(exc)
+        served.requests.inc()
+        started = time.perf_counter()
+        try:
+            if isinstance(body, AidcError):
+                raise body
+            decoded = decode_infer_request(body, header_length, served.model)
+            return InferTicket(self, served, decoded, started, served.batcher.submit(decoded.inputs, on_done))
+        except AidcError as exc:
+            return self._failed(served, exc)
+
+    def finish(self, ticket: InferTicket) -> Answer:
+        served, model = ticket.served, ticket.served.model
+        try:
+            results = ticket.future.result()
+            content, headers = encode_infer_response(model.name, model.version, ticket.request, results)
+        except AidcError as exc:
+            return self._failed(served, exc)
+        except Exception as exc:  # the model itself failed (ONNX Runtime error): the server is fine
+            self.metrics.errors.labels(model.name, model.version, "500").inc()
+            return Answer(500, json.dumps({"error": f"model {model.name!r} failed: {exc}"}).encode(), JSON_HEADERS)
+        served.latency.observe(time.perf_counter() - ticket.started)
+        return Answer(200, content, headers)
+
+    def _failed(self, served: ServedModel, exc: AidcError) -> Answer:
+        self.metrics.errors.labels(served.model.name, served.model.version, str(exc.http_status)).inc()
+        return error_answer(exc)
+
+    async def answer(self, name: str, version: str | None, body: bytes | AidcError,
+                     header_length: str | None, *, decode_in_thread: bool = False) -> Answer:
+        """The whole answer, awaited (the ASGI path)."""
+        if decode_in_thread and isinstance(body, bytes):
+            ticket = await self._submit_decoded_in_thread(name, version, body, header_length)
+        else:
+            ticket = self.submit(name, version, body, header_length)
+        if isinstance(ticket, Answer):
+            return ticket
+        try:
+            await ticket.future  # a cancelled caller (client gone) cancels it: the batcher skips it
+        except Exception:
+            pass  # finish turns the failure into the protocol's error form
+        return self.finish(ticket)
+
+    async def _submit_decoded_in_thread(self, name: str, version: str | None, body: bytes,
+                                        header_length: str | None) -> Answer | InferTicket:
+        """Decoding a big body takes milliseconds: it runs on a thread so the loop keeps serving."""
+        try:
+            served = self.table.get(name, version)
+        except AidcError as exc:
+            return error_answer(exc)
+        served.requests.inc()
+        started = time.perf_counter()
+        try:
+            decoded = await anyio.to_thread.run_sync(decode_infer_request, body, header_length, served.model)
+            return InferTicket(self, served, decoded, started, served.batcher.submit(decoded.inputs))
+        except AidcError as exc:
+            return self._failed(served, exc)
+
+
 class InferFastPath:
     """ASGI middleware answering ``POST …/infer`` itself: FastAPI's routing, Request and Response objects cost
     more than decoding and running a small model, and infer is the one route where that shows."""
 
-    def __init__(self, app: Any, infer: Any) -> None:
+    def __init__(self, app: Any, route: InferRoute, max_body_bytes: int) -> None:
         self.app = app
-        self.infer = infer
+        self.route = route
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -150,6 +257,16 @@ class InferFastPath:
                 await self.infer(scope, receive, send, match.group(1), match.group(2))
                 return
         await self.app(scope, receive, send)
+
+    async def infer(self, scope: dict[str, Any], receive: Any, send: Any, name: str, version: str | None) -> None:
+        body: bytes | AidcError
+        try:
+            body = await _read_body(scope, receive, self.max_body_bytes)
+        except AidcError as exc:
+            body = exc
+        answer = await self.route.answer(name, version, body, _header(scope, HEADER_LENGTH_KEY),
+                                         decode_in_thread=isinstance(body, bytes) and len(body) > DECODE_IN_THREAD_BYTES)
+        await _send(send, answer.status, answer.content, answer.headers)
 
 
 def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = None,
@@ -176,18 +293,27 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
         table.add(ServedModel(model, batcher, metrics.requests.labels(*labels), metrics.latency.labels(*labels)))
     state = {"ready": True}
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def shutdown() -> None:
         state["ready"] = False  # a draining server must stop looking ready to load balancers
         for served in table.all():
             await served.batcher.close()
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await shutdown()
+
     app = FastAPI(title="aidc inference server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    route = InferRoute(table, metrics)
     app.state.models = table
     app.state.metrics = metrics
     app.state.registry = registry
+    # What the lean front end (serving/frontend.py) needs to answer the hot routes without this app.
+    app.state.infer_route = route
+    app.state.readiness = state
+    app.state.shutdown = shutdown
+    app.state.max_body_bytes = max_body_bytes
 
     @app.exception_handler(AidcError)
     async def aidc_error(_: Request, exc: AidcError) -> JSONResponse:
@@ -222,38 +348,7 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
         table.get(name, version)
         return JSONResponse({"name": name, "ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
-    async def infer(scope: dict[str, Any], receive: Any, send: Any, name: str, version: str | None) -> None:
-        try:
-            served = table.get(name, version)
-        except AidcError as exc:
-            await _send(send, exc.http_status, json.dumps({"error": str(exc)}).encode(), JSON_HEADERS)
-            return
-        model = served.model
-        served.requests.inc()
-        started = time.perf_counter()
-        try:
-            body = await _read_body(scope, receive, max_body_bytes)
-            header_length = _header(scope, HEADER_LENGTH_KEY)
-            if len(body) > DECODE_IN_THREAD_BYTES:
-                decoded = await anyio.to_thread.run_sync(decode_infer_request, body, header_length, model)
-            else:
-                decoded = decode_infer_request(body, header_length, model)
-            results = await served.batcher.infer(decoded.inputs)
-            content, headers = encode_infer_response(model.name, model.version, decoded, results)
-        except AidcError as exc:
-            metrics.errors.labels(model.name, model.version, str(exc.http_status)).inc()
-            extra = {"retry-after": str(exc.retry_after)} if isinstance(exc, ServerOverloaded) else {}
-            await _send(send, exc.http_status, json.dumps({"error": str(exc)}).encode(), JSON_HEADERS | extra)
-            return
-        except Exception as exc:  # the model itself failed (ONNX Runtime error): the server is fine
-            metrics.errors.labels(model.name, model.version, "500").inc()
-            await _send(send, 500, json.dumps({"error": f"model {model.name!r} failed: {exc}"}).encode(),
-                        JSON_HEADERS)
-            return
-        served.latency.observe(time.perf_counter() - started)
-        await _send(send, 200, content, headers)
-
-    app.add_middleware(InferFastPath, infer=infer)
+    app.add_middleware(InferFastPath, route=route, max_body_bytes=max_body_bytes)
 
     @app.get("/v2/models/{name}")
     async def get_model(name: str) -> dict[str, Any]:

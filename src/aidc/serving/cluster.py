@@ -66,16 +66,19 @@ def _answers(address: str) -> bool:
 class ServingCluster:
     """Finds, starts, connects to and stops the Ray cluster that hosts deployments."""
 
-    def __init__(self, home: Path, *, address: str = "", num_cpus: int | None = None) -> None:
+    def __init__(self, home: Path, *, address: str = "", num_cpus: int | None = None, joined: bool = False) -> None:
         self.home = Path(home)
         self.configured = address
         self.num_cpus = num_cpus
+        # joined: the Ray this process already drives (a pipeline run checking a model on its own Ray, whose
+        # deployments end with the command); never started, connected to or stopped here.
+        self.joined = joined
         self.state_file = self.home / "serving" / "ray.json"
 
     @property
     def owned(self) -> bool:
         """Whether aidc started this cluster (and so may stop it), rather than being pointed at one."""
-        return not self.configured
+        return not self.configured and not self.joined
 
     def _state(self) -> dict[str, Any] | None:
         try:
@@ -185,6 +188,12 @@ class ServingCluster:
         """This process as a Ray driver of the serving cluster, in ``namespace``, for the duration of the block."""
         import ray
 
+        if self.joined:
+            if not ray.is_initialized():
+                raise BackendUnavailable("this process drives no Ray cluster to deploy on",
+                                         hint="start the command's Ray first (the pipeline runner does)")
+            yield
+            return
         address, token = self._find(start=start)
         if ray.is_initialized():
             raise BackendUnavailable("this process is already connected to a Ray cluster",

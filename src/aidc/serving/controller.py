@@ -210,7 +210,8 @@ class DeploymentController:
         for row in self.store.list_replicas(self.id):
             key = (row.model_version_id, row.slot)
             try:
-                self.replicas[key] = ReplicaState(ray.get_actor(replica_name(self.id, key)), time.monotonic())
+                handle = ray.get_actor(replica_name(self.id, key), namespace=self.config.namespace)
+                self.replicas[key] = ReplicaState(handle, time.monotonic())
             except ValueError:
                 self.store.remove_replica(self.id, *key)
 
@@ -238,7 +239,8 @@ class DeploymentController:
                            workdir=self.config.workdir, log_name=f"replica-v{version.version}-{key[1]}.log",
                            cpus=cpus, host=self.config.host)
         handle = ray.remote(Replica).options(
-            name=replica_name(self.id, key), lifetime="detached", num_cpus=cpus,
+            # The namespace is explicit: a controller on a pipeline run's own Ray runs in an anonymous one.
+            name=replica_name(self.id, key), namespace=self.config.namespace, lifetime="detached", num_cpus=cpus,
             num_gpus=float(d.resources.get("gpus", 0)), max_restarts=-1, scheduling_strategy="SPREAD",
         ).remote(spec, self.config.artifacts)
         self.replicas[key] = ReplicaState(handle, time.monotonic())
@@ -276,7 +278,7 @@ class DeploymentController:
                     self._forget(key, error=str(exc).strip().splitlines()[-1])
                     continue
                 try:
-                    ray.get_actor(replica_name(self.id, key))  # restarting: Ray brings it back
+                    ray.get_actor(replica_name(self.id, key), namespace=self.config.namespace)  # restarting: Ray brings it back
                 except ValueError:
                     self._forget(key, error="replica actor died")
 

@@ -1,25 +1,123 @@
-"""The deploy stage: the ONNX model behind an Open Inference Protocol v2 endpoint, checked against offline answers."""
+"""The deploy stage: the registered model version as a deployment (replicas behind one router URL), checked against offline answers.
+
+The stage is a client of deployments (serving/deployments.py), through ``RunDeployments``, which the pipeline
+runner hands to it and which settles what the run deployed when the command ends:
+
+- with ``aidc run --serve``: deployment ``name`` is created — or, when it already serves another version,
+  updated: the new version goes in as a canary, is checked on its own (version-pinned requests), then
+  promoted — and left running on the serving Ray cluster, which outlives the command;
+- without ``--serve``: the same checks run on a deployment on the command's own Ray (the one training ran on),
+  deleted when the command ends (named ``name`` if free, else ``name-<run id>`` so a deployment someone is
+  using is never touched);
+- a run that fails undoes what it did: a deployment it created is deleted, an update is rolled back.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidc.errors import StageFailed
-from aidc.pipeline.stage import DeploymentRegistration, Stage, StageContext
+from aidc.pipeline.stage import Stage, StageContext
+
+if TYPE_CHECKING:
+    from aidc.platform import Platform
 
 
 class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]{0,62}$", description="served model name (default: the registered name)")
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]{0,62}$", description="deployment name (default: the registered name)")
+    replicas: int = Field(1, ge=1, le=64, description="server processes of the version")
+    cpus: float = Field(0.5, gt=0, description="CPUs Ray reserves per replica")
+    gpus: float = Field(0, ge=0, description="GPUs Ray reserves per replica (CUDA when ONNX Runtime has it)")
     host: str = "127.0.0.1"
-    port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
-    batch: int = Field(8, ge=1, le=1024, description="test images per request when checking the endpoint")
-    min_agreement: float = Field(1.0, ge=0, le=1, description="share of endpoint answers that must equal offline evaluation")
+    timeout: float = Field(180, gt=0, description="seconds to wait for replicas to be ready")
+    batch: int = Field(8, ge=1, le=1024, description="test images per request when checking the deployment")
+    min_agreement: float = Field(1.0, ge=0, le=1, description="share of live answers that must equal offline evaluation")
     sample: int = Field(8, ge=0, le=100, description="live predictions kept for the run summary")
+
+
+@dataclass
+class _Deployed:
+    name: str
+    url: str
+    deployment_id: int
+    state: str  # created | canary | promoted | reused
+
+
+class RunDeployments:
+    """The deployments one pipeline run makes: kept after a successful ``--serve`` run, otherwise undone.
+
+    With ``serve`` they go on the serving Ray cluster, which outlives the command; without, on the command's
+    own Ray (already running for training: no second Ray to start and stop), and are deleted before it ends.
+    """
+
+    def __init__(self, platform: Platform, run_id: str, *, serve: bool) -> None:
+        from aidc.serving.deployments import Deployments
+
+        self.platform = platform
+        self.run_id = run_id
+        self.serve = serve
+        self.deployments = platform.serving if serve else Deployments(
+            platform.metadata, platform.artifacts, platform.settings, on_this_ray=True)
+        self.deployed: list[_Deployed] = []
+
+    def _audited(self, action: str, target: str, change: Callable[[], dict[str, Any]], **details: Any) -> dict[str, Any]:
+        security = self.platform.security
+        with security.audited(self.platform.local_access(), f"deployments.{action}", target, run_id=self.run_id,
+                              **details):
+            return change()
+
+    def deploy(self, ref: str, name: str, config: DeployConfig) -> dict[str, Any]:
+        """Serve model version ``ref`` as deployment ``name`` (or its stand-in); returns the deployment."""
+        serving = self.deployments
+        version = self.platform.get_model(ref)
+        existing = next((d for d in serving.list() if d["name"] == name), None)
+        options = {"replicas": config.replicas, "cpus": config.cpus, "gpus": config.gpus, "host": config.host,
+                   "timeout": config.timeout}
+        if existing is not None and not self.serve:
+            name = f"{name}-{self.run_id}"[:63]  # someone's deployment: check on a stand-in, leave theirs alone
+            existing = None
+        if existing is not None and not existing["managed"]:
+            # a single endpoint an older run left: deployments replace those
+            self._audited("delete", name, lambda: serving.delete(name))
+            existing = None
+        if existing is None:
+            d = self._audited("deploy", ref, lambda: serving.deploy(version, name=name, **options), name=name,
+                              replicas=config.replicas)
+            state = "created"
+        elif existing["stable"] == ref and existing["canary"] is None:
+            d, state = existing, "reused"
+        else:
+            d = self._audited("deploy", ref, lambda: serving.deploy(version, name=name, canary=50.0,
+                                                                    timeout=config.timeout), name=name, canary=50.0)
+            state = "canary"
+        self.deployed.append(_Deployed(d["name"], d["url"], d["id"], state))
+        return d
+
+    def checked(self, name: str) -> dict[str, Any]:
+        """The stage's checks passed: a canary becomes the stable version."""
+        entry = next(e for e in self.deployed if e.name == name)
+        if entry.state == "canary":
+            self._audited("promote", name, lambda: self.deployments.promote(name))
+            entry.state = "promoted"
+        return self.deployments.describe(self.platform.metadata.find_deployment(name))
+
+    def settle(self, *, keep: bool) -> list[dict[str, Any]]:
+        """At the command's end: what stays up (``keep``), or everything undone. Returns what is serving."""
+        if keep:
+            return [{"name": e.name, "url": e.url, "deployment_id": e.deployment_id} for e in self.deployed]
+        for entry in reversed(self.deployed):
+            if entry.state == "created":
+                self._audited("delete", entry.name, lambda: self.deployments.delete(entry.name))
+            elif entry.state in ("canary", "promoted"):
+                self._audited("rollback", entry.name, lambda: self.deployments.rollback(entry.name))
+        self.deployed.clear()
+        return []
 
 
 class DeployStage(Stage):
@@ -27,46 +125,48 @@ class DeployStage(Stage):
     Config = DeployConfig
     inputs = {"model": "a register stage's model version", "onnx": "the ONNX file", "data": "arrays to check with",
               "predictions": "offline predictions from an evaluate stage"}
-    outputs = {"deployment": "the running endpoint", "checks": "endpoint answers vs offline evaluation"}
-    cacheable = False  # a deployment is a running process, not a result to reuse
-    in_process = True  # its endpoint must outlive this command's Ray when --serve keeps it up
+    outputs = {"deployment": "the deployment serving the version", "checks": "live answers vs offline evaluation"}
+    cacheable = False  # a deployment is running processes, not a result to reuse
+    # In the command's process: it drives the serving Ray cluster (a driver joins one cluster at a time), and
+    # the deployment's replicas must outlive this command's own Ray.
+    in_process = True
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.data.preprocess import load_arrays
-        from aidc.serving.endpoint import EndpointClient, start_endpoint, stop_endpoint
+        from aidc.serving.endpoint import EndpointClient
 
         cfg: DeployConfig = config
+        deployments: RunDeployments | None = getattr(ctx, "deployments", None)
+        if deployments is None:
+            raise StageFailed("the deploy stage needs the pipeline runner's deployments", stage=ctx.stage,
+                              run_id=ctx.run_id, cause="no RunDeployments on the stage context",
+                              hint="run deploy stages through `aidc run`")
         model = inputs["model"]
         registered, _, version = model["ref"].partition(":")
-        name = cfg.name or registered
-        served = Path(ctx.home) / "deployments" / ctx.run_id / name
-        served.mkdir(parents=True, exist_ok=True)
-        onnx_path = ctx.artifact_file(inputs["onnx"], served / "model.onnx")
-        ctx.progress("deploy", 0, 1, force=True, step="starting endpoint")
-        endpoint = start_endpoint(onnx_path, name, version, host=cfg.host, port=cfg.port, log_path=served / "server.log")
-        ctx.log(f"endpoint {endpoint.url} (pid {endpoint.pid}) serving {model['ref']}")
-        try:
-            data = load_arrays(ctx.get_artifact(inputs["data"]))
-            offline = inputs["predictions"]
-            x, y = data[f"x_{offline['split']}"], data[f"y_{offline['split']}"]
-            answers = []
-            with EndpointClient(endpoint.url) as client:
-                for i in range(0, len(x), cfg.batch):
-                    answers.append(client.infer(name, x[i:i + cfg.batch], version=version).argmax(axis=1))
-                    ctx.progress("deploy", min(i + cfg.batch, len(x)), len(x), step="checking answers")
-            live = np.concatenate(answers) if answers else np.zeros(0, dtype=np.int64)
-            agreement = float((live == np.asarray(offline["predicted"])).mean()) if len(live) else 1.0
-            checks = {"agreement": agreement, "requests": len(answers), "images": int(len(x)),
-                      "accuracy": float((live == y).mean()) if len(live) else 0.0,
-                      "sample": [{"label": int(t), "predicted": int(p)} for t, p in zip(y[:cfg.sample], live[:cfg.sample])]}
-            if agreement < cfg.min_agreement:
-                raise StageFailed(f"the endpoint agrees with offline evaluation on {agreement:.2%} of images "
-                                  f"(< {cfg.min_agreement:.2%})", stage=ctx.stage, run_id=ctx.run_id,
-                                  cause="endpoint answers differ from offline predictions",
-                                  hint=f"see the server log {served / 'server.log'}")
-        except BaseException:
-            stop_endpoint(endpoint.pid)
-            raise
-        ctx.log(f"endpoint agrees with offline evaluation on {agreement:.2%} of {len(x)} images")
-        return {"deployment": DeploymentRegistration(name, int(model["model_version_id"]), endpoint.url, endpoint.pid, checks),
+        ctx.progress("deploy", 0, 1, force=True, step="starting replicas")
+        d = deployments.deploy(model["ref"], cfg.name or registered, cfg)
+        name, url = d["name"], d["url"]
+        ctx.log(f"deployment {name} at {url} serving {model['ref']} on {cfg.replicas} replica(s)")
+        data = load_arrays(ctx.get_artifact(inputs["data"]))
+        offline = inputs["predictions"]
+        x, y = data[f"x_{offline['split']}"], data[f"y_{offline['split']}"]
+        answers = []
+        with EndpointClient(url) as client:
+            for i in range(0, len(x), cfg.batch):  # pinned to the version: a canary is checked on its own
+                answers.append(client.infer(name, x[i:i + cfg.batch], version=version).argmax(axis=1))
+                ctx.progress("deploy", min(i + cfg.batch, len(x)), len(x), step="checking answers")
+        live = np.concatenate(answers) if answers else np.zeros(0, dtype=np.int64)
+        agreement = float((live == np.asarray(offline["predicted"])).mean()) if len(live) else 1.0
+        checks = {"agreement": agreement, "requests": len(answers), "images": int(len(x)),
+                  "accuracy": float((live == y).mean()) if len(live) else 0.0,
+                  "sample": [{"label": int(t), "predicted": int(p)} for t, p in zip(y[:cfg.sample], live[:cfg.sample])]}
+        if agreement < cfg.min_agreement:
+            raise StageFailed(f"the deployment agrees with offline evaluation on {agreement:.2%} of images "
+                              f"(< {cfg.min_agreement:.2%})", stage=ctx.stage, run_id=ctx.run_id,
+                              cause="live answers differ from offline predictions",
+                              hint=f"`aidc deployments show {name}` lists its replicas and their logs")
+        ctx.log(f"deployment agrees with offline evaluation on {agreement:.2%} of {len(x)} images")
+        details = deployments.checked(name)
+        return {"deployment": {"name": name, "url": url, "deployment_id": d["id"], "model_version": model["ref"],
+                               "replicas": details["replicas"]},
                 "checks": checks}

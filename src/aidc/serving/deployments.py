@@ -31,13 +31,16 @@ SETTLE_TIMEOUT_S = 180.0
 class Deployments:
     """The deployment verbs on one platform's stores and serving cluster."""
 
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings) -> None:
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, *,
+                 on_this_ray: bool = False) -> None:
+        """``on_this_ray``: deploy on the Ray this process already drives (its deployments end with it)."""
         from aidc.serving.cluster import ServingCluster
 
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
-        self.cluster = ServingCluster(settings.home, address=settings.ray_address, num_cpus=settings.ray_num_cpus)
+        self.cluster = ServingCluster(settings.home, address=settings.ray_address, num_cpus=settings.ray_num_cpus,
+                                      joined=on_this_ray)
         # One namespace per metadata store: two AIDC_HOMEs sharing a cluster never see each other's actors.
         self.namespace = "aidc-" + hashlib.sha1(settings.metadata_url.encode()).hexdigest()[:10]
 
@@ -119,6 +122,11 @@ class Deployments:
     def show(self, name: str) -> dict[str, Any]:
         d = self.store.find_deployment(name)
         details = self.describe(d, probe_traffic=True)
+        if details["live"]:  # where each version runs (CUDA or CPU), as its replicas' ONNX Runtime reports it
+            details["providers"] = {
+                ref: _get_json(f"{d.url}/v2/models/{d.name}/versions/{ref.rpartition(':')[2]}")
+                .get("parameters", {}).get("execution_providers")
+                for ref in (details["stable"], details["canary"]) if ref}
         details["events"] = [e.to_json() for e in self.store.deployment_events(d.id)]
         return details
 
@@ -175,7 +183,7 @@ class Deployments:
         from aidc.serving.controller import ControllerConfig, DeploymentController
 
         try:
-            return ray.get_actor(_controller_name(d.id))
+            return ray.get_actor(_controller_name(d.id), namespace=self.namespace)
         except ValueError:
             if not create:
                 return None
@@ -188,8 +196,8 @@ class Deployments:
         # On this node: the router binds here, so the URL printed to the user is reachable from here.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         return ray.remote(DeploymentController).options(
-            name=_controller_name(d.id), lifetime="detached", num_cpus=0, max_restarts=-1, max_concurrency=4,
-            scheduling_strategy=here).remote(config)
+            name=_controller_name(d.id), namespace=self.namespace, lifetime="detached", num_cpus=0, max_restarts=-1,
+            max_concurrency=4, scheduling_strategy=here).remote(config)
 
     def _settle(self, deployment_id: int, timeout: float) -> dict[str, Any]:
         import ray
@@ -248,7 +256,8 @@ class Deployments:
             ray.kill(controller, no_restart=True)
         for replica in self.store.list_replicas(d.id):
             try:
-                ray.kill(ray.get_actor(replica_name(d.id, (replica.model_version_id, replica.slot))), no_restart=True)
+                key = (replica.model_version_id, replica.slot)
+                ray.kill(ray.get_actor(replica_name(d.id, key), namespace=self.namespace), no_restart=True)
             except ValueError:
                 pass
 

@@ -37,8 +37,18 @@ OIP_TO_NUMPY: dict[str, np.dtype[Any]] = {
 }
 
 
+_DATATYPE_OF: dict[np.dtype[Any], str] = {}
+
+
 def oip_datatype(dtype: np.dtype[Any]) -> str:
     """The OIP datatype carrying a numpy dtype (strings and bytes travel as BYTES)."""
+    known = _DATATYPE_OF.get(dtype)
+    if known is None:
+        known = _DATATYPE_OF[dtype] = _find_datatype(dtype)
+    return known
+
+
+def _find_datatype(dtype: np.dtype[Any]) -> str:
     if dtype.kind in ("O", "U", "S"):
         return "BYTES"
     for name, candidate in OIP_TO_NUMPY.items():

@@ -1,6 +1,6 @@
 """The deployment router: one URL per deployment, spreading OIP v2 requests over replicas and splitting them by version.
 
-It is a plain HTTP reverse proxy (uvicorn in, serving.upstream out); Ray never sees a request. The controller
+It is a plain HTTP reverse proxy (serving.frontend in, serving.upstream out); Ray never sees a request. The controller
 tells it where the replicas are (``PUT /-/routes``, bearer token) and reads what it saw of each version
 (``GET /-/stats``) to judge a canary. Within a version a request goes to the replica with the fewest
 requests in flight. A replica that refuses the connection is skipped for a moment and the request — which
@@ -394,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
+    parser.add_argument("--front-end", choices=("aidc", "uvicorn"), default="aidc",
+                        help="HTTP layer: aidc's lean front end (one write per answer) or plain uvicorn")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -411,8 +413,22 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     if args.port_file:
         write_port_file(args.port_file, port)
-    log.info("routing deployment %s on http://%s:%d", args.deployment, args.host, port)
-    config = uvicorn.Config(RouterApp(args.deployment, token), log_level=args.log_level, access_log=False,
+    log.info("routing deployment %s on http://%s:%d (%s front end)", args.deployment, args.host, port,
+             args.front_end)
+    app = RouterApp(args.deployment, token)
+    if args.front_end == "aidc":
+        from aidc.serving.frontend import serve
+        from aidc.serving.server import _loop_factory
+
+        async def close_upstreams() -> None:
+            for upstream in app.upstreams.values():
+                upstream.close()
+
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(app, sock, shutdown=close_upstreams, max_body_bytes=app.max_body_bytes))
+        log.info("stopped")
+        return 0
+    config = uvicorn.Config(app, log_level=args.log_level, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=10)
     _graceful_server(config).run(sockets=[sock])
     log.info("stopped")

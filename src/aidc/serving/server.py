@@ -1,8 +1,9 @@
-"""The inference server process: ``python -m aidc.serving.server --model NAME=PATH`` runs the OIP v2 app on uvicorn."""
+"""The inference server process: ``python -m aidc.serving.server --model NAME=PATH`` serves the OIP v2 app (serving/frontend.py, or uvicorn)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="always wait up to the queue delay, even when batching does not pay")
     parser.add_argument("--max-body-mb", type=float, default=64.0)
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: cores)")
+    parser.add_argument("--front-end", choices=("aidc", "uvicorn"), default="aidc",
+                        help="HTTP layer: aidc's lean httptools front end (infer and health in one write, the rest "
+                             "through the app) or plain uvicorn (what benchmarks compare with)")
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -91,7 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     if args.port_file:
         write_port_file(args.port_file, port)
-    log.info("serving OIP v2 on http://%s:%d", args.host, port)
+    log.info("serving OIP v2 on http://%s:%d (%s front end)", args.host, port, args.front_end)
+    if args.front_end == "aidc":
+        from aidc.serving.frontend import serve
+
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(app, sock))
+        log.info("stopped")
+        return 0
     # One process, one event loop: batching needs all requests for a model in one queue. uvicorn turns
     # SIGTERM/SIGINT into a graceful shutdown (finish in-flight requests, then the app's lifespan exit).
     config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="on",
@@ -99,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     _graceful_server(config).run(sockets=[sock])
     log.info("stopped")
     return 0
+
+
+def _loop_factory() -> Any:
+    """uvloop's event loop where it is installed (it comes with uvicorn[standard]), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _graceful_server(config: Any) -> Any:

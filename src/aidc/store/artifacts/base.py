@@ -23,7 +23,9 @@ class ArtifactStore(ABC):
 
     Every read is verified: corrupted bytes raise ``aidc.errors.IntegrityError`` naming the digest and
     where the copy lives, never returning wrong data. Digests are accepted with or without the
-    ``sha256:`` prefix. Instances pickle, so a store can be shipped to Ray workers.
+    ``sha256:`` prefix. Instances pickle, so a store can be shipped to Ray workers. A store whose codec
+    encrypts (``EnvelopeCodec``) also keeps one small key record per artifact under ``keys/``, apart from
+    the data objects (see envelope.py).
     """
 
     url: str

@@ -3,7 +3,29 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+
+
+class KeyRecords(Protocol):
+    """Where a store keeps the small per-artifact key records a codec needs, apart from the data objects."""
+
+    def read_key_record(self, hexdigest: str, record_id: str) -> bytes | None: ...
+
+    def key_record_uri(self, hexdigest: str, record_id: str) -> str: ...
+
+    def uri_of(self, digest: str) -> str: ...
+
+
+class CodecWriter:
+    """One artifact being encoded: ``encode`` its chunks, then ``key_record`` (once its digest is known)
+    is what the store must write *before* the data object becomes visible, or None."""
+
+    def __init__(self, encode: Callable[[Iterable[bytes]], Iterator[bytes]]) -> None:
+        self.encode = encode
+
+    def key_record(self, hexdigest: str) -> tuple[str, bytes] | None:
+        return None
 
 
 class ArtifactCodec(ABC):
@@ -15,13 +37,17 @@ class ArtifactCodec(ABC):
     stores carrying them are shipped to Ray workers.
     """
 
-    @abstractmethod
-    def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """Content chunks → stored chunks."""
+    def writer(self) -> CodecWriter:
+        """A fresh encoder for one artifact (a codec with per-artifact keys makes them here)."""
+        return CodecWriter(self.encode)
 
     @abstractmethod
-    def decode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """Stored chunks → content chunks."""
+    def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Content chunks → stored chunks (for codecs without per-artifact state)."""
+
+    @abstractmethod
+    def decode(self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None) -> Iterator[bytes]:
+        """Stored chunks of the artifact at ``hexdigest`` → content chunks; ``records`` holds its key records."""
 
 
 class PlainCodec(ArtifactCodec):
@@ -30,7 +56,7 @@ class PlainCodec(ArtifactCodec):
     def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield from chunks
 
-    def decode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    def decode(self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None) -> Iterator[bytes]:
         yield from chunks
 
     def __eq__(self, other: object) -> bool:

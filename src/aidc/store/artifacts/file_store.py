@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from aidc.errors import BackendUnavailable
 
 from .base import ArtifactRef
-from .codec import ArtifactCodec
+from .codec import ArtifactCodec, CodecWriter
 from .fsspec_store import ContentMeter, FsspecArtifactStore, changed_while_storing, source_chunks
 
 
@@ -53,31 +53,58 @@ class FileArtifactStore(FsspecArtifactStore):
     def put_stream(self, stream: BinaryIO) -> ArtifactRef:
         # A local rename is free, so one pass: write to a temp file while hashing, then move into place.
         with self._translated("storing artifact", self.url):
-            partial, meter = self._write_partial(source_chunks(stream))
+            partial, meter, writer = self._write_partial(source_chunks(stream))
             try:
                 if not self._is_intact(meter.hexdigest):
+                    self._store_key_record(meter.hexdigest, writer)
                     self._commit(partial, meter.hexdigest)
             finally:
                 partial.unlink(missing_ok=True)
         return self._ref(meter.hexdigest, meter.size)
 
     def _write_object(self, hexdigest: str, chunks: Iterable[bytes]) -> None:
-        partial, meter = self._write_partial(chunks)
+        partial, meter, writer = self._write_partial(chunks)
         try:
             if meter.hexdigest != hexdigest:
                 raise changed_while_storing(hexdigest, meter.hexdigest, self._uri_for_path(self._path(hexdigest)))
+            self._store_key_record(hexdigest, writer)
             self._commit(partial, hexdigest)
         finally:
             partial.unlink(missing_ok=True)
 
-    def _write_partial(self, chunks: Iterable[bytes]) -> tuple[Path, ContentMeter]:
+    def _write_encoded(self, hexdigest: str, writer: CodecWriter, stored: Iterable[bytes]) -> None:
+        partial, _, _ = self._write_partial(stored, encoded=True)
+        try:
+            self._store_key_record(hexdigest, writer)
+            self._commit(partial, hexdigest)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _put_small(self, path: str, data: bytes) -> None:
+        # Temp file + rename: a key record is replaced whole when re-wrapped, never left half-written.
+        temp_dir = Path(self._root) / "tmp"
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        partial = temp_dir / f"{uuid.uuid4().hex}.part"
+        try:
+            with partial.open("wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _write_partial(self, chunks: Iterable[bytes], *,
+                       encoded: bool = False) -> tuple[Path, ContentMeter, CodecWriter]:
         temp_dir = Path(self._root) / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
         partial = temp_dir / f"{uuid.uuid4().hex}.part"
         meter = ContentMeter()
+        writer = self._codec.writer()
         try:
             with partial.open("wb") as out:
-                for chunk in self._codec.encode(meter.watch(chunks)):
+                for chunk in (chunks if encoded else writer.encode(meter.watch(chunks))):
                     out.write(chunk)
                 out.flush()
                 # Durable before it becomes visible: after a power loss the address holds whole bytes or nothing.
@@ -85,7 +112,7 @@ class FileArtifactStore(FsspecArtifactStore):
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return partial, meter
+        return partial, meter, writer
 
     def _commit(self, partial: Path, hexdigest: str) -> None:
         final = Path(self._path(hexdigest))

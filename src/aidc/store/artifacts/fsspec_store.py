@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from aidc.errors import AidcError, BackendUnavailable, IntegrityError, InvalidInput, NotFound, PermissionDenied
 
 from .base import ArtifactRef, ArtifactStore
-from .codec import ArtifactCodec, PlainCodec
+from .codec import ArtifactCodec, CodecWriter
 from .digests import CHUNK_SIZE, digest_of_key, format_digest, parse_digest, read_chunks, relative_key
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class FsspecArtifactStore(ArtifactStore):
     def __init__(self, url: str, root: str, *, codec: ArtifactCodec | None = None) -> None:
         self.url = url
         self._root = root.rstrip("/")
-        self._codec: ArtifactCodec = codec or PlainCodec()
+        self._codec: ArtifactCodec = codec or _reader_codec()
         self._fs_instance: Any = None
 
     # -- what a backend provides ------------------------------------------------------------------
@@ -83,6 +83,15 @@ class FsspecArtifactStore(ArtifactStore):
     @abstractmethod
     def _write_object(self, hexdigest: str, chunks: Iterable[bytes]) -> None:
         """Store ``chunks`` at the content address atomically, only if they hash to ``hexdigest``."""
+
+    @abstractmethod
+    def _write_encoded(self, hexdigest: str, writer: CodecWriter, stored: Iterable[bytes]) -> None:
+        """Store already-encoded chunks (of content known to hash to ``hexdigest``) at the address atomically,
+        the writer's key record first."""
+
+    def _put_small(self, path: str, data: bytes) -> None:
+        """Write a small object whole or not at all (a single PUT on object stores)."""
+        self._fs.pipe_file(path, data)
 
     def _backend_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions meaning 'the backend failed' (translated to BackendUnavailable)."""
@@ -154,12 +163,17 @@ class FsspecArtifactStore(ArtifactStore):
                 pass
             stream.seek(start)
             return self._put_known(meter.hexdigest, meter.size, source_chunks(stream))
+        # The spool holds the *encoded* bytes, so an encrypted store never spills plaintext to a temp file.
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             meter = ContentMeter()
-            for chunk in meter.watch(source_chunks(stream)):
+            writer = self._codec.writer()
+            for chunk in writer.encode(meter.watch(source_chunks(stream))):
                 spool.write(chunk)
             spool.seek(0)
-            return self._put_known(meter.hexdigest, meter.size, read_chunks(spool))  # type: ignore[arg-type]
+            if not self._is_intact(meter.hexdigest):
+                with self._translated("storing artifact", self._uri_for_path(self._path(meter.hexdigest))):
+                    self._write_encoded(meter.hexdigest, writer, read_chunks(spool))  # type: ignore[arg-type]
+            return self._ref(meter.hexdigest, meter.size)
 
     def _put_known(self, hexdigest: str, size: int, chunks: Iterable[bytes]) -> ArtifactRef:
         if not self._is_intact(hexdigest):
@@ -196,7 +210,7 @@ class FsspecArtifactStore(ArtifactStore):
                 raise NotFound(f"artifact {format_digest(hexdigest)} is not in the store", where=uri,
                                hint="check the digest, or put the artifact first") from None
             with stored:
-                yield from meter.watch(self._codec.decode(read_chunks(stored)))
+                yield from meter.watch(self._codec.decode(read_chunks(stored), hexdigest=hexdigest, records=self))
         if meter.hexdigest != hexdigest:
             raise IntegrityError(
                 f"artifact {format_digest(hexdigest)} is corrupted: its stored content hashes to "
@@ -236,12 +250,19 @@ class FsspecArtifactStore(ArtifactStore):
         return self._exists_hex(parse_digest(digest))
 
     def delete(self, digest: str) -> None:
-        path = self._path(parse_digest(digest))
+        hexdigest = parse_digest(digest)
+        path = self._path(hexdigest)
         with self._translated("deleting artifact", self._uri_for_path(path)):
             try:
                 self._fs.rm_file(path)
             except FileNotFoundError:
                 pass
+            # After the data: a crash in between leaves a harmless record, never data without its key.
+            for record_id in self._record_ids(hexdigest):
+                try:
+                    self._fs.rm_file(self._key_record_path(hexdigest, record_id))
+                except FileNotFoundError:
+                    pass
 
     def iter_digests(self) -> Iterator[str]:
         top = f"{self._root}/sha256"
@@ -251,6 +272,86 @@ class FsspecArtifactStore(ArtifactStore):
             hexdigest = digest_of_key(path[len(self._root) + 1:])
             if hexdigest is not None:
                 yield format_digest(hexdigest)
+
+
+    # -- key records (envelope encryption): small objects apart from the data, see envelope.py --------
+
+    @property
+    def codec(self) -> ArtifactCodec:
+        return self._codec
+
+    def _key_record_path(self, hexdigest: str, record_id: str) -> str:
+        return f"{self._root}/{KEYS_DIR}/{relative_key(hexdigest)}/{record_id}.json"
+
+    def key_record_uri(self, hexdigest: str, record_id: str) -> str:
+        return self._uri_for_path(self._key_record_path(hexdigest, record_id))
+
+    def read_key_record(self, hexdigest: str, record_id: str) -> bytes | None:
+        path = self._key_record_path(hexdigest, record_id)
+        with self._translated("reading key record", self._uri_for_path(path)):
+            try:
+                return bytes(self._fs.cat_file(path))
+            except FileNotFoundError:
+                return None
+
+    def write_key_record(self, hexdigest: str, record_id: str, data: bytes) -> None:
+        """Write (or replace, when re-wrapping) one key record, atomically."""
+        path = self._key_record_path(hexdigest, record_id)
+        with self._translated("writing key record", self._uri_for_path(path)):
+            self._put_small(path, data)
+
+    def _store_key_record(self, hexdigest: str, writer: CodecWriter) -> None:
+        record = writer.key_record(hexdigest)
+        if record is not None:
+            self.write_key_record(hexdigest, *record)
+
+    def _record_ids(self, hexdigest: str) -> list[str]:
+        folder = f"{self._root}/{KEYS_DIR}/{relative_key(hexdigest)}"
+        try:
+            names = self._fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        return [n.rsplit("/", 1)[-1].removesuffix(".json") for n in names if n.endswith(".json")]
+
+    def iter_key_records(self) -> Iterator[tuple[str, str]]:
+        """(hex digest, record id) of every key record, in no particular order."""
+        top = f"{self._root}/{KEYS_DIR}"
+        with self._translated("listing key records", self._uri_for_path(top)):
+            try:
+                paths = self._fs.find(top)
+            except FileNotFoundError:
+                paths = []
+        for path in paths:
+            relative, _, name = path[len(top) + 1:].rpartition("/")
+            hexdigest = digest_of_key(relative)
+            if hexdigest is not None and name.endswith(".json"):
+                yield hexdigest, name.removesuffix(".json")
+
+    def stored_object_id(self, hexdigest: str) -> str | None:
+        """The envelope object id in the data object's header (None for a plaintext or absent artifact)."""
+        from .envelope import HEADER_LEN, MAGIC
+
+        path = self._path(hexdigest)
+        with self._translated("reading artifact", self._uri_for_path(path)):
+            try:
+                head = self._fs.cat_file(path, start=0, end=HEADER_LEN)  # a ranged GET, not a whole block
+            except FileNotFoundError:
+                return None
+        if len(head) < HEADER_LEN or head[:len(MAGIC)] != MAGIC:
+            return None
+        return bytes(head[13:29]).hex()
+
+
+KEYS_DIR = "keys"
+
+
+def _reader_codec() -> ArtifactCodec:
+    """Without a configured codec a store writes plaintext but still recognises encrypted artifacts, so
+    reading one says which master key it needs instead of reporting it corrupted."""
+    from .envelope import EnvelopeCodec
+    from .keyring import MasterKeyRing
+
+    return EnvelopeCodec(MasterKeyRing(), encrypt=False)
 
 
 def _seekable(stream: BinaryIO) -> bool:

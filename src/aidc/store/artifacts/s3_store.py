@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from aidc.errors import BackendUnavailable, InvalidInput, PermissionDenied
 
-from .codec import ArtifactCodec
+from .codec import ArtifactCodec, CodecWriter
 from .fsspec_store import ContentMeter, FsspecArtifactStore, changed_while_storing
 
 log = logging.getLogger(__name__)
@@ -84,17 +84,26 @@ class S3ArtifactStore(FsspecArtifactStore):
                                      where=self.url, hint=self.unavailable_hint) from exc
 
     def _write_object(self, hexdigest: str, chunks: Iterable[bytes]) -> None:
-        path = self._path(hexdigest)
         meter = ContentMeter()
+        writer = self._codec.writer()
+
+        def checked() -> Iterable[bytes]:
+            yield from writer.encode(meter.watch(chunks))
+            if meter.hexdigest != hexdigest:
+                raise changed_while_storing(hexdigest, meter.hexdigest, self._uri_for_path(self._path(hexdigest)))
+
+        self._write_encoded(hexdigest, writer, checked())
+
+    def _write_encoded(self, hexdigest: str, writer: CodecWriter, stored: Iterable[bytes]) -> None:
+        path = self._path(hexdigest)
         # autocommit=False: parts upload as they fill, but the object only appears on commit(), which we
         # call after checking the digest. (A plain `with fs.open(...)` would commit even on an exception.)
         upload = self._fs.open(path, "wb", autocommit=False)
         try:
-            for chunk in self._codec.encode(meter.watch(chunks)):
+            for chunk in stored:
                 upload.write(chunk)
-            if meter.hexdigest != hexdigest:
-                raise changed_while_storing(hexdigest, meter.hexdigest, self._uri_for_path(path))
             upload.close()  # sends the last part; does not complete the upload
+            self._store_key_record(hexdigest, writer)  # before the data is visible: never data without its key
             upload.commit()
         except BaseException:
             self._abandon(upload)

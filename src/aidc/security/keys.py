@@ -1,0 +1,163 @@
+"""Master key management: which codec the artifact store gets, the server's first key, rotation and status."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aidc.errors import AidcError, InvalidInput, MasterKeyUnavailable
+from aidc.store.artifacts.envelope import EnvelopeCodec
+from aidc.store.artifacts.keyring import ENV_VAR, MasterKey, MasterKeyRing, read_key_file, write_key_file
+
+if TYPE_CHECKING:
+    from aidc.platform import Platform
+    from aidc.security.roles import Access
+    from aidc.settings import Settings
+    from aidc.store.artifacts.fsspec_store import FsspecArtifactStore
+
+
+def master_key_path(settings: Settings) -> Path:
+    return Path(settings.master_key_file).expanduser() if settings.master_key_file else settings.home / "master.key"
+
+
+def load_ring(settings: Settings) -> MasterKeyRing:
+    return MasterKeyRing.load(master_key_path(settings), settings.master_key.get_secret_value())
+
+
+def artifact_codec(settings: Settings) -> EnvelopeCodec:
+    """The artifact store's codec: it always reads encrypted artifacts; it encrypts new ones when
+    ``encryption`` is on, or auto with a master key configured (a local store without one stays plaintext)."""
+    ring = load_ring(settings)
+    encrypt = settings.encryption == "on" or (settings.encryption == "auto" and ring.active is not None)
+    return EnvelopeCodec(ring, encrypt=encrypt)
+
+
+def prepare_server(settings: Settings) -> str | None:
+    """Server mode: encryption ``auto`` becomes on, and with no master key anywhere one is created in the key
+    file (0600). Returns a line to show the operator when a key was created."""
+    if settings.encryption == "off":
+        return None
+    settings.encryption = "on"
+    if load_ring(settings).active is not None:
+        return None
+    key, path = MasterKey.generate(), master_key_path(settings)
+    write_key_file(path, [key], comment="created by the first `aidc server`")
+    return (f"created master key {key.key_id} in {path} (mode 0600): artifacts are encrypted under it; "
+            "back the file up apart from the artifacts — without it they cannot be read")
+
+
+def _envelope_store(platform: Platform) -> FsspecArtifactStore:
+    from aidc.store.artifacts.fsspec_store import FsspecArtifactStore
+
+    store = platform.artifacts
+    if not isinstance(store, FsspecArtifactStore):  # pragma: no cover - every backend is fsspec today
+        raise InvalidInput(f"{type(store).__name__} keeps no key records")
+    return store
+
+
+def _record_key_ids(store: FsspecArtifactStore, codec: EnvelopeCodec) -> dict[tuple[str, str], str | None]:
+    """(digest, record id) → the master key id the record is wrapped under (None: unreadable record)."""
+    found: dict[tuple[str, str], str | None] = {}
+    for hexdigest, record_id in store.iter_key_records():
+        try:
+            found[(hexdigest, record_id)] = codec.read_record(hexdigest, record_id, store)["master_key_id"]
+        except AidcError:
+            found[(hexdigest, record_id)] = None
+    return found
+
+
+def key_status(platform: Platform) -> dict[str, Any]:
+    """Master keys configured, how many artifacts are wrapped under each, and how many are plaintext."""
+    settings = platform.settings
+    store = _envelope_store(platform)
+    codec = EnvelopeCodec(load_ring(settings), encrypt=False)
+    records = _record_key_ids(store, codec)
+    per_key: Counter[str] = Counter()
+    plaintext = missing = damaged = 0
+    in_use: set[tuple[str, str]] = set()
+    for digest in store.iter_digests():
+        hexdigest = digest.removeprefix("sha256:")
+        object_id = store.stored_object_id(hexdigest)
+        if object_id is None:
+            plaintext += 1
+            continue
+        in_use.add((hexdigest, object_id))
+        if (hexdigest, object_id) not in records:
+            missing += 1
+        elif records[(hexdigest, object_id)] is None:
+            damaged += 1
+        else:
+            per_key[records[(hexdigest, object_id)] or ""] += 1
+    ring = codec.ring
+    env_ids = {k.key_id for k in MasterKeyRing.load(None, settings.master_key.get_secret_value()).keys}
+    keys: list[dict[str, Any]] = [{"key_id": k.key_id, "active": k is ring.active, "artifacts": per_key.pop(k.key_id, 0),
+                                   "source": "env" if k.key_id in env_ids else "file"} for k in ring.keys]
+    return {"encryption": "on" if artifact_codec(settings).encrypt else "off", "artifact_store": store.url,
+            "key_file": str(master_key_path(settings)), "keys": keys,
+            "unknown_keys": [{"key_id": i, "artifacts": n} for i, n in sorted(per_key.items())],
+            "encrypted": sum(int(k["artifacts"]) for k in keys) + sum(per_key.values()), "plaintext": plaintext,
+            "missing_key_record": missing, "damaged_key_record": damaged,
+            "unused_key_records": len(set(records) - in_use)}
+
+
+def rotate(platform: Platform, access: Access, *, new_key: str | None = None, keep_old: bool = False) -> dict[str, Any]:
+    """Make a new master key active and re-wrap every data key under it; no data object is rewritten.
+
+    The old keys stay in the key file until every record is re-wrapped, so a failure or an interruption
+    loses nothing and running it again resumes (an interrupted rotation is recognised: the file holds more
+    than one key and some records are still under an older one). With ``AIDC_MASTER_KEY`` the environment
+    is the operator's to change: put the new key first there, then rotate re-wraps under it.
+    """
+    settings = platform.settings
+    path = master_key_path(settings)
+    env_value = settings.master_key.get_secret_value()
+    store = _envelope_store(platform)
+    with platform.security.audited(access, "keys.rotate", f"artifact-store:{store.url}") as details:
+        if env_value:
+            if new_key:
+                raise InvalidInput(f"the master keys come from {ENV_VAR}, which aidc cannot change",
+                                   hint=f"put the new key first in {ENV_VAR} (keep the old one after it) and run "
+                                        "`aidc keys rotate` without --new-key-file")
+            ring = load_ring(settings)
+            if ring.active is None:  # pragma: no cover - a set env always yields a key or an error
+                raise MasterKeyUnavailable(f"{ENV_VAR} holds no key")
+            target, file_keys = ring.active, []
+        else:
+            file_keys = read_key_file(path)[0] if path.exists() else []
+            codec = EnvelopeCodec(MasterKeyRing(file_keys), encrypt=False)
+            pending = [i for i in _record_key_ids(store, codec).values() if file_keys and i != file_keys[0].key_id]
+            if new_key:
+                target = MasterKey.from_text(new_key, "the new key")
+            elif len(file_keys) > 1 and pending:
+                target = file_keys[0]  # an earlier rotation stopped part-way: finish it
+            else:
+                target = MasterKey.generate()
+            if not file_keys or target.key_id != file_keys[0].key_id:
+                write_key_file(path, [target] + [k for k in file_keys if k.key_id != target.key_id],
+                               comment=f"rotation to {target.key_id} in progress: older keys follow")
+        details["master_key_id"] = target.key_id
+        details["previous"] = [k.key_id for k in file_keys if k.key_id != target.key_id]
+        codec = EnvelopeCodec(load_ring(settings), encrypt=True)
+        rewrapped = already = 0
+        failures: list[dict[str, str]] = []
+        for hexdigest, record_id in store.iter_key_records():
+            try:
+                fresh = codec.rewrap(hexdigest, record_id, store)
+                if fresh is None:
+                    already += 1
+                else:
+                    store.write_key_record(hexdigest, record_id, fresh)
+                    rewrapped += 1
+            except AidcError as exc:
+                failures.append({"digest": f"sha256:{hexdigest}", "record": record_id, "error": str(exc)})
+        details |= {"rewrapped": rewrapped, "already": already, "failed": len(failures)}
+        retired: list[str] = []
+        if not failures and not env_value and not keep_old:
+            retired = details["previous"]
+            if retired:
+                write_key_file(path, [target])
+        details["retired"] = retired
+    return {"master_key_id": target.key_id, "key_file": None if env_value else str(path), "rewrapped": rewrapped,
+            "already": already, "failed": failures, "retired": retired,
+            "kept": [k for k in details["previous"] if k not in retired]}

@@ -1,0 +1,48 @@
+"""The pipeline's deploy stage as a client of deployments: create, update through a checked canary, undo — on real Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aidc.serving.deploy import DeployConfig, RunDeployments
+from aidc.serving.endpoint import EndpointClient
+
+pytestmark = pytest.mark.slow
+
+
+def test_serve_runs_create_then_update_through_a_canary_and_a_failed_run_rolls_back(
+        platform, register, onnx_path: Path, batch: np.ndarray, reference) -> None:
+    config = DeployConfig(timeout=120)
+    v1, v2 = register("stage-model", onnx_path), register("stage-model", onnx_path)
+
+    first = RunDeployments(platform, "run-1", serve=True)
+    d = first.deploy(v1.ref, "stage-model", config)
+    assert first.checked("stage-model")["stable"] == v1.ref
+    assert first.settle(keep=True) == [{"name": "stage-model", "url": d["url"], "deployment_id": d["id"]}]
+
+    second = RunDeployments(platform, "run-2", serve=True)
+    updated = second.deploy(v2.ref, "stage-model", config)
+    assert updated["url"] == d["url"] and updated["canary"] == v2.ref  # the new version goes in as a canary
+    with EndpointClient(d["url"]) as client:  # the stage checks it on its own, by pinned version
+        got = client.infer("stage-model", batch, version=str(v2.version))
+    np.testing.assert_allclose(got, reference(batch)["logits"], rtol=1e-6)
+    promoted = second.checked("stage-model")
+    assert (promoted["stable"], promoted["canary"], promoted["previous"]) == (v2.ref, None, v1.ref)
+    second.settle(keep=True)
+
+    third = RunDeployments(platform, "run-3", serve=True)  # the same version again: nothing to roll out
+    assert third.deploy(v2.ref, "stage-model", config)["id"] == d["id"]
+    assert third.settle(keep=False) == []
+    assert platform.deployment_details("stage-model")["stable"] == v2.ref  # a reused deployment is left alone
+
+    failed = RunDeployments(platform, "run-4", serve=True)  # a run that fails after updating rolls back
+    failed.deploy(v1.ref, "stage-model", config)
+    failed.settle(keep=False)
+    after = platform.deployment_details("stage-model")
+    assert (after["stable"], after["canary"]) == (v2.ref, None)
+    audited = [e.action for e in platform.security.audit_list() if (e.details or {}).get("run_id") == "run-4"]
+    assert audited.count("deployments.deploy") == 1 and audited.count("deployments.rollback") == 1
+    platform.delete_deployment("stage-model")
