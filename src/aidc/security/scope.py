@@ -7,6 +7,7 @@ Every verb returns JSON-ready data, the same for the CLI on the store and for th
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,15 @@ JSON = dict[str, Any]
 def run_json(run: PipelineRun) -> JSON:
     seconds = (run.finished_at - run.created_at).total_seconds() if run.finished_at else None
     return run.to_json() | {"seconds": seconds}
+
+
+def with_seconds(run: JSON) -> JSON:
+    """``run_json`` of a run already in its JSON form (as the store's JSON lists give it)."""
+    finished = run["finished_at"]
+    seconds = ((datetime.fromisoformat(finished) - datetime.fromisoformat(run["created_at"])).total_seconds()
+               if finished else None)
+    run["seconds"] = seconds
+    return run
 
 
 class ProjectScope:
@@ -56,9 +66,9 @@ class ProjectScope:
 
     # -- runs
     def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[JSON]:
-        runs = self.platform.metadata.list_runs(pipeline=pipeline, status=status, limit=limit,
-                                                projects=self._allowed("runs:read"))
-        return [run_json(r) for r in runs]
+        runs = self.platform.metadata.list_runs_json(pipeline=pipeline, status=status, limit=limit,
+                                                     projects=self._allowed("runs:read"))
+        return [with_seconds(r) for r in runs]
 
     def run_details(self, run_id: str) -> JSON:
         with self.platform.metadata.transaction():  # one session for its four reads
@@ -74,8 +84,7 @@ class ProjectScope:
 
     # -- models
     def list_models(self, name: str | None = None) -> list[JSON]:
-        found = self.platform.metadata.list_model_versions(name, projects=self._allowed("models:read"))
-        return [m.to_json() for m in found]
+        return self.platform.metadata.list_model_versions_json(name, projects=self._allowed("models:read"))
 
     def model(self, ref: str) -> JSON:
         """A model version with its lineage (and a label per lineage node) and the deployments the caller may see
@@ -122,8 +131,7 @@ class ProjectScope:
 
     # -- datasets
     def list_datasets(self, name: str | None = None) -> list[JSON]:
-        found = self.platform.metadata.list_dataset_versions(name, projects=self._allowed("datasets:read"))
-        return [d.model_dump(mode="json", by_alias=True) for d in found]
+        return self.platform.metadata.list_dataset_versions_json(name, projects=self._allowed("datasets:read"))
 
     # -- deployments
     def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import Health, PromoteRequest
@@ -18,6 +18,13 @@ MODEL_REF = r"^[^:/]+(:[0-9]+)?$"
 MODEL_VERSION_REF = r"^[^:/]+:[0-9]+$"
 
 
+def as_json(content: list[JSON] | JSON) -> JSONResponse:
+    """Read routes' results are JSON-ready already (the records' to_json): encode them once. Returned as they are,
+    FastAPI would validate them against ``dict[str, Any]`` (which checks nothing) and walk them again with
+    jsonable_encoder, ≈ 60 µs per record; ``response_model`` keeps the OpenAPI schema as it was."""
+    return JSONResponse(content)
+
+
 @router.get("/health", tags=["server"])
 async def health() -> Health:
     """Whether the server answers (no token needed)."""
@@ -26,18 +33,18 @@ async def health() -> Health:
     return Health(status="ok", version=__version__)
 
 
-@router.get("/runs", tags=["runs"])
+@router.get("/runs", tags=["runs"], response_model=list[JSON])
 def list_runs(pipeline: str | None = Query(None, max_length=200), status: str | None = Query(None, max_length=20),
               limit: int = Query(50, ge=1, le=1000), access: Access = Depends(authorize),
-              platform: Platform = Depends(get_platform)) -> list[JSON]:
+              platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Pipeline runs, newest first (as `aidc runs list --json`, plus each run's project)."""
-    return platform.scoped(access).list_runs(pipeline=pipeline, status=status, limit=limit)
+    return as_json(platform.scoped(access).list_runs(pipeline=pipeline, status=status, limit=limit))
 
 
-@router.get("/runs/{run_id}", tags=["runs"])
-def show_run(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
+@router.get("/runs/{run_id}", tags=["runs"], response_model=JSON)
+def show_run(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
     """A run with its stages, metrics and artifacts; a unique prefix of the id is enough."""
-    return platform.scoped(access).run_details(run_id)
+    return as_json(platform.scoped(access).run_details(run_id))
 
 
 @router.get("/runs/{run_id}/report", tags=["runs"], response_model=None, responses={
@@ -47,18 +54,18 @@ def run_report(run_id: str, access: Access = Depends(authorize), platform: Platf
     return HTMLResponse(platform.scoped(access).run_report(run_id).read_text(encoding="utf-8"))
 
 
-@router.get("/models", tags=["models"])
+@router.get("/models", tags=["models"], response_model=list[JSON])
 def list_models(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
-                platform: Platform = Depends(get_platform)) -> list[JSON]:
+                platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Registered model versions with their stage and metrics."""
-    return platform.scoped(access).list_models(name)
+    return as_json(platform.scoped(access).list_models(name))
 
 
-@router.get("/models/{ref}", tags=["models"])
+@router.get("/models/{ref}", tags=["models"], response_model=JSON)
 def show_model(ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
-               access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
+               access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
     """``NAME`` (its newest version you may see) or ``NAME:VERSION``, with lineage."""
-    return platform.scoped(access).model(ref)
+    return as_json(platform.scoped(access).model(ref))
 
 
 @router.post("/models/{ref}/promote", tags=["models"])
@@ -68,8 +75,8 @@ def promote_model(body: PromoteRequest, ref: str = Path(pattern=MODEL_VERSION_RE
     return platform.scoped(access).promote_model(ref, body.stage)
 
 
-@router.get("/datasets", tags=["datasets"])
+@router.get("/datasets", tags=["datasets"], response_model=list[JSON])
 def list_datasets(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
-                  platform: Platform = Depends(get_platform)) -> list[JSON]:
+                  platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Dataset versions with their statistics."""
-    return platform.scoped(access).list_datasets(name)
+    return as_json(platform.scoped(access).list_datasets(name))

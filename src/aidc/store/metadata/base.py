@@ -38,6 +38,10 @@ class MetadataStore(ABC):
     def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
                   projects: Collection[str] | None = None) -> list[PipelineRun]:
         """Newest first; ``projects``: only runs in these projects (None: every project, []: none)."""
+    def list_runs_json(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
+                       projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """``list_runs`` as ``to_json()`` dicts; a backend may read them without building records (the API's lists)."""
+        return [run.to_json() for run in self.list_runs(pipeline=pipeline, status=status, limit=limit, projects=projects)]
     @abstractmethod
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> PipelineRun: ...
     @abstractmethod
@@ -76,6 +80,10 @@ class MetadataStore(ABC):
     def list_dataset_versions(self, dataset: str | None = None, *,
                               projects: Collection[str] | None = None) -> list[DatasetVersion]:
         """By name and version; ``projects`` as for list_runs."""
+    def list_dataset_versions_json(self, dataset: str | None = None, *,
+                                   projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """``list_dataset_versions`` as ``model_dump(mode="json", by_alias=True)`` dicts (``schema``, not ``schema_``)."""
+        return [d.model_dump(mode="json", by_alias=True) for d in self.list_dataset_versions(dataset, projects=projects)]
 
     # -- models
     @abstractmethod
@@ -90,6 +98,10 @@ class MetadataStore(ABC):
     def list_model_versions(self, name: str | None = None, *,
                             projects: Collection[str] | None = None) -> list[ModelVersion]:
         """By name and version; ``projects`` as for list_runs."""
+    def list_model_versions_json(self, name: str | None = None, *,
+                                 projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """``list_model_versions`` as ``to_json()`` dicts."""
+        return [m.to_json() for m in self.list_model_versions(name, projects=projects)]
     @abstractmethod
     def set_model_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
 

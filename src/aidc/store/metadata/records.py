@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,6 +21,21 @@ class Record(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @classmethod
+    def time_fields(cls) -> tuple[str, ...]:
+        """The fields that hold a time (``datetime`` or ``datetime | None``): what json_time formats."""
+        return tuple(name for name, field in cls.model_fields.items()
+                     if field.annotation is datetime or datetime in get_args(field.annotation))
+
+
+def json_time(value: datetime | None) -> str | None:
+    """A stored time exactly as ``Record.to_json`` writes it (ISO 8601; a naive time is UTC; UTC is ``Z``), for
+    reads that go straight from rows to JSON without building records."""
+    if value is None:
+        return None
+    text = (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class DatasetVersion(Record):

@@ -35,6 +35,28 @@ def _in_projects(q: Any, column: Any, projects: Collection[str] | None) -> Any:
     return q if projects is None else q.where(column.in_(sorted(set(projects))))
 
 
+def _json_rows(session: Session, q: Any, record: type[r.Record]) -> list[dict[str, Any]]:
+    """What ``[record.to_json() for each row]`` would give, read with Core: no ORM objects and no record validation
+    (≈ 4× less CPU per row, what the API's list routes spend most of their time on). ``q`` selects the record's
+    fields by name, in its field order (the JSON's key order); times are formatted as the records format them, and
+    JSON columns are already JSON-ready as the database hands them back."""
+    times = record.time_fields()
+    out = []
+    for row in session.execute(q).mappings():
+        item = dict(row)
+        for key in times:
+            item[key] = r.json_time(item[key])
+        out.append(item)
+    return out
+
+
+def _fields(table: Any, record: type[r.Record], **columns: Any) -> list[Any]:
+    """``table``'s columns named as ``record``'s fields by alias, in field order; ``columns`` gives the ones stored
+    elsewhere."""
+    names = [field.alias or name for name, field in record.model_fields.items()]
+    return [columns[name].label(name) if name in columns else table.c[name] for name in names]
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the per-dialect settings we rely on (WAL and foreign keys on SQLite)."""
     if url.startswith("postgresql://"):
@@ -130,16 +152,28 @@ class SqlMetadataStore(MetadataStore):
                 row = rows[0]
             return r.PipelineRun.model_validate(row)
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
-                  projects: Collection[str] | None = None) -> list[r.PipelineRun]:
-        q = select(PipelineRunRow).order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id.desc()).limit(limit)
-        q = _in_projects(q, PipelineRunRow.project, projects)
+    @staticmethod
+    def _runs_query(q: Any, pipeline: str | None, status: str | None, limit: int,
+                    projects: Collection[str] | None) -> Any:
+        q = _in_projects(q.order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id.desc()).limit(limit),
+                         PipelineRunRow.project, projects)
         if pipeline:
             q = q.where(PipelineRunRow.pipeline == pipeline)
         if status:
             q = q.where(PipelineRunRow.status == status)
+        return q
+
+    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
+                  projects: Collection[str] | None = None) -> list[r.PipelineRun]:
+        q = self._runs_query(select(PipelineRunRow), pipeline, status, limit, projects)
         with self._session() as s:
             return [r.PipelineRun.model_validate(row) for row in s.scalars(q)]
+
+    def list_runs_json(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
+                       projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        q = self._runs_query(select(*_fields(PipelineRunRow.__table__, r.PipelineRun)), pipeline, status, limit, projects)
+        with self._session() as s:
+            return _json_rows(s, q, r.PipelineRun)
 
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
         with self._session() as s:
@@ -253,15 +287,26 @@ class SqlMetadataStore(MetadataStore):
             row = self._get(s, DatasetVersionRow, dataset_version_id, "dataset version")
             return self._dataset_version(row, s.get(DatasetRow, row.dataset_id).name)
 
-    def list_dataset_versions(self, dataset: str | None = None, *,
-                              projects: Collection[str] | None = None) -> list[r.DatasetVersion]:
-        q = (select(DatasetVersionRow, DatasetRow.name).join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+    @staticmethod
+    def _datasets_query(q: Any, dataset: str | None, projects: Collection[str] | None) -> Any:
+        q = (q.join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
              .order_by(DatasetRow.name, DatasetVersionRow.version))
         q = _in_projects(q, DatasetVersionRow.project, projects)
-        if dataset:
-            q = q.where(DatasetRow.name == dataset)
+        return q.where(DatasetRow.name == dataset) if dataset else q
+
+    def list_dataset_versions(self, dataset: str | None = None, *,
+                              projects: Collection[str] | None = None) -> list[r.DatasetVersion]:
+        q = self._datasets_query(select(DatasetVersionRow, DatasetRow.name), dataset, projects)
         with self._session() as s:
             return [self._dataset_version(row, name) for row, name in s.execute(q)]
+
+    def list_dataset_versions_json(self, dataset: str | None = None, *,
+                                   projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        table = DatasetVersionRow.__table__
+        q = self._datasets_query(select(*_fields(table, r.DatasetVersion, dataset=DatasetRow.name)).select_from(table),
+                                 dataset, projects)
+        with self._session() as s:
+            return _json_rows(s, q, r.DatasetVersion)
 
     # -- models
     def register_model_version(self, name: str, *, onnx_digest: str | None, checkpoint_digest: str | None,
@@ -296,14 +341,22 @@ class SqlMetadataStore(MetadataStore):
         with self._session() as s:
             return r.ModelVersion.model_validate(self._get(s, ModelVersionRow, model_version_id, "model version"))
 
+    @staticmethod
+    def _models_query(q: Any, name: str | None, projects: Collection[str] | None) -> Any:
+        q = _in_projects(q.order_by(ModelVersionRow.name, ModelVersionRow.version), ModelVersionRow.project, projects)
+        return q.where(ModelVersionRow.name == name) if name else q
+
     def list_model_versions(self, name: str | None = None, *,
                             projects: Collection[str] | None = None) -> list[r.ModelVersion]:
-        q = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
-        q = _in_projects(q, ModelVersionRow.project, projects)
-        if name:
-            q = q.where(ModelVersionRow.name == name)
+        q = self._models_query(select(ModelVersionRow), name, projects)
         with self._session() as s:
             return [r.ModelVersion.model_validate(row) for row in s.scalars(q)]
+
+    def list_model_versions_json(self, name: str | None = None, *,
+                                 projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        q = self._models_query(select(*_fields(ModelVersionRow.__table__, r.ModelVersion)), name, projects)
+        with self._session() as s:
+            return _json_rows(s, q, r.ModelVersion)
 
     @staticmethod
     def _check_stage(stage: str) -> None:
