@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from typing import Any, get_args
 
@@ -23,6 +24,7 @@ class Record(BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
+    @functools.cache
     def time_fields(cls) -> tuple[str, ...]:
         """The fields that hold a time (``datetime`` or ``datetime | None``): what json_time formats."""
         return tuple(name for name, field in cls.model_fields.items()
@@ -34,7 +36,9 @@ def json_time(value: datetime | None) -> str | None:
     reads that go straight from rows to JSON without building records."""
     if value is None:
         return None
-    text = (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).isoformat()
+    if value.tzinfo is None:
+        return value.isoformat() + "Z"
+    text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
