@@ -203,6 +203,37 @@ class MetadataStoreContract:
         assert made.project == "beta" and [d.name for d in store.list_deployments(projects=["beta"])][-1] == "dep-new"
         assert store.add_deployment("dep-plain", placed["beta"][2], "u", None).project == "default"
 
+    def test_json_lists_are_the_records_json(self, store: MetadataStore) -> None:
+        """The API's lists (read without building records) say exactly what the records' JSON says, keys in order."""
+        store.create_run("r-open", "digits", {"stages": [{"name": "données", "n": 1.5}]}, "p.yaml")
+        store.create_run("r-done", "digits", {}, None)
+        store.finish_run("r-done", "succeeded")
+        store.create_run("r-failed", "other", {}, None)
+        store.finish_run("r-failed", "failed", error={"code": "boom", "where": None})
+        for i, name in enumerate(("data-a", "data-b", "data-a")):
+            store.register_dataset_version(name, f"sha256:{i}", schema={"x": "int"}, stats={"rows": i},
+                                           class_balance={"0": 0.5}, fingerprint=f"fp-{i}", run_id="r-done")
+            store.register_model_version(name.replace("data", "model"), onnx_digest=None, checkpoint_digest="sha256:c",
+                                         run_id=None, dataset_version_id=1, metrics={"accuracy": 0.25 + i})
+        _assign(store, "alpha", "r-failed", 2, 2, 0)
+
+        def same(got: list[dict], records: list) -> None:
+            want = [r.model_dump(mode="json", by_alias=True) for r in records]
+            assert got == want and [list(g) for g in got] == [list(w) for w in want]
+
+        for projects in (None, ["alpha"], ["default", "alpha"], []):
+            same(store.list_runs_json(projects=projects), store.list_runs(projects=projects))
+            same(store.list_dataset_versions_json(projects=projects), store.list_dataset_versions(projects=projects))
+            same(store.list_model_versions_json(projects=projects), store.list_model_versions(projects=projects))
+        same(store.list_runs_json(status="failed"), store.list_runs(status="failed"))
+        same(store.list_runs_json(pipeline="digits", limit=1), store.list_runs(pipeline="digits", limit=1))
+        same(store.list_dataset_versions_json("data-a"), store.list_dataset_versions("data-a"))
+        same(store.list_model_versions_json("model-b"), store.list_model_versions("model-b"))
+        with store.transaction():  # inside a transaction: read on its connection
+            same(store.list_runs_json(), store.list_runs())
+        assert store.list_runs_json()[0]["finished_at"].endswith("Z")  # times are UTC, as the records say them
+        assert "schema" in store.list_dataset_versions_json()[0]  # by alias, as the API shows datasets
+
     def test_reopening_keeps_data(self, store: MetadataStore) -> None:
         store.create_run("r", "p", {"a": 1}, None)
         store.close()
