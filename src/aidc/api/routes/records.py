@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from aidc.api.auth import authorize, get_platform
@@ -25,6 +27,16 @@ def as_json(content: list[JSON] | JSON) -> JSONResponse:
     return JSONResponse(content)
 
 
+async def read_list(platform: Platform, read: Callable[[], list[JSON]]) -> JSONResponse:
+    """A list route's read. On SQLite it is bounded CPU work in this process with nothing to wait for (lists only
+    read: the project filter is in SQL, nothing is audited), so it runs on the event loop: handing it to a pool
+    thread and back cost ≈ 0.3 ms of CPU per request at 16 concurrent ones, more than a small list's query. A
+    database across the network is waited for in the thread pool, so one slow answer holds up no other request."""
+    if platform.metadata.reads_in_process:
+        return as_json(read())
+    return as_json(await run_in_threadpool(read))
+
+
 @router.get("/health", tags=["server"])
 async def health() -> Health:
     """Whether the server answers (no token needed)."""
@@ -34,15 +46,17 @@ async def health() -> Health:
 
 
 @router.get("/runs", tags=["runs"], response_model=list[JSON])
-def list_runs(pipeline: str | None = Query(None, max_length=200), status: str | None = Query(None, max_length=20),
-              limit: int = Query(50, ge=1, le=1000), access: Access = Depends(authorize),
-              platform: Platform = Depends(get_platform)) -> JSONResponse:
+async def list_runs(pipeline: str | None = Query(None, max_length=200),
+                    status: str | None = Query(None, max_length=20), limit: int = Query(50, ge=1, le=1000),
+                    access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Pipeline runs, newest first (as `aidc runs list --json`, plus each run's project)."""
-    return as_json(platform.scoped(access).list_runs(pipeline=pipeline, status=status, limit=limit))
+    scope = platform.scoped(access)
+    return await read_list(platform, lambda: scope.list_runs(pipeline=pipeline, status=status, limit=limit))
 
 
 @router.get("/runs/{run_id}", tags=["runs"], response_model=JSON)
-def show_run(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
+def show_run(run_id: str, access: Access = Depends(authorize),
+             platform: Platform = Depends(get_platform)) -> JSONResponse:
     """A run with its stages, metrics and artifacts; a unique prefix of the id is enough."""
     return as_json(platform.scoped(access).run_details(run_id))
 
@@ -55,10 +69,10 @@ def run_report(run_id: str, access: Access = Depends(authorize), platform: Platf
 
 
 @router.get("/models", tags=["models"], response_model=list[JSON])
-def list_models(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
-                platform: Platform = Depends(get_platform)) -> JSONResponse:
+async def list_models(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
+                      platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Registered model versions with their stage and metrics."""
-    return as_json(platform.scoped(access).list_models(name))
+    return await read_list(platform, lambda: platform.scoped(access).list_models(name))
 
 
 @router.get("/models/{ref}", tags=["models"], response_model=JSON)
@@ -76,7 +90,7 @@ def promote_model(body: PromoteRequest, ref: str = Path(pattern=MODEL_VERSION_RE
 
 
 @router.get("/datasets", tags=["datasets"], response_model=list[JSON])
-def list_datasets(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
-                  platform: Platform = Depends(get_platform)) -> JSONResponse:
+async def list_datasets(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
+                        platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Dataset versions with their statistics."""
-    return as_json(platform.scoped(access).list_datasets(name))
+    return await read_list(platform, lambda: platform.scoped(access).list_datasets(name))

@@ -25,6 +25,9 @@ class MetadataStore(ABC):
     """Every write may join an enclosing ``with store.transaction():`` block, which commits all or nothing."""
 
     url: str
+    # Whether reads are answered in this process without waiting on anything (an embedded database such as SQLite):
+    # then a read is bounded CPU work the server may do on its event loop instead of handing it to a thread.
+    reads_in_process: bool = False
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]: ...

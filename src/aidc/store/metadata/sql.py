@@ -158,6 +158,7 @@ class SqlMetadataStore(MetadataStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
+        self.reads_in_process = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
 
