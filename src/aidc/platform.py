@@ -68,14 +68,8 @@ class Platform:
         return self.metadata.list_runs(pipeline=pipeline, status=status, limit=limit)
 
     def run_details(self, run_id: str) -> dict[str, Any]:
-        """A run with its stages, metrics and artifacts, JSON-ready (`aidc runs show`)."""
-        run = self.metadata.get_run(run_id)  # accepts a unique prefix of the id
-        return {
-            "run": run.to_json(),
-            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.metadata.list_stages(run.id)],
-            "metrics": [m.to_json() for m in self.metadata.metrics(run.id)],
-            "artifacts": [a.to_json() for a in self.metadata.artifacts(run_id=run.id)],
-        }
+        """A run with its stages, metrics and artifacts, JSON-ready (`aidc runs show`); a unique prefix of the id works."""
+        return self.metadata.run_details_json(run_id)
 
     def write_run_report(self, run_id: str, dest: Path | None = None) -> Path:
         """Render the run's self-contained HTML report (default: $AIDC_HOME/runs/RUN/report.html)."""

@@ -234,6 +234,30 @@ class MetadataStoreContract:
         assert store.list_runs_json()[0]["finished_at"].endswith("Z")  # times are UTC, as the records say them
         assert "schema" in store.list_dataset_versions_json()[0]  # by alias, as the API shows datasets
 
+    def test_run_details_json_is_the_records_json(self, store: MetadataStore) -> None:
+        store.create_run("run-1", "digits", {"stages": [{"name": "train"}]}, "p.yaml")
+        store.create_run("run-2", "digits", {}, None)
+        done = store.start_stage("run-1", "data", "data", cache_key="k", log_path="/tmp/data.log")
+        store.finish_stage(done.id, "succeeded", outputs={"rows": 1797})
+        store.start_stage("run-1", "train", "train", cache_key=None, log_path=None)  # still running: no seconds
+        store.add_metrics("run-1", "train", [("loss", 0, 2.5), ("loss", 1, 1e-05)])
+        store.add_artifact("sha256:x", 10, "checkpoint", "epoch-1.pt", "file:///x", run_id="run-1", stage="train")
+        store.finish_run("run-1", "failed", error={"code": "boom"})
+        run = store.get_run("run-1")
+        want = {"run": run.to_json(),
+                "stages": [s.to_json() | {"seconds": s.seconds} for s in store.list_stages("run-1")],
+                "metrics": [m.to_json() for m in store.metrics("run-1")],
+                "artifacts": [a.to_json() for a in store.artifacts(run_id="run-1")]}
+        got = store.run_details_json("run-1")
+        assert got == want and [list(x) for x in got["stages"]] == [list(x) for x in want["stages"]]
+        assert got["stages"][0]["seconds"] is not None and got["stages"][1]["seconds"] is None
+        assert store.run_details_json("run-1")["run"]["id"] == "run-1"
+        assert store.run_details_json("run-2")["stages"] == []
+        with pytest.raises(NotFound):
+            store.run_details_json("run-")  # a prefix of two runs names neither
+        with pytest.raises(NotFound):
+            store.run_details_json("nope")
+
     def test_reopening_keeps_data(self, store: MetadataStore) -> None:
         store.create_run("r", "p", {"a": 1}, None)
         store.close()

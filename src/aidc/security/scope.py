@@ -7,12 +7,14 @@ Every verb returns JSON-ready data, the same for the CLI on the store and for th
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied
 from aidc.security.roles import Access
+from aidc.store.metadata.records import json_seconds
 
 if TYPE_CHECKING:
     from aidc.platform import Platform
@@ -28,17 +30,17 @@ def run_json(run: PipelineRun) -> JSON:
 
 def with_seconds(run: JSON) -> JSON:
     """``run_json`` of a run already in its JSON form (as the store's JSON lists give it)."""
-    finished = run["finished_at"]
-    seconds = ((datetime.fromisoformat(finished) - datetime.fromisoformat(run["created_at"])).total_seconds()
-               if finished else None)
-    run["seconds"] = seconds
+    run["seconds"] = json_seconds(run["created_at"], run["finished_at"])
     return run
 
 
 class ProjectScope:
-    def __init__(self, platform: Platform, access: Access) -> None:
+    def __init__(self, platform: Platform, access: Access, *, defer_denials: bool = False) -> None:
+        """``defer_denials``: audit entries of denied reads are kept in ``deferred_denials`` for the caller to write
+        (the API reads on its event loop and writes in its thread pool) instead of being written at once."""
         self.platform, self.access = platform, access
         self.security = platform.security
+        self.deferred_denials: list[Callable[[], None]] | None = [] if defer_denials else None
 
     def _allowed(self, permission: str) -> list[str] | None:
         """The projects the store should limit a list to (None: every project)."""
@@ -61,7 +63,10 @@ class ProjectScope:
                                      hint="ask an admin for a role that may: `aidc users grant`")
         else:
             error = NotFound(f"no {target}", hint="it may belong to a project you have no role on")
-        self.security.denied(self.access, action, target, error, project=project)
+        if self.deferred_denials is not None:
+            self.deferred_denials.append(partial(self.security.denied, self.access, action, target, error, project=project))
+        else:
+            self.security.denied(self.access, action, target, error, project=project)
         raise error
 
     # -- runs
@@ -71,8 +76,7 @@ class ProjectScope:
         return [with_seconds(r) for r in runs]
 
     def run_details(self, run_id: str) -> JSON:
-        with self.platform.metadata.transaction():  # one session for its four reads
-            details = self.platform.run_details(run_id)
+        details = self.platform.run_details(run_id)  # (the store reads it on one connection)
         run = self._one("runs:read", "run", details["run"], "runs.read", f"run {run_id}")
         return details | {"run": run}
 

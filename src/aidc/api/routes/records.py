@@ -13,6 +13,7 @@ from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import Health, PromoteRequest
 from aidc.platform import Platform
 from aidc.security.roles import Access
+from aidc.security.scope import ProjectScope
 
 router = APIRouter(prefix="/api/v1")
 JSON = dict[str, Any]
@@ -27,14 +28,22 @@ def as_json(content: list[JSON] | JSON) -> JSONResponse:
     return JSONResponse(content)
 
 
-async def read_list(platform: Platform, read: Callable[[], list[JSON]]) -> JSONResponse:
-    """A list route's read. On SQLite it is bounded CPU work in this process with nothing to wait for (lists only
-    read: the project filter is in SQL, nothing is audited), so it runs on the event loop: handing it to a pool
-    thread and back cost ≈ 0.3 ms of CPU per request at 16 concurrent ones, more than a small list's query. A
-    database across the network is waited for in the thread pool, so one slow answer holds up no other request."""
-    if platform.metadata.reads_in_process:
-        return as_json(read())
-    return as_json(await run_in_threadpool(read))
+async def read(platform: Platform, access: Access, verb: Callable[[ProjectScope], Any]) -> JSONResponse:
+    """A read route's work, ``verb`` on the caller's scope, answered as JSON.
+
+    On SQLite a read is CPU work in this process with nothing to wait for, so it runs on the event loop: in a pool
+    thread, sqlite3 gives up and retakes the GIL for every row, and at 16 concurrent requests that contention cost
+    more CPU than the queries. The audit entry of a denied read is a write, which can wait for the database's write
+    lock: it still goes to the thread pool. A database across the network is waited for in the thread pool, so one
+    slow answer holds up no other request."""
+    if not platform.metadata.reads_in_process:
+        return as_json(await run_in_threadpool(verb, platform.scoped(access)))
+    scope = ProjectScope(platform, access, defer_denials=True)
+    try:
+        return as_json(verb(scope))
+    finally:
+        for audit in scope.deferred_denials or ():
+            await run_in_threadpool(audit)
 
 
 @router.get("/health", tags=["server"])
@@ -50,15 +59,15 @@ async def list_runs(pipeline: str | None = Query(None, max_length=200),
                     status: str | None = Query(None, max_length=20), limit: int = Query(50, ge=1, le=1000),
                     access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Pipeline runs, newest first (as `aidc runs list --json`, plus each run's project)."""
-    scope = platform.scoped(access)
-    return await read_list(platform, lambda: scope.list_runs(pipeline=pipeline, status=status, limit=limit))
+    return await read(platform, access,
+                      lambda scope: scope.list_runs(pipeline=pipeline, status=status, limit=limit))
 
 
 @router.get("/runs/{run_id}", tags=["runs"], response_model=JSON)
-def show_run(run_id: str, access: Access = Depends(authorize),
-             platform: Platform = Depends(get_platform)) -> JSONResponse:
+async def show_run(run_id: str, access: Access = Depends(authorize),
+                   platform: Platform = Depends(get_platform)) -> JSONResponse:
     """A run with its stages, metrics and artifacts; a unique prefix of the id is enough."""
-    return as_json(platform.scoped(access).run_details(run_id))
+    return await read(platform, access, lambda scope: scope.run_details(run_id))
 
 
 @router.get("/runs/{run_id}/report", tags=["runs"], response_model=None, responses={
@@ -72,14 +81,14 @@ def run_report(run_id: str, access: Access = Depends(authorize), platform: Platf
 async def list_models(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
                       platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Registered model versions with their stage and metrics."""
-    return await read_list(platform, lambda: platform.scoped(access).list_models(name))
+    return await read(platform, access, lambda scope: scope.list_models(name))
 
 
 @router.get("/models/{ref}", tags=["models"], response_model=JSON)
-def show_model(ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
-               access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
+async def show_model(ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
+                     access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
     """``NAME`` (its newest version you may see) or ``NAME:VERSION``, with lineage."""
-    return as_json(platform.scoped(access).model(ref))
+    return await read(platform, access, lambda scope: scope.model(ref))
 
 
 @router.post("/models/{ref}/promote", tags=["models"])
@@ -93,4 +102,4 @@ def promote_model(body: PromoteRequest, ref: str = Path(pattern=MODEL_VERSION_RE
 async def list_datasets(name: str | None = Query(None, max_length=200), access: Access = Depends(authorize),
                         platform: Platform = Depends(get_platform)) -> JSONResponse:
     """Dataset versions with their statistics."""
-    return await read_list(platform, lambda: platform.scoped(access).list_datasets(name))
+    return await read(platform, access, lambda scope: scope.list_datasets(name))

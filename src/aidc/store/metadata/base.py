@@ -45,6 +45,16 @@ class MetadataStore(ABC):
                        projects: Collection[str] | None = None) -> list[dict[str, Any]]:
         """``list_runs`` as ``to_json()`` dicts; a backend may read them without building records (the API's lists)."""
         return [run.to_json() for run in self.list_runs(pipeline=pipeline, status=status, limit=limit, projects=projects)]
+    def run_details_json(self, run_id: str) -> dict[str, Any]:
+        """A run with its stages (and each one's seconds), metrics and artifacts, JSON-ready (`aidc runs show`, the
+        API's GET /runs/{id}); a unique prefix of the id is enough."""
+        run = self.get_run(run_id)
+        return {
+            "run": run.to_json(),
+            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)],
+            "metrics": [m.to_json() for m in self.metrics(run.id)],
+            "artifacts": [a.to_json() for a in self.artifacts(run_id=run.id)],
+        }
     @abstractmethod
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> PipelineRun: ...
     @abstractmethod

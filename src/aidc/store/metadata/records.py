@@ -42,6 +42,13 @@ def json_time(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def json_seconds(start: str | None, end: str | None) -> float | None:
+    """Seconds between two json_time strings, the same float as subtracting the times themselves."""
+    if not (start and end):
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
 class DatasetVersion(Record):
     id: int
     dataset: str

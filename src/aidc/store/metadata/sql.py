@@ -118,6 +118,18 @@ def _models_select(as_json: bool, name: str | None, projects: Collection[str] | 
     return _select("models", as_json, filters), params
 
 
+@functools.cache
+def _run_part(part: str) -> Any:
+    """The selects of a run's details, by run id (``prefix``: a run whose id starts with it)."""
+    if part in ("run", "prefix"):
+        q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun))
+        return (q.where(PipelineRunRow.id == bindparam("run_id")) if part == "run"
+                else q.where(PipelineRunRow.id.startswith(bindparam("run_id"))).limit(2))
+    row, record = {"stages": (StageRunRow, r.StageRun), "metrics": (MetricRow, r.Metric),
+                   "artifacts": (ArtifactRow, r.Artifact)}[part]
+    return select(*_fields(row.__table__, record)).where(row.run_id == bindparam("run_id")).order_by(row.id)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the per-dialect settings we rely on (WAL and foreign keys on SQLite)."""
     if url.startswith("postgresql://"):
@@ -236,6 +248,21 @@ class SqlMetadataStore(MetadataStore):
                        projects: Collection[str] | None = None) -> list[dict[str, Any]]:
         with self._reading() as conn:
             return _json_rows(conn, *_runs_select(True, pipeline, status, limit, projects), r.PipelineRun)
+
+    def run_details_json(self, run_id: str) -> dict[str, Any]:
+        with self._reading() as conn:  # one connection for the four reads
+            found = _json_rows(conn, _run_part("run"), {"run_id": run_id}, r.PipelineRun)
+            if not found:  # accept a unique prefix, as people copy short ids
+                found = _json_rows(conn, _run_part("prefix"), {"run_id": run_id}, r.PipelineRun)
+                if len(found) != 1:
+                    raise NotFound(f"no run {run_id!r}", hint="list runs with `aidc runs list`")
+            params = {"run_id": found[0]["id"]}
+            stages = _json_rows(conn, _run_part("stages"), params, r.StageRun)
+            for stage in stages:
+                stage["seconds"] = r.json_seconds(stage["started_at"], stage["finished_at"])
+            return {"run": found[0], "stages": stages,
+                    "metrics": _json_rows(conn, _run_part("metrics"), params, r.Metric),
+                    "artifacts": _json_rows(conn, _run_part("artifacts"), params, r.Artifact)}
 
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
         with self._session() as s:
