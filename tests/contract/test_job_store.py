@@ -94,6 +94,16 @@ class JobStoreContract:
         assert (quota.max_gpus, quota.max_jobs, quota.gpu_hours_per_month) == (4.0, None, 100.0)
         assert [q.project for q in store.list_quotas()] == ["p"]
 
+    def test_the_migration_makes_the_tables_the_models_describe(self, store: MetadataStore) -> None:
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        from aidc.store.metadata.schema import Base
+
+        with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert [d for d in diffs if "jobs" in str(d) or "project_quotas" in str(d)] == []
+
 
 class TestSqlite(JobStoreContract):
     @pytest.fixture()

@@ -120,3 +120,10 @@ def test_jobs_already_stopping_are_waited_for_instead_of_preempting_more() -> No
     result = decide([J("urgent", priority=9, cpus=2)], running, cpus=0, releasing=Resources(2, 0))
     assert result.preempt == [] and result.start == []
     assert "waiting for preempted or cancelled jobs to stop" in result.waiting["urgent"]
+
+
+def test_a_gang_the_nodes_cannot_place_takes_nothing_from_the_jobs_behind_it() -> None:
+    wide, small = J("wide", priority=5, cpus=3), J("small", cpus=2)
+    result = plan([wide, small], [], free=Resources(4, 0), quotas={}, usage={}, month_gpu_hours={}, now=NOW,
+                  placeable=lambda job: job.id != "wide")
+    assert result.start == ["small"] and "cannot be placed at once" in result.waiting["wide"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Callable, Protocol
 
 GPU_WEIGHT = 10.0  # one GPU-second counts as ten CPU-seconds in fair share
 
@@ -127,12 +127,14 @@ def never_fits(job: QueuedJob, quota: Quota) -> str | None:
 
 def plan(pending: list[QueuedJob], running: list[QueuedJob], *, free: Resources, releasing: Resources = Resources(),
          quotas: dict[str, Quota], usage: dict[str, float], month_gpu_hours: dict[str, float], now: datetime,
-         starve_after_s: float = 600.0) -> Plan:
+         starve_after_s: float = 600.0, placeable: Callable[[QueuedJob], bool] = lambda job: True) -> Plan:
     """Decide one scheduling pass.
 
     ``free``: what the cluster has free for our jobs now; ``releasing``: what jobs already told to stop
     (preempted, cancelled) will give back once their processes exit — a job that fits once they do waits
-    for them rather than preempting anyone else.
+    for them rather than preempting anyone else. ``placeable``: whether the job's gang can be placed on the
+    cluster's nodes at once (the totals may fit while no node has room for one bundle); asked only of a job
+    that fits the totals, and a job that cannot be placed takes nothing from the ones behind it.
     """
     result = Plan()
     held: dict[str, Resources] = {}
@@ -150,6 +152,10 @@ def plan(pending: list[QueuedJob], running: list[QueuedJob], *, free: Resources,
             result.waiting[job.id] = why
             continue
         if free.covers(need):
+            if not placeable(job):
+                result.waiting[job.id] = (f"gang of {job.workers} × ({job.cpus:g} CPU, {job.gpus:g} GPU) cannot be "
+                                          "placed at once on the cluster's nodes")
+                continue
             result.start.append(job.id)
             free = free - need
             held[job.project] = held.get(job.project, Resources()) + need

@@ -225,7 +225,7 @@ class Scheduler:
         quotas = {q.project: Quota(**q.model_dump(exclude={"project"})) for q in self.store.list_quotas()}
         decided = plan(pending, running, free=free, releasing=releasing, quotas=quotas,
                        usage=project_usage(recent, now - FAIR_SHARE_WINDOW, now), month_gpu_hours=month_hours,
-                       now=now, starve_after_s=self.starve_after_s)
+                       now=now, starve_after_s=self.starve_after_s, placeable=self._placeable)
         by_id = {j.id: j for j in pending + running}
         for job_id in decided.preempt:
             job = by_id[job_id]
@@ -236,20 +236,18 @@ class Scheduler:
                 if job.worker:
                     self._stop(job)
         for job_id in decided.start:
-            self._start(by_id[job_id], now, decided)
+            self._start(by_id[job_id], now)
         for job_id, why in decided.waiting.items():
             job = by_id[job_id]
             if job.reason != why:
                 self.store.transition_job(job_id, (job.state,), None, reason=why[:500])
 
-    def _start(self, job: Any, now: datetime, decided: Any) -> None:
-        bundles = [{"CPU": job.cpus, "GPU": job.gpus} for _ in range(job.workers)]
-        if not self.cluster.place_gang(bundles, self.gang_timeout_s):
-            why = (f"gang of {job.workers} × ({job.cpus:g} CPU, {job.gpus:g} GPU) cannot be placed at once on the "
-                   "cluster's nodes; waiting")
-            if job.reason != why:
-                self.store.transition_job(job.id, (job.state,), None, reason=why)
-            return
+    def _placeable(self, job: Any) -> bool:
+        """The gang test: a placement group of all the job's bundles, placed whole or not at all."""
+        return self.cluster.place_gang([{"CPU": job.cpus, "GPU": job.gpus} for _ in range(job.workers)],
+                                       self.gang_timeout_s)
+
+    def _start(self, job: Any, now: datetime) -> None:
         claimed = self.store.transition_job(job.id, PENDING, "running", attempts=job.attempts + 1, started_at=now,
                                             reason=None, worker=None)
         if claimed is None:  # cancelled meanwhile
