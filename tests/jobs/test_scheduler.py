@@ -203,3 +203,13 @@ def test_a_quota_holds_jobs_back_and_one_that_can_never_fit_is_refused(platform:
         submit(platform, "q3", cpus=3)
     [quota] = [q for q in platform.jobs.quotas(local) if q["project"] == "default"]
     assert (quota["running_jobs"], quota["cpus_in_use"], quota["max_jobs"]) == (1, 1.0, 1)
+
+
+def test_an_invalid_pipeline_is_recorded_as_failed_at_once_and_never_starts(platform: Platform) -> None:
+    procs = Processes()
+    job, created = platform.jobs.submit(platform.local_access(), spec_text="pipeline: x\nstages: 3\n",
+                                        path_name="broken.yaml", project="default")
+    assert created and job["state"] == "failed" and job["last_error"]["code"] == "invalid_spec"
+    assert job["last_error"]["message"].startswith("broken.yaml:2:")  # the user's file name, not a temp path
+    scheduler(platform, Nodes([(2, 0)]), procs).tick()
+    assert procs.started == []

@@ -48,8 +48,11 @@ def register(app: typer.Typer) -> None:
         from aidc.client import open_client
         from aidc.errors import NotFound
 
+        from aidc.pipeline.spec import load_pipeline
+
         if not pipeline.is_file():
             raise NotFound(f"no such file: {pipeline}", hint="give the path of a pipeline YAML file")
+        load_pipeline(pipeline)  # its line:col errors here, before anything is queued
         job = open_client().submit_job(pipeline.read_text(encoding="utf-8"), path_name=pipeline.name, project=project,
                                        priority=priority, cpus=cpus, gpus=gpus, workers=workers,
                                        idempotency_key=key or str(uuid.uuid4()))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import Conflict, InvalidInput, NotFound
+from aidc.errors import Conflict, InvalidInput, InvalidSpec, NotFound
 from aidc.jobs.queue import Quota, never_fits
 from aidc.security.roles import Access
 from aidc.store.metadata.base import JOB_FINAL_STATES, JOB_STATES
@@ -37,14 +37,21 @@ def job_dir(home: Path, job_id: str) -> Path:
 
 
 def spec_summary(spec_text: str, path_name: str) -> tuple[str, int]:
-    """Check the pipeline as `aidc run` would (InvalidSpec with line:col otherwise); its name and the number of
-    training workers it asks for (the job's default gang size)."""
+    """Check the pipeline as `aidc run` would (InvalidSpec with line:col otherwise, naming ``path_name``); its
+    name and the number of training workers it asks for (the job's default gang size)."""
     from aidc.pipeline.spec import load_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(path_name).name or "pipeline.yaml")
         path.write_text(spec_text, encoding="utf-8")
-        pipeline = load_pipeline(path)
+        try:
+            pipeline = load_pipeline(path)
+        except InvalidSpec as exc:
+            exc.message = exc.message.replace(str(path), path_name)
+            exc.args = (exc.message,)
+            for problem in exc.problems:
+                problem.file = path_name
+            raise
     workers = max((int(getattr(s.config, "workers", 1) or 1) for s in pipeline.stages.values()), default=1)
     return pipeline.name, workers
 
@@ -87,7 +94,13 @@ class Jobs:
                                hint="the CLI makes one per invocation; a UUID works")
         if cpus is not None and cpus <= 0:
             raise InvalidInput("cpus must be more than 0 per worker")
-        pipeline, spec_workers = spec_summary(spec_text, path_name)
+        invalid: InvalidSpec | None = None
+        try:
+            pipeline, spec_workers = spec_summary(spec_text, path_name)
+        except InvalidSpec as exc:
+            # Recorded as a job that failed at once, not refused: the request itself was well-formed (the CLI
+            # checks the file before sending it, so people see the line:col error without a failed job).
+            invalid, pipeline, spec_workers = exc, (Path(path_name).stem or "pipeline")[:200], 1
         job = {"id": new_job_id(), "project": project, "submitter": access.principal, "idempotency_key": key,
                "pipeline": pipeline, "path_name": Path(path_name).name or "pipeline.yaml", "spec_text": spec_text,
                "priority": int(priority), "workers": int(workers or spec_workers),
@@ -98,11 +111,16 @@ class Jobs:
         if problem:
             raise Conflict(f"this job can never start: {problem}", hint="ask for fewer resources, or an admin to "
                            f"raise the quota: aidc quotas set {project} ...")
+        if invalid is not None:
+            error = invalid.to_dict() | {"problems": [str(p) for p in invalid.problems]}
+            job |= {"state": "failed", "last_error": error, "finished_at": datetime.now(UTC),
+                    "reason": "the pipeline spec is invalid"}
         made, created = self.store.submit_job(job)
         if created:
             self.security.record(access, "job.submit", f"job:{made.id}", project=project, pipeline=pipeline,
                                  priority=made.priority, workers=made.workers, cpus=made.cpus, gpus=made.gpus,
-                                 idempotency_key=key)
+                                 idempotency_key=key, result="failed" if invalid else "ok",
+                                 **({"error": invalid.code} if invalid else {}))
             self._poke()
         else:
             self._may(access, "jobs:submit", made.project, "jobs.submit", f"job {made.id}")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import Body
@@ -15,30 +15,40 @@ from aidc.errors import InvalidInput
 from aidc.platform import Platform
 from aidc.security.roles import NAME_PATTERN, Access
 
+from aidc.jobs.service import JOB_STATES
+
 router = APIRouter(prefix="/api/v1")
+JobState = Literal.__getitem__(JOB_STATES)  # type: ignore[attr-defined]
 JSON = dict[str, Any]
 KEY = r"^[A-Za-z0-9._:-]{1,200}$"
 FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+
+
+# JSON Schema counts 3.0 as an integer; strict pydantic would not.
+_whole = BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+Priority = Annotated[int, Field(ge=-1000, le=1000), _whole]
+Workers = Annotated[int, Field(ge=1, le=4096), _whole]
+JobCount = Annotated[int, Field(ge=0, le=1_000_000), _whole]
 
 
 class JobRequest(Body):
     pipeline: str = Field(min_length=1, max_length=1_000_000, description="the pipeline spec (YAML text)")
     path_name: str = Field("pipeline.yaml", pattern=FILE_NAME, description="the file name it was submitted as")
     project: str = Field("default", pattern=NAME_PATTERN)
-    priority: int = Field(0, ge=-1000, le=1000, description="higher runs first, and may preempt lower")
-    cpus: float | None = Field(None, gt=0, le=100_000, description="CPUs per worker (default 1)")
-    gpus: float | None = Field(None, ge=0, le=100_000, description="GPUs per worker (default 0)")
-    workers: int | None = Field(None, ge=1, le=4096, description="gang size (default: the train stage's workers)")
+    priority: Priority = Field(0, description="higher runs first, and may preempt lower")
+    cpus: Annotated[float, Field(gt=0, le=100_000)] | None = Field(None, description="CPUs per worker (default 1)")
+    gpus: Annotated[float, Field(ge=0, le=100_000)] | None = Field(None, description="GPUs per worker (default 0)")
+    workers: Workers | None = Field(None, description="gang size (default: the train stage's workers)")
     idempotency_key: str | None = Field(None, pattern=KEY, description="or the Idempotency-Key header")
 
 
 class QuotaRequest(Body):
     """Limits to change; a limit given as null is removed (no limit), one left out stays as it is."""
 
-    max_gpus: float | None = Field(None, ge=0, le=1_000_000)
-    max_cpus: float | None = Field(None, ge=0, le=1_000_000)
-    max_jobs: int | None = Field(None, ge=0, le=1_000_000)
-    gpu_hours_per_month: float | None = Field(None, ge=0, le=1_000_000_000)
+    max_gpus: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
+    max_cpus: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
+    max_jobs: JobCount | None = None
+    gpu_hours_per_month: Annotated[float, Field(ge=0, le=1_000_000_000)] | None = None
 
 
 @router.post("/jobs", tags=["jobs"], status_code=201,
@@ -58,7 +68,7 @@ def submit_job(body: JobRequest, response: Response, access: Access = Depends(au
 
 
 @router.get("/jobs", tags=["jobs"])
-def list_jobs(project: str | None = Query(None, max_length=200), state: str | None = Query(None, max_length=20),
+def list_jobs(project: str | None = Query(None, max_length=200), state: JobState | None = None,
               limit: int = Query(100, ge=1, le=1000), access: Access = Depends(authorize),
               platform: Platform = Depends(get_platform)) -> list[JSON]:
     """Jobs of the projects you may see, newest first."""

@@ -38,7 +38,7 @@ class SqlJobs:
             try:
                 # its own transaction, never an enclosing one: a duplicate key must not roll back the caller's work
                 with self._sessions() as s, s.begin():
-                    row = JobRow(**job, state="queued", attempts=0, created_at=_now(), updated_at=_now())
+                    row = JobRow(**({"state": "queued"} | job), attempts=0, created_at=_now(), updated_at=_now())
                     s.add(row)
                     s.flush()
                     return r.Job.model_validate(row), True
