@@ -96,6 +96,7 @@ def test_a_submitted_job_runs_to_success_and_its_log_streams(server: LiveServer,
     assert cli(server, "logs", shown["run_id"]).stdout == followed.stdout  # the run's id finds its job's log
     actions = [e["action"] for e in client.get("/audit", params={"action": "job.", "project": "vision"}).json()]
     assert actions == ["job.succeed", "job.start", "job.submit"]
+    assert client.get("/audit/verify").json()["ok"]  # the job's own process appended to the same chain
     listed = cli(server, "jobs", "list", "--project", "vision")
     assert job["id"] in listed.stdout and "succeeded" in listed.stdout
 
@@ -128,6 +129,15 @@ def test_a_gang_bigger_than_the_cluster_stays_queued_until_cancelled(server: Liv
     cancelled = cli(server, "jobs", "cancel", job["id"])
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
     assert client.get(f"/jobs/{job['id']}").json()["state"] == "cancelled"
+
+
+def test_quotas_are_set_and_shown_through_the_cli(server: LiveServer, spec: Path) -> None:
+    assert cli(server, "quotas", "set", "default", "--max-cpus", "2", "--max-jobs", "3").returncode == 0
+    [default] = [q for q in json.loads(cli(server, "quotas", "show", "--json").stdout) if q["project"] == "default"]
+    assert (default["max_cpus"], default["max_jobs"], default["max_gpus"]) == (2.0, 3, None)
+    refused = cli(server, "jobs", "submit", str(spec), "--workers", "3")
+    assert refused.returncode == 1 and "can never start: it needs 3 CPUs" in refused.stderr
+    assert cli(server, "quotas", "set", "default", "--max-cpus", "-1", "--max-jobs", "-1").returncode == 0
 
 
 def test_a_server_killed_during_submissions_loses_or_halves_no_job(tmp_path: Path) -> None:

@@ -132,18 +132,18 @@ def register(app: typer.Typer) -> None:
     @quotas.command("show")
     @handles_errors
     def quotas_show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Each project's limits (— = none) and what it holds now."""
+        """Each project's use against its limits (— = no limit): in use now / limit."""
         from aidc.client import open_client
 
         found = open_client().list_quotas()
         if as_json:
             print_json(found)
             return
-        console.print(table(None, ["project", "GPUs", "CPUs", "jobs", "GPU-h/month", "running", "GPU-h used"],
+        console.print(table(None, ["project", "GPUs", "CPUs", "jobs running", "GPU-h used/month"],
                             [(q["project"], f"{q['gpus_in_use']:g}/{_limit(q['max_gpus'])}",
                               f"{q['cpus_in_use']:g}/{_limit(q['max_cpus'])}",
-                              f"{q['running_jobs']}/{_limit(q['max_jobs'])}", _limit(q["gpu_hours_per_month"]),
-                              q["running_jobs"], q["gpu_hours_this_month"]) for q in found]))
+                              f"{q['running_jobs']}/{_limit(q['max_jobs'])}",
+                              f"{q['gpu_hours_this_month']:g}/{_limit(q['gpu_hours_per_month'])}") for q in found]))
 
     @quotas.command("set")
     @handles_errors
