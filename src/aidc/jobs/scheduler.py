@@ -139,12 +139,12 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._halt.is_set():
+            self._wake.clear()  # before the pass: a submission made during it wakes the next one at once
             try:
                 self.tick()
             except Exception:  # a database blip must not stop scheduling; the next pass retries
                 log.exception("scheduling pass failed")
             self._wake.wait(self.interval_s)
-            self._wake.clear()
 
     # -- after a restart
     def recover(self) -> None:

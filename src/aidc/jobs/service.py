@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from aidc.errors import Conflict, InvalidInput, InvalidSpec, NotFound
@@ -106,8 +107,7 @@ class Jobs:
                "priority": int(priority), "workers": int(workers or spec_workers),
                "cpus": float(cpus if cpus is not None else 1.0), "gpus": float(gpus or 0.0)}
         quota = self.store.get_quota(project)
-        probe = type("Probe", (), job | {"created_at": None, "started_at": None, "finished_at": None})
-        problem = never_fits(probe, Quota(**quota.model_dump(exclude={"project"})))  # type: ignore[arg-type]
+        problem = never_fits(SimpleNamespace(**job), Quota(**quota.model_dump(exclude={"project"})))  # type: ignore[arg-type]
         if problem:
             raise Conflict(f"this job can never start: {problem}", hint="ask for fewer resources, or an admin to "
                            f"raise the quota: aidc quotas set {project} ...")
