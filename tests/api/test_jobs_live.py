@@ -52,6 +52,17 @@ def wait_for(client: httpx.Client, job_id: str, states: tuple[str, ...], timeout
     raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s: {job}")
 
 
+def job_audit(client: httpx.Client, **filters: str) -> list[str]:
+    """The job.* audit actions, newest first, once the job's own process has recorded how it ended (it does
+    so just after it sets the state the test waited for)."""
+    deadline = time.monotonic() + 30
+    while True:
+        actions = [e["action"] for e in client.get("/audit", params={"action": "job.", **filters}).json()]
+        if actions[:1] == ["job.succeed"] or time.monotonic() > deadline:
+            return actions
+        time.sleep(0.1)
+
+
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the server and everything it started (its Ray, its job processes): the host lost them all."""
     family = psutil.Process(proc.pid).children(recursive=True)
@@ -94,8 +105,7 @@ def test_a_submitted_job_runs_to_success_and_its_log_streams(server: LiveServer,
     assert shown["state"] == "succeeded" and shown["attempts"] == 1 and shown["run_id"]
     assert client.get(f"/runs/{shown['run_id']}").json()["run"]["project"] == "vision"  # its run is the project's
     assert cli(server, "logs", shown["run_id"]).stdout == followed.stdout  # the run's id finds its job's log
-    actions = [e["action"] for e in client.get("/audit", params={"action": "job.", "project": "vision"}).json()]
-    assert actions == ["job.succeed", "job.start", "job.submit"]
+    assert job_audit(client, project="vision") == ["job.succeed", "job.start", "job.submit"]
     assert client.get("/audit/verify").json()["ok"]  # the job's own process appended to the same chain
     listed = cli(server, "jobs", "list", "--project", "vision")
     assert job["id"] in listed.stdout and "succeeded" in listed.stdout
@@ -201,7 +211,6 @@ def test_a_job_running_when_its_server_dies_is_resumed_by_the_next_one(tmp_path:
             done = wait_for(client, job["id"], ("succeeded", "failed"), timeout=240)
             assert done["state"] == "succeeded" and done["attempts"] == 2, done
             assert [j["id"] for j in client.get("/jobs").json()] == [job["id"]]
-            actions = [e["action"] for e in client.get("/audit", params={"action": "job."}).json()]
-            assert actions[:3] == ["job.succeed", "job.start", "job.requeue"]
+            assert job_audit(client)[:3] == ["job.succeed", "job.start", "job.requeue"]
     finally:
         stop(proc)
