@@ -274,5 +274,7 @@ def build_scheduler(platform: Any, *, ray_address: str = "") -> Scheduler:
     cluster = RayCluster(ray_address or settings.ray_address, settings.ray_num_cpus)
     env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
     env |= {"AIDC_HOME": str(settings.home), "AIDC_METADATA_URL": settings.metadata_url,
-            "AIDC_ARTIFACT_URL": settings.artifact_url}
+            "AIDC_ARTIFACT_URL": settings.artifact_url, "AIDC_ENCRYPTION": settings.encryption}
+    if settings.master_key_file:  # a job stores its artifacts as the server would: encrypted in server mode
+        env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
     return Scheduler(platform, cluster, ProcessLauncher(settings.home, env, lambda: cluster.address))
