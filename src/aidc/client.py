@@ -200,6 +200,32 @@ class LocalClient:
 
     def doctor(self) -> list[JSON]:
         return self.platform.doctor()  # type: ignore[no-any-return]
+    # -- jobs (the server's queue; on the local store a job waits for a server on this store to run it)
+    def submit_job(self, spec_text: str, *, path_name: str, project: str, priority: int = 0,
+                   cpus: float | None = None, gpus: float | None = None, workers: int | None = None,
+                   idempotency_key: str | None = None) -> JSON:
+        job, _ = self.platform.jobs.submit(self.access, spec_text=spec_text, path_name=path_name, project=project,
+                                           priority=priority, cpus=cpus, gpus=gpus, workers=workers,
+                                           idempotency_key=idempotency_key)
+        return job
+
+    def list_jobs(self, *, project: str | None = None, state: str | None = None, limit: int = 100) -> list[JSON]:
+        return self.platform.jobs.list(self.access, project=project, state=state, limit=limit)
+
+    def show_job(self, job_id: str) -> JSON:
+        return self.platform.jobs.show(self.access, job_id)
+
+    def cancel_job(self, job_id: str) -> JSON:
+        return self.platform.jobs.cancel(self.access, job_id)
+
+    def job_logs(self, job_id: str, *, follow: bool = False) -> Iterator[str]:
+        return self.platform.jobs.log_lines(self.access, job_id, follow=follow)
+
+    def list_quotas(self) -> list[JSON]:
+        return self.platform.jobs.quotas(self.access)
+
+    def set_quota(self, project: str, **limits: float | int | None) -> JSON:
+        return self.platform.jobs.set_quota(self.access, project, **limits)
 
 
 class RemoteClient:
@@ -401,3 +427,55 @@ def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
         inputs = load_inputs(input_path, metadata)
         answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
     return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}
+    # -- jobs
+    SUBMIT_TRIES = 3
+
+    def submit_job(self, spec_text: str, *, path_name: str, project: str, priority: int = 0,
+                   cpus: float | None = None, gpus: float | None = None, workers: int | None = None,
+                   idempotency_key: str | None = None) -> JSON:
+        """Submit, retrying a lost connection with the same idempotency key: the server makes the job once."""
+        import time
+        import uuid
+
+        key = idempotency_key or str(uuid.uuid4())
+        body = {"pipeline": spec_text, "path_name": path_name, "project": project, "priority": priority,
+                "cpus": cpus, "gpus": gpus, "workers": workers}
+        for attempt in range(self.SUBMIT_TRIES):
+            try:
+                return self._call("POST", "jobs", json=body, headers={"Idempotency-Key": key})  # type: ignore[no-any-return]
+            except BackendUnavailable:
+                if attempt + 1 == self.SUBMIT_TRIES:
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def list_jobs(self, *, project: str | None = None, state: str | None = None, limit: int = 100) -> list[JSON]:
+        params = {k: v for k, v in {"project": project, "state": state, "limit": limit}.items() if v is not None}
+        return self._call("GET", "jobs", params=params)  # type: ignore[no-any-return]
+
+    def show_job(self, job_id: str) -> JSON:
+        return self._call("GET", "jobs", job_id)  # type: ignore[no-any-return]
+
+    def cancel_job(self, job_id: str) -> JSON:
+        return self._call("POST", "jobs", job_id, "cancel")  # type: ignore[no-any-return]
+
+    def job_logs(self, job_id: str, *, follow: bool = False) -> Iterator[str]:
+        import httpx
+
+        path = "/jobs/" + quote(job_id, safe="") + "/logs"
+        try:
+            # no read timeout while following: a quiet job may print nothing for minutes
+            with self._http.stream("GET", path, params={"follow": str(follow).lower()},
+                                   timeout=httpx.Timeout(30.0, read=None if follow else 30.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._error(response)
+                yield from response.iter_text()
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"cannot reach the aidc server at {self.where}: {type(exc).__name__}") from None
+
+    def list_quotas(self) -> list[JSON]:
+        return self._call("GET", "quotas")  # type: ignore[no-any-return]
+
+    def set_quota(self, project: str, **limits: float | int | None) -> JSON:
+        return self._call("PUT", "quotas", project, json=limits)  # type: ignore[no-any-return]

@@ -184,3 +184,14 @@ class Platform:
         from aidc.security.roles import Access
 
         return Access.local(getpass.getuser(), f"cli@{socket.gethostname()}")
+
+    # -- jobs
+    if TYPE_CHECKING:
+        from aidc.jobs.service import Jobs
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        """The server's job queue: submit, list, cancel, logs, quotas (the scheduler runs in `aidc server`)."""
+        from aidc.jobs.service import Jobs
+
+        return Jobs(self)

@@ -92,6 +92,13 @@ def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
         problem = SpecProblem(file, line, col, "", f"YAML syntax error: {exc.problem}",
                               "check indentation, colons and quotes on this line")
         raise InvalidSpec(str(problem), problems=[problem]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters): no mark
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        problem = SpecProblem(file, line, col, "", f"YAML cannot contain character #x{exc.character:04x}"
+                              if isinstance(exc.character, int) else f"YAML syntax error: {exc.reason}",
+                              "remove control characters; save the file as plain UTF-8 text")
+        raise InvalidSpec(str(problem), problems=[problem]) from None
     positions: dict[Path_, tuple[int, int]] = {}
     keys: dict[Path_, tuple[int, int]] = {}
     data = _walk(root, (), positions, keys, file) if root is not None else None

@@ -58,11 +58,31 @@ def record_projects(platform: Platform) -> dict[str, dict[str, str]]:
     return records
 
 
+# A pipeline the job routes accept (it is never run here: the test app has no scheduler, jobs stay queued).
+JOB_SPEC = """pipeline: digits-data
+stages:
+  - name: data
+    uses: data
+    with:
+      source: sklearn:digits
+"""
+
+
+def record_jobs(platform: Platform, records: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """One queued job in each project."""
+    local = platform.local_access()
+    for project in PROJECTS:
+        job, _ = platform.jobs.submit(local, spec_text=JOB_SPEC, path_name="data.yaml", project=project,
+                                      idempotency_key=f"world-{project}")
+        records[project]["job"] = job["id"]
+    return records
+
+
 @pytest.fixture(scope="package")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     platform = Platform(Settings(home=tmp_path_factory.mktemp("control-plane")))
     security, local = platform.security, platform.local_access()
-    records = record_projects(platform)
+    records = record_jobs(platform, record_projects(platform))
     tokens = {}
     for role in ROLES:
         name = f"{role}-alpha"

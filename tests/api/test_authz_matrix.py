@@ -19,6 +19,7 @@ from aidc.api import app as app_module
 from aidc.api.app import create_app, routes_of
 from aidc.security.policy import POLICY, unpoliced
 from aidc.security.roles import AUTHENTICATED, GLOBAL_PERMISSIONS, PUBLIC, ROLES
+from tests.api.conftest import JOB_SPEC
 
 API = "/api/v1"
 CALLERS = [f"{role}@alpha" for role in ROLES] + ["admin@*", None]  # None: no token
@@ -85,6 +86,14 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/audit"): Sample(f"{API}/audit?limit=5"),
         ("GET", f"{API}/audit/verify"): Sample(f"{API}/audit/verify"),
         ("GET", f"{API}/audit/export"): Sample(f"{API}/audit/export"),
+        ("POST", f"{API}/jobs"): Sample(f"{API}/jobs", {"pipeline": JOB_SPEC, "project": project,
+                                                        "idempotency_key": f"matrix-{n}"}),
+        ("GET", f"{API}/jobs"): Sample(f"{API}/jobs", scope="list"),
+        ("GET", f"{API}/jobs/{{job_id}}"): Sample(f"{API}/jobs/{r['job']}", scope="item"),
+        ("POST", f"{API}/jobs/{{job_id}}/cancel"): Sample(f"{API}/jobs/{r['job']}/cancel", scope="item"),
+        ("GET", f"{API}/jobs/{{job_id}}/logs"): Sample(f"{API}/jobs/{r['job']}/logs", scope="item"),
+        ("GET", f"{API}/quotas"): Sample(f"{API}/quotas", scope="list"),
+        ("PUT", f"{API}/quotas/{{project}}"): Sample(f"{API}/quotas/{project}", {"max_jobs": 5}),
     }
 
 
@@ -213,6 +222,19 @@ SPOT_CHECKS: list[tuple[str, str, str, str, Callable[[int], bool]]] = [
     ("researcher@alpha", "DELETE", "/api/v1/deployments/{name}", "alpha", lambda s: s == 403),
     ("viewer@alpha", "POST", "/api/v1/deployments/{name}/scale", "alpha", lambda s: s == 403),
     ("researcher@alpha", "GET", "/api/v1/runs/{run_id}/report", "beta", lambda s: s == 404),
+    # jobs: submit and cancel in one's own projects only; nobody sees another project's jobs or logs
+    ("researcher@alpha", "POST", "/api/v1/jobs", "alpha", lambda s: s == 201),
+    ("researcher@alpha", "POST", "/api/v1/jobs", "beta", lambda s: s == 404),
+    ("viewer@alpha", "POST", "/api/v1/jobs", "alpha", lambda s: s == 403),
+    ("operator@alpha", "POST", "/api/v1/jobs", "alpha", lambda s: s == 403),
+    ("viewer@alpha", "POST", "/api/v1/jobs/{job_id}/cancel", "alpha", lambda s: s == 403),
+    ("operator@alpha", "POST", "/api/v1/jobs/{job_id}/cancel", "alpha", lambda s: s == 200),
+    ("operator@alpha", "POST", "/api/v1/jobs/{job_id}/cancel", "beta", lambda s: s == 404),
+    ("researcher@alpha", "GET", "/api/v1/jobs/{job_id}/logs", "beta", lambda s: s == 404),
+    ("viewer@alpha", "GET", "/api/v1/jobs/{job_id}", "beta", lambda s: s == 404),
+    ("admin@*", "POST", "/api/v1/jobs/{job_id}/cancel", "beta", lambda s: s == 200),
+    ("admin@alpha", "PUT", "/api/v1/quotas/{project}", "alpha", lambda s: s == 403),
+    ("admin@*", "PUT", "/api/v1/quotas/{project}", "beta", lambda s: s == 200),
 ]
 
 

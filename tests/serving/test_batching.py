@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aidc.serving.app import create_app
-from aidc.serving.batching import PROBE_EVERY, BatcherStats, BatchingConfig
+from aidc.serving.batching import PROBE_EVERY, BatcherStats, BatchingConfig, DynamicBatcher
 from aidc.serving.model import OnnxModel
 from aidc.serving.protocol import decode_infer_response, encode_infer_request
 
@@ -103,6 +103,21 @@ def test_only_models_faster_than_a_thread_hop_run_on_the_event_loop(onnx_path: P
     stats = app.state.models.get("digits").batcher.stats
     # the first batch always goes to the thread: nothing is known about the model yet
     assert (stats.inline == 9) if inline else (stats.inline == 0)
+
+
+def test_an_idle_batcher_answers_a_lone_request_before_submit_returns(onnx_path: Path, batch: np.ndarray,
+                                                                     reference) -> None:
+    batcher = DynamicBatcher(OnnxModel(onnx_path, "digits"))
+
+    async def main() -> None:
+        for _ in range(3):  # the first goes to the thread and teaches the batcher the model is fast
+            await batcher.infer({"input": batch})
+        future = batcher.submit({"input": batch})
+        assert future.done()  # no dispatcher wake-up, no loop turn: a concurrency-1 client's saving
+        np.testing.assert_allclose(future.result()["probs"], reference(batch)["probs"], rtol=1e-6)
+        await batcher.close()
+
+    asyncio.run(main())
 
 
 def test_batching_that_does_not_pay_is_recognised() -> None:

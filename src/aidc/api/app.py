@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidc import __version__
 from aidc.api.auth import authorize
-from aidc.api.routes import audit, deployments, records, security
+from aidc.api.routes import audit, deployments, jobs, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError
 from aidc.security.policy import required_permission, unpoliced
@@ -82,8 +82,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                             "where": None, "hint": None})
 
 
-def create_app(platform: Platform | None = None, *, prune_every_s: float | None = None) -> FastAPI:
-    """The API over ``platform``; with ``prune_every_s``, audit retention runs that often while it serves."""
+def create_app(platform: Platform | None = None, *, prune_every_s: float | None = None,
+               scheduler: Any = None) -> FastAPI:
+    """The API over ``platform``; with ``prune_every_s``, audit retention runs that often while it serves;
+    with a ``scheduler`` (aidc.jobs.scheduler.Scheduler), it runs queued jobs while the app serves."""
     from aidc.platform import Platform
 
     platform = platform or Platform()
@@ -91,7 +93,12 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_prune_forever(platform, prune_every_s)) if prune_every_s else None
+        if scheduler is not None:
+            scheduler.start()
+            platform.jobs.wake = scheduler.wake
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if task:
             task.cancel()
 
@@ -100,7 +107,7 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
                               "center. Every route needs `Authorization: Bearer TOKEN` except /api/v1/health.",
                   dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
     app.state.platform = platform
-    for module in (records, deployments, security, audit):
+    for module in (records, deployments, security, audit, jobs):
         app.include_router(module.router)
     _install_error_handlers(app)
     _document_public_routes(app)

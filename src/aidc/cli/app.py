@@ -13,7 +13,7 @@ app = typer.Typer(name="aidc", no_args_is_help=True, add_completion=False, prett
 
 # Each module registers its commands on `app` through `register(app)`; imported here, in CLI order.
 COMMAND_MODULES = ["run", "runs", "models", "datasets", "doctor", "check", "schema", "plan", "deploy", "deployments", "predict",
-                   "server", "login", "tokens", "users", "projects", "audit", "keys"]
+                   "server", "login", "tokens", "users", "projects", "audit", "keys", "jobs"]
 
 
 @app.callback()

@@ -35,6 +35,14 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", f"{API}/deployments/{{name}}/promote"): "deployments:manage",
     ("POST", f"{API}/deployments/{{name}}/rollback"): "deployments:manage",
     ("DELETE", f"{API}/deployments/{{name}}"): "deployments:manage",
+    # jobs: the server's queue (each job is further limited to the caller's projects)
+    ("POST", f"{API}/jobs"): "jobs:submit",
+    ("GET", f"{API}/jobs"): "jobs:read",
+    ("GET", f"{API}/jobs/{{job_id}}"): "jobs:read",
+    ("POST", f"{API}/jobs/{{job_id}}/cancel"): "jobs:cancel",
+    ("GET", f"{API}/jobs/{{job_id}}/logs"): "jobs:read",
+    ("GET", f"{API}/quotas"): "jobs:read",
+    ("PUT", f"{API}/quotas/{{project}}"): "quotas:admin",
     # administration
     ("POST", f"{API}/projects"): "projects:admin",
     ("POST", f"{API}/projects/{{name}}/records"): "projects:admin",

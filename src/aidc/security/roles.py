@@ -11,9 +11,9 @@ AUTHENTICATED = "authenticated"  # any valid token: whoami, one's own tokens, th
 
 # Held per project: a researcher bound to project "vision" reads vision's runs and no one else's.
 PROJECT_PERMISSIONS = ("runs:read", "datasets:read", "models:read", "models:promote", "deployments:read",
-                       "deployments:manage")
+                       "deployments:manage", "jobs:read", "jobs:submit", "jobs:cancel")
 # Not about any one project's records: only a role bound on every project ("*") grants these.
-GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read")
+GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read", "quotas:admin")
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
 # What a token's scopes may name: everything, one permission, or one area (models:* = models:read + models:promote).
 SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSIONS)
@@ -21,9 +21,11 @@ SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSI
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     # nodes, deployments and alerts; reads the runs and models it deploys, never the datasets
-    "operator": frozenset({"runs:read", "models:read", "deployments:read", "deployments:manage"}),
-    "researcher": frozenset({"runs:read", "datasets:read", "models:read", "models:promote", "deployments:read"}),
-    "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read"}),
+    "operator": frozenset({"runs:read", "models:read", "deployments:read", "deployments:manage", "jobs:read",
+                           "jobs:cancel"}),
+    "researcher": frozenset({"runs:read", "datasets:read", "models:read", "models:promote", "deployments:read",
+                             "jobs:read", "jobs:submit", "jobs:cancel"}),
+    "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read", "jobs:read"}),
 }
 PRINCIPAL_KINDS = ("user", "service")
 # Names of users, service accounts and projects: they appear in URLs, audit targets and role bindings.

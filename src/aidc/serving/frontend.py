@@ -298,6 +298,8 @@ class Connection(asyncio.Protocol):
             self._write(ticket)
         else:
             self.ticket = ticket  # the batcher settles it on a later turn of the loop, then calls _infer_done
+            if ticket.future.done():  # an idle batcher answered it already and calls nothing back
+                self._infer_done()
 
     def _infer_done(self) -> None:
         ticket, self.ticket = self.ticket, None

@@ -8,14 +8,18 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from aidc.store.metadata.records import (
-    Artifact, DatasetVersion, Deployment, DeploymentEvent, DeploymentReplica, LineageEdge, Metric, ModelVersion,
-    PipelineRun, StageRun,
+    Artifact, DatasetVersion, Deployment, DeploymentEvent, DeploymentReplica, Job, LineageEdge, Metric, ModelVersion,
+    PipelineRun, ProjectQuota, StageRun,
 )
 
 RUN_STATES = ("running", "succeeded", "failed")
 STAGE_STATES = ("pending", "running", "succeeded", "cached", "failed")
 MODEL_STAGES = ("none", "staging", "production", "archived")
 # What update_deployment may change; the rest of a deployment (name, created_at) is fixed at creation.
+JOB_STATES = ("queued", "running", "preempted", "succeeded", "failed", "cancelled")
+JOB_FINAL_STATES = ("succeeded", "failed", "cancelled")
+# What transition_job may set alongside the state; the rest of a job is fixed at submission.
+JOB_FIELDS = frozenset({"run_id", "worker", "attempts", "last_error", "reason", "started_at", "finished_at"})
 DEPLOYMENT_FIELDS = frozenset({"url", "pid", "status", "replicas", "resources", "model_version_id",
                                "canary_model_version_id", "canary_percent", "canary_policy",
                                "previous_model_version_id", "controller"})
@@ -153,6 +157,31 @@ class MetadataStore(ABC):
     @abstractmethod
     def deployment_events(self, deployment_id: int, *, limit: int = 100) -> list[DeploymentEvent]:
         """The newest ``limit`` events, oldest first."""
+
+    # -- jobs and project quotas (the server's queue)
+    @abstractmethod
+    def submit_job(self, job: dict[str, Any]) -> tuple[Job, bool]:
+        """Insert a queued job in one transaction; with the (submitter, idempotency_key) of an existing job,
+        return that one instead. The bool says whether this call created it."""
+    @abstractmethod
+    def get_job(self, job_id: str) -> Job:
+        """A job by id or unique id prefix; NotFound otherwise."""
+    @abstractmethod
+    def list_jobs(self, *, project: str | None = None, states: tuple[str, ...] | None = None,
+                  run_id: str | None = None, since: Any = None, limit: int = 100) -> list[Job]:
+        """Newest first; ``since``: only jobs not finished before that time (for usage accounting)."""
+    @abstractmethod
+    def transition_job(self, job_id: str, from_states: tuple[str, ...], to_state: str | None,
+                       **fields: Any) -> Job | None:
+        """Compare-and-set: change the job (to ``to_state``, or just ``fields`` with None) only if its state is
+        one of ``from_states``; None when it was not (someone else moved it first)."""
+    @abstractmethod
+    def get_quota(self, project: str) -> ProjectQuota:
+        """The project's quota; no limits when none was set."""
+    @abstractmethod
+    def set_quota(self, project: str, **limits: float | int | None) -> ProjectQuota: ...
+    @abstractmethod
+    def list_quotas(self) -> list[ProjectQuota]: ...
 
     # -- lineage
     @abstractmethod

@@ -201,3 +201,50 @@ class LineageEdge(Record):
     dst_kind: str
     dst_id: str
     relation: str
+
+
+class Job(Record):
+    """A submitted pipeline in the server's queue: queued → running → succeeded | failed | cancelled, and
+    running → preempted → running again (resuming its run) when a higher-priority job needs the room."""
+
+    id: str
+    project: str
+    submitter: str
+    idempotency_key: str
+    pipeline: str
+    path_name: str
+    spec_text: str
+    priority: int
+    workers: int
+    cpus: float  # per worker
+    gpus: float  # per worker
+    state: str
+    run_id: str | None
+    worker: str | None
+    attempts: int
+    last_error: dict[str, Any] | None
+    reason: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def total_cpus(self) -> float:
+        return self.cpus * self.workers
+
+    @property
+    def total_gpus(self) -> float:
+        return self.gpus * self.workers
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the spec text (``aidc jobs show`` asks for it separately)."""
+        return self.model_dump(mode="json", exclude={"spec_text"})
+
+
+class ProjectQuota(Record):
+    project: str
+    max_gpus: float | None = None
+    max_cpus: float | None = None
+    max_jobs: int | None = None
+    gpu_hours_per_month: float | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -169,3 +169,43 @@ class LineageEdgeRow(Base):
     dst_id: Mapped[str] = mapped_column(String(100), index=True)
     relation: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobRow(Base):
+    """A pipeline submitted to the server's queue (0004). ``state`` only ever changes by compare-and-set."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("submitter", "idempotency_key"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    submitter: Mapped[str] = mapped_column(String(200), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    pipeline: Mapped[str] = mapped_column(String(200))  # the spec's pipeline name
+    path_name: Mapped[str] = mapped_column(String(500))  # the file name it was submitted as
+    spec_text: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(default=0)
+    workers: Mapped[int] = mapped_column(default=1)
+    cpus: Mapped[float] = mapped_column(Float, default=1.0)  # per worker
+    gpus: Mapped[float] = mapped_column(Float, default=0.0)  # per worker
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    worker: Mapped[str | None] = mapped_column(String(200))  # "host:pid:start-time" of the process running it
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[dict[str, Any] | None]
+    reason: Mapped[str | None] = mapped_column(String(500))  # why it is still waiting, as the scheduler last saw
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProjectQuotaRow(Base):
+    """What one project may hold at once and use per month (0004); NULL = no limit."""
+
+    __tablename__ = "project_quotas"
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    max_gpus: Mapped[float | None] = mapped_column(Float)
+    max_cpus: Mapped[float | None] = mapped_column(Float)
+    max_jobs: Mapped[int | None]
+    gpu_hours_per_month: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,6 +18,7 @@ from aidc.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from aidc.store.metadata import records as r
 from aidc.store.metadata.base import DEPLOYMENT_FIELDS, MODEL_STAGES, MetadataStore
 from aidc.store.metadata.migrate import upgrade_to_head
+from aidc.store.metadata.sql_jobs import SqlJobs
 from aidc.store.metadata.schema import (
     ArtifactRow, DatasetRow, DatasetVersionRow, DeploymentEventRow, DeploymentReplicaRow, DeploymentRow,
     LineageEdgeRow, MetricRow, ModelVersionRow, PipelineRunRow, StageRunRow,
@@ -166,7 +167,7 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-class SqlMetadataStore(MetadataStore):
+class SqlMetadataStore(SqlJobs, MetadataStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)

@@ -1,0 +1,280 @@
+"""The scheduler the server runs: each pass reads the queue, asks queue.plan what to do, gang-checks each start
+with a Ray placement group, starts, preempts and stops job processes, and re-attaches jobs after a restart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from aidc.jobs.launcher import Launcher
+from aidc.jobs.queue import Quota, Resources, gpu_hours, plan, project_usage
+from aidc.security.roles import Access
+
+log = logging.getLogger("aidc.jobs")
+SCHEDULER = Access(principal="system:scheduler", kind="local", source="aidc server")
+PENDING = ("queued", "preempted")
+STOP_GRACE_S = 30.0  # after this, a job asked to stop is killed
+MAX_ATTEMPTS = 3  # a job whose process keeps dying without an outcome is failed after this many starts
+FAIR_SHARE_WINDOW = timedelta(hours=24)
+
+
+class Cluster(Protocol):
+    """Where jobs run: what is free, and whether a gang of bundles can be placed all at once."""
+
+    @property
+    def address(self) -> str:
+        """What a job process joins (AIDC_RAY_ADDRESS)."""
+
+    def capacity(self) -> Resources: ...
+    def available(self) -> Resources: ...
+    def place_gang(self, bundles: list[dict[str, float]], timeout_s: float) -> bool:
+        """Whether every bundle can be reserved at once (all or none); the reservation is released again."""
+
+
+class RayCluster:
+    """The Ray cluster the server joins (``--ray-address``), or starts on the first job; jobs join the same one.
+
+    Connected lazily, from the scheduler's thread: a server nobody submits jobs to never starts Ray.
+    """
+
+    def __init__(self, address: str = "", num_cpus: int | None = None) -> None:
+        from contextlib import ExitStack
+
+        self._given, self._num_cpus = address, num_cpus
+        self._stack = ExitStack()
+        self._address: str | None = None
+
+    @property
+    def address(self) -> str:
+        if self._address is None:
+            import ray
+
+            from aidc.cluster.compute import ray_cluster
+
+            self._stack.enter_context(ray_cluster(self._given, num_cpus=self._num_cpus))
+            self._address = self._given or ray.get_runtime_context().gcs_address
+        return self._address
+
+    def capacity(self) -> Resources:
+        import ray
+
+        assert self.address
+        total = ray.cluster_resources()
+        return Resources(total.get("CPU", 0.0), total.get("GPU", 0.0))
+
+    def available(self) -> Resources:
+        import ray
+
+        assert self.address
+        free = ray.available_resources()
+        return Resources(free.get("CPU", 0.0), free.get("GPU", 0.0))
+
+    def place_gang(self, bundles: list[dict[str, float]], timeout_s: float) -> bool:
+        # The group is the gang test: Ray places every bundle or none. It is released at once, and the job's
+        # own trainer places the same shape a moment later; the scheduler counts the job's resources as taken
+        # from now on, so no other job of ours is started into that gap.
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        assert self.address
+        bundles = [{k: v for k, v in b.items() if v > 0} for b in bundles]
+        bundles = [b for b in bundles if b]
+        if not bundles:
+            return True
+        group = placement_group(bundles, strategy="PACK")
+        try:
+            ready, _ = ray.wait([group.ready()], timeout=timeout_s)
+            return bool(ready)
+        finally:
+            remove_placement_group(group)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@dataclass
+class Stopping:
+    worker: str
+    need: Resources
+    deadline: float
+
+
+class Scheduler:
+    def __init__(self, platform: Any, cluster: Cluster, launcher: Launcher, *, interval_s: float = 2.0,
+                 gang_timeout_s: float = 0.5, starve_after_s: float = 600.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.platform, self.store, self.cluster, self.launcher = platform, platform.metadata, cluster, launcher
+        self.interval_s, self.gang_timeout_s, self.starve_after_s = interval_s, gang_timeout_s, starve_after_s
+        self.clock = clock
+        self.stopping: dict[str, Stopping] = {}
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _audit(self, action: str, job: Any, **details: Any) -> None:
+        self.platform.security.record(SCHEDULER, action, f"job:{job.id}", project=job.project, **details)
+
+    # -- the loop
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="aidc-scheduler", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        close = getattr(self.cluster, "close", None)
+        if close:
+            close()
+
+    def _loop(self) -> None:
+        while not self._halt.is_set():
+            self._wake.clear()  # before the pass: a submission made during it wakes the next one at once
+            try:
+                self.tick()
+            except Exception:  # a database blip must not stop scheduling; the next pass retries
+                log.exception("scheduling pass failed")
+            self._wake.wait(self.interval_s)
+
+    # -- after a restart
+    def recover(self) -> None:
+        """Jobs a previous server left running: re-attached if their process lives, else re-queued to resume
+        from their run's last checkpoint. Jobs told to stop whose process still lives are stopped again."""
+        for job in self.store.list_jobs(states=("running",), limit=100000):
+            if job.worker and self.launcher.alive(job.worker):
+                self._audit("job.reattach", job, worker=job.worker)
+                continue
+            done = self.store.transition_job(
+                job.id, ("running",), "queued", worker=None,
+                reason="re-queued: its process was gone when the server started; it resumes from its last checkpoint",
+                last_error={"code": "server_restart", "message": "the job's process ended while the server was down"})
+            if done:
+                self._audit("job.requeue", job, run_id=job.run_id, why="server restart")
+        for job in self.store.list_jobs(states=("preempted", "cancelled"), limit=1000):
+            if job.worker and self.launcher.alive(job.worker):
+                self._stop(job)
+
+    # -- one pass
+    def tick(self) -> None:
+        with self._lock:
+            self._pass()
+
+    def _stop(self, job: Any) -> None:
+        import time
+
+        assert job.worker
+        self.launcher.stop(job.worker)
+        self.stopping[job.id] = Stopping(job.worker, Resources.of(job), time.monotonic() + STOP_GRACE_S)
+
+    def _reap(self) -> None:
+        import time
+
+        for job_id, stopping in list(self.stopping.items()):
+            if not self.launcher.alive(stopping.worker):
+                del self.stopping[job_id]
+            elif time.monotonic() > stopping.deadline:
+                self.launcher.stop(stopping.worker, force=True)
+
+    def _pass(self) -> None:
+        now = self.clock()
+        self._reap()
+        running = []
+        for job in self.store.list_jobs(states=("running",), limit=100000):
+            if job.worker is None or self.launcher.alive(job.worker):
+                running.append(job)
+                continue
+            # the process ended without recording an outcome (killed, its node or Ray went away): the run is
+            # resumable from its last checkpoint, so the job goes back in the queue — a few times, not forever
+            code = getattr(self.launcher, "exit_code", lambda w: None)(job.worker)
+            error = {"code": "worker_died", "message": f"the job's process exited ({code}) without an outcome"}
+            if job.attempts >= MAX_ATTEMPTS:
+                if self.store.transition_job(job.id, ("running",), "failed", finished_at=now, last_error=error):
+                    self._audit("job.fail", job, error="worker_died", exit_code=code, attempts=job.attempts)
+            elif self.store.transition_job(job.id, ("running",), "queued", worker=None, last_error=error,
+                                           reason="re-queued: its process died; it resumes from its last checkpoint"):
+                self._audit("job.requeue", job, why="worker_died", exit_code=code, run_id=job.run_id)
+        for job in self.store.list_jobs(states=("cancelled",), limit=200):
+            if job.worker and job.id not in self.stopping and self.launcher.alive(job.worker):
+                self._stop(job)
+        pending = [j for j in self.store.list_jobs(states=PENDING, limit=100000) if j.id not in self.stopping]
+        if not pending:
+            return
+        releasing = sum((s.need for s in self.stopping.values()), Resources())
+        held = sum((Resources.of(j) for j in running), Resources())
+        capacity, available = self.cluster.capacity(), self.cluster.available()
+        # what our own jobs hold by their request (some may not have claimed it in Ray yet), and what anyone
+        # else on the cluster holds: the smaller of the two views is what is really free
+        booked = capacity - held - releasing
+        free = Resources(max(0.0, min(available.cpus, booked.cpus)), max(0.0, min(available.gpus, booked.gpus)))
+        recent = self.store.list_jobs(since=now - FAIR_SHARE_WINDOW, limit=100000)
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        month_jobs = self.store.list_jobs(since=month, limit=100000)
+        month_hours: dict[str, float] = {}
+        for j in month_jobs:
+            month_hours[j.project] = month_hours.get(j.project, 0.0) + gpu_hours(j, month, now)
+        quotas = {q.project: Quota(**q.model_dump(exclude={"project"})) for q in self.store.list_quotas()}
+        decided = plan(pending, running, free=free, releasing=releasing, quotas=quotas,
+                       usage=project_usage(recent, now - FAIR_SHARE_WINDOW, now), month_gpu_hours=month_hours,
+                       now=now, starve_after_s=self.starve_after_s, placeable=self._placeable)
+        by_id = {j.id: j for j in pending + running}
+        for job_id in decided.preempt:
+            job = by_id[job_id]
+            winner = next((w for w, why in decided.waiting.items() if job_id in why), None)
+            if self.store.transition_job(job_id, ("running",), "preempted",
+                                         reason=f"preempted by higher-priority job {winner}"):
+                self._audit("job.preempt", job, by=winner, run_id=job.run_id)
+                if job.worker:
+                    self._stop(job)
+        for job_id in decided.start:
+            self._start(by_id[job_id], now)
+        for job_id, why in decided.waiting.items():
+            job = by_id[job_id]
+            if job.reason != why:
+                self.store.transition_job(job_id, (job.state,), None, reason=why[:500])
+
+    def _placeable(self, job: Any) -> bool:
+        """The gang test: a placement group of all the job's bundles, placed whole or not at all."""
+        return self.cluster.place_gang([{"CPU": job.cpus, "GPU": job.gpus} for _ in range(job.workers)],
+                                       self.gang_timeout_s)
+
+    def _start(self, job: Any, now: datetime) -> None:
+        claimed = self.store.transition_job(job.id, PENDING, "running", attempts=job.attempts + 1, started_at=now,
+                                            reason=None, worker=None)
+        if claimed is None:  # cancelled meanwhile
+            return
+        try:
+            worker = self.launcher.start(job.id, resume=job.run_id is not None)
+        except OSError as exc:
+            self.store.transition_job(job.id, ("running",), "failed", finished_at=now,
+                                      last_error={"code": "launch_failed", "message": str(exc)})
+            self._audit("job.fail", job, error="launch_failed")
+            return
+        self.store.transition_job(job.id, ("running", "cancelled"), None, worker=worker)
+        self._audit("job.start", job, attempt=job.attempts + 1, worker=worker, resume=job.run_id)
+
+
+def build_scheduler(platform: Any, *, ray_address: str = "") -> Scheduler:
+    """The server's scheduler: Ray at ``ray_address`` (else a local Ray started on the first job), job processes
+    with the server's own settings — never its tokens."""
+    import os
+
+    from aidc.jobs.launcher import ProcessLauncher
+
+    settings = platform.settings
+    cluster = RayCluster(ray_address or settings.ray_address, settings.ray_num_cpus)
+    env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
+    env |= {"AIDC_HOME": str(settings.home), "AIDC_METADATA_URL": settings.metadata_url,
+            "AIDC_ARTIFACT_URL": settings.artifact_url, "AIDC_ENCRYPTION": settings.encryption}
+    if settings.master_key_file:  # a job stores its artifacts as the server would: encrypted in server mode
+        env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
+    return Scheduler(platform, cluster, ProcessLauncher(settings.home, env, lambda: cluster.address))

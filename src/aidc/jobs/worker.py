@@ -1,0 +1,100 @@
+"""One job's process: run (or resume) its pipeline through the PipelineRunner and record how it ended.
+
+Started by the server's scheduler as `python -m aidc.jobs.worker JOB_ID`, with stdout/stderr in the job's
+log. The job's final state is written here, by compare-and-set from ``running``: if the server already moved
+the job (preempted, cancelled) the worker leaves it as the server said.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aidc.errors import AidcError
+from aidc.pipeline.runner import RunObserver
+from aidc.security.roles import Access
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+class JobLog(RunObserver):
+    """Writes the run's progress into the job log, and ties the run to the job as soon as it has an id."""
+
+    def __init__(self, platform: Any, job: Any, access: Access) -> None:
+        self.platform, self.job, self.access = platform, job, access
+
+    def run_started(self, run_id: str, pipeline: Any, resumed: bool) -> None:
+        say(f"{'resumed' if resumed else 'started'} run {run_id} of pipeline {pipeline.name}")
+        if not resumed:
+            self.platform.metadata.transition_job(self.job.id, ("running",), None, run_id=run_id)
+            self.platform.security.assign_project(self.access, "run", run_id, self.job.project)
+
+    def stage_started(self, name: str, kind: str) -> None:
+        say(f"stage {name} ({kind}) started")
+
+    def stage_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "log":
+            say(f"[{event.get('stage')}] {event.get('message')}")
+        elif event.get("type") == "metric":
+            say(f"[{event.get('stage')}] {event['name']}[{event['step']}] = {event['value']:.4g}")
+
+    def stage_finished(self, stage: Any) -> None:
+        say(f"stage {stage.name}: {stage.status}")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(job_id: str) -> int:
+    from aidc.pipeline.runner import PipelineRunner
+    from aidc.platform import Platform
+
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped either way: the runner records the run as interrupted
+    platform = Platform()
+    store = platform.metadata
+    job = store.get_job(job_id)
+    access = Access(principal="system:jobs", kind="local", source=f"job-worker@{socket.gethostname()}")
+    resume = None
+    if job.run_id and store.get_run(job.run_id).status != "succeeded":
+        resume = job.run_id
+    spec = Path.cwd() / job.path_name
+    spec.write_text(job.spec_text, encoding="utf-8")
+    say(f"job {job.id} attempt {job.attempts} on {socket.gethostname()}" + (f", resuming run {resume}" if resume else ""))
+    try:
+        result = PipelineRunner(platform, observer=JobLog(platform, job, access)).run(
+            None if resume else spec, resume=resume)
+    except KeyboardInterrupt:
+        now = store.get_job(job_id)
+        say(f"stopped ({now.state})")
+        if store.transition_job(job_id, ("running",), "failed", finished_at=datetime.now(UTC),
+                                last_error={"code": "interrupted", "message": "the job's process was interrupted"}):
+            platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="interrupted")
+        return 130
+    except AidcError as exc:
+        say(f"failed: {exc.message}")
+        if store.transition_job(job_id, ("running",), "failed", finished_at=datetime.now(UTC),
+                                last_error=exc.to_dict()):
+            platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error=exc.code)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the job must not stay "running"
+        say(f"failed: {type(exc).__name__}: {exc}")
+        if store.transition_job(job_id, ("running",), "failed", finished_at=datetime.now(UTC),
+                                last_error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"}):
+            platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="internal")
+        raise
+    if store.transition_job(job_id, ("running",), "succeeded", finished_at=datetime.now(UTC), run_id=result.run_id):
+        platform.security.record(access, "job.succeed", f"job:{job_id}", project=job.project, run_id=result.run_id)
+    say(f"succeeded: run {result.run_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
