@@ -279,6 +279,9 @@ class TestSqlite(MetadataStoreContract):
     def store(self, tmp_path: Path) -> MetadataStore:
         return open_metadata_store(f"sqlite:///{tmp_path / 'aidc.db'}")
 
+    def test_reads_are_answered_in_process(self, store: MetadataStore) -> None:
+        assert store.reads_in_process  # the API may read on its event loop (api/routes/records.py)
+
     def test_uses_write_ahead_logging(self, store: MetadataStore) -> None:
         with store.engine.connect() as conn:  # type: ignore[attr-defined]
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -296,6 +299,9 @@ class TestPostgres(MetadataStoreContract):
             conn.execute(text("TRUNCATE lineage_edges, deployment_events, deployment_replicas, deployments, model_versions, dataset_versions, datasets, "
                               "metrics, stage_runs, pipeline_runs, artifacts RESTART IDENTITY CASCADE"))
         s.close()
+
+    def test_reads_wait_on_the_network(self, store: MetadataStore) -> None:
+        assert not store.reads_in_process  # the API reads in its thread pool
 
 
 def test_unsupported_url_says_which_are() -> None:
