@@ -1,9 +1,9 @@
 """Client: the verbs the CLI calls, on this machine's store (LocalClient) or through a server (RemoteClient).
 
 Every command that reads or changes platform state (runs, models, datasets, deployments, deploy, predict,
-doctor, and the security verbs: tokens, users, projects, audit) calls one verb here; both clients return the
-same JSON-ready data, so a command prints the same output either way. ``open_client`` picks the server from AIDC_SERVER/AIDC_TOKEN or
-what ``aidc login`` saved, else the local store.
+doctor, jobs, quotas, logs, and the security verbs: tokens, users, projects, audit) calls one verb here; both
+clients return the same JSON-ready data, so a command prints the same output either way. ``open_client`` picks
+the server from AIDC_SERVER/AIDC_TOKEN or what ``aidc login`` saved, else the local store.
 """
 
 from __future__ import annotations
@@ -413,20 +413,6 @@ class RemoteClient:
                                                  f"scopes {', '.join(me['scopes'])}",
                                None if me["roles"] else "ask an admin for a role: `aidc users grant`")]
 
-
-_POLICY_FIELDS = ("min_requests", "max_error_rate_increase", "max_latency_ratio", "promote_after")
-
-
-def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
-    """Send the inputs in ``input_path`` (.npy, .npz or .json) to a deployment's URL; every output comes back."""
-    from aidc.serving.deployments import load_inputs
-    from aidc.serving.endpoint import EndpointClient
-
-    with EndpointClient(deployment["url"]) as client:
-        metadata = client.metadata(deployment["name"], version)
-        inputs = load_inputs(input_path, metadata)
-        answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
-    return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}
     # -- jobs
     SUBMIT_TRIES = 3
 
@@ -479,3 +465,18 @@ def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
 
     def set_quota(self, project: str, **limits: float | int | None) -> JSON:
         return self._call("PUT", "quotas", project, json=limits)  # type: ignore[no-any-return]
+
+
+_POLICY_FIELDS = ("min_requests", "max_error_rate_increase", "max_latency_ratio", "promote_after")
+
+
+def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
+    """Send the inputs in ``input_path`` (.npy, .npz or .json) to a deployment's URL; every output comes back."""
+    from aidc.serving.deployments import load_inputs
+    from aidc.serving.endpoint import EndpointClient
+
+    with EndpointClient(deployment["url"]) as client:
+        metadata = client.metadata(deployment["name"], version)
+        inputs = load_inputs(input_path, metadata)
+        answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
+    return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}
