@@ -326,10 +326,11 @@ def show(row: dict[str, Any]) -> None:
           f"p50 {row['p50_ms']:5.2f} ms, p99 {row['p99_ms']:6.2f} ms · HTTP {row['statuses']}", flush=True)
 
 
-def job_latency_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Slot for the jobs helper's submit → running measurement (benchmarks/job_latency.py, issue 6's third
-    performance goal: ≤ 1 s when resources are free); the lead joins it here. Nothing measured yet."""
-    return []
+def submit_to_running(jobs: int) -> None:
+    """Issue 6's third goal (submit → running ≤ 1 s when resources are free), measured by job_latency.py on a
+    server of its own, so its Ray and job processes do not share the cores with the read measurements above."""
+    print(f"\nsubmit → running ({jobs} jobs, benchmarks/job_latency.py):", flush=True)
+    subprocess.run([sys.executable, str(Path(__file__).with_name("job_latency.py")), "--jobs", str(jobs)], check=True)
 
 
 def main() -> None:
@@ -338,13 +339,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="best of this many runs per measurement")
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--jobs", type=int, default=10, help="jobs for the submit → running figure (0: skip it)")
     args = parser.parse_args()
     print(f"aidc server read API: {RUNS} runs, {MODELS} models, {DATASETS} datasets in {len(PROJECTS)} projects; "
           f"a researcher on one project; {os.cpu_count()} cores shared by server and load generator", flush=True)
     rows = []
     for database in args.databases.split(","):
         rows += bench_database(database, args)
-    rows += job_latency_rows(args)
     worst_rps = min(r["rps"] for r in rows)
     worst_p99 = max(r["p99_ms"] for r in rows)
     print(f"worst endpoint: {worst_rps:.0f} req/s (goal ≥ {GOAL_RPS:.0f}: {worst_rps / GOAL_RPS:.2f}× the goal); "
@@ -352,6 +353,8 @@ def main() -> None:
           f"{GOAL_P99_MS / worst_p99:.2f}× headroom)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.jobs:
+        submit_to_running(args.jobs)
 
 
 if __name__ == "__main__":
