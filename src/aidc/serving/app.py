@@ -179,11 +179,9 @@ class InferRoute:
 
         ``body`` is the exception to answer with when reading it failed (too large, client gone).
         """
-        try:
-            served = self.table.get(name, version)
-        except AidcError as exc:
-            return error_answer(exc)
-        served.requests.inc()
+        served = self._served(name, version)
+        if isinstance(served, Answer):
+            return served
         started = time.perf_counter()
         try:
             if isinstance(body, AidcError):
@@ -192,6 +190,15 @@ class InferRoute:
             return InferTicket(self, served, decoded, started, served.batcher.submit(decoded.inputs, on_done))
         except AidcError as exc:
             return self._failed(served, exc)
+
+    def _served(self, name: str, version: str | None) -> ServedModel | Answer:
+        """The model a request names, counted as a request to it; or the 404 answer."""
+        try:
+            served = self.table.get(name, version)
+        except AidcError as exc:
+            return error_answer(exc)
+        served.requests.inc()
+        return served
 
     def finish(self, ticket: InferTicket) -> Answer:
         served, model = ticket.served, ticket.served.model
@@ -228,11 +235,9 @@ class InferRoute:
     async def _submit_decoded_in_thread(self, name: str, version: str | None, body: bytes,
                                         header_length: str | None) -> Answer | InferTicket:
         """Decoding a big body takes milliseconds: it runs on a thread so the loop keeps serving."""
-        try:
-            served = self.table.get(name, version)
-        except AidcError as exc:
-            return error_answer(exc)
-        served.requests.inc()
+        served = self._served(name, version)
+        if isinstance(served, Answer):
+            return served
         started = time.perf_counter()
         try:
             decoded = await anyio.to_thread.run_sync(decode_infer_request, body, header_length, served.model)
