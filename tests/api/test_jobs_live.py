@@ -104,6 +104,9 @@ def test_a_submitted_job_runs_to_success_and_its_log_streams(server: LiveServer,
     shown = json.loads(cli(server, "jobs", "show", job["id"], "--json").stdout)
     assert shown["state"] == "succeeded" and shown["attempts"] == 1 and shown["run_id"]
     assert client.get(f"/runs/{shown['run_id']}").json()["run"]["project"] == "vision"  # its run is the project's
+    # the first job on this module's server, so its data stage ran (a cached one would keep an earlier run's version)
+    made = [d for d in client.get("/datasets").json() if d["run_id"] == shown["run_id"]]
+    assert made and all(d["project"] == "vision" for d in made)  # and so is the dataset version it registered
     assert cli(server, "logs", shown["run_id"]).stdout == followed.stdout  # the run's id finds its job's log
     assert job_audit(client, project="vision") == ["job.succeed", "job.start", "job.submit"]
     assert client.get("/audit/verify").json()["ok"]  # the job's own process appended to the same chain

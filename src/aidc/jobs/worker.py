@@ -47,6 +47,15 @@ class JobLog(RunObserver):
 
     def stage_finished(self, stage: Any) -> None:
         say(f"stage {stage.name}: {stage.status}")
+        if stage.status != "succeeded":
+            return  # a cached stage's versions were made by an earlier run and stay in that run's project
+        for value in stage.outputs.values():  # what the stage registered is the job's project's, like its run
+            if isinstance(value, dict) and "dataset_version_id" in value:
+                self.platform.security.assign_project(self.access, "dataset_version", str(value["dataset_version_id"]),
+                                                      self.job.project)
+            if isinstance(value, dict) and "model_version_id" in value:
+                self.platform.security.assign_project(self.access, "model_version", str(value["model_version_id"]),
+                                                      self.job.project)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
