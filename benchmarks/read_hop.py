@@ -82,7 +82,7 @@ def main() -> None:
                    "no pre_ping": create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW),
                    "no prepare": create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE,
                                                max_overflow=MAX_OVERFLOW, connect_args={"prepare_threshold": None})}
-        print(f"PostgreSQL reads at {CONCURRENCY} concurrent callers, uvloop, {args.seconds:.0f} s each: "
+        print(f"PostgreSQL reads at {CONCURRENCY} concurrent callers, uvloop, {args.seconds:g} s each: "
               "reads/s · CPU µs per read (all threads)")
         all_hops = hops()
         cases = [(hop, "as shipped") for hop in all_hops] + [("anyio-40", "no pre_ping"), ("anyio-40", "no prepare")]
