@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -42,6 +42,8 @@ class DatasetVersionRow(Base):
 
 class PipelineRunRow(Base):
     __tablename__ = "pipeline_runs"
+    # 0005: a project's newest runs first, read from the index instead of sorting all of the project's runs
+    __table_args__ = (Index("ix_pipeline_runs_project_list", "project", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     pipeline: Mapped[str] = mapped_column(String(200), index=True)
     spec: Mapped[dict[str, Any]]
@@ -97,7 +99,9 @@ class ArtifactRow(Base):
 
 class ModelVersionRow(Base):
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    # 0005: a project's versions in list order (name, version), read from the index instead of sorted per request
+    __table_args__ = (UniqueConstraint("name", "version"),
+                      Index("ix_model_versions_project_list", "project", "name", "version"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[int]
