@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _http_load import exchange  # benchmarks/_http_load.py, beside this script
+
 PROJECTS = ("vision", "speech", "nlp")
 RUNS, MODELS, DATASETS = 1000, 200, 50
 CONCURRENCY = 16
@@ -45,22 +47,6 @@ GOAL_RPS, GOAL_P99_MS = 1000.0, 20.0
 
 def _request(path: str, token: str) -> bytes:
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
-
-
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    lower = head.lower()
-    if b"transfer-encoding: chunked" in lower:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    else:
-        start = lower.index(b"\r\ncontent-length:") + 17
-        await reader.readexactly(int(lower[start:lower.index(b"\r\n", start)]))
-    return int(head[9:12])
 
 
 async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -86,7 +72,7 @@ async def closed_loop(host: str, port: int, request: bytes, clients: int, second
         try:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                status = await _exchange(reader, writer, request)
+                status = await exchange(reader, writer, request)
                 if record:
                     latencies.append(time.perf_counter() - started)
                     statuses[status] = statuses.get(status, 0) + 1
@@ -110,7 +96,7 @@ async def fixed_rate(host: str, port: int, request: bytes, rate: float, seconds:
     async def one(due: float) -> None:
         conn = await pool.get()
         try:
-            status = await _exchange(*conn, request)
+            status = await exchange(*conn, request)
         finally:
             pool.put_nowait(conn)
         latencies.append(time.perf_counter() - due)

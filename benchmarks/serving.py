@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from _http_load import exchange  # benchmarks/_http_load.py, beside this script
+
 CLASSES = 10
 IMAGE = (1, 8, 8)
 WARMUP = 200
@@ -51,20 +53,8 @@ async def _client(host: str, port: int, request: bytes, budget: list[int], deadl
         while budget[0] > 0 and time.perf_counter() < deadline:
             budget[0] -= 1
             started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            lower = head.lower()
-            if b"transfer-encoding: chunked" in lower:
-                while True:
-                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                start = lower.index(b"\r\ncontent-length:") + 17
-                await reader.readexactly(int(lower[start:lower.index(b"\r\n", start)]))
+            status = await exchange(reader, writer, request)
             latencies.append(time.perf_counter() - started)
-            status = int(head[9:12])
             statuses[status] = statuses.get(status, 0) + 1
     finally:
         writer.close()
