@@ -271,8 +271,7 @@ class DynamicBatcher:
             name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
         try:
             if self._runs_inline(rows):
-                self.stats.inline += 1
-                results, elapsed = _timed(getattr(self.model, "infer_small", self.model.infer), merged)
+                results, elapsed = self._infer_inline(merged)
             else:
                 results, elapsed = await self._loop.run_in_executor(self._executor, _timed, self.model.infer, merged)
         except Exception as exc:  # a model failure fails every request in the batch, nothing else
@@ -298,13 +297,17 @@ class DynamicBatcher:
         wake-up (~15 µs). Its ``on_done`` is dropped: the caller sees the future done when ``submit`` returns."""
         pending.on_done = None
         try:
-            results, elapsed = _timed(getattr(self.model, "infer_small", self.model.infer), pending.inputs)
+            results, elapsed = self._infer_inline(pending.inputs)
         except Exception as exc:  # a model failure fails this request, nothing else
             _settle(pending, error=exc)
             return
-        self.stats.inline += 1
         self._learn(1, pending.rows, elapsed)
         self._answer(pending, results)
+
+    def _infer_inline(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+        """Run a batch on the event loop, on the model's single-threaded session where it has one."""
+        self.stats.inline += 1
+        return _timed(getattr(self.model, "infer_small", self.model.infer), inputs)
 
     def _answer(self, pending: _Pending, results: dict[str, np.ndarray]) -> None:
         self.stats.request_latency = _ewma(self.stats.request_latency or None, time.monotonic() - pending.arrival)
