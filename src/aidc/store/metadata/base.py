@@ -5,12 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidc.store.metadata.records import (
     Artifact, DatasetVersion, Deployment, DeploymentEvent, DeploymentReplica, Job, LineageEdge, Metric, ModelVersion,
     PipelineRun, ProjectQuota, StageRun,
 )
+
+if TYPE_CHECKING:
+    from aidc.store.metadata.changes import ChangeFeed
 
 RUN_STATES = ("running", "succeeded", "failed")
 STAGE_STATES = ("pending", "running", "succeeded", "cached", "failed")
@@ -35,6 +38,11 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]: ...
+
+    def change_feed(self) -> ChangeFeed | None:
+        """A feed of changes to the store by anyone (aidc.store.metadata.changes), for readers that keep what they
+        read; None: the backend has none, and nothing read may be reused."""
+        return None
 
     # -- pipeline runs and their stages
     @abstractmethod

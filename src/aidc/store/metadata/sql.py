@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aidc.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from aidc.store.metadata import records as r
 from aidc.store.metadata.base import DEPLOYMENT_FIELDS, MODEL_STAGES, MetadataStore
+from aidc.store.metadata.changes import ChangeFeed, change_feed
 from aidc.store.metadata.migrate import upgrade_to_head
 from aidc.store.metadata.sql_jobs import SqlJobs
 from aidc.store.metadata.schema import (
@@ -172,6 +173,10 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         self.url = url
         self.engine = open_engine(url)
         self.reads_in_process = self.engine.dialect.name == "sqlite"
+        # PostgreSQL reads outside a transaction of their own: no BEGIN and ROLLBACK round trips around each one
+        # (≈ 30% of a small read's time). Under READ COMMITTED every statement took its own snapshot anyway.
+        self._read_engine = (self.engine if self.reads_in_process
+                             else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
 
@@ -181,6 +186,9 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def change_feed(self) -> ChangeFeed:
+        return change_feed(self.engine)
 
     # -- transactions: writes join the enclosing transaction on this thread, else commit on their own
     @contextmanager
@@ -212,7 +220,7 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         if current is not None:
             yield current.connection()
             return
-        with self.engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             yield conn
 
     def _get(self, session: Session, row_type: type, key: Any, what: str) -> Any:

@@ -1,0 +1,131 @@
+"""The metadata store's change feed, on SQLite and PostgreSQL: its token stays while nobody writes and moves when
+anyone does — another process's store on the same database, or this process — and it vouches for nothing while
+it cannot see changes. The API's read cache hands out kept answers on the strength of it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from aidc.store.metadata.changes import WATCHED, ChangeFeed
+from aidc.store.metadata.sql import SqlMetadataStore
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'aidc.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture()
+def stores(url: str) -> Iterator[tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]]:
+    """(this process's store, another writer's store on the same database, this store's feed, listening)."""
+    mine, theirs = SqlMetadataStore(url), SqlMetadataStore(url)
+    feed = mine.change_feed()
+    assert _eventually(lambda: feed.token(WATCHED) is not None), "the feed never started watching"
+    yield mine, theirs, feed
+    feed.close()
+    mine.close()
+    theirs.close()
+
+
+def _eventually(check: Any, timeout: float = 10.0) -> bool:
+    """PostgreSQL's notifications arrive after the writer's commit: a moment later, not at once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return bool(check())
+
+
+def test_token_stays_while_nobody_writes(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
+    mine, _, feed = stores
+    before = feed.token(WATCHED)
+    mine.list_runs_json()  # reads change nothing
+    time.sleep(0.2)
+    assert feed.token(WATCHED) == before
+
+
+def test_another_writers_commit_moves_the_token(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
+    _, theirs, feed = stores
+    before = feed.token(["pipeline_runs"])
+    theirs.create_run("r-elsewhere", "p", {}, None)
+    assert _eventually(lambda: feed.token(["pipeline_runs"]) != before)
+
+
+def test_every_watched_table_is_seen(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
+    """A write to each watched table moves the token for that table (on PostgreSQL: each has its trigger)."""
+    _, theirs, feed = stores
+    run = theirs.create_run("r-tables", "p", {}, None)
+    theirs.add_artifact("sha256:" + "a" * 64, 1, "dataset", "d", "file:///x", run_id=run.id)
+    writes = {
+        "pipeline_runs": lambda: theirs.finish_run(run.id, "succeeded"),
+        "stage_runs": lambda: theirs.start_stage(run.id, "train", "train", cache_key=None, log_path=None),
+        "metrics": lambda: theirs.add_metrics(run.id, "train", [("loss", 1, 0.5)]),
+        "artifacts": lambda: theirs.add_artifact("sha256:" + "b" * 64, 1, "model", "m", "file:///y", run_id=run.id),
+        "model_versions": lambda: theirs.register_model_version("m", onnx_digest=None, checkpoint_digest=None,
+                                                                run_id=run.id, dataset_version_id=None, metrics={}),
+        "datasets": lambda: theirs.register_dataset_version("d", "sha256:" + "a" * 64, schema={}, stats={},
+                                                           class_balance={}, fingerprint="f", run_id=run.id),
+        "dataset_versions": lambda: theirs.register_dataset_version("d", "sha256:" + "a" * 64, schema={}, stats={},
+                                                                   class_balance={}, fingerprint="g", run_id=run.id),
+    }
+    assert set(writes) == set(WATCHED)
+    for table, write in writes.items():
+        before = feed.token([table])
+        write()
+        assert _eventually(lambda: feed.token([table]) != before), f"a write to {table} went unseen"
+
+
+def test_own_commit_moves_the_token_at_once(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
+    """A client that wrote through this server reads its write back: no waiting for a notification."""
+    mine, _, feed = stores
+    before = feed.token(["model_versions"])
+    mine.create_run("r-here", "p", {}, None)
+    mine.register_model_version("here", onnx_digest=None, checkpoint_digest=None, run_id="r-here",
+                                dataset_version_id=None, metrics={})
+    assert feed.token(["model_versions"]) != before
+
+
+@pytest.mark.postgres
+def test_own_commits_count_before_any_notification(postgres_url: str) -> None:
+    """PostgreSQL only: this process's commits move the token as they happen, not when their notification comes
+    back — seen here with a commit the triggers say nothing of (it touches no watched table)."""
+    store = SqlMetadataStore(postgres_url)
+    feed = store.change_feed()
+    try:
+        assert _eventually(lambda: feed.token(WATCHED) is not None)
+        before = feed.token(WATCHED)
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM project_quotas WHERE project = 'nobody'"))
+        assert feed.token(WATCHED) != before
+    finally:
+        feed.close()
+        store.close()
+
+
+@pytest.mark.postgres
+def test_no_token_while_the_listener_is_cut_off(postgres_url: str) -> None:
+    """PostgreSQL only: a change made while the feed's connection is down would be missed, so there is no token
+    until it is back, and then a new one."""
+    store = SqlMetadataStore(postgres_url)
+    feed = store.change_feed()
+    try:
+        assert _eventually(lambda: feed.token(WATCHED) is not None)
+        before = feed.token(WATCHED)
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE query LIKE 'LISTEN%' AND datname = current_database()"))
+        assert _eventually(lambda: feed.token(WATCHED) is None, timeout=5)
+        assert _eventually(lambda: feed.token(WATCHED) is not None, timeout=15)
+        assert feed.token(WATCHED) != before
+    finally:
+        feed.close()
+        store.close()
