@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidc import __version__
 from aidc.api.auth import authorize
+from aidc.api.read_cache import ReadCache
 from aidc.api.routes import audit, deployments, jobs, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError
@@ -91,7 +92,8 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
     platform = platform or Platform()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.read_cache = _read_cache(platform)
         task = asyncio.create_task(_prune_forever(platform, prune_every_s)) if prune_every_s else None
         if scheduler is not None:
             scheduler.start()
@@ -101,12 +103,14 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
             scheduler.stop()
         if task:
             task.cancel()
+        app.state.read_cache.close()
 
     app = FastAPI(title="aidc control plane", version=__version__, lifespan=lifespan,
                   description="Runs, models, datasets, deployments, identities and the audit chain of one AI data "
                               "center. Every route needs `Authorization: Bearer TOKEN` except /api/v1/health.",
                   dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
     app.state.platform = platform
+    app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
     for module in (records, deployments, security, audit, jobs):
         app.include_router(module.router)
     _install_error_handlers(app)
@@ -115,6 +119,17 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
     if missing:
         raise RuntimeError(f"routes without an access policy (add them to aidc.security.policy.POLICY): {missing}")
     return app
+
+
+def _read_cache(platform: Platform) -> ReadCache:
+    """Read answers kept while the store's change feed vouches for them (``read_cache_entries``: 0 turns it off).
+    The security store writes records' projects through an engine of its own: its commits count too."""
+    entries = platform.settings.read_cache_entries
+    feed = platform.metadata.change_feed() if entries > 0 else None
+    engine = getattr(platform.security.store, "engine", None)
+    if feed is not None and engine is not None:
+        feed.watch(engine)
+    return ReadCache(feed, entries)
 
 
 def _document_public_routes(app: FastAPI) -> None:
