@@ -103,7 +103,8 @@ def test_an_artifact_being_written_when_the_rotation_runs_is_not_left_under_the_
     old = _active(server_settings)
     done: dict[str, object] = {}
     payload = bytes(range(256)) * 4096  # 1 MiB
-    ref = job.artifacts.put_stream(RotatesMidway(payload, lambda: done.update(rotate(server, server.local_access()))))  # type: ignore[arg-type]
+    source = RotatesMidway(payload, lambda: done.update(rotate(server, server.local_access())))
+    ref = job.artifacts.put_stream(source)  # type: ignore[arg-type]
     assert done["retired"] == [old]
     status = key_status(server)
     assert [(k["key_id"], k["artifacts"]) for k in status["keys"]] == [(done["master_key_id"], 1)]
