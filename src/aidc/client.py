@@ -1,7 +1,7 @@
 """Client: the verbs the CLI calls, on this machine's store (LocalClient) or through a server (RemoteClient).
 
 Every command that reads or changes platform state (runs, models, datasets, deployments, deploy, predict,
-doctor, jobs, quotas, logs, and the security verbs: tokens, users, projects, audit) calls one verb here; both
+doctor, jobs, quotas, logs, and the security verbs: tokens, users, projects, audit, keys) calls one verb here; both
 clients return the same JSON-ready data, so a command prints the same output either way. ``open_client`` picks
 the server from AIDC_SERVER/AIDC_TOKEN or what ``aidc login`` saved, else the local store.
 """
@@ -226,6 +226,17 @@ class LocalClient:
 
     def set_quota(self, project: str, **limits: float | int | None) -> JSON:
         return self.platform.jobs.set_quota(self.access, project, **limits)
+
+    # -- master keys of artifact encryption (the key file is this host's)
+    def key_status(self) -> JSON:
+        from aidc.security.keys import key_status
+
+        return key_status(self.platform)
+
+    def rotate_keys(self, *, new_key: str | None = None, keep_old: bool = False) -> JSON:
+        from aidc.security.keys import rotate
+
+        return rotate(self.platform, self.access, new_key=new_key, keep_old=keep_old)
 
 
 class RemoteClient:
@@ -465,6 +476,23 @@ class RemoteClient:
 
     def set_quota(self, project: str, **limits: float | int | None) -> JSON:
         return self._call("PUT", "quotas", project, json=limits)  # type: ignore[no-any-return]
+
+    # -- master keys (the server's key file and artifact store)
+    def key_status(self) -> JSON:
+        return self._call("GET", "keys", timeout=self._patient())  # type: ignore[no-any-return]
+
+    def rotate_keys(self, *, new_key: str | None = None, keep_old: bool = False) -> JSON:
+        """A key of ours travels in the request body, over the connection the token already trusts."""
+        body = {"new_key": new_key, "keep_old": keep_old}
+        return self._call("POST", "keys", "rotate", json=body, timeout=self._patient())  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _patient() -> Any:
+        """Connect as usual, then wait as long as the answer takes: the server reads (status) or re-wraps
+        (rotate) every key record of the store before it answers."""
+        import httpx
+
+        return httpx.Timeout(30.0, read=None)
 
 
 _POLICY_FIELDS = ("min_requests", "max_error_rate_increase", "max_latency_ratio", "promote_after")

@@ -94,6 +94,8 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/jobs/{{job_id}}/logs"): Sample(f"{API}/jobs/{r['job']}/logs", scope="item"),
         ("GET", f"{API}/quotas"): Sample(f"{API}/quotas", scope="list"),
         ("PUT", f"{API}/quotas/{{project}}"): Sample(f"{API}/quotas/{project}", {"max_jobs": 5}),
+        ("GET", f"{API}/keys"): Sample(f"{API}/keys"),
+        ("POST", f"{API}/keys/rotate"): Sample(f"{API}/keys/rotate", {"keep_old": False}),
     }
 
 
@@ -235,6 +237,12 @@ SPOT_CHECKS: list[tuple[str, str, str, str, Callable[[int], bool]]] = [
     ("admin@*", "POST", "/api/v1/jobs/{job_id}/cancel", "beta", lambda s: s == 200),
     ("admin@alpha", "PUT", "/api/v1/quotas/{project}", "alpha", lambda s: s == 403),
     ("admin@*", "PUT", "/api/v1/quotas/{project}", "beta", lambda s: s == 200),
+    # master keys: only an admin on every project; a project's admin is not the data center's
+    ("admin@alpha", "GET", "/api/v1/keys", "alpha", lambda s: s == 403),
+    ("admin@alpha", "POST", "/api/v1/keys/rotate", "alpha", lambda s: s == 403),
+    ("operator@alpha", "POST", "/api/v1/keys/rotate", "alpha", lambda s: s == 403),
+    ("admin@*", "GET", "/api/v1/keys", "alpha", lambda s: s == 200),
+    ("admin@*", "POST", "/api/v1/keys/rotate", "alpha", lambda s: s == 200),
 ]
 
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aidc import __version__
 from aidc.api.auth import authorize
 from aidc.api.read_cache import ReadCache
-from aidc.api.routes import audit, deployments, jobs, records, security
+from aidc.api.routes import audit, deployments, jobs, keys, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError
 from aidc.security.policy import required_permission, unpoliced
@@ -111,7 +111,7 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
                   dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
     app.state.platform = platform
     app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
-    for module in (records, deployments, security, audit, jobs):
+    for module in (records, deployments, security, audit, jobs, keys):
         app.include_router(module.router)
     _install_error_handlers(app)
     _document_public_routes(app)

@@ -190,3 +190,60 @@ class ChainReportOut(BaseModel):
     head_hash: str | None
     bad_seq: int | None
     problem: str | None
+
+
+MASTER_KEY_TEXT = r"^[A-Za-z0-9+/]{43}=$"  # 32 bytes in base64
+
+
+class KeyRotateRequest(Body):
+    """The options of `aidc keys rotate`."""
+
+    new_key: str | None = Field(None, pattern=MASTER_KEY_TEXT, json_schema_extra={"writeOnly": True},
+                                description="the new master key (32 bytes, base64); default: the server makes one. "
+                                            "Never shown again: answers and the audit name keys by id only")
+    keep_old: bool = Field(False, description="keep the old keys in the key file afterwards")
+
+
+class MasterKeyOut(BaseModel):
+    key_id: str
+    active: bool
+    source: Literal["file", "env"]
+    artifacts: int
+
+
+class UnknownKeyOut(BaseModel):
+    key_id: str
+    artifacts: int
+
+
+class KeyStatusOut(BaseModel):
+    """What `aidc keys status --json` prints: key ids, never keys."""
+
+    encryption: Literal["on", "off"]
+    artifact_store: str
+    key_file: str
+    keys: list[MasterKeyOut]
+    unknown_keys: list[UnknownKeyOut] = Field(description="key ids artifacts are wrapped under that are not configured")
+    encrypted: int
+    plaintext: int
+    missing_key_record: int
+    damaged_key_record: int
+    unused_key_records: int
+
+
+class RewrapFailure(BaseModel):
+    digest: str
+    record: str
+    error: str
+
+
+class RotationOut(BaseModel):
+    """What `aidc keys rotate --json` prints."""
+
+    master_key_id: str = Field(description="the id of the key now active")
+    key_file: str | None = Field(description="null when the keys come from AIDC_MASTER_KEY")
+    rewrapped: int
+    already: int = Field(description="data keys already wrapped under the active key")
+    failed: list[RewrapFailure] = Field(description="not re-wrapped (the old keys stay until a rotation finishes)")
+    retired: list[str] = Field(description="old key ids removed from the key file")
+    kept: list[str] = Field(description="old key ids left in the key file")

@@ -1,4 +1,4 @@
-"""`aidc keys status|rotate`: the master keys of artifact encryption, run on the host that holds them."""
+"""`aidc keys status|rotate`: the master keys of artifact encryption, on this host's store or through the server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aidc.cli.output import console, err_console, handles_errors, print_json, ta
 
 
 def register(app: typer.Typer) -> None:
-    keys = typer.Typer(help="Master keys of artifact encryption: status, rotate (on the server's host).",
+    keys = typer.Typer(help="Master keys of artifact encryption: status, rotate (the server's, when logged in).",
                        no_args_is_help=True)
     app.add_typer(keys, name="keys")
 
@@ -18,14 +18,13 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Master key ids configured, artifacts wrapped under each, plaintext artifacts."""
-        from aidc.platform import Platform
-        from aidc.security.keys import key_status
+        from aidc.client import open_client
 
-        platform = Platform()
+        client = open_client()
         try:
-            found = key_status(platform)
+            found = client.key_status()
         finally:
-            platform.close()
+            client.close()
         if as_json:
             print_json(found)
             return
@@ -51,10 +50,11 @@ def register(app: typer.Typer) -> None:
         """Make a new master key active and re-wrap every artifact's data key under it (no data is rewritten).
 
         Interrupted or failed part-way, nothing is lost (the old key stays until every key is re-wrapped) and
-        running it again finishes the same rotation.
+        running it again finishes the same rotation. Jobs may keep running: they wrap new data keys under the
+        new key once they see the key file change. Through a server, --new-key-file is read here and the key
+        sent to the server (over the connection `aidc login` set up).
         """
-        from aidc.platform import Platform
-        from aidc.security.keys import rotate as rotate_keys
+        from aidc.client import open_client
         from aidc.store.artifacts.keyring import read_key_file
 
         new_key = None
@@ -63,11 +63,11 @@ def register(app: typer.Typer) -> None:
             if len(found) != 1:
                 raise typer.BadParameter(f"{new_key_file} must hold exactly one key", param_hint="--new-key-file")
             new_key = found[0].to_text()
-        platform = Platform()
+        client = open_client()
         try:
-            done = rotate_keys(platform, platform.local_access(), new_key=new_key, keep_old=keep_old)
+            done = client.rotate_keys(new_key=new_key, keep_old=keep_old)
         finally:
-            platform.close()
+            client.close()
         if as_json:
             print_json(done)
         else:

@@ -266,15 +266,25 @@ class Scheduler:
 def build_scheduler(platform: Any, *, ray_address: str = "") -> Scheduler:
     """The server's scheduler: Ray at ``ray_address`` (else a local Ray started on the first job), job processes
     with the server's own settings — never its tokens."""
-    import os
-
     from aidc.jobs.launcher import ProcessLauncher
 
     settings = platform.settings
     cluster = RayCluster(ray_address or settings.ray_address, settings.ray_num_cpus)
+    return Scheduler(platform, cluster, ProcessLauncher(settings.home, job_env(settings), lambda: cluster.address))
+
+
+def job_env(settings: Any) -> dict[str, str]:
+    """The environment of a job's process: the server's, its stores and encryption, never its tokens.
+
+    The master keys reach a job as the key file's *path* (its AIDC_HOME or AIDC_MASTER_KEY_FILE), not as key
+    material, so a job re-reads the file when `aidc keys rotate` changes it, as the server does. Only keys
+    the server itself got from AIDC_MASTER_KEY travel in the environment (the operator's to change).
+    """
+    import os
+
     env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
     env |= {"AIDC_HOME": str(settings.home), "AIDC_METADATA_URL": settings.metadata_url,
             "AIDC_ARTIFACT_URL": settings.artifact_url, "AIDC_ENCRYPTION": settings.encryption}
     if settings.master_key_file:  # a job stores its artifacts as the server would: encrypted in server mode
         env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
-    return Scheduler(platform, cluster, ProcessLauncher(settings.home, env, lambda: cluster.address))
+    return env

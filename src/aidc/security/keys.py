@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import AidcError, InvalidInput, MasterKeyUnavailable
+from aidc.errors import AidcError, Conflict, InvalidInput, MasterKeyUnavailable
 from aidc.store.artifacts.envelope import EnvelopeCodec
 from aidc.store.artifacts.keyring import ENV_VAR, MasterKey, MasterKeyRing, read_key_file, write_key_file
 
@@ -101,6 +104,48 @@ def key_status(platform: Platform) -> dict[str, Any]:
             "unused_key_records": len(set(records) - in_use)}
 
 
+SWEEPS = 3  # looks for records written during the pass, before the old keys go
+
+
+@contextmanager
+def _rotation_lock(path: Path) -> Iterator[None]:
+    """One rotation at a time per key file: the CLI on the host and the server's API may both be asked."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"a master key rotation is already running on {path}", where=str(path),
+                           hint="wait for it to finish, then `aidc keys status` shows the result") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _rewrap_records(store: FsspecArtifactStore, codec: EnvelopeCodec,
+                    seen: set[tuple[str, str]]) -> tuple[int, int, list[dict[str, str]]]:
+    """Re-wrap every key record not in ``seen`` under the codec's active key (adding it to ``seen``)."""
+    rewrapped = already = 0
+    failures: list[dict[str, str]] = []
+    for hexdigest, record_id in store.iter_key_records():
+        if (hexdigest, record_id) in seen:
+            continue
+        seen.add((hexdigest, record_id))
+        try:
+            fresh = codec.rewrap(hexdigest, record_id, store)
+            if fresh is None:
+                already += 1
+            else:
+                store.write_key_record(hexdigest, record_id, fresh)
+                rewrapped += 1
+        except AidcError as exc:
+            failures.append({"digest": f"sha256:{hexdigest}", "record": record_id, "error": str(exc)})
+    return rewrapped, already, failures
+
+
 def rotate(platform: Platform, access: Access, *, new_key: str | None = None, keep_old: bool = False) -> dict[str, Any]:
     """Make a new master key active and re-wrap every data key under it; no data object is rewritten.
 
@@ -108,12 +153,17 @@ def rotate(platform: Platform, access: Access, *, new_key: str | None = None, ke
     loses nothing and running it again resumes (an interrupted rotation is recognised: the file holds more
     than one key and some records are still under an older one). With ``AIDC_MASTER_KEY`` the environment
     is the operator's to change: put the new key first there, then rotate re-wraps under it.
+
+    Jobs and the server may store artifacts meanwhile: a writer wraps its data key under the key active when
+    it finishes (re-reading the key file), and before the old keys go the store is listed again, up to
+    ``SWEEPS`` times, for records written during the pass.
     """
     settings = platform.settings
     path = master_key_path(settings)
     env_value = settings.master_key.get_secret_value()
     store = _envelope_store(platform)
-    with platform.security.audited(access, "keys.rotate", f"artifact-store:{store.url}") as details:
+    with platform.security.audited(access, "keys.rotate", f"artifact-store:{store.url}") as details, \
+            _rotation_lock(path):
         if env_value:
             if new_key:
                 raise InvalidInput(f"the master keys come from {ENV_VAR}, which aidc cannot change",
@@ -139,18 +189,14 @@ def rotate(platform: Platform, access: Access, *, new_key: str | None = None, ke
         details["master_key_id"] = target.key_id
         details["previous"] = [k.key_id for k in file_keys if k.key_id != target.key_id]
         codec = EnvelopeCodec(load_ring(settings), encrypt=True)
-        rewrapped = already = 0
-        failures: list[dict[str, str]] = []
-        for hexdigest, record_id in store.iter_key_records():
-            try:
-                fresh = codec.rewrap(hexdigest, record_id, store)
-                if fresh is None:
-                    already += 1
-                else:
-                    store.write_key_record(hexdigest, record_id, fresh)
-                    rewrapped += 1
-            except AidcError as exc:
-                failures.append({"digest": f"sha256:{hexdigest}", "record": record_id, "error": str(exc)})
+        seen: set[tuple[str, str]] = set()
+        rewrapped, already, failures = _rewrap_records(store, codec, seen)
+        for _ in range(SWEEPS):
+            before = len(seen)
+            late, late_already, late_failures = _rewrap_records(store, codec, seen)
+            rewrapped, already, failures = rewrapped + late, already + late_already, failures + late_failures
+            if len(seen) == before:
+                break
         details |= {"rewrapped": rewrapped, "already": already, "failed": len(failures)}
         retired: list[str] = []
         if not failures and not env_value and not keep_old:

@@ -57,6 +57,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{API}/audit"): "audit:read",
     ("GET", f"{API}/audit/verify"): "audit:read",
     ("GET", f"{API}/audit/export"): "audit:read",
+    ("GET", f"{API}/keys"): "keys:admin",
+    ("POST", f"{API}/keys/rotate"): "keys:admin",
 }
 
 

@@ -13,7 +13,7 @@ AUTHENTICATED = "authenticated"  # any valid token: whoami, one's own tokens, th
 PROJECT_PERMISSIONS = ("runs:read", "datasets:read", "models:read", "models:promote", "deployments:read",
                        "deployments:manage", "jobs:read", "jobs:submit", "jobs:cancel")
 # Not about any one project's records: only a role bound on every project ("*") grants these.
-GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read", "quotas:admin")
+GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read", "quotas:admin", "keys:admin")
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
 # What a token's scopes may name: everything, one permission, or one area (models:* = models:read + models:promote).
 SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSIONS)

@@ -27,6 +27,11 @@ class CodecWriter:
     def key_record(self, hexdigest: str) -> tuple[str, bytes] | None:
         return None
 
+    def stale_record(self, hexdigest: str) -> bytes | None:
+        """Asked once the key record is stored: a replacement for it if it is already out of date (a master
+        key rotation began while it was written), else None."""
+        return None
+
 
 class ArtifactCodec(ABC):
     """Turns content chunks into stored chunks and back, streaming.

@@ -70,10 +70,11 @@ def wrap_data_key(data_key: bytes, master: MasterKey, hexdigest: str, object_id:
 
 
 class _EnvelopeWriter(CodecWriter):
-    def __init__(self, master: MasterKey) -> None:
+    def __init__(self, codec: EnvelopeCodec) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self._master = master
+        self._codec = codec
+        self._wrapped_under = ""
         self._data_key = AESGCM.generate_key(bit_length=256)
         self._object_id = os.urandom(16)
         prefix = os.urandom(7)
@@ -101,9 +102,18 @@ class _EnvelopeWriter(CodecWriter):
                 del pending[:done]
         yield aes.encrypt(_nonce(prefix, counter, True), bytes(pending), header)
 
+    def _record(self, hexdigest: str, master: MasterKey) -> bytes:
+        self._wrapped_under = master.key_id
+        return json.dumps(wrap_data_key(self._data_key, master, hexdigest, self._object_id.hex()), indent=1).encode()
+
     def key_record(self, hexdigest: str) -> tuple[str, bytes]:
-        record = wrap_data_key(self._data_key, self._master, hexdigest, self._object_id.hex())
-        return self._object_id.hex(), json.dumps(record, indent=1).encode()
+        # Wrapped under the key active when the write ends, not when it began: a big upload may outlast
+        # the start of a rotation, which would then retire the key it began with.
+        return self._object_id.hex(), self._record(hexdigest, self._codec.active_key())
+
+    def stale_record(self, hexdigest: str) -> bytes | None:
+        master = self._codec.active_key()
+        return None if master.key_id == self._wrapped_under else self._record(hexdigest, master)
 
 
 class EnvelopeCodec(ArtifactCodec):
@@ -121,16 +131,21 @@ class EnvelopeCodec(ArtifactCodec):
     def __repr__(self) -> str:
         return f"EnvelopeCodec(encrypt={self.encrypt}, ring={self.ring!r})"
 
-    def _current_ring(self) -> MasterKeyRing:
-        self.ring = self.ring.refreshed()
+    def _current_ring(self, *, force: bool = False) -> MasterKeyRing:
+        self.ring = self.ring.refreshed(force=force)
         return self.ring
+
+    def active_key(self) -> MasterKey:
+        """The key new data keys are wrapped under now (the key file re-read if it changed)."""
+        master = self._current_ring().active
+        assert master is not None  # checked in __init__; a rotation never empties the file
+        return master
 
     def writer(self) -> CodecWriter:
         if not self.encrypt:
             return CodecWriter(self.encode)
-        master = self._current_ring().active
-        assert master is not None  # checked in __init__; a rotation never empties the file
-        return _EnvelopeWriter(master)
+        self.active_key()
+        return _EnvelopeWriter(self)
 
     def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """Plaintext mode (encrypted writes go through writer()): as it is, unless it would read back as an
@@ -229,6 +244,9 @@ class EnvelopeCodec(ArtifactCodec):
         ring = self._current_ring()
         key_id = record["master_key_id"]
         master = ring.get(key_id)
+        if master is None:  # re-wrapped by a rotation this process has not seen yet? read the key file again
+            ring = self._current_ring(force=True)
+            master = ring.get(key_id)
         if master is None:
             have = ", ".join(k.key_id for k in ring.keys) or "none"
             raise MasterKeyUnavailable(

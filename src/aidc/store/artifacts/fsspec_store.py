@@ -302,8 +302,13 @@ class FsspecArtifactStore(ArtifactStore):
 
     def _store_key_record(self, hexdigest: str, writer: CodecWriter) -> None:
         record = writer.key_record(hexdigest)
-        if record is not None:
-            self.write_key_record(hexdigest, *record)
+        if record is None:
+            return
+        self.write_key_record(hexdigest, *record)
+        # A rotation that listed the records before this one existed would never re-wrap it: look again.
+        again = writer.stale_record(hexdigest)
+        if again is not None:
+            self.write_key_record(hexdigest, record[0], again)
 
     def _record_ids(self, hexdigest: str) -> list[str]:
         folder = f"{self._root}/{KEYS_DIR}/{relative_key(hexdigest)}"

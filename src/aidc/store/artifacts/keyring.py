@@ -58,11 +58,12 @@ class MasterKeyRing:
     others only unwrap data keys wrapped before a rotation finished.
 
     ``sources`` says where keys were looked for, for error hints. A ring read from a file re-reads it when
-    it changes (``refreshed``), so a running server picks up ``aidc keys rotate`` without a restart.
+    it changes (``refreshed``), so a running server, and a job's process, pick up ``aidc keys rotate``
+    without a restart.
     """
 
     def __init__(self, keys: list[MasterKey] | tuple[MasterKey, ...] = (), *, key_file: Path | None = None,
-                 env_value: str = "", file_stamp: tuple[int, int] | None = None) -> None:
+                 env_value: str = "", file_stamp: tuple[int, int, int] | None = None) -> None:
         unique: dict[str, MasterKey] = {}
         for key in keys:
             unique.setdefault(key.key_id, key)
@@ -100,15 +101,16 @@ class MasterKeyRing:
             keys += file_keys
         return cls(keys, key_file=key_file, env_value=env_value, file_stamp=stamp)
 
-    def refreshed(self) -> MasterKeyRing:
-        """This ring, or a new one if its key file changed since it was read (a rotation happened)."""
-        if self.key_file is None or self._file_stamp is None:
+    def refreshed(self, *, force: bool = False) -> MasterKeyRing:
+        """This ring, or a new one if its key file changed since it was read (a rotation happened), or
+        appeared since; ``force`` re-reads it even if it looks unchanged (a key id this ring lacks was met)."""
+        if self.key_file is None:
             return self
         try:
             now = _stamp(self.key_file.stat())
         except OSError:  # e.g. on a Ray worker of another host: keep the keys that travelled with the codec
             return self
-        if now == self._file_stamp:
+        if now == self._file_stamp and not force:
             return self
         return MasterKeyRing.load(self.key_file, self.env_value)
 
@@ -124,11 +126,13 @@ class MasterKeyRing:
         self._file_stamp = state["file_stamp"]  # type: ignore[assignment]
 
 
-def _stamp(st: os.stat_result) -> tuple[int, int]:
-    return st.st_mtime_ns, st.st_size
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    # The inode too: every write is a rename of a new file, so two rotations within one mtime tick (coarse
+    # clocks, network file systems) that leave files of the same size still differ.
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def read_key_file(path: Path) -> tuple[list[MasterKey], tuple[int, int]]:
+def read_key_file(path: Path) -> tuple[list[MasterKey], tuple[int, int, int]]:
     """The keys in a key file (one base64 key a line, active first, ``#`` comments); refuses an unsafe file."""
     try:
         st = path.stat()
