@@ -36,6 +36,20 @@ class MetadataStoreContract:
         assert again.id == first.id and again.error is None and again.status == "running"
         assert store.find_cached_stage("k") is None  # failed stages are never a cache hit
 
+    def test_a_cached_stage_is_reused_only_within_its_runs_project(self, store: MetadataStore) -> None:
+        """A cache hit hands the new run the versions the earlier stage registered: never another project's."""
+        from sqlalchemy import text
+
+        for run_id, project in (("made-in-alpha", "alpha"), ("alpha-again", "alpha"), ("in-beta", "beta")):
+            store.create_run(run_id, "p", {}, None)
+            with store.engine.begin() as conn:  # type: ignore[attr-defined]  # (as `aidc projects assign`)
+                conn.execute(text("UPDATE pipeline_runs SET project = :p WHERE id = :r"), {"p": project, "r": run_id})
+        stage = store.start_stage("made-in-alpha", "data", "data", cache_key="k", log_path=None)
+        store.finish_stage(stage.id, "succeeded", outputs={"data": {"dataset_version_id": 1}})
+        assert store.find_cached_stage("k", project_of="alpha-again").id == stage.id
+        assert store.find_cached_stage("k", project_of="in-beta") is None
+        assert store.find_cached_stage("k").id == stage.id  # (no run named: any project, as the report's lookup)
+
     def test_unknown_run_is_not_found_with_a_hint(self, store: MetadataStore) -> None:
         with pytest.raises(NotFound) as exc:
             store.get_run("nope")

@@ -145,7 +145,7 @@ class PipelineRunner:
             return before.outputs
         key = cache_key(stage, inputs)
         if stage.cls.cacheable and not force:
-            hit = self.store.find_cached_stage(key)
+            hit = self.store.find_cached_stage(key, project_of=run_id)  # (another project's versions are not ours)
             if hit is not None and self._present(hit.outputs):
                 with self.store.transaction():
                     started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=hit.log_path)

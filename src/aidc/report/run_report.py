@@ -81,7 +81,7 @@ def _training_metrics(store: MetadataStore, run_id: str, train: StageRun | None)
     if train is None:
         return store.metrics(run_id), None
     if train.status == "cached" and train.cache_key:
-        source = store.find_cached_stage(train.cache_key)
+        source = store.find_cached_stage(train.cache_key, project_of=run_id)
         if source is not None and source.run_id != run_id:
             return store.metrics(source.run_id, stage=source.name), source.run_id
     return store.metrics(run_id, stage=train.name), None

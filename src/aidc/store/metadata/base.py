@@ -81,7 +81,10 @@ class MetadataStore(ABC):
     @abstractmethod
     def list_stages(self, run_id: str) -> list[StageRun]: ...
     @abstractmethod
-    def find_cached_stage(self, cache_key: str) -> StageRun | None: ...
+    def find_cached_stage(self, cache_key: str, *, project_of: str | None = None) -> StageRun | None:
+        """The newest succeeded stage with this cache key; ``project_of``: only from runs in the project of that
+        run. A run that reuses a stage gets its outputs — dataset and model versions of the project the stage ran
+        in — so the pipeline runner never looks beyond the run's own project."""
 
     # -- metrics and artifacts
     @abstractmethod

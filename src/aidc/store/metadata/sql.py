@@ -315,9 +315,13 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             rows = s.scalars(select(StageRunRow).where(StageRunRow.run_id == run_id).order_by(StageRunRow.id))
             return [r.StageRun.model_validate(row) for row in rows]
 
-    def find_cached_stage(self, cache_key: str) -> r.StageRun | None:
+    def find_cached_stage(self, cache_key: str, *, project_of: str | None = None) -> r.StageRun | None:
         q = (select(StageRunRow).where(StageRunRow.cache_key == cache_key, StageRunRow.status == "succeeded")
              .order_by(StageRunRow.id.desc()).limit(1))
+        if project_of is not None:
+            project = select(PipelineRunRow.project).where(PipelineRunRow.id == project_of).scalar_subquery()
+            q = (q.join(PipelineRunRow, PipelineRunRow.id == StageRunRow.run_id)
+                 .where(PipelineRunRow.project == project))
         with self._session() as s:
             row = s.scalars(q).first()
             return r.StageRun.model_validate(row) if row else None
