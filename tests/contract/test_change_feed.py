@@ -5,6 +5,7 @@ it cannot see changes. The API's read cache hands out kept answers on the streng
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from aidc.store.metadata.changes import WATCHED, ChangeFeed
+from aidc.security.sql import SqlSecurityStore
+from aidc.store.metadata.changes import RECORD_TABLES, SECURITY_TABLES, WATCHED, ChangeFeed
 from aidc.store.metadata.sql import SqlMetadataStore
 
 
@@ -77,11 +79,40 @@ def test_every_watched_table_is_seen(stores: tuple[SqlMetadataStore, SqlMetadata
         "dataset_versions": lambda: theirs.register_dataset_version("d", "sha256:" + "a" * 64, schema={}, stats={},
                                                                    class_balance={}, fingerprint="g", run_id=run.id),
     }
-    assert set(writes) == set(WATCHED)
+    assert set(writes) == set(RECORD_TABLES)
     for table, write in writes.items():
         before = feed.token([table])
         write()
         assert _eventually(lambda: feed.token([table]) != before), f"a write to {table} went unseen"
+
+
+def test_security_changes_that_alter_a_token_are_seen_and_its_last_use_is_not(
+        stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
+    """What the server's memory of verified tokens goes by: revocation, disabling and role changes move the token
+    for the security tables; the once-a-minute record of a token's last use, and audit entries, do not."""
+    _, theirs, feed = stores
+    security = SqlSecurityStore(theirs.url)
+    try:
+        security.create_principal("rita", "user")
+        security.add_token("tok1", "rita", "t", "hash", ["*"], None)
+        changes = {
+            "grant": lambda: security.grant("rita", "viewer", "*"),
+            "revoke a role": lambda: security.revoke("rita", "viewer", "*"),
+            "revoke the token": lambda: security.revoke_token("tok1", datetime.now(UTC)),
+            "disable": lambda: security.set_disabled("rita", True),
+        }
+        for what, change in changes.items():
+            before = feed.token(SECURITY_TABLES)
+            change()
+            assert _eventually(lambda: feed.token(SECURITY_TABLES) != before), f"{what} went unseen"
+        before, records = feed.token(SECURITY_TABLES), feed.token(RECORD_TABLES)
+        security.touch_token("tok1", datetime.now(UTC))
+        security.append_audit(at=datetime.now(UTC), actor="rita", action="x", target="y", project=None,
+                              source="test", result="ok", details={})
+        time.sleep(0.3)  # (time for a notification, had there been one)
+        assert (feed.token(SECURITY_TABLES), feed.token(RECORD_TABLES)) == (before, records)
+    finally:
+        security.close()
 
 
 def test_own_commit_moves_the_token_at_once(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
@@ -97,17 +128,29 @@ def test_own_commit_moves_the_token_at_once(stores: tuple[SqlMetadataStore, SqlM
 @pytest.mark.postgres
 def test_own_commits_count_before_any_notification(postgres_url: str) -> None:
     """PostgreSQL only: this process's commits move the token as they happen, not when their notification comes
-    back — seen here with a commit the triggers say nothing of (it touches no watched table)."""
+    back — seen here with SQL text no trigger fires for (which tables it wrote is unknown: all of them count). Its
+    reads, which commit too (the ORM's sessions), and its writes to unwatched tables move nothing."""
     store = SqlMetadataStore(postgres_url)
+    security = SqlSecurityStore(postgres_url)
     feed = store.change_feed()
+    feed.watch(security.engine)
     try:
+        store.create_run("r-read", "p", {}, None)
         assert _eventually(lambda: feed.token(WATCHED) is not None)
+        time.sleep(0.3)  # (the create's notification)
         before = feed.token(WATCHED)
+        store.get_run("r-read")
+        security.append_audit(at=datetime.now(UTC), actor="rita", action="x", target="y", project=None,
+                              source="test", result="ok", details={})
+        security.get_token("nope")
+        time.sleep(0.3)
+        assert feed.token(WATCHED) == before
         with store.engine.begin() as conn:
             conn.execute(text("DELETE FROM project_quotas WHERE project = 'nobody'"))
         assert feed.token(WATCHED) != before
     finally:
         feed.close()
+        security.close()
         store.close()
 
 

@@ -213,3 +213,13 @@ class ProjectQuotaRow(Base):
     max_jobs: Mapped[int | None]
     gpu_hours_per_month: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TableChangeRow(Base):
+    """How often each watched table has changed (0007), counted by SQLite triggers: the change feed reads it when
+    ``PRAGMA data_version`` says someone committed, to tell which tables moved (aidc.store.metadata.changes).
+    PostgreSQL's feed is its notifications; there the table stays empty."""
+
+    __tablename__ = "table_changes"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
