@@ -8,7 +8,7 @@ stages and metrics, 200 model versions, 50 dataset versions across 3 projects):
 Each endpoint is measured three ways: the server as it ships, on a store nobody writes to (its read cache answers
 repeated reads while the store's change feed says nothing changed); the same while another process writes
 ``--writes`` times a second, each write making every cached answer stale, as busy jobs would; and a server with the
-read cache off (AIDC_READ_CACHE_ENTRIES=0), every request read from the database.
+read cache off (AIDC_READ_CACHE_MB=0), every request read from the database.
 The load generator is a separate process (asyncio, raw HTTP/1.1 keep-alive connections) against 127.0.0.1; on
 this 2-core host it shares the cores with the server, so req/s here is a floor for what the server does alone.
 The fixed-rate run sends on a schedule and counts latency from when each request was due (no coordinated
@@ -253,7 +253,7 @@ def free_port() -> int:
 
 @contextmanager
 def aidc_server(home: Path, metadata_url: str, **settings: str) -> Iterator[tuple[int, int]]:
-    """`aidc server` on ``home``; ``settings``: more AIDC_* variables (read_cache_entries="0", say)."""
+    """`aidc server` on ``home``; ``settings``: more AIDC_* variables (read_cache_mb="0", say)."""
     import httpx
 
     port = free_port()
@@ -343,7 +343,7 @@ def bench_database(database: str, args: argparse.Namespace) -> list[dict[str, An
                                        args.repeat)
                         row |= {"rps_writes": busy["rps"], "cpu_us_writes": busy["cpu_us"],
                                 "statuses": sorted(set(row["statuses"]) | set(busy["statuses"]))}
-        with aidc_server(home, url, read_cache_entries="0") as (pid, port):
+        with aidc_server(home, url, read_cache_mb="0") as (pid, port):
             for row, (_, path) in zip(rows, paths):
                 bare = measure(pid, port, path, filled["token"], "closed", CONCURRENCY, args.seconds, args.repeat)
                 row |= {"rps_uncached": bare["rps"], "cpu_us_uncached": bare["cpu_us"],

@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(10.0, ge=0, le=300, description="how long the server trusts a token it has "
                                       "verified before asking the store again (revocations made elsewhere take "
                                       "effect within this); 0 = every request")
-    read_cache_entries: int = Field(1024, ge=0, description="read answers the server keeps while the store says "
-                                    "nothing they were read from changed (docs/control-plane.md); 0 = none")
+    read_cache_mb: float = Field(64.0, ge=0, description="memory for the read answers the server keeps while the "
+                                 "store says nothing they were read from changed (docs/control-plane.md); 0 = none")
     # encryption at rest, TLS and single sign-on (docs/control-plane.md)
     encryption: Literal["auto", "on", "off"] = Field(
         "auto", description="encrypt new artifacts: auto = on in `aidc server` and wherever a master key is configured")

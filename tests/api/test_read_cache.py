@@ -5,6 +5,7 @@ in the next reads, one project's answer is never another's, and every denied rea
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     with ExitStack() as stack:
         url = (f"sqlite:///{tmp_path / 'aidc.db'}" if request.param == "sqlite"
                else stack.enter_context(fresh_postgres()))
-        yield from _serve(tmp_path / "home", url)
+        # (tokens kept 5 minutes: what a change made elsewhere does here is the change feed's doing, not expiry's)
+        yield from _serve(tmp_path / "home", url, auth_cache_seconds=300)
 
 
 def _kept(server: Server, path: str, who: str = "alpha", timeout: float = 10.0) -> Any:
@@ -146,7 +148,63 @@ def test_every_denied_read_is_audited(server: Server) -> None:
 
 
 def test_with_the_cache_off_every_read_is_fresh(tmp_path: Path) -> None:
-    for server in _serve(tmp_path / "home", f"sqlite:///{tmp_path / 'aidc.db'}", read_cache_entries=0):
+    for server in _serve(tmp_path / "home", f"sqlite:///{tmp_path / 'aidc.db'}", read_cache_mb=0):
         for _ in range(3):
             response = server.get("/runs")
             assert _run_ids(response) == {"run-alpha"} and "X-Cache" not in response.headers
+
+
+def test_a_token_revoked_elsewhere_is_refused_at_the_next_request(server: Server) -> None:
+    """`aidc tokens revoke` run on the store (not through this server) takes effect here at once — on PostgreSQL,
+    once its notification arrives — though the server keeps verified tokens for 5 minutes."""
+    from aidc.security.tokens import token_id_of
+
+    assert server.get("/whoami").status_code == 200
+    assert server.get("/whoami").status_code == 200  # (kept)
+    elsewhere = Platform(Settings(home=server.home, metadata_url=server.url))
+    try:
+        elsewhere.security.store.revoke_token(token_id_of(server.tokens["alpha"]), datetime.now(UTC))
+    finally:
+        elsewhere.security.store.close()
+        elsewhere.close()
+    if server.url.startswith("sqlite"):
+        assert server.get("/whoami").status_code == 401
+    else:
+        assert _eventually(lambda: server.get("/whoami").status_code == 401)
+    assert server.get("/whoami", "beta").status_code == 200  # the others' tokens still work
+
+
+def test_memory_is_bounded_and_concurrent_misses_read_once(tmp_path: Path) -> None:
+    """The least recently used answers go once the kept ones hold the budget; requests that miss the same answer
+    together wait for one read of it instead of each reading the store."""
+    import asyncio
+
+    from aidc.api.read_cache import ENTRY_BYTES, ReadCache
+    from aidc.store.metadata.sql import SqlMetadataStore
+
+    store = SqlMetadataStore(f"sqlite:///{tmp_path / 'aidc.db'}")
+    cache = ReadCache(store.change_feed(), max_bytes=3 * (1000 + ENTRY_BYTES))
+    reads: list[str] = []
+
+    def reader(name: str, delay: float = 0.0) -> Any:
+        async def read() -> bytes:
+            reads.append(name)
+            await asyncio.sleep(delay)
+            return name.encode() * (1000 // len(name))
+        return read
+
+    async def scenario() -> None:
+        for name in ("aaaa", "bbbb", "cccc", "aaaa", "dddd", "aaaa", "bbbb"):
+            await cache.answer(name, ["pipeline_runs"], reader(name))
+        assert cache.kept_bytes <= cache.max_bytes
+        together = await asyncio.gather(*(cache.answer("eeee", ["pipeline_runs"], reader("eeee", 0.05))
+                                          for _ in range(8)))
+        assert {body for body, _ in together} == {b"eeee" * 250}
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        cache.feed.close()  # type: ignore[union-attr]
+        store.close()
+    # a, b, c read; a kept; d pushes b out (a was used since); a kept; b read again; e read once for eight callers
+    assert reads == ["aaaa", "bbbb", "cccc", "dddd", "bbbb", "eeee"]

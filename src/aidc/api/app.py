@@ -22,6 +22,7 @@ from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError
 from aidc.security.policy import required_permission, unpoliced
 from aidc.security.roles import PUBLIC, Access
+from aidc.store.metadata.changes import SECURITY_TABLES, ChangeFeed
 
 try:
     from fastapi.routing import iter_route_contexts
@@ -93,7 +94,8 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.read_cache = _read_cache(platform)
+        feed = _follow_changes(platform)
+        app.state.read_cache = ReadCache(feed, int(platform.settings.read_cache_mb * 2**20))
         task = asyncio.create_task(_prune_forever(platform, prune_every_s)) if prune_every_s else None
         if scheduler is not None:
             scheduler.start()
@@ -103,7 +105,10 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
             scheduler.stop()
         if task:
             task.cancel()
-        app.state.read_cache.close()
+        app.state.read_cache = ReadCache(None, 0)
+        if feed is not None:
+            platform.security.verified.follow(None)
+            feed.close()
 
     app = FastAPI(title="aidc control plane", version=__version__, lifespan=lifespan,
                   description="Runs, models, datasets, deployments, identities and the audit chain of one AI data "
@@ -121,15 +126,18 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
     return app
 
 
-def _read_cache(platform: Platform) -> ReadCache:
-    """Read answers kept while the store's change feed vouches for them (``read_cache_entries``: 0 turns it off).
-    The security store writes records' projects through an engine of its own: its commits count too."""
-    entries = platform.settings.read_cache_entries
-    feed = platform.metadata.change_feed() if entries > 0 else None
+def _follow_changes(platform: Platform) -> ChangeFeed | None:
+    """The store's change feed, which the read cache and the memory of verified tokens go by (a revocation made
+    anywhere counts at the next request). The security store writes through an engine of its own: its commits
+    count too."""
+    feed = platform.metadata.change_feed()
+    if feed is None:
+        return None
     engine = getattr(platform.security.store, "engine", None)
-    if feed is not None and engine is not None:
+    if engine is not None:
         feed.watch(engine)
-    return ReadCache(feed, entries)
+    platform.security.verified.follow(lambda: feed.token(SECURITY_TABLES))
+    return feed
 
 
 def _document_public_routes(app: FastAPI) -> None:

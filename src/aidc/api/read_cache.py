@@ -8,7 +8,7 @@ token for the tables it was read from; it is handed out again only while the tok
 request: authentication, the role check, and the audit entry of a denied read — answers that raised are never kept.
 
 While one request reads an answer, others asking for the same one under the same token wait for it instead of
-reading it too. Least recently used answers go once ``entries`` are kept.
+reading it too. Least recently used answers go once the kept ones hold ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,14 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from aidc.store.metadata.changes import ChangeFeed
 
 
+ENTRY_BYTES = 256  # what keeping one answer costs besides its body (its key, token and the dict's slot), roughly
+
+
 class ReadCache:
-    def __init__(self, feed: ChangeFeed | None, entries: int) -> None:
-        self.feed = feed if entries > 0 else None
-        self.entries = entries
+    def __init__(self, feed: ChangeFeed | None, max_bytes: int) -> None:
+        self.feed = feed if max_bytes > 0 else None
+        self.max_bytes = max_bytes
+        self.kept_bytes = 0
         self._kept: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
         self._reading: dict[Hashable, tuple[Hashable, asyncio.Future[bytes]]] = {}
 
@@ -56,13 +60,17 @@ class ReadCache:
             if self._reading.get(key, (None, None))[1] is pending:
                 del self._reading[key]
         pending.set_result(body)
-        self._kept[key] = (token, body)
-        self._kept.move_to_end(key)
-        while len(self._kept) > self.entries:
-            self._kept.popitem(last=False)
+        self._keep(key, token, body)
         return body, False
 
-    def close(self) -> None:
-        self._kept.clear()
-        if self.feed is not None:
-            self.feed.close()
+    def _keep(self, key: Hashable, token: Hashable, body: bytes) -> None:
+        if len(body) + ENTRY_BYTES > self.max_bytes:
+            return
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self.kept_bytes -= len(old[1]) + ENTRY_BYTES
+        self._kept[key] = (token, body)
+        self.kept_bytes += len(body) + ENTRY_BYTES
+        while self.kept_bytes > self.max_bytes:
+            _, (_, gone) = self._kept.popitem(last=False)
+            self.kept_bytes -= len(gone) + ENTRY_BYTES

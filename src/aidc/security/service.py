@@ -49,7 +49,8 @@ class Security:
         self.token_ttl_days = token_ttl_days
         self.retention_days = retention_days
         # Who a verified token stands for, for auth_cache_s seconds (see auth_cache.py): changes made here forget
-        # it at once, changes made elsewhere take effect within that time.
+        # it at once; changes made elsewhere too when the server follows the store's change feed, else within
+        # that time.
         self.verified = VerifiedTokens(auth_cache_s)
         # HMAC → token id of the tokens argon2 has already verified in this process (~50 ms each); once the
         # cache above has lapsed, revocation, expiry and disabling are checked against the store again.
@@ -73,6 +74,7 @@ class Security:
         if known is not None:
             self._touch(known.token_id)
             return known
+        seen = self.verified.seen()  # before the store is read: a change from here on drops what is kept
         token_id = tokens.token_id_of(token)
         record = self.store.get_token(token_id)
         if record is None:
@@ -95,7 +97,7 @@ class Security:
         self._touch(token_id, now)
         access = Access(principal=principal.name, kind=principal.kind, scopes=tuple(record.scopes), token_id=token_id,
                         bindings=frozenset((b.role, b.project) for b in principal.roles), source=source)
-        self.verified.put(fingerprint, access, expires)
+        self.verified.put(fingerprint, access, expires, seen)
         return access
 
     def _touch(self, token_id: str | None, now: datetime | None = None) -> None:
