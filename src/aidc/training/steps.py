@@ -1,12 +1,12 @@
 """An epoch's optimizer steps, resumable part-way: the sampler that starts an epoch at a step, the random state,
 and the step-boundary agreement of every data-parallel worker to stop when the stage is asked to.
 
-How a stop travels (worst case, from the runner setting the stage's flag to every worker stopping): rank 0
-reads the flag without waiting, a read every ``pipeline.stop.POLL_S`` (0.5 s) plus its round trip; the workers
-share rank 0's answer in a two-number all-reduce every ``every`` steps, ``every`` chosen by rank 0 so that this
-happens about every ``SYNC_S`` (0.5 s) and at least one step apart. So ≈ 1 s, or one step when a step takes
-longer, plus saving the checkpoint. Per step, rank 0 pays one clock read (and, while a read is out, a
-non-blocking look at it); every other step cost is one all-reduce of two integers per ``SYNC_S``.
+How a stop travels (worst case, from the runner setting the stage's flag to every worker stopping): rank 0 reads the
+flag without waiting, a read every ``pipeline.stop.POLL_S`` (0.5 s) plus its round trip; the workers share rank 0's
+answer in a two-number all-reduce every ``every`` steps, ``every`` chosen by rank 0 so that this happens about every
+``SYNC_S`` (0.5 s, while step times hold steady) and at least one step apart. So ≈ 1 s, or one step when a step
+takes longer, plus saving the checkpoint. The cost: per step, a clock read on rank 0 (and, while a read is out, a
+non-blocking ``ray.wait`` on it); per ``SYNC_S``, one all-reduce of two integers on every worker.
 """
 
 from __future__ import annotations
