@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = Field("", description="S3 endpoint for s3:// artifact URLs (MinIO, Ceph, moto…)")
     catalog: str = Field("", description="extra GPU/node catalog files for `aidc plan`, separated like PATH")
     debug: bool = False
+    stop_checkpoint_s: float = Field(60.0, ge=0, le=3600, description="on Ctrl-C or preemption, how long a train stage "
+                                     "may take to checkpoint where it is before it is stopped outright (it then resumes "
+                                     "from its last epoch); 0 = stop at once")
     # control plane and security (docs/control-plane.md)
     server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
     token: SecretStr = Field(SecretStr(""), description="API token for `server`")

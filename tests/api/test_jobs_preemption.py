@@ -1,11 +1,12 @@
 """Preemption with a real training job: a low-priority job training on Ray Train is checkpointed-then-stopped
-for a higher-priority one, re-queued, and resumes its own run from its latest epoch checkpoint.
+for a higher-priority one — at the step its epoch had reached — re-queued, and resumes its own run from there.
 
 One real training run (an MLP on the digits, one worker holding the whole 2-CPU cluster), so it is slow.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from pathlib import Path
@@ -54,6 +55,14 @@ def test_a_preempted_training_job_resumes_its_run_from_its_last_checkpoint(tmp_p
             assert done["state"] == "succeeded" and done["attempts"] == 2 and done["run_id"] == run_id, done
             log = client.get(f"/jobs/{low['id']}/logs").text
             assert f"resuming run {run_id}" in log and "[train] resuming from epoch-" in log
+            # the preempted job saved where it was, and its second attempt went on from exactly there
+            mid_epoch = re.search(r"\[train\] stopped on request: checkpointed epoch (\d+) at step (\d+) of", log)
+            if mid_epoch:
+                assert f"[train] resumed at epoch {mid_epoch[1]} step {mid_epoch[2]} of" in log
+            else:  # the stop landed as an epoch ended: that epoch's own checkpoint
+                epoch = re.search(r"\[train\] stopped on request after epoch (\d+)", log)
+                assert epoch, log
+                assert f"[train] resumed after epoch {epoch[1]}" in log
             assert running["attempts"] == 1
             actions = [e["action"] for e in client.get("/audit", params={"action": "job.preempt"}).json()]
             assert actions == ["job.preempt"]

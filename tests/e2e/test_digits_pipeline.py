@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -210,4 +211,12 @@ def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -
     steps = [m.step for m in platform_for(home).metadata.metrics(run.id) if m.name == "val_accuracy"]
     assert sorted(steps) == [1, 2, 3, 4, 5]  # every epoch once: the resumed run skipped the finished ones
     log = (home / "runs" / run.id / "train.log").read_text()
-    assert f"resumed after epoch {max(done_before)}" in log
+    # Ctrl-C checkpointed the step the epoch in progress had reached (or, landing as an epoch ended, that epoch)
+    # and the resumed run went on from exactly there
+    mid_epoch = re.search(r"stopped on request: checkpointed epoch (\d+) at step (\d+) of", log)
+    if mid_epoch:
+        assert int(mid_epoch[1]) == max(done_before) + 1
+        assert f"resumed at epoch {mid_epoch[1]} step {mid_epoch[2]} of" in log
+    else:
+        assert f"stopped on request after epoch {max(done_before)}" in log
+        assert f"resumed after epoch {max(done_before)}" in log

@@ -25,7 +25,7 @@ class Launcher(Protocol):
         """Start the job's process; returns its ``worker`` handle."""
     def alive(self, worker: str) -> bool: ...
     def stop(self, worker: str, *, force: bool = False) -> None:
-        """Ask the job to stop (it checkpointed its last epoch; the run is resumable); ``force`` kills it."""
+        """Ask the job to stop (its training checkpoints where it is; the run is resumable); ``force`` kills it."""
 
 
 class ProcessLauncher:
@@ -88,7 +88,7 @@ class ProcessLauncher:
             if force:
                 os.killpg(pid, signal.SIGKILL)  # the job's whole session: its stage processes too
             else:
-                os.kill(pid, signal.SIGINT)  # the runner stops the stage, records the run as interrupted
+                os.kill(pid, signal.SIGINT)  # the runner has the stage checkpoint and stop, records the run as interrupted
         except ProcessLookupError:
             pass
 

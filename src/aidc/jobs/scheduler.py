@@ -17,7 +17,7 @@ from aidc.security.roles import Access
 log = logging.getLogger("aidc.jobs")
 SCHEDULER = Access(principal="system:scheduler", kind="local", source="aidc server")
 PENDING = ("queued", "preempted")
-STOP_GRACE_S = 30.0  # after this, a job asked to stop is killed
+STOP_MARGIN_S = 30.0  # a job asked to stop is killed this long after its train stage's checkpoint wait
 MAX_ATTEMPTS = 3  # a job whose process keeps dying without an outcome is failed after this many starts
 FAIR_SHARE_WINDOW = timedelta(hours=24)
 
@@ -110,6 +110,8 @@ class Scheduler:
         self.platform, self.store, self.cluster, self.launcher = platform, platform.metadata, cluster, launcher
         self.interval_s, self.gang_timeout_s, self.starve_after_s = interval_s, gang_timeout_s, starve_after_s
         self.clock = clock
+        # a stopped job first checkpoints its training where it is (Settings.stop_checkpoint_s), then exits
+        self.stop_grace_s = platform.settings.stop_checkpoint_s + STOP_MARGIN_S
         self.stopping: dict[str, Stopping] = {}
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -174,7 +176,7 @@ class Scheduler:
 
         assert job.worker
         self.launcher.stop(job.worker)
-        self.stopping[job.id] = Stopping(job.worker, Resources.of(job), time.monotonic() + STOP_GRACE_S)
+        self.stopping[job.id] = Stopping(job.worker, Resources.of(job), time.monotonic() + self.stop_grace_s)
 
     def _reap(self) -> None:
         import time
@@ -284,7 +286,8 @@ def job_env(settings: Any) -> dict[str, str]:
 
     env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
     env |= {"AIDC_HOME": str(settings.home), "AIDC_METADATA_URL": settings.metadata_url,
-            "AIDC_ARTIFACT_URL": settings.artifact_url, "AIDC_ENCRYPTION": settings.encryption}
+            "AIDC_ARTIFACT_URL": settings.artifact_url, "AIDC_ENCRYPTION": settings.encryption,
+            "AIDC_STOP_CHECKPOINT_S": str(settings.stop_checkpoint_s)}
     if settings.master_key_file:  # a job stores its artifacts as the server would: encrypted in server mode
         env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
     return env

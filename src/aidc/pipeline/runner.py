@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aidc.errors import AidcError, Conflict, InvalidInput, StageFailed
 from aidc.pipeline.spec import Pipeline, PlannedStage, load_pipeline, pipeline_from_json
 from aidc.pipeline.stage import DatasetRegistration, ModelRegistration, StageContext
+from aidc.pipeline.stop import StageStopped
 
 if TYPE_CHECKING:
     from aidc.platform import Platform
@@ -66,6 +67,8 @@ def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, 
     """Runs on a Ray worker: the stage's own code, with its traceback kept in the stage log on failure."""
     try:
         return cls().run(ctx, config, inputs)  # type: ignore[no-any-return]
+    except StageStopped:
+        raise  # it stopped because it was asked to: no failure to explain
     except BaseException:
         with open(ctx.log_path, "a", encoding="utf-8") as fh:
             fh.write(traceback.format_exc())
@@ -91,6 +94,7 @@ class PipelineRunner:
         self._events: Any = None
         self._deployments: Any = None  # serving.deploy.RunDeployments, made when a deploy stage runs
         self._serve = False
+        self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
 
     # -- the run
     def run(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
@@ -106,6 +110,8 @@ class PipelineRunner:
             for stage in pipeline.stages.values():
                 inputs = {inp: outputs[up][out] for inp, (up, out) in stage.needs.items()}
                 outputs[stage.name] = self._stage(run_id, run_dir, stage, inputs, previous.get(stage.name), force)
+                if self._interrupted:
+                    raise KeyboardInterrupt
         except BaseException as exc:
             failure = exc
             raise
@@ -210,22 +216,61 @@ class PipelineRunner:
 
     def _on_ray(self, run_id: str, stage: PlannedStage, inputs: dict[str, Any], log_path: Path,
                 resume: dict[str, Any]) -> dict[str, Any]:
-        """The stage as a Ray task; its reports are drained while it runs, and once more if it is stopped."""
+        """The stage as a Ray task; its reports are drained while it runs, and once more if it is stopped.
+
+        On an interrupt, a stage that stops on request is first asked to (it saves where it is: a resumed run
+        continues from there) and given ``stop_checkpoint_s``; one that does not end in time is stopped outright.
+        """
         import ray
 
         self._ensure_compute()
         ctx = self._context(run_id, stage, self._events, log_path, resume)
+        flag = None
+        if stage.cls.stops_on_request and self.platform.settings.stop_checkpoint_s > 0:
+            from aidc.pipeline.stop import StopRequest, new_stop_flag
+
+            flag = new_stop_flag()
+            ctx.stop = StopRequest(flag)
         task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0)
         ref = task.remote(stage.cls, ctx, stage.config, inputs)
         try:
             while not ray.wait([ref], timeout=0.25)[0]:
                 self._drain(run_id, stage.name)
         except KeyboardInterrupt:
-            ray.cancel(ref, force=True)
-            self._drain(run_id, stage.name)  # keep what the stage reported before it stopped
-            raise
+            ended = False
+            try:  # a second Ctrl-C while the stage saves its state stops it at once
+                ended = flag is not None and self._ask_to_stop(ctx, ref, flag)
+            finally:
+                if not ended:
+                    ray.cancel(ref, force=True)
+                ctx.flush()  # what the runner itself logged to the stage
+                self._drain(run_id, stage.name)  # keep what the stage reported before it stopped
+            if not ended:
+                raise
+            try:
+                result = ray.get(ref)
+            except Exception:  # stopped as asked (StageStopped), or failed on the way: the run is interrupted
+                raise KeyboardInterrupt from None
+            self._interrupted = True  # it finished before it could stop: its result is kept, the run stops after it
+            return result  # type: ignore[no-any-return]
         self._drain(run_id, stage.name)
         return ray.get(ref)  # type: ignore[no-any-return]
+
+    def _ask_to_stop(self, ctx: StageContext, ref: Any, flag: Any) -> bool:
+        """Set the stage's stop flag and wait, bounded, for it to end; whether it did."""
+        import ray
+
+        wait_s = self.platform.settings.stop_checkpoint_s
+        ctx.log(f"interrupted: asking the stage to save where it is and stop (waiting up to {wait_s:g} s)")
+        flag.set.remote()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if ray.wait([ref], timeout=0.25)[0]:
+                return True
+            self._drain(ctx.run_id, ctx.stage)
+        ctx.log(f"the stage did not stop within {wait_s:g} s; stopped it: a resumed run continues from its "
+                "latest checkpoint")
+        return False
 
     def _ensure_compute(self) -> None:
         if self._events is None:  # Ray starts only when a stage really has to run
@@ -253,8 +298,14 @@ class PipelineRunner:
     def _drain(self, run_id: str, stage: str) -> None:
         pending = self._events.qsize()
         if pending:
+            interrupted: KeyboardInterrupt | None = None
             for event in self._events.get_nowait_batch(pending):
-                self._record(run_id, stage, event)
+                try:
+                    self._record(run_id, stage, event)
+                except KeyboardInterrupt as exc:  # the rest are taken off the queue: keep them, then stop
+                    interrupted = exc
+            if interrupted is not None:
+                raise interrupted
 
     def _record(self, run_id: str, stage: str, event: dict[str, Any]) -> None:
         """Keep what a stage reports (metrics, artifacts at once — they outlive a later failure) and show it."""

@@ -46,6 +46,9 @@ class Stage(ABC):
     # In the command's own process instead of a Ray task: for stages that start something which must outlive
     # the command's Ray cluster (a local Ray reaps its workers' child processes when it stops).
     in_process: ClassVar[bool] = False
+    # Can save where it is and end when asked (ctx.stop): on Ctrl-C or a preemption the runner asks, and waits
+    # (Settings.stop_checkpoint_s) before it stops the stage outright. The stage then raises StageStopped.
+    stops_on_request: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
@@ -100,6 +103,7 @@ class StageContext:
         self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
         self.log_path, self.home, self.resume = log_path, home, resume or {}
         self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
+        self.stop: Any = None  # stages that stop on request: a pipeline.stop.StopRequest
         self._last_progress: dict[str, float] = {}
         self._sent: list[Any] = []
 

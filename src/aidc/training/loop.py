@@ -1,9 +1,10 @@
-"""The data-parallel training loop each Ray Train worker runs: DDP, per-epoch checkpoints, early stopping, resume."""
+"""The data-parallel training loop each Ray Train worker runs: DDP, checkpoints (per epoch, and on a stop), resume."""
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from aidc.data.preprocess import load_arrays
+from aidc.training.steps import EpochSampler, EpochSums, StopAgreement, gather_rng_states, train_steps
 from aidc.training.zoo import build_model
 
 CHECKPOINT_FILE = "model.pt"
@@ -49,14 +51,28 @@ def _sum_across_workers(*values: float) -> list[float]:
     return t.tolist()
 
 
+def _resume_point(state: dict[str, Any], world: int, batch_size: int) -> dict[str, Any] | None:
+    """Where in its epoch a mid-epoch checkpoint stopped, if the data order it relies on is the same now."""
+    partial = state.get("partial")
+    if partial is None or (partial["workers"], partial["batch_size"]) == (world, batch_size):
+        return partial  # type: ignore[no-any-return]
+    return None
+
+
 def train_loop(cfg: dict[str, Any]) -> None:
-    """Ray Train worker entry point; rank 0 reports progress and metrics and writes the checkpoints."""
+    """Ray Train worker entry point; rank 0 reports progress and metrics and writes the checkpoints.
+
+    Asked to stop (``ctx.stop``), the workers agree on a step boundary and rank 0 checkpoints the epoch part-way
+    (weights, optimizer, the step, the epoch's running sums, every worker's random state); a run resumed from it
+    skips the steps done and ends the epoch with the metrics it would have had without the stop.
+    """
     import ray.train
     from ray.train import Checkpoint
     from ray.train.torch import get_device, prepare_data_loader, prepare_model
 
     ctx, rank = cfg["ctx"], ray.train.get_context().get_world_rank()
     world = ray.train.get_context().get_world_size()
+    batch_size = max(1, cfg["batch_size"] // world)
     torch.manual_seed(cfg["seed"])
     data = load_arrays(ctx.get_artifact(cfg["data"]))
     device = get_device()
@@ -64,43 +80,73 @@ def train_loop(cfg: dict[str, Any]) -> None:
     optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
     state = _restore(cfg)
     start, best, history = 1, {"val_loss": float("inf"), "epoch": 0, "ref": None}, []
-    bad_epochs = 0
+    bad_epochs, partial = 0, None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, best, bad_epochs, history = state["epoch"] + 1, state["best"], state["bad_epochs"], state["history"]
-        if best["ref"] is None:  # the checkpoint we resume from is itself the best so far
+        partial = _resume_point(state, world, batch_size)
+        if best["ref"] is None and "partial" not in state:  # the epoch checkpoint we resume from is the best so far
             best = {**best, "ref": cfg.get("resume")}
         if rank == 0:
-            ctx.log(f"resumed after epoch {state['epoch']}")
+            if partial is not None:
+                ctx.log(f"resumed at epoch {partial['epoch']} step {partial['step']} of {partial['steps']}")
+            elif "partial" in state:
+                ctx.log(f"resumed after epoch {state['epoch']}: the workers or batch size changed since "
+                        f"epoch {start} stopped part-way, so it starts over")
+            else:
+                ctx.log(f"resumed after epoch {state['epoch']}")
     model = prepare_model(model)
     train_set = torch.utils.data.TensorDataset(torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"]))
-    loader = prepare_data_loader(torch.utils.data.DataLoader(
-        train_set, batch_size=max(1, cfg["batch_size"] // world), shuffle=True))
+    sampler = EpochSampler(train_set, world, rank, cfg["seed"])
+    loader = prepare_data_loader(torch.utils.data.DataLoader(train_set, batch_size=batch_size, sampler=sampler),
+                                 add_dist_sampler=False)
+    steps = math.ceil(sampler.num_samples / batch_size)
+    agreement = StopAgreement(ctx.stop, rank, device)
     x_val = torch.from_numpy(data["x_val"]).to(device)
     y_val = torch.from_numpy(data["y_val"]).to(device)
     loss_fn = nn.CrossEntropyLoss()
     epochs, patience = cfg["epochs"], cfg["patience"]
     for epoch in range(start, epochs + 1):
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        done = partial["step"] if partial else 0
+        sampler.set_epoch(epoch, skip=done * batch_size)
         model.train()
-        began = time.perf_counter()
-        # sums stay tensors until the epoch ends: a float() per step would be a device sync on GPU
-        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        for i, (x, y) in enumerate(loader, 1):
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            if rank == 0 and i < len(loader):  # the epoch's end is reported once, below
-                ctx.progress("batches", i, len(loader), epoch=epoch)
+        began = time.perf_counter() - (partial["seconds"] if partial else 0.0)
+        sums = EpochSums.zero(device)
+        if partial and rank == 0:  # the steps before the stop, already summed over every worker
+            sums.add(partial["loss_sum"], partial["correct"], partial["seen"])
+
+        def after_step(i: int, epoch: int = epoch) -> bool:
+            if i == steps:  # the epoch's end is reported (and checkpointed) below
+                return False
+            if rank == 0:
+                ctx.progress("batches", i, steps, epoch=epoch)
+            return agreement.after_step()
+
+        stopped = train_steps(model, optimizer, loss_fn, loader, sums, first=done + 1, device=device,
+                              rng=partial["rng"][rank] if partial else None, after_step=after_step)
+        partial = None
+        if stopped is not None:
+            loss_sum, correct, seen = _sum_across_workers(float(sums.loss), float(sums.correct), sums.seen)
+            rngs = gather_rng_states(device)
+            if rank == 0:
+                net = model.module if hasattr(model, "module") else model
+                where = {"epoch": epoch, "step": stopped, "steps": steps, "workers": world, "batch_size": batch_size,
+                         "loss_sum": loss_sum, "correct": correct, "seen": int(seen),
+                         "seconds": time.perf_counter() - began, "rng": rngs}
+                snapshot = {"epoch": epoch - 1, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                            "best": best, "bad_epochs": bad_epochs, "history": history, "arch": cfg["arch"],
+                            "partial": where}
+                blob = io.BytesIO()
+                torch.save(snapshot, blob)
+                ctx.put_artifact(blob.getvalue(), kind="checkpoint", name=f"epoch-{epoch:03d}-step-{stopped:05d}.pt")
+                ctx.log(f"stopped on request: checkpointed epoch {epoch} at step {stopped} of {steps}")
+                ctx.flush()
+            ray.train.report({"stopped": True, "epoch": epoch, "step": stopped})
+            return
         epoch_seconds = time.perf_counter() - began
-        loss_total, correct_total, seen_total = _sum_across_workers(float(loss_sum), float(correct), seen)
+        loss_total, correct_total, seen_total, asked = _sum_across_workers(
+            float(sums.loss), float(sums.correct), sums.seen, float(agreement.wanted()))
         net = model.module if hasattr(model, "module") else model
         net.eval()
         with torch.no_grad():
@@ -115,7 +161,9 @@ def train_loop(cfg: dict[str, Any]) -> None:
         if improved:  # ref None = "this very checkpoint"; filled in once it is stored
             best = {"val_loss": val_loss, "val_accuracy": val_acc, "epoch": epoch, "ref": None}
         stop = patience is not None and bad_epochs >= patience
-        report: dict[str, Any] = {"epoch": epoch, **metrics, "stopped_early": stop}
+        # asked to stop as the epoch ended: its checkpoint is where a resumed run starts (unless training is done)
+        halt = asked > 0 and not stop and epoch < epochs
+        report: dict[str, Any] = {"epoch": epoch, **metrics, "stopped_early": stop, "stopped": halt}
         checkpoint = None
         if rank == 0:
             tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
@@ -130,12 +178,16 @@ def train_loop(cfg: dict[str, Any]) -> None:
                 ctx.metric(name, epoch, value)
             report["best"] = json.dumps(best)
             checkpoint = Checkpoint.from_directory(tmp)
-            ctx.progress("batches", len(loader), len(loader), epoch=epoch)
+            ctx.progress("batches", steps, steps, epoch=epoch)
             ctx.progress("epochs", epoch, epochs, force=True, val_accuracy=round(val_acc, 4))
+            if halt:
+                ctx.log(f"stopped on request after epoch {epoch}")
             ctx.flush()  # this epoch's metrics and checkpoint are recorded before the next begins
         ray.train.report(report, checkpoint=checkpoint)
         if rank == 0:
             shutil.rmtree(tmp, ignore_errors=True)
+        if halt:
+            return
         if stop:
             if rank == 0:
                 ctx.log(f"early stop at epoch {epoch}: val_loss has not improved for {patience} epochs")

@@ -1,4 +1,4 @@
-"""The train stage: data-parallel PyTorch training through Ray Train's TorchTrainer, checkpointed every epoch."""
+"""The train stage: data-parallel PyTorch training through Ray Train's TorchTrainer, checkpointed every epoch and on a stop."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidc.errors import StageFailed
 from aidc.pipeline.stage import Stage, StageContext
+from aidc.pipeline.stop import StageStopped
 
 
 class EarlyStopping(BaseModel):
@@ -41,6 +42,7 @@ class TrainStage(Stage):
     inputs = {"data": "train/val/test arrays from a data stage"}
     outputs = {"checkpoint": "the best epoch's checkpoint", "model": "the architecture", "summary": "how training went"}
     num_cpus = 0  # the stage only drives Ray Train; its workers hold the CPUs
+    stops_on_request = True  # on Ctrl-C or preemption the workers checkpoint at the next step they agree on
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         import ray
@@ -88,7 +90,11 @@ class TrainStage(Stage):
             cause = getattr(exc, "__cause__", None) or exc
             raise StageFailed(f"training failed: {type(cause).__name__}: {cause}", stage=ctx.stage, run_id=ctx.run_id,
                               cause=str(cause)) from exc
+        # the metrics of the last checkpointed report (Ray Train keeps those): training ended early only on request
         final = result.metrics or {}
+        finished = bool(final.get("stopped_early")) or final.get("epoch") == cfg.epochs
+        if not finished and ctx.stop is not None and ctx.stop.was_set():
+            raise StageStopped("training stopped on request; a resumed run continues from its last checkpoint")
         if "best" not in final:
             raise StageFailed("training finished without a checkpoint", stage=ctx.stage, run_id=ctx.run_id,
                               cause="no epoch was reported", hint="check train.epochs and the stage log")

@@ -1,0 +1,141 @@
+"""An epoch's optimizer steps, resumable part-way: the sampler that starts an epoch at a step, the random state,
+and the step-boundary agreement of every data-parallel worker to stop when the stage is asked to.
+
+How a stop travels (worst case, from the runner setting the stage's flag to every worker stopping): rank 0 reads the
+flag without waiting, a read every ``pipeline.stop.POLL_S`` (0.5 s) plus its round trip; the workers share rank 0's
+answer in a two-number all-reduce every ``every`` steps, ``every`` chosen by rank 0 so that this happens about every
+``SYNC_S`` (0.5 s, while step times hold steady) and at least one step apart. So ≈ 1 s, or one step when a step
+takes longer, plus saving the checkpoint. The cost: per step, a clock read on rank 0 (and, while a read is out, a
+non-blocking ``ray.wait`` on it); per ``SYNC_S``, one all-reduce of two integers on every worker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Sized
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DistributedSampler
+
+SYNC_S = 0.5  # aimed-at time between the workers' stop agreements
+MAX_EVERY = 10_000  # steps between agreements, however short a step is
+
+
+class EpochSampler(DistributedSampler):  # type: ignore[type-arg]
+    """This worker's share of an epoch, shuffled by (seed, epoch) exactly as DistributedSampler shuffles it, and
+    able to start part-way: a resumed epoch skips the samples of the steps it already did, without loading them.
+    The order depends only on the seed, the epoch and the number of workers, so it is the same after a resume."""
+
+    def __init__(self, dataset: Sized, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)  # type: ignore[arg-type]
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Start ``epoch``; ``skip`` samples (steps done × batch size) of this worker's share are left out."""
+        super().set_epoch(epoch)
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self.skip)
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """What draws dropout masks and the data loader's seed on this worker."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state.get("cuda") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def gather_rng_states(device: torch.device) -> list[dict[str, Any]]:
+    """Every worker's random state, by rank (a collective: every worker calls it)."""
+    own = rng_state(device)
+    if not torch.distributed.is_initialized():
+        return [own]
+    states: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(states, own)
+    return states
+
+
+@dataclass
+class EpochSums:
+    """The running totals an epoch's training metrics come from; tensors until the epoch ends (no device sync)."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+
+    @classmethod
+    def zero(cls, device: torch.device) -> EpochSums:
+        return cls(torch.zeros((), device=device), torch.zeros((), device=device))
+
+    def add(self, loss: torch.Tensor | float, correct: torch.Tensor | float, seen: int) -> None:
+        self.loss += loss
+        self.correct += correct
+        self.seen += seen
+
+
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module, loader: Any, sums: EpochSums,
+                *, first: int = 1, rng: dict[str, Any] | None = None, device: torch.device | None = None,
+                after_step: Callable[[int], bool] = lambda i: False) -> int | None:
+    """One epoch's optimizer steps from step ``first`` (the loader already skips the earlier ones), adding into
+    ``sums``. ``rng`` is the random state saved when the epoch stopped, set once the batches are drawn up so the
+    steps that follow see the same dropout as if the epoch had not stopped. ``after_step(i)`` says whether to
+    stop after step i; returns that step, or None when the epoch ran to its end."""
+    batches = iter(loader)  # starting the loader draws its seed from the RNG: the saved state goes in after it
+    if rng is not None:
+        set_rng_state(rng, device or torch.device("cpu"))
+    for i, (x, y) in enumerate(batches, first):
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        optimizer.step()
+        sums.add(loss.detach() * len(y), (logits.detach().argmax(1) == y).sum(), len(y))
+        if after_step(i):
+            return i
+    return None
+
+
+class StopAgreement:
+    """Whether every worker stops after this step: rank 0's reading of the stop flag, shared at a step boundary
+    by an all-reduce that every worker makes at the same step counts (the interval travels with the flag)."""
+
+    def __init__(self, stop: Any, rank: int, device: torch.device, sync_s: float = SYNC_S) -> None:
+        self.stop, self.rank, self.device, self.sync_s = stop, rank, device, sync_s
+        self.every = self.until = 1
+        self.since = time.monotonic()
+
+    def wanted(self) -> bool:
+        """Rank 0's own view (cheap; the other workers always say no)."""
+        return self.rank == 0 and self.stop is not None and bool(self.stop.requested())
+
+    def after_step(self) -> bool:
+        if self.stop is None:  # nobody can ask: no agreement to make
+            return False
+        wanted = self.wanted()  # every step, so the read goes out as soon as it is due
+        self.until -= 1
+        if self.until > 0:
+            return False
+        every = 0
+        if self.rank == 0:
+            step_s = (time.monotonic() - self.since) / self.every
+            every = max(1, min(MAX_EVERY, int(self.sync_s / step_s) if step_s > 0 else MAX_EVERY))
+        shared = torch.tensor([int(wanted), every], dtype=torch.int64, device=self.device)
+        if torch.distributed.is_initialized():
+            torch.distributed.all_reduce(shared)  # sum: rank 0's interval, and anyone's wish to stop
+        stop, every = (int(v) for v in shared.tolist())
+        self.every = self.until = every
+        self.since = time.monotonic()
+        return stop > 0

@@ -1,0 +1,108 @@
+"""Ctrl-C (or a preemption, which is the same SIGINT) in the middle of a training epoch: the train stage checkpoints
+the step it reached, and the resumed run carries on from that step instead of redoing the epoch.
+
+Real engines: a local Ray, Ray Train DDP on 2 CPU workers, SQLite and the file artifact store. The interrupt is
+pressed from the run's own observer, the moment the live view would show batch N of epoch 2.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from aidc.pipeline.runner import RunObserver
+from aidc.platform import Platform
+from aidc.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+# small batches: an epoch has hundreds of steps, so the interrupt lands well inside one
+PIPELINE = """pipeline: digits-stop
+stages:
+  - name: data
+    uses: data
+    with: {source: "sklearn:digits"}
+  - name: train
+    uses: train
+    inputs: {data: data.splits}
+    with: {model: cnn, epochs: 3, workers: 2, batch_size: 8, early_stopping: null}
+"""
+
+
+class CtrlCAt(RunObserver):
+    """Interrupts the run when the train stage reports batch ``step`` (or a later one) of ``epoch``."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        self.epoch, self.step = epoch, step
+        self.pressed_at: int | None = None
+
+    def stage_event(self, event: dict[str, Any]) -> None:
+        if (self.pressed_at is None and event["type"] == "progress" and event["task"] == "batches"
+                and event.get("epoch") == self.epoch and self.step <= event["completed"] < event["total"]):
+            self.pressed_at = int(event["completed"])
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_epoch_is_checkpointed_at_its_step_and_the_resumed_run_continues_from_there(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(PIPELINE)
+    platform = Platform(Settings(home=home, ray_num_cpus=2))
+    try:
+        ctrl_c = CtrlCAt(epoch=2, step=20)
+        with pytest.raises(KeyboardInterrupt):
+            platform.run_pipeline(spec, observer=ctrl_c)
+        assert ctrl_c.pressed_at is not None
+        run = platform.list_runs()[0]
+        assert run.status == "failed" and run.error["code"] == "interrupted"
+        checkpoints = [a.name for a in platform.metadata.artifacts(run_id=run.id, kind="checkpoint")]
+        assert checkpoints[0] == "epoch-001.pt" and "epoch-002.pt" not in checkpoints
+        at = re.fullmatch(r"epoch-002-step-(\d+)\.pt", checkpoints[-1])
+        assert at, checkpoints
+        step = int(at[1])
+        assert step >= ctrl_c.pressed_at  # where the live view was when Ctrl-C was pressed, or a little later
+        log = (home / "runs" / run.id / "train.log").read_text()
+        assert f"stopped on request: checkpointed epoch 2 at step {step} of " in log
+        assert [m.step for m in platform.metadata.metrics(run.id) if m.name == "val_accuracy"] == [1]
+
+        resumed = platform.run_pipeline(None, resume=run.id)
+        assert resumed.status == "succeeded"
+        log = (home / "runs" / run.id / "train.log").read_text()
+        assert f"resuming from epoch-002-step-{step:05d}.pt" in log
+        assert f"resumed at epoch 2 step {step} of " in log and "resumed after epoch" not in log
+        assert resumed.outputs["train"]["summary"]["epochs_run"] == 3
+        # every epoch's metrics once, the interrupted one included
+        assert sorted(m.step for m in platform.metadata.metrics(run.id) if m.name == "train_loss") == [1, 2, 3]
+        last = [a for a in platform.metadata.artifacts(run_id=run.id, kind="checkpoint") if a.name == "epoch-003.pt"]
+        state = torch.load(io.BytesIO(platform.artifacts.get_bytes(last[0].digest)), weights_only=False)
+        assert [h["epoch"] for h in state["history"]] == [1, 2, 3] and "partial" not in state
+        assert 0 < state["history"][1]["train_accuracy"] <= 1
+    finally:
+        platform.close()
+
+
+def test_a_stage_that_cannot_checkpoint_in_time_is_stopped_and_resumes_from_its_last_epoch(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(PIPELINE.replace("epochs: 3", "epochs: 2"))
+    platform = Platform(Settings(home=home, ray_num_cpus=2, stop_checkpoint_s=0.01))  # far less than a step agreement
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            platform.run_pipeline(spec, observer=CtrlCAt(epoch=2, step=20))
+        run = platform.list_runs()[0]
+        assert run.error["code"] == "interrupted"
+        log = (home / "runs" / run.id / "train.log").read_text()
+        assert "the stage did not stop within 0.01 s; stopped it" in log and "stopped on request" not in log
+        assert [a.name for a in platform.metadata.artifacts(run_id=run.id, kind="checkpoint")] == ["epoch-001.pt"]
+
+        assert platform.run_pipeline(None, resume=run.id).status == "succeeded"
+        log = (home / "runs" / run.id / "train.log").read_text()
+        assert "resumed after epoch 1" in log
+        assert sorted(m.step for m in platform.metadata.metrics(run.id) if m.name == "train_loss") == [1, 2]
+    finally:
+        platform.close()
