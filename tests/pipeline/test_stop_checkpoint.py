@@ -97,12 +97,18 @@ def test_a_stage_that_cannot_checkpoint_in_time_is_stopped_and_resumes_from_its_
         run = platform.list_runs()[0]
         assert run.error["code"] == "interrupted"
         log = (home / "runs" / run.id / "train.log").read_text()
-        assert "the stage did not stop within 0.01 s; stopped it" in log and "stopped on request" not in log
-        assert [a.name for a in platform.metadata.artifacts(run_id=run.id, kind="checkpoint")] == ["epoch-001.pt"]
+        assert "the stage did not stop within 0.01 s; stopped it" in log
+        # Stopping the stage's task does not stop its Ray Train workers on the spot: they may still have seen the
+        # flag and saved the step they reached (a later, better place to resume). Either way the resumed run
+        # continues from the latest checkpoint recorded.
+        checkpoints = [a.name for a in platform.metadata.artifacts(run_id=run.id, kind="checkpoint")]
+        assert checkpoints[0] == "epoch-001.pt" and "epoch-002.pt" not in checkpoints
+        at = re.fullmatch(r"epoch-002-step-(\d+)\.pt", checkpoints[-1])
+        assert len(checkpoints) == 1 or at, checkpoints
 
         assert platform.run_pipeline(None, resume=run.id).status == "succeeded"
         log = (home / "runs" / run.id / "train.log").read_text()
-        assert "resumed after epoch 1" in log
+        assert (f"resumed at epoch 2 step {int(at[1])} of " if at else "resumed after epoch 1") in log
         assert sorted(m.step for m in platform.metadata.metrics(run.id) if m.name == "train_loss") == [1, 2]
     finally:
         platform.close()
