@@ -112,3 +112,29 @@ def test_a_stage_that_cannot_checkpoint_in_time_is_stopped_and_resumes_from_its_
         assert sorted(m.step for m in platform.metadata.metrics(run.id) if m.name == "train_loss") == [1, 2]
     finally:
         platform.close()
+
+
+def test_a_run_stopped_after_its_last_epoch_was_checkpointed_resumes_to_success(tmp_path: Path) -> None:
+    """Killed after training's last checkpoint but before the stage returned: the resumed run has nothing left to
+    train and goes on from that checkpoint, instead of failing with "training finished without a checkpoint"."""
+    home = tmp_path / "home"
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(PIPELINE.replace("epochs: 3", "epochs: 1").replace("batch_size: 8", "batch_size: 64"))
+    platform = Platform(Settings(home=home, ray_num_cpus=2))
+    try:
+        run = platform.run_pipeline(spec)
+        assert run.status == "succeeded"
+        md = platform.metadata
+        train = next(s for s in md.list_stages(run.run_id) if s.name == "train")
+        md.finish_stage(train.id, "failed", error={"code": "interrupted", "message": "killed"})  # as a kill leaves it
+        md.finish_run(run.run_id, "failed", error={"code": "interrupted", "message": "killed"})
+
+        resumed = platform.run_pipeline(None, resume=run.run_id)
+        assert resumed.status == "succeeded"
+        log = (home / "runs" / run.run_id / "train.log").read_text()
+        assert "resuming from epoch-001.pt" in log
+        assert "training had already ended at epoch 1: nothing left to train" in log
+        summary = resumed.outputs["train"]["summary"]
+        assert summary["epochs_run"] == 1 and summary["best_epoch"] == 1
+    finally:
+        platform.close()

@@ -96,6 +96,15 @@ def train_loop(cfg: dict[str, Any]) -> None:
                         f"epoch {start} stopped part-way, so it starts over")
             else:
                 ctx.log(f"resumed after epoch {state['epoch']}")
+    epochs, patience = cfg["epochs"], cfg["patience"]
+    if state is not None and partial is None and "partial" not in state and (
+            start > epochs or (patience is not None and bad_epochs >= patience)):
+        # Its last epoch was checkpointed, then the stage was stopped before it could return (killed, or a second
+        # Ctrl-C): nothing is left to train. Report where training ended, as the last epoch did.
+        if rank == 0:
+            ctx.log(f"training had already ended at epoch {state['epoch']}: nothing left to train")
+        _report_finished(state, best, history, early=start <= epochs, rank=rank)
+        return
     model = prepare_model(model)
     train_set = torch.utils.data.TensorDataset(torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"]))
     sampler = EpochSampler(train_set, world, rank, cfg["seed"])
@@ -106,7 +115,6 @@ def train_loop(cfg: dict[str, Any]) -> None:
     x_val = torch.from_numpy(data["x_val"]).to(device)
     y_val = torch.from_numpy(data["y_val"]).to(device)
     loss_fn = nn.CrossEntropyLoss()
-    epochs, patience = cfg["epochs"], cfg["patience"]
     for epoch in range(start, epochs + 1):
         done = partial["step"] if partial else 0
         sampler.set_epoch(epoch, skip=done * batch_size)
@@ -192,6 +200,25 @@ def train_loop(cfg: dict[str, Any]) -> None:
             if rank == 0:
                 ctx.log(f"early stop at epoch {epoch}: val_loss has not improved for {patience} epochs")
             break
+
+
+def _report_finished(state: dict[str, Any], best: dict[str, Any], history: list[dict[str, Any]], *, early: bool,
+                     rank: int) -> None:
+    """The report the last epoch made, again, from its checkpoint (rank 0 hands Ray Train the checkpoint too)."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    last = {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"}
+    report = {"epoch": state["epoch"], **last, "stopped_early": early, "stopped": False, "best": json.dumps(best)}
+    if rank != 0:
+        ray.train.report(report)
+        return
+    tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
+    try:
+        torch.save({**state, "best": best}, Path(tmp) / CHECKPOINT_FILE)
+        ray.train.report(report, checkpoint=Checkpoint.from_directory(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def evaluate_arrays(model: nn.Module, x: np.ndarray, batch: int = 1024) -> np.ndarray:
