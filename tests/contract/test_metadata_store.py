@@ -50,6 +50,18 @@ class MetadataStoreContract:
         assert store.find_cached_stage("k", project_of="in-beta") is None
         assert store.find_cached_stage("k").id == stage.id  # (no run named: any project, as the report's lookup)
 
+    def test_the_migrations_make_exactly_the_tables_and_indexes_the_models_describe(self, store: MetadataStore) -> None:
+        """Every table, column and index of the ORM models (security's included), and nothing more: what
+        `alembic revision --autogenerate` compares, so a change to one without the other fails here."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        import aidc.security.schema  # noqa: F401 - its tables share Base
+        from aidc.store.metadata.schema import Base
+
+        with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
     def test_unknown_run_is_not_found_with_a_hint(self, store: MetadataStore) -> None:
         with pytest.raises(NotFound) as exc:
             store.get_run("nope")

@@ -51,7 +51,7 @@ class PipelineRunRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     error: Mapped[dict[str, Any] | None]
     report_path: Mapped[str | None] = mapped_column(String(1000))
-    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default", index=True)  # 0003
+    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default")  # 0003 (indexed by 0005)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
 
@@ -111,7 +111,7 @@ class ModelVersionRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(40))
     dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default", index=True)  # 0003
+    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default")  # 0003 (indexed by 0005)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
