@@ -100,7 +100,8 @@ def run_report(run_id: str, access: Access = Depends(authorize), platform: Platf
 
 
 @router.get("/models", tags=["models"], response_model=list[JSON])
-async def list_models(request: Request, name: str | None = Query(None, max_length=200), access: Access = Depends(authorize)) -> Response:
+async def list_models(request: Request, name: str | None = Query(None, max_length=200),
+                      access: Access = Depends(authorize)) -> Response:
     """Registered model versions with their stage and metrics."""
     return await kept_read(request, access, "models:read", ("models", name), MODELS,
                            lambda scope: scope.list_models(name))
@@ -121,7 +122,8 @@ def promote_model(body: PromoteRequest, ref: str = Path(pattern=MODEL_VERSION_RE
 
 
 @router.get("/datasets", tags=["datasets"], response_model=list[JSON])
-async def list_datasets(request: Request, name: str | None = Query(None, max_length=200), access: Access = Depends(authorize)) -> Response:
+async def list_datasets(request: Request, name: str | None = Query(None, max_length=200),
+                        access: Access = Depends(authorize)) -> Response:
     """Dataset versions with their statistics."""
     return await kept_read(request, access, "datasets:read", ("datasets", name), DATASETS,
                            lambda scope: scope.list_datasets(name))

@@ -11,7 +11,8 @@ commands on other hosts — so the feed asks the database, not this process:
   (migrations 0006 and 0007), and a thread of this process LISTENs. A notification comes when the writer's transaction
   commits; until this process has read it, another process's write is not yet seen (a millisecond or so on one
   network). This process's own commits move the token themselves, for the tables their statements wrote, so a
-  client that wrote through this server reads its write back at once. While the listening connection is down there is no token: nothing may be reused.
+  client that wrote through this server reads its write back at once. While the listening connection is down there
+  is no token: nothing may be reused.
 """
 
 from __future__ import annotations
