@@ -20,5 +20,7 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/aidc run examples/digits/pipeline.yaml
 
+# PYTHONFAULTHANDLER: should a native library crash the interpreter (even as it exits, after the tests), every
+# thread's Python stack is printed instead of a bare "Segmentation fault".
 test: install
-	$(VENV)/bin/pytest -q
+	PYTHONFAULTHANDLER=1 $(VENV)/bin/pytest -q
