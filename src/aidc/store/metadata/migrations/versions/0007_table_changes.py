@@ -12,6 +12,9 @@ is NOTIFY (0006), which this revision extends.
 Both: the security changes that alter who a token stands for — a token revoked, its expiry changed or deleted; a
 principal disabled or deleted; any role binding — are watched too, so the server's memory of verified tokens
 forgets them at once. A token's ``last_used_at`` (written once a minute per token) is not such a change.
+
+For later revisions: on SQLite, an Alembic batch operation that rebuilds one of these tables drops its triggers;
+such a revision must create them again (tests/contract/test_change_feed.py fails until it does).
 """
 from typing import Sequence, Union
 
