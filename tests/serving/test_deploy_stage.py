@@ -46,3 +46,29 @@ def test_serve_runs_create_then_update_through_a_canary_and_a_failed_run_rolls_b
     audited = [e.action for e in platform.security.audit_list() if (e.details or {}).get("run_id") == "run-4"]
     assert audited.count("deployments.deploy") == 1 and audited.count("deployments.rollback") == 1
     platform.delete_deployment("stage-model")
+
+
+def test_a_reused_deployment_that_no_longer_answers_is_brought_back(
+        platform, register, onnx_path: Path, batch: np.ndarray, reference) -> None:
+    """What a restarted serving Ray leaves behind: the record says the version is served, nothing answers. A run
+    that deploys the same version brings it back instead of handing its check a dead URL."""
+    config = DeployConfig(timeout=120)
+    v1 = register("revive-model", onnx_path)
+    first = RunDeployments(platform, "run-r1", serve=True)
+    first.deploy(v1.ref, "revive-model", config)
+    first.checked("revive-model")
+    first.settle(keep=True)
+    serving = platform.serving
+    record = platform.metadata.find_deployment("revive-model")
+    with serving.cluster.connect(serving.namespace):
+        serving._stop_actors(record)  # (its controller and replicas gone, as with the Ray that held them)
+    assert platform.deployment_details("revive-model")["live"] is False
+
+    again = RunDeployments(platform, "run-r2", serve=True)
+    d = again.deploy(v1.ref, "revive-model", config)
+    assert d["id"] == record.id and d["live"] and d["stable"] == v1.ref
+    with EndpointClient(d["url"]) as client:
+        np.testing.assert_allclose(client.infer("revive-model", batch), reference(batch)["logits"], rtol=1e-6)
+    assert "restarted" in [e["kind"] for e in platform.deployment_details("revive-model")["events"]]
+    again.settle(keep=True)
+    platform.serving.delete("revive-model")

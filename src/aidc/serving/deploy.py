@@ -92,6 +92,8 @@ class RunDeployments:
             state = "created"
         elif existing["stable"] == ref and existing["canary"] is None:
             d, state = existing, "reused"
+            if not existing["live"]:  # its record says it serves, but nothing answers: bring it back first
+                d = self._audited("restart", name, lambda: serving.restart(name, timeout=config.timeout))
         else:
             d = self._audited("deploy", ref, lambda: serving.deploy(version, name=name, canary=50.0,
                                                                     timeout=config.timeout), name=name, canary=50.0)

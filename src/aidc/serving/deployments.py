@@ -108,6 +108,13 @@ class Deployments:
         roll_back(self.store, d, "by hand")
         return self._settle(d.id, timeout)
 
+    def restart(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
+        """Bring a deployment whose URL no longer answers (its serving Ray restarted, its actors killed) back up as
+        its record describes: the controller is made again and settles the replicas."""
+        d = self._managed(self.store.find_deployment(name))
+        self.store.add_deployment_event(d.id, "restarted", "its URL did not answer")
+        return self._settle(d.id, timeout)
+
     def delete(self, name: str) -> dict[str, Any]:
         d = self.store.find_deployment(name)
         self._take_down(d, "stopped", "deleted")
