@@ -54,6 +54,23 @@ def test_key_from_the_environment_and_a_malformed_one(home: Path) -> None:
         artifact_codec(Settings(master_key=base64.b64encode(b"short").decode()))
 
 
+def test_a_ring_shipped_to_a_worker_keeps_the_environments_keys_when_the_key_file_changes(tmp_path: Path) -> None:
+    """A ring travels to Ray workers with its keys' material, not AIDC_MASTER_KEY itself; when the key file
+    changes there (a rotation), the ring it reads again still holds the environment's keys, so artifacts wrapped
+    under them stay readable."""
+    import pickle
+
+    from_env, in_file, rotated_in = MasterKey.generate(), MasterKey.generate(), MasterKey.generate()
+    path = tmp_path / "master.key"
+    write_key_file(path, [in_file])
+    on_worker = pickle.loads(pickle.dumps(MasterKeyRing.load(path, from_env.to_text())))
+    assert on_worker.env_value == ""  # (the variable does not travel)
+    write_key_file(path, [rotated_in, in_file])
+    refreshed = on_worker.refreshed()
+    assert [k.key_id for k in refreshed.keys] == [from_env.key_id, rotated_in.key_id, in_file.key_id]
+    assert refreshed.get(from_env.key_id) == from_env
+
+
 def test_embedded_default_is_plaintext_and_server_mode_creates_a_private_key(home: Path) -> None:
     settings = Settings()
     assert not artifact_codec(settings).encrypt  # no key anywhere: a laptop's store stays plaintext

@@ -63,7 +63,9 @@ class MasterKeyRing:
     """
 
     def __init__(self, keys: list[MasterKey] | tuple[MasterKey, ...] = (), *, key_file: Path | None = None,
-                 env_value: str = "", file_stamp: tuple[int, int, int] | None = None) -> None:
+                 env_value: str = "", file_stamp: tuple[int, int, int] | None = None,
+                 env_keys: tuple[MasterKey, ...] = ()) -> None:
+        """``env_keys``: those of ``keys`` that did not come from the key file (kept when it is read again)."""
         unique: dict[str, MasterKey] = {}
         for key in keys:
             unique.setdefault(key.key_id, key)
@@ -71,6 +73,7 @@ class MasterKeyRing:
         self.key_file = key_file
         self.env_value = env_value
         self._file_stamp = file_stamp
+        self._env_keys = env_keys
 
     def __repr__(self) -> str:
         return f"MasterKeyRing(ids={[k.key_id for k in self.keys]}, key_file={self.key_file})"
@@ -94,12 +97,16 @@ class MasterKeyRing:
     @classmethod
     def load(cls, key_file: Path | None, env_value: str = "") -> MasterKeyRing:
         """Keys from ``env_value`` (comma-separated base64, active first), then from ``key_file`` if it exists."""
-        keys = [MasterKey.from_text(part, ENV_VAR) for part in env_value.split(",") if part.strip()]
-        stamp = None
+        env_keys = tuple(MasterKey.from_text(part, ENV_VAR) for part in env_value.split(",") if part.strip())
+        return cls._with_file(env_keys, key_file, env_value)
+
+    @classmethod
+    def _with_file(cls, env_keys: tuple[MasterKey, ...], key_file: Path | None, env_value: str) -> MasterKeyRing:
+        keys, stamp = list(env_keys), None
         if key_file is not None and key_file.exists():
             file_keys, stamp = read_key_file(key_file)
             keys += file_keys
-        return cls(keys, key_file=key_file, env_value=env_value, file_stamp=stamp)
+        return cls(keys, key_file=key_file, env_value=env_value, file_stamp=stamp, env_keys=env_keys)
 
     def refreshed(self, *, force: bool = False) -> MasterKeyRing:
         """This ring, or a new one if its key file changed since it was read (a rotation happened), or
@@ -112,18 +119,22 @@ class MasterKeyRing:
             return self
         if now == self._file_stamp and not force:
             return self
-        return MasterKeyRing.load(self.key_file, self.env_value)
+        # the environment's keys as this ring holds them: a ring shipped to a Ray worker has their material, not
+        # the variable (which stays with the process that read it)
+        return MasterKeyRing._with_file(self._env_keys, self.key_file, self.env_value)
 
     # The keys travel with pickled stores to Ray workers (see docs/control-plane.md, "Encryption at rest").
     def __getstate__(self) -> dict[str, object]:
         return {"keys": [(k.key_id, k.material) for k in self.keys], "key_file": self.key_file,
-                "env_value": "", "file_stamp": self._file_stamp}
+                "env_value": "", "file_stamp": self._file_stamp,
+                "env_keys": [(k.key_id, k.material) for k in self._env_keys]}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.keys = tuple(MasterKey(i, m) for i, m in state["keys"])  # type: ignore[attr-defined]
         self.key_file = state["key_file"]  # type: ignore[assignment]
         self.env_value = ""
         self._file_stamp = state["file_stamp"]  # type: ignore[assignment]
+        self._env_keys = tuple(MasterKey(i, m) for i, m in state.get("env_keys", ()))  # type: ignore[attr-defined]
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int]:
