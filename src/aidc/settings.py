@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     debug: bool = False
     stop_checkpoint_s: float = Field(60.0, ge=0, le=3600, description="on Ctrl-C or preemption, how long a train stage "
                                      "may take to checkpoint where it is before it is stopped outright (it then resumes "
-                                     "from its last epoch); 0 = stop at once")
+                                     "from its latest checkpoint); 0 = stop at once")
     # control plane and security (docs/control-plane.md)
     server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
     token: SecretStr = Field(SecretStr(""), description="API token for `server`")
@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(90, ge=0, description="default lifetime of a new API token; 0 = no expiry")
     audit_retention_days: int = Field(180, ge=1, description="audit entries older than this are pruned")
     auth_cache_seconds: float = Field(10.0, ge=0, le=300, description="how long the server trusts a token it has "
-                                      "verified before asking the store again (revocations made elsewhere take "
-                                      "effect within this); 0 = every request")
+                                      "verified before asking the store again (a server following the store's change "
+                                      "feed sees revocations made elsewhere at once; without it they take effect "
+                                      "within this); 0 = every request")
     read_cache_mb: float = Field(64.0, ge=0, description="memory for the read answers the server keeps while the "
                                  "store says nothing they were read from changed (docs/control-plane.md); 0 = none")
     # encryption at rest, TLS and single sign-on (docs/control-plane.md)
