@@ -81,13 +81,23 @@ def main() -> None:
         epoch_seconds.append(time.perf_counter() - began)
 
     if rank == 0:
-        print(json.dumps({
-            "epoch_seconds": epoch_seconds, "steps_per_epoch": steps, "world": world,
-            "per_worker_batch": loader.batch_size, "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "bookkeeping": args.bookkeeping,
-            "startup_seconds": ready - STARTED, "setup_seconds": setup - ready,
-            "script_seconds": time.perf_counter() - STARTED,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "epoch_seconds": epoch_seconds,
+                    "steps_per_epoch": steps,
+                    "world": world,
+                    "per_worker_batch": loader.batch_size,
+                    "torch_threads": torch.get_num_threads(),
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "bookkeeping": args.bookkeeping,
+                    "startup_seconds": ready - STARTED,
+                    "setup_seconds": setup - ready,
+                    "script_seconds": time.perf_counter() - STARTED,
+                }
+            ),
+            flush=True,
+        )
     dist.destroy_process_group()
 
 

@@ -19,5 +19,5 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
                 break
     else:
         start = lower.index(b"\r\ncontent-length:") + 17
-        await reader.readexactly(int(lower[start:lower.index(b"\r\n", start)]))
+        await reader.readexactly(int(lower[start : lower.index(b"\r\n", start)]))
     return int(head[9:12])

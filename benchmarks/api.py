@@ -63,8 +63,13 @@ async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.
 def _summary(latencies: list[float], statuses: dict[int, int], elapsed: float) -> dict[str, Any]:
     latencies.sort()
     n = len(latencies)
-    return {"requests": n, "rps": n / elapsed, "statuses": statuses,
-            "p50_ms": latencies[n // 2] * 1000 if n else None, "p99_ms": latencies[int(n * 0.99)] * 1000 if n else None}
+    return {
+        "requests": n,
+        "rps": n / elapsed,
+        "statuses": statuses,
+        "p50_ms": latencies[n // 2] * 1000 if n else None,
+        "p99_ms": latencies[int(n * 0.99)] * 1000 if n else None,
+    }
 
 
 async def closed_loop(host: str, port: int, request: bytes, clients: int, seconds: float) -> dict[str, Any]:
@@ -150,8 +155,9 @@ def _cpu_seconds(pid: int) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in [proc, *proc.children(recursive=True)]))
 
 
-def measure(server_pid: int, port: int, path: str, token: str, mode: str, arg: float, seconds: float,
-            repeat: int) -> dict[str, Any]:
+def measure(
+    server_pid: int, port: int, path: str, token: str, mode: str, arg: float, seconds: float, repeat: int
+) -> dict[str, Any]:
     """The load generator in its own process; the best of ``repeat`` runs (other tenants of the host add noise).
 
     Also the server's CPU time per request: on a shared host req/s moves with the other tenants' load, CPU per
@@ -163,8 +169,12 @@ def measure(server_pid: int, port: int, path: str, token: str, mode: str, arg: f
         f.flush()
         for _ in range(repeat):
             cpu = _cpu_seconds(server_pid)
-            out = subprocess.run([sys.executable, __file__, "--load", "127.0.0.1", str(port), f.name, mode, str(arg),
-                                  str(seconds)], capture_output=True, text=True, timeout=seconds + 300)
+            out = subprocess.run(
+                [sys.executable, __file__, "--load", "127.0.0.1", str(port), f.name, mode, str(arg), str(seconds)],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 300,
+            )
             if out.returncode:
                 raise RuntimeError(f"load generator failed on {path}: {out.stderr[-2000:]}")
             run = json.loads(out.stdout)
@@ -211,8 +221,12 @@ def fill(home: Path, metadata_url: str) -> dict[str, Any]:
     for batch in range(0, RUNS, 100):
         with md.transaction():
             for i in range(batch, batch + 100):
-                run = md.create_run(f"2026{i:06d}-{rng.getrandbits(24):06x}", f"pipeline-{i % 7}",
-                                    {"stages": [{"name": s} for s in ("data", "train", "evaluate")]}, None)
+                run = md.create_run(
+                    f"2026{i:06d}-{rng.getrandbits(24):06x}",
+                    f"pipeline-{i % 7}",
+                    {"stages": [{"name": s} for s in ("data", "train", "evaluate")]},
+                    None,
+                )
                 for stage in ("data", "train", "evaluate"):
                     st = md.start_stage(run.id, stage, stage, cache_key=None, log_path=None)
                     md.finish_stage(st.id, "succeeded", outputs={"rows": 1797})
@@ -222,13 +236,25 @@ def fill(home: Path, metadata_url: str) -> dict[str, Any]:
                 placed["run"].append((run.id, PROJECTS[i % 3]))
         with md.transaction():
             for i in range(batch // 20, batch // 20 + 5):
-                dv = md.register_dataset_version(f"data-{i % 10}", "sha256:" + f"{i:064x}", schema={}, stats={},
-                                                 class_balance={}, fingerprint=f"fp-{i}", run_id=run_ids[-1])
+                dv = md.register_dataset_version(
+                    f"data-{i % 10}",
+                    "sha256:" + f"{i:064x}",
+                    schema={},
+                    stats={},
+                    class_balance={},
+                    fingerprint=f"fp-{i}",
+                    run_id=run_ids[-1],
+                )
                 placed["dataset_version"].append((str(dv.id), PROJECTS[i % 3]))
             for i in range(batch // 5, batch // 5 + 20):
-                mv = md.register_model_version(f"model-{i % 25}", onnx_digest=None, checkpoint_digest=None,
-                                               run_id=run_ids[i % len(run_ids)], dataset_version_id=None,
-                                               metrics={"accuracy": rng.random()})
+                mv = md.register_model_version(
+                    f"model-{i % 25}",
+                    onnx_digest=None,
+                    checkpoint_digest=None,
+                    run_id=run_ids[i % len(run_ids)],
+                    dataset_version_id=None,
+                    metrics={"accuracy": rng.random()},
+                )
                 placed["model_version"].append((str(mv.id), PROJECTS[i % 3]))
     for kind, items in placed.items():
         for id_, project in items:
@@ -298,10 +324,23 @@ def writing(home: Path, metadata_url: str, per_s: float, run_id: str) -> Iterato
                 md.add_metrics(run_id, "train", [("loss", 10_000 + step, 1.0 / step)])
                 run = md.create_run(f"w{uuid.uuid4().hex[:12]}", "writer", {"stages": []}, None)
                 md.finish_run(run.id, "succeeded")
-                md.register_model_version("written", onnx_digest=None, checkpoint_digest=None, run_id=run.id,
-                                          dataset_version_id=None, metrics={})
-                md.register_dataset_version("written", "sha256:" + uuid.uuid4().hex * 2, schema={}, stats={},
-                                            class_balance={}, fingerprint=f"w-{step}", run_id=run.id)
+                md.register_model_version(
+                    "written",
+                    onnx_digest=None,
+                    checkpoint_digest=None,
+                    run_id=run.id,
+                    dataset_version_id=None,
+                    metrics={},
+                )
+                md.register_dataset_version(
+                    "written",
+                    "sha256:" + uuid.uuid4().hex * 2,
+                    schema={},
+                    stats={},
+                    class_balance={},
+                    fingerprint=f"w-{step}",
+                    run_id=run.id,
+                )
 
     thread = threading.Thread(target=write_forever, daemon=True)
     thread.start()
@@ -320,33 +359,53 @@ def bench_database(database: str, args: argparse.Namespace) -> list[dict[str, An
     """Each endpoint three ways: the server as it ships (read cache on) on a store nobody writes to, a server with
     the read cache off, and the server as it ships while another process writes ``--writes`` times a second."""
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, \
-            (throwaway_postgres() if database == "postgres" else _nothing(f"sqlite:///{tmp}/home/aidc.db")) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        throwaway_postgres() if database == "postgres" else _nothing(f"sqlite:///{tmp}/home/aidc.db") as url,
+    ):
         home = Path(tmp) / "home"
         started = time.perf_counter()
         filled = fill(home, url)
-        print(f"[{database}] filled {RUNS} runs, {MODELS} models, {DATASETS} datasets in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"[{database}] filled {RUNS} runs, {MODELS} models, {DATASETS} datasets in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         paths = [(template, template.format(run=filled["run"])) for template in ENDPOINTS]
         with aidc_server(home, url) as (pid, port):
             for template, path in paths:
                 top = measure(pid, port, path, filled["token"], "closed", CONCURRENCY, args.seconds, args.repeat)
                 steady = measure(pid, port, path, filled["token"], "fixed", FIXED_RATE, args.seconds, args.repeat)
-                rows.append({"database": database, "endpoint": "GET " + template.removeprefix("/api/v1"),
-                             "rps": top["rps"], "cpu_us": top["cpu_us"], "c16_p50_ms": top["p50_ms"],
-                             "c16_p99_ms": top["p99_ms"], "p50_ms": steady["p50_ms"], "p99_ms": steady["p99_ms"],
-                             "statuses": sorted(set(top["statuses"]) | set(steady["statuses"]))})
+                rows.append(
+                    {
+                        "database": database,
+                        "endpoint": "GET " + template.removeprefix("/api/v1"),
+                        "rps": top["rps"],
+                        "cpu_us": top["cpu_us"],
+                        "c16_p50_ms": top["p50_ms"],
+                        "c16_p99_ms": top["p99_ms"],
+                        "p50_ms": steady["p50_ms"],
+                        "p99_ms": steady["p99_ms"],
+                        "statuses": sorted(set(top["statuses"]) | set(steady["statuses"])),
+                    }
+                )
         with aidc_server(home, url, read_cache_mb="0") as (pid, port):
-            for row, (_, path) in zip(rows, paths):
+            for row, (_, path) in zip(rows, paths, strict=False):
                 bare = measure(pid, port, path, filled["token"], "closed", CONCURRENCY, args.seconds, args.repeat)
-                row |= {"rps_uncached": bare["rps"], "cpu_us_uncached": bare["cpu_us"],
-                        "statuses": sorted(set(row["statuses"]) | set(bare["statuses"]))}
+                row |= {
+                    "rps_uncached": bare["rps"],
+                    "cpu_us_uncached": bare["cpu_us"],
+                    "statuses": sorted(set(row["statuses"]) | set(bare["statuses"])),
+                }
         if args.writes:  # last: the writes grow the store (the measured run gains metric points)
             with aidc_server(home, url) as (pid, port), writing(home, url, args.writes, filled["run"]):
-                for row, (_, path) in zip(rows, paths):
+                for row, (_, path) in zip(rows, paths, strict=False):
                     busy = measure(pid, port, path, filled["token"], "closed", CONCURRENCY, args.seconds, args.repeat)
-                    row |= {"rps_writes": busy["rps"], "cpu_us_writes": busy["cpu_us"],
-                            "statuses": sorted(set(row["statuses"]) | set(busy["statuses"]))}
+                    row |= {
+                        "rps_writes": busy["rps"],
+                        "cpu_us_writes": busy["cpu_us"],
+                        "statuses": sorted(set(row["statuses"]) | set(busy["statuses"])),
+                    }
         for row in rows:
             show(row, args.writes)
     return rows
@@ -358,13 +417,19 @@ def _nothing(value: str) -> Iterator[str]:
 
 
 def show(row: dict[str, Any], writes: float) -> None:
-    ok = "ok " if row["rps"] >= GOAL_RPS and row.get("rps_writes", GOAL_RPS) >= GOAL_RPS \
-        and row["p99_ms"] <= GOAL_P99_MS else "MISS"
-    busy = (f" · {row['rps_writes']:5.0f} with {writes:g} writes/s" if "rps_writes" in row else "")
-    print(f"  {ok} {row['database']:8} {row['endpoint']:14} req/s at c={CONCURRENCY}: {row['rps']:5.0f} "
-          f"[{row['cpu_us'] / 1000:4.2f} ms CPU/req]{busy} · {row['rps_uncached']:5.0f} cache off "
-          f"[{row['cpu_us_uncached'] / 1000:4.2f}] · p99 {row['c16_p99_ms']:5.1f} ms · at {FIXED_RATE:.0f} req/s: "
-          f"p50 {row['p50_ms']:4.2f} ms, p99 {row['p99_ms']:5.2f} ms · HTTP {row['statuses']}", flush=True)
+    ok = (
+        "ok "
+        if row["rps"] >= GOAL_RPS and row.get("rps_writes", GOAL_RPS) >= GOAL_RPS and row["p99_ms"] <= GOAL_P99_MS
+        else "MISS"
+    )
+    busy = f" · {row['rps_writes']:5.0f} with {writes:g} writes/s" if "rps_writes" in row else ""
+    print(
+        f"  {ok} {row['database']:8} {row['endpoint']:14} req/s at c={CONCURRENCY}: {row['rps']:5.0f} "
+        f"[{row['cpu_us'] / 1000:4.2f} ms CPU/req]{busy} · {row['rps_uncached']:5.0f} cache off "
+        f"[{row['cpu_us_uncached'] / 1000:4.2f}] · p99 {row['c16_p99_ms']:5.1f} ms · at {FIXED_RATE:.0f} req/s: "
+        f"p50 {row['p50_ms']:4.2f} ms, p99 {row['p99_ms']:5.2f} ms · HTTP {row['statuses']}",
+        flush=True,
+    )
 
 
 def submit_to_running(jobs: int) -> None:
@@ -380,20 +445,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="best of this many runs per measurement")
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--json", type=Path, help="also write the rows here")
-    parser.add_argument("--writes", type=float, default=10.0,
-                        help="writes a second by another process in the second pass (0: skip that pass)")
+    parser.add_argument(
+        "--writes",
+        type=float,
+        default=10.0,
+        help="writes a second by another process in the second pass (0: skip that pass)",
+    )
     parser.add_argument("--jobs", type=int, default=10, help="jobs for the submit → running figure (0: skip it)")
     args = parser.parse_args()
-    print(f"aidc server read API: {RUNS} runs, {MODELS} models, {DATASETS} datasets in {len(PROJECTS)} projects; "
-          f"a researcher on one project; {os.cpu_count()} cores shared by server and load generator", flush=True)
+    print(
+        f"aidc server read API: {RUNS} runs, {MODELS} models, {DATASETS} datasets in {len(PROJECTS)} projects; "
+        f"a researcher on one project; {os.cpu_count()} cores shared by server and load generator",
+        flush=True,
+    )
     rows = []
     for database in args.databases.split(","):
         rows += bench_database(database, args)
     worst_rps = min(min(r["rps"], r.get("rps_writes", r["rps"])) for r in rows)
     worst_p99 = max(r["p99_ms"] for r in rows)
-    print(f"worst endpoint: {worst_rps:.0f} req/s (goal ≥ {GOAL_RPS:.0f}: {worst_rps / GOAL_RPS:.2f}× the goal); "
-          f"worst p99 at {FIXED_RATE:.0f} req/s: {worst_p99:.1f} ms (goal ≤ {GOAL_P99_MS:.0f} ms: "
-          f"{GOAL_P99_MS / worst_p99:.2f}× headroom)")
+    print(
+        f"worst endpoint: {worst_rps:.0f} req/s (goal ≥ {GOAL_RPS:.0f}: {worst_rps / GOAL_RPS:.2f}× the goal); "
+        f"worst p99 at {FIXED_RATE:.0f} req/s: {worst_p99:.1f} ms (goal ≤ {GOAL_P99_MS:.0f} ms: "
+        f"{GOAL_P99_MS / worst_p99:.2f}× headroom)"
+    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.jobs:

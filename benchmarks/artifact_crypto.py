@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     size = args.mb * 1_000_000
     data = os.urandom(size)
-    chunks = [data[i:i + CHUNK_SIZE] for i in range(0, size, CHUNK_SIZE)]
+    chunks = [data[i : i + CHUNK_SIZE] for i in range(0, size, CHUNK_SIZE)]
     encrypted = EnvelopeCodec(MasterKeyRing([MasterKey.generate()]), encrypt=True)
     rows: list[tuple[str, float, float]] = []
 
@@ -65,7 +65,9 @@ def main() -> None:
     record_id, record = writer.key_record("0" * 64)
     records.records[("0" * 64, record_id)] = record
     enc_s = best(args.repeat, lambda: sum(len(c) for c in encrypted.writer().encode(chunks)))
-    dec_s = best(args.repeat, lambda: sum(len(c) for c in encrypted.decode(sealed, hexdigest="0" * 64, records=records)))
+    dec_s = best(
+        args.repeat, lambda: sum(len(c) for c in encrypted.decode(sealed, hexdigest="0" * 64, records=records))
+    )
 
     def sha256() -> None:  # what every put and every verified read already pays, encrypted or not
         digest = hashlib.sha256()
@@ -93,8 +95,10 @@ def main() -> None:
             ref = store.put_file(source)
             get_s = best(args.repeat, lambda store=store, ref=ref: store.get_file(ref.digest, root / f"out-{name}.bin"))
             timings[name] = (put_s, get_s)
-        rows += [("store put_file (local dir)", timings["plain"][0], timings["encrypted"][0]),
-                 ("store get_file (local dir)", timings["plain"][1], timings["encrypted"][1])]
+        rows += [
+            ("store put_file (local dir)", timings["plain"][0], timings["encrypted"][0]),
+            ("store get_file (local dir)", timings["plain"][1], timings["encrypted"][1]),
+        ]
 
     mb = size / 1e6
     print(f"artifact: {args.mb} MB random bytes, chunk {CHUNK_SIZE // 1024} KiB, best of {args.repeat}")

@@ -34,8 +34,16 @@ def _fabric(name: str, kind: str, endpoints: int, gbps: float) -> dict[str, Any]
     radix = 128
     tiers = next(t for t in (1, 2, 3) if fat_tree(endpoints, radix, t)[1] >= endpoints)
     switches = fat_tree(endpoints, radix, tiers)[0]
-    return {"name": name, "kind": kind, "switch_model": f"radix-{radix}", "radix": radix, "port_gbps": gbps,
-            "tiers": tiers, "rail_optimized": kind == "compute", **{f"{k}_switches": v for k, v in switches.items()}}
+    return {
+        "name": name,
+        "kind": kind,
+        "switch_model": f"radix-{radix}",
+        "radix": radix,
+        "port_gbps": gbps,
+        "tiers": tiers,
+        "rail_optimized": kind == "compute",
+        **{f"{k}_switches": v for k, v in switches.items()},
+    }
 
 
 def write_spec(path: Path, racks: int, per_rack: int) -> int:
@@ -50,26 +58,54 @@ def write_spec(path: Path, racks: int, per_rack: int) -> int:
 
     base["targets"]["tensor_parallel"] = NODE_GPUS
     base["power"] = {
-        "compartmentalized": True, "paths": [{"name": p, "active": True} for p in paths],
-        "utility_feeds": [{"name": f"feed-{p}", "capacity_kw": it_kw * 1.5, "substation": f"sub-{p}", "path": p}
-                          for p in paths],
-        "transformers": [{"name": f"tx-{p}", "capacity_kw": 3000, "count": n_plus_1(it_kw * 1.3, 3000), "path": p}
-                         for p in paths],
-        "ups": [{"name": f"ups-{p}", "path": p, "module_kw": 1000, "modules": n_plus_1(it_kw * 1.1, 1000),
-                 "battery_minutes": 10} for p in paths]
-        + [{"name": "ups-mech", "path": "A", "serves": "cooling", "module_kw": 1000,
-            "modules": n_plus_1(it_kw * 0.33, 1000), "battery_minutes": 10}],
-        "generators": [{"name": "gen", "capacity_kw": 3000, "count": n_plus_1(it_kw * 1.3, 3000),
-                        "rating": "data_center", "fuel_hours": 24}],
-        "pdus": [{"name": f"rpp-{p}", "capacity_kw": 400, "count": math.ceil(it_kw / 400), "path": p}
-                 for p in paths],
+        "compartmentalized": True,
+        "paths": [{"name": p, "active": True} for p in paths],
+        "utility_feeds": [
+            {"name": f"feed-{p}", "capacity_kw": it_kw * 1.5, "substation": f"sub-{p}", "path": p} for p in paths
+        ],
+        "transformers": [
+            {"name": f"tx-{p}", "capacity_kw": 3000, "count": n_plus_1(it_kw * 1.3, 3000), "path": p} for p in paths
+        ],
+        "ups": [
+            {
+                "name": f"ups-{p}",
+                "path": p,
+                "module_kw": 1000,
+                "modules": n_plus_1(it_kw * 1.1, 1000),
+                "battery_minutes": 10,
+            }
+            for p in paths
+        ]
+        + [
+            {
+                "name": "ups-mech",
+                "path": "A",
+                "serves": "cooling",
+                "module_kw": 1000,
+                "modules": n_plus_1(it_kw * 0.33, 1000),
+                "battery_minutes": 10,
+            }
+        ],
+        "generators": [
+            {
+                "name": "gen",
+                "capacity_kw": 3000,
+                "count": n_plus_1(it_kw * 1.3, 3000),
+                "rating": "data_center",
+                "fuel_hours": 24,
+            }
+        ],
+        "pdus": [{"name": f"rpp-{p}", "capacity_kw": 400, "count": math.ceil(it_kw / 400), "path": p} for p in paths],
     }
     base["cooling"]["units"] = [
         {"name": "chiller", "kind": "chiller", "capacity_kw": 2000, "count": n_plus_1(it_kw, 2000)},
-        {"name": "crah", "kind": "crah", "capacity_kw": 500, "count": n_plus_1(it_kw, 500), "serves": "air"}]
+        {"name": "crah", "kind": "crah", "capacity_kw": 500, "count": n_plus_1(it_kw, 500), "serves": "air"},
+    ]
     endpoints = {name: nodes * count for name, count, _ in NICS}
-    base["fabrics"] = [_fabric(name, kind, endpoints[name], gbps) for (name, _, gbps), kind
-                       in zip(NICS, ("compute", "storage", "in_band", "out_of_band"))]
+    base["fabrics"] = [
+        _fabric(name, kind, endpoints[name], gbps)
+        for (name, _, gbps), kind in zip(NICS, ("compute", "storage", "in_band", "out_of_band"), strict=False)
+    ]
     base["energy"] = {"design_pue": 1.3}
     head = {k: v for k, v in base.items() if k not in ("halls", "nodes")}
     nics = ", ".join(f"{{fabric: {f}, count: {c}, gbps: {g}}}" for f, c, g in NICS)
@@ -80,14 +116,18 @@ def write_spec(path: Path, racks: int, per_rack: int) -> int:
         for r in range(racks):
             if r % RACKS_PER_HALL == 0:
                 out.write(f"  - name: hall-{r // RACKS_PER_HALL + 1:03d}\n    containment: hot_aisle\n    racks:\n")
-            out.write(f"      - {{name: r{r:05d}, row: R{r // 10:04d}, position: R{r // 10:04d}-{r % 10:02d}, "
-                      f"power_budget_kw: {math.ceil(rack_kw * 1.1)}, cooling: rear_door}}\n")
+            out.write(
+                f"      - {{name: r{r:05d}, row: R{r // 10:04d}, position: R{r // 10:04d}-{r % 10:02d}, "
+                f"power_budget_kw: {math.ceil(rack_kw * 1.1)}, cooling: rear_door}}\n"
+            )
         out.write("nodes:\n")
         for r in range(racks):
-            out.write(f"  - {{name: n{r:05d}, model: 4-GPU server, count: {per_rack}, rack: r{r:05d}, "
-                      f"gpus: {NODE_GPUS}, gpu_type: H100, nvlink_domain_gpus: {NODE_GPUS}, nominal_kw: 3.2, "
-                      f"max_kw: {NODE_KW}, nics: [{nics}], "
-                      f"bmc: {{protocol: redfish, address: 'https://{{name}}.bmc.example'}}}}\n")
+            out.write(
+                f"  - {{name: n{r:05d}, model: 4-GPU server, count: {per_rack}, rack: r{r:05d}, "
+                f"gpus: {NODE_GPUS}, gpu_type: H100, nvlink_domain_gpus: {NODE_GPUS}, nominal_kw: 3.2, "
+                f"max_kw: {NODE_KW}, nics: [{nics}], "
+                f"bmc: {{protocol: redfish, address: 'https://{{name}}.bmc.example'}}}}\n"
+            )
     return nodes
 
 
@@ -107,8 +147,7 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
             best[key] = min(best[key], value)
         counts = report.counts
         del facility, report
-    return best | {"total": best["load"] + best["check"], "cpu": best["load_cpu"] + best["check_cpu"],
-                   "counts": counts}
+    return best | {"total": best["load"] + best["check"], "cpu": best["load_cpu"] + best["check_cpu"], "counts": counts}
 
 
 def main() -> None:
@@ -126,17 +165,23 @@ def main() -> None:
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             rows.append((racks, nodes, path.stat().st_size / 1e6, m, rss_mb))
             path.unlink()
-    print(f"{'racks':>6} {'nodes':>7} {'MB':>6} {'load s':>7} {'check s':>7} {'total s':>7} {'CPU s':>6} "
-          f"{'ms/1k nodes':>11} {'nodes/s':>8} {'pass/warn/fail':>14} {'peak RSS MB':>11}")
+    print(
+        f"{'racks':>6} {'nodes':>7} {'MB':>6} {'load s':>7} {'check s':>7} {'total s':>7} {'CPU s':>6} "
+        f"{'ms/1k nodes':>11} {'nodes/s':>8} {'pass/warn/fail':>14} {'peak RSS MB':>11}"
+    )
     for racks, nodes, mb, m, rss in rows:
         c = m["counts"]
-        print(f"{racks:>6} {nodes:>7} {mb:>6.2f} {m['load']:>7.2f} {m['check']:>7.2f} {m['total']:>7.2f} "
-              f"{m['cpu']:>6.2f} {1e6 * m['total'] / nodes:>11.0f} {nodes / m['total']:>8.0f} "
-              f"{c['pass']:>6}/{c['warn']}/{c['fail']:<3} {rss:>11.0f}")
-    for (_, n0, _, m0, _), (_, n1, _, m1, _) in zip(rows, rows[1:]):
-        print(f"{n0:,} → {n1:,} nodes (×{n1 / n0:g}): wall ×{m1['total'] / m0['total']:.1f}, "
-              f"CPU ×{m1['cpu'] / m0['cpu']:.1f} (load ×{m1['load_cpu'] / m0['load_cpu']:.1f}, "
-              f"check ×{m1['check_cpu'] / m0['check_cpu']:.1f})")
+        print(
+            f"{racks:>6} {nodes:>7} {mb:>6.2f} {m['load']:>7.2f} {m['check']:>7.2f} {m['total']:>7.2f} "
+            f"{m['cpu']:>6.2f} {1e6 * m['total'] / nodes:>11.0f} {nodes / m['total']:>8.0f} "
+            f"{c['pass']:>6}/{c['warn']}/{c['fail']:<3} {rss:>11.0f}"
+        )
+    for (_, n0, _, m0, _), (_, n1, _, m1, _) in zip(rows, rows[1:], strict=False):
+        print(
+            f"{n0:,} → {n1:,} nodes (×{n1 / n0:g}): wall ×{m1['total'] / m0['total']:.1f}, "
+            f"CPU ×{m1['cpu'] / m0['cpu']:.1f} (load ×{m1['load_cpu'] / m0['load_cpu']:.1f}, "
+            f"check ×{m1['check_cpu'] / m0['check_cpu']:.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -97,8 +97,10 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     print(f"aidc server on a fresh AIDC_HOME, SQLite, local Ray with 2 CPUs; {args.jobs} jobs after a first one\n")
-    print(f"first job (starts the server's Ray): submit → running {cold[0]:.3f} s, process up {cold[1]:.3f} s, "
-          f"finished {cold[2]:.2f} s\n")
+    print(
+        f"first job (starts the server's Ray): submit → running {cold[0]:.3f} s, process up {cold[1]:.3f} s, "
+        f"finished {cold[2]:.2f} s\n"
+    )
     print(f"{'':24}{'median':>10}{'max':>10}{'goal':>8}{'median/goal':>13}")
     for name, i in (("submit → running", 0), ("submit → process up", 1), ("submit → finished", 2)):
         values = [r[i] for r in rows]

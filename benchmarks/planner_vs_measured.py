@@ -49,9 +49,15 @@ from aidc.planner.host import HostProbe, predict_step, zoo_network
 
 # (model, width, per-worker batch): the digits example (batch 64 over 2 workers → 32), then wider and larger
 CASES: list[tuple[str, int, int]] = [
-    ("cnn", 32, 32), ("cnn", 32, 64), ("cnn", 32, 128), ("cnn", 32, 256),
-    ("cnn", 16, 32), ("cnn", 64, 32),
-    ("mlp", 256, 32), ("mlp", 256, 128), ("mlp", 1024, 64),
+    ("cnn", 32, 32),
+    ("cnn", 32, 64),
+    ("cnn", 32, 128),
+    ("cnn", 32, 256),
+    ("cnn", 16, 32),
+    ("cnn", 64, 32),
+    ("mlp", 256, 32),
+    ("mlp", 256, 128),
+    ("mlp", 1024, 64),
 ]
 N_TRAIN = 2334  # digits after the example's augmentation and split
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +68,9 @@ def arch(model: str, width: int) -> dict[str, Any]:
     return {"model": model, "input_shape": [1, 8, 8], "classes": 10, "width": width, "dropout": 0.1}
 
 
-def _paired_times(fns: Sequence[Callable[[], None]], steps: int, warmup: int = 5,
-                  min_seconds: float = 0.0) -> list[tuple[float, float, float]]:
+def _paired_times(
+    fns: Sequence[Callable[[], None]], steps: int, warmup: int = 5, min_seconds: float = 0.0
+) -> list[tuple[float, float, float]]:
     """For each of ``fns``, called in turn (so that they see the same host): (median thread CPU s,
     fastest-decile thread CPU s, median wall s) over at least ``steps`` rounds and ``min_seconds`` of wall
     time (so that short steps are sampled across the host's scheduling)."""
@@ -80,7 +87,7 @@ def _paired_times(fns: Sequence[Callable[[], None]], steps: int, warmup: int = 5
             cpu[i].append(time.thread_time() - c)
             wall[i].append(time.perf_counter() - w)
     out = []
-    for c_, w_ in zip(cpu, wall):
+    for c_, w_ in zip(cpu, wall, strict=False):
         c_.sort()
         out.append((statistics.median(c_), c_[len(c_) // 10], statistics.median(w_)))
     return out
@@ -131,10 +138,17 @@ def measure(model_name: str, width: int, batch: int, steps: int) -> dict[str, fl
         totals[2] += len(yb)
 
     (step_median, step_fast, step_wall), (loop_median, loop_fast, loop_wall) = _paired_times(
-        [step, loop_iteration], steps, min_seconds=1.0)
-    return {"step": step_fast, "step_median": step_median, "step_wall": step_wall, "loop": loop_fast,
-            "loop_median": loop_median, "loop_wall": loop_wall,
-            "params": float(sum(p.numel() for p in model.parameters()))}
+        [step, loop_iteration], steps, min_seconds=1.0
+    )
+    return {
+        "step": step_fast,
+        "step_median": step_median,
+        "step_wall": step_wall,
+        "loop": loop_fast,
+        "loop_median": loop_median,
+        "loop_wall": loop_wall,
+        "params": float(sum(p.numel() for p in model.parameters())),
+    }
 
 
 def compare(repeat: int, steps: int) -> list[float]:
@@ -144,18 +158,25 @@ def compare(repeat: int, steps: int) -> list[float]:
     torch.set_num_threads(1)  # Ray sets OMP_NUM_THREADS=1 in every train worker
     probe = HostProbe(threads=1)
     started = time.perf_counter()
-    print(f"host: numpy fp32 GEMM 1 thread {probe.peak() / 1e9:.1f} GFLOP/s (1024³); "
-          f"streaming pass {probe.pass_time(1 << 20) * 1e9:.2f} ns/element (1M), "
-          f"{probe.pass_time(host.IN_CACHE) * 1e9:.2f} in cache; numpy call {probe.call_time() * 1e6:.2f} µs; "
-          f"torch {torch.__version__}, 1 thread; {repeat} repeats × {steps} steps")
-    print(f"{'':24s} | {'predicted step, ms':^34s} | {'measured step, ms (thread CPU)':^38s} | {'':5s} | "
-          f"{'loop iteration, ms':^20s}")
-    print(f"{'model':10s} {'batch':>5s} {'MFLOP':>7s} | {'gemm':>5s} {'elem':>5s} {'adam':>5s} {'fixed':>5s} "
-          f"{'total':>6s} | {'fastest':>7s} {'(range)':>13s} {'median':>7s} {'wall':>7s} | {'ratio':>5s} | "
-          f"{'pred':>6s} {'meas':>6s} {'ratio':>5s}")
+    print(
+        f"host: numpy fp32 GEMM 1 thread {probe.peak() / 1e9:.1f} GFLOP/s (1024³); "
+        f"streaming pass {probe.pass_time(1 << 20) * 1e9:.2f} ns/element (1M), "
+        f"{probe.pass_time(host.IN_CACHE) * 1e9:.2f} in cache; numpy call {probe.call_time() * 1e6:.2f} µs; "
+        f"torch {torch.__version__}, 1 thread; {repeat} repeats × {steps} steps"
+    )
+    print(
+        f"{'':24s} | {'predicted step, ms':^34s} | {'measured step, ms (thread CPU)':^38s} | {'':5s} | "
+        f"{'loop iteration, ms':^20s}"
+    )
+    print(
+        f"{'model':10s} {'batch':>5s} {'MFLOP':>7s} | {'gemm':>5s} {'elem':>5s} {'adam':>5s} {'fixed':>5s} "
+        f"{'total':>6s} | {'fastest':>7s} {'(range)':>13s} {'median':>7s} {'wall':>7s} | {'ratio':>5s} | "
+        f"{'pred':>6s} {'meas':>6s} {'ratio':>5s}"
+    )
     ratios = []
     results: dict[tuple[str, int, int], tuple[list[dict[str, float]], list[dict[str, float]]]] = {
-        case: ([], []) for case in CASES}
+        case: ([], []) for case in CASES
+    }
     for _ in range(repeat):  # rounds over all cases, so that a burst of load does not land on one case only
         for model_name, width, batch in CASES:
             preds, runs = results[(model_name, width, batch)]
@@ -167,19 +188,24 @@ def compare(repeat: int, steps: int) -> list[float]:
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         lo, hi = min(r["step"] for r in runs), max(r["step"] for r in runs)
         # each repeat's prediction against its own measurement, then the median of those ratios
-        step_ratio = statistics.median(p["step_s"] / r["step"] for p, r in zip(preds, runs))
-        loop_ratio = statistics.median(p["loop_s"] / r["loop"] for p, r in zip(preds, runs))
+        step_ratio = statistics.median(p["step_s"] / r["step"] for p, r in zip(preds, runs, strict=False))
+        loop_ratio = statistics.median(p["loop_s"] / r["loop"] for p, r in zip(preds, runs, strict=False))
         ratios += [step_ratio, loop_ratio]
         ms = {k: v * 1e3 for k, v in pred.items()}
         mm = {k: v * 1e3 for k, v in med.items()}
-        print(f"{model_name + ' w' + str(width):10s} {batch:5d} {pred['flops'] / 1e6:7.0f} | {ms['gemm_s']:5.2f} "
-              f"{ms['elementwise_s']:5.2f} {ms['optimizer_s']:5.2f} {ms['fixed_s']:5.2f} {ms['step_s']:6.2f} | "
-              f"{mm['step']:7.2f} ({lo * 1e3:5.2f}-{hi * 1e3:5.2f}) {mm['step_median']:7.2f} {mm['step_wall']:7.2f} | "
-              f"{step_ratio:5.2f} | {ms['loop_s']:6.2f} {mm['loop']:6.2f} {loop_ratio:5.2f}", flush=True)
+        print(
+            f"{model_name + ' w' + str(width):10s} {batch:5d} {pred['flops'] / 1e6:7.0f} | {ms['gemm_s']:5.2f} "
+            f"{ms['elementwise_s']:5.2f} {ms['optimizer_s']:5.2f} {ms['fixed_s']:5.2f} {ms['step_s']:6.2f} | "
+            f"{mm['step']:7.2f} ({lo * 1e3:5.2f}-{hi * 1e3:5.2f}) {mm['step_median']:7.2f} {mm['step_wall']:7.2f} | "
+            f"{step_ratio:5.2f} | {ms['loop_s']:6.2f} {mm['loop']:6.2f} {loop_ratio:5.2f}",
+            flush=True,
+        )
     worst = max(abs(r - 1) for r in ratios)
-    print(f"\npredicted/measured over {len(CASES)} cases × (step, loop): {min(ratios):.2f}-{max(ratios):.2f}, "
-          f"median {statistics.median(ratios):.2f}, worst |error| {worst:.0%} (goal ≤ 25%); "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"\npredicted/measured over {len(CASES)} cases × (step, loop): {min(ratios):.2f}-{max(ratios):.2f}, "
+        f"median {statistics.median(ratios):.2f}, worst |error| {worst:.0%} (goal ≤ 25%); "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return ratios
 
 
@@ -191,7 +217,6 @@ def op_benchmarks(repeat: int) -> tuple[list[Bench], float]:
     planner's model of it: (label, measured seconds, model(probe, host model) → seconds).  Also returns the
     measured torch-call / numpy-call ratio (HostModel.framework_call)."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
     from torch import nn
 
     torch.set_num_threads(1)
@@ -219,20 +244,70 @@ def op_benchmarks(repeat: int) -> tuple[list[Bench], float]:
 
     cases: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], bool, host.Op]] = []
     for w, b in ((4, 1), (16, 32), (16, 128), (32, 32), (32, 128), (64, 32), (64, 128)):
-        cases.append((f"conv 1→{w} b{b}", partial(nn.Conv2d, 1, w, 3, padding=1), (b, 1, 8, 8), False,
-                      host.conv2d("c", b, 1, w, 3, 8, 8, input_grad=False)))
-        cases.append((f"conv {w}→{2 * w} b{b}", partial(nn.Conv2d, w, 2 * w, 3, padding=1), (b, w, 8, 8), True,
-                      host.conv2d("c", b, w, 2 * w, 3, 8, 8)))
-    for b, d_in, d_out in ((1, 4, 4), (32, 1024, 128), (128, 1024, 128), (32, 128, 10), (128, 128, 10),
-                           (32, 256, 128), (128, 256, 128), (32, 1024, 512), (128, 1024, 512), (64, 2048, 128)):
-        cases.append((f"linear {d_in}→{d_out} b{b}", partial(nn.Linear, d_in, d_out), (b, d_in), True,
-                      host.linear("l", b, d_in, d_out)))
-    for kind, n in (("relu", 4), ("relu", 65536), ("relu", 524288), ("maxpool", 16), ("maxpool", 131072),
-                    ("maxpool", 1048576), ("dropout", 4), ("dropout", 32768), ("dropout", 262144)):
+        cases.append(
+            (
+                f"conv 1→{w} b{b}",
+                partial(nn.Conv2d, 1, w, 3, padding=1),
+                (b, 1, 8, 8),
+                False,
+                host.conv2d("c", b, 1, w, 3, 8, 8, input_grad=False),
+            )
+        )
+        cases.append(
+            (
+                f"conv {w}→{2 * w} b{b}",
+                partial(nn.Conv2d, w, 2 * w, 3, padding=1),
+                (b, w, 8, 8),
+                True,
+                host.conv2d("c", b, w, 2 * w, 3, 8, 8),
+            )
+        )
+    for b, d_in, d_out in (
+        (1, 4, 4),
+        (32, 1024, 128),
+        (128, 1024, 128),
+        (32, 128, 10),
+        (128, 128, 10),
+        (32, 256, 128),
+        (128, 256, 128),
+        (32, 1024, 512),
+        (128, 1024, 512),
+        (64, 2048, 128),
+    ):
+        cases.append(
+            (
+                f"linear {d_in}→{d_out} b{b}",
+                partial(nn.Linear, d_in, d_out),
+                (b, d_in),
+                True,
+                host.linear("l", b, d_in, d_out),
+            )
+        )
+    for kind, n in (
+        ("relu", 4),
+        ("relu", 65536),
+        ("relu", 524288),
+        ("maxpool", 16),
+        ("maxpool", 131072),
+        ("maxpool", 1048576),
+        ("dropout", 4),
+        ("dropout", 32768),
+        ("dropout", 262144),
+    ):
         factories: dict[str, Callable[[], nn.Module]] = {
-            "relu": partial(nn.ReLU), "maxpool": partial(nn.MaxPool2d, 2), "dropout": partial(nn.Dropout, 0.1)}
-        cases.append((f"{kind} {n}", factories[kind], (max(1, n // 64), 1, 8, 8) if n >= 64 else (1, 1, 4, n // 4), True,
-                      host.elementwise(kind, kind, n)))
+            "relu": partial(nn.ReLU),
+            "maxpool": partial(nn.MaxPool2d, 2),
+            "dropout": partial(nn.Dropout, 0.1),
+        }
+        cases.append(
+            (
+                f"{kind} {n}",
+                factories[kind],
+                (max(1, n // 64), 1, 8, 8) if n >= 64 else (1, 1, 4, n // 4),
+                True,
+                host.elementwise(kind, kind, n),
+            )
+        )
     base_x = torch.zeros(4, requires_grad=True)
     base_g = torch.ones(4)
     out: list[Bench] = []
@@ -263,8 +338,13 @@ def op_benchmarks(repeat: int) -> tuple[list[Bench], float]:
         opt.step()
 
     net = host.Network("tiny", 0, (host.linear("l", 1, 4, 4), host.elementwise("loss", "loss", 4)))
-    out.append(("step of Linear(4,4)", statistics.median(cpu(tiny_step, 40) for _ in range(repeat)),
-                lambda p, m: host.predict_step(net, p, model=m)["step_s"]))
+    out.append(
+        (
+            "step of Linear(4,4)",
+            statistics.median(cpu(tiny_step, 40) for _ in range(repeat)),
+            lambda p, m: host.predict_step(net, p, model=m)["step_s"],
+        )
+    )
     xs, ys = torch.randn(N_TRAIN, 1, 8, 8), torch.randint(0, 10, (N_TRAIN,))
     for batch in (32, 128):
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xs, ys), batch_size=batch, shuffle=True)
@@ -278,9 +358,25 @@ def op_benchmarks(repeat: int) -> tuple[list[Bench], float]:
     return out, ratio
 
 
-FITTED = ("gemm_e", "gemm_knee", "step_calls", "adam_calls", "tensor_calls", "adam_passes", "sample_calls",
-          "batch_calls", "calls.linear", "calls.conv", "calls.relu", "calls.maxpool", "calls.dropout",
-          "passes.relu", "passes.maxpool", "passes.dropout", "passes.conv")
+FITTED = (
+    "gemm_e",
+    "gemm_knee",
+    "step_calls",
+    "adam_calls",
+    "tensor_calls",
+    "adam_passes",
+    "sample_calls",
+    "batch_calls",
+    "calls.linear",
+    "calls.conv",
+    "calls.relu",
+    "calls.maxpool",
+    "calls.dropout",
+    "passes.relu",
+    "passes.maxpool",
+    "passes.dropout",
+    "passes.conv",
+)
 
 
 def _with(model: host.HostModel, name: str, value: float) -> host.HostModel:
@@ -359,17 +455,18 @@ def pipeline() -> None:
         platform = Platform(Settings(home=Path(tmp) / "home", ray_num_cpus=workers))  # type: ignore[call-arg]
         before = host.background_from_share()
         run = platform.run_pipeline(path)
-        seconds = [m.value for m in platform.metadata.metrics(run.run_id, stage="train")
-                   if m.name == "epoch_seconds"]
+        seconds = [m.value for m in platform.metadata.metrics(run.run_id, stage="train") if m.name == "epoch_seconds"]
     net = zoo_network(arch(train["model"], int(train.get("width", 32))), batch)
     pred = host.predict_ddp_epoch(net, workers, N_TRAIN, HostProbe(threads=1))
     loaded = pred["epoch_s"] / host.core_share(workers, 1, os.cpu_count() or 1, before)
-    print(f"\npipeline (Ray Train, the path `aidc run` takes): {workers} workers, per-worker batch {batch}, "
-          f"{int(pred['steps'])} steps/epoch; epoch_seconds {', '.join(f'{s:.2f}' for s in seconds)}; fastest "
-          f"{min(seconds):.2f} s against {pred['epoch_s']:.2f} s predicted for a quiet host "
-          f"({pred['epoch_s'] / min(seconds):.2f}); median {statistics.median(seconds):.2f} s against {loaded:.2f} s "
-          f"at the load probed before the run ({before:.1f} threads' worth; {loaded / statistics.median(seconds):.2f}); "
-          f"Ray's own processes are not in the prediction")
+    print(
+        f"\npipeline (Ray Train, the path `aidc run` takes): {workers} workers, per-worker batch {batch}, "
+        f"{int(pred['steps'])} steps/epoch; epoch_seconds {', '.join(f'{s:.2f}' for s in seconds)}; fastest "
+        f"{min(seconds):.2f} s against {pred['epoch_s']:.2f} s predicted for a quiet host "
+        f"({pred['epoch_s'] / min(seconds):.2f}); median {statistics.median(seconds):.2f} s against {loaded:.2f} s "
+        f"at the load probed before the run ({before:.1f} threads' worth; {loaded / statistics.median(seconds):.2f}); "
+        f"Ray's own processes are not in the prediction"
+    )
 
 
 # (model, width, global batch) for 2 workers: the digits example first
@@ -385,8 +482,13 @@ def _torchrun(script: Path, workers: int, *args: str, timeout: int = 300) -> dic
 
     torchrun = Path(sys.executable).with_name("torchrun")
     launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
-    proc = subprocess.run([*launcher, "--standalone", "--nproc_per_node", str(workers), str(script), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(
+        [*launcher, "--standalone", "--nproc_per_node", str(workers), str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     # rank 0 prints its JSON line before tearing the process group down; gloo's teardown now and then aborts
     # ("terminate called without an active exception") after the measurement is complete: keep the measurement
@@ -415,7 +517,8 @@ def ddp_epochs(repeat: int) -> list[float]:
     example = yaml.safe_load((ROOT / "examples/digits/pipeline.yaml").read_text())
     data_with = next(s for s in example["stages"] if s["uses"] == "data")["with"]
     rows: dict[tuple[str, int, int], list[tuple[dict[str, float], dict[str, Any], float, float]]] = {
-        c: [] for c in DDP_CASES}
+        c: [] for c in DDP_CASES
+    }
     with tempfile.TemporaryDirectory() as tmp:
         splits = Path(tmp) / "splits.npz"
         make_splits(Path(tmp) / "prep", data_with, splits)
@@ -423,55 +526,95 @@ def ddp_epochs(repeat: int) -> list[float]:
         for _ in range(repeat):
             for model_name, width, global_batch in DDP_CASES:
                 a = arch(model_name, width)
-                pred = host.predict_ddp_epoch(zoo_network(a, global_batch // workers), workers, n_train,
-                                              HostProbe(threads=1), threads=1, cores=cores)
+                pred = host.predict_ddp_epoch(
+                    zoo_network(a, global_batch // workers),
+                    workers,
+                    n_train,
+                    HostProbe(threads=1),
+                    threads=1,
+                    cores=cores,
+                )
                 before = host.background_from_share()
-                run = _torchrun(BARE_DDP, workers, "--splits", str(splits), "--arch", json.dumps(a),
-                                "--epochs", str(DDP_EPOCHS), "--batch-size", str(global_batch), "--lr", "0.002",
-                                "--threads", "1", "--bookkeeping")
+                run = _torchrun(
+                    BARE_DDP,
+                    workers,
+                    "--splits",
+                    str(splits),
+                    "--arch",
+                    json.dumps(a),
+                    "--epochs",
+                    str(DDP_EPOCHS),
+                    "--batch-size",
+                    str(global_batch),
+                    "--lr",
+                    "0.002",
+                    "--threads",
+                    "1",
+                    "--bookkeeping",
+                )
                 after = host.background_from_share()
                 rows[(model_name, width, global_batch)].append((pred, run, before, after))
-    print(f"2-worker DDP epochs (torchrun, gloo on loopback, 1 thread per worker, {cores} cores, {n_train} "
-          f"training samples, {DDP_EPOCHS} epochs per run: fastest and median of epochs 2..{DDP_EPOCHS}); {repeat} "
-          f"runs per case, in rounds; fresh probes before each run.  quiet = predicted for an idle host, against the "
-          f"fastest epoch; at load = predicted with the other load (background_from_share: the core share a spinning "
-          f"thread gets) probed before the run (a forecast) and averaged with the probe after it (around), against "
-          f"the median epoch")
-    print(f"{'':22s} | {'predicted epoch, quiet host':^33s} | {'measured s/epoch':^29s} | {'quiet/fastest':^16s} | "
-          f"{'at load: pred / median epoch':^40s}")
-    print(f"{'model':10s} {'batch':>5s} {'steps':>5s} | {'loop':>5s} {'a-red':>5s} {'ddp':>5s} {'s':>6s} "
-          f"{'1 wkr':>6s} | {'fastest':>7s} {'(range)':>13s} {'median':>7s} | {'ratio':>5s} {'(range)':>10s} | "
-          f"{'load':>4s} {'forecast':>16s} {'around':>16s}")
+    print(
+        f"2-worker DDP epochs (torchrun, gloo on loopback, 1 thread per worker, {cores} cores, {n_train} "
+        f"training samples, {DDP_EPOCHS} epochs per run: fastest and median of epochs 2..{DDP_EPOCHS}); {repeat} "
+        f"runs per case, in rounds; fresh probes before each run.  quiet = predicted for an idle host, against the "
+        f"fastest epoch; at load = predicted with the other load (background_from_share: the core share a spinning "
+        f"thread gets) probed before the run (a forecast) and averaged with the probe after it (around), against "
+        f"the median epoch"
+    )
+    print(
+        f"{'':22s} | {'predicted epoch, quiet host':^33s} | {'measured s/epoch':^29s} | {'quiet/fastest':^16s} | "
+        f"{'at load: pred / median epoch':^40s}"
+    )
+    print(
+        f"{'model':10s} {'batch':>5s} {'steps':>5s} | {'loop':>5s} {'a-red':>5s} {'ddp':>5s} {'s':>6s} "
+        f"{'1 wkr':>6s} | {'fastest':>7s} {'(range)':>13s} {'median':>7s} | {'ratio':>5s} {'(range)':>10s} | "
+        f"{'load':>4s} {'forecast':>16s} {'around':>16s}"
+    )
     quiet, forecast, loaded = [], [], []
     for (model_name, width, global_batch), runs in rows.items():
         fastest = [min(r["epoch_seconds"][1:]) for _, r, _, _ in runs]
         median = [statistics.median(r["epoch_seconds"][1:]) for _, r, _, _ in runs]
         predicted = [p["epoch_s"] for p, _, _, _ in runs]
-        q = [p / m for p, m in zip(predicted, fastest)]
+        q = [p / m for p, m in zip(predicted, fastest, strict=False)]
         # the same prediction at a load: the step divided by the core share the load leaves each worker
-        fc = [p["epoch_s"] / host.core_share(workers, 1, cores, b) / m for (p, _, b, _), m in zip(runs, median)]
-        ld = [p["epoch_s"] / host.core_share(workers, 1, cores, (b + a) / 2) / m
-              for (p, _, b, a), m in zip(runs, median)]
+        fc = [
+            p["epoch_s"] / host.core_share(workers, 1, cores, b) / m
+            for (p, _, b, _), m in zip(runs, median, strict=False)
+        ]
+        ld = [
+            p["epoch_s"] / host.core_share(workers, 1, cores, (b + a) / 2) / m
+            for (p, _, b, a), m in zip(runs, median, strict=False)
+        ]
         quiet += q
         forecast += fc
         loaded += ld
         p0 = {k: statistics.median(p[k] for p, _, _, _ in runs) for k in runs[0][0]}
         single = p0["loop_s"] * math.ceil(n_train / (global_batch // workers))  # 1 worker, whole set, no DDP
-        print(f"{model_name + ' w' + str(width):10s} {global_batch // workers:5d} {int(p0['steps']):5d} | "
-              f"{p0['loop_s'] * 1e3:5.2f} {p0['all_reduce_s'] * 1e3:5.2f} {p0['reducer_s'] * 1e3:5.2f} "
-              f"{statistics.median(predicted):6.3f} {single:6.3f} | {statistics.median(fastest):7.3f} "
-              f"({min(fastest):5.3f}-{max(fastest):5.3f}) {statistics.median(median):7.3f} | "
-              f"{statistics.median(q):5.2f} ({min(q):4.2f}-{max(q):4.2f}) | "
-              f"{statistics.median((b + a) / 2 for _, _, b, a in runs):4.1f} "
-              f"{statistics.median(fc):5.2f} ({min(fc):4.2f}-{max(fc):4.2f}) "
-              f"{statistics.median(ld):5.2f} ({min(ld):4.2f}-{max(ld):4.2f})", flush=True)
-    for label, ratios in (("quiet prediction / fastest epoch", quiet),
-                          ("forecast at the load probed before / median epoch", forecast),
-                          ("prediction at the load probed around / median epoch", loaded)):
-        print(f"{label}: {min(ratios):.2f}-{max(ratios):.2f}, median {statistics.median(ratios):.2f}, worst |error| "
-              f"{max(abs(r - 1) for r in ratios):.0%} over {len(ratios)} runs (goal ≤ 25%)")
-    print(f"{time.perf_counter() - started:.0f} s; 1 wkr = one worker alone over the whole set, no DDP (the old "
-          f"prediction)")
+        print(
+            f"{model_name + ' w' + str(width):10s} {global_batch // workers:5d} {int(p0['steps']):5d} | "
+            f"{p0['loop_s'] * 1e3:5.2f} {p0['all_reduce_s'] * 1e3:5.2f} {p0['reducer_s'] * 1e3:5.2f} "
+            f"{statistics.median(predicted):6.3f} {single:6.3f} | {statistics.median(fastest):7.3f} "
+            f"({min(fastest):5.3f}-{max(fastest):5.3f}) {statistics.median(median):7.3f} | "
+            f"{statistics.median(q):5.2f} ({min(q):4.2f}-{max(q):4.2f}) | "
+            f"{statistics.median((b + a) / 2 for _, _, b, a in runs):4.1f} "
+            f"{statistics.median(fc):5.2f} ({min(fc):4.2f}-{max(fc):4.2f}) "
+            f"{statistics.median(ld):5.2f} ({min(ld):4.2f}-{max(ld):4.2f})",
+            flush=True,
+        )
+    for label, ratios in (
+        ("quiet prediction / fastest epoch", quiet),
+        ("forecast at the load probed before / median epoch", forecast),
+        ("prediction at the load probed around / median epoch", loaded),
+    ):
+        print(
+            f"{label}: {min(ratios):.2f}-{max(ratios):.2f}, median {statistics.median(ratios):.2f}, worst |error| "
+            f"{max(abs(r - 1) for r in ratios):.0%} over {len(ratios)} runs (goal ≤ 25%)"
+        )
+    print(
+        f"{time.perf_counter() - started:.0f} s; 1 wkr = one worker alone over the whole set, no DDP (the old "
+        f"prediction)"
+    )
     return quiet
 
 
@@ -486,13 +629,16 @@ def ddp_ops() -> None:
     alpha = sizes[small] / 2
     slope = (sizes[big[1]] - sizes[big[0]]) / (big[1] - big[0])
     fitted = host.HostModel(gloo_latency=round(alpha / latency, 1), gloo_bandwidth=round(1 / slope / bandwidth, 3))
-    print(f"loopback TCP: one-way latency {latency * 1e6:.1f} µs, bandwidth {bandwidth / 1e9:.2f} GB/s; fitted "
-          f"gloo_latency={fitted.gloo_latency} (model {host.DEFAULT_HOST_MODEL.gloo_latency}), "
-          f"gloo_bandwidth={fitted.gloo_bandwidth} (model {host.DEFAULT_HOST_MODEL.gloo_bandwidth})")
+    print(
+        f"loopback TCP: one-way latency {latency * 1e6:.1f} µs, bandwidth {bandwidth / 1e9:.2f} GB/s; fitted "
+        f"gloo_latency={fitted.gloo_latency} (model {host.DEFAULT_HOST_MODEL.gloo_latency}), "
+        f"gloo_bandwidth={fitted.gloo_bandwidth} (model {host.DEFAULT_HOST_MODEL.gloo_bandwidth})"
+    )
     print(f"{'all-reduce bytes':>16s} {'measured µs':>12s} {'model µs':>10s} {'ratio':>6s} {'refit µs':>9s}")
     for size, measured in sorted(sizes.items()):
-        model = host.ring_all_reduce(size, 2, bandwidth * host.DEFAULT_HOST_MODEL.gloo_bandwidth,
-                                     latency * host.DEFAULT_HOST_MODEL.gloo_latency)
+        model = host.ring_all_reduce(
+            size, 2, bandwidth * host.DEFAULT_HOST_MODEL.gloo_bandwidth, latency * host.DEFAULT_HOST_MODEL.gloo_latency
+        )
         refit = host.ring_all_reduce(size, 2, bandwidth * fitted.gloo_bandwidth, latency * fitted.gloo_latency)
         print(f"{size:16d} {measured * 1e6:12.0f} {model * 1e6:10.0f} {model / measured:6.2f} {refit * 1e6:9.0f}")
 

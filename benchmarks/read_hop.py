@@ -59,8 +59,13 @@ def hops() -> dict[str, Hop]:
         pool = ThreadPoolExecutor(max_workers=n)
         return lambda fn: asyncio.get_running_loop().run_in_executor(pool, fn)
 
-    return {"loop": on_loop, "anyio-40": anyio.to_thread.run_sync,
-            "executor-16": executor(16), "executor-4": executor(4), "executor-2": executor(2)}
+    return {
+        "loop": on_loop,
+        "anyio-40": anyio.to_thread.run_sync,
+        "executor-16": executor(16),
+        "executor-4": executor(4),
+        "executor-2": executor(2),
+    }
 
 
 def main() -> None:
@@ -75,15 +80,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, throwaway_postgres() as url:
         filled = fill(Path(tmp) / "home", url)
         store = SqlMetadataStore(url)
-        reads = {"/runs": functools.partial(store.list_runs_json, projects=[PROJECTS[0]]),
-                 "/runs/{id}": functools.partial(store.run_details_json, filled["run"]),
-                 "/models": functools.partial(store.list_model_versions_json, projects=[PROJECTS[0]])}
-        engines = {"as shipped": store.engine,
-                   "no pre_ping": create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW),
-                   "no prepare": create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE,
-                                               max_overflow=MAX_OVERFLOW, connect_args={"prepare_threshold": None})}
-        print(f"PostgreSQL reads at {CONCURRENCY} concurrent callers, uvloop, {args.seconds:g} s each: "
-              "reads/s · CPU µs per read (all threads)")
+        reads = {
+            "/runs": functools.partial(store.list_runs_json, projects=[PROJECTS[0]]),
+            "/runs/{id}": functools.partial(store.run_details_json, filled["run"]),
+            "/models": functools.partial(store.list_model_versions_json, projects=[PROJECTS[0]]),
+        }
+        engines = {
+            "as shipped": store.engine,
+            "no pre_ping": create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW),
+            "no prepare": create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=POOL_SIZE,
+                max_overflow=MAX_OVERFLOW,
+                connect_args={"prepare_threshold": None},
+            ),
+        }
+        print(
+            f"PostgreSQL reads at {CONCURRENCY} concurrent callers, uvloop, {args.seconds:g} s each: "
+            "reads/s · CPU µs per read (all threads)"
+        )
         all_hops = hops()
         cases = [(hop, "as shipped") for hop in all_hops] + [("anyio-40", "no pre_ping"), ("anyio-40", "no prepare")]
         for hop_name, engine_name in cases:

@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
-
 from _http_load import exchange  # benchmarks/_http_load.py, beside this script
+from pydantic import BaseModel
 
 CLASSES = 10
 IMAGE = (1, 8, 8)
@@ -45,8 +43,15 @@ WARMUP = 200
 # ------------------------------------------------------------------------------------------ load generator
 
 
-async def _client(host: str, port: int, request: bytes, budget: list[int], deadline: float,
-                  latencies: list[float], statuses: dict[int, int]) -> None:
+async def _client(
+    host: str,
+    port: int,
+    request: bytes,
+    budget: list[int],
+    deadline: float,
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
@@ -62,19 +67,29 @@ async def _client(host: str, port: int, request: bytes, budget: list[int], deadl
 
 async def _load(host: str, port: int, request: bytes, clients: int, requests: int, seconds: float) -> dict[str, Any]:
     warm: list[float] = []
-    await asyncio.gather(*(_client(host, port, request, [WARMUP // clients + 1], time.perf_counter() + 30, warm, {})
-                           for _ in range(clients)))
+    await asyncio.gather(
+        *(
+            _client(host, port, request, [WARMUP // clients + 1], time.perf_counter() + 30, warm, {})
+            for _ in range(clients)
+        )
+    )
     print("warm", flush=True)  # the parent starts counting the server's CPU time here
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     budget = [requests]
     started = time.perf_counter()
-    await asyncio.gather(*(_client(host, port, request, budget, started + seconds, latencies, statuses)
-                           for _ in range(clients)))
+    await asyncio.gather(
+        *(_client(host, port, request, budget, started + seconds, latencies, statuses) for _ in range(clients))
+    )
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "statuses": statuses,
-            "p50_ms": latencies[len(latencies) // 2] * 1000, "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000}
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "statuses": statuses,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
 
 
 async def _floor(port_file: str) -> None:
@@ -87,7 +102,7 @@ async def _floor(port_file: str) -> None:
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).lower()
                 start = head.index(b"\r\ncontent-length:") + 17
-                await reader.readexactly(int(head[start:head.index(b"\r\n", start)]))
+                await reader.readexactly(int(head[start : head.index(b"\r\n", start)]))
                 writer.write(answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
@@ -119,8 +134,9 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def measure(url: str, request: bytes, clients: int, requests: int, seconds: float,
-            pids: list[int] | None = None) -> dict[str, Any]:
+def measure(
+    url: str, request: bytes, clients: int, requests: int, seconds: float, pids: list[int] | None = None
+) -> dict[str, Any]:
     """Run the load generator in its own process (so it never shares an interpreter with a server).
 
     With ``pids``, also the CPU time those server processes spent per request: unlike req/s on a shared host,
@@ -132,8 +148,11 @@ def measure(url: str, request: bytes, clients: int, requests: int, seconds: floa
         f.write(request)
         f.flush()
         for _ in range(REPEAT[0]):
-            proc = subprocess.Popen([sys.executable, __file__, "--load", host, port, f.name, str(clients),
-                                     str(requests), str(seconds)], stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--load", host, port, f.name, str(clients), str(requests), str(seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert proc.stdout is not None
             assert proc.stdout.readline().strip() == "warm"
             cpu = _cpu_seconds(pids) if pids else 0.0
@@ -191,9 +210,13 @@ def ort_ceiling(path: Path, x1: np.ndarray, requests: int, seconds: float) -> di
             times.append(time.perf_counter() - started)
         cpu = time.process_time() - cpu
         times.sort()
-        out[rows] = {"requests": len(times) * rows, "rps": rows * len(times) / sum(times),
-                     "p50_ms": times[len(times) // 2] * 1000, "p99_ms": times[int(len(times) * 0.99)] * 1000,
-                     "cpu_us": cpu / (len(times) * rows) * 1e6}
+        out[rows] = {
+            "requests": len(times) * rows,
+            "rps": rows * len(times) / sum(times),
+            "p50_ms": times[len(times) // 2] * 1000,
+            "p99_ms": times[int(len(times) * 0.99)] * 1000,
+            "cpu_us": cpu / (len(times) * rows) * 1e6,
+        }
     return out
 
 
@@ -259,8 +282,11 @@ class Row:
 def show(row: Row) -> None:
     r = row.result
     cpu = f"{r['cpu_us']:5.0f} µs CPU/req" if r.get("cpu_us") is not None else " " * 15
-    print(f"  {row.system:36} {row.body:6} c={row.clients:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-          f"p99 {r['p99_ms']:7.2f} ms  {cpu}  {r['statuses']}", flush=True)
+    print(
+        f"  {row.system:36} {row.body:6} c={row.clients:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+        f"p99 {r['p99_ms']:7.2f} ms  {cpu}  {r['statuses']}",
+        flush=True,
+    )
 
 
 def ray_serve_rows(onnx: Path, requests_json: bytes, args: argparse.Namespace) -> list[Row]:
@@ -268,8 +294,9 @@ def ray_serve_rows(onnx: Path, requests_json: bytes, args: argparse.Namespace) -
     import ray
     from ray import serve
 
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)
+    ray.init(
+        address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False
+    )
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
 
@@ -292,8 +319,12 @@ def ray_serve_rows(onnx: Path, requests_json: bytes, args: argparse.Namespace) -
     try:
         serve.run(OnnxDigits.bind(str(onnx)), route_prefix="/predict")
         url = f"http://127.0.0.1:{port}"
-        rows = [Row("Ray Serve (ONNX, @serve.batch)", "json", c, measure(url, requests_json, c, args.requests,
-                                                                          args.seconds)) for c in (1, 32)]
+        rows = [
+            Row(
+                "Ray Serve (ONNX, @serve.batch)", "json", c, measure(url, requests_json, c, args.requests, args.seconds)
+            )
+            for c in (1, 32)
+        ]
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -325,15 +356,25 @@ def main() -> None:
     torch.save(small.state_dict(), work / "digits.pt")
 
     oip = "/v2/models/digits/infer"
-    requests = {body: http_request(oip, *encode_infer_request({"images": x1}, binary=body == "binary",
-                                                              binary_output=body == "binary"))
-                for body in ("json", "binary")}
-    plain_json = http_request("/predict", json.dumps({"inputs": x1.tolist()}).encode(),
-                              {"content-type": "application/json"})
+    requests = {
+        body: http_request(
+            oip, *encode_infer_request({"images": x1}, binary=body == "binary", binary_output=body == "binary")
+        )
+        for body in ("json", "binary")
+    }
+    plain_json = http_request(
+        "/predict", json.dumps({"inputs": x1.tolist()}).encode(), {"content-type": "application/json"}
+    )
     rows: list[Row] = []
 
-    def run(system: str, url: str, body: str, request: bytes, clients: tuple[int, ...] = (1, 32),
-            pids: list[int] | None = None) -> None:
+    def run(
+        system: str,
+        url: str,
+        body: str,
+        request: bytes,
+        clients: tuple[int, ...] = (1, 32),
+        pids: list[int] | None = None,
+    ) -> None:
         for c in clients:
             result = measure(url, request, c, args.requests, args.seconds, pids)
             rows.append(Row(system, body, c, result))
@@ -343,14 +384,19 @@ def main() -> None:
 
     http = "httptools" if find_spec("httptools") else "h11"  # what uvicorn picks by itself
     loop = "uvloop" if find_spec("uvloop") else "asyncio"
-    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, python {sys.version.split()[0]}, "
-          f"torch {torch.__version__}, uvicorn http={http} loop={loop}, best of {args.repeat} runs", flush=True)
+    print(
+        f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, python {sys.version.split()[0]}, "
+        f"torch {torch.__version__}, uvicorn http={http} loop={loop}, best of {args.repeat} runs",
+        flush=True,
+    )
     ceiling = ort_ceiling(small_onnx, x1, args.requests * 4, args.seconds)
     wide_ceiling = ort_ceiling(wide_onnx, x1, args.requests, args.seconds)
     for name, c in (("bare ONNX Runtime", ceiling), ("bare ONNX Runtime, wide CNN", wide_ceiling)):
         for rows_per_call, r in c.items():
-            print(f"  {name:36} {rows_per_call:>2}-image calls  {r['rps']:7.0f} images/s  p50 {r['p50_ms']:6.3f} ms  "
-                  f"{r['cpu_us']:5.0f} µs CPU/image")
+            print(
+                f"  {name:36} {rows_per_call:>2}-image calls  {r['rps']:7.0f} images/s  p50 {r['p50_ms']:6.3f} ms  "
+                f"{r['cpu_us']:5.0f} µs CPU/image"
+            )
 
     logs = work / "logs"
     logs.mkdir()
@@ -358,8 +404,14 @@ def main() -> None:
     try:
         while not (work / "floor.port").exists():
             time.sleep(0.05)
-        run("floor (canned answer, no work)", f"http://127.0.0.1:{(work / 'floor.port').read_text()}", "binary",
-            requests["binary"], (1,), [floor.pid])
+        run(
+            "floor (canned answer, no work)",
+            f"http://127.0.0.1:{(work / 'floor.port').read_text()}",
+            "binary",
+            requests["binary"],
+            (1,),
+            [floor.pid],
+        )
     finally:
         floor.terminate()
         floor.wait(timeout=30)
@@ -395,8 +447,11 @@ def main() -> None:
             server.stop()
 
     port = free_port()
-    eager = subprocess.Popen([sys.executable, __file__, "--fastapi-eager", str(port), str(work / "digits.pt"), "32"],
-                             stdout=subprocess.DEVNULL, stderr=open(logs / "eager.log", "wb"))
+    eager = subprocess.Popen(
+        [sys.executable, __file__, "--fastapi-eager", str(port), str(work / "digits.pt"), "32"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(logs / "eager.log", "wb"),
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/docs", eager)
         run("FastAPI + PyTorch eager", f"http://127.0.0.1:{port}", "json", plain_json, pids=[eager.pid])
@@ -406,6 +461,7 @@ def main() -> None:
 
     try:
         import ray.serve  # noqa: F401
+
         has_serve = not args.skip_ray_serve
     except ImportError:
         has_serve = False
@@ -435,18 +491,26 @@ def report(rows: list[Row], ceiling: dict[int, Any], wide: dict[int, Any]) -> No
         added = ours["p50_ms"] - ceiling[1]["p50_ms"]
         line(f"latency added over bare ORT, {body}, c=1 (ms, p50)", added, f"≤ {goal}", added <= goal)
         added -= floor["p50_ms"]
-        line(f"  … less the load generator + loopback floor ({floor['p50_ms']:.2f} ms)", added, f"≤ {goal}",
-             added <= goal)
+        line(
+            f"  … less the load generator + loopback floor ({floor['p50_ms']:.2f} ms)",
+            added,
+            f"≤ {goal}",
+            added <= goal,
+        )
         uv = get(UVICORN, body, 1)
         if uv is not None:
             added = uv["p50_ms"] - ceiling[1]["p50_ms"]
-            print(f"  … the same server on uvicorn: {added:.2f} ms added ({added - floor['p50_ms']:.2f} net of the floor)")
+            print(
+                f"  … the same server on uvicorn: {added:.2f} ms added ({added - floor['p50_ms']:.2f} net of the floor)"
+            )
     for body in ("json", "binary"):
         for c in (1, 32):
             ours, uv = get("aidc server (batching on)", body, c), get(UVICORN, body, c)
             if ours is not None and uv is not None:
-                print(f"  aidc front end / uvicorn, {body:6} c={c:<2}: req/s {ours['rps'] / uv['rps']:.2f}×, "
-                      f"p50 {ours['p50_ms'] / uv['p50_ms']:.2f}×, server CPU per request {ours['cpu_us'] / uv['cpu_us']:.2f}×")
+                print(
+                    f"  aidc front end / uvicorn, {body:6} c={c:<2}: req/s {ours['rps'] / uv['rps']:.2f}×, "
+                    f"p50 {ours['p50_ms'] / uv['p50_ms']:.2f}×, server CPU per request {ours['cpu_us'] / uv['cpu_us']:.2f}×"
+                )
     eager = {c: get("FastAPI + PyTorch eager", "json", c) for c in (1, 32)}
     serve = {c: get("Ray Serve (ONNX, @serve.batch)", "json", c) for c in (1, 32)}
     for c in (1, 32):
@@ -460,26 +524,37 @@ def report(rows: list[Row], ceiling: dict[int, Any], wide: dict[int, Any]) -> No
             ratio = ours_json["rps"] / serve[c]["rps"]  # type: ignore[index]
             line(f"ours / Ray Serve req/s, json, c={c}", ratio, "≥ 5", ratio >= 5)
     for label, on_name, off_name, model in (
-            ("digits CNN", "aidc server (batching on)", "aidc server (batching off)", ceiling),
-            ("wide CNN", "aidc server (wide CNN, batching on)", "aidc server (wide CNN, batching off)", wide)):
+        ("digits CNN", "aidc server (batching on)", "aidc server (batching off)", ceiling),
+        ("wide CNN", "aidc server (wide CNN, batching on)", "aidc server (wide CNN, batching off)", wide),
+    ):
         on, off = get(on_name, "binary", 32), get(off_name, "binary", 32)
         assert on is not None and off is not None
         model_gain = model[32]["rps"] / model[1]["rps"]
         server_gain = on["rps"] / off["rps"]
-        print(f"  {label}: model batch-32/batch-1 gain {model_gain:.2f}×, server batching on/off gain "
-              f"{server_gain:.2f}×")
+        print(
+            f"  {label}: model batch-32/batch-1 gain {model_gain:.2f}×, server batching on/off gain {server_gain:.2f}×"
+        )
         line(f"{label}: server gain / model gain", server_gain / model_gain, "≥ 0.7", server_gain / model_gain >= 0.7)
         line(f"{label}: batching on / off req/s", server_gain, "≥ 1.0", server_gain >= 1.0)
         cpu_gain = off["cpu_us"] / on["cpu_us"]
         line(f"{label}: … as server CPU per request (off / on)", cpu_gain, "≥ 1.0", cpu_gain >= 1.0)
         model_cpu_gain = model[1]["cpu_us"] / model[32]["cpu_us"]
-        line(f"{label}: … CPU gain / model's CPU gain ({model_cpu_gain:.2f}×)", cpu_gain / model_cpu_gain, "≥ 0.7",
-             cpu_gain / model_cpu_gain >= 0.7)
-    routed, direct = get("aidc deployment (router + server)", "binary", 1), get("aidc server (batching on)", "binary", 1)
+        line(
+            f"{label}: … CPU gain / model's CPU gain ({model_cpu_gain:.2f}×)",
+            cpu_gain / model_cpu_gain,
+            "≥ 0.7",
+            cpu_gain / model_cpu_gain >= 0.7,
+        )
+    routed, direct = (
+        get("aidc deployment (router + server)", "binary", 1),
+        get("aidc server (batching on)", "binary", 1),
+    )
     assert routed is not None and direct is not None
-    print(f"  router hop: +{routed['p50_ms'] - direct['p50_ms']:.2f} ms p50 at c=1; "
-          f"{get('aidc deployment (router + server)', 'binary', 32)['rps'] / get('aidc server (batching on)', 'binary', 32)['rps']:.2f}× "  # type: ignore[index]
-          "the req/s of the server alone at c=32")
+    print(
+        f"  router hop: +{routed['p50_ms'] - direct['p50_ms']:.2f} ms p50 at c=1; "
+        f"{get('aidc deployment (router + server)', 'binary', 32)['rps'] / get('aidc server (batching on)', 'binary', 32)['rps']:.2f}× "  # type: ignore[index]
+        "the req/s of the server alone at c=32"
+    )
 
 
 if __name__ == "__main__":

@@ -55,12 +55,21 @@ def write_spec(dest: Path, args: argparse.Namespace) -> tuple[dict[str, Any], di
     example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data = next(s for s in example["stages"] if s["uses"] == "data")
     train = next(s for s in example["stages"] if s["uses"] == "train")
-    train_with = {**train["with"], "model": "cnn", "width": args.width, "batch_size": args.batch_size,
-                  "epochs": args.epochs, "early_stopping": None}
+    train_with = {
+        **train["with"],
+        "model": "cnn",
+        "width": args.width,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "early_stopping": None,
+    }
     if args.workers:
         train_with["workers"] = args.workers
-    spec = {"pipeline": "train-overhead", "description": "benchmarks/train_overhead.py",
-            "stages": [data, {**train, "with": train_with}]}
+    spec = {
+        "pipeline": "train-overhead",
+        "description": "benchmarks/train_overhead.py",
+        "stages": [data, {**train, "with": train_with}],
+    }
     dest.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return data["with"], train_with
 
@@ -85,8 +94,13 @@ def arch_for(splits: Path, cfg: Any) -> dict[str, Any]:
 
     data = load_arrays(splits.read_bytes())
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max())) + 1
-    return {"model": cfg.model, "input_shape": list(data["x_train"].shape[1:]), "classes": classes,
-            "width": cfg.width, "dropout": cfg.dropout}
+    return {
+        "model": cfg.model,
+        "input_shape": list(data["x_train"].shape[1:]),
+        "classes": classes,
+        "width": cfg.width,
+        "dropout": cfg.dropout,
+    }
 
 
 # -- threads in a Ray Train worker
@@ -95,8 +109,9 @@ def _probe_loop(config: dict[str, Any]) -> None:
     import torch
 
     rank = ray.train.get_context().get_world_rank()
-    Path(config["dir"], f"rank{rank}.json").write_text(json.dumps(
-        {"torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}))
+    Path(config["dir"], f"rank{rank}.json").write_text(
+        json.dumps({"torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")})
+    )
 
 
 def probe_threads(workers: int, home: Path) -> list[dict[str, Any]]:
@@ -109,10 +124,13 @@ def probe_threads(workers: int, home: Path) -> list[dict[str, Any]]:
     out = home / "probe"
     out.mkdir(parents=True)
     with ray_cluster("", num_cpus=2):
-        TorchTrainer(_probe_loop, train_loop_config={"dir": str(out)},
-                     scaling_config=ScalingConfig(num_workers=workers, use_gpu=False),
-                     torch_config=TorchConfig(backend="gloo"),
-                     run_config=RunConfig(name="thread-probe", storage_path=str(home / "ray-train"))).fit()
+        TorchTrainer(
+            _probe_loop,
+            train_loop_config={"dir": str(out)},
+            scaling_config=ScalingConfig(num_workers=workers, use_gpu=False),
+            torch_config=TorchConfig(backend="gloo"),
+            run_config=RunConfig(name="thread-probe", storage_path=str(home / "ray-train")),
+        ).fit()
     return [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
 
 
@@ -177,8 +195,11 @@ def run_platform(spec: Path, home: Path) -> dict[str, Any]:
             ended = time.perf_counter()
         if result.status != "succeeded":
             raise SystemExit(f"platform run {result.run_id} {result.status}")
-        by_epoch = {m.step: m.value for m in platform.metadata.metrics(result.run_id, stage="train")
-                    if m.name == "epoch_seconds"}
+        by_epoch = {
+            m.step: m.value
+            for m in platform.metadata.metrics(result.run_id, stage="train")
+            if m.name == "epoch_seconds"
+        }
         stages = {s.name: s for s in platform.metadata.list_stages(result.run_id)}
         t = observer.t
         return {
@@ -200,10 +221,31 @@ def run_platform(spec: Path, home: Path) -> dict[str, Any]:
 def run_bare(splits: Path, arch: dict[str, Any], cfg: Any, args: argparse.Namespace, threads: int) -> dict[str, Any]:
     torchrun = Path(sys.executable).with_name("torchrun")
     launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
-    cmd = [*launcher, "--standalone", "--nproc_per_node", str(cfg.workers), str(BARE),
-           "--splits", str(splits), "--arch", json.dumps(arch), "--epochs", str(cfg.epochs),
-           "--batch-size", str(cfg.batch_size), "--optimizer", cfg.optimizer, "--lr", str(cfg.lr),
-           "--weight-decay", str(cfg.weight_decay), "--seed", str(cfg.seed), "--threads", str(threads)]
+    cmd = [
+        *launcher,
+        "--standalone",
+        "--nproc_per_node",
+        str(cfg.workers),
+        str(BARE),
+        "--splits",
+        str(splits),
+        "--arch",
+        json.dumps(arch),
+        "--epochs",
+        str(cfg.epochs),
+        "--batch-size",
+        str(cfg.batch_size),
+        "--optimizer",
+        cfg.optimizer,
+        "--lr",
+        str(cfg.lr),
+        "--weight-decay",
+        str(cfg.weight_decay),
+        "--seed",
+        str(cfg.seed),
+        "--threads",
+        str(threads),
+    ]
     if args.bare_bookkeeping:
         cmd.append("--bookkeeping")
     began = time.perf_counter()
@@ -235,13 +277,24 @@ def print_pair(i: int, first: str, p: dict[str, Any], b: dict[str, Any], steps: 
     print(f"| median 2..N | {pm:.3f} | {bm:.3f} |")
     print(f"| per step ms | {pm / steps * 1e3:.1f} | {bm / steps * 1e3:.1f} |")
     print(f"ratio platform/bare: {ratio:.3f}")
-    print(f"fixed costs (info): platform run {p['total']:.1f} s = Ray start {fmt(p['ray_start'], '.1f')} s, "
-          f"train stage {p['train_stage']:.1f} s (fit {p['fit']:.1f} s; stage start → first step "
-          f"{fmt(p['to_first_step'], '.1f')} s; last epoch → run returns {fmt(p['after_last_epoch'], '.1f')} s) | "
-          f"torchrun wall {b['total']:.1f} s (import torch + process group {b['startup_seconds']:.1f} s, "
-          f"data + model + DDP {b['setup_seconds']:.1f} s, script {b['script_seconds']:.1f} s)", flush=True)
-    return {"repeat": i, "first": first, "platform": pm, "bare": bm, "ratio": ratio, "steps": steps,
-            "platform_epochs": p["epoch_seconds"][1:], "bare_epochs": b["epoch_seconds"][1:]}
+    print(
+        f"fixed costs (info): platform run {p['total']:.1f} s = Ray start {fmt(p['ray_start'], '.1f')} s, "
+        f"train stage {p['train_stage']:.1f} s (fit {p['fit']:.1f} s; stage start → first step "
+        f"{fmt(p['to_first_step'], '.1f')} s; last epoch → run returns {fmt(p['after_last_epoch'], '.1f')} s) | "
+        f"torchrun wall {b['total']:.1f} s (import torch + process group {b['startup_seconds']:.1f} s, "
+        f"data + model + DDP {b['setup_seconds']:.1f} s, script {b['script_seconds']:.1f} s)",
+        flush=True,
+    )
+    return {
+        "repeat": i,
+        "first": first,
+        "platform": pm,
+        "bare": bm,
+        "ratio": ratio,
+        "steps": steps,
+        "platform_epochs": p["epoch_seconds"][1:],
+        "bare_epochs": b["epoch_seconds"][1:],
+    }
 
 
 def main() -> None:
@@ -251,8 +304,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
     ap.add_argument("--workers", type=int, default=0, help="data-parallel workers (default: the example's)")
     ap.add_argument("--repeats", type=int, default=3, help="platform/bare pairs, alternating order (default 3)")
-    ap.add_argument("--bare-bookkeeping", action="store_true",
-                    help="give the bare loop the platform loop's per-step loss/accuracy sums")
+    ap.add_argument(
+        "--bare-bookkeeping",
+        action="store_true",
+        help="give the bare loop the platform loop's per-step loss/accuracy sums",
+    )
     ap.add_argument("--no-probe", action="store_true", help="skip the Ray Train thread-count probe")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per torchrun before giving up")
     args = ap.parse_args()
@@ -274,18 +330,23 @@ def main() -> None:
         n_train = len(load_arrays(splits.read_bytes())["y_train"])
         steps = math.ceil(math.ceil(n_train / cfg.workers) / max(1, cfg.batch_size // cfg.workers))
         print(f"host: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"model {arch} | {cfg.workers} workers, global batch {cfg.batch_size} "
-              f"({cfg.batch_size // cfg.workers} per worker), {n_train} training rows → {steps} steps per epoch "
-              f"per worker | {cfg.optimizer} lr {cfg.lr} | {cfg.epochs} epochs | splits {digest[:19]}…")
+        print(
+            f"model {arch} | {cfg.workers} workers, global batch {cfg.batch_size} "
+            f"({cfg.batch_size // cfg.workers} per worker), {n_train} training rows → {steps} steps per epoch "
+            f"per worker | {cfg.optimizer} lr {cfg.lr} | {cfg.epochs} epochs | splits {digest[:19]}…"
+        )
 
         threads = 1
         if not args.no_probe:
             began = time.perf_counter()
             probe = probe_threads(cfg.workers, tmp / "probe-home")
             threads = probe[0]["torch_threads"]
-            print(f"Ray Train workers: torch.get_num_threads() = {[p['torch_threads'] for p in probe]}, "
-                  f"OMP_NUM_THREADS = {[p['omp_num_threads'] for p in probe]} (probe took "
-                  f"{time.perf_counter() - began:.0f} s); bare side pinned to {threads}", flush=True)
+            print(
+                f"Ray Train workers: torch.get_num_threads() = {[p['torch_threads'] for p in probe]}, "
+                f"OMP_NUM_THREADS = {[p['omp_num_threads'] for p in probe]} (probe took "
+                f"{time.perf_counter() - began:.0f} s); bare side pinned to {threads}",
+                flush=True,
+            )
 
         rows = []
         for i in range(1, args.repeats + 1):
@@ -295,34 +356,44 @@ def main() -> None:
                 if side == "platform":
                     got[side] = run_platform(spec, tmp / f"home-{i}")
                     if got[side]["splits_digest"] != digest or got[side]["arch"] != arch:
-                        raise SystemExit("the platform's data or model differ from the bare side's: "
-                                         f"{got[side]['splits_digest']} {got[side]['arch']}")
+                        raise SystemExit(
+                            "the platform's data or model differ from the bare side's: "
+                            f"{got[side]['splits_digest']} {got[side]['arch']}"
+                        )
                 else:
                     got[side] = run_bare(splits, arch, cfg, args, threads)
             b = got["bare"]
             if b["steps_per_epoch"] != steps:
                 raise SystemExit(f"bare side ran {b['steps_per_epoch']} steps per epoch, expected {steps}")
             if i == 1:
-                print(f"bare side: torch.get_num_threads() = {b['torch_threads']}, "
-                      f"OMP_NUM_THREADS = {b['omp_num_threads']}, bookkeeping = {b['bookkeeping']}")
+                print(
+                    f"bare side: torch.get_num_threads() = {b['torch_threads']}, "
+                    f"OMP_NUM_THREADS = {b['omp_num_threads']}, bookkeeping = {b['bookkeeping']}"
+                )
             rows.append(print_pair(i, order[0], got["platform"], b, steps))
 
         print("\n| repeat | first | platform s/epoch | bare s/epoch | platform ms/step | bare ms/step | ratio |")
         print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
         for r in rows:
-            print(f"| {r['repeat']} | {r['first']} | {r['platform']:.3f} | {r['bare']:.3f} | "
-                  f"{r['platform'] / steps * 1e3:.1f} | {r['bare'] / steps * 1e3:.1f} | {r['ratio']:.3f} |")
+            print(
+                f"| {r['repeat']} | {r['first']} | {r['platform']:.3f} | {r['bare']:.3f} | "
+                f"{r['platform'] / steps * 1e3:.1f} | {r['bare'] / steps * 1e3:.1f} | {r['ratio']:.3f} |"
+            )
         ratios = [r["ratio"] for r in rows]
-        print(f"\nratios platform/bare: {', '.join(f'{r:.3f}' for r in ratios)} | "
-              f"median {statistics.median(ratios):.3f} (goal ≤ 1.05) | "
-              f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"\nratios platform/bare: {', '.join(f'{r:.3f}' for r in ratios)} | "
+            f"median {statistics.median(ratios):.3f} (goal ≤ 1.05) | "
+            f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         # Other people's load only ever adds time, so the fast end of all epochs is the steadier comparison.
         pooled = {side: sorted(x for r in rows for x in r[f"{side}_epochs"]) for side in ("platform", "bare")}
         quartile = {side: statistics.quantiles(xs, n=4)[0] if len(xs) > 1 else xs[0] for side, xs in pooled.items()}
-        print(f"all epochs 2..N pooled ({len(pooled['platform'])} per side): fastest "
-              f"{pooled['platform'][0]:.3f} vs {pooled['bare'][0]:.3f} s (ratio "
-              f"{pooled['platform'][0] / pooled['bare'][0]:.3f}), lower quartile {quartile['platform']:.3f} vs "
-              f"{quartile['bare']:.3f} s (ratio {quartile['platform'] / quartile['bare']:.3f})")
+        print(
+            f"all epochs 2..N pooled ({len(pooled['platform'])} per side): fastest "
+            f"{pooled['platform'][0]:.3f} vs {pooled['bare'][0]:.3f} s (ratio "
+            f"{pooled['platform'][0] / pooled['bare'][0]:.3f}), lower quartile {quartile['platform']:.3f} vs "
+            f"{quartile['bare']:.3f} s (ratio {quartile['platform'] / quartile['bare']:.3f})"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

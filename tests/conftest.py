@@ -12,8 +12,10 @@ import pytest
 # CI sets this to the local server; on a machine without PostgreSQL the tests that need it skip with a line
 # saying how to enable them.
 PG_ADMIN_URL = os.environ.get("AIDC_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-PG_HINT = ("PostgreSQL not reachable at {url}: start it (see .ci/run) or point AIDC_TEST_POSTGRES_URL "
-           "at a server where you may create databases")
+PG_HINT = (
+    "PostgreSQL not reachable at {url}: start it (see .ci/run) or point AIDC_TEST_POSTGRES_URL "
+    "at a server where you may create databases"
+)
 
 
 @pytest.fixture()

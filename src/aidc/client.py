@@ -105,9 +105,12 @@ class LocalClient:
     def list_tokens(self, user: str | None = None) -> list[JSON]:
         return [t.to_json() for t in self.security.list_tokens(user)]
 
-    def create_token(self, name: str, *, user: str | None = None, scopes: list[str] | None = None,
-                     expires_days: int | None = None) -> JSON:
-        return self.security.create_token(self.access, name=name, principal=user, scopes=scopes, expires_days=expires_days)
+    def create_token(
+        self, name: str, *, user: str | None = None, scopes: list[str] | None = None, expires_days: int | None = None
+    ) -> JSON:
+        return self.security.create_token(
+            self.access, name=name, principal=user, scopes=scopes, expires_days=expires_days
+        )
 
     def revoke_token(self, token_id: str, *, user: str | None = None) -> JSON:
         return self.security.revoke_token(self.access, token_id, owner=user).to_json()
@@ -200,13 +203,31 @@ class LocalClient:
 
     def doctor(self) -> list[JSON]:
         return self.platform.doctor()  # type: ignore[no-any-return]
+
     # -- jobs (the server's queue; on the local store a job waits for a server on this store to run it)
-    def submit_job(self, spec_text: str, *, path_name: str, project: str, priority: int = 0,
-                   cpus: float | None = None, gpus: float | None = None, workers: int | None = None,
-                   idempotency_key: str | None = None) -> JSON:
-        job, _ = self.platform.jobs.submit(self.access, spec_text=spec_text, path_name=path_name, project=project,
-                                           priority=priority, cpus=cpus, gpus=gpus, workers=workers,
-                                           idempotency_key=idempotency_key)
+    def submit_job(
+        self,
+        spec_text: str,
+        *,
+        path_name: str,
+        project: str,
+        priority: int = 0,
+        cpus: float | None = None,
+        gpus: float | None = None,
+        workers: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSON:
+        job, _ = self.platform.jobs.submit(
+            self.access,
+            spec_text=spec_text,
+            path_name=path_name,
+            project=project,
+            priority=priority,
+            cpus=cpus,
+            gpus=gpus,
+            workers=workers,
+            idempotency_key=idempotency_key,
+        )
         return job
 
     def list_jobs(self, *, project: str | None = None, state: str | None = None, limit: int = 100) -> list[JSON]:
@@ -242,18 +263,26 @@ class LocalClient:
 class RemoteClient:
     """The same verbs over the server's REST API, with a bearer token; errors come back as the same AidcErrors."""
 
-    def __init__(self, server: str, token: str, *, timeout: float = 30.0, ca_file: str = "",
-                 home: Path | None = None) -> None:
+    def __init__(
+        self, server: str, token: str, *, timeout: float = 30.0, ca_file: str = "", home: Path | None = None
+    ) -> None:
         import httpx
 
         self.home = home or Settings().home  # where downloaded run reports go
         self.where = server.rstrip("/")
         # HTTPS is verified against the system CAs, or against ca_file (AIDC_CA_FILE) for a private CA.
         if ca_file and not Path(ca_file).is_file():
-            raise InvalidInput(f"no CA file at {ca_file}", where="AIDC_CA_FILE",
-                               hint="point AIDC_CA_FILE at the PEM certificate of the CA that signed the server's")
-        self._http = httpx.Client(base_url=self.where + API, timeout=timeout, verify=ca_file or True,
-                                  headers={"Authorization": f"Bearer {token}"})
+            raise InvalidInput(
+                f"no CA file at {ca_file}",
+                where="AIDC_CA_FILE",
+                hint="point AIDC_CA_FILE at the PEM certificate of the CA that signed the server's",
+            )
+        self._http = httpx.Client(
+            base_url=self.where + API,
+            timeout=timeout,
+            verify=ca_file or True,
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
     def _call(self, method: str, *segments: str, raw: bool = False, **kwargs: Any) -> Any:
         """``segments`` make the path under /api/v1, each URL-quoted (names and ids come from the command line);
@@ -264,10 +293,14 @@ class RemoteClient:
             response = self._http.request(method, "/" + "/".join(quote(s, safe="") for s in segments), **kwargs)
         except httpx.HTTPError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise BackendUnavailable(f"the certificate of {self.where} is not trusted: {exc}",
-                                         hint="set AIDC_CA_FILE to the PEM of the CA that signed it") from None
-            raise BackendUnavailable(f"cannot reach the aidc server at {self.where}: {type(exc).__name__}",
-                                     hint="is `aidc server` running there? check the URL (`aidc login`)") from None
+                raise BackendUnavailable(
+                    f"the certificate of {self.where} is not trusted: {exc}",
+                    hint="set AIDC_CA_FILE to the PEM of the CA that signed it",
+                ) from None
+            raise BackendUnavailable(
+                f"cannot reach the aidc server at {self.where}: {type(exc).__name__}",
+                hint="is `aidc server` running there? check the URL (`aidc login`)",
+            ) from None
         if response.status_code >= 400:
             raise self._error(response)
         return response.text if raw else response.json()
@@ -276,8 +309,10 @@ class RemoteClient:
         try:
             body = response.json()["error"]
         except (ValueError, KeyError, TypeError):
-            return BackendUnavailable(f"{self.where} answered HTTP {response.status_code}, not an aidc error",
-                                      hint="is that URL an aidc server?")
+            return BackendUnavailable(
+                f"{self.where} answered HTTP {response.status_code}, not an aidc error",
+                hint="is that URL an aidc server?",
+            )
         cls = _error_classes().get(body.get("code"), AidcError)
         error = cls.__new__(cls)
         AidcError.__init__(error, body.get("message", ""), hint=body.get("hint"), where=body.get("where"))
@@ -289,14 +324,22 @@ class RemoteClient:
     def list_tokens(self, user: str | None = None) -> list[JSON]:
         return self._call("GET", "principals", user, "tokens") if user else self._call("GET", "tokens")
 
-    def create_token(self, name: str, *, user: str | None = None, scopes: list[str] | None = None,
-                     expires_days: int | None = None) -> JSON:
+    def create_token(
+        self, name: str, *, user: str | None = None, scopes: list[str] | None = None, expires_days: int | None = None
+    ) -> JSON:
         body = {"name": name, "scopes": scopes or ["*"], "expires_days": expires_days}
-        return self._call("POST", "principals", user, "tokens", json=body) if user else self._call("POST", "tokens", json=body)
+        return (
+            self._call("POST", "principals", user, "tokens", json=body)
+            if user
+            else self._call("POST", "tokens", json=body)
+        )
 
     def revoke_token(self, token_id: str, *, user: str | None = None) -> JSON:
-        return (self._call("DELETE", "principals", user, "tokens", token_id) if user
-                else self._call("DELETE", "tokens", token_id))
+        return (
+            self._call("DELETE", "principals", user, "tokens", token_id)
+            if user
+            else self._call("DELETE", "tokens", token_id)
+        )
 
     def list_principals(self) -> list[JSON]:
         return self._call("GET", "principals")
@@ -344,8 +387,10 @@ class RemoteClient:
             raise BackendUnavailable(f"cannot reach the aidc server at {self.where}: {type(exc).__name__}") from None
 
     def audit_prune(self) -> JSON | None:
-        raise InvalidInput("the server prunes its audit log itself, daily",
-                           hint="to prune now, run `aidc audit prune` on the server's host without a login")
+        raise InvalidInput(
+            "the server prunes its audit log itself, daily",
+            hint="to prune now, run `aidc audit prune` on the server's host without a login",
+        )
 
     # -- records: runs, models, datasets, deployments, predict, doctor
     def close(self) -> None:
@@ -380,8 +425,11 @@ class RemoteClient:
         return self._call("GET", "datasets", params={"name": name} if name else None)  # type: ignore[no-any-return]
 
     def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
-        return self._call("GET", "deployments",  # type: ignore[no-any-return]
-                          params={"include_stopped": "true"} if include_stopped else None)
+        return self._call(
+            "GET",
+            "deployments",  # type: ignore[no-any-return]
+            params={"include_stopped": "true"} if include_stopped else None,
+        )
 
     def show_deployment(self, name: str) -> JSON:
         return self._call("GET", "deployments", name)  # type: ignore[no-any-return]
@@ -389,8 +437,12 @@ class RemoteClient:
     def deploy(self, ref: str, **options: Any) -> JSON:
         timeout = float(options.get("timeout") or 180.0)
         # the server answers once the replicas are ready: wait as long as it may, plus a margin
-        return self._call("POST", "deployments", json={"model": ref, **options},  # type: ignore[no-any-return]
-                          timeout=timeout + 60)
+        return self._call(
+            "POST",
+            "deployments",
+            json={"model": ref, **options},  # type: ignore[no-any-return]
+            timeout=timeout + 60,
+        )
 
     def change_deployment(self, verb: str, name: str, *args: Any) -> JSON:
         if verb == "delete":
@@ -412,38 +464,66 @@ class RemoteClient:
         except AidcError as exc:
             return [check("server", "fail", exc.message, exc.hint)]
         same = health.get("version") == __version__
-        checks = [check("server", "ok", f"aidc {health.get('version')} at {self.where}"),
-                  check("version", "ok" if same else "warn", f"this client is aidc {__version__}",
-                        None if same else "install the server's aidc version here, or expect fields to differ")]
+        checks = [
+            check("server", "ok", f"aidc {health.get('version')} at {self.where}"),
+            check(
+                "version",
+                "ok" if same else "warn",
+                f"this client is aidc {__version__}",
+                None if same else "install the server's aidc version here, or expect fields to differ",
+            ),
+        ]
         try:
             me = self.whoami()
         except AidcError as exc:
             return [*checks, check("identity", "fail", exc.message, exc.hint)]
         roles = ", ".join(f"{r['role']}@{r['project']}" for r in me["roles"]) or "no roles"
-        return [*checks, check("identity", "ok", f"{me['principal']} ({roles}); token {me['token_id']}, "
-                                                 f"scopes {', '.join(me['scopes'])}",
-                               None if me["roles"] else "ask an admin for a role: `aidc users grant`")]
+        return [
+            *checks,
+            check(
+                "identity",
+                "ok",
+                f"{me['principal']} ({roles}); token {me['token_id']}, scopes {', '.join(me['scopes'])}",
+                None if me["roles"] else "ask an admin for a role: `aidc users grant`",
+            ),
+        ]
 
     # -- jobs
     SUBMIT_TRIES = 3
 
-    def submit_job(self, spec_text: str, *, path_name: str, project: str, priority: int = 0,
-                   cpus: float | None = None, gpus: float | None = None, workers: int | None = None,
-                   idempotency_key: str | None = None) -> JSON:
+    def submit_job(
+        self,
+        spec_text: str,
+        *,
+        path_name: str,
+        project: str,
+        priority: int = 0,
+        cpus: float | None = None,
+        gpus: float | None = None,
+        workers: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSON:
         """Submit, retrying a lost connection with the same idempotency key: the server makes the job once."""
         import time
         import uuid
 
         key = idempotency_key or str(uuid.uuid4())
-        body = {"pipeline": spec_text, "path_name": path_name, "project": project, "priority": priority,
-                "cpus": cpus, "gpus": gpus, "workers": workers}
+        body = {
+            "pipeline": spec_text,
+            "path_name": path_name,
+            "project": project,
+            "priority": priority,
+            "cpus": cpus,
+            "gpus": gpus,
+            "workers": workers,
+        }
         for attempt in range(self.SUBMIT_TRIES):
             try:
                 return self._call("POST", "jobs", json=body, headers={"Idempotency-Key": key})  # type: ignore[no-any-return]
             except BackendUnavailable:
                 if attempt + 1 == self.SUBMIT_TRIES:
                     raise
-                time.sleep(0.5 * 2 ** attempt)
+                time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
     def list_jobs(self, *, project: str | None = None, state: str | None = None, limit: int = 100) -> list[JSON]:
@@ -462,8 +542,12 @@ class RemoteClient:
         path = "/jobs/" + quote(job_id, safe="") + "/logs"
         try:
             # no read timeout while following: a quiet job may print nothing for minutes
-            with self._http.stream("GET", path, params={"follow": str(follow).lower()},
-                                   timeout=httpx.Timeout(30.0, read=None if follow else 30.0)) as response:
+            with self._http.stream(
+                "GET",
+                path,
+                params={"follow": str(follow).lower()},
+                timeout=httpx.Timeout(30.0, read=None if follow else 30.0),
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise self._error(response)

@@ -65,15 +65,21 @@ def check_gpu(_: Platform) -> Check:
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         return check("gpu", "ok", f"{len(names)} × " + ", ".join(sorted(set(names))))
     if shutil.which("nvidia-smi"):
-        return check("gpu", "warn", "an NVIDIA driver is present but this torch cannot use CUDA",
-                     "install a CUDA build of torch to train on the GPU; CPU training still works")
+        return check(
+            "gpu",
+            "warn",
+            "an NVIDIA driver is present but this torch cannot use CUDA",
+            "install a CUDA build of torch to train on the GPU; CPU training still works",
+        )
     return check("gpu", "ok", "none — CPU training")
 
 
 def check_onnxruntime(_: Platform) -> Check:
     import onnxruntime
 
-    return check("onnxruntime", "ok", f"{onnxruntime.__version__}, providers: {', '.join(onnxruntime.get_available_providers())}")
+    return check(
+        "onnxruntime", "ok", f"{onnxruntime.__version__}, providers: {', '.join(onnxruntime.get_available_providers())}"
+    )
 
 
 def check_metadata_store(platform: Platform) -> Check:
@@ -88,8 +94,12 @@ def check_artifact_store(platform: Platform) -> Check:
     ref = store.put_bytes(probe)
     try:
         if store.get_bytes(ref.digest) != probe:
-            return check("artifact store", "fail", f"{redact(store.url)}: read back different bytes",
-                         "the store returns wrong data; check its backend")
+            return check(
+                "artifact store",
+                "fail",
+                f"{redact(store.url)}: read back different bytes",
+                "the store returns wrong data; check its backend",
+            )
     finally:
         store.delete(ref.digest)
     return check("artifact store", "ok", f"{redact(store.url)} (write, read, delete)")
@@ -102,9 +112,19 @@ def check_disk(platform: Platform) -> Check:
     free = shutil.disk_usage(path).free / GiB
     detail = f"{free:.1f} GiB free under {platform.settings.home}"
     if free < DISK_FAIL_GIB:
-        return check("disk", "fail", detail, f"free space under AIDC_HOME or point AIDC_HOME elsewhere (need ≥ {DISK_FAIL_GIB:g} GiB)")
+        return check(
+            "disk",
+            "fail",
+            detail,
+            f"free space under AIDC_HOME or point AIDC_HOME elsewhere (need ≥ {DISK_FAIL_GIB:g} GiB)",
+        )
     if free < DISK_WARN_GIB:
-        return check("disk", "warn", detail, f"datasets, checkpoints and reports need room; ≥ {DISK_WARN_GIB:g} GiB is comfortable")
+        return check(
+            "disk",
+            "warn",
+            detail,
+            f"datasets, checkpoints and reports need room; ≥ {DISK_WARN_GIB:g} GiB is comfortable",
+        )
     return check("disk", "ok", detail)
 
 
@@ -113,8 +133,12 @@ def check_host(_: Platform) -> Check:
 
     mem = psutil.virtual_memory()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return check("cpu and memory", "ok", f"{psutil.cpu_count(logical=True)} CPUs ({usable} usable by this process), "
-                                         f"{mem.total / GiB:.1f} GiB memory, {mem.available / GiB:.1f} GiB available")
+    return check(
+        "cpu and memory",
+        "ok",
+        f"{psutil.cpu_count(logical=True)} CPUs ({usable} usable by this process), "
+        f"{mem.total / GiB:.1f} GiB memory, {mem.available / GiB:.1f} GiB available",
+    )
 
 
 def check_settings(platform: Platform) -> Check:
@@ -123,9 +147,15 @@ def check_settings(platform: Platform) -> Check:
 
 
 CHECKS: list[tuple[str, Callable[[Platform], Check]]] = [
-    ("python", check_python), ("torch", check_torch), ("ray", check_ray), ("gpu", check_gpu),
-    ("onnxruntime", check_onnxruntime), ("metadata store", check_metadata_store),
-    ("artifact store", check_artifact_store), ("disk", check_disk), ("cpu and memory", check_host),
+    ("python", check_python),
+    ("torch", check_torch),
+    ("ray", check_ray),
+    ("gpu", check_gpu),
+    ("onnxruntime", check_onnxruntime),
+    ("metadata store", check_metadata_store),
+    ("artifact store", check_artifact_store),
+    ("disk", check_disk),
+    ("cpu and memory", check_host),
     ("settings", check_settings),
 ]
 

@@ -47,8 +47,14 @@ class InvalidSpec(AidcError):
     http_status = 422
     exit_code = 2
 
-    def __init__(self, message: str, *, hint: str | None = None, where: str | None = None,
-                 problems: list[SpecProblem] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        where: str | None = None,
+        problems: list[SpecProblem] | None = None,
+    ) -> None:
         super().__init__(message, hint=hint, where=where)
         self.problems = problems or []
 
@@ -61,8 +67,9 @@ class InvalidSpec(AidcError):
 class SpecProblem:
     """One validation problem located in a spec file: file:line:col, field path, what and how to fix."""
 
-    def __init__(self, file: str, line: int | None, col: int | None, field: str, message: str,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, file: str, line: int | None, col: int | None, field: str, message: str, hint: str | None = None
+    ) -> None:
         self.file, self.line, self.col, self.field, self.message, self.hint = file, line, col, field, message, hint
 
     @property
@@ -77,8 +84,14 @@ class SpecProblem:
         return f"{self.location}:{field} {self.message}{hint}"
 
     def to_dict(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "col": self.col, "field": self.field,
-                "message": self.message, "hint": self.hint}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "field": self.field,
+            "message": self.message,
+            "hint": self.hint,
+        }
 
 
 class InvalidInput(AidcError):
@@ -145,8 +158,9 @@ class StageFailed(AidcError):
     http_status = 500
     exit_code = 1
 
-    def __init__(self, message: str, *, stage: str, run_id: str, cause: str,
-                 log_path: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, stage: str, run_id: str, cause: str, log_path: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.stage, self.run_id, self.cause, self.log_path = stage, run_id, cause, log_path
 

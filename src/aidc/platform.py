@@ -37,16 +37,26 @@ class Platform:
         from aidc.store.artifacts import open_artifact_store
 
         # The codec encrypts per settings.encryption and reads encrypted artifacts (docs/control-plane.md).
-        return open_artifact_store(self.settings.artifact_url, s3_endpoint_url=self.settings.s3_endpoint_url or None,
-                                   codec=artifact_codec(self.settings))
+        return open_artifact_store(
+            self.settings.artifact_url,
+            s3_endpoint_url=self.settings.s3_endpoint_url or None,
+            codec=artifact_codec(self.settings),
+        )
 
     def close(self) -> None:
         if "metadata" in self.__dict__:
             self.metadata.close()
 
     # -- runs
-    def run_pipeline(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
-                     serve: bool = False, observer: RunObserver | None = None) -> RunResult:
+    def run_pipeline(
+        self,
+        path: str | Path | None,
+        *,
+        resume: str | None = None,
+        force: bool = False,
+        serve: bool = False,
+        observer: RunObserver | None = None,
+    ) -> RunResult:
         """Run (or resume) a pipeline to its end; raises StageFailed/GateFailed when a stage fails."""
         from aidc.errors import AidcError
         from aidc.pipeline.runner import PipelineRunner
@@ -56,15 +66,35 @@ class Platform:
         try:
             result = PipelineRunner(self, observer=observer).run(path, resume=resume, force=force, serve=serve)
         except AidcError as exc:  # a run is a state change: audited whether it succeeds or not
-            self.security.record(access, "runs.run", target, result="failed", error=exc.code,
-                                 run_id=getattr(exc, "run_id", None), stage=getattr(exc, "stage", None))
+            self.security.record(
+                access,
+                "runs.run",
+                target,
+                result="failed",
+                error=exc.code,
+                run_id=getattr(exc, "run_id", None),
+                stage=getattr(exc, "stage", None),
+            )
             raise
-        models = [o["model"]["ref"] for o in result.outputs.values() if isinstance(o.get("model"), dict) and "ref" in o["model"]]
-        self.security.record(access, "runs.run", target, run_id=result.run_id, status=result.status, models=models,
-                             serving=[d["url"] for d in result.serving])
+        models = [
+            o["model"]["ref"]
+            for o in result.outputs.values()
+            if isinstance(o.get("model"), dict) and "ref" in o["model"]
+        ]
+        self.security.record(
+            access,
+            "runs.run",
+            target,
+            run_id=result.run_id,
+            status=result.status,
+            models=models,
+            serving=[d["url"] for d in result.serving],
+        )
         return result
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[PipelineRun]:
+    def list_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[PipelineRun]:
         return self.metadata.list_runs(pipeline=pipeline, status=status, limit=limit)
 
     def run_details(self, run_id: str) -> dict[str, Any]:
@@ -89,7 +119,10 @@ class Platform:
         """``NAME`` (latest version) or ``NAME:VERSION``."""
         name, _, version = ref.partition(":")
         if version and not version.isdigit():
-            raise InvalidInput(f"model reference {ref!r} has a non-numeric version", hint="write NAME or NAME:VERSION, e.g. digits-cnn:3")
+            raise InvalidInput(
+                f"model reference {ref!r} has a non-numeric version",
+                hint="write NAME or NAME:VERSION, e.g. digits-cnn:3",
+            )
         return self.metadata.get_model_version(name, int(version) if version else None)
 
     def model_lineage(self, model: ModelVersion) -> list[LineageEdge]:
@@ -115,13 +148,15 @@ class Platform:
 
         return Deployments(self.metadata, self.artifacts, self.settings)
 
-    def deploy(self, ref: str, *, access: Access | None = None, project: str | None = None,
-               **options: Any) -> dict[str, Any]:
+    def deploy(
+        self, ref: str, *, access: Access | None = None, project: str | None = None, **options: Any
+    ) -> dict[str, Any]:
         """Serve model ``NAME[:VERSION]`` (or canary it into its deployment); options as Deployments.deploy.
         ``access``: who asks (audited; default this CLI on the store), ``project``: where the audit files it."""
         plain = {k: v for k, v in options.items() if isinstance(v, (str, int, float, type(None)))}
-        with self.security.audited(access or self.local_access(), "deployments.deploy", ref, project=project,
-                                   **plain) as details:
+        with self.security.audited(
+            access or self.local_access(), "deployments.deploy", ref, project=project, **plain
+        ) as details:
             deployed = self.serving.deploy(self.get_model(ref), project=project, **options)
             details.update(deployment=deployed["name"], url=deployed["url"])
         return deployed
@@ -132,22 +167,29 @@ class Platform:
     def deployment_details(self, name: str) -> dict[str, Any]:
         return self.serving.show(name)
 
-    def scale_deployment(self, name: str, replicas: int, *, access: Access | None = None,
-                         project: str | None = None) -> dict[str, Any]:
-        with self.security.audited(access or self.local_access(), "deployments.scale", name, project=project,
-                                   replicas=replicas):
+    def scale_deployment(
+        self, name: str, replicas: int, *, access: Access | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        with self.security.audited(
+            access or self.local_access(), "deployments.scale", name, project=project, replicas=replicas
+        ):
             return self.serving.scale(name, replicas)
 
-    def promote_deployment(self, name: str, *, access: Access | None = None, project: str | None = None) -> dict[str, Any]:
+    def promote_deployment(
+        self, name: str, *, access: Access | None = None, project: str | None = None
+    ) -> dict[str, Any]:
         with self.security.audited(access or self.local_access(), "deployments.promote", name, project=project):
             return self.serving.promote(name)
 
-    def rollback_deployment(self, name: str, *, access: Access | None = None,
-                            project: str | None = None) -> dict[str, Any]:
+    def rollback_deployment(
+        self, name: str, *, access: Access | None = None, project: str | None = None
+    ) -> dict[str, Any]:
         with self.security.audited(access or self.local_access(), "deployments.rollback", name, project=project):
             return self.serving.rollback(name)
 
-    def delete_deployment(self, name: str, *, access: Access | None = None, project: str | None = None) -> dict[str, Any]:
+    def delete_deployment(
+        self, name: str, *, access: Access | None = None, project: str | None = None
+    ) -> dict[str, Any]:
         with self.security.audited(access or self.local_access(), "deployments.delete", name, project=project):
             return self.serving.delete(name)
 
@@ -166,9 +208,12 @@ class Platform:
         from aidc.security.sql import SqlSecurityStore
 
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        return Security(SqlSecurityStore(self.settings.metadata_url), token_ttl_days=self.settings.token_ttl_days,
-                        retention_days=self.settings.audit_retention_days,
-                        auth_cache_s=self.settings.auth_cache_seconds)
+        return Security(
+            SqlSecurityStore(self.settings.metadata_url),
+            token_ttl_days=self.settings.token_ttl_days,
+            retention_days=self.settings.audit_retention_days,
+            auth_cache_s=self.settings.auth_cache_seconds,
+        )
 
     def scoped(self, access: Access) -> ProjectScope:
         """The read verbs above as ``access`` sees them: only its projects' runs, datasets, models, deployments."""

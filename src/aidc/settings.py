@@ -26,31 +26,50 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = Field("", description="S3 endpoint for s3:// artifact URLs (MinIO, Ceph, moto…)")
     catalog: str = Field("", description="extra GPU/node catalog files for `aidc plan`, separated like PATH")
     debug: bool = False
-    stop_checkpoint_s: float = Field(60.0, ge=0, le=3600, description="on Ctrl-C or preemption, how long a train stage "
-                                     "may take to checkpoint where it is before it is stopped outright (it then resumes "
-                                     "from its latest checkpoint); 0 = stop at once")
+    stop_checkpoint_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="on Ctrl-C or preemption, how long a train stage "
+        "may take to checkpoint where it is before it is stopped outright (it then resumes "
+        "from its latest checkpoint); 0 = stop at once",
+    )
     # control plane and security (docs/control-plane.md)
     server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
     token: SecretStr = Field(SecretStr(""), description="API token for `server`")
     admin_token: SecretStr = Field(SecretStr(""), description="the first admin's token when `aidc server` bootstraps")
     token_ttl_days: int = Field(90, ge=0, description="default lifetime of a new API token; 0 = no expiry")
     audit_retention_days: int = Field(180, ge=1, description="audit entries older than this are pruned")
-    auth_cache_seconds: float = Field(10.0, ge=0, le=300, description="how long the server trusts a token it has "
-                                      "verified before asking the store again (a server following the store's change "
-                                      "feed sees revocations made elsewhere at once; without it they take effect "
-                                      "within this); 0 = every request")
-    read_cache_mb: float = Field(64.0, ge=0, description="memory for the read answers the server keeps while the "
-                                 "store says nothing they were read from changed (docs/control-plane.md); 0 = none")
+    auth_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="how long the server trusts a token it has "
+        "verified before asking the store again (a server following the store's change "
+        "feed sees revocations made elsewhere at once; without it they take effect "
+        "within this); 0 = every request",
+    )
+    read_cache_mb: float = Field(
+        64.0,
+        ge=0,
+        description="memory for the read answers the server keeps while the "
+        "store says nothing they were read from changed (docs/control-plane.md); 0 = none",
+    )
     # encryption at rest, TLS and single sign-on (docs/control-plane.md)
     encryption: Literal["auto", "on", "off"] = Field(
-        "auto", description="encrypt new artifacts: auto = on in `aidc server` and wherever a master key is configured")
+        "auto", description="encrypt new artifacts: auto = on in `aidc server` and wherever a master key is configured"
+    )
     master_key_file: str = Field("", description="master key file (mode 0600); default $AIDC_HOME/master.key")
     master_key: SecretStr = Field(SecretStr(""), description="master key(s) in base64, comma-separated, active first")
     ca_file: str = Field("", description="CA bundle the remote client verifies an HTTPS server against")
     oidc_issuer: str = Field("", description="OIDC issuer URL whose JWTs the server accepts as bearer tokens")
     oidc_audience: str = Field("", description="the `aud` an OIDC token must carry (the client id of aidc)")
-    oidc_jwks_url: str = Field("", description="the issuer's JWKS URL; default: from its /.well-known/openid-configuration")
-    oidc_principal_claim: str = Field("sub", description="the token claim naming the aidc user (sub, preferred_username, email…)")
+    oidc_jwks_url: str = Field(
+        "", description="the issuer's JWKS URL; default: from its /.well-known/openid-configuration"
+    )
+    oidc_principal_claim: str = Field(
+        "sub", description="the token claim naming the aidc user (sub, preferred_username, email…)"
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -62,9 +81,14 @@ class Settings(BaseSettings):
         return self
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     def public(self) -> dict[str, Any]:

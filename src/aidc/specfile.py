@@ -21,8 +21,13 @@ Path_ = tuple[str | int, ...]
 class SpecSource:
     """A parsed YAML document plus the line:col of every node, addressable by field path."""
 
-    def __init__(self, data: Any, positions: dict[Path_, tuple[int, int]], file: str,
-                 key_positions: dict[Path_, tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self,
+        data: Any,
+        positions: dict[Path_, tuple[int, int]],
+        file: str,
+        key_positions: dict[Path_, tuple[int, int]] | None = None,
+    ) -> None:
         self.data, self.positions, self.file = data, positions, file
         self.key_positions = key_positions or {}  # where a mapping's key is written (positions: its value)
 
@@ -61,8 +66,9 @@ def _scalar(node: yaml.Node) -> Any:
     return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
-def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],
-          keys: dict[Path_, tuple[int, int]], file: str) -> Any:
+def _walk(
+    node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]], keys: dict[Path_, tuple[int, int]], file: str
+) -> Any:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -72,8 +78,14 @@ def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             keys[here] = (line, col)
             if key in out:
-                problem = SpecProblem(file, line, col, format_path(here),
-                                      "duplicate key", "each key may appear once in a mapping; remove or rename one")
+                problem = SpecProblem(
+                    file,
+                    line,
+                    col,
+                    format_path(here),
+                    "duplicate key",
+                    "each key may appear once in a mapping; remove or rename one",
+                )
                 raise InvalidSpec(str(problem), problems=[problem])
             out[key] = _walk(value_node, here, positions, keys, file)
         return out
@@ -89,15 +101,28 @@ def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problem = SpecProblem(file, line, col, "", f"YAML syntax error: {exc.problem}",
-                              "check indentation, colons and quotes on this line")
+        problem = SpecProblem(
+            file,
+            line,
+            col,
+            "",
+            f"YAML syntax error: {exc.problem}",
+            "check indentation, colons and quotes on this line",
+        )
         raise InvalidSpec(str(problem), problems=[problem]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters): no mark
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        problem = SpecProblem(file, line, col, "", f"YAML cannot contain character #x{exc.character:04x}"
-                              if isinstance(exc.character, int) else f"YAML syntax error: {exc.reason}",
-                              "remove control characters; save the file as plain UTF-8 text")
+        problem = SpecProblem(
+            file,
+            line,
+            col,
+            "",
+            f"YAML cannot contain character #x{exc.character:04x}"
+            if isinstance(exc.character, int)
+            else f"YAML syntax error: {exc.reason}",
+            "remove control characters; save the file as plain UTF-8 text",
+        )
         raise InvalidSpec(str(problem), problems=[problem]) from None
     positions: dict[Path_, tuple[int, int]] = {}
     keys: dict[Path_, tuple[int, int]] = {}
@@ -110,7 +135,9 @@ def read_yaml(path: str | Path) -> SpecSource:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidSpec(f"no such file: {p}", hint="check the path; it is relative to the current directory") from None
+        raise InvalidSpec(
+            f"no such file: {p}", hint="check the path; it is relative to the current directory"
+        ) from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise InvalidSpec(f"cannot read {p}: {exc}", hint="give the path of a UTF-8 YAML file") from None
     return parse_yaml(text, str(p))
@@ -151,7 +178,9 @@ def validate(model: type[M], source: SpecSource, data: Any = None, prefix: Path_
     """Validate ``data`` (default: the whole document) against ``model``; located errors on failure."""
     payload = source.data if data is None and not prefix else data
     if payload is None:
-        raise_problems([source.problem(prefix, "the document is empty", "see the examples/ folder for a spec to start from")])
+        raise_problems(
+            [source.problem(prefix, "the document is empty", "see the examples/ folder for a spec to start from")]
+        )
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -46,13 +46,32 @@ def record_projects(platform: Platform) -> dict[str, dict[str, str]]:
         security.create_project(local, project)
         run = md.create_run(f"run-{project}", "digits", {}, None)
         md.finish_run(run.id, "succeeded")
-        dv = md.register_dataset_version(f"data-{project}", "sha256:" + "0" * 64, schema={}, stats={}, class_balance={},
-                                         fingerprint=f"fp-{project}", run_id=run.id)
-        mv = md.register_model_version(f"model-{project}", onnx_digest=None, checkpoint_digest=None, run_id=run.id,
-                                       dataset_version_id=dv.id, metrics={"accuracy": 0.9})
+        dv = md.register_dataset_version(
+            f"data-{project}",
+            "sha256:" + "0" * 64,
+            schema={},
+            stats={},
+            class_balance={},
+            fingerprint=f"fp-{project}",
+            run_id=run.id,
+        )
+        mv = md.register_model_version(
+            f"model-{project}",
+            onnx_digest=None,
+            checkpoint_digest=None,
+            run_id=run.id,
+            dataset_version_id=dv.id,
+            metrics={"accuracy": 0.9},
+        )
         dep = md.add_deployment(f"dep-{project}", mv.id, "http://127.0.0.1:9", None)  # port 9: nothing answers
-        records[project] = {"run": run.id, "dataset_version": str(dv.id), "model_version": str(mv.id),
-                            "deployment": str(dep.id), "model_ref": mv.ref, "deployment_name": dep.name}
+        records[project] = {
+            "run": run.id,
+            "dataset_version": str(dv.id),
+            "model_version": str(mv.id),
+            "deployment": str(dep.id),
+            "model_ref": mv.ref,
+            "deployment_name": dep.name,
+        }
         for kind in ("run", "dataset_version", "model_version", "deployment"):
             security.assign_project(local, kind, records[project][kind], project)
     return records
@@ -72,8 +91,9 @@ def record_jobs(platform: Platform, records: dict[str, dict[str, str]]) -> dict[
     """One queued job in each project."""
     local = platform.local_access()
     for project in PROJECTS:
-        job, _ = platform.jobs.submit(local, spec_text=JOB_SPEC, path_name="data.yaml", project=project,
-                                      idempotency_key=f"world-{project}")
+        job, _ = platform.jobs.submit(
+            local, spec_text=JOB_SPEC, path_name="data.yaml", project=project, idempotency_key=f"world-{project}"
+        )
         records[project]["job"] = job["id"]
     return records
 
@@ -114,8 +134,14 @@ class LiveServer:
     env: dict[str, str]
 
 
-def start_server(home: Path, admin_token: str, *extra: str, scheme: str = "http", verify: str | bool = False,
-                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], LiveServer]:
+def start_server(
+    home: Path,
+    admin_token: str,
+    *extra: str,
+    scheme: str = "http",
+    verify: str | bool = False,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], LiveServer]:
     """`aidc server` as a user starts it, on a free port, once /api/v1/health answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")} | (env or {})
@@ -123,7 +149,9 @@ def start_server(home: Path, admin_token: str, *extra: str, scheme: str = "http"
     log = home.parent / f"server-{port}.log"
     aidc = str(Path(sys.executable).with_name("aidc"))
     with log.open("wb") as out:
-        proc = subprocess.Popen([aidc, "server", "--port", str(port), *extra], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [aidc, "server", "--port", str(port), *extra], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

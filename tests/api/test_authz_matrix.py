@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter
+from tests.api.conftest import JOB_SPEC
 
 from aidc.api import app as app_module
 from aidc.api.app import create_app, routes_of
 from aidc.security.policy import POLICY, unpoliced
 from aidc.security.roles import AUTHENTICATED, GLOBAL_PERMISSIONS, PUBLIC, ROLES
-from tests.api.conftest import JOB_SPEC
 
 API = "/api/v1"
 CALLERS = [f"{role}@alpha" for role in ROLES] + ["admin@*", None]  # None: no token
@@ -54,40 +54,54 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/runs/{{run_id}}"): Sample(f"{API}/runs/{r['run']}", scope="item"),
         ("GET", f"{API}/models"): Sample(f"{API}/models", scope="list"),
         ("GET", f"{API}/models/{{ref}}"): Sample(f"{API}/models/{r['model_ref']}", scope="item"),
-        ("POST", f"{API}/models/{{ref}}/promote"): Sample(f"{API}/models/{r['model_ref']}/promote", {"stage": "staging"},
-                                                          scope="item"),
+        ("POST", f"{API}/models/{{ref}}/promote"): Sample(
+            f"{API}/models/{r['model_ref']}/promote", {"stage": "staging"}, scope="item"
+        ),
         ("GET", f"{API}/datasets"): Sample(f"{API}/datasets", scope="list"),
         ("GET", f"{API}/runs/{{run_id}}/report"): Sample(f"{API}/runs/{r['run']}/report", scope="item"),
         ("GET", f"{API}/deployments"): Sample(f"{API}/deployments", scope="list"),
         ("GET", f"{API}/deployments/{{name}}"): Sample(f"{API}/deployments/{r['deployment_name']}", scope="item"),
         # the fixture's models have no ONNX file and its deployments no replicas: what proves the caller got past
         # the project check is the error only the deployment logic gives (no ONNX file; unmanaged: 409)
-        ("POST", f"{API}/deployments"): Sample(f"{API}/deployments", {"model": r["model_ref"]}, scope="item", ok=404,
-                                               ok_says="has no ONNX file"),
-        ("POST", f"{API}/deployments/{{name}}/scale"): Sample(f"{API}/deployments/{r['deployment_name']}/scale",
-                                                              {"replicas": 2}, scope="item", ok=409),
-        ("POST", f"{API}/deployments/{{name}}/promote"): Sample(f"{API}/deployments/{r['deployment_name']}/promote",
-                                                                scope="item", ok=409),
-        ("POST", f"{API}/deployments/{{name}}/rollback"): Sample(f"{API}/deployments/{r['deployment_name']}/rollback",
-                                                                 scope="item", ok=409),
+        ("POST", f"{API}/deployments"): Sample(
+            f"{API}/deployments", {"model": r["model_ref"]}, scope="item", ok=404, ok_says="has no ONNX file"
+        ),
+        ("POST", f"{API}/deployments/{{name}}/scale"): Sample(
+            f"{API}/deployments/{r['deployment_name']}/scale", {"replicas": 2}, scope="item", ok=409
+        ),
+        ("POST", f"{API}/deployments/{{name}}/promote"): Sample(
+            f"{API}/deployments/{r['deployment_name']}/promote", scope="item", ok=409
+        ),
+        ("POST", f"{API}/deployments/{{name}}/rollback"): Sample(
+            f"{API}/deployments/{r['deployment_name']}/rollback", scope="item", ok=409
+        ),
         ("DELETE", f"{API}/deployments/{{name}}"): Sample(f"{API}/deployments/gone-{n}", scope="item"),  # see SETUP
         ("POST", f"{API}/projects"): Sample(f"{API}/projects", {"name": f"p{n}"}),
-        ("POST", f"{API}/projects/{{name}}/records"): Sample(f"{API}/projects/{project}/records",
-                                                             {"kind": "run", "id": r["run"]}),
+        ("POST", f"{API}/projects/{{name}}/records"): Sample(
+            f"{API}/projects/{project}/records", {"kind": "run", "id": r["run"]}
+        ),
         ("GET", f"{API}/principals"): Sample(f"{API}/principals"),
         ("POST", f"{API}/principals"): Sample(f"{API}/principals", {"name": f"u{n}"}),
         ("PATCH", f"{API}/principals/{{name}}"): Sample(f"{API}/principals/target", {"disabled": False}),
-        ("POST", f"{API}/principals/{{name}}/roles"): Sample(f"{API}/principals/target/roles",
-                                                             {"role": "viewer", "project": project}),
-        ("DELETE", f"{API}/principals/{{name}}/roles/{{role}}"): Sample(f"{API}/principals/target/roles/viewer?project={project}"),
+        ("POST", f"{API}/principals/{{name}}/roles"): Sample(
+            f"{API}/principals/target/roles", {"role": "viewer", "project": project}
+        ),
+        ("DELETE", f"{API}/principals/{{name}}/roles/{{role}}"): Sample(
+            f"{API}/principals/target/roles/viewer?project={project}"
+        ),
         ("GET", f"{API}/principals/{{name}}/tokens"): Sample(f"{API}/principals/target/tokens"),
-        ("POST", f"{API}/principals/{{name}}/tokens"): Sample(f"{API}/principals/target/tokens", {"name": "m", "expires_days": 1}),
-        ("DELETE", f"{API}/principals/{{name}}/tokens/{{token_id}}"): Sample(f"{API}/principals/target/tokens/00000000"),
+        ("POST", f"{API}/principals/{{name}}/tokens"): Sample(
+            f"{API}/principals/target/tokens", {"name": "m", "expires_days": 1}
+        ),
+        ("DELETE", f"{API}/principals/{{name}}/tokens/{{token_id}}"): Sample(
+            f"{API}/principals/target/tokens/00000000"
+        ),
         ("GET", f"{API}/audit"): Sample(f"{API}/audit?limit=5"),
         ("GET", f"{API}/audit/verify"): Sample(f"{API}/audit/verify"),
         ("GET", f"{API}/audit/export"): Sample(f"{API}/audit/export"),
-        ("POST", f"{API}/jobs"): Sample(f"{API}/jobs", {"pipeline": JOB_SPEC, "project": project,
-                                                        "idempotency_key": f"matrix-{n}"}),
+        ("POST", f"{API}/jobs"): Sample(
+            f"{API}/jobs", {"pipeline": JOB_SPEC, "project": project, "idempotency_key": f"matrix-{n}"}
+        ),
         ("GET", f"{API}/jobs"): Sample(f"{API}/jobs", scope="list"),
         ("GET", f"{API}/jobs/{{job_id}}"): Sample(f"{API}/jobs/{r['job']}", scope="item"),
         ("POST", f"{API}/jobs/{{job_id}}/cancel"): Sample(f"{API}/jobs/{r['job']}/cancel", scope="item"),
@@ -145,8 +159,10 @@ def test_a_route_added_after_startup_is_denied_to_everyone(world: Any) -> None:
 
 
 def _matrix(world: Any) -> list[tuple[str, str, str | None, str]]:
-    return [(method, path, caller, target) for (method, path), caller, target
-            in itertools.product(sorted(routes_of(world.client.app)), CALLERS, TARGETS)]
+    return [
+        (method, path, caller, target)
+        for (method, path), caller, target in itertools.product(sorted(routes_of(world.client.app)), CALLERS, TARGETS)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -199,8 +215,11 @@ def _check(cell: tuple[str, str, str | None, str], outcome: tuple[int, Any, Samp
 
 
 def test_authorization_matrix(world: Any, outcomes: dict[Any, Any]) -> None:
-    wrong = [f"{m} {p} as {c or 'anonymous'} on {t}: {why}" for (m, p, c, t), o in outcomes.items()
-             if (why := _check((m, p, c, t), o))]
+    wrong = [
+        f"{m} {p} as {c or 'anonymous'} on {t}: {why}"
+        for (m, p, c, t), o in outcomes.items()
+        if (why := _check((m, p, c, t), o))
+    ]
     assert not wrong, "\n".join(wrong)
     assert len(outcomes) == len(routes_of(world.client.app)) * len(CALLERS) * len(TARGETS)
 
@@ -246,10 +265,12 @@ SPOT_CHECKS: list[tuple[str, str, str, str, Callable[[int], bool]]] = [
 ]
 
 
-@pytest.mark.parametrize(("caller", "method", "path", "target", "ok"), SPOT_CHECKS,
-                         ids=[f"{c} {m} {p} {t}" for c, m, p, t, _ in SPOT_CHECKS])
-def test_spot_checks(outcomes: dict[Any, Any], caller: str, method: str, path: str, target: str,
-                     ok: Callable[[int], bool]) -> None:
+@pytest.mark.parametrize(
+    ("caller", "method", "path", "target", "ok"), SPOT_CHECKS, ids=[f"{c} {m} {p} {t}" for c, m, p, t, _ in SPOT_CHECKS]
+)
+def test_spot_checks(
+    outcomes: dict[Any, Any], caller: str, method: str, path: str, target: str, ok: Callable[[int], bool]
+) -> None:
     status, body, _ = outcomes[(method, path, caller, target)]
     assert ok(status), (status, body)
 

@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-
 from tests.api.conftest import JOB_SPEC, LiveServer, start_server, stop
 
 AIDC = str(Path(sys.executable).with_name("aidc"))
@@ -31,14 +30,19 @@ SERVER_ENV = {"AIDC_RAY_NUM_CPUS": "2"}
 
 
 def api(server: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {server.admin_token}"},
-                        timeout=30)
+    return httpx.Client(
+        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=30
+    )
 
 
 def cli(server: LiveServer, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")}
-    env |= {"AIDC_HOME": str(server.home.parent / "client"), "AIDC_SERVER": server.url,
-            "AIDC_TOKEN": server.admin_token, "COLUMNS": "200"}
+    env |= {
+        "AIDC_HOME": str(server.home.parent / "client"),
+        "AIDC_SERVER": server.url,
+        "AIDC_TOKEN": server.admin_token,
+        "COLUMNS": "200",
+    }
     return subprocess.run([AIDC, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -120,8 +124,12 @@ def test_a_retried_submission_returns_the_same_job(server: LiveServer, spec: Pat
     first = client.post("/jobs", json=body, headers={"Idempotency-Key": "retry-1"})
     again = client.post("/jobs", json=body, headers={"Idempotency-Key": "retry-1"})
     assert (first.status_code, again.status_code) == (201, 200) and first.json()["id"] == again.json()["id"]
-    by_cli = [json.loads(cli(server, "jobs", "submit", str(spec), "--cpus", "512", "--idempotency-key", "retry-2",
-                             "--json").stdout)["id"] for _ in range(2)]
+    by_cli = [
+        json.loads(
+            cli(server, "jobs", "submit", str(spec), "--cpus", "512", "--idempotency-key", "retry-2", "--json").stdout
+        )["id"]
+        for _ in range(2)
+    ]
     assert by_cli[0] == by_cli[1]
     keyed = [j for j in client.get("/jobs", params={"limit": 1000}).json() if j["idempotency_key"].startswith("retry-")]
     assert len(keyed) == 2
@@ -165,8 +173,9 @@ def test_a_server_killed_during_submissions_loses_or_halves_no_job(tmp_path: Pat
                 key = f"crash-{worker}-{n}"
                 sent.add(key)
                 try:
-                    response = client.post("/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml"},
-                                           headers={"Idempotency-Key": key})
+                    response = client.post(
+                        "/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml"}, headers={"Idempotency-Key": key}
+                    )
                 except httpx.HTTPError:
                     return  # the server died under this request
                 acknowledged[key] = response.json()["id"]
@@ -191,8 +200,9 @@ def test_a_server_killed_during_submissions_loses_or_halves_no_job(tmp_path: Pat
                 full = client.get(f"/jobs/{j['id']}").json()
                 assert (full["spec_text"], full["state"], full["pipeline"]) == (JOB_SPEC, "queued", "digits-data")
             for key in sorted(sent):  # every client retries whatever it sent: nothing is made twice
-                response = client.post("/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml"},
-                                       headers={"Idempotency-Key": key})
+                response = client.post(
+                    "/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml"}, headers={"Idempotency-Key": key}
+                )
                 assert response.status_code == (200 if key in by_key else 201)
                 assert key not in acknowledged or response.json()["id"] == acknowledged[key]
             assert len(client.get("/jobs", params={"limit": 1000}).json()) == len(sent)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.api.conftest import JOB_SPEC, start_server, stop
 from tests.api.test_jobs_live import SERVER_ENV, api, wait_for
 
@@ -36,8 +35,9 @@ def test_a_preempted_training_job_resumes_its_run_from_its_last_checkpoint(tmp_p
     proc, server = start_server(home, token, env=SERVER_ENV)
     try:
         with api(server) as client:
-            low = client.post("/jobs", json={"pipeline": TRAINING, "path_name": "long.yaml", "cpus": 2,
-                                             "priority": 0}).json()
+            low = client.post(
+                "/jobs", json={"pipeline": TRAINING, "path_name": "long.yaml", "cpus": 2, "priority": 0}
+            ).json()
             running = wait_for(client, low["id"], ("running",), timeout=120)
             deadline = time.monotonic() + 300
             while True:  # until its first epoch checkpoint is recorded
@@ -46,8 +46,9 @@ def test_a_preempted_training_job_resumes_its_run_from_its_last_checkpoint(tmp_p
                     break
                 assert time.monotonic() < deadline, client.get(f"/jobs/{low['id']}/logs").text
                 time.sleep(0.5)
-            high = client.post("/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml", "cpus": 2,
-                                              "priority": 10}).json()
+            high = client.post(
+                "/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml", "cpus": 2, "priority": 10}
+            ).json()
             wait_for(client, low["id"], ("preempted",), timeout=60)
             assert client.get(f"/jobs/{low['id']}").json()["reason"] == f"preempted by higher-priority job {high['id']}"
             assert wait_for(client, high["id"], ("succeeded", "failed"), timeout=240)["state"] == "succeeded"

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.api.conftest import LiveServer, start_server, stop
+from tests.api.test_remote_parity import _local, _remote
 
 from aidc.errors import PermissionDenied
 from aidc.platform import Platform
 from aidc.settings import Settings
 from aidc.store.artifacts.keyring import MasterKey, read_key_file, write_key_file
-from tests.api.conftest import LiveServer, start_server, stop
-from tests.api.test_remote_parity import _local, _remote
 
 KEY_ID = re.compile(r"\b[0-9a-f]{16}\b")
 
@@ -43,8 +43,9 @@ def _keys_seen(served: LiveServer, seen: set[str]) -> set[str]:
     return seen
 
 
-def test_status_prints_the_same_locally_and_through_the_server(served: LiveServer, monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_status_prints_the_same_locally_and_through_the_server(
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     local_code, local_json, _ = _local(served, monkeypatch, "keys", "status", "--json")
     remote_code, remote_json, _ = _remote(served, monkeypatch, tmp_path, "keys", "status", "--json")
     assert local_code == remote_code == 0
@@ -52,12 +53,15 @@ def test_status_prints_the_same_locally_and_through_the_server(served: LiveServe
     assert found == json.loads(local_json)
     assert (found["encryption"], found["encrypted"], found["plaintext"]) == ("on", 2, 1)
     assert found["key_file"] == str(served.home / "master.key")
-    assert _remote(served, monkeypatch, tmp_path, "keys", "status")[1].splitlines() == \
-        _local(served, monkeypatch, "keys", "status")[1].splitlines()
+    assert (
+        _remote(served, monkeypatch, tmp_path, "keys", "status")[1].splitlines()
+        == _local(served, monkeypatch, "keys", "status")[1].splitlines()
+    )
 
 
-def test_rotate_through_the_server_does_what_it_does_locally(served: LiveServer, monkeypatch: pytest.MonkeyPatch,
-                                                             tmp_path: Path) -> None:
+def test_rotate_through_the_server_does_what_it_does_locally(
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     seen = _keys_seen(served, set())
     before = json.loads(_local(served, monkeypatch, "keys", "status", "--json")[1])["keys"][0]["key_id"]
     code, remote_out, _ = _remote(served, monkeypatch, tmp_path, "keys", "rotate")
@@ -73,18 +77,24 @@ def test_rotate_through_the_server_does_what_it_does_locally(served: LiveServer,
     new = MasterKey.generate()
     key_file = tmp_path / "new.key"
     write_key_file(key_file, [new])
-    code, out, _ = _remote(served, monkeypatch, tmp_path, "keys", "rotate", "--new-key-file", str(key_file),
-                           "--keep-old", "--json")
+    code, out, _ = _remote(
+        served, monkeypatch, tmp_path, "keys", "rotate", "--new-key-file", str(key_file), "--keep-old", "--json"
+    )
     seen = _keys_seen(served, seen | {new.to_text()})
     done = json.loads(out)
     assert code == 0 and done["master_key_id"] == new.key_id and done["retired"] == [] and len(done["kept"]) == 1
     assert (done["rewrapped"], done["failed"]) == (2, [])
     status = json.loads(_remote(served, monkeypatch, tmp_path, "keys", "status", "--json")[1])
-    assert [(k["key_id"], k["active"], k["artifacts"]) for k in status["keys"]] == \
-        [(new.key_id, True, 2), (done["kept"][0], False, 0)]
+    assert [(k["key_id"], k["active"], k["artifacts"]) for k in status["keys"]] == [
+        (new.key_id, True, 2),
+        (done["kept"][0], False, 0),
+    ]
 
-    audit = httpx.get(f"{served.url}/api/v1/audit", params={"action": "keys.rotate"},
-                      headers={"Authorization": f"Bearer {served.admin_token}"}).json()
+    audit = httpx.get(
+        f"{served.url}/api/v1/audit",
+        params={"action": "keys.rotate"},
+        headers={"Authorization": f"Bearer {served.admin_token}"},
+    ).json()
     assert [(e["actor"], e["result"]) for e in audit] == [("admin", "ok"), (audit[1]["actor"], "ok"), ("admin", "ok")]
     assert audit[0]["details"]["master_key_id"] == new.key_id
     assert audit[1]["actor"].startswith("local:")  # the rotation on the host itself
@@ -95,12 +105,14 @@ def test_rotate_through_the_server_does_what_it_does_locally(served: LiveServer,
     assert len(seen) == 4 and not [k for k in seen if k in said]
 
 
-def test_only_an_admin_on_every_project_may_see_or_rotate_the_keys(served: LiveServer, monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+def test_only_an_admin_on_every_project_may_see_or_rotate_the_keys(
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     admin = {"Authorization": f"Bearer {served.admin_token}"}
     httpx.post(f"{served.url}/api/v1/principals", headers=admin, json={"name": "pat"}).raise_for_status()
-    httpx.post(f"{served.url}/api/v1/principals/pat/roles", headers=admin,
-               json={"role": "admin", "project": "default"}).raise_for_status()
+    httpx.post(
+        f"{served.url}/api/v1/principals/pat/roles", headers=admin, json={"role": "admin", "project": "default"}
+    ).raise_for_status()
     token = httpx.post(f"{served.url}/api/v1/principals/pat/tokens", headers=admin, json={"name": "t"}).json()["token"]
     key_file_before = (served.home / "master.key").read_bytes()
     for command in (("keys", "status"), ("keys", "rotate")):
@@ -110,14 +122,18 @@ def test_only_an_admin_on_every_project_may_see_or_rotate_the_keys(served: LiveS
     assert (served.home / "master.key").read_bytes() == key_file_before
 
 
-def test_a_new_key_that_is_not_a_key_is_refused_before_it_is_sent(served: LiveServer, monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+def test_a_new_key_that_is_not_a_key_is_refused_before_it_is_sent(
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.key"
     bad.write_text("not a key\n")
     bad.chmod(0o600)
     local = _local(served, monkeypatch, "keys", "rotate", "--new-key-file", str(bad))
     remote = _remote(served, monkeypatch, tmp_path, "keys", "rotate", "--new-key-file", str(bad))
     assert remote == local and local[0] == 1 and "does not hold a base64 256-bit key" in local[2]
-    answer = httpx.post(f"{served.url}/api/v1/keys/rotate", json={"new_key": "not a key"},
-                        headers={"Authorization": f"Bearer {served.admin_token}"})
+    answer = httpx.post(
+        f"{served.url}/api/v1/keys/rotate",
+        json={"new_key": "not a key"},
+        headers={"Authorization": f"Bearer {served.admin_token}"},
+    )
     assert answer.status_code == 422 and "not a key" not in answer.text

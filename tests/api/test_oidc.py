@@ -35,7 +35,9 @@ class Issuer:
         key = key or self.keys[0]
         now = int(time.time())
         body = {"iss": self.url, "aud": AUDIENCE, "sub": sub, "iat": now, "nbf": now, "exp": now + 300} | claims
-        return jwt.encode({"alg": "RS256", "kid": kid or key.kid}, {k: v for k, v in body.items() if v is not None}, key)
+        return jwt.encode(
+            {"alg": "RS256", "kid": kid or key.kid}, {k: v for k, v in body.items() if v is not None}, key
+        )
 
 
 @pytest.fixture()
@@ -46,7 +48,11 @@ def issuer() -> Iterator[Issuer]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             state.requests.append(self.path)
             if self.path == "/.well-known/openid-configuration":
-                body = {"issuer": state.url, "jwks_uri": state.url + "/jwks", "id_token_signing_alg_values_supported": ["RS256"]}
+                body = {
+                    "issuer": state.url,
+                    "jwks_uri": state.url + "/jwks",
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                }
             elif self.path == "/jwks":
                 body = {"keys": [k.as_dict(private=False) for k in state.keys]}
             else:
@@ -88,13 +94,18 @@ def _get(client: TestClient, path: str, token: str) -> Any:
     return client.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
 
 
-def test_a_valid_token_acts_as_its_aidc_user_with_that_users_roles(issuer: Issuer, api: tuple[TestClient, Platform]) -> None:
+def test_a_valid_token_acts_as_its_aidc_user_with_that_users_roles(
+    issuer: Issuer, api: tuple[TestClient, Platform]
+) -> None:
     client, platform = api
     me = _get(client, "/whoami", issuer.token("alice"))
     assert me.status_code == 200 and me.json()["principal"] == "alice"
     assert me.json()["roles"] == [{"role": "admin", "project": "*"}]
-    made = client.post("/api/v1/projects", json={"name": "vision", "description": ""},
-                       headers={"Authorization": f"Bearer {issuer.token('alice')}"})
+    made = client.post(
+        "/api/v1/projects",
+        json={"name": "vision", "description": ""},
+        headers={"Authorization": f"Bearer {issuer.token('alice')}"},
+    )
     assert made.status_code == 201
     entry = platform.security.audit_list(action="project.create")[0]
     assert entry.actor == "alice" and entry.details["token_id"] == "oidc"
@@ -104,8 +115,19 @@ def test_a_valid_token_acts_as_its_aidc_user_with_that_users_roles(issuer: Issue
     assert issuer.requests.count("/jwks") == 1
 
 
-@pytest.mark.parametrize("case", ["expired", "wrong audience", "wrong issuer", "bad signature", "unknown kid",
-                                  "not yet valid", "unknown user", "no exp"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "expired",
+        "wrong audience",
+        "wrong issuer",
+        "bad signature",
+        "unknown kid",
+        "not yet valid",
+        "unknown user",
+        "no exp",
+    ],
+)
 def test_bad_tokens_get_401_saying_why(issuer: Issuer, api: tuple[TestClient, Platform], case: str) -> None:
     client, platform = api
     now = int(time.time())
@@ -113,7 +135,10 @@ def test_bad_tokens_get_401_saying_why(issuer: Issuer, api: tuple[TestClient, Pl
     token, expected = {
         "expired": (issuer.token(exp=now - 600), "OIDC token expired at"),
         "wrong audience": (issuer.token(aud="another-app"), "claim aud = 'another-app' does not match audience"),
-        "wrong issuer": (issuer.token(iss="https://evil.example"), "claim iss = 'https://evil.example' does not match issuer"),
+        "wrong issuer": (
+            issuer.token(iss="https://evil.example"),
+            "claim iss = 'https://evil.example' does not match issuer",
+        ),
         "bad signature": (issuer.token(key=stranger), "signature does not verify"),
         "unknown kid": (issuer.token(key=stranger, kid="k9"), "key id 'k9', which the issuer's JWKS"),
         "not yet valid": (issuer.token(nbf=now + 3600), "not valid before"),
@@ -127,8 +152,9 @@ def test_bad_tokens_get_401_saying_why(issuer: Issuer, api: tuple[TestClient, Pl
     assert denied and denied[0].actor == "anonymous"
 
 
-def test_a_new_issuer_key_is_fetched_when_a_token_names_it(issuer: Issuer, api: tuple[TestClient, Platform],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_issuer_key_is_fetched_when_a_token_names_it(
+    issuer: Issuer, api: tuple[TestClient, Platform], monkeypatch: pytest.MonkeyPatch
+) -> None:
     client, _ = api
     monkeypatch.setattr(oidc, "REFETCH_AFTER_S", 0.0)  # not the 30 s a server waits between refetches
     assert _get(client, "/whoami", issuer.token("alice")).status_code == 200

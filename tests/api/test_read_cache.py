@@ -5,20 +5,20 @@ in the next reads, one project's answer is never another's, and every denied rea
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.api.conftest import fresh_postgres
 
 from aidc.api import create_app
 from aidc.platform import Platform
 from aidc.settings import Settings
-from tests.api.conftest import fresh_postgres
 
 
 @dataclass
@@ -56,8 +56,9 @@ def _serve(home: Path, url: str, **settings: Any) -> Iterator[Server]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     with ExitStack() as stack:
-        url = (f"sqlite:///{tmp_path / 'aidc.db'}" if request.param == "sqlite"
-               else stack.enter_context(fresh_postgres()))
+        url = (
+            f"sqlite:///{tmp_path / 'aidc.db'}" if request.param == "sqlite" else stack.enter_context(fresh_postgres())
+        )
         # (tokens kept 5 minutes: what a change made elsewhere does here is the change feed's doing, not expiry's)
         yield from _serve(tmp_path / "home", url, auth_cache_seconds=300)
 
@@ -117,12 +118,16 @@ def test_another_process_write_shows_in_the_next_reads(server: Server) -> None:
 
 def test_a_write_through_this_server_is_read_back_at_once(server: Server) -> None:
     md = server.platform.metadata
-    mv = md.register_model_version("digits", onnx_digest=None, checkpoint_digest=None, run_id="run-alpha",
-                                   dataset_version_id=None, metrics={})
+    mv = md.register_model_version(
+        "digits", onnx_digest=None, checkpoint_digest=None, run_id="run-alpha", dataset_version_id=None, metrics={}
+    )
     server.platform.security.assign_project(server.platform.local_access(), "model_version", str(mv.id), "alpha")
     assert _kept(server, "/models").json()[0]["stage"] == "none"
-    promoted = server.client.post(f"/api/v1/models/{mv.ref}/promote", json={"stage": "production"},
-                                  headers={"Authorization": f"Bearer {server.tokens['alpha']}"})
+    promoted = server.client.post(
+        f"/api/v1/models/{mv.ref}/promote",
+        json={"stage": "production"},
+        headers={"Authorization": f"Bearer {server.tokens['alpha']}"},
+    )
     assert promoted.status_code == 200, promoted.text
     assert server.get("/models").json()[0]["stage"] == "production"  # no waiting, on either database
 
@@ -142,8 +147,11 @@ def test_every_denied_read_is_audited(server: Server) -> None:
     _kept(server, "/runs/run-alpha", "alpha")
     for _ in range(3):
         assert server.get("/runs/run-beta", "alpha").status_code == 404
-    denied = [e for e in server.platform.security.audit_list(actor="rita-alpha")
-              if e.result == "denied" and e.target == "run run-beta"]
+    denied = [
+        e
+        for e in server.platform.security.audit_list(actor="rita-alpha")
+        if e.result == "denied" and e.target == "run run-beta"
+    ]
     assert len(denied) == 3
 
 
@@ -191,14 +199,16 @@ def test_memory_is_bounded_and_concurrent_misses_read_once(tmp_path: Path) -> No
             reads.append(name)
             await asyncio.sleep(delay)
             return name.encode() * (1000 // len(name))
+
         return read
 
     async def scenario() -> None:
         for name in ("aaaa", "bbbb", "cccc", "aaaa", "dddd", "aaaa", "bbbb"):
             await cache.answer(name, ["pipeline_runs"], reader(name))
         assert cache.kept_bytes <= cache.max_bytes
-        together = await asyncio.gather(*(cache.answer("eeee", ["pipeline_runs"], reader("eeee", 0.05))
-                                          for _ in range(8)))
+        together = await asyncio.gather(
+            *(cache.answer("eeee", ["pipeline_runs"], reader("eeee", 0.05)) for _ in range(8))
+        )
         assert {body for body, _ in together} == {b"eeee" * 250}
 
     try:

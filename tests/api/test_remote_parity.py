@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.api.conftest import LiveServer, start_server, stop
 from typer.testing import CliRunner
 
 from aidc.cli.app import app
@@ -22,7 +23,6 @@ from aidc.errors import PermissionDenied
 from aidc.platform import Platform
 from aidc.report.sample_run import record_sample_runs
 from aidc.settings import Settings
-from tests.api.conftest import LiveServer, start_server, stop
 
 runner = CliRunner()
 OK, FAILED = "20250101-120000-a1b2c3", "20250101-130000-d4e5f6"
@@ -56,10 +56,14 @@ def _local(served: LiveServer, mp: pytest.MonkeyPatch, *args: str) -> tuple[int,
     return _invoke(mp, {"AIDC_HOME": str(served.home)}, *args)
 
 
-def _remote(served: LiveServer, mp: pytest.MonkeyPatch, tmp_path: Path, *args: str, token: str | None = None
-            ) -> tuple[int, str, str]:
-    env = {"AIDC_HOME": str(tmp_path / "client-home"), "AIDC_SERVER": served.url,
-           "AIDC_TOKEN": token or served.admin_token}
+def _remote(
+    served: LiveServer, mp: pytest.MonkeyPatch, tmp_path: Path, *args: str, token: str | None = None
+) -> tuple[int, str, str]:
+    env = {
+        "AIDC_HOME": str(tmp_path / "client-home"),
+        "AIDC_SERVER": served.url,
+        "AIDC_TOKEN": token or served.admin_token,
+    }
     return _invoke(mp, env, *args)
 
 
@@ -82,7 +86,8 @@ READS = [
 
 @pytest.mark.parametrize("command", READS, ids=[" ".join(c) for c in READS])
 def test_a_read_command_prints_the_same_locally_and_through_the_server(
-        served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]) -> None:
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+) -> None:
     local_code, local_json, _ = _local(served, monkeypatch, *command, "--json")
     remote_code, remote_json, _ = _remote(served, monkeypatch, tmp_path, *command, "--json")
     assert local_code == remote_code == 0, (local_json, remote_json)
@@ -94,8 +99,9 @@ def test_a_read_command_prints_the_same_locally_and_through_the_server(
     assert remote_table.splitlines() == local_table.splitlines()
 
 
-def test_projects_show_in_the_json_both_ways(served: LiveServer, monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_projects_show_in_the_json_both_ways(
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     runs = json.loads(_remote(served, monkeypatch, tmp_path, "runs", "list", "--json")[1])
     assert {r["project"] for r in runs} == {"default"} and {r["id"] for r in runs} == {OK, FAILED}
 
@@ -119,7 +125,8 @@ MISTAKES = [
 
 @pytest.mark.parametrize("command", MISTAKES, ids=[" ".join(c) for c in MISTAKES])
 def test_a_mistake_gives_the_same_message_and_exit_code_both_ways(
-        served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]) -> None:
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+) -> None:
     local = _local(served, monkeypatch, *command)
     remote = _remote(served, monkeypatch, tmp_path, *command)
     assert remote[0] == local[0]
@@ -129,7 +136,8 @@ def test_a_mistake_gives_the_same_message_and_exit_code_both_ways(
 
 
 def test_the_run_report_is_rendered_by_the_server_and_saved_here(
-        served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     code, out, _ = _remote(served, monkeypatch, tmp_path, "runs", "report", OK[:12])
     saved = Path(out.strip())
     assert code == 0 and saved == (tmp_path / "client-home" / "runs" / OK / "report.html").resolve()
@@ -142,15 +150,18 @@ def test_the_run_report_is_rendered_by_the_server_and_saved_here(
 
 
 def test_permission_denied_through_the_server_is_an_error_line_and_its_exit_code(
-        served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # (On the store itself the CLI is its administrator: there is no local counterpart to compare with.)
     admin = {"Authorization": f"Bearer {served.admin_token}"}
     httpx.post(f"{served.url}/api/v1/principals", headers=admin, json={"name": "vera"}).raise_for_status()
-    httpx.post(f"{served.url}/api/v1/principals/vera/roles", headers=admin,
-               json={"role": "viewer", "project": "default"}).raise_for_status()
+    httpx.post(
+        f"{served.url}/api/v1/principals/vera/roles", headers=admin, json={"role": "viewer", "project": "default"}
+    ).raise_for_status()
     token = httpx.post(f"{served.url}/api/v1/principals/vera/tokens", headers=admin, json={"name": "t"}).json()["token"]
-    code, out, err = _remote(served, monkeypatch, tmp_path, "models", "promote", "digits-cnn:1", "--stage",
-                             "production", token=token)
+    code, out, err = _remote(
+        served, monkeypatch, tmp_path, "models", "promote", "digits-cnn:1", "--stage", "production", token=token
+    )
     assert code == PermissionDenied.exit_code and out == ""
     assert err.startswith("error: vera may not models:promote") and token not in err
     code, out, _ = _remote(served, monkeypatch, tmp_path, "runs", "list", "--json", token=token)
@@ -158,7 +169,8 @@ def test_permission_denied_through_the_server_is_an_error_line_and_its_exit_code
 
 
 def test_doctor_through_the_server_checks_the_server_and_who_you_are(
-        served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     code, out, _ = _remote(served, monkeypatch, tmp_path, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(out)}
     assert code == 0 and checks["server"]["status"] == "ok" and served.url in checks["server"]["detail"]
@@ -167,26 +179,33 @@ def test_doctor_through_the_server_checks_the_server_and_who_you_are(
     assert code == 1 and "invalid, expired or revoked API token" in out
 
 
-def test_aidc_run_with_a_server_points_at_job_submission(served: LiveServer, monkeypatch: pytest.MonkeyPatch,
-                                                        tmp_path: Path) -> None:
+def test_aidc_run_with_a_server_points_at_job_submission(
+    served: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     code, out, err = _remote(served, monkeypatch, tmp_path, "run", "examples/digits/pipeline.yaml")
     assert code == 2 and out == "" and "aidc jobs submit" in err and served.url in err
 
 
-def test_predict_through_the_server_calls_the_deployment_directly(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_through_the_server_calls_the_deployment_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A served model (a pipeline's single endpoint: no Ray needed): predict, scale refused, delete — both ways."""
     import numpy as np
+    from tests.cli.test_deployments import _classifier
 
     from aidc.serving.endpoint import start_endpoint
-    from tests.cli.test_deployments import _classifier
 
     home = tmp_path / "home"
     platform = Platform(Settings(home=home))
     onnx = _classifier(tmp_path / "tiny.onnx")
     version = platform.metadata.register_model_version(
-        "tiny", onnx_digest=platform.artifacts.put_file(onnx).digest, checkpoint_digest=None, run_id=None,
-        dataset_version_id=None, metrics={})
+        "tiny",
+        onnx_digest=platform.artifacts.put_file(onnx).digest,
+        checkpoint_digest=None,
+        run_id=None,
+        dataset_version_id=None,
+        metrics={},
+    )
     endpoint = start_endpoint(onnx, "tiny", "1", log_path=tmp_path / "endpoint.log")
     platform.metadata.add_deployment("tiny", version.id, endpoint.url, endpoint.pid)
     platform.close()
@@ -200,9 +219,13 @@ def test_predict_through_the_server_calls_the_deployment_directly(tmp_path: Path
         for command in (("deployments", "show", "tiny", "--json"), ("deployments", "list", "--json")):
             shown = _remote(server, monkeypatch, tmp_path, *command)
             assert json.loads(shown[1]) == json.loads(_local(server, monkeypatch, *command)[1])
-        refused = [f(server, monkeypatch, *args) for f, args in
-                   ((_local, ("deployments", "scale", "tiny", "2")),
-                    (lambda s, m, *a: _remote(s, m, tmp_path, *a), ("deployments", "scale", "tiny", "2")))]
+        refused = [
+            f(server, monkeypatch, *args)
+            for f, args in (
+                (_local, ("deployments", "scale", "tiny", "2")),
+                (lambda s, m, *a: _remote(s, m, tmp_path, *a), ("deployments", "scale", "tiny", "2")),
+            )
+        ]
         assert refused[0] == refused[1] and refused[0][0] == 1 and "single endpoint" in refused[0][2]
         code, out, _ = _remote(server, monkeypatch, tmp_path, "deployments", "delete", "tiny")
         assert code == 0 and "deleted deployment tiny" in out and not endpoint.alive()

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.api.conftest import LiveServer, start_server, stop
 from typer.testing import CliRunner
 
 from aidc.cli.app import app
-from tests.api.conftest import LiveServer, start_server, stop
 
 runner = CliRunner()
 
@@ -43,7 +43,9 @@ def test_login_then_manage_a_service_account_through_the_server(live_server: Liv
     assert me["principal"] == "admin" and me["where"] == live_server.url
 
     assert _aidc("users", "create", "ci-bot", "--service", "--role", "viewer", "--project", "default").exit_code == 0
-    made = json.loads(_aidc("tokens", "create", "pipeline", "--user", "ci-bot", "--scope", "runs:read", "--json").stdout)
+    made = json.loads(
+        _aidc("tokens", "create", "pipeline", "--user", "ci-bot", "--scope", "runs:read", "--json").stdout
+    )
     assert made["principal"] == "ci-bot" and made["scopes"] == ["runs:read"]
     bot = httpx.get(f"{live_server.url}/api/v1/runs", headers={"Authorization": f"Bearer {made['token']}"})
     assert bot.status_code == 200
@@ -71,40 +73,52 @@ def test_a_wrong_token_is_refused_at_login_and_not_saved(live_server: LiveServer
 
 
 def _self_signed(dir_: Path) -> tuple[Path, Path]:
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = dir_ / "cert.pem", dir_ / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
 def test_first_start_prints_the_admin_token_once_and_serves_tls(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    proc, server = start_server(tmp_path / "home", "", "--tls-cert", str(cert), "--tls-key", str(key),
-                                scheme="https", verify=str(cert))
+    proc, server = start_server(
+        tmp_path / "home", "", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https", verify=str(cert)
+    )
     try:
         printed = [line for line in server.log.read_text().splitlines() if line.startswith("aidc_")]
         assert len(printed) == 1
-        me = httpx.get(f"{server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {printed[0]}"}, verify=str(cert))
+        me = httpx.get(
+            f"{server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {printed[0]}"}, verify=str(cert)
+        )
         assert me.json()["principal"] == "admin"
     finally:
         stop(proc)
-    proc, again = start_server(tmp_path / "home", "", "--tls-cert", str(cert), "--tls-key", str(key),
-                               scheme="https", verify=str(cert))
+    proc, again = start_server(
+        tmp_path / "home", "", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https", verify=str(cert)
+    )
     stop(proc)
     assert not [line for line in again.log.read_text().splitlines() if line.startswith("aidc_")]
 

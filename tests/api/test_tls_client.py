@@ -7,20 +7,30 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.api.conftest import start_server, stop
+from tests.api.test_server_cli import _self_signed
 from typer.testing import CliRunner
 
 from aidc.cli.app import app
-from tests.api.conftest import start_server, stop
-from tests.api.test_server_cli import _self_signed
 
 runner = CliRunner()
 
 
-def test_login_over_tls_trusts_the_server_only_through_the_ca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_over_tls_trusts_the_server_only_through_the_ca_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = _self_signed(tmp_path)
     token = "t" * 40
-    proc, server = start_server(tmp_path / "server-home", token, "--tls-cert", str(cert), "--tls-key", str(key),
-                                scheme="https", verify=str(cert))
+    proc, server = start_server(
+        tmp_path / "server-home",
+        token,
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        scheme="https",
+        verify=str(cert),
+    )
     try:
         monkeypatch.setenv("AIDC_HOME", str(tmp_path / "client-home"))
         for var in ("AIDC_SERVER", "AIDC_TOKEN", "AIDC_CA_FILE"):

@@ -31,10 +31,12 @@ def _classifier(path: Path) -> Path:
 
     weight = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["input", "weight"], ["logits"])], "tiny",
+        [helper.make_node("MatMul", ["input", "weight"], ["logits"])],
+        "tiny",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
-        initializer=[numpy_helper.from_array(weight, "weight")])
+        initializer=[numpy_helper.from_array(weight, "weight")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     onnx.save(model, path)
@@ -48,8 +50,9 @@ def registered(aidc_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     platform = Platform()
     ref = platform.artifacts.put_file(_classifier(tmp_path / "tiny.onnx"))
     for name, digest in (("tiny", ref.digest), ("bare", None)):
-        platform.metadata.register_model_version(name, onnx_digest=digest, checkpoint_digest=None, run_id=None,
-                                                 dataset_version_id=None, metrics={})
+        platform.metadata.register_model_version(
+            name, onnx_digest=digest, checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+        )
     platform.close()
     return aidc_home
 
@@ -61,8 +64,12 @@ def test_mistakes_are_one_line_with_an_exit_code(registered: Path, tmp_path: Pat
     assert code == 2 and "bare:1 has no ONNX file" in out
     code, out = aidc("deploy", "tiny", "--canary", "10")
     assert code == 2 and "no deployment 'tiny' for a canary" in out
-    for command in (["deployments", "show", "tiny"], ["deployments", "scale", "tiny", "2"],
-                    ["deployments", "rollback", "tiny"], ["deployments", "delete", "tiny"]):
+    for command in (
+        ["deployments", "show", "tiny"],
+        ["deployments", "scale", "tiny", "2"],
+        ["deployments", "rollback", "tiny"],
+        ["deployments", "delete", "tiny"],
+    ):
         code, out = aidc(*command)
         assert code == 2 and "no deployment 'tiny'" in out and "aidc deployments list" in out
     code, out = aidc("predict", "tiny", "--input", str(tmp_path / "x.npy"))
@@ -126,8 +133,9 @@ def test_a_deployment_outlives_the_command_that_made_it(registered: Path, tmp_pa
         code, out = aidc("deployments", "rollback", "tiny")
         assert code == 1 and "no canary and no earlier version" in out
     finally:
-        gone = subprocess.run([AIDC, "deployments", "delete", "tiny"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        gone = subprocess.run(
+            [AIDC, "deployments", "delete", "tiny"], env=env, capture_output=True, text=True, timeout=120
+        )
     assert gone.returncode == 0, gone.stderr
     assert not (registered / "serving" / "ray.json").exists()  # the last deployment took the Ray head with it
     code, out = aidc("deployments", "list", "--all", "--json")

@@ -15,8 +15,18 @@ from aidc.cli.app import app
 from aidc.platform import Platform
 
 runner = CliRunner()
-CHECK_NAMES = ["python", "torch", "ray", "gpu", "onnxruntime", "metadata store", "artifact store", "disk",
-               "cpu and memory", "settings"]
+CHECK_NAMES = [
+    "python",
+    "torch",
+    "ray",
+    "gpu",
+    "onnxruntime",
+    "metadata store",
+    "artifact store",
+    "disk",
+    "cpu and memory",
+    "settings",
+]
 
 
 def test_doctor_json_lists_every_check_and_passes_here(aidc_home: Path) -> None:
@@ -42,8 +52,9 @@ def test_doctor_table_output(aidc_home: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "✓ ok" in result.output
 
 
-def test_unreachable_metadata_store_fails_with_hint_and_hides_password(aidc_home: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_metadata_store_fails_with_hint_and_hides_password(
+    aidc_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIDC_METADATA_URL", "postgresql+psycopg://aidc:s3cret@127.0.0.1:1/aidc")
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["doctor"])

@@ -54,11 +54,15 @@ def test_emitted_facility_passes_aidc_check(tmp_path: Path) -> None:
 
 def test_aidc_catalog_setting_adds_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cat = tmp_path / "gpus.yaml"
-    cat.write_text("gpus:\n  X1:\n    peak_tflops: {bf16: 500}\n    hbm_gb: 96\n    hbm_tbps: 4\n    nvlink_gbps: 400\n"
-                   "    nvlink_domain: 8\n    nic_gbps: 400\n    tdp_w: 600\n    node: {name: X1 box, gpus: 8, kw: 8}\n"
-                   "    sources: [my lab]\n")
+    cat.write_text(
+        "gpus:\n  X1:\n    peak_tflops: {bf16: 500}\n    hbm_gb: 96\n    hbm_tbps: 4\n    nvlink_gbps: 400\n"
+        "    nvlink_domain: 8\n    nic_gbps: 400\n    tdp_w: 600\n    node: {name: X1 box, gpus: 8, kw: 8}\n"
+        "    sources: [my lab]\n"
+    )
     spec = tmp_path / "w.yaml"
-    spec.write_text("training:\n  - name: x\n    model: {params: 7.0e9}\n    tokens: 1.0e11\n    gpus: 64\n    gpu: X1\n")
+    spec.write_text(
+        "training:\n  - name: x\n    model: {params: 7.0e9}\n    tokens: 1.0e11\n    gpus: 64\n    gpu: X1\n"
+    )
     assert runner.invoke(app, ["plan", str(spec), "--json"]).exit_code == 2  # unknown GPU without the catalog
     monkeypatch.setenv("AIDC_CATALOG", str(cat))
     result = runner.invoke(app, ["plan", str(spec), "--json"])

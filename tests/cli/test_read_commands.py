@@ -107,16 +107,24 @@ def test_runs_show_json(runs: tuple[str, str]) -> None:
     assert failed_data["run"]["error"]["stage"] == "train"
 
 
-@pytest.mark.parametrize("args", [("runs", "show", "no-such-run"), ("runs", "report", "no-such-run"),
-                                  ("models", "show", "no-such-model"), ("models", "show", "digits-cnn:9")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "show", "no-such-run"),
+        ("runs", "report", "no-such-run"),
+        ("models", "show", "no-such-model"),
+        ("models", "show", "digits-cnn:9"),
+    ],
+)
 def test_unknown_names_exit_2_with_one_line(runs: tuple[str, str], args: tuple[str, ...]) -> None:
     code, out = aidc(*args)
     assert code == 2
     assert out.strip().startswith("error:") and len(out.strip().splitlines()) == 1
 
 
-def test_runs_report_writes_html_and_records_its_path(aidc_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
+def test_runs_report_writes_html_and_records_its_path(
+    aidc_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     ok, _ = _record(aidc_home, monkeypatch)
     code, out = aidc("runs", "report", ok[:12])
     assert code == 0, out
@@ -143,8 +151,16 @@ def test_models_show_draws_the_lineage_chain_in_order(runs: tuple[str, str]) -> 
     ok, _ = runs
     code, out = aidc("models", "show", "digits-cnn:1")
     assert code == 0, out
-    chain = [out.index(s) for s in ("model_version digits-cnn:1", "onnx sha256:eeeeeeeeeeee",
-                                    "checkpoint sha256:cccccccccccc", f"run {ok}", "dataset_version digits:1")]
+    chain = [
+        out.index(s)
+        for s in (
+            "model_version digits-cnn:1",
+            "onnx sha256:eeeeeeeeeeee",
+            "checkpoint sha256:cccccccccccc",
+            f"run {ok}",
+            "dataset_version digits:1",
+        )
+    ]
     assert chain == sorted(chain)
     assert "sha256:" + "e" * 64 in out  # the full ONNX digest
     assert "http://127.0.0.1:8765" in out  # its deployment
@@ -154,15 +170,22 @@ def test_models_show_json(runs: tuple[str, str]) -> None:
     data = json.loads(aidc("models", "show", "digits-cnn", "--json")[1])
     assert data["model"]["version"] == 1 and data["model"]["onnx_digest"] == "sha256:" + "e" * 64
     assert {(e["src_kind"], e["dst_kind"]) for e in data["lineage"]} == {
-        ("onnx", "model_version"), ("checkpoint", "onnx"), ("run", "checkpoint"), ("dataset_version", "run")}
+        ("onnx", "model_version"),
+        ("checkpoint", "onnx"),
+        ("run", "checkpoint"),
+        ("dataset_version", "run"),
+    }
     assert [d["url"] for d in data["deployments"]] == ["http://127.0.0.1:8765"]
 
 
-def test_models_promote_to_production_archives_the_previous_one(aidc_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_promote_to_production_archives_the_previous_one(
+    aidc_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _record(aidc_home, monkeypatch)
     platform = Platform()
-    platform.metadata.register_model_version("digits-cnn", onnx_digest=None, checkpoint_digest=None, run_id=None,
-                                             dataset_version_id=None, metrics={})
+    platform.metadata.register_model_version(
+        "digits-cnn", onnx_digest=None, checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+    )
     platform.close()
     assert aidc("models", "promote", "digits-cnn:1", "--stage", "production")[0] == 0
     code, out = aidc("models", "promote", "digits-cnn:2", "--stage", "production")

@@ -44,8 +44,9 @@ def _wait_until_ready(url: str, server: subprocess.Popen[bytes], log_path: Path)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"moto server at {url} not ready after {MOTO_READY_TIMEOUT_S:.0f}s: "
-                       f"{log_path.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"moto server at {url} not ready after {MOTO_READY_TIMEOUT_S:.0f}s: {log_path.read_text()[-2000:]}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +65,12 @@ def moto_s3_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # Keep a developer's ~/.aws out of the picture.
         mp.setenv("AWS_CONFIG_FILE", os.devnull)
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait_until_ready(url, server, log_path)
             yield url

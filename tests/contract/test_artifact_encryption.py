@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from tests.contract import test_artifact_store as plain
+from tests.contract.test_artifact_store import ArtifactStoreContract, Backend, LocalBackend, MiB, S3Backend, sha
 
 from aidc.errors import IntegrityError, InvalidInput, MasterKeyUnavailable
 from aidc.platform import Platform
@@ -22,8 +24,6 @@ from aidc.store.artifacts.codec import CodecWriter
 from aidc.store.artifacts.digests import CHUNK_SIZE, digest_of_key
 from aidc.store.artifacts.envelope import HEADER_LEN, MAGIC, TAG_LEN, stored_size
 from aidc.store.artifacts.keyring import MasterKey, MasterKeyRing, write_key_file
-from tests.contract import test_artifact_store as plain
-from tests.contract.test_artifact_store import MiB, ArtifactStoreContract, Backend, LocalBackend, S3Backend, sha
 
 SEGMENT = CHUNK_SIZE + TAG_LEN
 
@@ -88,8 +88,9 @@ class EncryptedS3Backend(S3Backend, EncryptedBackend):
         self.key_file = key_file
 
     def open(self, codec: ArtifactCodec | None = None) -> ArtifactStore:
-        store = S3ArtifactStore(self.url, endpoint_url=self.endpoint, storage_options=self.options,
-                                codec=codec or self.codec())
+        store = S3ArtifactStore(
+            self.url, endpoint_url=self.endpoint, storage_options=self.options, codec=codec or self.codec()
+        )
         store.ensure_ready()
         return store
 
@@ -123,7 +124,7 @@ def key_file(tmp_path: Path) -> Path:
 
 def _segments(raw: bytes) -> tuple[bytes, list[bytes]]:
     body = raw[HEADER_LEN:]
-    return raw[:HEADER_LEN], [body[i:i + SEGMENT] for i in range(0, len(body), SEGMENT)]
+    return raw[:HEADER_LEN], [body[i : i + SEGMENT] for i in range(0, len(body), SEGMENT)]
 
 
 class ExplodingEnvelope(EnvelopeCodec):
@@ -148,8 +149,9 @@ class ExplodingEnvelope(EnvelopeCodec):
 class EncryptedContract(ArtifactStoreContract):
     """The plain contract, plus what encryption promises."""
 
-    def test_crash_mid_encrypted_write_leaves_no_data_and_no_key_record(self, backend: EncryptedBackend,
-                                                                        tmp_path: Path) -> None:
+    def test_crash_mid_encrypted_write_leaves_no_data_and_no_key_record(
+        self, backend: EncryptedBackend, tmp_path: Path
+    ) -> None:
         store = backend.open(codec=ExplodingEnvelope(backend.ring(), encrypt=True))
         data = os.urandom(12 * MiB)
         source = tmp_path / "big.bin"
@@ -167,7 +169,9 @@ class EncryptedContract(ArtifactStoreContract):
         assert [d for d, _ in store.iter_key_records()] == [keep.digest.removeprefix("sha256:")]  # type: ignore[attr-defined]
         assert backend.leftovers() == []
 
-    def test_bytes_at_rest_are_sealed_chunks_not_the_plaintext(self, store: ArtifactStore, backend: EncryptedBackend) -> None:
+    def test_bytes_at_rest_are_sealed_chunks_not_the_plaintext(
+        self, store: ArtifactStore, backend: EncryptedBackend
+    ) -> None:
         data = b"patient record 0042; " * (3 * MiB // 21)  # several chunks of recognisable text
         ref = store.put_bytes(data)
         raw = backend.raw(ref.uri)
@@ -175,8 +179,9 @@ class EncryptedContract(ArtifactStoreContract):
         assert b"patient record" not in raw
         assert store.get_bytes(ref.digest) == data
 
-    def test_wrong_key_is_a_clear_error_naming_the_key_needed(self, store: ArtifactStore, backend: EncryptedBackend,
-                                                              tmp_path: Path) -> None:
+    def test_wrong_key_is_a_clear_error_naming_the_key_needed(
+        self, store: ArtifactStore, backend: EncryptedBackend, tmp_path: Path
+    ) -> None:
         ref = store.put_bytes(b"secret weights")
         needed = backend.ring().active
         other = tmp_path / "other.key"
@@ -187,8 +192,9 @@ class EncryptedContract(ArtifactStoreContract):
         text = str(exc.value)
         assert needed is not None and needed.key_id in text and ref.digest in text and str(other) in text
 
-    def test_missing_key_is_a_clear_error_saying_where_it_was_looked_for(self, store: ArtifactStore,
-                                                                          backend: EncryptedBackend, tmp_path: Path) -> None:
+    def test_missing_key_is_a_clear_error_saying_where_it_was_looked_for(
+        self, store: ArtifactStore, backend: EncryptedBackend, tmp_path: Path
+    ) -> None:
         ref = store.put_bytes(b"secret weights")
         absent = tmp_path / "nowhere" / "master.key"
         keyless = backend.open(codec=EnvelopeCodec(MasterKeyRing.load(absent), encrypt=False))
@@ -199,7 +205,8 @@ class EncryptedContract(ArtifactStoreContract):
             EnvelopeCodec(MasterKeyRing.load(absent), encrypt=True)
 
     def test_tampered_truncated_reordered_or_swapped_chunks_raise_integrity_error(
-            self, store: ArtifactStore, backend: EncryptedBackend) -> None:
+        self, store: ArtifactStore, backend: EncryptedBackend
+    ) -> None:
         data = os.urandom(3 * MiB + 100)  # four chunks
         ref = store.put_bytes(data)
         other = store.put_bytes(os.urandom(3 * MiB + 100))
@@ -257,8 +264,9 @@ class EncryptedContract(ArtifactStoreContract):
         assert len(entries) == 2 and all(e.result == "ok" for e in entries)
         platform.close()
 
-    def test_interrupted_rotation_loses_nothing_and_resumes(self, backend: EncryptedBackend, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_interrupted_rotation_loses_nothing_and_resumes(
+        self, backend: EncryptedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         platform = Platform(backend.settings(tmp_path / "home"))
         refs = [platform.artifacts.put_bytes(bytes([i]) * 1000) for i in range(4)]
         old = backend.ring().active
@@ -308,6 +316,10 @@ class TestEncryptedS3ArtifactStore(EncryptedContract, plain.TestS3ArtifactStore)
         head = backend.s3.head_object(Bucket=backend.bucket, Key=urlsplit(ref.uri).path.lstrip("/"))
         assert head["ETag"].strip('"').endswith("-3")
         assert head["ContentLength"] == stored_size(ref.size)  # header + a 16-byte tag per MiB
-        record = json.loads(store.read_key_record(ref.digest.removeprefix("sha256:"),  # type: ignore[attr-defined]
-                                                  backend.raw(ref.uri)[13:29].hex()))
+        record = json.loads(
+            store.read_key_record(
+                ref.digest.removeprefix("sha256:"),  # type: ignore[attr-defined]
+                backend.raw(ref.uri)[13:29].hex(),
+            )
+        )
         assert record["cipher"] == "AES-256-GCM" and record["digest"] == ref.digest

@@ -14,7 +14,12 @@ import pytest
 
 from aidc.errors import IntegrityError, InvalidInput, NotFound
 from aidc.store.artifacts import (
-    ArtifactCodec, ArtifactStore, FileArtifactStore, PlainCodec, S3ArtifactStore, open_artifact_store,
+    ArtifactCodec,
+    ArtifactStore,
+    FileArtifactStore,
+    PlainCodec,
+    S3ArtifactStore,
+    open_artifact_store,
 )
 from aidc.store.artifacts.digests import digest_of_key
 
@@ -37,7 +42,7 @@ class BreaksHalfway:
             raise OSError("source went away")
         size = len(self._data) if size < 0 else size
         end = min(self._pos + size, len(self._data) // 2 + 1)
-        chunk, self._pos = self._data[self._pos:end], end
+        chunk, self._pos = self._data[self._pos : end], end
         return chunk
 
     def seekable(self) -> bool:
@@ -111,8 +116,9 @@ class ArtifactStoreContract:
         assert out == tmp_path / "out" / "model.onnx" and out.read_bytes() == data
         assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx"]  # no temp file left beside it
 
-    def test_put_is_idempotent_and_does_not_rewrite(self, store: ArtifactStore, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_put_is_idempotent_and_does_not_rewrite(
+        self, store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         first = store.put_bytes(b"same bytes")
         writes: list[str] = []
         original = store._write_object  # type: ignore[attr-defined]
@@ -124,8 +130,9 @@ class ArtifactStoreContract:
         assert writes == []
         assert list(store.iter_digests()) == [first.digest]
 
-    def test_corrupted_artifact_raises_integrity_error_naming_it(self, store: ArtifactStore, backend: Backend,
-                                                                tmp_path: Path) -> None:
+    def test_corrupted_artifact_raises_integrity_error_naming_it(
+        self, store: ArtifactStore, backend: Backend, tmp_path: Path
+    ) -> None:
         data = b"the real model" * 100
         ref = store.put_bytes(data)
         backend.overwrite(ref.uri, b"tampered" + data[8:])
@@ -155,8 +162,9 @@ class ArtifactStoreContract:
         with pytest.raises(NotFound):
             store.put_file(tmp_path / "no-such-file")
 
-    @pytest.mark.parametrize("digest", ["", "sha256:", "sha256:abc", "md5:" + "0" * 64, "z" * 64,
-                                        "sha256:" + "0" * 65, "../" + "0" * 61])
+    @pytest.mark.parametrize(
+        "digest", ["", "sha256:", "sha256:abc", "md5:" + "0" * 64, "z" * 64, "sha256:" + "0" * 65, "../" + "0" * 61]
+    )
     def test_malformed_digest_is_invalid_input(self, store: ArtifactStore, digest: str) -> None:
         for call in (store.get_bytes, store.exists, store.uri_of, store.delete):
             with pytest.raises(InvalidInput):
@@ -182,8 +190,9 @@ class ArtifactStoreContract:
         store.delete(refs[0].digest)  # already gone: no error
 
     @pytest.mark.parametrize("seekable", [True, False])
-    def test_source_failing_mid_stream_leaves_nothing(self, store: ArtifactStore, backend: Backend,
-                                                       seekable: bool) -> None:
+    def test_source_failing_mid_stream_leaves_nothing(
+        self, store: ArtifactStore, backend: Backend, seekable: bool
+    ) -> None:
         data = os.urandom(3 * MiB)
         with pytest.raises(OSError, match="source went away"):  # the source's own error, not blamed on the store
             store.put_stream(BreaksHalfway(data, seekable=seekable))  # type: ignore[arg-type]
@@ -292,7 +301,7 @@ class TestS3ArtifactStore(ArtifactStoreContract):
 
             def read(self, size: int = -1) -> bytes:
                 data = b"A" * 1000 if self.passes == 0 else b"B" * 1000
-                chunk, self.pos = data[self.pos:], 1000
+                chunk, self.pos = data[self.pos :], 1000
                 return chunk
 
             def seekable(self) -> bool:

@@ -5,8 +5,8 @@ it cannot see changes. The API's read cache hands out kept answers on the streng
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +72,15 @@ def test_every_watched_table_is_seen(stores: tuple[SqlMetadataStore, SqlMetadata
         "stage_runs": lambda: theirs.start_stage(run.id, "train", "train", cache_key=None, log_path=None),
         "metrics": lambda: theirs.add_metrics(run.id, "train", [("loss", 1, 0.5)]),
         "artifacts": lambda: theirs.add_artifact("sha256:" + "b" * 64, 1, "model", "m", "file:///y", run_id=run.id),
-        "model_versions": lambda: theirs.register_model_version("m", onnx_digest=None, checkpoint_digest=None,
-                                                                run_id=run.id, dataset_version_id=None, metrics={}),
-        "datasets": lambda: theirs.register_dataset_version("d", "sha256:" + "a" * 64, schema={}, stats={},
-                                                           class_balance={}, fingerprint="f", run_id=run.id),
-        "dataset_versions": lambda: theirs.register_dataset_version("d", "sha256:" + "a" * 64, schema={}, stats={},
-                                                                   class_balance={}, fingerprint="g", run_id=run.id),
+        "model_versions": lambda: theirs.register_model_version(
+            "m", onnx_digest=None, checkpoint_digest=None, run_id=run.id, dataset_version_id=None, metrics={}
+        ),
+        "datasets": lambda: theirs.register_dataset_version(
+            "d", "sha256:" + "a" * 64, schema={}, stats={}, class_balance={}, fingerprint="f", run_id=run.id
+        ),
+        "dataset_versions": lambda: theirs.register_dataset_version(
+            "d", "sha256:" + "a" * 64, schema={}, stats={}, class_balance={}, fingerprint="g", run_id=run.id
+        ),
     }
     assert set(writes) == set(RECORD_TABLES)
     for table, write in writes.items():
@@ -87,7 +90,8 @@ def test_every_watched_table_is_seen(stores: tuple[SqlMetadataStore, SqlMetadata
 
 
 def test_security_changes_that_alter_a_token_are_seen_and_its_last_use_is_not(
-        stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
+    stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed],
+) -> None:
     """What the server's memory of verified tokens goes by: revocation, disabling and role changes move the token
     for the security tables; the once-a-minute record of a token's last use, and audit entries, do not."""
     _, theirs, feed = stores
@@ -107,8 +111,16 @@ def test_security_changes_that_alter_a_token_are_seen_and_its_last_use_is_not(
             assert _eventually(lambda: feed.token(SECURITY_TABLES) != before), f"{what} went unseen"
         before, records = feed.token(SECURITY_TABLES), feed.token(RECORD_TABLES)
         security.touch_token("tok1", datetime.now(UTC))
-        security.append_audit(at=datetime.now(UTC), actor="rita", action="x", target="y", project=None,
-                              source="test", result="ok", details={})
+        security.append_audit(
+            at=datetime.now(UTC),
+            actor="rita",
+            action="x",
+            target="y",
+            project=None,
+            source="test",
+            result="ok",
+            details={},
+        )
         time.sleep(0.3)  # (time for a notification, had there been one)
         assert (feed.token(SECURITY_TABLES), feed.token(RECORD_TABLES)) == (before, records)
     finally:
@@ -120,8 +132,9 @@ def test_own_commit_moves_the_token_at_once(stores: tuple[SqlMetadataStore, SqlM
     mine, _, feed = stores
     before = feed.token(["model_versions"])
     mine.create_run("r-here", "p", {}, None)
-    mine.register_model_version("here", onnx_digest=None, checkpoint_digest=None, run_id="r-here",
-                                dataset_version_id=None, metrics={})
+    mine.register_model_version(
+        "here", onnx_digest=None, checkpoint_digest=None, run_id="r-here", dataset_version_id=None, metrics={}
+    )
     assert feed.token(["model_versions"]) != before
 
 
@@ -140,8 +153,16 @@ def test_own_commits_count_before_any_notification(postgres_url: str) -> None:
         time.sleep(0.3)  # (the create's notification)
         before = feed.token(WATCHED)
         store.get_run("r-read")
-        security.append_audit(at=datetime.now(UTC), actor="rita", action="x", target="y", project=None,
-                              source="test", result="ok", details={})
+        security.append_audit(
+            at=datetime.now(UTC),
+            actor="rita",
+            action="x",
+            target="y",
+            project=None,
+            source="test",
+            result="ok",
+            details={},
+        )
         security.get_token("nope")
         time.sleep(0.3)
         assert feed.token(WATCHED) == before
@@ -164,8 +185,12 @@ def test_no_token_while_the_listener_is_cut_off(postgres_url: str) -> None:
         assert _eventually(lambda: feed.token(WATCHED) is not None)
         before = feed.token(WATCHED)
         with store.engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE query LIKE 'LISTEN%' AND datname = current_database()"))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+                )
+            )
         assert _eventually(lambda: feed.token(WATCHED) is None, timeout=5)
         assert _eventually(lambda: feed.token(WATCHED) is not None, timeout=15)
         assert feed.token(WATCHED) != before

@@ -15,9 +15,19 @@ from aidc.store.metadata import MetadataStore, open_metadata_store
 
 
 def job(n: int | str, **changes: Any) -> dict[str, Any]:
-    return {"id": f"job-{n}", "project": "p", "submitter": "alice", "idempotency_key": f"key-{n}", "pipeline": "digits",
-            "path_name": "pipeline.yaml", "spec_text": "pipeline: digits\n", "priority": 0, "workers": 2,
-            "cpus": 1.0, "gpus": 0.0} | changes
+    return {
+        "id": f"job-{n}",
+        "project": "p",
+        "submitter": "alice",
+        "idempotency_key": f"key-{n}",
+        "pipeline": "digits",
+        "path_name": "pipeline.yaml",
+        "spec_text": "pipeline: digits\n",
+        "priority": 0,
+        "workers": 2,
+        "cpus": 1.0,
+        "gpus": 0.0,
+    } | changes
 
 
 class JobStoreContract:
@@ -70,8 +80,10 @@ class JobStoreContract:
     def test_only_one_of_many_racing_transitions_wins(self, store: MetadataStore) -> None:
         store.submit_job(job(1))
         wins: list[Any] = []
-        threads = [threading.Thread(target=lambda: wins.append(store.transition_job("job-1", ("queued",), "running")))
-                   for _ in range(8)]
+        threads = [
+            threading.Thread(target=lambda: wins.append(store.transition_job("job-1", ("queued",), "running")))
+            for _ in range(8)
+        ]
         for t in threads:
             t.start()
         for t in threads:

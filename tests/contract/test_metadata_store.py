@@ -71,8 +71,9 @@ class MetadataStoreContract:
         store.create_run("r", "p", {}, None)
         with pytest.raises(RuntimeError):
             with store.transaction():
-                store.register_dataset_version("digits", "sha256:1", schema={}, stats={}, class_balance={},
-                                               fingerprint="f1", run_id="r")
+                store.register_dataset_version(
+                    "digits", "sha256:1", schema={}, stats={}, class_balance={}, fingerprint="f1", run_id="r"
+                )
                 store.finish_run("r", "succeeded")
                 raise RuntimeError("crash between writes")
         assert store.list_dataset_versions() == []
@@ -82,25 +83,50 @@ class MetadataStoreContract:
         store.create_run("r", "p", {}, None)
         store.add_metrics("r", "train", [("loss", 0, 2.0), ("loss", 1, 1.0)])
         store.add_metrics("r", "evaluate", [("accuracy", 0, 0.97)])
-        assert [(m.name, m.step, m.value) for m in store.metrics("r", stage="train")] == [("loss", 0, 2.0), ("loss", 1, 1.0)]
+        assert [(m.name, m.step, m.value) for m in store.metrics("r", stage="train")] == [
+            ("loss", 0, 2.0),
+            ("loss", 1, 1.0),
+        ]
         assert len(store.metrics("r")) == 3
 
     def test_dataset_versions_count_up_and_identical_data_is_one_version(self, store: MetadataStore) -> None:
-        a = store.register_dataset_version("digits", "sha256:a", schema={"x": "f32"}, stats={"n": 1},
-                                           class_balance={"0": 1}, fingerprint="fa", run_id=None)
-        b = store.register_dataset_version("digits", "sha256:b", schema={}, stats={}, class_balance={},
-                                           fingerprint="fb", run_id=None)
-        again = store.register_dataset_version("digits", "sha256:a", schema={}, stats={}, class_balance={},
-                                               fingerprint="fa", run_id=None)
+        a = store.register_dataset_version(
+            "digits",
+            "sha256:a",
+            schema={"x": "f32"},
+            stats={"n": 1},
+            class_balance={"0": 1},
+            fingerprint="fa",
+            run_id=None,
+        )
+        b = store.register_dataset_version(
+            "digits", "sha256:b", schema={}, stats={}, class_balance={}, fingerprint="fb", run_id=None
+        )
+        again = store.register_dataset_version(
+            "digits", "sha256:a", schema={}, stats={}, class_balance={}, fingerprint="fa", run_id=None
+        )
         assert (a.version, b.version, again.id) == (1, 2, a.id)
         assert store.get_dataset_version(a.id).schema_ == {"x": "f32"}
         assert [v.ref for v in store.list_dataset_versions("digits")] == ["digits:1", "digits:2"]
 
     def test_model_versions_and_stage_transitions(self, store: MetadataStore) -> None:
-        v1 = store.register_model_version("cnn", onnx_digest="sha256:o1", checkpoint_digest="sha256:c1",
-                                          run_id=None, dataset_version_id=None, metrics={"accuracy": 0.9})
-        v2 = store.register_model_version("cnn", onnx_digest="sha256:o2", checkpoint_digest=None, run_id=None,
-                                          dataset_version_id=None, metrics={}, stage="staging")
+        v1 = store.register_model_version(
+            "cnn",
+            onnx_digest="sha256:o1",
+            checkpoint_digest="sha256:c1",
+            run_id=None,
+            dataset_version_id=None,
+            metrics={"accuracy": 0.9},
+        )
+        v2 = store.register_model_version(
+            "cnn",
+            onnx_digest="sha256:o2",
+            checkpoint_digest=None,
+            run_id=None,
+            dataset_version_id=None,
+            metrics={},
+            stage="staging",
+        )
         assert (v1.version, v1.stage, v2.version, v2.stage) == (1, "none", 2, "staging")
         store.set_model_stage("cnn", 1, "production")
         store.set_model_stage("cnn", 2, "production")
@@ -113,8 +139,9 @@ class MetadataStoreContract:
             store.get_model_version("cnn", 9)
 
     def test_deployments(self, store: MetadataStore) -> None:
-        mv = store.register_model_version("m", onnx_digest=None, checkpoint_digest=None, run_id=None,
-                                          dataset_version_id=None, metrics={})
+        mv = store.register_model_version(
+            "m", onnx_digest=None, checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+        )
         d = store.add_deployment("m", mv.id, "http://127.0.0.1:9000", pid=123)
         assert [x.id for x in store.list_deployments(status="running")] == [d.id]
         stopped = store.set_deployment_status(d.id, "stopped")
@@ -122,19 +149,41 @@ class MetadataStoreContract:
         assert (d.replicas, d.resources, d.controller, d.canary_model_version_id) == (1, {}, None, None)
 
     def test_a_deployment_moves_from_stable_to_canary_to_promoted(self, store: MetadataStore) -> None:
-        v1, v2 = (store.register_model_version("m", onnx_digest=f"sha256:{i}", checkpoint_digest=None, run_id=None,
-                                               dataset_version_id=None, metrics={}) for i in (1, 2))
-        d = store.add_deployment("m", v1.id, "http://127.0.0.1:9000", None, "starting", replicas=2,
-                                 resources={"cpus": 0.5}, controller="ns/deployment.m")
+        v1, v2 = (
+            store.register_model_version(
+                "m", onnx_digest=f"sha256:{i}", checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+            )
+            for i in (1, 2)
+        )
+        d = store.add_deployment(
+            "m",
+            v1.id,
+            "http://127.0.0.1:9000",
+            None,
+            "starting",
+            replicas=2,
+            resources={"cpus": 0.5},
+            controller="ns/deployment.m",
+        )
         assert store.find_deployment("m").id == d.id and store.get_deployment(d.id).resources == {"cpus": 0.5}
         with store.transaction():
-            canary = store.update_deployment(d.id, status="running", canary_model_version_id=v2.id,
-                                             canary_percent=10.0, canary_policy={"min_requests": 20})
+            canary = store.update_deployment(
+                d.id,
+                status="running",
+                canary_model_version_id=v2.id,
+                canary_percent=10.0,
+                canary_policy={"min_requests": 20},
+            )
             store.add_deployment_event(d.id, "canary", "m:2 takes 10%", {"percent": 10})
         assert (canary.status, canary.canary_percent, canary.canary_policy) == ("running", 10.0, {"min_requests": 20})
         assert canary.stopped_at is None and canary.updated_at is not None
-        promoted = store.update_deployment(d.id, model_version_id=v2.id, previous_model_version_id=v1.id,
-                                           canary_model_version_id=None, canary_percent=0.0)
+        promoted = store.update_deployment(
+            d.id,
+            model_version_id=v2.id,
+            previous_model_version_id=v1.id,
+            canary_model_version_id=None,
+            canary_percent=0.0,
+        )
         assert (promoted.model_version_id, promoted.previous_model_version_id) == (v2.id, v1.id)
         assert promoted.canary_model_version_id is None
         with pytest.raises(InvalidInput, match="name"):
@@ -148,13 +197,22 @@ class MetadataStoreContract:
         assert [x.id for x in store.list_deployments(name="m")] == [d.id]
 
     def test_replicas_are_upserted_per_version_and_slot(self, store: MetadataStore) -> None:
-        mv = store.register_model_version("m", onnx_digest=None, checkpoint_digest=None, run_id=None,
-                                          dataset_version_id=None, metrics={})
+        mv = store.register_model_version(
+            "m", onnx_digest=None, checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+        )
         d = store.add_deployment("m", mv.id, "http://127.0.0.1:9000", None)
         store.record_replica(d.id, mv.id, 1, status="starting")
         store.record_replica(d.id, mv.id, 0, status="ready", url="http://127.0.0.1:9001", pid=11, node="n1")
-        again = store.record_replica(d.id, mv.id, 1, status="ready", url="http://127.0.0.1:9002", pid=12,
-                                     restarts=1, message="restarted after exit code -9")
+        again = store.record_replica(
+            d.id,
+            mv.id,
+            1,
+            status="ready",
+            url="http://127.0.0.1:9002",
+            pid=12,
+            restarts=1,
+            message="restarted after exit code -9",
+        )
         replicas = store.list_replicas(d.id)
         assert [(x.slot, x.status, x.pid) for x in replicas] == [(0, "ready", 11), (1, "ready", 12)]
         assert again.restarts == 1 and "exit code" in (again.message or "")
@@ -175,10 +233,18 @@ class MetadataStoreContract:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0001")
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO model_versions (id, name, version, stage, metrics, created_at) "
-                              "VALUES (1, 'm', 1, 'none', '{}', CURRENT_TIMESTAMP)"))
-            conn.execute(text("INSERT INTO deployments (id, name, model_version_id, url, pid, status, created_at) "
-                              "VALUES (1, 'm', 1, 'http://127.0.0.1:9000', 42, 'running', CURRENT_TIMESTAMP)"))
+            conn.execute(
+                text(
+                    "INSERT INTO model_versions (id, name, version, stage, metrics, created_at) "
+                    "VALUES (1, 'm', 1, 'none', '{}', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO deployments (id, name, model_version_id, url, pid, status, created_at) "
+                    "VALUES (1, 'm', 1, 'http://127.0.0.1:9000', 42, 'running', CURRENT_TIMESTAMP)"
+                )
+            )
         upgrade_to_head(engine)
         [d] = store.list_deployments()
         assert (d.pid, d.replicas, d.resources, d.canary_percent, d.canary_policy) == (42, 1, {}, 0.0, {})
@@ -190,8 +256,12 @@ class MetadataStoreContract:
         store.add_lineage(("onnx", "sha256:o"), ("model_version", "7"), "registered_as")
         store.add_lineage(("onnx", "sha256:o"), ("model_version", "7"), "registered_as")  # idempotent
         chain = [(e.src_kind, e.dst_kind) for e in store.iter_all_lineage("model_version", "7")]
-        assert chain == [("onnx", "model_version"), ("checkpoint", "onnx"), ("run", "checkpoint"),
-                         ("dataset_version", "run")]
+        assert chain == [
+            ("onnx", "model_version"),
+            ("checkpoint", "onnx"),
+            ("run", "checkpoint"),
+            ("dataset_version", "run"),
+        ]
 
     def test_artifacts_are_recorded_per_run(self, store: MetadataStore) -> None:
         store.add_artifact("sha256:x", 10, "checkpoint", "epoch-1.pt", "file:///x", run_id="r", stage="train")
@@ -202,22 +272,43 @@ class MetadataStoreContract:
         placed = {}
         for project in ("alpha", "beta", "default"):
             run = store.create_run(f"run-{project}", "digits", {}, None)
-            dv = store.register_dataset_version(f"data-{project}", "sha256:1", schema={}, stats={}, class_balance={},
-                                                fingerprint=f"fp-{project}", run_id=run.id)
-            mv = store.register_model_version("shared-name", onnx_digest=None, checkpoint_digest=None, run_id=run.id,
-                                              dataset_version_id=dv.id, metrics={})
+            dv = store.register_dataset_version(
+                f"data-{project}",
+                "sha256:1",
+                schema={},
+                stats={},
+                class_balance={},
+                fingerprint=f"fp-{project}",
+                run_id=run.id,
+            )
+            mv = store.register_model_version(
+                "shared-name",
+                onnx_digest=None,
+                checkpoint_digest=None,
+                run_id=run.id,
+                dataset_version_id=dv.id,
+                metrics={},
+            )
             dep = store.add_deployment(f"dep-{project}", mv.id, "http://127.0.0.1:9", None)
             placed[project] = (run.id, dv.id, mv.id, dep.id)
             if project != "default":  # the security store's `aidc projects assign`, as one UPDATE per record
                 _assign(store, project, run.id, dv.id, mv.id, dep.id)
-        for projects, expected in ((["alpha"], ["alpha"]), (["alpha", "beta"], ["alpha", "beta"]), ([], []),
-                                   (["default"], ["default"]), (None, ["alpha", "beta", "default"]), (["nope"], [])):
+        for projects, expected in (
+            (["alpha"], ["alpha"]),
+            (["alpha", "beta"], ["alpha", "beta"]),
+            ([], []),
+            (["default"], ["default"]),
+            (None, ["alpha", "beta", "default"]),
+            (["nope"], []),
+        ):
             want = {placed[p] for p in expected}
             runs = store.list_runs(projects=projects, limit=1000)
             datasets = store.list_dataset_versions(projects=projects)
             models = store.list_model_versions(projects=projects)
             deployments = store.list_deployments(projects=projects)
-            got = {(r.id, d.id, m.id, x.id) for r, d, m, x in zip(runs[::-1], datasets, models, deployments, strict=True)}
+            got = {
+                (r.id, d.id, m.id, x.id) for r, d, m, x in zip(runs[::-1], datasets, models, deployments, strict=True)
+            }
             assert got == want, projects
         # the other filters and the limit still apply, after the project filter (not before: no lost rows)
         assert [r.id for r in store.list_runs(projects=["alpha", "beta"], limit=1)] == ["run-beta"]
@@ -237,10 +328,23 @@ class MetadataStoreContract:
         store.create_run("r-failed", "other", {}, None)
         store.finish_run("r-failed", "failed", error={"code": "boom", "where": None})
         for i, name in enumerate(("data-a", "data-b", "data-a")):
-            store.register_dataset_version(name, f"sha256:{i}", schema={"x": "int"}, stats={"rows": i},
-                                           class_balance={"0": 0.5}, fingerprint=f"fp-{i}", run_id="r-done")
-            store.register_model_version(name.replace("data", "model"), onnx_digest=None, checkpoint_digest="sha256:c",
-                                         run_id=None, dataset_version_id=1, metrics={"accuracy": 0.25 + i})
+            store.register_dataset_version(
+                name,
+                f"sha256:{i}",
+                schema={"x": "int"},
+                stats={"rows": i},
+                class_balance={"0": 0.5},
+                fingerprint=f"fp-{i}",
+                run_id="r-done",
+            )
+            store.register_model_version(
+                name.replace("data", "model"),
+                onnx_digest=None,
+                checkpoint_digest="sha256:c",
+                run_id=None,
+                dataset_version_id=1,
+                metrics={"accuracy": 0.25 + i},
+            )
         _assign(store, "alpha", "r-failed", 2, 2, 0)
 
         def same(got: list[dict], records: list) -> None:
@@ -270,10 +374,12 @@ class MetadataStoreContract:
         store.add_artifact("sha256:x", 10, "checkpoint", "epoch-1.pt", "file:///x", run_id="run-1", stage="train")
         store.finish_run("run-1", "failed", error={"code": "boom"})
         run = store.get_run("run-1")
-        want = {"run": run.to_json(),
-                "stages": [s.to_json() | {"seconds": s.seconds} for s in store.list_stages("run-1")],
-                "metrics": [m.to_json() for m in store.metrics("run-1")],
-                "artifacts": [a.to_json() for a in store.artifacts(run_id="run-1")]}
+        want = {
+            "run": run.to_json(),
+            "stages": [s.to_json() | {"seconds": s.seconds} for s in store.list_stages("run-1")],
+            "metrics": [m.to_json() for m in store.metrics("run-1")],
+            "artifacts": [a.to_json() for a in store.artifacts(run_id="run-1")],
+        }
         got = store.run_details_json("run-1")
         assert got == want and [list(x) for x in got["stages"]] == [list(x) for x in want["stages"]]
         assert got["stages"][0]["seconds"] is not None and got["stages"][1]["seconds"] is None
@@ -290,13 +396,18 @@ class MetadataStoreContract:
         assert open_metadata_store(store.url).get_run("r").spec == {"a": 1}
 
 
-def _assign(store: MetadataStore, project: str, run_id: str, dataset_version_id: int, model_version_id: int,
-            deployment_id: int) -> None:
+def _assign(
+    store: MetadataStore, project: str, run_id: str, dataset_version_id: int, model_version_id: int, deployment_id: int
+) -> None:
     from sqlalchemy import text
 
     with store.engine.begin() as conn:  # type: ignore[attr-defined]
-        for table, key in (("pipeline_runs", run_id), ("dataset_versions", dataset_version_id),
-                           ("model_versions", model_version_id), ("deployments", deployment_id)):
+        for table, key in (
+            ("pipeline_runs", run_id),
+            ("dataset_versions", dataset_version_id),
+            ("model_versions", model_version_id),
+            ("deployments", deployment_id),
+        ):
             conn.execute(text(f"UPDATE {table} SET project = :p WHERE id = :k"), {"p": project, "k": key})
 
 
@@ -322,8 +433,12 @@ class TestPostgres(MetadataStoreContract):
         s = open_metadata_store(postgres_url)
         yield s
         with s.engine.begin() as conn:  # type: ignore[attr-defined]
-            conn.execute(text("TRUNCATE lineage_edges, deployment_events, deployment_replicas, deployments, model_versions, dataset_versions, datasets, "
-                              "metrics, stage_runs, pipeline_runs, artifacts RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE lineage_edges, deployment_events, deployment_replicas, deployments, model_versions, dataset_versions, datasets, "
+                    "metrics, stage_runs, pipeline_runs, artifacts RESTART IDENTITY CASCADE"
+                )
+            )
         s.close()
 
     def test_reads_wait_on_the_network(self, store: MetadataStore) -> None:

@@ -86,8 +86,12 @@ def test_the_model_version_carries_its_full_lineage(first_run: dict[str, Any], h
     assert model.stage == "staging" and model.run_id == first_run["run_id"]
     assert model.metrics["accuracy"] == first_run["outputs"]["evaluate"]["metrics"]["accuracy"]
     chain = {(e.src_kind, e.dst_kind): e for e in platform.model_lineage(model)}
-    assert set(chain) == {("onnx", "model_version"), ("checkpoint", "onnx"), ("run", "checkpoint"),
-                          ("dataset_version", "run")}
+    assert set(chain) == {
+        ("onnx", "model_version"),
+        ("checkpoint", "onnx"),
+        ("run", "checkpoint"),
+        ("dataset_version", "run"),
+    }
     assert chain[("onnx", "model_version")].src_id == model.onnx_digest
     assert chain[("checkpoint", "onnx")].src_id == model.checkpoint_digest
     assert chain[("run", "checkpoint")].src_id == first_run["run_id"]
@@ -108,7 +112,9 @@ def test_the_onnx_file_matches_pytorch_on_the_test_split(first_run: dict[str, An
     onnx_path = platform.artifacts.get_file(model.onnx_digest, tmp_path / "model.onnx")
     onnx.checker.check_model(str(onnx_path), full_check=True)
     data = load_arrays(platform.artifacts.get_bytes(first_run["outputs"]["data"]["splits"]["artifact"]))
-    torch_model = load_weights(first_run["outputs"]["train"]["model"], platform.artifacts.get_bytes(model.checkpoint_digest))
+    torch_model = load_weights(
+        first_run["outputs"]["train"]["model"], platform.artifacts.get_bytes(model.checkpoint_digest)
+    )
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[0] == "batch"  # dynamic batch axis
     onnx_out = session.run(None, {"images": data["x_test"]})[0]
@@ -143,8 +149,14 @@ def test_an_unchanged_rerun_reuses_every_cached_stage(first_run: dict[str, Any],
     done = aidc(home, "run", str(spec), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     stages = {s["name"]: s["status"] for s in json.loads(done.stdout)["stages"]}
-    assert stages == {"data": "cached", "train": "cached", "evaluate": "cached", "export": "cached",
-                      "register": "cached", "deploy": "succeeded"}  # a deployment is never taken from cache
+    assert stages == {
+        "data": "cached",
+        "train": "cached",
+        "evaluate": "cached",
+        "export": "cached",
+        "register": "cached",
+        "deploy": "succeeded",
+    }  # a deployment is never taken from cache
     assert len(platform_for(home).list_models("digits-cnn")) == 1
     # without --serve the check ran on a stand-in, gone now; the deployment --serve left is untouched
     checked = json.loads(done.stdout)["outputs"]["deploy"]["deployment"]["name"]
@@ -154,8 +166,9 @@ def test_an_unchanged_rerun_reuses_every_cached_stage(first_run: dict[str, Any],
     assert deployments["digits-cnn"]["live"] and deployments["digits-cnn"]["stable"] == "digits-cnn:1"
 
 
-def test_a_missed_gate_fails_the_run_at_its_stage_and_registers_nothing(first_run: dict[str, Any], home: Path,
-                                                                         tmp_path: Path) -> None:
+def test_a_missed_gate_fails_the_run_at_its_stage_and_registers_nothing(
+    first_run: dict[str, Any], home: Path, tmp_path: Path
+) -> None:
     spec = pipeline_file(tmp_path, train={"epochs": 6}, evaluate={"min_accuracy": 0.9999})
     done = aidc(home, "run", str(spec))
     assert done.returncode == 1
@@ -190,8 +203,9 @@ def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -
     home = tmp_path / "home"
     spec = pipeline_file(tmp_path, train={"epochs": 5, "early_stopping": None})
     env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2"}
-    proc = subprocess.Popen([*AIDC, "run", str(spec)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*AIDC, "run", str(spec)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 300
     while _checkpoints(home) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -11,15 +11,18 @@ from aidc.facility import derive, fat_tree, load_facility, redundancy
 EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 
-@pytest.mark.parametrize("units,load,scheme", [
-    ([("A", 500)] * 2 + [("B", 500)] * 2, 1000, "2N"),
-    ([("A", 500)] * 3 + [("B", 500)] * 3, 1000, "2(N+1)"),
-    ([("A", 500)] * 3, 1000, "N+1"),
-    ([("A", 250)] * 6, 1000, "N+2"),
-    ([("A", 500)] * 2, 1000, "N"),
-    ([("A", 400)] * 2, 1000, "below N"),
-    ([], 1000, "none"),
-])
+@pytest.mark.parametrize(
+    "units,load,scheme",
+    [
+        ([("A", 500)] * 2 + [("B", 500)] * 2, 1000, "2N"),
+        ([("A", 500)] * 3 + [("B", 500)] * 3, 1000, "2(N+1)"),
+        ([("A", 500)] * 3, 1000, "N+1"),
+        ([("A", 250)] * 6, 1000, "N+2"),
+        ([("A", 500)] * 2, 1000, "N"),
+        ([("A", 400)] * 2, 1000, "below N"),
+        ([], 1000, "none"),
+    ],
+)
 def test_redundancy_schemes(units: list[tuple[str, float]], load: float, scheme: str) -> None:
     assert redundancy("ups", units, load).scheme == scheme
 

@@ -69,11 +69,14 @@ def test_node_in_a_rack_that_does_not_exist_is_located() -> None:
     assert "did you mean 'r1'" in (problem.hint or "")
 
 
-@pytest.mark.parametrize("old,new,field", [
-    ("max_kw: 3.2", "max_kw: -3", "nodes[0].max_kw"),
-    ("max_kw: 3.2", "max_kw: 1.0", "nodes[0]"),                        # below nominal
-    ("country: us}", "country: us}\ncooling: {rh_pct: {min: 20, max: 120}}", "cooling.rh_pct.max"),
-])
+@pytest.mark.parametrize(
+    "old,new,field",
+    [
+        ("max_kw: 3.2", "max_kw: -3", "nodes[0].max_kw"),
+        ("max_kw: 3.2", "max_kw: 1.0", "nodes[0]"),  # below nominal
+        ("country: us}", "country: us}\ncooling: {rh_pct: {min: 20, max: 120}}", "cooling.rh_pct.max"),
+    ],
+)
 def test_impossible_values_are_rejected(old: str, new: str, field: str) -> None:
     with pytest.raises(InvalidSpec) as info:
         parse_facility(MINIMAL.replace(old, new), "f.yaml")
@@ -82,8 +85,10 @@ def test_impossible_values_are_rejected(old: str, new: str, field: str) -> None:
 
 
 def test_duplicate_rack_names_are_an_error() -> None:
-    text = MINIMAL.replace("      - {name: r1, power_budget_kw: 20}",
-                           "      - {name: r1, power_budget_kw: 20}\n      - {name: r1, power_budget_kw: 10}")
+    text = MINIMAL.replace(
+        "      - {name: r1, power_budget_kw: 20}",
+        "      - {name: r1, power_budget_kw: 20}\n      - {name: r1, power_budget_kw: 10}",
+    )
     with pytest.raises(InvalidSpec, match="rack name 'r1' is used 2 times"):
         parse_facility(text)
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.api.conftest import JOB_SPEC
 
 from aidc.jobs.queue import Resources
 from aidc.jobs.scheduler import MAX_ATTEMPTS, Scheduler
 from aidc.platform import Platform
 from aidc.settings import Settings
-from tests.api.conftest import JOB_SPEC
 
 
 @dataclass
@@ -77,8 +77,14 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 
 def submit(platform: Platform, key: str, **options: object) -> str:
-    job, _ = platform.jobs.submit(platform.local_access(), spec_text=JOB_SPEC, path_name="data.yaml",
-                                  project="default", idempotency_key=key, **options)  # type: ignore[arg-type]
+    job, _ = platform.jobs.submit(
+        platform.local_access(),
+        spec_text=JOB_SPEC,
+        path_name="data.yaml",
+        project="default",
+        idempotency_key=key,
+        **options,
+    )  # type: ignore[arg-type]
     return str(job["id"])
 
 
@@ -207,8 +213,9 @@ def test_a_quota_holds_jobs_back_and_one_that_can_never_fit_is_refused(platform:
 
 def test_an_invalid_pipeline_is_recorded_as_failed_at_once_and_never_starts(platform: Platform) -> None:
     procs = Processes()
-    job, created = platform.jobs.submit(platform.local_access(), spec_text="pipeline: x\nstages: 3\n",
-                                        path_name="broken.yaml", project="default")
+    job, created = platform.jobs.submit(
+        platform.local_access(), spec_text="pipeline: x\nstages: 3\n", path_name="broken.yaml", project="default"
+    )
     assert created and job["state"] == "failed" and job["last_error"]["code"] == "invalid_spec"
     assert job["last_error"]["message"].startswith("broken.yaml:2:")  # the user's file name, not a temp path
     scheduler(platform, Nodes([(2, 0)]), procs).tick()

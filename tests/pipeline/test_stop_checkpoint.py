@@ -42,13 +42,20 @@ class CtrlCAt(RunObserver):
         self.pressed_at: int | None = None
 
     def stage_event(self, event: dict[str, Any]) -> None:
-        if (self.pressed_at is None and event["type"] == "progress" and event["task"] == "batches"
-                and event.get("epoch") == self.epoch and self.step <= event["completed"] < event["total"]):
+        if (
+            self.pressed_at is None
+            and event["type"] == "progress"
+            and event["task"] == "batches"
+            and event.get("epoch") == self.epoch
+            and self.step <= event["completed"] < event["total"]
+        ):
             self.pressed_at = int(event["completed"])
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_epoch_is_checkpointed_at_its_step_and_the_resumed_run_continues_from_there(tmp_path: Path) -> None:
+def test_an_interrupted_epoch_is_checkpointed_at_its_step_and_the_resumed_run_continues_from_there(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(PIPELINE)

@@ -35,8 +35,9 @@ def test_korthikanti_selective_recompute_speedup() -> None:
         assert t_full / t_sel > 1.2
 
 
-@pytest.mark.parametrize("su,leaves,spines,gpus", [(1, 8, 4, 248), (2, 16, 8, 504), (3, 24, 16, 760),
-                                                    (4, 32, 16, 1016)])
+@pytest.mark.parametrize(
+    "su,leaves,spines,gpus", [(1, 8, 4, 248), (2, 16, 8, 504), (3, 24, 16, 760), (4, 32, 16, 1016)]
+)
 def test_dgx_h100_superpod_switch_counts(su: int, leaves: int, spines: int, gpus: int) -> None:
     """NVIDIA DGX SuperPOD H100 RA: per SU count, GPUs → leaf/spine: 248→8/4, 504→16/8, 760→24/16, 1016→32/16."""
     tree = fat_tree(gpus, radix=64)
@@ -56,11 +57,11 @@ def test_data_parallel_all_reduce_runs_on_every_rail_of_a_node() -> None:
 
     gpu = Catalog.load().gpu("A100-80GB")
     nic, nvlink = 20e9, 250e9
-    assert data_parallel_bandwidth(gpu, tp=8, dp_group=32, nic=nic, nvlink=nvlink) == nic       # 1 per node
-    assert data_parallel_bandwidth(gpu, tp=4, dp_group=32, nic=nic, nvlink=nvlink) == 2 * nic   # 2 per node
-    assert data_parallel_bandwidth(gpu, tp=1, dp_group=32, nic=nic, nvlink=nvlink) == 8 * nic   # 8 per node
-    assert data_parallel_bandwidth(gpu, tp=1, dp_group=32, nic=40e9, nvlink=nvlink) == nvlink   # NVLink caps it
-    assert data_parallel_bandwidth(gpu, tp=2, dp_group=4, nic=nic, nvlink=nvlink) == nvlink     # one node
+    assert data_parallel_bandwidth(gpu, tp=8, dp_group=32, nic=nic, nvlink=nvlink) == nic  # 1 per node
+    assert data_parallel_bandwidth(gpu, tp=4, dp_group=32, nic=nic, nvlink=nvlink) == 2 * nic  # 2 per node
+    assert data_parallel_bandwidth(gpu, tp=1, dp_group=32, nic=nic, nvlink=nvlink) == 8 * nic  # 8 per node
+    assert data_parallel_bandwidth(gpu, tp=1, dp_group=32, nic=40e9, nvlink=nvlink) == nvlink  # NVLink caps it
+    assert data_parallel_bandwidth(gpu, tp=2, dp_group=4, nic=nic, nvlink=nvlink) == nvlink  # one node
 
 
 def test_leave_one_run_out_stays_within_goal() -> None:
@@ -74,14 +75,20 @@ def test_leave_one_run_out_stays_within_goal() -> None:
 
     def errors(runs: list, eff: float) -> list[float]:
         gpu = base.model_copy(update={"matmul_efficiency": eff})
-        return [(iteration_time(r.arch, r.layout, gpu, r.global_batch, r.precision).total - r.iteration_s)
-                / r.iteration_s for r in runs]
+        return [
+            (iteration_time(r.arch, r.layout, gpu, r.global_batch, r.precision).total - r.iteration_s) / r.iteration_s
+            for r in runs
+        ]
 
     held = []
     for i, left_out in enumerate(MEGATRON_RUNS):
-        train = MEGATRON_RUNS[:i] + MEGATRON_RUNS[i + 1:]
-        fit = minimize_scalar(lambda e: max(abs(x) for x in errors(train, e)), bounds=(0.3, 1.0), method="bounded",
-                              options={"xatol": 1e-4})
+        train = MEGATRON_RUNS[:i] + MEGATRON_RUNS[i + 1 :]
+        fit = minimize_scalar(
+            lambda e: max(abs(x) for x in errors(train, e)),
+            bounds=(0.3, 1.0),
+            method="bounded",
+            options={"xatol": 1e-4},
+        )
         held.append(abs(errors([left_out], fit.x)[0]))
     assert statistics.median(held) <= 0.05
     assert max(held) <= 0.10

@@ -42,8 +42,9 @@ def emit_at(tier: str, workload: str, tmp_path: Path) -> Path:
 def test_emitted_facility_meets_other_tiers(tier: str, workload: str, tmp_path: Path) -> None:
     report = run_check(load_facility(emit_at(tier, workload, tmp_path)))
     assert TIERS.index(report.ratings["uptime"]["overall"]) >= TIERS.index(tier)
-    assert not report.failing("error"), [(f.rule.id, f.measured, f.expected) for f in report.findings
-                                         if f.status == "fail"]
+    assert not report.failing("error"), [
+        (f.rule.id, f.measured, f.expected) for f in report.findings if f.status == "fail"
+    ]
 
 
 def test_tier_iv_facility_has_continuous_cooling_on_a_ups_per_path(tmp_path: Path) -> None:

@@ -11,8 +11,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from aidc.planner.host import (HostProbe, call_seconds, conv2d, linear, matmul_flops, pass_seconds, predict_step,
-                               zoo_network)
+from aidc.planner.host import (
+    HostProbe,
+    call_seconds,
+    conv2d,
+    linear,
+    matmul_flops,
+    pass_seconds,
+    predict_step,
+    zoo_network,
+)
 
 
 @dataclass
@@ -48,7 +56,7 @@ def test_gemms_per_layer_first_layer_has_no_input_gradient() -> None:
 @pytest.mark.parametrize("model", ["cnn", "mlp"])
 def test_bigger_batch_predicts_a_longer_step(model: str) -> None:
     steps = [predict_step(zoo_network(digits(model), b), HOST) for b in (8, 32, 128, 512)]
-    for small, big in zip(steps, steps[1:]):
+    for small, big in zip(steps, steps[1:], strict=False):
         assert big["step_s"] > small["step_s"]
         assert big["loop_s"] > small["loop_s"]  # more samples to fetch as well
         assert big["gemm_s"] > small["gemm_s"]
@@ -70,8 +78,17 @@ def test_wider_model_costs_more_optimizer_time_at_the_same_batch() -> None:
     assert wide["step_s"] > narrow["step_s"]
 
 
-@pytest.mark.parametrize("arch", [digits("cnn"), digits("cnn", width=16), digits("cnn", width=64),
-                                  digits("mlp"), digits("mlp", width=1024), {**digits("cnn"), "classes": 3}])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        digits("cnn"),
+        digits("cnn", width=16),
+        digits("cnn", width=64),
+        digits("mlp"),
+        digits("mlp", width=1024),
+        {**digits("cnn"), "classes": 3},
+    ],
+)
 def test_zoo_network_is_the_model_the_train_stage_builds(arch: dict[str, object]) -> None:
     """The planner's copy of aidc.training.zoo (it must not import torch) has the same parameters."""
     from aidc.training.zoo import build_model
@@ -91,14 +108,17 @@ def test_probes_return_rates_and_the_planner_stays_torch_free() -> None:
     assert matmul_flops(64, 64, 64, 0.01, threads=1) > 0
     assert pass_seconds(1 << 16, 0.005) > 0
     assert call_seconds(0.005) > 0
-    code = ("import sys, aidc.planner.host as h, aidc.planner.plan; "
-            "h.predict_step(h.zoo_network({'model': 'cnn', 'input_shape': [1, 8, 8], 'classes': 10}, 4), "
-            "h.HostProbe(seconds=0.001)); h.loopback_seconds(1 << 12, 0.01); "
-            "assert 'torch' not in sys.modules, 'planner imported torch'")
+    code = (
+        "import sys, aidc.planner.host as h, aidc.planner.plan; "
+        "h.predict_step(h.zoo_network({'model': 'cnn', 'input_shape': [1, 8, 8], 'classes': 10}, 4), "
+        "h.HostProbe(seconds=0.001)); h.loopback_seconds(1 << 12, 0.01); "
+        "assert 'torch' not in sys.modules, 'planner imported torch'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 # --- DDP over gloo on one host (the train stage's 2-worker epoch) ---------------------------------------------
+
 
 @dataclass
 class FixedLoopback(FixedProbe):
@@ -139,8 +159,8 @@ def test_gloo_all_reduce_is_the_ring_at_gloos_share_of_the_loopback() -> None:
 def test_core_share_when_workers_and_other_load_outnumber_the_cores() -> None:
     from aidc.planner.host import core_share
 
-    assert core_share(2, 1, 2) == 1.0            # one thread per worker, one core each
-    assert core_share(2, 2, 2) == 0.5            # two threads each on two cores
+    assert core_share(2, 1, 2) == 1.0  # one thread per worker, one core each
+    assert core_share(2, 2, 2) == 0.5  # two threads each on two cores
     assert core_share(2, 1, 2, background=2.0) == 0.5
     assert core_share(1, 1, 2, background=0.5) == 1.0
 

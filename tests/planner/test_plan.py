@@ -11,8 +11,16 @@ from aidc.planner import Catalog, load_workload, plan_file, plan_workload
 from aidc.planner.workload import Workload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workloads"
-LLAMA_405B = {"layers": 126, "hidden": 16384, "heads": 128, "kv_heads": 8, "ffn_hidden": 53248, "vocab": 128256,
-              "seq_len": 8192, "glu": True}
+LLAMA_405B = {
+    "layers": 126,
+    "hidden": 16384,
+    "heads": 128,
+    "kv_heads": 8,
+    "ffn_hidden": 53248,
+    "vocab": 128256,
+    "seq_len": 8192,
+    "glu": True,
+}
 
 
 def _plan(data: dict) -> object:
@@ -29,8 +37,22 @@ def test_gpt3_training_compute() -> None:
 
 def test_llama3_405b_flops_and_gpu_hours() -> None:
     """Llama 3 paper (2024): 3.8e25 FLOPs; 30.84M H100 GPU-hours at 38–43% MFU; >90% effective training time."""
-    plan = _plan({"training": [{"name": "llama-405b", "model": LLAMA_405B, "tokens": 15.6e12, "gpus": 16384,
-                                "gpu": "H100", "mfu": 0.40, "goodput": 0.9, "global_batch_tokens": 16e6}]})
+    plan = _plan(
+        {
+            "training": [
+                {
+                    "name": "llama-405b",
+                    "model": LLAMA_405B,
+                    "tokens": 15.6e12,
+                    "gpus": 16384,
+                    "gpu": "H100",
+                    "mfu": 0.40,
+                    "goodput": 0.9,
+                    "global_batch_tokens": 16e6,
+                }
+            ]
+        }
+    )
     job = plan.jobs[0].training
     assert 6 * 405e9 * 15.6e12 == pytest.approx(3.8e25, rel=0.01)
     assert job.flops_6nd == pytest.approx(3.8e25, rel=0.02)
@@ -72,8 +94,9 @@ def test_inference_service_meets_targets() -> None:
 
 def test_typo_in_workload_is_located(tmp_path: Path) -> None:
     spec = tmp_path / "w.yaml"
-    spec.write_text("training:\n  - name: x\n    model: {params: 7.0e9}\n    tokens: 1.0e12\n    gpus: 8\n"
-                    "    tokenz: 5\n")
+    spec.write_text(
+        "training:\n  - name: x\n    model: {params: 7.0e9}\n    tokens: 1.0e12\n    gpus: 8\n    tokenz: 5\n"
+    )
     with pytest.raises(InvalidSpec) as exc:
         load_workload(spec)
     assert f"{spec}:6:5:" in str(exc.value) and "training[0].tokenz" in str(exc.value)
@@ -81,7 +104,9 @@ def test_typo_in_workload_is_located(tmp_path: Path) -> None:
 
 def test_user_catalog_extends_gpus(tmp_path: Path) -> None:
     cat = tmp_path / "gpus.yaml"
-    cat.write_text("gpus:\n  X1:\n    peak_tflops: {bf16: 500}\n    hbm_gb: 96\n    hbm_tbps: 4\n    nvlink_gbps: 400\n"
-                   "    nvlink_domain: 8\n    nic_gbps: 400\n    tdp_w: 600\n    node: {name: X1 box, gpus: 8, kw: 8}\n"
-                   "    sources: [my lab]\n")
+    cat.write_text(
+        "gpus:\n  X1:\n    peak_tflops: {bf16: 500}\n    hbm_gb: 96\n    hbm_tbps: 4\n    nvlink_gbps: 400\n"
+        "    nvlink_domain: 8\n    nic_gbps: 400\n    tdp_w: 600\n    node: {name: X1 box, gpus: 8, kw: 8}\n"
+        "    sources: [my lab]\n"
+    )
     assert Catalog.load([cat]).gpu("X1").hbm_gb == 96

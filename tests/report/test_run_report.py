@@ -35,8 +35,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         failed_path = write_run_report(store, failed, home / "failed.html")
     finally:
         store.close()
-    return {"ok": ok, "ok_path": ok_path, "ok_html": ok_path.read_text(encoding="utf-8"),
-            "failed_html": failed_path.read_text(encoding="utf-8")}
+    return {
+        "ok": ok,
+        "ok_path": ok_path,
+        "ok_html": ok_path.read_text(encoding="utf-8"),
+        "failed_html": failed_path.read_text(encoding="utf-8"),
+    }
 
 
 def _external_refs(html: str) -> list[str]:
@@ -53,8 +57,8 @@ def test_succeeded_run_is_one_self_contained_page_with_every_section(reports: di
     for name in STAGES:
         assert f"<b>{name}</b>" in html
     # every count of the confusion matrix is drawn as text in its heat map
-    svg = html[html.index("Confusion matrix"):]
-    svg = svg[:svg.index("</svg>")]
+    svg = html[html.index("Confusion matrix") :]
+    svg = svg[: svg.index("</svg>")]
     cells = [int(t) for t in re.findall(r">\s*(\d+)\s*</text>", svg)]
     for count in {c for row in confusion_matrix() for c in row}:
         assert count in cells
@@ -66,9 +70,11 @@ def test_succeeded_run_is_one_self_contained_page_with_every_section(reports: di
 
 def test_lineage_is_listed_from_model_version_back_to_dataset(reports: dict[str, Any]) -> None:
     html = reports["ok_html"]
-    lineage = html[html.index('<ul class="lineage">'):]
-    order = [lineage.index(f'<span class="kind">{kind}</span>')
-             for kind in ("model_version", "onnx", "checkpoint", "run", "dataset_version")]
+    lineage = html[html.index('<ul class="lineage">') :]
+    order = [
+        lineage.index(f'<span class="kind">{kind}</span>')
+        for kind in ("model_version", "onnx", "checkpoint", "run", "dataset_version")
+    ]
     assert order == sorted(order)
     assert "digits-cnn:1" in lineage and "digits:1" in lineage
 

@@ -21,8 +21,13 @@ runner = CliRunner()
 @pytest.fixture()
 def home(aidc_home: Path) -> Iterator[Path]:
     """A store whose audit log holds six entries made through the security commands."""
-    for args in (["projects", "create", "vision"], ["users", "create", "alice", "--role", "researcher", "--project", "vision"],
-                 ["users", "create", "ci", "--service"], ["users", "disable", "ci"], ["users", "enable", "ci"]):
+    for args in (
+        ["projects", "create", "vision"],
+        ["users", "create", "alice", "--role", "researcher", "--project", "vision"],
+        ["users", "create", "ci", "--service"],
+        ["users", "disable", "ci"],
+        ["users", "enable", "ci"],
+    ):
         assert runner.invoke(app, args).exit_code == 0
     yield aidc_home
 
@@ -64,8 +69,12 @@ def test_a_deleted_entry_is_named(home: Path) -> None:
 
 
 def test_reordered_entries_are_named(home: Path) -> None:
-    _sql(home, "UPDATE audit_entries SET seq = 100 WHERE seq = 2", "UPDATE audit_entries SET seq = 2 WHERE seq = 3",
-         "UPDATE audit_entries SET seq = 3 WHERE seq = 100")
+    _sql(
+        home,
+        "UPDATE audit_entries SET seq = 100 WHERE seq = 2",
+        "UPDATE audit_entries SET seq = 2 WHERE seq = 3",
+        "UPDATE audit_entries SET seq = 3 WHERE seq = 100",
+    )
     code, output = _verify()
     assert code == 1 and "entry 2" in output
 
@@ -105,7 +114,11 @@ def test_export_is_json_lines_oldest_first_with_their_hashes(home: Path, tmp_pat
 
 def test_list_filters_by_action_and_result(home: Path) -> None:
     result = runner.invoke(app, ["audit", "list", "--action", "principal.", "--json"])
-    assert [e["action"] for e in json.loads(result.stdout)] == ["principal.enable", "principal.disable",
-                                                                "principal.create", "principal.create"]
+    assert [e["action"] for e in json.loads(result.stdout)] == [
+        "principal.enable",
+        "principal.disable",
+        "principal.create",
+        "principal.create",
+    ]
     platform = Platform(Settings())
     assert platform.security.audit_list(result="denied") == []

@@ -23,8 +23,9 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     p.security.store.close()
 
 
-def _user(security: Security, local: Access, name: str, role: str = "researcher", project: str = "default",
-          **token: object) -> str:
+def _user(
+    security: Security, local: Access, name: str, role: str = "researcher", project: str = "default", **token: object
+) -> str:
     security.create_principal(local, name)
     security.grant(local, name, role, project)
     return str(security.create_token(local, name="t", principal=name, **token)["token"])  # type: ignore[arg-type]
@@ -50,7 +51,9 @@ def test_the_admin_token_can_be_given_instead(platform: Platform) -> None:
     assert security.authenticate(given, "10.0.0.1").principal == "admin"
 
 
-def test_wrong_revoked_expired_and_disabled_tokens_are_refused(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_revoked_expired_and_disabled_tokens_are_refused(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
     security, local = platform.security, platform.local_access()
     security.bootstrap(local)
     token = _user(security, local, "alice")

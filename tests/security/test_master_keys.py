@@ -28,8 +28,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("AIDC_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")
-    for var in ("AIDC_SERVER", "AIDC_TOKEN", "AIDC_METADATA_URL", "AIDC_ARTIFACT_URL", "AIDC_MASTER_KEY",
-                "AIDC_MASTER_KEY_FILE", "AIDC_ENCRYPTION"):
+    for var in (
+        "AIDC_SERVER",
+        "AIDC_TOKEN",
+        "AIDC_METADATA_URL",
+        "AIDC_ARTIFACT_URL",
+        "AIDC_MASTER_KEY",
+        "AIDC_MASTER_KEY_FILE",
+        "AIDC_ENCRYPTION",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

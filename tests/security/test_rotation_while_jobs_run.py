@@ -36,8 +36,16 @@ print(json.dumps({"after": after.digest, "read": [store.get_bytes(d).decode() fo
 @pytest.fixture()
 def server_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A server's settings (encryption on, its first master key in $AIDC_HOME/master.key)."""
-    for var in ("AIDC_SERVER", "AIDC_TOKEN", "AIDC_METADATA_URL", "AIDC_ARTIFACT_URL", "AIDC_MASTER_KEY",
-                "AIDC_MASTER_KEY_FILE", "AIDC_ENCRYPTION", "AIDC_HOME"):
+    for var in (
+        "AIDC_SERVER",
+        "AIDC_TOKEN",
+        "AIDC_METADATA_URL",
+        "AIDC_ARTIFACT_URL",
+        "AIDC_MASTER_KEY",
+        "AIDC_MASTER_KEY_FILE",
+        "AIDC_ENCRYPTION",
+        "AIDC_HOME",
+    ):
         monkeypatch.delenv(var, raising=False)
     settings = Settings(home=tmp_path / "home")
     prepare_server(settings)
@@ -50,13 +58,21 @@ def _active(settings: Settings) -> str:
     return ring.active.key_id
 
 
-def test_a_job_started_before_a_rotation_wraps_new_artifacts_under_the_new_key(server_settings: Settings,
-                                                                               tmp_path: Path) -> None:
+def test_a_job_started_before_a_rotation_wraps_new_artifacts_under_the_new_key(
+    server_settings: Settings, tmp_path: Path
+) -> None:
     from aidc.jobs.scheduler import job_env
 
     old = _active(server_settings)
-    job = subprocess.Popen([sys.executable, "-c", JOB], env=job_env(server_settings), cwd=tmp_path, text=True,
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    job = subprocess.Popen(
+        [sys.executable, "-c", JOB],
+        env=job_env(server_settings),
+        cwd=tmp_path,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert job.stdout is not None and job.stdin is not None
     before = job.stdout.readline().strip()
     assert before.startswith("sha256:"), job.stderr.read() if job.stderr else ""
@@ -92,13 +108,14 @@ class RotatesMidway:
             self.rotation()  # type: ignore[operator]
             self.rotation = None
         n = len(self.data) - self.at if n < 0 else min(n, 64 * 1024)
-        chunk = self.data[self.at:self.at + n]
+        chunk = self.data[self.at : self.at + n]
         self.at += len(chunk)
         return chunk
 
 
 def test_an_artifact_being_written_when_the_rotation_runs_is_not_left_under_the_retired_key(
-        server_settings: Settings) -> None:
+    server_settings: Settings,
+) -> None:
     job, server = Platform(server_settings), Platform(server_settings)
     old = _active(server_settings)
     done: dict[str, object] = {}
@@ -114,13 +131,15 @@ def test_an_artifact_being_written_when_the_rotation_runs_is_not_left_under_the_
 
 
 def test_records_written_under_the_old_key_during_the_pass_are_rewrapped_before_it_goes(
-        server_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    server_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = Platform(server_settings)
     first = server.artifacts.put_bytes(b"stored before the rotation")
     # A stage on a Ray worker of another host: its codec carries the keys it started with and no key file.
     started_with = MasterKeyRing.load(server_settings.home / "master.key")
-    remote = FileArtifactStore(server_settings.home / "artifacts",
-                               codec=EnvelopeCodec(MasterKeyRing(started_with.keys), encrypt=True))
+    remote = FileArtifactStore(
+        server_settings.home / "artifacts", codec=EnvelopeCodec(MasterKeyRing(started_with.keys), encrypt=True)
+    )
     store = server.artifacts
     real_write, late = store.write_key_record, []  # type: ignore[attr-defined]
 
@@ -140,8 +159,9 @@ def test_records_written_under_the_old_key_during_the_pass_are_rewrapped_before_
     server.close()
 
 
-def test_two_rotations_at_once_the_second_is_refused(server_settings: Settings,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_rotations_at_once_the_second_is_refused(
+    server_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = Platform(server_settings), Platform(server_settings)
     first.artifacts.put_bytes(b"something to re-wrap")
     store = first.artifacts

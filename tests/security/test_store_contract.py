@@ -18,10 +18,23 @@ from aidc.store.metadata import open_metadata_store
 SECURITY_TABLES = "audit_entries, api_tokens, role_bindings, principals, projects"
 
 
-def _entry(store: SecurityStore, actor: str = "alice", action: str = "token.create", at: datetime | None = None,
-           result: str = "ok") -> object:
-    return store.append_audit(at=at or datetime.now(UTC), actor=actor, action=action, target="token:1", project=None,
-                              source="10.0.0.1", result=result, details={"n": 1, "nested": {"b": [1, 2]}})
+def _entry(
+    store: SecurityStore,
+    actor: str = "alice",
+    action: str = "token.create",
+    at: datetime | None = None,
+    result: str = "ok",
+) -> object:
+    return store.append_audit(
+        at=at or datetime.now(UTC),
+        actor=actor,
+        action=action,
+        target="token:1",
+        project=None,
+        source="10.0.0.1",
+        result=result,
+        details={"n": 1, "nested": {"b": [1, 2]}},
+    )
 
 
 class SecurityStoreContract:

@@ -19,13 +19,17 @@ def build_classifier(path: Path) -> Path:
     weight = rng.normal(size=(FEATURES, CLASSES)).astype(np.float32)
     bias = rng.normal(size=(CLASSES,)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["input", "weight"], ["mm"]),
-         helper.make_node("Add", ["mm", "bias"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], ["probs"], axis=-1)],
+        [
+            helper.make_node("MatMul", ["input", "weight"], ["mm"]),
+            helper.make_node("Add", ["mm", "bias"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+        ],
         "classifier",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", FEATURES])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES]),
-         helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", CLASSES])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES]),
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", CLASSES]),
+        ],
         initializer=[numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -68,8 +72,10 @@ def build_incompatible(path: Path) -> Path:
         [helper.make_node("Identity", ["input"], ["logits"]), helper.make_node("Softmax", ["input"], ["probs"])],
         "incompatible",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", FEATURES + 1])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", FEATURES + 1]),
-         helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", FEATURES + 1])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", FEATURES + 1]),
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", FEATURES + 1]),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
@@ -111,8 +117,9 @@ def register(platform):
 
     def register(name: str, onnx_file: Path):
         ref = platform.artifacts.put_file(onnx_file)
-        return platform.metadata.register_model_version(name, onnx_digest=ref.digest, checkpoint_digest=None,
-                                                        run_id=None, dataset_version_id=None, metrics={})
+        return platform.metadata.register_model_version(
+            name, onnx_digest=ref.digest, checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+        )
 
     return register
 

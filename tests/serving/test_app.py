@@ -45,10 +45,14 @@ def test_health_and_server_metadata(client: TestClient) -> None:
 def test_model_metadata_uses_oip_types_and_dynamic_axes(client: TestClient) -> None:
     meta = client.get("/v2/models/digits").json()
     assert meta == {
-        "name": "digits", "versions": ["2"], "platform": "onnxruntime_onnx",
+        "name": "digits",
+        "versions": ["2"],
+        "platform": "onnxruntime_onnx",
         "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}],
-        "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 3]},
-                    {"name": "probs", "datatype": "FP32", "shape": [-1, 3]}],
+        "outputs": [
+            {"name": "logits", "datatype": "FP32", "shape": [-1, 3]},
+            {"name": "probs", "datatype": "FP32", "shape": [-1, 3]},
+        ],
         "parameters": {"execution_providers": ["CPUExecutionProvider"]},  # no GPU on the test hosts
     }
     assert client.get("/v2/models/digits/versions/2").json()["versions"] == ["2"]
@@ -57,8 +61,12 @@ def test_model_metadata_uses_oip_types_and_dynamic_axes(client: TestClient) -> N
 
 
 def test_json_infer_matches_onnxruntime(client: TestClient, batch: np.ndarray, reference) -> None:
-    body = {"id": "req-7", "inputs": [{"name": "input", "datatype": "FP32", "shape": list(batch.shape),
-                                       "data": batch.reshape(-1).tolist()}]}
+    body = {
+        "id": "req-7",
+        "inputs": [
+            {"name": "input", "datatype": "FP32", "shape": list(batch.shape), "data": batch.reshape(-1).tolist()}
+        ],
+    }
     response = client.post("/v2/models/digits/infer", json=body)
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -72,17 +80,19 @@ def test_json_infer_matches_onnxruntime(client: TestClient, batch: np.ndarray, r
 
 
 def test_nested_data_and_requested_outputs(client: TestClient, batch: np.ndarray, reference) -> None:
-    body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [5, 4], "data": batch.tolist()}],
-            "outputs": [{"name": "probs"}]}
+    body = {
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [5, 4], "data": batch.tolist()}],
+        "outputs": [{"name": "probs"}],
+    }
     answer = client.post("/v2/models/digits/versions/2/infer", json=body).json()
     assert [o["name"] for o in answer["outputs"]] == ["probs"]
-    np.testing.assert_allclose(np.asarray(answer["outputs"][0]["data"]).reshape(5, 3),
-                               reference(batch)["probs"], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(answer["outputs"][0]["data"]).reshape(5, 3), reference(batch)["probs"], rtol=1e-6
+    )
 
 
 def test_binary_request_and_response(client: TestClient, batch: np.ndarray, reference) -> None:
-    body, headers = encode_infer_request({"input": batch}, binary=True, outputs=["probs", "logits"],
-                                         binary_output=True)
+    body, headers = encode_infer_request({"input": batch}, binary=True, outputs=["probs", "logits"], binary_output=True)
     response = client.post("/v2/models/digits/infer", content=body, headers=headers)
     assert response.status_code == 200, response.text
     assert HEADER_LENGTH in response.headers
@@ -92,28 +102,45 @@ def test_binary_request_and_response(client: TestClient, batch: np.ndarray, refe
 
 
 def test_binary_output_can_be_asked_for_per_output(client: TestClient, batch: np.ndarray) -> None:
-    body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [5, 4], "data": batch.tolist()}],
-            "outputs": [{"name": "probs", "parameters": {"binary_data": True}}, {"name": "logits"}]}
+    body = {
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [5, 4], "data": batch.tolist()}],
+        "outputs": [{"name": "probs", "parameters": {"binary_data": True}}, {"name": "logits"}],
+    }
     response = client.post("/v2/models/digits/infer", json=body)
-    header = json.loads(response.content[:int(response.headers[HEADER_LENGTH])])
+    header = json.loads(response.content[: int(response.headers[HEADER_LENGTH])])
     assert header["outputs"][0]["parameters"] == {"binary_data_size": 5 * 3 * 4}
     assert "data" in header["outputs"][1]
 
 
-@pytest.mark.parametrize(("tensor", "message"), [
-    ({"name": "pixels", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0, 0]},
-     "model 'digits' has no input named 'pixels'; its inputs are: input"),
-    ({"name": "input", "datatype": "FP32", "shape": [1, 5], "data": [0] * 5},
-     "input 'input' has shape [1, 5] but model 'digits' expects [-1, 4]"),
-    ({"name": "input", "datatype": "FP64", "shape": [1, 4], "data": [0] * 4},
-     "input 'input' is FP64 but model 'digits' expects FP32"),
-    ({"name": "input", "datatype": "FP32", "shape": [2, 4], "data": [0] * 6},
-     "input 'input': data has 6 elements but shape [2, 4] needs 8"),
-    ({"name": "input", "datatype": "FP32", "shape": [1, 4], "data": ["a", "b", "c", "d"]},
-     "input 'input': data is not a rectangular list of FP32 values"),
-    ({"name": "input", "datatype": "FLOAT", "shape": [1, 4], "data": [0] * 4},
-     "input 'input': datatype 'FLOAT' is not an OIP v2 datatype"),
-])
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (
+            {"name": "pixels", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0, 0]},
+            "model 'digits' has no input named 'pixels'; its inputs are: input",
+        ),
+        (
+            {"name": "input", "datatype": "FP32", "shape": [1, 5], "data": [0] * 5},
+            "input 'input' has shape [1, 5] but model 'digits' expects [-1, 4]",
+        ),
+        (
+            {"name": "input", "datatype": "FP64", "shape": [1, 4], "data": [0] * 4},
+            "input 'input' is FP64 but model 'digits' expects FP32",
+        ),
+        (
+            {"name": "input", "datatype": "FP32", "shape": [2, 4], "data": [0] * 6},
+            "input 'input': data has 6 elements but shape [2, 4] needs 8",
+        ),
+        (
+            {"name": "input", "datatype": "FP32", "shape": [1, 4], "data": ["a", "b", "c", "d"]},
+            "input 'input': data is not a rectangular list of FP32 values",
+        ),
+        (
+            {"name": "input", "datatype": "FLOAT", "shape": [1, 4], "data": [0] * 4},
+            "input 'input': datatype 'FLOAT' is not an OIP v2 datatype",
+        ),
+    ],
+)
 def test_bad_inputs_are_400_with_a_precise_message(client: TestClient, tensor: dict, message: str) -> None:
     response = client.post("/v2/models/digits/infer", json={"inputs": [tensor]})
     assert response.status_code == 400
@@ -121,10 +148,12 @@ def test_bad_inputs_are_400_with_a_precise_message(client: TestClient, tensor: d
 
 
 def test_bad_binary_framing_is_400(client: TestClient) -> None:
-    head = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
-                                   "parameters": {"binary_data_size": 12}}]}).encode()
-    response = client.post("/v2/models/digits/infer", content=head + b"\0" * 12,
-                           headers={HEADER_LENGTH: str(len(head))})
+    head = json.dumps(
+        {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": 12}}]}
+    ).encode()
+    response = client.post(
+        "/v2/models/digits/infer", content=head + b"\0" * 12, headers={HEADER_LENGTH: str(len(head))}
+    )
     assert response.status_code == 400
     assert "binary_data_size is 12 bytes but shape [1, 4] of FP32 needs 16" in response.json()["error"]
     assert client.post("/v2/models/digits/infer", content=b"not json").status_code == 400
@@ -152,9 +181,12 @@ def test_metrics_count_requests_errors_and_latency(client: TestClient, batch: np
     for _ in range(3):
         client.post("/v2/models/digits/infer", content=body, headers=headers)
     client.post("/v2/models/digits/infer", json={"inputs": []})
-    samples = {(s.name, s.labels.get("status")): s.value
-               for family in text_string_to_metric_families(client.get("/metrics").text)
-               for s in family.samples if s.labels.get("model") == "digits" and s.labels.get("version") == "2"}
+    samples = {
+        (s.name, s.labels.get("status")): s.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+        if s.labels.get("model") == "digits" and s.labels.get("version") == "2"
+    }
     assert samples[("aidc_serving_requests_total", None)] == 4
     assert samples[("aidc_serving_errors_total", "400")] == 1
     assert samples[("aidc_serving_request_duration_seconds_count", None)] == 3
@@ -169,14 +201,20 @@ def test_two_apps_in_one_process_keep_separate_metrics(model: OnnxModel) -> None
         assert 'status="400"' not in b.get("/metrics").text
 
 
-@pytest.mark.parametrize(("available", "visible", "chosen"), [
-    (["CPUExecutionProvider"], None, ["CPUExecutionProvider"]),
-    (["CUDAExecutionProvider", "CPUExecutionProvider"], None, ["CUDAExecutionProvider", "CPUExecutionProvider"]),
-    (["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], "0",
-     ["CUDAExecutionProvider", "CPUExecutionProvider"]),
-    (["CUDAExecutionProvider", "CPUExecutionProvider"], "", ["CPUExecutionProvider"]),  # a replica with no GPU
-    (["CUDAExecutionProvider", "CPUExecutionProvider"], "-1", ["CPUExecutionProvider"]),
-])
+@pytest.mark.parametrize(
+    ("available", "visible", "chosen"),
+    [
+        (["CPUExecutionProvider"], None, ["CPUExecutionProvider"]),
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], None, ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+        (
+            ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+            "0",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], "", ["CPUExecutionProvider"]),  # a replica with no GPU
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], "-1", ["CPUExecutionProvider"]),
+    ],
+)
 def test_cuda_is_chosen_only_when_onnxruntime_has_it_and_a_gpu_is_visible(available, visible, chosen) -> None:
     # No GPU on the test hosts: the provider list ONNX Runtime would report is injected.
     from aidc.serving.model import choose_providers

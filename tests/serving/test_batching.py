@@ -28,18 +28,24 @@ async def _close(app) -> None:
 
 
 def _metric(app, name: str) -> dict[str, float]:
-    from prometheus_client.parser import text_string_to_metric_families
     from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = generate_latest(app.state.registry).decode()
-    return {s.labels.get("le", ""): s.value for f in text_string_to_metric_families(text)
-            for s in f.samples if s.name == name}
+    return {
+        s.labels.get("le", ""): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name
+    }
 
 
 def test_concurrent_requests_are_merged_and_answered_separately(onnx_path: Path, reference) -> None:
     # adaptive=False makes every batch wait for company, so merging does not depend on scheduling luck.
-    app = create_app([OnnxModel(onnx_path, "digits")],
-                     batching=BatchingConfig(max_batch_size=16, max_queue_delay_ms=50, adaptive=False))
+    app = create_app(
+        [OnnxModel(onnx_path, "digits")],
+        batching=BatchingConfig(max_batch_size=16, max_queue_delay_ms=50, adaptive=False),
+    )
     rng = np.random.default_rng(3)
     inputs = [rng.normal(size=(1 + i % 3, 4)).astype(np.float32) for i in range(24)]
 
@@ -52,7 +58,7 @@ def test_concurrent_requests_are_merged_and_answered_separately(onnx_path: Path,
                 await _close(app)
 
     responses = asyncio.run(main())
-    for x, response in zip(inputs, responses):
+    for x, response in zip(inputs, responses, strict=False):
         assert response.status_code == 200, response.text
         outputs = decode_infer_response(response.content, response.headers.get("Inference-Header-Content-Length"))
         np.testing.assert_allclose(outputs["probs"], reference(x)["probs"], rtol=1e-6)
@@ -64,8 +70,10 @@ def test_concurrent_requests_are_merged_and_answered_separately(onnx_path: Path,
 
 
 def test_a_lone_client_is_not_kept_waiting(onnx_path: Path, batch: np.ndarray) -> None:
-    app = create_app([OnnxModel(onnx_path, "digits")],
-                     batching=BatchingConfig(max_batch_size=32, max_queue_delay_ms=20, adaptive=True))
+    app = create_app(
+        [OnnxModel(onnx_path, "digits")],
+        batching=BatchingConfig(max_batch_size=32, max_queue_delay_ms=20, adaptive=True),
+    )
     requests = 8 * PROBE_EVERY
 
     async def main() -> None:
@@ -89,8 +97,9 @@ class SlowModel(OnnxModel):
 
 
 @pytest.mark.parametrize(("model_type", "inline"), [(OnnxModel, True), (SlowModel, False)], ids=["fast", "slow"])
-def test_only_models_faster_than_a_thread_hop_run_on_the_event_loop(onnx_path: Path, batch: np.ndarray,
-                                                                   model_type: type, inline: bool) -> None:
+def test_only_models_faster_than_a_thread_hop_run_on_the_event_loop(
+    onnx_path: Path, batch: np.ndarray, model_type: type, inline: bool
+) -> None:
     app = create_app([model_type(onnx_path, "digits")])
 
     async def main() -> None:
@@ -105,8 +114,9 @@ def test_only_models_faster_than_a_thread_hop_run_on_the_event_loop(onnx_path: P
     assert (stats.inline == 9) if inline else (stats.inline == 0)
 
 
-def test_an_idle_batcher_answers_a_lone_request_before_submit_returns(onnx_path: Path, batch: np.ndarray,
-                                                                     reference) -> None:
+def test_an_idle_batcher_answers_a_lone_request_before_submit_returns(
+    onnx_path: Path, batch: np.ndarray, reference
+) -> None:
     batcher = DynamicBatcher(OnnxModel(onnx_path, "digits"))
 
     async def main() -> None:

@@ -38,8 +38,9 @@ def infer(url: str, name: str, batch: np.ndarray) -> httpx.Response:
     return httpx.post(f"{url}/v2/models/{name}/infer", content=body, headers=headers, timeout=30)
 
 
-def test_deploy_predict_scale_and_delete(platform, register, onnx_path: Path, batch: np.ndarray, reference,
-                                         tmp_path: Path) -> None:
+def test_deploy_predict_scale_and_delete(
+    platform, register, onnx_path: Path, batch: np.ndarray, reference, tmp_path: Path
+) -> None:
     version = register("digits", onnx_path)
     d = platform.deploy(version.ref)
     assert (d["status"], d["stable"], d["ready"], d["live"]) == ("running", version.ref, 1, True)
@@ -51,8 +52,9 @@ def test_deploy_predict_scale_and_delete(platform, register, onnx_path: Path, ba
     assert answer["model_version"] == str(version.version)
     np.testing.assert_allclose(answer["outputs"]["probs"], reference(batch)["probs"], rtol=1e-6)
     (tmp_path / "x.json").write_text(json.dumps(batch.tolist()))
-    np.testing.assert_allclose(platform.predict("digits", tmp_path / "x.json")["outputs"]["logits"],
-                               reference(batch)["logits"], rtol=1e-6)
+    np.testing.assert_allclose(
+        platform.predict("digits", tmp_path / "x.json")["outputs"]["logits"], reference(batch)["logits"], rtol=1e-6
+    )
 
     d = platform.scale_deployment("digits", 2)
     assert d["ready"] == 2 and len({r["pid"] for r in d["replica_list"]}) == 2
@@ -84,9 +86,9 @@ def test_deploy_predict_scale_and_delete(platform, register, onnx_path: Path, ba
         platform.deployment_details("digits")
 
 
-def test_a_canary_that_breaks_requests_is_rolled_back_automatically(platform, register, onnx_path: Path,
-                                                                    incompatible_onnx_path: Path,
-                                                                    batch: np.ndarray) -> None:
+def test_a_canary_that_breaks_requests_is_rolled_back_automatically(
+    platform, register, onnx_path: Path, incompatible_onnx_path: Path, batch: np.ndarray
+) -> None:
     stable = register("shapes", onnx_path)
     broken = register("shapes", incompatible_onnx_path)
     with pytest.raises(InvalidInput, match="no deployment 'shapes' for a canary"):
@@ -112,8 +114,7 @@ def test_a_canary_that_breaks_requests_is_rolled_back_automatically(platform, re
     platform.delete_deployment("shapes")
 
 
-def test_a_killed_controller_comes_back_on_the_same_url(platform, register, onnx_path: Path,
-                                                        batch: np.ndarray) -> None:
+def test_a_killed_controller_comes_back_on_the_same_url(platform, register, onnx_path: Path, batch: np.ndarray) -> None:
     version = register("phoenix", onnx_path)
     d = platform.deploy(version.ref)
     router = psutil.Process(platform.metadata.find_deployment("phoenix").pid)

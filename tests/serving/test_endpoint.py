@@ -43,8 +43,10 @@ def test_tritonclient_sees_a_live_server_and_model(triton) -> None:
 def test_tritonclient_infer_matches_onnxruntime(triton, batch: np.ndarray, reference, binary: bool) -> None:
     tensor = httpclient.InferInput("input", list(batch.shape), "FP32")
     tensor.set_data_from_numpy(batch, binary_data=binary)
-    outputs = [httpclient.InferRequestedOutput("probs", binary_data=binary),
-               httpclient.InferRequestedOutput("logits", binary_data=binary)]
+    outputs = [
+        httpclient.InferRequestedOutput("probs", binary_data=binary),
+        httpclient.InferRequestedOutput("logits", binary_data=binary),
+    ]
     result = triton.infer("digits", [tensor], outputs=outputs, request_id="abc")
     assert result.get_response()["id"] == "abc"
     expected = reference(batch)

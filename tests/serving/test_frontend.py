@@ -63,7 +63,7 @@ def port(model: OnnxModel) -> Iterator[int]:
 
 def _infer_bytes(x: np.ndarray, request_id: str, *, binary: bool = False, extra: str = "") -> bytes:
     body, headers = encode_infer_request({"input": x}, binary=binary, binary_output=binary, request_id=request_id)
-    head = [f"POST /v2/models/digits/infer HTTP/1.1", "Host: t", f"Content-Length: {len(body)}"]
+    head = ["POST /v2/models/digits/infer HTTP/1.1", "Host: t", f"Content-Length: {len(body)}"]
     head += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(head) + "\r\n" + extra + "\r\n").encode() + body
 
@@ -117,11 +117,17 @@ def test_every_route_answers_as_the_app_does(model: OnnxModel, batch: np.ndarray
     binary_body, binary_headers = encode_infer_request({"input": batch}, binary=True, binary_output=True)
     bad = {"inputs": [{"name": "input", "datatype": "FP64", "shape": [1, 4], "data": [0] * 4}]}
     requests = [
-        ("GET", "/v2/health/live", None, {}), ("GET", "/v2/health/ready", None, {}), ("GET", "/v2", None, {}),
-        ("GET", "/v2/models/digits", None, {}), ("GET", "/v2/models/digits/versions/2", None, {}),
-        ("GET", "/v2/models/digits/ready", None, {}), ("GET", "/v2/models/nope", None, {}),
-        ("GET", "/v2/models/digits/versions/9/ready", None, {}), ("GET", "/nothing/here", None, {}),
-        ("POST", "/v2/health/live", b"", {}), ("DELETE", "/v2/models/digits/infer", None, {}),
+        ("GET", "/v2/health/live", None, {}),
+        ("GET", "/v2/health/ready", None, {}),
+        ("GET", "/v2", None, {}),
+        ("GET", "/v2/models/digits", None, {}),
+        ("GET", "/v2/models/digits/versions/2", None, {}),
+        ("GET", "/v2/models/digits/ready", None, {}),
+        ("GET", "/v2/models/nope", None, {}),
+        ("GET", "/v2/models/digits/versions/9/ready", None, {}),
+        ("GET", "/nothing/here", None, {}),
+        ("POST", "/v2/health/live", b"", {}),
+        ("DELETE", "/v2/models/digits/infer", None, {}),
         ("POST", "/v2/models/digits/infer", json_body, json_headers),
         ("POST", "/v2/models/digits/versions/2/infer", binary_body, binary_headers),
         ("POST", "/v2/models/digits/infer", json.dumps(bad).encode(), {}),
@@ -131,8 +137,11 @@ def test_every_route_answers_as_the_app_does(model: OnnxModel, batch: np.ndarray
         ("POST", "/v2/models/digits/infer", b"[" + b"0," * 3000 + b"0]", {}),  # over the 4096-byte limit
     ]
     app_kwargs = {"max_body_bytes": 4096, "server_version": "9.9"}
-    with TestClient(create_app([model], **app_kwargs)) as asgi, served(create_app([model], **app_kwargs)) as port, \
-            httpx.Client(base_url=f"http://127.0.0.1:{port}") as lean:
+    with (
+        TestClient(create_app([model], **app_kwargs)) as asgi,
+        served(create_app([model], **app_kwargs)) as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as lean,
+    ):
         for method, path, body, headers in requests:
             want = asgi.request(method, path, content=body, headers=headers)
             got = lean.request(method, path, content=body, headers=headers)
@@ -144,14 +153,18 @@ def test_every_route_answers_as_the_app_does(model: OnnxModel, batch: np.ndarray
 
 
 def test_pipelined_requests_are_answered_in_order(wire: Wire, batch: np.ndarray) -> None:
-    wire.send(_infer_bytes(batch[:1], "first") + b"GET /v2 HTTP/1.1\r\nHost: t\r\n\r\n"
-              + _infer_bytes(batch[:2], "third", binary=True) + b"GET /v2/health/ready HTTP/1.1\r\nHost: t\r\n\r\n")
+    wire.send(
+        _infer_bytes(batch[:1], "first")
+        + b"GET /v2 HTTP/1.1\r\nHost: t\r\n\r\n"
+        + _infer_bytes(batch[:2], "third", binary=True)
+        + b"GET /v2/health/ready HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
     status, _, body = wire.response()
     assert status == 200 and json.loads(body)["id"] == "first"
     status, _, body = wire.response()
     assert status == 200 and json.loads(body)["name"] == "aidc"
     status, headers, body = wire.response()
-    assert status == 200 and json.loads(body[:int(headers[HEADER_LENGTH.lower()])])["id"] == "third"
+    assert status == 200 and json.loads(body[: int(headers[HEADER_LENGTH.lower()])])["id"] == "third"
     assert wire.response()[0] == 200
     wire.send(_infer_bytes(batch, "again"))  # and the connection stays open
     assert json.loads(wire.response()[2])["id"] == "again"
@@ -190,21 +203,29 @@ def test_a_body_over_the_limit_is_413_and_the_connection_still_serves(wire: Wire
 
 def test_a_chunked_body_over_the_limit_is_413_too(wire: Wire, batch: np.ndarray) -> None:
     body, _ = encode_infer_request({"input": np.zeros((400, 4), dtype=np.float32)})
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
-    wire.send(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-              + chunks + b"0\r\n\r\n")
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 1000]), body[i : i + 1000]) for i in range(0, len(body), 1000)
+    )
+    wire.send(
+        b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"0\r\n\r\n"
+    )
     status, _, answer = wire.response()
     assert status == 413 and "exceeds 4096 bytes" in json.loads(answer)["error"]
     small, _ = encode_infer_request({"input": batch}, request_id="chunked")
-    wire.send(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-              + b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small))
+    wire.send(
+        b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small)
+    )
     status, _, answer = wire.response()
     assert status == 200 and json.loads(answer)["id"] == "chunked"
 
 
 def test_expect_100_continue_with_a_body_over_the_limit_is_413_at_once(wire: Wire) -> None:
-    wire.send(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
-              b"Expect: 100-continue\r\n\r\n")
+    wire.send(
+        b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n"
+    )
     status, headers, _ = wire.response()
     assert status == 413 and headers["connection"] == "close"
     assert wire.closed_by_server()

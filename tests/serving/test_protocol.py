@@ -29,7 +29,7 @@ def test_round_trip(datatype: str, binary: bool) -> None:
     header_len = None
     if binary:
         header_len = str(int(headers[HEADER_LENGTH]) + 1)  # "outputs" is one byte longer
-        assert body[int(header_len):]  # the tensor really travelled as bytes
+        assert body[int(header_len) :]  # the tensor really travelled as bytes
     decoded = decode_infer_response(body, header_len)["x"]
     assert decoded.shape == array.shape
     assert decoded.tolist() == array.tolist()

@@ -59,8 +59,15 @@ class Load:
             try:
                 response = await http.post(f"/v2/models/{self.model}/infer", content=body, headers=headers)
                 version = response.json().get("model_version") if response.status_code == 200 else None
-                self.answers.append(Answer(started, time.monotonic(), response.status_code, version,
-                                           response.text[:200] if response.status_code != 200 else ""))
+                self.answers.append(
+                    Answer(
+                        started,
+                        time.monotonic(),
+                        response.status_code,
+                        version,
+                        response.text[:200] if response.status_code != 200 else "",
+                    )
+                )
             except httpx.HTTPError as exc:
                 self.answers.append(Answer(started, time.monotonic(), 0, None, repr(exc)))
 
@@ -81,9 +88,9 @@ def deployment(platform, register, onnx_path: Path) -> Iterator[dict]:
     platform.delete_deployment("steady")
 
 
-def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(platform, register, deployment: dict,
-                                                                             onnx_path: Path,
-                                                                             batch: np.ndarray) -> None:
+def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(
+    platform, register, deployment: dict, onnx_path: Path, batch: np.ndarray
+) -> None:
     v1 = deployment["stable"]
     v2 = register("steady", onnx_path)  # the same weights, registered again: a new version to roll out
     steps: dict[str, float] = {}
@@ -113,8 +120,9 @@ def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(plat
     assert {a.version for a in load.between(steps["rolled_back"])} == {"1"}
 
 
-def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(platform, deployment: dict,
-                                                                          batch: np.ndarray) -> None:
+def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(
+    platform, deployment: dict, batch: np.ndarray
+) -> None:
     before = platform.deployment_details("steady")["replica_list"]
     victim = before[0]
     with Load(deployment["url"], "steady", batch) as load:

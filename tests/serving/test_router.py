@@ -21,8 +21,10 @@ TOKEN = "test-token"
 @pytest.fixture(scope="module")
 def servers(onnx_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, EndpointProcess]]:
     logs = tmp_path_factory.mktemp("replicas")
-    started = {key: start_endpoint(onnx_path, "digits", version, log_path=logs / f"{key}.log")
-               for key, version in (("1a", "1"), ("1b", "1"), ("2", "2"))}
+    started = {
+        key: start_endpoint(onnx_path, "digits", version, log_path=logs / f"{key}.log")
+        for key, version in (("1a", "1"), ("1b", "1"), ("2", "2"))
+    }
     yield started
     for ep in started.values():
         ep.stop()
@@ -68,11 +70,15 @@ def test_only_the_controller_may_set_routes(router: EndpointProcess) -> None:
     assert response.status_code == 401
 
 
-def test_traffic_is_split_by_weight_and_spread_over_replicas(router: EndpointProcess, admin: RouterClient,
-                                                             servers: dict[str, EndpointProcess],
-                                                             batch: np.ndarray, reference) -> None:
-    admin.set_routes([{"version": "1", "weight": 75, "replicas": [servers["1a"].url, servers["1b"].url]},
-                      {"version": "2", "weight": 25, "replicas": [servers["2"].url]}])
+def test_traffic_is_split_by_weight_and_spread_over_replicas(
+    router: EndpointProcess, admin: RouterClient, servers: dict[str, EndpointProcess], batch: np.ndarray, reference
+) -> None:
+    admin.set_routes(
+        [
+            {"version": "1", "weight": 75, "replicas": [servers["1a"].url, servers["1b"].url]},
+            {"version": "2", "weight": 25, "replicas": [servers["2"].url]},
+        ]
+    )
     with httpx.Client(base_url=router.url) as http:
         assert http.get("/v2/health/ready").status_code == 200
         versions = Counter()
@@ -94,10 +100,15 @@ def test_traffic_is_split_by_weight_and_spread_over_replicas(router: EndpointPro
     assert "aidc_serving_batch_size_bucket" in metrics and "aidc_serving_queue_depth" in metrics
 
 
-def test_a_version_can_be_asked_for_by_path(router: EndpointProcess, admin: RouterClient,
-                                            servers: dict[str, EndpointProcess], batch: np.ndarray) -> None:
-    admin.set_routes([{"version": "1", "weight": 90, "replicas": [servers["1a"].url]},
-                      {"version": "2", "weight": 10, "replicas": [servers["2"].url]}])
+def test_a_version_can_be_asked_for_by_path(
+    router: EndpointProcess, admin: RouterClient, servers: dict[str, EndpointProcess], batch: np.ndarray
+) -> None:
+    admin.set_routes(
+        [
+            {"version": "1", "weight": 90, "replicas": [servers["1a"].url]},
+            {"version": "2", "weight": 10, "replicas": [servers["2"].url]},
+        ]
+    )
     with httpx.Client(base_url=router.url) as http:
         for _ in range(10):
             assert _infer(http, batch, "/v2/models/digits/versions/2/infer").json()["model_version"] == "2"
@@ -107,9 +118,9 @@ def test_a_version_can_be_asked_for_by_path(router: EndpointProcess, admin: Rout
         assert http.get("/v2/models/digits").json()["versions"] == ["1"]
 
 
-def test_a_replica_that_refuses_connections_is_skipped(router: EndpointProcess, admin: RouterClient,
-                                                       servers: dict[str, EndpointProcess],
-                                                       batch: np.ndarray) -> None:
+def test_a_replica_that_refuses_connections_is_skipped(
+    router: EndpointProcess, admin: RouterClient, servers: dict[str, EndpointProcess], batch: np.ndarray
+) -> None:
     admin.set_routes([{"version": "1", "weight": 100, "replicas": [_closed_port_url(), servers["1a"].url]}])
     with httpx.Client(base_url=router.url) as http:
         statuses = Counter(_infer(http, batch).status_code for _ in range(30))
@@ -120,9 +131,9 @@ def test_a_replica_that_refuses_connections_is_skipped(router: EndpointProcess, 
     assert response.status_code == 503 and "accepted the request" in response.json()["error"]
 
 
-def test_an_unchanged_oip_client_works_through_the_router(router: EndpointProcess, admin: RouterClient,
-                                                          servers: dict[str, EndpointProcess],
-                                                          batch: np.ndarray, reference) -> None:
+def test_an_unchanged_oip_client_works_through_the_router(
+    router: EndpointProcess, admin: RouterClient, servers: dict[str, EndpointProcess], batch: np.ndarray, reference
+) -> None:
     httpclient = pytest.importorskip("tritonclient.http")
     admin.set_routes([{"version": "1", "weight": 100, "replicas": [servers["1a"].url, servers["1b"].url]}])
     client = httpclient.InferenceServerClient(url=router.url.removeprefix("http://"))

@@ -16,29 +16,81 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 
 # The parts of the SARIF 2.1.0 schema a consumer (GitHub code scanning, VS Code SARIF viewer) relies on.
 SARIF_SUBSET = {
-    "type": "object", "required": ["version", "runs"],
+    "type": "object",
+    "required": ["version", "runs"],
     "properties": {
         "version": {"const": "2.1.0"},
-        "runs": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["tool", "results"],
-            "properties": {
-                "tool": {"type": "object", "required": ["driver"], "properties": {"driver": {
-                    "type": "object", "required": ["name", "rules"],
-                    "properties": {"rules": {"type": "array", "items": {
-                        "type": "object", "required": ["id", "shortDescription"],
-                        "properties": {"defaultConfiguration": {"properties": {
-                            "level": {"enum": ["none", "note", "warning", "error"]}}}}}}}}}},
-                "results": {"type": "array", "items": {
-                    "type": "object", "required": ["ruleId", "message", "level"],
-                    "properties": {
-                        "level": {"enum": ["none", "note", "warning", "error"]},
-                        "kind": {"enum": ["pass", "fail", "open", "review", "informational", "notApplicable"]},
-                        "message": {"type": "object", "required": ["text"]},
-                        "locations": {"type": "array", "items": {"type": "object", "properties": {
-                            "physicalLocation": {"type": "object", "required": ["artifactLocation"], "properties": {
-                                "region": {"type": "object", "required": ["startLine"], "properties": {
-                                    "startLine": {"type": "integer", "minimum": 1},
-                                    "startColumn": {"type": "integer", "minimum": 1}}}}}}}}}}}}}}},
+        "runs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["tool", "results"],
+                "properties": {
+                    "tool": {
+                        "type": "object",
+                        "required": ["driver"],
+                        "properties": {
+                            "driver": {
+                                "type": "object",
+                                "required": ["name", "rules"],
+                                "properties": {
+                                    "rules": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["id", "shortDescription"],
+                                            "properties": {
+                                                "defaultConfiguration": {
+                                                    "properties": {
+                                                        "level": {"enum": ["none", "note", "warning", "error"]}
+                                                    }
+                                                }
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        },
+                    },
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["ruleId", "message", "level"],
+                            "properties": {
+                                "level": {"enum": ["none", "note", "warning", "error"]},
+                                "kind": {"enum": ["pass", "fail", "open", "review", "informational", "notApplicable"]},
+                                "message": {"type": "object", "required": ["text"]},
+                                "locations": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "physicalLocation": {
+                                                "type": "object",
+                                                "required": ["artifactLocation"],
+                                                "properties": {
+                                                    "region": {
+                                                        "type": "object",
+                                                        "required": ["startLine"],
+                                                        "properties": {
+                                                            "startLine": {"type": "integer", "minimum": 1},
+                                                            "startColumn": {"type": "integer", "minimum": 1},
+                                                        },
+                                                    }
+                                                },
+                                            }
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
 }
 
 
@@ -59,8 +111,10 @@ def test_sarif_is_structurally_valid_and_points_at_spec_lines() -> None:
     loc = fuel["locations"][0]
     assert loc["physicalLocation"]["artifactLocation"]["uri"].endswith("dgx-h100-noncompliant.yaml")
     text = (EXAMPLES / "dgx-h100-noncompliant.yaml").read_text().splitlines()
-    assert "fuel_hours" in text[loc["physicalLocation"]["region"]["startLine"] - 1] or \
-        "generators" in text[loc["physicalLocation"]["region"]["startLine"] - 2]
+    assert (
+        "fuel_hours" in text[loc["physicalLocation"]["region"]["startLine"] - 1]
+        or "generators" in text[loc["physicalLocation"]["region"]["startLine"] - 2]
+    )
     assert loc["logicalLocations"][0]["fullyQualifiedName"] == "power.generators"
 
 

@@ -65,11 +65,35 @@ def test_tier3_example_achieves_tier3_ratings() -> None:
 def test_noncompliant_h100_fires_the_expected_rules_and_not_others() -> None:
     report = check(EXAMPLES / "dgx-h100-noncompliant.yaml")
     fired = failing(report)
-    must = {"AV-UT-OVERALL", "AV-UT-UPS", "AV-UT-GEN", "AV-UT-FUEL", "AV-UT-PATHS", "AV-UT-RACKFEED", "AV-UT-COOL",
-            "AV-TIA-OVERALL", "AV-TIA-TEL", "AV-EN-CLASS", "KPI-PUE-TARGET", "ENV-ASHRAE-REC", "ENV-DENSITY",
-            "NET-NONBLOCK", "NET-NIC-PER-GPU", "NET-NIC-SPEED", "NET-TP", "NET-FATTREE", "NET-FABRICS",
-            "PWR-UPS-SPLIT", "PWR-RACK-BUDGET", "PWR-UPS-MULT", "SEC-MFA", "SEC-LOG", "SEC-CRYPTO-REST",
-            "SEC-CCTV", "SEC-FIRE-DETECT"}
+    must = {
+        "AV-UT-OVERALL",
+        "AV-UT-UPS",
+        "AV-UT-GEN",
+        "AV-UT-FUEL",
+        "AV-UT-PATHS",
+        "AV-UT-RACKFEED",
+        "AV-UT-COOL",
+        "AV-TIA-OVERALL",
+        "AV-TIA-TEL",
+        "AV-EN-CLASS",
+        "KPI-PUE-TARGET",
+        "ENV-ASHRAE-REC",
+        "ENV-DENSITY",
+        "NET-NONBLOCK",
+        "NET-NIC-PER-GPU",
+        "NET-NIC-SPEED",
+        "NET-TP",
+        "NET-FATTREE",
+        "NET-FABRICS",
+        "PWR-UPS-SPLIT",
+        "PWR-RACK-BUDGET",
+        "PWR-UPS-MULT",
+        "SEC-MFA",
+        "SEC-LOG",
+        "SEC-CRYPTO-REST",
+        "SEC-CCTV",
+        "SEC-FIRE-DETECT",
+    }
     assert must <= fired, must - fired
     must_not = {"PWR-UPS-CAP", "ENV-ASHRAE-ALLOW", "SEC-CRYPTO-TRANSIT", "KPI-PUE-VALID", "NET-RADIX"}
     assert not (must_not & fired)
@@ -81,8 +105,22 @@ def test_noncompliant_h100_fires_the_expected_rules_and_not_others() -> None:
 
 def test_noncompliant_lab_fires_the_expected_rules_with_their_clauses() -> None:
     report = check(EXAMPLES / "lab-two-servers-noncompliant.yaml")
-    must = {"PWR-RACK-BUDGET", "PWR-UPS-CAP", "PWR-UPS-SPLIT", "ENV-COOL-CAP", "ENV-ASHRAE-REC", "NET-NIC-PER-GPU",
-            "NET-NIC-SPEED", "NET-TP", "SEC-MFA", "SEC-LOG", "SEC-CRYPTO-REST", "SEC-PHYS", "SEC-CCTV", "SEC-FIRE"}
+    must = {
+        "PWR-RACK-BUDGET",
+        "PWR-UPS-CAP",
+        "PWR-UPS-SPLIT",
+        "ENV-COOL-CAP",
+        "ENV-ASHRAE-REC",
+        "NET-NIC-PER-GPU",
+        "NET-NIC-SPEED",
+        "NET-TP",
+        "SEC-MFA",
+        "SEC-LOG",
+        "SEC-CRYPTO-REST",
+        "SEC-PHYS",
+        "SEC-CCTV",
+        "SEC-FIRE",
+    }
     fired = failing(report)
     assert must <= fired, must - fired
     assert not fired & {"ENV-ASHRAE-ALLOW", "ENV-DENSITY", "NET-BMC", "NET-FATTREE", "SEC-CRYPTO-TRANSIT"}
@@ -115,9 +153,11 @@ def test_2n_ups_passes_tier4_ups_rule_and_n_fails_it_with_measure_and_clause(var
 
 def test_ups_capacity_counts_every_module_the_11_margin_needs(variant: Callable[..., Path]) -> None:
     """GB 50174 §8.1 E ≥ 1.1·P: a module is redundant only if 1.1·P is carried without it (lab IT = 6.0 kW)."""
+
     def modules(n: int) -> Callable[[dict[str, Any]], None]:
         def edit(d: dict[str, Any]) -> None:
             d["power"]["ups"] = [{"name": "ups", "path": "A", "module_kw": 1, "modules": n, "battery_minutes": 10}]
+
         return edit
 
     enough = finding(check(variant("lab-two-servers.yaml", modules(7))), "PWR-UPS-CAP")
@@ -163,14 +203,14 @@ def test_unknown_rule_in_checks_is_a_located_spec_error(variant: Callable[..., P
         check(EXAMPLES / "dgx-h100-tier3.yaml", disable=["NOPE-1"])
 
 
-USER_RULE = '''
+USER_RULE = """
 from aidc.standards import rule, Outcome
 
 @rule("SITE-ROOF", "Roof load rating for rooftop chillers", family="power", standard="house rules",
       clause="§1", remediation="Reinforce the roof.", thresholds={"max_kw": 100.0})
 def roof(ctx, t):
     return Outcome(ctx.derived.it_load_kw <= t["max_kw"], ctx.derived.it_load_kw, t["max_kw"], ("site",))
-'''
+"""
 
 
 def test_user_rule_module_from_a_path_in_the_spec_runs(variant: Callable[..., Path]) -> None:
@@ -209,11 +249,30 @@ def test_china_site_is_judged_by_gb40879_grade(variant: Callable[..., Path]) -> 
 def test_china_noncompliant_fires_gb50174_rules() -> None:
     report = check(EXAMPLES / "gb200-nvl72-china-noncompliant.yaml")
     fired = failing(report)
-    assert {"AV-GB-UPS", "AV-GB-BATT", "AV-GB-SITE", "AV-GB-XFMR", "AV-GB-FEED", "ENV-GB-RH", "ENV-LIQ-W",
-            "ENV-LIQ-REQUIRED", "SEC-FIRE-RESIST", "KPI-CN-GB40879"} <= fired
+    assert {
+        "AV-GB-UPS",
+        "AV-GB-BATT",
+        "AV-GB-SITE",
+        "AV-GB-XFMR",
+        "AV-GB-FEED",
+        "ENV-GB-RH",
+        "ENV-LIQ-W",
+        "ENV-LIQ-REQUIRED",
+        "SEC-FIRE-RESIST",
+        "KPI-CN-GB40879",
+    } <= fired
     # its shortcuts are in power, cooling, siting and energy; its fabric, racks and security stay sound
-    assert not fired & {"AV-GB-GEN", "NET-NIC-PER-GPU", "NET-NONBLOCK", "NET-TP", "PWR-RACK-BUDGET", "PWR-UPS-CAP",
-                        "ENV-ASHRAE-ALLOW", "SEC-MFA", "SEC-CRYPTO-REST"}
+    assert not fired & {
+        "AV-GB-GEN",
+        "NET-NIC-PER-GPU",
+        "NET-NONBLOCK",
+        "NET-TP",
+        "PWR-RACK-BUDGET",
+        "PWR-UPS-CAP",
+        "ENV-ASHRAE-ALLOW",
+        "SEC-MFA",
+        "SEC-CRYPTO-REST",
+    }
     site = [f for f in report.findings if f.rule.id == "AV-GB-SITE" and f.status == "fail"]
     assert {f.subject for f in site} == {"airport", "railway"}
 
@@ -221,8 +280,14 @@ def test_china_noncompliant_fires_gb50174_rules() -> None:
 def test_entry_point_rules_are_added_to_the_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
     from aidc.standards import Outcome, checker, rule
 
-    @rule("EP-DEMO", "Entry-point demo rule", family="network", standard="vendor pack", clause="§2",
-          remediation="Nothing to do.")
+    @rule(
+        "EP-DEMO",
+        "Entry-point demo rule",
+        family="network",
+        standard="vendor pack",
+        clause="§2",
+        remediation="Nothing to do.",
+    )
     def demo(ctx: Any, t: dict[str, Any]) -> Outcome:
         return Outcome(True, "ok", "ok")
 

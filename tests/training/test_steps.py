@@ -21,14 +21,18 @@ CPU = torch.device("cpu")
 def dataset(n: int = 203) -> TensorDataset:
     gen = np.random.default_rng(7)
     x = gen.normal(size=(n, 1, 4, 4)).astype(np.float32)
-    return TensorDataset(torch.from_numpy(x), torch.from_numpy((x.sum(axis=(1, 2, 3)) > 0).astype(np.int64) + (x[:, 0, 0, 0] > 1)))
+    return TensorDataset(
+        torch.from_numpy(x), torch.from_numpy((x.sum(axis=(1, 2, 3)) > 0).astype(np.int64) + (x[:, 0, 0, 0] > 1))
+    )
 
 
-def batches(data: TensorDataset, epoch: int, *, workers: int, rank: int, skip_steps: int = 0, batch: int = 8) -> list[list[int]]:
+def batches(
+    data: TensorDataset, epoch: int, *, workers: int, rank: int, skip_steps: int = 0, batch: int = 8
+) -> list[list[int]]:
     sampler = EpochSampler(data, workers, rank, seed=3)
     sampler.set_epoch(epoch, skip=skip_steps * batch)
     indices = list(sampler)
-    return [indices[i:i + batch] for i in range(0, len(indices), batch)]
+    return [indices[i : i + batch] for i in range(0, len(indices), batch)]
 
 
 def test_skipping_k_steps_leaves_exactly_the_batches_an_unstopped_epoch_has_after_step_k() -> None:
@@ -69,8 +73,15 @@ def test_an_epoch_stopped_at_a_step_and_resumed_ends_like_the_unstopped_epoch() 
     part = EpochSums.zero(CPU)
     assert train_steps(model, optimizer, loss_fn, loader(data, 2), part, after_step=lambda i: i == 9) == 9
     blob = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(CPU),
-                "sums": (float(part.loss), float(part.correct), part.seen)}, blob)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": rng_state(CPU),
+            "sums": (float(part.loss), float(part.correct), part.seen),
+        },
+        blob,
+    )
     torch.manual_seed(1234)  # … and a new process, whose random state is anything
     saved = torch.load(io.BytesIO(blob.getvalue()), weights_only=False)
     model, optimizer = fresh(seed=99)
@@ -79,8 +90,16 @@ def test_an_epoch_stopped_at_a_step_and_resumed_ends_like_the_unstopped_epoch() 
     resumed = EpochSums.zero(CPU)
     resumed.add(*saved["sums"])
     seen_steps: list[int] = []
-    stopped = train_steps(model, optimizer, loss_fn, loader(data, 2, skip_steps=9), resumed, first=10,
-                          rng=saved["rng"], after_step=lambda i: seen_steps.append(i) or False)
+    stopped = train_steps(
+        model,
+        optimizer,
+        loss_fn,
+        loader(data, 2, skip_steps=9),
+        resumed,
+        first=10,
+        rng=saved["rng"],
+        after_step=lambda i: seen_steps.append(i) or False,
+    )
     assert stopped is None and seen_steps == list(range(10, steps + 1))
 
     assert resumed.seen == whole.seen == len(data)

@@ -27,8 +27,10 @@ from aidc.store.metadata.changes import SECURITY_TABLES, ChangeFeed
 try:
     from fastapi.routing import iter_route_contexts
 except ImportError:  # FastAPI before routers were included lazily: app.routes is already flat
+
     def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
         return iter(routes)
+
 
 if TYPE_CHECKING:
     from aidc.platform import Platform
@@ -56,7 +58,9 @@ def _error(status: int, body: Mapping[str, object], headers: dict[str, str] | No
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AidcError)
     async def aidc_error(_: Request, exc: AidcError) -> JSONResponse:
-        return _error(exc.http_status, exc.to_dict(), {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None)
+        return _error(
+            exc.http_status, exc.to_dict(), {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -64,28 +68,52 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = problems[0] if problems else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in problems[:5])
-        return _error(422, {"code": "invalid_input", "message": message or "invalid request", "where": where or None,
-                            "hint": "see the request schema at /docs"})
+        return _error(
+            422,
+            {
+                "code": "invalid_input",
+                "message": message or "invalid request",
+                "where": where or None,
+                "hint": "see the request schema at /docs",
+            },
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Starlette names the methods of the first route on the path; name all of them
-            headers["Allow"] = ", ".join(sorted({m for r in iter_route_contexts(request.app.routes)
-                                                 if r.path_regex.match(request.url.path) for m in r.methods or ()}))
-        return _error(exc.status_code, {"code": code, "message": str(exc.detail), "where": None, "hint": None},
-                      headers or None)
+            headers["Allow"] = ", ".join(
+                sorted(
+                    {
+                        m
+                        for r in iter_route_contexts(request.app.routes)
+                        if r.path_regex.match(request.url.path)
+                        for m in r.methods or ()
+                    }
+                )
+            )
+        return _error(
+            exc.status_code, {"code": code, "message": str(exc.detail), "where": None, "hint": None}, headers or None
+        )
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _error(500, {"code": "internal_error", "message": "internal error; the server log has the details",
-                            "where": None, "hint": None})
+        return _error(
+            500,
+            {
+                "code": "internal_error",
+                "message": "internal error; the server log has the details",
+                "where": None,
+                "hint": None,
+            },
+        )
 
 
-def create_app(platform: Platform | None = None, *, prune_every_s: float | None = None,
-               scheduler: Any = None) -> FastAPI:
+def create_app(
+    platform: Platform | None = None, *, prune_every_s: float | None = None, scheduler: Any = None
+) -> FastAPI:
     """The API over ``platform``; with ``prune_every_s``, audit retention runs that often while it serves;
     with a ``scheduler`` (aidc.jobs.scheduler.Scheduler), it runs queued jobs while the app serves."""
     from aidc.platform import Platform
@@ -110,10 +138,15 @@ def create_app(platform: Platform | None = None, *, prune_every_s: float | None 
             platform.security.verified.follow(None)
             feed.close()
 
-    app = FastAPI(title="aidc control plane", version=__version__, lifespan=lifespan,
-                  description="Runs, models, datasets, deployments, identities and the audit chain of one AI data "
-                              "center. Every route needs `Authorization: Bearer TOKEN` except /api/v1/health.",
-                  dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
+    app = FastAPI(
+        title="aidc control plane",
+        version=__version__,
+        lifespan=lifespan,
+        description="Runs, models, datasets, deployments, identities and the audit chain of one AI data "
+        "center. Every route needs `Authorization: Bearer TOKEN` except /api/v1/health.",
+        dependencies=[Depends(authorize)],
+        responses=ERROR_RESPONSES,
+    )
     app.state.platform = platform
     app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
     for module in (records, deployments, security, audit, jobs, keys):

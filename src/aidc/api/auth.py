@@ -19,8 +19,10 @@ from aidc.security.roles import PUBLIC, Access
 if TYPE_CHECKING:
     from aidc.platform import Platform
 
-bearer = HTTPBearer(auto_error=False, description="an aidc API token: `aidc tokens create`, or the one "
-                                                  "`aidc server` printed on its first start")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="an aidc API token: `aidc tokens create`, or the one `aidc server` printed on its first start",
+)
 
 
 async def get_platform(request: Request) -> Platform:
@@ -38,8 +40,11 @@ def route_key(request: Request) -> tuple[str, str]:
     return request.method, getattr(route, "path", request.url.path)
 
 
-async def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-                    platform: Platform = Depends(get_platform)) -> Access:
+async def authorize(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    platform: Platform = Depends(get_platform),
+) -> Access:
     """Async: a token verified seconds ago is answered from memory on the event loop; anything that needs the
     store (a new token, the audit entry of a denial) goes to the thread pool."""
     method, path = route_key(request)
@@ -50,17 +55,24 @@ async def authorize(request: Request, credentials: HTTPAuthorizationCredentials 
     access = Access.anonymous(source)
     try:
         if credentials is None:
-            raise Unauthenticated("this route needs an API token",
-                                  hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one")
+            raise Unauthenticated(
+                "this route needs an API token",
+                hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one",
+            )
         token = credentials.credentials
-        access = (platform.security.recently_verified(token, source)
-                  or await run_in_threadpool(_verify, platform, token, source))
+        access = platform.security.recently_verified(token, source) or await run_in_threadpool(
+            _verify, platform, token, source
+        )
         if permission is None:
-            raise PermissionDenied(f"{method} {path} has no access policy, so nobody may call it",
-                                   hint="add it to aidc.security.policy.POLICY")
+            raise PermissionDenied(
+                f"{method} {path} has no access policy, so nobody may call it",
+                hint="add it to aidc.security.policy.POLICY",
+            )
         if not access.allows(permission):
-            raise PermissionDenied(f"{access.principal} may not {permission} ({method} {path})",
-                                   hint="ask an admin for a role that has it: `aidc users grant`")
+            raise PermissionDenied(
+                f"{access.principal} may not {permission} ({method} {path})",
+                hint="ask an admin for a role that has it: `aidc users grant`",
+            )
     except AidcError as exc:
         await run_in_threadpool(platform.security.denied, access, f"{method} {path}", request.url.path, exc)
         raise

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 
 from aidc.store.metadata.changes import ChangeFeed
 
-
 ENTRY_BYTES = 256  # what keeping one answer costs besides its body (its key, token and the dict's slot), roughly
 
 
@@ -31,8 +30,9 @@ class ReadCache:
         self._kept: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
         self._reading: dict[Hashable, tuple[Hashable, asyncio.Future[bytes]]] = {}
 
-    async def answer(self, key: Hashable, tables: Iterable[str],
-                     read: Callable[[], Awaitable[bytes]]) -> tuple[bytes, bool | None]:
+    async def answer(
+        self, key: Hashable, tables: Iterable[str], read: Callable[[], Awaitable[bytes]]
+    ) -> tuple[bytes, bool | None]:
         """(the answer, whether it was kept from before); None instead of a bool: keeping is off or cannot be
         vouched for now, and it was read afresh."""
         token = self.feed.token(tables) if self.feed is not None else None

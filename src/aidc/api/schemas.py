@@ -28,8 +28,9 @@ def _not_a_number(value: Any) -> Any:
 
 DateTimeParam = Annotated[datetime, BeforeValidator(_not_a_number)]
 # JSON Schema counts 3.0 as an integer; strict pydantic would not.
-ExpiryDays = Annotated[int, Field(ge=0, le=3650),
-                       BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)]
+ExpiryDays = Annotated[
+    int, Field(ge=0, le=3650), BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+]
 
 
 class ErrorDetail(BaseModel):
@@ -45,10 +46,17 @@ class ErrorBody(BaseModel):
 
 # Every route may answer these; declared once so the OpenAPI schema tells clients (and schemathesis) the truth.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text} for status, text in [
-        (400, "bad input"), (401, "no valid API token"), (403, "the token's principal lacks the permission"),
-        (404, "not found, or in a project the caller cannot see"), (405, "method not allowed"),
-        (409, "conflicts with the current state"), (422, "invalid request"), (503, "a backend is unavailable")]
+    status: {"model": ErrorBody, "description": text}
+    for status, text in [
+        (400, "bad input"),
+        (401, "no valid API token"),
+        (403, "the token's principal lacks the permission"),
+        (404, "not found, or in a project the caller cannot see"),
+        (405, "method not allowed"),
+        (409, "conflicts with the current state"),
+        (422, "invalid request"),
+        (503, "a backend is unavailable"),
+    ]
 }
 
 
@@ -87,8 +95,12 @@ class NewToken(TokenOut):
 
 class TokenRequest(Body):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[ScopeName] = Field(default_factory=lambda: ["*"], min_length=1, max_length=20,  # type: ignore[valid-type]
-                              description="permissions the token keeps, e.g. runs:read or models:*; * keeps all")
+    scopes: list[ScopeName] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=20,  # type: ignore[valid-type]
+        description="permissions the token keeps, e.g. runs:read or models:*; * keeps all",
+    )
     expires_days: ExpiryDays | None = Field(None, description="0 = never; default: the server's token_ttl_days")
 
 
@@ -153,7 +165,9 @@ class DeployRequest(Body):
     model: str = Field(min_length=1, max_length=250, description="NAME or NAME:VERSION")
     name: str | None = Field(None, pattern=DEPLOYMENT_NAME, description="deployment name (default: the model's name)")
     replicas: WholeNumber = Field(1, ge=1, le=64)
-    canary: float | None = Field(None, ge=0, le=100, description="roll into the existing deployment on this % of traffic")
+    canary: float | None = Field(
+        None, ge=0, le=100, description="roll into the existing deployment on this % of traffic"
+    )
     cpus: float = Field(0.5, gt=0, le=1024)
     gpus: float = Field(0.0, ge=0, le=64)
     host: str = Field("127.0.0.1", max_length=200, description="interface the deployment's URL listens on")
@@ -198,9 +212,13 @@ MASTER_KEY_TEXT = r"^[A-Za-z0-9+/]{43}=$"  # 32 bytes in base64
 class KeyRotateRequest(Body):
     """The options of `aidc keys rotate`."""
 
-    new_key: str | None = Field(None, pattern=MASTER_KEY_TEXT, json_schema_extra={"writeOnly": True},
-                                description="the new master key (32 bytes, base64); default: the server makes one. "
-                                            "Never shown again: answers and the audit name keys by id only")
+    new_key: str | None = Field(
+        None,
+        pattern=MASTER_KEY_TEXT,
+        json_schema_extra={"writeOnly": True},
+        description="the new master key (32 bytes, base64); default: the server makes one. "
+        "Never shown again: answers and the audit name keys by id only",
+    )
     keep_old: bool = Field(False, description="keep the old keys in the key file afterwards")
 
 

@@ -8,12 +8,36 @@ import typer
 
 from aidc.cli import output
 
-app = typer.Typer(name="aidc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Design, size, run and operate an AI data center.")
+app = typer.Typer(
+    name="aidc",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Design, size, run and operate an AI data center.",
+)
 
 # Each module registers its commands on `app` through `register(app)`; imported here, in CLI order.
-COMMAND_MODULES = ["run", "runs", "models", "datasets", "doctor", "check", "schema", "plan", "deploy", "deployments", "predict",
-                   "server", "login", "tokens", "users", "projects", "audit", "keys", "jobs"]
+COMMAND_MODULES = [
+    "run",
+    "runs",
+    "models",
+    "datasets",
+    "doctor",
+    "check",
+    "schema",
+    "plan",
+    "deploy",
+    "deployments",
+    "predict",
+    "server",
+    "login",
+    "tokens",
+    "users",
+    "projects",
+    "audit",
+    "keys",
+    "jobs",
+]
 
 
 @app.callback()

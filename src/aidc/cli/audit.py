@@ -42,16 +42,32 @@ def register(app: typer.Typer) -> None:
         """List audit entries, newest first: when, who, what, on what, from where, result."""
         from aidc.client import open_client
 
-        found = open_client().audit_list(actor=actor, action=action, result=result, project=project,
-                                         since=_local(since), until=_local(until), limit=limit)
+        found = open_client().audit_list(
+            actor=actor,
+            action=action,
+            result=result,
+            project=project,
+            since=_local(since),
+            until=_local(until),
+            limit=limit,
+        )
         if as_json:
             print_json(found)
             return
-        t = table(f"{len(found)} audit entries", ["seq", "when", "actor", "action", "target", "project", "from",
-                                                   "result"], [])
+        t = table(
+            f"{len(found)} audit entries", ["seq", "when", "actor", "action", "target", "project", "from", "result"], []
+        )
         for e in found:
-            t.add_row(str(e["seq"]), when(e["at"]), e["actor"], e["action"], e["target"], e["project"] or "",
-                      e["source"], Text(e["result"], style=RESULT_STYLE.get(e["result"], "")))
+            t.add_row(
+                str(e["seq"]),
+                when(e["at"]),
+                e["actor"],
+                e["action"],
+                e["target"],
+                e["project"] or "",
+                e["source"],
+                Text(e["result"], style=RESULT_STYLE.get(e["result"], "")),
+            )
         console.print(t)
 
     @audit.command("verify")
@@ -64,12 +80,17 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(report)
         elif report["ok"]:
-            console.print(Text.assemble(("audit chain ok", "bold green"),
-                                        f": {report['checked']} entries, {report['first_seq']}–{report['head_seq']}; "
-                                        f"head {report['head_hash']}"))
+            console.print(
+                Text.assemble(
+                    ("audit chain ok", "bold green"),
+                    f": {report['checked']} entries, {report['first_seq']}–{report['head_seq']}; "
+                    f"head {report['head_hash']}",
+                )
+            )
         else:
-            err_console.print(Text.assemble(("audit chain broken", "bold red"),
-                                            f" at entry {report['bad_seq']}: {report['problem']}"))
+            err_console.print(
+                Text.assemble(("audit chain broken", "bold red"), f" at entry {report['bad_seq']}: {report['problem']}")
+            )
         if not report["ok"]:
             raise SystemExit(1)
 
@@ -103,5 +124,7 @@ def register(app: typer.Typer) -> None:
             console.print("nothing older than the retention period")
         else:
             d = entry["details"]
-            console.print(f"pruned {d['deleted']} entries (through {d['through_seq']}); recorded as entry {entry['seq']}",
-                          highlight=False)
+            console.print(
+                f"pruned {d['deleted']} entries (through {d['through_seq']}); recorded as entry {entry['seq']}",
+                highlight=False,
+            )

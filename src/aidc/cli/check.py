@@ -31,8 +31,13 @@ def _print_rules() -> None:
     from aidc.standards.checker import catalog
 
     rules = sorted(catalog(), key=lambda r: (r.family, r.id))
-    console.print(table(f"{len(rules)} rules", ["id", "family", "severity", "title", "citation"],
-                        [(r.id, r.family, r.severity, r.title, r.citation()) for r in rules]))
+    console.print(
+        table(
+            f"{len(rules)} rules",
+            ["id", "family", "severity", "title", "citation"],
+            [(r.id, r.family, r.severity, r.title, r.citation()) for r in rules],
+        )
+    )
 
 
 def _print_table(report: object) -> None:
@@ -42,22 +47,39 @@ def _print_table(report: object) -> None:
 
     assert isinstance(report, Report)
     c = report.counts
-    console.print(f"[bold]{report.facility.name}[/]  "
-                  f"[green]{c['pass']} pass[/] · [yellow]{c['warn']} warn[/] · [red]{c['fail']} fail[/]")
-    console.print(table("Ratings achieved", ["standard", "subsystems", "overall"],
-                        [(std, ", ".join(f"{k} {v}" for k, v in lv.items() if k != "overall"), lv["overall"])
-                         for std, lv in report.ratings.items()]))
+    console.print(
+        f"[bold]{report.facility.name}[/]  "
+        f"[green]{c['pass']} pass[/] · [yellow]{c['warn']} warn[/] · [red]{c['fail']} fail[/]"
+    )
+    console.print(
+        table(
+            "Ratings achieved",
+            ["standard", "subsystems", "overall"],
+            [
+                (std, ", ".join(f"{k} {v}" for k, v in lv.items() if k != "overall"), lv["overall"])
+                for std, lv in report.ratings.items()
+            ],
+        )
+    )
     for family, findings in report.by_family().items():
         t = table(family.capitalize(), ["", "rule", "subject", "measured", "required"], [])
         for f in findings:
-            t.add_row(Text(f.status, style=_STYLE[f.status]), Text(f.rule.id, style="bold"), f.subject,
-                      fmt(f.measured), fmt(f.expected))
+            t.add_row(
+                Text(f.status, style=_STYLE[f.status]),
+                Text(f.rule.id, style="bold"),
+                f.subject,
+                fmt(f.measured),
+                fmt(f.expected),
+            )
         console.print(t)
         for f in findings:
             if f.status != "pass":
                 where = f" {f.line}:{f.col}" if f.line else ""
-                console.print(Text.assemble((f"  {f.rule.id}", _STYLE[f.status]), f"{where} {f.rule.title} — ",
-                                            (f.citation, "dim")))
+                console.print(
+                    Text.assemble(
+                        (f"  {f.rule.id}", _STYLE[f.status]), f"{where} {f.rule.title} — ", (f.citation, "dim")
+                    )
+                )
                 console.print(f"    → {f.rule.remediation}", highlight=False, markup=False)
     console.print(table("Derived quantities", ["quantity", "value"], _derived_lines(report)))
 
@@ -67,13 +89,15 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def check(
         spec: Path = typer.Argument(None, help="Facility spec (YAML).", show_default=False),
-        target: list[str] = typer.Option([], "--target", "-t",
-                                         help="Override a target, NAME:VALUE (uptime:III, tia942:3, ashrae:A2)."),
+        target: list[str] = typer.Option(
+            [], "--target", "-t", help="Override a target, NAME:VALUE (uptime:III, tia942:3, ashrae:A2)."
+        ),
         fmt_: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
         as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
         output: Path = typer.Option(None, "--output", "-o", help="Write the report to a file instead of stdout."),
-        fail_on: FailOn = typer.Option(FailOn.error, "--fail-on",
-                                       help="Exit 1 when a finding at or above this severity fails."),
+        fail_on: FailOn = typer.Option(
+            FailOn.error, "--fail-on", help="Exit 1 when a finding at or above this severity fails."
+        ),
         disable: list[str] = typer.Option([], "--disable", help="Rule id to skip (repeatable)."),
         list_rules: bool = typer.Option(False, "--list-rules", help="List the rule catalog and exit."),
     ) -> None:
@@ -82,8 +106,9 @@ def register(app: typer.Typer) -> None:
             _print_rules()
             return
         if spec is None:
-            raise InvalidInput("give a facility spec to check",
-                               hint="aidc check examples/facilities/dgx-h100-tier3.yaml")
+            raise InvalidInput(
+                "give a facility spec to check", hint="aidc check examples/facilities/dgx-h100-tier3.yaml"
+            )
         from aidc.facility.loader import load_facility
         from aidc.standards import report as render
         from aidc.standards.checker import parse_targets, run_check
@@ -95,9 +120,13 @@ def register(app: typer.Typer) -> None:
         if kind is Format.table and output is None:
             _print_table(report)
         else:
-            text = {Format.json: render.render_json, Format.markdown: render.render_markdown,
-                    Format.html: render.render_html, Format.sarif: render.render_sarif,
-                    Format.table: render.render_markdown}[kind](report)
+            text = {
+                Format.json: render.render_json,
+                Format.markdown: render.render_markdown,
+                Format.html: render.render_html,
+                Format.sarif: render.render_sarif,
+                Format.table: render.render_markdown,
+            }[kind](report)
             emit_text(text, output)
         if report.failing(fail_on.value):
             raise typer.Exit(1)

@@ -28,12 +28,23 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        t = table(f"{len(found)} dataset versions",
-                  ["dataset", "version", "train", "val", "test", "classes", "fingerprint", "run", "created"], [])
+        t = table(
+            f"{len(found)} dataset versions",
+            ["dataset", "version", "train", "val", "test", "classes", "fingerprint", "run", "created"],
+            [],
+        )
         for d in found:
             splits = d["stats"].get("splits") or {}
-            classes = ((d["schema"].get("label") or {}).get("classes")
-                       or sorted({c for s in d["class_balance"].values() for c in s}))
-            t.add_row(d["dataset"], str(d["version"]), *(str(splits.get(s, "")) for s in ("train", "val", "test")),
-                      str(len(classes)), d["fingerprint"][:12], d["run_id"] or "", when(d["created_at"]))
+            classes = (d["schema"].get("label") or {}).get("classes") or sorted(
+                {c for s in d["class_balance"].values() for c in s}
+            )
+            t.add_row(
+                d["dataset"],
+                str(d["version"]),
+                *(str(splits.get(s, "")) for s in ("train", "val", "test")),
+                str(len(classes)),
+                d["fingerprint"][:12],
+                d["run_id"] or "",
+                when(d["created_at"]),
+            )
         console.print(t)

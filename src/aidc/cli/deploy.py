@@ -9,8 +9,15 @@ from rich.text import Text
 
 from aidc.cli.output import console, handles_errors, print_json, table
 
-STATUS_STYLE = {"running": "green", "ready": "green", "starting": "yellow", "stopping": "yellow",
-                "unhealthy": "bold red", "failed": "bold red", "stopped": "dim"}
+STATUS_STYLE = {
+    "running": "green",
+    "ready": "green",
+    "starting": "yellow",
+    "stopping": "yellow",
+    "unhealthy": "bold red",
+    "failed": "bold red",
+    "stopped": "dim",
+}
 
 
 def status_text(status: str) -> Text:
@@ -20,8 +27,17 @@ def status_text(status: str) -> Text:
 def print_deployment(d: dict[str, Any]) -> None:
     """A deployment as people read it: where to call it, what it serves, and each replica."""
     live = "" if d["live"] or d["status"] == "stopped" else "  (its URL does not answer)"
-    console.print(Text.assemble(("deployment ", "bold"), (d["name"], "bold"), "  ", status_text(d["status"]),
-                                "  ", d["url"] or "", (live, "bold red")))
+    console.print(
+        Text.assemble(
+            ("deployment ", "bold"),
+            (d["name"], "bold"),
+            "  ",
+            status_text(d["status"]),
+            "  ",
+            d["url"] or "",
+            (live, "bold red"),
+        )
+    )
     serving = f"stable {d['stable']}: {d['ready']}/{d['replicas']} replicas ready"
     if d["canary"]:
         serving += f" · canary {d['canary']} takes {d['canary_percent']:g}% of traffic"
@@ -31,29 +47,58 @@ def print_deployment(d: dict[str, Any]) -> None:
     for ref, providers in (d.get("providers") or {}).items():
         console.print(f"{ref} runs on {', '.join(providers or ['(unknown)'])}", highlight=False)
     if d["replica_list"]:
-        console.print(table(None, ["version", "slot", "status", "url", "pid", "node", "restarts", "message"],
-                            [(r["version"], r["slot"], status_text(r["status"]), r["url"], r["pid"], r["node"],
-                              r["restarts"], r["message"]) for r in d["replica_list"]]))
+        console.print(
+            table(
+                None,
+                ["version", "slot", "status", "url", "pid", "node", "restarts", "message"],
+                [
+                    (
+                        r["version"],
+                        r["slot"],
+                        status_text(r["status"]),
+                        r["url"],
+                        r["pid"],
+                        r["node"],
+                        r["restarts"],
+                        r["message"],
+                    )
+                    for r in d["replica_list"]
+                ],
+            )
+        )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @handles_errors
     def deploy(
-        model: str = typer.Argument(..., metavar="MODEL[:VERSION]", help="A registered model version (latest if no version)."),
-        name: str = typer.Option(None, "--name", help="Deployment name (default: the model's name); part of the URL path."),
-        replicas: int = typer.Option(1, "--replicas", "-r", min=1, help="Server processes behind the deployment's URL."),
-        canary: float = typer.Option(None, "--canary", min=0, max=100,
-                                     help="Roll this version into the existing deployment on PCT% of traffic."),
+        model: str = typer.Argument(
+            ..., metavar="MODEL[:VERSION]", help="A registered model version (latest if no version)."
+        ),
+        name: str = typer.Option(
+            None, "--name", help="Deployment name (default: the model's name); part of the URL path."
+        ),
+        replicas: int = typer.Option(
+            1, "--replicas", "-r", min=1, help="Server processes behind the deployment's URL."
+        ),
+        canary: float = typer.Option(
+            None, "--canary", min=0, max=100, help="Roll this version into the existing deployment on PCT% of traffic."
+        ),
         cpus: float = typer.Option(0.5, "--cpus", help="CPUs Ray reserves for each replica."),
-        gpus: float = typer.Option(0.0, "--gpus", help="GPUs Ray reserves for each replica (ONNX Runtime uses CUDA then)."),
+        gpus: float = typer.Option(
+            0.0, "--gpus", help="GPUs Ray reserves for each replica (ONNX Runtime uses CUDA then)."
+        ),
         host: str = typer.Option("127.0.0.1", "--host", help="Interface the deployment's URL listens on."),
         min_requests: int = typer.Option(50, "--min-requests", help="Canary requests before it is judged."),
-        max_error_rate_increase: float = typer.Option(0.02, "--max-error-increase",
-                                                      help="Canary error rate may exceed stable's by this (0.02 = 2 points)."),
-        max_latency_ratio: float = typer.Option(2.0, "--max-latency-ratio", help="Canary p95 may be this × stable's (+5 ms)."),
-        promote_after: int = typer.Option(None, "--promote-after",
-                                          help="Promote a healthy canary by itself after this many requests."),
+        max_error_rate_increase: float = typer.Option(
+            0.02, "--max-error-increase", help="Canary error rate may exceed stable's by this (0.02 = 2 points)."
+        ),
+        max_latency_ratio: float = typer.Option(
+            2.0, "--max-latency-ratio", help="Canary p95 may be this × stable's (+5 ms)."
+        ),
+        promote_after: int = typer.Option(
+            None, "--promote-after", help="Promote a healthy canary by itself after this many requests."
+        ),
         timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for the replicas to be ready."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -63,12 +108,26 @@ def register(app: typer.Typer) -> None:
         from aidc.client import open_client
 
         with closing(open_client()) as client, console.status(f"deploying {model}…"):
-            d = client.deploy(model, name=name, replicas=replicas, canary=canary, cpus=cpus, gpus=gpus, host=host,
-                              min_requests=min_requests, max_error_rate_increase=max_error_rate_increase,
-                              max_latency_ratio=max_latency_ratio, promote_after=promote_after, timeout=timeout)
+            d = client.deploy(
+                model,
+                name=name,
+                replicas=replicas,
+                canary=canary,
+                cpus=cpus,
+                gpus=gpus,
+                host=host,
+                min_requests=min_requests,
+                max_error_rate_increase=max_error_rate_increase,
+                max_latency_ratio=max_latency_ratio,
+                promote_after=promote_after,
+                timeout=timeout,
+            )
         if as_json:
             print_json(d)
             return
         print_deployment(d)
-        console.print(f"call it: curl {d['url']}/v2/models/{d['name']}  ·  aidc predict {d['name']} --input FILE",
-                      highlight=False, markup=False)
+        console.print(
+            f"call it: curl {d['url']}/v2/models/{d['name']}  ·  aidc predict {d['name']} --input FILE",
+            highlight=False,
+            markup=False,
+        )

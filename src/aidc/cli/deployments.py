@@ -33,14 +33,16 @@ def _change(verb: str, name: str, as_json: bool, *args: Any) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    deployments = typer.Typer(help="Deployments: list, show, scale, promote or roll back a canary, delete.",
-                              no_args_is_help=True)
+    deployments = typer.Typer(
+        help="Deployments: list, show, scale, promote or roll back a canary, delete.", no_args_is_help=True
+    )
     app.add_typer(deployments, name="deployments")
 
     @deployments.command("list")
     @handles_errors
-    def list_(all_: bool = typer.Option(False, "--all", "-a", help="Include stopped deployments."),
-              as_json: bool = JSON) -> None:
+    def list_(
+        all_: bool = typer.Option(False, "--all", "-a", help="Include stopped deployments."), as_json: bool = JSON
+    ) -> None:
         """List deployments: what each serves, how many replicas are ready, its URL."""
         from aidc.client import open_client
 
@@ -70,16 +72,31 @@ def register(app: typer.Typer) -> None:
         print_deployment(d)
         traffic = d.get("traffic") or {}
         if traffic:
-            console.print(table("Traffic since the versions last changed", ["version", "requests", "errors", "p95 ms"],
-                                [(v, s["requests"], s["errors"], "" if s["p95_ms"] is None else f"{s['p95_ms']:.2f}")
-                                 for v, s in traffic.items()]))
-        console.print(table("Events", ["when", "event", "what"],
-                            [(_local(e["created_at"]), e["kind"], e["message"]) for e in d["events"]]))
+            console.print(
+                table(
+                    "Traffic since the versions last changed",
+                    ["version", "requests", "errors", "p95 ms"],
+                    [
+                        (v, s["requests"], s["errors"], "" if s["p95_ms"] is None else f"{s['p95_ms']:.2f}")
+                        for v, s in traffic.items()
+                    ],
+                )
+            )
+        console.print(
+            table(
+                "Events",
+                ["when", "event", "what"],
+                [(_local(e["created_at"]), e["kind"], e["message"]) for e in d["events"]],
+            )
+        )
 
     @deployments.command("scale")
     @handles_errors
-    def scale(name: str = NAME, replicas: int = typer.Argument(..., min=1, help="Replicas of the stable version."),
-              as_json: bool = JSON) -> None:
+    def scale(
+        name: str = NAME,
+        replicas: int = typer.Argument(..., min=1, help="Replicas of the stable version."),
+        as_json: bool = JSON,
+    ) -> None:
         """Run this many replicas of the stable version (a canary keeps its share)."""
         _change("scale", name, as_json, replicas)
 

@@ -26,8 +26,9 @@ def _limit(value: float | None) -> str:
 
 def register(app: typer.Typer) -> None:
     jobs = typer.Typer(help="Pipelines queued on the server: submit, list, show, cancel.", no_args_is_help=True)
-    quotas = typer.Typer(help="Per-project limits on the job queue: GPUs, CPUs, jobs at once, GPU-hours a month.",
-                         no_args_is_help=True)
+    quotas = typer.Typer(
+        help="Per-project limits on the job queue: GPUs, CPUs, jobs at once, GPU-hours a month.", no_args_is_help=True
+    )
     app.add_typer(jobs, name="jobs")
     app.add_typer(quotas, name="quotas")
 
@@ -40,28 +41,39 @@ def register(app: typer.Typer) -> None:
         cpus: float = typer.Option(None, "--cpus", help="CPUs per worker (default 1)."),
         gpus: float = typer.Option(None, "--gpus", help="GPUs per worker (default 0)."),
         workers: int = typer.Option(None, "--workers", min=1, help="Gang size (default: the train stage's workers)."),
-        key: str = typer.Option(None, "--idempotency-key", help="Reuse to make a retry return the same job "
-                                                                "(default: a new one per invocation)."),
+        key: str = typer.Option(
+            None,
+            "--idempotency-key",
+            help="Reuse to make a retry return the same job (default: a new one per invocation).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Queue a pipeline on the server; it starts when its project's quota and the cluster allow."""
         from aidc.client import open_client
         from aidc.errors import NotFound
-
         from aidc.pipeline.spec import load_pipeline
 
         if not pipeline.is_file():
             raise NotFound(f"no such file: {pipeline}", hint="give the path of a pipeline YAML file")
         load_pipeline(pipeline)  # its line:col errors here, before anything is queued
-        job = open_client().submit_job(pipeline.read_text(encoding="utf-8"), path_name=pipeline.name, project=project,
-                                       priority=priority, cpus=cpus, gpus=gpus, workers=workers,
-                                       idempotency_key=key or str(uuid.uuid4()))
+        job = open_client().submit_job(
+            pipeline.read_text(encoding="utf-8"),
+            path_name=pipeline.name,
+            project=project,
+            priority=priority,
+            cpus=cpus,
+            gpus=gpus,
+            workers=workers,
+            idempotency_key=key or str(uuid.uuid4()),
+        )
         if as_json:
             print_json(job)
             return
-        console.print(f"job [bold]{job['id']}[/] {job['state']} in project {job['project']} "
-                      f"(priority {job['priority']}, {_resources(job)}); follow it: aidc logs -f {job['id']}",
-                      highlight=False)
+        console.print(
+            f"job [bold]{job['id']}[/] {job['state']} in project {job['project']} "
+            f"(priority {job['priority']}, {_resources(job)}); follow it: aidc logs -f {job['id']}",
+            highlight=False,
+        )
 
     @jobs.command("list")
     @handles_errors
@@ -78,9 +90,26 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        console.print(table(None, ["job", "project", "pipeline", "state", "prio", "resources", "run", "submitted", "note"],
-                            [(j["id"], j["project"], j["pipeline"], j["state"], j["priority"], _resources(j),
-                              j["run_id"], when(j["created_at"]), j["reason"] or "") for j in found]))
+        console.print(
+            table(
+                None,
+                ["job", "project", "pipeline", "state", "prio", "resources", "run", "submitted", "note"],
+                [
+                    (
+                        j["id"],
+                        j["project"],
+                        j["pipeline"],
+                        j["state"],
+                        j["priority"],
+                        _resources(j),
+                        j["run_id"],
+                        when(j["created_at"]),
+                        j["reason"] or "",
+                    )
+                    for j in found
+                ],
+            )
+        )
 
     @jobs.command("show")
     @handles_errors
@@ -95,18 +124,29 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(job)
             return
-        rows = [("state", job["state"]), ("project", job["project"]), ("submitter", job["submitter"]),
-                ("pipeline", f"{job['pipeline']} ({job['path_name']})"), ("priority", job["priority"]),
-                ("resources", _resources(job)), ("attempts", job["attempts"]), ("run", job["run_id"]),
-                ("submitted", when(job["created_at"])), ("started", when(job["started_at"])),
-                ("finished", when(job["finished_at"])), ("note", job["reason"]),
-                ("last error", (job["last_error"] or {}).get("message"))]
+        rows = [
+            ("state", job["state"]),
+            ("project", job["project"]),
+            ("submitter", job["submitter"]),
+            ("pipeline", f"{job['pipeline']} ({job['path_name']})"),
+            ("priority", job["priority"]),
+            ("resources", _resources(job)),
+            ("attempts", job["attempts"]),
+            ("run", job["run_id"]),
+            ("submitted", when(job["created_at"])),
+            ("started", when(job["started_at"])),
+            ("finished", when(job["finished_at"])),
+            ("note", job["reason"]),
+            ("last error", (job["last_error"] or {}).get("message")),
+        ]
         console.print(table(f"job {job['id']}", ["", ""], rows))
 
     @jobs.command("cancel")
     @handles_errors
-    def cancel(job_id: str = typer.Argument(..., help="Job id."),
-               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    def cancel(
+        job_id: str = typer.Argument(..., help="Job id."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
         """Cancel a queued or running job (a running one is stopped; its run can still be resumed by hand)."""
         from aidc.client import open_client
 
@@ -139,11 +179,22 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        console.print(table(None, ["project", "GPUs", "CPUs", "jobs running", "GPU-h used/month"],
-                            [(q["project"], f"{q['gpus_in_use']:g}/{_limit(q['max_gpus'])}",
-                              f"{q['cpus_in_use']:g}/{_limit(q['max_cpus'])}",
-                              f"{q['running_jobs']}/{_limit(q['max_jobs'])}",
-                              f"{q['gpu_hours_this_month']:g}/{_limit(q['gpu_hours_per_month'])}") for q in found]))
+        console.print(
+            table(
+                None,
+                ["project", "GPUs", "CPUs", "jobs running", "GPU-h used/month"],
+                [
+                    (
+                        q["project"],
+                        f"{q['gpus_in_use']:g}/{_limit(q['max_gpus'])}",
+                        f"{q['cpus_in_use']:g}/{_limit(q['max_cpus'])}",
+                        f"{q['running_jobs']}/{_limit(q['max_jobs'])}",
+                        f"{q['gpu_hours_this_month']:g}/{_limit(q['gpu_hours_per_month'])}",
+                    )
+                    for q in found
+                ],
+            )
+        )
 
     @quotas.command("set")
     @handles_errors
@@ -152,7 +203,9 @@ def register(app: typer.Typer) -> None:
         max_gpus: float = typer.Option(None, "--max-gpus", help="GPUs its jobs may hold at once (-1: no limit)."),
         max_cpus: float = typer.Option(None, "--max-cpus", help="CPUs its jobs may hold at once (-1: no limit)."),
         max_jobs: int = typer.Option(None, "--max-jobs", help="Jobs it may run at once (-1: no limit)."),
-        gpu_hours: float = typer.Option(None, "--gpu-hours-per-month", help="GPU-hours a calendar month (-1: no limit)."),
+        gpu_hours: float = typer.Option(
+            None, "--gpu-hours-per-month", help="GPU-hours a calendar month (-1: no limit)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Set a project's limits (admins on every project); options left out stay as they are."""
@@ -167,6 +220,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(quota)
             return
-        console.print(f"quota of {project}: GPUs {_limit(quota['max_gpus'])}, CPUs {_limit(quota['max_cpus'])}, "
-                      f"jobs {_limit(quota['max_jobs'])}, GPU-hours/month {_limit(quota['gpu_hours_per_month'])}",
-                      highlight=False)
+        console.print(
+            f"quota of {project}: GPUs {_limit(quota['max_gpus'])}, CPUs {_limit(quota['max_cpus'])}, "
+            f"jobs {_limit(quota['max_jobs'])}, GPU-hours/month {_limit(quota['gpu_hours_per_month'])}",
+            highlight=False,
+        )

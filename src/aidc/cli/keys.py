@@ -10,8 +10,9 @@ from aidc.cli.output import console, err_console, handles_errors, print_json, ta
 
 
 def register(app: typer.Typer) -> None:
-    keys = typer.Typer(help="Master keys of artifact encryption: status, rotate (the server's, when logged in).",
-                       no_args_is_help=True)
+    keys = typer.Typer(
+        help="Master keys of artifact encryption: status, rotate (the server's, when logged in).", no_args_is_help=True
+    )
     app.add_typer(keys, name="keys")
 
     @keys.command("status")
@@ -28,22 +29,29 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        console.print(f"encryption {found['encryption']} · {found['artifact_store']} · key file {found['key_file']}",
-                      highlight=False)
+        console.print(
+            f"encryption {found['encryption']} · {found['artifact_store']} · key file {found['key_file']}",
+            highlight=False,
+        )
         rows = [(k["key_id"], "active" if k["active"] else "older", k["source"], k["artifacts"]) for k in found["keys"]]
         rows += [(k["key_id"], "NOT CONFIGURED", "", k["artifacts"]) for k in found["unknown_keys"]]
         console.print(table("master keys", ["key id", "state", "from", "artifacts"], rows))
         console.print(f"{found['encrypted']} encrypted, {found['plaintext']} plaintext artifacts", highlight=False)
-        for field, what in (("missing_key_record", "encrypted artifacts without a key record"),
-                            ("damaged_key_record", "key records that cannot be read")):
+        for field, what in (
+            ("missing_key_record", "encrypted artifacts without a key record"),
+            ("damaged_key_record", "key records that cannot be read"),
+        ):
             if found[field]:
                 err_console.print(f"[bold red]{found[field]} {what}[/]", highlight=False)
 
     @keys.command("rotate")
     @handles_errors
     def rotate(
-        new_key_file: Path = typer.Option(None, "--new-key-file", help="Take the new master key (base64, 32 bytes) "
-                                                                     "from this file (mode 0600). Default: generate one."),
+        new_key_file: Path = typer.Option(
+            None,
+            "--new-key-file",
+            help="Take the new master key (base64, 32 bytes) from this file (mode 0600). Default: generate one.",
+        ),
         keep_old: bool = typer.Option(False, "--keep-old", help="Keep the old keys in the key file afterwards."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -71,15 +79,23 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(done)
         else:
-            console.print(f"master key {done['master_key_id']} is active: {done['rewrapped']} data keys re-wrapped, "
-                          f"{done['already']} already under it", highlight=False)
+            console.print(
+                f"master key {done['master_key_id']} is active: {done['rewrapped']} data keys re-wrapped, "
+                f"{done['already']} already under it",
+                highlight=False,
+            )
             if done["retired"]:
                 console.print(f"removed old keys {', '.join(done['retired'])} from {done['key_file']}", highlight=False)
             elif done["kept"]:
                 console.print(f"kept old keys {', '.join(done['kept'])}", highlight=False)
             for failure in done["failed"]:
-                err_console.print(f"[bold red]not re-wrapped[/] {failure['digest']}: {failure['error']}", highlight=False)
+                err_console.print(
+                    f"[bold red]not re-wrapped[/] {failure['digest']}: {failure['error']}", highlight=False
+                )
         if done["failed"]:
-            err_console.print(f"{len(done['failed'])} data keys were not re-wrapped; the old keys stay in place. "
-                              "Fix the cause and run `aidc keys rotate` again to finish.", highlight=False)
+            err_console.print(
+                f"{len(done['failed'])} data keys were not re-wrapped; the old keys stay in place. "
+                "Fix the cause and run `aidc keys rotate` again to finish.",
+                highlight=False,
+            )
             raise typer.Exit(1)

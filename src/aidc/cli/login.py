@@ -26,12 +26,15 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput(f"{url!r} is not an http(s) URL", hint="e.g. aidc login http://127.0.0.1:8080")
         token = (sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("API token", hide_input=True)).strip()
         if not token:
-            raise InvalidInput("no token given", hint="paste the token `aidc server` printed, or one from `aidc tokens create`")
+            raise InvalidInput(
+                "no token given", hint="paste the token `aidc server` printed, or one from `aidc tokens create`"
+            )
         settings = Settings()
         me = RemoteClient(url, token, ca_file=settings.ca_file).whoami()  # proves the token before it is saved
         path = save_credentials(settings.home, url, token)
-        console.print(f"logged in to {url} as {me['principal']} ({roles_text(me['roles'])}); saved to {path}",
-                      highlight=False)
+        console.print(
+            f"logged in to {url} as {me['principal']} ({roles_text(me['roles'])}); saved to {path}", highlight=False
+        )
 
     @app.command("logout")
     @handles_errors

@@ -35,8 +35,13 @@ def _lineage_tree(shown: dict[str, Any]) -> Tree:
 
     def grow(branch: Tree, node: LineageNode) -> None:
         for src in node.sources:
-            label = Text.assemble("← ", (src.kind, "cyan"), " ", (labels.get(f"{src.kind}:{src.id}", src.id), "bold"),
-                                  (f"  ({src.relation})", "dim"))
+            label = Text.assemble(
+                "← ",
+                (src.kind, "cyan"),
+                " ",
+                (labels.get(f"{src.kind}:{src.id}", src.id), "bold"),
+                (f"  ({src.relation})", "dim"),
+            )
             grow(branch.add(label), src)
 
     root = lineage_tree([LineageEdge.model_validate(e) for e in shown["lineage"]], "model_version", str(model["id"]))
@@ -63,10 +68,19 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        t = table(f"{len(found)} model versions", ["model", "version", "stage", "accuracy", "macro F1", "run", "created"], [])
+        t = table(
+            f"{len(found)} model versions", ["model", "version", "stage", "accuracy", "macro F1", "run", "created"], []
+        )
         for m in found:
-            t.add_row(m["name"], str(m["version"]), status_text(m["stage"]), _metric(m["metrics"], "accuracy"),
-                      _metric(m["metrics"], "macro_f1"), m["run_id"] or "", when(m["created_at"]))
+            t.add_row(
+                m["name"],
+                str(m["version"]),
+                status_text(m["stage"]),
+                _metric(m["metrics"], "accuracy"),
+                _metric(m["metrics"], "macro_f1"),
+                m["run_id"] or "",
+                when(m["created_at"]),
+            )
         console.print(t)
 
     @models.command("show")
@@ -84,10 +98,20 @@ def register(app: typer.Typer) -> None:
             print_json(shown)
             return
         model, deployments = shown["model"], shown["deployments"]
-        console.print(Text.assemble(("model ", "bold"), (f"{model['name']}:{model['version']}", "bold"), "  ",
-                                    status_text(model["stage"]), f"  created {when(model['created_at'])}"))
-        rows = [("run", model["run_id"] or ""), ("onnx", model["onnx_digest"] or ""),
-                ("checkpoint", model["checkpoint_digest"] or "")]
+        console.print(
+            Text.assemble(
+                ("model ", "bold"),
+                (f"{model['name']}:{model['version']}", "bold"),
+                "  ",
+                status_text(model["stage"]),
+                f"  created {when(model['created_at'])}",
+            )
+        )
+        rows = [
+            ("run", model["run_id"] or ""),
+            ("onnx", model["onnx_digest"] or ""),
+            ("checkpoint", model["checkpoint_digest"] or ""),
+        ]
         rows += [(k, f"{v:.4g}") for k, v in model["metrics"].items() if isinstance(v, int | float)]
         console.print(table(None, ["field", "value"], rows))
         console.print(Text("Lineage", style="bold"))
@@ -110,10 +134,14 @@ def register(app: typer.Typer) -> None:
         from aidc.client import open_client
 
         if not ref.partition(":")[2].isdigit():
-            raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. aidc models promote digits-cnn:3 --stage production")
+            raise InvalidInput(
+                f"promote needs NAME:VERSION, got {ref!r}",
+                hint="e.g. aidc models promote digits-cnn:3 --stage production",
+            )
         # through the audited path: a promotion is a state change with an audit entry, CLI or API alike
         with closing(open_client()) as client:
             changed_versions = client.promote_model(ref, stage.value)
         for changed in changed_versions:
-            console.print(Text.assemble((f"{changed['name']}:{changed['version']}", "bold"), " → ",
-                                        status_text(changed["stage"])))
+            console.print(
+                Text.assemble((f"{changed['name']}:{changed['version']}", "bold"), " → ", status_text(changed["stage"]))
+            )

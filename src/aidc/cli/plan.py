@@ -36,8 +36,9 @@ def register(app: typer.Typer) -> None:
         fmt_: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
         as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
         output: Path = typer.Option(None, "--output", "-o", help="Write the report to a file instead of stdout."),
-        emit_facility: Path = typer.Option(None, "--emit-facility",
-                                           help="Also write a facility spec that `aidc check` passes at the tier."),
+        emit_facility: Path = typer.Option(
+            None, "--emit-facility", help="Also write a facility spec that `aidc check` passes at the tier."
+        ),
     ) -> None:
         """Plan the GPUs, layout, iteration time, fabric, storage, racks, kW, MWh, cost and CO2e of a workload."""
         from aidc.planner import report as render
@@ -58,9 +59,12 @@ def register(app: typer.Typer) -> None:
         else:
             import json
 
-            text = {Format.json: lambda p: json.dumps(p.to_dict(), indent=2, default=str),
-                    Format.markdown: render.markdown, Format.html: render.html_report,
-                    Format.table: render.markdown}[kind](result)
+            text = {
+                Format.json: lambda p: json.dumps(p.to_dict(), indent=2, default=str),
+                Format.markdown: render.markdown,
+                Format.html: render.html_report,
+                Format.table: render.markdown,
+            }[kind](result)
             emit_text(text, output)
         if emit_facility is not None:
             from aidc.planner.emit import write_facility

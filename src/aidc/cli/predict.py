@@ -14,9 +14,12 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def predict(
         deployment: str = typer.Argument(..., metavar="DEPLOYMENT", help="Deployment name."),
-        input_file: Path = typer.Option(..., "--input", "-i",
-                                        help=".npy (first input), .npz (inputs by name) or .json (OIP request, "
-                                             "{input: list} or a list)."),
+        input_file: Path = typer.Option(
+            ...,
+            "--input",
+            "-i",
+            help=".npy (first input), .npz (inputs by name) or .json (OIP request, {input: list} or a list).",
+        ),
         version: str = typer.Option(None, "--version", help="Ask this version (default: traffic split decides)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -33,13 +36,19 @@ def register(app: typer.Typer) -> None:
             answer = client.predict(deployment, input_file, version=version)
         outputs = answer["outputs"]
         if as_json:
-            print_json({"deployment": answer["deployment"], "model_version": answer["model_version"],
-                        "outputs": {name: {"datatype": oip_datatype(a.dtype), "shape": list(a.shape),
-                                           "data": tensor_json_data(a)} for name, a in outputs.items()}})
+            print_json(
+                {
+                    "deployment": answer["deployment"],
+                    "model_version": answer["model_version"],
+                    "outputs": {
+                        name: {"datatype": oip_datatype(a.dtype), "shape": list(a.shape), "data": tensor_json_data(a)}
+                        for name, a in outputs.items()
+                    },
+                }
+            )
             return
         console.print(f"{answer['deployment']} version {answer['model_version']}", highlight=False)
         with np.printoptions(precision=4, suppress=True, threshold=200):
             for name, array in outputs.items():
-                console.print(f"{name} {oip_datatype(array.dtype)} {list(array.shape)}", style="bold",
-                              highlight=False)
+                console.print(f"{name} {oip_datatype(array.dtype)} {list(array.shape)}", style="bold", highlight=False)
                 console.print(str(array), highlight=False, markup=False)

@@ -31,13 +31,20 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        console.print(table(f"{len(found)} projects", ["name", "description", "created"],
-                            [(p["name"], p["description"], when(p["created_at"])) for p in found]))
+        console.print(
+            table(
+                f"{len(found)} projects",
+                ["name", "description", "created"],
+                [(p["name"], p["description"], when(p["created_at"])) for p in found],
+            )
+        )
 
     @projects.command("create")
     @handles_errors
-    def create(name: str = typer.Argument(..., help="Letters, digits and . _ @ -"),
-               description: str = typer.Option("", "--description", help="What the project is.")) -> None:
+    def create(
+        name: str = typer.Argument(..., help="Letters, digits and . _ @ -"),
+        description: str = typer.Option("", "--description", help="What the project is."),
+    ) -> None:
         """Create a project; grant roles on it with `aidc users grant NAME ROLE --project PROJECT`."""
         from aidc.client import open_client
 
@@ -46,8 +53,11 @@ def register(app: typer.Typer) -> None:
 
     @projects.command("assign")
     @handles_errors
-    def assign(project: str = typer.Argument(...), kind: RecordKind = typer.Argument(...),
-               record_id: str = typer.Argument(..., metavar="ID", help="Run id, or the numeric id of the record.")) -> None:
+    def assign(
+        project: str = typer.Argument(...),
+        kind: RecordKind = typer.Argument(...),
+        record_id: str = typer.Argument(..., metavar="ID", help="Run id, or the numeric id of the record."),
+    ) -> None:
         """Move a run, dataset version, model version or deployment into PROJECT."""
         from aidc.client import open_client
 

@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
-from rich.progress import (BarColumn, Progress, SpinnerColumn, Task, TaskID, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn)
 from rich.text import Text
 
 from aidc.cli.output import console, err_console, handles_errors, print_json, table
@@ -20,6 +28,7 @@ if TYPE_CHECKING:
     from aidc.pipeline.runner import RunResult
     from aidc.pipeline.spec import Pipeline
     from aidc.store.metadata.records import StageRun
+
 
 class StageSpinner(SpinnerColumn):
     """Spins only for work under way: blank for stages still waiting and for tasks already stopped."""
@@ -36,9 +45,16 @@ class LiveRun(RunObserver):
 
     def __init__(self, out: Console) -> None:
         self.progress = Progress(
-            StageSpinner(finished_text=" "), TextColumn("{task.fields[stage]:<10}"), TextColumn("{task.description:<22}"),
-            BarColumn(bar_width=28), TaskProgressColumn(), TimeElapsedColumn(), TextColumn("[dim]{task.fields[note]}"),
-            console=out, transient=False)
+            StageSpinner(finished_text=" "),
+            TextColumn("{task.fields[stage]:<10}"),
+            TextColumn("{task.description:<22}"),
+            BarColumn(bar_width=28),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
+            console=out,
+            transient=False,
+        )
         self.stage_rows: dict[str, TaskID] = {}
         self.task_rows: dict[tuple[str, str], TaskID] = {}
         self.run_id: str | None = None
@@ -54,9 +70,8 @@ class LiveRun(RunObserver):
         self.run_id = run_id
         verb = "resuming" if resumed else "running"
         self.progress.console.print(f"[bold]{verb} {pipeline.name}[/] · run [bold]{run_id}[/]", highlight=False)
-        for name, stage in pipeline.stages.items():
-            self.stage_rows[name] = self.progress.add_task("[dim]pending", total=1, start=False,
-                                                           stage=name, note="")
+        for name in pipeline.stages:
+            self.stage_rows[name] = self.progress.add_task("[dim]pending", total=1, start=False, stage=name, note="")
 
     def stage_started(self, name: str, kind: str) -> None:
         row = self.stage_rows[name]
@@ -68,10 +83,13 @@ class LiveRun(RunObserver):
             self.progress.console.print(f"  [dim]{event['stage']}: {event['message']}[/]", highlight=False)
         elif event["type"] == "progress":
             key = (event["stage"], event["task"])
-            note = "  ".join(f"{k} {v}" for k, v in event.items() if k not in {"stage", "type", "task", "completed", "total"})
+            note = "  ".join(
+                f"{k} {v}" for k, v in event.items() if k not in {"stage", "type", "task", "completed", "total"}
+            )
             if key not in self.task_rows:
-                self.task_rows[key] = self.progress.add_task(f"  └ {event['task']}", total=event.get("total"),
-                                                             stage="", note=note)
+                self.task_rows[key] = self.progress.add_task(
+                    f"  └ {event['task']}", total=event.get("total"), stage="", note=note
+                )
             self.progress.update(self.task_rows[key], completed=event["completed"], total=event.get("total"), note=note)
 
     def stage_finished(self, stage: StageRun) -> None:
@@ -117,12 +135,19 @@ def summary(result: RunResult) -> None:
     console.print(grid)
     sample = deploy.get("checks", {}).get("sample", [])
     if sample:
-        console.print(table(f"Live predictions from {endpoint}", ["true label", "predicted", ""],
-                            [(s["label"], s["predicted"], "✓" if s["label"] == s["predicted"] else "✗") for s in sample]))
+        console.print(
+            table(
+                f"Live predictions from {endpoint}",
+                ["true label", "predicted", ""],
+                [(s["label"], s["predicted"], "✓" if s["label"] == s["predicted"] else "✗") for s in sample],
+            )
+        )
     for d in result.serving:
-        console.print(f"[green]serving[/] deployment {d['name']} at {d['url']}; try: curl {d['url']}/v2/models/"
-                      f"{d['name']} · `aidc deployments show {d['name']}` · stop: `aidc deployments delete {d['name']}`",
-                      highlight=False)
+        console.print(
+            f"[green]serving[/] deployment {d['name']} at {d['url']}; try: curl {d['url']}/v2/models/"
+            f"{d['name']} · `aidc deployments show {d['name']}` · stop: `aidc deployments delete {d['name']}`",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -130,9 +155,18 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def run(
         pipeline: Path | None = typer.Argument(None, help="Pipeline YAML, e.g. examples/digits/pipeline.yaml."),
-        resume: str | None = typer.Option(None, "--resume", metavar="RUN", help="Continue a failed or interrupted run from its first unfinished stage."),
+        resume: str | None = typer.Option(
+            None,
+            "--resume",
+            metavar="RUN",
+            help="Continue a failed or interrupted run from its first unfinished stage.",
+        ),
         force: bool = typer.Option(False, "--force", help="Re-run every stage instead of reusing cached results."),
-        serve: bool = typer.Option(False, "--serve", help="Keep the deploy stage's deployment running after the run (else it is checked, then taken down)."),
+        serve: bool = typer.Option(
+            False,
+            "--serve",
+            help="Keep the deploy stage's deployment running after the run (else it is checked, then taken down).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="No live display; print the run's result as JSON."),
     ) -> None:
         """Run a pipeline: data → train → evaluate → export → register → deploy (on this machine)."""
@@ -142,9 +176,11 @@ def register(app: typer.Typer) -> None:
 
         server = server_of()
         if server:  # a run on a server is a job, with a queue and quotas: not this command
-            raise InvalidInput(f"`aidc run` runs pipelines on this machine, but commands go to the server {server}",
-                               hint="submit it there with `aidc jobs submit PIPELINE`; to run here, unset AIDC_SERVER "
-                                    "(or `aidc logout`)")
+            raise InvalidInput(
+                f"`aidc run` runs pipelines on this machine, but commands go to the server {server}",
+                hint="submit it there with `aidc jobs submit PIPELINE`; to run here, unset AIDC_SERVER "
+                "(or `aidc logout`)",
+            )
         platform = Platform()
         live = LiveRun(console)
         try:
@@ -155,29 +191,45 @@ def register(app: typer.Typer) -> None:
                     result = platform.run_pipeline(pipeline, resume=resume, force=force, serve=serve, observer=live)
         except StageFailed as exc:
             if as_json:
-                print_json({"status": "failed", "error": exc.to_dict() | {"stage": exc.stage, "run_id": exc.run_id,
-                                                                          "cause": exc.cause, "log_path": exc.log_path}})
+                print_json(
+                    {
+                        "status": "failed",
+                        "error": exc.to_dict()
+                        | {"stage": exc.stage, "run_id": exc.run_id, "cause": exc.cause, "log_path": exc.log_path},
+                    }
+                )
             else:
                 failed(exc, platform)
             raise SystemExit(exc.exit_code) from None
         except KeyboardInterrupt:
             if live.run_id:
-                err_console.print(f"[yellow]run {live.run_id} interrupted[/]; continue it with "
-                                  f"aidc run --resume {live.run_id}", highlight=False)
+                err_console.print(
+                    f"[yellow]run {live.run_id} interrupted[/]; continue it with aidc run --resume {live.run_id}",
+                    highlight=False,
+                )
             raise SystemExit(130) from None
         finally:
             platform.close()
         if as_json:
-            print_json({"run_id": result.run_id, "status": result.status, "report": result.report_path,
-                        "stages": [{"name": s.name, "status": s.status, "seconds": s.seconds} for s in result.stages],
-                        "outputs": result.outputs, "serving": result.serving})
+            print_json(
+                {
+                    "run_id": result.run_id,
+                    "status": result.status,
+                    "report": result.report_path,
+                    "stages": [{"name": s.name, "status": s.status, "seconds": s.seconds} for s in result.stages],
+                    "outputs": result.outputs,
+                    "serving": result.serving,
+                }
+            )
         else:
             summary(result)
 
 
 def failed(exc: StageFailed, platform: Any) -> None:
     """A failed run in four lines: which stage, why, where to look, how to go on."""
-    err_console.print(f"[bold red]run {exc.run_id} failed[/] at stage [bold]{exc.stage}[/]: {exc.message}", highlight=False)
+    err_console.print(
+        f"[bold red]run {exc.run_id} failed[/] at stage [bold]{exc.stage}[/]: {exc.message}", highlight=False
+    )
     if exc.log_path:
         err_console.print(f"  log:    {exc.log_path}", highlight=False)
     run = platform.metadata.get_run(exc.run_id)

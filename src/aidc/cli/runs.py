@@ -13,8 +13,16 @@ from rich.text import Text
 from aidc.cli.output import console, handles_errors, print_json, table
 from aidc.errors import InvalidInput
 
-STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "running": "yellow", "cached": "cyan",
-                "pending": "dim", "production": "bold green", "staging": "yellow", "archived": "dim"}
+STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "bold red",
+    "running": "yellow",
+    "cached": "cyan",
+    "pending": "dim",
+    "production": "bold green",
+    "staging": "yellow",
+    "archived": "dim",
+}
 
 
 def status_text(status: str) -> Text:
@@ -47,8 +55,9 @@ def key_metrics(metrics: list[dict[str, Any]]) -> dict[str, float]:
 def _print_run(details: dict[str, Any]) -> None:
     run, stages = details["run"], details["stages"]
     console.print(Text.assemble(("run ", "bold"), (run["id"], "bold"), "  ", status_text(run["status"])))
-    console.print(f"pipeline {run['pipeline']}" + (f" ({run['spec_path']})" if run.get("spec_path") else ""),
-                  highlight=False)
+    console.print(
+        f"pipeline {run['pipeline']}" + (f" ({run['spec_path']})" if run.get("spec_path") else ""), highlight=False
+    )
     finished = f" · finished {when(run['finished_at'])}" if run.get("finished_at") else ""
     console.print(f"created {when(run['created_at'])}{finished}", highlight=False)
     if run.get("error"):
@@ -61,12 +70,24 @@ def _print_run(details: dict[str, Any]) -> None:
             console.print(f"  log: {err['log_path']}", highlight=False, markup=False)
     t = table("Stages", ["stage", "kind", "status", "cached from", "seconds", "error"], [])
     for s in stages:
-        t.add_row(s["name"], s["kind"], status_text(s["status"]), "" if s["cached_from"] is None else str(s["cached_from"]),
-                  seconds_text(s["seconds"]), (s.get("error") or {}).get("message", ""))
+        t.add_row(
+            s["name"],
+            s["kind"],
+            status_text(s["status"]),
+            "" if s["cached_from"] is None else str(s["cached_from"]),
+            seconds_text(s["seconds"]),
+            (s.get("error") or {}).get("message", ""),
+        )
     console.print(t)
     metrics = key_metrics(details["metrics"])
-    evaluation = next((s["outputs"].get("metrics") for s in reversed(stages)
-                       if s["kind"] == "evaluate" and s["outputs"].get("metrics")), None)
+    evaluation = next(
+        (
+            s["outputs"].get("metrics")
+            for s in reversed(stages)
+            if s["kind"] == "evaluate" and s["outputs"].get("metrics")
+        ),
+        None,
+    )
     if evaluation:
         metrics |= {f"test_{k}": v for k, v in evaluation.items() if isinstance(v, float)}
     if metrics:
@@ -83,7 +104,9 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def list_(
         pipeline: str = typer.Option(None, "--pipeline", "-p", help="Only runs of this pipeline."),
-        status: str = typer.Option(None, "--status", "-s", help="Only runs in this state (running, succeeded, failed)."),
+        status: str = typer.Option(
+            None, "--status", "-s", help="Only runs in this state (running, succeeded, failed)."
+        ),
         limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many, newest first."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -100,8 +123,14 @@ def register(app: typer.Typer) -> None:
             return
         t = table(f"{len(found)} runs", ["run", "pipeline", "status", "created", "duration", "report"], [])
         for r in found:
-            t.add_row(r["id"], r["pipeline"], status_text(r["status"]), when(r["created_at"]), seconds_text(r["seconds"]),
-                      r["report_path"] or "")
+            t.add_row(
+                r["id"],
+                r["pipeline"],
+                status_text(r["status"]),
+                when(r["created_at"]),
+                seconds_text(r["seconds"]),
+                r["report_path"] or "",
+            )
         console.print(t)
 
     @runs.command("show")

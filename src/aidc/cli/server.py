@@ -20,10 +20,16 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
         tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key)."),
         tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
-        ray_address: str = typer.Option("", "--ray-address", help="Ray cluster to run jobs on (default: "
-                                        "AIDC_RAY_ADDRESS, else a local Ray started on the first job)."),
-        jobs: bool = typer.Option(True, "--jobs/--no-jobs", help="Run submitted jobs here (--no-jobs: only "
-                                  "queue them, for a server that serves the API alone)."),
+        ray_address: str = typer.Option(
+            "",
+            "--ray-address",
+            help="Ray cluster to run jobs on (default: AIDC_RAY_ADDRESS, else a local Ray started on the first job).",
+        ),
+        jobs: bool = typer.Option(
+            True,
+            "--jobs/--no-jobs",
+            help="Run submitted jobs here (--no-jobs: only queue them, for a server that serves the API alone).",
+        ),
     ) -> None:
         """Start the control plane; its first start creates user `admin` and prints its token once."""
         import uvicorn
@@ -45,18 +51,29 @@ def register(app: typer.Typer) -> None:
         local = platform.local_access()
         token = platform.security.bootstrap(local, platform.settings.admin_token.get_secret_value())
         if token:
-            err_console.print("[bold]First start:[/] created user [bold]admin[/] (admin on every project). "
-                              "Its API token, shown only this once — store it now:", highlight=False)
+            err_console.print(
+                "[bold]First start:[/] created user [bold]admin[/] (admin on every project). "
+                "Its API token, shown only this once — store it now:",
+                highlight=False,
+            )
             console.print(token, highlight=False, markup=False, soft_wrap=True)
         platform.security.prune_audit(local)
         scheme = "https" if tls_cert else "http"
-        err_console.print(f"aidc control plane on {scheme}://{host}:{port}  (API docs: {scheme}://{host}:{port}/docs; "
-                          f"metadata: {platform.metadata.url.split('@')[-1]})", highlight=False)
+        err_console.print(
+            f"aidc control plane on {scheme}://{host}:{port}  (API docs: {scheme}://{host}:{port}/docs; "
+            f"metadata: {platform.metadata.url.split('@')[-1]})",
+            highlight=False,
+        )
         scheduler = None
         if jobs:
             from aidc.jobs.scheduler import build_scheduler
 
             scheduler = build_scheduler(platform, ray_address=ray_address)
-        uvicorn.run(create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler), host=host, port=port,
-                    ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
-                    log_level="info")
+        uvicorn.run(
+            create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler),
+            host=host,
+            port=port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            log_level="info",
+        )

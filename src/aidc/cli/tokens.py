@@ -30,8 +30,12 @@ def register(app: typer.Typer) -> None:
     def create(
         name: str = typer.Argument(..., help="What the token is for, e.g. laptop or ci."),
         user: str = typer.Option(None, "--user", help="Owner (admins; required on the local store). Default: you."),
-        scope: list[str] = typer.Option(None, "--scope", help="Keep only these permissions (repeat; runs:read, models:*)."),
-        expires_days: int = typer.Option(None, "--expires-days", min=0, help="Lifetime in days; 0 = never. Default: 90."),
+        scope: list[str] = typer.Option(
+            None, "--scope", help="Keep only these permissions (repeat; runs:read, models:*)."
+        ),
+        expires_days: int = typer.Option(
+            None, "--expires-days", min=0, help="Lifetime in days; 0 = never. Default: 90."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON (the token included)."),
     ) -> None:
         """Create an API token. It is printed this once; only its hash is kept."""
@@ -42,15 +46,19 @@ def register(app: typer.Typer) -> None:
             print_json(made)
             return
         expires = when(made["expires_at"]) if made["expires_at"] else "never"
-        err_console.print(f"token {made['id']} for {made['principal']} (scopes {', '.join(made['scopes'])}; "
-                          f"expires {expires}) — shown only now, store it:", highlight=False)
+        err_console.print(
+            f"token {made['id']} for {made['principal']} (scopes {', '.join(made['scopes'])}; "
+            f"expires {expires}) — shown only now, store it:",
+            highlight=False,
+        )
         console.print(made["token"], highlight=False, markup=False, soft_wrap=True)
 
     @tokens.command("list")
     @handles_errors
     def list_(
-        user: str = typer.Option(None, "--user", help="Another principal's tokens (admins). Default: yours "
-                                                      "(on the local store: everyone's)."),
+        user: str = typer.Option(
+            None, "--user", help="Another principal's tokens (admins). Default: yours (on the local store: everyone's)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List tokens: id, owner, scopes, state, expiry, last use — never the tokens themselves."""
@@ -60,11 +68,25 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        console.print(table(f"{len(found)} tokens", ["id", "owner", "name", "scopes", "state", "expires", "last used",
-                                                     "created"],
-                            [(t["id"], t["principal"], t["name"], ", ".join(t["scopes"]), token_state(t),
-                              when(t["expires_at"]) or "never", when(t["last_used_at"]), when(t["created_at"]))
-                             for t in found]))
+        console.print(
+            table(
+                f"{len(found)} tokens",
+                ["id", "owner", "name", "scopes", "state", "expires", "last used", "created"],
+                [
+                    (
+                        t["id"],
+                        t["principal"],
+                        t["name"],
+                        ", ".join(t["scopes"]),
+                        token_state(t),
+                        when(t["expires_at"]) or "never",
+                        when(t["last_used_at"]),
+                        when(t["created_at"]),
+                    )
+                    for t in found
+                ],
+            )
+        )
 
     @tokens.command("revoke")
     @handles_errors

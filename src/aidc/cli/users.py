@@ -12,12 +12,17 @@ PROJECT_HELP = "A project's name, or '*' for every project (quote it in the shel
 
 
 def register(app: typer.Typer) -> None:
-    users = typer.Typer(help="Users and service accounts: create, grant and revoke roles, disable.", no_args_is_help=True)
+    users = typer.Typer(
+        help="Users and service accounts: create, grant and revoke roles, disable.", no_args_is_help=True
+    )
     app.add_typer(users, name="users")
 
     def show(p: dict[str, object], verb: str) -> None:
-        console.print(f"{verb} {p['kind']} {p['name']}: {roles_text(p['roles'])}"  # type: ignore[arg-type]
-                      + ("  (disabled)" if p["disabled"] else ""), highlight=False)
+        console.print(
+            f"{verb} {p['kind']} {p['name']}: {roles_text(p['roles'])}"  # type: ignore[arg-type]
+            + ("  (disabled)" if p["disabled"] else ""),
+            highlight=False,
+        )
 
     @users.command("list")
     @handles_errors
@@ -29,16 +34,31 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
             return
-        console.print(table(f"{len(found)} principals", ["name", "kind", "roles", "state", "created"],
-                            [(p["name"], p["kind"], roles_text(p["roles"]), "disabled" if p["disabled"] else "active",
-                              when(p["created_at"])) for p in found]))
+        console.print(
+            table(
+                f"{len(found)} principals",
+                ["name", "kind", "roles", "state", "created"],
+                [
+                    (
+                        p["name"],
+                        p["kind"],
+                        roles_text(p["roles"]),
+                        "disabled" if p["disabled"] else "active",
+                        when(p["created_at"]),
+                    )
+                    for p in found
+                ],
+            )
+        )
 
     @users.command("create")
     @handles_errors
     def create(
         name: str = typer.Argument(..., help="Letters, digits and . _ @ -"),
         service: bool = typer.Option(False, "--service", help="A service account (CI, a pipeline bot), not a person."),
-        role: str = typer.Option(None, "--role", help="Grant this role right away (admin, operator, researcher, viewer)."),
+        role: str = typer.Option(
+            None, "--role", help="Grant this role right away (admin, operator, researcher, viewer)."
+        ),
         project: str = typer.Option(None, "--project", help=PROJECT_HELP),
     ) -> None:
         """Create a user or service account; give it a token with `aidc tokens create --user NAME`."""
@@ -55,8 +75,11 @@ def register(app: typer.Typer) -> None:
 
     @users.command("grant")
     @handles_errors
-    def grant(name: str = typer.Argument(...), role: str = typer.Argument(..., help="admin, operator, researcher or viewer."),
-              project: str = typer.Option(..., "--project", help=PROJECT_HELP)) -> None:
+    def grant(
+        name: str = typer.Argument(...),
+        role: str = typer.Argument(..., help="admin, operator, researcher or viewer."),
+        project: str = typer.Option(..., "--project", help=PROJECT_HELP),
+    ) -> None:
         """Give NAME a role on a project (or on every project)."""
         from aidc.client import open_client
 
@@ -64,8 +87,11 @@ def register(app: typer.Typer) -> None:
 
     @users.command("revoke")
     @handles_errors
-    def revoke(name: str = typer.Argument(...), role: str = typer.Argument(...),
-               project: str = typer.Option(..., "--project", help=PROJECT_HELP)) -> None:
+    def revoke(
+        name: str = typer.Argument(...),
+        role: str = typer.Argument(...),
+        project: str = typer.Option(..., "--project", help=PROJECT_HELP),
+    ) -> None:
         """Take a role on a project away from NAME."""
         from aidc.client import open_client
 

@@ -25,8 +25,7 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started_here = not ray.is_initialized()
     if started_here:
-        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
-                                  "configure_logging": True}
+        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
         try:
             if address:
                 ray.init(address=address, **kwargs)
@@ -35,8 +34,10 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
                 cpus = num_cpus or max(2, os.cpu_count() or 2)
                 ray.init(num_cpus=cpus, **kwargs)
         except (ConnectionError, RuntimeError) as exc:
-            raise BackendUnavailable(f"cannot start or reach Ray at {address or 'a local cluster'}: {exc}",
-                                     hint="check AIDC_RAY_ADDRESS (empty starts a local Ray), or run `aidc doctor`") from exc
+            raise BackendUnavailable(
+                f"cannot start or reach Ray at {address or 'a local cluster'}: {exc}",
+                hint="check AIDC_RAY_ADDRESS (empty starts a local Ray), or run `aidc doctor`",
+            ) from exc
     try:
         yield dict(ray.cluster_resources())
     finally:

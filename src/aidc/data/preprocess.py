@@ -17,21 +17,31 @@ def clean(images: np.ndarray, labels: np.ndarray, max_value: float) -> tuple[np.
     rows = np.concatenate([flat, labels[:, None].astype(flat.dtype)], axis=1)
     _, first = np.unique(rows, axis=0, return_index=True)
     keep = np.sort(first)
-    return images[keep], labels[keep], {"dropped_invalid": int((~valid).sum()), "dropped_duplicate": int(len(flat) - len(keep))}
+    return (
+        images[keep],
+        labels[keep],
+        {"dropped_invalid": int((~valid).sum()), "dropped_duplicate": int(len(flat) - len(keep))},
+    )
 
 
-def split(images: np.ndarray, labels: np.ndarray, *, val: float, test: float, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def split(
+    images: np.ndarray, labels: np.ndarray, *, val: float, test: float, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Stratified train/val/test split: every class keeps its share in each part."""
     from sklearn.model_selection import train_test_split
 
-    x_rest, x_test, y_rest, y_test = train_test_split(images, labels, test_size=test, stratify=labels, random_state=seed)
-    x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=val / (1 - test), stratify=y_rest,
-                                                      random_state=seed)
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        images, labels, test_size=test, stratify=labels, random_state=seed
+    )
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=val / (1 - test), stratify=y_rest, random_state=seed
+    )
     return {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
 
 
-def augment(images: np.ndarray, labels: np.ndarray, *, copies: int, max_shift: int, max_rotation: float,
-            seed: int) -> tuple[np.ndarray, np.ndarray]:
+def augment(
+    images: np.ndarray, labels: np.ndarray, *, copies: int, max_shift: int, max_rotation: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Append ``copies`` jittered versions of each image: a random shift of up to ``max_shift`` pixels and a
     rotation of up to ``max_rotation`` degrees, the way handwriting varies."""
     if copies == 0:
@@ -51,7 +61,9 @@ def augment(images: np.ndarray, labels: np.ndarray, *, copies: int, max_shift: i
     return np.concatenate(out), np.tile(labels, copies + 1)
 
 
-def normalize(parts: dict[str, np.ndarray], *, method: str, max_value: float) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def normalize(
+    parts: dict[str, np.ndarray], *, method: str, max_value: float
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Scale pixels to [0, 1], then (``standard``) centre and scale by the training split's mean and std."""
     scaled = {k: v / max_value for k, v in parts.items()}
     if method == "minmax":

@@ -25,14 +25,20 @@ def load_source(source: str) -> tuple[np.ndarray, np.ndarray, float]:
     if source.startswith("file:"):
         path = Path(source.removeprefix("file:")).expanduser()
         if not path.is_file():
-            raise InvalidInput(f"dataset file {path} does not exist", hint="give file:PATH to an .npz with arrays images and labels")
+            raise InvalidInput(
+                f"dataset file {path} does not exist", hint="give file:PATH to an .npz with arrays images and labels"
+            )
         with np.load(path) as data:
             if "images" not in data or "labels" not in data:
-                raise InvalidInput(f"{path} lacks arrays 'images' and 'labels' (it has: {', '.join(data.files)})",
-                                   hint="save with np.savez(path, images=N×H×W array, labels=N array)")
+                raise InvalidInput(
+                    f"{path} lacks arrays 'images' and 'labels' (it has: {', '.join(data.files)})",
+                    hint="save with np.savez(path, images=N×H×W array, labels=N array)",
+                )
             images, labels = data["images"].astype(np.float64), data["labels"].astype(np.int64)
         if images.ndim != 3 or len(images) != len(labels):
-            raise InvalidInput(f"{path}: images must be N×H×W and labels N long (got {images.shape} and {labels.shape})")
+            raise InvalidInput(
+                f"{path}: images must be N×H×W and labels N long (got {images.shape} and {labels.shape})"
+            )
         finite = images[np.isfinite(images)]
         return images, labels, float(finite.max()) if finite.size else 1.0
     raise InvalidInput(f"unknown dataset source {source!r}", hint=f"use {DIGITS!r} or 'file:PATH.npz'")

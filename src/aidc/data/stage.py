@@ -58,11 +58,19 @@ class DataStage(Stage):
         ctx.progress("prepare", 3, 5, force=True, step="augment")
         x_train, y_train = parts["train"]
         n_original = len(x_train)
-        x_train, y_train = preprocess.augment(x_train, y_train, copies=cfg.augment.copies, max_shift=cfg.augment.max_shift,
-                                              max_rotation=cfg.augment.max_rotation, seed=cfg.seed)
+        x_train, y_train = preprocess.augment(
+            x_train,
+            y_train,
+            copies=cfg.augment.copies,
+            max_shift=cfg.augment.max_shift,
+            max_rotation=cfg.augment.max_rotation,
+            seed=cfg.seed,
+        )
         parts["train"] = (x_train, y_train)
         ctx.progress("prepare", 4, 5, force=True, step="normalize")
-        xs, norm = preprocess.normalize({k: x for k, (x, _) in parts.items()}, method=cfg.normalize, max_value=max_value)
+        xs, norm = preprocess.normalize(
+            {k: x for k, (x, _) in parts.items()}, method=cfg.normalize, max_value=max_value
+        )
         arrays: dict[str, np.ndarray] = {}
         for part, (_, y) in parts.items():
             arrays[f"x_{part}"] = xs[part][:, None, :, :].astype(np.float32)  # N×1×H×W, what a conv net takes
@@ -71,15 +79,26 @@ class DataStage(Stage):
         splits = ctx.put_artifact(blob, kind="dataset", name="splits.npz")
         ctx.progress("prepare", 5, 5, force=True, step="registered")
         classes = sorted(int(c) for c in np.unique(labels))
-        stats = {"rows_in": rows_in, **dropped, "augmented": len(x_train) - n_original,
-                 "splits": {part: len(y) for part, (_, y) in parts.items()},
-                 "pixel_mean": norm["mean"], "pixel_std": norm["std"], "pixel_scale": norm["scale"],
-                 "normalize": cfg.normalize, "source": cfg.source}
+        stats = {
+            "rows_in": rows_in,
+            **dropped,
+            "augmented": len(x_train) - n_original,
+            "splits": {part: len(y) for part, (_, y) in parts.items()},
+            "pixel_mean": norm["mean"],
+            "pixel_std": norm["std"],
+            "pixel_scale": norm["scale"],
+            "normalize": cfg.normalize,
+            "source": cfg.source,
+        }
         balance = {part: {str(c): int((y == c).sum()) for c in classes} for part, (_, y) in parts.items()}
-        schema = {"features": {"shape": list(arrays["x_train"].shape[1:]), "dtype": "float32"},
-                  "label": {"dtype": "int64", "classes": classes}}
+        schema = {
+            "features": {"shape": list(arrays["x_train"].shape[1:]), "dtype": "float32"},
+            "label": {"dtype": "int64", "classes": classes},
+        }
         ctx.log(f"{rows_in} rows in, dropped {dropped}, splits {stats['splits']}")
         return {
-            "dataset": DatasetRegistration(cfg.dataset, splits, schema, stats, balance, hashlib.sha256(blob).hexdigest()),
+            "dataset": DatasetRegistration(
+                cfg.dataset, splits, schema, stats, balance, hashlib.sha256(blob).hexdigest()
+            ),
             "splits": splits,
         }

@@ -17,8 +17,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),
-        "per_class": {str(c): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for c, p, r, f, s in zip(labels, precision, recall, f1, support)},
+        "per_class": {
+            str(c): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for c, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)
+        },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "labels": labels,
         "n": int(len(y_true)),

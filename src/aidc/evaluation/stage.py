@@ -22,9 +22,15 @@ class EvaluateConfig(BaseModel):
 class EvaluateStage(Stage):
     kind = "evaluate"
     Config = EvaluateConfig
-    inputs = {"data": "arrays from a data stage", "checkpoint": "a train stage's checkpoint", "model": "its architecture"}
-    outputs = {"metrics": "accuracy, macro P/R/F1, per-class, confusion matrix",
-               "predictions": "the predicted class of each image of the split"}
+    inputs = {
+        "data": "arrays from a data stage",
+        "checkpoint": "a train stage's checkpoint",
+        "model": "its architecture",
+    }
+    outputs = {
+        "metrics": "accuracy, macro P/R/F1, per-class, confusion matrix",
+        "predictions": "the predicted class of each image of the split",
+    }
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.data.preprocess import load_arrays
@@ -40,10 +46,16 @@ class EvaluateStage(Stage):
         ctx.progress("evaluate", len(x), len(x), force=True)
         labels = sorted(int(c) for c in np.unique(np.concatenate([data["y_train"], y])))
         metrics = classification_metrics(y, predicted, labels)
-        ctx.log(f"{cfg.split}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} on {len(y)} images")
+        ctx.log(
+            f"{cfg.split}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} on {len(y)} images"
+        )
         for gate, key in ((cfg.min_accuracy, "accuracy"), (cfg.min_macro_f1, "macro_f1")):
             if gate is not None and metrics[key] < gate:
-                raise GateFailed(f"{key} {metrics[key]:.4f} on the {cfg.split} split is below the gate {gate}",
-                                 stage=ctx.stage, run_id=ctx.run_id, cause=f"{key} below min_{key}",
-                                 hint=f"train longer or a bigger model, or lower evaluate.min_{key} in the pipeline")
+                raise GateFailed(
+                    f"{key} {metrics[key]:.4f} on the {cfg.split} split is below the gate {gate}",
+                    stage=ctx.stage,
+                    run_id=ctx.run_id,
+                    cause=f"{key} below min_{key}",
+                    hint=f"train longer or a bigger model, or lower evaluate.min_{key} in the pipeline",
+                )
         return {"metrics": metrics, "predictions": {"split": cfg.split, "predicted": predicted.tolist()}}

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from aidc.facility.model import Facility, Fabric
+from aidc.facility.model import Fabric, Facility
 
 # Facility load used to size generators, transformers and feeds when no PUE is given (inf; typical air-cooled).
 DEFAULT_DESIGN_PUE = 1.5
@@ -76,8 +76,9 @@ def redundancy(system: str, units: list[tuple[str | None, float]], load_kw: floa
         per_path_n = max(_n_needed(kws, load_kw) for kws in full)
         plus_one = all(sum(kws) - kws[0] >= load_kw for kws in full)
         x = len(units) - per_path_n
-        return Redundancy(system, load_kw, capacity, len(units), per_path_n, x, len(paths), len(full),
-                          "2(N+1)" if plus_one else "2N")
+        return Redundancy(
+            system, load_kw, capacity, len(units), per_path_n, x, len(paths), len(full), "2(N+1)" if plus_one else "2N"
+        )
     if capacity < load_kw:
         return Redundancy(system, load_kw, capacity, len(units), len(units), 0, len(paths), 0, "below N")
     ordered = sorted((kw for _, kw in units), reverse=True)
@@ -90,8 +91,7 @@ def redundancy(system: str, units: list[tuple[str | None, float]], load_kw: floa
         else:
             break
     n = len(units) - x
-    return Redundancy(system, load_kw, capacity, len(units), n, x, len(paths), len(full),
-                      "N" if x == 0 else f"N+{x}")
+    return Redundancy(system, load_kw, capacity, len(units), n, x, len(paths), len(full), "N" if x == 0 else f"N+{x}")
 
 
 def _n_needed(kws: list[float], load_kw: float) -> int:
@@ -129,8 +129,10 @@ def fat_tree(endpoints: int, radix: int, tiers: int) -> tuple[dict[str, int], in
         return {"leaf": math.ceil(endpoints / k) if endpoints else 0}, k
     if tiers == 2:
         return ({"leaf": math.ceil(2 * endpoints / k), "spine": math.ceil(endpoints / k)}, k * k // 2)
-    return ({"leaf": math.ceil(2 * endpoints / k), "spine": math.ceil(2 * endpoints / k),
-             "core": math.ceil(endpoints / k)}, k ** 3 // 4)
+    return (
+        {"leaf": math.ceil(2 * endpoints / k), "spine": math.ceil(2 * endpoints / k), "core": math.ceil(endpoints / k)},
+        k**3 // 4,
+    )
 
 
 def _shape(index: int, fabric: Fabric, endpoints: int) -> FabricShape:
@@ -170,20 +172,42 @@ class Derived:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "it_load_kw": round(self.it_load_kw, 2), "it_nominal_kw": round(self.it_nominal_kw, 2),
-            "facility_load_kw": round(self.facility_load_kw, 2), "design_pue": self.design_pue,
-            "nodes": self.nodes, "gpus": self.gpus, "racks": self.racks,
-            "air_heat_kw": round(self.air_heat_kw, 2), "liquid_heat_kw": round(self.liquid_heat_kw, 2),
+            "it_load_kw": round(self.it_load_kw, 2),
+            "it_nominal_kw": round(self.it_nominal_kw, 2),
+            "facility_load_kw": round(self.facility_load_kw, 2),
+            "design_pue": self.design_pue,
+            "nodes": self.nodes,
+            "gpus": self.gpus,
+            "racks": self.racks,
+            "air_heat_kw": round(self.air_heat_kw, 2),
+            "liquid_heat_kw": round(self.liquid_heat_kw, 2),
             "max_nvlink_domain": self.max_nvlink_domain,
             "rack_load_kw": {k: round(v, 2) for k, v in self.rack_load_kw.items()},
-            "redundancy": {name: {"scheme": r.scheme, "n": r.n, "x": r.x, "units": r.units,
-                                  "capacity_kw": round(r.capacity_kw, 2), "load_kw": round(r.load_kw, 2),
-                                  "headroom_kw": round(r.headroom_kw, 2), "paths": r.paths}
-                           for name, r in self.systems.items()},
-            "fabrics": [{"name": s.fabric.name, "kind": s.fabric.kind, "endpoints": s.endpoints,
-                         "oversubscription": s.oversubscription, "required_switches": s.required,
-                         "declared_switches": s.declared, "max_endpoints": s.max_endpoints}
-                        for s in self.fabrics],
+            "redundancy": {
+                name: {
+                    "scheme": r.scheme,
+                    "n": r.n,
+                    "x": r.x,
+                    "units": r.units,
+                    "capacity_kw": round(r.capacity_kw, 2),
+                    "load_kw": round(r.load_kw, 2),
+                    "headroom_kw": round(r.headroom_kw, 2),
+                    "paths": r.paths,
+                }
+                for name, r in self.systems.items()
+            },
+            "fabrics": [
+                {
+                    "name": s.fabric.name,
+                    "kind": s.fabric.kind,
+                    "endpoints": s.endpoints,
+                    "oversubscription": s.oversubscription,
+                    "required_switches": s.required,
+                    "declared_switches": s.declared,
+                    "max_endpoints": s.max_endpoints,
+                }
+                for s in self.fabrics
+            ],
         }
 
 
@@ -235,14 +259,17 @@ def _systems(facility: Facility, d: Derived) -> None:
         cooling_kw = max(d.facility_load_kw - d.it_load_kw, 0.0)
         d.systems["ups_cooling"] = redundancy("ups_cooling", cooling_ups, cooling_kw)
     d.systems["generators"] = redundancy(
-        "generators", [(g.path, g.capacity_kw) for g in p.generators for _ in range(g.count)], d.facility_load_kw)
+        "generators", [(g.path, g.capacity_kw) for g in p.generators for _ in range(g.count)], d.facility_load_kw
+    )
     d.systems["transformers"] = redundancy(
-        "transformers", [(t.path, t.capacity_kw) for t in p.transformers for _ in range(t.count)],
-        d.facility_load_kw)
+        "transformers", [(t.path, t.capacity_kw) for t in p.transformers for _ in range(t.count)], d.facility_load_kw
+    )
     d.systems["utility_feeds"] = redundancy(
-        "utility_feeds", [(f.path or f.name, f.capacity_kw) for f in p.utility_feeds], d.facility_load_kw)
-    d.systems["pdus"] = redundancy("pdus", [(x.path, x.capacity_kw) for x in p.pdus for _ in range(x.count)],
-                                   d.it_load_kw)
+        "utility_feeds", [(f.path or f.name, f.capacity_kw) for f in p.utility_feeds], d.facility_load_kw
+    )
+    d.systems["pdus"] = redundancy(
+        "pdus", [(x.path, x.capacity_kw) for x in p.pdus for _ in range(x.count)], d.it_load_kw
+    )
     heat = {"all": d.it_load_kw, "air": d.air_heat_kw, "liquid": d.liquid_heat_kw}
     kinds: dict[tuple[str, str], list[tuple[str | None, float]]] = defaultdict(list)
     for unit in facility.cooling.units:

@@ -54,11 +54,19 @@ def parse_facility(text: str, file: str = "<string>") -> Facility:
 
 def facility_from_source(source: SpecSource) -> Facility:
     if source.data is None:
-        raise_problems([source.problem((), "the document is empty",
-                                       "start from one of the specs in examples/facilities/")])
+        raise_problems(
+            [source.problem((), "the document is empty", "start from one of the specs in examples/facilities/")]
+        )
     if not isinstance(source.data, dict):
-        raise_problems([source.problem((), "a facility spec is a mapping (name:, site:, halls: …)",
-                                       "start from one of the specs in examples/facilities/")])
+        raise_problems(
+            [
+                source.problem(
+                    (),
+                    "a facility spec is a mapping (name:, site:, halls: …)",
+                    "start from one of the specs in examples/facilities/",
+                )
+            ]
+        )
     try:
         facility = Facility.model_validate(source.data)
     except ValidationError as exc:
@@ -71,7 +79,7 @@ def facility_from_source(source: SpecSource) -> Facility:
 
 def _with_suggestions(exc: ValidationError, source: SpecSource) -> list[SpecProblem]:
     problems = problems_from(exc, source)
-    for problem, err in zip(problems, exc.errors()):
+    for problem, err in zip(problems, exc.errors(), strict=False):
         if err.get("type") != "extra_forbidden":
             continue
         loc = tuple(err["loc"])
@@ -81,8 +89,7 @@ def _with_suggestions(exc: ValidationError, source: SpecSource) -> list[SpecProb
         known = list(model.model_fields)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         problem.message = "unknown field"
-        problem.hint = (f"did you mean `{close[0]}`?" if close
-                        else f"allowed here: {', '.join(known)}")
+        problem.hint = f"did you mean `{close[0]}`?" if close else f"allowed here: {', '.join(known)}"
     return problems
 
 
@@ -119,28 +126,38 @@ def _duplicates(names: list[tuple[str, tuple[Any, ...]]], what: str, source: Spe
     for name, path in names:
         if seen[name] > 1 and name not in reported:
             reported.add(name)
-            out.append(source.problem(path, f"{what} name {name!r} is used {seen[name]} times",
-                                      f"give each {what} a unique name"))
+            out.append(
+                source.problem(
+                    path, f"{what} name {name!r} is used {seen[name]} times", f"give each {what} a unique name"
+                )
+            )
     return out
 
 
 def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
     """Checks that need the whole document: references resolve and names are unique."""
     problems: list[SpecProblem] = []
-    racks = [(r.name, ("halls", h, "racks", i, "name"))
-             for h, hall in enumerate(facility.halls) for i, r in enumerate(hall.racks)]
+    racks = [
+        (r.name, ("halls", h, "racks", i, "name"))
+        for h, hall in enumerate(facility.halls)
+        for i, r in enumerate(hall.racks)
+    ]
     problems += _duplicates(racks, "rack", source)
     problems += _duplicates([(n.name, ("nodes", i, "name")) for i, n in enumerate(facility.nodes)], "node", source)
-    problems += _duplicates([(f.name, ("fabrics", i, "name")) for i, f in enumerate(facility.fabrics)],
-                            "fabric", source)
+    problems += _duplicates(
+        [(f.name, ("fabrics", i, "name")) for i, f in enumerate(facility.fabrics)], "fabric", source
+    )
     rack_names = {name for name, _ in racks}
     fabric_names = {f.name for f in facility.fabrics}
     path_names = {p.name for p in facility.power.paths}
 
     def unknown(value: str, known: set[str], path: tuple[Any, ...], what: str) -> None:
         close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}?" if close else (
-            f"declare it under {what}" if not known else f"known: {', '.join(sorted(known)[:8])}")
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else (f"declare it under {what}" if not known else f"known: {', '.join(sorted(known)[:8])}")
+        )
         problems.append(source.problem(path, f"no {what.split('.')[-1].rstrip('s')} named {value!r}", hint))
 
     for i, node in enumerate(facility.nodes):

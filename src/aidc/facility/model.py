@@ -27,8 +27,21 @@ CoolingKind = Literal["crah", "crac", "chiller", "cdu", "rdhx", "dry_cooler", "c
 HeatServed = Literal["all", "air", "liquid"]
 FireSuppression = Literal["none", "sprinkler", "pre_action", "gas", "water_mist", "aerosol"]
 TelemetryProtocol = Literal["redfish", "ipmi", "snmp", "modbus", "bacnet", "prometheus"]
-Measure = Literal["facility_kwh", "it_kwh", "cooling_kwh", "water_l", "renewable_kwh", "reused_kwh",
-                  "power_kw", "inlet_c", "rh_pct", "dew_point_c", "supply_c", "return_c", "flow_lpm"]
+Measure = Literal[
+    "facility_kwh",
+    "it_kwh",
+    "cooling_kwh",
+    "water_l",
+    "renewable_kwh",
+    "reused_kwh",
+    "power_kw",
+    "inlet_c",
+    "rh_pct",
+    "dew_point_c",
+    "supply_c",
+    "return_c",
+    "flow_lpm",
+]
 
 
 class Spec(BaseModel):
@@ -59,6 +72,7 @@ class PercentRange(Range):
 
 # ---------------------------------------------------------------- site and targets
 
+
 class Hazards(Spec):
     """Distances from the building to siting hazards (GB 50174 Annex A); omit what is not nearby."""
 
@@ -86,8 +100,9 @@ class Site(Spec):
     access_providers: int = Field(1, ge=0, description="independent telecom carriers entering the site")
     diverse_entrances: bool = False
     maintenance_hole_separation_m: float | None = Field(None, ge=0)
-    tia942_architectural: int | None = Field(None, ge=1, le=4,
-                                             description="architectural rating as assessed (not modelled)")
+    tia942_architectural: int | None = Field(
+        None, ge=1, le=4, description="architectural rating as assessed (not modelled)"
+    )
 
     @model_validator(mode="after")
     def _upper_country(self) -> Site:
@@ -118,6 +133,7 @@ class Targets(Spec):
 
 
 # ---------------------------------------------------------------- halls, racks, nodes
+
 
 class BMC(Spec):
     """How a node's baseboard controller is reached; ``{name}``/``{index}``/``{rack}`` expand per node."""
@@ -194,6 +210,7 @@ class Hall(Spec):
 
 # ---------------------------------------------------------------- power chain
 
+
 class PowerPath(Spec):
     name: str
     active: bool = True
@@ -252,6 +269,7 @@ class PowerChain(Spec):
 
 # ---------------------------------------------------------------- cooling
 
+
 class CoolingUnit(Spec):
     name: str
     kind: CoolingKind
@@ -287,6 +305,7 @@ class Cooling(Spec):
 
 # ---------------------------------------------------------------- network
 
+
 class Fabric(Spec):
     """One network fabric; switch counts as declared, checked against fat-tree arithmetic."""
 
@@ -308,6 +327,7 @@ class Fabric(Spec):
 
 
 # ---------------------------------------------------------------- security, telemetry, energy, checks
+
 
 class SecurityControls(Spec):
     mfa: bool = False
@@ -365,8 +385,9 @@ class Checks(Spec):
     """How `aidc check` treats this facility: rules switched off, thresholds overridden, extra rules."""
 
     disable: list[str] = Field(default_factory=list)
-    thresholds: dict[str, dict[str, float | str]] = Field(default_factory=dict,
-                                                          description="rule id → threshold name → value")
+    thresholds: dict[str, dict[str, float | str]] = Field(
+        default_factory=dict, description="rule id → threshold name → value"
+    )
     rule_modules: list[str] = Field(default_factory=list, description="Python files, relative to this spec")
 
 
@@ -420,6 +441,11 @@ class Facility(Spec):
                     bmc = None
                     if group.bmc is not None and group.bmc.address:
                         address = group.bmc.address.format(name=name, index=i, rack=rack)
-                        bmc = TelemetryEndpoint(name=f"{name}-bmc", protocol=group.bmc.protocol, address=address,
-                                                measures=["power_kw", "inlet_c"], target=name)
+                        bmc = TelemetryEndpoint(
+                            name=f"{name}-bmc",
+                            protocol=group.bmc.protocol,
+                            address=address,
+                            measures=["power_kw", "inlet_c"],
+                            target=name,
+                        )
                     yield NodeInstance(name=name, group=group, rack=rack, index=i, bmc=bmc)

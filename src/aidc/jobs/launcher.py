@@ -23,6 +23,7 @@ from aidc.jobs.service import LOG_NAME, job_dir
 class Launcher(Protocol):
     def start(self, job_id: str, *, resume: bool) -> str:
         """Start the job's process; returns its ``worker`` handle."""
+
     def alive(self, worker: str) -> bool: ...
     def stop(self, worker: str, *, force: bool = False) -> None:
         """Ask the job to stop (its training checkpoints where it is; the run is resumable); ``force`` kills it."""
@@ -44,9 +45,15 @@ class ProcessLauncher:
         with (folder / LOG_NAME).open("ab") as log:
             # its own session: a Ctrl-C meant for the server's terminal must not stop the jobs
             env = self.env | {"AIDC_RAY_ADDRESS": self.ray_address()}
-            proc = subprocess.Popen([sys.executable, "-m", "aidc.jobs.worker", job_id], env=env,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, cwd=folder)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aidc.jobs.worker", job_id],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=folder,
+            )
         self._children[proc.pid] = proc
         try:
             started = psutil.Process(proc.pid).create_time()
@@ -88,7 +95,9 @@ class ProcessLauncher:
             if force:
                 os.killpg(pid, signal.SIGKILL)  # the job's whole session: its stage processes too
             else:
-                os.kill(pid, signal.SIGINT)  # the runner has the stage checkpoint and stop, records the run as interrupted
+                os.kill(
+                    pid, signal.SIGINT
+                )  # the runner has the stage checkpoint and stop, records the run as interrupted
         except ProcessLookupError:
             pass
 

@@ -10,9 +10,10 @@ priority, lowest priority (then the most recently started) first, only when that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 
 GPU_WEIGHT = 10.0  # one GPU-second counts as ten CPU-seconds in fair share
 
@@ -98,18 +99,26 @@ def ordered(pending: list[QueuedJob], usage: dict[str, float]) -> list[QueuedJob
     return sorted(pending, key=lambda j: (-j.priority, usage.get(j.project, 0.0), j.created_at, j.id))
 
 
-def quota_problem(job: QueuedJob, quota: Quota, held: Resources, running_jobs: int, month_gpu_hours: float) -> str | None:
+def quota_problem(
+    job: QueuedJob, quota: Quota, held: Resources, running_jobs: int, month_gpu_hours: float
+) -> str | None:
     """Why ``job`` may not start under its project's quota (given what the project holds now), or None."""
     need = Resources.of(job)
     if quota.max_jobs is not None and running_jobs + 1 > quota.max_jobs:
         return f"quota: project {job.project} already runs {running_jobs} of {quota.max_jobs} jobs"
     if quota.max_cpus is not None and held.cpus + need.cpus > quota.max_cpus + 1e-9:
-        return f"quota: project {job.project} holds {held.cpus:g} of {quota.max_cpus:g} CPUs; this job needs {need.cpus:g}"
+        return (
+            f"quota: project {job.project} holds {held.cpus:g} of {quota.max_cpus:g} CPUs; this job needs {need.cpus:g}"
+        )
     if quota.max_gpus is not None and held.gpus + need.gpus > quota.max_gpus + 1e-9:
-        return f"quota: project {job.project} holds {held.gpus:g} of {quota.max_gpus:g} GPUs; this job needs {need.gpus:g}"
+        return (
+            f"quota: project {job.project} holds {held.gpus:g} of {quota.max_gpus:g} GPUs; this job needs {need.gpus:g}"
+        )
     if need.gpus and quota.gpu_hours_per_month is not None and month_gpu_hours >= quota.gpu_hours_per_month:
-        return (f"quota: project {job.project} used {month_gpu_hours:.1f} of its {quota.gpu_hours_per_month:g} "
-                "GPU-hours this month")
+        return (
+            f"quota: project {job.project} used {month_gpu_hours:.1f} of its {quota.gpu_hours_per_month:g} "
+            "GPU-hours this month"
+        )
     return None
 
 
@@ -125,9 +134,19 @@ def never_fits(job: QueuedJob, quota: Quota) -> str | None:
     return None
 
 
-def plan(pending: list[QueuedJob], running: list[QueuedJob], *, free: Resources, releasing: Resources = Resources(),
-         quotas: dict[str, Quota], usage: dict[str, float], month_gpu_hours: dict[str, float], now: datetime,
-         starve_after_s: float = 600.0, placeable: Callable[[QueuedJob], bool] = lambda job: True) -> Plan:
+def plan(
+    pending: list[QueuedJob],
+    running: list[QueuedJob],
+    *,
+    free: Resources,
+    releasing: Resources = Resources(),
+    quotas: dict[str, Quota],
+    usage: dict[str, float],
+    month_gpu_hours: dict[str, float],
+    now: datetime,
+    starve_after_s: float = 600.0,
+    placeable: Callable[[QueuedJob], bool] = lambda job: True,
+) -> Plan:
     """Decide one scheduling pass.
 
     ``free``: what the cluster has free for our jobs now; ``releasing``: what jobs already told to stop
@@ -146,15 +165,22 @@ def plan(pending: list[QueuedJob], running: list[QueuedJob], *, free: Resources,
     taken: set[str] = set()
     for job in ordered(pending, usage):
         need = Resources.of(job)
-        why = quota_problem(job, quotas.get(job.project, Quota()), held.get(job.project, Resources()),
-                            count.get(job.project, 0), month_gpu_hours.get(job.project, 0.0))
+        why = quota_problem(
+            job,
+            quotas.get(job.project, Quota()),
+            held.get(job.project, Resources()),
+            count.get(job.project, 0),
+            month_gpu_hours.get(job.project, 0.0),
+        )
         if why:
             result.waiting[job.id] = why
             continue
         if free.covers(need):
             if not placeable(job):
-                result.waiting[job.id] = (f"gang of {job.workers} × ({job.cpus:g} CPU, {job.gpus:g} GPU) cannot be "
-                                          "placed at once on the cluster's nodes")
+                result.waiting[job.id] = (
+                    f"gang of {job.workers} × ({job.cpus:g} CPU, {job.gpus:g} GPU) cannot be "
+                    "placed at once on the cluster's nodes"
+                )
                 continue
             result.start.append(job.id)
             free = free - need

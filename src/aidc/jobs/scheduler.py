@@ -104,9 +104,17 @@ class Stopping:
 
 
 class Scheduler:
-    def __init__(self, platform: Any, cluster: Cluster, launcher: Launcher, *, interval_s: float = 2.0,
-                 gang_timeout_s: float = 0.5, starve_after_s: float = 600.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        platform: Any,
+        cluster: Cluster,
+        launcher: Launcher,
+        *,
+        interval_s: float = 2.0,
+        gang_timeout_s: float = 0.5,
+        starve_after_s: float = 600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.platform, self.store, self.cluster, self.launcher = platform, platform.metadata, cluster, launcher
         self.interval_s, self.gang_timeout_s, self.starve_after_s = interval_s, gang_timeout_s, starve_after_s
         self.clock = clock
@@ -157,9 +165,13 @@ class Scheduler:
                 self._audit("job.reattach", job, worker=job.worker)
                 continue
             done = self.store.transition_job(
-                job.id, ("running",), "queued", worker=None,
+                job.id,
+                ("running",),
+                "queued",
+                worker=None,
                 reason="re-queued: its process was gone when the server started; it resumes from its last checkpoint",
-                last_error={"code": "server_restart", "message": "the job's process ended while the server was down"})
+                last_error={"code": "server_restart", "message": "the job's process ended while the server was down"},
+            )
             if done:
                 self._audit("job.requeue", job, run_id=job.run_id, why="server restart")
         for job in self.store.list_jobs(states=("preempted", "cancelled"), limit=1000):
@@ -202,8 +214,14 @@ class Scheduler:
             if job.attempts >= MAX_ATTEMPTS:
                 if self.store.transition_job(job.id, ("running",), "failed", finished_at=now, last_error=error):
                     self._audit("job.fail", job, error="worker_died", exit_code=code, attempts=job.attempts)
-            elif self.store.transition_job(job.id, ("running",), "queued", worker=None, last_error=error,
-                                           reason="re-queued: its process died; it resumes from its last checkpoint"):
+            elif self.store.transition_job(
+                job.id,
+                ("running",),
+                "queued",
+                worker=None,
+                last_error=error,
+                reason="re-queued: its process died; it resumes from its last checkpoint",
+            ):
                 self._audit("job.requeue", job, why="worker_died", exit_code=code, run_id=job.run_id)
         for job in self.store.list_jobs(states=("cancelled",), limit=200):
             if job.worker and job.id not in self.stopping and self.launcher.alive(job.worker):
@@ -225,15 +243,25 @@ class Scheduler:
         for j in month_jobs:
             month_hours[j.project] = month_hours.get(j.project, 0.0) + gpu_hours(j, month, now)
         quotas = {q.project: Quota(**q.model_dump(exclude={"project"})) for q in self.store.list_quotas()}
-        decided = plan(pending, running, free=free, releasing=releasing, quotas=quotas,
-                       usage=project_usage(recent, now - FAIR_SHARE_WINDOW, now), month_gpu_hours=month_hours,
-                       now=now, starve_after_s=self.starve_after_s, placeable=self._placeable)
+        decided = plan(
+            pending,
+            running,
+            free=free,
+            releasing=releasing,
+            quotas=quotas,
+            usage=project_usage(recent, now - FAIR_SHARE_WINDOW, now),
+            month_gpu_hours=month_hours,
+            now=now,
+            starve_after_s=self.starve_after_s,
+            placeable=self._placeable,
+        )
         by_id = {j.id: j for j in pending + running}
         for job_id in decided.preempt:
             job = by_id[job_id]
             winner = next((w for w, why in decided.waiting.items() if job_id in why), None)
-            if self.store.transition_job(job_id, ("running",), "preempted",
-                                         reason=f"preempted by higher-priority job {winner}"):
+            if self.store.transition_job(
+                job_id, ("running",), "preempted", reason=f"preempted by higher-priority job {winner}"
+            ):
                 self._audit("job.preempt", job, by=winner, run_id=job.run_id)
                 if job.worker:
                     self._stop(job)
@@ -246,19 +274,26 @@ class Scheduler:
 
     def _placeable(self, job: Any) -> bool:
         """The gang test: a placement group of all the job's bundles, placed whole or not at all."""
-        return self.cluster.place_gang([{"CPU": job.cpus, "GPU": job.gpus} for _ in range(job.workers)],
-                                       self.gang_timeout_s)
+        return self.cluster.place_gang(
+            [{"CPU": job.cpus, "GPU": job.gpus} for _ in range(job.workers)], self.gang_timeout_s
+        )
 
     def _start(self, job: Any, now: datetime) -> None:
-        claimed = self.store.transition_job(job.id, PENDING, "running", attempts=job.attempts + 1, started_at=now,
-                                            reason=None, worker=None)
+        claimed = self.store.transition_job(
+            job.id, PENDING, "running", attempts=job.attempts + 1, started_at=now, reason=None, worker=None
+        )
         if claimed is None:  # cancelled meanwhile
             return
         try:
             worker = self.launcher.start(job.id, resume=job.run_id is not None)
         except OSError as exc:
-            self.store.transition_job(job.id, ("running",), "failed", finished_at=now,
-                                      last_error={"code": "launch_failed", "message": str(exc)})
+            self.store.transition_job(
+                job.id,
+                ("running",),
+                "failed",
+                finished_at=now,
+                last_error={"code": "launch_failed", "message": str(exc)},
+            )
             self._audit("job.fail", job, error="launch_failed")
             return
         self.store.transition_job(job.id, ("running", "cancelled"), None, worker=worker)
@@ -285,9 +320,13 @@ def job_env(settings: Any) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
-    env |= {"AIDC_HOME": str(settings.home), "AIDC_METADATA_URL": settings.metadata_url,
-            "AIDC_ARTIFACT_URL": settings.artifact_url, "AIDC_ENCRYPTION": settings.encryption,
-            "AIDC_STOP_CHECKPOINT_S": str(settings.stop_checkpoint_s)}
+    env |= {
+        "AIDC_HOME": str(settings.home),
+        "AIDC_METADATA_URL": settings.metadata_url,
+        "AIDC_ARTIFACT_URL": settings.artifact_url,
+        "AIDC_ENCRYPTION": settings.encryption,
+        "AIDC_STOP_CHECKPOINT_S": str(settings.stop_checkpoint_s),
+    }
     if settings.master_key_file:  # a job stores its artifacts as the server would: encrypted in server mode
         env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
     return env

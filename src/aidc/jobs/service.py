@@ -82,17 +82,29 @@ class Jobs:
             self.wake()
 
     # -- submit
-    def submit(self, access: Access, *, spec_text: str, path_name: str, project: str, priority: int = 0,
-               cpus: float | None = None, gpus: float | None = None, workers: int | None = None,
-               idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+    def submit(
+        self,
+        access: Access,
+        *,
+        spec_text: str,
+        path_name: str,
+        project: str,
+        priority: int = 0,
+        cpus: float | None = None,
+        gpus: float | None = None,
+        workers: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
         """Queue a pipeline; the same ``idempotency_key`` from the same caller returns the job it made before."""
         if project not in {p.name for p in self.security.store.list_projects()}:
             raise NotFound(f"no project {project!r}", hint="list projects with `aidc projects list`")
         self._may(access, "jobs:submit", project, "jobs.submit", f"project {project}")
         key = idempotency_key or secrets.token_hex(16)
         if not re.fullmatch(KEY_PATTERN, key):
-            raise InvalidInput("idempotency key must be 1–200 letters, digits and . _ : -",
-                               hint="the CLI makes one per invocation; a UUID works")
+            raise InvalidInput(
+                "idempotency key must be 1–200 letters, digits and . _ : -",
+                hint="the CLI makes one per invocation; a UUID works",
+            )
         if cpus is not None and cpus <= 0:
             raise InvalidInput("cpus must be more than 0 per worker")
         invalid: InvalidSpec | None = None
@@ -102,40 +114,67 @@ class Jobs:
             # Recorded as a job that failed at once, not refused: the request itself was well-formed (the CLI
             # checks the file before sending it, so people see the line:col error without a failed job).
             invalid, pipeline, spec_workers = exc, (Path(path_name).stem or "pipeline")[:200], 1
-        job = {"id": new_job_id(), "project": project, "submitter": access.principal, "idempotency_key": key,
-               "pipeline": pipeline, "path_name": Path(path_name).name or "pipeline.yaml", "spec_text": spec_text,
-               "priority": int(priority), "workers": int(workers or spec_workers),
-               "cpus": float(cpus if cpus is not None else 1.0), "gpus": float(gpus or 0.0)}
+        job = {
+            "id": new_job_id(),
+            "project": project,
+            "submitter": access.principal,
+            "idempotency_key": key,
+            "pipeline": pipeline,
+            "path_name": Path(path_name).name or "pipeline.yaml",
+            "spec_text": spec_text,
+            "priority": int(priority),
+            "workers": int(workers or spec_workers),
+            "cpus": float(cpus if cpus is not None else 1.0),
+            "gpus": float(gpus or 0.0),
+        }
         quota = self.store.get_quota(project)
         problem = never_fits(SimpleNamespace(**job), Quota(**quota.model_dump(exclude={"project"})))  # type: ignore[arg-type]
         if problem:
-            raise Conflict(f"this job can never start: {problem}", hint="ask for fewer resources, or an admin to "
-                           f"raise the quota: aidc quotas set {project} ...")
+            raise Conflict(
+                f"this job can never start: {problem}",
+                hint=f"ask for fewer resources, or an admin to raise the quota: aidc quotas set {project} ...",
+            )
         if invalid is not None:
             error = invalid.to_dict() | {"problems": [str(p) for p in invalid.problems]}
-            job |= {"state": "failed", "last_error": error, "finished_at": datetime.now(UTC),
-                    "reason": "the pipeline spec is invalid"}
+            job |= {
+                "state": "failed",
+                "last_error": error,
+                "finished_at": datetime.now(UTC),
+                "reason": "the pipeline spec is invalid",
+            }
         made, created = self.store.submit_job(job)
         if created:
-            self.security.record(access, "job.submit", f"job:{made.id}", project=project, pipeline=pipeline,
-                                 priority=made.priority, workers=made.workers, cpus=made.cpus, gpus=made.gpus,
-                                 idempotency_key=key, result="failed" if invalid else "ok",
-                                 **({"error": invalid.code} if invalid else {}))
+            self.security.record(
+                access,
+                "job.submit",
+                f"job:{made.id}",
+                project=project,
+                pipeline=pipeline,
+                priority=made.priority,
+                workers=made.workers,
+                cpus=made.cpus,
+                gpus=made.gpus,
+                idempotency_key=key,
+                result="failed" if invalid else "ok",
+                **({"error": invalid.code} if invalid else {}),
+            )
             self._poke()
         else:
             self._may(access, "jobs:submit", made.project, "jobs.submit", f"job {made.id}")
         return made.to_json(), created
 
     # -- read
-    def list(self, access: Access, *, project: str | None = None, state: str | None = None,
-             limit: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self, access: Access, *, project: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         if state is not None and state not in JOB_STATES:
             raise InvalidInput(f"unknown job state {state!r}", hint=f"one of {', '.join(JOB_STATES)}")
         allowed = access.projects("jobs:read")
         if project is not None and allowed is not None and project not in allowed:
             return []
-        jobs = self.store.list_jobs(project=project, states=(state,) if state else None,
-                                    limit=limit if allowed is None else 10000)
+        jobs = self.store.list_jobs(
+            project=project, states=(state,) if state else None, limit=limit if allowed is None else 10000
+        )
         return [j.to_json() for j in jobs if allowed is None or j.project in allowed][:limit]
 
     def show(self, access: Access, job_id: str) -> dict[str, Any]:
@@ -160,8 +199,13 @@ class Jobs:
         if job.state == "cancelled":
             return job.to_json()
         with self.security.audited(access, "job.cancel", f"job:{job.id}", project=job.project, was=job.state):
-            done = self.store.transition_job(job.id, ("queued", "preempted", "running"), "cancelled",
-                                             finished_at=datetime.now(UTC), reason=f"cancelled by {access.principal}")
+            done = self.store.transition_job(
+                job.id,
+                ("queued", "preempted", "running"),
+                "cancelled",
+                finished_at=datetime.now(UTC),
+                reason=f"cancelled by {access.principal}",
+            )
             if done is None:
                 now = self.store.get_job(job.id)
                 if now.state == "cancelled":
@@ -212,10 +256,17 @@ class Jobs:
                 continue
             quota = set_.get(project) or self.store.get_quota(project)
             held = sum((Resources.of(j) for j in running if j.project == project), Resources())
-            out.append(quota.to_json() | {
-                "running_jobs": sum(1 for j in running if j.project == project),
-                "cpus_in_use": held.cpus, "gpus_in_use": held.gpus,
-                "gpu_hours_this_month": round(sum(gpu_hours(j, month, now) for j in used if j.project == project), 3)})
+            out.append(
+                quota.to_json()
+                | {
+                    "running_jobs": sum(1 for j in running if j.project == project),
+                    "cpus_in_use": held.cpus,
+                    "gpus_in_use": held.gpus,
+                    "gpu_hours_this_month": round(
+                        sum(gpu_hours(j, month, now) for j in used if j.project == project), 3
+                    ),
+                }
+            )
         return out
 
     def set_quota(self, access: Access, project: str, **limits: float | int | None) -> dict[str, Any]:

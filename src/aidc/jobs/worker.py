@@ -51,11 +51,13 @@ class JobLog(RunObserver):
             return  # a cached stage's versions were made by an earlier run and stay in that run's project
         for value in stage.outputs.values():  # what the stage registered is the job's project's, like its run
             if isinstance(value, dict) and "dataset_version_id" in value:
-                self.platform.security.assign_project(self.access, "dataset_version", str(value["dataset_version_id"]),
-                                                      self.job.project)
+                self.platform.security.assign_project(
+                    self.access, "dataset_version", str(value["dataset_version_id"]), self.job.project
+                )
             if isinstance(value, dict) and "model_version_id" in value:
-                self.platform.security.assign_project(self.access, "model_version", str(value["model_version_id"]),
-                                                      self.job.project)
+                self.platform.security.assign_project(
+                    self.access, "model_version", str(value["model_version_id"]), self.job.project
+                )
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -76,27 +78,42 @@ def main(job_id: str) -> int:
         resume = job.run_id
     spec = Path.cwd() / job.path_name
     spec.write_text(job.spec_text, encoding="utf-8")
-    say(f"job {job.id} attempt {job.attempts} on {socket.gethostname()}" + (f", resuming run {resume}" if resume else ""))
+    say(
+        f"job {job.id} attempt {job.attempts} on {socket.gethostname()}"
+        + (f", resuming run {resume}" if resume else "")
+    )
     try:
         result = PipelineRunner(platform, observer=JobLog(platform, job, access)).run(
-            None if resume else spec, resume=resume)
+            None if resume else spec, resume=resume
+        )
     except KeyboardInterrupt:
         now = store.get_job(job_id)
         say(f"stopped ({now.state})")
-        if store.transition_job(job_id, ("running",), "failed", finished_at=datetime.now(UTC),
-                                last_error={"code": "interrupted", "message": "the job's process was interrupted"}):
+        if store.transition_job(
+            job_id,
+            ("running",),
+            "failed",
+            finished_at=datetime.now(UTC),
+            last_error={"code": "interrupted", "message": "the job's process was interrupted"},
+        ):
             platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="interrupted")
         return 130
     except AidcError as exc:
         say(f"failed: {exc.message}")
-        if store.transition_job(job_id, ("running",), "failed", finished_at=datetime.now(UTC),
-                                last_error=exc.to_dict()):
+        if store.transition_job(
+            job_id, ("running",), "failed", finished_at=datetime.now(UTC), last_error=exc.to_dict()
+        ):
             platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error=exc.code)
         return 1
     except Exception as exc:  # noqa: BLE001 - whatever broke, the job must not stay "running"
         say(f"failed: {type(exc).__name__}: {exc}")
-        if store.transition_job(job_id, ("running",), "failed", finished_at=datetime.now(UTC),
-                                last_error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"}):
+        if store.transition_job(
+            job_id,
+            ("running",),
+            "failed",
+            finished_at=datetime.now(UTC),
+            last_error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"},
+        ):
             platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="internal")
         raise
     if store.transition_job(job_id, ("running",), "succeeded", finished_at=datetime.now(UTC), run_id=result.run_id):

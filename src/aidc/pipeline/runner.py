@@ -9,7 +9,7 @@ import time
 import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +43,17 @@ class RunResult:
 
 
 def new_run_id() -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def cache_key(stage: PlannedStage, inputs: dict[str, Any]) -> str:
     """What a stage's result depends on: its kind, its code, its settings and its inputs' contents."""
-    basis = {"kind": stage.spec.uses, "code": stage.cls.code_version(),
-             "config": stage.config.model_dump(mode="json"), "inputs": inputs}
+    basis = {
+        "kind": stage.spec.uses,
+        "code": stage.cls.code_version(),
+        "config": stage.config.model_dump(mode="json"),
+        "inputs": inputs,
+    }
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -97,8 +101,9 @@ class PipelineRunner:
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
 
     # -- the run
-    def run(self, path: str | Path | None, *, resume: str | None = None, force: bool = False,
-            serve: bool = False) -> RunResult:
+    def run(
+        self, path: str | Path | None, *, resume: str | None = None, force: bool = False, serve: bool = False
+    ) -> RunResult:
         run_id, pipeline, previous = self._open_run(path, resume)
         self._serve = serve
         run_dir = self.platform.settings.home / "runs" / run_id
@@ -133,19 +138,30 @@ class PipelineRunner:
             self.store.create_run(run_id, pipeline.name, pipeline.as_json(), str(path))
             return run_id, pipeline, {}
         if path is not None:
-            raise InvalidInput("give a pipeline file or --resume RUN, not both",
-                               hint="--resume continues a run with the spec it was started with")
+            raise InvalidInput(
+                "give a pipeline file or --resume RUN, not both",
+                hint="--resume continues a run with the spec it was started with",
+            )
         run = self.store.get_run(resume)
         if run.status == "succeeded":
-            raise Conflict(f"run {run.id} already succeeded; nothing to resume",
-                           hint="run the pipeline again (finished stages come from the cache), or with --force")
+            raise Conflict(
+                f"run {run.id} already succeeded; nothing to resume",
+                hint="run the pipeline again (finished stages come from the cache), or with --force",
+            )
         pipeline = pipeline_from_json(run.spec, run.spec_path)
         self.store.reopen_run(run.id)
         return run.id, pipeline, {s.name: s for s in self.store.list_stages(run.id)}
 
     # -- one stage: resumed, cached or executed
-    def _stage(self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any],
-               before: StageRun | None, force: bool) -> dict[str, Any]:
+    def _stage(
+        self,
+        run_id: str,
+        run_dir: Path,
+        stage: PlannedStage,
+        inputs: dict[str, Any],
+        before: StageRun | None,
+        force: bool,
+    ) -> dict[str, Any]:
         if before is not None and before.status in ("succeeded", "cached") and self._present(before.outputs):
             self.observer.stage_finished(before)
             return before.outputs
@@ -154,7 +170,9 @@ class PipelineRunner:
             hit = self.store.find_cached_stage(key, project_of=run_id)  # (another project's versions are not ours)
             if hit is not None and self._present(hit.outputs):
                 with self.store.transaction():
-                    started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=hit.log_path)
+                    started = self.store.start_stage(
+                        run_id, stage.name, stage.spec.uses, cache_key=key, log_path=hit.log_path
+                    )
                     done = self.store.finish_stage(started.id, "cached", outputs=hit.outputs, cached_from=hit.id)
                 self.observer.stage_finished(done)
                 return hit.outputs
@@ -171,11 +189,19 @@ class PipelineRunner:
         if not checkpoints or not self.artifacts.exists(checkpoints[-1].digest):
             return {}
         last = checkpoints[-1]
-        return {"checkpoint": {"artifact": last.digest, "size": last.size, "uri": last.uri, "kind": last.kind,
-                               "name": last.name}}
+        return {
+            "checkpoint": {
+                "artifact": last.digest,
+                "size": last.size,
+                "uri": last.uri,
+                "kind": last.kind,
+                "name": last.name,
+            }
+        }
 
-    def _execute(self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any], key: str,
-                 resume: dict[str, Any]) -> dict[str, Any]:
+    def _execute(
+        self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any], key: str, resume: dict[str, Any]
+    ) -> dict[str, Any]:
         log_path = run_dir / f"{stage.name}.log"
         started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=str(log_path))
         self.observer.stage_started(stage.name, stage.spec.uses)
@@ -206,16 +232,19 @@ class PipelineRunner:
         self.observer.stage_finished(done)
         return outputs
 
-    def _context(self, run_id: str, stage: PlannedStage, events: Any, log_path: Path,
-                 resume: dict[str, Any]) -> StageContext:
-        ctx = StageContext(run_id, stage.name, self.artifacts, events, str(log_path),
-                           str(self.platform.settings.home), resume)
+    def _context(
+        self, run_id: str, stage: PlannedStage, events: Any, log_path: Path, resume: dict[str, Any]
+    ) -> StageContext:
+        ctx = StageContext(
+            run_id, stage.name, self.artifacts, events, str(log_path), str(self.platform.settings.home), resume
+        )
         if resume:
             ctx.log(f"resuming from {resume['checkpoint']['name']}")
         return ctx
 
-    def _on_ray(self, run_id: str, stage: PlannedStage, inputs: dict[str, Any], log_path: Path,
-                resume: dict[str, Any]) -> dict[str, Any]:
+    def _on_ray(
+        self, run_id: str, stage: PlannedStage, inputs: dict[str, Any], log_path: Path, resume: dict[str, Any]
+    ) -> dict[str, Any]:
         """The stage as a Ray task; its reports are drained while it runs, and once more if it is stopped.
 
         On an interrupt, a stage that stops on request is first asked to (it saves where it is: a resumed run
@@ -268,8 +297,10 @@ class PipelineRunner:
             if ray.wait([ref], timeout=0.25)[0]:
                 return True
             self._drain(ctx.run_id, ctx.stage)
-        ctx.log(f"the stage did not stop within {wait_s:g} s; stopped it: a resumed run continues from its "
-                "latest checkpoint")
+        ctx.log(
+            f"the stage did not stop within {wait_s:g} s; stopped it: a resumed run continues from its "
+            "latest checkpoint"
+        )
         return False
 
     def _ensure_compute(self) -> None:
@@ -312,8 +343,9 @@ class PipelineRunner:
         if event["type"] == "metric":
             self.store.add_metrics(run_id, stage, [(event["name"], event["step"], event["value"])])
         elif event["type"] == "artifact":
-            self.store.add_artifact(event["artifact"], event["size"], event["kind"], event["name"], event["uri"],
-                                    run_id=run_id, stage=stage)
+            self.store.add_artifact(
+                event["artifact"], event["size"], event["kind"], event["name"], event["uri"], run_id=run_id, stage=stage
+            )
         self.observer.stage_event(event)
 
     def _stage_error(self, run_id: str, stage: str, log_path: Path, exc: BaseException) -> BaseException:
@@ -330,22 +362,39 @@ class PipelineRunner:
             what, hint = cause.message, cause.hint
         else:
             what, hint = f"{type(cause).__name__}: {cause}", None
-        return StageFailed(f"stage {stage!r} failed: {what}", stage=stage, run_id=run_id, cause=what,
-                           log_path=str(log_path),
-                           hint=hint or f"see {log_path}; fix and continue with `aidc run --resume {run_id}`")
+        return StageFailed(
+            f"stage {stage!r} failed: {what}",
+            stage=stage,
+            run_id=run_id,
+            cause=what,
+            log_path=str(log_path),
+            hint=hint or f"see {log_path}; fix and continue with `aidc run --resume {run_id}`",
+        )
 
     # -- what a stage asked to be registered, committed in the stage's transaction
     def _commit(self, run_id: str, value: Any) -> Any:
         store = self.store
         if isinstance(value, DatasetRegistration):
-            dv = store.register_dataset_version(value.dataset, value.artifact["artifact"], schema=value.schema,
-                                                stats=value.stats, class_balance=value.class_balance,
-                                                fingerprint=value.fingerprint, run_id=run_id)
+            dv = store.register_dataset_version(
+                value.dataset,
+                value.artifact["artifact"],
+                schema=value.schema,
+                stats=value.stats,
+                class_balance=value.class_balance,
+                fingerprint=value.fingerprint,
+                run_id=run_id,
+            )
             return {"dataset_version_id": dv.id, "ref": dv.ref}
         if isinstance(value, ModelRegistration):
             onnx, ckpt = value.onnx["artifact"], value.checkpoint["artifact"]
-            mv = store.register_model_version(value.name, onnx_digest=onnx, checkpoint_digest=ckpt, run_id=run_id,
-                                              dataset_version_id=value.dataset_version_id, metrics=value.metrics)
+            mv = store.register_model_version(
+                value.name,
+                onnx_digest=onnx,
+                checkpoint_digest=ckpt,
+                run_id=run_id,
+                dataset_version_id=value.dataset_version_id,
+                metrics=value.metrics,
+            )
             if value.stage != "none":
                 mv = store.set_model_stage(mv.name, mv.version, value.stage)
             if value.dataset_version_id is not None:
@@ -376,7 +425,11 @@ class PipelineRunner:
 
 def _error_dict(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, KeyboardInterrupt):
-        return {"code": "interrupted", "message": "interrupted by the user", "hint": "continue with aidc run --resume RUN"}
+        return {
+            "code": "interrupted",
+            "message": "interrupted by the user",
+            "hint": "continue with aidc run --resume RUN",
+        }
     data: dict[str, Any] = exc.to_dict() if isinstance(exc, AidcError) else {"code": "internal", "message": str(exc)}
     if isinstance(exc, StageFailed):
         data.update(stage=exc.stage, cause=exc.cause, log_path=exc.log_path, run_id=exc.run_id)

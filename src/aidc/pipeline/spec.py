@@ -83,11 +83,18 @@ def plan_pipeline(spec: PipelineSpec, source: SpecSource, path: str | None = Non
     for i, st in enumerate(spec.stages):
         here = ("stages", i)
         if st.name in planned:
-            problems.append(source.problem(here + ("name",), f"duplicate stage name {st.name!r}", "names must be unique"))
+            problems.append(
+                source.problem(here + ("name",), f"duplicate stage name {st.name!r}", "names must be unique")
+            )
             continue
         if st.uses not in STAGE_KINDS:
-            problems.append(source.problem(here + ("uses",), f"unknown stage kind {st.uses!r}",
-                                           f"{_did_you_mean(st.uses, list(STAGE_KINDS))}kinds: {', '.join(STAGE_KINDS)}"))
+            problems.append(
+                source.problem(
+                    here + ("uses",),
+                    f"unknown stage kind {st.uses!r}",
+                    f"{_did_you_mean(st.uses, list(STAGE_KINDS))}kinds: {', '.join(STAGE_KINDS)}",
+                )
+            )
             continue
         cls = stage_class(st.uses)
         try:
@@ -99,26 +106,45 @@ def plan_pipeline(spec: PipelineSpec, source: SpecSource, path: str | None = Non
         for inp, ref in st.inputs.items():
             where = here + ("inputs", inp)
             if inp not in cls.inputs:
-                problems.append(source.problem(where, f"{st.uses!r} stages take no input {inp!r}",
-                                               f"{_did_you_mean(inp, list(cls.inputs))}inputs: {', '.join(cls.inputs) or 'none'}"))
+                problems.append(
+                    source.problem(
+                        where,
+                        f"{st.uses!r} stages take no input {inp!r}",
+                        f"{_did_you_mean(inp, list(cls.inputs))}inputs: {', '.join(cls.inputs) or 'none'}",
+                    )
+                )
                 continue
             up, _, out = ref.partition(".")
             if up not in planned:
                 known = [s.name for s in spec.stages[:i]]
-                problems.append(source.problem(where, f"{ref!r} does not name an earlier stage's output",
-                                               f"{_did_you_mean(up, known)}write it as STAGE.OUTPUT with a stage above this one"))
+                problems.append(
+                    source.problem(
+                        where,
+                        f"{ref!r} does not name an earlier stage's output",
+                        f"{_did_you_mean(up, known)}write it as STAGE.OUTPUT with a stage above this one",
+                    )
+                )
                 continue
             if out not in planned[up].cls.outputs:
                 outs = list(planned[up].cls.outputs)
-                problems.append(source.problem(where, f"stage {up!r} has no output {out!r}",
-                                               f"{_did_you_mean(out, outs)}its outputs: {', '.join(outs)}"))
+                problems.append(
+                    source.problem(
+                        where,
+                        f"stage {up!r} has no output {out!r}",
+                        f"{_did_you_mean(out, outs)}its outputs: {', '.join(outs)}",
+                    )
+                )
                 continue
             needs[inp] = (up, out)
         for inp in cls.inputs:
             if inp not in st.inputs and inp not in cls.optional_inputs:
-                problems.append(source.problem(here + ("inputs",) if st.inputs else here,
-                                               f"{st.uses!r} stage needs input {inp!r}",
-                                               f"add `inputs: {{{inp}: STAGE.OUTPUT}}`"))
+                problems.append(
+                    source.problem(
+                        here + ("inputs",) if st.inputs else here,
+                        f"{st.uses!r} stage needs input {inp!r}",
+                        f"add `inputs: {{{inp}: STAGE.OUTPUT}}`",
+                    )
+                )
         planned[st.name] = PlannedStage(st, config, cls, needs)
     raise_problems(problems)
     return Pipeline(spec, planned, path)

@@ -98,8 +98,16 @@ class StageContext:
     It is pickled to the Ray worker; events travel back to the driver over a Ray queue.
     """
 
-    def __init__(self, run_id: str, stage: str, artifacts: Any, events: Any, log_path: str, home: str,
-                 resume: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        stage: str,
+        artifacts: Any,
+        events: Any,
+        log_path: str,
+        home: str,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
         self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
         self.log_path, self.home, self.resume = log_path, home, resume or {}
         self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
@@ -131,8 +139,9 @@ class StageContext:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sent": []}  # pending sends belong to the process that made them
 
-    def progress(self, task: str, completed: float, total: float | None = None, *, force: bool = False,
-                 **fields: Any) -> None:
+    def progress(
+        self, task: str, completed: float, total: float | None = None, *, force: bool = False, **fields: Any
+    ) -> None:
         """Report progress on a named task (epochs, batches…); throttled so hot loops stay cheap."""
         now = time.monotonic()
         if not force and completed != total and now - self._last_progress.get(task, 0.0) < 0.2:

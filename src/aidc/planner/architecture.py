@@ -93,8 +93,16 @@ class Architecture:
         hidden = max(128, int(round(hidden / 128)) * 128)
         layers = max(1, int(round(body / (12 * hidden * hidden))))
         heads = max(1, hidden // 128)
-        return cls(layers=layers, hidden=hidden, heads=heads, kv_heads=heads, ffn_hidden=4 * hidden,
-                   vocab=vocab, seq_len=seq_len, assumed=True)
+        return cls(
+            layers=layers,
+            hidden=hidden,
+            heads=heads,
+            kv_heads=heads,
+            ffn_hidden=4 * hidden,
+            vocab=vocab,
+            seq_len=seq_len,
+            assumed=True,
+        )
 
 
 def divisors(n: int) -> list[int]:

@@ -45,8 +45,10 @@ class GPU(CatalogEntry):
         for p in (precision, "bf16") if precision == "fp8" else (precision,):
             if p in self.peak_tflops:
                 return self.peak_tflops[p] * 1e12
-        raise InvalidSpec(f"{self.name} has no {precision} peak in the catalog",
-                          hint=f"use one of {sorted(self.peak_tflops)} or add it to your catalog file")
+        raise InvalidSpec(
+            f"{self.name} has no {precision} peak in the catalog",
+            hint=f"use one of {sorted(self.peak_tflops)} or add it to your catalog file",
+        )
 
     @property
     def hbm_bytes(self) -> float:
@@ -97,4 +99,3 @@ class Catalog:
         close = difflib.get_close_matches(name, list(self.gpus), n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known GPUs: {', '.join(sorted(self.gpus))}"
         raise InvalidSpec(f"unknown GPU {name!r}", hint=hint + " (add your own with a catalog file)", where=where)
-

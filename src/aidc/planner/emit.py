@@ -38,27 +38,60 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
     cooling = "direct_liquid" if node.cooling == "direct_liquid" else ("rear_door" if size.rack_kw > 25 else "air")
     per_rack = max(1, size.nodes_per_rack)
     gpu_racks = math.ceil(size.nodes / per_rack)
-    racks = [{"name": f"gpu-{i + 1:03d}", "row": f"R{i // 10 + 1}", "position": f"R{i // 10 + 1}-{i % 10 + 1:02d}",
-              "power_budget_kw": math.ceil(per_rack * node.kw * 1.1), "cooling": cooling} for i in range(gpu_racks)]
+    racks = [
+        {
+            "name": f"gpu-{i + 1:03d}",
+            "row": f"R{i // 10 + 1}",
+            "position": f"R{i // 10 + 1}-{i % 10 + 1:02d}",
+            "power_budget_kw": math.ceil(per_rack * node.kw * 1.1),
+            "cooling": cooling,
+        }
+        for i in range(gpu_racks)
+    ]
     switches = max(1, tree.switches)
     net_racks = math.ceil(switches / SWITCHES_PER_RACK)
-    racks += [{"name": f"net-{i + 1:02d}", "row": "N", "position": f"N-{i + 1:02d}",
-               "power_budget_kw": math.ceil(SWITCHES_PER_RACK * SWITCH_KW * 1.1)} for i in range(net_racks)]
+    racks += [
+        {
+            "name": f"net-{i + 1:02d}",
+            "row": "N",
+            "position": f"N-{i + 1:02d}",
+            "power_budget_kw": math.ceil(SWITCHES_PER_RACK * SWITCH_KW * 1.1),
+        }
+        for i in range(net_racks)
+    ]
     gpu_rack_names = [r["name"] for r in racks[:gpu_racks]]
     nodes = [
-        {"name": "gpu", "model": node.name, "role": "compute", "count": per_rack, "racks": gpu_rack_names,
-         "gpus": node.gpus, "gpu_type": gpu.name, "nvlink_domain_gpus": gpu.nvlink_domain,
-         "nominal_kw": round(node.kw * 0.8, 2), "max_kw": node.kw,
-         "nics": [{"fabric": "compute", "count": node.gpus, "gbps": fc.nic_gbps or gpu.nic_gbps},
-                  # GPUDirect Storage wants > 40 GB/s per node (DGX SuperPOD RA): 2 × 200 Gb/s
-                  {"fabric": "storage", "count": 2, "gbps": 200}, {"fabric": "in-band", "count": 1, "gbps": 100},
-                  {"fabric": "oob", "count": 1, "gbps": 1}],
-         "bmc": {"protocol": "redfish", "address": "https://{name}.bmc.example"}},
-        {"name": "switch", "model": f"radix-{tree.radix} switch", "role": "network",
-         "count": min(SWITCHES_PER_RACK, switches), "racks": [r["name"] for r in racks[gpu_racks:]],
-         "nominal_kw": round(SWITCH_KW * 0.65, 2), "max_kw": SWITCH_KW,
-         "nics": [{"fabric": "oob", "count": 1, "gbps": 1}],
-         "bmc": {"protocol": "redfish", "address": "https://{name}.bmc.example"}},
+        {
+            "name": "gpu",
+            "model": node.name,
+            "role": "compute",
+            "count": per_rack,
+            "racks": gpu_rack_names,
+            "gpus": node.gpus,
+            "gpu_type": gpu.name,
+            "nvlink_domain_gpus": gpu.nvlink_domain,
+            "nominal_kw": round(node.kw * 0.8, 2),
+            "max_kw": node.kw,
+            "nics": [
+                {"fabric": "compute", "count": node.gpus, "gbps": fc.nic_gbps or gpu.nic_gbps},
+                # GPUDirect Storage wants > 40 GB/s per node (DGX SuperPOD RA): 2 × 200 Gb/s
+                {"fabric": "storage", "count": 2, "gbps": 200},
+                {"fabric": "in-band", "count": 1, "gbps": 100},
+                {"fabric": "oob", "count": 1, "gbps": 1},
+            ],
+            "bmc": {"protocol": "redfish", "address": "https://{name}.bmc.example"},
+        },
+        {
+            "name": "switch",
+            "model": f"radix-{tree.radix} switch",
+            "role": "network",
+            "count": min(SWITCHES_PER_RACK, switches),
+            "racks": [r["name"] for r in racks[gpu_racks:]],
+            "nominal_kw": round(SWITCH_KW * 0.65, 2),
+            "max_kw": SWITCH_KW,
+            "nics": [{"fabric": "oob", "count": 1, "gbps": 1}],
+            "bmc": {"protocol": "redfish", "address": "https://{name}.bmc.example"},
+        },
     ]
     it_kw = gpu_racks * per_rack * node.kw + net_racks * SWITCHES_PER_RACK * SWITCH_KW
     mech_kw = it_kw * max(0.05, fc.pue - 1)
@@ -69,58 +102,135 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
     power = {
         "compartmentalized": tier >= 4,
         "paths": paths,
-        "utility_feeds": [{"name": f"feed-{p['name']}", "capacity_kw": feed_kw, "substation": f"sub-{p['name']}",
-                           "path": p["name"]} for p in paths],
+        "utility_feeds": [
+            {"name": f"feed-{p['name']}", "capacity_kw": feed_kw, "substation": f"sub-{p['name']}", "path": p["name"]}
+            for p in paths
+        ],
         "transformers": [{"name": f"tx-{p['name']}", "capacity_kw": feed_kw, "path": p["name"]} for p in paths],
-        "ups": [{"name": f"ups-{p['name']}", "path": p["name"], "serves": "it", "module_kw": UPS_MODULE_KW,
-                 "modules": ups_modules, "battery_minutes": 15} for p in paths]
+        "ups": [
+            {
+                "name": f"ups-{p['name']}",
+                "path": p["name"],
+                "serves": "it",
+                "module_kw": UPS_MODULE_KW,
+                "modules": ups_modules,
+                "battery_minutes": 15,
+            }
+            for p in paths
+        ]
         # Fans, pumps and controls on their own UPS group (GB 50174 §8.1); at Tier IV one per active path so
         # Continuous Cooling survives the loss of a path.
-        + [{"name": f"ups-mech-{p['name']}", "path": p["name"], "serves": "cooling", "module_kw": UPS_MODULE_KW,
-            "modules": _n_plus(mech_kw * 1.1, UPS_MODULE_KW, 1), "battery_minutes": 15}
-           for p in (paths if tier >= 4 else paths[:1])],
-        "generators": [{"name": "gen", "capacity_kw": 2000, "count": _n_plus(it_kw + mech_kw, 2000, 1),
-                        "rating": "data_center", "fuel_hours": 24}],
-        "pdus": [{"name": f"rpp-{p['name']}", "capacity_kw": 400, "count": math.ceil(it_kw / 400),
-                  "path": p["name"]} for p in paths],
+        + [
+            {
+                "name": f"ups-mech-{p['name']}",
+                "path": p["name"],
+                "serves": "cooling",
+                "module_kw": UPS_MODULE_KW,
+                "modules": _n_plus(mech_kw * 1.1, UPS_MODULE_KW, 1),
+                "battery_minutes": 15,
+            }
+            for p in (paths if tier >= 4 else paths[:1])
+        ],
+        "generators": [
+            {
+                "name": "gen",
+                "capacity_kw": 2000,
+                "count": _n_plus(it_kw + mech_kw, 2000, 1),
+                "rating": "data_center",
+                "fuel_hours": 24,
+            }
+        ],
+        "pdus": [
+            {"name": f"rpp-{p['name']}", "capacity_kw": 400, "count": math.ceil(it_kw / 400), "path": p["name"]}
+            for p in paths
+        ],
     }
     spare = 2 if tier >= 4 else 1
     units = [{"name": "chiller", "kind": "chiller", "capacity_kw": 1000, "count": _n_plus(it_kw, 1000, spare)}]
     if cooling == "direct_liquid":
-        units.append({"name": "cdu", "kind": "cdu", "capacity_kw": 500, "count": _n_plus(it_kw, 500, spare),
-                      "serves": "liquid"})
-        units.append({"name": "crah", "kind": "crah", "capacity_kw": 100,
-                      "count": _n_plus(it_kw * 0.15, 100, spare), "serves": "air"})
+        units.append(
+            {"name": "cdu", "kind": "cdu", "capacity_kw": 500, "count": _n_plus(it_kw, 500, spare), "serves": "liquid"}
+        )
+        units.append(
+            {
+                "name": "crah",
+                "kind": "crah",
+                "capacity_kw": 100,
+                "count": _n_plus(it_kw * 0.15, 100, spare),
+                "serves": "air",
+            }
+        )
     else:
-        units.append({"name": "crah", "kind": "crah", "capacity_kw": 250, "count": _n_plus(it_kw, 250, spare),
-                      "serves": "air"})
+        units.append(
+            {"name": "crah", "kind": "crah", "capacity_kw": 250, "count": _n_plus(it_kw, 250, spare), "serves": "air"}
+        )
     return {
         "name": fc.name,
-        "site": {"name": f"{fc.name} site", "country": "US", "grid_carbon_g_per_kwh": fc.carbon_kg_per_kwh * 1000,
-                 "access_providers": 2 if tier >= 3 else 1, "diverse_entrances": tier >= 3,
-                 "maintenance_hole_separation_m": 30},
-        "targets": {"uptime": fc.tier, "tia942": tier, "en50600": tier, "ashrae": "A1", "pue_target": fc.pue,
-                    "tensor_parallel": min(gpu.nvlink_domain, 8), "gpu_nic_gbps": fc.nic_gbps or gpu.nic_gbps},
-        "halls": [{"name": "hall-1", "area_m2": max(100, 3 * len(racks)), "containment": "hot_aisle",
-                   "racks": racks}],
+        "site": {
+            "name": f"{fc.name} site",
+            "country": "US",
+            "grid_carbon_g_per_kwh": fc.carbon_kg_per_kwh * 1000,
+            "access_providers": 2 if tier >= 3 else 1,
+            "diverse_entrances": tier >= 3,
+            "maintenance_hole_separation_m": 30,
+        },
+        "targets": {
+            "uptime": fc.tier,
+            "tia942": tier,
+            "en50600": tier,
+            "ashrae": "A1",
+            "pue_target": fc.pue,
+            "tensor_parallel": min(gpu.nvlink_domain, 8),
+            "gpu_nic_gbps": fc.nic_gbps or gpu.nic_gbps,
+        },
+        "halls": [{"name": "hall-1", "area_m2": max(100, 3 * len(racks)), "containment": "hot_aisle", "racks": racks}],
         "nodes": nodes,
         "power": power,
-        "cooling": {"units": units, "inlet_c": {"min": 18, "max": 27}, "dew_point_c": {"min": 5.5, "max": 15},
-                    "rh_pct": {"min": 20, "max": 60}, "rate_of_change_c_per_h": 5,
-                    "distribution_paths": 2 if tier >= 3 else 1, "battery_room_c": {"min": 20, "max": 30},
-                    # Tier IV Continuous Cooling: the mechanical plant rides through on the cooling UPS above.
-                    "continuous_cooling": tier >= 4},
-        "fabrics": [{"name": "compute", "kind": "compute", "switch_model": f"radix-{tree.radix}",
-                     "radix": tree.radix, "port_gbps": fc.nic_gbps or gpu.nic_gbps, "tiers": max(1, tree.tiers),
-                     "leaf_switches": tree.leaves, "spine_switches": tree.spines, "rail_optimized": True}
-                    | ({"core_switches": tree.cores} if tree.cores else {}),
-                    _side_fabric("storage", "storage", 2 * size.nodes, 64, 200),
-                    _side_fabric("in-band", "in_band", size.nodes, 64, 100),
-                    _side_fabric("oob", "out_of_band", size.nodes + switches, 48, 1)],
-        "telemetry": {"endpoints": [
-            {"name": "utility-meter", "protocol": "modbus", "address": "10.0.0.10:502", "measures": ["facility_kwh"]},
-            {"name": "ups-output-meter", "protocol": "modbus", "address": "10.0.0.11:502", "measures": ["it_kwh"],
-             "target": "ups-A"}]},
+        "cooling": {
+            "units": units,
+            "inlet_c": {"min": 18, "max": 27},
+            "dew_point_c": {"min": 5.5, "max": 15},
+            "rh_pct": {"min": 20, "max": 60},
+            "rate_of_change_c_per_h": 5,
+            "distribution_paths": 2 if tier >= 3 else 1,
+            "battery_room_c": {"min": 20, "max": 30},
+            # Tier IV Continuous Cooling: the mechanical plant rides through on the cooling UPS above.
+            "continuous_cooling": tier >= 4,
+        },
+        "fabrics": [
+            {
+                "name": "compute",
+                "kind": "compute",
+                "switch_model": f"radix-{tree.radix}",
+                "radix": tree.radix,
+                "port_gbps": fc.nic_gbps or gpu.nic_gbps,
+                "tiers": max(1, tree.tiers),
+                "leaf_switches": tree.leaves,
+                "spine_switches": tree.spines,
+                "rail_optimized": True,
+            }
+            | ({"core_switches": tree.cores} if tree.cores else {}),
+            _side_fabric("storage", "storage", 2 * size.nodes, 64, 200),
+            _side_fabric("in-band", "in_band", size.nodes, 64, 100),
+            _side_fabric("oob", "out_of_band", size.nodes + switches, 48, 1),
+        ],
+        "telemetry": {
+            "endpoints": [
+                {
+                    "name": "utility-meter",
+                    "protocol": "modbus",
+                    "address": "10.0.0.10:502",
+                    "measures": ["facility_kwh"],
+                },
+                {
+                    "name": "ups-output-meter",
+                    "protocol": "modbus",
+                    "address": "10.0.0.11:502",
+                    "measures": ["it_kwh"],
+                    "target": "ups-A",
+                },
+            ]
+        },
         "energy": {"design_pue": fc.pue},
     }
 
@@ -130,8 +240,15 @@ def _side_fabric(name: str, kind: str, endpoints: int, radix: int, gbps: float) 
     from aidc.planner.fabric import fat_tree
 
     tree = fat_tree(max(1, endpoints), radix, 1.0, gbps)
-    out: dict[str, Any] = {"name": name, "kind": kind, "switch_model": f"radix-{radix}", "radix": radix,
-                           "port_gbps": gbps, "tiers": tree.tiers, "leaf_switches": tree.leaves}
+    out: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "switch_model": f"radix-{radix}",
+        "radix": radix,
+        "port_gbps": gbps,
+        "tiers": tree.tiers,
+        "leaf_switches": tree.leaves,
+    }
     if tree.spines:
         out["spine_switches"] = tree.spines
     if tree.cores:
@@ -147,7 +264,9 @@ def build_facility(plan: Plan) -> Facility:
 def write_facility(plan: Plan, path: str | Path) -> Facility:
     facility = build_facility(plan)
     data = facility.model_dump(mode="json", exclude_none=True, exclude_unset=True)
-    header = (f"# Emitted by `aidc plan` for workload {plan.workload.name!r}: {plan.facility.gpus if plan.facility else 0}"
-              f" GPUs at Uptime Tier {plan.workload.facility.tier}. Check it with `aidc check {Path(path).name}`.\n")
+    header = (
+        f"# Emitted by `aidc plan` for workload {plan.workload.name!r}: {plan.facility.gpus if plan.facility else 0}"
+        f" GPUs at Uptime Tier {plan.workload.facility.tier}. Check it with `aidc check {Path(path).name}`.\n"
+    )
     Path(path).write_text(header + yaml.safe_dump(data, sort_keys=False, width=110), encoding="utf-8")
     return facility

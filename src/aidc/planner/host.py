@@ -53,26 +53,40 @@ class HostModel:
     """How PyTorch's eager CPU kernels and its framework overhead relate to this host's numpy probes."""
 
     framework_call: float = 3.14  # one torch eager call ≈ this many plain numpy ufunc calls (3.4 µs vs 1.1 µs)
-    gemm_e: float = 1.08          # GEMM rate = peak · gemm_e · d/(d + gemm_knee), d = smallest GEMM dimension
+    gemm_e: float = 1.08  # GEMM rate = peak · gemm_e · d/(d + gemm_knee), d = smallest GEMM dimension
     gemm_knee: float = 36.0
     # framework calls per layer, forward + backward (dispatcher, autograd node, AccumulateGrad, Python module)
-    calls: dict[str, float] = field(default_factory=lambda: {
-        "linear": 20.0, "conv": 33.0, "relu": 4.4, "maxpool": 5.6, "dropout": 11.5, "flatten": 1.0})
-    step_calls: float = 41.0      # per step: zero_grad, cross-entropy forward/backward, backward()'s engine
-    adam_calls: float = 25.0      # per step: Adam.step's entry (hooks, param groups, grad mode)
-    tensor_calls: float = 9.8     # per parameter tensor: Adam's single-tensor loop (~9 ops and its Python)
-    adam_passes: float = 10.6     # streaming passes per parameter of single-tensor Adam, with its temporaries
+    calls: dict[str, float] = field(
+        default_factory=lambda: {
+            "linear": 20.0,
+            "conv": 33.0,
+            "relu": 4.4,
+            "maxpool": 5.6,
+            "dropout": 11.5,
+            "flatten": 1.0,
+        }
+    )
+    step_calls: float = 41.0  # per step: zero_grad, cross-entropy forward/backward, backward()'s engine
+    adam_calls: float = 25.0  # per step: Adam.step's entry (hooks, param groups, grad mode)
+    tensor_calls: float = 9.8  # per parameter tensor: Adam's single-tensor loop (~9 ops and its Python)
+    adam_passes: float = 10.6  # streaming passes per parameter of single-tensor Adam, with its temporaries
     # elementwise kernels, forward + backward, in streaming passes over the elements they read; (passes,
     # compute-bound): compute-bound ones are priced at the in-cache pass rate whatever their size
-    passes: dict[str, tuple[float, bool]] = field(default_factory=lambda: {
-        "relu": (7.0, False), "maxpool": (63.0, True), "dropout": (95.0, True), "loss": (40.0, True),
-        "conv": (51.0, True)})   # conv: per output element (bias, oneDNN's layout reorders)
-    sample_calls: float = 1.25    # per sample: TensorDataset indexing (x[i], y[i]) and its share of the collate
-    batch_calls: float = 14.0     # per batch: DataLoader's sampler and default_collate's two stacks
-    loop_calls: float = 6.0       # per batch: our loop's loss and accuracy reads (item, argmax, eq, sum)
+    passes: dict[str, tuple[float, bool]] = field(
+        default_factory=lambda: {
+            "relu": (7.0, False),
+            "maxpool": (63.0, True),
+            "dropout": (95.0, True),
+            "loss": (40.0, True),
+            "conv": (51.0, True),
+        }
+    )  # conv: per output element (bias, oneDNN's layout reorders)
+    sample_calls: float = 1.25  # per sample: TensorDataset indexing (x[i], y[i]) and its share of the collate
+    batch_calls: float = 14.0  # per batch: DataLoader's sampler and default_collate's two stacks
+    loop_calls: float = 6.0  # per batch: our loop's loss and accuracy reads (item, argmax, eq, sum)
     # DDP over gloo on loopback (fitted to 2-worker gloo all-reduce microbenchmarks of 4 B-16 MiB,
     # benchmarks/planner_vs_measured.py --ddp-ops; the 2-worker epochs are the check)
-    gloo_latency: float = 11.0    # one gloo ring step ≈ this many probed TCP one-way latencies (thread hand-offs)
+    gloo_latency: float = 11.0  # one gloo ring step ≈ this many probed TCP one-way latencies (thread hand-offs)
     gloo_bandwidth: float = 0.28  # fraction of the probed TCP loopback bandwidth a gloo all-reduce moves
     # DDP's Reducer outside the all-reduce, in framework calls (inf: counted from its code path, not fitted):
     # per step prepare/finalize and the future; per parameter tensor the autograd hook, the copy into its
@@ -91,8 +105,8 @@ class Op:
     name: str
     kind: str
     gemm: tuple[int, int, int] | None = None  # forward (m, k, n); convolutions through im2col
-    input_grad: bool = True                   # the first layer needs no gradient for its input
-    elements: int = 0                         # elements an elementwise kernel reads
+    input_grad: bool = True  # the first layer needs no gradient for its input
+    elements: int = 0  # elements an elementwise kernel reads
     params: int = 0
     param_tensors: int = 0
 
@@ -112,10 +126,15 @@ class Op:
         return [(m, k, n), *([(m, n, k)] if self.input_grad else []), (k, m, n)]
 
 
-def conv2d(name: str, batch: int, c_in: int, c_out: int, kernel: int, h: int, w: int,
-           input_grad: bool = True) -> Op:
-    return Op(name, "conv", (batch * h * w, c_in * kernel * kernel, c_out), input_grad,
-              params=c_in * kernel * kernel * c_out + c_out, param_tensors=2)
+def conv2d(name: str, batch: int, c_in: int, c_out: int, kernel: int, h: int, w: int, input_grad: bool = True) -> Op:
+    return Op(
+        name,
+        "conv",
+        (batch * h * w, c_in * kernel * kernel, c_out),
+        input_grad,
+        params=c_in * kernel * kernel * c_out + c_out,
+        param_tensors=2,
+    )
 
 
 def linear(name: str, batch: int, d_in: int, d_out: int, input_grad: bool = True) -> Op:
@@ -158,23 +177,32 @@ def zoo_network(arch: dict[str, Any], batch: int) -> Network:
     if kind == "cnn":
         w = int(arch.get("width") or 32)
         flat = w * 2 * (height // 2) * (width_px // 2)
-        ops = (conv2d("conv1", b, channels, w, 3, height, width_px, input_grad=False),
-               elementwise("relu1", "relu", b * w * height * width_px),
-               conv2d("conv2", b, w, 2 * w, 3, height, width_px),
-               elementwise("relu2", "relu", b * 2 * w * height * width_px),
-               elementwise("pool", "maxpool", b * 2 * w * height * width_px),
-               elementwise("flatten", "flatten", b * flat),
-               elementwise("dropout", "dropout", b * flat),
-               linear("fc1", b, flat, 128), elementwise("relu3", "relu", b * 128),
-               linear("fc2", b, 128, classes), elementwise("loss", "loss", b * classes))
+        ops = (
+            conv2d("conv1", b, channels, w, 3, height, width_px, input_grad=False),
+            elementwise("relu1", "relu", b * w * height * width_px),
+            conv2d("conv2", b, w, 2 * w, 3, height, width_px),
+            elementwise("relu2", "relu", b * 2 * w * height * width_px),
+            elementwise("pool", "maxpool", b * 2 * w * height * width_px),
+            elementwise("flatten", "flatten", b * flat),
+            elementwise("dropout", "dropout", b * flat),
+            linear("fc1", b, flat, 128),
+            elementwise("relu3", "relu", b * 128),
+            linear("fc2", b, 128, classes),
+            elementwise("loss", "loss", b * classes),
+        )
     elif kind == "mlp":
         w = int(arch.get("width") or 256)
         features = channels * height * width_px
-        ops = (elementwise("flatten", "flatten", b * features),
-               linear("fc1", b, features, w, input_grad=False), elementwise("relu1", "relu", b * w),
-               elementwise("dropout", "dropout", b * w),
-               linear("fc2", b, w, w // 2), elementwise("relu2", "relu", b * (w // 2)),
-               linear("fc3", b, w // 2, classes), elementwise("loss", "loss", b * classes))
+        ops = (
+            elementwise("flatten", "flatten", b * features),
+            linear("fc1", b, features, w, input_grad=False),
+            elementwise("relu1", "relu", b * w),
+            elementwise("dropout", "dropout", b * w),
+            linear("fc2", b, w, w // 2),
+            elementwise("relu2", "relu", b * (w // 2)),
+            linear("fc3", b, w // 2, classes),
+            elementwise("loss", "loss", b * classes),
+        )
     else:
         raise ValueError(f"unknown zoo model {kind!r} (cnn, mlp)")
     return Network(f"{kind} width {w}", b, ops)
@@ -355,16 +383,21 @@ def op_seconds(op: Op, probe: HostProbe, model: HostModel = DEFAULT_HOST_MODEL) 
     return {"gemm_s": gemm, "elementwise_s": elem, "calls_s": calls}
 
 
-def optimizer_seconds(params: int, tensors: int, probe: HostProbe, model: HostModel = DEFAULT_HOST_MODEL
-                      ) -> dict[str, float]:
+def optimizer_seconds(
+    params: int, tensors: int, probe: HostProbe, model: HostModel = DEFAULT_HOST_MODEL
+) -> dict[str, float]:
     """Adam.step: its per-parameter passes, and its entry and per-tensor framework calls."""
     passes = params * model.adam_passes * probe.pass_time(4 * params) if params else 0.0
     calls = (model.adam_calls + model.tensor_calls * tensors) * model.framework_call * probe.call_time()
     return {"optimizer_s": passes, "calls_s": calls}
 
 
-def predict_step(network: Network | Sequence[Op], probe: HostProbe | None = None, threads: int | None = 1,
-                 model: HostModel = DEFAULT_HOST_MODEL) -> dict[str, float]:
+def predict_step(
+    network: Network | Sequence[Op],
+    probe: HostProbe | None = None,
+    threads: int | None = 1,
+    model: HostModel = DEFAULT_HOST_MODEL,
+) -> dict[str, float]:
     """Seconds per training step (and per loop iteration with data loading), broken down as in the module doc.
 
     A bare list of layers is a network with no data loading (batch 0)."""
@@ -379,13 +412,22 @@ def predict_step(network: Network | Sequence[Op], probe: HostProbe | None = None
     data = (net.batch * model.sample_calls + model.batch_calls + model.loop_calls) * call if net.batch else 0.0
     compute = gemm + elem + adam["optimizer_s"]
     step = compute + fixed
-    return {"gemm_s": gemm, "elementwise_s": elem, "optimizer_s": adam["optimizer_s"], "fixed_s": fixed,
-            "compute_s": compute, "overhead_s": fixed, "step_s": step, "data_s": data, "loop_s": step + data,
-            "flops": net.flops}
+    return {
+        "gemm_s": gemm,
+        "elementwise_s": elem,
+        "optimizer_s": adam["optimizer_s"],
+        "fixed_s": fixed,
+        "compute_s": compute,
+        "overhead_s": fixed,
+        "step_s": step,
+        "data_s": data,
+        "loop_s": step + data,
+        "flops": net.flops,
+    }
 
 
 DDP_FIRST_BUCKET = 1 << 20  # torch DDP: the first bucket is 1 MiB (dist._DEFAULT_FIRST_BUCKET_BYTES)
-DDP_BUCKET = 25 << 20       # and the rest bucket_cap_mb = 25 MiB
+DDP_BUCKET = 25 << 20  # and the rest bucket_cap_mb = 25 MiB
 
 
 def ddp_buckets(grad_bytes: float) -> list[float]:
@@ -398,12 +440,15 @@ def ddp_buckets(grad_bytes: float) -> list[float]:
     return buckets
 
 
-def gloo_all_reduce_seconds(grad_bytes: float, workers: int, latency: float, bandwidth: float,
-                            model: HostModel = DEFAULT_HOST_MODEL) -> float:
+def gloo_all_reduce_seconds(
+    grad_bytes: float, workers: int, latency: float, bandwidth: float, model: HostModel = DEFAULT_HOST_MODEL
+) -> float:
     """DDP's gradient all-reduce over gloo on one host: each bucket a ring all-reduce at gloo's share of the
     loopback's bandwidth and latency."""
-    return sum(ring_all_reduce(b, workers, bandwidth * model.gloo_bandwidth, latency * model.gloo_latency)
-               for b in ddp_buckets(grad_bytes))
+    return sum(
+        ring_all_reduce(b, workers, bandwidth * model.gloo_bandwidth, latency * model.gloo_latency)
+        for b in ddp_buckets(grad_bytes)
+    )
 
 
 def background_from_share(seconds: float = 0.3) -> float:
@@ -429,9 +474,16 @@ def core_share(workers: int, threads: int, cores: int, background: float = 0.0) 
     return min(1.0, cores / max(1e-9, workers * threads + background))
 
 
-def predict_ddp_epoch(network: Network, workers: int, samples: int, probe: HostProbe | None = None,
-                      threads: int = 1, cores: int | None = None, background: float = 0.0,
-                      model: HostModel = DEFAULT_HOST_MODEL) -> dict[str, float]:
+def predict_ddp_epoch(
+    network: Network,
+    workers: int,
+    samples: int,
+    probe: HostProbe | None = None,
+    threads: int = 1,
+    cores: int | None = None,
+    background: float = 0.0,
+    model: HostModel = DEFAULT_HOST_MODEL,
+) -> dict[str, float]:
     """Seconds per epoch of ``workers`` DDP workers (gloo, one host) over ``samples`` training samples, each
     at ``network.batch`` per step (DistributedSampler: ⌈samples/workers⌉ each), with the step's breakdown.
 
@@ -443,14 +495,26 @@ def predict_ddp_epoch(network: Network, workers: int, samples: int, probe: HostP
     cores = cores or os.cpu_count() or 1
     share = core_share(workers, threads, cores, background)
     latency, bandwidth = hp.loopback()
-    all_reduce = gloo_all_reduce_seconds(4.0 * network.params, workers, latency, bandwidth, model) \
-        if workers > 1 else 0.0
-    reducer = (model.ddp_calls + model.ddp_tensor_calls * network.param_tensors) * model.framework_call \
-        * hp.call_time() if workers > 1 else 0.0
+    all_reduce = (
+        gloo_all_reduce_seconds(4.0 * network.params, workers, latency, bandwidth, model) if workers > 1 else 0.0
+    )
+    reducer = (
+        (model.ddp_calls + model.ddp_tensor_calls * network.param_tensors) * model.framework_call * hp.call_time()
+        if workers > 1
+        else 0.0
+    )
     # time-sliced workers stretch everything a step does: the kernels, and gloo's threads that must be woken
     # onto a core for each message (a waiting peer cannot use the other's slice)
     step = (single["loop_s"] + all_reduce + reducer) / share
     steps = math.ceil(math.ceil(samples / workers) / max(1, network.batch))
-    return {**single, "share": share, "all_reduce_s": all_reduce, "reducer_s": reducer, "ddp_step_s": step,
-            "steps": float(steps), "epoch_s": steps * step, "loopback_latency_s": latency,
-            "loopback_bytes_per_s": bandwidth}
+    return {
+        **single,
+        "share": share,
+        "all_reduce_s": all_reduce,
+        "reducer_s": reducer,
+        "ddp_step_s": step,
+        "steps": float(steps),
+        "epoch_s": steps * step,
+        "loopback_latency_s": latency,
+        "loopback_bytes_per_s": bandwidth,
+    }

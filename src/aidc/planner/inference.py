@@ -9,7 +9,7 @@ from aidc.planner.catalog import GPU, Catalog
 from aidc.planner.memory import FRAMEWORK_BYTES, USABLE_FRACTION
 from aidc.planner.workload import InferenceService
 
-MBU = 0.7          # achieved / peak HBM bandwidth in decode (trade guidance 0.6–0.85)
+MBU = 0.7  # achieved / peak HBM bandwidth in decode (trade guidance 0.6–0.85)
 PREFILL_MFU = 0.5  # prefill is compute-bound GEMMs (inf)
 BYTES = {"fp8": 1.0, "bf16": 2.0, "fp16": 2.0, "tf32": 4.0, "fp32": 4.0}
 
@@ -27,7 +27,7 @@ class ServingPlan:
     kv_gb_total: float
     ttft_ms: float
     tpot_ms: float
-    tpot_bound_ms: float       # TPOT at batch 1: below this no batching helps
+    tpot_bound_ms: float  # TPOT at batch 1: below this no batching helps
     tokens_per_s_per_replica: float
     feasible: bool
     binding: str | None = None
@@ -37,8 +37,9 @@ class ServingPlan:
         return asdict(self)
 
 
-def _decode_step(svc: InferenceService, gpu: GPU, tp: int, batch: int, weights: float, kv_avg: float,
-                 active: float) -> float:
+def _decode_step(
+    svc: InferenceService, gpu: GPU, tp: int, batch: int, weights: float, kv_avg: float, active: float
+) -> float:
     """Seconds per output token: bytes read per step over HBM bandwidth, or the compute, whichever is longer."""
     memory = (weights + batch * kv_avg) / tp / (gpu.hbm_bytes_per_s * MBU)
     compute = 2 * active * batch / (tp * gpu.peak(svc.precision) * PREFILL_MFU)
@@ -52,8 +53,11 @@ def size_service(svc: InferenceService, gpu: GPU, catalog: Catalog) -> ServingPl
     kv_seq = kv_tok * (svc.prompt_tokens + svc.output_tokens)
     kv_avg = kv_tok * (svc.prompt_tokens + svc.output_tokens / 2)
     usable = gpu.hbm_bytes * USABLE_FRACTION - FRAMEWORK_BYTES
-    tps = [svc.tp] if svc.tp else [t for t in (1, 2, 4, 8, 16, 32, 64, 72)
-                                   if t <= gpu.nvlink_domain and arch.heads % t == 0 or t == 1]
+    tps = (
+        [svc.tp]
+        if svc.tp
+        else [t for t in (1, 2, 4, 8, 16, 32, 64, 72) if t <= gpu.nvlink_domain and arch.heads % t == 0 or t == 1]
+    )
     options: list[ServingPlan] = []
     misses: list[ServingPlan] = []
     for tp in tps:
@@ -63,20 +67,37 @@ def size_service(svc: InferenceService, gpu: GPU, catalog: Catalog) -> ServingPl
         bound = _decode_step(svc, gpu, tp, 1, w_bytes, kv_avg, arch.active_params)
         batch = max_b
         if svc.tpot_ms is not None:
-            while batch > 1 and _decode_step(svc, gpu, tp, batch, w_bytes, kv_avg, arch.active_params) * 1e3 > svc.tpot_ms:
+            while (
+                batch > 1 and _decode_step(svc, gpu, tp, batch, w_bytes, kv_avg, arch.active_params) * 1e3 > svc.tpot_ms
+            ):
                 batch = batch * 3 // 4 if batch > 8 else batch - 1
         tpot = _decode_step(svc, gpu, tp, max(batch, 1), w_bytes, kv_avg, arch.active_params)
         per_request = svc.output_tokens * tpot / max(batch, 1) + ttft / max(batch, 1)
         replicas = math.ceil(svc.requests_per_s * per_request) if batch else 0
-        plan = ServingPlan(svc.name, gpu.name, tp, batch, replicas, replicas * tp, w_bytes / 1e9,
-                           batch * kv_seq / 1e9, 0.0, ttft * 1e3, tpot * 1e3, bound * 1e3,
-                           max(batch, 1) / tpot, True)
+        plan = ServingPlan(
+            svc.name,
+            gpu.name,
+            tp,
+            batch,
+            replicas,
+            replicas * tp,
+            w_bytes / 1e9,
+            batch * kv_seq / 1e9,
+            0.0,
+            ttft * 1e3,
+            tpot * 1e3,
+            bound * 1e3,
+            max(batch, 1) / tpot,
+            True,
+        )
         problem = None
         if max_b < 1:
             problem = f"memory: {w_bytes / 1e9:.0f} GB of weights leave no room for one sequence's KV cache on TP{tp}"
         elif svc.tpot_ms is not None and bound * 1e3 > svc.tpot_ms:
-            problem = (f"memory bandwidth: TPOT target {svc.tpot_ms:g} ms is below the bound "
-                       f"{bound * 1e3:.1f} ms at batch 1 on TP{tp}")
+            problem = (
+                f"memory bandwidth: TPOT target {svc.tpot_ms:g} ms is below the bound "
+                f"{bound * 1e3:.1f} ms at batch 1 on TP{tp}"
+            )
         elif svc.ttft_ms is not None and ttft * 1e3 > svc.ttft_ms:
             problem = f"prefill compute: TTFT {ttft * 1e3:.0f} ms exceeds the {svc.ttft_ms:g} ms target on TP{tp}"
         if problem:

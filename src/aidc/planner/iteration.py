@@ -19,15 +19,15 @@ class Efficiency:
     refits) and assumed to carry to other GPUs through their own peaks.
     """
 
-    gemm_knee: float = 0.0           # GEMM efficiency = matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
+    gemm_knee: float = 0.0  # GEMM efficiency = matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
     #                                  finds no thin-GEMM loss down to hidden/TP = 768 once DP is priced per rail)
     elementwise_passes: float = 26.0  # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout
-    softmax_passes: float = 8.3       # HBM passes over the score matrix when attention is not fused
-    nvlink: float = 1.0               # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
-    network: float = 0.56             # achieved NIC bus bandwidth / line rate
-    latency_s: float = 10e-6          # per collective step
-    dp_overlap: float = 0.0           # fraction of gradient reduction hidden behind backward
-    cp_overlap: float = 0.5           # fraction of ring-attention KV exchange hidden behind attention
+    softmax_passes: float = 8.3  # HBM passes over the score matrix when attention is not fused
+    nvlink: float = 1.0  # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
+    network: float = 0.56  # achieved NIC bus bandwidth / line rate
+    latency_s: float = 10e-6  # per collective step
+    dp_overlap: float = 0.0  # fraction of gradient reduction hidden behind backward
+    cp_overlap: float = 0.5  # fraction of ring-attention KV exchange hidden behind attention
 
 
 DEFAULT_EFFICIENCY = Efficiency()
@@ -49,8 +49,7 @@ class IterationTime:
 
     @property
     def total(self) -> float:
-        return (self.compute + self.tp_comm + self.cp_comm + self.pp_comm + self.dp_comm + self.bubble
-                + self.optimizer)
+        return self.compute + self.tp_comm + self.cp_comm + self.pp_comm + self.dp_comm + self.bubble + self.optimizer
 
     def mfu(self, gpus: int, peak: float) -> float:
         return self.model_flops / (gpus * peak * self.total)
@@ -80,8 +79,15 @@ def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink
     return min(nvlink, per_node * nic)
 
 
-def iteration_time(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int, precision: str = "bf16",
-                   nic_bytes_per_s: float | None = None, eff: Efficiency = DEFAULT_EFFICIENCY) -> IterationTime:
+def iteration_time(
+    arch: Architecture,
+    layout: Layout,
+    gpu: GPU,
+    global_batch: int,
+    precision: str = "bf16",
+    nic_bytes_per_s: float | None = None,
+    eff: Efficiency = DEFAULT_EFFICIENCY,
+) -> IterationTime:
     t, p, c, b, v = layout.tp, layout.pp, layout.cp, layout.micro_batch, max(1, layout.interleave)
     h, s = arch.hidden, arch.seq_len
     s_local = s / c
@@ -104,8 +110,7 @@ def iteration_time(arch: Architecture, layout: Layout, gpu: GPU, global_batch: i
     softmax = 0.0 if arch.flash_attention else eff.softmax_passes * arch.heads / t * tokens * s * 2 / hbm
     fwd_layer = layer_gemm / (peak * gemm_eff) + layer_elem + softmax
     fwd_logits = 2.0 * tokens * h * arch.vocab / t / (peak * gemm_eff)
-    recompute = {"none": 0.0, "full": fwd_layer,
-                 "selective": attn_core / (peak * gemm_eff) + softmax}[layout.recompute]
+    recompute = {"none": 0.0, "full": fwd_layer, "selective": attn_core / (peak * gemm_eff) + softmax}[layout.recompute]
     # the slowest stage holds the logits when there are several stages (Megatron does not rebalance)
     compute_mb = layers * (3 * fwd_layer + recompute) + 3 * fwd_logits
 
@@ -132,6 +137,14 @@ def iteration_time(arch: Architecture, layout: Layout, gpu: GPU, global_batch: i
     optimizer = psi / (dp_group if layout.zero >= 1 else 1) * 32.0 / hbm
 
     model_flops = global_batch * s * arch.model_flops_per_token()
-    return IterationTime(compute=m * compute_mb, tp_comm=m * tp_mb, cp_comm=m * cp_mb, pp_comm=pp_comm,
-                         dp_comm=dp_comm, bubble=bubble, optimizer=optimizer, micro_batches=m,
-                         model_flops=model_flops)
+    return IterationTime(
+        compute=m * compute_mb,
+        tp_comm=m * tp_mb,
+        cp_comm=m * cp_mb,
+        pp_comm=pp_comm,
+        dp_comm=dp_comm,
+        bubble=bubble,
+        optimizer=optimizer,
+        micro_batches=m,
+        model_flops=model_flops,
+    )

@@ -33,8 +33,10 @@ class LayoutChoice:
     def why(self) -> str:
         if self.best is None:
             return "no layout fits in memory"
-        text = (f"fastest of {self.fitted} layouts that fit in memory ({self.considered} considered); "
-                f"{self.considered - self.fitted} rejected for memory")
+        text = (
+            f"fastest of {self.fitted} layouts that fit in memory ({self.considered} considered); "
+            f"{self.considered - self.fitted} rejected for memory"
+        )
         if self.runner_up is not None:
             slower = self.runner_up.time.total / self.best.time.total - 1
             text += f"; runner-up {self.runner_up.layout.label()} is {slower:.1%} slower"
@@ -74,8 +76,15 @@ def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: P
                                 yield Layout(t, p, d, c, z, r, mb, v, sp)
 
 
-def search(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, precision: str,
-           fixed: Parallelism | None = None, nic_bytes_per_s: float | None = None) -> LayoutChoice:
+def search(
+    arch: Architecture,
+    gpu: GPU,
+    gpus: int,
+    global_batch: int,
+    precision: str,
+    fixed: Parallelism | None = None,
+    nic_bytes_per_s: float | None = None,
+) -> LayoutChoice:
     """The fastest fitting layout for ``gpus`` GPUs; ties go to the layout with more memory headroom."""
     choice = LayoutChoice(best=None)
     fitting: list[Candidate] = []
@@ -84,17 +93,26 @@ def search(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, precision
         mem = memory_per_gpu(arch, layout, gpu, global_batch, precision)
         if not mem.fits:
             if choice.smallest_misfit is None or mem.total < choice.smallest_misfit.memory.total:
-                choice.smallest_misfit = Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch,
-                                                                               precision, nic_bytes_per_s))
+                choice.smallest_misfit = Candidate(
+                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s)
+                )
             continue
-        fitting.append(Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision,
-                                                             nic_bytes_per_s)))
+        fitting.append(
+            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s))
+        )
     choice.fitted = len(fitting)
     fitting.sort(key=lambda c: (round(c.time.total, 9), c.memory.total))
     if fitting:
         choice.best = fitting[0]
         # the runner-up that differs in more than interleave/micro-batch says more about why the winner won
-        choice.runner_up = next((c for c in fitting[1:] if c.layout.tp != choice.best.layout.tp
-                                 or c.layout.pp != choice.best.layout.pp
-                                 or c.layout.recompute != choice.best.layout.recompute), None)
+        choice.runner_up = next(
+            (
+                c
+                for c in fitting[1:]
+                if c.layout.tp != choice.best.layout.tp
+                or c.layout.pp != choice.best.layout.pp
+                or c.layout.recompute != choice.best.layout.recompute
+            ),
+            None,
+        )
     return choice

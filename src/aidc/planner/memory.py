@@ -35,8 +35,10 @@ class Layout:
     def label(self) -> str:
         sp = "+SP" if self.sequence_parallel and self.tp > 1 else ""
         vp = f" v{self.interleave}" if self.interleave > 1 else ""
-        return (f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp} CP{self.cp} ZeRO-{self.zero} "
-                f"recompute={self.recompute} mb={self.micro_batch}")
+        return (
+            f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp} CP{self.cp} ZeRO-{self.zero} "
+            f"recompute={self.recompute} mb={self.micro_batch}"
+        )
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ def activation_bytes_per_layer(arch: Architecture, layout: Layout, seq_len: int 
     return s * b * h * (10 + (per_token - 10) / t + scores / t)
 
 
-def memory_per_gpu(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int,
-                   precision: str = "bf16") -> MemoryUse:
+def memory_per_gpu(
+    arch: Architecture, layout: Layout, gpu: GPU, global_batch: int, precision: str = "bf16"
+) -> MemoryUse:
     """Model state (16 B/param mixed-precision Adam, sharded by ZeRO stage) plus activations in flight."""
     psi = stage_params(arch, layout)
     shard = layout.dp * layout.cp

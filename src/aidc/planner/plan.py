@@ -38,8 +38,11 @@ class Plan:
     @property
     def problems(self) -> list[tuple[str, str, str | None]]:
         """(what, binding constraint, nearest feasible alternative) for everything that cannot be met."""
-        out = [(j.training.name, j.training.binding or "", j.training.alternative)
-               for j in self.jobs if not j.training.feasible]
+        out = [
+            (j.training.name, j.training.binding or "", j.training.alternative)
+            for j in self.jobs
+            if not j.training.feasible
+        ]
         out += [(s.name, s.binding or "", s.alternative) for s in self.services if not s.feasible]
         return out
 
@@ -64,8 +67,15 @@ def plan_workload(workload: Workload, catalog: Catalog) -> Plan:
         nic = fc.nic_gbps or tp.gpu.nic_gbps
         tree = fat_tree(tp.gpus, fc.switch_radix, fc.oversubscription, nic)
         size = size_facility(tp.gpu, tp.gpus, tree.switches, fc.pue, fc.rack_kw_limit, fc.redundancy)
-        energy = energy_cost(size.facility_kw, tp.wall_days * 24, fc.average_load, fc.electricity_usd_per_kwh,
-                             fc.carbon_kg_per_kwh, tp.gpu_hours, fc.gpu_hour_usd)
+        energy = energy_cost(
+            size.facility_kw,
+            tp.wall_days * 24,
+            fc.average_load,
+            fc.electricity_usd_per_kwh,
+            fc.carbon_kg_per_kwh,
+            tp.gpu_hours,
+            fc.gpu_hour_usd,
+        )
         plan.jobs.append(JobPlan(tp, tree, size, energy))
     for svc in workload.inference:
         plan.services.append(size_service(svc, catalog.gpu(svc.gpu), catalog))

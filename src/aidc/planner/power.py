@@ -30,18 +30,27 @@ class FacilitySize:
         return asdict(self)
 
 
-def size_facility(gpu: GPU, gpus: int, switches: int, pue: float, rack_kw_limit: float,
-                  redundancy: str) -> FacilitySize:
+def size_facility(
+    gpu: GPU, gpus: int, switches: int, pue: float, rack_kw_limit: float, redundancy: str
+) -> FacilitySize:
     """Racks hold as many nodes as the kW limit allows; UPS and cooling carry the IT load times redundancy."""
     nodes = math.ceil(gpus / gpu.node.gpus)
     per_rack = max(0, int(rack_kw_limit // gpu.node.kw))
     racks = math.ceil(nodes / per_rack) if per_rack else 0
     it_kw = nodes * gpu.node.kw + switches * SWITCH_KW
     factor = REDUNDANCY[redundancy]
-    return FacilitySize(gpus=gpus, nodes=nodes, nodes_per_rack=per_rack, racks=racks,
-                        rack_kw=per_rack * gpu.node.kw, it_kw=it_kw, facility_kw=it_kw * pue,
-                        ups_kw=it_kw * UPS_HEADROOM * factor, cooling_kw=it_kw * factor,
-                        liquid_cooling=gpu.node.cooling == "direct_liquid" or per_rack * gpu.node.kw > 30)
+    return FacilitySize(
+        gpus=gpus,
+        nodes=nodes,
+        nodes_per_rack=per_rack,
+        racks=racks,
+        rack_kw=per_rack * gpu.node.kw,
+        it_kw=it_kw,
+        facility_kw=it_kw * pue,
+        ups_kw=it_kw * UPS_HEADROOM * factor,
+        cooling_kw=it_kw * factor,
+        liquid_cooling=gpu.node.cooling == "direct_liquid" or per_rack * gpu.node.kw > 30,
+    )
 
 
 @dataclass(frozen=True)
@@ -55,10 +64,20 @@ class EnergyCost:
         return asdict(self)
 
 
-def energy_cost(facility_kw: float, wall_hours: float, average_load: float, usd_per_kwh: float,
-                kg_per_kwh: float, gpu_hours: float, gpu_hour_usd: float | None) -> EnergyCost:
+def energy_cost(
+    facility_kw: float,
+    wall_hours: float,
+    average_load: float,
+    usd_per_kwh: float,
+    kg_per_kwh: float,
+    gpu_hours: float,
+    gpu_hour_usd: float | None,
+) -> EnergyCost:
     """Energy = facility kW × mean load × hours (PUE already in facility kW); CO2e = energy × grid intensity."""
     mwh = facility_kw * average_load * wall_hours / 1000
-    return EnergyCost(mwh=mwh, energy_usd=mwh * 1000 * usd_per_kwh,
-                      compute_usd=None if gpu_hour_usd is None else gpu_hours * gpu_hour_usd,
-                      tco2e=mwh * kg_per_kwh)
+    return EnergyCost(
+        mwh=mwh,
+        energy_usd=mwh * 1000 * usd_per_kwh,
+        compute_usd=None if gpu_hour_usd is None else gpu_hours * gpu_hour_usd,
+        tco2e=mwh * kg_per_kwh,
+    )

@@ -15,11 +15,11 @@ class Resilience:
     dataset_tb: float
     checkpoint_tb: float
     weights_tb: float
-    write_gbps: float          # GB/s to write one checkpoint within the tolerated stall
+    write_gbps: float  # GB/s to write one checkpoint within the tolerated stall
     checkpoint_interval_h: float
     job_mtbf_h: float
-    interruptions: float       # expected failures over the run
-    goodput: float             # useful fraction of wall-clock time
+    interruptions: float  # expected failures over the run
+    goodput: float  # useful fraction of wall-clock time
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -30,8 +30,17 @@ def young_daly_interval(stall_s: float, job_mtbf_s: float) -> float:
     return math.sqrt(2 * stall_s * job_mtbf_s) + stall_s
 
 
-def resilience(params: float, tokens: float, bytes_per_token: float, gpus: int, gpu_mtbf_h: float,
-               stall_s: float, restart_min: float, run_hours: float, goodput: float | None = None) -> Resilience:
+def resilience(
+    params: float,
+    tokens: float,
+    bytes_per_token: float,
+    gpus: int,
+    gpu_mtbf_h: float,
+    stall_s: float,
+    restart_min: float,
+    run_hours: float,
+    goodput: float | None = None,
+) -> Resilience:
     """Checkpoint cost plus expected lost work and restart per failure gives the goodput of the run."""
     ckpt = params * CHECKPOINT_BYTES_PER_PARAM
     mtbf_s = gpu_mtbf_h * 3600 / gpus
@@ -41,7 +50,13 @@ def resilience(params: float, tokens: float, bytes_per_token: float, gpus: int, 
         lost = stall_s / tau + (tau / 2 + restart_min * 60) / mtbf_s
         goodput = max(0.05, 1 - lost)
     wall_h = run_hours / goodput
-    return Resilience(dataset_tb=tokens * bytes_per_token / 1e12, checkpoint_tb=ckpt / 1e12,
-                      weights_tb=params * WEIGHTS_BYTES_PER_PARAM / 1e12, write_gbps=ckpt / stall_s / 1e9,
-                      checkpoint_interval_h=tau / 3600, job_mtbf_h=mtbf_s / 3600,
-                      interruptions=wall_h * 3600 / mtbf_s, goodput=goodput)
+    return Resilience(
+        dataset_tb=tokens * bytes_per_token / 1e12,
+        checkpoint_tb=ckpt / 1e12,
+        weights_tb=params * WEIGHTS_BYTES_PER_PARAM / 1e12,
+        write_gbps=ckpt / stall_s / 1e9,
+        checkpoint_interval_h=tau / 3600,
+        job_mtbf_h=mtbf_s / 3600,
+        interruptions=wall_h * 3600 / mtbf_s,
+        goodput=goodput,
+    )

@@ -27,9 +27,9 @@ class TrainingPlan:
     iteration_s: float
     iterations: float
     mfu: float
-    mfu_source: str           # "derived" from the iteration model, or "assumed" from the workload
+    mfu_source: str  # "derived" from the iteration model, or "assumed" from the workload
     resilience: Resilience
-    train_hours: float        # at 100% goodput
+    train_hours: float  # at 100% goodput
     wall_days: float
     gpu_hours: float
     feasible: bool = True
@@ -62,11 +62,36 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     else:
         iteration_s, mfu, source = math.inf, 0.0, "derived"
     train_h = iterations * iteration_s / 3600
-    res = resilience(arch.params, job.tokens, job.dataset_bytes_per_token, gpus, facility.gpu_mtbf_hours,
-                     job.checkpoint_stall_s, job.restart_minutes, train_h, job.goodput)
+    res = resilience(
+        arch.params,
+        job.tokens,
+        job.dataset_bytes_per_token,
+        gpus,
+        facility.gpu_mtbf_hours,
+        job.checkpoint_stall_s,
+        job.restart_minutes,
+        train_h,
+        job.goodput,
+    )
     wall_h = train_h / res.goodput
-    plan = TrainingPlan(job.name, gpu, arch, gpus, batch, 6 * arch.active_params * job.tokens, model_flops, choice,
-                        iteration_s, iterations, mfu, source, res, train_h, wall_h / 24, wall_h * gpus)
+    plan = TrainingPlan(
+        job.name,
+        gpu,
+        arch,
+        gpus,
+        batch,
+        6 * arch.active_params * job.tokens,
+        model_flops,
+        choice,
+        iteration_s,
+        iterations,
+        mfu,
+        source,
+        res,
+        train_h,
+        wall_h / 24,
+        wall_h * gpus,
+    )
     if choice.best is None:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
@@ -75,12 +100,16 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
 
 def _memory_binding(choice: LayoutChoice, gpus: int) -> str:
     if choice.considered == 0:
-        return (f"layout: no TP×PP×CP×DP split of {gpus} GPUs matches the model's heads, layers and global batch "
-                "(or the fixed parallelism)")
+        return (
+            f"layout: no TP×PP×CP×DP split of {gpus} GPUs matches the model's heads, layers and global batch "
+            "(or the fixed parallelism)"
+        )
     m = choice.smallest_misfit
     assert m is not None
-    return (f"memory: no layout fits on {gpus} GPUs; the leanest ({m.layout.label()}) needs "
-            f"{m.memory.total / 1e9:.1f} GB per GPU, {m.memory.usable / 1e9:.1f} GB usable")
+    return (
+        f"memory: no layout fits on {gpus} GPUs; the leanest ({m.layout.label()}) needs "
+        f"{m.memory.total / 1e9:.1f} GB per GPU, {m.memory.usable / 1e9:.1f} GB usable"
+    )
 
 
 def gpu_count_grid(node: int, start: int, stop: int) -> list[int]:
@@ -127,29 +156,37 @@ def plan_training(job: TrainingJob, catalog: Catalog, facility: FacilityConstrai
         return plan
     at_limit = _best_within(job, arch, gpu, facility, limit) or fastest
     at_limit.feasible = False
-    at_limit.binding = (f"deadline: {at_limit.gpus} GPUs take {at_limit.wall_days:.1f} days (> {job.deadline_days:g}); "
-                        f"no count up to {fastest.gpus if fastest.gpus > limit else limit} GPUs meets it with a global "
-                        f"batch of {fastest.global_batch} sequences")
-    at_limit.alternative = (f"extend the deadline to {fastest.wall_days:.1f} days on {fastest.gpus} GPUs, "
-                            f"or reduce tokens")
+    at_limit.binding = (
+        f"deadline: {at_limit.gpus} GPUs take {at_limit.wall_days:.1f} days (> {job.deadline_days:g}); "
+        f"no count up to {fastest.gpus if fastest.gpus > limit else limit} GPUs meets it with a global "
+        f"batch of {fastest.global_batch} sequences"
+    )
+    at_limit.alternative = (
+        f"extend the deadline to {fastest.wall_days:.1f} days on {fastest.gpus} GPUs, or reduce tokens"
+    )
     return at_limit
 
 
-def _over_limit(job: TrainingJob, arch: Architecture, gpu: GPU, facility: FacilityConstraints, limit: int,
-                enough: TrainingPlan) -> TrainingPlan:
+def _over_limit(
+    job: TrainingJob, arch: Architecture, gpu: GPU, facility: FacilityConstraints, limit: int, enough: TrainingPlan
+) -> TrainingPlan:
     at_limit = _best_within(job, arch, gpu, facility, limit)
     plan = at_limit or enough
     plan.feasible = False
     days = f"{at_limit.wall_days:.1f} days" if at_limit else "no fitting layout"
-    plan.binding = (f"deadline: {job.deadline_days:g} days needs {enough.gpus} GPUs, above max_gpus {limit} "
-                    f"(at {plan.gpus} GPUs: {days})")
+    plan.binding = (
+        f"deadline: {job.deadline_days:g} days needs {enough.gpus} GPUs, above max_gpus {limit} "
+        f"(at {plan.gpus} GPUs: {days})"
+    )
     plan.alternative = f"raise max_gpus to {enough.gpus}" + (
-        f", or extend the deadline to {at_limit.wall_days:.1f} days" if at_limit else "")
+        f", or extend the deadline to {at_limit.wall_days:.1f} days" if at_limit else ""
+    )
     return plan
 
 
-def _best_within(job: TrainingJob, arch: Architecture, gpu: GPU, facility: FacilityConstraints,
-                 limit: int) -> TrainingPlan | None:
+def _best_within(
+    job: TrainingJob, arch: Architecture, gpu: GPU, facility: FacilityConstraints, limit: int
+) -> TrainingPlan | None:
     grid = [n for n in gpu_count_grid(gpu.node.gpus, gpu.node.gpus, limit)] or [limit]
     for n in reversed(grid):
         plan = plan_at(job, arch, gpu, n, facility)
@@ -158,8 +195,9 @@ def _best_within(job: TrainingJob, arch: Architecture, gpu: GPU, facility: Facil
     return None
 
 
-def _more_memory(job: TrainingJob, arch: Architecture, gpu: GPU, catalog: Catalog,
-                 facility: FacilityConstraints) -> str:
+def _more_memory(
+    job: TrainingJob, arch: Architecture, gpu: GPU, catalog: Catalog, facility: FacilityConstraints
+) -> str:
     """Nearest fix for a memory misfit: the same GPU at a larger count, else a GPU with more HBM."""
     base = job.gpus or job.max_gpus or gpu.node.gpus
     for n in gpu_count_grid(gpu.node.gpus, base + 1, base * 64):

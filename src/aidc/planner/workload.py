@@ -52,11 +52,20 @@ class ModelSpec(Spec):
             assert self.params is not None
             return Architecture.from_params(self.params, self.seq_len, self.vocab)
         assert self.hidden is not None and self.heads is not None
-        return Architecture(layers=self.layers, hidden=self.hidden, heads=self.heads,
-                            kv_heads=self.kv_heads or self.heads, ffn_hidden=self.ffn_hidden or 4 * self.hidden,
-                            vocab=self.vocab, seq_len=self.seq_len, glu=self.glu, experts=self.experts,
-                            top_k=self.top_k, tied_embeddings=self.tied_embeddings,
-                            flash_attention=self.flash_attention)
+        return Architecture(
+            layers=self.layers,
+            hidden=self.hidden,
+            heads=self.heads,
+            kv_heads=self.kv_heads or self.heads,
+            ffn_hidden=self.ffn_hidden or 4 * self.hidden,
+            vocab=self.vocab,
+            seq_len=self.seq_len,
+            glu=self.glu,
+            experts=self.experts,
+            top_k=self.top_k,
+            tied_embeddings=self.tied_embeddings,
+            flash_attention=self.flash_attention,
+        )
 
 
 class Parallelism(Spec):
@@ -153,11 +162,18 @@ def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
     for i, job in enumerate(workload.training):
         m = job.model
         if m.hidden and m.heads and m.hidden % m.heads:
-            problems.append(source.problem(("training", i, "model", "heads"),
-                                           f"hidden ({m.hidden}) is not divisible by heads ({m.heads})"))
+            problems.append(
+                source.problem(
+                    ("training", i, "model", "heads"), f"hidden ({m.hidden}) is not divisible by heads ({m.heads})"
+                )
+            )
         if m.heads and m.kv_heads and m.heads % m.kv_heads:
-            problems.append(source.problem(("training", i, "model", "kv_heads"),
-                                           f"heads ({m.heads}) is not divisible by kv_heads ({m.kv_heads})"))
+            problems.append(
+                source.problem(
+                    ("training", i, "model", "kv_heads"),
+                    f"heads ({m.heads}) is not divisible by kv_heads ({m.kv_heads})",
+                )
+            )
     raise_problems(problems)
     base = Path(path).parent
     workload.catalog = [str((base / p) if not Path(p).is_absolute() else p) for p in workload.catalog]

@@ -18,8 +18,12 @@ class RegisterConfig(BaseModel):
 class RegisterStage(Stage):
     kind = "register"
     Config = RegisterConfig
-    inputs = {"onnx": "an export stage's ONNX file", "checkpoint": "the train stage's checkpoint",
-              "dataset": "the data stage's dataset version", "metrics": "the evaluate stage's metrics"}
+    inputs = {
+        "onnx": "an export stage's ONNX file",
+        "checkpoint": "the train stage's checkpoint",
+        "dataset": "the data stage's dataset version",
+        "metrics": "the evaluate stage's metrics",
+    }
     optional_inputs = frozenset({"dataset", "metrics"})
     outputs = {"model": "the registered model version"}
     num_cpus = 0.1
@@ -27,7 +31,12 @@ class RegisterStage(Stage):
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         cfg: RegisterConfig = config
         metrics = inputs.get("metrics") or {}
-        headline = {k: metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n") if k in metrics}
+        headline = {
+            k: metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n") if k in metrics
+        }
         dataset = inputs.get("dataset") or {}
-        return {"model": ModelRegistration(cfg.name, cfg.stage, inputs["onnx"], inputs["checkpoint"],
-                                           dataset.get("dataset_version_id"), headline)}
+        return {
+            "model": ModelRegistration(
+                cfg.name, cfg.stage, inputs["onnx"], inputs["checkpoint"], dataset.get("dataset_version_id"), headline
+            )
+        }

@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-STATUS_COLOURS = {"succeeded": "#2e7d32", "cached": "#78909c", "failed": "#c62828", "running": "#f9a825",
-                  "pending": "#bdbdbd"}
+STATUS_COLOURS = {
+    "succeeded": "#2e7d32",
+    "cached": "#78909c",
+    "failed": "#c62828",
+    "running": "#f9a825",
+    "pending": "#bdbdbd",
+}
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,10 @@ def to_svg(fig: Figure, salt: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = buf.getvalue()
-    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE (which names a DTD by URL)
+    text = text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE (which names a DTD by URL)
     start, end = text.find("<metadata>"), text.find("</metadata>")
     if start != -1 and end != -1:
-        text = text[:start] + text[end + len("</metadata>"):]
+        text = text[:start] + text[end + len("</metadata>") :]
     return text
 
 
@@ -54,8 +59,14 @@ def timeline_svg(bars: Sequence[TimelineBar]) -> str:
             ax.text(span * 0.01, i, b.status, va="center", fontsize=8, color="#777")
             continue
         width = max(b.seconds, span * 0.006)  # a cached stage takes ~0 s; keep it visible
-        ax.barh(i, width, left=b.start, color=STATUS_COLOURS.get(b.status, "#9e9e9e"),
-                hatch="//" if b.status == "cached" else None, edgecolor="white")
+        ax.barh(
+            i,
+            width,
+            left=b.start,
+            color=STATUS_COLOURS.get(b.status, "#9e9e9e"),
+            hatch="//" if b.status == "cached" else None,
+            edgecolor="white",
+        )
         label = f"{b.seconds:.1f} s" + ("" if b.status == "succeeded" else f" · {b.status}")
         ax.text(b.start + width + span * 0.01, i, label, va="center", fontsize=8)
     ax.set_yticks(range(len(bars)), [b.name for b in bars])
@@ -93,8 +104,9 @@ def confusion_svg(matrix: Sequence[Sequence[int]], labels: Sequence[Any]) -> str
     im = ax.imshow(m, cmap="Blues")
     top = m.max() if m.size else 0.0
     for (r, c), v in np.ndenumerate(m):
-        ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=8,
-                color="white" if top and v > top / 2 else "black")
+        ax.text(
+            c, r, f"{int(v)}", ha="center", va="center", fontsize=8, color="white" if top and v > top / 2 else "black"
+        )
     ticks = range(len(labels))
     ax.set_xticks(ticks, [str(x) for x in labels])
     ax.set_yticks(ticks, [str(x) for x in labels])

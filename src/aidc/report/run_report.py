@@ -31,8 +31,9 @@ def write_run_report(store: MetadataStore, run_id: str, dest: Path) -> Path:
 
 
 def render_run_report(store: MetadataStore, run_id: str) -> str:
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
-                      autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=select_autoescape(["html", "j2"])
+    )
     return env.get_template("run_report.html.j2").render(**collect(store, run_id))
 
 
@@ -56,7 +57,9 @@ def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:
         "evaluation": evaluation,
         "confusion": _confusion(evaluation),
         "dataset": dataset,
-        "balance": Markup(plots.class_balance_svg(dataset.class_balance)) if dataset and dataset.class_balance else None,
+        "balance": Markup(plots.class_balance_svg(dataset.class_balance))
+        if dataset and dataset.class_balance
+        else None,
         "model": model,
         "lineage": _lineage(store, model),
         "parity": _outputs(stages, "export").get("parity"),
@@ -118,9 +121,14 @@ def _timeline(run: PipelineRun, stages: list[StageRun]) -> list[plots.TimelineBa
             bars.append(plots.TimelineBar(s.name, s.status, 0.0, None))
             continue
         start = _naive_utc(s.started_at)
-        end = _naive_utc(s.finished_at) if s.finished_at else end_of_run  # an unfinished stage ran until the run stopped
-        bars.append(plots.TimelineBar(s.name, s.status, (start - origin).total_seconds(),
-                                      max((end - start).total_seconds(), 0.0)))
+        end = (
+            _naive_utc(s.finished_at) if s.finished_at else end_of_run
+        )  # an unfinished stage ran until the run stopped
+        bars.append(
+            plots.TimelineBar(
+                s.name, s.status, (start - origin).total_seconds(), max((end - start).total_seconds(), 0.0)
+            )
+        )
     return bars
 
 
@@ -164,5 +172,7 @@ def _lineage(store: MetadataStore, model: ModelVersion | None) -> list[dict[str,
     if model is None:
         return []
     tree = lineage_tree(store.iter_all_lineage("model_version", str(model.id)), "model_version", str(model.id))
-    return [{"depth": depth, "kind": n.kind, "label": describe(store, n.kind, n.id), "relation": n.relation}
-            for depth, n in tree.walk()]
+    return [
+        {"depth": depth, "kind": n.kind, "label": describe(store, n.kind, n.id), "relation": n.relation}
+        for depth, n in tree.walk()
+    ]

@@ -70,17 +70,24 @@ def verify_chain(entries: Iterable[AuditEntry]) -> ChainReport:
             missing = f"{prev.seq + 1}" if entry.seq == prev.seq + 2 else f"{prev.seq + 1}–{entry.seq - 1}"
             return bad(prev.seq + 1, f"entry {missing} is missing (deleted)")
         elif entry.prev_hash != prev.hash:
-            return bad(entry.seq, f"entry {entry.seq} does not chain to entry {prev.seq}: one of them was rewritten or moved")
+            return bad(
+                entry.seq, f"entry {entry.seq} does not chain to entry {prev.seq}: one of them was rewritten or moved"
+            )
         if entry_hash(entry.prev_hash, entry.model_dump()) != entry.hash:
             return bad(entry.seq, f"entry {entry.seq} was modified: its content does not match its hash")
-        if (unexplained_start is not None and entry.action == PRUNE
-                and entry.details.get("through_seq") == unexplained_start.seq - 1
-                and entry.details.get("through_hash") == unexplained_start.prev_hash):
+        if (
+            unexplained_start is not None
+            and entry.action == PRUNE
+            and entry.details.get("through_seq") == unexplained_start.seq - 1
+            and entry.details.get("through_hash") == unexplained_start.prev_hash
+        ):
             unexplained_start = None
         report.checked += 1
         report.head_seq, report.head_hash = entry.seq, entry.hash
         prev = entry
     if unexplained_start is not None:
-        return bad(unexplained_start.seq - 1,
-                   f"entries before {unexplained_start.seq} are missing and no audit.prune entry accounts for them")
+        return bad(
+            unexplained_start.seq - 1,
+            f"entries before {unexplained_start.seq} are missing and no audit.prune entry accounts for them",
+        )
     return report

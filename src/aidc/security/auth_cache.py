@@ -64,9 +64,11 @@ class VerifiedTokens:
         entry, changes = self._entries.get(key), self._changes
         if entry is None:
             return None
-        if entry.fresh_until <= time.monotonic() or (
-                entry.expires_at is not None and entry.expires_at <= (now or datetime.now(UTC))) or (
-                changes is not None and changes() != entry.seen):
+        if (
+            entry.fresh_until <= time.monotonic()
+            or (entry.expires_at is not None and entry.expires_at <= (now or datetime.now(UTC)))
+            or (changes is not None and changes() != entry.seen)
+        ):
             with self._lock:
                 self._entries.pop(key, None)
             return None

@@ -23,6 +23,7 @@ class SecurityStore(ABC):
     @abstractmethod
     def create_project(self, name: str, description: str = "") -> Project:
         """Conflict if it exists."""
+
     @abstractmethod
     def list_projects(self) -> list[Project]: ...
 
@@ -30,6 +31,7 @@ class SecurityStore(ABC):
     @abstractmethod
     def create_principal(self, name: str, kind: str) -> Principal:
         """Conflict if the name is taken."""
+
     @abstractmethod
     def get_principal(self, name: str) -> Principal: ...
     @abstractmethod
@@ -39,15 +41,18 @@ class SecurityStore(ABC):
     @abstractmethod
     def grant(self, name: str, role: str, project: str) -> Principal:
         """Bind ``role`` on ``project`` (or ``*``); granting a binding it already has changes nothing."""
+
     @abstractmethod
     def revoke(self, name: str, role: str, project: str) -> Principal:
         """NotFound if the principal has no such binding."""
 
     # -- API tokens (hashes only)
     @abstractmethod
-    def add_token(self, token_id: str, principal: str, name: str, secret_hash: str, scopes: list[str],
-                  expires_at: datetime | None) -> ApiToken:
+    def add_token(
+        self, token_id: str, principal: str, name: str, secret_hash: str, scopes: list[str], expires_at: datetime | None
+    ) -> ApiToken:
         """Conflict if ``token_id`` is taken."""
+
     @abstractmethod
     def get_token(self, token_id: str) -> ApiToken | None: ...
     @abstractmethod
@@ -59,17 +64,38 @@ class SecurityStore(ABC):
 
     # -- the audit chain
     @abstractmethod
-    def append_audit(self, *, at: datetime, actor: str, action: str, target: str, project: str | None,
-                     source: str, result: str, details: dict[str, Any]) -> AuditEntry:
+    def append_audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        target: str,
+        project: str | None,
+        source: str,
+        result: str,
+        details: dict[str, Any],
+    ) -> AuditEntry:
         """Append one entry, chained to the newest; concurrent writers each get their own sequence number."""
+
     @abstractmethod
-    def audit_entries(self, *, actor: str | None = None, action: str | None = None, result: str | None = None,
-                      project: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                      limit: int = 100) -> list[AuditEntry]:
+    def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        result: str | None = None,
+        project: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
         """The newest ``limit`` entries matching every filter given (``action`` matches a prefix), newest first."""
+
     @abstractmethod
     def iter_audit(self) -> Iterator[AuditEntry]:
         """Every entry, oldest first, streamed."""
+
     @abstractmethod
     def prune_audit(self, before: datetime, *, actor: str, source: str) -> AuditEntry | None:
         """Delete the entries older than ``before`` and append the ``audit.prune`` entry that accounts for them

@@ -46,8 +46,10 @@ def prepare_server(settings: Settings) -> str | None:
         return None
     key, path = MasterKey.generate(), master_key_path(settings)
     write_key_file(path, [key], comment="created by the first `aidc server`")
-    return (f"created master key {key.key_id} in {path} (mode 0600): artifacts are encrypted under it; "
-            "back the file up apart from the artifacts — without it they cannot be read")
+    return (
+        f"created master key {key.key_id} in {path} (mode 0600): artifacts are encrypted under it; "
+        "back the file up apart from the artifacts — without it they cannot be read"
+    )
 
 
 def _envelope_store(platform: Platform) -> FsspecArtifactStore:
@@ -94,14 +96,27 @@ def key_status(platform: Platform) -> dict[str, Any]:
             per_key[records[(hexdigest, object_id)] or ""] += 1
     ring = codec.ring
     env_ids = {k.key_id for k in MasterKeyRing.load(None, settings.master_key.get_secret_value()).keys}
-    keys: list[dict[str, Any]] = [{"key_id": k.key_id, "active": k is ring.active, "artifacts": per_key.pop(k.key_id, 0),
-                                   "source": "env" if k.key_id in env_ids else "file"} for k in ring.keys]
-    return {"encryption": "on" if artifact_codec(settings).encrypt else "off", "artifact_store": store.url,
-            "key_file": str(master_key_path(settings)), "keys": keys,
-            "unknown_keys": [{"key_id": i, "artifacts": n} for i, n in sorted(per_key.items())],
-            "encrypted": sum(int(k["artifacts"]) for k in keys) + sum(per_key.values()), "plaintext": plaintext,
-            "missing_key_record": missing, "damaged_key_record": damaged,
-            "unused_key_records": len(set(records) - in_use)}
+    keys: list[dict[str, Any]] = [
+        {
+            "key_id": k.key_id,
+            "active": k is ring.active,
+            "artifacts": per_key.pop(k.key_id, 0),
+            "source": "env" if k.key_id in env_ids else "file",
+        }
+        for k in ring.keys
+    ]
+    return {
+        "encryption": "on" if artifact_codec(settings).encrypt else "off",
+        "artifact_store": store.url,
+        "key_file": str(master_key_path(settings)),
+        "keys": keys,
+        "unknown_keys": [{"key_id": i, "artifacts": n} for i, n in sorted(per_key.items())],
+        "encrypted": sum(int(k["artifacts"]) for k in keys) + sum(per_key.values()),
+        "plaintext": plaintext,
+        "missing_key_record": missing,
+        "damaged_key_record": damaged,
+        "unused_key_records": len(set(records) - in_use),
+    }
 
 
 SWEEPS = 3  # looks for records written during the pass, before the old keys go
@@ -118,15 +133,19 @@ def _rotation_lock(path: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Conflict(f"a master key rotation is already running on {path}", where=str(path),
-                           hint="wait for it to finish, then `aidc keys status` shows the result") from None
+            raise Conflict(
+                f"a master key rotation is already running on {path}",
+                where=str(path),
+                hint="wait for it to finish, then `aidc keys status` shows the result",
+            ) from None
         yield
     finally:
         os.close(fd)  # releases the lock
 
 
-def _rewrap_records(store: FsspecArtifactStore, codec: EnvelopeCodec,
-                    seen: set[tuple[str, str]]) -> tuple[int, int, list[dict[str, str]]]:
+def _rewrap_records(
+    store: FsspecArtifactStore, codec: EnvelopeCodec, seen: set[tuple[str, str]]
+) -> tuple[int, int, list[dict[str, str]]]:
     """Re-wrap every key record not in ``seen`` under the codec's active key (adding it to ``seen``)."""
     rewrapped = already = 0
     failures: list[dict[str, str]] = []
@@ -162,13 +181,17 @@ def rotate(platform: Platform, access: Access, *, new_key: str | None = None, ke
     path = master_key_path(settings)
     env_value = settings.master_key.get_secret_value()
     store = _envelope_store(platform)
-    with platform.security.audited(access, "keys.rotate", f"artifact-store:{store.url}") as details, \
-            _rotation_lock(path):
+    with (
+        platform.security.audited(access, "keys.rotate", f"artifact-store:{store.url}") as details,
+        _rotation_lock(path),
+    ):
         if env_value:
             if new_key:
-                raise InvalidInput(f"the master keys come from {ENV_VAR}, which aidc cannot change",
-                                   hint=f"put the new key first in {ENV_VAR} (keep the old one after it) and run "
-                                        "`aidc keys rotate` without --new-key-file")
+                raise InvalidInput(
+                    f"the master keys come from {ENV_VAR}, which aidc cannot change",
+                    hint=f"put the new key first in {ENV_VAR} (keep the old one after it) and run "
+                    "`aidc keys rotate` without --new-key-file",
+                )
             ring = load_ring(settings)
             if ring.active is None:  # pragma: no cover - a set env always yields a key or an error
                 raise MasterKeyUnavailable(f"{ENV_VAR} holds no key")
@@ -184,8 +207,11 @@ def rotate(platform: Platform, access: Access, *, new_key: str | None = None, ke
             else:
                 target = MasterKey.generate()
             if not file_keys or target.key_id != file_keys[0].key_id:
-                write_key_file(path, [target] + [k for k in file_keys if k.key_id != target.key_id],
-                               comment=f"rotation to {target.key_id} in progress: older keys follow")
+                write_key_file(
+                    path,
+                    [target] + [k for k in file_keys if k.key_id != target.key_id],
+                    comment=f"rotation to {target.key_id} in progress: older keys follow",
+                )
         details["master_key_id"] = target.key_id
         details["previous"] = [k.key_id for k in file_keys if k.key_id != target.key_id]
         codec = EnvelopeCodec(load_ring(settings), encrypt=True)
@@ -204,6 +230,12 @@ def rotate(platform: Platform, access: Access, *, new_key: str | None = None, ke
             if retired:
                 write_key_file(path, [target])
         details["retired"] = retired
-    return {"master_key_id": target.key_id, "key_file": None if env_value else str(path), "rewrapped": rewrapped,
-            "already": already, "failed": failures, "retired": retired,
-            "kept": [k for k in details["previous"] if k not in retired]}
+    return {
+        "master_key_id": target.key_id,
+        "key_file": None if env_value else str(path),
+        "rewrapped": rewrapped,
+        "already": already,
+        "failed": failures,
+        "retired": retired,
+        "kept": [k for k in details["previous"] if k not in retired],
+    }

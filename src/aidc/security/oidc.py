@@ -36,8 +36,16 @@ def looks_like_jwt(token: str) -> bool:
 
 
 class OidcVerifier:
-    def __init__(self, issuer: str, audience: str, *, jwks_url: str = "", principal_claim: str = "sub",
-                 ca_file: str = "", timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        jwks_url: str = "",
+        principal_claim: str = "sub",
+        ca_file: str = "",
+        timeout: float = 5.0,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.principal_claim = principal_claim
@@ -57,17 +65,22 @@ class OidcVerifier:
             response.raise_for_status()
             return response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise BackendUnavailable(f"cannot fetch {url} from the OIDC issuer: {exc}", where=url,
-                                     hint="check AIDC_OIDC_ISSUER / AIDC_OIDC_JWKS_URL and that the issuer is reachable "
-                                          "from the server") from None
+            raise BackendUnavailable(
+                f"cannot fetch {url} from the OIDC issuer: {exc}",
+                where=url,
+                hint="check AIDC_OIDC_ISSUER / AIDC_OIDC_JWKS_URL and that the issuer is reachable from the server",
+            ) from None
 
     def jwks_url(self) -> str:
         if not self._jwks_url:
             discovery = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
             config = self._get_json(discovery)
             if not isinstance(config, dict) or config.get("issuer") != self.issuer or not config.get("jwks_uri"):
-                raise BackendUnavailable(f"{discovery} does not describe issuer {self.issuer!r} with a jwks_uri",
-                                         where=discovery, hint="AIDC_OIDC_ISSUER must be exactly the issuer's `issuer`")
+                raise BackendUnavailable(
+                    f"{discovery} does not describe issuer {self.issuer!r} with a jwks_uri",
+                    where=discovery,
+                    hint="AIDC_OIDC_ISSUER must be exactly the issuer's `issuer`",
+                )
             self._jwks_url = str(config["jwks_uri"])
         return self._jwks_url
 
@@ -94,15 +107,21 @@ class OidcVerifier:
             match = next((k for k in keys.keys if k.kid == kid), None) if kid is not None else None
             if match is not None:
                 return match
-        raise Unauthenticated(f"OIDC token is signed with key id {kid!r}, which the issuer's JWKS "
-                              f"({self.jwks_url()}) does not hold", hint=_HINT)
+        raise Unauthenticated(
+            f"OIDC token is signed with key id {kid!r}, which the issuer's JWKS ({self.jwks_url()}) does not hold",
+            hint=_HINT,
+        )
 
     # -- one token
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims of ``token``; Unauthenticated saying what is wrong otherwise."""
         from joserfc import jwt
         from joserfc.errors import (
-            BadSignatureError, ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError,
+            BadSignatureError,
+            ExpiredTokenError,
+            InvalidClaimError,
+            JoseError,
+            MissingClaimError,
         )
         from joserfc.jws import extract_compact
 
@@ -111,8 +130,10 @@ class OidcVerifier:
         except (JoseError, ValueError, TypeError):
             raise Unauthenticated("malformed OIDC token", hint=_HINT) from None
         if header.get("alg") not in ALGORITHMS:
-            raise Unauthenticated(f"OIDC token algorithm {header.get('alg')!r} is not accepted",
-                                  hint=f"the issuer must sign with one of {', '.join(ALGORITHMS)}")
+            raise Unauthenticated(
+                f"OIDC token algorithm {header.get('alg')!r} is not accepted",
+                hint=f"the issuer must sign with one of {', '.join(ALGORITHMS)}",
+            )
         key = self._key_for(header.get("kid"))
         try:
             decoded = jwt.decode(token, key, algorithms=list(ALGORITHMS))
@@ -121,8 +142,12 @@ class OidcVerifier:
         except (JoseError, ValueError, TypeError) as exc:
             raise Unauthenticated(f"malformed OIDC token: {exc}", hint=_HINT) from None
         claims: dict[str, Any] = dict(decoded.claims)
-        registry = jwt.JWTClaimsRegistry(leeway=LEEWAY_S, iss={"essential": True, "value": self.issuer},
-                                         aud={"essential": True, "value": self.audience}, exp={"essential": True})
+        registry = jwt.JWTClaimsRegistry(
+            leeway=LEEWAY_S,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.audience},
+            exp={"essential": True},
+        )
         try:
             registry.validate(claims)
         except ExpiredTokenError:
@@ -132,29 +157,41 @@ class OidcVerifier:
         except InvalidClaimError as exc:
             name = exc.claim
             if name == "nbf" and isinstance(claims.get("nbf"), int | float):
-                raise Unauthenticated(f"OIDC token is not valid before {_when(claims.get('nbf'))}",
-                                      hint="check the clocks of this server and the issuer") from None
+                raise Unauthenticated(
+                    f"OIDC token is not valid before {_when(claims.get('nbf'))}",
+                    hint="check the clocks of this server and the issuer",
+                ) from None
             expected = {"iss": f"issuer {self.issuer!r}", "aud": f"audience {self.audience!r}"}.get(name, name)
-            raise Unauthenticated(f"OIDC token claim {name} = {claims.get(name)!r} does not match {expected}",
-                                  hint="the token was issued for another issuer or application") from None
+            raise Unauthenticated(
+                f"OIDC token claim {name} = {claims.get(name)!r} does not match {expected}",
+                hint="the token was issued for another issuer or application",
+            ) from None
         return claims
 
     def authenticate(self, token: str, source: str, security: Security) -> Access:
         claims = self.claims(token)
         name = claims.get(self.principal_claim)
         if not isinstance(name, str) or not name:
-            raise Unauthenticated(f"OIDC token has no {self.principal_claim!r} claim to name an aidc user",
-                                  hint="set AIDC_OIDC_PRINCIPAL_CLAIM to a claim the issuer puts in its tokens")
+            raise Unauthenticated(
+                f"OIDC token has no {self.principal_claim!r} claim to name an aidc user",
+                hint="set AIDC_OIDC_PRINCIPAL_CLAIM to a claim the issuer puts in its tokens",
+            )
         try:
             principal = security.store.get_principal(name)
         except NotFound:
-            raise Unauthenticated(f"OIDC user {name!r} is not an aidc user",
-                                  hint=f"an admin creates it and grants a role: aidc users create {name} "
-                                       "--role viewer --project PROJECT") from None
+            raise Unauthenticated(
+                f"OIDC user {name!r} is not an aidc user",
+                hint=f"an admin creates it and grants a role: aidc users create {name} --role viewer --project PROJECT",
+            ) from None
         if principal.disabled:
             raise Unauthenticated(f"{name} is disabled", hint="ask an admin to enable it (`aidc users enable`)")
-        return Access(principal=principal.name, kind=principal.kind, token_id="oidc", source=source,
-                      bindings=frozenset((b.role, b.project) for b in principal.roles))
+        return Access(
+            principal=principal.name,
+            kind=principal.kind,
+            token_id="oidc",
+            source=source,
+            bindings=frozenset((b.role, b.project) for b in principal.roles),
+        )
 
 
 def _when(timestamp: Any) -> str:
@@ -176,10 +213,18 @@ def verifier(platform: Platform) -> OidcVerifier | None:
     found = _VERIFIERS.get(platform)
     if found is None:
         if not settings.oidc_audience:
-            raise AidcError("OIDC is configured without an audience", where="AIDC_OIDC_AUDIENCE",
-                            hint="set AIDC_OIDC_AUDIENCE to the client id tokens for aidc are issued to")
-        found = OidcVerifier(settings.oidc_issuer, settings.oidc_audience, jwks_url=settings.oidc_jwks_url,
-                             principal_claim=settings.oidc_principal_claim, ca_file=settings.ca_file)
+            raise AidcError(
+                "OIDC is configured without an audience",
+                where="AIDC_OIDC_AUDIENCE",
+                hint="set AIDC_OIDC_AUDIENCE to the client id tokens for aidc are issued to",
+            )
+        found = OidcVerifier(
+            settings.oidc_issuer,
+            settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            principal_claim=settings.oidc_principal_claim,
+            ca_file=settings.ca_file,
+        )
         _VERIFIERS[platform] = found
     return found
 

@@ -10,8 +10,17 @@ PUBLIC = "public"  # a route anyone may call, without a token
 AUTHENTICATED = "authenticated"  # any valid token: whoami, one's own tokens, the projects one belongs to
 
 # Held per project: a researcher bound to project "vision" reads vision's runs and no one else's.
-PROJECT_PERMISSIONS = ("runs:read", "datasets:read", "models:read", "models:promote", "deployments:read",
-                       "deployments:manage", "jobs:read", "jobs:submit", "jobs:cancel")
+PROJECT_PERMISSIONS = (
+    "runs:read",
+    "datasets:read",
+    "models:read",
+    "models:promote",
+    "deployments:read",
+    "deployments:manage",
+    "jobs:read",
+    "jobs:submit",
+    "jobs:cancel",
+)
 # Not about any one project's records: only a role bound on every project ("*") grants these.
 GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read", "quotas:admin", "keys:admin")
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
@@ -21,10 +30,21 @@ SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSI
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     # nodes, deployments and alerts; reads the runs and models it deploys, never the datasets
-    "operator": frozenset({"runs:read", "models:read", "deployments:read", "deployments:manage", "jobs:read",
-                           "jobs:cancel"}),
-    "researcher": frozenset({"runs:read", "datasets:read", "models:read", "models:promote", "deployments:read",
-                             "jobs:read", "jobs:submit", "jobs:cancel"}),
+    "operator": frozenset(
+        {"runs:read", "models:read", "deployments:read", "deployments:manage", "jobs:read", "jobs:cancel"}
+    ),
+    "researcher": frozenset(
+        {
+            "runs:read",
+            "datasets:read",
+            "models:read",
+            "models:promote",
+            "deployments:read",
+            "jobs:read",
+            "jobs:submit",
+            "jobs:cancel",
+        }
+    ),
     "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read", "jobs:read"}),
 }
 PRINCIPAL_KINDS = ("user", "service")
@@ -53,7 +73,9 @@ class Access:
     @classmethod
     def local(cls, user: str, source: str) -> Access:
         """The CLI working on the metadata store directly: whoever can open it may do anything."""
-        return cls(principal=f"local:{user}", kind="local", bindings=frozenset({("admin", ALL_PROJECTS)}), source=source)
+        return cls(
+            principal=f"local:{user}", kind="local", bindings=frozenset({("admin", ALL_PROJECTS)}), source=source
+        )
 
     def in_scope(self, permission: str) -> bool:
         return any(fnmatchcase(permission, scope) for scope in self.scopes)
@@ -79,5 +101,10 @@ class Access:
         return project in projects if project is not None else bool(projects)
 
     def to_json(self) -> dict[str, object]:
-        return {"principal": self.principal, "kind": self.kind, "token_id": self.token_id,
-                "roles": [{"role": r, "project": p} for r, p in sorted(self.bindings)], "scopes": list(self.scopes)}
+        return {
+            "principal": self.principal,
+            "kind": self.kind,
+            "token_id": self.token_id,
+            "roles": [{"role": r, "project": p} for r, p in sorted(self.bindings)],
+            "scopes": list(self.scopes),
+        }

@@ -59,20 +59,25 @@ class ProjectScope:
         told that (PermissionDenied, naming the project)."""
         error: AidcError
         if visible:
-            error = PermissionDenied(f"{self.access.principal} may not change {target} (project {project})",
-                                     hint="ask an admin for a role that may: `aidc users grant`")
+            error = PermissionDenied(
+                f"{self.access.principal} may not change {target} (project {project})",
+                hint="ask an admin for a role that may: `aidc users grant`",
+            )
         else:
             error = NotFound(f"no {target}", hint="it may belong to a project you have no role on")
         if self.deferred_denials is not None:
-            self.deferred_denials.append(partial(self.security.denied, self.access, action, target, error, project=project))
+            self.deferred_denials.append(
+                partial(self.security.denied, self.access, action, target, error, project=project)
+            )
         else:
             self.security.denied(self.access, action, target, error, project=project)
         raise error
 
     # -- runs
     def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50) -> list[JSON]:
-        runs = self.platform.metadata.list_runs_json(pipeline=pipeline, status=status, limit=limit,
-                                                     projects=self._allowed("runs:read"))
+        runs = self.platform.metadata.list_runs_json(
+            pipeline=pipeline, status=status, limit=limit, projects=self._allowed("runs:read")
+        )
         return [with_seconds(r) for r in runs]
 
     def run_details(self, run_id: str) -> JSON:
@@ -107,11 +112,17 @@ class ProjectScope:
             found = self.platform.get_model(f"{name}:{model['version']}")
         lineage = [e.to_json() for e in self.platform.model_lineage(found)]
         nodes = {(e["src_kind"], e["src_id"]) for e in lineage} | {("model_version", str(found.id))}
-        deployments = [d for d in self.platform.metadata.list_deployments(projects=self._allowed("deployments:read"))
-                       if d.model_version_id == found.id]
-        return {"model": model, "lineage": lineage,
-                "labels": {f"{k}:{i}": describe(self.platform.metadata, k, i) for k, i in sorted(nodes)},
-                "deployments": [d.to_json() for d in deployments]}
+        deployments = [
+            d
+            for d in self.platform.metadata.list_deployments(projects=self._allowed("deployments:read"))
+            if d.model_version_id == found.id
+        ]
+        return {
+            "model": model,
+            "lineage": lineage,
+            "labels": {f"{k}:{i}": describe(self.platform.metadata, k, i) for k, i in sorted(nodes)},
+            "deployments": [d.to_json() for d in deployments],
+        }
 
     def promote_model(self, ref: str, stage: str) -> list[JSON]:
         """Move ``NAME:VERSION`` to a stage; returns every version whose stage changed (production archives the
@@ -119,14 +130,20 @@ class ProjectScope:
         name, _, version = ref.partition(":")
         if not version.isdigit():
             raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. digits-cnn:3")
-        self._one("models:promote", "model_version", self.platform.get_model(ref).to_json(), "models.promote", f"model {ref}")
+        self._one(
+            "models:promote", "model_version", self.platform.get_model(ref).to_json(), "models.promote", f"model {ref}"
+        )
         before = {m.version: m for m in self.platform.list_models(name)}
         projects = {str(m.id): m.project for m in before.values()}
         target = before[int(version)].project
-        with self.security.audited(self.access, "models.promote", f"model {ref}", project=target, stage=stage) as details:
+        with self.security.audited(
+            self.access, "models.promote", f"model {ref}", project=target, stage=stage
+        ) as details:
             if any(not self.access.allows("models:promote", p) for p in projects.values()):
-                raise Conflict(f"model {name} has versions in projects you cannot change",
-                               hint="promotion may archive them; ask an admin or use a distinct model name per project")
+                raise Conflict(
+                    f"model {name} has versions in projects you cannot change",
+                    hint="promotion may archive them; ask an admin or use a distinct model name per project",
+                )
             self.platform.metadata.set_model_stage(name, int(version), stage)
             after = self.platform.list_models(name)
             changed = [m.to_json() for m in after if m.stage != before[m.version].stage or m.version == int(version)]
@@ -140,8 +157,11 @@ class ProjectScope:
     # -- deployments
     def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
         rows = self.platform.metadata.list_deployments(projects=self._allowed("deployments:read"))
-        return [self.platform.serving.describe(d) | {"project": d.project} for d in rows
-                if include_stopped or d.status != "stopped"]
+        return [
+            self.platform.serving.describe(d) | {"project": d.project}
+            for d in rows
+            if include_stopped or d.status != "stopped"
+        ]
 
     def _deployment(self, name: str, permission: str, action: str) -> str:
         """The project of the active deployment ``name``, once the caller may ``permission`` there."""
@@ -183,6 +203,7 @@ class ProjectScope:
             current = None
         if current is not None:  # a canary into someone else's deployment needs the right there too
             self._deployment(existing, "deployments:manage", "deployments.deploy")
-        deployed = self.platform.deploy(f"{model['name']}:{model['version']}", access=self.access, project=project,
-                                        **options)  # a new deployment is in the model's project from the start
+        deployed = self.platform.deploy(
+            f"{model['name']}:{model['version']}", access=self.access, project=project, **options
+        )  # a new deployment is in the model's project from the start
         return dict(deployed) | {"project": project}

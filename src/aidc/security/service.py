@@ -43,8 +43,14 @@ def _text(value: Any) -> Any:
 
 
 class Security:
-    def __init__(self, store: SecurityStore, *, token_ttl_days: int = 90, retention_days: int = 180,
-                 auth_cache_s: float = DEFAULT_TTL_S) -> None:
+    def __init__(
+        self,
+        store: SecurityStore,
+        *,
+        token_ttl_days: int = 90,
+        retention_days: int = 180,
+        auth_cache_s: float = DEFAULT_TTL_S,
+    ) -> None:
         self.store = store
         self.token_ttl_days = token_ttl_days
         self.retention_days = retention_days
@@ -63,7 +69,10 @@ class Security:
         """The caller a token stood for when last verified, if that was under auth_cache_s ago and nothing needs
         writing; no I/O, so the API can answer it on its event loop. None: call ``authenticate``."""
         known = self.verified.get(self.verified.key(token), source)
-        if known is None or _now() - self._touched.get(known.token_id or "", datetime.min.replace(tzinfo=UTC)) > TOUCH_EVERY:
+        if (
+            known is None
+            or _now() - self._touched.get(known.token_id or "", datetime.min.replace(tzinfo=UTC)) > TOUCH_EVERY
+        ):
             return None
         return known
 
@@ -89,14 +98,23 @@ class Security:
         now = _now()
         expires = _aware(record.expires_at)
         if record.revoked_at is not None or (expires is not None and expires <= now):
-            raise Unauthenticated(f"API token {token_id} is {'revoked' if record.revoked_at else 'expired'}",
-                                  hint=_BAD_TOKEN_HINT)
+            raise Unauthenticated(
+                f"API token {token_id} is {'revoked' if record.revoked_at else 'expired'}", hint=_BAD_TOKEN_HINT
+            )
         principal = self.store.get_principal(record.principal)
         if principal.disabled:
-            raise Unauthenticated(f"{principal.name} is disabled", hint="ask an admin to enable it (`aidc users enable`)")
+            raise Unauthenticated(
+                f"{principal.name} is disabled", hint="ask an admin to enable it (`aidc users enable`)"
+            )
         self._touch(token_id, now)
-        access = Access(principal=principal.name, kind=principal.kind, scopes=tuple(record.scopes), token_id=token_id,
-                        bindings=frozenset((b.role, b.project) for b in principal.roles), source=source)
+        access = Access(
+            principal=principal.name,
+            kind=principal.kind,
+            scopes=tuple(record.scopes),
+            token_id=token_id,
+            bindings=frozenset((b.role, b.project) for b in principal.roles),
+            source=source,
+        )
         self.verified.put(fingerprint, access, expires, seen)
         return access
 
@@ -109,18 +127,34 @@ class Security:
             self.store.touch_token(token_id, now)
 
     # -- audit
-    def record(self, access: Access, action: str, target: str, *, result: str = "ok", project: str | None = None,
-               **details: Any) -> AuditEntry:
+    def record(
+        self,
+        access: Access,
+        action: str,
+        target: str,
+        *,
+        result: str = "ok",
+        project: str | None = None,
+        **details: Any,
+    ) -> AuditEntry:
         """Append one audit entry. Callers pass ids and names, never secrets."""
         if access.token_id:
             details = {"token_id": access.token_id} | details
-        return self.store.append_audit(at=_now(), actor=_text(access.principal), action=_text(action),
-                                       target=_text(target)[:1000], project=_text(project)[:200] if project else None,
-                                       source=_text(access.source), result=result, details=_text(details))
+        return self.store.append_audit(
+            at=_now(),
+            actor=_text(access.principal),
+            action=_text(action),
+            target=_text(target)[:1000],
+            project=_text(project)[:200] if project else None,
+            source=_text(access.source),
+            result=result,
+            details=_text(details),
+        )
 
     @contextmanager
-    def audited(self, access: Access, action: str, target: str, *, project: str | None = None,
-                 **details: Any) -> Iterator[dict[str, Any]]:
+    def audited(
+        self, access: Access, action: str, target: str, *, project: str | None = None, **details: Any
+    ) -> Iterator[dict[str, Any]]:
         """Audit the block as ``ok``, or as ``failed`` with the error's code; the block may add details."""
         try:
             yield details
@@ -130,7 +164,9 @@ class Security:
         self.record(access, action, target, project=project, **details)
 
     def denied(self, access: Access, action: str, target: str, error: AidcError, *, project: str | None = None) -> None:
-        self.record(access, action, target, result="denied", project=project, error=error.code, status=error.http_status)
+        self.record(
+            access, action, target, result="denied", project=project, error=error.code, status=error.http_status
+        )
 
     def audit_list(self, **filters: Any) -> list[AuditEntry]:
         return self.store.audit_entries(**filters)
@@ -163,15 +199,30 @@ class Security:
         return self._add_token(access, BOOTSTRAP_ADMIN, "bootstrap", ["*"], None)[1]
 
     # -- tokens
-    def _add_token(self, access: Access, principal: str, name: str, scopes: list[str], expires_days: int | None, *,
-                   token: str | None = None) -> tuple[ApiToken, str]:
+    def _add_token(
+        self,
+        access: Access,
+        principal: str,
+        name: str,
+        scopes: list[str],
+        expires_days: int | None,
+        *,
+        token: str | None = None,
+    ) -> tuple[ApiToken, str]:
         days = self.token_ttl_days if expires_days is None else expires_days
         expires = _now() + timedelta(days=days) if days else None
         for _ in range(5):  # a clash of 32-bit ids is rare; a new token resolves it
             token_id, secret = (tokens.token_id_of(token), token) if token else tokens.new_token()
             try:
-                with self.audited(access, "token.create", f"token:{token_id}", principal=principal, name=name,
-                                   scopes=scopes, expires_at=expires.isoformat() if expires else None):
+                with self.audited(
+                    access,
+                    "token.create",
+                    f"token:{token_id}",
+                    principal=principal,
+                    name=name,
+                    scopes=scopes,
+                    expires_at=expires.isoformat() if expires else None,
+                ):
                     record = self.store.add_token(token_id, principal, name, tokens.hash_token(secret), scopes, expires)
                 return record, secret
             except Conflict:
@@ -179,23 +230,34 @@ class Security:
                     raise
         raise Conflict("could not find a free token id", hint="try again")
 
-    def create_token(self, access: Access, *, name: str, principal: str | None = None, scopes: list[str] | None = None,
-                     expires_days: int | None = None) -> dict[str, Any]:
+    def create_token(
+        self,
+        access: Access,
+        *,
+        name: str,
+        principal: str | None = None,
+        scopes: list[str] | None = None,
+        expires_days: int | None = None,
+    ) -> dict[str, Any]:
         """A new token for ``principal`` (default: the caller): its record plus ``token``, the only time it is shown.
 
         Scopes narrow what the token may do below its owner's roles; a scoped token cannot mint a wider one.
         """
         owner = principal or access.principal
         if access.kind == "local" and principal is None:
-            raise InvalidInput("whose token? this command runs on the store directly, as no user",
-                               hint="name the owner: aidc tokens create --user NAME (or `aidc login` first)")
+            raise InvalidInput(
+                "whose token? this command runs on the store directly, as no user",
+                hint="name the owner: aidc tokens create --user NAME (or `aidc login` first)",
+            )
         scopes = scopes or ["*"]
         for scope in scopes:
             if scope not in SCOPES:
                 raise InvalidInput(f"unknown scope {scope!r}", hint=f"one of {', '.join(SCOPES)}")
             if not (access.in_scope(scope) if scope != "*" else "*" in access.scopes):
-                raise PermissionDenied(f"this token's scopes do not cover {scope!r}",
-                                       hint="create the token with a token whose scopes are wider")
+                raise PermissionDenied(
+                    f"this token's scopes do not cover {scope!r}",
+                    hint="create the token with a token whose scopes are wider",
+                )
         if expires_days is not None and expires_days < 0:
             raise InvalidInput("expires_days must be 0 (never) or more")
         if self.store.get_principal(owner).disabled:
@@ -210,8 +272,9 @@ class Security:
         """Revoke a token; with ``owner``, only if that principal owns it (NotFound otherwise, as for a stranger)."""
         record = self.store.get_token(token_id)
         if record is None or (owner is not None and record.principal != owner):
-            raise NotFound(f"no token {token_id!r}" + (f" of {owner}" if owner else ""),
-                           hint="list tokens with `aidc tokens list`")
+            raise NotFound(
+                f"no token {token_id!r}" + (f" of {owner}" if owner else ""), hint="list tokens with `aidc tokens list`"
+            )
         with self.audited(access, "token.revoke", f"token:{token_id}", principal=record.principal):
             if token_id == access.token_id:
                 raise Conflict("that is the token this request is made with", hint="revoke it using another token")
@@ -224,7 +287,10 @@ class Security:
         if kind not in PRINCIPAL_KINDS:
             raise InvalidInput(f"unknown kind {kind!r}", hint=f"one of {', '.join(PRINCIPAL_KINDS)}")
         if not re.fullmatch(NAME_PATTERN, name) or name == "anonymous":
-            raise InvalidInput(f"{name!r} cannot name a user", hint="1–200 letters, digits and . _ @ -, starting with a letter or digit")
+            raise InvalidInput(
+                f"{name!r} cannot name a user",
+                hint="1–200 letters, digits and . _ @ -, starting with a letter or digit",
+            )
         with self.audited(access, "principal.create", f"principal:{name}", kind=kind):
             return self.store.create_principal(name, kind)
 
@@ -235,14 +301,18 @@ class Security:
         if project != ALL_PROJECTS and project not in {p.name for p in self.store.list_projects()}:
             raise NotFound(f"no project {project!r}", hint="list projects with `aidc projects list`")
 
-    def _keeps_an_admin(self, access: Access, name: str, *, dropping: tuple[str, str] | None = None,
-                        disabling: bool = False) -> None:
+    def _keeps_an_admin(
+        self, access: Access, name: str, *, dropping: tuple[str, str] | None = None, disabling: bool = False
+    ) -> None:
         """Refuse the change that would leave no enabled admin on every project — nobody could undo it — and
         an admin locking themselves out: that is for another admin to do."""
         if name == access.principal and (disabling or (dropping and dropping[0] == "admin")):
             raise Conflict(f"{name} cannot disable or demote themselves", hint="ask another admin")
-        admins = [p for p in self.store.list_principals() if not p.disabled
-                  and any(b.role == "admin" and b.project == ALL_PROJECTS for b in p.roles)]
+        admins = [
+            p
+            for p in self.store.list_principals()
+            if not p.disabled and any(b.role == "admin" and b.project == ALL_PROJECTS for b in p.roles)
+        ]
         if [p.name for p in admins] == [name] and (disabling or dropping == ("admin", ALL_PROJECTS)):
             raise Conflict(f"{name} is the last admin", hint="grant admin on * to someone else first")
 
@@ -273,7 +343,10 @@ class Security:
     # -- projects
     def create_project(self, access: Access, name: str, description: str = "") -> Project:
         if not re.fullmatch(NAME_PATTERN, name):
-            raise InvalidInput(f"{name!r} cannot name a project", hint="1–200 letters, digits and . _ @ -, starting with a letter or digit")
+            raise InvalidInput(
+                f"{name!r} cannot name a project",
+                hint="1–200 letters, digits and . _ @ -, starting with a letter or digit",
+            )
         with self.audited(access, "project.create", f"project:{name}", project=name):
             return self.store.create_project(name, description)
 

@@ -22,8 +22,12 @@ from aidc.store.metadata.schema import DatasetVersionRow, DeploymentRow, ModelVe
 from aidc.store.metadata.sql import open_engine
 
 T = TypeVar("T")
-_PROJECT_ROWS: dict[str, Any] = {"run": PipelineRunRow, "dataset_version": DatasetVersionRow,
-                                 "model_version": ModelVersionRow, "deployment": DeploymentRow}
+_PROJECT_ROWS: dict[str, Any] = {
+    "run": PipelineRunRow,
+    "dataset_version": DatasetVersionRow,
+    "model_version": ModelVersionRow,
+    "deployment": DeploymentRow,
+}
 _APPEND_ATTEMPTS = 50  # concurrent writers race for the next sequence number; the loser retries
 
 
@@ -55,6 +59,7 @@ class SqlSecurityStore(SecurityStore):
             s.add(row)
             s.flush()
             return Project.model_validate(row)
+
         return self._unique(add, f"project {name!r} already exists")
 
     def list_projects(self) -> list[Project]:
@@ -64,10 +69,18 @@ class SqlSecurityStore(SecurityStore):
     # -- principals
     @staticmethod
     def _principal(s: Session, row: PrincipalRow) -> Principal:
-        bindings = s.scalars(select(RoleBindingRow).where(RoleBindingRow.principal_id == row.id)
-                             .order_by(RoleBindingRow.role, RoleBindingRow.project))
-        return Principal(name=row.name, kind=row.kind, disabled=row.disabled, created_at=row.created_at,
-                         roles=[RoleBinding(role=b.role, project=b.project) for b in bindings])
+        bindings = s.scalars(
+            select(RoleBindingRow)
+            .where(RoleBindingRow.principal_id == row.id)
+            .order_by(RoleBindingRow.role, RoleBindingRow.project)
+        )
+        return Principal(
+            name=row.name,
+            kind=row.kind,
+            disabled=row.disabled,
+            created_at=row.created_at,
+            roles=[RoleBinding(role=b.role, project=b.project) for b in bindings],
+        )
 
     @staticmethod
     def _principal_row(s: Session, name: str) -> PrincipalRow:
@@ -82,6 +95,7 @@ class SqlSecurityStore(SecurityStore):
             s.add(row)
             s.flush()
             return self._principal(s, row)
+
         return self._unique(add, f"{name!r} already exists")
 
     def get_principal(self, name: str) -> Principal:
@@ -101,8 +115,16 @@ class SqlSecurityStore(SecurityStore):
     def grant(self, name: str, role: str, project: str) -> Principal:
         with self._session() as s:
             row = self._principal_row(s, name)
-            if s.scalars(select(RoleBindingRow).where(RoleBindingRow.principal_id == row.id, RoleBindingRow.role == role,
-                                                      RoleBindingRow.project == project)).first() is None:
+            if (
+                s.scalars(
+                    select(RoleBindingRow).where(
+                        RoleBindingRow.principal_id == row.id,
+                        RoleBindingRow.role == role,
+                        RoleBindingRow.project == project,
+                    )
+                ).first()
+                is None
+            ):
                 s.add(RoleBindingRow(principal_id=row.id, role=role, project=project))
                 s.flush()
             return self._principal(s, row)
@@ -110,33 +132,60 @@ class SqlSecurityStore(SecurityStore):
     def revoke(self, name: str, role: str, project: str) -> Principal:
         with self._session() as s:
             row = self._principal_row(s, name)
-            gone = s.execute(delete(RoleBindingRow).where(RoleBindingRow.principal_id == row.id, RoleBindingRow.role == role,
-                                                          RoleBindingRow.project == project))
+            gone = s.execute(
+                delete(RoleBindingRow).where(
+                    RoleBindingRow.principal_id == row.id,
+                    RoleBindingRow.role == role,
+                    RoleBindingRow.project == project,
+                )
+            )
             if not gone.rowcount:  # type: ignore[attr-defined]
-                raise NotFound(f"{name!r} has no role {role!r} on {project!r}", hint=f"see its roles with `aidc users list`")
+                raise NotFound(
+                    f"{name!r} has no role {role!r} on {project!r}", hint="see its roles with `aidc users list`"
+                )
             return self._principal(s, row)
 
     # -- tokens
     @staticmethod
     def _token(row: ApiTokenRow, principal: str) -> ApiToken:
-        return ApiToken(id=row.id, principal=principal, name=row.name, scopes=list(row.scopes), created_at=row.created_at,
-                        expires_at=row.expires_at, revoked_at=row.revoked_at, last_used_at=row.last_used_at,
-                        secret_hash=row.secret_hash)
+        return ApiToken(
+            id=row.id,
+            principal=principal,
+            name=row.name,
+            scopes=list(row.scopes),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+            secret_hash=row.secret_hash,
+        )
 
-    def add_token(self, token_id: str, principal: str, name: str, secret_hash: str, scopes: list[str],
-                  expires_at: datetime | None) -> ApiToken:
+    def add_token(
+        self, token_id: str, principal: str, name: str, secret_hash: str, scopes: list[str], expires_at: datetime | None
+    ) -> ApiToken:
         def add(s: Session) -> ApiToken:
             owner = self._principal_row(s, principal)
-            row = ApiTokenRow(id=token_id, principal_id=owner.id, name=name, secret_hash=secret_hash, scopes=scopes,
-                              expires_at=expires_at)
+            row = ApiTokenRow(
+                id=token_id,
+                principal_id=owner.id,
+                name=name,
+                secret_hash=secret_hash,
+                scopes=scopes,
+                expires_at=expires_at,
+            )
             s.add(row)
             s.flush()
             return self._token(row, owner.name)
+
         return self._unique(add, f"token id {token_id!r} is taken")
 
     def _tokens(self, s: Session, *where: Any) -> list[ApiToken]:
-        q = (select(ApiTokenRow, PrincipalRow.name).join(PrincipalRow, ApiTokenRow.principal_id == PrincipalRow.id)
-             .where(*where).order_by(ApiTokenRow.created_at, ApiTokenRow.id))
+        q = (
+            select(ApiTokenRow, PrincipalRow.name)
+            .join(PrincipalRow, ApiTokenRow.principal_id == PrincipalRow.id)
+            .where(*where)
+            .order_by(ApiTokenRow.created_at, ApiTokenRow.id)
+        )
         return [self._token(row, name) for row, name in s.execute(q)]
 
     def get_token(self, token_id: str) -> ApiToken | None:
@@ -170,8 +219,11 @@ class SqlSecurityStore(SecurityStore):
             row = s.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(1)).first()
             last = (row.seq, row.hash) if row else (0, GENESIS)
         # What is hashed must be what reads back: plain JSON details, UTC time to the microsecond.
-        fields = fields | {"seq": last[0] + 1, "at": fields["at"].astimezone(UTC),
-                           "details": json.loads(json.dumps(fields["details"], default=str))}
+        fields = fields | {
+            "seq": last[0] + 1,
+            "at": fields["at"].astimezone(UTC),
+            "details": json.loads(json.dumps(fields["details"], default=str)),
+        }
         row = AuditEntryRow(**fields, prev_hash=last[1], hash=entry_hash(last[1], fields))
         s.add(row)
         s.flush()
@@ -190,15 +242,41 @@ class SqlSecurityStore(SecurityStore):
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def append_audit(self, *, at: datetime, actor: str, action: str, target: str, project: str | None,
-                     source: str, result: str, details: dict[str, Any]) -> AuditEntry:
-        fields = {"at": at, "actor": actor, "action": action, "target": target, "project": project, "source": source,
-                  "result": result, "details": details}
+    def append_audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        target: str,
+        project: str | None,
+        source: str,
+        result: str,
+        details: dict[str, Any],
+    ) -> AuditEntry:
+        fields = {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "project": project,
+            "source": source,
+            "result": result,
+            "details": details,
+        }
         return self._retrying(lambda s: self._append(s, fields))
 
-    def audit_entries(self, *, actor: str | None = None, action: str | None = None, result: str | None = None,
-                      project: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                      limit: int = 100) -> list[AuditEntry]:
+    def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        result: str | None = None,
+        project: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
         q = select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(limit)
         if actor:
             q = q.where(AuditEntryRow.actor == actor)
@@ -224,23 +302,46 @@ class SqlSecurityStore(SecurityStore):
     def prune_audit(self, before: datetime, *, actor: str, source: str) -> AuditEntry | None:
         def prune(s: Session) -> AuditEntry | None:
             newest = s.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(1)).first()
-            through = s.scalars(select(AuditEntryRow).where(AuditEntryRow.at < before.astimezone(UTC))
-                                .order_by(AuditEntryRow.seq.desc()).limit(1)).first()
+            through = s.scalars(
+                select(AuditEntryRow)
+                .where(AuditEntryRow.at < before.astimezone(UTC))
+                .order_by(AuditEntryRow.seq.desc())
+                .limit(1)
+            ).first()
             if newest is None or through is None:
                 return None
             last, through_seq, through_hash = (newest.seq, newest.hash), through.seq, through.hash
             deleted = s.execute(delete(AuditEntryRow).where(AuditEntryRow.seq <= through_seq)).rowcount  # type: ignore[attr-defined]
-            details = {"deleted": deleted, "through_seq": through_seq, "through_hash": through_hash,
-                       "older_than": before.astimezone(UTC).isoformat()}
-            return self._append(s, {"at": datetime.now(UTC), "actor": actor, "action": PRUNE, "target": "audit",
-                                    "project": None, "source": source, "result": "ok", "details": details}, last)
+            details = {
+                "deleted": deleted,
+                "through_seq": through_seq,
+                "through_hash": through_hash,
+                "older_than": before.astimezone(UTC).isoformat(),
+            }
+            return self._append(
+                s,
+                {
+                    "at": datetime.now(UTC),
+                    "actor": actor,
+                    "action": PRUNE,
+                    "target": "audit",
+                    "project": None,
+                    "source": source,
+                    "result": "ok",
+                    "details": details,
+                },
+                last,
+            )
+
         return self._retrying(prune)
 
     # -- records' projects
     @staticmethod
     def _record_rows(kind: str) -> Any:
         if kind not in _PROJECT_ROWS:
-            raise InvalidInput(f"records of kind {kind!r} have no project", hint=f"one of {', '.join(PROJECT_RECORD_KINDS)}")
+            raise InvalidInput(
+                f"records of kind {kind!r} have no project", hint=f"one of {', '.join(PROJECT_RECORD_KINDS)}"
+            )
         return _PROJECT_ROWS[kind]
 
     @staticmethod
@@ -251,8 +352,14 @@ class SqlSecurityStore(SecurityStore):
         rows, keys, found = self._record_rows(kind), self._keys(kind, ids), {}
         with self._session() as s:
             for start in range(0, len(keys), 500):  # SQLite caps the parameters of one statement
-                found.update({str(i): p for i, p in s.execute(select(rows.id, rows.project)
-                                                              .where(rows.id.in_(keys[start:start + 500])))})
+                found.update(
+                    {
+                        str(i): p
+                        for i, p in s.execute(
+                            select(rows.id, rows.project).where(rows.id.in_(keys[start : start + 500]))
+                        )
+                    }
+                )
         return found
 
     def assign_project(self, kind: str, id_: str, project: str) -> str:

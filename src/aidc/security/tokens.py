@@ -33,8 +33,10 @@ def token_id_of(token: str) -> str:
 
 def check_foreign_token(token: str) -> None:
     if _AIDC_TOKEN.fullmatch(token) is None and len(token) < MIN_FOREIGN_TOKEN_CHARS:
-        raise InvalidInput(f"AIDC_ADMIN_TOKEN is shorter than {MIN_FOREIGN_TOKEN_CHARS} characters",
-                           hint="use a long random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        raise InvalidInput(
+            f"AIDC_ADMIN_TOKEN is shorter than {MIN_FOREIGN_TOKEN_CHARS} characters",
+            hint="use a long random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
 
 
 def hash_token(token: str) -> str:
@@ -46,4 +48,3 @@ def token_matches(secret_hash: str, token: str) -> bool:
         return _HASHER.verify(secret_hash, token)
     except (VerificationError, InvalidHashError):
         return False
-

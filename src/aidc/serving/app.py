@@ -19,8 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidc.errors import AidcError, InvalidInput, NotFound
 from aidc.serving.batching import BatchingConfig, DynamicBatcher, ServerOverloaded
-from aidc.serving.protocol import (HEADER_LENGTH, JSON_TYPE, InferRequest, decode_infer_request,
-                                   encode_infer_response)
+from aidc.serving.protocol import HEADER_LENGTH, JSON_TYPE, InferRequest, decode_infer_request, encode_infer_response
 
 if TYPE_CHECKING:
     from aidc.serving.model import OnnxModel
@@ -45,19 +44,34 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         labels = ["model", "version"]
-        self.requests = Counter("aidc_serving_requests", "Inference requests received.", labels,
-                                registry=registry)
-        self.errors = Counter("aidc_serving_errors", "Inference requests answered with an error.",
-                              labels + ["status"], registry=registry)
-        self.latency = Histogram("aidc_serving_request_duration_seconds",
-                                 "Time from request received to response ready.", labels, registry=registry,
-                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
-        self.batch_size = Histogram("aidc_serving_batch_size", "Rows per model execution.", labels,
-                                    registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
-        self.batch_requests = Histogram("aidc_serving_batch_requests", "Requests merged per model execution.",
-                                        labels, registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-        self.queue_depth = Gauge("aidc_serving_queue_depth", "Requests waiting in the model's queue.", labels,
-                                 registry=registry)
+        self.requests = Counter("aidc_serving_requests", "Inference requests received.", labels, registry=registry)
+        self.errors = Counter(
+            "aidc_serving_errors", "Inference requests answered with an error.", labels + ["status"], registry=registry
+        )
+        self.latency = Histogram(
+            "aidc_serving_request_duration_seconds",
+            "Time from request received to response ready.",
+            labels,
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.batch_size = Histogram(
+            "aidc_serving_batch_size",
+            "Rows per model execution.",
+            labels,
+            registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        self.batch_requests = Histogram(
+            "aidc_serving_batch_requests",
+            "Requests merged per model execution.",
+            labels,
+            registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+        )
+        self.queue_depth = Gauge(
+            "aidc_serving_queue_depth", "Requests waiting in the model's queue.", labels, registry=registry
+        )
 
 
 @dataclass
@@ -106,8 +120,9 @@ def _error(exc: AidcError) -> JSONResponse:
 async def _read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
     declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body is {declared} bytes; this server accepts at most {limit}",
-                           hint="send fewer rows per request")
+        raise BodyTooLarge(
+            f"request body is {declared} bytes; this server accepts at most {limit}", hint="send fewer rows per request"
+        )
     chunks: list[bytes] = []
     size = 0
     while True:  # chunked uploads have no content-length to trust
@@ -173,8 +188,14 @@ class InferRoute:
         self.table = table
         self.metrics = metrics
 
-    def submit(self, name: str, version: str | None, body: bytes | AidcError, header_length: str | None,
-               on_done: Callable[[], None] | None = None) -> Answer | InferTicket:
+    def submit(
+        self,
+        name: str,
+        version: str | None,
+        body: bytes | AidcError,
+        header_length: str | None,
+        on_done: Callable[[], None] | None = None,
+    ) -> Answer | InferTicket:
         """An answer now (an error), or a ticket to ``finish`` when its future is done (``on_done`` is then called).
 
         ``body`` is the exception to answer with when reading it failed (too large, client gone).
@@ -217,8 +238,15 @@ class InferRoute:
         self.metrics.errors.labels(served.model.name, served.model.version, str(exc.http_status)).inc()
         return error_answer(exc)
 
-    async def answer(self, name: str, version: str | None, body: bytes | AidcError,
-                     header_length: str | None, *, decode_in_thread: bool = False) -> Answer:
+    async def answer(
+        self,
+        name: str,
+        version: str | None,
+        body: bytes | AidcError,
+        header_length: str | None,
+        *,
+        decode_in_thread: bool = False,
+    ) -> Answer:
         """The whole answer, awaited (the ASGI path)."""
         if decode_in_thread and isinstance(body, bytes):
             ticket = await self._submit_decoded_in_thread(name, version, body, header_length)
@@ -232,8 +260,9 @@ class InferRoute:
             pass  # finish turns the failure into the protocol's error form
         return self.finish(ticket)
 
-    async def _submit_decoded_in_thread(self, name: str, version: str | None, body: bytes,
-                                        header_length: str | None) -> Answer | InferTicket:
+    async def _submit_decoded_in_thread(
+        self, name: str, version: str | None, body: bytes, header_length: str | None
+    ) -> Answer | InferTicket:
         """Decoding a big body takes milliseconds: it runs on a thread so the loop keeps serving."""
         served = self._served(name, version)
         if isinstance(served, Answer):
@@ -269,14 +298,24 @@ class InferFastPath:
             body = await _read_body(scope, receive, self.max_body_bytes)
         except AidcError as exc:
             body = exc
-        answer = await self.route.answer(name, version, body, _header(scope, HEADER_LENGTH_KEY),
-                                         decode_in_thread=isinstance(body, bytes) and len(body) > DECODE_IN_THREAD_BYTES)
+        answer = await self.route.answer(
+            name,
+            version,
+            body,
+            _header(scope, HEADER_LENGTH_KEY),
+            decode_in_thread=isinstance(body, bytes) and len(body) > DECODE_IN_THREAD_BYTES,
+        )
         await _send(send, answer.status, answer.content, answer.headers)
 
 
-def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, server_version: str | None = None,
-               registry: CollectorRegistry | None = None) -> FastAPI:
+def create_app(
+    models: list[OnnxModel],
+    *,
+    batching: BatchingConfig | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    server_version: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
     """An OIP v2 app serving ``models``, each behind its own dynamic batcher."""
     if server_version is None:
         from importlib.metadata import PackageNotFoundError, version
@@ -292,9 +331,11 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
         labels = (model.name, model.version)
         merged, rows = metrics.batch_requests.labels(*labels), metrics.batch_size.labels(*labels)
         batcher = DynamicBatcher(
-            model, batching,
+            model,
+            batching,
             on_batch=lambda n, r, merged=merged, rows=rows: (merged.observe(n), rows.observe(r)),
-            on_queue_depth=metrics.queue_depth.labels(*labels).set)
+            on_queue_depth=metrics.queue_depth.labels(*labels).set,
+        )
         table.add(ServedModel(model, batcher, metrics.requests.labels(*labels), metrics.latency.labels(*labels)))
     state = {"ready": True}
 
@@ -308,8 +349,7 @@ def create_app(models: list[OnnxModel], *, batching: BatchingConfig | None = Non
         yield
         await shutdown()
 
-    app = FastAPI(title="aidc inference server", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="aidc inference server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     route = InferRoute(table, metrics)
     app.state.models = table
     app.state.metrics = metrics

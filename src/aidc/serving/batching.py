@@ -6,9 +6,10 @@ import asyncio
 import collections
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,16 +79,18 @@ class BatcherStats:
         return self.row_cost_batched < 0.9 * self.row_cost_single
 
 
-def _timed(infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-           inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+def _timed(
+    infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], inputs: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], float]:
     """The model's answer and how long the model itself took (not the hop to its thread)."""
     started = time.perf_counter()
     results = infer(inputs)
     return results, time.perf_counter() - started
 
 
-def _settle(pending: _Pending, results: dict[str, np.ndarray] | None = None, *,
-            error: BaseException | None = None) -> None:
+def _settle(
+    pending: _Pending, results: dict[str, np.ndarray] | None = None, *, error: BaseException | None = None
+) -> None:
     if pending.future.done():
         return  # cancelled: the client went away
     if error is not None:
@@ -111,9 +114,14 @@ class DynamicBatcher:
     gains nothing from batching it dispatches immediately.
     """
 
-    def __init__(self, model: Any, config: BatchingConfig | None = None, *,
-                 on_batch: Callable[[int, int], None] | None = None,
-                 on_queue_depth: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        config: BatchingConfig | None = None,
+        *,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_queue_depth: Callable[[int], None] | None = None,
+    ) -> None:
         self.model = model
         self.config = config or BatchingConfig()
         self.stats = BatcherStats()
@@ -136,8 +144,9 @@ class DynamicBatcher:
         """Queue one validated request and wait for its outputs; raises ServerOverloaded when full."""
         return await self.submit(inputs)
 
-    def submit(self, inputs: dict[str, np.ndarray], on_done: Callable[[], None] | None = None
-               ) -> asyncio.Future[dict[str, np.ndarray]]:
+    def submit(
+        self, inputs: dict[str, np.ndarray], on_done: Callable[[], None] | None = None
+    ) -> asyncio.Future[dict[str, np.ndarray]]:
         """Queue one validated request; its outputs arrive on the returned future (cancel it if the client goes).
 
         Callable from a protocol callback on the loop: a front end that passes ``on_done`` instead of awaiting
@@ -150,9 +159,12 @@ class DynamicBatcher:
         assert self._loop is not None and self._wakeup is not None
         if len(self._queue) >= self.config.max_queue_size:
             retry = max(1, math.ceil(len(self._queue) * max(self.stats.request_latency, 0.001)))
-            raise ServerOverloaded(f"model {self.model.name!r} has {len(self._queue)} requests queued "
-                                   f"(limit {self.config.max_queue_size})", retry_after=retry,
-                                   hint=f"retry after {retry}s or add replicas")
+            raise ServerOverloaded(
+                f"model {self.model.name!r} has {len(self._queue)} requests queued "
+                f"(limit {self.config.max_queue_size})",
+                retry_after=retry,
+                hint=f"retry after {retry}s or add replicas",
+            )
         arrays = list(inputs.values())
         rows = int(arrays[0].shape[0]) if arrays and arrays[0].ndim else 1
         key = tuple((n, a.dtype.str, a.shape[1:]) for n, a in sorted(inputs.items()))
@@ -250,7 +262,7 @@ class DynamicBatcher:
             if not self._queue:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             rows = self._take_ready(batch, rows)
         gathered = len(batch) - before
@@ -267,8 +279,11 @@ class DynamicBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         assert self._loop is not None
         rows = sum(p.rows for p in batch)
-        merged = batch[0].inputs if len(batch) == 1 else {
-            name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
+        merged = (
+            batch[0].inputs
+            if len(batch) == 1
+            else {name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
+        )
         try:
             if self._runs_inline(rows):
                 results, elapsed = self._infer_inline(merged)

@@ -28,10 +28,17 @@ class CanaryPolicy:
     promote_after: int | None = None  # canary requests after which a healthy canary is promoted; None: by hand
 
     def __post_init__(self) -> None:
-        if self.min_requests < 1 or self.max_error_rate_increase < 0 or self.max_latency_ratio < 1 \
-                or self.latency_slack_ms < 0 or (self.promote_after is not None and self.promote_after < 1):
-            raise InvalidInput("canary policy: min_requests ≥ 1, max_error_rate_increase ≥ 0, "
-                               "max_latency_ratio ≥ 1, latency_slack_ms ≥ 0 and promote_after ≥ 1")
+        if (
+            self.min_requests < 1
+            or self.max_error_rate_increase < 0
+            or self.max_latency_ratio < 1
+            or self.latency_slack_ms < 0
+            or (self.promote_after is not None and self.promote_after < 1)
+        ):
+            raise InvalidInput(
+                "canary policy: min_requests ≥ 1, max_error_rate_increase ≥ 0, "
+                "max_latency_ratio ≥ 1, latency_slack_ms ≥ 0 and promote_after ≥ 1"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,17 +76,24 @@ class Verdict:
 def judge(policy: CanaryPolicy, stable: VersionStats, canary: VersionStats) -> Verdict:
     """The verdict on a canary from what the router saw of both versions."""
     if canary.requests < policy.min_requests:
-        return Verdict("wait", f"canary has answered {canary.requests} of the {policy.min_requests} requests "
-                               "needed for a verdict")
+        return Verdict(
+            "wait", f"canary has answered {canary.requests} of the {policy.min_requests} requests needed for a verdict"
+        )
     allowed = stable.error_rate + policy.max_error_rate_increase
     if canary.error_rate > allowed:
-        return Verdict("rollback", f"canary error rate {canary.error_rate:.1%} over {canary.requests} requests "
-                                   f"vs stable {stable.error_rate:.1%} (allowed up to {allowed:.1%})")
+        return Verdict(
+            "rollback",
+            f"canary error rate {canary.error_rate:.1%} over {canary.requests} requests "
+            f"vs stable {stable.error_rate:.1%} (allowed up to {allowed:.1%})",
+        )
     if canary.p95_ms is not None and stable.p95_ms is not None:
         limit = stable.p95_ms * policy.max_latency_ratio + policy.latency_slack_ms
         if canary.p95_ms > limit:
-            return Verdict("rollback", f"canary p95 latency {canary.p95_ms:.1f} ms vs stable "
-                                       f"{stable.p95_ms:.1f} ms (allowed up to {limit:.1f} ms)")
+            return Verdict(
+                "rollback",
+                f"canary p95 latency {canary.p95_ms:.1f} ms vs stable "
+                f"{stable.p95_ms:.1f} ms (allowed up to {limit:.1f} ms)",
+            )
     if policy.promote_after is not None and canary.requests >= policy.promote_after:
         return Verdict("promote", f"canary stayed within its thresholds for {canary.requests} requests")
     return Verdict("wait", "canary is within its thresholds")
@@ -96,40 +110,56 @@ def canary_replicas(deployment: Deployment) -> int:
     return max(1, round(deployment.replicas * deployment.canary_percent / 100))
 
 
-def start_canary(store: MetadataStore, deployment: Deployment, version: ModelVersion, percent: float,
-                 policy: CanaryPolicy) -> Deployment:
+def start_canary(
+    store: MetadataStore, deployment: Deployment, version: ModelVersion, percent: float, policy: CanaryPolicy
+) -> Deployment:
     if not 0 < percent < 100:
         raise InvalidInput(f"canary percent must be between 0 and 100 (exclusive), got {percent:g}")
     if deployment.canary_model_version_id is not None:
-        raise Conflict(f"deployment {deployment.name!r} already has a canary",
-                       hint=f"promote it or roll it back first: `aidc deployments promote {deployment.name}`")
+        raise Conflict(
+            f"deployment {deployment.name!r} already has a canary",
+            hint=f"promote it or roll it back first: `aidc deployments promote {deployment.name}`",
+        )
     if version.id == deployment.model_version_id:
         raise Conflict(f"deployment {deployment.name!r} already serves {version.ref}")
     with store.transaction():
-        updated = store.update_deployment(deployment.id, canary_model_version_id=version.id, canary_percent=percent,
-                                          canary_policy=policy.to_dict())
-        store.add_deployment_event(deployment.id, "canary_started", f"{version.ref} takes {percent:g}% of traffic",
-                                   {"model_version_id": version.id, "percent": percent, "policy": policy.to_dict()})
+        updated = store.update_deployment(
+            deployment.id, canary_model_version_id=version.id, canary_percent=percent, canary_policy=policy.to_dict()
+        )
+        store.add_deployment_event(
+            deployment.id,
+            "canary_started",
+            f"{version.ref} takes {percent:g}% of traffic",
+            {"model_version_id": version.id, "percent": percent, "policy": policy.to_dict()},
+        )
     return updated
 
 
-def promote(store: MetadataStore, deployment: Deployment, reason: str,
-            details: dict[str, Any] | None = None) -> Deployment:
+def promote(
+    store: MetadataStore, deployment: Deployment, reason: str, details: dict[str, Any] | None = None
+) -> Deployment:
     """The canary becomes the stable version (on every replica); the old stable is what rollback returns to."""
     if deployment.canary_model_version_id is None:
-        raise Conflict(f"deployment {deployment.name!r} has no canary to promote",
-                       hint=f"start one with `aidc deploy MODEL:VERSION --name {deployment.name} --canary PCT`")
+        raise Conflict(
+            f"deployment {deployment.name!r} has no canary to promote",
+            hint=f"start one with `aidc deploy MODEL:VERSION --name {deployment.name} --canary PCT`",
+        )
     ref = store.get_model_version_by_id(deployment.canary_model_version_id).ref
     with store.transaction():
-        updated = store.update_deployment(deployment.id, model_version_id=deployment.canary_model_version_id,
-                                          previous_model_version_id=deployment.model_version_id,
-                                          canary_model_version_id=None, canary_percent=0.0)
+        updated = store.update_deployment(
+            deployment.id,
+            model_version_id=deployment.canary_model_version_id,
+            previous_model_version_id=deployment.model_version_id,
+            canary_model_version_id=None,
+            canary_percent=0.0,
+        )
         store.add_deployment_event(deployment.id, "promoted", f"{ref} is stable ({reason})", details)
     return updated
 
 
-def roll_back(store: MetadataStore, deployment: Deployment, reason: str,
-              details: dict[str, Any] | None = None) -> Deployment:
+def roll_back(
+    store: MetadataStore, deployment: Deployment, reason: str, details: dict[str, Any] | None = None
+) -> Deployment:
     """Drop the canary; without one, return to the version served before the last promotion."""
     ref = lambda mv_id: store.get_model_version_by_id(mv_id).ref  # noqa: E731
     with store.transaction():
@@ -138,8 +168,11 @@ def roll_back(store: MetadataStore, deployment: Deployment, reason: str,
             updated = store.update_deployment(deployment.id, canary_model_version_id=None, canary_percent=0.0)
         elif deployment.previous_model_version_id is not None:
             what = f"{ref(deployment.previous_model_version_id)} is stable again"
-            updated = store.update_deployment(deployment.id, model_version_id=deployment.previous_model_version_id,
-                                              previous_model_version_id=deployment.model_version_id)
+            updated = store.update_deployment(
+                deployment.id,
+                model_version_id=deployment.previous_model_version_id,
+                previous_model_version_id=deployment.model_version_id,
+            )
         else:
             raise Conflict(f"deployment {deployment.name!r} has no canary and no earlier version to roll back to")
         store.add_deployment_event(deployment.id, "rolled_back", f"{what} ({reason})", details)

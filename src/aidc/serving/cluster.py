@@ -117,8 +117,9 @@ class ServingCluster:
                     self._start(keep)
                 state = self._state()
             if state is None:
-                raise BackendUnavailable(f"the serving Ray cluster started but does not answer; see "
-                                         f"{self.state_file.with_name('ray.log')}")
+                raise BackendUnavailable(
+                    f"the serving Ray cluster started but does not answer; see {self.state_file.with_name('ray.log')}"
+                )
         return str(state["address"]), state.get("token")
 
     def _start(self, keep: bool) -> None:
@@ -128,24 +129,56 @@ class ServingCluster:
         digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:10]
         temp_dir = Path(tempfile.gettempdir()) / f"aidc-ray-{digest}"
         log_path = self.state_file.with_name("ray.log")
-        ports = {flag: str(_free_port()) for flag in (
-            "--dashboard-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
-            "--metrics-export-port", "--runtime-env-agent-port")}
-        command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-                   "--port", str(port), "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp_dir),
-                   "--include-dashboard=false", "--disable-usage-stats",
-                   "--object-store-memory", str(200 * 1024 * 1024),
-                   *[x for flag, value in ports.items() for x in (flag, value)]]
+        ports = {
+            flag: str(_free_port())
+            for flag in (
+                "--dashboard-port",
+                "--dashboard-agent-listen-port",
+                "--dashboard-agent-grpc-port",
+                "--metrics-export-port",
+                "--runtime-env-agent-port",
+            )
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            "--head",
+            "--block",
+            "--port",
+            str(port),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--temp-dir",
+            str(temp_dir),
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            "--object-store-memory",
+            str(200 * 1024 * 1024),
+            *[x for flag, value in ports.items() for x in (flag, value)],
+        ]
         if self.num_cpus is not None:
             command += ["--num-cpus", str(self.num_cpus)]
         # Without this a stopping head waits 30 s for the node to drain; nothing of ours needs draining by then.
         token = secrets.token_hex(32)
-        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "RAY_USAGE_STATS_ENABLED": "0",
-               **_auth(token)}
+        env = {
+            **os.environ,
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            **_auth(token),
+        }
         env.pop("RAY_ADDRESS", None)
         with open(log_path, "wb") as out:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=env, close_fds=True)
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_S
         while STARTED_LINE not in log_path.read_text(errors="replace"):
@@ -153,14 +186,25 @@ class ServingCluster:
                 tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                raise BackendUnavailable(f"could not start the serving Ray cluster; log {log_path}:\n{tail}",
-                                         hint="set AIDC_RAY_ADDRESS to use a running cluster instead")
+                raise BackendUnavailable(
+                    f"could not start the serving Ray cluster; log {log_path}:\n{tail}",
+                    hint="set AIDC_RAY_ADDRESS to use a running cluster instead",
+                )
             time.sleep(0.2)
         # The token lets only those who can read this file (its owner) run code on the cluster.
         fd = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            json.dump({"address": address, "pid": proc.pid, "token": token, "keep": keep, "temp_dir": str(temp_dir),
-                       "log": str(log_path)}, out)
+            json.dump(
+                {
+                    "address": address,
+                    "pid": proc.pid,
+                    "token": token,
+                    "keep": keep,
+                    "temp_dir": str(temp_dir),
+                    "log": str(log_path),
+                },
+                out,
+            )
         log.info("started the serving Ray cluster at %s (pid %d)", address, proc.pid)
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -190,14 +234,18 @@ class ServingCluster:
 
         if self.joined:
             if not ray.is_initialized():
-                raise BackendUnavailable("this process drives no Ray cluster to deploy on",
-                                         hint="start the command's Ray first (the pipeline runner does)")
+                raise BackendUnavailable(
+                    "this process drives no Ray cluster to deploy on",
+                    hint="start the command's Ray first (the pipeline runner does)",
+                )
             yield
             return
         address, token = self._find(start=start)
         if ray.is_initialized():
-            raise BackendUnavailable("this process is already connected to a Ray cluster",
-                                     hint="manage deployments from a process that does not run Ray work")
+            raise BackendUnavailable(
+                "this process is already connected to a Ray cluster",
+                hint="manage deployments from a process that does not run Ray work",
+            )
         # Ray reads its auth settings from the environment; set ours only while this process is a driver.
         saved = {k: os.environ.get(k) for k in _auth("")}
         if token is not None:
@@ -205,11 +253,18 @@ class ServingCluster:
             _reload_ray_auth()
         try:
             try:
-                ray.init(address=address, namespace=namespace, logging_level=logging.ERROR, log_to_driver=False,
-                         configure_logging=False)
+                ray.init(
+                    address=address,
+                    namespace=namespace,
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             except (ConnectionError, RuntimeError) as exc:
-                raise BackendUnavailable(f"cannot connect to the serving Ray cluster at {address}: {exc}",
-                                         hint="check AIDC_RAY_ADDRESS, or delete $AIDC_HOME/serving/ray.json") from exc
+                raise BackendUnavailable(
+                    f"cannot connect to the serving Ray cluster at {address}: {exc}",
+                    hint="check AIDC_RAY_ADDRESS, or delete $AIDC_HOME/serving/ray.json",
+                ) from exc
             try:
                 yield
             finally:

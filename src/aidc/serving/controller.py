@@ -185,13 +185,15 @@ class DeploymentController:
         port = int(d.url.rsplit(":", 1)[1]) if d.url.count(":") == 2 else 0  # keep the URL users know
         log_path = Path(self.config.workdir) / "logs" / "router.log"
         try:
-            self.router = start_router(d.name, self.token, host=self.config.host, port=port, log_path=log_path,
-                                       die_with_parent=True)
+            self.router = start_router(
+                d.name, self.token, host=self.config.host, port=port, log_path=log_path, die_with_parent=True
+            )
         except AidcError:
             if not port:
                 raise
-            self.router = start_router(d.name, self.token, host=self.config.host, port=0, log_path=log_path,
-                                       die_with_parent=True)
+            self.router = start_router(
+                d.name, self.token, host=self.config.host, port=0, log_path=log_path, die_with_parent=True
+            )
         self.router_client = RouterClient(self.router.url, self.token)
         self.routes = None
         self.store.update_deployment(self.id, url=self.router.url, pid=self.router.pid)
@@ -218,8 +220,11 @@ class DeploymentController:
     def _create_missing(self, d: Any) -> set[Key]:
         """Start a replica actor for every wanted (version, slot) that has none; returns the wanted set."""
         desired = {(d.model_version_id, slot) for slot in range(d.replicas)}
-        desired |= {(d.canary_model_version_id, slot) for slot in range(canary_replicas(d))
-                    if d.canary_model_version_id is not None}
+        desired |= {
+            (d.canary_model_version_id, slot)
+            for slot in range(canary_replicas(d))
+            if d.canary_model_version_id is not None
+        }
         for key in sorted(desired - set(self.replicas)):
             self._create(d, key)
         return desired
@@ -235,14 +240,29 @@ class DeploymentController:
             self.failures[key] = (attempts + 1, float("inf"), f"{version.ref} has no ONNX file")
             return
         cpus = float(d.resources.get("cpus", 0.5))
-        spec = ReplicaSpec(deployment=d.name, version=str(version.version), onnx_digest=version.onnx_digest,
-                           workdir=self.config.workdir, log_name=f"replica-v{version.version}-{key[1]}.log",
-                           cpus=cpus, host=self.config.host)
-        handle = ray.remote(Replica).options(
-            # The namespace is explicit: a controller on a pipeline run's own Ray runs in an anonymous one.
-            name=replica_name(self.id, key), namespace=self.config.namespace, lifetime="detached", num_cpus=cpus,
-            num_gpus=float(d.resources.get("gpus", 0)), max_restarts=-1, scheduling_strategy="SPREAD",
-        ).remote(spec, self.config.artifacts)
+        spec = ReplicaSpec(
+            deployment=d.name,
+            version=str(version.version),
+            onnx_digest=version.onnx_digest,
+            workdir=self.config.workdir,
+            log_name=f"replica-v{version.version}-{key[1]}.log",
+            cpus=cpus,
+            host=self.config.host,
+        )
+        handle = (
+            ray.remote(Replica)
+            .options(
+                # The namespace is explicit: a controller on a pipeline run's own Ray runs in an anonymous one.
+                name=replica_name(self.id, key),
+                namespace=self.config.namespace,
+                lifetime="detached",
+                num_cpus=cpus,
+                num_gpus=float(d.resources.get("gpus", 0)),
+                max_restarts=-1,
+                scheduling_strategy="SPREAD",
+            )
+            .remote(spec, self.config.artifacts)
+        )
         self.replicas[key] = ReplicaState(handle, time.monotonic())
 
     def _forget(self, key: Key, error: str | None = None) -> None:
@@ -278,14 +298,22 @@ class DeploymentController:
                     self._forget(key, error=str(exc).strip().splitlines()[-1])
                     continue
                 try:
-                    ray.get_actor(replica_name(self.id, key), namespace=self.config.namespace)  # restarting: Ray brings it back
+                    ray.get_actor(
+                        replica_name(self.id, key), namespace=self.config.namespace
+                    )  # restarting: Ray brings it back
                 except ValueError:
                     self._forget(key, error="replica actor died")
 
     def _ready_urls(self, model_version_id: int | None, keys: set[Key] | None = None) -> list[str]:
-        return [s.info["url"] for k, s in sorted(self.replicas.items())
-                if k[0] == model_version_id and (keys is None or k in keys) and s.stopping is None
-                and s.info and s.info["ready"]]
+        return [
+            s.info["url"]
+            for k, s in sorted(self.replicas.items())
+            if k[0] == model_version_id
+            and (keys is None or k in keys)
+            and s.stopping is None
+            and s.info
+            and s.info["ready"]
+        ]
 
     def _route(self, d: Any, desired: set[Key]) -> None:
         """Push the routes: the stable version (or, until it is all there, the one it replaces) and the canary."""
@@ -299,11 +327,13 @@ class DeploymentController:
         canary = self._ready_urls(d.canary_model_version_id, desired) if share else []
         routes = []
         if primary[1]:
-            routes.append({"version": str(self._version(primary[0]).version), "weight": 100.0 - share,
-                           "replicas": primary[1]})
+            routes.append(
+                {"version": str(self._version(primary[0]).version), "weight": 100.0 - share, "replicas": primary[1]}
+            )
         if canary:
-            routes.append({"version": str(self._version(d.canary_model_version_id).version), "weight": share,
-                           "replicas": canary})
+            routes.append(
+                {"version": str(self._version(d.canary_model_version_id).version), "weight": share, "replicas": canary}
+            )
         if routes != self.routes or time.monotonic() - self.routes_at > ROUTES_REFRESH_S:
             assert self.router_client is not None
             self.router_client.set_routes(routes)
@@ -350,17 +380,33 @@ class DeploymentController:
             message = (info or {}).get("message") or (failure[2] if failure else None)
             if status == "starting" and state and time.monotonic() - state.created > PLACEMENT_PATIENCE_S:
                 message = "waiting for Ray to place it (are the requested CPUs/GPUs free?)"
-            row = (status, (info or {}).get("url"), (info or {}).get("pid"), (info or {}).get("node"),
-                   (info or {}).get("restarts", 0), message)
+            row = (
+                status,
+                (info or {}).get("url"),
+                (info or {}).get("pid"),
+                (info or {}).get("node"),
+                (info or {}).get("restarts", 0),
+                message,
+            )
             before = self.recorded.get(key)
             if row == before:
                 continue
-            self.store.record_replica(self.id, key[0], key[1], status=row[0], url=row[1], pid=row[2], node=row[3],
-                                      restarts=row[4], message=row[5])
+            self.store.record_replica(
+                self.id,
+                key[0],
+                key[1],
+                status=row[0],
+                url=row[1],
+                pid=row[2],
+                node=row[3],
+                restarts=row[4],
+                message=row[5],
+            )
             if before is not None and row[4] > before[4]:
                 version = self._version(key[0]).ref
-                self.store.add_deployment_event(self.id, "replica_restarted",
-                                                f"{version} replica {key[1]}: {message}", {"slot": key[1]})
+                self.store.add_deployment_event(
+                    self.id, "replica_restarted", f"{version} replica {key[1]}: {message}", {"slot": key[1]}
+                )
             self.recorded[key] = row
 
     def _problems(self, desired: set[Key]) -> list[str]:
@@ -382,8 +428,10 @@ class DeploymentController:
         stable = VersionStats.from_dict(stats.get(str(self._version(d.model_version_id).version)))
         canary = VersionStats.from_dict(stats.get(str(self._version(d.canary_model_version_id).version)))
         verdict = judge(CanaryPolicy.from_dict(d.canary_policy), stable, canary)
-        details = {"stable": stats.get(str(self._version(d.model_version_id).version)),
-                   "canary": stats.get(str(self._version(d.canary_model_version_id).version))}
+        details = {
+            "stable": stats.get(str(self._version(d.model_version_id).version)),
+            "canary": stats.get(str(self._version(d.canary_model_version_id).version)),
+        }
         if verdict.action == "rollback":
             log.warning("deployment %s: rolling back the canary: %s", d.name, verdict.reason)
             roll_back(self.store, d, f"automatically: {verdict.reason}", details)

@@ -14,8 +14,8 @@ runner hands to it and which settles what the run deployed when the command ends
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,14 +30,18 @@ if TYPE_CHECKING:
 
 class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]{0,62}$", description="deployment name (default: the registered name)")
+    name: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_.-]{0,62}$", description="deployment name (default: the registered name)"
+    )
     replicas: int = Field(1, ge=1, le=64, description="server processes of the version")
     cpus: float = Field(0.5, gt=0, description="CPUs Ray reserves per replica")
     gpus: float = Field(0, ge=0, description="GPUs Ray reserves per replica (CUDA when ONNX Runtime has it)")
     host: str = "127.0.0.1"
     timeout: float = Field(180, gt=0, description="seconds to wait for replicas to be ready")
     batch: int = Field(8, ge=1, le=1024, description="test images per request when checking the deployment")
-    min_agreement: float = Field(1.0, ge=0, le=1, description="share of live answers that must equal offline evaluation")
+    min_agreement: float = Field(
+        1.0, ge=0, le=1, description="share of live answers that must equal offline evaluation"
+    )
     sample: int = Field(8, ge=0, le=100, description="live predictions kept for the run summary")
 
 
@@ -62,14 +66,20 @@ class RunDeployments:
         self.platform = platform
         self.run_id = run_id
         self.serve = serve
-        self.deployments = platform.serving if serve else Deployments(
-            platform.metadata, platform.artifacts, platform.settings, on_this_ray=True)
+        self.deployments = (
+            platform.serving
+            if serve
+            else Deployments(platform.metadata, platform.artifacts, platform.settings, on_this_ray=True)
+        )
         self.deployed: list[_Deployed] = []
 
-    def _audited(self, action: str, target: str, change: Callable[[], dict[str, Any]], **details: Any) -> dict[str, Any]:
+    def _audited(
+        self, action: str, target: str, change: Callable[[], dict[str, Any]], **details: Any
+    ) -> dict[str, Any]:
         security = self.platform.security
-        with security.audited(self.platform.local_access(), f"deployments.{action}", target, run_id=self.run_id,
-                              **details):
+        with security.audited(
+            self.platform.local_access(), f"deployments.{action}", target, run_id=self.run_id, **details
+        ):
             return change()
 
     def deploy(self, ref: str, name: str, config: DeployConfig) -> dict[str, Any]:
@@ -77,8 +87,13 @@ class RunDeployments:
         serving = self.deployments
         version = self.platform.get_model(ref)
         existing = next((d for d in serving.list() if d["name"] == name), None)
-        options = {"replicas": config.replicas, "cpus": config.cpus, "gpus": config.gpus, "host": config.host,
-                   "timeout": config.timeout}
+        options = {
+            "replicas": config.replicas,
+            "cpus": config.cpus,
+            "gpus": config.gpus,
+            "host": config.host,
+            "timeout": config.timeout,
+        }
         if existing is not None and not self.serve:
             name = f"{name}-{self.run_id}"[:63]  # someone's deployment: check on a stand-in, leave theirs alone
             existing = None
@@ -87,16 +102,26 @@ class RunDeployments:
             self._audited("delete", name, lambda: serving.delete(name))
             existing = None
         if existing is None:
-            d = self._audited("deploy", ref, lambda: serving.deploy(version, name=name, **options), name=name,
-                              replicas=config.replicas)
+            d = self._audited(
+                "deploy",
+                ref,
+                lambda: serving.deploy(version, name=name, **options),
+                name=name,
+                replicas=config.replicas,
+            )
             state = "created"
         elif existing["stable"] == ref and existing["canary"] is None:
             d, state = existing, "reused"
             if not existing["live"]:  # its record says it serves, but nothing answers: bring it back first
                 d = self._audited("restart", name, lambda: serving.restart(name, timeout=config.timeout))
         else:
-            d = self._audited("deploy", ref, lambda: serving.deploy(version, name=name, canary=50.0,
-                                                                    timeout=config.timeout), name=name, canary=50.0)
+            d = self._audited(
+                "deploy",
+                ref,
+                lambda: serving.deploy(version, name=name, canary=50.0, timeout=config.timeout),
+                name=name,
+                canary=50.0,
+            )
             state = "canary"
         self.deployed.append(_Deployed(d["name"], d["url"], d["id"], state))
         return d
@@ -115,9 +140,9 @@ class RunDeployments:
             return [{"name": e.name, "url": e.url, "deployment_id": e.deployment_id} for e in self.deployed]
         for entry in reversed(self.deployed):
             if entry.state == "created":
-                self._audited("delete", entry.name, lambda: self.deployments.delete(entry.name))
+                self._audited("delete", entry.name, lambda name=entry.name: self.deployments.delete(name))
             elif entry.state in ("canary", "promoted"):
-                self._audited("rollback", entry.name, lambda: self.deployments.rollback(entry.name))
+                self._audited("rollback", entry.name, lambda name=entry.name: self.deployments.rollback(name))
         self.deployed.clear()
         return []
 
@@ -125,8 +150,12 @@ class RunDeployments:
 class DeployStage(Stage):
     kind = "deploy"
     Config = DeployConfig
-    inputs = {"model": "a register stage's model version", "onnx": "the ONNX file", "data": "arrays to check with",
-              "predictions": "offline predictions from an evaluate stage"}
+    inputs = {
+        "model": "a register stage's model version",
+        "onnx": "the ONNX file",
+        "data": "arrays to check with",
+        "predictions": "offline predictions from an evaluate stage",
+    }
     outputs = {"deployment": "the deployment serving the version", "checks": "live answers vs offline evaluation"}
     cacheable = False  # a deployment is running processes, not a result to reuse
     # In the command's process: it drives the serving Ray cluster (a driver joins one cluster at a time), and
@@ -140,9 +169,13 @@ class DeployStage(Stage):
         cfg: DeployConfig = config
         deployments: RunDeployments | None = getattr(ctx, "deployments", None)
         if deployments is None:
-            raise StageFailed("the deploy stage needs the pipeline runner's deployments", stage=ctx.stage,
-                              run_id=ctx.run_id, cause="no RunDeployments on the stage context",
-                              hint="run deploy stages through `aidc run`")
+            raise StageFailed(
+                "the deploy stage needs the pipeline runner's deployments",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="no RunDeployments on the stage context",
+                hint="run deploy stages through `aidc run`",
+            )
         model = inputs["model"]
         registered, _, version = model["ref"].partition(":")
         ctx.progress("deploy", 0, 1, force=True, step="starting replicas")
@@ -155,20 +188,38 @@ class DeployStage(Stage):
         answers = []
         with EndpointClient(url) as client:
             for i in range(0, len(x), cfg.batch):  # pinned to the version: a canary is checked on its own
-                answers.append(client.infer(name, x[i:i + cfg.batch], version=version).argmax(axis=1))
+                answers.append(client.infer(name, x[i : i + cfg.batch], version=version).argmax(axis=1))
                 ctx.progress("deploy", min(i + cfg.batch, len(x)), len(x), step="checking answers")
         live = np.concatenate(answers) if answers else np.zeros(0, dtype=np.int64)
         agreement = float((live == np.asarray(offline["predicted"])).mean()) if len(live) else 1.0
-        checks = {"agreement": agreement, "requests": len(answers), "images": int(len(x)),
-                  "accuracy": float((live == y).mean()) if len(live) else 0.0,
-                  "sample": [{"label": int(t), "predicted": int(p)} for t, p in zip(y[:cfg.sample], live[:cfg.sample])]}
+        checks = {
+            "agreement": agreement,
+            "requests": len(answers),
+            "images": int(len(x)),
+            "accuracy": float((live == y).mean()) if len(live) else 0.0,
+            "sample": [
+                {"label": int(t), "predicted": int(p)}
+                for t, p in zip(y[: cfg.sample], live[: cfg.sample], strict=False)
+            ],
+        }
         if agreement < cfg.min_agreement:
-            raise StageFailed(f"the deployment agrees with offline evaluation on {agreement:.2%} of images "
-                              f"(< {cfg.min_agreement:.2%})", stage=ctx.stage, run_id=ctx.run_id,
-                              cause="live answers differ from offline predictions",
-                              hint=f"`aidc deployments show {name}` lists its replicas and their logs")
+            raise StageFailed(
+                f"the deployment agrees with offline evaluation on {agreement:.2%} of images "
+                f"(< {cfg.min_agreement:.2%})",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="live answers differ from offline predictions",
+                hint=f"`aidc deployments show {name}` lists its replicas and their logs",
+            )
         ctx.log(f"deployment agrees with offline evaluation on {agreement:.2%} of {len(x)} images")
         details = deployments.checked(name)
-        return {"deployment": {"name": name, "url": url, "deployment_id": d["id"], "model_version": model["ref"],
-                               "replicas": details["replicas"]},
-                "checks": checks}
+        return {
+            "deployment": {
+                "name": name,
+                "url": url,
+                "deployment_id": d["id"],
+                "model_version": model["ref"],
+                "replicas": details["replicas"],
+            },
+            "checks": checks,
+        }

@@ -31,57 +31,89 @@ SETTLE_TIMEOUT_S = 180.0
 class Deployments:
     """The deployment verbs on one platform's stores and serving cluster."""
 
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, *,
-                 on_this_ray: bool = False) -> None:
+    def __init__(
+        self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, *, on_this_ray: bool = False
+    ) -> None:
         """``on_this_ray``: deploy on the Ray this process already drives (its deployments end with it)."""
         from aidc.serving.cluster import ServingCluster
 
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
-        self.cluster = ServingCluster(settings.home, address=settings.ray_address, num_cpus=settings.ray_num_cpus,
-                                      joined=on_this_ray)
+        self.cluster = ServingCluster(
+            settings.home, address=settings.ray_address, num_cpus=settings.ray_num_cpus, joined=on_this_ray
+        )
         # One namespace per metadata store: two AIDC_HOMEs sharing a cluster never see each other's actors.
         self.namespace = "aidc-" + hashlib.sha1(settings.metadata_url.encode()).hexdigest()[:10]
 
     # ------------------------------------------------------------------------------------- changes
 
-    def deploy(self, version: ModelVersion, *, name: str | None = None, replicas: int = 1,
-               canary: float | None = None, cpus: float = 0.5, gpus: float = 0.0, host: str = "127.0.0.1",
-               policy: CanaryPolicy | None = None, timeout: float = SETTLE_TIMEOUT_S,
-               project: str | None = None) -> dict[str, Any]:
+    def deploy(
+        self,
+        version: ModelVersion,
+        *,
+        name: str | None = None,
+        replicas: int = 1,
+        canary: float | None = None,
+        cpus: float = 0.5,
+        gpus: float = 0.0,
+        host: str = "127.0.0.1",
+        policy: CanaryPolicy | None = None,
+        timeout: float = SETTLE_TIMEOUT_S,
+        project: str | None = None,
+    ) -> dict[str, Any]:
         """Serve ``version`` as deployment ``name`` (default: the model's name), or canary it into that deployment;
         a new deployment belongs to ``project`` (default: "default") from the start."""
         name = name or version.name
         if not NAME.match(name):
             raise InvalidInput(f"deployment name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
         if not version.onnx_digest or not self.artifacts.exists(version.onnx_digest):
-            raise NotFound(f"model version {version.ref} has no ONNX file in the artifact store",
-                           hint="register versions through a pipeline with an export stage")
+            raise NotFound(
+                f"model version {version.ref} has no ONNX file in the artifact store",
+                hint="register versions through a pipeline with an export stage",
+            )
         existing = self._active(name)
         if existing is not None:
             if canary is None:
                 current = self.store.get_model_version_by_id(existing.model_version_id).ref
-                raise Conflict(f"deployment {name!r} already serves {current}",
-                               hint=f"roll {version.ref} out with --canary PCT, or delete the deployment first")
+                raise Conflict(
+                    f"deployment {name!r} already serves {current}",
+                    hint=f"roll {version.ref} out with --canary PCT, or delete the deployment first",
+                )
             self._managed(existing)
             stable = self.store.get_model_version_by_id(existing.model_version_id)
             if stable.name != version.name:
-                raise InvalidInput(f"deployment {name!r} serves model {stable.name!r}; its canary must be a version "
-                                   f"of the same model, not {version.ref}")
+                raise InvalidInput(
+                    f"deployment {name!r} serves model {stable.name!r}; its canary must be a version "
+                    f"of the same model, not {version.ref}"
+                )
             start_canary(self.store, existing, version, canary, policy or CanaryPolicy())
             return self._settle(existing.id, timeout)
         if canary is not None:
-            raise InvalidInput(f"there is no deployment {name!r} for a canary to be compared with",
-                               hint=f"deploy a stable version first: `aidc deploy {version.ref}`")
+            raise InvalidInput(
+                f"there is no deployment {name!r} for a canary to be compared with",
+                hint=f"deploy a stable version first: `aidc deploy {version.ref}`",
+            )
         if replicas < 1 or cpus <= 0 or gpus < 0:
             raise InvalidInput("a deployment needs --replicas ≥ 1, --cpus > 0 and --gpus ≥ 0")
         with self.store.transaction():
-            d = self.store.add_deployment(name, version.id, "", None, "starting", replicas=replicas,
-                                          resources={"cpus": cpus, "gpus": gpus, "host": host}, project=project)
+            d = self.store.add_deployment(
+                name,
+                version.id,
+                "",
+                None,
+                "starting",
+                replicas=replicas,
+                resources={"cpus": cpus, "gpus": gpus, "host": host},
+                project=project,
+            )
             d = self.store.update_deployment(d.id, controller=f"{self.namespace}/{_controller_name(d.id)}")
-            self.store.add_deployment_event(d.id, "created", f"{version.ref} on {replicas} replica(s)",
-                                            {"replicas": replicas, "cpus": cpus, "gpus": gpus})
+            self.store.add_deployment_event(
+                d.id,
+                "created",
+                f"{version.ref} on {replicas} replica(s)",
+                {"replicas": replicas, "cpus": cpus, "gpus": gpus},
+            )
         try:
             return self._settle(d.id, timeout)
         except AidcError as exc:
@@ -94,8 +126,9 @@ class Deployments:
         d = self._managed(self.store.find_deployment(name))
         with self.store.transaction():
             self.store.update_deployment(d.id, replicas=replicas)
-            self.store.add_deployment_event(d.id, "scaled", f"{d.replicas} → {replicas} replica(s)",
-                                            {"from": d.replicas, "to": replicas})
+            self.store.add_deployment_event(
+                d.id, "scaled", f"{d.replicas} → {replicas} replica(s)", {"from": d.replicas, "to": replicas}
+            )
         return self._settle(d.id, timeout)
 
     def promote(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
@@ -132,8 +165,11 @@ class Deployments:
         if details["live"]:  # where each version runs (CUDA or CPU), as its replicas' ONNX Runtime reports it
             details["providers"] = {
                 ref: _get_json(f"{d.url}/v2/models/{d.name}/versions/{ref.rpartition(':')[2]}")
-                .get("parameters", {}).get("execution_providers")
-                for ref in (details["stable"], details["canary"]) if ref}
+                .get("parameters", {})
+                .get("execution_providers")
+                for ref in (details["stable"], details["canary"])
+                if ref
+            }
         details["events"] = [e.to_json() for e in self.store.deployment_events(d.id)]
         return details
 
@@ -142,15 +178,33 @@ class Deployments:
         ref = lambda mv_id: self.store.get_model_version_by_id(mv_id).ref if mv_id else None  # noqa: E731
         replicas = self.store.list_replicas(d.id)
         out: dict[str, Any] = {
-            "name": d.name, "id": d.id, "url": d.url, "status": d.status, "stable": ref(d.model_version_id),
-            "canary": ref(d.canary_model_version_id), "canary_percent": d.canary_percent,
-            "previous": ref(d.previous_model_version_id), "replicas": d.replicas,
+            "name": d.name,
+            "id": d.id,
+            "url": d.url,
+            "status": d.status,
+            "stable": ref(d.model_version_id),
+            "canary": ref(d.canary_model_version_id),
+            "canary_percent": d.canary_percent,
+            "previous": ref(d.previous_model_version_id),
+            "replicas": d.replicas,
             "ready": sum(r.status == "ready" for r in replicas if r.model_version_id == d.model_version_id),
-            "resources": d.resources, "managed": d.controller is not None,
-            "created_at": d.created_at.isoformat(), "updated_at": d.updated_at.isoformat() if d.updated_at else None,
-            "replica_list": [{"version": ref(r.model_version_id), "slot": r.slot, "status": r.status, "url": r.url,
-                              "pid": r.pid, "node": r.node, "restarts": r.restarts, "message": r.message}
-                             for r in replicas],
+            "resources": d.resources,
+            "managed": d.controller is not None,
+            "created_at": d.created_at.isoformat(),
+            "updated_at": d.updated_at.isoformat() if d.updated_at else None,
+            "replica_list": [
+                {
+                    "version": ref(r.model_version_id),
+                    "slot": r.slot,
+                    "status": r.status,
+                    "url": r.url,
+                    "pid": r.pid,
+                    "node": r.node,
+                    "restarts": r.restarts,
+                    "message": r.message,
+                }
+                for r in replicas
+            ],
         }
         out["live"] = d.status != "stopped" and _answers(d.url)
         if probe_traffic and out["live"] and d.controller is not None:
@@ -179,8 +233,11 @@ class Deployments:
     @staticmethod
     def _managed(d: Deployment) -> Deployment:
         if d.controller is None:
-            raise Conflict(f"deployment {d.name!r} is a single endpoint a pipeline run started; it has no replicas "
-                           "to scale or canary", hint=f"deploy the model with `aidc deploy` to manage it")
+            raise Conflict(
+                f"deployment {d.name!r} is a single endpoint a pipeline run started; it has no replicas "
+                "to scale or canary",
+                hint="deploy the model with `aidc deploy` to manage it",
+            )
         return d
 
     def _controller(self, d: Deployment, *, create: bool) -> Any:
@@ -196,15 +253,29 @@ class Deployments:
                 return None
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        config = ControllerConfig(deployment_id=d.id, metadata_url=self.settings.metadata_url,
-                                  artifacts=self.artifacts,
-                                  workdir=str(self.settings.home / "serving" / f"{d.name}-{d.id}"),
-                                  namespace=self.namespace, host=str(d.resources.get("host", "127.0.0.1")))
+        config = ControllerConfig(
+            deployment_id=d.id,
+            metadata_url=self.settings.metadata_url,
+            artifacts=self.artifacts,
+            workdir=str(self.settings.home / "serving" / f"{d.name}-{d.id}"),
+            namespace=self.namespace,
+            host=str(d.resources.get("host", "127.0.0.1")),
+        )
         # On this node: the router binds here, so the URL printed to the user is reachable from here.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        return ray.remote(DeploymentController).options(
-            name=_controller_name(d.id), namespace=self.namespace, lifetime="detached", num_cpus=0, max_restarts=-1,
-            max_concurrency=4, scheduling_strategy=here).remote(config)
+        return (
+            ray.remote(DeploymentController)
+            .options(
+                name=_controller_name(d.id),
+                namespace=self.namespace,
+                lifetime="detached",
+                num_cpus=0,
+                max_restarts=-1,
+                max_concurrency=4,
+                scheduling_strategy=here,
+            )
+            .remote(config)
+        )
 
     def _settle(self, deployment_id: int, timeout: float) -> dict[str, Any]:
         import ray
@@ -216,13 +287,16 @@ class Deployments:
             try:
                 summary = ray.get(controller.settle.remote(timeout), timeout=timeout + 60)
             except RayActorError as exc:
-                raise BackendUnavailable(f"the controller of deployment {d.name!r} failed: "
-                                         f"{str(exc).strip().splitlines()[-1]}",
-                                         hint=f"see the logs under {self.settings.home / 'serving'}") from None
+                raise BackendUnavailable(
+                    f"the controller of deployment {d.name!r} failed: {str(exc).strip().splitlines()[-1]}",
+                    hint=f"see the logs under {self.settings.home / 'serving'}",
+                ) from None
         if not summary.get("settled"):
             problems = "; ".join(summary.get("problems") or ["unknown"])
-            raise BackendUnavailable(f"deployment {d.name!r} did not settle within {timeout:g}s: {problems}",
-                                     hint=f"`aidc deployments show {d.name}` tells what each replica is doing")
+            raise BackendUnavailable(
+                f"deployment {d.name!r} did not settle within {timeout:g}s: {problems}",
+                hint=f"`aidc deployments show {d.name}` tells what each replica is doing",
+            )
         return self.describe(self.store.get_deployment(deployment_id))
 
     def _take_down(self, d: Deployment, status: str, reason: str) -> None:
@@ -242,10 +316,12 @@ class Deployments:
                 self.store.remove_replica(d.id, replica.model_version_id, replica.slot)
             self.store.update_deployment(d.id, status=status)
             self.store.add_deployment_event(d.id, status, reason)
-        if self.cluster.owned and not self.cluster.kept and not any(
-                x.controller for x in self.store.list_deployments() if x.status not in ("stopped", "failed")):
+        if (
+            self.cluster.owned
+            and not self.cluster.kept
+            and not any(x.controller for x in self.store.list_deployments() if x.status not in ("stopped", "failed"))
+        ):
             self.cluster.stop()  # nothing left to serve: leave no Ray processes behind
-
 
     def _stop_actors(self, d: Deployment) -> None:
         """The controller drains and stops its replicas; whatever it could not (or a missing one left) is killed."""
@@ -318,8 +394,10 @@ def load_inputs(path: Path, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
                 arrays = {t["name"]: decode_tensor(t, None, f"input {t.get('name')!r}") for t in data["inputs"]}
             else:
                 data = data if isinstance(data, dict) else {first: data}
-                arrays = {k: np.asarray(v, dtype=OIP_TO_NUMPY[specs[k]["datatype"]] if k in specs else None)
-                          for k, v in data.items()}
+                arrays = {
+                    k: np.asarray(v, dtype=OIP_TO_NUMPY[specs[k]["datatype"]] if k in specs else None)
+                    for k, v in data.items()
+                }
         else:
             raise InvalidInput(f"{path}: input files are .npy, .npz or .json, not {suffix or 'no suffix'}")
     except (ValueError, TypeError, KeyError, OSError) as exc:

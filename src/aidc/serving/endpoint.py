@@ -52,10 +52,20 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(log not readable)"
 
 
-def start_endpoint(onnx_path: str | os.PathLike[str], name: str, version: str = "1", *,
-                   host: str = "127.0.0.1", port: int = 0, log_path: str | os.PathLike[str] | None = None,
-                   ready_timeout: float = 60.0, max_batch_size: int = 32, max_queue_delay_ms: float = 2.0,
-                   extra_args: list[str] | None = None, die_with_parent: bool = False) -> EndpointProcess:
+def start_endpoint(
+    onnx_path: str | os.PathLike[str],
+    name: str,
+    version: str = "1",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_path: str | os.PathLike[str] | None = None,
+    ready_timeout: float = 60.0,
+    max_batch_size: int = 32,
+    max_queue_delay_ms: float = 2.0,
+    extra_args: list[str] | None = None,
+    die_with_parent: bool = False,
+) -> EndpointProcess:
     """Spawn ``python -m aidc.serving.server`` in its own session and wait until it is ready.
 
     Its own session lets it outlive the calling command (``--serve``) and lets ``stop`` signal the whole
@@ -63,11 +73,25 @@ def start_endpoint(onnx_path: str | os.PathLike[str], name: str, version: str = 
     Output goes to ``log_path``; if the server dies or is not ready within ``ready_timeout`` seconds this
     raises BackendUnavailable naming the log and quoting its last lines.
     """
-    args = ["--model", f"{name}:{version}={Path(onnx_path).resolve()}",
-            "--max-batch-size", str(max_batch_size), "--max-queue-delay-ms", str(max_queue_delay_ms),
-            *(extra_args or [])]
-    return launch(SERVER_MODULE, args, what=f"inference server for {name!r}", host=host, port=port,
-                  log_path=log_path, ready_timeout=ready_timeout, die_with_parent=die_with_parent)
+    args = [
+        "--model",
+        f"{name}:{version}={Path(onnx_path).resolve()}",
+        "--max-batch-size",
+        str(max_batch_size),
+        "--max-queue-delay-ms",
+        str(max_queue_delay_ms),
+        *(extra_args or []),
+    ]
+    return launch(
+        SERVER_MODULE,
+        args,
+        what=f"inference server for {name!r}",
+        host=host,
+        port=port,
+        log_path=log_path,
+        ready_timeout=ready_timeout,
+        die_with_parent=die_with_parent,
+    )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -77,10 +101,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def launch(module: str, args: list[str], *, what: str, host: str = "127.0.0.1", port: int = 0,
-           log_path: str | os.PathLike[str] | None = None, ready_timeout: float = 60.0,
-           env: dict[str, str] | None = None, die_with_parent: bool = False,
-           wait_for: str = "ready") -> EndpointProcess:
+def launch(
+    module: str,
+    args: list[str],
+    *,
+    what: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_path: str | os.PathLike[str] | None = None,
+    ready_timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    die_with_parent: bool = False,
+    wait_for: str = "ready",
+) -> EndpointProcess:
     """Run ``python -m MODULE --host H --port P --port-file F ARGS`` and wait until it answers ``wait_for``.
 
     The modules are aidc's HTTP processes (the inference server, the deployment router): each binds the port,
@@ -89,13 +122,20 @@ def launch(module: str, args: list[str], *, what: str, host: str = "127.0.0.1", 
     log = Path(log_path) if log_path is not None else Path(tempfile.mkstemp(prefix="aidc-serve-", suffix=".log")[1])
     log.parent.mkdir(parents=True, exist_ok=True)
     port_file = Path(tempfile.mkdtemp(prefix="aidc-endpoint-")) / "port"
-    command = [sys.executable, "-m", module, "--host", host, "--port", str(port), "--port-file", str(port_file),
-               *args]
+    command = [sys.executable, "-m", module, "--host", host, "--port", str(port), "--port-file", str(port_file), *args]
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     preexec = _die_with_parent if die_with_parent and sys.platform == "linux" else None
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=full_env, close_fds=True, preexec_fn=preexec)
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=full_env,
+            close_fds=True,
+            preexec_fn=preexec,
+        )
     _CHILDREN[proc.pid] = proc
     deadline = time.monotonic() + ready_timeout
     url_host = f"[{host}]" if ":" in host else host
@@ -104,8 +144,9 @@ def launch(module: str, args: list[str], *, what: str, host: str = "127.0.0.1", 
             code = proc.poll()
             if code is not None:
                 raise BackendUnavailable(
-                    f"{what} exited with code {code} before it was ready; "
-                    f"log {log}:\n{_tail(log)}", hint="the last lines of the log say why")
+                    f"{what} exited with code {code} before it was ready; log {log}:\n{_tail(log)}",
+                    hint="the last lines of the log say why",
+                )
             if port_file.exists():
                 url = f"http://{url_host}:{port_file.read_text().strip()}"
                 with EndpointClient(url, timeout=2.0) as probe:
@@ -114,8 +155,9 @@ def launch(module: str, args: list[str], *, what: str, host: str = "127.0.0.1", 
             if time.monotonic() > deadline:
                 stop_endpoint(proc.pid, timeout=5.0)
                 raise BackendUnavailable(
-                    f"{what} was not ready within {ready_timeout:g}s; "
-                    f"log {log}:\n{_tail(log)}", hint="raise ready_timeout for large models")
+                    f"{what} was not ready within {ready_timeout:g}s; log {log}:\n{_tail(log)}",
+                    hint="raise ready_timeout for large models",
+                )
             time.sleep(0.05)
     finally:
         port_file.unlink(missing_ok=True)
@@ -210,15 +252,17 @@ class EndpointClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"inference endpoint {self.url} did not answer: {exc}",
-                                     hint="check that the endpoint is running") from exc
+            raise BackendUnavailable(
+                f"inference endpoint {self.url} did not answer: {exc}", hint="check that the endpoint is running"
+            ) from exc
         if response.status_code >= 400:
             try:
                 message = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 message = response.text[:500]
-            kind: type[AidcError] = {400: InvalidInput, 404: NotFound, 413: InvalidInput}.get(response.status_code,
-                                                                            BackendUnavailable)
+            kind: type[AidcError] = {400: InvalidInput, 404: NotFound, 413: InvalidInput}.get(
+                response.status_code, BackendUnavailable
+            )
             raise kind(f"{self.url}{path}: {message}")
         return response
 
@@ -229,19 +273,27 @@ class EndpointClient:
             self._metadata[key] = self._request("GET", path).json()
         return self._metadata[key]
 
-    def infer(self, name: str, array: np.ndarray, input_name: str | None = None, binary: bool = False,
-              version: str | None = None) -> np.ndarray:
+    def infer(
+        self,
+        name: str,
+        array: np.ndarray,
+        input_name: str | None = None,
+        binary: bool = False,
+        version: str | None = None,
+    ) -> np.ndarray:
         """Send one input tensor; return the model's first output as an array."""
         if input_name is None:
             input_name = self.metadata(name, version)["inputs"][0]["name"]
         _, outputs = self.infer_all(name, {input_name: array}, binary=binary, version=version)
         return next(iter(outputs.values()))
 
-    def infer_all(self, name: str, inputs: dict[str, np.ndarray], *, binary: bool = True,
-                  version: str | None = None) -> tuple[str, dict[str, np.ndarray]]:
+    def infer_all(
+        self, name: str, inputs: dict[str, np.ndarray], *, binary: bool = True, version: str | None = None
+    ) -> tuple[str, dict[str, np.ndarray]]:
         """Send every input; return the version that answered and every output by name."""
-        body, headers = encode_infer_request({k: np.asarray(v) for k, v in inputs.items()}, binary=binary,
-                                             binary_output=binary)
+        body, headers = encode_infer_request(
+            {k: np.asarray(v) for k, v in inputs.items()}, binary=binary, binary_output=binary
+        )
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
         response = self._request("POST", path, content=body, headers=headers)
         header_length = response.headers.get(HEADER_LENGTH)

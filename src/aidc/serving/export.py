@@ -26,9 +26,18 @@ def to_onnx(model: Any, sample: np.ndarray, opset: int | None = None) -> bytes:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (torch.from_numpy(sample),), None, input_names=[INPUT_NAME],
-                                    output_names=[OUTPUT_NAME], dynamic_shapes=({0: torch.export.Dim("batch")},),
-                                    opset_version=opset, dynamo=True, external_data=False, verbose=False)
+        program = torch.onnx.export(
+            model,
+            (torch.from_numpy(sample),),
+            None,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     return program.model_proto.SerializeToString()  # type: ignore[union-attr,no-any-return]
 
 
@@ -42,7 +51,11 @@ def onnx_logits(blob: bytes, x: np.ndarray) -> np.ndarray:
 class ExportStage(Stage):
     kind = "export"
     Config = ExportConfig
-    inputs = {"checkpoint": "a train stage's checkpoint", "model": "its architecture", "data": "arrays for the parity check"}
+    inputs = {
+        "checkpoint": "a train stage's checkpoint",
+        "model": "its architecture",
+        "data": "arrays for the parity check",
+    }
     outputs = {"onnx": "the ONNX model", "parity": "ONNX Runtime vs PyTorch on the test split"}
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -61,14 +74,22 @@ class ExportStage(Stage):
         try:
             onnx.checker.check_model(onnx.load_from_string(blob), full_check=True)
         except onnx.checker.ValidationError as exc:
-            raise StageFailed(f"the exported model is not valid ONNX: {exc}", stage=ctx.stage, run_id=ctx.run_id,
-                              cause="onnx.checker rejected the model") from exc
+            raise StageFailed(
+                f"the exported model is not valid ONNX: {exc}",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="onnx.checker rejected the model",
+            ) from exc
         ctx.progress("export", 2, 3, force=True, step="parity")
         diff = float(np.abs(onnx_logits(blob, x) - evaluate_arrays(model, x)).max()) if len(x) else 0.0
         if diff > cfg.tolerance:
-            raise StageFailed(f"ONNX Runtime differs from PyTorch by {diff:.2e} (> {cfg.tolerance:g}) on the test split",
-                              stage=ctx.stage, run_id=ctx.run_id, cause="export parity check failed",
-                              hint="try another opset (export.opset), or raise export.tolerance if the difference is expected")
+            raise StageFailed(
+                f"ONNX Runtime differs from PyTorch by {diff:.2e} (> {cfg.tolerance:g}) on the test split",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="export parity check failed",
+                hint="try another opset (export.opset), or raise export.tolerance if the difference is expected",
+            )
         ref = ctx.put_artifact(blob, kind="onnx", name="model.onnx")
         ctx.progress("export", 3, 3, force=True, step="done")
         ctx.log(f"ONNX {len(blob)} bytes, parity max |diff| {diff:.2e} on {len(x)} test images")

@@ -22,13 +22,20 @@ import json
 import logging
 import signal
 import socket
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from aidc.serving.app import (DECODE_IN_THREAD_BYTES, INFER_PATH, JSON_HEADERS, Answer, BodyTooLarge, InferRoute,
-                              InferTicket)
+from aidc.serving.app import (
+    DECODE_IN_THREAD_BYTES,
+    INFER_PATH,
+    JSON_HEADERS,
+    Answer,
+    BodyTooLarge,
+    InferRoute,
+    InferTicket,
+)
 
 log = logging.getLogger("aidc.serving.frontend")
 
@@ -54,8 +61,20 @@ def response_bytes(status: int, content: bytes, headers: dict[str, str], keep_al
 class _Request:
     """One parsed request: what the parser told us, and its body (or why it has none)."""
 
-    __slots__ = ("url", "method", "headers", "body", "size", "too_large", "header_length", "keep_alive",
-                 "http_version", "expect_continue", "answered_early", "error")
+    __slots__ = (
+        "url",
+        "method",
+        "headers",
+        "body",
+        "size",
+        "too_large",
+        "header_length",
+        "keep_alive",
+        "http_version",
+        "expect_continue",
+        "answered_early",
+        "error",
+    )
 
     def __init__(self) -> None:
         self.url = b""
@@ -211,8 +230,10 @@ class Connection(asyncio.Protocol):
         declared = next((v for k, v in request.headers if k == b"content-length"), None)
         limit = self.front.max_body_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            request.too_large = BodyTooLarge(f"request body is {int(declared)} bytes; this server accepts at most "
-                                             f"{limit}", hint="send fewer rows per request")
+            request.too_large = BodyTooLarge(
+                f"request body is {int(declared)} bytes; this server accepts at most {limit}",
+                hint="send fewer rows per request",
+            )
         if request.expect_continue:
             if request.too_large is not None:
                 # The client waits before sending the body: answer now, and close, since the body may never come.
@@ -230,8 +251,9 @@ class Connection(asyncio.Protocol):
             return  # read and dropped, so the client gets to read our 413
         request.size += len(body)
         if request.size > self.front.max_body_bytes:
-            request.too_large = BodyTooLarge(f"request body exceeds {self.front.max_body_bytes} bytes",
-                                             hint="send fewer rows per request")
+            request.too_large = BodyTooLarge(
+                f"request body exceeds {self.front.max_body_bytes} bytes", hint="send fewer rows per request"
+            )
             request.body.clear()
             return
         request.body.append(body)
@@ -291,7 +313,8 @@ class Connection(asyncio.Protocol):
         assert route is not None
         if isinstance(body, bytes) and len(body) > DECODE_IN_THREAD_BYTES:
             self.task = asyncio.get_running_loop().create_task(
-                self._answer_later(route.answer(name, version, body, request.header_length, decode_in_thread=True)))
+                self._answer_later(route.answer(name, version, body, request.header_length, decode_in_thread=True))
+            )
             return
         ticket = route.submit(name, version, body, request.header_length, self._infer_done)
         if isinstance(ticket, Answer):
@@ -329,7 +352,7 @@ class Connection(asyncio.Protocol):
         keep_alive = bool(request and request.keep_alive) and not self.broken and not self.front.stopping
         data = response_bytes(answer.status, answer.content, answer.headers, keep_alive)
         if head_only:
-            data = data[:len(data) - len(answer.content)]
+            data = data[: len(data) - len(answer.content)]
         self.transport.write(data)
         if not keep_alive:
             self.waiting.clear()
@@ -340,11 +363,21 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         body = b"".join(request.body)
         self.client_gone = asyncio.get_running_loop().create_future()
-        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-                 "http_version": request.http_version, "method": request.method.decode("latin-1"),
-                 "scheme": "http", "path": path, "raw_path": raw_path, "query_string": query, "root_path": "",
-                 "headers": request.headers, "server": self.transport.get_extra_info("sockname"),
-                 "client": self.transport.get_extra_info("peername"), "state": {}}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": request.http_version,
+            "method": request.method.decode("latin-1"),
+            "scheme": "http",
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": request.headers,
+            "server": self.transport.get_extra_info("sockname"),
+            "client": self.transport.get_extra_info("peername"),
+            "state": {},
+        }
         received = False
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -374,14 +407,18 @@ class Connection(asyncio.Protocol):
         finally:
             self.task = None
         content = b"".join(chunks)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start.get("headers", [])
-                   if k.lower() not in (b"content-length", b"transfer-encoding", b"connection")}
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in start.get("headers", [])
+            if k.lower() not in (b"content-length", b"transfer-encoding", b"connection")
+        }
         self._write(Answer(int(start.get("status", 500)), content, headers), head_only=request.method == b"HEAD")
         self._next()
 
 
-async def listen(app: Any, sock: socket.socket, *, max_body_bytes: int | None = None
-                 ) -> tuple[asyncio.Server, FrontEnd]:
+async def listen(
+    app: Any, sock: socket.socket, *, max_body_bytes: int | None = None
+) -> tuple[asyncio.Server, FrontEnd]:
     """Start answering connections to ``sock`` on the running loop; the caller closes the server."""
     front = FrontEnd(app, max_body_bytes=max_body_bytes)
     front.idle.set()
@@ -389,8 +426,14 @@ async def listen(app: Any, sock: socket.socket, *, max_body_bytes: int | None = 
     return server, front
 
 
-async def serve(app: Any, sock: socket.socket, *, graceful_timeout: float = 10.0,
-                shutdown: Callable[[], Awaitable[None]] | None = None, max_body_bytes: int | None = None) -> None:
+async def serve(
+    app: Any,
+    sock: socket.socket,
+    *,
+    graceful_timeout: float = 10.0,
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+    max_body_bytes: int | None = None,
+) -> None:
     """Serve ``app`` on a bound, listening socket until SIGTERM or SIGINT, then drain and stop.
 
     Draining: stop accepting, close idle connections, let answers in progress finish (up to
@@ -413,7 +456,7 @@ async def serve(app: Any, sock: socket.socket, *, graceful_timeout: float = 10.0
         connection.shutdown()
     try:
         await asyncio.wait_for(front.idle.wait(), graceful_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("%d connection(s) still busy after %gs; closing them", len(front.connections), graceful_timeout)
         for connection in list(front.connections):
             if connection.transport is not None:

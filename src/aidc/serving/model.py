@@ -67,8 +67,10 @@ def choose_providers(available: list[str], cuda_visible_devices: str | None = No
 def _spec(node: Any) -> TensorSpec:
     datatype = ORT_TO_OIP.get(node.type)
     if datatype is None:
-        raise BackendUnavailable(f"tensor {node.name!r} has type {node.type}, which OIP v2 cannot carry",
-                                 hint="export the model with plain numeric or string tensors")
+        raise BackendUnavailable(
+            f"tensor {node.name!r} has type {node.type}, which OIP v2 cannot carry",
+            hint="export the model with plain numeric or string tensors",
+        )
     # Symbolic ('batch') and unknown (None) dims are both dynamic to a client.
     shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in node.shape)
     return TensorSpec(node.name, datatype, shape)
@@ -81,9 +83,16 @@ class OnnxModel:
     from one thread per model so intra-op threads can use every core without oversubscription.
     """
 
-    def __init__(self, path: str | os.PathLike[str], name: str, version: str = "1", *,
-                 providers: list[str] | None = None, intra_op_threads: int | None = None,
-                 allow_spinning: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        version: str = "1",
+        *,
+        providers: list[str] | None = None,
+        intra_op_threads: int | None = None,
+        allow_spinning: bool = False,
+    ) -> None:
         import onnxruntime as ort  # heavy: only when a model is actually loaded
 
         self.path = Path(path)
@@ -105,8 +114,9 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own untyped errors for corrupt files
-            raise BackendUnavailable(f"ONNX Runtime could not load {self.path}: {exc}",
-                                     hint="check that the file is a valid ONNX model") from exc
+            raise BackendUnavailable(
+                f"ONNX Runtime could not load {self.path}: {exc}", hint="check that the file is a valid ONNX model"
+            ) from exc
         self.providers: list[str] = list(self.session.get_providers())
         self.inputs: list[TensorSpec] = [_spec(i) for i in self.session.get_inputs()]
         self.outputs: list[TensorSpec] = [_spec(o) for o in self.session.get_outputs()]
@@ -142,7 +152,7 @@ class OnnxModel:
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model once; returns every output by name."""
         results = self.session.run(self._output_names, inputs)
-        return dict(zip(self._output_names, (np.asarray(r) for r in results)))
+        return dict(zip(self._output_names, (np.asarray(r) for r in results), strict=False))
 
     def infer_small(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``infer`` for work the batcher measured to take well under a millisecond (it runs those on the loop).
@@ -161,10 +171,11 @@ class OnnxModel:
                 options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                self._small_session = ort.InferenceSession(str(self.path), sess_options=options,
-                                                           providers=["CPUExecutionProvider"])
+                self._small_session = ort.InferenceSession(
+                    str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+                )
         results = self._small_session.run(self._output_names, inputs)
-        return dict(zip(self._output_names, (np.asarray(r) for r in results)))
+        return dict(zip(self._output_names, (np.asarray(r) for r in results), strict=False))
 
     def __repr__(self) -> str:
         return f"OnnxModel({self.name!r}, version={self.version!r}, path={str(self.path)!r})"

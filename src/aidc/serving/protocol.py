@@ -85,10 +85,10 @@ def decode_tensor(obj: Any, binary: bytes | None, what: str) -> np.ndarray:
     """One tensor object (JSON ``data`` or its slice of the binary tail) as a numpy array."""
     datatype, shape = obj.get("datatype"), obj.get("shape")
     if datatype not in OIP_TO_NUMPY:
-        raise InvalidInput(f"{what}: datatype {datatype!r} is not an OIP v2 datatype",
-                           hint="use one of " + ", ".join(OIP_TO_NUMPY))
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
+        raise InvalidInput(
+            f"{what}: datatype {datatype!r} is not an OIP v2 datatype", hint="use one of " + ", ".join(OIP_TO_NUMPY)
+        )
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise InvalidInput(f"{what}: shape must be a list of non-negative integers, got {shape!r}")
     count = math.prod(shape)
     dtype = OIP_TO_NUMPY[datatype]
@@ -97,16 +97,17 @@ def decode_tensor(obj: Any, binary: bytes | None, what: str) -> np.ndarray:
             array = _unpack_bytes(binary, what)
         else:
             if len(binary) != count * dtype.itemsize:
-                raise InvalidInput(f"{what}: binary_data_size is {len(binary)} bytes but shape "
-                                   f"{_shape_text(shape)} of {datatype} needs {count * dtype.itemsize}")
+                raise InvalidInput(
+                    f"{what}: binary_data_size is {len(binary)} bytes but shape "
+                    f"{_shape_text(shape)} of {datatype} needs {count * dtype.itemsize}"
+                )
             array = np.frombuffer(binary, dtype=dtype)
     else:
         if "data" not in obj:
             raise InvalidInput(f"{what}: has neither 'data' nor a 'binary_data_size' parameter")
         array = _json_array(obj["data"], datatype, dtype, what)
     if array.size != count:
-        raise InvalidInput(f"{what}: data has {array.size} elements but shape {_shape_text(shape)} "
-                           f"needs {count}")
+        raise InvalidInput(f"{what}: data has {array.size} elements but shape {_shape_text(shape)} needs {count}")
     return array.reshape(shape)
 
 
@@ -139,7 +140,7 @@ def _unpack_bytes(buffer: bytes, what: str) -> np.ndarray:
         offset += 4
         if offset + size > len(buffer):
             raise InvalidInput(f"{what}: BYTES element overruns the binary data")
-        items.append(buffer[offset:offset + size])
+        items.append(buffer[offset : offset + size])
         offset += size
     return np.array(items, dtype=object)
 
@@ -183,8 +184,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     try:
         header = json.loads(json_part)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}",
-                           hint=f"binary bodies need the {HEADER_LENGTH} header") from None
+        raise InvalidInput(
+            f"request body is not valid JSON: {exc}", hint=f"binary bodies need the {HEADER_LENGTH} header"
+        ) from None
     if not isinstance(header, dict):
         raise InvalidInput("request body must be a JSON object")
     return header, tail
@@ -211,9 +213,11 @@ def _tensors(header: dict[str, Any], key: str, tail: bytes, kind: str) -> dict[s
             if "data" in obj:
                 raise InvalidInput(f"{what}: has both 'data' and binary_data_size; send one")
             if offset + size > len(tail):
-                raise InvalidInput(f"{what}: binary_data_size {size} runs past the end of the body "
-                                   f"({len(tail) - offset} binary bytes left)")
-            chunk = tail[offset:offset + size]
+                raise InvalidInput(
+                    f"{what}: binary_data_size {size} runs past the end of the body "
+                    f"({len(tail) - offset} binary bytes left)"
+                )
+            chunk = tail[offset : offset + size]
             offset += size
         arrays[name] = decode_tensor(obj, chunk, what)
     if offset != len(tail):
@@ -228,9 +232,11 @@ def _check_against(array: np.ndarray, obj_datatype: str, spec: TensorSpec, model
     if obj_datatype != spec.datatype:
         raise InvalidInput(f"input {spec.name!r} is {obj_datatype} but model {model!r} expects {spec.datatype}")
     shape = array.shape
-    if len(shape) != len(spec.shape) or any(w != -1 and w != d for d, w in zip(shape, spec.shape)):
-        raise InvalidInput(f"input {spec.name!r} has shape {_shape_text(shape)} but model {model!r} expects "
-                           f"{_shape_text(spec.shape)} (-1 means any size)")
+    if len(shape) != len(spec.shape) or any(w != -1 and w != d for d, w in zip(shape, spec.shape, strict=False)):
+        raise InvalidInput(
+            f"input {spec.name!r} has shape {_shape_text(shape)} but model {model!r} expects "
+            f"{_shape_text(spec.shape)} (-1 means any size)"
+        )
 
 
 def decode_infer_request(body: bytes, header_length: str | None, model: OnnxModel) -> InferRequest:
@@ -240,13 +246,16 @@ def decode_infer_request(body: bytes, header_length: str | None, model: OnnxMode
     expected = {t.name for t in model.inputs}
     for name in arrays:
         if name not in expected:
-            raise InvalidInput(f"model {model.name!r} has no input named {name!r}; its inputs are: "
-                               + ", ".join(sorted(expected)))
+            raise InvalidInput(
+                f"model {model.name!r} has no input named {name!r}; its inputs are: " + ", ".join(sorted(expected))
+            )
     datatypes = {o["name"]: o["datatype"] for o in header["inputs"]}
     for spec in model.inputs:
         if spec.name not in arrays:
-            raise InvalidInput(f"model {model.name!r} needs input {spec.name!r} ({spec.datatype} "
-                               f"{_shape_text(spec.shape)}); the request does not have it")
+            raise InvalidInput(
+                f"model {model.name!r} needs input {spec.name!r} ({spec.datatype} "
+                f"{_shape_text(spec.shape)}); the request does not have it"
+            )
         _check_against(arrays[spec.name], datatypes[spec.name], spec, model.name)
     parameters = header.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -261,17 +270,24 @@ def decode_infer_request(body: bytes, header_length: str | None, model: OnnxMode
         for obj in header["outputs"]:
             name = obj.get("name") if isinstance(obj, dict) else None
             if name not in known:
-                raise InvalidInput(f"model {model.name!r} has no output named {name!r}; its outputs are: "
-                                   + ", ".join(sorted(known)))
+                raise InvalidInput(
+                    f"model {model.name!r} has no output named {name!r}; its outputs are: " + ", ".join(sorted(known))
+                )
             binary = (obj.get("parameters") or {}).get("binary_data", binary_output)
             outputs.append(RequestedOutput(name, bool(binary)))
     request_id = header.get("id")
-    return InferRequest(inputs=arrays, id=None if request_id is None else str(request_id),
-                        parameters=parameters, outputs=outputs, binary_output=binary_output)
+    return InferRequest(
+        inputs=arrays,
+        id=None if request_id is None else str(request_id),
+        parameters=parameters,
+        outputs=outputs,
+        binary_output=binary_output,
+    )
 
 
-def encode_infer_response(model_name: str, model_version: str, request: InferRequest,
-                          results: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
+def encode_infer_response(
+    model_name: str, model_version: str, request: InferRequest, results: dict[str, np.ndarray]
+) -> tuple[bytes, dict[str, str]]:
     """The response body and headers: JSON, or JSON + binary tail with the header length set."""
     wanted = request.outputs or [RequestedOutput(n, request.binary_output) for n in results]
     header: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
@@ -281,8 +297,7 @@ def encode_infer_response(model_name: str, model_version: str, request: InferReq
     chunks: list[bytes] = []
     for want in wanted:
         array = results[want.name]
-        obj: dict[str, Any] = {"name": want.name, "datatype": oip_datatype(array.dtype),
-                               "shape": list(array.shape)}
+        obj: dict[str, Any] = {"name": want.name, "datatype": oip_datatype(array.dtype), "shape": list(array.shape)}
         if want.binary:
             raw = tensor_bytes(array)
             obj["parameters"] = {"binary_data_size": len(raw)}
@@ -300,9 +315,14 @@ def encode_infer_response(model_name: str, model_version: str, request: InferReq
 # ------------------------------------------------------------------------------------- client side
 
 
-def encode_infer_request(inputs: dict[str, np.ndarray], *, binary: bool = False,
-                         binary_output: bool = False, outputs: list[str] | None = None,
-                         request_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+def encode_infer_request(
+    inputs: dict[str, np.ndarray],
+    *,
+    binary: bool = False,
+    binary_output: bool = False,
+    outputs: list[str] | None = None,
+    request_id: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """A request body and headers, as an OIP v2 client sends them."""
     header: dict[str, Any] = {"inputs": []}
     if request_id is not None:

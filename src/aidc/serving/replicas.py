@@ -81,9 +81,14 @@ class Replica:
     def _start(self) -> EndpointProcess:
         log_path = Path(self.spec.workdir) / "logs" / self.spec.log_name
         host = "0.0.0.0" if self.spec.host not in ("127.0.0.1", "localhost", "::1") else self.spec.host
-        kwargs = dict(host=host, log_path=log_path, max_batch_size=self.spec.max_batch_size,
-                      max_queue_delay_ms=self.spec.max_queue_delay_ms, die_with_parent=True,
-                      extra_args=["--threads", str(max(1, int(self.spec.cpus)))])
+        kwargs = dict(
+            host=host,
+            log_path=log_path,
+            max_batch_size=self.spec.max_batch_size,
+            max_queue_delay_ms=self.spec.max_queue_delay_ms,
+            die_with_parent=True,
+            extra_args=["--threads", str(max(1, int(self.spec.cpus)))],
+        )
         try:
             endpoint = start_endpoint(self._onnx, self.spec.deployment, self.spec.version, port=self._port, **kwargs)
         except BackendUnavailable:
@@ -141,9 +146,14 @@ class Replica:
 
     def info(self) -> dict[str, Any]:
         endpoint = self.endpoint
-        return {"url": endpoint.url if endpoint else None, "pid": endpoint.pid if endpoint else None,
-                "node": self.node, "ready": self.ready and bool(endpoint and endpoint.alive()),
-                "restarts": self.restarts, "message": self.message}
+        return {
+            "url": endpoint.url if endpoint else None,
+            "pid": endpoint.pid if endpoint else None,
+            "node": self.node,
+            "ready": self.ready and bool(endpoint and endpoint.alive()),
+            "restarts": self.restarts,
+            "message": self.message,
+        }
 
     def stop(self, timeout: float = 15.0) -> None:
         """Drain and stop the server (in-flight requests finish); the watcher stops restarting it."""

@@ -41,10 +41,24 @@ EJECT_SECONDS = 2.0  # how long a replica that refused a connection is passed ov
 LATENCY_WINDOW = 2048  # latencies kept per version for the canary's p95
 MAX_BODY_BYTES = 64 * 1024 * 1024
 # Headers that describe one hop, not the request: never forwarded either way.
-HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host",
-                        b"content-length", b"proxy-authorization", b"proxy-authenticate", b"authorization"})
-RESPONSE_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date",
-                                 b"server"})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"host",
+        b"content-length",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+        b"authorization",
+    }
+)
+RESPONSE_HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date", b"server"}
+)
 VERSION_PATH = re.compile(r"^/v2/models/[^/]+/versions/([^/]+)(?:/|$)")
 
 
@@ -126,18 +140,28 @@ class RouteTable:
 class RouterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         labels = ["deployment", "version"]
-        self.requests = Counter("aidc_deployment_requests", "Inference requests received by the deployment.",
-                                labels, registry=registry)
-        self.errors = Counter("aidc_deployment_errors", "Inference requests answered with an error.",
-                              labels + ["status"], registry=registry)
-        self.latency = Histogram("aidc_deployment_request_duration_seconds",
-                                 "Time from request received by the router to response ready.", labels,
-                                 registry=registry,
-                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
-        self.replicas = Gauge("aidc_deployment_replicas", "Replicas the router sends traffic to.", labels,
-                              registry=registry)
-        self.traffic = Gauge("aidc_deployment_traffic_percent", "Share of traffic sent to a version.", labels,
-                             registry=registry)
+        self.requests = Counter(
+            "aidc_deployment_requests", "Inference requests received by the deployment.", labels, registry=registry
+        )
+        self.errors = Counter(
+            "aidc_deployment_errors",
+            "Inference requests answered with an error.",
+            labels + ["status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "aidc_deployment_request_duration_seconds",
+            "Time from request received by the router to response ready.",
+            labels,
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.replicas = Gauge(
+            "aidc_deployment_replicas", "Replicas the router sends traffic to.", labels, registry=registry
+        )
+        self.traffic = Gauge(
+            "aidc_deployment_traffic_percent", "Share of traffic sent to a version.", labels, registry=registry
+        )
 
 
 class _Collected:
@@ -185,8 +209,9 @@ def _error(message: str) -> bytes:
 class RouterApp:
     """The router as an ASGI app."""
 
-    def __init__(self, deployment: str, token: str, *, max_body_bytes: int = MAX_BODY_BYTES,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self, deployment: str, token: str, *, max_body_bytes: int = MAX_BODY_BYTES, timeout: float = 60.0
+    ) -> None:
         self.deployment = deployment
         self.token = token
         self.max_body_bytes = max_body_bytes
@@ -230,8 +255,9 @@ class RouterApp:
         elif path.startswith("/v2"):
             await self.proxy(scope, receive, send)
         else:
-            await _respond(send, 404, _error(f"no route {path}; this is the OIP v2 router of deployment "
-                                             f"{self.deployment!r}"))
+            await _respond(
+                send, 404, _error(f"no route {path}; this is the OIP v2 router of deployment {self.deployment!r}")
+            )
 
     def _authorized(self, scope: dict[str, Any]) -> bool:
         given = dict(scope["headers"]).get(b"authorization", b"").decode()
@@ -239,8 +265,10 @@ class RouterApp:
 
     async def set_routes(self, scope: dict[str, Any], receive: Any, send: Any, method: str) -> None:
         if method == "GET":
-            routes = [{"version": r.version, "weight": r.weight, "replicas": [x.url for x in r.replicas]}
-                      for r in self.table.versions.values()]
+            routes = [
+                {"version": r.version, "weight": r.weight, "replicas": [x.url for x in r.replicas]}
+                for r in self.table.versions.values()
+            ]
             await _respond(send, 200, json.dumps({"versions": routes}).encode())
             return
         if not self._authorized(scope):
@@ -256,8 +284,11 @@ class RouterApp:
         for route in self.table.versions.values():
             self.metrics.replicas.labels(self.deployment, route.version).set(len(route.replicas))
             self.metrics.traffic.labels(self.deployment, route.version).set(route.weight)
-        log.info("routes: %s", ", ".join(f"v{r.version} {r.weight:g}% on {len(r.replicas)}"
-                                         for r in self.table.versions.values()) or "none")
+        log.info(
+            "routes: %s",
+            ", ".join(f"v{r.version} {r.weight:g}% on {len(r.replicas)}" for r in self.table.versions.values())
+            or "none",
+        )
         await _respond(send, 200, b'{"ok":true}')
 
     async def proxy(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -268,14 +299,24 @@ class RouterApp:
             route = self.table.versions.get(pinned.group(1))
             if route is None:
                 served = ", ".join(self.table.versions) or "none"
-                await _respond(send, 404, _error(f"deployment {self.deployment!r} does not serve version "
-                                                 f"{pinned.group(1)!r}; it serves: {served}"))
+                await _respond(
+                    send,
+                    404,
+                    _error(
+                        f"deployment {self.deployment!r} does not serve version "
+                        f"{pinned.group(1)!r}; it serves: {served}"
+                    ),
+                )
                 return
         else:
             route = self.table.choose_version() if is_infer else self.table.stable()
         if route is None:
-            await _respond(send, 503, _error(f"deployment {self.deployment!r} has no replicas yet"),
-                           [(b"content-type", b"application/json"), (b"retry-after", b"1")])
+            await _respond(
+                send,
+                503,
+                _error(f"deployment {self.deployment!r} has no replicas yet"),
+                [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+            )
             return
         started = time.perf_counter()
         try:
@@ -289,8 +330,9 @@ class RouterApp:
             self._observe(route.version, status, time.perf_counter() - started)
         await _respond(send, status, content, headers)
 
-    async def _forward(self, scope: dict[str, Any], route: VersionRoute,
-                       body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None]:
+    async def _forward(
+        self, scope: dict[str, Any], route: VersionRoute, body: bytes
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None]:
         query = scope.get("query_string", b"")
         target = scope["path"] + (f"?{query.decode()}" if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
@@ -298,23 +340,35 @@ class RouterApp:
         while True:
             replica = self.table.choose_replica(route, tried)
             if replica is None:
-                return 503, _error(f"no replica of deployment {self.deployment!r} version {route.version} "
-                                   "accepted the request"), [(b"content-type", b"application/json"),
-                                                             (b"retry-after", b"1")]
+                return (
+                    503,
+                    _error(
+                        f"no replica of deployment {self.deployment!r} version {route.version} accepted the request"
+                    ),
+                    [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+                )
             tried.add(replica.url)
             replica.in_flight += 1
             try:
-                answer = await self.upstream(replica.url).request(scope["method"], target, headers, body,
-                                                                  self.timeout)
+                answer = await self.upstream(replica.url).request(scope["method"], target, headers, body, self.timeout)
             except NotSent:
                 replica.ejected_until = time.monotonic() + EJECT_SECONDS
                 continue
-            except asyncio.TimeoutError:
-                return 504, _error(f"replica {replica.url} of deployment {self.deployment!r} did not answer within "
-                                   f"{self.timeout:g}s"), None
+            except TimeoutError:
+                return (
+                    504,
+                    _error(
+                        f"replica {replica.url} of deployment {self.deployment!r} did not answer within "
+                        f"{self.timeout:g}s"
+                    ),
+                    None,
+                )
             except UpstreamFailed as exc:
-                return 502, _error(f"replica of deployment {self.deployment!r} failed while serving the request: "
-                                   f"{exc}"), None
+                return (
+                    502,
+                    _error(f"replica of deployment {self.deployment!r} failed while serving the request: {exc}"),
+                    None,
+                )
             finally:
                 replica.in_flight -= 1
             return answer.status, answer.body, [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
@@ -338,12 +392,12 @@ class RouterApp:
         async def fetch(url: str) -> str | None:
             try:
                 answer = await self.upstream(url).request("GET", "/metrics", [], b"", 2.0)
-            except (NotSent, UpstreamFailed, asyncio.TimeoutError):
+            except (TimeoutError, NotSent, UpstreamFailed):
                 return None
             return answer.body.decode() if answer.status == 200 else None
 
         families: dict[str, Metric] = {}
-        for url, text in zip(urls, await asyncio.gather(*(fetch(u) for u in urls))):
+        for url, text in zip(urls, await asyncio.gather(*(fetch(u) for u in urls)), strict=False):
             for family in text_string_to_metric_families(text or ""):
                 merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
                 for s in family.samples:
@@ -353,14 +407,29 @@ class RouterApp:
         return generate_latest(self.registry) + generate_latest(replicas)
 
 
-def start_router(deployment: str, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                 log_path: str | os.PathLike[str] | None = None, die_with_parent: bool = False) -> EndpointProcess:
+def start_router(
+    deployment: str,
+    token: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_path: str | os.PathLike[str] | None = None,
+    die_with_parent: bool = False,
+) -> EndpointProcess:
     """Spawn a router process for ``deployment`` and wait until it is live (it is ready once it has routes)."""
     from aidc.serving.endpoint import launch
 
-    return launch("aidc.serving.router", ["--deployment", deployment],
-                  what=f"router of deployment {deployment!r}", host=host, port=port, log_path=log_path,
-                  env={TOKEN_ENV: token}, die_with_parent=die_with_parent, wait_for="live")
+    return launch(
+        "aidc.serving.router",
+        ["--deployment", deployment],
+        what=f"router of deployment {deployment!r}",
+        host=host,
+        port=port,
+        log_path=log_path,
+        env={TOKEN_ENV: token},
+        die_with_parent=die_with_parent,
+        wait_for="live",
+    )
 
 
 class RouterClient:
@@ -368,8 +437,7 @@ class RouterClient:
 
     def __init__(self, url: str, token: str, *, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout,
-                                  headers={"authorization": f"Bearer {token}"})
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers={"authorization": f"Bearer {token}"})
 
     def close(self) -> None:
         self._http.close()
@@ -388,14 +456,19 @@ class RouterClient:
 def main(argv: list[str] | None = None) -> int:
     from aidc.serving.server import _graceful_server, bind, write_port_file
 
-    parser = argparse.ArgumentParser(prog="python -m aidc.serving.router",
-                                     description="Route a deployment's OIP v2 traffic over its replicas.")
+    parser = argparse.ArgumentParser(
+        prog="python -m aidc.serving.router", description="Route a deployment's OIP v2 traffic over its replicas."
+    )
     parser.add_argument("--deployment", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
-    parser.add_argument("--front-end", choices=("aidc", "uvicorn"), default="aidc",
-                        help="HTTP layer: aidc's lean front end (one write per answer) or plain uvicorn")
+    parser.add_argument(
+        "--front-end",
+        choices=("aidc", "uvicorn"),
+        default="aidc",
+        help="HTTP layer: aidc's lean front end (one write per answer) or plain uvicorn",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -413,8 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     if args.port_file:
         write_port_file(args.port_file, port)
-    log.info("routing deployment %s on http://%s:%d (%s front end)", args.deployment, args.host, port,
-             args.front_end)
+    log.info("routing deployment %s on http://%s:%d (%s front end)", args.deployment, args.host, port, args.front_end)
     app = RouterApp(args.deployment, token)
     if args.front_end == "aidc":
         from aidc.serving.frontend import serve
@@ -428,8 +500,9 @@ def main(argv: list[str] | None = None) -> int:
             runner.run(serve(app, sock, shutdown=close_upstreams, max_body_bytes=app.max_body_bytes))
         log.info("stopped")
         return 0
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+    )
     _graceful_server(config).run(sockets=[sock])
     log.info("stopped")
     return 0

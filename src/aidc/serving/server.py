@@ -28,10 +28,17 @@ def parse_model(text: str, default_version: str) -> tuple[str, str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m aidc.serving.server",
-                                     description="Serve ONNX models over the Open Inference Protocol v2 (REST).")
-    parser.add_argument("--model", action="append", required=True, metavar="NAME[:VERSION]=PATH",
-                        help="an ONNX model to serve; repeat for several")
+    parser = argparse.ArgumentParser(
+        prog="python -m aidc.serving.server",
+        description="Serve ONNX models over the Open Inference Protocol v2 (REST).",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME[:VERSION]=PATH",
+        help="an ONNX model to serve; repeat for several",
+    )
     parser.add_argument("--model-version", default="1", help="version for models given without one")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (see --port-file)")
@@ -39,13 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-queue-delay-ms", type=float, default=2.0)
     parser.add_argument("--max-queue-size", type=int, default=1024, help="queued requests before 503")
-    parser.add_argument("--no-adaptive-batching", action="store_true",
-                        help="always wait up to the queue delay, even when batching does not pay")
+    parser.add_argument(
+        "--no-adaptive-batching",
+        action="store_true",
+        help="always wait up to the queue delay, even when batching does not pay",
+    )
     parser.add_argument("--max-body-mb", type=float, default=64.0)
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: cores)")
-    parser.add_argument("--front-end", choices=("aidc", "uvicorn"), default="aidc",
-                        help="HTTP layer: aidc's lean httptools front end (infer and health in one write, the rest "
-                             "through the app) or plain uvicorn (what benchmarks compare with)")
+    parser.add_argument(
+        "--front-end",
+        choices=("aidc", "uvicorn"),
+        default="aidc",
+        help="HTTP layer: aidc's lean httptools front end (infer and health in one write, the rest "
+        "through the app) or plain uvicorn (what benchmarks compare with)",
+    )
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -85,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             model = OnnxModel(path, name, version, intra_op_threads=args.threads)
             log.info("loaded %s version %s from %s on %s", name, version, path, ", ".join(model.providers))
             models.append(model)
-        batching = BatchingConfig(max_batch_size=args.max_batch_size, max_queue_delay_ms=args.max_queue_delay_ms,
-                                  max_queue_size=args.max_queue_size, adaptive=not args.no_adaptive_batching)
+        batching = BatchingConfig(
+            max_batch_size=args.max_batch_size,
+            max_queue_delay_ms=args.max_queue_delay_ms,
+            max_queue_size=args.max_queue_size,
+            adaptive=not args.no_adaptive_batching,
+        )
         app = create_app(models, batching=batching, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
         sock = bind(args.host, args.port)
     except (AidcError, ValueError, OSError) as exc:
@@ -105,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # One process, one event loop: batching needs all requests for a model in one queue. uvicorn turns
     # SIGTERM/SIGINT into a graceful shutdown (finish in-flight requests, then the app's lifespan exit).
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+    )
     _graceful_server(config).run(sockets=[sock])
     log.info("stopped")
     return 0

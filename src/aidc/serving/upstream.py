@@ -46,15 +46,20 @@ class Upstream:
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            return await asyncio.wait_for(asyncio.open_connection(self.host, self.port, limit=HEAD_LIMIT),
-                                          self.connect_timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+            return await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, limit=HEAD_LIMIT), self.connect_timeout
+            )
+        except (TimeoutError, OSError) as exc:
             raise NotSent(f"cannot connect to {self.host}:{self.port}: {exc!r}") from None
 
-    async def request(self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes,
-                      timeout: float) -> Answer:
-        head = [f"{method} {target} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-length: {len(body)}\r\n"
-                .encode("latin-1")]
+    async def request(
+        self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float
+    ) -> Answer:
+        head = [
+            f"{method} {target} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-length: {len(body)}\r\n".encode(
+                "latin-1"
+            )
+        ]
         head += [k + b": " + v + b"\r\n" for k, v in headers]
         message = b"".join(head) + b"\r\n" + body
         resent = False
@@ -83,8 +88,9 @@ class Upstream:
         except _Stale:
             raise UpstreamFailed(f"{self.host}:{self.port} closed the connection without answering") from None
 
-    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes,
-                        timeout: float) -> Answer:
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes, timeout: float
+    ) -> Answer:
         try:
             writer.write(message)
             answer = await asyncio.wait_for(_read_answer(reader), timeout)
@@ -93,14 +99,16 @@ class Upstream:
             if not exc.partial:
                 raise _Stale from None
             raise UpstreamFailed(f"{self.host}:{self.port} closed the connection mid-answer") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             writer.close()
             raise
         except (OSError, asyncio.LimitOverrunError, ValueError) as exc:
             writer.close()
             raise UpstreamFailed(f"{self.host}:{self.port}: {exc!r}") from None
-        if any(k == b"connection" and v.lower() == b"close" for k, v in answer.headers) \
-                or len(self.idle) >= IDLE_PER_REPLICA:
+        if (
+            any(k == b"connection" and v.lower() == b"close" for k, v in answer.headers)
+            or len(self.idle) >= IDLE_PER_REPLICA
+        ):
             writer.close()
         else:
             self.idle.append((reader, writer))

@@ -24,9 +24,14 @@ def _system(r: Redundancy, required: str, path: tuple[Any, ...], subject: str = 
     return Outcome(r.meets(required), measured, required, path, subject or r.system)
 
 
-@rule("AV-UT-OVERALL", "Uptime tier achieved (lowest of electrical and mechanical)", family="availability",
-      standard=UT, clause="Tier I–IV objective topology",
-      remediation="Fix the electrical or mechanical availability findings until both subsystems reach the target tier.")
+@rule(
+    "AV-UT-OVERALL",
+    "Uptime tier achieved (lowest of electrical and mechanical)",
+    family="availability",
+    standard=UT,
+    clause="Tier I–IV objective topology",
+    remediation="Fix the electrical or mechanical availability findings until both subsystems reach the target tier.",
+)
 def uptime_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = _tier(ctx)
     if tier is None:
@@ -35,36 +40,56 @@ def uptime_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(rt.TIERS.index(got) >= tier, f"Tier {got}", f"Tier {ctx.targets.uptime}", ("targets", "uptime"))
 
 
-@rule("AV-UT-UPS", "UPS redundancy for the target tier", family="availability", standard=UT,
-      clause="Tier I N; Tier II–III N+1; Tier IV fault tolerant (2N)",
-      thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "2N"},
-      remediation="Add UPS modules (N+1), or a second independent UPS system on path B sized for the whole IT "
-                  "load (2N).")
+@rule(
+    "AV-UT-UPS",
+    "UPS redundancy for the target tier",
+    family="availability",
+    standard=UT,
+    clause="Tier I N; Tier II–III N+1; Tier IV fault tolerant (2N)",
+    thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "2N"},
+    remediation="Add UPS modules (N+1), or a second independent UPS system on path B sized for the whole IT load (2N).",
+)
 def uptime_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = ctx.targets.uptime
     return None if tier is None else _system(ctx.derived.systems["ups"], t[tier], ("power", "ups"))
 
 
-@rule("AV-UT-GEN", "Engine generators: redundancy and a rating with no runtime limit", family="availability",
-      standard=UT, clause="Tier I N; Tier II+ N+1; Tier III/IV genset rated with no runtime limit at N load",
-      thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "N+1"},
-      remediation="Add a generator so one can be lost (N+1), and buy prime/continuous/data-center rated sets "
-                  "for Tier III and IV (standby ratings limit runtime).")
+@rule(
+    "AV-UT-GEN",
+    "Engine generators: redundancy and a rating with no runtime limit",
+    family="availability",
+    standard=UT,
+    clause="Tier I N; Tier II+ N+1; Tier III/IV genset rated with no runtime limit at N load",
+    thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "N+1"},
+    remediation="Add a generator so one can be lost (N+1), and buy prime/continuous/data-center rated sets "
+    "for Tier III and IV (standby ratings limit runtime).",
+)
 def uptime_generators(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = ctx.targets.uptime
     if tier is None:
         return None
     out = _system(ctx.derived.systems["generators"], t[tier], ("power", "generators"))
     if out.ok and _ROMAN[tier] >= 3 and not rt.unlimited_gensets(ctx.facility):
-        return Outcome(False, "standby rating", "prime, continuous or data_center rating", ("power", "generators"),
-                       "generators", "standby sets have a runtime limit")
+        return Outcome(
+            False,
+            "standby rating",
+            "prime, continuous or data_center rating",
+            ("power", "generators"),
+            "generators",
+            "standby sets have a runtime limit",
+        )
     return out
 
 
-@rule("AV-UT-FUEL", "On-site fuel at N load", family="availability", standard=UT,
-      clause="Tier Standard: Topology, engine-generator fuel storage (12 h minimum, all tiers)",
-      thresholds={"min_hours": 12.0},
-      remediation="Add fuel storage (not counting the redundant tank) for at least the required hours at N load.")
+@rule(
+    "AV-UT-FUEL",
+    "On-site fuel at N load",
+    family="availability",
+    standard=UT,
+    clause="Tier Standard: Topology, engine-generator fuel storage (12 h minimum, all tiers)",
+    thresholds={"min_hours": 12.0},
+    remediation="Add fuel storage (not counting the redundant tank) for at least the required hours at N load.",
+)
 def uptime_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.uptime is None:
         return None
@@ -72,23 +97,37 @@ def uptime_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(hours >= t["min_hours"], f"{hours:g} h", f"≥ {t['min_hours']:g} h", ("power", "generators"))
 
 
-@rule("AV-UT-PATHS", "Power distribution paths", family="availability", standard=UT,
-      clause="Tier III one active + one alternate path; Tier IV two simultaneously active paths",
-      thresholds={"III": 1, "IV": 2},
-      remediation="Declare a second power path (B) from the UPS to the racks; for Tier IV make both active.")
+@rule(
+    "AV-UT-PATHS",
+    "Power distribution paths",
+    family="availability",
+    standard=UT,
+    clause="Tier III one active + one alternate path; Tier IV two simultaneously active paths",
+    thresholds={"III": 1, "IV": 2},
+    remediation="Declare a second power path (B) from the UPS to the racks; for Tier IV make both active.",
+)
 def uptime_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = ctx.targets.uptime
     if tier not in ("III", "IV"):
         return None
     paths, active = len(ctx.facility.power.paths), rt.active_paths(ctx.facility)
     need = int(t[tier])
-    return Outcome(paths >= 2 and active >= need, f"{paths} paths, {active} active",
-                   f"2 paths, ≥ {need} active", ("power", "paths"))
+    return Outcome(
+        paths >= 2 and active >= need,
+        f"{paths} paths, {active} active",
+        f"2 paths, ≥ {need} active",
+        ("power", "paths"),
+    )
 
 
-@rule("AV-UT-RACKFEED", "Every rack fed from two power paths", family="availability", standard=UT,
-      clause="Tier III concurrent maintainability (dual-corded IT or point-of-use transfer)",
-      remediation="Feed each rack from both A and B paths (dual PDUs), or add a rack transfer switch.")
+@rule(
+    "AV-UT-RACKFEED",
+    "Every rack fed from two power paths",
+    family="availability",
+    standard=UT,
+    clause="Tier III concurrent maintainability (dual-corded IT or point-of-use transfer)",
+    remediation="Feed each rack from both A and B paths (dual PDUs), or add a rack transfer switch.",
+)
 def uptime_rack_feed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     tier = _tier(ctx)
     if tier is None or tier < 3:
@@ -97,16 +136,22 @@ def uptime_rack_feed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     out = []
     for _, rack in ctx.facility.racks():
         n = len(set(rack.power_paths)) if rack.power_paths else total
-        out.append(Outcome(n >= 2, f"{n} path(s)", "2 paths", ctx.derived.rack_path[rack.name] + ("power_paths",),
-                           rack.name))
+        out.append(
+            Outcome(n >= 2, f"{n} path(s)", "2 paths", ctx.derived.rack_path[rack.name] + ("power_paths",), rack.name)
+        )
     return out
 
 
-@rule("AV-UT-COOL", "Cooling redundancy for the target tier", family="availability", standard=UT,
-      clause="Tier I N; Tier II+ N+1 cooling units",
-      thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "N+1"},
-      remediation="Add one cooling unit of each kind so any one can be serviced or fail with the heat load still "
-                  "removed.")
+@rule(
+    "AV-UT-COOL",
+    "Cooling redundancy for the target tier",
+    family="availability",
+    standard=UT,
+    clause="Tier I N; Tier II+ N+1 cooling units",
+    thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "N+1"},
+    remediation="Add one cooling unit of each kind so any one can be serviced or fail with the heat load still "
+    "removed.",
+)
 def uptime_cooling(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     tier = ctx.targets.uptime
     if tier is None:
@@ -117,9 +162,15 @@ def uptime_cooling(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     return [_system(s, t[tier], ("cooling", "units")) for s in systems]
 
 
-@rule("AV-UT-COOLPATH", "Cooling distribution paths", family="availability", standard=UT,
-      clause="Tier III/IV: redundant distribution paths (concurrently maintainable)", thresholds={"min_paths": 2},
-      remediation="Add a second chilled-water/condenser distribution path so any pipe or valve can be isolated.")
+@rule(
+    "AV-UT-COOLPATH",
+    "Cooling distribution paths",
+    family="availability",
+    standard=UT,
+    clause="Tier III/IV: redundant distribution paths (concurrently maintainable)",
+    thresholds={"min_paths": 2},
+    remediation="Add a second chilled-water/condenser distribution path so any pipe or valve can be isolated.",
+)
 def uptime_cooling_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if (_tier(ctx) or 0) < 3:
         return None
@@ -127,22 +178,36 @@ def uptime_cooling_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(n >= t["min_paths"], n, f"≥ {t['min_paths']}", ("cooling", "distribution_paths"))
 
 
-@rule("AV-UT-CC", "Continuous cooling", family="availability", standard=UT, clause="Tier IV Continuous Cooling",
-      remediation="Put fans, pumps and controls on UPS (a `serves: cooling` UPS group) and set "
-                  "cooling.continuous_cooling once thermal ride-through is verified.")
+@rule(
+    "AV-UT-CC",
+    "Continuous cooling",
+    family="availability",
+    standard=UT,
+    clause="Tier IV Continuous Cooling",
+    remediation="Put fans, pumps and controls on UPS (a `serves: cooling` UPS group) and set "
+    "cooling.continuous_cooling once thermal ride-through is verified.",
+)
 def uptime_continuous_cooling(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.uptime != "IV":
         return None
     on_ups = any(u.serves in ("cooling", "mixed") for u in ctx.facility.power.ups)
     ok = ctx.facility.cooling.continuous_cooling and on_ups
-    return Outcome(ok, "continuous" if ok else "interrupted on utility loss", "continuous cooling",
-                   ("cooling", "continuous_cooling"))
+    return Outcome(
+        ok,
+        "continuous" if ok else "interrupted on utility loss",
+        "continuous cooling",
+        ("cooling", "continuous_cooling"),
+    )
 
 
-@rule("AV-UT-COMPART", "Compartmentalization of redundant paths", family="availability", standard=UT,
-      clause="Tier IV compartmentalization",
-      remediation="Separate the A and B power paths (UPS rooms, switchgear, routes) into different fire "
-                  "compartments.")
+@rule(
+    "AV-UT-COMPART",
+    "Compartmentalization of redundant paths",
+    family="availability",
+    standard=UT,
+    clause="Tier IV compartmentalization",
+    remediation="Separate the A and B power paths (UPS rooms, switchgear, routes) into different fire compartments.",
+)
 def uptime_compartments(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.uptime != "IV":
         return None
@@ -150,9 +215,14 @@ def uptime_compartments(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(ok, "yes" if ok else "no", "A and B compartmentalized", ("power", "compartmentalized"))
 
 
-@rule("AV-TIA-OVERALL", "TIA-942 rating achieved (= lowest subsystem rating)", family="availability",
-      standard=TIA, clause="§ rating: overall = min(telecom, architectural, electrical, mechanical)",
-      remediation="Raise the lowest-rated subsystem shown in the ratings table to the target rating.")
+@rule(
+    "AV-TIA-OVERALL",
+    "TIA-942 rating achieved (= lowest subsystem rating)",
+    family="availability",
+    standard=TIA,
+    clause="§ rating: overall = min(telecom, architectural, electrical, mechanical)",
+    remediation="Raise the lowest-rated subsystem shown in the ratings table to the target rating.",
+)
 def tia_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     target = ctx.targets.tia942
     if target is None:
@@ -170,51 +240,85 @@ def _tia_sub(ctx: Context, key: str, path: tuple[Any, ...]) -> Outcome | None:
     return Outcome(got >= target, f"Rated-{got}", f"Rated-{target}", path)
 
 
-@rule("AV-TIA-ELEC", "TIA-942 electrical rating", family="availability", standard=TIA,
-      clause="electrical: Rated-1 N, -2 N+1, -3 N+1 active+alternate path, -4 2(N+1) both active",
-      remediation="Add UPS/generator redundancy and a second path; Rated-4 needs 2(N+1) UPS on two active paths.")
+@rule(
+    "AV-TIA-ELEC",
+    "TIA-942 electrical rating",
+    family="availability",
+    standard=TIA,
+    clause="electrical: Rated-1 N, -2 N+1, -3 N+1 active+alternate path, -4 2(N+1) both active",
+    remediation="Add UPS/generator redundancy and a second path; Rated-4 needs 2(N+1) UPS on two active paths.",
+)
 def tia_electrical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _tia_sub(ctx, "electrical", ("power",))
 
 
-@rule("AV-TIA-MECH", "TIA-942 mechanical rating", family="availability", standard=TIA,
-      clause="mechanical: Rated-2 N+1 units, -3 redundant distribution, -4 continuous cooling",
-      remediation="Add N+1 cooling units, a second distribution path, and continuous cooling for Rated-4.")
+@rule(
+    "AV-TIA-MECH",
+    "TIA-942 mechanical rating",
+    family="availability",
+    standard=TIA,
+    clause="mechanical: Rated-2 N+1 units, -3 redundant distribution, -4 continuous cooling",
+    remediation="Add N+1 cooling units, a second distribution path, and continuous cooling for Rated-4.",
+)
 def tia_mechanical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _tia_sub(ctx, "mechanical", ("cooling",))
 
 
-@rule("AV-TIA-TEL", "TIA-942 telecommunications rating", family="availability", standard=TIA,
-      clause="telecom: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access providers, diverse entrances, "
-             "redundant backbone",
-      remediation="Contract a second access provider through a physically diverse entrance, with maintenance "
-                  "holes at least 20 m apart.")
+@rule(
+    "AV-TIA-TEL",
+    "TIA-942 telecommunications rating",
+    family="availability",
+    standard=TIA,
+    clause="telecom: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access providers, diverse entrances, "
+    "redundant backbone",
+    remediation="Contract a second access provider through a physically diverse entrance, with maintenance "
+    "holes at least 20 m apart.",
+)
 def tia_telecom(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _tia_sub(ctx, "telecom", ("site", "access_providers"))
 
 
-@rule("AV-EN-CLASS", "EN 50600 availability class (power and environmental control)", family="availability",
-      standard=EN, clause="availability classes 1–4 (class text recalled)", inferred=("class definitions",),
-      remediation="Class 3 needs multiple paths with concurrent repair/operate; class 4 needs fault-tolerant "
-                  "(2N, two active paths) power and cooling.")
+@rule(
+    "AV-EN-CLASS",
+    "EN 50600 availability class (power and environmental control)",
+    family="availability",
+    standard=EN,
+    clause="availability classes 1–4 (class text recalled)",
+    inferred=("class definitions",),
+    remediation="Class 3 needs multiple paths with concurrent repair/operate; class 4 needs fault-tolerant "
+    "(2N, two active paths) power and cooling.",
+)
 def en_class(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     target = ctx.targets.en50600
     if target is None:
         return None
     r = ctx.ratings["en50600"]
-    return [Outcome(r["power"] >= target, f"Class {r['power']}", f"Class {target}", ("power",), "power supply"),
-            Outcome(r["environmental_control"] >= target, f"Class {r['environmental_control']}", f"Class {target}",
-                    ("cooling",), "environmental control")]
+    return [
+        Outcome(r["power"] >= target, f"Class {r['power']}", f"Class {target}", ("power",), "power supply"),
+        Outcome(
+            r["environmental_control"] >= target,
+            f"Class {r['environmental_control']}",
+            f"Class {target}",
+            ("cooling",),
+            "environmental control",
+        ),
+    ]
 
 
 def _gb(ctx: Context) -> str | None:
     return ctx.targets.gb50174
 
 
-@rule("AV-GB-UPS", "UPS configuration for the GB 50174 class", family="availability", standard=GB,
-      clause="Annex A (UPS): A 2N or M(N+1), B N+X, C N", inferred=("A", "B", "C"),
-      thresholds={"A": "2N", "B": "N+1", "C": "N"},
-      remediation="Class A: two UPS systems each carrying the IT load (2N) or several N+1 groups on separate paths.")
+@rule(
+    "AV-GB-UPS",
+    "UPS configuration for the GB 50174 class",
+    family="availability",
+    standard=GB,
+    clause="Annex A (UPS): A 2N or M(N+1), B N+X, C N",
+    inferred=("A", "B", "C"),
+    thresholds={"A": "2N", "B": "N+1", "C": "N"},
+    remediation="Class A: two UPS systems each carrying the IT load (2N) or several N+1 groups on separate paths.",
+)
 def gb_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = _gb(ctx)
     if cls is None:
@@ -226,9 +330,16 @@ def gb_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return out
 
 
-@rule("AV-GB-GEN", "Generators for the GB 50174 class", family="availability", standard=GB,
-      clause="Annex A (generators): A N+X (X = 1..N), B N", inferred=("A", "B"), thresholds={"A": "N+1", "B": "N"},
-      remediation="Class A: add generators so at least one can be lost at full facility load.")
+@rule(
+    "AV-GB-GEN",
+    "Generators for the GB 50174 class",
+    family="availability",
+    standard=GB,
+    clause="Annex A (generators): A N+X (X = 1..N), B N",
+    inferred=("A", "B"),
+    thresholds={"A": "N+1", "B": "N"},
+    remediation="Class A: add generators so at least one can be lost at full facility load.",
+)
 def gb_generators(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = _gb(ctx)
     if cls not in ("A", "B"):
@@ -236,19 +347,32 @@ def gb_generators(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _system(ctx.derived.systems["generators"], t[cls], ("power", "generators"))
 
 
-@rule("AV-GB-XFMR", "Transformers for the GB 50174 class", family="availability", standard=GB,
-      clause="Annex A (transformers): A M(1+1)", inferred=("A",), thresholds={"A": "2N"},
-      remediation="Class A: pair every transformer with a second one that carries its load alone (1+1).")
+@rule(
+    "AV-GB-XFMR",
+    "Transformers for the GB 50174 class",
+    family="availability",
+    standard=GB,
+    clause="Annex A (transformers): A M(1+1)",
+    inferred=("A",),
+    thresholds={"A": "2N"},
+    remediation="Class A: pair every transformer with a second one that carries its load alone (1+1).",
+)
 def gb_transformers(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if _gb(ctx) != "A":
         return None
     return _system(ctx.derived.systems["transformers"], t["A"], ("power", "transformers"))
 
 
-@rule("AV-GB-FEED", "Utility supply for the GB 50174 class", family="availability", standard=GB,
-      clause="Annex A (utility): A and B dual independent sources (双重电源), C two circuits", inferred=("sources",),
-      thresholds={"sources": 2},
-      remediation="Bring a second utility feed from a different substation.")
+@rule(
+    "AV-GB-FEED",
+    "Utility supply for the GB 50174 class",
+    family="availability",
+    standard=GB,
+    clause="Annex A (utility): A and B dual independent sources (双重电源), C two circuits",
+    inferred=("sources",),
+    thresholds={"sources": 2},
+    remediation="Bring a second utility feed from a different substation.",
+)
 def gb_feeds(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = _gb(ctx)
     if cls is None:
@@ -259,10 +383,16 @@ def gb_feeds(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(n >= t["sources"], f"{n} {what}", f"≥ {t['sources']} {what}", ("power", "utility_feeds"))
 
 
-@rule("AV-GB-COOL", "Cooling redundancy for the GB 50174 class", family="availability", standard=GB,
-      clause="Annex A (chillers, pumps, CRAC): A N+X, B N+1, C N", inferred=("A", "B", "C"),
-      thresholds={"A": "N+1", "B": "N+1", "C": "N"},
-      remediation="Add one unit of each cooling kind (chiller, pump, CRAC/CRAH, CDU) as standby.")
+@rule(
+    "AV-GB-COOL",
+    "Cooling redundancy for the GB 50174 class",
+    family="availability",
+    standard=GB,
+    clause="Annex A (chillers, pumps, CRAC): A N+X, B N+1, C N",
+    inferred=("A", "B", "C"),
+    thresholds={"A": "N+1", "B": "N+1", "C": "N"},
+    remediation="Add one unit of each cooling kind (chiller, pump, CRAC/CRAH, CDU) as standby.",
+)
 def gb_cooling(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     cls = _gb(ctx)
     if cls is None:
@@ -273,10 +403,16 @@ def gb_cooling(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     return [_system(s, t[cls], ("cooling", "units")) for s in systems]
 
 
-@rule("AV-GB-BATT", "UPS battery autonomy for the GB 50174 class", family="availability", standard=GB,
-      clause="Annex A (UPS battery): A ≥ 15 min with genset, B ≥ 7 min", inferred=("A", "B"),
-      thresholds={"A": 15.0, "B": 7.0},
-      remediation="Add battery strings (or a longer-autonomy cabinet) on every IT UPS group.")
+@rule(
+    "AV-GB-BATT",
+    "UPS battery autonomy for the GB 50174 class",
+    family="availability",
+    standard=GB,
+    clause="Annex A (UPS battery): A ≥ 15 min with genset, B ≥ 7 min",
+    inferred=("A", "B"),
+    thresholds={"A": 15.0, "B": 7.0},
+    remediation="Add battery strings (or a longer-autonomy cabinet) on every IT UPS group.",
+)
 def gb_battery(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = _gb(ctx)
     if cls not in ("A", "B"):
@@ -286,17 +422,25 @@ def gb_battery(ctx: Context, t: dict[str, Any]) -> Outcome | None:
 
 
 _SITING = {  # field: (class A minimum, class B minimum, label)
-    "parking_m": (20.0, 10.0, "parking"), "railway_m": (800.0, 100.0, "railway"),
-    "highway_m": (800.0, 100.0, "highway"), "airport_m": (8000.0, 1600.0, "airport"),
-    "flammable_plant_m": (2000.0, None, "flammable plant"), "explosives_m": (3000.0, None, "explosives"),
+    "parking_m": (20.0, 10.0, "parking"),
+    "railway_m": (800.0, 100.0, "railway"),
+    "highway_m": (800.0, 100.0, "highway"),
+    "airport_m": (8000.0, 1600.0, "airport"),
+    "flammable_plant_m": (2000.0, None, "flammable plant"),
+    "explosives_m": (3000.0, None, "explosives"),
     "nuclear_km": (40.0, 40.0, "nuclear hazard zone"),
 }
 
 
-@rule("AV-GB-SITE", "Siting distances to hazards", family="availability", standard=GB,
-      clause="Annex A (siting): parking, railway/highway, airport, flammable and explosive plants, nuclear zone",
-      thresholds={f"{k}_{c}": v[i] for k, v in _SITING.items() for i, c in enumerate("AB") if v[i] is not None},
-      remediation="Choose a site farther from the hazard, or document the mitigation the authority accepts.")
+@rule(
+    "AV-GB-SITE",
+    "Siting distances to hazards",
+    family="availability",
+    standard=GB,
+    clause="Annex A (siting): parking, railway/highway, airport, flammable and explosive plants, nuclear zone",
+    thresholds={f"{k}_{c}": v[i] for k, v in _SITING.items() for i, c in enumerate("AB") if v[i] is not None},
+    remediation="Choose a site farther from the hazard, or document the mitigation the authority accepts.",
+)
 def gb_siting(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     cls = _gb(ctx)
     if cls not in ("A", "B"):
@@ -308,19 +452,27 @@ def gb_siting(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
         value = getattr(hazards, name)
         if key in t and value is not None:
             unit = "km" if name.endswith("_km") else "m"
-            out.append(Outcome(value >= t[key], f"{value:g} {unit}", f"≥ {t[key]:g} {unit}",
-                               ("site", "hazards", name), label))
+            out.append(
+                Outcome(value >= t[key], f"{value:g} {unit}", f"≥ {t[key]:g} {unit}", ("site", "hazards", name), label)
+            )
     return out
 
 
-@rule("AV-NV-SUPERPOD", "AI SuperPOD-scale hall on a Tier III-class site", family="availability",
-      standard="NVIDIA DGX SuperPOD reference architecture", clause="site requirements: Uptime Tier 3 / TIA-942 "
-      "Rated 3 / EN 50600 Class 3, no single point of failure", severity="warning",
-      thresholds={"min_gpus": 248}, inferred=("min_gpus",),
-      remediation="Host a scalable unit or more on a site that reaches Tier III (see the availability findings).")
+@rule(
+    "AV-NV-SUPERPOD",
+    "AI SuperPOD-scale hall on a Tier III-class site",
+    family="availability",
+    standard="NVIDIA DGX SuperPOD reference architecture",
+    clause="site requirements: Uptime Tier 3 / TIA-942 Rated 3 / EN 50600 Class 3, no single point of failure",
+    severity="warning",
+    thresholds={"min_gpus": 248},
+    inferred=("min_gpus",),
+    remediation="Host a scalable unit or more on a site that reaches Tier III (see the availability findings).",
+)
 def superpod_site(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.derived.gpus < t["min_gpus"]:
         return None
     got = ctx.ratings["uptime"]["overall"]
-    return Outcome(rt.TIERS.index(got) >= 3, f"Tier {got} with {ctx.derived.gpus} GPUs", "Tier III",
-                   ("targets", "uptime"))
+    return Outcome(
+        rt.TIERS.index(got) >= 3, f"Tier {got} with {ctx.derived.gpus} GPUs", "Tier III", ("targets", "uptime")
+    )

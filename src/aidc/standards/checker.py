@@ -55,10 +55,16 @@ class Report:
         return [f for f in self.findings if f.status in statuses]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"facility": self.facility.name, "file": getattr(self.facility.source, "file", None),
-                "targets": self.targets.model_dump(exclude_none=True), "ratings": self.ratings,
-                "counts": self.counts, "derived": self.derived.as_dict(),
-                "findings": [f.to_dict() for f in self.findings], "not_applicable": self.skipped}
+        return {
+            "facility": self.facility.name,
+            "file": getattr(self.facility.source, "file", None),
+            "targets": self.targets.model_dump(exclude_none=True),
+            "ratings": self.ratings,
+            "counts": self.counts,
+            "derived": self.derived.as_dict(),
+            "findings": [f.to_dict() for f in self.findings],
+            "not_applicable": self.skipped,
+        }
 
 
 def parse_targets(items: Iterable[str]) -> dict[str, Any]:
@@ -83,8 +89,10 @@ def effective_targets(facility: Facility, overrides: dict[str, Any]) -> Targets:
     try:
         return Targets.model_validate(data)
     except Exception as exc:  # pydantic ValidationError: say which target and why, no traceback
-        raise InvalidInput(f"bad --target value: {exc}".splitlines()[0] + " " + str(exc).splitlines()[-1].strip(),
-                           hint="e.g. --target uptime:III --target tia942:3 --target ashrae:A2") from None
+        raise InvalidInput(
+            f"bad --target value: {exc}".splitlines()[0] + " " + str(exc).splitlines()[-1].strip(),
+            hint="e.g. --target uptime:III --target tia942:3 --target ashrae:A2",
+        ) from None
 
 
 def load_rule_module(path: str | Path) -> list[Rule]:
@@ -101,8 +109,10 @@ def load_rule_module(path: str | Path) -> list[Rule]:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        raise InvalidSpec(f"rule module {p} failed to import: {type(exc).__name__}: {exc}",
-                          hint="run it with python to see the full error") from None
+        raise InvalidSpec(
+            f"rule module {p} failed to import: {type(exc).__name__}: {exc}",
+            hint="run it with python to see the full error",
+        ) from None
     return [r for r in REGISTRY.values() if r.module == name]
 
 
@@ -160,17 +170,27 @@ def _settings_problems(facility: Facility, rules: dict[str, Rule]) -> list[SpecP
             default = rules[rid].thresholds.get(name)
             if name not in rules[rid].thresholds:
                 known = ", ".join(rules[rid].thresholds) or "none"
-                problem(("checks", "thresholds", rid, name), f"rule {rid} has no threshold {name!r}",
-                        f"its thresholds: {known}")
+                problem(
+                    ("checks", "thresholds", rid, name),
+                    f"rule {rid} has no threshold {name!r}",
+                    f"its thresholds: {known}",
+                )
             elif isinstance(default, (int, float)) != isinstance(value, (int, float)):
-                problem(("checks", "thresholds", rid, name), f"threshold {name!r} wants a value like {default!r}",
-                        "give the same kind of value as the default")
+                problem(
+                    ("checks", "thresholds", rid, name),
+                    f"threshold {name!r} wants a value like {default!r}",
+                    "give the same kind of value as the default",
+                )
     return problems
 
 
 @paused_gc()
-def run_check(facility: Facility, targets: dict[str, Any] | None = None, disable: Iterable[str] = (),
-              rules: list[Rule] | None = None) -> Report:
+def run_check(
+    facility: Facility,
+    targets: dict[str, Any] | None = None,
+    disable: Iterable[str] = (),
+    rules: list[Rule] | None = None,
+) -> Report:
     """Evaluate every enabled rule; findings point at the spec node to change (line/col when known)."""
     all_rules = rules if rules is not None else catalog(facility)
     by_id = {r.id: r for r in all_rules}

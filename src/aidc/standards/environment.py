@@ -22,11 +22,17 @@ def _within(r: Range | None, lo: float, hi: float, path: tuple[Any, ...], unit: 
     return Outcome(lo <= r.min and r.max <= hi, f"{r.min:g}–{r.max:g} {unit}", f"{lo:g}–{hi:g} {unit}", path, what)
 
 
-@rule("ENV-ASHRAE-REC", "IT inlet temperature within the ASHRAE recommended envelope", family="environment",
-      standard=ASHRAE, clause="recommended envelope: A1–A4 18–27 °C; H1 18–22 °C", severity="warning",
-      thresholds={"min_c": 18.0, "max_c": 27.0, "h1_max_c": 22.0},
-      remediation="Set the cold-aisle supply setpoint inside the recommended band; excursions into allowable "
-                  "should be occasional, not the design point.")
+@rule(
+    "ENV-ASHRAE-REC",
+    "IT inlet temperature within the ASHRAE recommended envelope",
+    family="environment",
+    standard=ASHRAE,
+    clause="recommended envelope: A1–A4 18–27 °C; H1 18–22 °C",
+    severity="warning",
+    thresholds={"min_c": 18.0, "max_c": 27.0, "h1_max_c": 22.0},
+    remediation="Set the cold-aisle supply setpoint inside the recommended band; excursions into allowable "
+    "should be occasional, not the design point.",
+)
 def ashrae_recommended(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = ctx.targets.ashrae
     if cls is None:
@@ -35,65 +41,112 @@ def ashrae_recommended(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _within(ctx.facility.cooling.inlet_c, t["min_c"], hi, ("cooling", "inlet_c"), "°C", f"inlet ({cls})")
 
 
-@rule("ENV-ASHRAE-ALLOW", "IT inlet temperature within the class allowable envelope", family="environment",
-      standard=ASHRAE, clause="allowable: A1 15–32, A2 10–35, A3 5–40, A4 5–45, H1 5–25 °C (H1 lower bound inf)",
-      thresholds={f"{c}_{e}": v[i] for c, v in _ALLOW.items() for i, e in enumerate(("min_c", "max_c"))},
-      inferred=("H1_min_c",),
-      remediation="Narrow the design inlet range to the class's allowable envelope, or buy IT rated for a wider "
-                  "class (A3/A4).")
+@rule(
+    "ENV-ASHRAE-ALLOW",
+    "IT inlet temperature within the class allowable envelope",
+    family="environment",
+    standard=ASHRAE,
+    clause="allowable: A1 15–32, A2 10–35, A3 5–40, A4 5–45, H1 5–25 °C (H1 lower bound inf)",
+    thresholds={f"{c}_{e}": v[i] for c, v in _ALLOW.items() for i, e in enumerate(("min_c", "max_c"))},
+    inferred=("H1_min_c",),
+    remediation="Narrow the design inlet range to the class's allowable envelope, or buy IT rated for a wider "
+    "class (A3/A4).",
+)
 def ashrae_allowable(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = ctx.targets.ashrae
     if cls is None:
         return None
-    return _within(ctx.facility.cooling.inlet_c, t[f"{cls}_min_c"], t[f"{cls}_max_c"], ("cooling", "inlet_c"), "°C",
-                   f"inlet ({cls})")
+    return _within(
+        ctx.facility.cooling.inlet_c,
+        t[f"{cls}_min_c"],
+        t[f"{cls}_max_c"],
+        ("cooling", "inlet_c"),
+        "°C",
+        f"inlet ({cls})",
+    )
 
 
-@rule("ENV-ASHRAE-DP", "Dew point within the class allowable envelope", family="environment", standard=ASHRAE,
-      clause="allowable dew point: min −12 °C; max A1 17, A2 21, A3/A4 24 °C (H1 max inf)",
-      thresholds={"min_c": -12.0, **{f"{c}_max_c": float(v) for c, v in _DP_MAX.items()}}, inferred=("H1_max_c",),
-      remediation="Add humidification/dehumidification control so the dew point stays inside the class limits.")
+@rule(
+    "ENV-ASHRAE-DP",
+    "Dew point within the class allowable envelope",
+    family="environment",
+    standard=ASHRAE,
+    clause="allowable dew point: min −12 °C; max A1 17, A2 21, A3/A4 24 °C (H1 max inf)",
+    thresholds={"min_c": -12.0, **{f"{c}_max_c": float(v) for c, v in _DP_MAX.items()}},
+    inferred=("H1_max_c",),
+    remediation="Add humidification/dehumidification control so the dew point stays inside the class limits.",
+)
 def ashrae_dew_point(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = ctx.targets.ashrae
     if cls is None:
         return None
-    return _within(ctx.facility.cooling.dew_point_c, t["min_c"], t[f"{cls}_max_c"], ("cooling", "dew_point_c"),
-                   "°C", "dew point")
+    return _within(
+        ctx.facility.cooling.dew_point_c, t["min_c"], t[f"{cls}_max_c"], ("cooling", "dew_point_c"), "°C", "dew point"
+    )
 
 
-@rule("ENV-ASHRAE-RH", "Relative humidity within the class allowable envelope", family="environment",
-      standard=ASHRAE, clause="allowable RH: A1/A2 8–80 %, A3 8–85 %, A4 8–90 % (H1 inf)",
-      thresholds={f"{c}_{e}": float(v[i]) for c, v in _RH.items() for i, e in enumerate(("min_pct", "max_pct"))},
-      inferred=("H1_min_pct", "H1_max_pct"),
-      remediation="Control humidity to the class's allowable band.")
+@rule(
+    "ENV-ASHRAE-RH",
+    "Relative humidity within the class allowable envelope",
+    family="environment",
+    standard=ASHRAE,
+    clause="allowable RH: A1/A2 8–80 %, A3 8–85 %, A4 8–90 % (H1 inf)",
+    thresholds={f"{c}_{e}": float(v[i]) for c, v in _RH.items() for i, e in enumerate(("min_pct", "max_pct"))},
+    inferred=("H1_min_pct", "H1_max_pct"),
+    remediation="Control humidity to the class's allowable band.",
+)
 def ashrae_rh(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = ctx.targets.ashrae
     if cls is None:
         return None
-    return _within(ctx.facility.cooling.rh_pct, t[f"{cls}_min_pct"], t[f"{cls}_max_pct"], ("cooling", "rh_pct"),
-                   "%", "relative humidity")
+    return _within(
+        ctx.facility.cooling.rh_pct,
+        t[f"{cls}_min_pct"],
+        t[f"{cls}_max_pct"],
+        ("cooling", "rh_pct"),
+        "%",
+        "relative humidity",
+    )
 
 
-@rule("ENV-ASHRAE-RH-REC", "Relative humidity within the recommended limit (lower where air is corrosive)",
-      family="environment", standard=ASHRAE,
-      clause="recommended RH ≤ 70 %; ≤ 50 % if coupons exceed Ag 200 or Cu 300 Å/month", severity="warning",
-      thresholds={"max_pct": 70.0, "corrosive_max_pct": 50.0, "ag_a_per_month": 200.0, "cu_a_per_month": 300.0},
-      remediation="Lower the humidity setpoint, or filter the air until corrosion coupons read below the limits.")
+@rule(
+    "ENV-ASHRAE-RH-REC",
+    "Relative humidity within the recommended limit (lower where air is corrosive)",
+    family="environment",
+    standard=ASHRAE,
+    clause="recommended RH ≤ 70 %; ≤ 50 % if coupons exceed Ag 200 or Cu 300 Å/month",
+    severity="warning",
+    thresholds={"max_pct": 70.0, "corrosive_max_pct": 50.0, "ag_a_per_month": 200.0, "cu_a_per_month": 300.0},
+    remediation="Lower the humidity setpoint, or filter the air until corrosion coupons read below the limits.",
+)
 def ashrae_rh_recommended(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     c = ctx.facility.cooling
     if ctx.targets.ashrae is None or c.rh_pct is None:
         return None
-    corrosive = (c.corrosion_ag_a_per_month or 0) > t["ag_a_per_month"] or \
-        (c.corrosion_cu_a_per_month or 0) > t["cu_a_per_month"]
+    corrosive = (c.corrosion_ag_a_per_month or 0) > t["ag_a_per_month"] or (c.corrosion_cu_a_per_month or 0) > t[
+        "cu_a_per_month"
+    ]
     limit = t["corrosive_max_pct"] if corrosive else t["max_pct"]
-    return Outcome(c.rh_pct.max <= limit, f"{c.rh_pct.max:g} %", f"≤ {limit:g} %", ("cooling", "rh_pct"),
-                   "relative humidity", "corrosive air" if corrosive else "")
+    return Outcome(
+        c.rh_pct.max <= limit,
+        f"{c.rh_pct.max:g} %",
+        f"≤ {limit:g} %",
+        ("cooling", "rh_pct"),
+        "relative humidity",
+        "corrosive air" if corrosive else "",
+    )
 
 
-@rule("ENV-ASHRAE-ALT", "Site altitude within the envelope's limit", family="environment", standard=ASHRAE,
-      clause="all classes: maximum altitude 3050 m", thresholds={"max_m": 3050.0},
-      remediation="Above this altitude IT needs derating and a vendor statement; choose a lower site or "
-                  "derate the inlet maximum.")
+@rule(
+    "ENV-ASHRAE-ALT",
+    "Site altitude within the envelope's limit",
+    family="environment",
+    standard=ASHRAE,
+    clause="all classes: maximum altitude 3050 m",
+    thresholds={"max_m": 3050.0},
+    remediation="Above this altitude IT needs derating and a vendor statement; choose a lower site or "
+    "derate the inlet maximum.",
+)
 def ashrae_altitude(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.ashrae is None:
         return None
@@ -101,67 +154,115 @@ def ashrae_altitude(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(alt <= t["max_m"], f"{alt:g} m", f"≤ {t['max_m']:g} m", ("site", "altitude_m"))
 
 
-@rule("ENV-ASHRAE-ROC", "Inlet temperature rate of change", family="environment", standard=ASHRAE,
-      clause="max rate of change 20 °C/h (5 °C/h with tape media)", severity="warning",
-      thresholds={"max_c_per_h": 20.0, "tape_max_c_per_h": 5.0},
-      remediation="Slow the control loop (ramped setpoints, larger thermal mass) to keep the change rate down.")
+@rule(
+    "ENV-ASHRAE-ROC",
+    "Inlet temperature rate of change",
+    family="environment",
+    standard=ASHRAE,
+    clause="max rate of change 20 °C/h (5 °C/h with tape media)",
+    severity="warning",
+    thresholds={"max_c_per_h": 20.0, "tape_max_c_per_h": 5.0},
+    remediation="Slow the control loop (ramped setpoints, larger thermal mass) to keep the change rate down.",
+)
 def ashrae_rate(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     c = ctx.facility.cooling
     if ctx.targets.ashrae is None or c.rate_of_change_c_per_h is None:
         return None
     limit = t["tape_max_c_per_h"] if c.tape_storage else t["max_c_per_h"]
-    return Outcome(c.rate_of_change_c_per_h <= limit, f"{c.rate_of_change_c_per_h:g} °C/h", f"≤ {limit:g} °C/h",
-                   ("cooling", "rate_of_change_c_per_h"))
+    return Outcome(
+        c.rate_of_change_c_per_h <= limit,
+        f"{c.rate_of_change_c_per_h:g} °C/h",
+        f"≤ {limit:g} °C/h",
+        ("cooling", "rate_of_change_c_per_h"),
+    )
 
 
-@rule("ENV-LIQ-W", "Liquid loop supply temperature within its W class", family="environment",
-      standard="ASHRAE TC9.9 liquid cooling classes", clause="W17/W27/W32/W40/W45/W+ = max facility supply °C",
-      inferred=tuple(_W_MAX), thresholds={k: float(v) for k, v in _W_MAX.items() if v is not None},
-      remediation="Lower the facility water supply temperature, or specify IT rated for a warmer W class.")
+@rule(
+    "ENV-LIQ-W",
+    "Liquid loop supply temperature within its W class",
+    family="environment",
+    standard="ASHRAE TC9.9 liquid cooling classes",
+    clause="W17/W27/W32/W40/W45/W+ = max facility supply °C",
+    inferred=tuple(_W_MAX),
+    thresholds={k: float(v) for k, v in _W_MAX.items() if v is not None},
+    remediation="Lower the facility water supply temperature, or specify IT rated for a warmer W class.",
+)
 def liquid_class(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     loops = ctx.facility.cooling.liquid_loops
     out = []
     for i, loop in enumerate(loops):
         limit = t.get(loop.w_class)
         ok = limit is None or loop.supply_c <= limit
-        out.append(Outcome(ok, f"{loop.supply_c:g} °C", "any" if limit is None else f"≤ {limit:g} °C ({loop.w_class})",
-                           ("cooling", "liquid_loops", i, "supply_c"), loop.name))
+        out.append(
+            Outcome(
+                ok,
+                f"{loop.supply_c:g} °C",
+                "any" if limit is None else f"≤ {limit:g} °C ({loop.w_class})",
+                ("cooling", "liquid_loops", i, "supply_c"),
+                loop.name,
+            )
+        )
     return out or None
 
 
-@rule("ENV-LIQ-LOOP", "Direct-liquid racks have a liquid loop and liquid heat capacity", family="environment",
-      standard="ASHRAE TC9.9 liquid cooling guidelines", clause="facility water system for liquid-cooled IT",
-      remediation="Declare the liquid loop (cooling.liquid_loops) and CDUs/chillers serving liquid with enough kW.")
+@rule(
+    "ENV-LIQ-LOOP",
+    "Direct-liquid racks have a liquid loop and liquid heat capacity",
+    family="environment",
+    standard="ASHRAE TC9.9 liquid cooling guidelines",
+    clause="facility water system for liquid-cooled IT",
+    remediation="Declare the liquid loop (cooling.liquid_loops) and CDUs/chillers serving liquid with enough kW.",
+)
 def liquid_loop(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     heat = ctx.derived.liquid_heat_kw
     if heat <= 0:
         return None
     cap = sum(u.capacity_kw * u.count for u in ctx.facility.cooling.units if u.serves in ("liquid", "all"))
     loops = len(ctx.facility.cooling.liquid_loops)
-    return Outcome(loops > 0 and cap >= heat, f"{loops} loop(s), {cap:,.0f} kW", f"≥ 1 loop, ≥ {heat:,.0f} kW",
-                   ("cooling", "liquid_loops"))
+    return Outcome(
+        loops > 0 and cap >= heat,
+        f"{loops} loop(s), {cap:,.0f} kW",
+        f"≥ 1 loop, ≥ {heat:,.0f} kW",
+        ("cooling", "liquid_loops"),
+    )
 
 
-@rule("ENV-DENSITY", "Rack density suits its cooling type", family="environment",
-      standard="Trade guidance (ASHRAE/Uptime high-density)", clause="air ≤ ~25–30 kW/rack; above, rear-door or "
-      "direct liquid", thresholds={"air_max_kw": 30.0, "rear_door_max_kw": 60.0},
-      inferred=("air_max_kw", "rear_door_max_kw"),
-      remediation="Move the rack to rear-door heat exchangers or direct liquid cooling, or spread its nodes over "
-                  "more racks.")
+@rule(
+    "ENV-DENSITY",
+    "Rack density suits its cooling type",
+    family="environment",
+    standard="Trade guidance (ASHRAE/Uptime high-density)",
+    clause="air ≤ ~25–30 kW/rack; above, rear-door or direct liquid",
+    thresholds={"air_max_kw": 30.0, "rear_door_max_kw": 60.0},
+    inferred=("air_max_kw", "rear_door_max_kw"),
+    remediation="Move the rack to rear-door heat exchangers or direct liquid cooling, or spread its nodes over "
+    "more racks.",
+)
 def density(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     out = []
     for _, rack in ctx.facility.racks():
         kw = ctx.derived.rack_load_kw.get(rack.name, 0.0)
         limit = {"air": t["air_max_kw"], "rear_door": t["rear_door_max_kw"]}.get(rack.cooling)
-        out.append(Outcome(limit is None or kw <= limit, f"{kw:,.1f} kW ({rack.cooling})",
-                           "any (liquid)" if limit is None else f"≤ {limit:g} kW for {rack.cooling}",
-                           ctx.derived.rack_path[rack.name] + ("cooling",), rack.name))
+        out.append(
+            Outcome(
+                limit is None or kw <= limit,
+                f"{kw:,.1f} kW ({rack.cooling})",
+                "any (liquid)" if limit is None else f"≤ {limit:g} kW for {rack.cooling}",
+                ctx.derived.rack_path[rack.name] + ("cooling",),
+                rack.name,
+            )
+        )
     return out or None
 
 
-@rule("ENV-LIQ-REQUIRED", "Liquid-only systems sit in direct-liquid racks", family="environment",
-      standard="NVIDIA GB200 NVL72 documentation", clause="NVL72 racks are liquid-cooled (≈120 kW)",
-      remediation="Place GB200/GB300 NVL72 systems only in racks with cooling: direct_liquid.")
+@rule(
+    "ENV-LIQ-REQUIRED",
+    "Liquid-only systems sit in direct-liquid racks",
+    family="environment",
+    standard="NVIDIA GB200 NVL72 documentation",
+    clause="NVL72 racks are liquid-cooled (≈120 kW)",
+    remediation="Place GB200/GB300 NVL72 systems only in racks with cooling: direct_liquid.",
+)
 def liquid_required(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     cooling = {r.name: r.cooling for _, r in ctx.facility.racks()}
     out = []
@@ -169,14 +270,26 @@ def liquid_required(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
         liquid_only = (node.gpu_type or "").upper().startswith(_LIQUID_GPUS) or "NVL" in node.model.upper()
         if liquid_only:
             for rack in node.placement:
-                out.append(Outcome(cooling.get(rack) == "direct_liquid", cooling.get(rack), "direct_liquid",
-                                   ("nodes", i), f"{node.name} in {rack}"))
+                out.append(
+                    Outcome(
+                        cooling.get(rack) == "direct_liquid",
+                        cooling.get(rack),
+                        "direct_liquid",
+                        ("nodes", i),
+                        f"{node.name} in {rack}",
+                    )
+                )
     return out or None
 
 
-@rule("ENV-COOL-CAP", "Cooling capacity covers the heat load", family="environment",
-      standard="ASHRAE TC9.9 / Uptime Tier Standard", clause="N capacity ≥ design heat load",
-      remediation="Add cooling units until installed capacity (without redundant units) covers the IT heat.")
+@rule(
+    "ENV-COOL-CAP",
+    "Cooling capacity covers the heat load",
+    family="environment",
+    standard="ASHRAE TC9.9 / Uptime Tier Standard",
+    clause="N capacity ≥ design heat load",
+    remediation="Add cooling units until installed capacity (without redundant units) covers the IT heat.",
+)
 def cooling_capacity(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     d = ctx.derived
     if d.it_load_kw <= 0:
@@ -195,39 +308,65 @@ def _gb_applies(ctx: Context) -> bool:
     return ctx.targets.gb50174 is not None or ctx.in_china
 
 
-@rule("ENV-GB-TEMP", "Cold-aisle temperature in the GB 50174 range", family="environment", standard=GB,
-      clause="§5 environment: cold aisle 18–27 °C", thresholds={"min_c": 18.0, "max_c": 27.0},
-      remediation="Set the cold-aisle design range to 18–27 °C.")
+@rule(
+    "ENV-GB-TEMP",
+    "Cold-aisle temperature in the GB 50174 range",
+    family="environment",
+    standard=GB,
+    clause="§5 environment: cold aisle 18–27 °C",
+    thresholds={"min_c": 18.0, "max_c": 27.0},
+    remediation="Set the cold-aisle design range to 18–27 °C.",
+)
 def gb_temperature(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if not _gb_applies(ctx):
         return None
     return _within(ctx.facility.cooling.inlet_c, t["min_c"], t["max_c"], ("cooling", "inlet_c"), "°C", "cold aisle")
 
 
-@rule("ENV-GB-DP", "Dew point in the GB 50174 range", family="environment", standard=GB,
-      clause="§5 environment: dew point 5.5–15 °C", thresholds={"min_c": 5.5, "max_c": 15.0},
-      remediation="Control humidity so the dew point stays between 5.5 and 15 °C.")
+@rule(
+    "ENV-GB-DP",
+    "Dew point in the GB 50174 range",
+    family="environment",
+    standard=GB,
+    clause="§5 environment: dew point 5.5–15 °C",
+    thresholds={"min_c": 5.5, "max_c": 15.0},
+    remediation="Control humidity so the dew point stays between 5.5 and 15 °C.",
+)
 def gb_dew_point(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if not _gb_applies(ctx):
         return None
-    return _within(ctx.facility.cooling.dew_point_c, t["min_c"], t["max_c"], ("cooling", "dew_point_c"), "°C",
-                   "dew point")
+    return _within(
+        ctx.facility.cooling.dew_point_c, t["min_c"], t["max_c"], ("cooling", "dew_point_c"), "°C", "dew point"
+    )
 
 
-@rule("ENV-GB-RH", "Relative humidity in the GB 50174 range", family="environment", standard=GB,
-      clause="§5 environment: RH ≤ 60 %", thresholds={"max_pct": 60.0},
-      remediation="Lower the humidity setpoint to 60 % RH or below.")
+@rule(
+    "ENV-GB-RH",
+    "Relative humidity in the GB 50174 range",
+    family="environment",
+    standard=GB,
+    clause="§5 environment: RH ≤ 60 %",
+    thresholds={"max_pct": 60.0},
+    remediation="Lower the humidity setpoint to 60 % RH or below.",
+)
 def gb_rh(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if not _gb_applies(ctx):
         return None
     return _within(ctx.facility.cooling.rh_pct, 0.0, t["max_pct"], ("cooling", "rh_pct"), "%", "relative humidity")
 
 
-@rule("ENV-GB-BATT", "Battery room temperature", family="environment", standard=GB,
-      clause="§5 environment: battery room 20–30 °C", thresholds={"min_c": 20.0, "max_c": 30.0},
-      remediation="Condition the battery room to 20–30 °C (battery life halves for each ~10 °C above).")
+@rule(
+    "ENV-GB-BATT",
+    "Battery room temperature",
+    family="environment",
+    standard=GB,
+    clause="§5 environment: battery room 20–30 °C",
+    thresholds={"min_c": 20.0, "max_c": 30.0},
+    remediation="Condition the battery room to 20–30 °C (battery life halves for each ~10 °C above).",
+)
 def gb_battery_room(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if not _gb_applies(ctx) or not ctx.facility.power.ups:
         return None
-    return _within(ctx.facility.cooling.battery_room_c, t["min_c"], t["max_c"], ("cooling", "battery_room_c"), "°C",
-                   "battery room")
+    return _within(
+        ctx.facility.cooling.battery_room_c, t["min_c"], t["max_c"], ("cooling", "battery_room_c"), "°C", "battery room"
+    )

@@ -21,9 +21,15 @@ def usable_kw(r: Redundancy) -> float:
     return r.capacity_kw * r.n / r.units
 
 
-@rule("PWR-UPS-CAP", "UPS capacity ≥ 1.1 × IT load", family="power", standard=GB,
-      clause="§8.1 UPS basic capacity E ≥ 1.1 P (P = IT load)", thresholds={"factor": 1.1},
-      remediation="Add UPS modules until capacity without the redundant ones is at least 1.1 × the IT load.")
+@rule(
+    "PWR-UPS-CAP",
+    "UPS capacity ≥ 1.1 × IT load",
+    family="power",
+    standard=GB,
+    clause="§8.1 UPS basic capacity E ≥ 1.1 P (P = IT load)",
+    thresholds={"factor": 1.1},
+    remediation="Add UPS modules until capacity without the redundant ones is at least 1.1 × the IT load.",
+)
 def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     d = ctx.derived
     if d.it_load_kw <= 0:
@@ -31,18 +37,24 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     need = t["factor"] * d.it_load_kw
     # Basic capacity is judged against 1.1·P itself: a module is redundant only if 1.1·P is carried without
     # it. Classifying against P (as the redundancy rules do) would set aside a module the 1.1 margin needs.
-    units = [(u.path, u.module_kw) for u in ctx.facility.power.ups if u.serves in ("it", "mixed")
-             for _ in range(u.modules)]
+    units = [
+        (u.path, u.module_kw) for u in ctx.facility.power.ups if u.serves in ("it", "mixed") for _ in range(u.modules)
+    ]
     ups = redundancy("ups", units, need)
     have = usable_kw(ups)
     return Outcome(have >= need, f"{have:,.0f} kW usable ({ups.scheme})", f"≥ {need:,.0f} kW", ("power", "ups"))
 
 
-@rule("PWR-UPS-MULT", "Installed UPS covers the redundancy multiplier of the target", family="power",
-      standard="Reference §B facility power", clause="UPS ≥ 1.1·IT × multiplier (N+1 → +1 module, 2N → ×2)",
-      thresholds={"factor": 1.1},
-      remediation="Install the capacity the target's redundancy implies: twice the sized capacity for 2N, one "
-                  "extra module for N+1.")
+@rule(
+    "PWR-UPS-MULT",
+    "Installed UPS covers the redundancy multiplier of the target",
+    family="power",
+    standard="Reference §B facility power",
+    clause="UPS ≥ 1.1·IT × multiplier (N+1 → +1 module, 2N → ×2)",
+    thresholds={"factor": 1.1},
+    remediation="Install the capacity the target's redundancy implies: twice the sized capacity for 2N, one "
+    "extra module for N+1.",
+)
 def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     level = _TIER_UPS.get(ctx.targets.uptime or "") or _GB_UPS.get(ctx.targets.gb50174 or "")
     d = ctx.derived
@@ -56,24 +68,43 @@ def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return Outcome(have >= need, f"{have:,.0f} kW installed", f"≥ {need:,.0f} kW for {level}", ("power", "ups"))
 
 
-@rule("PWR-UPS-SPLIT", "IT and cooling loads on separate UPS groups", family="power", standard=GB,
-      clause="§8.1: cooling loads and IT loads must not share one UPS group",
-      remediation="Give fans, pumps and CRAHs their own UPS group (serves: cooling) instead of a mixed one.")
+@rule(
+    "PWR-UPS-SPLIT",
+    "IT and cooling loads on separate UPS groups",
+    family="power",
+    standard=GB,
+    clause="§8.1: cooling loads and IT loads must not share one UPS group",
+    remediation="Give fans, pumps and CRAHs their own UPS group (serves: cooling) instead of a mixed one.",
+)
 def ups_split(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     ups = ctx.facility.power.ups
-    return [Outcome(u.serves != "mixed", u.serves, "it or cooling, not mixed", ("power", "ups", i, "serves"), u.name)
-            for i, u in enumerate(ups)] or None
+    return [
+        Outcome(u.serves != "mixed", u.serves, "it or cooling, not mixed", ("power", "ups", i, "serves"), u.name)
+        for i, u in enumerate(ups)
+    ] or None
 
 
-@rule("PWR-RACK-BUDGET", "Rack load within its power budget", family="power",
-      standard="Reference §B facility power", clause="rack kW = Σ node max kW ≤ rack budget",
-      remediation="Move nodes to another rack or raise the rack's feed (and cooling) budget.")
+@rule(
+    "PWR-RACK-BUDGET",
+    "Rack load within its power budget",
+    family="power",
+    standard="Reference §B facility power",
+    clause="rack kW = Σ node max kW ≤ rack budget",
+    remediation="Move nodes to another rack or raise the rack's feed (and cooling) budget.",
+)
 def rack_budget(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     out = []
     for _, rack in ctx.facility.racks():
         kw = ctx.derived.rack_load_kw.get(rack.name, 0.0)
-        out.append(Outcome(kw <= rack.power_budget_kw, f"{kw:,.1f} kW", f"≤ {rack.power_budget_kw:g} kW",
-                           ctx.derived.rack_path[rack.name] + ("power_budget_kw",), rack.name))
+        out.append(
+            Outcome(
+                kw <= rack.power_budget_kw,
+                f"{kw:,.1f} kW",
+                f"≤ {rack.power_budget_kw:g} kW",
+                ctx.derived.rack_path[rack.name] + ("power_budget_kw",),
+                rack.name,
+            )
+        )
     return out or None
 
 
@@ -82,36 +113,60 @@ def _capacity(ctx: Context, system: str, path: tuple[Any, ...], what: str) -> Ou
     if r.load_kw <= 0 or not r.present:
         return None
     note = "" if ctx.derived.design_pue_declared else f"facility load assumes PUE {ctx.derived.design_pue} (inf)"
-    return Outcome(usable_kw(r) >= r.load_kw,
-                   f"{usable_kw(r):,.0f} kW usable of {r.capacity_kw:,.0f}", f"≥ {r.load_kw:,.0f} kW {what}", path,
-                   note=note)
+    return Outcome(
+        usable_kw(r) >= r.load_kw,
+        f"{usable_kw(r):,.0f} kW usable of {r.capacity_kw:,.0f}",
+        f"≥ {r.load_kw:,.0f} kW {what}",
+        path,
+        note=note,
+    )
 
 
-@rule("PWR-GEN-CAP", "Generators carry the facility load", family="power", standard="Uptime Tier Standard: Topology",
-      clause="engine generators are the primary source at N facility load",
-      remediation="Add generator capacity for IT plus cooling (IT × design PUE).")
+@rule(
+    "PWR-GEN-CAP",
+    "Generators carry the facility load",
+    family="power",
+    standard="Uptime Tier Standard: Topology",
+    clause="engine generators are the primary source at N facility load",
+    remediation="Add generator capacity for IT plus cooling (IT × design PUE).",
+)
 def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.derived.it_load_kw > 0 and not ctx.facility.power.generators and ctx.targets.uptime:
         return Outcome(False, "no generators", "generators for the facility load", ("power", "generators"))
     return _capacity(ctx, "generators", ("power", "generators"), "facility")
 
 
-@rule("PWR-XFMR-CAP", "Transformers carry the facility load", family="power", standard=GB,
-      clause="§8.1 transformer capacity for the computed load",
-      remediation="Add transformer capacity (or a larger unit) for IT plus cooling.")
+@rule(
+    "PWR-XFMR-CAP",
+    "Transformers carry the facility load",
+    family="power",
+    standard=GB,
+    clause="§8.1 transformer capacity for the computed load",
+    remediation="Add transformer capacity (or a larger unit) for IT plus cooling.",
+)
 def transformer_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _capacity(ctx, "transformers", ("power", "transformers"), "facility")
 
 
-@rule("PWR-FEED-CAP", "Utility feeds carry the facility load", family="power", standard=GB,
-      clause="§8.1 utility supply capacity",
-      remediation="Ask the utility for more capacity on each feed, so one feed can carry the facility.")
+@rule(
+    "PWR-FEED-CAP",
+    "Utility feeds carry the facility load",
+    family="power",
+    standard=GB,
+    clause="§8.1 utility supply capacity",
+    remediation="Ask the utility for more capacity on each feed, so one feed can carry the facility.",
+)
 def feed_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _capacity(ctx, "utility_feeds", ("power", "utility_feeds"), "facility")
 
 
-@rule("PWR-PDU-CAP", "PDUs carry the IT load", family="power", standard="Reference §B facility power",
-      clause="distribution capacity ≥ IT load on each path",
-      remediation="Add PDUs/RPPs so each path can carry the IT load alone.")
+@rule(
+    "PWR-PDU-CAP",
+    "PDUs carry the IT load",
+    family="power",
+    standard="Reference §B facility power",
+    clause="distribution capacity ≥ IT load on each path",
+    remediation="Add PDUs/RPPs so each path can carry the IT load alone.",
+)
 def pdu_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _capacity(ctx, "pdus", ("power", "pdus"), "IT")

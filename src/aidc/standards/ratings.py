@@ -50,8 +50,7 @@ def uptime_electrical(f: Facility, d: Derived) -> int:
     level = 1
     if ups.meets("N+1") and gen.meets("N+1"):
         level = 2
-    if level == 2 and len(f.power.paths) >= 2 and active_paths(f) >= 1 and unlimited_gensets(f) \
-            and racks_dual_fed(f):
+    if level == 2 and len(f.power.paths) >= 2 and active_paths(f) >= 1 and unlimited_gensets(f) and racks_dual_fed(f):
         level = 3
     if level == 3 and ups.fault_tolerant and active_paths(f) >= 2 and f.power.compartmentalized:
         level = 4
@@ -116,8 +115,7 @@ def gb_power(f: Facility, d: Derived) -> int:
     if ups.meets("N+1") and s["generators"].meets("N") and len(substations) >= 2 and battery >= 7:
         level = 2
     ups_a = ups.fault_tolerant or (ups.x >= 1 and ups.paths >= 2)
-    if level == 2 and ups_a and s["generators"].meets("N+1") and s["transformers"].fault_tolerant \
-            and battery >= 15:
+    if level == 2 and ups_a and s["generators"].meets("N+1") and s["transformers"].fault_tolerant and battery >= 15:
         level = 3
     return level
 
@@ -139,8 +137,13 @@ def achieved_ratings(f: Facility, d: Derived) -> dict[str, dict[str, Any]]:
     gp, gc = gb_power(f, d), gb_cooling(d)
     return {
         "uptime": {"electrical": TIERS[ue], "mechanical": TIERS[um], "overall": TIERS[min(ue, um)]},
-        "tia942": {"electrical": te, "mechanical": tm, "telecom": tt,
-                   "architectural": ta if ta is not None else "not assessed", "overall": min(tia_levels)},
+        "tia942": {
+            "electrical": te,
+            "mechanical": tm,
+            "telecom": tt,
+            "architectural": ta if ta is not None else "not assessed",
+            "overall": min(tia_levels),
+        },
         "en50600": {"power": ep, "environmental_control": ee, "overall": min(ep, ee)},
         "gb50174": {"power": GB_CLASSES[gp], "cooling": GB_CLASSES[gc], "overall": GB_CLASSES[min(gp, gc)]},
     }

@@ -23,18 +23,32 @@ def render_json(report: Report) -> str:
 
 def render_markdown(report: Report) -> str:
     c = report.counts
-    lines = [f"# Compliance report — {report.facility.name}", "",
-             f"**{c['pass']} pass · {c['warn']} warn · {c['fail']} fail**", "", "## Ratings achieved", "",
-             "| standard | " + " | ".join(["subsystems", "overall"]) + " |", "| --- | --- | --- |"]
+    lines = [
+        f"# Compliance report — {report.facility.name}",
+        "",
+        f"**{c['pass']} pass · {c['warn']} warn · {c['fail']} fail**",
+        "",
+        "## Ratings achieved",
+        "",
+        "| standard | " + " | ".join(["subsystems", "overall"]) + " |",
+        "| --- | --- | --- |",
+    ]
     for std, levels in report.ratings.items():
         sub = ", ".join(f"{k} {v}" for k, v in levels.items() if k != "overall")
         lines.append(f"| {std} | {sub} | **{levels['overall']}** |")
     for family, findings in report.by_family().items():
-        lines += ["", f"## {family.capitalize()}", "", "| | rule | subject | measured | required | citation |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## {family.capitalize()}",
+            "",
+            "| | rule | subject | measured | required | citation |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for f in findings:
-            lines.append(f"| {_ICON[f.status]} | {f.rule.id} {_md(f.rule.title)} | {_md(f.subject)} | "
-                         f"{_md(fmt(f.measured))} | {_md(fmt(f.expected))} | {_md(f.citation)} |")
+            lines.append(
+                f"| {_ICON[f.status]} | {f.rule.id} {_md(f.rule.title)} | {_md(f.subject)} | "
+                f"{_md(fmt(f.measured))} | {_md(fmt(f.expected))} | {_md(f.citation)} |"
+            )
         todo = [f for f in findings if f.status != "pass"]
         if todo:
             lines += ["", "**What to change**", ""]
@@ -55,36 +69,63 @@ def _where(f: Finding) -> str:
 
 def _derived_lines(report: Report) -> list[tuple[str, str]]:
     d = report.derived
-    out = [("IT load", f"{d.it_load_kw:,.1f} kW max ({d.it_nominal_kw:,.1f} kW nominal)"),
-           ("facility load", f"{d.facility_load_kw:,.1f} kW at PUE {d.design_pue}"
-                             + ("" if d.design_pue_declared else " (assumed, inf)")),
-           ("nodes / GPUs / racks", f"{d.nodes} / {d.gpus} / {d.racks}")]
+    out = [
+        ("IT load", f"{d.it_load_kw:,.1f} kW max ({d.it_nominal_kw:,.1f} kW nominal)"),
+        (
+            "facility load",
+            f"{d.facility_load_kw:,.1f} kW at PUE {d.design_pue}"
+            + ("" if d.design_pue_declared else " (assumed, inf)"),
+        ),
+        ("nodes / GPUs / racks", f"{d.nodes} / {d.gpus} / {d.racks}"),
+    ]
     for name, r in d.systems.items():
         if r.present:
-            out.append((f"redundancy {name}", f"{r.scheme} — {r.units} units, {r.capacity_kw:,.0f} kW for "
-                                              f"{r.load_kw:,.0f} kW (headroom {r.headroom_kw:,.0f} kW)"))
+            out.append(
+                (
+                    f"redundancy {name}",
+                    f"{r.scheme} — {r.units} units, {r.capacity_kw:,.0f} kW for "
+                    f"{r.load_kw:,.0f} kW (headroom {r.headroom_kw:,.0f} kW)",
+                )
+            )
     for s in d.fabrics:
         over = ", ".join(f"{k} {v:g}:1" for k, v in s.oversubscription.items()) or "single tier"
-        out.append((f"fabric {s.fabric.name}", f"{s.endpoints} endpoints, oversubscription {over}, "
-                                               f"switches {s.declared} (fat tree needs {s.required})"))
+        out.append(
+            (
+                f"fabric {s.fabric.name}",
+                f"{s.endpoints} endpoints, oversubscription {over}, "
+                f"switches {s.declared} (fat tree needs {s.required})",
+            )
+        )
     return out
 
 
 def _chain(report: Report) -> list[dict[str, Any]]:
     """The one-line power chain: utility → transformers → generators → UPS → PDUs → racks, with redundancy."""
     d, p = report.derived, report.facility.power
-    steps = [("Utility", "utility_feeds", len(p.utility_feeds)), ("Transformers", "transformers", None),
-             ("Generators", "generators", None), ("UPS (IT)", "ups", None), ("PDUs", "pdus", None)]
+    steps = [
+        ("Utility", "utility_feeds", len(p.utility_feeds)),
+        ("Transformers", "transformers", None),
+        ("Generators", "generators", None),
+        ("UPS (IT)", "ups", None),
+        ("PDUs", "pdus", None),
+    ]
     out = []
     for label, key, _ in steps:
         r = d.systems.get(key)
         if r is None:
             continue
         ok = r.meets("N+1") or r.fault_tolerant
-        out.append({"label": label, "scheme": r.scheme, "detail": f"{r.units} × · {r.capacity_kw:,.0f} kW",
-                    "colour": "#2e7d32" if ok else ("#f9a825" if r.meets("N") else "#c62828")})
-    out.append({"label": "Racks", "scheme": f"{d.racks} racks", "detail": f"{d.it_load_kw:,.0f} kW IT",
-                "colour": "#455a64"})
+        out.append(
+            {
+                "label": label,
+                "scheme": r.scheme,
+                "detail": f"{r.units} × · {r.capacity_kw:,.0f} kW",
+                "colour": "#2e7d32" if ok else ("#f9a825" if r.meets("N") else "#c62828"),
+            }
+        )
+    out.append(
+        {"label": "Racks", "scheme": f"{d.racks} racks", "detail": f"{d.it_load_kw:,.0f} kW IT", "colour": "#455a64"}
+    )
     return out
 
 
@@ -94,20 +135,39 @@ def _racks(report: Report) -> list[dict[str, Any]]:
         kw = report.derived.rack_load_kw.get(rack.name, 0.0)
         ratio = kw / rack.power_budget_kw
         colour = "#c62828" if ratio > 1 else ("#f9a825" if ratio > 0.85 else "#2e7d32")
-        out.append({"hall": hall.name, "name": rack.name, "kw": kw, "budget": rack.power_budget_kw,
-                    "ratio": ratio, "pct": min(ratio, 1.0) * 100, "colour": colour, "cooling": rack.cooling,
-                    "heat": f"hsl({int(120 - min(ratio, 1.2) / 1.2 * 120)}, 70%, 45%)"})
+        out.append(
+            {
+                "hall": hall.name,
+                "name": rack.name,
+                "kw": kw,
+                "budget": rack.power_budget_kw,
+                "ratio": ratio,
+                "pct": min(ratio, 1.0) * 100,
+                "colour": colour,
+                "cooling": rack.cooling,
+                "heat": f"hsl({int(120 - min(ratio, 1.2) / 1.2 * 120)}, 70%, 45%)",
+            }
+        )
     return out
 
 
 def render_html(report: Report) -> str:
     """One self-contained page (inline CSS/SVG, no network): what an architect hands on."""
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
-                      autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=select_autoescape(["html", "j2"])
+    )
     template = env.get_template("report.html.j2")
-    return template.render(report=report, counts=report.counts, families=report.by_family(),
-                           chain=_chain(report), racks=_racks(report), derived=_derived_lines(report),
-                           fmt=fmt, icon=_ICON, where=_where)
+    return template.render(
+        report=report,
+        counts=report.counts,
+        families=report.by_family(),
+        chain=_chain(report),
+        racks=_racks(report),
+        derived=_derived_lines(report),
+        fmt=fmt,
+        icon=_ICON,
+        where=_where,
+    )
 
 
 def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
@@ -124,30 +184,53 @@ def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
         if field:
             location["logicalLocations"] = [{"fullyQualifiedName": field, "kind": "member"}]
         result: dict[str, Any] = {
-            "ruleId": f.rule.id, "ruleIndex": index[f.rule.id], "level": _LEVEL[f.status],
+            "ruleId": f.rule.id,
+            "ruleIndex": index[f.rule.id],
+            "level": _LEVEL[f.status],
             "kind": "pass" if f.status == "pass" else "fail",
-            "message": {"text": f"{f.rule.title}: {f.message}. {f.citation}."
-                                + (f" Fix: {f.rule.remediation}" if f.status != "pass" else "")},
+            "message": {
+                "text": f"{f.rule.title}: {f.message}. {f.citation}."
+                + (f" Fix: {f.rule.remediation}" if f.status != "pass" else "")
+            },
             "locations": [location],
-            "properties": {"family": f.rule.family, "measured": str(f.measured), "expected": str(f.expected),
-                           "subject": f.subject},
+            "properties": {
+                "family": f.rule.family,
+                "measured": str(f.measured),
+                "expected": str(f.expected),
+                "subject": f.subject,
+            },
         }
         results.append(result)
     sarif = {
-        "$schema": SARIF_SCHEMA, "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "aidc check", "version": tool_version, "informationUri": "https://github.com/aidc/aidc",
-                "rules": [{"id": r.id, "name": r.id.replace("-", ""),
-                           "shortDescription": {"text": r.title}, "fullDescription": {"text": r.citation()},
-                           "help": {"text": r.remediation},
-                           "defaultConfiguration": {"level": {"error": "error", "warning": "warning",
-                                                              "info": "note"}[r.severity]},
-                           "properties": {"family": r.family, "standard": r.standard, "clause": r.clause}}
-                          for r in rules]}},
-            "artifacts": [{"location": {"uri": _uri(file)}}],
-            "results": results,
-        }],
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "aidc check",
+                        "version": tool_version,
+                        "informationUri": "https://github.com/aidc/aidc",
+                        "rules": [
+                            {
+                                "id": r.id,
+                                "name": r.id.replace("-", ""),
+                                "shortDescription": {"text": r.title},
+                                "fullDescription": {"text": r.citation()},
+                                "help": {"text": r.remediation},
+                                "defaultConfiguration": {
+                                    "level": {"error": "error", "warning": "warning", "info": "note"}[r.severity]
+                                },
+                                "properties": {"family": r.family, "standard": r.standard, "clause": r.clause},
+                            }
+                            for r in rules
+                        ],
+                    }
+                },
+                "artifacts": [{"location": {"uri": _uri(file)}}],
+                "results": results,
+            }
+        ],
     }
     return json.dumps(sarif, indent=2, default=str)
 

@@ -75,9 +75,18 @@ class Rule:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "family": self.family, "standard": self.standard,
-                "clause": self.clause, "severity": self.severity, "remediation": self.remediation,
-                "thresholds": self.thresholds, "inferred": list(self.inferred), "citation": self.citation()}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "family": self.family,
+            "standard": self.standard,
+            "clause": self.clause,
+            "severity": self.severity,
+            "remediation": self.remediation,
+            "thresholds": self.thresholds,
+            "inferred": list(self.inferred),
+            "citation": self.citation(),
+        }
 
 
 @dataclass(frozen=True)
@@ -104,12 +113,24 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         from aidc.specfile import format_path
 
-        return {"rule": self.rule.id, "title": self.rule.title, "family": self.rule.family,
-                "severity": self.rule.severity, "status": self.status, "subject": self.subject,
-                "measured": self.measured, "expected": self.expected, "note": self.note,
-                "standard": self.rule.standard, "clause": self.rule.clause, "citation": self.citation,
-                "remediation": self.rule.remediation if self.status != "pass" else "",
-                "field": format_path(self.path), "line": self.line, "col": self.col}
+        return {
+            "rule": self.rule.id,
+            "title": self.rule.title,
+            "family": self.rule.family,
+            "severity": self.rule.severity,
+            "status": self.status,
+            "subject": self.subject,
+            "measured": self.measured,
+            "expected": self.expected,
+            "note": self.note,
+            "standard": self.rule.standard,
+            "clause": self.rule.clause,
+            "citation": self.citation,
+            "remediation": self.rule.remediation if self.status != "pass" else "",
+            "field": format_path(self.path),
+            "line": self.line,
+            "col": self.col,
+        }
 
 
 def fmt(value: Any) -> str:
@@ -121,15 +142,34 @@ def fmt(value: Any) -> str:
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(id: str, title: str, *, family: str, standard: str, clause: str, remediation: str,
-         severity: Severity = "error", thresholds: dict[str, Any] | None = None,
-         inferred: Iterable[str] = ()) -> Callable[[CheckFn], Rule]:
+def rule(
+    id: str,
+    title: str,
+    *,
+    family: str,
+    standard: str,
+    clause: str,
+    remediation: str,
+    severity: Severity = "error",
+    thresholds: dict[str, Any] | None = None,
+    inferred: Iterable[str] = (),
+) -> Callable[[CheckFn], Rule]:
     """Declare a rule: ``fn(ctx, t)`` returns Outcome(s), or None when the rule does not apply."""
 
     def register(fn: CheckFn) -> Rule:
-        r = Rule(id=id, title=title, family=family, standard=standard, clause=clause, severity=severity,
-                 remediation=remediation, fn=fn, thresholds=dict(thresholds or {}), inferred=tuple(inferred),
-                 module=fn.__module__)
+        r = Rule(
+            id=id,
+            title=title,
+            family=family,
+            standard=standard,
+            clause=clause,
+            severity=severity,
+            remediation=remediation,
+            fn=fn,
+            thresholds=dict(thresholds or {}),
+            inferred=tuple(inferred),
+            module=fn.__module__,
+        )
         REGISTRY[id] = r
         return r
 

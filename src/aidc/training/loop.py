@@ -92,13 +92,19 @@ def train_loop(cfg: dict[str, Any]) -> None:
             if partial is not None:
                 ctx.log(f"resumed at epoch {partial['epoch']} step {partial['step']} of {partial['steps']}")
             elif "partial" in state:
-                ctx.log(f"resumed after epoch {state['epoch']}: the workers or batch size changed since "
-                        f"epoch {start} stopped part-way, so it starts over")
+                ctx.log(
+                    f"resumed after epoch {state['epoch']}: the workers or batch size changed since "
+                    f"epoch {start} stopped part-way, so it starts over"
+                )
             else:
                 ctx.log(f"resumed after epoch {state['epoch']}")
     epochs, patience = cfg["epochs"], cfg["patience"]
-    if state is not None and partial is None and "partial" not in state and (
-            start > epochs or (patience is not None and bad_epochs >= patience)):
+    if (
+        state is not None
+        and partial is None
+        and "partial" not in state
+        and (start > epochs or (patience is not None and bad_epochs >= patience))
+    ):
         # Its last epoch was checkpointed, then the stage was stopped before it could return (killed, or a second
         # Ctrl-C): nothing is left to train. Report where training ended, as the last epoch did.
         if rank == 0:
@@ -108,8 +114,9 @@ def train_loop(cfg: dict[str, Any]) -> None:
     model = prepare_model(model)
     train_set = torch.utils.data.TensorDataset(torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"]))
     sampler = EpochSampler(train_set, world, rank, cfg["seed"])
-    loader = prepare_data_loader(torch.utils.data.DataLoader(train_set, batch_size=batch_size, sampler=sampler),
-                                 add_dist_sampler=False)
+    loader = prepare_data_loader(
+        torch.utils.data.DataLoader(train_set, batch_size=batch_size, sampler=sampler), add_dist_sampler=False
+    )
     steps = math.ceil(sampler.num_samples / batch_size)
     agreement = StopAgreement(ctx.stop, rank, device)
     x_val = torch.from_numpy(data["x_val"]).to(device)
@@ -131,20 +138,45 @@ def train_loop(cfg: dict[str, Any]) -> None:
                 ctx.progress("batches", i, steps, epoch=epoch)
             return agreement.after_step()
 
-        stopped = train_steps(model, optimizer, loss_fn, loader, sums, first=done + 1, device=device,
-                              rng=partial["rng"][rank] if partial else None, after_step=after_step)
+        stopped = train_steps(
+            model,
+            optimizer,
+            loss_fn,
+            loader,
+            sums,
+            first=done + 1,
+            device=device,
+            rng=partial["rng"][rank] if partial else None,
+            after_step=after_step,
+        )
         partial = None
         if stopped is not None:
             loss_sum, correct, seen = _sum_across_workers(float(sums.loss), float(sums.correct), sums.seen)
             rngs = gather_rng_states(device)
             if rank == 0:
                 net = model.module if hasattr(model, "module") else model
-                where = {"epoch": epoch, "step": stopped, "steps": steps, "workers": world, "batch_size": batch_size,
-                         "loss_sum": loss_sum, "correct": correct, "seen": int(seen),
-                         "seconds": time.perf_counter() - began, "rng": rngs}
-                snapshot = {"epoch": epoch - 1, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                            "best": best, "bad_epochs": bad_epochs, "history": history, "arch": cfg["arch"],
-                            "partial": where}
+                where = {
+                    "epoch": epoch,
+                    "step": stopped,
+                    "steps": steps,
+                    "workers": world,
+                    "batch_size": batch_size,
+                    "loss_sum": loss_sum,
+                    "correct": correct,
+                    "seen": int(seen),
+                    "seconds": time.perf_counter() - began,
+                    "rng": rngs,
+                }
+                snapshot = {
+                    "epoch": epoch - 1,
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "best": best,
+                    "bad_epochs": bad_epochs,
+                    "history": history,
+                    "arch": cfg["arch"],
+                    "partial": where,
+                }
                 blob = io.BytesIO()
                 torch.save(snapshot, blob)
                 ctx.put_artifact(blob.getvalue(), kind="checkpoint", name=f"epoch-{epoch:03d}-step-{stopped:05d}.pt")
@@ -154,15 +186,21 @@ def train_loop(cfg: dict[str, Any]) -> None:
             return
         epoch_seconds = time.perf_counter() - began
         loss_total, correct_total, seen_total, asked = _sum_across_workers(
-            float(sums.loss), float(sums.correct), sums.seen, float(agreement.wanted()))
+            float(sums.loss), float(sums.correct), sums.seen, float(agreement.wanted())
+        )
         net = model.module if hasattr(model, "module") else model
         net.eval()
         with torch.no_grad():
             val_logits = net(x_val)
             val_loss = float(loss_fn(val_logits, y_val))
             val_acc = float((val_logits.argmax(1) == y_val).float().mean())
-        metrics = {"train_loss": loss_total / seen_total, "train_accuracy": correct_total / seen_total, "val_loss": val_loss,
-                   "val_accuracy": val_acc, "epoch_seconds": epoch_seconds}
+        metrics = {
+            "train_loss": loss_total / seen_total,
+            "train_accuracy": correct_total / seen_total,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "epoch_seconds": epoch_seconds,
+        }
         history.append({"epoch": epoch, **metrics})
         improved = val_loss < best["val_loss"] - cfg["min_delta"]
         bad_epochs = 0 if improved else bad_epochs + 1
@@ -175,8 +213,15 @@ def train_loop(cfg: dict[str, Any]) -> None:
         checkpoint = None
         if rank == 0:
             tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
-            snapshot = {"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                        "best": best, "bad_epochs": bad_epochs, "history": history, "arch": cfg["arch"]}
+            snapshot = {
+                "epoch": epoch,
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "best": best,
+                "bad_epochs": bad_epochs,
+                "history": history,
+                "arch": cfg["arch"],
+            }
             torch.save(snapshot, Path(tmp) / CHECKPOINT_FILE)
             ref = ctx.put_artifact(Path(tmp) / CHECKPOINT_FILE, kind="checkpoint", name=f"epoch-{epoch:03d}.pt")
             if best["ref"] is None:
@@ -202,8 +247,9 @@ def train_loop(cfg: dict[str, Any]) -> None:
             break
 
 
-def _report_finished(state: dict[str, Any], best: dict[str, Any], history: list[dict[str, Any]], *, early: bool,
-                     rank: int) -> None:
+def _report_finished(
+    state: dict[str, Any], best: dict[str, Any], history: list[dict[str, Any]], *, early: bool, rank: int
+) -> None:
     """The report the last epoch made, again, from its checkpoint (rank 0 hands Ray Train the checkpoint too)."""
     import ray.train
     from ray.train import Checkpoint
@@ -227,5 +273,5 @@ def evaluate_arrays(model: nn.Module, x: np.ndarray, batch: int = 1024) -> np.nd
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            out.append(model(torch.from_numpy(x[i:i + batch])).numpy())
+            out.append(model(torch.from_numpy(x[i : i + batch])).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

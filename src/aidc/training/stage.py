@@ -32,7 +32,9 @@ class TrainConfig(BaseModel):
     workers: int = Field(2, ge=1, le=1024, description="data-parallel workers (Ray Train)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: GPUs when the cluster has one per worker")
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
-    max_failures: int = Field(1, ge=0, description="worker failures Ray Train recovers from (restarting at the last checkpoint)")
+    max_failures: int = Field(
+        1, ge=0, description="worker failures Ray Train recovers from (restarting at the last checkpoint)"
+    )
     seed: int = 0
 
 
@@ -54,54 +56,89 @@ class TrainStage(Stage):
 
         cfg: TrainConfig = config
         data = load_arrays(ctx.get_artifact(inputs["data"]))
-        arch = {"model": cfg.model, "input_shape": list(data["x_train"].shape[1:]),
-                "classes": int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max())) + 1,
-                "width": cfg.width, "dropout": cfg.dropout}
+        arch = {
+            "model": cfg.model,
+            "input_shape": list(data["x_train"].shape[1:]),
+            "classes": int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max())) + 1,
+            "width": cfg.width,
+            "dropout": cfg.dropout,
+        }
         gpus = ray.cluster_resources().get("GPU", 0)
         use_gpu = cfg.device == "cuda" or (cfg.device == "auto" and gpus >= cfg.workers)
         cpus = ray.cluster_resources().get("CPU", 0)
         if not use_gpu and cpus < cfg.workers:
-            raise StageFailed(f"{cfg.workers} training workers need {cfg.workers} CPUs; the Ray cluster has {cpus:g}",
-                              stage=ctx.stage, run_id=ctx.run_id, cause="not enough CPUs",
-                              hint="lower train.workers, or raise AIDC_RAY_NUM_CPUS / join a bigger cluster")
+            raise StageFailed(
+                f"{cfg.workers} training workers need {cfg.workers} CPUs; the Ray cluster has {cpus:g}",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="not enough CPUs",
+                hint="lower train.workers, or raise AIDC_RAY_NUM_CPUS / join a bigger cluster",
+            )
         stopping = cfg.early_stopping
         loop_config = {
-            "ctx": ctx, "data": inputs["data"], "arch": arch, "resume": ctx.resume.get("checkpoint"),
-            "optimizer": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "epochs": cfg.epochs,
-            "batch_size": cfg.batch_size, "seed": cfg.seed,
-            "patience": stopping.patience if stopping else None, "min_delta": stopping.min_delta if stopping else 0.0,
+            "ctx": ctx,
+            "data": inputs["data"],
+            "arch": arch,
+            "resume": ctx.resume.get("checkpoint"),
+            "optimizer": cfg.optimizer,
+            "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay,
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "seed": cfg.seed,
+            "patience": stopping.patience if stopping else None,
+            "min_delta": stopping.min_delta if stopping else 0.0,
         }
         ctx.log(f"training {cfg.model} on {cfg.workers} {'GPU' if use_gpu else 'CPU'} worker(s), {cfg.epochs} epochs")
         ctx.progress("epochs", 0, cfg.epochs, force=True)
         began = time.perf_counter()
         trainer = TorchTrainer(
-            train_loop, train_loop_config=loop_config,
+            train_loop,
+            train_loop_config=loop_config,
             scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=use_gpu),
             torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
             run_config=RunConfig(
                 # a fresh name per attempt: resuming goes through our artifact store, not Ray's run snapshot
-                name=f"{ctx.run_id}-{ctx.stage}-{int(time.time())}", storage_path=f"{ctx.home}/ray-train",
+                name=f"{ctx.run_id}-{ctx.stage}-{int(time.time())}",
+                storage_path=f"{ctx.home}/ray-train",
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
-                failure_config=FailureConfig(max_failures=cfg.max_failures)),
+                failure_config=FailureConfig(max_failures=cfg.max_failures),
+            ),
         )
         try:
             result = trainer.fit()
         except Exception as exc:
             cause = getattr(exc, "__cause__", None) or exc
-            raise StageFailed(f"training failed: {type(cause).__name__}: {cause}", stage=ctx.stage, run_id=ctx.run_id,
-                              cause=str(cause)) from exc
+            raise StageFailed(
+                f"training failed: {type(cause).__name__}: {cause}",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause=str(cause),
+            ) from exc
         # the metrics of the last checkpointed report (Ray Train keeps those): training ended early only on request
         final = result.metrics or {}
         finished = bool(final.get("stopped_early")) or final.get("epoch") == cfg.epochs
         if not finished and ctx.stop is not None and ctx.stop.was_set():
             raise StageStopped("training stopped on request; a resumed run continues from its last checkpoint")
         if "best" not in final:
-            raise StageFailed("training finished without a checkpoint", stage=ctx.stage, run_id=ctx.run_id,
-                              cause="no epoch was reported", hint="check train.epochs and the stage log")
+            raise StageFailed(
+                "training finished without a checkpoint",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="no epoch was reported",
+                hint="check train.epochs and the stage log",
+            )
         best = json.loads(final["best"])
-        summary = {"epochs_run": int(final["epoch"]), "epochs": cfg.epochs, "best_epoch": best["epoch"],
-                   "best_val_accuracy": best["val_accuracy"], "best_val_loss": best["val_loss"],
-                   "stopped_early": bool(final["stopped_early"]), "seconds": round(time.perf_counter() - began, 2),
-                   "workers": cfg.workers, "device": "cuda" if use_gpu else "cpu"}
+        summary = {
+            "epochs_run": int(final["epoch"]),
+            "epochs": cfg.epochs,
+            "best_epoch": best["epoch"],
+            "best_val_accuracy": best["val_accuracy"],
+            "best_val_loss": best["val_loss"],
+            "stopped_early": bool(final["stopped_early"]),
+            "seconds": round(time.perf_counter() - began, 2),
+            "workers": cfg.workers,
+            "device": "cuda" if use_gpu else "cpu",
+        }
         ctx.log(f"best epoch {best['epoch']}: val_accuracy {best['val_accuracy']:.4f}")
         return {"checkpoint": best["ref"], "model": arch, "summary": summary}

@@ -86,9 +86,18 @@ class EpochSums:
         self.seen += seen
 
 
-def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module, loader: Any, sums: EpochSums,
-                *, first: int = 1, rng: dict[str, Any] | None = None, device: torch.device | None = None,
-                after_step: Callable[[int], bool] = lambda i: False) -> int | None:
+def train_steps(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    loader: Any,
+    sums: EpochSums,
+    *,
+    first: int = 1,
+    rng: dict[str, Any] | None = None,
+    device: torch.device | None = None,
+    after_step: Callable[[int], bool] = lambda i: False,
+) -> int | None:
     """One epoch's optimizer steps from step ``first`` (the loader already skips the earlier ones), adding into
     ``sums``. ``rng`` is the random state saved when the epoch stopped, set once the batches are drawn up so the
     steps that follow see the same dropout as if the epoch had not stopped. ``after_step(i)`` says whether to

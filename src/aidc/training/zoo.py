@@ -12,10 +12,15 @@ def cnn(input_shape: list[int], classes: int, width: int = 32, dropout: float = 
     """Two 3×3 conv blocks then a linear head: ~99% on digits within a few epochs."""
     channels, height, width_px = input_shape
     return nn.Sequential(
-        nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, width * 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(dropout),
-        nn.Linear(width * 2 * (height // 2) * (width_px // 2), 128), nn.ReLU(),
+        nn.Conv2d(channels, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, width * 2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(width * 2 * (height // 2) * (width_px // 2), 128),
+        nn.ReLU(),
         nn.Linear(128, classes),
     )
 
@@ -26,8 +31,13 @@ def mlp(input_shape: list[int], classes: int, width: int = 256, dropout: float =
     for d in input_shape:
         features *= d
     return nn.Sequential(
-        nn.Flatten(), nn.Linear(features, width), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(width, width // 2), nn.ReLU(), nn.Linear(width // 2, classes),
+        nn.Flatten(),
+        nn.Linear(features, width),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(width, width // 2),
+        nn.ReLU(),
+        nn.Linear(width // 2, classes),
     )
 
 

@@ -17,13 +17,20 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get("", response_model=list[AuditEntryOut])
-def list_entries(actor: str | None = Query(None, max_length=200), action: str | None = Query(None, max_length=100),
-                 result: str | None = Query(None, max_length=20), project: str | None = Query(None, max_length=200),
-                 since: DateTimeParam | None = None, until: DateTimeParam | None = None, limit: int = Query(100, ge=1, le=10000),
-                 platform: Platform = Depends(get_platform)) -> list[dict[str, Any]]:
+def list_entries(
+    actor: str | None = Query(None, max_length=200),
+    action: str | None = Query(None, max_length=100),
+    result: str | None = Query(None, max_length=20),
+    project: str | None = Query(None, max_length=200),
+    since: DateTimeParam | None = None,
+    until: DateTimeParam | None = None,
+    limit: int = Query(100, ge=1, le=10000),
+    platform: Platform = Depends(get_platform),
+) -> list[dict[str, Any]]:
     """The newest entries matching every filter given (``action`` matches a prefix, e.g. ``token.``), newest first."""
-    entries = platform.security.audit_list(actor=actor, action=action, result=result, project=project, since=since,
-                                           until=until, limit=limit)
+    entries = platform.security.audit_list(
+        actor=actor, action=action, result=result, project=project, since=since, until=until, limit=limit
+    )
     return [e.to_json() for e in entries]
 
 
@@ -33,11 +40,16 @@ def verify(platform: Platform = Depends(get_platform)) -> dict[str, Any]:
     return platform.security.audit_verify().to_json()
 
 
-@router.get("/export", response_class=StreamingResponse,
-            responses={200: {"content": {"application/x-ndjson": {}}, "description": "one entry per line, oldest first"}})
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "one entry per line, oldest first"}},
+)
 def export(platform: Platform = Depends(get_platform)) -> StreamingResponse:
     """Every entry as JSON lines, oldest first, with its hashes: what a SIEM ingests."""
+
     def lines() -> Iterator[str]:
         for entry in platform.security.audit_export():
             yield json.dumps(entry.to_json(), sort_keys=True) + "\n"
+
     return StreamingResponse(lines(), media_type="application/x-ndjson")

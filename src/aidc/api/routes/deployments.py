@@ -16,24 +16,40 @@ JSON = dict[str, Any]
 
 
 @router.get("/deployments")
-def list_deployments(include_stopped: bool = Query(False, description="include stopped deployments"),
-                     access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> list[JSON]:
+def list_deployments(
+    include_stopped: bool = Query(False, description="include stopped deployments"),
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+) -> list[JSON]:
     """Deployments with their versions, replicas and whether their URL answers."""
     return platform.scoped(access).list_deployments(include_stopped=include_stopped)
 
 
 @router.post("/deployments", status_code=201)
-def deploy(body: DeployRequest, access: Access = Depends(authorize),
-           platform: Platform = Depends(get_platform)) -> JSON:
+def deploy(
+    body: DeployRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Serve a model version (as `aidc deploy`); answers once its replicas are ready. The deployment joins the
     model's project."""
     from aidc.serving.canary import CanaryPolicy
 
-    policy = CanaryPolicy(min_requests=body.min_requests, max_error_rate_increase=body.max_error_rate_increase,
-                          max_latency_ratio=body.max_latency_ratio, promote_after=body.promote_after)
-    return platform.scoped(access).deploy(body.model, name=body.name, replicas=body.replicas, canary=body.canary,
-                                          cpus=body.cpus, gpus=body.gpus, host=body.host, policy=policy,
-                                          timeout=body.timeout)
+    policy = CanaryPolicy(
+        min_requests=body.min_requests,
+        max_error_rate_increase=body.max_error_rate_increase,
+        max_latency_ratio=body.max_latency_ratio,
+        promote_after=body.promote_after,
+    )
+    return platform.scoped(access).deploy(
+        body.model,
+        name=body.name,
+        replicas=body.replicas,
+        canary=body.canary,
+        cpus=body.cpus,
+        gpus=body.gpus,
+        host=body.host,
+        policy=policy,
+        timeout=body.timeout,
+    )
 
 
 @router.get("/deployments/{name}")
@@ -43,28 +59,32 @@ def show_deployment(name: str, access: Access = Depends(authorize), platform: Pl
 
 
 @router.post("/deployments/{name}/scale")
-def scale_deployment(name: str, body: ScaleRequest, access: Access = Depends(authorize),
-                     platform: Platform = Depends(get_platform)) -> JSON:
+def scale_deployment(
+    name: str, body: ScaleRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Run this many replicas of the stable version."""
     return platform.scoped(access).change_deployment("scale", name, body.replicas)
 
 
 @router.post("/deployments/{name}/promote")
-def promote_deployment(name: str, access: Access = Depends(authorize),
-                       platform: Platform = Depends(get_platform)) -> JSON:
+def promote_deployment(
+    name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Make the canary the stable version on every replica."""
     return platform.scoped(access).change_deployment("promote", name)
 
 
 @router.post("/deployments/{name}/rollback")
-def rollback_deployment(name: str, access: Access = Depends(authorize),
-                        platform: Platform = Depends(get_platform)) -> JSON:
+def rollback_deployment(
+    name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Drop the canary, or return to the version served before the last promotion."""
     return platform.scoped(access).change_deployment("rollback", name)
 
 
 @router.delete("/deployments/{name}")
-def delete_deployment(name: str, access: Access = Depends(authorize),
-                      platform: Platform = Depends(get_platform)) -> JSON:
+def delete_deployment(
+    name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Stop a deployment: traffic off, replicas drained and stopped."""
     return platform.scoped(access).change_deployment("delete", name)

@@ -12,10 +12,9 @@ from pydantic import BeforeValidator, Field
 from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import Body
 from aidc.errors import InvalidInput
+from aidc.jobs.service import JOB_STATES
 from aidc.platform import Platform
 from aidc.security.roles import NAME_PATTERN, Access
-
-from aidc.jobs.service import JOB_STATES
 
 router = APIRouter(prefix="/api/v1")
 JobState = Literal.__getitem__(JOB_STATES)  # type: ignore[attr-defined]
@@ -51,26 +50,46 @@ class QuotaRequest(Body):
     gpu_hours_per_month: Annotated[float, Field(ge=0, le=1_000_000_000)] | None = None
 
 
-@router.post("/jobs", tags=["jobs"], status_code=201,
-             responses={200: {"description": "a retry with the same idempotency key: the job made before"}})
-def submit_job(body: JobRequest, response: Response, access: Access = Depends(authorize),
-               platform: Platform = Depends(get_platform),
-               idempotency_key: str | None = Header(None, alias="Idempotency-Key", pattern=KEY)) -> JSON:
+@router.post(
+    "/jobs",
+    tags=["jobs"],
+    status_code=201,
+    responses={200: {"description": "a retry with the same idempotency key: the job made before"}},
+)
+def submit_job(
+    body: JobRequest,
+    response: Response,
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", pattern=KEY),
+) -> JSON:
     """Queue a pipeline in a project; the same idempotency key from the same caller returns the same job."""
     if "\x00" in body.pipeline:
         raise InvalidInput("the pipeline text contains a NUL character", where="pipeline")
     job, created = platform.jobs.submit(
-        access, spec_text=body.pipeline, path_name=body.path_name, project=body.project, priority=body.priority,
-        cpus=body.cpus, gpus=body.gpus, workers=body.workers, idempotency_key=idempotency_key or body.idempotency_key)
+        access,
+        spec_text=body.pipeline,
+        path_name=body.path_name,
+        project=body.project,
+        priority=body.priority,
+        cpus=body.cpus,
+        gpus=body.gpus,
+        workers=body.workers,
+        idempotency_key=idempotency_key or body.idempotency_key,
+    )
     if not created:
         response.status_code = 200
     return job
 
 
 @router.get("/jobs", tags=["jobs"])
-def list_jobs(project: str | None = Query(None, max_length=200), state: JobState | None = None,
-              limit: int = Query(100, ge=1, le=1000), access: Access = Depends(authorize),
-              platform: Platform = Depends(get_platform)) -> list[JSON]:
+def list_jobs(
+    project: str | None = Query(None, max_length=200),
+    state: JobState | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+) -> list[JSON]:
     """Jobs of the projects you may see, newest first."""
     return platform.jobs.list(access, project=project, state=state, limit=limit)
 
@@ -87,10 +106,18 @@ def cancel_job(job_id: str, access: Access = Depends(authorize), platform: Platf
     return platform.jobs.cancel(access, job_id)
 
 
-@router.get("/jobs/{job_id}/logs", tags=["jobs"], response_class=StreamingResponse,
-            responses={200: {"content": {"text/plain": {}}, "description": "the job's log"}})
-def job_logs(job_id: str, follow: bool = Query(False, description="keep streaming until the job ends"),
-             access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> StreamingResponse:
+@router.get(
+    "/jobs/{job_id}/logs",
+    tags=["jobs"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "the job's log"}},
+)
+def job_logs(
+    job_id: str,
+    follow: bool = Query(False, description="keep streaming until the job ends"),
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+) -> StreamingResponse:
     """The job's log from its start; with ``follow=true`` it streams until the job ends (`aidc logs -f`)."""
     chunks: Iterator[str] = platform.jobs.log_lines(access, job_id, follow=follow)
     return StreamingResponse(chunks, media_type="text/plain")
@@ -103,7 +130,8 @@ def list_quotas(access: Access = Depends(authorize), platform: Platform = Depend
 
 
 @router.put("/quotas/{project}", tags=["jobs"])
-def set_quota(project: str, body: QuotaRequest, access: Access = Depends(authorize),
-              platform: Platform = Depends(get_platform)) -> JSON:
+def set_quota(
+    project: str, body: QuotaRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Set a project's limits: max_gpus, max_cpus, max_jobs (at once) and gpu_hours_per_month."""
     return platform.jobs.set_quota(access, project, **body.model_dump(exclude_unset=True))

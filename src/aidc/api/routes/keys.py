@@ -24,8 +24,9 @@ def status(platform: Platform = Depends(get_platform)) -> dict[str, Any]:
 
 
 @router.post("/rotate", response_model=RotationOut)
-def rotate_keys(body: KeyRotateRequest, access: Access = Depends(authorize),
-                platform: Platform = Depends(get_platform)) -> dict[str, Any]:
+def rotate_keys(
+    body: KeyRotateRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> dict[str, Any]:
     """Make a new master key active and re-wrap every artifact's data key under it; answers when done, with
     what it did (as `aidc keys rotate --json`). Audited as ``keys.rotate`` with key ids, never keys. Jobs
     running meanwhile go on: their artifacts are wrapped under the new key once they see the key file change."""

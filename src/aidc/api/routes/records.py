@@ -48,12 +48,22 @@ async def read(platform: Platform, access: Access, verb: Callable[[ProjectScope]
 
 
 # What each kept answer is read from (aidc.api.read_cache): the tables whose changes make it stale.
-RUN_LIST, RUN, MODELS, DATASETS = (("pipeline_runs",), ("pipeline_runs", "stage_runs", "metrics", "artifacts"),
-                                   ("model_versions",), ("datasets", "dataset_versions"))
+RUN_LIST, RUN, MODELS, DATASETS = (
+    ("pipeline_runs",),
+    ("pipeline_runs", "stage_runs", "metrics", "artifacts"),
+    ("model_versions",),
+    ("datasets", "dataset_versions"),
+)
 
 
-async def kept_read(request: Request, access: Access, permission: str, key: tuple[Any, ...], tables: tuple[str, ...],
-                    verb: Callable[[ProjectScope], Any]) -> Response:
+async def kept_read(
+    request: Request,
+    access: Access,
+    permission: str,
+    key: tuple[Any, ...],
+    tables: tuple[str, ...],
+    verb: Callable[[ProjectScope], Any],
+) -> Response:
     """``read``, answered from the read cache while what it was read from is unchanged. The key holds the projects
     the caller may ``permission`` in: callers who see the same projects get the same answer, and only they."""
     platform: Platform = request.app.state.platform
@@ -64,8 +74,9 @@ async def kept_read(request: Request, access: Access, permission: str, key: tupl
         return bytes((await read(platform, access, verb)).body)
 
     body, kept = await cache.answer((*key, None if projects is None else tuple(sorted(projects))), tables, fresh)
-    return Response(body, media_type="application/json",
-                    headers=None if kept is None else {"X-Cache": "hit" if kept else "miss"})
+    return Response(
+        body, media_type="application/json", headers=None if kept is None else {"X-Cache": "hit" if kept else "miss"}
+    )
 
 
 @router.get("/health", tags=["server"])
@@ -77,53 +88,79 @@ async def health() -> Health:
 
 
 @router.get("/runs", tags=["runs"], response_model=list[JSON])
-async def list_runs(request: Request, pipeline: str | None = Query(None, max_length=200),
-                    status: str | None = Query(None, max_length=20), limit: int = Query(50, ge=1, le=1000),
-                    access: Access = Depends(authorize)) -> Response:
+async def list_runs(
+    request: Request,
+    pipeline: str | None = Query(None, max_length=200),
+    status: str | None = Query(None, max_length=20),
+    limit: int = Query(50, ge=1, le=1000),
+    access: Access = Depends(authorize),
+) -> Response:
     """Pipeline runs, newest first (as `aidc runs list --json`, plus each run's project)."""
-    return await kept_read(request, access, "runs:read", ("runs", pipeline, status, limit), RUN_LIST,
-                           lambda scope: scope.list_runs(pipeline=pipeline, status=status, limit=limit))
+    return await kept_read(
+        request,
+        access,
+        "runs:read",
+        ("runs", pipeline, status, limit),
+        RUN_LIST,
+        lambda scope: scope.list_runs(pipeline=pipeline, status=status, limit=limit),
+    )
 
 
 @router.get("/runs/{run_id}", tags=["runs"], response_model=JSON)
 async def show_run(request: Request, run_id: str, access: Access = Depends(authorize)) -> Response:
     """A run with its stages, metrics and artifacts; a unique prefix of the id is enough."""
-    return await kept_read(request, access, "runs:read", ("run", run_id), RUN,
-                           lambda scope: scope.run_details(run_id))
+    return await kept_read(request, access, "runs:read", ("run", run_id), RUN, lambda scope: scope.run_details(run_id))
 
 
-@router.get("/runs/{run_id}/report", tags=["runs"], response_model=None, responses={
-    200: {"description": "the report", "content": {"text/html": {"schema": {"type": "string"}}}}})
-def run_report(run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> HTMLResponse:
+@router.get(
+    "/runs/{run_id}/report",
+    tags=["runs"],
+    response_model=None,
+    responses={200: {"description": "the report", "content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+def run_report(
+    run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> HTMLResponse:
     """The run's self-contained HTML report (as `aidc runs report`), rendered now from the store."""
     return HTMLResponse(platform.scoped(access).run_report(run_id).read_text(encoding="utf-8"))
 
 
 @router.get("/models", tags=["models"], response_model=list[JSON])
-async def list_models(request: Request, name: str | None = Query(None, max_length=200),
-                      access: Access = Depends(authorize)) -> Response:
+async def list_models(
+    request: Request, name: str | None = Query(None, max_length=200), access: Access = Depends(authorize)
+) -> Response:
     """Registered model versions with their stage and metrics."""
-    return await kept_read(request, access, "models:read", ("models", name), MODELS,
-                           lambda scope: scope.list_models(name))
+    return await kept_read(
+        request, access, "models:read", ("models", name), MODELS, lambda scope: scope.list_models(name)
+    )
 
 
 @router.get("/models/{ref}", tags=["models"], response_model=JSON)
-async def show_model(ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
-                     access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSONResponse:
+async def show_model(
+    ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+) -> JSONResponse:
     """``NAME`` (its newest version you may see) or ``NAME:VERSION``, with lineage."""
     return await read(platform, access, lambda scope: scope.model(ref))
 
 
 @router.post("/models/{ref}/promote", tags=["models"])
-def promote_model(body: PromoteRequest, ref: str = Path(pattern=MODEL_VERSION_REF, description="NAME:VERSION"),
-                  access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> list[JSON]:
+def promote_model(
+    body: PromoteRequest,
+    ref: str = Path(pattern=MODEL_VERSION_REF, description="NAME:VERSION"),
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+) -> list[JSON]:
     """Move ``NAME:VERSION`` to staging, production or archived; returns every version whose stage changed."""
     return platform.scoped(access).promote_model(ref, body.stage)
 
 
 @router.get("/datasets", tags=["datasets"], response_model=list[JSON])
-async def list_datasets(request: Request, name: str | None = Query(None, max_length=200),
-                        access: Access = Depends(authorize)) -> Response:
+async def list_datasets(
+    request: Request, name: str | None = Query(None, max_length=200), access: Access = Depends(authorize)
+) -> Response:
     """Dataset versions with their statistics."""
-    return await kept_read(request, access, "datasets:read", ("datasets", name), DATASETS,
-                           lambda scope: scope.list_datasets(name))
+    return await kept_read(
+        request, access, "datasets:read", ("datasets", name), DATASETS, lambda scope: scope.list_datasets(name)
+    )

@@ -8,8 +8,18 @@ from fastapi import APIRouter, Depends, Query
 
 from aidc.api.auth import authorize, get_platform
 from aidc.api.schemas import (
-    Assignment, AssignRequest, NewToken, PrincipalOut, PrincipalPatch, PrincipalRequest, ProjectOut, ProjectRequest,
-    RoleRequest, TokenOut, TokenRequest, WhoAmI,
+    Assignment,
+    AssignRequest,
+    NewToken,
+    PrincipalOut,
+    PrincipalPatch,
+    PrincipalRequest,
+    ProjectOut,
+    ProjectRequest,
+    RoleRequest,
+    TokenOut,
+    TokenRequest,
+    WhoAmI,
 )
 from aidc.platform import Platform
 from aidc.security.roles import Access
@@ -31,16 +41,19 @@ def my_tokens(access: Access = Depends(authorize), platform: Platform = Depends(
 
 
 @router.post("/tokens", tags=["you"], status_code=201, response_model=NewToken)
-def create_my_token(body: TokenRequest, access: Access = Depends(authorize),
-                    platform: Platform = Depends(get_platform)) -> JSON:
+def create_my_token(
+    body: TokenRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """A new token for yourself, shown this once; scopes may narrow it, never widen it past your token's."""
-    return platform.security.create_token(access, principal=access.principal, name=body.name, scopes=body.scopes,
-                                          expires_days=body.expires_days)
+    return platform.security.create_token(
+        access, principal=access.principal, name=body.name, scopes=body.scopes, expires_days=body.expires_days
+    )
 
 
 @router.delete("/tokens/{token_id}", tags=["you"], response_model=TokenOut)
-def revoke_my_token(token_id: str, access: Access = Depends(authorize),
-                    platform: Platform = Depends(get_platform)) -> JSON:
+def revoke_my_token(
+    token_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Revoke one of your tokens."""
     return platform.security.revoke_token(access, token_id, owner=access.principal).to_json()
 
@@ -52,14 +65,16 @@ def list_projects(access: Access = Depends(authorize), platform: Platform = Depe
 
 
 @router.post("/projects", tags=["projects"], status_code=201, response_model=ProjectOut)
-def create_project(body: ProjectRequest, access: Access = Depends(authorize),
-                   platform: Platform = Depends(get_platform)) -> JSON:
+def create_project(
+    body: ProjectRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     return platform.security.create_project(access, body.name, body.description).to_json()
 
 
 @router.post("/projects/{name}/records", tags=["projects"], response_model=Assignment)
-def assign_record(name: str, body: AssignRequest, access: Access = Depends(authorize),
-                  platform: Platform = Depends(get_platform)) -> JSON:
+def assign_record(
+    name: str, body: AssignRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Move a run, dataset version, model version or deployment into project ``name``."""
     return platform.security.assign_project(access, body.kind, body.id, name)
 
@@ -71,27 +86,35 @@ def list_principals(platform: Platform = Depends(get_platform)) -> list[JSON]:
 
 
 @router.post("/principals", tags=["principals"], status_code=201, response_model=PrincipalOut)
-def create_principal(body: PrincipalRequest, access: Access = Depends(authorize),
-                     platform: Platform = Depends(get_platform)) -> JSON:
+def create_principal(
+    body: PrincipalRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     return platform.security.create_principal(access, body.name, body.kind).to_json()
 
 
 @router.patch("/principals/{name}", tags=["principals"], response_model=PrincipalOut)
-def update_principal(name: str, body: PrincipalPatch, access: Access = Depends(authorize),
-                     platform: Platform = Depends(get_platform)) -> JSON:
+def update_principal(
+    name: str, body: PrincipalPatch, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """Disable (or enable again) a user or service account: its tokens stop working while it is disabled."""
     return platform.security.set_disabled(access, name, body.disabled).to_json()
 
 
 @router.post("/principals/{name}/roles", tags=["principals"], response_model=PrincipalOut)
-def grant_role(name: str, body: RoleRequest, access: Access = Depends(authorize),
-               platform: Platform = Depends(get_platform)) -> JSON:
+def grant_role(
+    name: str, body: RoleRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     return platform.security.grant(access, name, body.role, body.project).to_json()
 
 
 @router.delete("/principals/{name}/roles/{role}", tags=["principals"], response_model=PrincipalOut)
-def revoke_role(name: str, role: str, project: str = Query(..., max_length=200), access: Access = Depends(authorize),
-                platform: Platform = Depends(get_platform)) -> JSON:
+def revoke_role(
+    name: str,
+    role: str,
+    project: str = Query(..., max_length=200),
+    access: Access = Depends(authorize),
+    platform: Platform = Depends(get_platform),
+) -> JSON:
     return platform.security.revoke_role(access, name, role, project).to_json()
 
 
@@ -102,14 +125,17 @@ def principal_tokens(name: str, platform: Platform = Depends(get_platform)) -> l
 
 
 @router.post("/principals/{name}/tokens", tags=["principals"], status_code=201, response_model=NewToken)
-def create_principal_token(name: str, body: TokenRequest, access: Access = Depends(authorize),
-                           platform: Platform = Depends(get_platform)) -> JSON:
+def create_principal_token(
+    name: str, body: TokenRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     """A token for a user or service account (e.g. for CI), shown this once."""
-    return platform.security.create_token(access, principal=name, name=body.name, scopes=body.scopes,
-                                          expires_days=body.expires_days)
+    return platform.security.create_token(
+        access, principal=name, name=body.name, scopes=body.scopes, expires_days=body.expires_days
+    )
 
 
 @router.delete("/principals/{name}/tokens/{token_id}", tags=["principals"], response_model=TokenOut)
-def revoke_principal_token(name: str, token_id: str, access: Access = Depends(authorize),
-                           platform: Platform = Depends(get_platform)) -> JSON:
+def revoke_principal_token(
+    name: str, token_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+) -> JSON:
     return platform.security.revoke_token(access, token_id, owner=name).to_json()

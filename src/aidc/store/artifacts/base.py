@@ -68,3 +68,4 @@ class ArtifactStore(ABC):
 
     def ensure_ready(self) -> None:
         """Check the backend is reachable and prepare it (create the root or bucket); no-op by default."""
+        return None

@@ -51,7 +51,9 @@ class ArtifactCodec(ABC):
         """Content chunks → stored chunks (for codecs without per-artifact state)."""
 
     @abstractmethod
-    def decode(self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None) -> Iterator[bytes]:
+    def decode(
+        self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None
+    ) -> Iterator[bytes]:
         """Stored chunks of the artifact at ``hexdigest`` → content chunks; ``records`` holds its key records."""
 
 
@@ -61,7 +63,9 @@ class PlainCodec(ArtifactCodec):
     def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield from chunks
 
-    def decode(self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None) -> Iterator[bytes]:
+    def decode(
+        self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None
+    ) -> Iterator[bytes]:
         yield from chunks
 
     def __eq__(self, other: object) -> bool:

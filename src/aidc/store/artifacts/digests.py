@@ -19,16 +19,20 @@ _LAYOUT = re.compile(r"sha256/([0-9a-f]{2})/([0-9a-f]{62})")
 def parse_digest(digest: str) -> str:
     """Return the 64 lowercase hex characters of ``sha256:<hex>`` or ``<hex>``; InvalidInput otherwise."""
     if not isinstance(digest, str):
-        raise InvalidInput(f"artifact digest must be a string, got {type(digest).__name__}",
-                           hint="pass 'sha256:<64 hex>' as returned in ArtifactRef.digest")
+        raise InvalidInput(
+            f"artifact digest must be a string, got {type(digest).__name__}",
+            hint="pass 'sha256:<64 hex>' as returned in ArtifactRef.digest",
+        )
     text = digest.strip()
     algorithm, sep, hexpart = text.partition(":")
     if not sep:
         algorithm, hexpart = ALGORITHM, text
     hexpart = hexpart.lower()
     if algorithm.lower() != ALGORITHM or not _HEX.fullmatch(hexpart):
-        raise InvalidInput(f"malformed artifact digest {digest!r}",
-                           hint="expected 'sha256:' followed by 64 hex characters (the prefix is optional)")
+        raise InvalidInput(
+            f"malformed artifact digest {digest!r}",
+            hint="expected 'sha256:' followed by 64 hex characters (the prefix is optional)",
+        )
     return hexpart
 
 

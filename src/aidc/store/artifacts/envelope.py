@@ -63,10 +63,17 @@ def _wrap_aad(hexdigest: str, object_id: str, master_key_id: str) -> bytes:
 def wrap_data_key(data_key: bytes, master: MasterKey, hexdigest: str, object_id: str) -> dict[str, Any]:
     nonce = os.urandom(12)
     sealed = _aesgcm(master.material).encrypt(nonce, data_key, _wrap_aad(hexdigest, object_id, master.key_id))
-    return {"format": RECORD_FORMAT, "digest": format_digest(hexdigest), "object_id": object_id,
-            "cipher": "AES-256-GCM", "chunk_size": CHUNK_SIZE, "wrap": "AES-256-GCM",
-            "master_key_id": master.key_id, "wrapped_key": base64.b64encode(nonce + sealed).decode(),
-            "wrapped_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "format": RECORD_FORMAT,
+        "digest": format_digest(hexdigest),
+        "object_id": object_id,
+        "cipher": "AES-256-GCM",
+        "chunk_size": CHUNK_SIZE,
+        "wrap": "AES-256-GCM",
+        "master_key_id": master.key_id,
+        "wrapped_key": base64.b64encode(nonce + sealed).decode(),
+        "wrapped_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 class _EnvelopeWriter(CodecWriter):
@@ -93,7 +100,7 @@ class _EnvelopeWriter(CodecWriter):
             if len(pending) > CHUNK_SIZE:
                 view, done = memoryview(pending), 0  # slices of a view: no copies on the hot path
                 while len(pending) - done > CHUNK_SIZE:
-                    yield aes.encrypt(_nonce(prefix, counter, False), view[done:done + CHUNK_SIZE], header)
+                    yield aes.encrypt(_nonce(prefix, counter, False), view[done : done + CHUNK_SIZE], header)
                     done += CHUNK_SIZE
                     counter += 1
                     if counter >= MAX_CHUNKS:
@@ -124,9 +131,11 @@ class EnvelopeCodec(ArtifactCodec):
         self.ring = ring
         self.encrypt = encrypt
         if encrypt and ring.active is None:
-            raise MasterKeyUnavailable("artifact encryption is on but no master key is configured",
-                                       hint=f"looked in {ring.sources}: create a key with `aidc keys rotate`, set "
-                                            f"{ENV_VAR}, or set AIDC_ENCRYPTION=off")
+            raise MasterKeyUnavailable(
+                "artifact encryption is on but no master key is configured",
+                hint=f"looked in {ring.sources}: create a key with `aidc keys rotate`, set "
+                f"{ENV_VAR}, or set AIDC_ENCRYPTION=off",
+            )
 
     def __repr__(self) -> str:
         return f"EnvelopeCodec(encrypt={self.encrypt}, ring={self.ring!r})"
@@ -152,23 +161,27 @@ class EnvelopeCodec(ArtifactCodec):
         envelope — content that itself starts with MAGIC can only be stored encrypted."""
         first = True
         for chunk in chunks:
-            if first and chunk[:len(MAGIC)] == MAGIC:
-                raise InvalidInput("this content begins with the marker of an encrypted artifact, so stored "
-                                   "as plaintext it would not read back",
-                                   hint="store it with encryption on (AIDC_ENCRYPTION=on and a master key)")
+            if first and chunk[: len(MAGIC)] == MAGIC:
+                raise InvalidInput(
+                    "this content begins with the marker of an encrypted artifact, so stored "
+                    "as plaintext it would not read back",
+                    hint="store it with encryption on (AIDC_ENCRYPTION=on and a master key)",
+                )
             first = False
             yield chunk
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def decode(self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None) -> Iterator[bytes]:
+    def decode(
+        self, chunks: Iterable[bytes], *, hexdigest: str = "", records: KeyRecords | None = None
+    ) -> Iterator[bytes]:
         stream = iter(chunks)
         head = bytearray()
         for chunk in stream:
             head += chunk
             if len(head) >= HEADER_LEN:
                 break
-        if bytes(head[:len(MAGIC)]) != MAGIC:  # plaintext: stored before encryption was switched on
+        if bytes(head[: len(MAGIC)]) != MAGIC:  # plaintext: stored before encryption was switched on
             yield bytes(head)
             yield from stream
             return
@@ -178,8 +191,11 @@ class EnvelopeCodec(ArtifactCodec):
             raise self._tampered(digest, where, "its header is cut short")
         header = bytes(head[:HEADER_LEN])
         if header[len(MAGIC)] != VERSION:
-            raise IntegrityError(f"artifact {digest} has envelope version {header[len(MAGIC)]}, not {VERSION}",
-                                 where=where, hint="it was written by a newer aidc, or modified; upgrade aidc")
+            raise IntegrityError(
+                f"artifact {digest} has envelope version {header[len(MAGIC)]}, not {VERSION}",
+                where=where,
+                hint="it was written by a newer aidc, or modified; upgrade aidc",
+            )
         chunk_size = int.from_bytes(header[9:13], "big")
         object_id, prefix = header[13:29].hex(), header[29:36]
         aes = _aesgcm(self._data_key(hexdigest, object_id, records, where))
@@ -191,7 +207,7 @@ class EnvelopeCodec(ArtifactCodec):
             if len(pending) > segment:
                 view, done = memoryview(pending), 0  # slices of a view: no copies on the hot path
                 while len(pending) - done > segment:
-                    opened = self._open(aes, prefix, counter, False, view[done:done + segment], header, digest, where)
+                    opened = self._open(aes, prefix, counter, False, view[done : done + segment], header, digest, where)
                     done += segment
                     counter += 1
                     yield opened
@@ -203,12 +219,24 @@ class EnvelopeCodec(ArtifactCodec):
 
     @staticmethod
     def _tampered(digest: str, where: str, what: str) -> IntegrityError:
-        return IntegrityError(f"encrypted artifact {digest} failed authentication: {what}", where=where,
-                              hint="the stored copy was modified, truncated or reordered; put the original again "
-                                   "to repair it, or delete it")
+        return IntegrityError(
+            f"encrypted artifact {digest} failed authentication: {what}",
+            where=where,
+            hint="the stored copy was modified, truncated or reordered; put the original again "
+            "to repair it, or delete it",
+        )
 
-    def _open(self, aes: Any, prefix: bytes, counter: int, last: bool, sealed: bytes | memoryview, header: bytes,
-              digest: str, where: str) -> bytes:
+    def _open(
+        self,
+        aes: Any,
+        prefix: bytes,
+        counter: int,
+        last: bool,
+        sealed: bytes | memoryview,
+        header: bytes,
+        digest: str,
+        where: str,
+    ) -> bytes:
         from cryptography.exceptions import InvalidTag
 
         try:
@@ -222,18 +250,28 @@ class EnvelopeCodec(ArtifactCodec):
         raw = records.read_key_record(hexdigest, object_id) if records is not None else None
         where = records.key_record_uri(hexdigest, object_id) if records is not None else "(no key records)"
         if raw is None:
-            raise IntegrityError(f"encrypted artifact {digest} has no key record", where=where,
-                                 hint="its data key is gone: restore the store's keys/ objects from a backup; "
-                                      "without them the artifact cannot be decrypted")
+            raise IntegrityError(
+                f"encrypted artifact {digest} has no key record",
+                where=where,
+                hint="its data key is gone: restore the store's keys/ objects from a backup; "
+                "without them the artifact cannot be decrypted",
+            )
         try:
             record = json.loads(raw)
-            ok = (record["digest"] == digest and record["object_id"] == object_id
-                  and isinstance(record["master_key_id"], str) and isinstance(record["wrapped_key"], str))
+            ok = (
+                record["digest"] == digest
+                and record["object_id"] == object_id
+                and isinstance(record["master_key_id"], str)
+                and isinstance(record["wrapped_key"], str)
+            )
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
-            raise IntegrityError(f"the key record of encrypted artifact {digest} is damaged or belongs to "
-                                 "another artifact", where=where, hint="restore it from a backup")
+            raise IntegrityError(
+                f"the key record of encrypted artifact {digest} is damaged or belongs to another artifact",
+                where=where,
+                hint="restore it from a backup",
+            )
         return record  # type: ignore[no-any-return]
 
     def unwrap(self, hexdigest: str, record: dict[str, Any], where: str) -> bytes:
@@ -251,17 +289,24 @@ class EnvelopeCodec(ArtifactCodec):
             have = ", ".join(k.key_id for k in ring.keys) or "none"
             raise MasterKeyUnavailable(
                 f"artifact {digest} is encrypted under master key {key_id}, which is not configured here "
-                f"(configured: {have})", where=where,
+                f"(configured: {have})",
+                where=where,
                 hint=f"looked in {ring.sources}: put the key with id {key_id} back (the key file in use when it "
-                     f"was written, or its backup) or add it to {ENV_VAR}; `aidc keys status` lists the ids")
+                f"was written, or its backup) or add it to {ENV_VAR}; `aidc keys status` lists the ids",
+            )
         try:
             blob = base64.b64decode(record["wrapped_key"], validate=True)
-            return _aesgcm(master.material).decrypt(  # type: ignore[no-any-return]
-                blob[:12], blob[12:], _wrap_aad(hexdigest, record["object_id"], key_id))
+            return _aesgcm(
+                master.material
+            ).decrypt(  # type: ignore[no-any-return]
+                blob[:12], blob[12:], _wrap_aad(hexdigest, record["object_id"], key_id)
+            )
         except (InvalidTag, binascii.Error, ValueError):
-            raise IntegrityError(f"the key record of encrypted artifact {digest} does not verify under master "
-                                 f"key {key_id}", where=where,
-                                 hint="the record was modified or moved from another artifact; restore it from a backup") from None
+            raise IntegrityError(
+                f"the key record of encrypted artifact {digest} does not verify under master key {key_id}",
+                where=where,
+                hint="the record was modified or moved from another artifact; restore it from a backup",
+            ) from None
 
     def _data_key(self, hexdigest: str, object_id: str, records: KeyRecords | None, where: str) -> bytes:
         record = self.read_record(hexdigest, object_id, records)
@@ -277,5 +322,7 @@ class EnvelopeCodec(ArtifactCodec):
             return None
         data_key = self.unwrap(hexdigest, record, records.key_record_uri(hexdigest, object_id))
         fresh = wrap_data_key(data_key, master, hexdigest, object_id) | {
-            "chunk_size": record.get("chunk_size", CHUNK_SIZE), "rewrapped_from": record["master_key_id"]}
+            "chunk_size": record.get("chunk_size", CHUNK_SIZE),
+            "rewrapped_from": record["master_key_id"],
+        }
         return json.dumps(fresh, indent=1).encode()

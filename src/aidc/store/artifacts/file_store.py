@@ -42,11 +42,13 @@ class FileArtifactStore(FsspecArtifactStore):
             (root / "sha256").mkdir(parents=True, exist_ok=True)
             (root / "tmp").mkdir(exist_ok=True)
         except OSError as exc:
-            raise BackendUnavailable(f"cannot use {root} as the artifact store: {exc}", where=self.url,
-                                     hint=self.unavailable_hint) from exc
+            raise BackendUnavailable(
+                f"cannot use {root} as the artifact store: {exc}", where=self.url, hint=self.unavailable_hint
+            ) from exc
         if not os.access(root / "tmp", os.W_OK):
-            raise BackendUnavailable(f"artifact store directory {root} is not writable", where=self.url,
-                                     hint=self.unavailable_hint)
+            raise BackendUnavailable(
+                f"artifact store directory {root} is not writable", where=self.url, hint=self.unavailable_hint
+            )
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -95,8 +97,9 @@ class FileArtifactStore(FsspecArtifactStore):
         finally:
             partial.unlink(missing_ok=True)
 
-    def _write_partial(self, chunks: Iterable[bytes], *,
-                       encoded: bool = False) -> tuple[Path, ContentMeter, CodecWriter]:
+    def _write_partial(
+        self, chunks: Iterable[bytes], *, encoded: bool = False
+    ) -> tuple[Path, ContentMeter, CodecWriter]:
         temp_dir = Path(self._root) / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
         partial = temp_dir / f"{uuid.uuid4().hex}.part"
@@ -104,7 +107,7 @@ class FileArtifactStore(FsspecArtifactStore):
         writer = self._codec.writer()
         try:
             with partial.open("wb") as out:
-                for chunk in (chunks if encoded else writer.encode(meter.watch(chunks))):
+                for chunk in chunks if encoded else writer.encode(meter.watch(chunks)):
                     out.write(chunk)
                 out.flush()
                 # Durable before it becomes visible: after a power loss the address holds whole bytes or nothing.

@@ -55,7 +55,9 @@ def source_chunks(stream: BinaryIO) -> Iterator[bytes]:
 def changed_while_storing(expected: str, actual: str, uri: str) -> IntegrityError:
     return IntegrityError(
         f"content changed while being stored: expected {format_digest(expected)}, read {format_digest(actual)}",
-        hint="the source was modified during the put; store it again once it no longer changes", where=uri)
+        hint="the source was modified during the put; store it again once it no longer changes",
+        where=uri,
+    )
 
 
 class FsspecArtifactStore(ArtifactStore):
@@ -131,8 +133,11 @@ class FsspecArtifactStore(ArtifactStore):
         except AidcError:
             raise
         except PermissionError as exc:
-            raise PermissionDenied(f"{action} was refused: {exc}", where=where,
-                                   hint="check the credentials and permissions for the artifact store") from exc
+            raise PermissionDenied(
+                f"{action} was refused: {exc}",
+                where=where,
+                hint="check the credentials and permissions for the artifact store",
+            ) from exc
         except self._backend_errors() as exc:
             if getattr(exc, "aidc_from_source", False):
                 raise
@@ -142,14 +147,15 @@ class FsspecArtifactStore(ArtifactStore):
 
     def put_bytes(self, data: bytes) -> ArtifactRef:
         hexdigest = hashlib.sha256(data).hexdigest()
-        chunks = (data[i:i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE))
+        chunks = (data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE))
         return self._put_known(hexdigest, len(data), chunks)
 
     def put_file(self, path: str | Path) -> ArtifactRef:
         source = Path(path)
         if not source.is_file():
-            raise NotFound(f"no file to store at {source}", where=str(source),
-                           hint="pass the path of an existing regular file")
+            raise NotFound(
+                f"no file to store at {source}", where=str(source), hint="pass the path of an existing regular file"
+            )
         with source.open("rb") as stream:
             return self.put_stream(stream)
 
@@ -207,15 +213,20 @@ class FsspecArtifactStore(ArtifactStore):
             try:
                 stored = self._fs.open(path, "rb")
             except FileNotFoundError:
-                raise NotFound(f"artifact {format_digest(hexdigest)} is not in the store", where=uri,
-                               hint="check the digest, or put the artifact first") from None
+                raise NotFound(
+                    f"artifact {format_digest(hexdigest)} is not in the store",
+                    where=uri,
+                    hint="check the digest, or put the artifact first",
+                ) from None
             with stored:
                 yield from meter.watch(self._codec.decode(read_chunks(stored), hexdigest=hexdigest, records=self))
         if meter.hexdigest != hexdigest:
             raise IntegrityError(
                 f"artifact {format_digest(hexdigest)} is corrupted: its stored content hashes to "
-                f"{format_digest(meter.hexdigest)}", where=uri,
-                hint="the stored copy was modified or damaged; put the original again to repair it, or delete it")
+                f"{format_digest(meter.hexdigest)}",
+                where=uri,
+                hint="the stored copy was modified or damaged; put the original again to repair it, or delete it",
+            )
 
     def get_bytes(self, digest: str) -> bytes:
         return b"".join(list(self._verified_chunks(parse_digest(digest))))
@@ -269,10 +280,9 @@ class FsspecArtifactStore(ArtifactStore):
         with self._translated("listing artifacts", self._uri_for_path(top)):
             paths = self._fs.find(top)
         for path in paths:
-            hexdigest = digest_of_key(path[len(self._root) + 1:])
+            hexdigest = digest_of_key(path[len(self._root) + 1 :])
             if hexdigest is not None:
                 yield format_digest(hexdigest)
-
 
     # -- key records (envelope encryption): small objects apart from the data, see envelope.py --------
 
@@ -327,7 +337,7 @@ class FsspecArtifactStore(ArtifactStore):
             except FileNotFoundError:
                 paths = []
         for path in paths:
-            relative, _, name = path[len(top) + 1:].rpartition("/")
+            relative, _, name = path[len(top) + 1 :].rpartition("/")
             hexdigest = digest_of_key(relative)
             if hexdigest is not None and name.endswith(".json"):
                 yield hexdigest, name.removesuffix(".json")
@@ -342,7 +352,7 @@ class FsspecArtifactStore(ArtifactStore):
                 head = self._fs.cat_file(path, start=0, end=HEADER_LEN)  # a ranged GET, not a whole block
             except FileNotFoundError:
                 return None
-        if len(head) < HEADER_LEN or head[:len(MAGIC)] != MAGIC:
+        if len(head) < HEADER_LEN or head[: len(MAGIC)] != MAGIC:
             return None
         return bytes(head[13:29]).hex()
 

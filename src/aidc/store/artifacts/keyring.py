@@ -44,9 +44,11 @@ class MasterKey:
         except (binascii.Error, ValueError):
             material = b""
         if len(material) != KEY_BYTES:
-            raise MasterKeyUnavailable(f"{where} does not hold a base64 {KEY_BYTES * 8}-bit key",
-                                       hint="each key is 32 random bytes in base64: "
-                                            "`python -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())'`")
+            raise MasterKeyUnavailable(
+                f"{where} does not hold a base64 {KEY_BYTES * 8}-bit key",
+                hint="each key is 32 random bytes in base64: "
+                "`python -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())'`",
+            )
         return cls(key_id_of(material), material)
 
     def to_text(self) -> str:
@@ -62,9 +64,15 @@ class MasterKeyRing:
     without a restart.
     """
 
-    def __init__(self, keys: list[MasterKey] | tuple[MasterKey, ...] = (), *, key_file: Path | None = None,
-                 env_value: str = "", file_stamp: tuple[int, int, int] | None = None,
-                 env_keys: tuple[MasterKey, ...] = ()) -> None:
+    def __init__(
+        self,
+        keys: list[MasterKey] | tuple[MasterKey, ...] = (),
+        *,
+        key_file: Path | None = None,
+        env_value: str = "",
+        file_stamp: tuple[int, int, int] | None = None,
+        env_keys: tuple[MasterKey, ...] = (),
+    ) -> None:
         """``env_keys``: those of ``keys`` that did not come from the key file (kept when it is read again)."""
         unique: dict[str, MasterKey] = {}
         for key in keys:
@@ -125,9 +133,13 @@ class MasterKeyRing:
 
     # The keys travel with pickled stores to Ray workers (see docs/control-plane.md, "Encryption at rest").
     def __getstate__(self) -> dict[str, object]:
-        return {"keys": [(k.key_id, k.material) for k in self.keys], "key_file": self.key_file,
-                "env_value": "", "file_stamp": self._file_stamp,
-                "env_keys": [(k.key_id, k.material) for k in self._env_keys]}
+        return {
+            "keys": [(k.key_id, k.material) for k in self.keys],
+            "key_file": self.key_file,
+            "env_value": "",
+            "file_stamp": self._file_stamp,
+            "env_keys": [(k.key_id, k.material) for k in self._env_keys],
+        }
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.keys = tuple(MasterKey(i, m) for i, m in state["keys"])  # type: ignore[attr-defined]
@@ -150,17 +162,28 @@ def read_key_file(path: Path) -> tuple[list[MasterKey], tuple[int, int, int]]:
         if st.st_mode & 0o077:
             raise MasterKeyUnavailable(
                 f"refusing master key file {path}: it is readable or writable by group or others "
-                f"(mode {stat.S_IMODE(st.st_mode):04o})", where=str(path),
-                hint=f"make it private to this user: chmod 600 {path}")
+                f"(mode {stat.S_IMODE(st.st_mode):04o})",
+                where=str(path),
+                hint=f"make it private to this user: chmod 600 {path}",
+            )
         text = path.read_text(encoding="ascii")
     except PermissionError as exc:
-        raise MasterKeyUnavailable(f"cannot read master key file {path}: {exc}", where=str(path),
-                                   hint="run aidc as the user that owns the key file") from None
+        raise MasterKeyUnavailable(
+            f"cannot read master key file {path}: {exc}",
+            where=str(path),
+            hint="run aidc as the user that owns the key file",
+        ) from None
     except UnicodeDecodeError:
-        raise MasterKeyUnavailable(f"master key file {path} is not text", where=str(path),
-                                   hint="it holds one base64 key a line; `aidc keys rotate` writes it") from None
-    keys = [MasterKey.from_text(line, f"line {n} of {path}") for n, line in enumerate(text.splitlines(), 1)
-            if line.strip() and not line.lstrip().startswith("#")]
+        raise MasterKeyUnavailable(
+            f"master key file {path} is not text",
+            where=str(path),
+            hint="it holds one base64 key a line; `aidc keys rotate` writes it",
+        ) from None
+    keys = [
+        MasterKey.from_text(line, f"line {n} of {path}")
+        for n, line in enumerate(text.splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     return keys, _stamp(st)
 
 
@@ -168,8 +191,10 @@ def write_key_file(path: Path, keys: list[MasterKey], comment: str = "") -> None
     """Write the key file atomically with mode 0600 (temp file in the same directory, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    lines = ["# aidc master keys: the first wraps new data keys; the others are kept to read older ones.",
-             "# Back this file up apart from the artifacts: without it encrypted artifacts cannot be read."]
+    lines = [
+        "# aidc master keys: the first wraps new data keys; the others are kept to read older ones.",
+        "# Back this file up apart from the artifacts: without it encrypted artifacts cannot be read.",
+    ]
     lines += [f"# {line}" for line in comment.splitlines()]
     lines += [k.to_text() for k in keys]
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -23,8 +23,14 @@ class S3ArtifactStore(FsspecArtifactStore):
     ``s3fs.S3FileSystem`` as they are (e.g. ``default_block_size`` sets the multipart part size).
     """
 
-    def __init__(self, url: str, *, endpoint_url: str | None = None,
-                 storage_options: dict[str, Any] | None = None, codec: ArtifactCodec | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        codec: ArtifactCodec | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise InvalidInput(f"not an S3 artifact store URL: {url!r}", hint="use s3://bucket or s3://bucket/prefix")
@@ -35,8 +41,10 @@ class S3ArtifactStore(FsspecArtifactStore):
         self._endpoint_url = endpoint_url
         self._storage_options = dict(storage_options or {})
         where = endpoint_url or "the AWS default endpoint"
-        self.unavailable_hint = (f"check that the S3 server at {where} is running and reachable, and that "
-                                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the AWS config) are right")
+        self.unavailable_hint = (
+            f"check that the S3 server at {where} is running and reachable, and that "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the AWS config) are right"
+        )
 
     def _make_fs(self) -> Any:
         import s3fs
@@ -76,12 +84,18 @@ class S3ArtifactStore(FsspecArtifactStore):
                 except FileExistsError:
                     pass  # someone else created it meanwhile
         except PermissionError as exc:
-            raise PermissionDenied(f"access to bucket {self._bucket!r} was refused: {exc}", where=self.url,
-                                   hint="check the AWS credentials and the bucket policy") from exc
+            raise PermissionDenied(
+                f"access to bucket {self._bucket!r} was refused: {exc}",
+                where=self.url,
+                hint="check the AWS credentials and the bucket policy",
+            ) from exc
         except self._backend_errors() as exc:
-            raise BackendUnavailable(f"cannot reach artifact store bucket {self._bucket!r} "
-                                     f"at {self._endpoint_url or 'the AWS default endpoint'}: {exc}",
-                                     where=self.url, hint=self.unavailable_hint) from exc
+            raise BackendUnavailable(
+                f"cannot reach artifact store bucket {self._bucket!r} "
+                f"at {self._endpoint_url or 'the AWS default endpoint'}: {exc}",
+                where=self.url,
+                hint=self.unavailable_hint,
+            ) from exc
 
     def _write_object(self, hexdigest: str, chunks: Iterable[bytes]) -> None:
         meter = ContentMeter()

@@ -8,8 +8,18 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from aidc.store.metadata.records import (
-    Artifact, DatasetVersion, Deployment, DeploymentEvent, DeploymentReplica, Job, LineageEdge, Metric, ModelVersion,
-    PipelineRun, ProjectQuota, StageRun,
+    Artifact,
+    DatasetVersion,
+    Deployment,
+    DeploymentEvent,
+    DeploymentReplica,
+    Job,
+    LineageEdge,
+    Metric,
+    ModelVersion,
+    PipelineRun,
+    ProjectQuota,
+    StageRun,
 )
 
 if TYPE_CHECKING:
@@ -23,9 +33,21 @@ JOB_STATES = ("queued", "running", "preempted", "succeeded", "failed", "cancelle
 JOB_FINAL_STATES = ("succeeded", "failed", "cancelled")
 # What transition_job may set alongside the state; the rest of a job is fixed at submission.
 JOB_FIELDS = frozenset({"run_id", "worker", "attempts", "last_error", "reason", "started_at", "finished_at"})
-DEPLOYMENT_FIELDS = frozenset({"url", "pid", "status", "replicas", "resources", "model_version_id",
-                               "canary_model_version_id", "canary_percent", "canary_policy",
-                               "previous_model_version_id", "controller"})
+DEPLOYMENT_FIELDS = frozenset(
+    {
+        "url",
+        "pid",
+        "status",
+        "replicas",
+        "resources",
+        "model_version_id",
+        "canary_model_version_id",
+        "canary_percent",
+        "canary_policy",
+        "previous_model_version_id",
+        "controller",
+    }
+)
 
 
 class MetadataStore(ABC):
@@ -50,13 +72,29 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_run(self, run_id: str) -> PipelineRun: ...
     @abstractmethod
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
-                  projects: Collection[str] | None = None) -> list[PipelineRun]:
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        projects: Collection[str] | None = None,
+    ) -> list[PipelineRun]:
         """Newest first; ``projects``: only runs in these projects (None: every project, []: none)."""
-    def list_runs_json(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
-                       projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+
+    def list_runs_json(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        projects: Collection[str] | None = None,
+    ) -> list[dict[str, Any]]:
         """``list_runs`` as ``to_json()`` dicts; a backend may read them without building records (the API's lists)."""
-        return [run.to_json() for run in self.list_runs(pipeline=pipeline, status=status, limit=limit, projects=projects)]
+        return [
+            run.to_json() for run in self.list_runs(pipeline=pipeline, status=status, limit=limit, projects=projects)
+        ]
+
     def run_details_json(self, run_id: str) -> dict[str, Any]:
         """A run with its stages (and each one's seconds), metrics and artifacts, JSON-ready (`aidc runs show`, the
         API's GET /runs/{id}); a unique prefix of the id is enough."""
@@ -67,6 +105,7 @@ class MetadataStore(ABC):
             "metrics": [m.to_json() for m in self.metrics(run.id)],
             "artifacts": [a.to_json() for a in self.artifacts(run_id=run.id)],
         }
+
     @abstractmethod
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> PipelineRun: ...
     @abstractmethod
@@ -74,10 +113,19 @@ class MetadataStore(ABC):
     @abstractmethod
     def set_run_report(self, run_id: str, path: str) -> None: ...
     @abstractmethod
-    def start_stage(self, run_id: str, name: str, kind: str, *, cache_key: str | None, log_path: str | None) -> StageRun: ...
+    def start_stage(
+        self, run_id: str, name: str, kind: str, *, cache_key: str | None, log_path: str | None
+    ) -> StageRun: ...
     @abstractmethod
-    def finish_stage(self, stage_run_id: int, status: str, *, outputs: dict[str, Any] | None = None,
-                     error: dict[str, Any] | None = None, cached_from: int | None = None) -> StageRun: ...
+    def finish_stage(
+        self,
+        stage_run_id: int,
+        status: str,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        cached_from: int | None = None,
+    ) -> StageRun: ...
     @abstractmethod
     def list_stages(self, run_id: str) -> list[StageRun]: ...
     @abstractmethod
@@ -92,79 +140,140 @@ class MetadataStore(ABC):
     @abstractmethod
     def metrics(self, run_id: str, *, stage: str | None = None) -> list[Metric]: ...
     @abstractmethod
-    def add_artifact(self, digest: str, size: int, kind: str, name: str, uri: str, *,
-                     run_id: str | None = None, stage: str | None = None) -> Artifact: ...
+    def add_artifact(
+        self,
+        digest: str,
+        size: int,
+        kind: str,
+        name: str,
+        uri: str,
+        *,
+        run_id: str | None = None,
+        stage: str | None = None,
+    ) -> Artifact: ...
     @abstractmethod
     def artifacts(self, *, run_id: str | None = None, kind: str | None = None) -> list[Artifact]: ...
 
     # -- datasets
     @abstractmethod
-    def register_dataset_version(self, dataset: str, artifact_digest: str, *, schema: dict[str, Any],
-                                 stats: dict[str, Any], class_balance: dict[str, Any], fingerprint: str,
-                                 run_id: str | None) -> DatasetVersion: ...
+    def register_dataset_version(
+        self,
+        dataset: str,
+        artifact_digest: str,
+        *,
+        schema: dict[str, Any],
+        stats: dict[str, Any],
+        class_balance: dict[str, Any],
+        fingerprint: str,
+        run_id: str | None,
+    ) -> DatasetVersion: ...
     @abstractmethod
     def get_dataset_version(self, dataset_version_id: int) -> DatasetVersion: ...
     @abstractmethod
-    def list_dataset_versions(self, dataset: str | None = None, *,
-                              projects: Collection[str] | None = None) -> list[DatasetVersion]:
+    def list_dataset_versions(
+        self, dataset: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[DatasetVersion]:
         """By name and version; ``projects`` as for list_runs."""
-    def list_dataset_versions_json(self, dataset: str | None = None, *,
-                                   projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+
+    def list_dataset_versions_json(
+        self, dataset: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
         """``list_dataset_versions`` as ``model_dump(mode="json", by_alias=True)`` dicts (``schema``, not ``schema_``)."""
-        return [d.model_dump(mode="json", by_alias=True) for d in self.list_dataset_versions(dataset, projects=projects)]
+        return [
+            d.model_dump(mode="json", by_alias=True) for d in self.list_dataset_versions(dataset, projects=projects)
+        ]
 
     # -- models
     @abstractmethod
-    def register_model_version(self, name: str, *, onnx_digest: str | None, checkpoint_digest: str | None,
-                               run_id: str | None, dataset_version_id: int | None, metrics: dict[str, Any],
-                               stage: str = "none") -> ModelVersion: ...
+    def register_model_version(
+        self,
+        name: str,
+        *,
+        onnx_digest: str | None,
+        checkpoint_digest: str | None,
+        run_id: str | None,
+        dataset_version_id: int | None,
+        metrics: dict[str, Any],
+        stage: str = "none",
+    ) -> ModelVersion: ...
     @abstractmethod
     def get_model_version(self, name: str, version: int | None = None) -> ModelVersion: ...
     @abstractmethod
     def get_model_version_by_id(self, model_version_id: int) -> ModelVersion: ...
     @abstractmethod
-    def list_model_versions(self, name: str | None = None, *,
-                            projects: Collection[str] | None = None) -> list[ModelVersion]:
+    def list_model_versions(
+        self, name: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[ModelVersion]:
         """By name and version; ``projects`` as for list_runs."""
-    def list_model_versions_json(self, name: str | None = None, *,
-                                 projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+
+    def list_model_versions_json(
+        self, name: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
         """``list_model_versions`` as ``to_json()`` dicts."""
         return [m.to_json() for m in self.list_model_versions(name, projects=projects)]
+
     @abstractmethod
     def set_model_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
 
     # -- deployments, their replicas and what happened to them
     @abstractmethod
-    def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
-                       status: str = "running", *, replicas: int = 1, resources: dict[str, Any] | None = None,
-                       controller: str | None = None, project: str | None = None) -> Deployment:
+    def add_deployment(
+        self,
+        name: str,
+        model_version_id: int,
+        url: str,
+        pid: int | None,
+        status: str = "running",
+        *,
+        replicas: int = 1,
+        resources: dict[str, Any] | None = None,
+        controller: str | None = None,
+        project: str | None = None,
+    ) -> Deployment:
         """``project``: where it belongs from its first moment (default: project "default")."""
+
     @abstractmethod
     def set_deployment_status(self, deployment_id: int, status: str) -> Deployment: ...
     @abstractmethod
-    def list_deployments(self, *, status: str | None = None, name: str | None = None,
-                         projects: Collection[str] | None = None) -> list[Deployment]:
+    def list_deployments(
+        self, *, status: str | None = None, name: str | None = None, projects: Collection[str] | None = None
+    ) -> list[Deployment]:
         """Oldest first; ``projects`` as for list_runs."""
+
     @abstractmethod
     def get_deployment(self, deployment_id: int) -> Deployment: ...
     @abstractmethod
     def find_deployment(self, name: str) -> Deployment:
         """The newest deployment called ``name`` that is not stopped; NotFound otherwise."""
+
     @abstractmethod
     def update_deployment(self, deployment_id: int, **changes: Any) -> Deployment:
         """Change the fields named in DEPLOYMENT_FIELDS; InvalidInput for any other."""
+
     @abstractmethod
-    def record_replica(self, deployment_id: int, model_version_id: int, slot: int, *, status: str,
-                       url: str | None = None, pid: int | None = None, node: str | None = None,
-                       restarts: int = 0, message: str | None = None) -> DeploymentReplica:
+    def record_replica(
+        self,
+        deployment_id: int,
+        model_version_id: int,
+        slot: int,
+        *,
+        status: str,
+        url: str | None = None,
+        pid: int | None = None,
+        node: str | None = None,
+        restarts: int = 0,
+        message: str | None = None,
+    ) -> DeploymentReplica:
         """Insert or update the replica (deployment, model version, slot)."""
+
     @abstractmethod
     def remove_replica(self, deployment_id: int, model_version_id: int, slot: int) -> None: ...
     @abstractmethod
     def list_replicas(self, deployment_id: int) -> list[DeploymentReplica]: ...
     @abstractmethod
-    def add_deployment_event(self, deployment_id: int, kind: str, message: str,
-                             details: dict[str, Any] | None = None) -> DeploymentEvent: ...
+    def add_deployment_event(
+        self, deployment_id: int, kind: str, message: str, details: dict[str, Any] | None = None
+    ) -> DeploymentEvent: ...
     @abstractmethod
     def deployment_events(self, deployment_id: int, *, limit: int = 100) -> list[DeploymentEvent]:
         """The newest ``limit`` events, oldest first."""
@@ -174,21 +283,34 @@ class MetadataStore(ABC):
     def submit_job(self, job: dict[str, Any]) -> tuple[Job, bool]:
         """Insert a queued job in one transaction; with the (submitter, idempotency_key) of an existing job,
         return that one instead. The bool says whether this call created it."""
+
     @abstractmethod
     def get_job(self, job_id: str) -> Job:
         """A job by id or unique id prefix; NotFound otherwise."""
+
     @abstractmethod
-    def list_jobs(self, *, project: str | None = None, states: tuple[str, ...] | None = None,
-                  run_id: str | None = None, since: Any = None, limit: int = 100) -> list[Job]:
+    def list_jobs(
+        self,
+        *,
+        project: str | None = None,
+        states: tuple[str, ...] | None = None,
+        run_id: str | None = None,
+        since: Any = None,
+        limit: int = 100,
+    ) -> list[Job]:
         """Newest first; ``since``: only jobs not finished before that time (for usage accounting)."""
+
     @abstractmethod
-    def transition_job(self, job_id: str, from_states: tuple[str, ...], to_state: str | None,
-                       **fields: Any) -> Job | None:
+    def transition_job(
+        self, job_id: str, from_states: tuple[str, ...], to_state: str | None, **fields: Any
+    ) -> Job | None:
         """Compare-and-set: change the job (to ``to_state``, or just ``fields`` with None) only if its state is
         one of ``from_states``; None when it was not (someone else moved it first)."""
+
     @abstractmethod
     def get_quota(self, project: str) -> ProjectQuota:
         """The project's quota; no limits when none was set."""
+
     @abstractmethod
     def set_quota(self, project: str, **limits: float | int | None) -> ProjectQuota: ...
     @abstractmethod

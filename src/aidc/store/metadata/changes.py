@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Hashable, Iterable
 from typing import Any, Protocol
 
@@ -31,8 +30,15 @@ CHANNEL = "aidc_changes"
 # The tables the API's kept answers are read from (runs, their stages, metrics and artifacts; model and dataset
 # versions), and those whose changes alter who a verified token stands for (only revocation, expiry, disabling and
 # role bindings count: not a token's last use). A table added here needs triggers in a new migration.
-RECORD_TABLES = ("pipeline_runs", "stage_runs", "metrics", "artifacts", "model_versions", "datasets",
-                 "dataset_versions")
+RECORD_TABLES = (
+    "pipeline_runs",
+    "stage_runs",
+    "metrics",
+    "artifacts",
+    "model_versions",
+    "datasets",
+    "dataset_versions",
+)
 SECURITY_TABLES = ("api_tokens", "principals", "role_bindings")
 WATCHED = RECORD_TABLES + SECURITY_TABLES
 ALL = "*"  # (every watched table)
@@ -130,7 +136,7 @@ class PostgresChanges:
 
     def _move(self, tables: Iterable[str]) -> None:
         with self._lock:
-            for table in (self._tables if ALL in tables else tables):
+            for table in self._tables if ALL in tables else tables:
                 self._tables[table] += 1
 
     def _listen_forever(self) -> None:

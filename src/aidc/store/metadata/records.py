@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,7 +17,7 @@ class Record(BaseModel):
     def _utc(cls, value: Any) -> Any:
         """SQLite hands timestamps back without a zone; every stored time is UTC, so say so."""
         if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
     def to_json(self) -> dict[str, Any]:
@@ -27,8 +27,11 @@ class Record(BaseModel):
     @functools.cache
     def time_fields(cls) -> tuple[str, ...]:
         """The fields that hold a time (``datetime`` or ``datetime | None``): what json_time formats."""
-        return tuple(name for name, field in cls.model_fields.items()
-                     if field.annotation is datetime or datetime in get_args(field.annotation))
+        return tuple(
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation is datetime or datetime in get_args(field.annotation)
+        )
 
 
 def json_time(value: datetime | None) -> str | None:

@@ -51,7 +51,9 @@ class PipelineRunRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     error: Mapped[dict[str, Any] | None]
     report_path: Mapped[str | None] = mapped_column(String(1000))
-    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default")  # 0003 (indexed by 0005)
+    project: Mapped[str] = mapped_column(
+        String(200), default="default", server_default="default"
+    )  # 0003 (indexed by 0005)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
 
@@ -100,8 +102,10 @@ class ArtifactRow(Base):
 class ModelVersionRow(Base):
     __tablename__ = "model_versions"
     # 0005: a project's versions in list order (name, version), read from the index instead of sorted per request
-    __table_args__ = (UniqueConstraint("name", "version"),
-                      Index("ix_model_versions_project_list", "project", "name", "version"))
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        Index("ix_model_versions_project_list", "project", "name", "version"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[int]
@@ -111,7 +115,9 @@ class ModelVersionRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(40))
     dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    project: Mapped[str] = mapped_column(String(200), default="default", server_default="default")  # 0003 (indexed by 0005)
+    project: Mapped[str] = mapped_column(
+        String(200), default="default", server_default="default"
+    )  # 0003 (indexed by 0005)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -19,11 +19,20 @@ from aidc.store.metadata import records as r
 from aidc.store.metadata.base import DEPLOYMENT_FIELDS, MODEL_STAGES, MetadataStore
 from aidc.store.metadata.changes import ChangeFeed, change_feed
 from aidc.store.metadata.migrate import upgrade_to_head
-from aidc.store.metadata.sql_jobs import SqlJobs
 from aidc.store.metadata.schema import (
-    ArtifactRow, DatasetRow, DatasetVersionRow, DeploymentEventRow, DeploymentReplicaRow, DeploymentRow,
-    LineageEdgeRow, MetricRow, ModelVersionRow, PipelineRunRow, StageRunRow,
+    ArtifactRow,
+    DatasetRow,
+    DatasetVersionRow,
+    DeploymentEventRow,
+    DeploymentReplicaRow,
+    DeploymentRow,
+    LineageEdgeRow,
+    MetricRow,
+    ModelVersionRow,
+    PipelineRunRow,
+    StageRunRow,
 )
+from aidc.store.metadata.sql_jobs import SqlJobs
 
 R = TypeVar("R", bound=r.Record)
 
@@ -48,7 +57,7 @@ def _json_rows(conn: Connection, q: Any, params: dict[str, Any], record: type[r.
     times = [key for key in record.time_fields() if key in keys]
     out = []
     for row in result.fetchall():
-        item = dict(zip(keys, row))
+        item = dict(zip(keys, row, strict=False))
         for key in times:
             item[key] = r.json_time(item[key])
         out.append(item)
@@ -80,16 +89,23 @@ def _bound(values: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
 @functools.cache
 def _select(kind: str, as_json: bool, filters: tuple[str, ...]) -> Any:
     if kind == "runs":
-        q = (select(*_fields(PipelineRunRow.__table__, r.PipelineRun)) if as_json else select(PipelineRunRow))
+        q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun)) if as_json else select(PipelineRunRow)
         q = q.order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id.desc()).limit(bindparam("limit"))
-        columns = {"projects": PipelineRunRow.project, "pipeline": PipelineRunRow.pipeline,
-                   "status": PipelineRunRow.status}
+        columns = {
+            "projects": PipelineRunRow.project,
+            "pipeline": PipelineRunRow.pipeline,
+            "status": PipelineRunRow.status,
+        }
     elif kind == "datasets":
         table = DatasetVersionRow.__table__
-        q = (select(*_fields(table, r.DatasetVersion, dataset=DatasetRow.name)).select_from(table) if as_json
-             else select(DatasetVersionRow, DatasetRow.name))
-        q = (q.join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
-             .order_by(DatasetRow.name, DatasetVersionRow.version))
+        q = (
+            select(*_fields(table, r.DatasetVersion, dataset=DatasetRow.name)).select_from(table)
+            if as_json
+            else select(DatasetVersionRow, DatasetRow.name)
+        )
+        q = q.join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id).order_by(
+            DatasetRow.name, DatasetVersionRow.version
+        )
         columns = {"projects": DatasetVersionRow.project, "name": DatasetRow.name}
     else:
         q = select(*_fields(ModelVersionRow.__table__, r.ModelVersion)) if as_json else select(ModelVersionRow)
@@ -103,10 +119,12 @@ def _select(kind: str, as_json: bool, filters: tuple[str, ...]) -> Any:
     return q
 
 
-def _runs_select(as_json: bool, pipeline: str | None, status: str | None, limit: int,
-                 projects: Collection[str] | None) -> tuple[Any, dict[str, Any]]:
-    filters, params = _bound({"projects": projects, "pipeline": pipeline or None, "status": status or None,
-                              "limit": limit})
+def _runs_select(
+    as_json: bool, pipeline: str | None, status: str | None, limit: int, projects: Collection[str] | None
+) -> tuple[Any, dict[str, Any]]:
+    filters, params = _bound(
+        {"projects": projects, "pipeline": pipeline or None, "status": status or None, "limit": limit}
+    )
     return _select("runs", as_json, filters), params
 
 
@@ -125,21 +143,31 @@ def _run_part(part: str) -> Any:
     """The selects of a run's details, by run id (``prefix``: a run whose id starts with it)."""
     if part in ("run", "prefix"):
         q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun))
-        return (q.where(PipelineRunRow.id == bindparam("run_id")) if part == "run"
-                else q.where(PipelineRunRow.id.startswith(bindparam("run_id"))).limit(2))
-    row, record = {"stages": (StageRunRow, r.StageRun), "metrics": (MetricRow, r.Metric),
-                   "artifacts": (ArtifactRow, r.Artifact)}[part]
+        return (
+            q.where(PipelineRunRow.id == bindparam("run_id"))
+            if part == "run"
+            else q.where(PipelineRunRow.id.startswith(bindparam("run_id"))).limit(2)
+        )
+    row, record = {
+        "stages": (StageRunRow, r.StageRun),
+        "metrics": (MetricRow, r.Metric),
+        "artifacts": (ArtifactRow, r.Artifact),
+    }[part]
     return select(*_fields(row.__table__, record)).where(row.run_id == bindparam("run_id")).order_by(row.id)
 
 
 def make_engine(url: str) -> Engine:
     """An engine with the per-dialect settings we rely on (WAL and foreign keys on SQLite)."""
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -152,8 +180,9 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
-    raise InvalidInput(f"unsupported metadata URL {url!r}",
-                       hint="use sqlite:///path/to/aidc.db or postgresql+psycopg://user@host/db")
+    raise InvalidInput(
+        f"unsupported metadata URL {url!r}", hint="use sqlite:///path/to/aidc.db or postgresql+psycopg://user@host/db"
+    )
 
 
 def open_engine(url: str) -> Engine:
@@ -163,8 +192,10 @@ def open_engine(url: str) -> Engine:
         upgrade_to_head(engine)
     except sa_exc.OperationalError as exc:
         safe = engine.url.render_as_string(hide_password=True)
-        raise BackendUnavailable(f"cannot open the metadata store {safe}: {exc.orig}",
-                                 hint="check AIDC_METADATA_URL and that the database server is running") from None
+        raise BackendUnavailable(
+            f"cannot open the metadata store {safe}: {exc.orig}",
+            hint="check AIDC_METADATA_URL and that the database server is running",
+        ) from None
     return engine
 
 
@@ -175,8 +206,9 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         self.reads_in_process = self.engine.dialect.name == "sqlite"
         # PostgreSQL reads outside a transaction of their own: no BEGIN and ROLLBACK round trips around each one
         # (≈ 30% of a small read's time). Under READ COMMITTED every statement took its own snapshot anyway.
-        self._read_engine = (self.engine if self.reads_in_process
-                             else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+        self._read_engine = (
+            self.engine if self.reads_in_process else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
 
@@ -247,14 +279,26 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
                 row = rows[0]
             return r.PipelineRun.model_validate(row)
 
-    def list_runs(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
-                  projects: Collection[str] | None = None) -> list[r.PipelineRun]:
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        projects: Collection[str] | None = None,
+    ) -> list[r.PipelineRun]:
         q, params = _runs_select(False, pipeline, status, limit, projects)
         with self._session() as s:
             return [r.PipelineRun.model_validate(row) for row in s.scalars(q, params)]
 
-    def list_runs_json(self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50,
-                       projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+    def list_runs_json(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        projects: Collection[str] | None = None,
+    ) -> list[dict[str, Any]]:
         with self._reading() as conn:
             return _json_rows(conn, *_runs_select(True, pipeline, status, limit, projects), r.PipelineRun)
 
@@ -269,9 +313,12 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             stages = _json_rows(conn, _run_part("stages"), params, r.StageRun)
             for stage in stages:
                 stage["seconds"] = r.json_seconds(stage["started_at"], stage["finished_at"])
-            return {"run": found[0], "stages": stages,
-                    "metrics": _json_rows(conn, _run_part("metrics"), params, r.Metric),
-                    "artifacts": _json_rows(conn, _run_part("artifacts"), params, r.Artifact)}
+            return {
+                "run": found[0],
+                "stages": stages,
+                "metrics": _json_rows(conn, _run_part("metrics"), params, r.Metric),
+                "artifacts": _json_rows(conn, _run_part("artifacts"), params, r.Artifact),
+            }
 
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
         with self._session() as s:
@@ -290,8 +337,9 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             self._get(s, PipelineRunRow, run_id, "run").report_path = path
 
     # -- stages
-    def start_stage(self, run_id: str, name: str, kind: str, *, cache_key: str | None,
-                    log_path: str | None) -> r.StageRun:
+    def start_stage(
+        self, run_id: str, name: str, kind: str, *, cache_key: str | None, log_path: str | None
+    ) -> r.StageRun:
         with self._session() as s:
             row = s.scalars(select(StageRunRow).where(StageRunRow.run_id == run_id, StageRunRow.name == name)).first()
             if row is None:
@@ -302,8 +350,15 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             s.flush()
             return r.StageRun.model_validate(row)
 
-    def finish_stage(self, stage_run_id: int, status: str, *, outputs: dict[str, Any] | None = None,
-                     error: dict[str, Any] | None = None, cached_from: int | None = None) -> r.StageRun:
+    def finish_stage(
+        self,
+        stage_run_id: int,
+        status: str,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        cached_from: int | None = None,
+    ) -> r.StageRun:
         with self._session() as s:
             row = self._get(s, StageRunRow, stage_run_id, "stage run")
             row.status, row.outputs, row.error = status, outputs or {}, error
@@ -316,12 +371,15 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             return [r.StageRun.model_validate(row) for row in rows]
 
     def find_cached_stage(self, cache_key: str, *, project_of: str | None = None) -> r.StageRun | None:
-        q = (select(StageRunRow).where(StageRunRow.cache_key == cache_key, StageRunRow.status == "succeeded")
-             .order_by(StageRunRow.id.desc()).limit(1))
+        q = (
+            select(StageRunRow)
+            .where(StageRunRow.cache_key == cache_key, StageRunRow.status == "succeeded")
+            .order_by(StageRunRow.id.desc())
+            .limit(1)
+        )
         if project_of is not None:
             project = select(PipelineRunRow.project).where(PipelineRunRow.id == project_of).scalar_subquery()
-            q = (q.join(PipelineRunRow, PipelineRunRow.id == StageRunRow.run_id)
-                 .where(PipelineRunRow.project == project))
+            q = q.join(PipelineRunRow, PipelineRunRow.id == StageRunRow.run_id).where(PipelineRunRow.project == project)
         with self._session() as s:
             row = s.scalars(q).first()
             return r.StageRun.model_validate(row) if row else None
@@ -329,7 +387,9 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
     # -- metrics and artifacts
     def add_metrics(self, run_id: str, stage: str, points: Iterable[tuple[str, int, float]]) -> None:
         with self._session() as s:
-            s.add_all(MetricRow(run_id=run_id, stage=stage, name=n, step=int(st), value=float(v)) for n, st, v in points)
+            s.add_all(
+                MetricRow(run_id=run_id, stage=stage, name=n, step=int(st), value=float(v)) for n, st, v in points
+            )
 
     def metrics(self, run_id: str, *, stage: str | None = None) -> list[r.Metric]:
         q = select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.id)
@@ -338,8 +398,17 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         with self._session() as s:
             return [r.Metric.model_validate(row) for row in s.scalars(q)]
 
-    def add_artifact(self, digest: str, size: int, kind: str, name: str, uri: str, *,
-                     run_id: str | None = None, stage: str | None = None) -> r.Artifact:
+    def add_artifact(
+        self,
+        digest: str,
+        size: int,
+        kind: str,
+        name: str,
+        uri: str,
+        *,
+        run_id: str | None = None,
+        stage: str | None = None,
+    ) -> r.Artifact:
         with self._session() as s:
             row = ArtifactRow(digest=digest, size=size, kind=kind, name=name, uri=uri, run_id=run_id, stage=stage)
             s.add(row)
@@ -358,28 +427,55 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
     # -- datasets
     @staticmethod
     def _dataset_version(row: DatasetVersionRow, name: str) -> r.DatasetVersion:
-        return r.DatasetVersion(id=row.id, dataset=name, version=row.version, artifact_digest=row.artifact_digest,
-                                schema=row.schema_, stats=row.stats, class_balance=row.class_balance,
-                                fingerprint=row.fingerprint, run_id=row.run_id, created_at=row.created_at,
-                                project=row.project)
+        return r.DatasetVersion(
+            id=row.id,
+            dataset=name,
+            version=row.version,
+            artifact_digest=row.artifact_digest,
+            schema=row.schema_,
+            stats=row.stats,
+            class_balance=row.class_balance,
+            fingerprint=row.fingerprint,
+            run_id=row.run_id,
+            created_at=row.created_at,
+            project=row.project,
+        )
 
-    def register_dataset_version(self, dataset: str, artifact_digest: str, *, schema: dict[str, Any],
-                                 stats: dict[str, Any], class_balance: dict[str, Any], fingerprint: str,
-                                 run_id: str | None) -> r.DatasetVersion:
+    def register_dataset_version(
+        self,
+        dataset: str,
+        artifact_digest: str,
+        *,
+        schema: dict[str, Any],
+        stats: dict[str, Any],
+        class_balance: dict[str, Any],
+        fingerprint: str,
+        run_id: str | None,
+    ) -> r.DatasetVersion:
         with self._session() as s:
             ds = s.scalars(select(DatasetRow).where(DatasetRow.name == dataset)).first()
             if ds is None:
                 ds = DatasetRow(name=dataset)
                 s.add(ds)
                 s.flush()
-            same = s.scalars(select(DatasetVersionRow).where(
-                DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.fingerprint == fingerprint)).first()
+            same = s.scalars(
+                select(DatasetVersionRow).where(
+                    DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.fingerprint == fingerprint
+                )
+            ).first()
             if same is not None:  # identical data is the same version, however often it is prepared
                 return self._dataset_version(same, dataset)
             latest = s.scalar(select(func.max(DatasetVersionRow.version)).where(DatasetVersionRow.dataset_id == ds.id))
-            row = DatasetVersionRow(dataset_id=ds.id, version=(latest or 0) + 1, artifact_digest=artifact_digest,
-                                    schema_=schema, stats=stats, class_balance=class_balance,
-                                    fingerprint=fingerprint, run_id=run_id)
+            row = DatasetVersionRow(
+                dataset_id=ds.id,
+                version=(latest or 0) + 1,
+                artifact_digest=artifact_digest,
+                schema_=schema,
+                stats=stats,
+                class_balance=class_balance,
+                fingerprint=fingerprint,
+                run_id=run_id,
+            )
             s.add(row)
             s.flush()
             return self._dataset_version(row, dataset)
@@ -389,27 +485,44 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             row = self._get(s, DatasetVersionRow, dataset_version_id, "dataset version")
             return self._dataset_version(row, s.get(DatasetRow, row.dataset_id).name)
 
-    def list_dataset_versions(self, dataset: str | None = None, *,
-                              projects: Collection[str] | None = None) -> list[r.DatasetVersion]:
+    def list_dataset_versions(
+        self, dataset: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[r.DatasetVersion]:
         q, params = _datasets_select(False, dataset, projects)
         with self._session() as s:
             return [self._dataset_version(row, name) for row, name in s.execute(q, params)]
 
-    def list_dataset_versions_json(self, dataset: str | None = None, *,
-                                   projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+    def list_dataset_versions_json(
+        self, dataset: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
         with self._reading() as conn:
             return _json_rows(conn, *_datasets_select(True, dataset, projects), r.DatasetVersion)
 
     # -- models
-    def register_model_version(self, name: str, *, onnx_digest: str | None, checkpoint_digest: str | None,
-                               run_id: str | None, dataset_version_id: int | None, metrics: dict[str, Any],
-                               stage: str = "none") -> r.ModelVersion:
+    def register_model_version(
+        self,
+        name: str,
+        *,
+        onnx_digest: str | None,
+        checkpoint_digest: str | None,
+        run_id: str | None,
+        dataset_version_id: int | None,
+        metrics: dict[str, Any],
+        stage: str = "none",
+    ) -> r.ModelVersion:
         self._check_stage(stage)
         with self._session() as s:
             latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name))
-            row = ModelVersionRow(name=name, version=(latest or 0) + 1, stage="none", onnx_digest=onnx_digest,
-                                  checkpoint_digest=checkpoint_digest, run_id=run_id,
-                                  dataset_version_id=dataset_version_id, metrics=metrics)
+            row = ModelVersionRow(
+                name=name,
+                version=(latest or 0) + 1,
+                stage="none",
+                onnx_digest=onnx_digest,
+                checkpoint_digest=checkpoint_digest,
+                run_id=run_id,
+                dataset_version_id=dataset_version_id,
+                metrics=metrics,
+            )
             s.add(row)
             s.flush()
             if stage != "none":
@@ -418,7 +531,11 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
 
     def _find_model(self, s: Session, name: str, version: int | None) -> ModelVersionRow:
         q = select(ModelVersionRow).where(ModelVersionRow.name == name)
-        q = q.where(ModelVersionRow.version == version) if version is not None else q.order_by(ModelVersionRow.version.desc())
+        q = (
+            q.where(ModelVersionRow.version == version)
+            if version is not None
+            else q.order_by(ModelVersionRow.version.desc())
+        )
         row = s.scalars(q.limit(1)).first()
         if row is None:
             what = f"{name}:{version}" if version is not None else name
@@ -433,14 +550,16 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         with self._session() as s:
             return r.ModelVersion.model_validate(self._get(s, ModelVersionRow, model_version_id, "model version"))
 
-    def list_model_versions(self, name: str | None = None, *,
-                            projects: Collection[str] | None = None) -> list[r.ModelVersion]:
+    def list_model_versions(
+        self, name: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[r.ModelVersion]:
         q, params = _models_select(False, name, projects)
         with self._session() as s:
             return [r.ModelVersion.model_validate(row) for row in s.scalars(q, params)]
 
-    def list_model_versions_json(self, name: str | None = None, *,
-                                 projects: Collection[str] | None = None) -> list[dict[str, Any]]:
+    def list_model_versions_json(
+        self, name: str | None = None, *, projects: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
         with self._reading() as conn:
             return _json_rows(conn, *_models_select(True, name, projects), r.ModelVersion)
 
@@ -451,8 +570,13 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
 
     def _move_stage(self, s: Session, row: ModelVersionRow, stage: str) -> None:
         if stage == "production":  # one production version per model: the previous one is archived
-            for other in s.scalars(select(ModelVersionRow).where(
-                    ModelVersionRow.name == row.name, ModelVersionRow.stage == "production", ModelVersionRow.id != row.id)):
+            for other in s.scalars(
+                select(ModelVersionRow).where(
+                    ModelVersionRow.name == row.name,
+                    ModelVersionRow.stage == "production",
+                    ModelVersionRow.id != row.id,
+                )
+            ):
                 other.stage = "archived"
         row.stage = stage
 
@@ -466,13 +590,32 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             return r.ModelVersion.model_validate(row)
 
     # -- deployments
-    def add_deployment(self, name: str, model_version_id: int, url: str, pid: int | None,
-                       status: str = "running", *, replicas: int = 1, resources: dict[str, Any] | None = None,
-                       controller: str | None = None, project: str | None = None) -> r.Deployment:
+    def add_deployment(
+        self,
+        name: str,
+        model_version_id: int,
+        url: str,
+        pid: int | None,
+        status: str = "running",
+        *,
+        replicas: int = 1,
+        resources: dict[str, Any] | None = None,
+        controller: str | None = None,
+        project: str | None = None,
+    ) -> r.Deployment:
         with self._session() as s:
-            row = DeploymentRow(name=name, model_version_id=model_version_id, url=url, pid=pid, status=status,
-                                replicas=replicas, resources=resources or {}, canary_policy={},
-                                controller=controller, **({"project": project} if project else {}))
+            row = DeploymentRow(
+                name=name,
+                model_version_id=model_version_id,
+                url=url,
+                pid=pid,
+                status=status,
+                replicas=replicas,
+                resources=resources or {},
+                canary_policy={},
+                controller=controller,
+                **({"project": project} if project else {}),
+            )
             s.add(row)
             s.flush()
             return r.Deployment.model_validate(row)
@@ -489,8 +632,9 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             self._set_status(row, status)
             return r.Deployment.model_validate(row)
 
-    def list_deployments(self, *, status: str | None = None, name: str | None = None,
-                         projects: Collection[str] | None = None) -> list[r.Deployment]:
+    def list_deployments(
+        self, *, status: str | None = None, name: str | None = None, projects: Collection[str] | None = None
+    ) -> list[r.Deployment]:
         q = _in_projects(select(DeploymentRow).order_by(DeploymentRow.id), DeploymentRow.project, projects)
         if status:
             q = q.where(DeploymentRow.status == status)
@@ -504,8 +648,12 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             return r.Deployment.model_validate(self._get(s, DeploymentRow, deployment_id, "deployment"))
 
     def find_deployment(self, name: str) -> r.Deployment:
-        q = (select(DeploymentRow).where(DeploymentRow.name == name, DeploymentRow.status != "stopped")
-             .order_by(DeploymentRow.id.desc()).limit(1))
+        q = (
+            select(DeploymentRow)
+            .where(DeploymentRow.name == name, DeploymentRow.status != "stopped")
+            .order_by(DeploymentRow.id.desc())
+            .limit(1)
+        )
         with self._session() as s:
             row = s.scalars(q).first()
             if row is None:
@@ -526,13 +674,27 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             row.updated_at = _now()
             return r.Deployment.model_validate(row)
 
-    def record_replica(self, deployment_id: int, model_version_id: int, slot: int, *, status: str,
-                       url: str | None = None, pid: int | None = None, node: str | None = None,
-                       restarts: int = 0, message: str | None = None) -> r.DeploymentReplica:
+    def record_replica(
+        self,
+        deployment_id: int,
+        model_version_id: int,
+        slot: int,
+        *,
+        status: str,
+        url: str | None = None,
+        pid: int | None = None,
+        node: str | None = None,
+        restarts: int = 0,
+        message: str | None = None,
+    ) -> r.DeploymentReplica:
         with self._session() as s:
-            row = s.scalars(select(DeploymentReplicaRow).where(
-                DeploymentReplicaRow.deployment_id == deployment_id,
-                DeploymentReplicaRow.model_version_id == model_version_id, DeploymentReplicaRow.slot == slot)).first()
+            row = s.scalars(
+                select(DeploymentReplicaRow).where(
+                    DeploymentReplicaRow.deployment_id == deployment_id,
+                    DeploymentReplicaRow.model_version_id == model_version_id,
+                    DeploymentReplicaRow.slot == slot,
+                )
+            ).first()
             if row is None:
                 row = DeploymentReplicaRow(deployment_id=deployment_id, model_version_id=model_version_id, slot=slot)
                 s.add(row)
@@ -543,19 +705,27 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
 
     def remove_replica(self, deployment_id: int, model_version_id: int, slot: int) -> None:
         with self._session() as s:
-            for row in s.scalars(select(DeploymentReplicaRow).where(
+            for row in s.scalars(
+                select(DeploymentReplicaRow).where(
                     DeploymentReplicaRow.deployment_id == deployment_id,
-                    DeploymentReplicaRow.model_version_id == model_version_id, DeploymentReplicaRow.slot == slot)):
+                    DeploymentReplicaRow.model_version_id == model_version_id,
+                    DeploymentReplicaRow.slot == slot,
+                )
+            ):
                 s.delete(row)
 
     def list_replicas(self, deployment_id: int) -> list[r.DeploymentReplica]:
-        q = (select(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == deployment_id)
-             .order_by(DeploymentReplicaRow.model_version_id, DeploymentReplicaRow.slot))
+        q = (
+            select(DeploymentReplicaRow)
+            .where(DeploymentReplicaRow.deployment_id == deployment_id)
+            .order_by(DeploymentReplicaRow.model_version_id, DeploymentReplicaRow.slot)
+        )
         with self._session() as s:
             return [r.DeploymentReplica.model_validate(row) for row in s.scalars(q)]
 
-    def add_deployment_event(self, deployment_id: int, kind: str, message: str,
-                             details: dict[str, Any] | None = None) -> r.DeploymentEvent:
+    def add_deployment_event(
+        self, deployment_id: int, kind: str, message: str, details: dict[str, Any] | None = None
+    ) -> r.DeploymentEvent:
         with self._session() as s:
             self._get(s, DeploymentRow, deployment_id, "deployment")
             row = DeploymentEventRow(deployment_id=deployment_id, kind=kind, message=message, details=details or {})
@@ -564,24 +734,39 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             return r.DeploymentEvent.model_validate(row)
 
     def deployment_events(self, deployment_id: int, *, limit: int = 100) -> list[r.DeploymentEvent]:
-        q = (select(DeploymentEventRow).where(DeploymentEventRow.deployment_id == deployment_id)
-             .order_by(DeploymentEventRow.id.desc()).limit(limit))
+        q = (
+            select(DeploymentEventRow)
+            .where(DeploymentEventRow.deployment_id == deployment_id)
+            .order_by(DeploymentEventRow.id.desc())
+            .limit(limit)
+        )
         with self._session() as s:
             return [r.DeploymentEvent.model_validate(row) for row in reversed(s.scalars(q).all())]
 
     # -- lineage
     def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None:
         with self._session() as s:
-            exists = s.scalars(select(LineageEdgeRow.id).where(
-                LineageEdgeRow.src_kind == src[0], LineageEdgeRow.src_id == str(src[1]),
-                LineageEdgeRow.dst_kind == dst[0], LineageEdgeRow.dst_id == str(dst[1]),
-                LineageEdgeRow.relation == relation)).first()
+            exists = s.scalars(
+                select(LineageEdgeRow.id).where(
+                    LineageEdgeRow.src_kind == src[0],
+                    LineageEdgeRow.src_id == str(src[1]),
+                    LineageEdgeRow.dst_kind == dst[0],
+                    LineageEdgeRow.dst_id == str(dst[1]),
+                    LineageEdgeRow.relation == relation,
+                )
+            ).first()
             if exists is None:
-                s.add(LineageEdgeRow(src_kind=src[0], src_id=str(src[1]), dst_kind=dst[0], dst_id=str(dst[1]),
-                                     relation=relation))
+                s.add(
+                    LineageEdgeRow(
+                        src_kind=src[0], src_id=str(src[1]), dst_kind=dst[0], dst_id=str(dst[1]), relation=relation
+                    )
+                )
 
     def upstream(self, kind: str, id_: str) -> list[r.LineageEdge]:
-        q = (select(LineageEdgeRow).where(LineageEdgeRow.dst_kind == kind, LineageEdgeRow.dst_id == str(id_))
-             .order_by(LineageEdgeRow.id))
+        q = (
+            select(LineageEdgeRow)
+            .where(LineageEdgeRow.dst_kind == kind, LineageEdgeRow.dst_id == str(id_))
+            .order_by(LineageEdgeRow.id)
+        )
         with self._session() as s:
             return [r.LineageEdge.model_validate(row) for row in s.scalars(q)]

@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from aidc.errors import Conflict, InvalidInput, NotFound
@@ -48,8 +48,11 @@ class SqlJobs:
                     raise Conflict(f"job {job['id']} already exists", hint="submit again") from None
         differs = [f for f in SAME_SUBMISSION if getattr(existing, f) != job[f]]
         if differs:
-            raise Conflict(f"idempotency key {key[1]!r} was already used for job {existing.id}, which differs in "
-                           f"{', '.join(differs)}", hint="use a new idempotency key for a different submission")
+            raise Conflict(
+                f"idempotency key {key[1]!r} was already used for job {existing.id}, which differs in "
+                f"{', '.join(differs)}",
+                hint="use a new idempotency key for a different submission",
+            )
         return existing, False
 
     def _find_by_key(self, submitter: str, key: str) -> r.Job | None:
@@ -67,8 +70,15 @@ class SqlJobs:
                 row = rows[0]
             return r.Job.model_validate(row)
 
-    def list_jobs(self, *, project: str | None = None, states: tuple[str, ...] | None = None,
-                  run_id: str | None = None, since: datetime | None = None, limit: int = 100) -> list[r.Job]:
+    def list_jobs(
+        self,
+        *,
+        project: str | None = None,
+        states: tuple[str, ...] | None = None,
+        run_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[r.Job]:
         q = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
         if project:
             q = q.where(JobRow.project == project)
@@ -81,8 +91,9 @@ class SqlJobs:
         with self._session() as s:
             return [r.Job.model_validate(row) for row in s.scalars(q)]
 
-    def transition_job(self, job_id: str, from_states: tuple[str, ...], to_state: str | None,
-                       **fields: Any) -> r.Job | None:
+    def transition_job(
+        self, job_id: str, from_states: tuple[str, ...], to_state: str | None, **fields: Any
+    ) -> r.Job | None:
         unknown = set(fields) - JOB_FIELDS
         if unknown or (to_state is not None and to_state not in JOB_STATES):
             raise InvalidInput(f"a job has no changeable field {', '.join(sorted(unknown)) or to_state}")
@@ -90,8 +101,12 @@ class SqlJobs:
         with self._session() as s:
             # one UPDATE … WHERE state IN (…): atomic on SQLite and PostgreSQL alike, so two actors (the
             # scheduler, a cancel request, the job's own process) can never both win the same transition
-            done = s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state.in_(from_states))
-                             .values(**values).execution_options(synchronize_session=False))
+            done = s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_(from_states))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             row = s.get(JobRow, job_id, populate_existing=True)
@@ -105,7 +120,9 @@ class SqlJobs:
     def set_quota(self, project: str, **limits: float | int | None) -> r.ProjectQuota:
         unknown = set(limits) - set(QUOTA_FIELDS)
         if unknown:
-            raise InvalidInput(f"a quota has no limit {', '.join(sorted(unknown))}", hint=f"one of {', '.join(QUOTA_FIELDS)}")
+            raise InvalidInput(
+                f"a quota has no limit {', '.join(sorted(unknown))}", hint=f"one of {', '.join(QUOTA_FIELDS)}"
+            )
         with self._session() as s:
             row = s.get(ProjectQuotaRow, project)
             if row is None:
@@ -119,5 +136,7 @@ class SqlJobs:
 
     def list_quotas(self) -> list[r.ProjectQuota]:
         with self._session() as s:
-            return [r.ProjectQuota.model_validate(row)
-                    for row in s.scalars(select(ProjectQuotaRow).order_by(ProjectQuotaRow.project))]
+            return [
+                r.ProjectQuota.model_validate(row)
+                for row in s.scalars(select(ProjectQuotaRow).order_by(ProjectQuotaRow.project))
+            ]

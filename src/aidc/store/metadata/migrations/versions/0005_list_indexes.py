@@ -8,23 +8,23 @@ The list routes filter by project and order by (created_at, id) / (name, version
 sorted all of a project's rows on every request to return the first 50. Dataset versions are ordered by the
 dataset's name, a column of another table, so no index on dataset_versions saves their (small) sort.
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
-revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0004'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_pipeline_runs_project_list', 'pipeline_runs', ['project', 'created_at', 'id'])
-    op.create_index('ix_model_versions_project_list', 'model_versions', ['project', 'name', 'version'])
+    op.create_index("ix_pipeline_runs_project_list", "pipeline_runs", ["project", "created_at", "id"])
+    op.create_index("ix_model_versions_project_list", "model_versions", ["project", "name", "version"])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_model_versions_project_list', table_name='model_versions')
-    op.drop_index('ix_pipeline_runs_project_list', table_name='pipeline_runs')
+    op.drop_index("ix_model_versions_project_list", table_name="model_versions")
+    op.drop_index("ix_pipeline_runs_project_list", table_name="pipeline_runs")

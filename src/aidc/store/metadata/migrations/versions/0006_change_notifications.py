@@ -9,15 +9,16 @@ PostgreSQL it learns of changes made by any process through NOTIFY aidc_changes,
 triggers (one notification per table per transaction: PostgreSQL folds duplicates). SQLite needs nothing here: its
 ``PRAGMA data_version`` already moves on every commit.
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0005'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 # as aidc.store.metadata.changes had them when this revision was written (a later table needs a later revision)
 CHANNEL = "aidc_changes"
@@ -34,8 +35,10 @@ def upgrade() -> None:
             RETURN NULL;
         END $$""")
     for table in WATCHED:
-        op.execute(f"CREATE TRIGGER aidc_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION aidc_notify_change()")
+        op.execute(
+            f"CREATE TRIGGER aidc_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION aidc_notify_change()"
+        )
 
 
 def downgrade() -> None:

@@ -16,16 +16,17 @@ forgets them at once. A token's ``last_used_at`` (written once a minute per toke
 For later revisions: on SQLite, an Alembic batch operation that rebuilds one of these tables drops its triggers;
 such a revision must create them again (tests/contract/test_change_feed.py fails until it does).
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = '0006'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 # as aidc.store.metadata.changes had them when this revision was written
 RECORDS = ("pipeline_runs", "stage_runs", "metrics", "artifacts", "model_versions", "datasets", "dataset_versions")
@@ -38,22 +39,28 @@ SECURITY = {
 
 
 def upgrade() -> None:
-    op.create_table('table_changes',
-                    sa.Column('name', sa.String(length=64), nullable=False),
-                    sa.Column('generation', sa.BigInteger(), nullable=False),
-                    sa.PrimaryKeyConstraint('name'))
+    op.create_table(
+        "table_changes",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     if op.get_bind().dialect.name == "postgresql":
         for table, (_, events) in SECURITY.items():
-            op.execute(f"CREATE TRIGGER aidc_notify_change AFTER {events} ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION aidc_notify_change()")
+            op.execute(
+                f"CREATE TRIGGER aidc_notify_change AFTER {events} ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION aidc_notify_change()"
+            )
         return
     watched = {table: ("INSERT", "UPDATE", "DELETE") for table in RECORDS}
     watched |= {table: events for table, (events, _) in SECURITY.items()}
     for table, events in watched.items():
         op.execute(sa.text("INSERT INTO table_changes (name, generation) VALUES (:t, 0)").bindparams(t=table))
         for i, event in enumerate(events):
-            op.execute(f"CREATE TRIGGER aidc_change_{table}_{i} AFTER {event} ON {table} "
-                       f"BEGIN UPDATE table_changes SET generation = generation + 1 WHERE name = '{table}'; END")
+            op.execute(
+                f"CREATE TRIGGER aidc_change_{table}_{i} AFTER {event} ON {table} "
+                f"BEGIN UPDATE table_changes SET generation = generation + 1 WHERE name = '{table}'; END"
+            )
 
 
 def downgrade() -> None:
@@ -61,8 +68,9 @@ def downgrade() -> None:
         for table in SECURITY:
             op.execute(f"DROP TRIGGER IF EXISTS aidc_notify_change ON {table}")
     else:
-        for table, events in ({t: ("INSERT", "UPDATE", "DELETE") for t in RECORDS}
-                              | {t: e for t, (e, _) in SECURITY.items()}).items():
+        for table, events in (
+            {t: ("INSERT", "UPDATE", "DELETE") for t in RECORDS} | {t: e for t, (e, _) in SECURITY.items()}
+        ).items():
             for i in range(len(events)):
                 op.execute(f"DROP TRIGGER IF EXISTS aidc_change_{table}_{i}")
-    op.drop_table('table_changes')
+    op.drop_table("table_changes")

@@ -7,22 +7,23 @@ Create Date: 2026-12-04 23:15:00.000000
 ``(project, created_at, id)`` and ``(project, name, version)`` answer every lookup by project that the one-column
 indexes of 0003 did; those were one more index to write on every insert and project assignment.
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = '0008'
-down_revision: Union[str, Sequence[str], None] = '0007'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.drop_index('ix_pipeline_runs_project', table_name='pipeline_runs')
-    op.drop_index('ix_model_versions_project', table_name='model_versions')
+    op.drop_index("ix_pipeline_runs_project", table_name="pipeline_runs")
+    op.drop_index("ix_model_versions_project", table_name="model_versions")
 
 
 def downgrade() -> None:
-    op.create_index('ix_model_versions_project', 'model_versions', ['project'])
-    op.create_index('ix_pipeline_runs_project', 'pipeline_runs', ['project'])
+    op.create_index("ix_model_versions_project", "model_versions", ["project"])
+    op.create_index("ix_pipeline_runs_project", "pipeline_runs", ["project"])
