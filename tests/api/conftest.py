@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from aidc.api import create_app
 from aidc.platform import Platform
-from aidc.security.roles import ROLES
+from aidc.security.roles import ROLES, local_access
 from aidc.settings import Settings
 
 PROJECTS = ("alpha", "beta")
@@ -40,7 +40,7 @@ class World:
 
 def record_projects(platform: Platform) -> dict[str, dict[str, str]]:
     """One run, dataset version, model version and deployment in each project."""
-    md, security, local = platform.metadata, platform.security, platform.local_access()
+    md, security, local = platform.metadata, platform.security, local_access()
     records: dict[str, dict[str, str]] = {}
     for project in PROJECTS:
         security.create_project(local, project)
@@ -89,7 +89,7 @@ stages:
 
 def record_jobs(platform: Platform, records: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """One queued job in each project."""
-    local = platform.local_access()
+    local = local_access()
     for project in PROJECTS:
         job, _ = platform.jobs.submit(
             local, spec_text=JOB_SPEC, path_name="data.yaml", project=project, idempotency_key=f"world-{project}"
@@ -101,7 +101,7 @@ def record_jobs(platform: Platform, records: dict[str, dict[str, str]]) -> dict[
 @pytest.fixture(scope="package")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     platform = Platform(Settings(home=tmp_path_factory.mktemp("control-plane")))
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     records = record_jobs(platform, record_projects(platform))
     tokens = {}
     for role in ROLES:

@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         """Deploy a model version; with --canary, send a share of an existing deployment's traffic to it."""
         from contextlib import closing
 
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client, console.status(f"deploying {model}…"):
             d = client.deploy(

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List pipeline runs, newest first."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
         from aidc.store.metadata.base import RUN_STATES
 
         if status is not None and status not in RUN_STATES:
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a run: its stages, key metrics, error and report."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             details = client.run_details(run_id)  # a unique prefix is enough
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the run's self-contained HTML report and print its path (through a server: rendered there,
         saved here)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             path = client.run_report(run_id, output)  # filed under the full id

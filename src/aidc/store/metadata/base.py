@@ -70,7 +70,8 @@ class MetadataStore(ABC):
     @abstractmethod
     def create_run(self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None) -> PipelineRun: ...
     @abstractmethod
-    def get_run(self, run_id: str) -> PipelineRun: ...
+    def get_run(self, run_id: str, *, projects: Collection[str] | None = None) -> PipelineRun:
+        """A run by id, or by a unique prefix of its id among the runs of ``projects`` (None: every project)."""
     @abstractmethod
     def list_runs(
         self,
@@ -95,10 +96,10 @@ class MetadataStore(ABC):
             run.to_json() for run in self.list_runs(pipeline=pipeline, status=status, limit=limit, projects=projects)
         ]
 
-    def run_details_json(self, run_id: str) -> dict[str, Any]:
+    def run_details_json(self, run_id: str, *, projects: Collection[str] | None = None) -> dict[str, Any]:
         """A run with its stages (and each one's seconds), metrics and artifacts, JSON-ready (`aidc runs show`, the
-        API's GET /runs/{id}); a unique prefix of the id is enough."""
-        run = self.get_run(run_id)
+        API's GET /runs/{id}); a unique prefix of the id among the runs of ``projects`` is enough."""
+        run = self.get_run(run_id, projects=projects)
         return {
             "run": run.to_json(),
             "stages": [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)],
@@ -285,8 +286,9 @@ class MetadataStore(ABC):
         return that one instead. The bool says whether this call created it."""
 
     @abstractmethod
-    def get_job(self, job_id: str) -> Job:
-        """A job by id or unique id prefix; NotFound otherwise."""
+    def get_job(self, job_id: str, *, projects: Collection[str] | None = None) -> Job:
+        """A job by id, or by a unique id prefix among the jobs of ``projects`` (None: every project); NotFound
+        otherwise."""
 
     @abstractmethod
     def list_jobs(

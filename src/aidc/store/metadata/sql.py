@@ -140,14 +140,16 @@ def _models_select(as_json: bool, name: str | None, projects: Collection[str] | 
 
 @functools.cache
 def _run_part(part: str) -> Any:
-    """The selects of a run's details, by run id (``prefix``: a run whose id starts with it)."""
-    if part in ("run", "prefix"):
+    """The selects of a run's details, by run id (``prefix``: a run whose id starts with it; ``prefix_in``: the same,
+    among the runs of the projects bound as ``projects``)."""
+    if part in ("run", "prefix", "prefix_in"):
         q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun))
-        return (
-            q.where(PipelineRunRow.id == bindparam("run_id"))
-            if part == "run"
-            else q.where(PipelineRunRow.id.startswith(bindparam("run_id"))).limit(2)
-        )
+        if part == "run":
+            return q.where(PipelineRunRow.id == bindparam("run_id"))
+        q = q.where(PipelineRunRow.id.startswith(bindparam("run_id")))
+        if part == "prefix_in":
+            q = q.where(PipelineRunRow.project.in_(bindparam("projects", expanding=True)))
+        return q.limit(2)
     row, record = {
         "stages": (StageRunRow, r.StageRun),
         "metrics": (MetricRow, r.Metric),
@@ -269,11 +271,14 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             s.flush()
             return r.PipelineRun.model_validate(row)
 
-    def get_run(self, run_id: str) -> r.PipelineRun:
+    def get_run(self, run_id: str, *, projects: Collection[str] | None = None) -> r.PipelineRun:
         with self._session() as s:
             row = s.get(PipelineRunRow, run_id)
             if row is None:  # accept a unique prefix, as people copy short ids
-                rows = s.scalars(select(PipelineRunRow).where(PipelineRunRow.id.startswith(run_id)).limit(2)).all()
+                q = select(PipelineRunRow).where(PipelineRunRow.id.startswith(run_id))
+                if projects is not None:
+                    q = q.where(PipelineRunRow.project.in_(list(projects)))
+                rows = s.scalars(q.limit(2)).all()
                 if len(rows) != 1:
                     raise NotFound(f"no run {run_id!r}", hint="list runs with `aidc runs list`")
                 row = rows[0]
@@ -302,11 +307,15 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         with self._reading() as conn:
             return _json_rows(conn, *_runs_select(True, pipeline, status, limit, projects), r.PipelineRun)
 
-    def run_details_json(self, run_id: str) -> dict[str, Any]:
+    def run_details_json(self, run_id: str, *, projects: Collection[str] | None = None) -> dict[str, Any]:
         with self._reading() as conn:  # one connection for the four reads
             found = _json_rows(conn, _run_part("run"), {"run_id": run_id}, r.PipelineRun)
             if not found:  # accept a unique prefix, as people copy short ids
-                found = _json_rows(conn, _run_part("prefix"), {"run_id": run_id}, r.PipelineRun)
+                if projects is None:
+                    found = _json_rows(conn, _run_part("prefix"), {"run_id": run_id}, r.PipelineRun)
+                else:
+                    params = {"run_id": run_id, "projects": list(projects)}
+                    found = _json_rows(conn, _run_part("prefix_in"), params, r.PipelineRun)
                 if len(found) != 1:
                     raise NotFound(f"no run {run_id!r}", hint="list runs with `aidc runs list`")
             params = {"run_id": found[0]["id"]}
