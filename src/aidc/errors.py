@@ -58,6 +58,13 @@ class InvalidSpec(AidcError):
         super().__init__(message, hint=hint, where=where)
         self.problems = problems or []
 
+    @classmethod
+    def from_problems(cls, problems: list[SpecProblem]) -> InvalidSpec:
+        """The error for located problems: the first one's place, field, message and hint, each said once."""
+        first = problems[0]
+        message = f"{first.field}: {first.message}" if first.field else first.message
+        return cls(message, where=first.location, hint=first.hint, problems=problems)
+
     def __str__(self) -> str:
         if len(self.problems) <= 1:
             return super().__str__()
