@@ -46,11 +46,11 @@ def preparation_summary(rows_in: int, dropped: dict[str, int], splits: dict[str,
     """What the data stage did, in one sentence a person reads in the stage's log."""
     invalid, duplicate = dropped.get("dropped_invalid", 0), dropped.get("dropped_duplicate", 0)
     kept = rows_in - invalid - duplicate
-    parts = ", ".join(f"{n} {part}" for part, n in splits.items())
-    return (
-        f"{rows_in} rows in; dropped {invalid} invalid and {duplicate} duplicate, kept {kept}; "
-        f"split into {parts}; {augmented} augmented training rows added"
+    parts = ", ".join(
+        f"{n} {part}" + (f" ({augmented} of them augmented copies)" if part == "train" and augmented else "")
+        for part, n in splits.items()
     )
+    return f"{rows_in} rows in; dropped {invalid} invalid and {duplicate} duplicate, kept {kept}; split into {parts}"
 
 
 class DataStage(Stage):
