@@ -20,6 +20,7 @@ from aidc.store.metadata.records import (
     PipelineRun,
     ProjectQuota,
     StageRun,
+    key_metrics,
 )
 
 if TYPE_CHECKING:
@@ -99,11 +100,14 @@ class MetadataStore(ABC):
         """A run with its stages (and each one's seconds), metrics and artifacts, JSON-ready (`aidc runs show`, the
         API's GET /runs/{id}); a unique prefix of the id is enough."""
         run = self.get_run(run_id)
+        stages = [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)]
+        metrics = [m.to_json() for m in self.metrics(run.id)]
         return {
             "run": run.to_json(),
-            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)],
-            "metrics": [m.to_json() for m in self.metrics(run.id)],
+            "stages": stages,
+            "metrics": metrics,
             "artifacts": [a.to_json() for a in self.artifacts(run_id=run.id)],
+            "key_metrics": key_metrics(metrics, stages),
         }
 
     @abstractmethod

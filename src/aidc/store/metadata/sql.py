@@ -313,11 +313,13 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             stages = _json_rows(conn, _run_part("stages"), params, r.StageRun)
             for stage in stages:
                 stage["seconds"] = r.json_seconds(stage["started_at"], stage["finished_at"])
+            metrics = _json_rows(conn, _run_part("metrics"), params, r.Metric)
             return {
                 "run": found[0],
                 "stages": stages,
-                "metrics": _json_rows(conn, _run_part("metrics"), params, r.Metric),
+                "metrics": metrics,
                 "artifacts": _json_rows(conn, _run_part("artifacts"), params, r.Artifact),
+                "key_metrics": r.key_metrics(metrics, stages),
             }
 
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
