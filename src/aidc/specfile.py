@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from aidc.errors import InvalidSpec, SpecProblem
 
@@ -143,7 +144,7 @@ def read_yaml(path: str | Path) -> SpecSource:
     return parse_yaml(text, str(p))
 
 
-def _hint_for(err: dict[str, Any]) -> str | None:
+def _hint_for(err: ErrorDetails) -> str | None:
     kind = err.get("type", "")
     if kind == "missing":
         return "add this field"

@@ -106,7 +106,8 @@ class DataStage(Stage):
             "features": {"shape": list(arrays["x_train"].shape[1:]), "dtype": "float32"},
             "label": {"dtype": "int64", "classes": classes},
         }
-        ctx.log(preparation_summary(rows_in, dropped, stats["splits"], augmented=stats["augmented"]))
+        splits_rows = {part: len(y) for part, (_, y) in parts.items()}
+        ctx.log(preparation_summary(rows_in, dropped, splits_rows, augmented=len(x_train) - n_original))
         return {
             "dataset": DatasetRegistration(
                 cfg.dataset, splits, schema, stats, balance, hashlib.sha256(blob).hexdigest()

@@ -60,7 +60,7 @@ def key_metrics(metrics: list[dict[str, Any]], stages: list[dict[str, Any]]) -> 
         if m["name"] not in last or m["step"] >= last[m["name"]][0]:
             last[m["name"]] = (m["step"], m["value"])
     found = {name: value for name, (_, value) in last.items()}
-    evaluation = next(
+    evaluation: dict[str, Any] = next(
         (
             s["outputs"]["metrics"]
             for s in reversed(stages)
