@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from aidc.security.records import PublicApiToken
+from aidc.security.records import AuditEntry, PublicApiToken
 from aidc.security.roles import NAME_PATTERN, ROLES, SCOPES
 
 if TYPE_CHECKING:
@@ -182,18 +182,8 @@ class ScaleRequest(Body):
     replicas: WholeNumber = Field(ge=1, le=64)
 
 
-class AuditEntryOut(BaseModel):
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    project: str | None
-    source: str
-    result: str
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
+class AuditEntryOut(AuditEntry):
+    """An audit entry as the API shows it: the stored record, declared once (security/records.py)."""
 
 
 class ChainReportOut(BaseModel):
