@@ -20,8 +20,8 @@ def test_a_located_problem_fills_each_part_of_the_error_once() -> None:
         parse_yaml("a: 1\na: 2\n", "p.yaml")
     assert exc.value.to_dict() == {
         "code": "invalid_spec",
-        "message": "a: duplicate key",
-        "where": "p.yaml:2:1",
+        "message": "p.yaml:2:1: a: duplicate key",
+        "where": None,
         "hint": "each key may appear once in a mapping; remove or rename one",
     }
     assert str(exc.value) == f"p.yaml:2:1: a: duplicate key (hint: {exc.value.hint})"
