@@ -58,6 +58,13 @@ class InvalidSpec(AidcError):
         super().__init__(message, hint=hint, where=where)
         self.problems = problems or []
 
+    @classmethod
+    def from_problems(cls, problems: list[SpecProblem]) -> InvalidSpec:
+        """The error for located problems: the first one's place, field and message as the message (what a job's
+        last error and the API's error body show), its hint as the hint, each said once."""
+        first = problems[0]
+        return cls(first.statement, hint=first.hint, problems=problems)
+
     def __str__(self) -> str:
         if len(self.problems) <= 1:
             return super().__str__()
@@ -78,10 +85,14 @@ class SpecProblem:
             return self.file
         return f"{self.file}:{self.line}:{self.col}"
 
-    def __str__(self) -> str:
+    @property
+    def statement(self) -> str:
+        """Where and what, without the hint: ``file:line:col: field: message``."""
         field = f" {self.field}:" if self.field else ""
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.location}:{field} {self.message}{hint}"
+        return f"{self.location}:{field} {self.message}"
+
+    def __str__(self) -> str:
+        return f"{self.statement} (hint: {self.hint})" if self.hint else self.statement
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -9,15 +9,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import fresh_postgres
 
 from aidc.api import create_app
 from aidc.platform import Platform
@@ -174,30 +174,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """A PostgreSQL database of its own (a server's first start needs an empty store); skips without a server."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    admin_url = os.environ.get("AIDC_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"aidc_api_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {admin_url}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="package", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

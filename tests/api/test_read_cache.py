@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.conftest import fresh_postgres
+from tests.conftest import fresh_postgres
 
 from aidc.api import create_app
 from aidc.platform import Platform

@@ -79,3 +79,26 @@ def test_a_stage_that_refuses_the_users_data_says_it_is_theirs_and_where(tmp_pat
     assert "stage 'data' refused its input" in result.output and "absent.npz does not exist" in result.output
     assert f"where:  {spec}:3" in result.output  # the stage's line in their file
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "text"),
+    [
+        ("run", "pipeline.yaml", GOOD.read_text().replace("uses: evaluate", "uses: evaluat")),
+        ("run", "pipeline.yaml", GOOD.read_text().replace("{data: data.splits}", "{data: data.split}", 1)),
+        (
+            "plan",
+            "workload.yaml",
+            (GOOD.parents[1] / "workloads" / "chat-inference.yaml").read_text().replace("gpu:", "gpux:"),
+        ),
+        ("check", "facility.yaml", "a: 1\na: 2\n"),
+    ],
+)
+def test_a_spec_error_says_its_hint_once(tmp_path: Path, command: str, name: str, text: str) -> None:
+    spec = tmp_path / name
+    spec.write_text(text)
+    result = CliRunner().invoke(app, [command, str(spec)])
+    assert result.exit_code == 2, result.output
+    problems = [line for line in result.output.splitlines() if f"{name}:" in line]
+    assert problems and all(line.count("(hint:") <= 1 for line in problems), result.output
+    assert "(hint:" in result.output

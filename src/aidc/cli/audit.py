@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, err_console, handles_errors, print_json, table
+from aidc.cli.output import console, err_console, handles_errors, print_json, say_wrote, table
 from aidc.cli.runs import when
 
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
             if output:
                 out.close()
         if output:
-            console.print(f"wrote {count} entries to {output}", highlight=False)
+            say_wrote(output, f"{count} entries to ")
 
     @audit.command("prune")
     @handles_errors

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import console, err_console, handles_errors, print_json, table
 
 STATUS_STYLE = {
     "running": "green",
@@ -107,7 +107,8 @@ def register(app: typer.Typer) -> None:
 
         from aidc.cli.connect import open_client
 
-        with closing(open_client()) as client, console.status(f"deploying {model}…"):
+        # The spinner is a message, not the result: on stderr, so that --json's stdout parses.
+        with closing(open_client()) as client, err_console.status(f"deploying {model}…"):
             d = client.deploy(
                 model,
                 name=name,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aidc.cluster.compute import cluster_resources
 from aidc.jobs.launcher import Launcher
 from aidc.jobs.queue import Quota, Resources, gpu_hours, plan, project_usage
 from aidc.security.roles import Access
@@ -65,17 +66,13 @@ class RayCluster:
         return self._address
 
     def capacity(self) -> Resources:
-        import ray
-
         assert self.address
-        total = ray.cluster_resources()  # type: ignore[no-untyped-call]  # (ray leaves it untyped)
+        total = cluster_resources()
         return Resources(total.get("CPU", 0.0), total.get("GPU", 0.0))
 
     def available(self) -> Resources:
-        import ray
-
         assert self.address
-        free = ray.available_resources()  # type: ignore[no-untyped-call]  # (ray leaves it untyped)
+        free = cluster_resources(available=True)
         return Resources(free.get("CPU", 0.0), free.get("GPU", 0.0))
 
     def place_gang(self, bundles: list[dict[str, float]], timeout_s: float) -> bool:

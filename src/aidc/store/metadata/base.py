@@ -20,6 +20,7 @@ from aidc.store.metadata.records import (
     PipelineRun,
     ProjectQuota,
     StageRun,
+    key_metrics,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_run(self, run_id: str, *, projects: Collection[str] | None = None) -> PipelineRun:
         """A run by id, or by a unique prefix of its id among the runs of ``projects`` (None: every project)."""
+
     @abstractmethod
     def list_runs(
         self,
@@ -100,11 +102,14 @@ class MetadataStore(ABC):
         """A run with its stages (and each one's seconds), metrics and artifacts, JSON-ready (`aidc runs show`, the
         API's GET /runs/{id}); a unique prefix of the id among the runs of ``projects`` is enough."""
         run = self.get_run(run_id, projects=projects)
+        stages = [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)]
+        metrics = [m.to_json() for m in self.metrics(run.id)]
         return {
             "run": run.to_json(),
-            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)],
-            "metrics": [m.to_json() for m in self.metrics(run.id)],
+            "stages": stages,
+            "metrics": metrics,
             "artifacts": [a.to_json() for a in self.artifacts(run_id=run.id)],
+            "key_metrics": key_metrics(metrics, stages),
         }
 
     @abstractmethod

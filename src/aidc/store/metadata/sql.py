@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,7 @@ def _bound(values: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 @functools.cache
 def _select(kind: str, as_json: bool, filters: tuple[str, ...]) -> Any:
+    q: Select[*tuple[Any, ...]]  # rows or named columns, as the caller reads them
     if kind == "runs":
         q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun)) if as_json else select(PipelineRunRow)
         q = q.order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id.desc()).limit(bindparam("limit"))
@@ -150,11 +151,12 @@ def _run_part(part: str) -> Any:
         if part == "prefix_in":
             q = q.where(PipelineRunRow.project.in_(bindparam("projects", expanding=True)))
         return q.limit(2)
-    row, record = {
+    parts: dict[str, tuple[Any, type[r.Record]]] = {
         "stages": (StageRunRow, r.StageRun),
         "metrics": (MetricRow, r.Metric),
         "artifacts": (ArtifactRow, r.Artifact),
-    }[part]
+    }
+    row, record = parts[part]
     return select(*_fields(row.__table__, record)).where(row.run_id == bindparam("run_id")).order_by(row.id)
 
 
@@ -322,11 +324,13 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             stages = _json_rows(conn, _run_part("stages"), params, r.StageRun)
             for stage in stages:
                 stage["seconds"] = r.json_seconds(stage["started_at"], stage["finished_at"])
+            metrics = _json_rows(conn, _run_part("metrics"), params, r.Metric)
             return {
                 "run": found[0],
                 "stages": stages,
-                "metrics": _json_rows(conn, _run_part("metrics"), params, r.Metric),
+                "metrics": metrics,
                 "artifacts": _json_rows(conn, _run_part("artifacts"), params, r.Artifact),
+                "key_metrics": r.key_metrics(metrics, stages),
             }
 
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
@@ -441,7 +445,7 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             dataset=name,
             version=row.version,
             artifact_digest=row.artifact_digest,
-            schema=row.schema_,
+            schema_=row.schema_,  # by field name (populate_by_name), which the type checker follows
             stats=row.stats,
             class_balance=row.class_balance,
             fingerprint=row.fingerprint,
@@ -492,7 +496,7 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
     def get_dataset_version(self, dataset_version_id: int) -> r.DatasetVersion:
         with self._session() as s:
             row = self._get(s, DatasetVersionRow, dataset_version_id, "dataset version")
-            return self._dataset_version(row, s.get(DatasetRow, row.dataset_id).name)
+            return self._dataset_version(row, self._get(s, DatasetRow, row.dataset_id, "dataset").name)
 
     def list_dataset_versions(
         self, dataset: str | None = None, *, projects: Collection[str] | None = None
