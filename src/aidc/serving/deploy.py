@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,7 +94,7 @@ class RunDeployments:
         name_of, _, number = ref.partition(":")
         version = self.store.get_model_version(name_of, int(number) if number else None)
         existing = next((d for d in serving.list() if d["name"] == name), None)
-        options = {
+        options: dict[str, Any] = {
             "replicas": config.replicas,
             "cpus": config.cpus,
             "gpus": config.gpus,
@@ -146,9 +147,9 @@ class RunDeployments:
             return [{"name": e.name, "url": e.url, "deployment_id": e.deployment_id} for e in self.deployed]
         for entry in reversed(self.deployed):
             if entry.state == "created":
-                self._audited("delete", entry.name, lambda name=entry.name: self.deployments.delete(name))
+                self._audited("delete", entry.name, partial(self.deployments.delete, entry.name))
             elif entry.state in ("canary", "promoted"):
-                self._audited("rollback", entry.name, lambda name=entry.name: self.deployments.rollback(name))
+                self._audited("rollback", entry.name, partial(self.deployments.rollback, entry.name))
         self.deployed.clear()
         return []
 

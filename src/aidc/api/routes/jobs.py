@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -14,10 +14,9 @@ from aidc.api.schemas import Body
 from aidc.errors import InvalidInput
 from aidc.security.roles import NAME_PATTERN, Access
 from aidc.services import Services
-from aidc.store.metadata.base import JOB_STATES
+from aidc.store.metadata.base import JobState
 
 router = APIRouter(prefix="/api/v1")
-JobState = Literal.__getitem__(JOB_STATES)  # type: ignore[attr-defined]
 JSON = dict[str, Any]
 KEY = r"^[A-Za-z0-9._:-]{1,200}$"
 FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from aidc.store.metadata.records import (
     Artifact,
@@ -30,7 +30,8 @@ RUN_STATES = ("running", "succeeded", "failed")
 STAGE_STATES = ("pending", "running", "succeeded", "cached", "failed")
 MODEL_STAGES = ("none", "staging", "production", "archived")
 # What update_deployment may change; the rest of a deployment (name, created_at) is fixed at creation.
-JOB_STATES = ("queued", "running", "preempted", "succeeded", "failed", "cancelled")
+JobState = Literal["queued", "running", "preempted", "succeeded", "failed", "cancelled"]
+JOB_STATES: tuple[str, ...] = get_args(JobState)
 JOB_FINAL_STATES = ("succeeded", "failed", "cancelled")
 # What transition_job may set alongside the state; the rest of a job is fixed at submission.
 JOB_FIELDS = frozenset({"run_id", "worker", "attempts", "last_error", "reason", "started_at", "finished_at"})
