@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         "may take to checkpoint where it is before it is stopped outright (it then resumes "
         "from its latest checkpoint); 0 = stop at once",
     )
+    project_data_roots: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="folders (beyond $AIDC_HOME/projects/P/data) a project's jobs may read file sources from, as "
+        'JSON: {"alpha": ["/data/alpha"]}',
+    )
     # control plane and security (docs/control-plane.md)
     server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
     token: SecretStr = Field(SecretStr(""), description="API token for `server`")

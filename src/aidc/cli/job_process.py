@@ -11,7 +11,13 @@ def main(job_id: str) -> int:
 
     platform = Platform()
     try:
-        return run_job(job_id, platform.metadata, platform.security, platform.runs.runner)
+        runs = platform.runs
+        return run_job(
+            job_id,
+            platform.metadata,
+            platform.security,
+            lambda access, observer, project: runs.runner(access, observer, project=project),
+        )
     finally:
         platform.close()
 

@@ -11,11 +11,33 @@ from aidc.errors import InvalidInput
 DIGITS = "sklearn:digits"
 
 
-def load_source(source: str) -> tuple[np.ndarray, np.ndarray, float]:
+def confined(source: str, raw: str, roots: tuple[str, ...] | None) -> Path:
+    """The file ``raw`` names, once it lies inside one of ``roots`` (None: anywhere — the CLI on one's own store).
+
+    A relative path is taken in the first root. Links are resolved first, so a link inside a root that points out of
+    it is refused; the refusal says nothing of the file (whether it exists, what it holds), only where files may be.
+    """
+    path = Path(raw).expanduser()
+    if roots is None:
+        return path
+    if not path.is_absolute():
+        path = Path(roots[0]) / path
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(Path(root).resolve()) for root in roots):
+        raise InvalidInput(
+            f"dataset source {source!r} is outside this project's data folders",
+            hint=f"put the file under {roots[0]} (this project's data area) and name it relative to it; an admin "
+            "may allow another folder with AIDC_PROJECT_DATA_ROOTS",
+        )
+    return resolved
+
+
+def load_source(source: str, roots: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """(images N×H×W float64, labels N int64, the pixel scale's maximum) for ``source``.
 
     ``sklearn:digits`` is the 1,797 real 8×8 handwritten digits that ship with scikit-learn (no download);
-    ``file:PATH.npz`` reads arrays ``images`` (N×H×W) and ``labels`` (N) that a user prepared.
+    ``file:PATH.npz`` reads arrays ``images`` (N×H×W) and ``labels`` (N) that a user prepared, from inside ``roots``
+    when the run is confined to its project's data folders (a job on the server).
     """
     if source == DIGITS:
         from sklearn.datasets import load_digits
@@ -23,7 +45,7 @@ def load_source(source: str) -> tuple[np.ndarray, np.ndarray, float]:
         digits = load_digits()
         return digits.images.astype(np.float64), digits.target.astype(np.int64), 16.0
     if source.startswith("file:"):
-        path = Path(source.removeprefix("file:")).expanduser()
+        path = confined(source, source.removeprefix("file:"), roots)
         if not path.is_file():
             raise InvalidInput(
                 f"dataset file {path} does not exist", hint="give file:PATH to an .npz with arrays images and labels"

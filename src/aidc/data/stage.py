@@ -60,7 +60,7 @@ class DataStage(Stage):
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         cfg: DataConfig = config
-        images, labels, max_value = load_source(cfg.source)
+        images, labels, max_value = load_source(cfg.source, ctx.data_roots)
         rows_in = len(images)
         ctx.progress("prepare", 1, 5, force=True, step="clean")
         images, labels, dropped = preprocess.clean(images, labels, max_value)

@@ -75,10 +75,10 @@ def run_job(
     job_id: str,
     store: MetadataStore,
     security: Security,
-    runner: Callable[[Access, RunObserver], PipelineRunner],
+    runner: Callable[[Access, RunObserver, str], PipelineRunner],
 ) -> int:
-    """Run job ``job_id`` to its end in this process; the exit status. ``runner(access, observer)``: the pipeline
-    runner to use, acting as ``access``."""
+    """Run job ``job_id`` to its end in this process; the exit status. ``runner(access, observer, project)``: the
+    pipeline runner to use, acting as ``access`` and confined to ``project``'s data."""
     signal.signal(signal.SIGTERM, _interrupt)  # stopped either way: the runner records the run as interrupted
     job = store.get_job(job_id)
     access = Access(principal=JOB_ACCESS, kind="local", source=f"job-worker@{socket.gethostname()}")
@@ -92,7 +92,9 @@ def run_job(
         + (f", resuming run {resume}" if resume else "")
     )
     try:
-        result = runner(access, JobLog(store, security, job, access)).run(None if resume else spec, resume=resume)
+        result = runner(access, JobLog(store, security, job, access), job.project).run(
+            None if resume else spec, resume=resume
+        )
     except KeyboardInterrupt:
         now = store.get_job(job_id)
         say(f"stopped ({now.state})")

@@ -110,8 +110,11 @@ class PipelineRunner:
         *,
         deployments: Callable[[str, bool], RunDeployments],
         observer: RunObserver | None = None,
+        data_roots: tuple[str, ...] | None = None,
     ) -> None:
-        """``deployments(run_id, serve)``: what a deploy stage of the run deploys through (made when one runs)."""
+        """``deployments(run_id, serve)``: what a deploy stage of the run deploys through (made when one runs);
+        ``data_roots``: the folders its stages may read files from (None: any this OS user may read)."""
+        self.data_roots = data_roots
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
@@ -258,7 +261,9 @@ class PipelineRunner:
     def _context(
         self, run_id: str, stage: PlannedStage, events: Any, log_path: Path, resume: dict[str, Any]
     ) -> StageContext:
-        ctx = StageContext(run_id, stage.name, self.artifacts, events, str(log_path), str(self.settings.home), resume)
+        ctx = StageContext(
+            run_id, stage.name, self.artifacts, events, str(log_path), str(self.settings.home), resume, self.data_roots
+        )
         if resume:
             ctx.log(f"resuming from {resume['checkpoint']['name']}")
         return ctx

@@ -107,9 +107,12 @@ class StageContext:
         log_path: str,
         home: str,
         resume: dict[str, Any] | None = None,
+        data_roots: tuple[str, ...] | None = None,
     ) -> None:
+        """``data_roots``: the folders file sources must lie in (a job confined to its project's data); None: any."""
         self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
         self.log_path, self.home, self.resume = log_path, home, resume or {}
+        self.data_roots = data_roots
         self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
         self.stop: Any = None  # stages that stop on request: a pipeline.stop.StopRequest
         self._last_progress: dict[str, float] = {}

@@ -41,8 +41,16 @@ class Runs:
         self._serving = serving
 
     # -- running
-    def runner(self, access: Access, observer: RunObserver | None = None) -> PipelineRunner:
-        """A pipeline runner whose deploy stages act (and are audited) as ``access``."""
+    def data_roots(self, project: str) -> tuple[str, ...]:
+        """Where a job of ``project`` may read file sources: its data area, then the folders an admin allowed."""
+        area = self.settings.home / "projects" / project / "data"
+        return (str(area), *self.settings.project_data_roots.get(project, []))
+
+    def runner(
+        self, access: Access, observer: RunObserver | None = None, *, project: str | None = None
+    ) -> PipelineRunner:
+        """A pipeline runner whose deploy stages act (and are audited) as ``access``; with ``project``, a job's run,
+        confined to that project's data folders."""
         from aidc.pipeline.runner import PipelineRunner
         from aidc.serving.deploy import RunDeployments
         from aidc.serving.deployments import Deployments
@@ -54,7 +62,10 @@ class Runs:
             )
             return RunDeployments(serving, self.store, self.guard.security, access, run_id, serve=serve)
 
-        return PipelineRunner(self.store, self.artifacts, self.settings, deployments=deployments, observer=observer)
+        roots = None if project is None else self.data_roots(project)
+        return PipelineRunner(
+            self.store, self.artifacts, self.settings, deployments=deployments, observer=observer, data_roots=roots
+        )
 
     def run_pipeline(
         self,
