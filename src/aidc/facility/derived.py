@@ -231,10 +231,10 @@ def derive(facility: Facility) -> Derived:
         d.it_nominal_kw += total * node.nominal_kw
         if node.gpus:
             d.max_nvlink_domain = max(d.max_nvlink_domain, node.nvlink_domain)
-        for rack in node.placement:
+        for placed in node.placement:
             kw = node.count * node.max_kw
-            d.rack_load_kw[rack] = d.rack_load_kw.get(rack, 0.0) + kw
-            kind, fraction = rack_cooling.get(rack, ("air", 0.0))
+            d.rack_load_kw[placed] = d.rack_load_kw.get(placed, 0.0) + kw
+            kind, fraction = rack_cooling.get(placed, ("air", 0.0))
             liquid = kw * fraction if kind == "direct_liquid" else 0.0
             d.liquid_heat_kw += liquid
             d.air_heat_kw += kw - liquid
@@ -280,7 +280,11 @@ def _systems(facility: Facility, d: Derived) -> None:
 
 
 def cooling_systems(d: Derived) -> list[Redundancy]:
-    return [r for name, r in d.systems.items() if name.startswith("cooling.") and r.load_kw > 0]
+    """Every installed cooling system, whatever the load: with no IT load the units are still there to rate.
+
+    (Filtering on load > 0 made a facility with no nodes yet look as if it had no cooling at all.)
+    """
+    return [r for name, r in d.systems.items() if name.startswith("cooling.") and r.present]
 
 
 def weakest(systems: list[Redundancy]) -> Redundancy | None:

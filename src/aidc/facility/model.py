@@ -47,7 +47,9 @@ Measure = Literal[
 class Spec(BaseModel):
     """Base of every spec model: unknown keys are errors (typos must not pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True)
+    # allow_inf_nan=False: YAML reads `1e400` or `.inf` as a float infinity, which no rating can be and which
+    # would reach `--format json` as `Infinity` (not JSON); it is a located spec error instead.
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True, allow_inf_nan=False)
 
 
 class Range(Spec):

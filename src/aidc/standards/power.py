@@ -27,6 +27,7 @@ def usable_kw(r: Redundancy) -> float:
     family="power",
     standard=GB,
     clause="§8.1 UPS basic capacity E ≥ 1.1 P (P = IT load)",
+    read=True,
     thresholds={"factor": 1.1},
     remediation="Add UPS modules until capacity without the redundant ones is at least 1.1 × the IT load.",
 )
@@ -49,8 +50,8 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "PWR-UPS-MULT",
     "Installed UPS covers the redundancy multiplier of the target",
     family="power",
-    standard="Reference §B facility power",
-    clause="UPS ≥ 1.1·IT × multiplier (N+1 → +1 module, 2N → ×2)",
+    standard=GB,
+    clause="§8.1 E ≥ 1.1 P applied to Annex A (Table A, UPS configuration): N+1 → +1 module, 2N → ×2",
     thresholds={"factor": 1.1},
     remediation="Install the capacity the target's redundancy implies: twice the sized capacity for 2N, one "
     "extra module for N+1.",
@@ -74,6 +75,7 @@ def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     family="power",
     standard=GB,
     clause="§8.1: cooling loads and IT loads must not share one UPS group",
+    read=True,
     remediation="Give fans, pumps and CRAHs their own UPS group (serves: cooling) instead of a mixed one.",
 )
 def ups_split(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -88,8 +90,8 @@ def ups_split(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "PWR-RACK-BUDGET",
     "Rack load within its power budget",
     family="power",
-    standard="Reference §B facility power",
-    clause="rack kW = Σ node max kW ≤ rack budget",
+    standard="none (consistency of the spec: rack load against its own declared budget)",
+    clause="rack kW = Σ node max kW ≤ power_budget_kw",
     remediation="Move nodes to another rack or raise the rack's feed (and cooling) budget.",
 )
 def rack_budget(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -126,8 +128,8 @@ def _capacity(ctx: Context, system: str, path: tuple[Any, ...], what: str) -> Ou
     "PWR-GEN-CAP",
     "Generators carry the facility load",
     family="power",
-    standard="Uptime Tier Standard: Topology",
-    clause="engine generators are the primary source at N facility load",
+    standard="Uptime Institute Tier Standard: Topology (2018 edition)",
+    clause="§3.1 engine generators are the primary source, sized for N facility load",
     remediation="Add generator capacity for IT plus cooling (IT × design PUE).",
 )
 def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -141,7 +143,7 @@ def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Transformers carry the facility load",
     family="power",
     standard=GB,
-    clause="§8.1 transformer capacity for the computed load",
+    clause="§8.1 (transformer capacity) for the computed load",
     remediation="Add transformer capacity (or a larger unit) for IT plus cooling.",
 )
 def transformer_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -153,7 +155,7 @@ def transformer_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Utility feeds carry the facility load",
     family="power",
     standard=GB,
-    clause="§8.1 utility supply capacity",
+    clause="§8.1 (utility supply) capacity for the computed load",
     remediation="Ask the utility for more capacity on each feed, so one feed can carry the facility.",
 )
 def feed_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -164,8 +166,8 @@ def feed_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "PWR-PDU-CAP",
     "PDUs carry the IT load",
     family="power",
-    standard="Reference §B facility power",
-    clause="distribution capacity ≥ IT load on each path",
+    standard="Uptime Institute Tier Standard: Topology (2018 edition)",
+    clause="§2.1 distribution path sized for the IT load (N); §2.3 each path for the whole load",
     remediation="Add PDUs/RPPs so each path can carry the IT load alone.",
 )
 def pdu_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -17,8 +20,24 @@ _LEVEL = {"fail": "error", "warn": "warning", "info": "note", "pass": "none"}
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "info": "ℹ️"}
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float written as a string ("inf", "-inf", "nan"): JSON has no Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _dumps(data: Any) -> str:
+    # allow_nan=False: a non-finite number that slipped past finite() is a bug to see, not `Infinity` to ship.
+    return json.dumps(finite(data), indent=2, default=str, allow_nan=False)
+
+
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, default=str)
+    return _dumps(report.to_dict())
 
 
 def render_markdown(report: Report) -> str:
@@ -172,12 +191,15 @@ def render_html(report: Report) -> str:
 
 def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
     """SARIF 2.1.0: one rule per catalog entry, one result per finding with the spec region when known."""
-    rules = sorted({f.rule.id: f.rule for f in report.findings}.values(), key=lambda r: r.id)
+    # The whole catalog that ran, not only the rules with results: a viewer shows what was checked and passed
+    # silently (or did not apply), and ruleIndex stays stable across runs of the same catalog.
+    catalog = {r.id: r for r in report.rules} | {f.rule.id: f.rule for f in report.findings}
+    rules = sorted(catalog.values(), key=lambda r: r.id)
     index = {r.id: i for i, r in enumerate(rules)}
     file = getattr(report.facility.source, "file", None) or "facility.yaml"
     results = []
     for f in report.findings:
-        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": _uri(file)}}}
+        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": _artifact(file)}}
         if f.line:
             location["physicalLocation"]["region"] = {"startLine": f.line, "startColumn": f.col or 1}
         field = format_path(f.path)
@@ -227,13 +249,24 @@ def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
                         ],
                     }
                 },
-                "artifacts": [{"location": {"uri": _uri(file)}}],
+                "artifacts": [{"location": _artifact(file)}],
                 "results": results,
             }
         ],
     }
-    return json.dumps(sarif, indent=2, default=str)
+    return _dumps(sarif)
 
 
-def _uri(file: str) -> str:
-    return Path(file).as_posix()
+def _artifact(file: str) -> dict[str, str]:
+    """A relative URI against %SRCROOT% (the directory `aidc check` ran in), as code-scanning uploads expect.
+
+    An absolute path would name the CI runner's checkout and never match the repository's file.
+    """
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            rel = os.path.relpath(path, Path.cwd())
+        except ValueError:  # another drive on Windows: no relative form exists
+            return {"uri": path.as_uri()}
+        path = Path(rel)
+    return {"uri": quote(path.as_posix()), "uriBaseId": "%SRCROOT%"}
