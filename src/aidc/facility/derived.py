@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aidc.facility.failure import KindVerdict, PowerAnalysis, analyse
 from aidc.facility.model import Fabric, Facility
+from aidc.facility.oneline import build
 
 # Facility load used to size generators, transformers and feeds when no PUE is given (inf; typical air-cooled).
 DEFAULT_DESIGN_PUE = 1.5
@@ -169,6 +171,7 @@ class Derived:
     systems: dict[str, Redundancy] = field(default_factory=dict)
     fabrics: list[FabricShape] = field(default_factory=list)
     max_nvlink_domain: int = 0
+    power: PowerAnalysis | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -246,12 +249,35 @@ def derive(facility: Facility) -> Derived:
         d.design_pue, d.design_pue_declared = facility.targets.pue_target, True
     d.facility_load_kw = d.it_load_kw * d.design_pue
     _systems(facility, d)
+    d.power = analyse(build(facility, d.rack_load_kw, d.facility_load_kw - d.it_load_kw))
+    if d.it_load_kw > 0:
+        for system, verdict in d.power.kinds.items():
+            if system in d.systems and verdict.elements:
+                d.systems[system] = _proven(d.systems[system], verdict)
     d.fabrics = [_shape(i, f, endpoints.get(f.name, 0)) for i, f in enumerate(facility.fabrics)]
     return d
 
 
+def _component_systems(facility: Facility, d: Derived) -> None:
+    """Pooled figures for the one-line form: each component is its own system (its name is its path)."""
+    from aidc.facility.oneline import SYSTEM_OF_KIND
+
+    units: dict[str, list[tuple[str | None, float]]] = defaultdict(list)
+    for c in facility.power.components:
+        system = SYSTEM_OF_KIND.get(c.kind)
+        if system is not None and math.isfinite(c.unit_kw):
+            units[system] += [(c.name, c.unit_kw)] * c.units
+    loads = {"ups": d.it_load_kw, "pdus": d.it_load_kw}
+    for system in ("ups", "generators", "transformers", "utility_feeds", "pdus"):
+        d.systems[system] = redundancy(system, units[system], loads.get(system, d.facility_load_kw))
+
+
 def _systems(facility: Facility, d: Derived) -> None:
     p = facility.power
+    if p.components:
+        _component_systems(facility, d)
+        _cooling_systems(facility, d)
+        return
     it_ups = [(u.path, u.module_kw) for u in p.ups if u.serves in ("it", "mixed") for _ in range(u.modules)]
     d.systems["ups"] = redundancy("ups", it_ups, d.it_load_kw)
     cooling_ups = [(u.path, u.module_kw) for u in p.ups if u.serves == "cooling" for _ in range(u.modules)]
@@ -270,6 +296,10 @@ def _systems(facility: Facility, d: Derived) -> None:
     d.systems["pdus"] = redundancy(
         "pdus", [(x.path, x.capacity_kw) for x in p.pdus for _ in range(x.count)], d.it_load_kw
     )
+    _cooling_systems(facility, d)
+
+
+def _cooling_systems(facility: Facility, d: Derived) -> None:
     heat = {"all": d.it_load_kw, "air": d.air_heat_kw, "liquid": d.liquid_heat_kw}
     kinds: dict[tuple[str, str], list[tuple[str | None, float]]] = defaultdict(list)
     for unit in facility.cooling.units:
@@ -277,6 +307,25 @@ def _systems(facility: Facility, d: Derived) -> None:
             kinds[(unit.kind, unit.serves)].append((unit.path, unit.capacity_kw))
     for (kind, serves), units in kinds.items():
         d.systems[f"cooling.{kind}"] = redundancy(f"cooling.{kind}", units, heat[serves])
+
+
+def _proven(r: Redundancy, v: KindVerdict) -> Redundancy:
+    """The pooled figures, with the scheme the failure analysis proved (it wins over pooling by label).
+
+    Pooling counts every unit against the load; the one-line knows that two UPS systems on separate paths
+    cannot lend each other modules, so a 2N design whose each side is too small is N+1 at best, not 2N.
+    """
+    if not r.present:
+        return r
+    if not v.n_ok:
+        return replace(r, scheme="below N", n=r.units, x=0, full_paths=0)
+    if not v.unit_ok:
+        return replace(r, scheme="N", x=0, full_paths=0)
+    if not v.system_ok:
+        pooled = r.scheme.startswith("N+")
+        return replace(r, scheme=r.scheme if pooled else "N+1", x=max(r.x, 1) if pooled else 1, full_paths=0)
+    scheme = "2(N+1)" if v.system_unit_ok else ("2N" if v.elements == 2 else "distributed redundant")
+    return replace(r, scheme=scheme, x=max(r.x, 1), full_paths=max(r.full_paths, 2))
 
 
 def cooling_systems(d: Derived) -> list[Redundancy]:

@@ -207,6 +207,33 @@ def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
             for k, p in enumerate(rack.power_paths):
                 if p not in path_names:
                     unknown(p, path_names, ("halls", h, "racks", r, "power_paths", k), "power.paths")
+    components = facility.power.components
+    problems += _duplicates(
+        [(c.name, ("power", "components", i, "name")) for i, c in enumerate(components)], "power component", source
+    )
+    component_names = {c.name for c in components}
+    for i, c in enumerate(components):
+        for j, up in enumerate(c.fed_by):
+            if up not in component_names:
+                unknown(up, component_names, ("power", "components", i, "fed_by", j), "power.components")
+            elif up == c.name:
+                problems.append(
+                    source.problem(("power", "components", i, "fed_by", j), f"{c.name!r} feeds itself", "remove it")
+                )
+    if components:
+        for h, hall in enumerate(facility.halls):
+            for r, rack in enumerate(hall.racks):
+                if not rack.feeds:
+                    problems.append(
+                        source.problem(
+                            ("halls", h, "racks", r, "name"),
+                            f"rack {rack.name!r} has no feeds",
+                            "with power.components, name the components each rack is corded to (feeds: [...])",
+                        )
+                    )
+                for k, feed in enumerate(rack.feeds):
+                    if feed not in component_names:
+                        unknown(feed, component_names, ("halls", h, "racks", r, "feeds", k), "power.components")
     for section in ("utility_feeds", "transformers", "ups", "generators", "pdus"):
         for i, item in enumerate(getattr(facility.power, section)):
             if item.path is not None and item.path not in path_names:

@@ -23,6 +23,9 @@ NodeRole = Literal["compute", "storage", "network", "management"]
 FabricKind = Literal["compute", "storage", "in_band", "out_of_band"]
 UpsServes = Literal["it", "cooling", "mixed"]
 GeneratorRating = Literal["standby", "prime", "continuous", "data_center"]
+PowerKind = Literal[
+    "utility", "generator", "transformer", "switchgear", "ats", "sts", "ups", "pdu", "busway", "rpp", "bus", "load"
+]
 CoolingKind = Literal["crah", "crac", "chiller", "cdu", "rdhx", "dry_cooler", "cooling_tower", "pump", "inrow"]
 HeatServed = Literal["all", "air", "liquid"]
 FireSuppression = Literal["none", "sprinkler", "pre_action", "gas", "water_mist", "aerosol"]
@@ -200,6 +203,9 @@ class Rack(Spec):
     cooling: RackCooling = "air"
     liquid_fraction: float = Field(0.8, ge=0, le=1, description="share of heat a direct-liquid rack sends to liquid")
     power_paths: list[str] = Field(default_factory=list, description="power paths feeding the rack (default: all)")
+    feeds: list[str] = Field(
+        default_factory=list, description="one-line form: names of the power.components feeding this rack (its cords)"
+    )
     u_height: int = Field(42, ge=1)
 
 
@@ -259,6 +265,44 @@ class PDU(Spec):
     path: str | None = None
 
 
+class PowerComponent(Spec):
+    """One element of the power one-line: a source, a switch, a converter, a board or a mechanical load.
+
+    ``units`` identical units work in parallel on the component's own input and output (UPS modules on one
+    output bus, generator sets on one paralleling bus): losing one unit takes ``kw`` away, losing the
+    component takes them all. The rating per unit is ``kw``, or ``kva`` × ``power_factor``, whichever is
+    lower, times ``derate`` (altitude and temperature, from the maker's curve). No rating: not limiting.
+    """
+
+    name: str
+    kind: PowerKind
+    fed_by: list[str] = Field(default_factory=list, description="names of the components upstream")
+    kw: float | None = Field(None, gt=0, description="real-power rating per unit (for `load`: its demand)")
+    kva: float | None = Field(None, gt=0, description="apparent-power rating per unit")
+    power_factor: float = Field(1.0, gt=0, le=1, description="load power factor the kVA rating is used at")
+    units: int = Field(1, ge=1)
+    derate: float = Field(1.0, gt=0, le=1, description="altitude/temperature derating factor, 1 = none")
+    alternate: bool = Field(
+        False, description="energised only by a manual transfer: counts for maintenance, not for faults"
+    )
+
+    @model_validator(mode="after")
+    def _sources_have_no_input(self) -> PowerComponent:
+        if self.kind in ("utility", "generator") and self.fed_by:
+            raise ValueError(f"a {self.kind} is a source: it has no fed_by")
+        if self.kind not in ("utility", "generator") and not self.fed_by:
+            raise ValueError(f"a {self.kind} needs fed_by (the components upstream)")
+        if self.kind == "load" and self.kw is None:
+            raise ValueError("a load needs kw (its demand)")
+        return self
+
+    @property
+    def unit_kw(self) -> float:
+        """Usable kW per unit: the lower of kW and kVA × PF, derated; infinite when nothing limits it."""
+        limits = [x for x in (self.kw, None if self.kva is None else self.kva * self.power_factor) if x is not None]
+        return (min(limits) if limits else float("inf")) * self.derate
+
+
 class PowerChain(Spec):
     paths: list[PowerPath] = Field(default_factory=lambda: [PowerPath(name="A")])
     utility_feeds: list[UtilityFeed] = Field(default_factory=list)
@@ -267,6 +311,10 @@ class PowerChain(Spec):
     generators: list[Generator] = Field(default_factory=list)
     pdus: list[PDU] = Field(default_factory=list)
     compartmentalized: bool = Field(False, description="A and B paths in separate fire compartments")
+    components: list[PowerComponent] = Field(
+        default_factory=list,
+        description="the one-line as a graph; when given, failure analysis uses it instead of expanding the paths",
+    )
 
 
 # ---------------------------------------------------------------- cooling

@@ -325,8 +325,12 @@ def gb_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     ups = ctx.derived.systems["ups"]
     out = _system(ups, t[cls], ("power", "ups"))
-    if cls == "A" and not out.ok and ups.x >= 1 and ups.paths >= 2:
-        return Outcome(True, f"M(N+1) ({ups.paths} groups)", out.expected, out.path, out.subject)
+    if cls == "A" and out.ok and ups.scheme == "distributed redundant":
+        return Outcome(True, f"M(N+1) ({ups.paths} groups covering for each other)", out.expected, out.path, "ups")
+    if not out.ok and ctx.derived.power is not None:
+        verdict = ctx.derived.power.kinds.get("ups")
+        if verdict is not None and verdict.worst is not None:
+            return Outcome(False, out.measured, out.expected, out.path, out.subject, verdict.worst.describe())
     return out
 
 

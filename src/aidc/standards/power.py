@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aidc.facility.derived import Redundancy, redundancy
+from aidc.standards.oneline import ups_margin
 from aidc.standards.rule import Context, Outcome, rule
 
 GB = "GB 50174-2017"
@@ -36,14 +37,25 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if d.it_load_kw <= 0:
         return None
     need = t["factor"] * d.it_load_kw
-    # Basic capacity is judged against 1.1·P itself: a module is redundant only if 1.1·P is carried without
-    # it. Classifying against P (as the redundancy rules do) would set aside a module the 1.1 margin needs.
+    # Basic capacity is the capacity of one system: the UPS stage alone (other stages unlimited) must carry
+    # 1.1 × each rack's load through its cords; where the target asks for 2N it must still do so with any
+    # one whole UPS system out. (Whether a spare module exists is AV-UT-UPS's question, not this one.)
+    # Pooling modules across paths made two too-small sides of a "2N" look sufficient.
+    wanted = _TIER_UPS.get(ctx.targets.uptime or "") or _GB_UPS.get(ctx.targets.gb50174 or "") or "N"
+    level = "2N" if wanted.startswith("2") else "N"
+    short = ups_margin(ctx, level, t["factor"])
     units = [
         (u.path, u.module_kw) for u in ctx.facility.power.ups if u.serves in ("it", "mixed") for _ in range(u.modules)
     ]
     ups = redundancy("ups", units, need)
-    have = usable_kw(ups)
-    return Outcome(have >= need, f"{have:,.0f} kW usable ({ups.scheme})", f"≥ {need:,.0f} kW", ("power", "ups"))
+    expected = f"≥ {need:,.0f} kW" + (" with any one UPS system out" if level == "2N" else "")
+    if short is not None:
+        delivered = short.rack_demand_kw - short.rack_short_kw
+        lost = f", {short.element} out" if short.removed else ""
+        return Outcome(
+            False, f"{delivered:,.0f} kW usable ({ups.scheme}{lost})", expected, ("power", "ups"), note=short.describe()
+        )
+    return Outcome(True, f"{usable_kw(ups):,.0f} kW usable ({ups.scheme})", expected, ("power", "ups"))
 
 
 @rule(

@@ -50,11 +50,31 @@ def uptime_electrical(f: Facility, d: Derived) -> int:
     level = 1
     if ups.meets("N+1") and gen.meets("N+1"):
         level = 2
-    if level == 2 and len(f.power.paths) >= 2 and active_paths(f) >= 1 and unlimited_gensets(f) and racks_dual_fed(f):
+    if level == 2 and _paths_ok(f) and unlimited_gensets(f) and maintainable(d):
         level = 3
-    if level == 3 and ups.fault_tolerant and active_paths(f) >= 2 and f.power.compartmentalized:
+    if level == 3 and ups.fault_tolerant and _active_ok(f) and f.power.compartmentalized and fault_tolerant(d):
         level = 4
     return level
+
+
+def maintainable(d: Derived) -> bool:
+    """Concurrent maintainability as the failure analysis proved it (any one element out, racks served)."""
+    return d.power is None or d.power.concurrently_maintainable
+
+
+def fault_tolerant(d: Derived) -> bool:
+    return d.power is None or d.power.fault_tolerant
+
+
+def _paths_ok(f: Facility) -> bool:
+    """Two paths with every rack on both; in the one-line form the failure analysis has already judged them."""
+    if f.power.components:
+        return True
+    return len(f.power.paths) >= 2 and active_paths(f) >= 1 and racks_dual_fed(f)
+
+
+def _active_ok(f: Facility) -> bool:
+    return bool(f.power.components) or active_paths(f) >= 2
 
 
 def mechanical(f: Facility, d: Derived) -> int:
@@ -75,7 +95,7 @@ def mechanical(f: Facility, d: Derived) -> int:
 def tia_electrical(f: Facility, d: Derived) -> int:
     level = min(uptime_electrical(f, d), 3)
     ups = d.systems["ups"]
-    if level == 3 and ups.scheme == "2(N+1)" and active_paths(f) >= 2:
+    if level == 3 and ups.scheme == "2(N+1)" and _active_ok(f) and fault_tolerant(d):
         level = 4
     return level
 
@@ -97,9 +117,9 @@ def en50600_power(f: Facility, d: Derived) -> int:
     if not ups.meets("N"):
         return 0
     level = 2 if ups.meets("N+1") else 1
-    if level == 2 and len(f.power.paths) >= 2 and racks_dual_fed(f):
+    if level == 2 and _paths_ok(f) and maintainable(d):
         level = 3
-    if level == 3 and ups.fault_tolerant and active_paths(f) >= 2:
+    if level == 3 and ups.fault_tolerant and _active_ok(f) and fault_tolerant(d):
         level = 4
     return level
 
@@ -114,7 +134,9 @@ def gb_power(f: Facility, d: Derived) -> int:
     level = 1
     if ups.meets("N+1") and s["generators"].meets("N") and len(substations) >= 2 and battery >= 7:
         level = 2
-    ups_a = ups.fault_tolerant or (ups.x >= 1 and ups.paths >= 2)
+    # Class A is fault tolerant: the UPS must survive losing a whole system (2N, or M(N+1) groups that
+    # cover for each other), as the failure analysis proves; pooled modules on two paths are not enough.
+    ups_a = ups.fault_tolerant
     if level == 2 and ups_a and s["generators"].meets("N+1") and s["transformers"].fault_tolerant and battery >= 15:
         level = 3
     return level

@@ -194,6 +194,7 @@ def builtin_rules() -> list[Rule]:
         energy,
         environment,
         network,
+        oneline,
         plausibility,
         power,
         security,
