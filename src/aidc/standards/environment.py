@@ -42,30 +42,44 @@ def ashrae_recommended(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _within(ctx.facility.cooling.inlet_c, t["min_c"], hi, ("cooling", "inlet_c"), "°C", f"inlet ({cls})")
 
 
+# Table 2.1 notes: above 900 m the maximum allowable dry-bulb falls 1 °C per this many metres.
+_ALT_M_PER_C = {"A1": 300.0, "A2": 300.0, "A3": 175.0, "A4": 125.0, "H1": 300.0}
+
+
+def allowable_max_c(cls: str, altitude_m: float, t: dict[str, Any]) -> float:
+    """The class's maximum allowable inlet at this altitude (derated above ``derate_above_m``)."""
+    over = max(altitude_m - t["derate_above_m"], 0.0)
+    return float(t[f"{cls}_max_c"]) - over / float(t[f"{cls}_m_per_c"])
+
+
 @rule(
     "ENV-ASHRAE-ALLOW",
-    "IT inlet temperature within the class allowable envelope",
+    "IT inlet temperature within the class allowable envelope, derated for altitude",
     family="environment",
     standard=ASHRAE,
-    clause="Table 2.1 allowable: A1 15–32, A2 10–35, A3 5–40, A4 5–45, H1 5–25 °C (H1 lower bound inf)",
+    clause="Table 2.1 allowable: A1 15–32, A2 10–35, A3 5–40, A4 5–45, H1 5–25 °C (H1 lower bound inf); "
+    "notes: derate the maximum 1 °C per 300 m above 900 m (A1/A2), per 175 m (A3), per 125 m (A4)",
+    thresholds={
+        **{f"{c}_{e}": v[i] for c, v in _ALLOW.items() for i, e in enumerate(("min_c", "max_c"))},
+        "derate_above_m": 900.0,
+        **{f"{c}_m_per_c": v for c, v in _ALT_M_PER_C.items()},
+    },
+    inferred=("H1_min_c", "H1_m_per_c"),
     read=True,
-    thresholds={f"{c}_{e}": v[i] for c, v in _ALLOW.items() for i, e in enumerate(("min_c", "max_c"))},
-    inferred=("H1_min_c",),
-    remediation="Narrow the design inlet range to the class's allowable envelope, or buy IT rated for a wider "
-    "class (A3/A4).",
+    remediation="Narrow the design inlet range to the class's allowable envelope at this altitude, or buy IT "
+    "rated for a wider class (A3/A4).",
 )
 def ashrae_allowable(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = ctx.targets.ashrae
     if cls is None:
         return None
-    return _within(
-        ctx.facility.cooling.inlet_c,
-        t[f"{cls}_min_c"],
-        t[f"{cls}_max_c"],
-        ("cooling", "inlet_c"),
-        "°C",
-        f"inlet ({cls})",
-    )
+    altitude = ctx.facility.site.altitude_m
+    hi = allowable_max_c(cls, altitude, t)
+    out = _within(ctx.facility.cooling.inlet_c, t[f"{cls}_min_c"], hi, ("cooling", "inlet_c"), "°C", f"inlet ({cls})")
+    if altitude > t["derate_above_m"]:
+        note = f"maximum derated from {t[f'{cls}_max_c']:g} °C for {altitude:g} m"
+        return Outcome(out.ok, out.measured, out.expected, out.path, out.subject, note)
+    return out
 
 
 @rule(
