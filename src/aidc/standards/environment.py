@@ -48,7 +48,7 @@ _ALT_M_PER_C = {"A1": 300.0, "A2": 300.0, "A3": 175.0, "A4": 125.0, "H1": 300.0}
 
 def allowable_max_c(cls: str, altitude_m: float, t: dict[str, Any]) -> float:
     """The class's maximum allowable inlet at this altitude (derated above ``derate_above_m``)."""
-    over = max(altitude_m - t["derate_above_m"], 0.0)
+    over = max(altitude_m - float(t["derate_above_m"]), 0.0)
     return float(t[f"{cls}_max_c"]) - over / float(t[f"{cls}_m_per_c"])
 
 
