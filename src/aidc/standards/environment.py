@@ -303,26 +303,60 @@ def liquid_required(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     return out or None
 
 
+# Stages a unit of each kind sits in, heat flowing room → terminal → pumps → chillers → rejection. Stages
+# work in series: the room is limited by the smallest, so their capacities are never added together.
+STAGES = {
+    "crah": "terminal",
+    "crac": "terminal",
+    "cdu": "terminal",
+    "rdhx": "terminal",
+    "inrow": "terminal",
+    "pump": "pumps",
+    "chiller": "chillers",
+    "dry_cooler": "heat rejection",
+    "cooling_tower": "heat rejection",
+}
+
+
+def stage_capacity(ctx: Context) -> list[Outcome]:
+    """Per series stage: air-only + shared units cover the air heat, liquid likewise, and all of them both."""
+    d = ctx.derived
+    heat = {"air": d.air_heat_kw, "liquid": d.liquid_heat_kw}
+    cap: dict[str, dict[str, float]] = {}
+    for u in ctx.facility.cooling.units:
+        stage = cap.setdefault(STAGES[u.kind], {"air": 0.0, "liquid": 0.0, "all": 0.0})
+        stage[u.serves] += u.capacity_kw * u.count
+    out = []
+    for stage, c in cap.items():
+        checks = [(h, c[h] + c["all"], kw) for h, kw in heat.items() if kw > 0]
+        if c["all"] > 0 and heat["air"] > 0 and heat["liquid"] > 0:
+            checks.append(("air + liquid", sum(c.values()), heat["air"] + heat["liquid"]))
+        for what, have, need in checks:
+            if what in ("air", "liquid") and c[what] == 0 and c["all"] == 0:
+                continue  # this stage does not handle that heat (e.g. no pumps on the air side)
+            out.append(
+                Outcome(
+                    have >= need, f"{have:,.0f} kW", f"≥ {need:,.0f} kW", ("cooling", "units"), f"{stage}, {what} heat"
+                )
+            )
+    return out
+
+
 @rule(
     "ENV-COOL-CAP",
-    "Cooling capacity covers the heat load",
+    "Each cooling stage covers the heat it carries (stages in series, never added)",
     family="environment",
     standard="Uptime Institute Tier Standard: Topology (2018 edition)",
     clause="§2.1 Tier I: cooling capacity components (N) for the design heat load",
-    remediation="Add cooling units until installed capacity (without redundant units) covers the IT heat.",
+    remediation="Add units to the stage that falls short: a room is cooled only as far as its weakest stage "
+    "(terminal units, pumps, chillers, heat rejection) allows.",
 )
 def cooling_capacity(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
-    d = ctx.derived
-    if d.it_load_kw <= 0:
+    if ctx.derived.it_load_kw <= 0:
         return None
-    units = ctx.facility.cooling.units
-    out = []
-    for heat, kw in (("air", d.air_heat_kw), ("liquid", d.liquid_heat_kw)):
-        if kw <= 0:
-            continue
-        cap = sum(u.capacity_kw * u.count for u in units if u.serves in (heat, "all"))
-        out.append(Outcome(cap >= kw, f"{cap:,.0f} kW", f"≥ {kw:,.0f} kW", ("cooling", "units"), f"{heat} heat"))
-    return out
+    return stage_capacity(ctx) or [
+        Outcome(False, "no cooling units", f"≥ {ctx.derived.it_load_kw:,.0f} kW", ("cooling", "units"), "cooling")
+    ]
 
 
 def _gb_applies(ctx: Context) -> bool:
