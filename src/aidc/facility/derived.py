@@ -13,7 +13,7 @@ from typing import Any
 
 from aidc.facility.failure import KindVerdict, PowerAnalysis, analyse
 from aidc.facility.model import Fabric, Facility
-from aidc.facility.oneline import build
+from aidc.facility.oneline import build, build_cooling
 
 # Facility load used to size generators, transformers and feeds when no PUE is given (inf; typical air-cooled).
 DEFAULT_DESIGN_PUE = 1.5
@@ -172,6 +172,7 @@ class Derived:
     fabrics: list[FabricShape] = field(default_factory=list)
     max_nvlink_domain: int = 0
     power: PowerAnalysis | None = None
+    cooling: PowerAnalysis | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -250,10 +251,13 @@ def derive(facility: Facility) -> Derived:
     d.facility_load_kw = d.it_load_kw * d.design_pue
     _systems(facility, d)
     d.power = analyse(build(facility, d.rack_load_kw, d.facility_load_kw - d.it_load_kw))
+    chain = build_cooling(facility, d.rack_load_kw)
+    d.cooling = analyse(chain) if chain is not None else None
     if d.it_load_kw > 0:
-        for system, verdict in d.power.kinds.items():
-            if system in d.systems and verdict.elements:
-                d.systems[system] = _proven(d.systems[system], verdict)
+        for analysis in (d.power, d.cooling):
+            for system, verdict in (analysis.kinds if analysis is not None else {}).items():
+                if system in d.systems and verdict.elements:
+                    d.systems[system] = _proven(d.systems[system], verdict)
     d.fabrics = [_shape(i, f, endpoints.get(f.name, 0)) for i, f in enumerate(facility.fabrics)]
     return d
 

@@ -19,7 +19,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from aidc.facility.oneline import SOURCES, SYSTEM_OF_KIND, OneLine
+from aidc.facility.oneline import OneLine
 
 _EPS = 1e-6
 SWITCHES = ("ats", "sts")
@@ -169,13 +169,13 @@ def serve(
     caps: dict[str, float] = {}
     for name, e in line.elements.items():
         left = max(e.units - removed.get(name, 0), 0)
-        off = (e.kind in SOURCES and e.kind != state) or (e.alternate and not alternates)
+        off = (bool(e.state) and e.state != state) or (e.alternate and not alternates)
         unlimited = math.isinf(e.unit_kw) or (only is not None and e.system != only)
         caps[name] = 0.0 if off or left == 0 else (math.inf if unlimited else e.unit_kw * left)
     alive = _energised(line, caps)
     for name, e in line.elements.items():
         net.edge(index[name], index[name] + 1, caps[name])
-        if e.kind in SOURCES:
+        if e.state:
             net.edge(0, index[name], math.inf)
         inputs = [up for up in e.fed_by if up in index]
         if e.kind in SWITCHES:
@@ -225,7 +225,7 @@ def serve(
 
 def _energised(line: OneLine, caps: dict[str, float]) -> set[str]:
     """Elements with a live source upstream through elements still in service (ratings aside)."""
-    alive = {n for n, e in line.elements.items() if e.kind in SOURCES and caps[n] > 0}
+    alive = {n for n, e in line.elements.items() if e.state and caps[n] > 0}
     changed = True
     while changed:
         changed = False
@@ -262,8 +262,8 @@ def survives(line: OneLine, system: str, level: str, scale: float = 1.0) -> Shor
 
 
 def states(line: OneLine) -> list[str]:
-    out = [s for s, present in (("utility", line.has_utility), ("generator", line.has_generators)) if present]
-    return out or ["utility"]
+    present = {e.state for e in line.elements.values() if e.state}
+    return [s for s in ("utility", "generator", "cooling") if s in present] or ["utility"]
 
 
 def analyse(line: OneLine) -> PowerAnalysis:
@@ -282,7 +282,8 @@ def analyse(line: OneLine) -> PowerAnalysis:
         fault = next((s for s in (serve(line, x, out) for x in fault_states) if s is not None), None)
         if fault is not None:
             result.faults.append(fault)
-    result.kinds = {system: _kind(line, system, st) for system in sorted(set(SYSTEM_OF_KIND.values()))}
+    systems = {e.system for e in line.elements.values() if e.system}
+    result.kinds = {system: _kind(line, system, st) for system in sorted(systems)}
     return result
 
 

@@ -234,6 +234,15 @@ def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
                 for k, feed in enumerate(rack.feeds):
                     if feed not in component_names:
                         unknown(feed, component_names, ("halls", h, "racks", r, "feeds", k), "power.components")
+    unit_names = {u.name for u in facility.cooling.units}
+    for i, u in enumerate(facility.cooling.units):
+        for j, up in enumerate(u.fed_by):
+            if up not in unit_names or up == u.name:
+                unknown(up, unit_names - {u.name}, ("cooling", "units", i, "fed_by", j), "cooling.units")
+    for h, hall in enumerate(facility.halls):
+        for j, name in enumerate(hall.cooled_by):
+            if name not in unit_names:
+                unknown(name, unit_names, ("halls", h, "cooled_by", j), "cooling.units")
     for section in ("utility_feeds", "transformers", "ups", "generators", "pdus"):
         for i, item in enumerate(getattr(facility.power, section)):
             if item.path is not None and item.path not in path_names:

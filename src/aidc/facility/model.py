@@ -213,6 +213,9 @@ class Hall(Spec):
     name: str
     area_m2: float | None = Field(None, gt=0)
     containment: Literal["none", "hot_aisle", "cold_aisle"] = "none"
+    cooled_by: list[str] = Field(
+        default_factory=list, description="cooling chain: the terminal units (CRAH, CDU, …) serving this hall"
+    )
     racks: list[Rack] = Field(default_factory=list)
 
 
@@ -327,6 +330,10 @@ class CoolingUnit(Spec):
     count: int = Field(1, ge=1)
     serves: HeatServed = "all"
     path: str | None = Field(None, description="cooling distribution path (A/B)")
+    fed_by: list[str] = Field(
+        default_factory=list,
+        description="cooling chain: the units upstream that supply this one (a CRAH's pumps, a pump's chillers)",
+    )
 
 
 class LiquidLoop(Spec):

@@ -45,6 +45,11 @@ class Element:
     # independent sets (three generators, four PDUs), where one fault or one outage takes one unit.
     shared: bool = True
     role: str = ""  # the system it belongs to when not its kind's (a UPS serving cooling: ups_cooling)
+    state: str = ""  # for a source: the source state it is live in (utility, generator, cooling)
+
+    def __post_init__(self) -> None:
+        if not self.state and self.kind in SOURCES:
+            self.state = self.kind
 
     @property
     def system(self) -> str | None:
@@ -225,3 +230,43 @@ def _from_paths(facility: Facility, rack_kw: dict[str, float], mechanical_kw: fl
         loads["load:mechanical"] = mechanical_kw
     racks = [(rack.name, tuple(dist[x] for x in (rack.power_paths or paths))) for _, rack in facility.racks()]
     return OneLine(el, _group(racks, rack_kw), loads, expanded=True)
+
+
+def build_cooling(facility: Facility, rack_kw: dict[str, float]) -> OneLine | None:
+    """The cooling chain as a graph when halls name their terminal units (``cooled_by``); else None.
+
+    Cooling capacity flows from the units with nothing upstream (chillers, dry coolers, towers) through the
+    units that name them in ``fed_by`` (pumps, CDUs, CRAHs) to the halls: each unit passes at most its
+    rating, so units in series limit a hall to the smallest stage, and units in parallel add up.
+    """
+    if not any(h.cooled_by for h in facility.halls):
+        return None
+    units = facility.cooling.units
+    serves = {u.name: u.serves for u in units}
+    el = {
+        u.name: Element(
+            u.name,
+            u.kind,
+            u.capacity_kw,
+            u.count,
+            list(u.fed_by),
+            path=("cooling", "units", i),
+            shared=False,
+            role=f"cooling.{u.kind}",
+            state="" if u.fed_by else "cooling",
+        )
+        for i, u in enumerate(units)
+    }
+    groups: list[RackGroup] = []
+    for hall in facility.halls:
+        heat = {"air": 0.0, "liquid": 0.0}
+        for rack in hall.racks:
+            kw = rack_kw.get(rack.name, 0.0)
+            liquid = kw * rack.liquid_fraction if rack.cooling == "direct_liquid" else 0.0
+            heat["liquid"] += liquid
+            heat["air"] += kw - liquid
+        for kind, kw in heat.items():
+            if kw > 0:
+                feeds = tuple(sorted(n for n in hall.cooled_by if serves.get(n) in (kind, "all")))
+                groups.append(RackGroup(feeds, [f"{hall.name} ({kind} heat)"], kw))
+    return OneLine(el, groups, {}, expanded=False)

@@ -324,8 +324,8 @@ def stage_capacity(ctx: Context) -> list[Outcome]:
     heat = {"air": d.air_heat_kw, "liquid": d.liquid_heat_kw}
     cap: dict[str, dict[str, float]] = {}
     for u in ctx.facility.cooling.units:
-        stage = cap.setdefault(STAGES[u.kind], {"air": 0.0, "liquid": 0.0, "all": 0.0})
-        stage[u.serves] += u.capacity_kw * u.count
+        served = cap.setdefault(STAGES[u.kind], {"air": 0.0, "liquid": 0.0, "all": 0.0})
+        served[u.serves] += u.capacity_kw * u.count
     out = []
     for stage, c in cap.items():
         checks = [(h, c[h] + c["all"], kw) for h, kw in heat.items() if kw > 0]
