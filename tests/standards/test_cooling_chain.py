@@ -59,3 +59,16 @@ def test_cooling_stage_short_fails_without_any_tier_target(variant: Callable[...
 
     report = run_check(load_facility(variant("dgx-h100-tier3.yaml", edit)))
     assert cool_findings(report)["terminal, air heat"] == "fail"
+
+
+@pytest.mark.parametrize("flow_lpm,status", [(1286.0, "fail"), (1288.5, "pass"), (1290.0, "pass")])
+def test_liquid_loop_flow_and_delta_t_carry_the_liquid_heat(
+    variant: Callable[..., Path], flow_lpm: float, status: str
+) -> None:
+    # GB200 example: 897.6 kW to liquid over a 30 → 40 °C loop; Q = L/min / 60 × 4.18 × 10 → 1288.4 L/min.
+    def edit(d: dict[str, Any]) -> None:
+        d["cooling"]["liquid_loops"][0]["flow_lpm"] = flow_lpm
+
+    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
+    f = next(f for f in report.findings if f.rule.id == "ENV-LIQ-FLOW")
+    assert f.status == status, (f.measured, f.expected)

@@ -342,6 +342,7 @@ class LiquidLoop(Spec):
     return_c: float | None = Field(None, ge=0, le=95)
     w_class: WClass
     capacity_kw: float | None = Field(None, gt=0)
+    flow_lpm: float | None = Field(None, gt=0, description="design flow, litres per minute")
 
 
 class Cooling(Spec):

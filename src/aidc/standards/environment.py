@@ -359,6 +359,28 @@ def cooling_capacity(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     ]
 
 
+@rule(
+    "ENV-LIQ-FLOW",
+    "Liquid loops carry the liquid heat at their design flow and ΔT",
+    family="environment",
+    standard="ASHRAE TC9.9 Liquid Cooling Guidelines for Datacom Equipment Centers (2nd ed., 2014)",
+    clause="§ heat transport: Q = ṁ · cp · ΔT (water: cp 4.18 kJ/kg·K, 1 kg/L)",
+    thresholds={"cp_kj_per_kg_k": 4.18, "kg_per_l": 1.0},
+    remediation="Raise the loop flow or its ΔT (warmer return), or add a loop: Q [kW] = L/min ÷ 60 × kg/L × cp × ΔT.",
+)
+def liquid_flow(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    heat = ctx.derived.liquid_heat_kw
+    loops = [x for x in ctx.facility.cooling.liquid_loops if x.flow_lpm is not None and x.return_c is not None]
+    if heat <= 0 or not loops:
+        return None
+    kw = sum(
+        (x.flow_lpm or 0.0) / 60 * t["kg_per_l"] * t["cp_kj_per_kg_k"] * ((x.return_c or 0.0) - x.supply_c)
+        for x in loops
+    )
+    flows = ", ".join(f"{x.name} {x.flow_lpm:g} L/min × {(x.return_c or 0.0) - x.supply_c:g} K" for x in loops)
+    return Outcome(kw >= heat, f"{kw:,.1f} kW ({flows})", f"≥ {heat:,.1f} kW", ("cooling", "liquid_loops"))
+
+
 def _gb_applies(ctx: Context) -> bool:
     return ctx.targets.gb50174 is not None or ctx.in_china
 
