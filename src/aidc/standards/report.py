@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from aidc.specfile import format_path
 from aidc.standards.checker import Report
+from aidc.standards.diagram import draw
 from aidc.standards.rule import Finding, fmt
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -170,6 +171,16 @@ def _racks(report: Report) -> list[dict[str, Any]]:
     return out
 
 
+def _diagrams(report: Report) -> list[tuple[str, Any]]:
+    """The power one-line and (when drawn) the cooling chain, with what failing rules blame in red."""
+    failed = {f.rule.id for f in report.findings if f.status == "fail"}
+    out = []
+    for title, analysis in (("Power one-line", report.derived.power), ("Cooling chain", report.derived.cooling)):
+        if analysis is not None and analysis.oneline.elements:
+            out.append((title, draw(analysis, failed, title)))
+    return out
+
+
 def render_html(report: Report) -> str:
     """One self-contained page (inline CSS/SVG, no network): what an architect hands on."""
     env = Environment(
@@ -181,6 +192,7 @@ def render_html(report: Report) -> str:
         counts=report.counts,
         families=report.by_family(),
         chain=_chain(report),
+        diagrams=_diagrams(report),
         racks=_racks(report),
         derived=_derived_lines(report),
         fmt=fmt,
