@@ -268,12 +268,15 @@ def _component_systems(facility: Facility, d: Derived) -> None:
 
     units: dict[str, list[tuple[str | None, float]]] = defaultdict(list)
     for c in facility.power.components:
-        system = SYSTEM_OF_KIND.get(c.kind)
+        system = "ups_cooling" if c.kind == "ups" and c.serves == "cooling" else SYSTEM_OF_KIND.get(c.kind)
         if system is not None and math.isfinite(c.unit_kw):
             units[system] += [(c.name, c.unit_kw)] * c.units
     loads = {"ups": d.it_load_kw, "pdus": d.it_load_kw}
     for system in ("ups", "generators", "transformers", "utility_feeds", "pdus"):
         d.systems[system] = redundancy(system, units[system], loads.get(system, d.facility_load_kw))
+    if units["ups_cooling"]:
+        mechanical = max(d.facility_load_kw - d.it_load_kw, 0.0)
+        d.systems["ups_cooling"] = redundancy("ups_cooling", units["ups_cooling"], mechanical)
 
 
 def _systems(facility: Facility, d: Derived) -> None:

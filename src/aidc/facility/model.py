@@ -288,6 +288,10 @@ class PowerComponent(Spec):
     alternate: bool = Field(
         False, description="energised only by a manual transfer: counts for maintenance, not for faults"
     )
+    serves: UpsServes | None = Field(None, description="ups: it, cooling or mixed (default it)")
+    battery_minutes: float | None = Field(None, ge=0, description="ups: autonomy at full rated load")
+    rating: GeneratorRating | None = Field(None, description="generator: standby, prime, continuous, data_center")
+    fuel_hours: float | None = Field(None, ge=0, description="generator: on-site fuel at N load")
 
     @model_validator(mode="after")
     def _sources_have_no_input(self) -> PowerComponent:

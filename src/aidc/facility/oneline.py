@@ -140,7 +140,8 @@ def _from_components(facility: Facility, rack_kw: dict[str, float]) -> OneLine:
 def _element(c: PowerComponent, path: tuple[Any, ...]) -> Element:
     # A load's kw is its demand, not a limit: the load element itself passes whatever it draws.
     unit = math.inf if c.kind == "load" else c.unit_kw
-    return Element(c.name, c.kind, unit, c.units, list(c.fed_by), c.alternate, path)
+    role = "ups_cooling" if c.kind == "ups" and c.serves == "cooling" else ""
+    return Element(c.name, c.kind, unit, c.units, list(c.fed_by), c.alternate, path, role=role)
 
 
 def _from_paths(facility: Facility, rack_kw: dict[str, float], mechanical_kw: float) -> OneLine:

@@ -108,8 +108,8 @@ def uptime_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
 )
 def uptime_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = ctx.targets.uptime
-    if tier not in ("III", "IV"):
-        return None
+    if tier not in ("III", "IV") or ctx.facility.power.components:
+        return None  # in the one-line form, AV-UT-CM and AV-UT-FT judge the paths by taking them out
     paths, active = len(ctx.facility.power.paths), rt.active_paths(ctx.facility)
     need = int(t[tier])
     return Outcome(
@@ -133,9 +133,10 @@ def uptime_rack_feed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     if tier is None or tier < 3:
         return None
     total = len(ctx.facility.power.paths)
+    graph = bool(ctx.facility.power.components)
     out = []
     for _, rack in ctx.facility.racks():
-        n = len(set(rack.power_paths)) if rack.power_paths else total
+        n = len(set(rack.feeds)) if graph else (len(set(rack.power_paths)) if rack.power_paths else total)
         out.append(
             Outcome(n >= 2, f"{n} path(s)", "2 paths", ctx.derived.rack_path[rack.name] + ("power_paths",), rack.name)
         )
@@ -190,7 +191,7 @@ def uptime_cooling_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
 def uptime_continuous_cooling(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.uptime != "IV":
         return None
-    on_ups = any(u.serves in ("cooling", "mixed") for u in ctx.facility.power.ups)
+    on_ups = bool(rt.ups_serving(ctx.facility, ("cooling", "mixed")))
     ok = ctx.facility.cooling.continuous_cooling and on_ups
     return Outcome(
         ok,

@@ -145,7 +145,7 @@ def _capacity(ctx: Context, system: str, path: tuple[Any, ...], what: str) -> Ou
     remediation="Add generator capacity for IT plus cooling (IT × design PUE).",
 )
 def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    if ctx.derived.it_load_kw > 0 and not ctx.facility.power.generators and ctx.targets.uptime:
+    if ctx.derived.it_load_kw > 0 and not ctx.derived.systems["generators"].present and ctx.targets.uptime:
         return Outcome(False, "no generators", "generators for the facility load", ("power", "generators"))
     return _capacity(ctx, "generators", ("power", "generators"), "facility")
 

@@ -26,17 +26,31 @@ def racks_dual_fed(f: Facility) -> bool:
     return all(len(set(r.power_paths)) >= 2 if r.power_paths else total >= 2 for _, r in f.racks())
 
 
+def _gensets(f: Facility) -> list[tuple[str, float]]:
+    """(rating, fuel hours) of every generator, from the per-path lists or the one-line's components."""
+    out = [(g.rating, g.fuel_hours) for g in f.power.generators]
+    out += [(c.rating or "standby", c.fuel_hours or 0.0) for c in f.power.components if c.kind == "generator"]
+    return out
+
+
 def unlimited_gensets(f: Facility) -> bool:
-    return bool(f.power.generators) and all(g.rating != "standby" for g in f.power.generators)
+    sets = _gensets(f)
+    return bool(sets) and all(rating != "standby" for rating, _ in sets)
 
 
 def min_fuel_hours(f: Facility) -> float:
-    return min((g.fuel_hours for g in f.power.generators), default=0.0)
+    return min((hours for _, hours in _gensets(f)), default=0.0)
+
+
+def ups_serving(f: Facility, what: tuple[str, ...]) -> list[float]:
+    """Battery minutes of every UPS serving one of ``what`` (it, cooling, mixed), in either spec form."""
+    out = [u.battery_minutes for u in f.power.ups if u.serves in what]
+    out += [c.battery_minutes or 0.0 for c in f.power.components if c.kind == "ups" and (c.serves or "it") in what]
+    return out
 
 
 def min_battery_minutes(f: Facility) -> float:
-    it = [u.battery_minutes for u in f.power.ups if u.serves in ("it", "mixed")]
-    return min(it, default=0.0)
+    return min(ups_serving(f, ("it", "mixed")), default=0.0)
 
 
 def _all_meet(systems: list[Redundancy], level: str) -> bool:
@@ -86,7 +100,7 @@ def mechanical(f: Facility, d: Derived) -> int:
         level = 2
     if level == 2 and f.cooling.distribution_paths >= 2:
         level = 3
-    cooling_on_ups = any(u.serves in ("cooling", "mixed") for u in f.power.ups)
+    cooling_on_ups = bool(ups_serving(f, ("cooling", "mixed")))
     if level == 3 and f.cooling.continuous_cooling and cooling_on_ups:
         level = 4
     return level
