@@ -28,7 +28,7 @@ def racks_dual_fed(f: Facility) -> bool:
 
 def _gensets(f: Facility) -> list[tuple[str, float]]:
     """(rating, fuel hours) of every generator, from the per-path lists or the one-line's components."""
-    out = [(g.rating, g.fuel_hours) for g in f.power.generators]
+    out: list[tuple[str, float]] = [(g.rating, g.fuel_hours) for g in f.power.generators]
     out += [(c.rating or "standby", c.fuel_hours or 0.0) for c in f.power.components if c.kind == "generator"]
     return out
 
