@@ -207,12 +207,18 @@ class Rack(Spec):
         default_factory=list, description="one-line form: names of the power.components feeding this rack (its cords)"
     )
     u_height: int = Field(42, ge=1)
+    weight_kg: float | None = Field(None, gt=0, description="loaded rack weight (an NVL72 is ≈ 1,360 kg)")
+    footprint_m2: float = Field(0.72, gt=0, description="floor area the rack bears on (600 × 1200 mm)")
+    cord_amps: float | None = Field(None, gt=0, description="rating of each power cord / busway tap, A")
+    cord_volts: float = Field(415.0, gt=0, description="line-to-line voltage of the cord")
+    cord_phases: Literal[1, 3] = 3
 
 
 class Hall(Spec):
     name: str
     area_m2: float | None = Field(None, gt=0)
     containment: Literal["none", "hot_aisle", "cold_aisle"] = "none"
+    floor_rating_kpa: float | None = Field(None, gt=0, description="uniform live load the floor is rated for")
     cooled_by: list[str] = Field(
         default_factory=list, description="cooling chain: the terminal units (CRAH, CDU, …) serving this hall"
     )

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 Severity = Literal["error", "warning", "info"]
 Status = Literal["pass", "fail", "warn", "info"]
-FAMILIES = ("availability", "environment", "energy", "power", "network", "security", "plausibility")
+FAMILIES = ("availability", "environment", "energy", "power", "network", "security", "physical", "plausibility")
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,7 @@ def builtin_rules() -> list[Rule]:
         environment,
         network,
         oneline,
+        physical,
         plausibility,
         power,
         security,
