@@ -70,3 +70,29 @@ def test_a_120_kw_rack_needs_a_cord_that_carries_it_alone(
 
     report = run_check(load_facility(variant(EXAMPLE, edit)))
     assert statuses(report, "PHYS-CORD") == {"nvl-1": status}
+
+
+@pytest.mark.parametrize("altitude,derate,status", [(1000.0, 1.0, None), (1001.0, 1.0, "warn"), (1500.0, 0.95, "pass")])
+def test_generators_and_ups_above_1000_m_need_a_declared_derating(
+    variant: Callable[..., Path], altitude: float, derate: float, status: str | None
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["site"]["altitude_m"] = altitude
+        for g in d["power"]["generators"]:
+            g["derate"] = derate
+        for u in d["power"]["ups"]:
+            u["derate"] = derate
+
+    report = run_check(load_facility(variant("dgx-h100-tier3.yaml", edit)))
+    found = {f.status for f in report.findings if f.rule.id == "PHYS-ALT-DERATE"}
+    assert found == (set() if status is None else {status})
+
+
+def test_a_derated_ups_is_judged_at_its_derated_kw(variant: Callable[..., Path]) -> None:
+    # Tier III example: each UPS side 2 × 250 kW for 357.5 kW of IT. At 0.71 a side gives 355 kW: not 2N.
+    def edit(d: dict[str, Any]) -> None:
+        for u in d["power"]["ups"]:
+            u["derate"] = 0.71
+
+    report = run_check(load_facility(variant("dgx-h100-tier3.yaml", edit)))
+    assert report.derived.systems["ups"].scheme != "2N"

@@ -285,14 +285,16 @@ def _systems(facility: Facility, d: Derived) -> None:
         _component_systems(facility, d)
         _cooling_systems(facility, d)
         return
-    it_ups = [(u.path, u.module_kw) for u in p.ups if u.serves in ("it", "mixed") for _ in range(u.modules)]
+    it_ups = [(u.path, u.module_kw * u.derate) for u in p.ups if u.serves in ("it", "mixed") for _ in range(u.modules)]
     d.systems["ups"] = redundancy("ups", it_ups, d.it_load_kw)
-    cooling_ups = [(u.path, u.module_kw) for u in p.ups if u.serves == "cooling" for _ in range(u.modules)]
+    cooling_ups = [(u.path, u.module_kw * u.derate) for u in p.ups if u.serves == "cooling" for _ in range(u.modules)]
     if cooling_ups:
         cooling_kw = max(d.facility_load_kw - d.it_load_kw, 0.0)
         d.systems["ups_cooling"] = redundancy("ups_cooling", cooling_ups, cooling_kw)
     d.systems["generators"] = redundancy(
-        "generators", [(g.path, g.capacity_kw) for g in p.generators for _ in range(g.count)], d.facility_load_kw
+        "generators",
+        [(g.path, g.capacity_kw * g.derate) for g in p.generators for _ in range(g.count)],
+        d.facility_load_kw,
     )
     d.systems["transformers"] = redundancy(
         "transformers", [(t.path, t.capacity_kw) for t in p.transformers for _ in range(t.count)], d.facility_load_kw

@@ -256,6 +256,7 @@ class UPS(Spec):
     module_kw: float = Field(gt=0)
     modules: int = Field(1, ge=1)
     battery_minutes: float = Field(0, ge=0, description="autonomy at full rated load")
+    derate: float = Field(1.0, gt=0, le=1, description="altitude/temperature derating factor from the maker's curve")
 
 
 class Generator(Spec):
@@ -264,6 +265,7 @@ class Generator(Spec):
     count: int = Field(1, ge=1)
     rating: GeneratorRating = "standby"
     fuel_hours: float = Field(0, ge=0, description="on-site fuel at N load, without the redundant tank")
+    derate: float = Field(1.0, gt=0, le=1, description="altitude/temperature derating factor from the maker's curve")
     path: str | None = None
 
 

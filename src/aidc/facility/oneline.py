@@ -190,7 +190,16 @@ def _from_paths(facility: Facility, rack_kw: dict[str, float], mechanical_kw: fl
         el[swgr[x]].fed_by = sorted(set(tx_on[x] or feeds[x]))
     if p.generators:
         gens = [
-            add(Element(g.name, "generator", g.capacity_kw, g.count, path=("power", "generators", i), shared=False))
+            add(
+                Element(
+                    g.name,
+                    "generator",
+                    g.capacity_kw * g.derate,
+                    g.count,
+                    path=("power", "generators", i),
+                    shared=False,
+                )
+            )
             for i, g in enumerate(p.generators)
         ]
         for i, g in enumerate(p.generators):
@@ -204,7 +213,7 @@ def _from_paths(facility: Facility, rack_kw: dict[str, float], mechanical_kw: fl
     cooling_ups: list[str] = []
     for i, u in enumerate(p.ups):
         inputs = [swgr[x] for x in on(u.path)]
-        name = add(Element(u.name, "ups", u.module_kw, u.modules, inputs, path=("power", "ups", i)))
+        name = add(Element(u.name, "ups", u.module_kw * u.derate, u.modules, inputs, path=("power", "ups", i)))
         if u.serves == "cooling":
             el[name].role = "ups_cooling"
             cooling_ups.append(name)

@@ -104,3 +104,48 @@ def cord_ampacity(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
             )
         )
     return out or None
+
+
+@rule(
+    "PHYS-ALT-DERATE",
+    "Generators and UPS above their rating altitude carry a derating",
+    family="physical",
+    standard="IEC 62040-3:2021 (UPS, normal service conditions) / ISO 8528-1:2018 (generating sets, site conditions)",
+    clause="IEC 62040-3 §4.2: rated up to 1000 m; ISO 8528-1 §7: output declared at standard reference "
+    "conditions, site output derated per the maker",
+    severity="warning",
+    thresholds={"ups_m": 1000.0, "generator_m": 1000.0},
+    inferred=("ups_m", "generator_m"),
+    remediation="Apply the maker's altitude curve: set `derate` on each UPS and generator (e.g. 0.96) so the "
+    "failure analysis judges the kW they really deliver here.",
+)
+def altitude_derate(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
+    altitude = ctx.facility.site.altitude_m
+    p, out = ctx.facility.power, []
+    kinds: list[tuple[str, str, list[Any]]] = [("ups", "ups_m", p.ups), ("generators", "generator_m", p.generators)]
+    for section, key, items in kinds:
+        if altitude <= t[key]:
+            continue
+        for i, item in enumerate(items):
+            out.append(
+                Outcome(
+                    item.derate < 1.0,
+                    f"derate {item.derate:g} at {altitude:g} m",
+                    f"< 1 above {t[key]:g} m",
+                    ("power", section, i, "derate"),
+                    item.name,
+                )
+            )
+    for i, c in enumerate(p.components):
+        limit = {"ups": "ups_m", "generator": "generator_m"}.get(c.kind)
+        if limit is not None and altitude > t[limit]:
+            out.append(
+                Outcome(
+                    c.derate < 1.0,
+                    f"derate {c.derate:g} at {altitude:g} m",
+                    f"< 1 above {t[limit]:g} m",
+                    ("power", "components", i, "derate"),
+                    c.name,
+                )
+            )
+    return out or None

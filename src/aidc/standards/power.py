@@ -45,7 +45,10 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     level = "2N" if wanted.startswith("2") else "N"
     short = ups_margin(ctx, level, t["factor"])
     units = [
-        (u.path, u.module_kw) for u in ctx.facility.power.ups if u.serves in ("it", "mixed") for _ in range(u.modules)
+        (u.path, u.module_kw * u.derate)
+        for u in ctx.facility.power.ups
+        if u.serves in ("it", "mixed")
+        for _ in range(u.modules)
     ]
     ups = redundancy("ups", units, need)
     expected = f"≥ {need:,.0f} kW" + (" with any one UPS system out" if level == "2N" else "")
@@ -75,7 +78,7 @@ def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if level is None or d.it_load_kw <= 0 or not ups:
         return None
     base = t["factor"] * d.it_load_kw
-    largest = max(u.module_kw for u in ups)
+    largest = max(u.module_kw * u.derate for u in ups)
     need = base * 2 if level.startswith("2") else base + largest * (int(level[2:]) if "+" in level else 0)
     have = d.systems["ups"].capacity_kw
     return Outcome(have >= need, f"{have:,.0f} kW installed", f"≥ {need:,.0f} kW for {level}", ("power", "ups"))
