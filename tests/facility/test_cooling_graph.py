@@ -66,12 +66,12 @@ def test_tier_iii_names_the_cooling_element_whose_loss_breaks_maintainability() 
         return [
             f
             for f in report.findings
-            if f.rule.id == "AV-UT-CM" and f.status == "fail" and f.subject.startswith("cooling chain")
+            if f.rule.id == "AV-UT-CM" and f.status == "fail" and f.subject.endswith("(cooling)")
         ]
 
     assert cooling_cm(hall(500.0, 2, crah_kw=500.0)) == []  # every stage has a spare able to carry 500 kW
     cm = cooling_cm(hall(250.0, 2, crah_kw=500.0))
-    assert [f.subject for f in cm] == ["cooling chain: loss of 1 of 2 units of pumps"]
+    assert [f.subject for f in cm] == ["without 1 of 2 units of pumps (cooling)"]
     assert cm[0].path == ("cooling", "units", 2) and cm[0].line is not None
     assert "h1 (air heat)" in str(cm[0].measured)
 

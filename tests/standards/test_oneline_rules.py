@@ -31,8 +31,8 @@ def test_single_corded_racks_name_the_busway_whose_loss_drops_them(variant: Call
     report = run_check(load_facility(variant(EXAMPLE, edit)))
     ft = failing(report, "AV-UT-FT")
     named = {f.subject: f for f in ft}
-    assert set(named) >= {"one-line: loss of pdu-A", "one-line: loss of ups-A", "one-line: loss of swgr-A"}
-    busway = named["one-line: loss of pdu-A"]
+    assert set(named) >= {"without pdu-A", "without ups-A", "without swgr-A"}
+    busway = named["without pdu-A"]
     assert "3 rack(s) short (nvl-1, nvl-2, nvl-3)" in busway.measured
     assert busway.path == ("power", "components", 11) and busway.line is not None
     assert report.ratings["uptime"]["overall"] != "IV"
@@ -49,5 +49,21 @@ def test_a_shared_downstream_board_breaks_fault_tolerance(variant: Callable[...,
 
     report = run_check(load_facility(variant(EXAMPLE, edit)))
     subjects = {f.subject for f in failing(report, "AV-UT-FT")}
-    assert subjects == {"one-line: loss of board"}
-    assert {f.subject for f in failing(report, "AV-UT-CM")} == {"one-line: loss of board"}
+    assert subjects == {"without board"}
+    assert {f.subject for f in failing(report, "AV-UT-CM")} == {"without board"}
+
+
+def test_json_carries_the_failure_analysis(variant: Callable[..., Path]) -> None:
+    import json
+
+    from aidc.standards.report import render_json
+
+    def edit(d: dict[str, Any]) -> None:
+        d["halls"][0]["racks"][0]["feeds"] = ["pdu-A"]
+
+    data = json.loads(render_json(run_check(load_facility(variant(EXAMPLE, edit)))))
+    power = data["derived"]["power_one_line"]
+    assert power["carries_n"] and not power["fault_tolerant"]
+    lost = {row["element"]: row for row in power["short_after_fault"]}
+    assert lost["pdu-A"]["racks"] == ["nvl-1"] and lost["pdu-A"]["short_kw"] == 120.0
+    assert data["derived"]["cooling_chain"]["concurrently_maintainable"] is True

@@ -187,6 +187,8 @@ class Derived:
             "liquid_heat_kw": round(self.liquid_heat_kw, 2),
             "max_nvlink_domain": self.max_nvlink_domain,
             "rack_load_kw": {k: round(v, 2) for k, v in self.rack_load_kw.items()},
+            "power_one_line": self.power.as_dict() if self.power is not None else None,
+            "cooling_chain": self.cooling.as_dict() if self.cooling is not None else None,
             "redundancy": {
                 name: {
                     "scheme": r.scheme,

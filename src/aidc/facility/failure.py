@@ -79,6 +79,33 @@ class PowerAnalysis:
     faults: list[Shortfall] = field(default_factory=list)
     kinds: dict[str, KindVerdict] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, object]:
+        """What JSON reports carry: the verdicts and, per failing scenario, the element and racks short."""
+
+        def rows(items: list[Shortfall]) -> list[dict[str, object]]:
+            return [
+                {
+                    "element": s.element,
+                    "state": s.state,
+                    "racks_short": len(s.racks),
+                    "racks": list(s.racks[:20]),
+                    "loads_short": list(s.loads),
+                    "short_kw": round(s.short_kw, 2),
+                }
+                for s in items
+            ]
+
+        return {
+            "elements": len(self.oneline.elements),
+            "source_states": self.states,
+            "carries_n": not self.normal,
+            "concurrently_maintainable": self.concurrently_maintainable,
+            "fault_tolerant": self.fault_tolerant,
+            "short_in_service": rows(self.normal),
+            "short_in_maintenance": rows(self.maintenance),
+            "short_after_fault": rows(self.faults),
+        }
+
     @property
     def concurrently_maintainable(self) -> bool:
         return not self.normal and not self.maintenance

@@ -38,7 +38,8 @@ def _outcomes(
             s.describe(named=False),
             expected,
             _where(a, s, path),
-            f"{chain}: loss of {s.element}" if s.removed else f"{chain}: everything in service",
+            # Short, element first: narrow terminal tables cut the subject column.
+            (f"without {s.element}" if s.removed else "all in service") + ("" if chain == "one-line" else " (cooling)"),
         )
         for s in shortfalls
     ]

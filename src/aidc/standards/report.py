@@ -107,6 +107,17 @@ def _derived_lines(report: Report) -> list[tuple[str, str]]:
                     f"{r.load_kw:,.0f} kW (headroom {r.headroom_kw:,.0f} kW)",
                 )
             )
+    for title, a in (("power one-line", d.power), ("cooling chain", d.cooling)):
+        if a is None or not a.oneline.elements:
+            continue
+        verdicts = [
+            "carries N" if not a.normal else f"short in service ({len(a.normal)} source state(s))",
+            "concurrently maintainable"
+            if a.concurrently_maintainable
+            else f"not concurrently maintainable ({len(a.maintenance)} element(s))",
+            "fault tolerant" if a.fault_tolerant else f"not fault tolerant ({len(a.faults)} element(s))",
+        ]
+        out.append((title, f"{len(a.oneline.elements)} elements on {', '.join(a.states)}: " + "; ".join(verdicts)))
     for s in d.fabrics:
         over = ", ".join(f"{k} {v:g}:1" for k, v in s.oversubscription.items()) or "single tier"
         out.append(
