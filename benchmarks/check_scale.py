@@ -92,7 +92,7 @@ def write_spec(path: Path, racks: int, per_rack: int) -> int:
                 "capacity_kw": 3000,
                 "count": n_plus_1(it_kw * 1.3, 3000),
                 "rating": "data_center",
-                "fuel_hours": 24,
+                "fuel_hours": 72,
             }
         ],
         "pdus": [{"name": f"rpp-{p}", "capacity_kw": 400, "count": math.ceil(it_kw / 400), "path": p} for p in paths],

@@ -141,3 +141,18 @@ def test_json_report_has_ratings_counts_derived_and_findings() -> None:
     assert data["derived"]["redundancy"]["ups"]["scheme"] == "2N"
     assert data["derived"]["fabrics"][0]["oversubscription"] == {"leaf": 1.0}
     assert all({"rule", "status", "citation", "line"} <= set(f) for f in data["findings"])
+
+
+def test_html_draws_the_one_line_with_the_element_whose_loss_fails_a_rule_in_red() -> None:
+    from aidc.facility import load_facility
+
+    bad = run_check(load_facility(EXAMPLES / "dgx-h100-noncompliant.yaml"))
+    html = render_html(bad)
+    assert "Power one-line" in html
+    svg = html[html.index("Power one-line") :]
+    # Tier III target, one path: its switchgear and UPS are single points; each is drawn red with the rule.
+    blamed = re.findall(r'<g class="blamed"><title>([^<]*)</title>', svg)
+    assert any(t.startswith("ups:ups-A") and "AV-UT-CM" in t for t in blamed), blamed
+    assert any(t.startswith("switchgear:A") for t in blamed)
+    good = render_html(run_check(load_facility(EXAMPLES / "dgx-h100-tier3.yaml")))
+    assert 'class="blamed"' not in good and "Power one-line" in good

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aidc.facility.failure import KindVerdict, PowerAnalysis, analyse
 from aidc.facility.model import Fabric, Facility
+from aidc.facility.oneline import build, build_cooling
 
 # Facility load used to size generators, transformers and feeds when no PUE is given (inf; typical air-cooled).
 DEFAULT_DESIGN_PUE = 1.5
@@ -169,6 +171,8 @@ class Derived:
     systems: dict[str, Redundancy] = field(default_factory=dict)
     fabrics: list[FabricShape] = field(default_factory=list)
     max_nvlink_domain: int = 0
+    power: PowerAnalysis | None = None
+    cooling: PowerAnalysis | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -183,6 +187,8 @@ class Derived:
             "liquid_heat_kw": round(self.liquid_heat_kw, 2),
             "max_nvlink_domain": self.max_nvlink_domain,
             "rack_load_kw": {k: round(v, 2) for k, v in self.rack_load_kw.items()},
+            "power_one_line": self.power.as_dict() if self.power is not None else None,
+            "cooling_chain": self.cooling.as_dict() if self.cooling is not None else None,
             "redundancy": {
                 name: {
                     "scheme": r.scheme,
@@ -231,10 +237,10 @@ def derive(facility: Facility) -> Derived:
         d.it_nominal_kw += total * node.nominal_kw
         if node.gpus:
             d.max_nvlink_domain = max(d.max_nvlink_domain, node.nvlink_domain)
-        for rack in node.placement:
+        for placed in node.placement:
             kw = node.count * node.max_kw
-            d.rack_load_kw[rack] = d.rack_load_kw.get(rack, 0.0) + kw
-            kind, fraction = rack_cooling.get(rack, ("air", 0.0))
+            d.rack_load_kw[placed] = d.rack_load_kw.get(placed, 0.0) + kw
+            kind, fraction = rack_cooling.get(placed, ("air", 0.0))
             liquid = kw * fraction if kind == "direct_liquid" else 0.0
             d.liquid_heat_kw += liquid
             d.air_heat_kw += kw - liquid
@@ -246,20 +252,51 @@ def derive(facility: Facility) -> Derived:
         d.design_pue, d.design_pue_declared = facility.targets.pue_target, True
     d.facility_load_kw = d.it_load_kw * d.design_pue
     _systems(facility, d)
+    d.power = analyse(build(facility, d.rack_load_kw, d.facility_load_kw - d.it_load_kw))
+    chain = build_cooling(facility, d.rack_load_kw)
+    d.cooling = analyse(chain) if chain is not None else None
+    if d.it_load_kw > 0:
+        for analysis in (d.power, d.cooling):
+            for system, verdict in (analysis.kinds if analysis is not None else {}).items():
+                if system in d.systems and verdict.elements:
+                    d.systems[system] = _proven(d.systems[system], verdict)
     d.fabrics = [_shape(i, f, endpoints.get(f.name, 0)) for i, f in enumerate(facility.fabrics)]
     return d
 
 
+def _component_systems(facility: Facility, d: Derived) -> None:
+    """Pooled figures for the one-line form: each component is its own system (its name is its path)."""
+    from aidc.facility.oneline import SYSTEM_OF_KIND
+
+    units: dict[str, list[tuple[str | None, float]]] = defaultdict(list)
+    for c in facility.power.components:
+        system = "ups_cooling" if c.kind == "ups" and c.serves == "cooling" else SYSTEM_OF_KIND.get(c.kind)
+        if system is not None and math.isfinite(c.unit_kw):
+            units[system] += [(c.name, c.unit_kw)] * c.units
+    loads = {"ups": d.it_load_kw, "pdus": d.it_load_kw}
+    for system in ("ups", "generators", "transformers", "utility_feeds", "pdus"):
+        d.systems[system] = redundancy(system, units[system], loads.get(system, d.facility_load_kw))
+    if units["ups_cooling"]:
+        mechanical = max(d.facility_load_kw - d.it_load_kw, 0.0)
+        d.systems["ups_cooling"] = redundancy("ups_cooling", units["ups_cooling"], mechanical)
+
+
 def _systems(facility: Facility, d: Derived) -> None:
     p = facility.power
-    it_ups = [(u.path, u.module_kw) for u in p.ups if u.serves in ("it", "mixed") for _ in range(u.modules)]
+    if p.components:
+        _component_systems(facility, d)
+        _cooling_systems(facility, d)
+        return
+    it_ups = [(u.path, u.module_kw * u.derate) for u in p.ups if u.serves in ("it", "mixed") for _ in range(u.modules)]
     d.systems["ups"] = redundancy("ups", it_ups, d.it_load_kw)
-    cooling_ups = [(u.path, u.module_kw) for u in p.ups if u.serves == "cooling" for _ in range(u.modules)]
+    cooling_ups = [(u.path, u.module_kw * u.derate) for u in p.ups if u.serves == "cooling" for _ in range(u.modules)]
     if cooling_ups:
         cooling_kw = max(d.facility_load_kw - d.it_load_kw, 0.0)
         d.systems["ups_cooling"] = redundancy("ups_cooling", cooling_ups, cooling_kw)
     d.systems["generators"] = redundancy(
-        "generators", [(g.path, g.capacity_kw) for g in p.generators for _ in range(g.count)], d.facility_load_kw
+        "generators",
+        [(g.path, g.capacity_kw * g.derate) for g in p.generators for _ in range(g.count)],
+        d.facility_load_kw,
     )
     d.systems["transformers"] = redundancy(
         "transformers", [(t.path, t.capacity_kw) for t in p.transformers for _ in range(t.count)], d.facility_load_kw
@@ -270,6 +307,10 @@ def _systems(facility: Facility, d: Derived) -> None:
     d.systems["pdus"] = redundancy(
         "pdus", [(x.path, x.capacity_kw) for x in p.pdus for _ in range(x.count)], d.it_load_kw
     )
+    _cooling_systems(facility, d)
+
+
+def _cooling_systems(facility: Facility, d: Derived) -> None:
     heat = {"all": d.it_load_kw, "air": d.air_heat_kw, "liquid": d.liquid_heat_kw}
     kinds: dict[tuple[str, str], list[tuple[str | None, float]]] = defaultdict(list)
     for unit in facility.cooling.units:
@@ -279,8 +320,31 @@ def _systems(facility: Facility, d: Derived) -> None:
         d.systems[f"cooling.{kind}"] = redundancy(f"cooling.{kind}", units, heat[serves])
 
 
+def _proven(r: Redundancy, v: KindVerdict) -> Redundancy:
+    """The pooled figures, with the scheme the failure analysis proved (it wins over pooling by label).
+
+    Pooling counts every unit against the load; the one-line knows that two UPS systems on separate paths
+    cannot lend each other modules, so a 2N design whose each side is too small is N+1 at best, not 2N.
+    """
+    if not r.present:
+        return r
+    if not v.n_ok:
+        return replace(r, scheme="below N", n=r.units, x=0, full_paths=0)
+    if not v.unit_ok:
+        return replace(r, scheme="N", x=0, full_paths=0)
+    if not v.system_ok:
+        pooled = r.scheme.startswith("N+")
+        return replace(r, scheme=r.scheme if pooled else "N+1", x=max(r.x, 1) if pooled else 1, full_paths=0)
+    scheme = "2(N+1)" if v.system_unit_ok else ("2N" if v.elements == 2 else "distributed redundant")
+    return replace(r, scheme=scheme, x=max(r.x, 1), full_paths=max(r.full_paths, 2))
+
+
 def cooling_systems(d: Derived) -> list[Redundancy]:
-    return [r for name, r in d.systems.items() if name.startswith("cooling.") and r.load_kw > 0]
+    """Every installed cooling system, whatever the load: with no IT load the units are still there to rate.
+
+    (Filtering on load > 0 made a facility with no nodes yet look as if it had no cooling at all.)
+    """
+    return [r for name, r in d.systems.items() if name.startswith("cooling.") and r.present]
 
 
 def weakest(systems: list[Redundancy]) -> Redundancy | None:

@@ -120,17 +120,21 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _duplicates(names: list[tuple[str, tuple[Any, ...]]], what: str, source: SpecSource) -> list[SpecProblem]:
+    """One problem per repeat, located at the repeat and naming the line of the first use."""
+    first: dict[str, tuple[Any, ...]] = {}
     seen = Counter(name for name, _ in names)
-    reported: set[str] = set()
     out = []
     for name, path in names:
-        if seen[name] > 1 and name not in reported:
-            reported.add(name)
-            out.append(
-                source.problem(
-                    path, f"{what} name {name!r} is used {seen[name]} times", f"give each {what} a unique name"
-                )
+        if name not in first:
+            first[name] = path
+            continue
+        line, _ = source.locate(first[name])
+        where = f" (first at line {line})" if line else ""
+        out.append(
+            source.problem(
+                path, f"{what} name {name!r} is used {seen[name]} times{where}", f"give each {what} a unique name"
             )
+        )
     return out
 
 
@@ -146,6 +150,35 @@ def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
     problems += _duplicates([(n.name, ("nodes", i, "name")) for i, n in enumerate(facility.nodes)], "node", source)
     problems += _duplicates(
         [(f.name, ("fabrics", i, "name")) for i, f in enumerate(facility.fabrics)], "fabric", source
+    )
+    problems += _duplicates([(h.name, ("halls", i, "name")) for i, h in enumerate(facility.halls)], "hall", source)
+    # Two paths both called `A`, or two UPS groups with one name, would be counted twice by every rule that
+    # pools or expands the power chain: a name is an identity here, so a repeat is an error, not a second unit.
+    power_sections = {
+        "paths": "power path",
+        "utility_feeds": "utility feed",
+        "transformers": "transformer",
+        "ups": "UPS",
+        "generators": "generator",
+        "pdus": "PDU",
+    }
+    for section, what in power_sections.items():
+        items = getattr(facility.power, section)
+        problems += _duplicates([(x.name, ("power", section, i, "name")) for i, x in enumerate(items)], what, source)
+    problems += _duplicates(
+        [(u.name, ("cooling", "units", i, "name")) for i, u in enumerate(facility.cooling.units)],
+        "cooling unit",
+        source,
+    )
+    problems += _duplicates(
+        [(x.name, ("cooling", "liquid_loops", i, "name")) for i, x in enumerate(facility.cooling.liquid_loops)],
+        "liquid loop",
+        source,
+    )
+    problems += _duplicates(
+        [(e.name, ("telemetry", "endpoints", i, "name")) for i, e in enumerate(facility.telemetry.endpoints)],
+        "telemetry endpoint",
+        source,
     )
     rack_names = {name for name, _ in racks}
     fabric_names = {f.name for f in facility.fabrics}
@@ -163,9 +196,9 @@ def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
     for i, node in enumerate(facility.nodes):
         if node.rack is not None and node.rack not in rack_names:
             unknown(node.rack, rack_names, ("nodes", i, "rack"), "halls[].racks")
-        for j, rack in enumerate(node.racks):
-            if rack not in rack_names:
-                unknown(rack, rack_names, ("nodes", i, "racks", j), "halls[].racks")
+        for j, rack_name in enumerate(node.racks):
+            if rack_name not in rack_names:
+                unknown(rack_name, rack_names, ("nodes", i, "racks", j), "halls[].racks")
         for j, nic in enumerate(node.nics):
             if nic.fabric not in fabric_names:
                 unknown(nic.fabric, fabric_names, ("nodes", i, "nics", j, "fabric"), "fabrics")
@@ -174,6 +207,42 @@ def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
             for k, p in enumerate(rack.power_paths):
                 if p not in path_names:
                     unknown(p, path_names, ("halls", h, "racks", r, "power_paths", k), "power.paths")
+    components = facility.power.components
+    problems += _duplicates(
+        [(c.name, ("power", "components", i, "name")) for i, c in enumerate(components)], "power component", source
+    )
+    component_names = {c.name for c in components}
+    for i, c in enumerate(components):
+        for j, up in enumerate(c.fed_by):
+            if up not in component_names:
+                unknown(up, component_names, ("power", "components", i, "fed_by", j), "power.components")
+            elif up == c.name:
+                problems.append(
+                    source.problem(("power", "components", i, "fed_by", j), f"{c.name!r} feeds itself", "remove it")
+                )
+    if components:
+        for h, hall in enumerate(facility.halls):
+            for r, rack in enumerate(hall.racks):
+                if not rack.feeds:
+                    problems.append(
+                        source.problem(
+                            ("halls", h, "racks", r, "name"),
+                            f"rack {rack.name!r} has no feeds",
+                            "with power.components, name the components each rack is corded to (feeds: [...])",
+                        )
+                    )
+                for k, feed in enumerate(rack.feeds):
+                    if feed not in component_names:
+                        unknown(feed, component_names, ("halls", h, "racks", r, "feeds", k), "power.components")
+    unit_names = {u.name for u in facility.cooling.units}
+    for i, u in enumerate(facility.cooling.units):
+        for j, up in enumerate(u.fed_by):
+            if up not in unit_names or up == u.name:
+                unknown(up, unit_names - {u.name}, ("cooling", "units", i, "fed_by", j), "cooling.units")
+    for h, hall in enumerate(facility.halls):
+        for j, name in enumerate(hall.cooled_by):
+            if name not in unit_names:
+                unknown(name, unit_names, ("halls", h, "cooled_by", j), "cooling.units")
     for section in ("utility_feeds", "transformers", "ups", "generators", "pdus"):
         for i, item in enumerate(getattr(facility.power, section)):
             if item.path is not None and item.path not in path_names:

@@ -23,6 +23,9 @@ NodeRole = Literal["compute", "storage", "network", "management"]
 FabricKind = Literal["compute", "storage", "in_band", "out_of_band"]
 UpsServes = Literal["it", "cooling", "mixed"]
 GeneratorRating = Literal["standby", "prime", "continuous", "data_center"]
+PowerKind = Literal[
+    "utility", "generator", "transformer", "switchgear", "ats", "sts", "ups", "pdu", "busway", "rpp", "bus", "load"
+]
 CoolingKind = Literal["crah", "crac", "chiller", "cdu", "rdhx", "dry_cooler", "cooling_tower", "pump", "inrow"]
 HeatServed = Literal["all", "air", "liquid"]
 FireSuppression = Literal["none", "sprinkler", "pre_action", "gas", "water_mist", "aerosol"]
@@ -47,7 +50,9 @@ Measure = Literal[
 class Spec(BaseModel):
     """Base of every spec model: unknown keys are errors (typos must not pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True)
+    # allow_inf_nan=False: YAML reads `1e400` or `.inf` as a float infinity, which no rating can be and which
+    # would reach `--format json` as `Infinity` (not JSON); it is a located spec error instead.
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True, allow_inf_nan=False)
 
 
 class Range(Spec):
@@ -198,13 +203,25 @@ class Rack(Spec):
     cooling: RackCooling = "air"
     liquid_fraction: float = Field(0.8, ge=0, le=1, description="share of heat a direct-liquid rack sends to liquid")
     power_paths: list[str] = Field(default_factory=list, description="power paths feeding the rack (default: all)")
+    feeds: list[str] = Field(
+        default_factory=list, description="one-line form: names of the power.components feeding this rack (its cords)"
+    )
     u_height: int = Field(42, ge=1)
+    weight_kg: float | None = Field(None, gt=0, description="loaded rack weight (an NVL72 is ≈ 1,360 kg)")
+    footprint_m2: float = Field(0.72, gt=0, description="floor area the rack bears on (600 × 1200 mm)")
+    cord_amps: float | None = Field(None, gt=0, description="rating of each power cord / busway tap, A")
+    cord_volts: float = Field(415.0, gt=0, description="line-to-line voltage of the cord")
+    cord_phases: Literal[1, 3] = 3
 
 
 class Hall(Spec):
     name: str
     area_m2: float | None = Field(None, gt=0)
     containment: Literal["none", "hot_aisle", "cold_aisle"] = "none"
+    floor_rating_kpa: float | None = Field(None, gt=0, description="uniform live load the floor is rated for")
+    cooled_by: list[str] = Field(
+        default_factory=list, description="cooling chain: the terminal units (CRAH, CDU, …) serving this hall"
+    )
     racks: list[Rack] = Field(default_factory=list)
 
 
@@ -239,6 +256,7 @@ class UPS(Spec):
     module_kw: float = Field(gt=0)
     modules: int = Field(1, ge=1)
     battery_minutes: float = Field(0, ge=0, description="autonomy at full rated load")
+    derate: float = Field(1.0, gt=0, le=1, description="altitude/temperature derating factor from the maker's curve")
 
 
 class Generator(Spec):
@@ -247,6 +265,7 @@ class Generator(Spec):
     count: int = Field(1, ge=1)
     rating: GeneratorRating = "standby"
     fuel_hours: float = Field(0, ge=0, description="on-site fuel at N load, without the redundant tank")
+    derate: float = Field(1.0, gt=0, le=1, description="altitude/temperature derating factor from the maker's curve")
     path: str | None = None
 
 
@@ -257,6 +276,48 @@ class PDU(Spec):
     path: str | None = None
 
 
+class PowerComponent(Spec):
+    """One element of the power one-line: a source, a switch, a converter, a board or a mechanical load.
+
+    ``units`` identical units work in parallel on the component's own input and output (UPS modules on one
+    output bus, generator sets on one paralleling bus): losing one unit takes ``kw`` away, losing the
+    component takes them all. The rating per unit is ``kw``, or ``kva`` × ``power_factor``, whichever is
+    lower, times ``derate`` (altitude and temperature, from the maker's curve). No rating: not limiting.
+    """
+
+    name: str
+    kind: PowerKind
+    fed_by: list[str] = Field(default_factory=list, description="names of the components upstream")
+    kw: float | None = Field(None, gt=0, description="real-power rating per unit (for `load`: its demand)")
+    kva: float | None = Field(None, gt=0, description="apparent-power rating per unit")
+    power_factor: float = Field(1.0, gt=0, le=1, description="load power factor the kVA rating is used at")
+    units: int = Field(1, ge=1)
+    derate: float = Field(1.0, gt=0, le=1, description="altitude/temperature derating factor, 1 = none")
+    alternate: bool = Field(
+        False, description="energised only by a manual transfer: counts for maintenance, not for faults"
+    )
+    serves: UpsServes | None = Field(None, description="ups: it, cooling or mixed (default it)")
+    battery_minutes: float | None = Field(None, ge=0, description="ups: autonomy at full rated load")
+    rating: GeneratorRating | None = Field(None, description="generator: standby, prime, continuous, data_center")
+    fuel_hours: float | None = Field(None, ge=0, description="generator: on-site fuel at N load")
+
+    @model_validator(mode="after")
+    def _sources_have_no_input(self) -> PowerComponent:
+        if self.kind in ("utility", "generator") and self.fed_by:
+            raise ValueError(f"a {self.kind} is a source: it has no fed_by")
+        if self.kind not in ("utility", "generator") and not self.fed_by:
+            raise ValueError(f"a {self.kind} needs fed_by (the components upstream)")
+        if self.kind == "load" and self.kw is None:
+            raise ValueError("a load needs kw (its demand)")
+        return self
+
+    @property
+    def unit_kw(self) -> float:
+        """Usable kW per unit: the lower of kW and kVA × PF, derated; infinite when nothing limits it."""
+        limits = [x for x in (self.kw, None if self.kva is None else self.kva * self.power_factor) if x is not None]
+        return (min(limits) if limits else float("inf")) * self.derate
+
+
 class PowerChain(Spec):
     paths: list[PowerPath] = Field(default_factory=lambda: [PowerPath(name="A")])
     utility_feeds: list[UtilityFeed] = Field(default_factory=list)
@@ -265,6 +326,10 @@ class PowerChain(Spec):
     generators: list[Generator] = Field(default_factory=list)
     pdus: list[PDU] = Field(default_factory=list)
     compartmentalized: bool = Field(False, description="A and B paths in separate fire compartments")
+    components: list[PowerComponent] = Field(
+        default_factory=list,
+        description="the one-line as a graph; when given, failure analysis uses it instead of expanding the paths",
+    )
 
 
 # ---------------------------------------------------------------- cooling
@@ -277,6 +342,10 @@ class CoolingUnit(Spec):
     count: int = Field(1, ge=1)
     serves: HeatServed = "all"
     path: str | None = Field(None, description="cooling distribution path (A/B)")
+    fed_by: list[str] = Field(
+        default_factory=list,
+        description="cooling chain: the units upstream that supply this one (a CRAH's pumps, a pump's chillers)",
+    )
 
 
 class LiquidLoop(Spec):
@@ -285,6 +354,7 @@ class LiquidLoop(Spec):
     return_c: float | None = Field(None, ge=0, le=95)
     w_class: WClass
     capacity_kw: float | None = Field(None, gt=0)
+    flow_lpm: float | None = Field(None, gt=0, description="design flow, litres per minute")
 
 
 class Cooling(Spec):

@@ -8,9 +8,9 @@ from aidc.facility.derived import Redundancy, cooling_systems
 from aidc.standards import ratings as rt
 from aidc.standards.rule import Context, Outcome, rule
 
-UT = "Uptime Institute Tier Standard: Topology"
-TIA = "ANSI/TIA-942-B/-C"
-EN = "EN 50600-1"
+UT = "Uptime Institute Tier Standard: Topology (2018 edition)"
+TIA = "ANSI/TIA-942-C (2024), rating tables as in ANSI/TIA-942-B (2017) Annex F"
+EN = "EN 50600-1:2019"
 GB = "GB 50174-2017"
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
 
@@ -29,7 +29,7 @@ def _system(r: Redundancy, required: str, path: tuple[Any, ...], subject: str = 
     "Uptime tier achieved (lowest of electrical and mechanical)",
     family="availability",
     standard=UT,
-    clause="Tier I–IV objective topology",
+    clause="§2.1–2.4 Tier I–IV objective topology requirements",
     remediation="Fix the electrical or mechanical availability findings until both subsystems reach the target tier.",
 )
 def uptime_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -45,7 +45,7 @@ def uptime_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "UPS redundancy for the target tier",
     family="availability",
     standard=UT,
-    clause="Tier I N; Tier II–III N+1; Tier IV fault tolerant (2N)",
+    clause="§2.1–2.4: Tier I N; Tier II–III N+1 capacity components; Tier IV fault tolerant (2N)",
     thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "2N"},
     remediation="Add UPS modules (N+1), or a second independent UPS system on path B sized for the whole IT load (2N).",
 )
@@ -59,7 +59,7 @@ def uptime_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Engine generators: redundancy and a rating with no runtime limit",
     family="availability",
     standard=UT,
-    clause="Tier I N; Tier II+ N+1; Tier III/IV genset rated with no runtime limit at N load",
+    clause="§2.1–2.4 and §3.1 engine generators: Tier I N; Tier II+ N+1; Tier III/IV rated with no runtime limit at N load",
     thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "N+1"},
     remediation="Add a generator so one can be lost (N+1), and buy prime/continuous/data-center rated sets "
     "for Tier III and IV (standby ratings limit runtime).",
@@ -86,7 +86,7 @@ def uptime_generators(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "On-site fuel at N load",
     family="availability",
     standard=UT,
-    clause="Tier Standard: Topology, engine-generator fuel storage (12 h minimum, all tiers)",
+    clause="§3.1 engine-generator fuel storage: 12 h minimum at N load, all tiers",
     thresholds={"min_hours": 12.0},
     remediation="Add fuel storage (not counting the redundant tank) for at least the required hours at N load.",
 )
@@ -102,14 +102,14 @@ def uptime_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Power distribution paths",
     family="availability",
     standard=UT,
-    clause="Tier III one active + one alternate path; Tier IV two simultaneously active paths",
+    clause="§2.3 (Tier III) one active + one alternate path; §2.4 (Tier IV) two simultaneously active paths",
     thresholds={"III": 1, "IV": 2},
     remediation="Declare a second power path (B) from the UPS to the racks; for Tier IV make both active.",
 )
 def uptime_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     tier = ctx.targets.uptime
-    if tier not in ("III", "IV"):
-        return None
+    if tier not in ("III", "IV") or ctx.facility.power.components:
+        return None  # in the one-line form, AV-UT-CM and AV-UT-FT judge the paths by taking them out
     paths, active = len(ctx.facility.power.paths), rt.active_paths(ctx.facility)
     need = int(t[tier])
     return Outcome(
@@ -125,7 +125,7 @@ def uptime_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Every rack fed from two power paths",
     family="availability",
     standard=UT,
-    clause="Tier III concurrent maintainability (dual-corded IT or point-of-use transfer)",
+    clause="§2.3 Tier III concurrent maintainability (dual-corded IT or point-of-use transfer)",
     remediation="Feed each rack from both A and B paths (dual PDUs), or add a rack transfer switch.",
 )
 def uptime_rack_feed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -133,9 +133,10 @@ def uptime_rack_feed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     if tier is None or tier < 3:
         return None
     total = len(ctx.facility.power.paths)
+    graph = bool(ctx.facility.power.components)
     out = []
     for _, rack in ctx.facility.racks():
-        n = len(set(rack.power_paths)) if rack.power_paths else total
+        n = len(set(rack.feeds)) if graph else (len(set(rack.power_paths)) if rack.power_paths else total)
         out.append(
             Outcome(n >= 2, f"{n} path(s)", "2 paths", ctx.derived.rack_path[rack.name] + ("power_paths",), rack.name)
         )
@@ -147,7 +148,7 @@ def uptime_rack_feed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "Cooling redundancy for the target tier",
     family="availability",
     standard=UT,
-    clause="Tier I N; Tier II+ N+1 cooling units",
+    clause="§2.1–2.4: Tier I N; Tier II+ N+1 cooling capacity components",
     thresholds={"I": "N", "II": "N+1", "III": "N+1", "IV": "N+1"},
     remediation="Add one cooling unit of each kind so any one can be serviced or fail with the heat load still "
     "removed.",
@@ -167,7 +168,7 @@ def uptime_cooling(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "Cooling distribution paths",
     family="availability",
     standard=UT,
-    clause="Tier III/IV: redundant distribution paths (concurrently maintainable)",
+    clause="§2.3–2.4: redundant cooling distribution paths (concurrently maintainable)",
     thresholds={"min_paths": 2},
     remediation="Add a second chilled-water/condenser distribution path so any pipe or valve can be isolated.",
 )
@@ -183,14 +184,14 @@ def uptime_cooling_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Continuous cooling",
     family="availability",
     standard=UT,
-    clause="Tier IV Continuous Cooling",
+    clause="§2.4 Tier IV continuous cooling",
     remediation="Put fans, pumps and controls on UPS (a `serves: cooling` UPS group) and set "
     "cooling.continuous_cooling once thermal ride-through is verified.",
 )
 def uptime_continuous_cooling(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.uptime != "IV":
         return None
-    on_ups = any(u.serves in ("cooling", "mixed") for u in ctx.facility.power.ups)
+    on_ups = bool(rt.ups_serving(ctx.facility, ("cooling", "mixed")))
     ok = ctx.facility.cooling.continuous_cooling and on_ups
     return Outcome(
         ok,
@@ -205,7 +206,7 @@ def uptime_continuous_cooling(ctx: Context, t: dict[str, Any]) -> Outcome | None
     "Compartmentalization of redundant paths",
     family="availability",
     standard=UT,
-    clause="Tier IV compartmentalization",
+    clause="§2.4 Tier IV compartmentalization",
     remediation="Separate the A and B power paths (UPS rooms, switchgear, routes) into different fire compartments.",
 )
 def uptime_compartments(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -220,7 +221,7 @@ def uptime_compartments(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "TIA-942 rating achieved (= lowest subsystem rating)",
     family="availability",
     standard=TIA,
-    clause="§ rating: overall = min(telecom, architectural, electrical, mechanical)",
+    clause="Annex F rating tables: overall = min(telecom, architectural, electrical, mechanical)",
     remediation="Raise the lowest-rated subsystem shown in the ratings table to the target rating.",
 )
 def tia_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -245,7 +246,7 @@ def _tia_sub(ctx: Context, key: str, path: tuple[Any, ...]) -> Outcome | None:
     "TIA-942 electrical rating",
     family="availability",
     standard=TIA,
-    clause="electrical: Rated-1 N, -2 N+1, -3 N+1 active+alternate path, -4 2(N+1) both active",
+    clause="Annex F electrical table: Rated-1 N, -2 N+1, -3 N+1 active+alternate path, -4 2(N+1) both active",
     remediation="Add UPS/generator redundancy and a second path; Rated-4 needs 2(N+1) UPS on two active paths.",
 )
 def tia_electrical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -257,7 +258,7 @@ def tia_electrical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "TIA-942 mechanical rating",
     family="availability",
     standard=TIA,
-    clause="mechanical: Rated-2 N+1 units, -3 redundant distribution, -4 continuous cooling",
+    clause="Annex F mechanical table: Rated-2 N+1 units, -3 redundant distribution, -4 continuous cooling",
     remediation="Add N+1 cooling units, a second distribution path, and continuous cooling for Rated-4.",
 )
 def tia_mechanical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -269,8 +270,8 @@ def tia_mechanical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "TIA-942 telecommunications rating",
     family="availability",
     standard=TIA,
-    clause="telecom: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access providers, diverse entrances, "
-    "redundant backbone",
+    clause="Annex F telecommunications table: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access "
+    "providers, diverse entrances, redundant backbone (Rated-4's second entrance room not modelled)",
     remediation="Contract a second access provider through a physically diverse entrance, with maintenance "
     "holes at least 20 m apart.",
 )
@@ -279,11 +280,31 @@ def tia_telecom(ctx: Context, t: dict[str, Any]) -> Outcome | None:
 
 
 @rule(
+    "AV-TIA-FUEL",
+    "On-site fuel for the TIA-942 rating",
+    family="availability",
+    standard=TIA,
+    clause="Annex F electrical table, engine-generator fuel: Rated-3 72 h, Rated-4 96 h at full load",
+    severity="warning",
+    thresholds={"3": 72.0, "4": 96.0},
+    inferred=("3", "4"),
+    remediation="Store fuel for the hours the rating asks (tanks, or a contracted and proven delivery).",
+)
+def tia_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    # A warning, and not part of the electrical rating, while the hours are recalled rather than read.
+    target = ctx.targets.tia942
+    if target is None or str(target) not in t:
+        return None
+    need, hours = float(t[str(target)]), rt.min_fuel_hours(ctx.facility)
+    return Outcome(hours >= need, f"{hours:g} h", f"≥ {need:g} h", ("power", "generators"))
+
+
+@rule(
     "AV-EN-CLASS",
     "EN 50600 availability class (power and environmental control)",
     family="availability",
     standard=EN,
-    clause="availability classes 1–4 (class text recalled)",
+    clause="§6.2 Table 1 availability classes 1–4",
     inferred=("class definitions",),
     remediation="Class 3 needs multiple paths with concurrent repair/operate; class 4 needs fault-tolerant "
     "(2N, two active paths) power and cooling.",
@@ -314,7 +335,7 @@ def _gb(ctx: Context) -> str | None:
     "UPS configuration for the GB 50174 class",
     family="availability",
     standard=GB,
-    clause="Annex A (UPS): A 2N or M(N+1), B N+X, C N",
+    clause="Annex A (Table A, UPS configuration): A 2N or M(N+1), B N+X, C N",
     inferred=("A", "B", "C"),
     thresholds={"A": "2N", "B": "N+1", "C": "N"},
     remediation="Class A: two UPS systems each carrying the IT load (2N) or several N+1 groups on separate paths.",
@@ -325,8 +346,12 @@ def gb_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     ups = ctx.derived.systems["ups"]
     out = _system(ups, t[cls], ("power", "ups"))
-    if cls == "A" and not out.ok and ups.x >= 1 and ups.paths >= 2:
-        return Outcome(True, f"M(N+1) ({ups.paths} groups)", out.expected, out.path, out.subject)
+    if cls == "A" and out.ok and ups.scheme == "distributed redundant":
+        return Outcome(True, f"M(N+1) ({ups.paths} groups covering for each other)", out.expected, out.path, "ups")
+    if not out.ok and ctx.derived.power is not None:
+        verdict = ctx.derived.power.kinds.get("ups")
+        if verdict is not None and verdict.worst is not None:
+            return Outcome(False, out.measured, out.expected, out.path, out.subject, verdict.worst.describe())
     return out
 
 
@@ -335,7 +360,7 @@ def gb_ups(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Generators for the GB 50174 class",
     family="availability",
     standard=GB,
-    clause="Annex A (generators): A N+X (X = 1..N), B N",
+    clause="Annex A (Table A, generators): A N+X (X = 1..N), B N",
     inferred=("A", "B"),
     thresholds={"A": "N+1", "B": "N"},
     remediation="Class A: add generators so at least one can be lost at full facility load.",
@@ -352,7 +377,7 @@ def gb_generators(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Transformers for the GB 50174 class",
     family="availability",
     standard=GB,
-    clause="Annex A (transformers): A M(1+1)",
+    clause="Annex A (Table A, transformers): A M(1+1)",
     inferred=("A",),
     thresholds={"A": "2N"},
     remediation="Class A: pair every transformer with a second one that carries its load alone (1+1).",
@@ -368,7 +393,7 @@ def gb_transformers(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Utility supply for the GB 50174 class",
     family="availability",
     standard=GB,
-    clause="Annex A (utility): A and B dual independent sources (双重电源), C two circuits",
+    clause="Annex A (Table A, utility supply): A and B dual independent sources (双重电源), C two circuits",
     inferred=("sources",),
     thresholds={"sources": 2},
     remediation="Bring a second utility feed from a different substation.",
@@ -388,7 +413,7 @@ def gb_feeds(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Cooling redundancy for the GB 50174 class",
     family="availability",
     standard=GB,
-    clause="Annex A (chillers, pumps, CRAC): A N+X, B N+1, C N",
+    clause="Annex A (Table A, chillers, pumps, CRAC): A N+X, B N+1, C N",
     inferred=("A", "B", "C"),
     thresholds={"A": "N+1", "B": "N+1", "C": "N"},
     remediation="Add one unit of each cooling kind (chiller, pump, CRAC/CRAH, CDU) as standby.",
@@ -408,7 +433,7 @@ def gb_cooling(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "UPS battery autonomy for the GB 50174 class",
     family="availability",
     standard=GB,
-    clause="Annex A (UPS battery): A ≥ 15 min with genset, B ≥ 7 min",
+    clause="Annex A (Table A, UPS battery autonomy): A ≥ 15 min with genset, B ≥ 7 min",
     inferred=("A", "B"),
     thresholds={"A": 15.0, "B": 7.0},
     remediation="Add battery strings (or a longer-autonomy cabinet) on every IT UPS group.",
@@ -437,7 +462,8 @@ _SITING = {  # field: (class A minimum, class B minimum, label)
     "Siting distances to hazards",
     family="availability",
     standard=GB,
-    clause="Annex A (siting): parking, railway/highway, airport, flammable and explosive plants, nuclear zone",
+    clause="Annex A (Table A, siting): parking, railway/highway, airport, flammable and explosive plants, nuclear zone",
+    read=True,
     thresholds={f"{k}_{c}": v[i] for k, v in _SITING.items() for i, c in enumerate("AB") if v[i] is not None},
     remediation="Choose a site farther from the hazard, or document the mitigation the authority accepts.",
 )
@@ -462,8 +488,8 @@ def gb_siting(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "AV-NV-SUPERPOD",
     "AI SuperPOD-scale hall on a Tier III-class site",
     family="availability",
-    standard="NVIDIA DGX SuperPOD reference architecture",
-    clause="site requirements: Uptime Tier 3 / TIA-942 Rated 3 / EN 50600 Class 3, no single point of failure",
+    standard="NVIDIA DGX SuperPOD Reference Architecture: DGX GB200 (2024)",
+    clause="§ data-center requirements: Uptime Tier 3 / TIA-942 Rated 3 / EN 50600 Class 3, no single point of failure",
     severity="warning",
     thresholds={"min_gpus": 248},
     inferred=("min_gpus",),

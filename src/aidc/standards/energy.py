@@ -41,8 +41,8 @@ def _pue_outcome(ctx: Context, limit: float, path: tuple[Any, ...], strict: bool
     "KPI-PUE-TARGET",
     "PUE meets the target",
     family="energy",
-    standard="ISO/IEC 30134-2 / EN 50600-4-2",
-    clause="PUE = E_DC / E_IT over a year",
+    standard="ISO/IEC 30134-2:2016 / EN 50600-4-2:2016",
+    clause="§6 PUE = E_DC / E_IT over a year",
     remediation="Raise supply temperatures, add economiser hours, contain aisles, or move dense racks to liquid "
     "cooling to cut cooling energy.",
 )
@@ -55,8 +55,8 @@ def pue_target(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-PUE-VALID",
     "PUE is measured as ISO/IEC 30134-2 defines it",
     family="energy",
-    standard="ISO/IEC 30134-2",
-    clause="§ PUE: annual energy (kWh), E_DC ≥ E_IT, fuels included",
+    standard="ISO/IEC 30134-2:2016",
+    clause="§6 determination of PUE: annual energy (kWh), E_DC ≥ E_IT, fuels included",
     thresholds={"min_days": 365.0},
     remediation="Report a full year of metered kWh with facility energy (including fuels) ≥ IT energy.",
 )
@@ -78,8 +78,8 @@ def pue_valid(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-PUE-METER",
     "Meters for facility and IT energy",
     family="energy",
-    standard="ISO/IEC 30134-2",
-    clause="measurement: E_IT at UPS output or better, E_DC at the utility input",
+    standard="ISO/IEC 30134-2:2016",
+    clause="§7 measurement categories: E_IT at UPS output or better, E_DC at the utility input",
     severity="warning",
     remediation="Declare telemetry endpoints measuring facility_kwh (utility input) and it_kwh (UPS output or PDU).",
 )
@@ -100,8 +100,8 @@ def pue_meters(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-REF",
     "Renewable energy factor",
     family="energy",
-    standard="ISO/IEC 30134-3",
-    clause="REF = E_ren / E_DC",
+    standard="ISO/IEC 30134-3:2016",
+    clause="§6 REF = E_ren / E_DC",
     remediation="Contract more renewable supply (PPA, on-site generation) or lower total energy.",
 )
 def ref(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -117,8 +117,8 @@ def ref(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-ERF",
     "Energy reuse factor",
     family="energy",
-    standard="ISO/IEC 30134-6",
-    clause="ERF = E_reused / E_DC",
+    standard="ISO/IEC 30134-6:2021",
+    clause="§6 ERF = E_reused / E_DC",
     remediation="Export waste heat (district heating, adjacent buildings); liquid-cooled halls make it easier.",
 )
 def erf(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -133,8 +133,8 @@ def erf(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-CUE",
     "Carbon usage effectiveness",
     family="energy",
-    standard="ISO/IEC 30134-8",
-    clause="CUE = kgCO2e / E_IT; = CEF × PUE when all-electric",
+    standard="ISO/IEC 30134-8:2022",
+    clause="§6 CUE = kgCO2e / E_IT; = CEF × PUE when all-electric",
     inferred=("CEF × PUE form",),
     remediation="Buy lower-carbon electricity or improve PUE.",
 )
@@ -164,8 +164,8 @@ def cue(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-WUE",
     "Water usage effectiveness",
     family="energy",
-    standard="ISO/IEC 30134-9",
-    clause="WUE = L water / E_IT kWh",
+    standard="ISO/IEC 30134-9:2022",
+    clause="§6 WUE = L water / E_IT kWh",
     inferred=("definition",),
     remediation="Use dry coolers or closed-loop liquid cooling for more hours; recycle blowdown water.",
 )
@@ -184,7 +184,7 @@ def wue(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "PUE within the GB 40879 grade (grade 3 is the legal limit)",
     family="energy",
     standard="GB 40879-2021",
-    clause="energy-efficiency grades 1/2/3 (mandatory from 2022-11-01)",
+    clause="§4 Table 1 energy-efficiency grades 1/2/3 (mandatory from 2022-11-01)",
     thresholds={"grade1": 1.20, "grade2": 1.30, "grade3": 1.50},
     inferred=("grade1", "grade2", "grade3"),
     remediation="Bring PUE under the grade limit; grade 3 is the minimum allowed to operate.",
@@ -206,8 +206,9 @@ def _new_large(ctx: Context, t: dict[str, Any]) -> bool:
     "KPI-CN-NEWLARGE",
     "New large data center PUE (China policy)",
     family="energy",
-    standard="NDRC 2021 / MIIT 2021 action plans",
-    clause="new large and hyperscale: PUE < 1.3 by 2025 (MIIT < 1.35)",
+    standard="NDRC et al., Implementation Plan for Computing Hub Nodes (2021); MIIT Three-Year Action Plan for "
+    "New Data Centers (2021–2023)",
+    clause="§ main targets: new large and hyperscale: PUE < 1.3 by 2025 (MIIT < 1.35)",
     thresholds={"max_pue": 1.3, "large_racks": 3000},
     inferred=("large_racks",),
     remediation="Design for PUE below 1.3: liquid cooling, free cooling, high-efficiency UPS.",
@@ -222,8 +223,9 @@ def cn_new_large(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-CN-HUB",
     "National hub node PUE and green power (China policy)",
     family="energy",
-    standard="NDRC 2021; 2024 Action Plan",
-    clause="hub nodes: PUE < 1.25; new builds green power > 80 % by 2025",
+    standard="NDRC et al., Implementation Plan for Computing Hub Nodes (2021); NDRC/MIIT Action Plan for Green "
+    "and Low-Carbon Development of Data Centers (2024)",
+    clause="§ main targets, hub nodes: PUE < 1.25; new builds green power > 80 % by 2025",
     thresholds={"max_pue": 1.25, "min_green_share": 0.8},
     remediation="Hub-node sites need PUE below 1.25 and more than 80 % green power (PPAs, green certificates).",
 )
@@ -252,8 +254,9 @@ _REGIONS = {"yangtze-delta": 1.25, "beijing": 1.35}
     "KPI-CN-REGION",
     "Regional PUE limit (China)",
     family="energy",
-    standard="Regional policy",
-    clause="Yangtze-Delta hub PUE ≤ 1.25; Beijing surcharge above 1.35 from 2026",
+    standard="Yangtze River Delta hub node implementation plan (2022); Beijing Municipal Commission of "
+    "Development and Reform, data-center electricity price notice (2021)",
+    clause="§ PUE targets: Yangtze-Delta hub PUE ≤ 1.25; Beijing surcharge above 1.35 from 2026",
     thresholds={f"{k}_max_pue": v for k, v in _REGIONS.items()},
     remediation="Meet the regional PUE limit or budget for the electricity surcharge.",
 )
@@ -269,8 +272,8 @@ def cn_region(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "KPI-CN-GREENLIST",
     "National green data-center list criteria",
     family="energy",
-    standard="MIIT green data-center list (2025)",
-    clause="PUE ≤ 1.30, ≥ 3000 racks, GB 40879 grade ≥ 2",
+    standard="MIIT notice on the national green data-center list (2025 round)",
+    clause="§ application criteria: PUE ≤ 1.30, ≥ 3000 racks, GB 40879 grade ≥ 2",
     thresholds={"max_pue": 1.30, "min_racks": 3000},
     severity="warning",
     remediation="To qualify, reach PUE ≤ 1.30 (grade 2) at a site of at least 3000 racks.",

@@ -27,7 +27,8 @@ def _within(r: Range | None, lo: float, hi: float, path: tuple[Any, ...], unit: 
     "IT inlet temperature within the ASHRAE recommended envelope",
     family="environment",
     standard=ASHRAE,
-    clause="recommended envelope: A1–A4 18–27 °C; H1 18–22 °C",
+    clause="Table 2.1 (air-cooling envelopes), recommended: A1–A4 18–27 °C; H1 18–22 °C",
+    read=True,
     severity="warning",
     thresholds={"min_c": 18.0, "max_c": 27.0, "h1_max_c": 22.0},
     remediation="Set the cold-aisle supply setpoint inside the recommended band; excursions into allowable "
@@ -41,29 +42,44 @@ def ashrae_recommended(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     return _within(ctx.facility.cooling.inlet_c, t["min_c"], hi, ("cooling", "inlet_c"), "°C", f"inlet ({cls})")
 
 
+# Table 2.1 notes: above 900 m the maximum allowable dry-bulb falls 1 °C per this many metres.
+_ALT_M_PER_C = {"A1": 300.0, "A2": 300.0, "A3": 175.0, "A4": 125.0, "H1": 300.0}
+
+
+def allowable_max_c(cls: str, altitude_m: float, t: dict[str, Any]) -> float:
+    """The class's maximum allowable inlet at this altitude (derated above ``derate_above_m``)."""
+    over = max(altitude_m - float(t["derate_above_m"]), 0.0)
+    return float(t[f"{cls}_max_c"]) - over / float(t[f"{cls}_m_per_c"])
+
+
 @rule(
     "ENV-ASHRAE-ALLOW",
-    "IT inlet temperature within the class allowable envelope",
+    "IT inlet temperature within the class allowable envelope, derated for altitude",
     family="environment",
     standard=ASHRAE,
-    clause="allowable: A1 15–32, A2 10–35, A3 5–40, A4 5–45, H1 5–25 °C (H1 lower bound inf)",
-    thresholds={f"{c}_{e}": v[i] for c, v in _ALLOW.items() for i, e in enumerate(("min_c", "max_c"))},
-    inferred=("H1_min_c",),
-    remediation="Narrow the design inlet range to the class's allowable envelope, or buy IT rated for a wider "
-    "class (A3/A4).",
+    clause="Table 2.1 allowable: A1 15–32, A2 10–35, A3 5–40, A4 5–45, H1 5–25 °C (H1 lower bound inf); "
+    "notes: derate the maximum 1 °C per 300 m above 900 m (A1/A2), per 175 m (A3), per 125 m (A4)",
+    thresholds={
+        **{f"{c}_{e}": v[i] for c, v in _ALLOW.items() for i, e in enumerate(("min_c", "max_c"))},
+        "derate_above_m": 900.0,
+        **{f"{c}_m_per_c": v for c, v in _ALT_M_PER_C.items()},
+    },
+    inferred=("H1_min_c", "H1_m_per_c"),
+    read=True,
+    remediation="Narrow the design inlet range to the class's allowable envelope at this altitude, or buy IT "
+    "rated for a wider class (A3/A4).",
 )
 def ashrae_allowable(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     cls = ctx.targets.ashrae
     if cls is None:
         return None
-    return _within(
-        ctx.facility.cooling.inlet_c,
-        t[f"{cls}_min_c"],
-        t[f"{cls}_max_c"],
-        ("cooling", "inlet_c"),
-        "°C",
-        f"inlet ({cls})",
-    )
+    altitude = ctx.facility.site.altitude_m
+    hi = allowable_max_c(cls, altitude, t)
+    out = _within(ctx.facility.cooling.inlet_c, t[f"{cls}_min_c"], hi, ("cooling", "inlet_c"), "°C", f"inlet ({cls})")
+    if altitude > t["derate_above_m"]:
+        note = f"maximum derated from {t[f'{cls}_max_c']:g} °C for {altitude:g} m"
+        return Outcome(out.ok, out.measured, out.expected, out.path, out.subject, note)
+    return out
 
 
 @rule(
@@ -71,7 +87,8 @@ def ashrae_allowable(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Dew point within the class allowable envelope",
     family="environment",
     standard=ASHRAE,
-    clause="allowable dew point: min −12 °C; max A1 17, A2 21, A3/A4 24 °C (H1 max inf)",
+    clause="Table 2.1 allowable dew point: min −12 °C; max A1 17, A2 21, A3/A4 24 °C (H1 max inf)",
+    read=True,
     thresholds={"min_c": -12.0, **{f"{c}_max_c": float(v) for c, v in _DP_MAX.items()}},
     inferred=("H1_max_c",),
     remediation="Add humidification/dehumidification control so the dew point stays inside the class limits.",
@@ -90,7 +107,8 @@ def ashrae_dew_point(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Relative humidity within the class allowable envelope",
     family="environment",
     standard=ASHRAE,
-    clause="allowable RH: A1/A2 8–80 %, A3 8–85 %, A4 8–90 % (H1 inf)",
+    clause="Table 2.1 allowable RH: A1/A2 8–80 %, A3 8–85 %, A4 8–90 % (H1 inf)",
+    read=True,
     thresholds={f"{c}_{e}": float(v[i]) for c, v in _RH.items() for i, e in enumerate(("min_pct", "max_pct"))},
     inferred=("H1_min_pct", "H1_max_pct"),
     remediation="Control humidity to the class's allowable band.",
@@ -114,7 +132,8 @@ def ashrae_rh(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Relative humidity within the recommended limit (lower where air is corrosive)",
     family="environment",
     standard=ASHRAE,
-    clause="recommended RH ≤ 70 %; ≤ 50 % if coupons exceed Ag 200 or Cu 300 Å/month",
+    clause="Table 2.1 notes: recommended RH ≤ 70 %; ≤ 50 % if coupons exceed Ag 200 or Cu 300 Å/month",
+    read=True,
     severity="warning",
     thresholds={"max_pct": 70.0, "corrosive_max_pct": 50.0, "ag_a_per_month": 200.0, "cu_a_per_month": 300.0},
     remediation="Lower the humidity setpoint, or filter the air until corrosion coupons read below the limits.",
@@ -142,7 +161,8 @@ def ashrae_rh_recommended(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Site altitude within the envelope's limit",
     family="environment",
     standard=ASHRAE,
-    clause="all classes: maximum altitude 3050 m",
+    clause="Table 2.1: maximum altitude 3050 m, all classes",
+    read=True,
     thresholds={"max_m": 3050.0},
     remediation="Above this altitude IT needs derating and a vendor statement; choose a lower site or "
     "derate the inlet maximum.",
@@ -159,7 +179,8 @@ def ashrae_altitude(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Inlet temperature rate of change",
     family="environment",
     standard=ASHRAE,
-    clause="max rate of change 20 °C/h (5 °C/h with tape media)",
+    clause="Table 2.1 notes: max rate of change 20 °C/h (5 °C/h with tape media)",
+    read=True,
     severity="warning",
     thresholds={"max_c_per_h": 20.0, "tape_max_c_per_h": 5.0},
     remediation="Slow the control loop (ramped setpoints, larger thermal mass) to keep the change rate down.",
@@ -181,8 +202,8 @@ def ashrae_rate(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "ENV-LIQ-W",
     "Liquid loop supply temperature within its W class",
     family="environment",
-    standard="ASHRAE TC9.9 liquid cooling classes",
-    clause="W17/W27/W32/W40/W45/W+ = max facility supply °C",
+    standard=ASHRAE,
+    clause="Table 2.2 (liquid-cooling classes): W17/W27/W32/W40/W45/W+ = max facility supply °C",
     inferred=tuple(_W_MAX),
     thresholds={k: float(v) for k, v in _W_MAX.items() if v is not None},
     remediation="Lower the facility water supply temperature, or specify IT rated for a warmer W class.",
@@ -209,8 +230,8 @@ def liquid_class(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "ENV-LIQ-LOOP",
     "Direct-liquid racks have a liquid loop and liquid heat capacity",
     family="environment",
-    standard="ASHRAE TC9.9 liquid cooling guidelines",
-    clause="facility water system for liquid-cooled IT",
+    standard="ASHRAE TC9.9 Liquid Cooling Guidelines for Datacom Equipment Centers (2nd ed., 2014)",
+    clause="§ facility water system (FWS) serving the technology cooling system",
     remediation="Declare the liquid loop (cooling.liquid_loops) and CDUs/chillers serving liquid with enough kW.",
 )
 def liquid_loop(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -231,8 +252,8 @@ def liquid_loop(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "ENV-DENSITY",
     "Rack density suits its cooling type",
     family="environment",
-    standard="Trade guidance (ASHRAE/Uptime high-density)",
-    clause="air ≤ ~25–30 kW/rack; above, rear-door or direct liquid",
+    standard="ASHRAE TC9.9 white paper: Emergence and Expansion of Liquid Cooling in Mainstream Data Centers (2021)",
+    clause="§ air-cooling limits: air ≤ ~25–30 kW/rack; above, rear-door or direct liquid",
     thresholds={"air_max_kw": 30.0, "rear_door_max_kw": 60.0},
     inferred=("air_max_kw", "rear_door_max_kw"),
     remediation="Move the rack to rear-door heat exchangers or direct liquid cooling, or spread its nodes over "
@@ -259,8 +280,8 @@ def density(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "ENV-LIQ-REQUIRED",
     "Liquid-only systems sit in direct-liquid racks",
     family="environment",
-    standard="NVIDIA GB200 NVL72 documentation",
-    clause="NVL72 racks are liquid-cooled (≈120 kW)",
+    standard="NVIDIA GB200 NVL72 product specifications (2024)",
+    clause="§ specifications: NVL72 racks are liquid-cooled (≈120 kW)",
     remediation="Place GB200/GB300 NVL72 systems only in racks with cooling: direct_liquid.",
 )
 def liquid_required(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -282,26 +303,82 @@ def liquid_required(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     return out or None
 
 
+# Stages a unit of each kind sits in, heat flowing room → terminal → pumps → chillers → rejection. Stages
+# work in series: the room is limited by the smallest, so their capacities are never added together.
+STAGES = {
+    "crah": "terminal",
+    "crac": "terminal",
+    "cdu": "terminal",
+    "rdhx": "terminal",
+    "inrow": "terminal",
+    "pump": "pumps",
+    "chiller": "chillers",
+    "dry_cooler": "heat rejection",
+    "cooling_tower": "heat rejection",
+}
+
+
+def stage_capacity(ctx: Context) -> list[Outcome]:
+    """Per series stage: air-only + shared units cover the air heat, liquid likewise, and all of them both."""
+    d = ctx.derived
+    heat = {"air": d.air_heat_kw, "liquid": d.liquid_heat_kw}
+    cap: dict[str, dict[str, float]] = {}
+    for u in ctx.facility.cooling.units:
+        served = cap.setdefault(STAGES[u.kind], {"air": 0.0, "liquid": 0.0, "all": 0.0})
+        served[u.serves] += u.capacity_kw * u.count
+    out = []
+    for stage, c in cap.items():
+        checks = [(h, c[h] + c["all"], kw) for h, kw in heat.items() if kw > 0]
+        if c["all"] > 0 and heat["air"] > 0 and heat["liquid"] > 0:
+            checks.append(("air + liquid", sum(c.values()), heat["air"] + heat["liquid"]))
+        for what, have, need in checks:
+            if what in ("air", "liquid") and c[what] == 0 and c["all"] == 0:
+                continue  # this stage does not handle that heat (e.g. no pumps on the air side)
+            out.append(
+                Outcome(
+                    have >= need, f"{have:,.0f} kW", f"≥ {need:,.0f} kW", ("cooling", "units"), f"{stage}, {what} heat"
+                )
+            )
+    return out
+
+
 @rule(
     "ENV-COOL-CAP",
-    "Cooling capacity covers the heat load",
+    "Each cooling stage covers the heat it carries (stages in series, never added)",
     family="environment",
-    standard="ASHRAE TC9.9 / Uptime Tier Standard",
-    clause="N capacity ≥ design heat load",
-    remediation="Add cooling units until installed capacity (without redundant units) covers the IT heat.",
+    standard="Uptime Institute Tier Standard: Topology (2018 edition)",
+    clause="§2.1 Tier I: cooling capacity components (N) for the design heat load",
+    remediation="Add units to the stage that falls short: a room is cooled only as far as its weakest stage "
+    "(terminal units, pumps, chillers, heat rejection) allows.",
 )
 def cooling_capacity(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
-    d = ctx.derived
-    if d.it_load_kw <= 0:
+    if ctx.derived.it_load_kw <= 0:
         return None
-    units = ctx.facility.cooling.units
-    out = []
-    for heat, kw in (("air", d.air_heat_kw), ("liquid", d.liquid_heat_kw)):
-        if kw <= 0:
-            continue
-        cap = sum(u.capacity_kw * u.count for u in units if u.serves in (heat, "all"))
-        out.append(Outcome(cap >= kw, f"{cap:,.0f} kW", f"≥ {kw:,.0f} kW", ("cooling", "units"), f"{heat} heat"))
-    return out
+    return stage_capacity(ctx) or [
+        Outcome(False, "no cooling units", f"≥ {ctx.derived.it_load_kw:,.0f} kW", ("cooling", "units"), "cooling")
+    ]
+
+
+@rule(
+    "ENV-LIQ-FLOW",
+    "Liquid loops carry the liquid heat at their design flow and ΔT",
+    family="environment",
+    standard="ASHRAE TC9.9 Liquid Cooling Guidelines for Datacom Equipment Centers (2nd ed., 2014)",
+    clause="§ heat transport: Q = ṁ · cp · ΔT (water: cp 4.18 kJ/kg·K, 1 kg/L)",
+    thresholds={"cp_kj_per_kg_k": 4.18, "kg_per_l": 1.0},
+    remediation="Raise the loop flow or its ΔT (warmer return), or add a loop: Q [kW] = L/min ÷ 60 × kg/L × cp × ΔT.",
+)
+def liquid_flow(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    heat = ctx.derived.liquid_heat_kw
+    loops = [x for x in ctx.facility.cooling.liquid_loops if x.flow_lpm is not None and x.return_c is not None]
+    if heat <= 0 or not loops:
+        return None
+    kw = sum(
+        (x.flow_lpm or 0.0) / 60 * t["kg_per_l"] * t["cp_kj_per_kg_k"] * ((x.return_c or 0.0) - x.supply_c)
+        for x in loops
+    )
+    flows = ", ".join(f"{x.name} {x.flow_lpm:g} L/min × {(x.return_c or 0.0) - x.supply_c:g} K" for x in loops)
+    return Outcome(kw >= heat, f"{kw:,.1f} kW ({flows})", f"≥ {heat:,.1f} kW", ("cooling", "liquid_loops"))
 
 
 def _gb_applies(ctx: Context) -> bool:
@@ -313,7 +390,8 @@ def _gb_applies(ctx: Context) -> bool:
     "Cold-aisle temperature in the GB 50174 range",
     family="environment",
     standard=GB,
-    clause="§5 environment: cold aisle 18–27 °C",
+    clause="Annex A (Table A, environment): cold aisle 18–27 °C",
+    read=True,
     thresholds={"min_c": 18.0, "max_c": 27.0},
     remediation="Set the cold-aisle design range to 18–27 °C.",
 )
@@ -328,7 +406,8 @@ def gb_temperature(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Dew point in the GB 50174 range",
     family="environment",
     standard=GB,
-    clause="§5 environment: dew point 5.5–15 °C",
+    clause="Annex A (Table A, environment): dew point 5.5–15 °C",
+    read=True,
     thresholds={"min_c": 5.5, "max_c": 15.0},
     remediation="Control humidity so the dew point stays between 5.5 and 15 °C.",
 )
@@ -345,7 +424,8 @@ def gb_dew_point(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Relative humidity in the GB 50174 range",
     family="environment",
     standard=GB,
-    clause="§5 environment: RH ≤ 60 %",
+    clause="Annex A (Table A, environment): RH ≤ 60 %",
+    read=True,
     thresholds={"max_pct": 60.0},
     remediation="Lower the humidity setpoint to 60 % RH or below.",
 )
@@ -360,7 +440,8 @@ def gb_rh(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Battery room temperature",
     family="environment",
     standard=GB,
-    clause="§5 environment: battery room 20–30 °C",
+    clause="Annex A (Table A, environment): battery room 20–30 °C",
+    read=True,
     thresholds={"min_c": 20.0, "max_c": 30.0},
     remediation="Condition the battery room to 20–30 °C (battery life halves for each ~10 °C above).",
 )

@@ -7,7 +7,7 @@ from typing import Any
 from aidc.facility.derived import FabricShape
 from aidc.standards.rule import Context, Outcome, rule
 
-SPOD = "NVIDIA DGX SuperPOD reference architecture (H100/B200)"
+SPOD = "NVIDIA DGX SuperPOD Reference Architecture: DGX H100 (2023) / DGX B200 (2024)"
 
 
 def _compute(ctx: Context) -> list[FabricShape]:
@@ -19,7 +19,7 @@ def _compute(ctx: Context) -> list[FabricShape]:
     "AI compute fabric is non-blocking (1:1) at every tier",
     family="network",
     standard=SPOD,
-    clause="compute fabric: rail-optimized non-blocking fat tree",
+    clause="§ compute fabric: rail-optimized non-blocking fat tree",
     thresholds={"max_ratio": 1.0},
     remediation="Give each leaf as many uplinks as downlinks (and each spine the same), or add spines.",
 )
@@ -48,7 +48,7 @@ def _gpu_nodes(ctx: Context) -> list[tuple[int, Any]]:
     "One compute-fabric NIC per GPU",
     family="network",
     standard=SPOD,
-    clause="compute fabric: 1 × 400G NDR per GPU",
+    clause="§ compute fabric: 1 × 400G NDR per GPU",
     thresholds={"nics_per_gpu": 1.0},
     remediation="Fit one compute-fabric NIC (HCA) per GPU so each GPU has its own rail.",
 )
@@ -71,7 +71,7 @@ def nic_per_gpu(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "Compute NICs run at the target speed",
     family="network",
     standard=SPOD,
-    clause="compute fabric: 400 Gb/s NDR per GPU (targets.gpu_nic_gbps)",
+    clause="§ compute fabric: 400 Gb/s NDR per GPU (targets.gpu_nic_gbps)",
     remediation="Use NICs and switch ports at the target speed (e.g. 400G NDR).",
 )
 def nic_speed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -99,8 +99,9 @@ def nic_speed(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "NET-TP",
     "Tensor-parallel degree fits the NVLink domain",
     family="network",
-    standard="Megatron-LM (Narayanan et al. 2021)",
-    clause="takeaway #1: TP ≤ NVLink domain; PP/DP across nodes",
+    standard="Narayanan et al., Efficient Large-Scale Language Model Training on GPU Clusters Using "
+    "Megatron-LM (SC 2021)",
+    clause="§3.3 takeaway #1: TP ≤ NVLink domain; PP/DP across nodes",
     remediation="Keep tensor parallelism inside one NVLink domain (8 on HGX, 72 on NVL72); use pipeline or data "
     "parallelism across nodes.",
 )
@@ -116,8 +117,8 @@ def tensor_parallel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "NET-FATTREE",
     "Declared switch counts match fat-tree arithmetic",
     family="network",
-    standard="Fat-tree sizing (Al-Fares et al. 2008; SuperPOD tables)",
-    clause="radix k: 2-tier leaves 2E/k, spines E/k; 3-tier leaf = spine = 2E/k, core E/k",
+    standard="Al-Fares, Loukissas, Vahdat, A Scalable, Commodity Data Center Network Architecture (SIGCOMM 2008)",
+    clause="§2.2 fat tree of radix k: 2-tier leaves 2E/k, spines E/k; 3-tier leaf = spine = 2E/k, core E/k",
     remediation="Declare at least the switches a non-blocking fat tree of this radix needs for its endpoints.",
 )
 def fat_tree_counts(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -143,8 +144,8 @@ def fat_tree_counts(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "NET-RADIX",
     "Endpoints fit the fabric's tiers and radix",
     family="network",
-    standard="Fat-tree sizing",
-    clause="non-blocking limit: 2-tier ≤ k²/2, 3-tier ≤ k³/4 endpoints",
+    standard="Al-Fares, Loukissas, Vahdat, A Scalable, Commodity Data Center Network Architecture (SIGCOMM 2008)",
+    clause="§2.2 non-blocking limit: 2-tier ≤ k²/2, 3-tier ≤ k³/4 endpoints",
     remediation="Add a tier, or use higher-radix switches.",
 )
 def radix_limit(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -165,8 +166,8 @@ def radix_limit(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "NET-PORTS",
     "Leaf and spine port plans fit the switch radix",
     family="network",
-    standard="Fat-tree sizing",
-    clause="downlinks + uplinks ≤ radix",
+    standard="Al-Fares, Loukissas, Vahdat, A Scalable, Commodity Data Center Network Architecture (SIGCOMM 2008)",
+    clause="§2.2 each switch: downlinks + uplinks ≤ radix",
     remediation="Reduce the declared downlinks/uplinks per switch to the radix.",
 )
 def port_plan(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -195,7 +196,7 @@ def port_plan(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "GPU cluster has all four fabrics",
     family="network",
     standard=SPOD,
-    clause="fabrics: compute, storage, in-band management, out-of-band management",
+    clause="§ network fabrics: compute, storage, in-band management, out-of-band management",
     remediation="Declare the missing fabric(s); mixing training traffic with storage or management hurts both.",
 )
 def four_fabrics(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -216,7 +217,7 @@ def four_fabrics(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Storage bandwidth per GPU node",
     family="network",
     standard=SPOD,
-    clause="storage fabric: GPUDirect Storage read > 40 GB/s per DGX",
+    clause="§ storage fabric: GPUDirect Storage read > 40 GB/s per DGX",
     thresholds={"min_gbytes_s": 40.0},
     remediation="Add storage-fabric NICs (or faster ones) so each GPU node reads at the required rate.",
 )
@@ -243,8 +244,8 @@ def storage_bandwidth(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "NET-BMC",
     "Every node reachable out-of-band (Redfish/IPMI)",
     family="network",
-    standard="DMTF Redfish / SuperPOD OOB fabric",
-    clause="BMC per node on the out-of-band network",
+    standard="DMTF DSP0266 Redfish Specification (1.20, 2023)",
+    clause="§ service root: one Redfish service per managed node (BMC), on the out-of-band network",
     severity="warning",
     remediation="Give each node group a bmc address template so the control plane can read power and inlet "
     "temperature per node.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aidc.facility.derived import Redundancy, redundancy
+from aidc.standards.oneline import ups_margin
 from aidc.standards.rule import Context, Outcome, rule
 
 GB = "GB 50174-2017"
@@ -27,6 +28,7 @@ def usable_kw(r: Redundancy) -> float:
     family="power",
     standard=GB,
     clause="§8.1 UPS basic capacity E ≥ 1.1 P (P = IT load)",
+    read=True,
     thresholds={"factor": 1.1},
     remediation="Add UPS modules until capacity without the redundant ones is at least 1.1 × the IT load.",
 )
@@ -35,22 +37,36 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if d.it_load_kw <= 0:
         return None
     need = t["factor"] * d.it_load_kw
-    # Basic capacity is judged against 1.1·P itself: a module is redundant only if 1.1·P is carried without
-    # it. Classifying against P (as the redundancy rules do) would set aside a module the 1.1 margin needs.
+    # Basic capacity is the capacity of one system: the UPS stage alone (other stages unlimited) must carry
+    # 1.1 × each rack's load through its cords; where the target asks for 2N it must still do so with any
+    # one whole UPS system out. (Whether a spare module exists is AV-UT-UPS's question, not this one.)
+    # Pooling modules across paths made two too-small sides of a "2N" look sufficient.
+    wanted = _TIER_UPS.get(ctx.targets.uptime or "") or _GB_UPS.get(ctx.targets.gb50174 or "") or "N"
+    level = "2N" if wanted.startswith("2") else "N"
+    short = ups_margin(ctx, level, t["factor"])
     units = [
-        (u.path, u.module_kw) for u in ctx.facility.power.ups if u.serves in ("it", "mixed") for _ in range(u.modules)
+        (u.path, u.module_kw * u.derate)
+        for u in ctx.facility.power.ups
+        if u.serves in ("it", "mixed")
+        for _ in range(u.modules)
     ]
     ups = redundancy("ups", units, need)
-    have = usable_kw(ups)
-    return Outcome(have >= need, f"{have:,.0f} kW usable ({ups.scheme})", f"≥ {need:,.0f} kW", ("power", "ups"))
+    expected = f"≥ {need:,.0f} kW" + (" with any one UPS system out" if level == "2N" else "")
+    if short is not None:
+        delivered = short.rack_demand_kw - short.rack_short_kw
+        lost = f", {short.element} out" if short.removed else ""
+        return Outcome(
+            False, f"{delivered:,.0f} kW usable ({ups.scheme}{lost})", expected, ("power", "ups"), note=short.describe()
+        )
+    return Outcome(True, f"{usable_kw(ups):,.0f} kW usable ({ups.scheme})", expected, ("power", "ups"))
 
 
 @rule(
     "PWR-UPS-MULT",
     "Installed UPS covers the redundancy multiplier of the target",
     family="power",
-    standard="Reference §B facility power",
-    clause="UPS ≥ 1.1·IT × multiplier (N+1 → +1 module, 2N → ×2)",
+    standard=GB,
+    clause="§8.1 E ≥ 1.1 P applied to Annex A (Table A, UPS configuration): N+1 → +1 module, 2N → ×2",
     thresholds={"factor": 1.1},
     remediation="Install the capacity the target's redundancy implies: twice the sized capacity for 2N, one "
     "extra module for N+1.",
@@ -62,7 +78,7 @@ def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if level is None or d.it_load_kw <= 0 or not ups:
         return None
     base = t["factor"] * d.it_load_kw
-    largest = max(u.module_kw for u in ups)
+    largest = max(u.module_kw * u.derate for u in ups)
     need = base * 2 if level.startswith("2") else base + largest * (int(level[2:]) if "+" in level else 0)
     have = d.systems["ups"].capacity_kw
     return Outcome(have >= need, f"{have:,.0f} kW installed", f"≥ {need:,.0f} kW for {level}", ("power", "ups"))
@@ -74,6 +90,7 @@ def ups_multiplier(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     family="power",
     standard=GB,
     clause="§8.1: cooling loads and IT loads must not share one UPS group",
+    read=True,
     remediation="Give fans, pumps and CRAHs their own UPS group (serves: cooling) instead of a mixed one.",
 )
 def ups_split(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -88,8 +105,8 @@ def ups_split(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "PWR-RACK-BUDGET",
     "Rack load within its power budget",
     family="power",
-    standard="Reference §B facility power",
-    clause="rack kW = Σ node max kW ≤ rack budget",
+    standard="none (consistency of the spec: rack load against its own declared budget)",
+    clause="rack kW = Σ node max kW ≤ power_budget_kw",
     remediation="Move nodes to another rack or raise the rack's feed (and cooling) budget.",
 )
 def rack_budget(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
@@ -126,12 +143,12 @@ def _capacity(ctx: Context, system: str, path: tuple[Any, ...], what: str) -> Ou
     "PWR-GEN-CAP",
     "Generators carry the facility load",
     family="power",
-    standard="Uptime Tier Standard: Topology",
-    clause="engine generators are the primary source at N facility load",
+    standard="Uptime Institute Tier Standard: Topology (2018 edition)",
+    clause="§3.1 engine generators are the primary source, sized for N facility load",
     remediation="Add generator capacity for IT plus cooling (IT × design PUE).",
 )
 def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    if ctx.derived.it_load_kw > 0 and not ctx.facility.power.generators and ctx.targets.uptime:
+    if ctx.derived.it_load_kw > 0 and not ctx.derived.systems["generators"].present and ctx.targets.uptime:
         return Outcome(False, "no generators", "generators for the facility load", ("power", "generators"))
     return _capacity(ctx, "generators", ("power", "generators"), "facility")
 
@@ -141,7 +158,7 @@ def generator_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Transformers carry the facility load",
     family="power",
     standard=GB,
-    clause="§8.1 transformer capacity for the computed load",
+    clause="§8.1 (transformer capacity) for the computed load",
     remediation="Add transformer capacity (or a larger unit) for IT plus cooling.",
 )
 def transformer_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -153,7 +170,7 @@ def transformer_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Utility feeds carry the facility load",
     family="power",
     standard=GB,
-    clause="§8.1 utility supply capacity",
+    clause="§8.1 (utility supply) capacity for the computed load",
     remediation="Ask the utility for more capacity on each feed, so one feed can carry the facility.",
 )
 def feed_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -164,8 +181,8 @@ def feed_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "PWR-PDU-CAP",
     "PDUs carry the IT load",
     family="power",
-    standard="Reference §B facility power",
-    clause="distribution capacity ≥ IT load on each path",
+    standard="Uptime Institute Tier Standard: Topology (2018 edition)",
+    clause="§2.1 distribution path sized for the IT load (N); §2.3 each path for the whole load",
     remediation="Add PDUs/RPPs so each path can carry the IT load alone.",
 )
 def pdu_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:

@@ -26,17 +26,31 @@ def racks_dual_fed(f: Facility) -> bool:
     return all(len(set(r.power_paths)) >= 2 if r.power_paths else total >= 2 for _, r in f.racks())
 
 
+def _gensets(f: Facility) -> list[tuple[str, float]]:
+    """(rating, fuel hours) of every generator, from the per-path lists or the one-line's components."""
+    out: list[tuple[str, float]] = [(g.rating, g.fuel_hours) for g in f.power.generators]
+    out += [(c.rating or "standby", c.fuel_hours or 0.0) for c in f.power.components if c.kind == "generator"]
+    return out
+
+
 def unlimited_gensets(f: Facility) -> bool:
-    return bool(f.power.generators) and all(g.rating != "standby" for g in f.power.generators)
+    sets = _gensets(f)
+    return bool(sets) and all(rating != "standby" for rating, _ in sets)
 
 
 def min_fuel_hours(f: Facility) -> float:
-    return min((g.fuel_hours for g in f.power.generators), default=0.0)
+    return min((hours for _, hours in _gensets(f)), default=0.0)
+
+
+def ups_serving(f: Facility, what: tuple[str, ...]) -> list[float]:
+    """Battery minutes of every UPS serving one of ``what`` (it, cooling, mixed), in either spec form."""
+    out = [u.battery_minutes for u in f.power.ups if u.serves in what]
+    out += [c.battery_minutes or 0.0 for c in f.power.components if c.kind == "ups" and (c.serves or "it") in what]
+    return out
 
 
 def min_battery_minutes(f: Facility) -> float:
-    it = [u.battery_minutes for u in f.power.ups if u.serves in ("it", "mixed")]
-    return min(it, default=0.0)
+    return min(ups_serving(f, ("it", "mixed")), default=0.0)
 
 
 def _all_meet(systems: list[Redundancy], level: str) -> bool:
@@ -50,11 +64,31 @@ def uptime_electrical(f: Facility, d: Derived) -> int:
     level = 1
     if ups.meets("N+1") and gen.meets("N+1"):
         level = 2
-    if level == 2 and len(f.power.paths) >= 2 and active_paths(f) >= 1 and unlimited_gensets(f) and racks_dual_fed(f):
+    if level == 2 and _paths_ok(f) and unlimited_gensets(f) and maintainable(d):
         level = 3
-    if level == 3 and ups.fault_tolerant and active_paths(f) >= 2 and f.power.compartmentalized:
+    if level == 3 and ups.fault_tolerant and _active_ok(f) and f.power.compartmentalized and fault_tolerant(d):
         level = 4
     return level
+
+
+def maintainable(d: Derived) -> bool:
+    """Concurrent maintainability as the failure analysis proved it (any one element out, racks served)."""
+    return d.power is None or d.power.concurrently_maintainable
+
+
+def fault_tolerant(d: Derived) -> bool:
+    return d.power is None or d.power.fault_tolerant
+
+
+def _paths_ok(f: Facility) -> bool:
+    """Two paths with every rack on both; in the one-line form the failure analysis has already judged them."""
+    if f.power.components:
+        return True
+    return len(f.power.paths) >= 2 and active_paths(f) >= 1 and racks_dual_fed(f)
+
+
+def _active_ok(f: Facility) -> bool:
+    return bool(f.power.components) or active_paths(f) >= 2
 
 
 def mechanical(f: Facility, d: Derived) -> int:
@@ -66,7 +100,7 @@ def mechanical(f: Facility, d: Derived) -> int:
         level = 2
     if level == 2 and f.cooling.distribution_paths >= 2:
         level = 3
-    cooling_on_ups = any(u.serves in ("cooling", "mixed") for u in f.power.ups)
+    cooling_on_ups = bool(ups_serving(f, ("cooling", "mixed")))
     if level == 3 and f.cooling.continuous_cooling and cooling_on_ups:
         level = 4
     return level
@@ -75,7 +109,7 @@ def mechanical(f: Facility, d: Derived) -> int:
 def tia_electrical(f: Facility, d: Derived) -> int:
     level = min(uptime_electrical(f, d), 3)
     ups = d.systems["ups"]
-    if level == 3 and ups.scheme == "2(N+1)" and active_paths(f) >= 2:
+    if level == 3 and ups.scheme == "2(N+1)" and _active_ok(f) and fault_tolerant(d):
         level = 4
     return level
 
@@ -85,9 +119,11 @@ def tia_telecom(f: Facility) -> int:
     level = 1
     if s.maintenance_hole_separation_m is not None and s.maintenance_hole_separation_m >= 20:
         level = 2
-    if level == 2 and s.access_providers >= 2 and s.diverse_entrances:
-        level = 3
-    if level == 3 and f.fabrics and all(fab.redundant_uplinks for fab in f.fabrics):
+    # TIA-942's telecom table asks Rated-3 for a redundant backbone as well as two providers through diverse
+    # entrances (it was only checked at Rated-4 before). Rated-4's own extra (a second entrance room, fully
+    # redundant horizontal cabling) is not modelled: a Rated-3 telecom system is reported as Rated-4.
+    backbone = bool(f.fabrics) and all(fab.redundant_uplinks for fab in f.fabrics)
+    if level == 2 and s.access_providers >= 2 and s.diverse_entrances and backbone:
         level = 4
     return level
 
@@ -97,9 +133,9 @@ def en50600_power(f: Facility, d: Derived) -> int:
     if not ups.meets("N"):
         return 0
     level = 2 if ups.meets("N+1") else 1
-    if level == 2 and len(f.power.paths) >= 2 and racks_dual_fed(f):
+    if level == 2 and _paths_ok(f) and maintainable(d):
         level = 3
-    if level == 3 and ups.fault_tolerant and active_paths(f) >= 2:
+    if level == 3 and ups.fault_tolerant and _active_ok(f) and fault_tolerant(d):
         level = 4
     return level
 
@@ -114,7 +150,9 @@ def gb_power(f: Facility, d: Derived) -> int:
     level = 1
     if ups.meets("N+1") and s["generators"].meets("N") and len(substations) >= 2 and battery >= 7:
         level = 2
-    ups_a = ups.fault_tolerant or (ups.x >= 1 and ups.paths >= 2)
+    # Class A is fault tolerant: the UPS must survive losing a whole system (2N, or M(N+1) groups that
+    # cover for each other), as the failure analysis proves; pooled modules on two paths are not enough.
+    ups_a = ups.fault_tolerant
     if level == 2 and ups_a and s["generators"].meets("N+1") and s["transformers"].fault_tolerant and battery >= 15:
         level = 3
     return level

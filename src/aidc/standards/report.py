@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from aidc.specfile import format_path
 from aidc.standards.checker import Report
+from aidc.standards.diagram import draw
 from aidc.standards.rule import Finding, fmt
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -17,8 +21,24 @@ _LEVEL = {"fail": "error", "warn": "warning", "info": "note", "pass": "none"}
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "info": "ℹ️"}
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float written as a string ("inf", "-inf", "nan"): JSON has no Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _dumps(data: Any) -> str:
+    # allow_nan=False: a non-finite number that slipped past finite() is a bug to see, not `Infinity` to ship.
+    return json.dumps(finite(data), indent=2, default=str, allow_nan=False)
+
+
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, default=str)
+    return _dumps(report.to_dict())
 
 
 def render_markdown(report: Report) -> str:
@@ -87,6 +107,17 @@ def _derived_lines(report: Report) -> list[tuple[str, str]]:
                     f"{r.load_kw:,.0f} kW (headroom {r.headroom_kw:,.0f} kW)",
                 )
             )
+    for title, a in (("power one-line", d.power), ("cooling chain", d.cooling)):
+        if a is None or not a.oneline.elements:
+            continue
+        verdicts = [
+            "carries N" if not a.normal else f"short in service ({len(a.normal)} source state(s))",
+            "concurrently maintainable"
+            if a.concurrently_maintainable
+            else f"not concurrently maintainable ({len(a.maintenance)} element(s))",
+            "fault tolerant" if a.fault_tolerant else f"not fault tolerant ({len(a.faults)} element(s))",
+        ]
+        out.append((title, f"{len(a.oneline.elements)} elements on {', '.join(a.states)}: " + "; ".join(verdicts)))
     for s in d.fabrics:
         over = ", ".join(f"{k} {v:g}:1" for k, v in s.oversubscription.items()) or "single tier"
         out.append(
@@ -151,6 +182,16 @@ def _racks(report: Report) -> list[dict[str, Any]]:
     return out
 
 
+def _diagrams(report: Report) -> list[tuple[str, Any]]:
+    """The power one-line and (when drawn) the cooling chain, with what failing rules blame in red."""
+    failed = {f.rule.id for f in report.findings if f.status == "fail"}
+    out = []
+    for title, analysis in (("Power one-line", report.derived.power), ("Cooling chain", report.derived.cooling)):
+        if analysis is not None and analysis.oneline.elements:
+            out.append((title, draw(analysis, failed, title)))
+    return out
+
+
 def render_html(report: Report) -> str:
     """One self-contained page (inline CSS/SVG, no network): what an architect hands on."""
     env = Environment(
@@ -162,6 +203,7 @@ def render_html(report: Report) -> str:
         counts=report.counts,
         families=report.by_family(),
         chain=_chain(report),
+        diagrams=_diagrams(report),
         racks=_racks(report),
         derived=_derived_lines(report),
         fmt=fmt,
@@ -172,12 +214,15 @@ def render_html(report: Report) -> str:
 
 def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
     """SARIF 2.1.0: one rule per catalog entry, one result per finding with the spec region when known."""
-    rules = sorted({f.rule.id: f.rule for f in report.findings}.values(), key=lambda r: r.id)
+    # The whole catalog that ran, not only the rules with results: a viewer shows what was checked and passed
+    # silently (or did not apply), and ruleIndex stays stable across runs of the same catalog.
+    catalog = {r.id: r for r in report.rules} | {f.rule.id: f.rule for f in report.findings}
+    rules = sorted(catalog.values(), key=lambda r: r.id)
     index = {r.id: i for i, r in enumerate(rules)}
     file = getattr(report.facility.source, "file", None) or "facility.yaml"
     results = []
     for f in report.findings:
-        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": _uri(file)}}}
+        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": _artifact(file)}}
         if f.line:
             location["physicalLocation"]["region"] = {"startLine": f.line, "startColumn": f.col or 1}
         field = format_path(f.path)
@@ -227,13 +272,24 @@ def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
                         ],
                     }
                 },
-                "artifacts": [{"location": {"uri": _uri(file)}}],
+                "artifacts": [{"location": _artifact(file)}],
                 "results": results,
             }
         ],
     }
-    return json.dumps(sarif, indent=2, default=str)
+    return _dumps(sarif)
 
 
-def _uri(file: str) -> str:
-    return Path(file).as_posix()
+def _artifact(file: str) -> dict[str, str]:
+    """A relative URI against %SRCROOT% (the directory `aidc check` ran in), as code-scanning uploads expect.
+
+    An absolute path would name the CI runner's checkout and never match the repository's file.
+    """
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            rel = os.path.relpath(path, Path.cwd())
+        except ValueError:  # another drive on Windows: no relative form exists
+            return {"uri": path.as_uri()}
+        path = Path(rel)
+    return {"uri": quote(path.as_posix()), "uriBaseId": "%SRCROOT%"}

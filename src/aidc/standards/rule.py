@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 Severity = Literal["error", "warning", "info"]
 Status = Literal["pass", "fail", "warn", "info"]
-FAMILIES = ("availability", "environment", "energy", "power", "network", "security")
+FAMILIES = ("availability", "environment", "energy", "power", "network", "security", "physical", "plausibility")
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,14 @@ class Rule:
     thresholds: dict[str, Any]
     inferred: tuple[str, ...] = ()
     module: str = ""
+    read: bool = False
 
     def citation(self, overridden: Iterable[str] = ()) -> str:
         """``standard clause``, saying which thresholds are recalled defaults (inf) or user overrides."""
         text = f"{self.standard} {self.clause}".strip()
+        if not self.read and not self.standard.startswith("none"):
+            # Honesty about sources: the clause was recalled from secondary sources, not checked in the text.
+            text += "; text not read, clause recalled: verify against the standard"
         over = sorted(set(overridden))
         inferred = [n for n in self.inferred if n not in over]
         if inferred:
@@ -86,6 +90,7 @@ class Rule:
             "thresholds": self.thresholds,
             "inferred": list(self.inferred),
             "citation": self.citation(),
+            "read": self.read,
         }
 
 
@@ -153,8 +158,13 @@ def rule(
     severity: Severity = "error",
     thresholds: dict[str, Any] | None = None,
     inferred: Iterable[str] = (),
+    read: bool = False,
 ) -> Callable[[CheckFn], Rule]:
-    """Declare a rule: ``fn(ctx, t)`` returns Outcome(s), or None when the rule does not apply."""
+    """Declare a rule: ``fn(ctx, t)`` returns Outcome(s), or None when the rule does not apply.
+
+    ``read=True`` only where the clause was checked in the standard's own text; otherwise the citation says
+    it was recalled.
+    """
 
     def register(fn: CheckFn) -> Rule:
         r = Rule(
@@ -169,6 +179,7 @@ def rule(
             thresholds=dict(thresholds or {}),
             inferred=tuple(inferred),
             module=fn.__module__,
+            read=read,
         )
         REGISTRY[id] = r
         return r
@@ -183,6 +194,9 @@ def builtin_rules() -> list[Rule]:
         energy,
         environment,
         network,
+        oneline,
+        physical,
+        plausibility,
         power,
         security,
     )

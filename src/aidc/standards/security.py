@@ -6,7 +6,7 @@ from typing import Any
 
 from aidc.standards.rule import Context, Outcome, rule
 
-MLPS = "GB/T 22239-2019 (MLPS L3) / ISO/IEC 27001:2022 / SOC 2"
+MLPS = "GB/T 22239-2019 (MLPS 2.0, level 3) / ISO/IEC 27001:2022 Annex A / AICPA SOC 2 TSC (2017, rev. 2022)"
 GB = "GB 50174-2017"
 
 
@@ -28,7 +28,7 @@ def _flag(ctx: Context, field: str, want: str) -> Outcome | None:
     "Multi-factor authentication with a cryptographic factor",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 §8.1.4.1d (inf clause); PCI DSS 8.4.2 (inf); SOC 2 CC6.1/CC6.2",
+    clause="§8.1.4.1 d) (inf clause); PCI DSS v4.0 8.4.2 (inf); SOC 2 CC6.1/CC6.2",
     thresholds={"min_factors": 2},
     inferred=("clause numbers",),
     remediation="Require two factors for administrators, one of them cryptographic (FIDO2 key, smart card, "
@@ -47,13 +47,17 @@ def mfa(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "SEC-LOG",
     "Audit log retention",
     family="security",
-    standard="PRC Cybersecurity Law / PCI DSS",
-    clause="Art. 21: network logs ≥ 6 months; PCI DSS 10.5.1: ≥ 12 months",
+    standard="Cybersecurity Law of the People's Republic of China (2016, in force 2017-06-01)",
+    clause="Art. 21(3): network operators keep network logs for no less than six months "
+    "(binds every operator in China, whatever its MLPS level)",
+    read=True,
     thresholds={"min_days": 180},
     remediation="Keep audit logs at least the required days (365 if cardholder data is in scope).",
 )
 def log_retention(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    if not _applies(ctx):
+    # Art. 21 is law for every network operator, not an MLPS level-3 control: any site in China, or any MLPS
+    # target (levels 1–5 all sit under the same law), is judged, as are ISO 27001 / SOC 2 targets.
+    if not (_applies(ctx) or ctx.in_china or ctx.targets.mlps is not None):
         return None
     days = ctx.facility.security.audit_log_retention_days
     return Outcome(
@@ -66,7 +70,7 @@ def log_retention(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Audit records protected and backed up",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 security audit: protect and back up audit records; ISO 27001 A.8.15",
+    clause="§8.1.4.3 security audit: protect and back up audit records; ISO 27001 A.8.15",
     remediation="Ship audit logs to append-only (WORM or hash-chained) storage with a backup copy.",
 )
 def log_protected(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -78,7 +82,7 @@ def log_protected(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Encryption at rest",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 §8.1.4.8 (inf); ISO 27001 A.8.24; SOC 2 CC6.7",
+    clause="§8.1.4.8 (inf); ISO 27001 A.8.24; SOC 2 CC6.7",
     inferred=("MLPS clause",),
     remediation="Encrypt datasets, checkpoints and model artifacts at rest (e.g. AES-256-GCM with managed keys).",
 )
@@ -91,7 +95,7 @@ def crypto_rest(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Encryption in transit",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 §8.1.2.2 (inf); ISO 27001 A.8.24; SOC 2 CC6.7",
+    clause="§8.1.2.2 (inf); ISO 27001 A.8.24; SOC 2 CC6.7",
     inferred=("MLPS clause",),
     remediation="Use TLS for every API, console and replication link carrying important data.",
 )
@@ -104,7 +108,7 @@ def crypto_transit(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Electronic access control with logged entry and zones",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 physical access control; ISO 27001 A.7.1/A.7.2; SOC 2 CC6.4",
+    clause="§8.1.1.2 physical access control; ISO 27001 A.7.1/A.7.2; SOC 2 CC6.4",
     thresholds={"min_zones": 2},
     remediation="Fit electronic access control with logged entry at the machine rooms and split the site into "
     "zones (public, office, white space).",
@@ -126,7 +130,7 @@ def physical_access(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "CCTV monitoring of machine rooms",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 physical security; ISO 27001 A.7.4",
+    clause="§8.1.1.3 physical security (anti-theft, monitoring); ISO 27001 A.7.4",
     thresholds={"min_retention_days": 30},
     inferred=("min_retention_days",),
     remediation="Cover entrances and machine rooms with CCTV and keep recordings for the required days.",
@@ -150,7 +154,7 @@ def cctv(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Redundant communication lines and off-site backup",
     family="security",
     standard=MLPS,
-    clause="MLPS L3 (inf): redundant lines and devices, real-time off-site backup; ISO 27001 A.8.13/A.8.14",
+    clause="§8.1.4.11 (inf): redundant lines and devices, real-time off-site backup; ISO 27001 A.8.13/A.8.14",
     inferred=("clause",),
     remediation="Add a second carrier line and replicate important data off-site in near real time.",
 )
@@ -172,7 +176,7 @@ def availability(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     "Automatic fire suppression",
     family="security",
     standard=GB,
-    clause="fire protection of the main machine room (gas, water mist or pre-action)",
+    clause="§13.1 fire protection of the main machine room (gas, water mist or pre-action)",
     remediation="Install gas, water-mist or pre-action suppression in the white space.",
 )
 def fire_suppression(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -196,7 +200,8 @@ def _gas(ctx: Context) -> bool:
     "Two independent detector groups for gas/water-mist release",
     family="security",
     standard=GB,
-    clause="mandatory clause: release needs 2 independent detector groups, linked to CCTV",
+    clause="§13 mandatory clause: release needs 2 independent detector groups, linked to CCTV",
+    read=True,
     thresholds={"min_groups": 2},
     remediation="Wire two independent detector groups (e.g. smoke + heat) to the release panel and link it to CCTV.",
 )
@@ -218,7 +223,8 @@ def fire_detection(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Breathing apparatus where gas suppression is used",
     family="security",
     standard=GB,
-    clause="mandatory clause: gas-protected rooms keep breathing apparatus",
+    clause="§13 mandatory clause: gas-protected rooms keep breathing apparatus",
+    read=True,
     remediation="Keep self-contained breathing apparatus at the entrances of gas-protected rooms.",
 )
 def breathing_apparatus(ctx: Context, t: dict[str, Any]) -> Outcome | None:
@@ -233,7 +239,8 @@ def breathing_apparatus(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Fire resistance of machine-room walls and floors",
     family="security",
     standard=GB,
-    clause="mandatory clause: fire grade ≥ II; walls to other uses ≥ 2.0 h, floors ≥ 1.5 h, Class-A doors",
+    clause="§6 and §13 mandatory clauses: fire grade ≥ II; walls to other uses ≥ 2.0 h, floors ≥ 1.5 h, Class-A doors",
+    read=True,
     thresholds={"walls_h": 2.0, "floors_h": 1.5},
     remediation="Build the machine-room enclosure to the required fire-resistance ratings.",
 )
