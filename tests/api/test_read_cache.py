@@ -120,17 +120,26 @@ def test_another_process_write_shows_in_the_next_reads(server: Server) -> None:
 def test_a_write_through_this_server_is_read_back_at_once(server: Server) -> None:
     md = server.platform.metadata
     mv = md.register_model_version(
-        "digits", onnx_digest=None, checkpoint_digest=None, run_id="run-alpha", dataset_version_id=None, metrics={}
+        "digits",
+        onnx_digest=None,
+        checkpoint_digest=None,
+        run_id="run-alpha",
+        dataset_version_id=None,
+        metrics={},
+        project="alpha",
     )
-    server.platform.security.assign_project(local_access(), "model_version", str(mv.id), "alpha")
-    assert _kept(server, "/models").json()[0]["stage"] == "none"
+
+    def stage_of_it(answer: list[dict[str, object]]) -> object:
+        return next(m["stage"] for m in answer if m["id"] == mv.id)
+
+    assert stage_of_it(_kept(server, "/models").json()) == "none"
     promoted = server.client.post(
         f"/api/v1/models/{mv.ref}/promote",
         json={"stage": "production"},
         headers={"Authorization": f"Bearer {server.tokens['alpha']}"},
     )
     assert promoted.status_code == 200, promoted.text
-    assert server.get("/models").json()[0]["stage"] == "production"  # no waiting, on either database
+    assert stage_of_it(server.get("/models").json()) == "production"  # no waiting, on either database
 
 
 def test_callers_of_other_projects_never_get_each_others_answer(server: Server) -> None:

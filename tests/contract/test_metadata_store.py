@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aidc.errors import InvalidInput, NotFound
+from aidc.errors import Conflict, InvalidInput, NotFound
 from aidc.store.metadata import MetadataStore, open_metadata_store
+from aidc.store.metadata.records import ModelVersion
 
 
 class MetadataStoreContract:
@@ -137,6 +138,28 @@ class MetadataStoreContract:
             store.set_model_stage("cnn", 2, "prod")
         with pytest.raises(NotFound):
             store.get_model_version("cnn", 9)
+
+    def test_a_model_name_is_per_project(self, store: MetadataStore) -> None:
+        def register(project: str) -> ModelVersion:
+            return store.register_model_version(
+                "shared",
+                onnx_digest=None,
+                checkpoint_digest=None,
+                run_id=None,
+                dataset_version_id=None,
+                metrics={},
+                project=project,
+            )
+
+        assert [register("alpha").version, register("alpha").version, register("beta").version] == [1, 2, 1]
+        store.set_model_stage("shared", 1, "production", project="beta")
+        store.set_model_stage("shared", 2, "production", project="alpha")
+        store.set_model_stage("shared", 1, "production", project="alpha")  # archives alpha's 2, not beta's 1
+        stages = {(m.project, m.version): m.stage for m in store.list_model_versions("shared")}
+        assert stages == {("alpha", 1): "production", ("alpha", 2): "archived", ("beta", 1): "production"}
+        assert store.get_model_version("shared", project="beta").version == 1
+        with pytest.raises(Conflict, match="more than one project"):
+            store.get_model_version("shared")  # which one? the caller must say
 
     def test_deployments(self, store: MetadataStore) -> None:
         mv = store.register_model_version(

@@ -164,6 +164,7 @@ class DeployRequest(Body):
 
     model: str = Field(min_length=1, max_length=250, description="NAME or NAME:VERSION")
     name: str | None = Field(None, pattern=DEPLOYMENT_NAME, description="deployment name (default: the model's name)")
+    project: str | None = Field(None, max_length=200, description="the model's project, when its name is in several")
     replicas: WholeNumber = Field(1, ge=1, le=64)
     canary: float | None = Field(
         None, ge=0, le=100, description="roll into the existing deployment on this % of traffic"

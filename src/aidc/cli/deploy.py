@@ -100,6 +100,9 @@ def register(app: typer.Typer) -> None:
             None, "--promote-after", help="Promote a healthy canary by itself after this many requests."
         ),
         timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for the replicas to be ready."),
+        project: str | None = typer.Option(
+            None, "--project", help="The model's project, when its name is in more than one you can see."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Deploy a model version; with --canary, send a share of an existing deployment's traffic to it."""
@@ -111,6 +114,7 @@ def register(app: typer.Typer) -> None:
         with closing(open_client()) as client, err_console.status(f"deploying {model}…"):
             d = client.deploy(
                 model,
+                project=project,
                 name=name,
                 replicas=replicas,
                 canary=canary,

@@ -87,13 +87,16 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def show(
         ref: str = typer.Argument(..., metavar="NAME[:VERSION]", help="A model (its latest version) or one version."),
+        project: str | None = typer.Option(
+            None, "--project", help="The model's project, when its name is in more than one you can see."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a model version: metrics, digests, full lineage and deployments."""
         from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
-            shown = client.show_model(ref)
+            shown = client.show_model(ref, project=project)
         if as_json:
             print_json(shown)
             return
@@ -129,6 +132,9 @@ def register(app: typer.Typer) -> None:
     def promote(
         ref: str = typer.Argument(..., metavar="NAME:VERSION", help="The model version to move."),
         stage: PromoteTo = typer.Option(..., "--stage", help="Where to move it; production archives the current one."),
+        project: str | None = typer.Option(
+            None, "--project", help="The model's project, when its name is in more than one you can see."
+        ),
     ) -> None:
         """Move a model version to staging, production or archived."""
         from aidc.cli.connect import open_client
@@ -140,7 +146,7 @@ def register(app: typer.Typer) -> None:
             )
         # through the audited path: a promotion is a state change with an audit entry, CLI or API alike
         with closing(open_client()) as client:
-            changed_versions = client.promote_model(ref, stage.value)
+            changed_versions = client.promote_model(ref, stage.value, project=project)
         for changed in changed_versions:
             console.print(
                 Text.assemble((f"{changed['name']}:{changed['version']}", "bold"), " → ", status_text(changed["stage"]))

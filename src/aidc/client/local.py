@@ -98,11 +98,11 @@ class LocalClient:
     def list_models(self, name: str | None = None) -> list[JSON]:
         return self.services.records.list_models(self.access, name)
 
-    def show_model(self, ref: str) -> JSON:
-        return self.services.records.show_model(self.access, ref)
+    def show_model(self, ref: str, *, project: str | None = None) -> JSON:
+        return self.services.records.show_model(self.access, ref, project=project)
 
-    def promote_model(self, ref: str, stage: str) -> list[JSON]:
-        return self.services.records.promote_model(self.access, ref, stage)
+    def promote_model(self, ref: str, stage: str, *, project: str | None = None) -> list[JSON]:
+        return self.services.records.promote_model(self.access, ref, stage, project=project)
 
     def list_datasets(self, name: str | None = None) -> list[JSON]:
         return self.services.records.list_datasets(self.access, name)

@@ -187,11 +187,12 @@ class RemoteClient:
     def list_models(self, name: str | None = None) -> list[JSON]:
         return self._objects("GET", "models", params={"name": name} if name else None)
 
-    def show_model(self, ref: str) -> JSON:
-        return self._object("GET", "models", ref)
+    def show_model(self, ref: str, *, project: str | None = None) -> JSON:
+        return self._object("GET", "models", ref, params={"project": project} if project else None)
 
-    def promote_model(self, ref: str, stage: str) -> list[JSON]:
-        return self._objects("POST", "models", ref, "promote", json={"stage": stage})
+    def promote_model(self, ref: str, stage: str, *, project: str | None = None) -> list[JSON]:
+        params = {"project": project} if project else None
+        return self._objects("POST", "models", ref, "promote", json={"stage": stage}, params=params)
 
     def list_datasets(self, name: str | None = None) -> list[JSON]:
         return self._objects("GET", "datasets", params={"name": name} if name else None)

@@ -108,13 +108,16 @@ class PipelineRunner:
         artifacts: ArtifactStore,
         settings: Settings,
         *,
-        deployments: Callable[[str, bool], RunDeployments],
+        deployments: Callable[[str, bool, str], RunDeployments],
         observer: RunObserver | None = None,
         data_roots: tuple[str, ...] | None = None,
+        project: str = "default",
     ) -> None:
-        """``deployments(run_id, serve)``: what a deploy stage of the run deploys through (made when one runs);
-        ``data_roots``: the folders its stages may read files from (None: any this OS user may read)."""
+        """``deployments(run_id, serve, project)``: what a deploy stage of the run deploys through (made when one
+        runs); ``data_roots``: the folders its stages may read files from (None: any this OS user may read);
+        ``project``: where a new run and what it registers belong (a resumed run keeps its own)."""
         self.data_roots = data_roots
+        self.project = project
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
@@ -161,7 +164,7 @@ class PipelineRunner:
                 raise InvalidInput("no pipeline given", hint="aidc run PIPELINE.yaml, or aidc run --resume RUN")
             pipeline = load_pipeline(path)
             run_id = new_run_id()
-            self.store.create_run(run_id, pipeline.name, pipeline.as_json(), str(path))
+            self.store.create_run(run_id, pipeline.name, pipeline.as_json(), str(path), project=self.project)
             return run_id, pipeline, {}
         if path is not None:
             raise InvalidInput(
@@ -169,6 +172,7 @@ class PipelineRunner:
                 hint="--resume continues a run with the spec it was started with",
             )
         run = self.store.get_run(resume)
+        self.project = run.project
         if run.status == "succeeded":
             raise Conflict(
                 f"run {run.id} already succeeded; nothing to resume",
@@ -347,7 +351,7 @@ class PipelineRunner:
 
     def _run_deployments(self, run_id: str) -> Any:
         if self._deployments is None:
-            self._deployments = self._make_deployments(run_id, self._serve)
+            self._deployments = self._make_deployments(run_id, self._serve, self.project)
         return self._deployments
 
     def _drain(self, run_id: str, stage: str) -> None:
@@ -404,9 +408,10 @@ class PipelineRunner:
                 run_id=run_id,
                 dataset_version_id=value.dataset_version_id,
                 metrics=value.metrics,
+                project=self.project,
             )
             if value.stage != "none":
-                mv = store.set_model_stage(mv.name, mv.version, value.stage)
+                mv = store.set_model_stage(mv.name, mv.version, value.stage, project=self.project)
             if value.dataset_version_id is not None:
                 store.add_lineage(("dataset_version", str(value.dataset_version_id)), ("run", run_id), "input_to")
             store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")

@@ -65,7 +65,9 @@ class DeploymentService:
         """Serve model ``NAME[:VERSION]`` the caller may see (or canary it into its deployment); options as
         serving's ``Deployments.deploy``. The deployment is in the model's project from the start."""
         try:
-            version, model = self.records.model_version(access, ref, action="deployments.deploy")
+            version, model = self.records.model_version(
+                access, ref, project=options.pop("project", None), action="deployments.deploy"
+            )
         except AidcError as exc:  # a failed attempt at a change is audited too
             self.guard.record(access, "deployments.deploy", ref, result="failed", error=exc.code)
             raise

@@ -36,27 +36,41 @@ class Records:
         return self.store.list_model_versions_json(name, projects=self.guard.projects(access, "models:read"))
 
     def model_version(
-        self, access: Access, ref: str, *, permission: str = "models:read", action: str = "models.read"
+        self,
+        access: Access,
+        ref: str,
+        *,
+        project: str | None = None,
+        permission: str = "models:read",
+        action: str = "models.read",
     ) -> tuple[ModelVersion, JSON]:
         """The model version ``ref`` names, once ``access`` may ``permission`` in its project: ``NAME`` is the newest
-        version the caller may see. Returns the version and its JSON (with its project)."""
+        version. A name is per project: without ``project`` it is looked for among the projects the caller may see,
+        and must be in one of them only. Returns the version and its JSON (with its project)."""
         name, version = parse_model_ref(ref)
-        if version is None:
-            visible = self.list_models(access, name)
-            if not visible:
-                raise not_found("model", name)
-            version = max(m["version"] for m in visible)
-        found = self.store.get_model_version(name, version)
-        hidden = not_found("model version", f"{name}:{version}")
-        item = self.guard.visible(access, permission, "model_version", found.to_json(), action, f"model {ref}", hidden)
+        missing = not_found("model version", ref) if version is not None else not_found("model", name)
+        if project is None:
+            held = sorted({m["project"] for m in self.list_models(access, name)})
+            if not held:
+                raise missing
+            if len(held) > 1:
+                raise Conflict(
+                    f"model {name!r} is in more than one of your projects ({', '.join(held)})",
+                    hint="name the project: --project P (HTTP: ?project=P)",
+                )
+            project = held[0]
+        elif not access.allows("models:read", project):
+            raise missing
+        found = self.store.get_model_version(name, version, project=project)
+        item = self.guard.visible(access, permission, "model_version", found.to_json(), action, f"model {ref}", missing)
         return found, item
 
-    def show_model(self, access: Access, ref: str) -> JSON:
+    def show_model(self, access: Access, ref: str, *, project: str | None = None) -> JSON:
         """A model version with its lineage (a label per lineage node) and the deployments the caller may see that
         serve it."""
         from aidc.report.lineage import describe
 
-        found, model = self.model_version(access, ref)
+        found, model = self.model_version(access, ref, project=project)
         lineage = [e.to_json() for e in self.lineage(found)]
         nodes = {(e["src_kind"], e["src_id"]) for e in lineage} | {("model_version", str(found.id))}
         deployments = [
@@ -74,24 +88,20 @@ class Records:
     def lineage(self, model: ModelVersion) -> list[Any]:
         return list(self.store.iter_all_lineage("model_version", str(model.id)))
 
-    def promote_model(self, access: Access, ref: str, stage: str) -> list[JSON]:
+    def promote_model(self, access: Access, ref: str, stage: str, *, project: str | None = None) -> list[JSON]:
         """Move ``NAME:VERSION`` to a stage; returns every version whose stage changed (production archives the
-        previous one). Refused when the name has versions in a project the caller cannot change."""
+        previous one of the same name in the same project)."""
         name, version = parse_model_ref(ref)
         if version is None:
-            raise InvalidInput(f"promote needs NAME:VERSION, got {ref}", hint="e.g. digits-cnn:3")
-        _, model = self.model_version(access, ref, permission="models:promote", action="models.promote")
-        before = {m.version: m for m in self.store.list_model_versions(name)}
-        with self.guard.audited(
-            access, "models.promote", f"model {ref}", project=model["project"], stage=stage
-        ) as details:
-            if any(not access.allows("models:promote", m.project) for m in before.values()):
-                raise Conflict(
-                    f"model {name} has versions in projects you cannot change",
-                    hint="promotion may archive them; ask an admin or use a distinct model name per project",
-                )
-            self.store.set_model_stage(name, version, stage)
-            after = self.store.list_model_versions(name)
+            raise InvalidInput(f"promote needs NAME:VERSION, got {ref!r}", hint="e.g. digits-cnn:3")
+        _, model = self.model_version(
+            access, ref, project=project, permission="models:promote", action="models.promote"
+        )
+        where = model["project"]
+        before = {m.version: m for m in self.store.list_model_versions(name, projects=[where])}
+        with self.guard.audited(access, "models.promote", f"model {ref}", project=where, stage=stage) as details:
+            self.store.set_model_stage(name, version, stage, project=where)
+            after = self.store.list_model_versions(name, projects=[where])
             changed = [m.to_json() for m in after if m.stage != before[m.version].stage or m.version == version]
             details["changed"] = [f"{m['name']}:{m['version']}→{m['stage']}" for m in changed]
         return changed

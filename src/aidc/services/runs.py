@@ -55,16 +55,24 @@ class Runs:
         from aidc.serving.deploy import RunDeployments
         from aidc.serving.deployments import Deployments
 
-        def deployments(run_id: str, serve: bool) -> RunDeployments:
+        def deployments(run_id: str, serve: bool, project: str) -> RunDeployments:
             # Without --serve a run checks its deployment on its own Ray and takes it down when it ends.
             serving = (
                 self._serving() if serve else Deployments(self.store, self.artifacts, self.settings, on_this_ray=True)
             )
-            return RunDeployments(serving, self.store, self.guard.security, access, run_id, serve=serve)
+            return RunDeployments(
+                serving, self.store, self.guard.security, access, run_id, serve=serve, project=project
+            )
 
         roots = None if project is None else self.data_roots(project)
         return PipelineRunner(
-            self.store, self.artifacts, self.settings, deployments=deployments, observer=observer, data_roots=roots
+            self.store,
+            self.artifacts,
+            self.settings,
+            deployments=deployments,
+            observer=observer,
+            data_roots=roots,
+            project=project or "default",
         )
 
     def run_pipeline(

@@ -73,9 +73,11 @@ class RunDeployments:
         run_id: str,
         *,
         serve: bool,
+        project: str = "default",
     ) -> None:
         """``deployments``: the serving cluster's with ``serve``, else ones on the command's own Ray; each change is
-        audited as ``access``, the caller that runs the pipeline."""
+        audited as ``access``, the caller that runs the pipeline; what it deploys is the run's ``project``'s."""
+        self.project = project
         self.deployments = deployments
         self.store, self.security, self.access = store, security, access
         self.run_id = run_id
@@ -92,7 +94,7 @@ class RunDeployments:
         """Serve model version ``ref`` as deployment ``name`` (or its stand-in); returns the deployment."""
         serving = self.deployments
         name_of, _, number = ref.partition(":")
-        version = self.store.get_model_version(name_of, int(number) if number else None)
+        version = self.store.get_model_version(name_of, int(number) if number else None, project=self.project)
         existing = next((d for d in serving.list() if d["name"] == name), None)
         options: dict[str, Any] = {
             "replicas": config.replicas,
@@ -112,7 +114,7 @@ class RunDeployments:
             d = self._audited(
                 "deploy",
                 ref,
-                lambda: serving.deploy(version, name=name, **options),
+                lambda: serving.deploy(version, name=name, project=self.project, **options),
                 name=name,
                 replicas=config.replicas,
             )

@@ -42,6 +42,7 @@ def deploy(
     return services.deployments.deploy(
         access,
         body.model,
+        project=body.project,
         name=body.name,
         replicas=body.replicas,
         canary=body.canary,

@@ -141,22 +141,25 @@ async def list_models(
 @router.get("/models/{ref}", tags=["models"], response_model=JSON)
 async def show_model(
     ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
+    project: str | None = Query(None, max_length=200, description="the model's project, when the name is in several"),
     access: Access = Depends(authorize),
     services: Services = Depends(get_services),
 ) -> JSONResponse:
-    """``NAME`` (its newest version you may see) or ``NAME:VERSION``, with lineage."""
-    return await read(services, lambda: services.records.show_model(access, ref))
+    """``NAME`` (its newest version) or ``NAME:VERSION``, with lineage; names are per project."""
+    return await read(services, lambda: services.records.show_model(access, ref, project=project))
 
 
 @router.post("/models/{ref}/promote", tags=["models"])
 def promote_model(
     body: PromoteRequest,
     ref: str = Path(pattern=MODEL_VERSION_REF, description="NAME:VERSION"),
+    project: str | None = Query(None, max_length=200, description="the model's project, when the name is in several"),
     access: Access = Depends(authorize),
     services: Services = Depends(get_services),
 ) -> list[JSON]:
-    """Move ``NAME:VERSION`` to staging, production or archived; returns every version whose stage changed."""
-    return services.records.promote_model(access, ref, body.stage)
+    """Move ``NAME:VERSION`` to staging, production or archived; returns every version whose stage changed (in the
+    model's project only)."""
+    return services.records.promote_model(access, ref, body.stage, project=project)
 
 
 @router.get("/datasets", tags=["datasets"], response_model=list[JSON])

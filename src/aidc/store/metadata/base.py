@@ -70,7 +70,11 @@ class MetadataStore(ABC):
 
     # -- pipeline runs and their stages
     @abstractmethod
-    def create_run(self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None) -> PipelineRun: ...
+    def create_run(
+        self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None, *, project: str = "default"
+    ) -> PipelineRun:
+        """A new run, in ``project`` from the start (what it registers is numbered within that project)."""
+
     @abstractmethod
     def get_run(self, run_id: str, *, projects: Collection[str] | None = None) -> PipelineRun:
         """A run by id, or by a unique prefix of its id among the runs of ``projects`` (None: every project)."""
@@ -202,9 +206,15 @@ class MetadataStore(ABC):
         dataset_version_id: int | None,
         metrics: dict[str, Any],
         stage: str = "none",
-    ) -> ModelVersion: ...
+        project: str = "default",
+    ) -> ModelVersion:
+        """The next version of model ``name`` in ``project``: a name is per project, and so are its numbers."""
+
     @abstractmethod
-    def get_model_version(self, name: str, version: int | None = None) -> ModelVersion: ...
+    def get_model_version(self, name: str, version: int | None = None, *, project: str | None = None) -> ModelVersion:
+        """Version ``version`` (None: the newest) of ``name`` in ``project``; without a project the name must be in
+        one project only (Conflict otherwise)."""
+
     @abstractmethod
     def get_model_version_by_id(self, model_version_id: int) -> ModelVersion: ...
     @abstractmethod
@@ -220,7 +230,9 @@ class MetadataStore(ABC):
         return [m.to_json() for m in self.list_model_versions(name, projects=projects)]
 
     @abstractmethod
-    def set_model_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
+    def set_model_stage(self, name: str, version: int, stage: str, *, project: str | None = None) -> ModelVersion:
+        """Move a version to ``stage``; production archives the previous production version of the same name in the
+        same project only."""
 
     # -- deployments, their replicas and what happened to them
     @abstractmethod

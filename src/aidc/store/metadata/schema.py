@@ -101,9 +101,10 @@ class ArtifactRow(Base):
 
 class ModelVersionRow(Base):
     __tablename__ = "model_versions"
-    # 0005: a project's versions in list order (name, version), read from the index instead of sorted per request
+    # 0005: a project's versions in list order (name, version), read from the index instead of sorted per request;
+    # 0009: a model's name (and so its version numbers) is per project
     __table_args__ = (
-        UniqueConstraint("name", "version"),
+        UniqueConstraint("project", "name", "version", name="uq_model_versions_project_name_version"),
         Index("ix_model_versions_project_list", "project", "name", "version"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -266,9 +266,13 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         return row
 
     # -- runs
-    def create_run(self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None) -> r.PipelineRun:
+    def create_run(
+        self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None, *, project: str = "default"
+    ) -> r.PipelineRun:
         with self._session() as s:
-            row = PipelineRunRow(id=run_id, pipeline=pipeline, spec=spec, spec_path=spec_path, status="running")
+            row = PipelineRunRow(
+                id=run_id, pipeline=pipeline, spec=spec, spec_path=spec_path, status="running", project=project
+            )
             s.add(row)
             s.flush()
             return r.PipelineRun.model_validate(row)
@@ -522,11 +526,17 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         dataset_version_id: int | None,
         metrics: dict[str, Any],
         stage: str = "none",
+        project: str = "default",
     ) -> r.ModelVersion:
         self._check_stage(stage)
         with self._session() as s:
-            latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name))
+            latest = s.scalar(
+                select(func.max(ModelVersionRow.version)).where(
+                    ModelVersionRow.project == project, ModelVersionRow.name == name
+                )
+            )
             row = ModelVersionRow(
+                project=project,
                 name=name,
                 version=(latest or 0) + 1,
                 stage="none",
@@ -542,8 +552,17 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
                 self._move_stage(s, row, stage)
             return r.ModelVersion.model_validate(row)
 
-    def _find_model(self, s: Session, name: str, version: int | None) -> ModelVersionRow:
+    def _find_model(self, s: Session, name: str, version: int | None, project: str | None) -> ModelVersionRow:
         q = select(ModelVersionRow).where(ModelVersionRow.name == name)
+        if project is not None:
+            q = q.where(ModelVersionRow.project == project)
+        else:  # a name is per project: without one it must be unambiguous
+            held = sorted(set(s.scalars(select(ModelVersionRow.project).where(ModelVersionRow.name == name))))
+            if len(held) > 1:
+                raise Conflict(
+                    f"model {name!r} is in more than one project ({', '.join(held)})",
+                    hint="name the project: --project P (HTTP: ?project=P)",
+                )
         q = (
             q.where(ModelVersionRow.version == version)
             if version is not None
@@ -555,9 +574,9 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             raise NotFound(f"no model version {what!r}", hint="list models with `aidc models list`")
         return row
 
-    def get_model_version(self, name: str, version: int | None = None) -> r.ModelVersion:
+    def get_model_version(self, name: str, version: int | None = None, *, project: str | None = None) -> r.ModelVersion:
         with self._session() as s:
-            return r.ModelVersion.model_validate(self._find_model(s, name, version))
+            return r.ModelVersion.model_validate(self._find_model(s, name, version, project))
 
     def get_model_version_by_id(self, model_version_id: int) -> r.ModelVersion:
         with self._session() as s:
@@ -585,6 +604,7 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         if stage == "production":  # one production version per model: the previous one is archived
             for other in s.scalars(
                 select(ModelVersionRow).where(
+                    ModelVersionRow.project == row.project,
                     ModelVersionRow.name == row.name,
                     ModelVersionRow.stage == "production",
                     ModelVersionRow.id != row.id,
@@ -593,10 +613,10 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
                 other.stage = "archived"
         row.stage = stage
 
-    def set_model_stage(self, name: str, version: int, stage: str) -> r.ModelVersion:
+    def set_model_stage(self, name: str, version: int, stage: str, *, project: str | None = None) -> r.ModelVersion:
         self._check_stage(stage)
         with self._session() as s:
-            row = self._find_model(s, name, version)
+            row = self._find_model(s, name, version, project)
             if row.stage == "archived" and stage == "staging":
                 raise Conflict(f"{name}:{version} is archived", hint="register a new version instead")
             self._move_stage(s, row, stage)
