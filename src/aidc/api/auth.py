@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from aidc.api.gate import ACCESS_KEY
 from aidc.errors import AidcError, PermissionDenied, Unauthenticated
 from aidc.security import oidc
 from aidc.security.policy import required_permission
@@ -29,7 +30,7 @@ async def get_platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-def _verify(platform: Platform, token: str, source: str) -> Access:
+def verify(platform: Platform, token: str, source: str) -> Access:
     """An OIDC JWT (when an issuer is configured) or else an aidc API token; may read the store and the issuer."""
     return oidc.authenticate(platform, token, source) or platform.security.authenticate(token, source)
 
@@ -53,16 +54,19 @@ async def authorize(
     if permission == PUBLIC:
         return Access.anonymous(source)
     access = Access.anonymous(source)
+    checked: Access | None = request.scope.get(ACCESS_KEY)  # the front door (gate.py) verified the token already
     try:
-        if credentials is None:
+        if checked is not None:
+            access = checked
+        elif credentials is None:
             raise Unauthenticated(
                 "this route needs an API token",
                 hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one",
             )
-        token = credentials.credentials
-        access = platform.security.recently_verified(token, source) or await run_in_threadpool(
-            _verify, platform, token, source
-        )
+        else:
+            token = credentials.credentials
+            known = platform.security.recently_verified(token, source)
+            access = known if known is not None else await run_in_threadpool(verify, platform, token, source)
         if permission is None:
             raise PermissionDenied(
                 f"{method} {path} has no access policy, so nobody may call it",
