@@ -1,14 +1,51 @@
-"""The compute backend: a Ray cluster to run stages on — joined at an address, or started locally for one command."""
+"""The compute backend: a Ray cluster to run stages on — joined at an address, or started locally for one command.
+
+A Ray started here (no address) is this host's alone: every listener on 127.0.0.1 and token authentication on,
+with a token made for it, so neither the network nor another local user can run code on it. A cluster joined at
+an address is the operator's: aidc joins it with whatever ``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN`` the environment
+gives (docs/control-plane.md says what a shared, multi-node cluster must set).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aidc.errors import BackendUnavailable
+
+# Ray's switch for "no multi-node cluster": with it off, Ray puts the node's IP — and so GCS, raylet, object
+# manager and agents — on 127.0.0.1 instead of the host's first interface (and all interfaces).
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rpartition(":")[0] or address
+    return host in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def keep_ray_on_loopback() -> None:
+    """Make this process's Ray (and every Ray process it starts) bind 127.0.0.1 only."""
+    import ray._private.ray_constants as constants
+
+    os.environ[LOOPBACK_ONLY] = "0"
+    constants.ENABLE_RAY_CLUSTER = False  # read at import; Ray may have been imported before this call
+
+
+def start_token_auth() -> None:
+    """Token authentication for a Ray started here, with a fresh token in this process's environment (which
+    the Ray processes it starts, and the job processes the server starts, inherit). Never ~/.ray/auth_token:
+    Ray writes that 0644, and every later Ray on the host would pick it up."""
+    from aidc.serving.cluster import reload_ray_auth
+
+    if os.environ.get("RAY_AUTH_MODE") == "token" and os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    reload_ray_auth()
 
 
 @contextmanager
@@ -22,9 +59,14 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
 
     # Stage output goes to each stage's log file, not the terminal the live display is drawing on.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started_here = not ray.is_initialized()
     if started_here:
+        if not address or _loopback(address):
+            keep_ray_on_loopback()  # a cluster on 127.0.0.1 (ours, or a job joining the server's) stays there
+        if not address:
+            start_token_auth()
+        else:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # joined: the operator's environment decides
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
         try:
             if address:

@@ -12,6 +12,7 @@ from typing import Any
 from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from aidc.security import tokens
 from aidc.security.audit import ChainReport, verify_chain
+from aidc.security.audit_sink import AuditSink
 from aidc.security.auth_cache import DEFAULT_TTL_S, VerifiedTokens
 from aidc.security.base import DEFAULT_PROJECT, SecurityStore
 from aidc.security.records import ApiToken, AuditEntry, Principal, Project
@@ -53,8 +54,12 @@ class Security:
         token_ttl_days: int = 30,
         retention_days: int = 180,
         auth_cache_s: float = DEFAULT_TTL_S,
+        audit_sink: str = "",
+        audit_key: str = "",
     ) -> None:
         self.store = store
+        # Every entry also to a JSON-lines file off the database, signed with audit_key (audit_sink.py).
+        self.sink = AuditSink(audit_sink, audit_key.encode() or None) if audit_sink else None
         self.token_ttl_days = token_ttl_days
         self.retention_days = retention_days
         # Who a verified token stands for, for auth_cache_s seconds (see auth_cache.py): changes made here forget
@@ -163,7 +168,7 @@ class Security:
         """Append one audit entry. Callers pass ids and names, never secrets."""
         if access.token_id:
             details = {"token_id": access.token_id} | details
-        return self.store.append_audit(
+        entry = self.store.append_audit(
             at=_now(),
             actor=_text(access.principal),
             action=_text(action),
@@ -173,6 +178,9 @@ class Security:
             result=result,
             details=_text(details),
         )
+        if self.sink is not None:
+            self.sink.write(entry)
+        return entry
 
     @contextmanager
     def audited(
@@ -203,7 +211,8 @@ class Security:
         return self.store.audit_entries(**filters)
 
     def audit_verify(self) -> ChainReport:
-        return verify_chain(self.store.iter_audit())
+        report = verify_chain(self.store.iter_audit())
+        return self.sink.check(self.store.iter_audit(), report) if self.sink is not None else report
 
     def audit_export(self) -> Iterator[AuditEntry]:
         return self.store.iter_audit()
@@ -211,7 +220,10 @@ class Security:
     def prune_audit(self, access: Access) -> AuditEntry | None:
         """Delete the entries older than the retention period, leaving the entry that accounts for them."""
         before = _now() - timedelta(days=self.retention_days)
-        return self.store.prune_audit(before, actor=access.principal, source=access.source)
+        entry = self.store.prune_audit(before, actor=access.principal, source=access.source)
+        if entry is not None and self.sink is not None:
+            self.sink.write(entry)
+        return entry
 
     # -- first start
     def bootstrap(self, access: Access, admin_token: str = "") -> str | None:
