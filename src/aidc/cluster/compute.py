@@ -20,6 +20,7 @@ from aidc.errors import BackendUnavailable
 # Ray's switch for "no multi-node cluster": with it off, Ray puts the node's IP — and so GCS, raylet, object
 # manager and agents — on 127.0.0.1 instead of the host's first interface (and all interfaces).
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_made_here: set[str] = set()  # the Ray tokens this process made for a Ray it started (not the operator's)
 
 
 def _loopback(address: str) -> bool:
@@ -43,9 +44,16 @@ def start_token_auth() -> None:
 
     if os.environ.get("RAY_AUTH_MODE") == "token" and os.environ.get("RAY_AUTH_TOKEN"):
         return
+    token = secrets.token_hex(32)
+    _made_here.add(token)
     os.environ["RAY_AUTH_MODE"] = "token"
-    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ["RAY_AUTH_TOKEN"] = token
     reload_ray_auth()
+
+
+def auth_made_here() -> bool:
+    """Whether this process's Ray auth environment is one it made for its own local Ray (else: the operator's)."""
+    return os.environ.get("RAY_AUTH_TOKEN") in _made_here
 
 
 @contextmanager

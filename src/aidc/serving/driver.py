@@ -40,8 +40,12 @@ def run_elsewhere(settings: Settings, verb: str, deployment_id: int, timeout: fl
         for name, value in settings.model_dump().items()
     }
     request = json.dumps({"settings": given, "verb": verb, "id": deployment_id, "timeout": timeout}, default=str)
-    # The child finds its cluster by our settings, never by the Ray this process drives.
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    from aidc.cluster.compute import auth_made_here
+
+    # The child finds its cluster by our settings, never by the Ray this process drives; the token made for
+    # that Ray stays here (an operator's RAY_AUTH_* for a cluster of theirs goes along).
+    dropped = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN") if auth_made_here() else ("RAY_ADDRESS",)
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     try:
         done = subprocess.run(
             [sys.executable, "-m", "aidc.serving.driver"],
