@@ -256,7 +256,8 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.current = _Request()
-        self._arm_header_timer()  # a pipelined request's own clock starts with it
+        self._disarm_header_timer()  # each request has the whole HEADER_TIMEOUT_S from its first byte
+        self._arm_header_timer()
 
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
