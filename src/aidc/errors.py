@@ -138,6 +138,26 @@ class Unauthenticated(PermissionDenied):
     http_status = 401
 
 
+class RateLimited(AidcError):
+    """Too many failed attempts from one source or at one token: refused for a while without being checked."""
+
+    code = "rate_limited"
+    http_status = 429
+    exit_code = 1
+
+    def __init__(self, message: str, *, retry_after_s: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
+class BodyTooLarge(AidcError):
+    """A request body over the server's limit (AIDC_MAX_BODY_MB)."""
+
+    code = "body_too_large"
+    http_status = 413
+    exit_code = 2
+
+
 class BackendUnavailable(AidcError):
     """A backend (metadata store, artifact store, Ray, a server) cannot be reached."""
 

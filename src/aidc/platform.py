@@ -35,7 +35,7 @@ class Platform:
     def metadata(self) -> MetadataStore:
         from aidc.store.metadata import open_metadata_store
 
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.settings.make_home()
         return open_metadata_store(self.settings.metadata_url)
 
     @cached_property
@@ -57,12 +57,14 @@ class Platform:
         from aidc.security.service import Security
         from aidc.security.sql import SqlSecurityStore
 
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.settings.make_home()
         return Security(
             SqlSecurityStore(self.settings.metadata_url),
             token_ttl_days=self.settings.token_ttl_days,
             retention_days=self.settings.audit_retention_days,
             auth_cache_s=self.settings.auth_cache_seconds,
+            audit_sink=self.settings.audit_sink,
+            audit_key=self.settings.audit_hmac_key.get_secret_value(),
         )
 
     @cached_property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +44,28 @@ class Settings(BaseSettings):
     server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
     token: SecretStr = Field(SecretStr(""), description="API token for `server`")
     admin_token: SecretStr = Field(SecretStr(""), description="the first admin's token when `aidc server` bootstraps")
-    token_ttl_days: int = Field(90, ge=0, description="default lifetime of a new API token; 0 = no expiry")
+    token_ttl_days: int = Field(
+        30, ge=0, description="default lifetime of a new API token (a child token never outlives its parent); 0 = none"
+    )
+    max_body_mb: float = Field(
+        16.0, gt=0, description="largest request body the server reads (413 above it; only after the token is checked)"
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For/-Proto "
+        "the server believes (default: none; the peer's own address is the caller's)",
+    )
+    audit_hmac_key: SecretStr = Field(
+        SecretStr(""),
+        description="key (any long random string) that anchors the audit chain: each entry's hash is also "
+        "signed with it, so whoever can write the database but lacks it cannot re-hash the chain unnoticed",
+    )
+    audit_sink: str = Field(
+        "", description="JSON-lines file every audit entry is also appended to (ship it off the host: fluent-bit…)"
+    )
+    allow_public_serving: bool = Field(
+        False, description="allow deployments to listen on all interfaces (host 0.0.0.0 / ::); off: 127.0.0.1 only"
+    )
     audit_retention_days: int = Field(180, ge=1, description="audit entries older than this are pruned")
     auth_cache_seconds: float = Field(
         10.0,
@@ -95,6 +117,15 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def make_home(self) -> Path:
+        """``home``, made if missing, owner-only (0700): it holds the master key, the database and the jobs'
+        logs. An existing one others can enter is tightened, if it is ours."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = self.home.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            self.home.chmod(0o700)
+        return self.home
 
     def public(self) -> dict[str, Any]:
         """Settings as shown to users (`aidc doctor`)."""

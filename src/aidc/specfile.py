@@ -95,9 +95,29 @@ def _walk(
     return _scalar(node)
 
 
+def _refuse_aliases(text: str, file: str) -> None:
+    """Refuse the first alias (``*name``, ``<<: *name``): each one repeats its anchor's whole subtree, so a few
+    hundred bytes of nested aliases expand to billions of nodes (the "billion laughs"). A spec has no need of
+    them, and refusing them outright is cheaper and clearer than capping an expansion already under way. The
+    event stream is read without building anything, in time linear in the text."""
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            problem = SpecProblem(
+                file,
+                mark.line + 1,
+                mark.column + 1,
+                "",
+                f"YAML aliases are not allowed in a spec (*{event.anchor})",
+                "write the value out in full instead of referring to an anchor (&name)",
+            )
+            raise InvalidSpec(str(problem), problems=[problem])
+
+
 def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
-    """Parse YAML text keeping node positions; syntax errors become InvalidSpec with line:col."""
+    """Parse YAML text keeping node positions; syntax errors and aliases become InvalidSpec with line:col."""
     try:
+        _refuse_aliases(text, file)
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

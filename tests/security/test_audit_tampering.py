@@ -122,3 +122,57 @@ def test_list_filters_by_action_and_result(home: Path) -> None:
     ]
     platform = Platform(Settings())
     assert platform.security.audit_list(result="denied") == []
+
+
+def _rehash_everything_after(home: Path, seq: int) -> None:
+    """What someone who can write the database does: change an entry and re-hash the chain from there on."""
+    from aidc.security.audit import entry_hash
+    from aidc.security.records import AuditEntry
+
+    engine = create_engine(f"sqlite:///{home / 'aidc.db'}")
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT * FROM audit_entries ORDER BY seq")).mappings().all()
+        prev = None
+        for row in rows:
+            entry = AuditEntry.model_validate(
+                dict(row)
+                | {"details": json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]}
+            )
+            if entry.seq == seq:
+                entry = entry.model_copy(update={"actor": "mallory"})
+            if entry.seq >= seq:
+                prev_hash = prev.hash if prev else entry.prev_hash
+                entry = entry.model_copy(update={"prev_hash": prev_hash})
+                entry = entry.model_copy(update={"hash": entry_hash(prev_hash, entry.model_dump())})
+                conn.execute(
+                    text("UPDATE audit_entries SET actor=:a, prev_hash=:p, hash=:h WHERE seq=:s"),
+                    {"a": entry.actor, "p": entry.prev_hash, "h": entry.hash, "s": entry.seq},
+                )
+            prev = entry
+    engine.dispose()
+
+
+def test_a_rehashed_chain_verifies_alone_but_not_against_the_signed_sink(
+    aidc_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("AIDC_AUDIT_SINK", str(sink))
+    monkeypatch.setenv("AIDC_AUDIT_HMAC_KEY", "k" * 40)
+    for args in (["projects", "create", "vision"], ["users", "create", "alice"], ["users", "create", "bob"]):
+        assert runner.invoke(app, args).exit_code == 0
+    lines = [json.loads(x) for x in sink.read_text().splitlines()]
+    assert [x["seq"] for x in lines] == [1, 2, 3] and all(len(x["mac"]) == 64 for x in lines)
+    assert _verify()[0] == 0
+
+    _rehash_everything_after(aidc_home, 2)
+    monkeypatch.delenv("AIDC_AUDIT_SINK")
+    assert _verify()[0] == 0  # the chain alone cannot tell: it was re-hashed consistently
+    monkeypatch.setenv("AIDC_AUDIT_SINK", str(sink))
+    code, output = _verify()
+    assert code == 1 and "entry 2 differs from the audit sink" in output
+
+    # nor can the sink be rewritten to match without the key
+    forged = [x | {"hash": "0" * 64} if x["seq"] == 2 else x for x in lines]
+    sink.write_text("".join(json.dumps(x) + "\n" for x in forged))
+    code, output = _verify()
+    assert code == 1 and "not signed with the key" in output

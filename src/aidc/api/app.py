@@ -16,10 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidc import __version__
 from aidc.api.auth import authorize
+from aidc.api.gate import FrontDoor
 from aidc.api.read_cache import ReadCache
 from aidc.api.routes import audit, deployments, jobs, keys, records, security
 from aidc.api.schemas import ERROR_RESPONSES
-from aidc.errors import AidcError
+from aidc.errors import AidcError, RateLimited
 from aidc.security.policy import required_permission, unpoliced
 from aidc.security.roles import PUBLIC, Access
 from aidc.store.metadata.changes import SECURITY_TABLES, ChangeFeed
@@ -58,9 +59,10 @@ def _error(status: int, body: Mapping[str, object], headers: dict[str, str] | No
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AidcError)
     async def aidc_error(_: Request, exc: AidcError) -> JSONResponse:
-        return _error(
-            exc.http_status, exc.to_dict(), {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        )
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return _error(exc.http_status, exc.to_dict(), headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,7 +82,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Starlette names the methods of the first route on the path; name all of them
             headers["Allow"] = ", ".join(
@@ -152,6 +154,7 @@ def create_app(
     for module in (records, deployments, security, audit, jobs, keys):
         app.include_router(module.router)
     _install_error_handlers(app)
+    app.add_middleware(FrontDoor, services=platform)
     _document_public_routes(app)
     missing = unpoliced(routes_of(app))
     if missing:

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from aidc.api.gate import ACCESS_KEY
 from aidc.errors import AidcError, PermissionDenied, Unauthenticated
 from aidc.security import oidc
 from aidc.security.policy import required_permission
@@ -29,7 +30,7 @@ async def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _verify(services: Services, token: str, source: str) -> Access:
+def verify(services: Services, token: str, source: str) -> Access:
     """An OIDC JWT (when an issuer is configured) or else an aidc API token; may read the store and the issuer."""
     verifier = services.oidc if oidc.looks_like_jwt(token) else None
     if verifier is not None:
@@ -56,16 +57,19 @@ async def authorize(
     if permission == PUBLIC:
         return Access.anonymous(source)
     access = Access.anonymous(source)
+    checked: Access | None = request.scope.get(ACCESS_KEY)  # the front door (gate.py) verified the token already
     try:
-        if credentials is None:
+        if checked is not None:
+            access = checked
+        elif credentials is None:
             raise Unauthenticated(
                 "this route needs an API token",
                 hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one",
             )
-        token = credentials.credentials
-        access = services.security.recently_verified(token, source) or await run_in_threadpool(  # type: ignore[assignment]
-            _verify, services, token, source
-        )
+        else:
+            token = credentials.credentials
+            known = services.security.recently_verified(token, source)
+            access = known if known is not None else await run_in_threadpool(verify, services, token, source)
         if permission is None:
             raise PermissionDenied(
                 f"{method} {path} has no access policy, so nobody may call it",

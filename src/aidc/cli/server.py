@@ -79,4 +79,7 @@ def register(app: typer.Typer) -> None:
             ssl_certfile=str(tls_cert) if tls_cert else None,
             ssl_keyfile=str(tls_key) if tls_key else None,
             log_level="info",
+            # The app believes X-Forwarded-For only from AIDC_TRUSTED_PROXIES (api/gate.py); uvicorn's own
+            # handling would believe it from 127.0.0.1 — any local process — before the app saw the request.
+            proxy_headers=False,
         )

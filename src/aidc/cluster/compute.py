@@ -1,14 +1,66 @@
-"""The compute backend: a Ray cluster to run stages on — joined at an address, or started locally for one command."""
+"""The compute backend: a Ray cluster to run stages on — joined at an address, or started locally for one command.
+
+A Ray started here (no address) is this host's alone: every listener on 127.0.0.1 and token authentication on,
+with a token made for it, so neither the network nor another local user can run code on it. A cluster joined at
+an address is the operator's: aidc joins it with whatever ``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN`` the environment
+gives (docs/control-plane.md says what a shared, multi-node cluster must set).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aidc.errors import BackendUnavailable
+
+# Ray's switch for "no multi-node cluster": with it off, Ray puts the node's IP — and so GCS, raylet, object
+# manager and agents — on 127.0.0.1 instead of the host's first interface (and all interfaces).
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_made_here: set[str] = set()  # the Ray tokens this process made for a Ray it started (not the operator's)
+
+
+def _loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rpartition(":")[0] or address
+    return host in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def keep_ray_on_loopback() -> None:
+    """Make this process's Ray (and every Ray process it starts) bind 127.0.0.1 only."""
+    import ray._private.ray_constants as constants
+
+    os.environ[LOOPBACK_ONLY] = "0"
+    constants.ENABLE_RAY_CLUSTER = False  # read at import; Ray may have been imported before this call
+
+
+def start_token_auth() -> None:
+    """Token authentication for a Ray started here, with a fresh token in this process's environment (which
+    the Ray processes it starts, and the job processes the server starts, inherit). Never ~/.ray/auth_token:
+    Ray writes that 0644, and every later Ray on the host would pick it up."""
+    if os.environ.get("RAY_AUTH_MODE") == "token" and os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    token = secrets.token_hex(32)
+    _made_here.add(token)
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = token
+    reload_ray_auth()
+
+
+def reload_ray_auth() -> None:
+    """Make an already imported Ray see the auth environment again (what Ray itself does when it turns auth on)."""
+    # Both exist in Ray 2.60's compiled _raylet module; its type stub does not declare them.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def auth_made_here() -> bool:
+    """Whether this process's Ray auth environment is one it made for its own local Ray (else: the operator's)."""
+    return os.environ.get("RAY_AUTH_TOKEN") in _made_here
 
 
 def cluster_resources(*, available: bool = False) -> dict[str, float]:
@@ -39,9 +91,14 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
 
     # Stage output goes to each stage's log file, not the terminal the live display is drawing on.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started_here = not ray.is_initialized()
     if started_here:
+        if not address or _loopback(address):
+            keep_ray_on_loopback()  # a cluster on 127.0.0.1 (ours, or a job joining the server's) stays there
+        if not address:
+            start_token_auth()
+        else:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # joined: the operator's environment decides
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
         try:
             if address:

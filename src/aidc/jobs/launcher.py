@@ -49,7 +49,9 @@ class ProcessLauncher:
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / LOG_NAME).open("ab") as log:
             # its own session: a Ctrl-C meant for the server's terminal must not stop the jobs
-            env = self.env | {"AIDC_RAY_ADDRESS": self.ray_address()}
+            address = self.ray_address()  # first: a cluster started now puts its Ray token in our environment
+            ray_auth = {k: os.environ[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN") if k in os.environ}
+            env = self.env | ray_auth | {"AIDC_RAY_ADDRESS": address}
             proc = subprocess.Popen(
                 [sys.executable, "-m", "aidc.cli.job_process", job_id],
                 env=env,

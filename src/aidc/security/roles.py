@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from fnmatch import fnmatchcase
 
 ALL_PROJECTS = "*"  # a role bound on "*" holds in every project
@@ -65,6 +66,7 @@ class Access:
     scopes: tuple[str, ...] = ("*",)
     token_id: str | None = None
     source: str = ""
+    expires_at: datetime | None = None  # when the token this caller came with expires (None: never, or no token)
 
     @classmethod
     def anonymous(cls, source: str) -> Access:

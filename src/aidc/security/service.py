@@ -9,15 +9,19 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from aidc.errors import AidcError, Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from aidc.security import tokens
 from aidc.security.audit import ChainReport, verify_chain
+from aidc.security.audit_sink import AuditSink
 from aidc.security.auth_cache import DEFAULT_TTL_S, VerifiedTokens
 from aidc.security.base import DEFAULT_PROJECT, SecurityStore
 from aidc.security.records import ApiToken, AuditEntry, Principal, Project
+from aidc.security.rejections import RejectionSampler
 from aidc.security.roles import ALL_PROJECTS, NAME_PATTERN, PRINCIPAL_KINDS, ROLES, SCOPES, Access
+from aidc.security.throttle import Throttle
 
 BOOTSTRAP_ADMIN = "admin"
+REJECTIONS = Access(principal="system:rejections", kind="local", source="aidc server")
 TOUCH_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may be: one write per token per minute
 _BAD_TOKEN = "invalid, expired or revoked API token"
 _BAD_TOKEN_HINT = "log in again with a valid token (`aidc login URL`); an admin makes one with `aidc tokens create`"
@@ -47,11 +51,15 @@ class Security:
         self,
         store: SecurityStore,
         *,
-        token_ttl_days: int = 90,
+        token_ttl_days: int = 30,
         retention_days: int = 180,
         auth_cache_s: float = DEFAULT_TTL_S,
+        audit_sink: str = "",
+        audit_key: str = "",
     ) -> None:
         self.store = store
+        # Every entry also to a JSON-lines file off the database, signed with audit_key (audit_sink.py).
+        self.sink = AuditSink(audit_sink, audit_key.encode() or None) if audit_sink else None
         self.token_ttl_days = token_ttl_days
         self.retention_days = retention_days
         # Who a verified token stands for, for auth_cache_s seconds (see auth_cache.py): changes made here forget
@@ -63,6 +71,9 @@ class Security:
         self._verified: dict[bytes, str] = {}
         self._touched: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        # Wrong secrets, per token id and per source address (see throttle.py): bounded, decaying refusals.
+        self.throttle = Throttle()
+        self.rejections = RejectionSampler()
 
     # -- who is calling
     def recently_verified(self, token: str, source: str) -> Access | None:
@@ -85,11 +96,18 @@ class Security:
             return known
         seen = self.verified.seen()  # before the store is read: a change from here on drops what is kept
         token_id = tokens.token_id_of(token)
+        proven = self._verified.get(fingerprint) == token_id
+        if not proven:
+            # A secret this process has verified before is never refused: whoever floods a token id or a
+            # shared source address with wrong secrets cannot lock out a user already working.
+            self._refuse_if_throttled(token_id, source)
         record = self.store.get_token(token_id)
-        if record is None:
+        if record is None:  # no hash was computed: nothing to throttle (an unknown id costs one indexed read)
             raise Unauthenticated(_BAD_TOKEN, hint=_BAD_TOKEN_HINT)
-        if self._verified.get(fingerprint) != token_id:
+        if not proven:
             if not tokens.token_matches(record.secret_hash, token):
+                self.throttle.failed(("source", source))
+                self.throttle.failed(("token", token_id))
                 raise Unauthenticated(_BAD_TOKEN, hint=_BAD_TOKEN_HINT)
             with self._lock:
                 if len(self._verified) >= 10_000:
@@ -114,9 +132,19 @@ class Security:
             token_id=token_id,
             bindings=frozenset((b.role, b.project) for b in principal.roles),
             source=source,
+            expires_at=expires,
         )
         self.verified.put(fingerprint, access, expires, seen)
         return access
+
+    def _refuse_if_throttled(self, token_id: str, source: str) -> None:
+        wait = max(self.throttle.retry_after(("source", source)), self.throttle.retry_after(("token", token_id)))
+        if wait > 0:
+            raise RateLimited(
+                f"too many wrong tokens from {source} or for token {token_id}; try again in {wait:.0f} s",
+                retry_after_s=wait,
+                hint="check the token you send; repeated wrong tokens are refused for up to a minute",
+            )
 
     def _touch(self, token_id: str | None, now: datetime | None = None) -> None:
         """Record when a token was last used, at most once a minute (a write per request would cost more than
@@ -140,7 +168,7 @@ class Security:
         """Append one audit entry. Callers pass ids and names, never secrets."""
         if access.token_id:
             details = {"token_id": access.token_id} | details
-        return self.store.append_audit(
+        entry = self.store.append_audit(
             at=_now(),
             actor=_text(access.principal),
             action=_text(action),
@@ -150,6 +178,9 @@ class Security:
             result=result,
             details=_text(details),
         )
+        if self.sink is not None:
+            self.sink.write(entry)
+        return entry
 
     @contextmanager
     def audited(
@@ -168,11 +199,20 @@ class Security:
             access, action, target, result="denied", project=project, error=error.code, status=error.http_status
         )
 
+    def rejected(self, access: Access, action: str, target: str, error: AidcError) -> None:
+        """A request refused before its caller was authenticated: sampled, not one entry each (rejections.py)."""
+        write, summary = self.rejections.admit(access.source, action)
+        if summary is not None:
+            self.record(REJECTIONS, "auth.rejected", "api", result="denied", **summary)
+        if write:
+            self.denied(access, action, target, error)
+
     def audit_list(self, **filters: Any) -> list[AuditEntry]:
         return self.store.audit_entries(**filters)
 
     def audit_verify(self) -> ChainReport:
-        return verify_chain(self.store.iter_audit())
+        report = verify_chain(self.store.iter_audit())
+        return self.sink.check(self.store.iter_audit(), report) if self.sink is not None else report
 
     def audit_export(self) -> Iterator[AuditEntry]:
         return self.store.iter_audit()
@@ -180,7 +220,10 @@ class Security:
     def prune_audit(self, access: Access) -> AuditEntry | None:
         """Delete the entries older than the retention period, leaving the entry that accounts for them."""
         before = _now() - timedelta(days=self.retention_days)
-        return self.store.prune_audit(before, actor=access.principal, source=access.source)
+        entry = self.store.prune_audit(before, actor=access.principal, source=access.source)
+        if entry is not None and self.sink is not None:
+            self.sink.write(entry)
+        return entry
 
     # -- first start
     def bootstrap(self, access: Access, admin_token: str = "") -> str | None:
@@ -211,6 +254,15 @@ class Security:
     ) -> tuple[ApiToken, str]:
         days = self.token_ttl_days if expires_days is None else expires_days
         expires = _now() + timedelta(days=days) if days else None
+        parent = _aware(access.expires_at)
+        if parent is not None and (expires is None or expires > parent):
+            if expires_days is not None:  # asked for outright: say no rather than hand out less than asked
+                raise PermissionDenied(
+                    "a token cannot outlive the token that creates it "
+                    f"(this one expires {parent.isoformat(timespec='seconds')})",
+                    hint="ask for fewer expires_days, or create it with a longer-lived token",
+                )
+            expires = parent  # the default lifetime, cut to the parent's
         for _ in range(5):  # a clash of 32-bit ids is rare; a new token resolves it
             token_id, secret = (tokens.token_id_of(token), token) if token else tokens.new_token()
             try:

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aidc.cluster.compute import LOOPBACK_ONLY, keep_ray_on_loopback, reload_ray_auth
 from aidc.errors import BackendUnavailable
 from aidc.serving.endpoint import process_alive
 
@@ -154,6 +155,7 @@ class ServingCluster:
             **os.environ,
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
             "RAY_USAGE_STATS_ENABLED": "0",
+            LOOPBACK_ONLY: "0",  # every listener on 127.0.0.1, not the host's interfaces (compute.py)
             **_auth(token),
         }
         env.pop("RAY_ADDRESS", None)
@@ -229,6 +231,8 @@ class ServingCluster:
             yield
             return
         address, token = self._find(start=start)
+        if not self.configured:
+            keep_ray_on_loopback()  # the head aidc started is on 127.0.0.1 only; so must its driver be
         if ray.is_initialized():
             raise BackendUnavailable(
                 "this process is already connected to a Ray cluster",
@@ -238,7 +242,7 @@ class ServingCluster:
         saved = {k: os.environ.get(k) for k in _auth("")}
         if token is not None:
             os.environ.update(_auth(token))
-            _reload_ray_auth()
+            reload_ray_auth()
         try:
             try:
                 ray.init(
@@ -264,16 +268,7 @@ class ServingCluster:
                 else:
                     os.environ[key] = value
             if token is not None:
-                _reload_ray_auth()
-
-
-def _reload_ray_auth() -> None:
-    """Make an already imported Ray see the auth environment again (what Ray itself does when it turns auth on)."""
-    # Both exist in Ray 2.60's compiled _raylet module; its type stub does not declare them.
-    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
-
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
+                reload_ray_auth()
 
 
 def _auth(token: str) -> dict[str, str]:

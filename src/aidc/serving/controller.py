@@ -44,6 +44,7 @@ class ControllerConfig:
     workdir: str
     namespace: str
     host: str = "127.0.0.1"
+    client_token_sha256: str = ""  # clients of the deployment must send the token with this hash (router.py)
 
 
 def controller_name(deployment_id: int) -> str:
@@ -186,13 +187,25 @@ class DeploymentController:
         log_path = Path(self.config.workdir) / "logs" / "router.log"
         try:
             self.router = start_router(
-                d.name, self.token, host=self.config.host, port=port, log_path=log_path, die_with_parent=True
+                d.name,
+                self.token,
+                host=self.config.host,
+                port=port,
+                log_path=log_path,
+                die_with_parent=True,
+                client_token_sha256=self.config.client_token_sha256,
             )
         except AidcError:
             if not port:
                 raise
             self.router = start_router(
-                d.name, self.token, host=self.config.host, port=0, log_path=log_path, die_with_parent=True
+                d.name,
+                self.token,
+                host=self.config.host,
+                port=0,
+                log_path=log_path,
+                die_with_parent=True,
+                client_token_sha256=self.config.client_token_sha256,
             )
         self.router_client = RouterClient(self.router.url, self.token)
         self.routes = None

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aidc.errors import AidcError, BackendUnavailable, Conflict, InvalidInput, NotFound
+from aidc.errors import AidcError, BackendUnavailable, Conflict, InvalidInput, NotFound, PermissionDenied
 from aidc.serving.canary import CanaryPolicy, promote, roll_back, start_canary
 
 if TYPE_CHECKING:
@@ -61,10 +62,13 @@ class Deployments:
         policy: CanaryPolicy | None = None,
         timeout: float = SETTLE_TIMEOUT_S,
         project: str | None = None,
+        auth: bool = False,
     ) -> dict[str, Any]:
         """Serve ``version`` as deployment ``name`` (default: the model's name), or canary it into that deployment;
-        a new deployment belongs to ``project`` (default: "default") from the start."""
+        a new deployment belongs to ``project`` (default: "default") from the start. With ``auth`` its clients
+        must send the bearer token returned (once) as ``token``; only its SHA-256 is kept."""
         name = name or version.name
+        check_host(host, self.settings.allow_public_serving)
         if not NAME.match(name):
             raise InvalidInput(f"deployment name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
         if not version.onnx_digest or not self.artifacts.exists(version.onnx_digest):
@@ -96,6 +100,10 @@ class Deployments:
             )
         if replicas < 1 or cpus <= 0 or gpus < 0:
             raise InvalidInput("a deployment needs --replicas ≥ 1, --cpus > 0 and --gpus ≥ 0")
+        resources: dict[str, Any] = {"cpus": cpus, "gpus": gpus, "host": host}
+        client_token = secrets.token_urlsafe(32) if auth else None
+        if client_token:
+            resources["token_sha256"] = hashlib.sha256(client_token.encode()).hexdigest()
         with self.store.transaction():
             d = self.store.add_deployment(
                 name,
@@ -104,7 +112,7 @@ class Deployments:
                 None,
                 "starting",
                 replicas=replicas,
-                resources={"cpus": cpus, "gpus": gpus, "host": host},
+                resources=resources,
                 project=project,
             )
             d = self.store.update_deployment(d.id, controller=f"{self.namespace}/{_controller_name(d.id)}")
@@ -115,7 +123,8 @@ class Deployments:
                 {"replicas": replicas, "cpus": cpus, "gpus": gpus},
             )
         try:
-            return self._settle(d.id, timeout)
+            described = self._settle(d.id, timeout)
+            return described | {"token": client_token} if client_token else described
         except AidcError as exc:
             self._take_down(d, "failed", f"deploy failed: {exc.message}")
             raise
@@ -191,7 +200,8 @@ class Deployments:
             "previous": ref(d.previous_model_version_id),
             "replicas": d.replicas,
             "ready": sum(r.status == "ready" for r in replicas if r.model_version_id == d.model_version_id),
-            "resources": d.resources,
+            "resources": {k: v for k, v in d.resources.items() if k != "token_sha256"},
+            "auth": "bearer" if d.resources.get("token_sha256") else "none",
             "managed": d.controller is not None,
             "created_at": d.created_at.isoformat(),
             "updated_at": d.updated_at.isoformat() if d.updated_at else None,
@@ -263,6 +273,7 @@ class Deployments:
             workdir=str(self.settings.home / "serving" / f"{d.name}-{d.id}"),
             namespace=self.namespace,
             host=str(d.resources.get("host", "127.0.0.1")),
+            client_token_sha256=str(d.resources.get("token_sha256", "")),
         )
         # On this node: the router binds here, so the URL printed to the user is reachable from here.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -280,7 +291,16 @@ class Deployments:
             .remote(config)
         )
 
-    def _settle(self, deployment_id: int, timeout: float) -> dict[str, Any]:
+    def _on_ray(self, verb: str, deployment_id: int, timeout: float) -> dict[str, Any]:
+        """``_<verb>_on_ray`` here, or — when this process already drives another Ray cluster (the server's job
+        cluster, from its first job on) — in a child process that can drive the serving cluster (driver.py)."""
+        from aidc.serving.driver import drives_another_ray, run_elsewhere
+
+        if not self.cluster.joined and drives_another_ray():
+            return run_elsewhere(self.settings, verb, deployment_id, timeout)
+        return dict(getattr(self, f"_{verb}_on_ray")(deployment_id, timeout))
+
+    def _settle_on_ray(self, deployment_id: int, timeout: float) -> dict[str, Any]:
         import ray
         from ray.exceptions import RayActorError
 
@@ -288,12 +308,21 @@ class Deployments:
         with self.cluster.connect(self.namespace):
             controller = self._controller(d, create=True)
             try:
-                summary = ray.get(controller.settle.remote(timeout), timeout=timeout + 60)
+                return dict(ray.get(controller.settle.remote(timeout), timeout=timeout + 60))
             except RayActorError as exc:
                 raise BackendUnavailable(
                     f"the controller of deployment {d.name!r} failed: {str(exc).strip().splitlines()[-1]}",
                     hint=f"see the logs under {self.settings.home / 'serving'}",
                 ) from None
+
+    def _stop_on_ray(self, deployment_id: int, timeout: float) -> dict[str, Any]:
+        with self.cluster.connect(self.namespace, start=False):
+            self._stop_actors(self.store.get_deployment(deployment_id))
+        return {}
+
+    def _settle(self, deployment_id: int, timeout: float) -> dict[str, Any]:
+        d = self.store.get_deployment(deployment_id)
+        summary = self._on_ray("settle", deployment_id, timeout)
         if not summary.get("settled"):
             problems = "; ".join(summary.get("problems") or ["unknown"])
             raise BackendUnavailable(
@@ -310,8 +339,7 @@ class Deployments:
                 stop_endpoint(d.pid)
         else:
             try:
-                with self.cluster.connect(self.namespace, start=False):
-                    self._stop_actors(d)
+                self._on_ray("stop", d.id, 0.0)
             except BackendUnavailable:
                 pass  # the cluster is gone, and its actors with it
         with self.store.transaction():
@@ -346,6 +374,16 @@ class Deployments:
                 ray.kill(ray.get_actor(replica_name(d.id, key), namespace=self.namespace), no_restart=True)
             except ValueError:
                 pass
+
+
+def check_host(host: str, allowed: bool) -> None:
+    """A deployment listens on this host only (loopback) unless the operator has allowed all interfaces."""
+    if host not in ("127.0.0.1", "localhost", "::1") and not allowed:
+        raise PermissionDenied(
+            f"a deployment may not listen on {host!r}: only on this host (127.0.0.1)",
+            hint="an operator allows others with AIDC_ALLOW_PUBLIC_SERVING=true; put a TLS proxy in front of it "
+            "and deploy with a client token",
+        )
 
 
 def _controller_name(deployment_id: int) -> str:

@@ -12,6 +12,13 @@ HTTP/1.1 rules kept: keep-alive (HTTP/1.0 closes unless asked), pipelined reques
 ``MAX_PIPELINED`` parsed ahead before the connection stops being read), bodies framed by httptools
 (Content-Length or chunked), ``Expect: 100-continue``, 413 for bodies over the limit (the rest of the body is
 read and dropped, so the client sees the answer), 400 and close for bytes that are not HTTP.
+
+And what a strict server or proxy refuses, so that no two parsers on a request's way (a proxy in front, this
+front end, the router's hop to a replica) can frame it differently — the stuff of request smuggling: 400 and
+close for a repeated Content-Length, for Content-Length beside Transfer-Encoding, for any Transfer-Encoding but
+``chunked``, and for a header value holding CR or LF (an obs-folded line); 431 and close for a header block over
+``MAX_HEADER_BYTES`` or ``MAX_HEADERS`` fields; and a connection that has not finished a request's headers within
+``HEADER_TIMEOUT_S`` of starting it (or of going idle) is closed — a slowloris holds no connection for long.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ from aidc.serving.app import (
 log = logging.getLogger("aidc.serving.frontend")
 
 MAX_PIPELINED = 32  # complete requests waiting for their turn on one connection before it stops being read
+MAX_HEADER_BYTES = 64 * 1024  # a request line and header block larger than this is refused (431)
+MAX_HEADERS = 100
+HEADER_TIMEOUT_S = 10.0  # from a connection's start or idleness to the end of a request's headers
 STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 LIVE = b'{"live":true}'
 READY = {True: b'{"ready":true}', False: b'{"ready":false}'}
@@ -58,6 +68,10 @@ def response_bytes(status: int, content: bytes, headers: dict[str, str], keep_al
     return b"".join(parts)
 
 
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request already refused."""
+
+
 class _Request:
     """One parsed request: what the parser told us, and its body (or why it has none)."""
 
@@ -74,6 +88,8 @@ class _Request:
         "expect_continue",
         "answered_early",
         "error",
+        "header_bytes",
+        "framing",
     )
 
     def __init__(self) -> None:
@@ -89,6 +105,8 @@ class _Request:
         self.expect_continue = False
         self.answered_early = False  # a 413 sent before the body (Expect: 100-continue); its body is not awaited
         self.error: Answer | None = None  # the parser gave up on these bytes: answer this, then close
+        self.header_bytes = 0
+        self.framing: list[bytes] = []  # the Content-Length and Transfer-Encoding headers, in order
 
 
 class FrontEnd:
@@ -139,6 +157,7 @@ class Connection(asyncio.Protocol):
         self.write_paused = False
         self.read_paused = False
         self.client_gone: asyncio.Future[None] | None = None
+        self.header_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------------------------- transport
 
@@ -151,9 +170,26 @@ class Connection(asyncio.Protocol):
             except (OSError, AttributeError):
                 pass
         self.front.opened(self)
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        """Until the next request's headers are complete, the connection has HEADER_TIMEOUT_S."""
+        if self.header_timer is None and not self.closed:
+            self.header_timer = asyncio.get_running_loop().call_later(HEADER_TIMEOUT_S, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self.header_timer = None
+        if self.transport is not None and not self.closed and self.active is None and not self.waiting:
+            self.transport.close()  # nothing of ours is waiting to be written: there is no one to tell
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm_header_timer()
         if self.ticket is not None:
             self.ticket.future.cancel()  # the batcher skips requests nobody waits for
             self.ticket = None
@@ -188,6 +224,8 @@ class Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except self._parser_errors as exc:
+            if self.broken:
+                return  # refused by one of our own checks (_refuse), already answered
             self.broken = True
             request = _Request()
             request.keep_alive = False
@@ -205,18 +243,44 @@ class Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------------------------------- parser callbacks
 
+    def _refuse(self, status: int, why: str) -> None:
+        """Answer ``status`` and close, reading nothing more (raises, to stop the parser where it is)."""
+        self.broken = True
+        request = _Request()
+        request.keep_alive = False
+        request.error = Answer(status, json.dumps({"error": f"invalid HTTP request: {why}"}).encode(), JSON_HEADERS)
+        self.current = None
+        self.waiting.append(request)
+        self._flow()
+        self._next()
+        raise _Refused(why)
+
     def on_message_begin(self) -> None:
         self.current = _Request()
+        self._disarm_header_timer()  # each request has the whole HEADER_TIMEOUT_S from its first byte
+        self._arm_header_timer()
 
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
         self.current.url += url
+        self.current.header_bytes += len(url)
+        if self.current.header_bytes > MAX_HEADER_BYTES:
+            self._refuse(431, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         request = self.current
         assert request is not None
         name = name.lower()
+        request.header_bytes += len(name) + len(value) + 4
+        if request.header_bytes > MAX_HEADER_BYTES or len(request.headers) >= MAX_HEADERS:
+            self._refuse(431, "header block too large")
+        if b"\r" in value or b"\n" in value:
+            self._refuse(400, f"obs-folded or broken value of header {name.decode('latin-1')!r}")
         request.headers.append((name, value))
+        if name in (b"content-length", b"transfer-encoding"):
+            request.framing.append(name)
+            if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                self._refuse(400, "only Transfer-Encoding: chunked is accepted")
         if name == b"inference-header-content-length":
             request.header_length = value.decode("latin-1")
         elif name == b"expect" and value.lower() == b"100-continue":
@@ -225,6 +289,11 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         request = self.current
         assert request is not None and self.transport is not None
+        self._disarm_header_timer()
+        if request.framing.count(b"content-length") > 1:
+            self._refuse(400, "more than one Content-Length")
+        if b"content-length" in request.framing and b"transfer-encoding" in request.framing:
+            self._refuse(400, "both Content-Length and Transfer-Encoding")
         request.method = self.parser.get_method()
         request.keep_alive = self.parser.should_keep_alive()
         request.http_version = self.parser.get_http_version()
@@ -350,6 +419,8 @@ class Connection(asyncio.Protocol):
         request, self.active = self.active, None
         if self.closed or self.transport is None:
             return
+        if self.current is None and not self.waiting:
+            self._arm_header_timer()  # idle again: the next request has HEADER_TIMEOUT_S to arrive
         keep_alive = bool(request and request.keep_alive) and not self.broken and not self.front.stopping
         data = response_bytes(answer.status, answer.content, answer.headers, keep_alive)
         if head_only:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("aidc.serving.router")
 
 TOKEN_ENV = "AIDC_ROUTER_TOKEN"
+# SHA-256 (hex) of the bearer token clients must send to /v2 (health excepted); unset: the deployment is open.
+CLIENT_TOKEN_ENV = "AIDC_INFERENCE_TOKEN_SHA256"
 EJECT_SECONDS = 2.0  # how long a replica that refused a connection is passed over
 LATENCY_WINDOW = 2048  # latencies kept per version for the canary's p95
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -210,10 +213,17 @@ class RouterApp:
     """The router as an ASGI app."""
 
     def __init__(
-        self, deployment: str, token: str, *, max_body_bytes: int = MAX_BODY_BYTES, timeout: float = 60.0
+        self,
+        deployment: str,
+        token: str,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        timeout: float = 60.0,
+        client_token_sha256: str = "",
     ) -> None:
         self.deployment = deployment
         self.token = token
+        self.client_token_sha256 = client_token_sha256
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
         self.table = RouteTable()
@@ -253,6 +263,14 @@ class RouterApp:
         elif path == "/-/routes":
             await self.set_routes(scope, receive, send, method)
         elif path.startswith("/v2"):
+            if self.client_token_sha256 and not self._client_authorized(scope):
+                await _respond(
+                    send,
+                    401,
+                    _error(f"deployment {self.deployment!r} needs `Authorization: Bearer TOKEN`"),
+                    [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                )
+                return
             await self.proxy(scope, receive, send)
         else:
             await _respond(
@@ -262,6 +280,11 @@ class RouterApp:
     def _authorized(self, scope: dict[str, Any]) -> bool:
         given = dict(scope["headers"]).get(b"authorization", b"").decode()
         return hmac.compare_digest(given, f"Bearer {self.token}")
+
+    def _client_authorized(self, scope: dict[str, Any]) -> bool:
+        scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+        digest = hashlib.sha256(given.strip()).hexdigest()
+        return scheme.lower() == b"bearer" and hmac.compare_digest(digest, self.client_token_sha256)
 
     async def set_routes(self, scope: dict[str, Any], receive: Any, send: Any, method: str) -> None:
         if method == "GET":
@@ -415,6 +438,7 @@ def start_router(
     port: int = 0,
     log_path: str | os.PathLike[str] | None = None,
     die_with_parent: bool = False,
+    client_token_sha256: str = "",
 ) -> EndpointProcess:
     """Spawn a router process for ``deployment`` and wait until it is live (it is ready once it has routes)."""
     from aidc.serving.endpoint import launch
@@ -426,7 +450,7 @@ def start_router(
         host=host,
         port=port,
         log_path=log_path,
-        env={TOKEN_ENV: token},
+        env={TOKEN_ENV: token} | ({CLIENT_TOKEN_ENV: client_token_sha256} if client_token_sha256 else {}),
         die_with_parent=die_with_parent,
         wait_for="live",
     )
@@ -487,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.port_file:
         write_port_file(args.port_file, port)
     log.info("routing deployment %s on http://%s:%d (%s front end)", args.deployment, args.host, port, args.front_end)
-    app = RouterApp(args.deployment, token)
+    app = RouterApp(args.deployment, token, client_token_sha256=os.environ.get(CLIENT_TOKEN_ENV, ""))
     if args.front_end == "aidc":
         from aidc.serving.frontend import serve
         from aidc.serving.server import _loop_factory

@@ -20,6 +20,7 @@ from aidc.training.steps import EpochSampler, EpochSums, StopAgreement, gather_r
 from aidc.training.zoo import build_model
 
 CHECKPOINT_FILE = "model.pt"
+POINTER_FILE = "artifact.json"  # what Ray Train's own checkpoint holds: which artifact (encrypted) to load
 
 
 def make_optimizer(name: str, params: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -37,10 +38,16 @@ def _restore(cfg: dict[str, Any]) -> dict[str, Any] | None:
     ray_ck = ray.train.get_checkpoint()
     if ray_ck is not None:
         with ray_ck.as_directory() as d:
-            return torch.load(Path(d) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)  # type: ignore[no-any-return]
+            pointer = json.loads((Path(d) / POINTER_FILE).read_text())
+        if pointer.get("ref"):
+            state: dict[str, Any] = torch.load(
+                io.BytesIO(cfg["ctx"].get_artifact(pointer["ref"])), map_location="cpu", weights_only=False
+            )
+            return state | {"best": pointer["best"], "ref": pointer["ref"]}
     if cfg.get("resume"):
         blob = cfg["ctx"].get_artifact(cfg["resume"])
-        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)  # type: ignore[no-any-return]
+        resumed: dict[str, Any] = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+        return resumed | {"ref": cfg["resume"]}
     return None
 
 
@@ -232,7 +239,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
             ref = ctx.put_artifact(Path(tmp) / CHECKPOINT_FILE, kind="checkpoint", name=f"epoch-{epoch:03d}.pt")
             if best["ref"] is None:
                 best = {**best, "ref": ref}
-                torch.save({**snapshot, "best": best}, Path(tmp) / CHECKPOINT_FILE)
+            _point_to(tmp, ref, best)
             for name, value in metrics.items():  # after the checkpoint: a recorded epoch is a resumable one
                 ctx.metric(name, epoch, value)
             report["best"] = json.dumps(best)
@@ -253,6 +260,15 @@ def train_loop(cfg: dict[str, Any]) -> None:
             break
 
 
+def _point_to(folder: str, ref: str | None, best: dict[str, Any]) -> None:
+    """Make ``folder`` the checkpoint Ray Train keeps: a pointer to the encrypted one in the artifact store, never
+    the model itself — Ray copies it, unencrypted and world-readable, under its storage path (and a worker Ray
+    restarts loads the real one through the artifact store, see _restore)."""
+    for leftover in Path(folder).glob("*"):
+        leftover.unlink()
+    (Path(folder) / POINTER_FILE).write_text(json.dumps({"ref": ref, "best": best}))
+
+
 def _report_finished(
     state: dict[str, Any], best: dict[str, Any], history: list[dict[str, Any]], *, early: bool, rank: int
 ) -> None:
@@ -267,7 +283,7 @@ def _report_finished(
         return
     tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
     try:
-        torch.save({**state, "best": best}, Path(tmp) / CHECKPOINT_FILE)
+        _point_to(tmp, state.get("ref"), best)
         ray.train.report(report, checkpoint=Checkpoint.from_directory(tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,15 +95,16 @@ class TrainStage(Stage):
         ctx.log(f"training {cfg.model} on {cfg.workers} {'GPU' if use_gpu else 'CPU'} worker(s), {cfg.epochs} epochs")
         ctx.progress("epochs", 0, cfg.epochs, force=True)
         began = time.perf_counter()
+        # a fresh name per attempt: resuming goes through our artifact store, not Ray's run snapshot
+        ray_run = Path(ctx.home) / "ray-train" / f"{ctx.run_id}-{ctx.stage}-{int(time.time())}"
         trainer = TorchTrainer(
             train_loop,
             train_loop_config=loop_config,
             scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=use_gpu),
             torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
             run_config=RunConfig(
-                # a fresh name per attempt: resuming goes through our artifact store, not Ray's run snapshot
-                name=f"{ctx.run_id}-{ctx.stage}-{int(time.time())}",
-                storage_path=f"{ctx.home}/ray-train",
+                name=ray_run.name,
+                storage_path=str(ray_run.parent),
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
                 failure_config=FailureConfig(max_failures=cfg.max_failures),
             ),
@@ -116,6 +119,10 @@ class TrainStage(Stage):
                 run_id=ctx.run_id,
                 cause=str(cause),
             ) from exc
+        finally:
+            # Ray's own record of the run (its checkpoints point into the artifact store; see loop._point_to):
+            # of no use once fit returns, since a retry or resume starts from the artifact store.
+            shutil.rmtree(ray_run, ignore_errors=True)
         # the metrics of the last checkpointed report (Ray Train keeps those): training ended early only on request
         final = result.metrics or {}
         finished = bool(final.get("stopped_early")) or final.get("epoch") == cfg.epochs

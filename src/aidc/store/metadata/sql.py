@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -165,7 +166,18 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(url[len("sqlite:///") :])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        # Owner only: it holds the token hashes and the audit chain. SQLite gives its -wal and -shm files the
+        # database file's mode, so creating this one 0600 is enough (an existing one is tightened). Never open
+        # and close an existing one here: closing any descriptor of a file drops this process's POSIX locks on
+        # it, SQLite's included (a "disk I/O error" for the engines already open).
+        try:
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            info = db.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                db.chmod(0o600)
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
