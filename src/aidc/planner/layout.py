@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aidc.planner.architecture import Architecture, divisors
 from aidc.planner.catalog import GPU
 from aidc.planner.iteration import IterationTime, iteration_time
 from aidc.planner.memory import Layout, MemoryUse, memory_per_gpu
 from aidc.planner.workload import Parallelism
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class LayoutChoice:
         return text
 
 
-def _choices(given: int | None, options: list[int]) -> list[int]:
+def _choices(given: T | None, options: list[T]) -> list[T]:
     return [given] if given is not None else options
 
 

@@ -106,7 +106,7 @@ def memory_per_gpu(
     layers = math.ceil(arch.layers / layout.pp)
     per_layer = activation_bytes_per_layer(arch, layout)
     # 1F1B keeps p micro-batches alive on the first stage; interleaving adds (p-1)/(p·v) of that.
-    in_flight = min(layout.pp, micro_batches)
+    in_flight = float(min(layout.pp, micro_batches))
     if layout.interleave > 1 and layout.pp > 1:
         in_flight *= 1 + (layout.pp - 1) / (layout.pp * layout.interleave)
     activations = in_flight * layers * per_layer

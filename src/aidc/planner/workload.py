@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aidc.errors import InvalidSpec, SpecProblem
 from aidc.planner.architecture import Architecture
-from aidc.specfile import SpecSource, raise_problems, read_yaml, validate
+from aidc.specfile import SpecSource, read_yaml, validate
 
 Precision = Literal["bf16", "fp16", "fp8", "fp32", "tf32"]
 Recompute = Literal["none", "selective", "full"]
@@ -93,12 +94,23 @@ class TrainingJob(Spec):
     max_gpus: int | None = Field(None, gt=0, description="the most GPUs the deadline search may use")
     global_batch: int | None = Field(None, gt=0, description="sequences per iteration")
     global_batch_tokens: float | None = Field(None, gt=0, description="tokens per iteration (default 4M)")
-    parallelism: Literal["auto"] | Parallelism = "auto"
+    parallelism: Parallelism | None = Field(None, description="'auto' (or absent): searched; or a fixed layout")
     mfu: float | None = Field(None, gt=0, le=1, description="assumed model-FLOPs utilisation; derived if absent")
     goodput: float | None = Field(None, gt=0, le=1, description="useful fraction of wall time; derived if absent")
     dataset_bytes_per_token: float = Field(4.0, gt=0, description="tokenised dataset on disk (uint32 ids)")
     checkpoint_stall_s: float = Field(60.0, gt=0, description="tolerated pause to write one checkpoint")
     restart_minutes: float = Field(10.0, ge=0, description="time to restart the job after a failure")
+
+    @field_validator("parallelism", mode="before")
+    @classmethod
+    def _auto(cls, value: object) -> object:
+        # 'auto' is spelled in the file but means "search everything"; a plain optional field (not a union with a
+        # literal) keeps pydantic's errors at the field the user wrote rather than at a union branch's name.
+        if value == "auto":
+            return None
+        if isinstance(value, str):
+            raise ValueError(f"parallelism is 'auto' or a mapping of tp, pp, dp, ... (got {value!r})")
+        return value
 
     @model_validator(mode="after")
     def _count_or_deadline(self) -> TrainingJob:
@@ -154,10 +166,26 @@ class Workload(Spec):
         return self
 
 
+def spec_error(problems: list[SpecProblem]) -> InvalidSpec:
+    """One InvalidSpec for located problems whose message carries the location and whose hint is said once."""
+    first = problems[0]
+    field = f" {first.field}:" if first.field else ""
+    return InvalidSpec(f"{first.location}:{field} {first.message}", hint=first.hint, problems=problems)
+
+
 def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
     """Read and validate a workload file; semantic problems (shapes that do not divide) are located too."""
     source = read_yaml(path)
-    workload = validate(Workload, source)
+    if source.data is None:
+        raise spec_error(
+            [source.problem((), "the document is empty", "see examples/workloads/ for a spec to start from")]
+        )
+    try:
+        workload = validate(Workload, source)
+    except InvalidSpec as exc:
+        if not exc.problems:
+            raise
+        raise spec_error(exc.problems) from None
     problems = []
     for i, job in enumerate(workload.training):
         m = job.model
@@ -174,7 +202,8 @@ def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
                     f"heads ({m.heads}) is not divisible by kv_heads ({m.kv_heads})",
                 )
             )
-    raise_problems(problems)
+    if problems:
+        raise spec_error(problems)
     base = Path(path).parent
     workload.catalog = [str((base / p) if not Path(p).is_absolute() else p) for p in workload.catalog]
     return workload, source
