@@ -147,7 +147,7 @@ def job_sections(j: JobPlan) -> list[Section]:
 
 
 def _breakdown(it: dict[str, float]) -> list[tuple[str, float]]:
-    keys = ["compute", "tp_comm", "cp_comm", "pp_comm", "dp_comm", "bubble", "optimizer", "total"]
+    keys = ["compute", "tp_comm", "ep_comm", "cp_comm", "pp_comm", "dp_comm", "bubble", "optimizer", "total"]
     return [(k, it[k]) for k in keys]
 
 

@@ -37,6 +37,7 @@ class ModelSpec(Spec):
     top_k: int = Field(1, ge=1)
     tied_embeddings: bool = False
     flash_attention: bool = True
+    dropout: bool = Field(False, description="trained with dropout (stores masks for backward)")
 
     @model_validator(mode="after")
     def _either(self) -> ModelSpec:
@@ -66,6 +67,7 @@ class ModelSpec(Spec):
             top_k=self.top_k,
             tied_embeddings=self.tied_embeddings,
             flash_attention=self.flash_attention,
+            dropout=self.dropout,
         )
 
 
@@ -81,6 +83,7 @@ class Parallelism(Spec):
     micro_batch: int | None = Field(None, ge=1)
     interleave: int | None = Field(None, ge=1, description="virtual pipeline chunks per stage")
     sequence_parallel: bool | None = None
+    ep: int | None = Field(None, ge=1, description="expert parallel (MoE): ranks of the data-parallel group")
 
 
 class TrainingJob(Spec):
