@@ -79,3 +79,21 @@ def test_search_offers_expert_parallel_for_moe_only() -> None:
     assert {1, 8, 64} <= eps and all(V3.arch.experts % e == 0 for e in eps)
     dense = {lay.ep for lay in layouts(LLAMA3.arch, H100, 8192, LLAMA3.global_batch, None)}
     assert dense == {1}
+
+
+def test_recomputation_is_chosen_by_memory_not_forced() -> None:
+    """Llama 3 405B at 8K context on TP8 PP16: keeping every activation does not fit in 80 GB, recomputing every
+    layer wastes a third of the compute; the search recomputes the fewest whole layers that make it fit."""
+    from aidc.planner.layout import partial_recompute
+    from aidc.planner.memory import memory_per_gpu
+
+    layout = replace(LLAMA3.layout, interleave=4)
+    assert not memory_per_gpu(LLAMA3.arch, replace(layout, recompute="none"), H100, LLAMA3.global_batch).fits
+    partial = partial_recompute(LLAMA3.arch, layout, H100, LLAMA3.global_batch)
+    assert partial is not None and 0 < partial.recompute_fraction < 1
+    assert memory_per_gpu(LLAMA3.arch, partial, H100, LLAMA3.global_batch).fits
+    full = iteration_time(LLAMA3.arch, replace(layout, recompute="full"), H100, LLAMA3.global_batch).total
+    assert iteration_time(LLAMA3.arch, partial, H100, LLAMA3.global_batch).total < full
+    # a small model that fits without recomputation is not offered a partial variant
+    small = next(r for r in RUNS if r.name.startswith("LLaMA 7B"))
+    assert partial_recompute(small.arch, Layout(dp=1024, zero=3), Catalog.load().gpu("A100-80GB"), 2048) is None

@@ -22,11 +22,13 @@ CONSTANTS: dict[str, tuple[float, float]] = {
     "elementwise_passes": (0.0, 60.0),
     "softmax_passes": (0.0, 30.0),
     "network": (0.3, 1.0),
+    "flash_attention": (0.2, 1.0),
+    "overlap_contention": (0.0, 1.0),
 }
 
 FACTOR_BOUNDS = (0.5, 1.5)  # a generation's or a stack's GEMM efficiency relative to the base
 REFERENCES = ("gen:Ampere", "stack:Megatron-LM")
-PRIOR_WEIGHT = 0.05
+PRIOR_WEIGHT = 0.01
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,10 @@ def refit(
     catalog: Catalog,
     names: Sequence[str] = tuple(CONSTANTS),
     layouts: dict[str, Layout] | None = None,
-    rounds: int = 4,
+    rounds: int = 6,
 ) -> dict[str, float]:
-    """Constants ``names`` fitted to ``runs`` only: smallest mean |log error| (+ a tenth of the largest, so no run
-    is given up for the rest; the mean, not the maximum, so one mis-modelled run cannot drag the fit), by golden-section
+    """Constants ``names`` fitted to ``runs`` only: least mean squared log error (smooth, so one-dimensional
+    searches converge; the mean, not the maximum, so one mis-modelled run cannot drag the fit), by golden-section
     search on one constant at a time, a few rounds, starting from the middle of each range — never from the
     shipped values, which have seen every run.  ``layouts`` (by run name) fixes searched layouts during the fit."""
     layouts = layouts or {}
@@ -126,11 +128,11 @@ def refit(
     values.update({ref: 1.0 for ref in REFERENCES if ref in seen})  # held at 1, not fitted
 
     def objective(trial: dict[str, float]) -> float:
-        errors = [abs(math.log1p(predict(r, catalog, trial, layouts.get(r.name)).error)) for r in runs]
+        errors = [math.log1p(predict(r, catalog, trial, layouts.get(r.name)).error) ** 2 for r in runs]
         # a weak prior that generations and stacks differ little: where two factors are confounded in the runs
         # (every Hopper run but one paper's comes from one stack) the data cannot split them, and the prior does
         prior = sum(math.log(v) ** 2 for k, v in trial.items() if ":" in k)
-        return statistics.fmean(errors) + 0.1 * max(errors) + PRIOR_WEIGHT * prior
+        return statistics.fmean(errors) + PRIOR_WEIGHT * prior
 
     def along(name: str) -> Callable[[float], float]:
         return lambda x: objective({**values, name: x})

@@ -26,6 +26,8 @@ class Efficiency:
     nvlink: float = 1.0  # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
     network: float = 0.56  # achieved NIC bus bandwidth / line rate
     latency_s: float = 10e-6  # per collective step
+    flash_attention: float = 0.6  # fused attention's rate relative to the GEMMs' (backward recomputes scores)
+    overlap_contention: float = 0.25  # share of an overlapped collective's time that still slows compute
     fp8_speedup: float = 1.5  # achieved FP8 / BF16 GEMM rate (the datasheet says 2; scaling costs part) (inf)
     fp8_quantize_passes: float = 4.0  # extra HBM passes per layer to quantize activations to FP8 (inf)
     cp_overlap: float = 0.5  # fraction of ring-attention KV exchange hidden behind attention
@@ -91,6 +93,12 @@ def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink
     return min(nvlink, per_node * nic)
 
 
+def hidden_behind(comm: float, compute: float, eff: Efficiency) -> float:
+    """What an overlapped collective still costs: the part compute cannot cover, plus the slowdown it inflicts
+    on the compute it runs beside (NCCL kernels take SMs and HBM bandwidth from the GEMMs they overlap)."""
+    return max(0.0, comm - compute) + eff.overlap_contention * min(comm, compute)
+
+
 def pipeline_bubble(schedule: str, stages: int, interleave: int, micro_batches: int) -> float:
     """Idle time of a pipeline stage, in micro-batch stage-times.
 
@@ -128,7 +136,9 @@ def busiest_stage(layers: int, stages: int, head: float) -> tuple[float, float]:
     return best[1], best[2]
 
 
-def expert_exchange(arch: Architecture, layout: Layout, gpu: GPU, tokens: float, nic: float, eff: Efficiency) -> float:
+def expert_exchange(
+    arch: Architecture, layout: Layout, gpu: GPU, tokens: float, nic: float, eff: Efficiency, precision: str = "bf16"
+) -> float:
     """Seconds per MoE layer per micro-batch for the all-to-all that sends each token to its top-k experts and back.
 
     Forward dispatch and combine, and the same two in backward (again on recompute): each moves tokens·top_k
@@ -137,7 +147,7 @@ def expert_exchange(arch: Architecture, layout: Layout, gpu: GPU, tokens: float,
     """
     if not arch.is_moe or layout.ep <= 1:
         return 0.0
-    passes = 4 + (2 if layout.recompute == "full" else 0)
+    passes = 4 + 2 * layout.full_share
     per_node = max(1, gpu.node.gpus // layout.tp)
     nodes = math.ceil(layout.ep / per_node)
     local = 1 / nodes
@@ -146,9 +156,11 @@ def expert_exchange(arch: Architecture, layout: Layout, gpu: GPU, tokens: float,
     remote_copies = arch.top_k * (1 - local)
     if arch.route_nodes:
         remote_copies = min(remote_copies, arch.route_nodes * (1 - local))
-    vector = tokens / layout.tp * arch.hidden * 2.0
+    # FP8 recipes dispatch in FP8 and combine in BF16 (DeepSeek-V3 §3.3): 1.5 bytes per element on average
+    vector = tokens / layout.tp * arch.hidden * (1.5 if precision == "fp8" else 2.0)
     nvlink = gpu.nvlink_bytes_per_s * eff.nvlink
-    seconds = vector * (remote_copies / nic + arch.top_k / nvlink) + layout.ep * eff.latency_s
+    # the NIC and NVLink legs run at once (tokens forwarded inside the node while others cross the fabric)
+    seconds = vector * max(remote_copies / nic, arch.top_k / nvlink) + layout.ep * eff.latency_s
     return passes * seconds * (1 - eff.ep_overlap)
 
 
@@ -186,9 +198,13 @@ def iteration_time(
     softmax = 0.0 if arch.flash_attention else eff.softmax_passes * arch.heads / t * tokens * s * 2 / hbm
     if precision == "fp8":
         layer_elem *= 1 + eff.fp8_quantize_passes / eff.elementwise_passes if eff.elementwise_passes else 1
-    fwd_layer = linear / (linear_peak * gemm_eff) + attn_core / (peak * gemm_eff) + layer_elem + softmax
+    # fused (flash) attention runs below GEMM speed: its backward re-derives the scores, and the causal half is
+    # still counted as work, as the published FLOP counts count it
+    attn_eff = gemm_eff * (eff.flash_attention if arch.flash_attention else 1.0)
+    fwd_layer = linear / (linear_peak * gemm_eff) + attn_core / (peak * attn_eff) + layer_elem + softmax
     fwd_logits = 2.0 * tokens * h * arch.vocab / t / (peak * gemm_eff)
-    recompute = {"none": 0.0, "full": fwd_layer, "selective": attn_core / (peak * gemm_eff) + softmax}[layout.recompute]
+    selective = attn_core / (peak * gemm_eff) + softmax if layout.recompute == "selective" else 0.0
+    recompute = layout.full_share * fwd_layer + selective
     # the busiest pipeline stage: with the output head on the last stage, layers move off it when that evens the
     # stages out (Llama 3 takes one layer off the first and last); a single stage holds everything
     layers, head_layers = busiest_stage(arch.layers, p, fwd_logits / fwd_layer if p > 1 else 0.0)
@@ -196,16 +212,16 @@ def iteration_time(
 
     act = tokens * h * 2
     per_ar = ring_all_reduce(act, t, tp_bw, eff.latency_s)
-    tp_collectives = 4 + (2 if layout.recompute == "full" else 0)
+    tp_collectives = 4 + 2 * layout.full_share
     tp_mb = layers * tp_collectives * per_ar
     kv = tokens * 2 * arch.kv_heads * arch.head_dim * 2 / t
     cp_mb = layers * 3 * (c - 1) * (kv / cp_bw + eff.latency_s) * (1 - eff.cp_overlap) if c > 1 else 0.0
 
-    ep_mb = layers * arch.moe_layers / arch.layers * expert_exchange(arch, layout, gpu, tokens, nic, eff)
+    ep_mb = layers * arch.moe_layers / arch.layers * expert_exchange(arch, layout, gpu, tokens, nic, eff, precision)
     if layout.schedule == "dualpipe":
         # DualPipe (DeepSeek-V3 §3.2.1) runs one micro-batch's forward beside another's backward so the
         # all-to-all and the pipeline sends hide behind compute; only what compute cannot cover is exposed
-        ep_mb = max(0.0, ep_mb - compute_mb)
+        ep_mb = hidden_behind(ep_mb, compute_mb, eff)
     stage_mb = compute_mb + tp_mb + cp_mb + ep_mb
     bubble = pipeline_bubble(layout.schedule, p, v, m) * stage_mb
     pp_comm = 0.0
@@ -221,12 +237,12 @@ def iteration_time(
         # ZeRO-3/FSDP gathers the weights for forward and again for backward and reduce-scatters the gradients
         # in every micro-batch (1.5 all-reduces' worth); prefetching hides it behind that micro-batch's compute
         per_mb = 1.5 * ring_all_reduce(grad_bytes, dp_group, dp_bw, eff.latency_s)
-        dp_comm = m * (max(0.0, per_mb - compute_mb) if layout.overlap else per_mb)
+        dp_comm = m * (hidden_behind(per_mb, compute_mb, eff) if layout.overlap else per_mb)
     else:
         dp_comm = ring_all_reduce(grad_bytes, dp_group, dp_bw, eff.latency_s)
         if layout.overlap:
             # buckets reduce while the last micro-batch's backward (2/3 of its compute) still runs; the rest shows
-            dp_comm = max(0.0, dp_comm - 2 / 3 * compute_mb)
+            dp_comm = hidden_behind(dp_comm, 2 / 3 * compute_mb, eff)
     optimizer = psi / (dp_group if layout.zero >= 1 else 1) * 32.0 / hbm
 
     model_flops = global_batch * s * arch.model_flops_per_token()

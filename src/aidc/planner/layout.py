@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from aidc.planner.architecture import Architecture
@@ -58,7 +59,7 @@ def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: P
     pps = _choices(f.pp, [p for p in range(1, min(arch.layers, 128) + 1) if p in _POWERS or arch.layers % p == 0])
     cps = _choices(f.cp, [c for c in (1, 2, 4, 8, 16) if c == 1 or arch.seq_len // c >= 4096])
     zeros = _choices(f.zero, [1, 3])
-    recomputes = _choices(f.recompute, ["none", "selective", "full"])
+    recomputes = _choices(f.recompute, ["none", "selective", "partial", "full"])
     mbs = _choices(f.micro_batch, [1, 2, 4])
     for t in tps:
         for p in pps:
@@ -91,6 +92,26 @@ def _expert_parallel(arch: Architecture, dp: int, cp: int, given: int | None) ->
     return [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if (dp * cp) % e == 0 and arch.experts % e == 0]
 
 
+def partial_recompute(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int) -> Layout | None:
+    """The layout recomputing the fewest whole layers per stage that fits in memory, or None where keeping every
+    layer's activations already fits (then "none" is the same layout) or even full recompute does not.
+
+    Activation memory is linear in the share of layers recomputed, so two evaluations place it.
+    """
+    kept = memory_per_gpu(arch, replace(layout, recompute="none"), gpu, global_batch)
+    if kept.fits:
+        return None
+    full = memory_per_gpu(arch, replace(layout, recompute="full"), gpu, global_batch)
+    if not full.fits or kept.total <= full.total:
+        return None
+    stage_layers = max(1, math.ceil(arch.layers / layout.pp))
+    share = (kept.total - kept.usable) / (kept.total - full.total)
+    whole = math.ceil(share * stage_layers - 1e-9) / stage_layers
+    if whole >= 1.0:
+        return None
+    return replace(layout, recompute="partial", recompute_fraction=whole)
+
+
 def search(
     arch: Architecture,
     gpu: GPU,
@@ -104,7 +125,12 @@ def search(
     """The fastest fitting layout for ``gpus`` GPUs; ties go to the layout with more memory headroom."""
     choice = LayoutChoice(best=None)
     fitting: list[Candidate] = []
-    for layout in layouts(arch, gpu, gpus, global_batch, fixed):
+    for candidate in layouts(arch, gpu, gpus, global_batch, fixed):
+        layout = (
+            candidate if candidate.recompute != "partial" else partial_recompute(arch, candidate, gpu, global_batch)
+        )
+        if layout is None:
+            continue
         choice.considered += 1
         mem = memory_per_gpu(arch, layout, gpu, global_batch, precision)
         if not mem.fits:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
@@ -30,6 +30,16 @@ class Layout:
     ep: int = 1  # expert parallel: routed experts split over this many ranks of the data-parallel group
     schedule: str = "1f1b"  # pipeline schedule: 1f1b (interleaved when interleave > 1), zero-bubble, dualpipe
     overlap: bool = True  # gradient reduction overlapped with backward (FSDP, DeepSpeed, Megatron since 2023)
+    recompute_fraction: float = 1.0  # recompute="partial": the share of each stage's layers fully recomputed
+
+    @property
+    def _fraction(self) -> str:
+        return f" {self.recompute_fraction:.0%}" if self.recompute == "partial" else ""
+
+    @property
+    def full_share(self) -> float:
+        """Share of layers recomputed in full (1 for full, the fraction for partial, else 0)."""
+        return {"full": 1.0, "partial": self.recompute_fraction}.get(self.recompute, 0.0)
 
     @property
     def gpus(self) -> int:
@@ -41,7 +51,7 @@ class Layout:
         ep = f" EP{self.ep}" if self.ep > 1 else ""
         return (
             f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp}{ep} CP{self.cp} ZeRO-{self.zero} "
-            f"recompute={self.recompute} mb={self.micro_batch}"
+            f"recompute={self.recompute}{self._fraction} mb={self.micro_batch}"
         )
 
 
@@ -91,6 +101,12 @@ def activation_bytes_per_layer(arch: Architecture, layout: Layout, seq_len: int 
     experts = (arch.top_k + arch.shared_experts) if arch.is_moe else 1
     per_token = 14 + drop + mlp * experts
     scores = 0.0 if arch.flash_attention else (2 + 3 * drop) * arch.heads * s / h
+    if layout.recompute == "partial":
+        # some layers keep only their input (full recompute), the others everything (Megatron's block method)
+        f = layout.recompute_fraction
+        full = activation_bytes_per_layer(arch, replace(layout, recompute="full"), seq_len)
+        kept = activation_bytes_per_layer(arch, replace(layout, recompute="none"), seq_len)
+        return f * full + (1 - f) * kept
     if layout.recompute == "full":
         return 2 * s * b * h / (t if layout.sequence_parallel else 1)
     if layout.recompute == "selective":
@@ -119,9 +135,9 @@ def memory_per_gpu(
     if layout.interleave > 1 and layout.pp > 1:
         in_flight *= 1 + (layout.pp - 1) / (layout.pp * layout.interleave)
     activations = in_flight * layers * per_layer
-    if layout.recompute == "full":
+    if layout.recompute in ("full", "partial"):
         # the layer being recomputed holds its full activations for a moment
-        activations += activation_bytes_per_layer(arch, Layout(**{**asdict(layout), "recompute": "selective"}))
+        activations += activation_bytes_per_layer(arch, replace(layout, recompute="selective"))
     s = arch.seq_len / layout.cp
     logits = 6.0 * layout.micro_batch * s * arch.vocab / layout.tp  # bf16 logits + fp32 softmax for the loss
     if layout.pp > 1:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
 from aidc.planner.layout import LayoutChoice, search
-from aidc.planner.storage import Resilience, resilience
+from aidc.planner.storage import Resilience, checkpoint_stall, resilience
+from aidc.planner.uncertainty import Band, iteration_band
 from aidc.planner.workload import FacilityConstraints, Parallelism, TrainingJob
 
 DEFAULT_BATCH_TOKENS = 4_000_000
@@ -35,6 +36,7 @@ class TrainingPlan:
     feasible: bool = True
     binding: str | None = None
     alternative: str | None = None
+    band: Band | None = None  # the spread of iteration time (so days, GPU-hours, cost) under unstated assumptions
 
 
 def global_batch_of(job: TrainingJob, arch: Architecture) -> int:
@@ -62,17 +64,21 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     else:
         iteration_s, mfu, source = math.inf, 0.0, "derived"
     train_h = iterations * iteration_s / 3600
+    stall, stall_source = checkpoint_stall(
+        arch.params, gpus, job.checkpoint_stall_s, facility.storage_write_gbps, job.async_checkpoint
+    )
     res = resilience(
         arch.params,
         job.tokens,
         job.dataset_bytes_per_token,
         gpus,
         facility.gpu_mtbf_hours,
-        job.checkpoint_stall_s,
+        stall,
         job.restart_minutes,
         train_h,
         job.goodput,
     )
+    res = replace(res, stall_source=stall_source)
     wall_h = train_h / res.goodput
     plan = TrainingPlan(
         job.name,
@@ -92,6 +98,8 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         wall_h / 24,
         wall_h * gpus,
     )
+    if choice.best is not None and job.mfu is None:
+        plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, nic)
     if choice.best is None:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)

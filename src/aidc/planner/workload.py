@@ -12,7 +12,7 @@ from aidc.planner.architecture import Architecture
 from aidc.specfile import SpecSource, read_yaml, validate
 
 Precision = Literal["bf16", "fp16", "fp8", "fp32", "tf32"]
-Recompute = Literal["none", "selective", "full"]
+Recompute = Literal["none", "selective", "partial", "full"]
 RedundancyTarget = Literal["N", "N+1", "2N", "2(N+1)"]
 Tier = Literal["I", "II", "III", "IV"]
 
@@ -101,7 +101,10 @@ class TrainingJob(Spec):
     mfu: float | None = Field(None, gt=0, le=1, description="assumed model-FLOPs utilisation; derived if absent")
     goodput: float | None = Field(None, gt=0, le=1, description="useful fraction of wall time; derived if absent")
     dataset_bytes_per_token: float = Field(4.0, gt=0, description="tokenised dataset on disk (uint32 ids)")
-    checkpoint_stall_s: float = Field(60.0, gt=0, description="tolerated pause to write one checkpoint")
+    checkpoint_stall_s: float | None = Field(
+        None, gt=0, description="pause to write one checkpoint; derived from facility.storage_write_gbps if absent"
+    )
+    async_checkpoint: bool = Field(False, description="snapshot to host memory, write to storage in the background")
     restart_minutes: float = Field(10.0, ge=0, description="time to restart the job after a failure")
 
     @field_validator("parallelism", mode="before")
@@ -150,6 +153,9 @@ class FacilityConstraints(Spec):
     switch_radix: int = Field(64, ge=4)
     nic_gbps: float | None = Field(None, gt=0, description="override the GPU's NIC speed")
     oversubscription: float = Field(1.0, ge=1.0, description="leaf down:up bandwidth; 1 = non-blocking")
+    storage_write_gbps: float | None = Field(
+        None, gt=0, description="aggregate write bandwidth of the checkpoint storage, GB/s"
+    )
     gpu_mtbf_hours: float = Field(50_000, gt=0, description="per GPU-slot, all causes (Llama 3: ~1 per 3.1 h at 16K)")
     average_load: float = Field(0.8, gt=0, le=1, description="mean power as a fraction of node maximum")
     gpu_hour_usd: float | None = Field(None, ge=0, description="rental price per GPU-hour, if costed")
