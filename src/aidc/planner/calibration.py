@@ -19,7 +19,8 @@ from aidc.planner.workload import Parallelism
 CONSTANTS: dict[str, tuple[float, float]] = {
     "matmul_efficiency": (0.3, 1.0),
     "gemm_knee": (0.0, 2048.0),
-    "elementwise_passes": (0.0, 60.0),
+    "elementwise_passes": (0.0, 150.0),
+    "nvlink": (0.3, 1.0),
     "softmax_passes": (0.0, 30.0),
     "network": (0.3, 1.0),
     "flash_attention": (0.2, 1.0),

@@ -198,9 +198,9 @@ def iteration_time(
     softmax = 0.0 if arch.flash_attention else eff.softmax_passes * arch.heads / t * tokens * s * 2 / hbm
     if precision == "fp8":
         layer_elem *= 1 + eff.fp8_quantize_passes / eff.elementwise_passes if eff.elementwise_passes else 1
-    # fused (flash) attention runs below GEMM speed: its backward re-derives the scores, and the causal half is
-    # still counted as work, as the published FLOP counts count it
-    attn_eff = gemm_eff * (eff.flash_attention if arch.flash_attention else 1.0)
+    # fused (flash) attention runs below GEMM speed (its backward re-derives the scores) but skips the blocks a
+    # causal mask hides, half of the s×s work the FLOP counts count; unfused attention computes all of it
+    attn_eff = gemm_eff * (eff.flash_attention / 0.5 if arch.flash_attention else 1.0)
     fwd_layer = linear / (linear_peak * gemm_eff) + attn_core / (peak * attn_eff) + layer_elem + softmax
     fwd_logits = 2.0 * tokens * h * arch.vocab / t / (peak * gemm_eff)
     selective = attn_core / (peak * gemm_eff) + softmax if layout.recompute == "selective" else 0.0

@@ -80,7 +80,7 @@ def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: P
                             for v in vs:
                                 sp = f.sequence_parallel if f.sequence_parallel is not None else t > 1
                                 for e in _expert_parallel(arch, d, c, f.ep):
-                                    yield Layout(t, p, d, c, z, r, mb, v, sp, e)
+                                    yield Layout(t, p, d, c, z, r, mb, v, sp, e, f.schedule, f.overlap)
 
 
 def _expert_parallel(arch: Architecture, dp: int, cp: int, given: int | None) -> list[int]:

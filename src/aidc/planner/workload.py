@@ -38,6 +38,14 @@ class ModelSpec(Spec):
     tied_embeddings: bool = False
     flash_attention: bool = True
     dropout: bool = Field(False, description="trained with dropout (stores masks for backward)")
+    shared_experts: int = Field(0, ge=0, description="MoE: experts every token passes through")
+    dense_layers: int = Field(0, ge=0, description="MoE: leading layers with a dense MLP")
+    dense_ffn_hidden: int | None = Field(None, gt=0, description="MLP width of those dense layers")
+    route_nodes: int = Field(0, ge=0, description="MoE: most nodes one token's experts may span (0: any)")
+    kv_lora_rank: int = Field(0, ge=0, description="multi-head latent attention: compressed KV width")
+    q_lora_rank: int = Field(0, ge=0, description="multi-head latent attention: compressed query width")
+    rope_head_dim: int = Field(0, ge=0, description="multi-head latent attention: shared RoPE key width")
+    head_dim: int | None = Field(None, gt=0, description="per-head width where it is not hidden/heads")
 
     @model_validator(mode="after")
     def _either(self) -> ModelSpec:
@@ -68,6 +76,14 @@ class ModelSpec(Spec):
             tied_embeddings=self.tied_embeddings,
             flash_attention=self.flash_attention,
             dropout=self.dropout,
+            shared_experts=self.shared_experts,
+            dense_layers=self.dense_layers,
+            dense_ffn_hidden=self.dense_ffn_hidden or 0,
+            route_nodes=self.route_nodes,
+            kv_lora_rank=self.kv_lora_rank,
+            q_lora_rank=self.q_lora_rank,
+            rope_head_dim=self.rope_head_dim,
+            attention_head_dim=self.head_dim or 0,
         )
 
 
@@ -84,6 +100,8 @@ class Parallelism(Spec):
     interleave: int | None = Field(None, ge=1, description="virtual pipeline chunks per stage")
     sequence_parallel: bool | None = None
     ep: int | None = Field(None, ge=1, description="expert parallel (MoE): ranks of the data-parallel group")
+    schedule: Literal["1f1b", "zero-bubble", "dualpipe"] = "1f1b"
+    overlap: bool = Field(True, description="gradient reduction overlapped with backward")
 
 
 class TrainingJob(Spec):
