@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from aidc.planner.calibration import Prediction, held_out, predict, refit
 from aidc.planner.catalog import Catalog
-from aidc.planner.published import RUNS, PublishedRun
+from aidc.planner.published import MEGATRON_RUNS, RUNS, PublishedRun
 
 
 def _stat(predictions: dict[str, Prediction]) -> str:
@@ -68,9 +68,10 @@ def main() -> None:
         cells = " ".join(f"{columns[n][r.name].error:>+22.1%}" for n in names)
         print(f"{r.name[:58]:58s} {r.published:10.4g} {cells}")
     print(f"\n{'median / max |error|':58s} {'':10s} " + " ".join(f"{_stat(columns[n]):>22s}" for n in names))
+    fitted_before = {r.name for r in MEGATRON_RUNS}
     for label, sel in (
-        ("  Megatron-LM runs the shipped constants were fitted to", lambda r: r.stack == "Megatron-LM"),
-        ("  every other run", lambda r: r.stack != "Megatron-LM"),
+        ("  the 18 runs the shipped constants were fitted to", lambda r: r.name in fitted_before),
+        ("  the 20 others (held out for the shipped constants)", lambda r: r.name not in fitted_before),
     ):
         subset = {n: {k: v for k, v in columns[n].items() if sel(v.run)} for n in names}
         print(f"{label:58s} {'':10s} " + " ".join(f"{_stat(subset[n]):>22s}" for n in names))

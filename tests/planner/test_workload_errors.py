@@ -69,3 +69,11 @@ def test_empty_file_says_its_hint_once(tmp_path: Path) -> None:
 
 def test_single_problem_says_its_hint_once(tmp_path: Path) -> None:
     assert str(_refusal(tmp_path, JOB.replace("1.0e12", "lots"))).count("hint:") == 1
+
+
+def test_schema_still_offers_parallelism_auto() -> None:
+    """Editors validate against `aidc schema workload`: 'auto' must stay allowed there."""
+    from aidc.planner.workload import Workload
+
+    field = Workload.model_json_schema()["$defs"]["TrainingJob"]["properties"]["parallelism"]
+    assert {"const": "auto"} in field["anyOf"]

@@ -26,7 +26,7 @@ class Architecture:
     shared_experts: int = 0  # MoE: experts every token passes through (DeepSeek), each ffn_hidden wide
     dense_layers: int = 0  # MoE: the first layers keep a dense MLP of dense_ffn_hidden
     dense_ffn_hidden: int = 0
-    route_nodes: int = 0  # MoE: most nodes one token's experts may span (DeepSeek-V3: 4); 0 = unrestricted
+    route_nodes: int = 0  # MoE: most nodes one token's experts may span (DeepSeek-V3: 4; V2 limits devices, EP8 stays in a node); 0 = any
     kv_lora_rank: int = 0  # multi-head latent attention (DeepSeek-V2/V3): compressed KV width; 0 = plain MHA/GQA
     q_lora_rank: int = 0
     rope_head_dim: int = 0

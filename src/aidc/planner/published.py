@@ -74,9 +74,10 @@ ITERATION = "iteration s"
 class PublishedRun:
     """One published run: the model, hardware and layout as its source gives them, and the measured figure.
 
-    ``metric`` is seconds per iteration, or GPU-hours per trillion tokens (throughput-derived in every source
-    here; wall-clock restarts are not in them).  ``free`` names the layout fields the source does not give: the
-    planner searches them (fastest that fits in memory), as it would for a user who left them out.
+    ``metric`` is seconds per iteration, or GPU-hours per trillion tokens as the source gives them (LLaMA 65B
+    and DeepSeek: from throughput; MPT-7B: wall clock, restarts included; the other LLaMA/Llama 2 tables do not
+    say), predicted at 100% goodput.  ``free`` names the layout fields the source does not give: the planner
+    searches them (fastest that fits in memory), as it would for a user who left them out.
     """
 
     name: str
@@ -422,7 +423,7 @@ OTHER_RUNS: list[PublishedRun] = [
         "DeepSeek-V2 236B-A21B (MoE)",
         DEEPSEEK_V2,
         "DeepSeek-V2 2024",
-        _mla_moe(60, 5120, 160, 2, 6, 1536, 1, 12288, 102400, 3),
+        _mla_moe(60, 5120, 160, 2, 6, 1536, 1, 12288, 102400, 0),
         9216,
         172.8e3,
         Layout(tp=1, pp=16, dp=64, zero=1, ep=8, sequence_parallel=False, schedule="zero-bubble"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -104,6 +104,10 @@ class Parallelism(Spec):
     overlap: bool = Field(True, description="gradient reduction overlapped with backward")
 
 
+def _offer_auto(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"const": "auto"}, *schema.get("anyOf", [])]
+
+
 class TrainingJob(Spec):
     name: str
     model: ModelSpec
@@ -115,7 +119,12 @@ class TrainingJob(Spec):
     max_gpus: int | None = Field(None, gt=0, description="the most GPUs the deadline search may use")
     global_batch: int | None = Field(None, gt=0, description="sequences per iteration")
     global_batch_tokens: float | None = Field(None, gt=0, description="tokens per iteration (default 4M)")
-    parallelism: Parallelism | None = Field(None, description="'auto' (or absent): searched; or a fixed layout")
+    parallelism: Parallelism | None = Field(
+        None,
+        description="'auto' (or absent): searched; or a fixed layout",
+        # the validator below turns 'auto' into None; editors should still offer it
+        json_schema_extra=_offer_auto,
+    )
     mfu: float | None = Field(None, gt=0, le=1, description="assumed model-FLOPs utilisation; derived if absent")
     goodput: float | None = Field(None, gt=0, le=1, description="useful fraction of wall time; derived if absent")
     dataset_bytes_per_token: float = Field(4.0, gt=0, description="tokenised dataset on disk (uint32 ids)")
