@@ -51,3 +51,18 @@ def test_async_checkpoint_pauses_only_for_the_host_snapshot() -> None:
     snap, source = checkpoint_stall(70e9, 1024, None, 20.0, asynchronous=True)
     assert source == "host snapshot (async)" and snap < sync / 100
     assert checkpoint_stall(70e9, 1024, 30.0, 20.0, asynchronous=True) == (30.0, "given")
+
+
+def test_oversubscribed_fabric_slows_a_job_wider_than_a_leaf(tmp_path: Path) -> None:
+    """4:1 oversubscription: a 256-GPU job spans leaves (radix 64 leaves 51 down-ports), so its cross-node
+    collectives run at a quarter of the NIC and its iteration is slower; a 32-GPU job inside one leaf is not."""
+    spec = tmp_path / "w.yaml"
+
+    def iteration(gpus: int, oversubscription: float) -> float:
+        spec.write_text(
+            JOB.replace("gpus: 256", f"gpus: {gpus}") + f"facility:\n  oversubscription: {oversubscription}\n"
+        )
+        return plan_file(spec).jobs[0].training.iteration_s
+
+    assert iteration(256, 4.0) > iteration(256, 1.0)
+    assert iteration(32, 4.0) == pytest.approx(iteration(32, 1.0))

@@ -49,7 +49,7 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     """The plan for a fixed GPU count."""
     batch = global_batch_of(job, arch)
     fixed = job.parallelism if isinstance(job.parallelism, Parallelism) else None
-    nic = facility.nic_gbps * 1e9 / 8 if facility.nic_gbps else None
+    nic = fabric_bandwidth(gpu, gpus, facility)
     choice = search(arch, gpu, gpus, batch, job.precision, fixed, nic)
     peak = gpu.peak(job.precision)
     tokens_per_iter = batch * arch.seq_len
@@ -104,6 +104,20 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
     return plan
+
+
+def fabric_bandwidth(gpu: GPU, gpus: int, facility: FacilityConstraints) -> float | None:
+    """Bytes/s per GPU the scale-out fabric carries, or None for the GPU's own NIC on a non-blocking fabric.
+
+    A job wider than one leaf's downlinks (radix·o/(1+o) GPUs at o:1) sends its cross-node collectives through
+    the leaf uplinks, which carry 1/o of what enters them: rings spanning leaves run at NIC/o.
+    """
+    nic = (facility.nic_gbps or gpu.nic_gbps) * 1e9 / 8
+    o = facility.oversubscription
+    downlinks = max(1, round(facility.switch_radix * o / (1 + o)))
+    if o > 1 and gpus > downlinks:
+        return nic / o
+    return nic if facility.nic_gbps else None
 
 
 def _memory_binding(choice: LayoutChoice, gpus: int) -> str:
