@@ -93,3 +93,12 @@ def test_held_out_megatron_run_refit_without_it_stays_within_goal() -> None:
         held.append(abs(errors([left_out], fit.x)[0]))
     assert statistics.median(held) <= 0.05
     assert max(held) <= 0.10
+
+
+def test_three_tier_spines_follow_oversubscription() -> None:
+    """At 3:1 each leaf has 16 uplinks instead of 32, so a pod needs 16 spines, not 32, and the core shrinks too."""
+    blocking = fat_tree(65536, radix=64, oversubscription=3.0)
+    full = fat_tree(65536, radix=64)
+    assert blocking.tiers == 3 and blocking.spines < full.spines and blocking.cores < full.cores
+    pods = -(-65536 // (48 * 32))
+    assert blocking.spines == pods * 16
