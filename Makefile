@@ -20,7 +20,13 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/aidc run examples/digits/pipeline.yaml
 
-# PYTHONFAULTHANDLER: should a native library crash the interpreter (even as it exits, after the tests), every
-# thread's Python stack is printed instead of a bare "Segmentation fault".
+# The gates first (lint, format, types, the layer rule), then the suite. PYTHONFAULTHANDLER: should a native library
+# crash the interpreter (even as it exits, after the tests), every thread's Python stack is printed instead of a bare
+# "Segmentation fault".
+CHECKED := src tests benchmarks examples
 test: install
+	$(VENV)/bin/ruff check $(CHECKED)
+	$(VENV)/bin/ruff format --check $(CHECKED)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	PYTHONFAULTHANDLER=1 $(VENV)/bin/pytest -q

@@ -40,6 +40,8 @@ from typing import Any
 
 from _http_load import exchange  # benchmarks/_http_load.py, beside this script
 
+from aidc.security.roles import local_access
+
 PROJECTS = ("vision", "speech", "nlp")
 RUNS, MODELS, DATASETS = 1000, 200, 50
 CONCURRENCY = 16
@@ -212,7 +214,7 @@ def fill(home: Path, metadata_url: str) -> dict[str, Any]:
     from aidc.settings import Settings
 
     platform = Platform(Settings(home=home, metadata_url=metadata_url))
-    md, security, local = platform.metadata, platform.security, platform.local_access()
+    md, security, local = platform.metadata, platform.security, local_access()
     rng = random.Random(0)
     for project in PROJECTS:
         security.create_project(local, project)

@@ -46,6 +46,7 @@ from typing import Any
 
 from aidc.planner import host
 from aidc.planner.host import HostProbe, predict_step, zoo_network
+from aidc.security.roles import local_access
 
 # (model, width, per-worker batch): the digits example (batch 64 over 2 workers → 32), then wider and larger
 CASES: list[tuple[str, int, int]] = [
@@ -454,7 +455,7 @@ def pipeline() -> None:
         path.write_text(yaml.safe_dump(spec))
         platform = Platform(Settings(home=Path(tmp) / "home", ray_num_cpus=workers))  # type: ignore[call-arg]
         before = host.background_from_share()
-        run = platform.run_pipeline(path)
+        run = platform.runs.run_pipeline(local_access(), path)
         seconds = [m.value for m in platform.metadata.metrics(run.run_id, stage="train") if m.name == "epoch_seconds"]
     net = zoo_network(arch(train["model"], int(train.get("width", 32))), batch)
     pred = host.predict_ddp_epoch(net, workers, N_TRAIN, HostProbe(threads=1))

@@ -44,6 +44,8 @@ from typing import Any
 
 import yaml
 
+from aidc.security.roles import local_access
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits" / "pipeline.yaml"
 BARE = Path(__file__).resolve().with_name("_bare_ddp.py")
@@ -191,7 +193,7 @@ def run_platform(spec: Path, home: Path) -> dict[str, Any]:
     try:
         with timed_ray_start(stamps):
             began = time.perf_counter()
-            result = platform.run_pipeline(spec, observer=observer)  # type: ignore[arg-type]
+            result = platform.runs.run_pipeline(local_access(), spec, observer=observer)  # type: ignore[arg-type]
             ended = time.perf_counter()
         if result.status != "succeeded":
             raise SystemExit(f"platform run {result.run_id} {result.status}")

@@ -15,10 +15,25 @@ import uuid
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from aidc.platform import Platform
+    from aidc.settings import Settings
+    from aidc.store.artifacts import ArtifactStore
+    from aidc.store.metadata import MetadataStore
+
+
+class Installation(Protocol):
+    """What the checks look at: the settings, and the stores they name, opened on first use (so that a store
+    which cannot be opened is one failed check, not a failed command)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def metadata(self) -> MetadataStore: ...
+    @property
+    def artifacts(self) -> ArtifactStore: ...
+
 
 GiB = 1024**3
 DISK_WARN_GIB = 5.0
@@ -37,7 +52,7 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", url)
 
 
-def check_python(_: Platform) -> Check:
+def check_python(_: Installation) -> Check:
     v = sys.version_info
     version = f"{v.major}.{v.minor}.{v.micro} ({sys.executable})"
     if v < (3, 11):
@@ -45,7 +60,7 @@ def check_python(_: Platform) -> Check:
     return check("python", "ok", version)
 
 
-def check_torch(_: Platform) -> Check:
+def check_torch(_: Installation) -> Check:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -53,12 +68,12 @@ def check_torch(_: Platform) -> Check:
     return check("torch", "ok", detail)
 
 
-def check_ray(_: Platform) -> Check:
+def check_ray(_: Installation) -> Check:
     # the installed distribution's version: importing ray itself costs seconds
     return check("ray", "ok", metadata.version("ray"))
 
 
-def check_gpu(_: Platform) -> Check:
+def check_gpu(_: Installation) -> Check:
     import torch
 
     if torch.cuda.is_available():
@@ -74,7 +89,7 @@ def check_gpu(_: Platform) -> Check:
     return check("gpu", "ok", "none — CPU training")
 
 
-def check_onnxruntime(_: Platform) -> Check:
+def check_onnxruntime(_: Installation) -> Check:
     import onnxruntime
 
     return check(
@@ -82,13 +97,13 @@ def check_onnxruntime(_: Platform) -> Check:
     )
 
 
-def check_metadata_store(platform: Platform) -> Check:
-    platform.metadata.list_runs(limit=1)  # opening migrates the schema; a query proves it answers
-    return check("metadata store", "ok", redact(platform.settings.metadata_url))
+def check_metadata_store(install: Installation) -> Check:
+    install.metadata.list_runs(limit=1)  # opening migrates the schema; a query proves it answers
+    return check("metadata store", "ok", redact(install.settings.metadata_url))
 
 
-def check_artifact_store(platform: Platform) -> Check:
-    store = platform.artifacts
+def check_artifact_store(install: Installation) -> Check:
+    store = install.artifacts
     # unique bytes: the store is content-addressed, and deleting a probe must never delete a real artifact
     probe = f"aidc doctor probe {uuid.uuid4()}".encode()
     ref = store.put_bytes(probe)
@@ -105,12 +120,12 @@ def check_artifact_store(platform: Platform) -> Check:
     return check("artifact store", "ok", f"{redact(store.url)} (write, read, delete)")
 
 
-def check_disk(platform: Platform) -> Check:
-    path = Path(platform.settings.home)
+def check_disk(install: Installation) -> Check:
+    path = Path(install.settings.home)
     while not path.exists() and path != path.parent:  # AIDC_HOME may not exist before the first run
         path = path.parent
     free = shutil.disk_usage(path).free / GiB
-    detail = f"{free:.1f} GiB free under {platform.settings.home}"
+    detail = f"{free:.1f} GiB free under {install.settings.home}"
     if free < DISK_FAIL_GIB:
         return check(
             "disk",
@@ -128,7 +143,7 @@ def check_disk(platform: Platform) -> Check:
     return check("disk", "ok", detail)
 
 
-def check_host(_: Platform) -> Check:
+def check_host(_: Installation) -> Check:
     import psutil
 
     mem = psutil.virtual_memory()
@@ -141,12 +156,12 @@ def check_host(_: Platform) -> Check:
     )
 
 
-def check_settings(platform: Platform) -> Check:
-    shown = {k: redact(v) for k, v in platform.settings.public().items()}
+def check_settings(install: Installation) -> Check:
+    shown = {k: redact(v) for k, v in install.settings.public().items()}
     return check("settings", "ok", "\n".join(f"{k}={v}" for k, v in shown.items()))
 
 
-CHECKS: list[tuple[str, Callable[[Platform], Check]]] = [
+CHECKS: list[tuple[str, Callable[[Installation], Check]]] = [
     ("python", check_python),
     ("torch", check_torch),
     ("ray", check_ray),
@@ -160,14 +175,14 @@ CHECKS: list[tuple[str, Callable[[Platform], Check]]] = [
 ]
 
 
-def run_checks(platform: Platform) -> list[Check]:
+def run_checks(install: Installation) -> list[Check]:
     """Every check, in the order a newcomer fixes things; a crashing check is a failed one."""
     from aidc.errors import AidcError
 
     results = []
     for name, fn in CHECKS:
         try:
-            results.append(fn(platform))
+            results.append(fn(install))
         except AidcError as exc:
             results.append(check(name, "fail", redact(exc.message), exc.hint))
         except (ImportError, metadata.PackageNotFoundError) as exc:

@@ -58,6 +58,13 @@ class InvalidSpec(AidcError):
         super().__init__(message, hint=hint, where=where)
         self.problems = problems or []
 
+    @classmethod
+    def from_problems(cls, problems: list[SpecProblem]) -> InvalidSpec:
+        """The error for located problems: the first one's place, field and message as the message (what a job's
+        last error and the API's error body show), its hint as the hint, each said once."""
+        first = problems[0]
+        return cls(first.statement, hint=first.hint, problems=problems)
+
     def __str__(self) -> str:
         if len(self.problems) <= 1:
             return super().__str__()
@@ -78,10 +85,14 @@ class SpecProblem:
             return self.file
         return f"{self.file}:{self.line}:{self.col}"
 
-    def __str__(self) -> str:
+    @property
+    def statement(self) -> str:
+        """Where and what, without the hint: ``file:line:col: field: message``."""
         field = f" {self.field}:" if self.field else ""
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.location}:{field} {self.message}{hint}"
+        return f"{self.location}:{field} {self.message}"
+
+    def __str__(self) -> str:
+        return f"{self.statement} (hint: {self.hint})" if self.hint else self.statement
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -159,16 +170,42 @@ class StageFailed(AidcError):
     exit_code = 1
 
     def __init__(
-        self, message: str, *, stage: str, run_id: str, cause: str, log_path: str | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        stage: str,
+        run_id: str,
+        cause: str,
+        log_path: str | None = None,
+        hint: str | None = None,
+        where: str | None = None,
     ) -> None:
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, where=where)
         self.stage, self.run_id, self.cause, self.log_path = stage, run_id, cause, log_path
+
+    def to_dict(self) -> dict[str, str | None]:
+        return super().to_dict() | {
+            "stage": self.stage,
+            "run_id": self.run_id,
+            "cause": self.cause,
+            "log_path": self.log_path,
+        }
 
 
 class UserCodeError(StageFailed):
-    """The failure came from the user's model, data or stage code, not from aidc."""
+    """The failure came from the user's side — their code, their data, their spec's values — not from aidc.
+
+    ``where`` points at their file and line (the frame of their code that raised, or the stage in their spec)."""
 
     code = "user_code_error"
+    http_status = 422
+    exit_code = 2
+
+
+class PlatformFault(StageFailed):
+    """A stage failed inside aidc itself: a fault of ours, which the hint says how to report."""
+
+    code = "platform_fault"
 
 
 class GateFailed(StageFailed):

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from aidc.errors import InvalidSpec, SpecProblem
 
@@ -86,7 +87,7 @@ def _walk(
                     "duplicate key",
                     "each key may appear once in a mapping; remove or rename one",
                 )
-                raise InvalidSpec(str(problem), problems=[problem])
+                raise InvalidSpec.from_problems([problem])
             out[key] = _walk(value_node, here, positions, keys, file)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -109,7 +110,7 @@ def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
             f"YAML syntax error: {exc.problem}",
             "check indentation, colons and quotes on this line",
         )
-        raise InvalidSpec(str(problem), problems=[problem]) from None
+        raise InvalidSpec.from_problems([problem]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters): no mark
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -123,7 +124,7 @@ def parse_yaml(text: str, file: str = "<string>") -> SpecSource:
             else f"YAML syntax error: {exc.reason}",
             "remove control characters; save the file as plain UTF-8 text",
         )
-        raise InvalidSpec(str(problem), problems=[problem]) from None
+        raise InvalidSpec.from_problems([problem]) from None
     positions: dict[Path_, tuple[int, int]] = {}
     keys: dict[Path_, tuple[int, int]] = {}
     data = _walk(root, (), positions, keys, file) if root is not None else None
@@ -143,7 +144,7 @@ def read_yaml(path: str | Path) -> SpecSource:
     return parse_yaml(text, str(p))
 
 
-def _hint_for(err: dict[str, Any]) -> str | None:
+def _hint_for(err: ErrorDetails) -> str | None:
     kind = err.get("type", "")
     if kind == "missing":
         return "add this field"
@@ -171,7 +172,7 @@ def problems_from(exc: ValidationError, source: SpecSource, prefix: Path_ = ()) 
 
 def raise_problems(problems: list[SpecProblem]) -> None:
     if problems:
-        raise InvalidSpec(str(problems[0]), hint=problems[0].hint, problems=problems)
+        raise InvalidSpec.from_problems(problems)
 
 
 def validate(model: type[M], source: SpecSource, data: Any = None, prefix: Path_ = ()) -> M:

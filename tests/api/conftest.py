@@ -9,19 +9,19 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import fresh_postgres
 
 from aidc.api import create_app
 from aidc.platform import Platform
-from aidc.security.roles import ROLES
+from aidc.security.roles import ROLES, local_access
 from aidc.settings import Settings
 
 PROJECTS = ("alpha", "beta")
@@ -40,7 +40,7 @@ class World:
 
 def record_projects(platform: Platform) -> dict[str, dict[str, str]]:
     """One run, dataset version, model version and deployment in each project."""
-    md, security, local = platform.metadata, platform.security, platform.local_access()
+    md, security, local = platform.metadata, platform.security, local_access()
     records: dict[str, dict[str, str]] = {}
     for project in PROJECTS:
         security.create_project(local, project)
@@ -89,7 +89,7 @@ stages:
 
 def record_jobs(platform: Platform, records: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """One queued job in each project."""
-    local = platform.local_access()
+    local = local_access()
     for project in PROJECTS:
         job, _ = platform.jobs.submit(
             local, spec_text=JOB_SPEC, path_name="data.yaml", project=project, idempotency_key=f"world-{project}"
@@ -101,7 +101,7 @@ def record_jobs(platform: Platform, records: dict[str, dict[str, str]]) -> dict[
 @pytest.fixture(scope="package")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     platform = Platform(Settings(home=tmp_path_factory.mktemp("control-plane")))
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     records = record_jobs(platform, record_projects(platform))
     tokens = {}
     for role in ROLES:
@@ -174,30 +174,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """A PostgreSQL database of its own (a server's first start needs an empty store); skips without a server."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    admin_url = os.environ.get("AIDC_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"aidc_api_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {admin_url}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="package", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -19,7 +19,7 @@ from tests.api.conftest import JOB_SPEC
 from aidc.api import app as app_module
 from aidc.api.app import create_app, routes_of
 from aidc.security.policy import POLICY, unpoliced
-from aidc.security.roles import AUTHENTICATED, GLOBAL_PERMISSIONS, PUBLIC, ROLES
+from aidc.security.roles import AUTHENTICATED, GLOBAL_PERMISSIONS, PUBLIC, ROLES, local_access
 
 API = "/api/v1"
 CALLERS = [f"{role}@alpha" for role in ROLES] + ["admin@*", None]  # None: no token
@@ -117,7 +117,7 @@ def _doomed_deployment(world: Any, project: str, n: int) -> None:
     """A deployment of its own for each DELETE cell: deleting stops it, and the next cell would find none."""
     md = world.platform.metadata
     dep = md.add_deployment(f"gone-{n}", int(world.records[project]["model_version"]), "http://127.0.0.1:9", None)
-    world.platform.security.assign_project(world.platform.local_access(), "deployment", str(dep.id), project)
+    world.platform.security.assign_project(local_access(), "deployment", str(dep.id), project)
 
 
 # Records a cell's request consumes, made just before it: (method, path) → fn(world, project, n).

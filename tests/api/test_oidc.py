@@ -20,6 +20,7 @@ from joserfc.jwk import RSAKey
 from aidc.api import create_app
 from aidc.platform import Platform
 from aidc.security import oidc
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 AUDIENCE = "aidc-control-plane"
@@ -80,7 +81,7 @@ def issuer() -> Iterator[Issuer]:
 @pytest.fixture()
 def api(issuer: Issuer, tmp_path: Path) -> Iterator[tuple[TestClient, Platform]]:
     platform = Platform(Settings(home=tmp_path / "home", oidc_issuer=issuer.url, oidc_audience=AUDIENCE))
-    local = platform.local_access()
+    local = local_access()
     platform.security.create_principal(local, "alice")
     platform.security.grant(local, "alice", "admin", "*")
     platform.security.create_principal(local, "bob")  # exists, but holds no role

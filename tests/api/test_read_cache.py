@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.conftest import fresh_postgres
+from tests.conftest import fresh_postgres
 
 from aidc.api import create_app
 from aidc.platform import Platform
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 
@@ -35,7 +36,7 @@ class Server:
 
 def _serve(home: Path, url: str, **settings: Any) -> Iterator[Server]:
     platform = Platform(Settings(home=home, metadata_url=url, **settings))
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     tokens = {}
     for project in ("alpha", "beta"):
         security.create_project(local, project)
@@ -121,7 +122,7 @@ def test_a_write_through_this_server_is_read_back_at_once(server: Server) -> Non
     mv = md.register_model_version(
         "digits", onnx_digest=None, checkpoint_digest=None, run_id="run-alpha", dataset_version_id=None, metrics={}
     )
-    server.platform.security.assign_project(server.platform.local_access(), "model_version", str(mv.id), "alpha")
+    server.platform.security.assign_project(local_access(), "model_version", str(mv.id), "alpha")
     assert _kept(server, "/models").json()[0]["stage"] == "none"
     promoted = server.client.post(
         f"/api/v1/models/{mv.ref}/promote",

@@ -52,6 +52,26 @@ def test_emitted_facility_passes_aidc_check(tmp_path: Path) -> None:
     assert json.loads(checked.stdout)["ratings"]["uptime"]["overall"] == "III"
 
 
+@pytest.mark.parametrize("fmt", [["-f", "json"], ["--json"]])
+def test_json_on_stdout_parses_when_files_are_written_too(tmp_path: Path, fmt: list[str]) -> None:
+    """Saying "wrote F" is a message for the person: it goes to stderr, and stdout stays one JSON document."""
+    facility = tmp_path / "facility.yaml"
+    result = runner.invoke(app, ["plan", str(EXAMPLES / "gpt3-175b.yaml"), *fmt, "--emit-facility", str(facility)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["feasible"] and facility.exists()
+    assert f"wrote {facility}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_a_report_written_to_a_file_leaves_stdout_empty(tmp_path: Path, command: str) -> None:
+    spec = EXAMPLES / "gpt3-175b.yaml" if command == "plan" else EXAMPLES.parent / "facilities" / "lab-two-servers.yaml"
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, [command, str(spec), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and f"wrote {out}" in result.stderr
+    assert json.loads(out.read_text())
+
+
 def test_aidc_catalog_setting_adds_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cat = tmp_path / "gpus.yaml"
     cat.write_text(

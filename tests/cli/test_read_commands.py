@@ -101,6 +101,8 @@ def test_runs_show_json(runs: tuple[str, str]) -> None:
     data = json.loads(aidc("runs", "show", ok, "--json")[1])
     assert data["run"]["id"] == ok and [s["name"] for s in data["stages"]] == list(STAGES)
     assert data["key_metrics"]["val_accuracy"] == pytest.approx(0.97)
+    assert data["key_metrics"]["test_accuracy"] == pytest.approx(0.9861, abs=1e-4)  # as the table shows it
+    assert "test_macro_f1" in data["key_metrics"]
     evaluate = next(s for s in data["stages"] if s["kind"] == "evaluate")
     assert evaluate["outputs"]["metrics"]["confusion_matrix"][5][9] == 2
     failed_data = json.loads(aidc("runs", "show", failed, "--json")[1])

@@ -64,3 +64,41 @@ def test_resume_and_a_pipeline_together_are_refused(tmp_path: Path) -> None:
 def test_resuming_an_unknown_run_says_how_to_find_one() -> None:
     result = CliRunner().invoke(app, ["run", "--resume", "no-such-run"])
     assert result.exit_code != 0 and "no run 'no-such-run'" in result.output and "aidc runs list" in result.output
+
+
+def test_a_stage_that_refuses_the_users_data_says_it_is_theirs_and_where(tmp_path: Path) -> None:
+    """The run starts (the spec is valid) and its data stage finds no file: the user's fault, pointing at the stage
+    in their spec, exit 2 — not a crash of aidc."""
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(
+        "pipeline: mine\nstages:\n  - name: data\n    uses: data\n    with:\n"
+        f"      source: file:{tmp_path / 'absent.npz'}\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert "stage 'data' refused its input" in result.output and "absent.npz does not exist" in result.output
+    assert f"where:  {spec}:3" in result.output  # the stage's line in their file
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "text"),
+    [
+        ("run", "pipeline.yaml", GOOD.read_text().replace("uses: evaluate", "uses: evaluat")),
+        ("run", "pipeline.yaml", GOOD.read_text().replace("{data: data.splits}", "{data: data.split}", 1)),
+        (
+            "plan",
+            "workload.yaml",
+            (GOOD.parents[1] / "workloads" / "chat-inference.yaml").read_text().replace("gpu:", "gpux:"),
+        ),
+        ("check", "facility.yaml", "a: 1\na: 2\n"),
+    ],
+)
+def test_a_spec_error_says_its_hint_once(tmp_path: Path, command: str, name: str, text: str) -> None:
+    spec = tmp_path / name
+    spec.write_text(text)
+    result = CliRunner().invoke(app, [command, str(spec)])
+    assert result.exit_code == 2, result.output
+    problems = [line for line in result.output.splitlines() if f"{name}:" in line]
+    assert problems and all(line.count("(hint:") <= 1 for line in problems), result.output
+    assert "(hint:" in result.output

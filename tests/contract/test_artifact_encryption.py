@@ -17,7 +17,7 @@ from tests.contract.test_artifact_store import ArtifactStoreContract, Backend, L
 
 from aidc.errors import IntegrityError, InvalidInput, MasterKeyUnavailable
 from aidc.platform import Platform
-from aidc.security.keys import key_status, rotate
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 from aidc.store.artifacts import ArtifactCodec, ArtifactStore, EnvelopeCodec, FileArtifactStore, S3ArtifactStore
 from aidc.store.artifacts.codec import CodecWriter
@@ -248,17 +248,17 @@ class EncryptedContract(ArtifactStoreContract):
         small = platform.artifacts.put_bytes(b"small model")
         big = platform.artifacts.put_bytes(os.urandom(3 * MiB))
         before = {r.uri: (backend.raw(r.uri), backend.stamp(r.uri)) for r in (small, big)}
-        status = key_status(platform)
+        status = platform.keys.status()
         assert old is not None and [(k["key_id"], k["artifacts"]) for k in status["keys"]] == [(old.key_id, 2)]
 
-        done = rotate(platform, platform.local_access())
+        done = platform.keys.rotate(local_access())
         assert done["rewrapped"] == 2 and done["failed"] == [] and done["retired"] == [old.key_id]
         assert {r.uri: (backend.raw(r.uri), backend.stamp(r.uri)) for r in (small, big)} == before
         new = backend.ring()
         assert [k.key_id for k in new.keys] == [done["master_key_id"]] != [old.key_id]  # only the new key is left
         only_new = backend.open(codec=EnvelopeCodec(new, encrypt=False))
         assert only_new.get_bytes(small.digest) == b"small model" and len(only_new.get_bytes(big.digest)) == 3 * MiB
-        again = rotate(platform, platform.local_access())  # a second rotation works the same way
+        again = platform.keys.rotate(local_access())  # a second rotation works the same way
         assert again["rewrapped"] == 2 and again["master_key_id"] != done["master_key_id"]
         entries = platform.security.audit_list(action="keys.rotate")
         assert len(entries) == 2 and all(e.result == "ok" for e in entries)
@@ -281,14 +281,14 @@ class EncryptedContract(ArtifactStoreContract):
 
         monkeypatch.setattr(store, "write_key_record", dies_after_two)
         with pytest.raises(KeyboardInterrupt):
-            rotate(platform, platform.local_access())
+            platform.keys.rotate(local_access())
         monkeypatch.undo()
         ring = backend.ring()
         assert old is not None and [k.key_id for k in ring.keys][1:] == [old.key_id]  # old key still there
         half = backend.open(codec=EnvelopeCodec(ring, encrypt=False))
         assert all(half.get_bytes(r.digest) == bytes([i]) * 1000 for i, r in enumerate(refs))
 
-        done = rotate(platform, platform.local_access())  # resumes the same rotation
+        done = platform.keys.rotate(local_access())  # resumes the same rotation
         assert done["master_key_id"] == ring.keys[0].key_id
         assert (done["rewrapped"], done["already"], done["retired"]) == (2, 2, [old.key_id])
         finished = backend.open(codec=EnvelopeCodec(backend.ring(), encrypt=False))

@@ -379,6 +379,7 @@ class MetadataStoreContract:
             "stages": [s.to_json() | {"seconds": s.seconds} for s in store.list_stages("run-1")],
             "metrics": [m.to_json() for m in store.metrics("run-1")],
             "artifacts": [a.to_json() for a in store.artifacts(run_id="run-1")],
+            "key_metrics": {"loss": 1e-05},
         }
         got = store.run_details_json("run-1")
         assert got == want and [list(x) for x in got["stages"]] == [list(x) for x in want["stages"]]

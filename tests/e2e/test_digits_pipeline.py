@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import yaml
 
+from aidc.security.roles import local_access
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "digits" / "pipeline.yaml"
 AIDC = [str(Path(sys.executable).parent / "aidc")]
@@ -65,7 +67,9 @@ def first_run(home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     yield result
     platform = platform_for(home)
     for d in result["serving"]:
-        platform.delete_deployment(d["name"])  # the last one takes the serving Ray head with it
+        platform.deployments.change(
+            local_access(), "delete", d["name"]
+        )  # the last one takes the serving Ray head with it
     platform.close()
 
 
@@ -82,10 +86,10 @@ def test_the_run_reaches_a_served_model_that_meets_the_accuracy_bar(first_run: d
 
 def test_the_model_version_carries_its_full_lineage(first_run: dict[str, Any], home: Path) -> None:
     platform = platform_for(home)
-    model = platform.get_model("digits-cnn")
+    model = platform.metadata.get_model_version("digits-cnn")
     assert model.stage == "staging" and model.run_id == first_run["run_id"]
     assert model.metrics["accuracy"] == first_run["outputs"]["evaluate"]["metrics"]["accuracy"]
-    chain = {(e.src_kind, e.dst_kind): e for e in platform.model_lineage(model)}
+    chain = {(e.src_kind, e.dst_kind): e for e in platform.records.lineage(model)}
     assert set(chain) == {
         ("onnx", "model_version"),
         ("checkpoint", "onnx"),
@@ -108,7 +112,7 @@ def test_the_onnx_file_matches_pytorch_on_the_test_split(first_run: dict[str, An
     from aidc.training.zoo import load_weights
 
     platform = platform_for(home)
-    model = platform.get_model("digits-cnn")
+    model = platform.metadata.get_model_version("digits-cnn")
     onnx_path = platform.artifacts.get_file(model.onnx_digest, tmp_path / "model.onnx")
     onnx.checker.check_model(str(onnx_path), full_check=True)
     data = load_arrays(platform.artifacts.get_bytes(first_run["outputs"]["data"]["splits"]["artifact"]))
@@ -129,7 +133,7 @@ def test_the_live_endpoint_answers_like_offline_evaluation(first_run: dict[str, 
     (served,) = first_run["serving"]
     assert first_run["outputs"]["deploy"]["checks"]["agreement"] == 1.0
     # --serve left a deployment (replicas behind a router) running after the command returned
-    deployment = platform_for(home).deployment_details("digits-cnn")
+    deployment = platform_for(home).deployments.show(local_access(), "digits-cnn")
     assert deployment["managed"] and deployment["live"] and deployment["url"] == served["url"]
     assert deployment["stable"] == "digits-cnn:1" and deployment["ready"] == 1
     data = load_arrays(platform_for(home).artifacts.get_bytes(first_run["outputs"]["data"]["splits"]["artifact"]))
@@ -157,11 +161,11 @@ def test_an_unchanged_rerun_reuses_every_cached_stage(first_run: dict[str, Any],
         "register": "cached",
         "deploy": "succeeded",
     }  # a deployment is never taken from cache
-    assert len(platform_for(home).list_models("digits-cnn")) == 1
+    assert len(platform_for(home).metadata.list_model_versions("digits-cnn")) == 1
     # without --serve the check ran on a stand-in, gone now; the deployment --serve left is untouched
     checked = json.loads(done.stdout)["outputs"]["deploy"]["deployment"]["name"]
     assert checked.startswith("digits-cnn-") and json.loads(done.stdout)["serving"] == []
-    deployments = {d["name"]: d for d in platform_for(home).list_deployments(include_stopped=True)}
+    deployments = {d["name"]: d for d in platform_for(home).deployments.list(local_access(), include_stopped=True)}
     assert deployments[checked]["status"] == "stopped"
     assert deployments["digits-cnn"]["live"] and deployments["digits-cnn"]["stable"] == "digits-cnn:1"
 
@@ -176,12 +180,12 @@ def test_a_missed_gate_fails_the_run_at_its_stage_and_registers_nothing(
     assert "failed at stage evaluate" in done.stderr and "below the gate 0.9999" in done.stderr
     assert "aidc run --resume" in done.stderr
     platform = platform_for(home)
-    run = platform.list_runs(status="failed")[0]
+    run = platform.metadata.list_runs(status="failed")[0]
     assert run.error["stage"] == "evaluate" and run.error["code"] == "gate_failed"
     assert Path(run.error["log_path"]).is_file()
     stages = {s.name: s.status for s in platform.metadata.list_stages(run.id)}
     assert stages == {"data": "cached", "train": "cached", "evaluate": "failed"}
-    assert len(platform.list_models("digits-cnn")) == 1
+    assert len(platform.metadata.list_model_versions("digits-cnn")) == 1
     audited = platform.security.audit_list(action="runs.run")
     assert [(e.result, e.details.get("run_id")) for e in audited][:1] == [("failed", run.id)]
     assert any(e.result == "ok" and e.details["models"] == ["digits-cnn:1"] for e in audited)
@@ -213,7 +217,7 @@ def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -
     proc.send_signal(signal.SIGINT)  # Ctrl-C
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    run = platform_for(home).list_runs()[0]
+    run = platform_for(home).metadata.list_runs()[0]
     assert run.status == "failed" and run.error["code"] == "interrupted"
     assert f"aidc run --resume {run.id}" in err
     done_before = {m.step for m in platform_for(home).metadata.metrics(run.id) if m.name == "val_accuracy"}

@@ -17,6 +17,7 @@ from tests.api.conftest import JOB_SPEC
 from aidc.jobs.queue import Resources
 from aidc.jobs.scheduler import MAX_ATTEMPTS, Scheduler
 from aidc.platform import Platform
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 
@@ -78,7 +79,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 def submit(platform: Platform, key: str, **options: object) -> str:
     job, _ = platform.jobs.submit(
-        platform.local_access(),
+        local_access(),
         spec_text=JOB_SPEC,
         path_name="data.yaml",
         project="default",
@@ -93,7 +94,14 @@ def state(platform: Platform, job_id: str) -> str:
 
 
 def scheduler(platform: Platform, nodes: Nodes, procs: Processes) -> Scheduler:
-    return Scheduler(platform, nodes, procs, starve_after_s=3600)
+    return Scheduler(
+        platform.metadata,
+        platform.security,
+        nodes,
+        procs,
+        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
+        starve_after_s=3600,
+    )
 
 
 def test_a_job_starts_when_it_fits_and_the_next_waits_for_room(platform: Platform) -> None:
@@ -154,7 +162,7 @@ def test_cancel_stops_a_running_job_and_a_queued_one_never_starts(platform: Plat
     s = scheduler(platform, Nodes([(1, 0)]), procs)
     running, waiting = submit(platform, "r"), submit(platform, "w")
     s.tick()
-    local = platform.local_access()
+    local = local_access()
     assert platform.jobs.cancel(local, running)["state"] == "cancelled"
     assert platform.jobs.cancel(local, waiting)["state"] == "cancelled"
     assert platform.jobs.cancel(local, waiting)["state"] == "cancelled"  # again: no error, no change
@@ -199,7 +207,7 @@ def test_a_quota_holds_jobs_back_and_one_that_can_never_fit_is_refused(platform:
 
     procs = Processes()
     s = scheduler(platform, Nodes([(4, 0)]), procs)
-    local = platform.local_access()
+    local = local_access()
     platform.jobs.set_quota(local, "default", max_jobs=1, max_cpus=2)
     first, second = submit(platform, "q1"), submit(platform, "q2")
     s.tick()
@@ -214,7 +222,7 @@ def test_a_quota_holds_jobs_back_and_one_that_can_never_fit_is_refused(platform:
 def test_an_invalid_pipeline_is_recorded_as_failed_at_once_and_never_starts(platform: Platform) -> None:
     procs = Processes()
     job, created = platform.jobs.submit(
-        platform.local_access(), spec_text="pipeline: x\nstages: 3\n", path_name="broken.yaml", project="default"
+        local_access(), spec_text="pipeline: x\nstages: 3\n", path_name="broken.yaml", project="default"
     )
     assert created and job["state"] == "failed" and job["last_error"]["code"] == "invalid_spec"
     assert job["last_error"]["message"].startswith("broken.yaml:2:")  # the user's file name, not a temp path

@@ -17,6 +17,7 @@ import torch
 
 from aidc.pipeline.runner import RunObserver
 from aidc.platform import Platform
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -63,9 +64,9 @@ def test_an_interrupted_epoch_is_checkpointed_at_its_step_and_the_resumed_run_co
     try:
         ctrl_c = CtrlCAt(epoch=2, step=20)
         with pytest.raises(KeyboardInterrupt):
-            platform.run_pipeline(spec, observer=ctrl_c)
+            platform.runs.run_pipeline(local_access(), spec, observer=ctrl_c)
         assert ctrl_c.pressed_at is not None
-        run = platform.list_runs()[0]
+        run = platform.metadata.list_runs()[0]
         assert run.status == "failed" and run.error["code"] == "interrupted"
         checkpoints = [a.name for a in platform.metadata.artifacts(run_id=run.id, kind="checkpoint")]
         assert checkpoints[0] == "epoch-001.pt" and "epoch-002.pt" not in checkpoints
@@ -77,7 +78,7 @@ def test_an_interrupted_epoch_is_checkpointed_at_its_step_and_the_resumed_run_co
         assert f"stopped on request: checkpointed epoch 2 at step {step} of " in log
         assert [m.step for m in platform.metadata.metrics(run.id) if m.name == "val_accuracy"] == [1]
 
-        resumed = platform.run_pipeline(None, resume=run.id)
+        resumed = platform.runs.run_pipeline(local_access(), None, resume=run.id)
         assert resumed.status == "succeeded"
         log = (home / "runs" / run.id / "train.log").read_text()
         assert f"resuming from epoch-002-step-{step:05d}.pt" in log
@@ -100,8 +101,8 @@ def test_a_stage_that_cannot_checkpoint_in_time_is_stopped_and_resumes_from_its_
     platform = Platform(Settings(home=home, ray_num_cpus=2, stop_checkpoint_s=0.01))  # far less than a step agreement
     try:
         with pytest.raises(KeyboardInterrupt):
-            platform.run_pipeline(spec, observer=CtrlCAt(epoch=2, step=20))
-        run = platform.list_runs()[0]
+            platform.runs.run_pipeline(local_access(), spec, observer=CtrlCAt(epoch=2, step=20))
+        run = platform.metadata.list_runs()[0]
         assert run.error["code"] == "interrupted"
         log = (home / "runs" / run.id / "train.log").read_text()
         assert "the stage did not stop within 0.01 s; stopped it" in log
@@ -113,7 +114,7 @@ def test_a_stage_that_cannot_checkpoint_in_time_is_stopped_and_resumes_from_its_
         at = re.fullmatch(r"epoch-002-step-(\d+)\.pt", checkpoints[-1])
         assert len(checkpoints) == 1 or at, checkpoints
 
-        assert platform.run_pipeline(None, resume=run.id).status == "succeeded"
+        assert platform.runs.run_pipeline(local_access(), None, resume=run.id).status == "succeeded"
         log = (home / "runs" / run.id / "train.log").read_text()
         assert (f"resumed at epoch 2 step {int(at[1])} of " if at else "resumed after epoch 1") in log
         assert sorted(m.step for m in platform.metadata.metrics(run.id) if m.name == "train_loss") == [1, 2]
@@ -129,14 +130,14 @@ def test_a_run_stopped_after_its_last_epoch_was_checkpointed_resumes_to_success(
     spec.write_text(PIPELINE.replace("epochs: 3", "epochs: 1").replace("batch_size: 8", "batch_size: 64"))
     platform = Platform(Settings(home=home, ray_num_cpus=2))
     try:
-        run = platform.run_pipeline(spec)
+        run = platform.runs.run_pipeline(local_access(), spec)
         assert run.status == "succeeded"
         md = platform.metadata
         train = next(s for s in md.list_stages(run.run_id) if s.name == "train")
         md.finish_stage(train.id, "failed", error={"code": "interrupted", "message": "killed"})  # as a kill leaves it
         md.finish_run(run.run_id, "failed", error={"code": "interrupted", "message": "killed"})
 
-        resumed = platform.run_pipeline(None, resume=run.run_id)
+        resumed = platform.runs.run_pipeline(local_access(), None, resume=run.run_id)
         assert resumed.status == "succeeded"
         log = (home / "runs" / run.run_id / "train.log").read_text()
         assert "resuming from epoch-001.pt" in log

@@ -11,7 +11,7 @@ import pytest
 
 from aidc.errors import Conflict, InvalidInput, PermissionDenied, Unauthenticated
 from aidc.platform import Platform
-from aidc.security.roles import Access
+from aidc.security.roles import Access, local_access
 from aidc.security.service import Security
 from aidc.settings import Settings
 
@@ -32,7 +32,7 @@ def _user(
 
 
 def test_first_start_makes_an_admin_whose_token_is_returned_once(platform: Platform) -> None:
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     token = security.bootstrap(local)
     assert token and re.fullmatch(r"aidc_[0-9a-f]{8}_[A-Za-z0-9_-]{43}", token)  # 43 url-safe chars = 256 bits
     me = security.authenticate(token, "127.0.0.1")
@@ -43,7 +43,7 @@ def test_first_start_makes_an_admin_whose_token_is_returned_once(platform: Platf
 
 
 def test_the_admin_token_can_be_given_instead(platform: Platform) -> None:
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     with pytest.raises(InvalidInput, match="shorter"):
         security.bootstrap(local, "too-short")
     given = "operator-chosen-" + "x" * 32
@@ -54,7 +54,7 @@ def test_the_admin_token_can_be_given_instead(platform: Platform) -> None:
 def test_wrong_revoked_expired_and_disabled_tokens_are_refused(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     security.bootstrap(local)
     token = _user(security, local, "alice")
     assert security.authenticate(token, "x").principal == "alice"
@@ -80,7 +80,7 @@ def test_wrong_revoked_expired_and_disabled_tokens_are_refused(
 
 
 def test_scopes_narrow_a_token_and_cannot_be_widened_by_it(platform: Platform) -> None:
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     token = _user(security, local, "carol", scopes=["runs:read"])
     me = security.authenticate(token, "x")
     assert me.allows("runs:read", "default") and not me.allows("models:read", "default")
@@ -92,7 +92,7 @@ def test_scopes_narrow_a_token_and_cannot_be_widened_by_it(platform: Platform) -
 
 
 def test_roles_hold_only_on_their_projects(platform: Platform) -> None:
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     security.create_project(local, "vision")
     me = security.authenticate(_user(security, local, "dan", "viewer", "vision"), "x")
     assert me.allows("runs:read", "vision") and not me.allows("runs:read", "default")
@@ -103,7 +103,7 @@ def test_roles_hold_only_on_their_projects(platform: Platform) -> None:
 
 
 def test_no_one_can_lock_the_platform_out(platform: Platform) -> None:
-    security, local = platform.security, platform.local_access()
+    security, local = platform.security, local_access()
     admin = security.authenticate(security.bootstrap(local) or "", "x")
     with pytest.raises(Conflict, match="last admin"):
         security.set_disabled(local, "admin", True)

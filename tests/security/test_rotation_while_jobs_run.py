@@ -13,7 +13,8 @@ import pytest
 
 from aidc.errors import Conflict
 from aidc.platform import Platform
-from aidc.security.keys import key_status, prepare_server, rotate
+from aidc.security.keys import prepare_server
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 from aidc.store.artifacts import EnvelopeCodec, FileArtifactStore
 from aidc.store.artifacts.keyring import MasterKeyRing
@@ -78,14 +79,14 @@ def test_a_job_started_before_a_rotation_wraps_new_artifacts_under_the_new_key(
     assert before.startswith("sha256:"), job.stderr.read() if job.stderr else ""
 
     server = Platform(server_settings)
-    done = rotate(server, server.local_access())  # no --keep-old: the job's starting key leaves the key file
+    done = server.keys.rotate(local_access())  # no --keep-old: the job's starting key leaves the key file
     assert done["retired"] == [old] and done["failed"] == []
     out, err = job.communicate("go\n", timeout=120)
     assert job.returncode == 0, err
     answer = json.loads(out)
     assert answer["read"] == ["written by the job before the rotation", "written by the job after the rotation"]
 
-    status = key_status(server)
+    status = server.keys.status()
     assert status["keys"] == [{"key_id": done["master_key_id"], "active": True, "source": "file", "artifacts": 2}]
     assert status["unknown_keys"] == []  # nothing the job wrote is under the retired key
     fresh = Platform(server_settings).artifacts  # and anyone with the new key file alone reads both
@@ -120,10 +121,10 @@ def test_an_artifact_being_written_when_the_rotation_runs_is_not_left_under_the_
     old = _active(server_settings)
     done: dict[str, object] = {}
     payload = bytes(range(256)) * 4096  # 1 MiB
-    source = RotatesMidway(payload, lambda: done.update(rotate(server, server.local_access())))
+    source = RotatesMidway(payload, lambda: done.update(server.keys.rotate(local_access())))
     ref = job.artifacts.put_stream(source)  # type: ignore[arg-type]
     assert done["retired"] == [old]
-    status = key_status(server)
+    status = server.keys.status()
     assert [(k["key_id"], k["artifacts"]) for k in status["keys"]] == [(done["master_key_id"], 1)]
     assert Platform(server_settings).artifacts.get_bytes(ref.digest) == payload
     job.close()
@@ -149,7 +150,7 @@ def test_records_written_under_the_old_key_during_the_pass_are_rewrapped_before_
         real_write(hexdigest, record_id, data)
 
     monkeypatch.setattr(store, "write_key_record", meanwhile)
-    done = rotate(server, server.local_access())
+    done = server.keys.rotate(local_access())
     monkeypatch.undo()
     assert late and (done["rewrapped"], done["failed"]) == (2, [])
     assert done["retired"] == [started_with.keys[0].key_id]
@@ -169,12 +170,12 @@ def test_two_rotations_at_once_the_second_is_refused(
 
     def meanwhile(hexdigest: str, record_id: str, data: bytes) -> None:
         with pytest.raises(Conflict, match="rotation is already running") as exc:
-            rotate(second, second.local_access())
+            second.keys.rotate(local_access())
         refused.append(exc.value)
         real_write(hexdigest, record_id, data)
 
     monkeypatch.setattr(store, "write_key_record", meanwhile)
-    done = rotate(first, first.local_access())
+    done = first.keys.rotate(local_access())
     assert refused and done["failed"] == [] and _active(server_settings) == done["master_key_id"]
     results = [e.result for e in first.security.audit_list(action="keys.rotate")]
     assert sorted(results) == ["failed", "ok"]

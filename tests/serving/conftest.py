@@ -102,12 +102,13 @@ def serving_home(tmp_path_factory: pytest.TempPathFactory):
 def platform(serving_home: Path):
     """A platform on the shared home; deployments a module leaves behind are deleted after it."""
     from aidc.platform import Platform
+    from aidc.security.roles import local_access
     from aidc.settings import Settings
 
     p = Platform(Settings(home=serving_home, ray_address=""))
     yield p
-    for d in p.list_deployments():
-        p.delete_deployment(d["name"])
+    for d in p.deployments.list(local_access()):
+        p.deployments.change(local_access(), "delete", d["name"])
     p.close()
 
 

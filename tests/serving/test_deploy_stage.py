@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aidc.security.roles import local_access
 from aidc.serving.deploy import DeployConfig, RunDeployments
 from aidc.serving.endpoint import EndpointClient
 
@@ -19,12 +20,12 @@ def test_serve_runs_create_then_update_through_a_canary_and_a_failed_run_rolls_b
     config = DeployConfig(timeout=120)
     v1, v2 = register("stage-model", onnx_path), register("stage-model", onnx_path)
 
-    first = RunDeployments(platform, "run-1", serve=True)
+    first = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-1", serve=True)
     d = first.deploy(v1.ref, "stage-model", config)
     assert first.checked("stage-model")["stable"] == v1.ref
     assert first.settle(keep=True) == [{"name": "stage-model", "url": d["url"], "deployment_id": d["id"]}]
 
-    second = RunDeployments(platform, "run-2", serve=True)
+    second = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-2", serve=True)
     updated = second.deploy(v2.ref, "stage-model", config)
     assert updated["url"] == d["url"] and updated["canary"] == v2.ref  # the new version goes in as a canary
     with EndpointClient(d["url"]) as client:  # the stage checks it on its own, by pinned version
@@ -34,19 +35,25 @@ def test_serve_runs_create_then_update_through_a_canary_and_a_failed_run_rolls_b
     assert (promoted["stable"], promoted["canary"], promoted["previous"]) == (v2.ref, None, v1.ref)
     second.settle(keep=True)
 
-    third = RunDeployments(platform, "run-3", serve=True)  # the same version again: nothing to roll out
+    third = RunDeployments(
+        platform.serving, platform.metadata, platform.security, local_access(), "run-3", serve=True
+    )  # the same version again: nothing to roll out
     assert third.deploy(v2.ref, "stage-model", config)["id"] == d["id"]
     assert third.settle(keep=False) == []
-    assert platform.deployment_details("stage-model")["stable"] == v2.ref  # a reused deployment is left alone
+    assert (
+        platform.deployments.show(local_access(), "stage-model")["stable"] == v2.ref
+    )  # a reused deployment is left alone
 
-    failed = RunDeployments(platform, "run-4", serve=True)  # a run that fails after updating rolls back
+    failed = RunDeployments(
+        platform.serving, platform.metadata, platform.security, local_access(), "run-4", serve=True
+    )  # a run that fails after updating rolls back
     failed.deploy(v1.ref, "stage-model", config)
     failed.settle(keep=False)
-    after = platform.deployment_details("stage-model")
+    after = platform.deployments.show(local_access(), "stage-model")
     assert (after["stable"], after["canary"]) == (v2.ref, None)
     audited = [e.action for e in platform.security.audit_list() if (e.details or {}).get("run_id") == "run-4"]
     assert audited.count("deployments.deploy") == 1 and audited.count("deployments.rollback") == 1
-    platform.delete_deployment("stage-model")
+    platform.deployments.change(local_access(), "delete", "stage-model")
 
 
 def test_a_reused_deployment_that_no_longer_answers_is_brought_back(
@@ -56,7 +63,7 @@ def test_a_reused_deployment_that_no_longer_answers_is_brought_back(
     that deploys the same version brings it back instead of handing its check a dead URL."""
     config = DeployConfig(timeout=120)
     v1 = register("revive-model", onnx_path)
-    first = RunDeployments(platform, "run-r1", serve=True)
+    first = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-r1", serve=True)
     first.deploy(v1.ref, "revive-model", config)
     first.checked("revive-model")
     first.settle(keep=True)
@@ -64,13 +71,13 @@ def test_a_reused_deployment_that_no_longer_answers_is_brought_back(
     record = platform.metadata.find_deployment("revive-model")
     with serving.cluster.connect(serving.namespace):
         serving._stop_actors(record)  # (its controller and replicas gone, as with the Ray that held them)
-    assert platform.deployment_details("revive-model")["live"] is False
+    assert platform.deployments.show(local_access(), "revive-model")["live"] is False
 
-    again = RunDeployments(platform, "run-r2", serve=True)
+    again = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-r2", serve=True)
     d = again.deploy(v1.ref, "revive-model", config)
     assert d["id"] == record.id and d["live"] and d["stable"] == v1.ref
     with EndpointClient(d["url"]) as client:
         np.testing.assert_allclose(client.infer("revive-model", batch), reference(batch)["logits"], rtol=1e-6)
-    assert "restarted" in [e["kind"] for e in platform.deployment_details("revive-model")["events"]]
+    assert "restarted" in [e["kind"] for e in platform.deployments.show(local_access(), "revive-model")["events"]]
     again.settle(keep=True)
     platform.serving.delete("revive-model")

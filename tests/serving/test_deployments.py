@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from aidc.errors import Conflict, InvalidInput, NotFound
+from aidc.security.roles import local_access
 from aidc.serving.canary import CanaryPolicy
 from aidc.serving.protocol import encode_infer_request
 
@@ -42,21 +43,23 @@ def test_deploy_predict_scale_and_delete(
     platform, register, onnx_path: Path, batch: np.ndarray, reference, tmp_path: Path
 ) -> None:
     version = register("digits", onnx_path)
-    d = platform.deploy(version.ref)
+    d = platform.deployments.deploy(local_access(), version.ref)
     assert (d["status"], d["stable"], d["ready"], d["live"]) == ("running", version.ref, 1, True)
     [replica] = d["replica_list"]
     assert replica["status"] == "ready" and replica["pid"] and replica["url"] != d["url"]
 
     np.save(tmp_path / "x.npy", batch)
-    answer = platform.predict("digits", tmp_path / "x.npy")
+    answer = platform.deployments.predict(local_access(), "digits", tmp_path / "x.npy")
     assert answer["model_version"] == str(version.version)
     np.testing.assert_allclose(answer["outputs"]["probs"], reference(batch)["probs"], rtol=1e-6)
     (tmp_path / "x.json").write_text(json.dumps(batch.tolist()))
     np.testing.assert_allclose(
-        platform.predict("digits", tmp_path / "x.json")["outputs"]["logits"], reference(batch)["logits"], rtol=1e-6
+        platform.deployments.predict(local_access(), "digits", tmp_path / "x.json")["outputs"]["logits"],
+        reference(batch)["logits"],
+        rtol=1e-6,
     )
 
-    d = platform.scale_deployment("digits", 2)
+    d = platform.deployments.change(local_access(), "scale", "digits", 2)
     assert d["ready"] == 2 and len({r["pid"] for r in d["replica_list"]}) == 2
     for _ in range(40):
         assert infer(d["url"], "digits", batch).status_code == 200
@@ -68,22 +71,26 @@ def test_deploy_predict_scale_and_delete(
     assert merged.count('aidc_serving_queue_depth{model="digits"') == 2
 
     pids = {r["pid"] for r in d["replica_list"]}
-    d = platform.scale_deployment("digits", 1)
+    d = platform.deployments.change(local_access(), "scale", "digits", 1)
     [kept] = d["replica_list"]
     assert all(gone(pid) for pid in pids - {kept["pid"]})
-    assert [e["kind"] for e in platform.deployment_details("digits")["events"]] == ["created", "scaled", "scaled"]
+    assert [e["kind"] for e in platform.deployments.show(local_access(), "digits")["events"]] == [
+        "created",
+        "scaled",
+        "scaled",
+    ]
 
     with pytest.raises(Conflict, match="already serves digits:1"):
-        platform.deploy(version.ref)
+        platform.deployments.deploy(local_access(), version.ref)
     with pytest.raises(InvalidInput, match="at least one replica"):
-        platform.scale_deployment("digits", 0)
+        platform.deployments.change(local_access(), "scale", "digits", 0)
 
     router_pid = platform.metadata.find_deployment("digits").pid
-    assert platform.delete_deployment("digits")["status"] == "stopped"
+    assert platform.deployments.change(local_access(), "delete", "digits")["status"] == "stopped"
     assert gone(router_pid) and gone(kept["pid"])
-    assert platform.list_deployments() == []
+    assert platform.deployments.list(local_access()) == []
     with pytest.raises(NotFound):
-        platform.deployment_details("digits")
+        platform.deployments.show(local_access(), "digits")
 
 
 def test_a_canary_that_breaks_requests_is_rolled_back_automatically(
@@ -92,9 +99,9 @@ def test_a_canary_that_breaks_requests_is_rolled_back_automatically(
     stable = register("shapes", onnx_path)
     broken = register("shapes", incompatible_onnx_path)
     with pytest.raises(InvalidInput, match="no deployment 'shapes' for a canary"):
-        platform.deploy(broken.ref, canary=20)
-    platform.deploy(stable.ref)
-    d = platform.deploy(broken.ref, canary=50, policy=CanaryPolicy(min_requests=10))
+        platform.deployments.deploy(local_access(), broken.ref, canary=20)
+    platform.deployments.deploy(local_access(), stable.ref)
+    d = platform.deployments.deploy(local_access(), broken.ref, canary=50, policy=CanaryPolicy(min_requests=10))
     assert (d["stable"], d["canary"], d["canary_percent"]) == (stable.ref, broken.ref, 50.0)
 
     statuses: Counter[int] = Counter()
@@ -104,19 +111,19 @@ def test_a_canary_that_breaks_requests_is_rolled_back_automatically(
         statuses[infer(d["url"], "shapes", batch).status_code] += 1
     assert statuses[400] >= 1 and set(statuses) <= {200, 400}
 
-    details = platform.deployment_details("shapes")
+    details = platform.deployments.show(local_access(), "shapes")
     [rollback] = [e for e in details["events"] if e["kind"] == "rolled_back"]
     assert rollback["message"].startswith(f"canary {broken.ref} dropped (automatically: canary error rate")
     assert rollback["details"]["canary"]["errors"] >= 1
     for _ in range(20):  # from now on only the stable version answers
         response = infer(d["url"], "shapes", batch)
         assert response.status_code == 200 and response.json()["model_version"] == str(stable.version)
-    platform.delete_deployment("shapes")
+    platform.deployments.change(local_access(), "delete", "shapes")
 
 
 def test_a_killed_controller_comes_back_on_the_same_url(platform, register, onnx_path: Path, batch: np.ndarray) -> None:
     version = register("phoenix", onnx_path)
-    d = platform.deploy(version.ref)
+    d = platform.deployments.deploy(local_access(), version.ref)
     router = psutil.Process(platform.metadata.find_deployment("phoenix").pid)
     controller = router.ppid()
     os.kill(controller, signal.SIGKILL)  # the controller's actor process; its router dies with it
@@ -130,7 +137,7 @@ def test_a_killed_controller_comes_back_on_the_same_url(platform, register, onnx
             pass
         assert time.monotonic() < deadline, "the deployment did not come back"
         time.sleep(0.2)
-    after = platform.deployment_details("phoenix")
+    after = platform.deployments.show(local_access(), "phoenix")
     assert after["url"] == d["url"]
     assert [r["pid"] for r in after["replica_list"]] == [r["pid"] for r in d["replica_list"]]
-    platform.delete_deployment("phoenix")
+    platform.deployments.change(local_access(), "delete", "phoenix")

@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
+from aidc.security.roles import local_access
 from aidc.serving.protocol import encode_infer_request
 
 pytestmark = pytest.mark.slow
@@ -84,8 +85,8 @@ class Load:
 @pytest.fixture(scope="module")
 def deployment(platform, register, onnx_path: Path) -> Iterator[dict]:
     version = register("steady", onnx_path)
-    yield platform.deploy(version.ref, replicas=2)
-    platform.delete_deployment("steady")
+    yield platform.deployments.deploy(local_access(), version.ref, replicas=2)
+    platform.deployments.change(local_access(), "delete", "steady")
 
 
 def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(
@@ -97,15 +98,15 @@ def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(
     started = time.monotonic()
     with Load(deployment["url"], "steady", batch) as load:
         time.sleep(5)
-        platform.deploy(v2.ref, canary=50)
+        platform.deployments.deploy(local_access(), v2.ref, canary=50)
         steps["canary"] = time.monotonic()
         time.sleep(5)
         steps["promote"] = time.monotonic()
-        assert platform.promote_deployment("steady")["stable"] == v2.ref
+        assert platform.deployments.change(local_access(), "promote", "steady")["stable"] == v2.ref
         steps["promoted"] = time.monotonic()
         time.sleep(5)
         steps["rollback"] = time.monotonic()
-        d = platform.rollback_deployment("steady")
+        d = platform.deployments.change(local_access(), "rollback", "steady")
         assert (d["stable"], d["previous"]) == (v1, v2.ref)
         steps["rolled_back"] = time.monotonic()
         time.sleep(max(3.0, 60 - (time.monotonic() - started)))
@@ -123,7 +124,7 @@ def test_32_clients_for_60_s_through_canary_promote_and_rollback_see_no_5xx(
 def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(
     platform, deployment: dict, batch: np.ndarray
 ) -> None:
-    before = platform.deployment_details("steady")["replica_list"]
+    before = platform.deployments.show(local_access(), "steady")["replica_list"]
     victim = before[0]
     with Load(deployment["url"], "steady", batch) as load:
         time.sleep(4)
@@ -131,7 +132,7 @@ def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(
         os.kill(victim["pid"], signal.SIGKILL)
         deadline = time.monotonic() + 60
         while True:
-            replicas = platform.deployment_details("steady")["replica_list"]
+            replicas = platform.deployments.show(local_access(), "steady")["replica_list"]
             replaced = [r for r in replicas if r["slot"] == victim["slot"] and r["version"] == victim["version"]]
             if replaced and replaced[0]["status"] == "ready" and replaced[0]["pid"] != victim["pid"]:
                 break
@@ -149,5 +150,5 @@ def test_a_replica_killed_mid_load_fails_only_its_requests_and_is_replaced(
     assert all(a.status == 200 for a in load.between(replaced_at))
     [restarted] = replaced
     assert restarted["restarts"] == 1 and "exited" in restarted["message"]
-    events = platform.deployment_details("steady")["events"]
+    events = platform.deployments.show(local_access(), "steady")["events"]
     assert [e for e in events if e["kind"] == "replica_restarted"]

@@ -147,7 +147,7 @@ def create_app(
         dependencies=[Depends(authorize)],
         responses=ERROR_RESPONSES,
     )
-    app.state.platform = platform
+    app.state.services = platform  # the routes see the services, never the composition root
     app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
     for module in (records, deployments, security, audit, jobs, keys):
         app.include_router(module.router)

@@ -17,7 +17,7 @@ from aidc.security.policy import required_permission
 from aidc.security.roles import PUBLIC, Access
 
 if TYPE_CHECKING:
-    from aidc.platform import Platform
+    from aidc.services import Services
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -25,13 +25,16 @@ bearer = HTTPBearer(
 )
 
 
-async def get_platform(request: Request) -> Platform:
-    return request.app.state.platform  # type: ignore[no-any-return]
+async def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _verify(platform: Platform, token: str, source: str) -> Access:
+def _verify(services: Services, token: str, source: str) -> Access:
     """An OIDC JWT (when an issuer is configured) or else an aidc API token; may read the store and the issuer."""
-    return oidc.authenticate(platform, token, source) or platform.security.authenticate(token, source)
+    verifier = services.oidc if oidc.looks_like_jwt(token) else None
+    if verifier is not None:
+        return verifier.authenticate(token, source, services.security)
+    return services.security.authenticate(token, source)
 
 
 def route_key(request: Request) -> tuple[str, str]:
@@ -43,7 +46,7 @@ def route_key(request: Request) -> tuple[str, str]:
 async def authorize(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> Access:
     """Async: a token verified seconds ago is answered from memory on the event loop; anything that needs the
     store (a new token, the audit entry of a denial) goes to the thread pool."""
@@ -60,8 +63,8 @@ async def authorize(
                 hint="send `Authorization: Bearer TOKEN`; `aidc tokens create` makes one",
             )
         token = credentials.credentials
-        access = platform.security.recently_verified(token, source) or await run_in_threadpool(
-            _verify, platform, token, source
+        access = services.security.recently_verified(token, source) or await run_in_threadpool(  # type: ignore[assignment]
+            _verify, services, token, source
         )
         if permission is None:
             raise PermissionDenied(
@@ -74,6 +77,6 @@ async def authorize(
                 hint="ask an admin for a role that has it: `aidc users grant`",
             )
     except AidcError as exc:
-        await run_in_threadpool(platform.security.denied, access, f"{method} {path}", request.url.path, exc)
+        await run_in_threadpool(services.security.denied, access, f"{method} {path}", request.url.path, exc)
         raise
     return access

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from aidc.security.records import AuditEntry, PublicApiToken
 from aidc.security.roles import NAME_PATTERN, ROLES, SCOPES
 
-RoleName = Literal.__getitem__(tuple(ROLES))  # type: ignore[attr-defined]
-ScopeName = Literal.__getitem__(SCOPES)  # type: ignore[attr-defined]
+if TYPE_CHECKING:
+    # A Literal built from the role and scope tables at import time is an enum in the OpenAPI schema and a check in
+    # pydantic, but no static type: to the type checker the values are what they are, strings.
+    RoleName = str
+    ScopeName = str
+else:
+    RoleName = Literal.__getitem__(tuple(ROLES))
+    ScopeName = Literal.__getitem__(SCOPES)
 
 
 class Body(BaseModel):
@@ -78,15 +85,8 @@ class WhoAmI(BaseModel):
     scopes: list[str]
 
 
-class TokenOut(BaseModel):
-    id: str
-    principal: str
-    name: str
-    scopes: list[str]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+class TokenOut(PublicApiToken):
+    """A token as the API shows it: the stored record's public fields, declared once (security/records.py)."""
 
 
 class NewToken(TokenOut):
@@ -98,7 +98,7 @@ class TokenRequest(Body):
     scopes: list[ScopeName] = Field(
         default_factory=lambda: ["*"],
         min_length=1,
-        max_length=20,  # type: ignore[valid-type]
+        max_length=20,
         description="permissions the token keeps, e.g. runs:read or models:*; * keeps all",
     )
     expires_days: ExpiryDays | None = Field(None, description="0 = never; default: the server's token_ttl_days")
@@ -122,7 +122,7 @@ class PrincipalOut(BaseModel):
 
 
 class RoleRequest(Body):
-    role: RoleName  # type: ignore[valid-type]
+    role: RoleName
     project: str = Field(max_length=200, description="a project's name, or * for every project")
 
 
@@ -182,18 +182,8 @@ class ScaleRequest(Body):
     replicas: WholeNumber = Field(ge=1, le=64)
 
 
-class AuditEntryOut(BaseModel):
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    project: str | None
-    source: str
-    result: str
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
+class AuditEntryOut(AuditEntry):
+    """An audit entry as the API shows it: the stored record, declared once (security/records.py)."""
 
 
 class ChainReportOut(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, err_console, handles_errors, print_json, table
+from aidc.cli.output import console, err_console, handles_errors, print_json, say_wrote, table
 from aidc.cli.runs import when
 
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List audit entries, newest first: when, who, what, on what, from where, result."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         found = open_client().audit_list(
             actor=actor,
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Recompute the hash chain; exit 1 naming the first modified, deleted or moved entry."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         report: dict[str, Any] = open_client().audit_verify()
         if as_json:
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def export(output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout.")) -> None:
         """Every entry as JSON lines, oldest first, with its hashes — for a SIEM."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         out = output.open("w", encoding="utf-8") if output else sys.stdout
         count = 0
@@ -110,14 +110,14 @@ def register(app: typer.Typer) -> None:
             if output:
                 out.close()
         if output:
-            console.print(f"wrote {count} entries to {output}", highlight=False)
+            say_wrote(output, f"{count} entries to ")
 
     @audit.command("prune")
     @handles_errors
     def prune() -> None:
         """Delete entries older than the retention (AIDC_AUDIT_RETENTION_DAYS, default 180), keeping the chain
         verifiable (the server does this daily)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         entry = open_client().audit_prune()
         if entry is None:

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         """List dataset versions with rows per split and class count."""
         from contextlib import closing
 
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             found = client.list_datasets(name)

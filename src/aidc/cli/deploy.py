@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import console, err_console, handles_errors, print_json, table
 
 STATUS_STYLE = {
     "running": "green",
@@ -105,9 +105,10 @@ def register(app: typer.Typer) -> None:
         """Deploy a model version; with --canary, send a share of an existing deployment's traffic to it."""
         from contextlib import closing
 
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
-        with closing(open_client()) as client, console.status(f"deploying {model}…"):
+        # The spinner is a message, not the result: on stderr, so that --json's stdout parses.
+        with closing(open_client()) as client, err_console.status(f"deploying {model}…"):
             d = client.deploy(
                 model,
                 name=name,

@@ -22,7 +22,7 @@ def _local(stamp: str) -> str:
 
 
 def _change(verb: str, name: str, as_json: bool, *args: Any) -> None:
-    from aidc.client import open_client
+    from aidc.cli.connect import open_client
 
     with closing(open_client()) as client, console.status(f"{verb} {name}…"):
         d = client.change_deployment(verb, name, *args)
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", "-a", help="Include stopped deployments."), as_json: bool = JSON
     ) -> None:
         """List deployments: what each serves, how many replicas are ready, its URL."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             found = client.list_deployments(include_stopped=all_)
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def show(name: str = NAME, as_json: bool = JSON) -> None:
         """Show a deployment: versions, replicas, traffic per version and what happened to it."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             d = client.show_deployment(name)
@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def delete(name: str = NAME) -> None:
         """Stop a deployment: traffic off, replicas drained and stopped."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client, console.status(f"deleting {name}…"):
             client.change_deployment("delete", name)

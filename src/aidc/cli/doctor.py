@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         fails."""
         from contextlib import closing
 
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             checks = client.doctor()

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Queue a pipeline on the server; it starts when its project's quota and the cluster allow."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
         from aidc.errors import NotFound
         from aidc.pipeline.spec import load_pipeline
 
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Jobs you may see, newest first, with why each waiting one waits."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         found = open_client().list_jobs(project=project, state=state, limit=limit)
         if as_json:
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON (with the pipeline spec)."),
     ) -> None:
         """One job: state, resources, attempts, run, last error."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         job = open_client().show_job(job_id)
         if as_json:
@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Cancel a queued or running job (a running one is stopped; its run can still be resumed by hand)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         job = open_client().cancel_job(job_id)
         if as_json:
@@ -163,7 +163,7 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
     ) -> None:
         """Print a job's log (its process's output: stages, progress, errors)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         for chunk in open_client().job_logs(job_id, follow=follow):
             sys.stdout.write(chunk)
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def quotas_show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Each project's use against its limits (— = no limit): in use now / limit."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         found = open_client().list_quotas()
         if as_json:
@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Set a project's limits (admins on every project); options left out stay as they are."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         given = {"max_gpus": max_gpus, "max_cpus": max_cpus, "max_jobs": max_jobs, "gpu_hours_per_month": gpu_hours}
         limits = {k: (None if v == NO_LIMIT else v) for k, v in given.items() if v is not None}

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Master key ids configured, artifacts wrapped under each, plaintext artifacts."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         client = open_client()
         try:
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         new key once they see the key file change. Through a server, --new-key-file is read here and the key
         sent to the server (over the connection `aidc login` set up).
         """
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
         from aidc.store.artifacts.keyring import read_key_file
 
         new_key = None

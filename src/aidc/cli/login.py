@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def login(url: str = typer.Argument(..., help="The server, e.g. https://aidc.example.org:8080")) -> None:
         """Save URL and an API token (asked for, never echoed; or piped on stdin) in AIDC_HOME, readable by you only."""
-        from aidc.client import RemoteClient, save_credentials
+        from aidc.client.credentials import save_credentials
+        from aidc.client.remote import RemoteClient
         from aidc.settings import Settings
 
         if not url.startswith(("http://", "https://")):
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def logout() -> None:
         """Forget the saved server and token: the security commands work on the local store again."""
-        from aidc.client import forget_credentials
+        from aidc.client.credentials import forget_credentials
         from aidc.settings import Settings
 
         console.print("logged out" if forget_credentials(Settings().home) else "not logged in")
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def whoami(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Who the security commands act as, and where: a server's principal, or the local store's admin."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         client = open_client()
         me = client.whoami()

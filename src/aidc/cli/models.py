@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List model versions with their stage and test metrics."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             found = client.list_models(name)
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a model version: metrics, digests, full lineage and deployments."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             shown = client.show_model(ref)
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         stage: PromoteTo = typer.Option(..., "--stage", help="Where to move it; production archives the current one."),
     ) -> None:
         """Move a model version to staging, production or archived."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         if not ref.partition(":")[2].isdigit():
             raise InvalidInput(

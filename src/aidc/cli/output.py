@@ -26,13 +26,18 @@ def print_json(data: Any) -> None:
 
 
 def emit_text(text: str, output: Path | None) -> None:
-    """A rendered report to ``output`` (saying so) or to stdout, always ending in one newline."""
+    """A rendered report to ``output`` (saying so on stderr) or to stdout, always ending in one newline."""
     text = text if text.endswith("\n") else text + "\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")
-        console.print(f"wrote {output}", highlight=False)
+        say_wrote(output)
     else:
         sys.stdout.write(text)
+
+
+def say_wrote(path: Path, what: str = "") -> None:
+    """Tell the person a file was written: on stderr, so that stdout stays the command's result (JSON parses)."""
+    err_console.print(f"wrote {what}{path}", highlight=False, markup=False)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from aidc.cli.output import console, emit_text, handles_errors, print_json, table
+from aidc.cli.output import console, emit_text, handles_errors, print_json, say_wrote, table
 
 
 class Format(str, Enum):
@@ -70,6 +70,6 @@ def register(app: typer.Typer) -> None:
             from aidc.planner.emit import write_facility
 
             write_facility(result, emit_facility)
-            console.print(f"wrote {emit_facility}", highlight=False)
+            say_wrote(emit_facility)
         if not result.feasible:
             raise typer.Exit(1)

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
         import numpy as np
 
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
         from aidc.serving.protocol import oip_datatype, tensor_json_data
 
         with closing(open_client()) as client:

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """List the projects you have a role on (all of them for admins)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         found = open_client().list_projects()
         if as_json:
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         description: str = typer.Option("", "--description", help="What the project is."),
     ) -> None:
         """Create a project; grant roles on it with `aidc users grant NAME ROLE --project PROJECT`."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         p = open_client().create_project(name, description)
         console.print(f"created project {p['name']}", highlight=False)
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         record_id: str = typer.Argument(..., metavar="ID", help="Run id, or the numeric id of the record."),
     ) -> None:
         """Move a run, dataset version, model version or deployment into PROJECT."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         moved = open_client().assign(project, kind.value, record_id)
         console.print(f"{moved['kind']} {moved['id']}: {moved['from']} → {moved['project']}", highlight=False)

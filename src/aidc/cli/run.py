@@ -170,9 +170,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="No live display; print the run's result as JSON."),
     ) -> None:
         """Run a pipeline: data → train → evaluate → export → register → deploy (on this machine)."""
-        from aidc.client import server_of
+        from aidc.client.credentials import server_of
         from aidc.errors import InvalidInput
         from aidc.platform import Platform
+        from aidc.security.roles import local_access
 
         server = server_of()
         if server:  # a run on a server is a job, with a queue and quotas: not this command
@@ -182,24 +183,26 @@ def register(app: typer.Typer) -> None:
                 "(or `aidc logout`)",
             )
         platform = Platform()
+        access = local_access()
         live = LiveRun(console)
         try:
             if as_json:
-                result = platform.run_pipeline(pipeline, resume=resume, force=force, serve=serve)
+                result = platform.runs.run_pipeline(access, pipeline, resume=resume, force=force, serve=serve)
             else:
                 with live:
-                    result = platform.run_pipeline(pipeline, resume=resume, force=force, serve=serve, observer=live)
+                    result = platform.runs.run_pipeline(
+                        access, pipeline, resume=resume, force=force, serve=serve, observer=live
+                    )
         except StageFailed as exc:
             if as_json:
                 print_json(
                     {
                         "status": "failed",
-                        "error": exc.to_dict()
-                        | {"stage": exc.stage, "run_id": exc.run_id, "cause": exc.cause, "log_path": exc.log_path},
+                        "error": exc.to_dict(),
                     }
                 )
             else:
-                failed(exc, platform)
+                failed(exc, platform.runs.run_details(access, exc.run_id)["run"])
             raise SystemExit(exc.exit_code) from None
         except KeyboardInterrupt:
             if live.run_id:
@@ -225,15 +228,16 @@ def register(app: typer.Typer) -> None:
             summary(result)
 
 
-def failed(exc: StageFailed, platform: Any) -> None:
+def failed(exc: StageFailed, run: dict[str, Any]) -> None:
     """A failed run in four lines: which stage, why, where to look, how to go on."""
     err_console.print(
         f"[bold red]run {exc.run_id} failed[/] at stage [bold]{exc.stage}[/]: {exc.message}", highlight=False
     )
+    if exc.where:
+        err_console.print(f"  where:  {exc.where}", highlight=False)
     if exc.log_path:
         err_console.print(f"  log:    {exc.log_path}", highlight=False)
-    run = platform.metadata.get_run(exc.run_id)
-    if run.report_path:
-        err_console.print(f"  report: {run.report_path}", highlight=False)
+    if run.get("report_path"):
+        err_console.print(f"  report: {run['report_path']}", highlight=False)
     err_console.print(f"  fix:    {exc.hint or 'see the log'}", highlight=False)
     err_console.print(f"  resume: aidc run --resume {exc.run_id}", highlight=False)

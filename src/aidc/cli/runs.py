@@ -43,15 +43,6 @@ def seconds_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def key_metrics(metrics: list[dict[str, Any]]) -> dict[str, float]:
-    """The last value (highest step) of each metric name."""
-    last: dict[str, tuple[int, float]] = {}
-    for m in metrics:
-        if m["name"] not in last or m["step"] >= last[m["name"]][0]:
-            last[m["name"]] = (m["step"], m["value"])
-    return {name: value for name, (_, value) in last.items()}
-
-
 def _print_run(details: dict[str, Any]) -> None:
     run, stages = details["run"], details["stages"]
     console.print(Text.assemble(("run ", "bold"), (run["id"], "bold"), "  ", status_text(run["status"])))
@@ -79,17 +70,7 @@ def _print_run(details: dict[str, Any]) -> None:
             (s.get("error") or {}).get("message", ""),
         )
     console.print(t)
-    metrics = key_metrics(details["metrics"])
-    evaluation = next(
-        (
-            s["outputs"].get("metrics")
-            for s in reversed(stages)
-            if s["kind"] == "evaluate" and s["outputs"].get("metrics")
-        ),
-        None,
-    )
-    if evaluation:
-        metrics |= {f"test_{k}": v for k, v in evaluation.items() if isinstance(v, float)}
+    metrics = details["key_metrics"]  # built with the details, so --json carries the same numbers
     if metrics:
         console.print(table("Key metrics", ["metric", "value"], [(k, f"{v:.4g}") for k, v in metrics.items()]))
     if run.get("report_path"):
@@ -111,7 +92,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List pipeline runs, newest first."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
         from aidc.store.metadata.base import RUN_STATES
 
         if status is not None and status not in RUN_STATES:
@@ -140,12 +121,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a run: its stages, key metrics, error and report."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             details = client.run_details(run_id)  # a unique prefix is enough
         if as_json:
-            print_json(details | {"key_metrics": key_metrics(details["metrics"])})
+            print_json(details)
         else:
             _print_run(details)
 
@@ -157,7 +138,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the run's self-contained HTML report and print its path (through a server: rendered there,
         saved here)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
             path = client.run_report(run_id, output)  # filed under the full id

@@ -43,12 +43,13 @@ def register(app: typer.Typer) -> None:
             if path is not None and not path.is_file():
                 raise NotFound(f"no such file: {path}")
         from aidc.security.keys import prepare_server
+        from aidc.security.roles import local_access
 
         platform = Platform()
         created = prepare_server(platform.settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
         if created:
             err_console.print(created, highlight=False)
-        local = platform.local_access()
+        local = local_access()
         token = platform.security.bootstrap(local, platform.settings.admin_token.get_secret_value())
         if token:
             err_console.print(
@@ -68,7 +69,9 @@ def register(app: typer.Typer) -> None:
         if jobs:
             from aidc.jobs.scheduler import build_scheduler
 
-            scheduler = build_scheduler(platform, ray_address=ray_address)
+            scheduler = build_scheduler(
+                platform.metadata, platform.security, platform.settings, ray_address=ray_address
+            )
         uvicorn.run(
             create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler),
             host=host,

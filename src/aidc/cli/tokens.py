@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON (the token included)."),
     ) -> None:
         """Create an API token. It is printed this once; only its hash is kept."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         made = open_client().create_token(name, user=user, scopes=scope or None, expires_days=expires_days)
         if as_json:
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List tokens: id, owner, scopes, state, expiry, last use — never the tokens themselves."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         found = open_client().list_tokens(user)
         if as_json:
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Option(None, "--user", help="Its owner, to revoke another principal's token (admins)."),
     ) -> None:
         """Revoke a token: it stops working at once."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         t = open_client().revoke_token(token_id, user=user)
         console.print(f"revoked token {t['id']} of {t['principal']}", highlight=False)

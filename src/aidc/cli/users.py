@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """List users and service accounts with their roles."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         found = open_client().list_principals()
         if as_json:
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         project: str = typer.Option(None, "--project", help=PROJECT_HELP),
     ) -> None:
         """Create a user or service account; give it a token with `aidc tokens create --user NAME`."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
         from aidc.errors import InvalidInput
 
         if (role is None) != (project is None):
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         project: str = typer.Option(..., "--project", help=PROJECT_HELP),
     ) -> None:
         """Give NAME a role on a project (or on every project)."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         show(open_client().grant(name, role, project), "granted:")
 
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
         project: str = typer.Option(..., "--project", help=PROJECT_HELP),
     ) -> None:
         """Take a role on a project away from NAME."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         show(open_client().revoke_role(name, role, project), "revoked:")
 
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def disable(name: str = typer.Argument(...)) -> None:
         """Disable NAME: every token of it stops working until it is enabled again."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         show(open_client().set_disabled(name, True), "disabled")
 
@@ -109,6 +109,6 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def enable(name: str = typer.Argument(...)) -> None:
         """Enable NAME again."""
-        from aidc.client import open_client
+        from aidc.cli.connect import open_client
 
         show(open_client().set_disabled(name, False), "enabled")

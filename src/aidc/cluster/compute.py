@@ -11,6 +11,23 @@ from typing import Any
 from aidc.errors import BackendUnavailable
 
 
+def cluster_resources(*, available: bool = False) -> dict[str, float]:
+    """The connected Ray cluster's resources by name (CPU, GPU, memory, custom): all of them, or those free now."""
+    import ray
+
+    # Ray declares no types for these calls; each returns a dict of resource name → amount (float).
+    found = ray.available_resources() if available else ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return {str(name): float(amount) for name, amount in found.items()}
+
+
+def node_address() -> str:
+    """This node's IP address as the Ray cluster knows it (other nodes reach it there)."""
+    import ray
+
+    # Ray declares no return type for it; it is the node's IP address as a string.
+    return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+
+
 @contextmanager
 def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[dict[str, Any]]:
     """Connect to Ray for the length of a command and yield its resources.
@@ -39,7 +56,7 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
                 hint="check AIDC_RAY_ADDRESS (empty starts a local Ray), or run `aidc doctor`",
             ) from exc
     try:
-        yield dict(ray.cluster_resources())
+        yield cluster_resources()
     finally:
         if started_here:
             ray.shutdown()

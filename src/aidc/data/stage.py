@@ -42,6 +42,17 @@ class DataConfig(BaseModel):
         return self
 
 
+def preparation_summary(rows_in: int, dropped: dict[str, int], splits: dict[str, int], *, augmented: int) -> str:
+    """What the data stage did, in one sentence a person reads in the stage's log."""
+    invalid, duplicate = dropped.get("dropped_invalid", 0), dropped.get("dropped_duplicate", 0)
+    kept = rows_in - invalid - duplicate
+    parts = ", ".join(
+        f"{n} {part}" + (f" ({augmented} of them augmented copies)" if part == "train" and augmented else "")
+        for part, n in splits.items()
+    )
+    return f"{rows_in} rows in; dropped {invalid} invalid and {duplicate} duplicate, kept {kept}; split into {parts}"
+
+
 class DataStage(Stage):
     kind = "data"
     Config = DataConfig
@@ -95,7 +106,8 @@ class DataStage(Stage):
             "features": {"shape": list(arrays["x_train"].shape[1:]), "dtype": "float32"},
             "label": {"dtype": "int64", "classes": classes},
         }
-        ctx.log(f"{rows_in} rows in, dropped {dropped}, splits {stats['splits']}")
+        splits_rows = {part: len(y) for part, (_, y) in parts.items()}
+        ctx.log(preparation_summary(rows_in, dropped, splits_rows, augmented=len(x_train) - n_original))
         return {
             "dataset": DatasetRegistration(
                 cfg.dataset, splits, schema, stats, balance, hashlib.sha256(blob).hexdigest()

@@ -1,1 +1,1 @@
-"""evaluation: see DESIGN.md."""
+"""Classification metrics, the evaluate stage and its promotion gate (docs/pipelines.md)."""

@@ -1,4 +1,4 @@
-"""Job processes: each job runs as its own `python -m aidc.jobs.worker JOB` process, logging to its job.log.
+"""Job processes: each job runs as its own `python -m aidc.cli.job_process JOB` process, logging to its job.log.
 
 A process rather than a thread of the server: a user's stage that crashes or leaks cannot take the server
 down; a job is stopped (preempt, cancel) by a signal without touching the server's own state; one Ray driver
@@ -17,7 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from aidc.jobs.service import LOG_NAME, job_dir
+LOG_NAME = "job.log"
+
+
+def job_dir(home: Path, job_id: str) -> Path:
+    """Where a job's process works and logs."""
+    return home / "jobs" / job_id
 
 
 class Launcher(Protocol):
@@ -46,7 +51,7 @@ class ProcessLauncher:
             # its own session: a Ctrl-C meant for the server's terminal must not stop the jobs
             env = self.env | {"AIDC_RAY_ADDRESS": self.ray_address()}
             proc = subprocess.Popen(
-                [sys.executable, "-m", "aidc.jobs.worker", job_id],
+                [sys.executable, "-m", "aidc.cli.job_process", job_id],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

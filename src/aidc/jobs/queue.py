@@ -10,7 +10,7 @@ priority, lowest priority (then the most recently started) first, only when that
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -21,15 +21,24 @@ GPU_WEIGHT = 10.0  # one GPU-second counts as ten CPU-seconds in fair share
 class QueuedJob(Protocol):
     """What the queue needs of a job (aidc.store.metadata.records.Job has it all)."""
 
-    id: str
-    project: str
-    priority: int
-    workers: int
-    cpus: float
-    gpus: float
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    @property
+    def id(self) -> str: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def cpus(self) -> float: ...
+    @property
+    def gpus(self) -> float: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -87,14 +96,14 @@ def gpu_hours(job: QueuedJob, since: datetime, now: datetime) -> float:
     return max(0.0, (end - begin).total_seconds()) / 3600 * Resources.of(job).gpus
 
 
-def project_usage(jobs: list[QueuedJob], since: datetime, now: datetime) -> dict[str, float]:
+def project_usage(jobs: Sequence[QueuedJob], since: datetime, now: datetime) -> dict[str, float]:
     usage: dict[str, float] = {}
     for job in jobs:
         usage[job.project] = usage.get(job.project, 0.0) + usage_seconds(job, since, now)
     return usage
 
 
-def ordered(pending: list[QueuedJob], usage: dict[str, float]) -> list[QueuedJob]:
+def ordered(pending: Sequence[QueuedJob], usage: dict[str, float]) -> list[QueuedJob]:
     """Priority first, then the project with the least recent usage, then the oldest submission."""
     return sorted(pending, key=lambda j: (-j.priority, usage.get(j.project, 0.0), j.created_at, j.id))
 
@@ -135,8 +144,8 @@ def never_fits(job: QueuedJob, quota: Quota) -> str | None:
 
 
 def plan(
-    pending: list[QueuedJob],
-    running: list[QueuedJob],
+    pending: Sequence[QueuedJob],
+    running: Sequence[QueuedJob],
     *,
     free: Resources,
     releasing: Resources = Resources(),

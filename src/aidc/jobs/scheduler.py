@@ -8,11 +8,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from aidc.cluster.compute import cluster_resources
 from aidc.jobs.launcher import Launcher
 from aidc.jobs.queue import Quota, Resources, gpu_hours, plan, project_usage
 from aidc.security.roles import Access
+
+if TYPE_CHECKING:
+    from aidc.security.service import Security
+    from aidc.settings import Settings
+    from aidc.store.metadata import MetadataStore
 
 log = logging.getLogger("aidc.jobs")
 SCHEDULER = Access(principal="system:scheduler", kind="local", source="aidc server")
@@ -60,17 +66,13 @@ class RayCluster:
         return self._address
 
     def capacity(self) -> Resources:
-        import ray
-
         assert self.address
-        total = ray.cluster_resources()
+        total = cluster_resources()
         return Resources(total.get("CPU", 0.0), total.get("GPU", 0.0))
 
     def available(self) -> Resources:
-        import ray
-
         assert self.address
-        free = ray.available_resources()
+        free = cluster_resources(available=True)
         return Resources(free.get("CPU", 0.0), free.get("GPU", 0.0))
 
     def place_gang(self, bundles: list[dict[str, float]], timeout_s: float) -> bool:
@@ -106,20 +108,22 @@ class Stopping:
 class Scheduler:
     def __init__(
         self,
-        platform: Any,
+        store: MetadataStore,
+        security: Security,
         cluster: Cluster,
         launcher: Launcher,
         *,
+        stop_checkpoint_s: float,
         interval_s: float = 2.0,
         gang_timeout_s: float = 0.5,
         starve_after_s: float = 600.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.platform, self.store, self.cluster, self.launcher = platform, platform.metadata, cluster, launcher
+        self.store, self.security, self.cluster, self.launcher = store, security, cluster, launcher
         self.interval_s, self.gang_timeout_s, self.starve_after_s = interval_s, gang_timeout_s, starve_after_s
         self.clock = clock
         # a stopped job first checkpoints its training where it is (Settings.stop_checkpoint_s), then exits
-        self.stop_grace_s = platform.settings.stop_checkpoint_s + STOP_MARGIN_S
+        self.stop_grace_s = stop_checkpoint_s + STOP_MARGIN_S
         self.stopping: dict[str, Stopping] = {}
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -127,7 +131,7 @@ class Scheduler:
         self._lock = threading.Lock()
 
     def _audit(self, action: str, job: Any, **details: Any) -> None:
-        self.platform.security.record(SCHEDULER, action, f"job:{job.id}", project=job.project, **details)
+        self.security.record(SCHEDULER, action, f"job:{job.id}", project=job.project, **details)
 
     # -- the loop
     def start(self) -> None:
@@ -300,14 +304,16 @@ class Scheduler:
         self._audit("job.start", job, attempt=job.attempts + 1, worker=worker, resume=job.run_id)
 
 
-def build_scheduler(platform: Any, *, ray_address: str = "") -> Scheduler:
+def build_scheduler(
+    store: MetadataStore, security: Security, settings: Settings, *, ray_address: str = ""
+) -> Scheduler:
     """The server's scheduler: Ray at ``ray_address`` (else a local Ray started on the first job), job processes
     with the server's own settings — never its tokens."""
     from aidc.jobs.launcher import ProcessLauncher
 
-    settings = platform.settings
     cluster = RayCluster(ray_address or settings.ray_address, settings.ray_num_cpus)
-    return Scheduler(platform, cluster, ProcessLauncher(settings.home, job_env(settings), lambda: cluster.address))
+    launcher = ProcessLauncher(settings.home, job_env(settings), lambda: cluster.address)
+    return Scheduler(store, security, cluster, launcher, stop_checkpoint_s=settings.stop_checkpoint_s)
 
 
 def job_env(settings: Any) -> dict[str, str]:

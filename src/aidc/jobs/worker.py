@@ -1,6 +1,6 @@
 """One job's process: run (or resume) its pipeline through the PipelineRunner and record how it ended.
 
-Started by the server's scheduler as `python -m aidc.jobs.worker JOB_ID`, with stdout/stderr in the job's
+Started by the server's scheduler as `python -m aidc.cli.job_process JOB_ID`, with stdout/stderr in the job's
 log. The job's final state is written here, by compare-and-set from ``running``: if the server already moved
 the job (preempted, cancelled) the worker leaves it as the server said.
 """
@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import signal
 import socket
-import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidc.errors import AidcError
 from aidc.pipeline.runner import RunObserver
 from aidc.security.roles import Access
+
+if TYPE_CHECKING:
+    from aidc.pipeline.runner import PipelineRunner
+    from aidc.security.service import Security
+    from aidc.store.metadata import MetadataStore
+
+JOB_ACCESS = "system:jobs"  # who a job's process acts as, in the audit log
 
 
 def say(message: str) -> None:
@@ -27,14 +34,14 @@ def say(message: str) -> None:
 class JobLog(RunObserver):
     """Writes the run's progress into the job log, and ties the run to the job as soon as it has an id."""
 
-    def __init__(self, platform: Any, job: Any, access: Access) -> None:
-        self.platform, self.job, self.access = platform, job, access
+    def __init__(self, store: MetadataStore, security: Security, job: Any, access: Access) -> None:
+        self.store, self.security, self.job, self.access = store, security, job, access
 
     def run_started(self, run_id: str, pipeline: Any, resumed: bool) -> None:
         say(f"{'resumed' if resumed else 'started'} run {run_id} of pipeline {pipeline.name}")
         if not resumed:
-            self.platform.metadata.transition_job(self.job.id, ("running",), None, run_id=run_id)
-            self.platform.security.assign_project(self.access, "run", run_id, self.job.project)
+            self.store.transition_job(self.job.id, ("running",), None, run_id=run_id)
+            self.security.assign_project(self.access, "run", run_id, self.job.project)
 
     def stage_started(self, name: str, kind: str) -> None:
         say(f"stage {name} ({kind}) started")
@@ -51,11 +58,11 @@ class JobLog(RunObserver):
             return  # a cached stage's versions were made by an earlier run and stay in that run's project
         for value in stage.outputs.values():  # what the stage registered is the job's project's, like its run
             if isinstance(value, dict) and "dataset_version_id" in value:
-                self.platform.security.assign_project(
+                self.security.assign_project(
                     self.access, "dataset_version", str(value["dataset_version_id"]), self.job.project
                 )
             if isinstance(value, dict) and "model_version_id" in value:
-                self.platform.security.assign_project(
+                self.security.assign_project(
                     self.access, "model_version", str(value["model_version_id"]), self.job.project
                 )
 
@@ -64,15 +71,17 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def main(job_id: str) -> int:
-    from aidc.pipeline.runner import PipelineRunner
-    from aidc.platform import Platform
-
+def run_job(
+    job_id: str,
+    store: MetadataStore,
+    security: Security,
+    runner: Callable[[Access, RunObserver], PipelineRunner],
+) -> int:
+    """Run job ``job_id`` to its end in this process; the exit status. ``runner(access, observer)``: the pipeline
+    runner to use, acting as ``access``."""
     signal.signal(signal.SIGTERM, _interrupt)  # stopped either way: the runner records the run as interrupted
-    platform = Platform()
-    store = platform.metadata
     job = store.get_job(job_id)
-    access = Access(principal="system:jobs", kind="local", source=f"job-worker@{socket.gethostname()}")
+    access = Access(principal=JOB_ACCESS, kind="local", source=f"job-worker@{socket.gethostname()}")
     resume = None
     if job.run_id and store.get_run(job.run_id).status != "succeeded":
         resume = job.run_id
@@ -83,9 +92,7 @@ def main(job_id: str) -> int:
         + (f", resuming run {resume}" if resume else "")
     )
     try:
-        result = PipelineRunner(platform, observer=JobLog(platform, job, access)).run(
-            None if resume else spec, resume=resume
-        )
+        result = runner(access, JobLog(store, security, job, access)).run(None if resume else spec, resume=resume)
     except KeyboardInterrupt:
         now = store.get_job(job_id)
         say(f"stopped ({now.state})")
@@ -96,14 +103,14 @@ def main(job_id: str) -> int:
             finished_at=datetime.now(UTC),
             last_error={"code": "interrupted", "message": "the job's process was interrupted"},
         ):
-            platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="interrupted")
+            security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="interrupted")
         return 130
     except AidcError as exc:
         say(f"failed: {exc.message}")
         if store.transition_job(
             job_id, ("running",), "failed", finished_at=datetime.now(UTC), last_error=exc.to_dict()
         ):
-            platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error=exc.code)
+            security.record(access, "job.fail", f"job:{job_id}", project=job.project, error=exc.code)
         return 1
     except Exception as exc:  # noqa: BLE001 - whatever broke, the job must not stay "running"
         say(f"failed: {type(exc).__name__}: {exc}")
@@ -114,13 +121,9 @@ def main(job_id: str) -> int:
             finished_at=datetime.now(UTC),
             last_error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"},
         ):
-            platform.security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="internal")
+            security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="internal")
         raise
     if store.transition_job(job_id, ("running",), "succeeded", finished_at=datetime.now(UTC), run_id=result.run_id):
-        platform.security.record(access, "job.succeed", f"job:{job_id}", project=job.project, run_id=result.run_id)
+        security.record(access, "job.succeed", f"job:{job_id}", project=job.project, run_id=result.run_id)
     say(f"succeeded: run {result.run_id}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))

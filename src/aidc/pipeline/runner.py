@@ -7,19 +7,24 @@ import json
 import secrets
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import AidcError, Conflict, InvalidInput, StageFailed
+from aidc.errors import AidcError, Conflict, InvalidInput
+from aidc.pipeline.boundary import classify, from_users_code
 from aidc.pipeline.spec import Pipeline, PlannedStage, load_pipeline, pipeline_from_json
 from aidc.pipeline.stage import DatasetRegistration, ModelRegistration, StageContext
 from aidc.pipeline.stop import StageStopped
 
 if TYPE_CHECKING:
-    from aidc.platform import Platform
+    from aidc.serving.deploy import RunDeployments
+    from aidc.settings import Settings
+    from aidc.store.artifacts import ArtifactStore
+    from aidc.store.metadata import MetadataStore
     from aidc.store.metadata.records import StageRun
 
 
@@ -68,14 +73,22 @@ def artifact_digests(value: Any) -> list[str]:
 
 
 def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Runs on a Ray worker: the stage's own code, with its traceback kept in the stage log on failure."""
+    """Runs on a Ray worker: the stage's own code, with its traceback kept in the stage log on failure. A failure
+    raised in the user's code is told apart here, where its traceback is still live."""
     try:
         return cls().run(ctx, config, inputs)  # type: ignore[no-any-return]
     except StageStopped:
         raise  # it stopped because it was asked to: no failure to explain
-    except BaseException:
+    except Exception as exc:
         with open(ctx.log_path, "a", encoding="utf-8") as fh:
             fh.write(traceback.format_exc())
+        users = (
+            None
+            if isinstance(exc, AidcError)
+            else from_users_code(exc, stage=ctx.stage, run_id=ctx.run_id, log_path=ctx.log_path)
+        )
+        if users is not None:
+            raise users from None
         raise
     finally:
         ctx.flush()
@@ -89,14 +102,24 @@ class _Immediate:
 
 
 class PipelineRunner:
-    def __init__(self, platform: Platform, observer: RunObserver | None = None) -> None:
-        self.platform = platform
-        self.store = platform.metadata
-        self.artifacts = platform.artifacts
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        *,
+        deployments: Callable[[str, bool], RunDeployments],
+        observer: RunObserver | None = None,
+    ) -> None:
+        """``deployments(run_id, serve)``: what a deploy stage of the run deploys through (made when one runs)."""
+        self.store = store
+        self.artifacts = artifacts
+        self.settings = settings
         self.observer = observer or RunObserver()
+        self._make_deployments = deployments
         self._compute = ExitStack()
         self._events: Any = None
-        self._deployments: Any = None  # serving.deploy.RunDeployments, made when a deploy stage runs
+        self._deployments: RunDeployments | None = None
         self._serve = False
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
 
@@ -106,7 +129,7 @@ class PipelineRunner:
     ) -> RunResult:
         run_id, pipeline, previous = self._open_run(path, resume)
         self._serve = serve
-        run_dir = self.platform.settings.home / "runs" / run_id
+        run_dir = self.settings.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         self.observer.run_started(run_id, pipeline, resumed=resume is not None)
         outputs: dict[str, dict[str, Any]] = {}
@@ -220,7 +243,7 @@ class PipelineRunner:
             else:
                 result = self._on_ray(run_id, stage, inputs, log_path, resume)
         except BaseException as exc:
-            error = self._stage_error(run_id, stage.name, log_path, exc)
+            error = self._stage_error(run_id, stage, log_path, exc)
             done = self.store.finish_stage(started.id, "failed", error=_error_dict(error))
             self.observer.stage_finished(done)
             if error is exc:
@@ -235,9 +258,7 @@ class PipelineRunner:
     def _context(
         self, run_id: str, stage: PlannedStage, events: Any, log_path: Path, resume: dict[str, Any]
     ) -> StageContext:
-        ctx = StageContext(
-            run_id, stage.name, self.artifacts, events, str(log_path), str(self.platform.settings.home), resume
-        )
+        ctx = StageContext(run_id, stage.name, self.artifacts, events, str(log_path), str(self.settings.home), resume)
         if resume:
             ctx.log(f"resuming from {resume['checkpoint']['name']}")
         return ctx
@@ -255,7 +276,7 @@ class PipelineRunner:
         self._ensure_compute()
         ctx = self._context(run_id, stage, self._events, log_path, resume)
         flag = None
-        if stage.cls.stops_on_request and self.platform.settings.stop_checkpoint_s > 0:
+        if stage.cls.stops_on_request and self.settings.stop_checkpoint_s > 0:
             from aidc.pipeline.stop import StopRequest, new_stop_flag
 
             flag = new_stop_flag()
@@ -281,15 +302,15 @@ class PipelineRunner:
             except Exception:  # stopped as asked (StageStopped), or failed on the way: the run is interrupted
                 raise KeyboardInterrupt from None
             self._interrupted = True  # it finished before it could stop: its result is kept, the run stops after it
-            return result  # type: ignore[no-any-return]
+            return result
         self._drain(run_id, stage.name)
-        return ray.get(ref)  # type: ignore[no-any-return]
+        return ray.get(ref)
 
     def _ask_to_stop(self, ctx: StageContext, ref: Any, flag: Any) -> bool:
         """Set the stage's stop flag and wait, bounded, for it to end; whether it did."""
         import ray
 
-        wait_s = self.platform.settings.stop_checkpoint_s
+        wait_s = self.settings.stop_checkpoint_s
         ctx.log(f"interrupted: asking the stage to save where it is and stop (waiting up to {wait_s:g} s)")
         flag.set.remote()
         deadline = time.monotonic() + wait_s
@@ -309,7 +330,7 @@ class PipelineRunner:
 
             from aidc.cluster.compute import ray_cluster
 
-            settings = self.platform.settings
+            settings = self.settings
             self._compute.enter_context(ray_cluster(settings.ray_address, num_cpus=settings.ray_num_cpus))
             self._events = Queue(actor_options={"num_cpus": 0})
 
@@ -321,9 +342,7 @@ class PipelineRunner:
 
     def _run_deployments(self, run_id: str) -> Any:
         if self._deployments is None:
-            from aidc.serving.deploy import RunDeployments
-
-            self._deployments = RunDeployments(self.platform, run_id, serve=self._serve)
+            self._deployments = self._make_deployments(run_id, self._serve)
         return self._deployments
 
     def _drain(self, run_id: str, stage: str) -> None:
@@ -348,28 +367,14 @@ class PipelineRunner:
             )
         self.observer.stage_event(event)
 
-    def _stage_error(self, run_id: str, stage: str, log_path: Path, exc: BaseException) -> BaseException:
-        """The stage's failure as the user should read it: which stage, what happened, where to look."""
+    def _stage_error(self, run_id: str, stage: PlannedStage, log_path: Path, exc: BaseException) -> BaseException:
+        """The stage's failure as the user should read it: which stage, whose fault, where to look."""
         from ray.exceptions import RayTaskError, TaskCancelledError
 
         if isinstance(exc, (KeyboardInterrupt, TaskCancelledError)):
             return exc if isinstance(exc, KeyboardInterrupt) else KeyboardInterrupt()
         cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
-        if isinstance(cause, StageFailed):
-            cause.stage, cause.run_id, cause.log_path = stage, run_id, str(log_path)
-            return cause
-        if isinstance(cause, AidcError):
-            what, hint = cause.message, cause.hint
-        else:
-            what, hint = f"{type(cause).__name__}: {cause}", None
-        return StageFailed(
-            f"stage {stage!r} failed: {what}",
-            stage=stage,
-            run_id=run_id,
-            cause=what,
-            log_path=str(log_path),
-            hint=hint or f"see {log_path}; fix and continue with `aidc run --resume {run_id}`",
-        )
+        return classify(cause, stage=stage.name, run_id=run_id, log_path=str(log_path), spec_at=stage.where)
 
     # -- what a stage asked to be registered, committed in the stage's transaction
     def _commit(self, run_id: str, value: Any) -> Any:
@@ -417,7 +422,9 @@ class PipelineRunner:
 
     def _write_report(self, run_id: str) -> str | None:
         try:
-            return str(self.platform.write_run_report(run_id))
+            from aidc.report.run_report import save_run_report
+
+            return str(save_run_report(self.store, run_id, self.settings.home / "runs" / run_id / "report.html"))
         except Exception as exc:  # the run's outcome stands even when its report cannot be drawn
             self.observer.stage_event({"stage": "-", "type": "log", "message": f"run report not written: {exc}"})
             return None
@@ -431,8 +438,6 @@ def _error_dict(exc: BaseException) -> dict[str, Any]:
             "hint": "continue with aidc run --resume RUN",
         }
     data: dict[str, Any] = exc.to_dict() if isinstance(exc, AidcError) else {"code": "internal", "message": str(exc)}
-    if isinstance(exc, StageFailed):
-        data.update(stage=exc.stage, cause=exc.cause, log_path=exc.log_path, run_id=exc.run_id)
     data["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return data
 

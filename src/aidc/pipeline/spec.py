@@ -43,6 +43,7 @@ class PlannedStage:
     config: BaseModel
     cls: type[Stage]
     needs: dict[str, tuple[str, str]] = field(default_factory=dict)  # input → (stage, output)
+    where: str | None = None  # FILE:LINE of the stage in the user's spec (None for a spec rebuilt from the store)
 
     @property
     def name(self) -> str:
@@ -145,7 +146,9 @@ def plan_pipeline(spec: PipelineSpec, source: SpecSource, path: str | None = Non
                         f"add `inputs: {{{inp}: STAGE.OUTPUT}}`",
                     )
                 )
-        planned[st.name] = PlannedStage(st, config, cls, needs)
+        line, _ = source.locate(here)
+        at = f"{path}:{line}" if path and line and source.positions else None
+        planned[st.name] = PlannedStage(st, config, cls, needs, at)
     raise_problems(problems)
     return Pipeline(spec, planned, path)
 

@@ -13,7 +13,7 @@ from aidc.planner.fabric import FatTree, fat_tree
 from aidc.planner.inference import ServingPlan, size_service
 from aidc.planner.power import EnergyCost, FacilitySize, energy_cost, size_facility
 from aidc.planner.training import TrainingPlan, plan_training
-from aidc.planner.workload import Workload, load_workload, spec_error
+from aidc.planner.workload import Workload, load_workload
 from aidc.specfile import SpecSource
 
 
@@ -139,4 +139,4 @@ def check_hardware(workload: Workload, source: SpecSource, catalog: Catalog) -> 
                 )
             )
     if problems:
-        raise spec_error(problems)
+        raise InvalidSpec.from_problems(problems)

@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aidc.errors import InvalidSpec, SpecProblem
 from aidc.planner.architecture import Architecture
-from aidc.specfile import SpecSource, read_yaml, validate
+from aidc.specfile import SpecSource, raise_problems, read_yaml, validate
 
 Precision = Literal["bf16", "fp16", "fp8", "fp32", "tf32"]
 Recompute = Literal["none", "selective", "partial", "full"]
@@ -202,26 +201,10 @@ class Workload(Spec):
         return self
 
 
-def spec_error(problems: list[SpecProblem]) -> InvalidSpec:
-    """One InvalidSpec for located problems whose message carries the location and whose hint is said once."""
-    first = problems[0]
-    field = f" {first.field}:" if first.field else ""
-    return InvalidSpec(f"{first.location}:{field} {first.message}", hint=first.hint, problems=problems)
-
-
 def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
     """Read and validate a workload file; semantic problems (shapes that do not divide) are located too."""
     source = read_yaml(path)
-    if source.data is None:
-        raise spec_error(
-            [source.problem((), "the document is empty", "see examples/workloads/ for a spec to start from")]
-        )
-    try:
-        workload = validate(Workload, source)
-    except InvalidSpec as exc:
-        if not exc.problems:
-            raise
-        raise spec_error(exc.problems) from None
+    workload = validate(Workload, source)
     problems = []
     for i, job in enumerate(workload.training):
         m = job.model
@@ -238,8 +221,7 @@ def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
                     f"heads ({m.heads}) is not divisible by kv_heads ({m.kv_heads})",
                 )
             )
-    if problems:
-        raise spec_error(problems)
+    raise_problems(problems)
     base = Path(path).parent
     workload.catalog = [str((base / p) if not Path(p).is_absolute() else p) for p in workload.catalog]
     return workload, source

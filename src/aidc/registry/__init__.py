@@ -1,1 +1,1 @@
-"""registry: see DESIGN.md."""
+"""The register stage: an exported model becomes a model version with its lineage (docs/runs-and-models.md)."""

@@ -1,1 +1,1 @@
-"""report: see DESIGN.md."""
+"""Run reports: one self-contained HTML page per pipeline run, and lineage as a tree (docs/runs-and-models.md)."""

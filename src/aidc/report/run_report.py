@@ -30,6 +30,13 @@ def write_run_report(store: MetadataStore, run_id: str, dest: Path) -> Path:
     return dest
 
 
+def save_run_report(store: MetadataStore, run_id: str, dest: Path) -> Path:
+    """Write the report of ``run_id`` to ``dest`` and remember it as the run's report."""
+    path = write_run_report(store, run_id, dest)
+    store.set_run_report(run_id, str(path))
+    return path
+
+
 def render_run_report(store: MetadataStore, run_id: str) -> str:
     env = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=select_autoescape(["html", "j2"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +19,8 @@ from aidc.errors import AidcError, BackendUnavailable, NotFound, Unauthenticated
 from aidc.security.roles import Access
 
 if TYPE_CHECKING:
-    from aidc.platform import Platform
     from aidc.security.service import Security
+    from aidc.settings import Settings
 
 LEEWAY_S = 60
 REFETCH_AFTER_S = 30.0  # an unknown kid refetches the JWKS at most this often: junk tokens cannot flood the issuer
@@ -201,35 +200,21 @@ def _when(timestamp: Any) -> str:
         return repr(timestamp)
 
 
-_VERIFIERS: weakref.WeakKeyDictionary[Platform, OidcVerifier] = weakref.WeakKeyDictionary()
-
-
-def verifier(platform: Platform) -> OidcVerifier | None:
-    """The platform's verifier (one per platform, so its JWKS cache lives as long as the server), or None
-    when OIDC is not configured."""
-    settings = platform.settings
+def verifier(settings: Settings) -> OidcVerifier | None:
+    """The verifier the settings configure, or None when OIDC is not configured. Keep it as long as the server runs:
+    its JWKS cache lives in it."""
     if not settings.oidc_issuer:
         return None
-    found = _VERIFIERS.get(platform)
-    if found is None:
-        if not settings.oidc_audience:
-            raise AidcError(
-                "OIDC is configured without an audience",
-                where="AIDC_OIDC_AUDIENCE",
-                hint="set AIDC_OIDC_AUDIENCE to the client id tokens for aidc are issued to",
-            )
-        found = OidcVerifier(
-            settings.oidc_issuer,
-            settings.oidc_audience,
-            jwks_url=settings.oidc_jwks_url,
-            principal_claim=settings.oidc_principal_claim,
-            ca_file=settings.ca_file,
+    if not settings.oidc_audience:
+        raise AidcError(
+            "OIDC is configured without an audience",
+            where="AIDC_OIDC_AUDIENCE",
+            hint="set AIDC_OIDC_AUDIENCE to the client id tokens for aidc are issued to",
         )
-        _VERIFIERS[platform] = found
-    return found
-
-
-def authenticate(platform: Platform, token: str, source: str) -> Access | None:
-    """The caller of an OIDC bearer token, or None when ``token`` is not one (it is an aidc token then)."""
-    oidc = verifier(platform) if looks_like_jwt(token) else None
-    return oidc.authenticate(token, source, platform.security) if oidc is not None else None
+    return OidcVerifier(
+        settings.oidc_issuer,
+        settings.oidc_audience,
+        jwks_url=settings.oidc_jwks_url,
+        principal_claim=settings.oidc_principal_claim,
+        ca_file=settings.ca_file,
+    )

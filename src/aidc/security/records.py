@@ -31,8 +31,8 @@ class Principal(Record):
     roles: list[RoleBinding] = Field(default_factory=list)
 
 
-class ApiToken(Record):
-    """A token as stored: never the token itself, only its argon2 hash (left out of every dump)."""
+class PublicApiToken(Record):
+    """What anyone allowed to list a token sees of it (the API's TokenOut is exactly this)."""
 
     id: str
     principal: str
@@ -42,6 +42,11 @@ class ApiToken(Record):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+
+
+class ApiToken(PublicApiToken):
+    """A token as stored: never the token itself, only its argon2 hash (left out of every dump)."""
+
     secret_hash: str = Field(exclude=True, repr=False)
 
 

@@ -108,3 +108,12 @@ class Access:
             "roles": [{"role": r, "project": p} for r, p in sorted(self.bindings)],
             "scopes": list(self.scopes),
         }
+
+
+def local_access() -> Access:
+    """The CLI acting on this machine's store directly (no server): audited as ``local:<os user>`` from
+    ``cli@<host>``; whoever can open the store may do anything."""
+    import getpass
+    import socket
+
+    return Access.local(getpass.getuser(), f"cli@{socket.gethostname()}")

@@ -308,6 +308,16 @@ class InferFastPath:
         await _send(send, answer.status, answer.content, answer.headers)
 
 
+def _batch_observer(merged: Histogram, rows: Histogram) -> Callable[[int, int], None]:
+    """What a model's batcher calls after each batch: how many requests it merged and how many rows they made."""
+
+    def observe(requests: int, batch_rows: int) -> None:
+        merged.observe(requests)
+        rows.observe(batch_rows)
+
+    return observe
+
+
 def create_app(
     models: list[OnnxModel],
     *,
@@ -333,7 +343,7 @@ def create_app(
         batcher = DynamicBatcher(
             model,
             batching,
-            on_batch=lambda n, r, merged=merged, rows=rows: (merged.observe(n), rows.observe(r)),
+            on_batch=_batch_observer(merged, rows),
             on_queue_depth=metrics.queue_depth.labels(*labels).set,
         )
         table.add(ServedModel(model, batcher, metrics.requests.labels(*labels), metrics.latency.labels(*labels)))

@@ -161,7 +161,10 @@ def roll_back(
     store: MetadataStore, deployment: Deployment, reason: str, details: dict[str, Any] | None = None
 ) -> Deployment:
     """Drop the canary; without one, return to the version served before the last promotion."""
-    ref = lambda mv_id: store.get_model_version_by_id(mv_id).ref  # noqa: E731
+
+    def ref(mv_id: int) -> str:
+        return store.get_model_version_by_id(mv_id).ref
+
     with store.transaction():
         if deployment.canary_model_version_id is not None:
             what = f"canary {ref(deployment.canary_model_version_id)} dropped"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aidc.errors import BackendUnavailable
+from aidc.serving.endpoint import process_alive
 
 log = logging.getLogger("aidc.serving.cluster")
 
@@ -39,19 +40,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _answers(address: str) -> bool:
@@ -82,10 +70,10 @@ class ServingCluster:
 
     def _state(self) -> dict[str, Any] | None:
         try:
-            state = json.loads(self.state_file.read_text())
+            state: dict[str, Any] = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return None
-        if _alive(int(state["pid"])) and _answers(state["address"]):
+        if process_alive(int(state["pid"])) and _answers(state["address"]):
             return state
         return None
 
@@ -216,12 +204,12 @@ class ServingCluster:
         except (OSError, ValueError, KeyError):
             return False
         self.state_file.unlink(missing_ok=True)
-        if not _alive(pid):
+        if not process_alive(pid):
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # `ray start --block` stops every process of the node on SIGTERM
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -281,7 +269,8 @@ class ServingCluster:
 
 def _reload_ray_auth() -> None:
     """Make an already imported Ray see the auth environment again (what Ray itself does when it turns auth on)."""
-    from ray._raylet import AuthenticationTokenLoader, Config
+    # Both exist in Ray 2.60's compiled _raylet module; its type stub does not declare them.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +26,10 @@ from aidc.errors import StageFailed
 from aidc.pipeline.stage import Stage, StageContext
 
 if TYPE_CHECKING:
-    from aidc.platform import Platform
+    from aidc.security.roles import Access
+    from aidc.security.service import Security
+    from aidc.serving.deployments import Deployments
+    from aidc.store.metadata import MetadataStore
 
 
 class DeployConfig(BaseModel):
@@ -60,34 +64,37 @@ class RunDeployments:
     own Ray (already running for training: no second Ray to start and stop), and are deleted before it ends.
     """
 
-    def __init__(self, platform: Platform, run_id: str, *, serve: bool) -> None:
-        from aidc.serving.deployments import Deployments
-
-        self.platform = platform
+    def __init__(
+        self,
+        deployments: Deployments,
+        store: MetadataStore,
+        security: Security,
+        access: Access,
+        run_id: str,
+        *,
+        serve: bool,
+    ) -> None:
+        """``deployments``: the serving cluster's with ``serve``, else ones on the command's own Ray; each change is
+        audited as ``access``, the caller that runs the pipeline."""
+        self.deployments = deployments
+        self.store, self.security, self.access = store, security, access
         self.run_id = run_id
         self.serve = serve
-        self.deployments = (
-            platform.serving
-            if serve
-            else Deployments(platform.metadata, platform.artifacts, platform.settings, on_this_ray=True)
-        )
         self.deployed: list[_Deployed] = []
 
     def _audited(
         self, action: str, target: str, change: Callable[[], dict[str, Any]], **details: Any
     ) -> dict[str, Any]:
-        security = self.platform.security
-        with security.audited(
-            self.platform.local_access(), f"deployments.{action}", target, run_id=self.run_id, **details
-        ):
+        with self.security.audited(self.access, f"deployments.{action}", target, run_id=self.run_id, **details):
             return change()
 
     def deploy(self, ref: str, name: str, config: DeployConfig) -> dict[str, Any]:
         """Serve model version ``ref`` as deployment ``name`` (or its stand-in); returns the deployment."""
         serving = self.deployments
-        version = self.platform.get_model(ref)
+        name_of, _, number = ref.partition(":")
+        version = self.store.get_model_version(name_of, int(number) if number else None)
         existing = next((d for d in serving.list() if d["name"] == name), None)
-        options = {
+        options: dict[str, Any] = {
             "replicas": config.replicas,
             "cpus": config.cpus,
             "gpus": config.gpus,
@@ -132,7 +139,7 @@ class RunDeployments:
         if entry.state == "canary":
             self._audited("promote", name, lambda: self.deployments.promote(name))
             entry.state = "promoted"
-        return self.deployments.describe(self.platform.metadata.find_deployment(name))
+        return self.deployments.describe(self.store.find_deployment(name))
 
     def settle(self, *, keep: bool) -> list[dict[str, Any]]:
         """At the command's end: what stays up (``keep``), or everything undone. Returns what is serving."""
@@ -140,9 +147,9 @@ class RunDeployments:
             return [{"name": e.name, "url": e.url, "deployment_id": e.deployment_id} for e in self.deployed]
         for entry in reversed(self.deployed):
             if entry.state == "created":
-                self._audited("delete", entry.name, lambda name=entry.name: self.deployments.delete(name))
+                self._audited("delete", entry.name, partial(self.deployments.delete, entry.name))
             elif entry.state in ("canary", "promoted"):
-                self._audited("rollback", entry.name, lambda name=entry.name: self.deployments.rollback(name))
+                self._audited("rollback", entry.name, partial(self.deployments.rollback, entry.name))
         self.deployed.clear()
         return []
 

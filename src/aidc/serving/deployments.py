@@ -175,7 +175,10 @@ class Deployments:
 
     def describe(self, d: Deployment, *, probe_traffic: bool = False) -> dict[str, Any]:
         """A deployment as the CLI shows it: its versions, replicas and whether its URL answers."""
-        ref = lambda mv_id: self.store.get_model_version_by_id(mv_id).ref if mv_id else None  # noqa: E731
+
+        def ref(mv_id: int | None) -> str | None:
+            return self.store.get_model_version_by_id(mv_id).ref if mv_id else None
+
         replicas = self.store.list_replicas(d.id)
         out: dict[str, Any] = {
             "name": d.name,

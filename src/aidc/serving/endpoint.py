@@ -167,7 +167,12 @@ def launch(
 def _alive(pid: int) -> bool:
     proc = _CHILDREN.get(pid)
     if proc is not None:
-        return proc.poll() is None
+        return proc.poll() is None  # our child: polling also reaps it
+    return process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (another user's process counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -103,7 +103,8 @@ class FrontEnd:
         state = getattr(app, "state", None)
         self.route: InferRoute | None = getattr(state, "infer_route", None)
         self.readiness: dict[str, bool] = getattr(state, "readiness", {"ready": True})
-        self.max_body_bytes: int = max_body_bytes or getattr(state, "max_body_bytes", 64 * 1024 * 1024)
+        configured: int = getattr(state, "max_body_bytes", 64 * 1024 * 1024)
+        self.max_body_bytes = max_body_bytes or configured
         self.connections: set[Connection] = set()
         self.stopping = False
         self.idle = asyncio.Event()  # set whenever no connection is open

@@ -268,13 +268,13 @@ def decode_infer_request(body: bytes, header_length: str | None, model: OnnxMode
         outputs = []
         known = {t.name for t in model.outputs}
         for obj in header["outputs"]:
-            name = obj.get("name") if isinstance(obj, dict) else None
-            if name not in known:
+            wanted = obj.get("name") if isinstance(obj, dict) else None
+            if not isinstance(wanted, str) or wanted not in known:
                 raise InvalidInput(
-                    f"model {model.name!r} has no output named {name!r}; its outputs are: " + ", ".join(sorted(known))
+                    f"model {model.name!r} has no output named {wanted!r}; its outputs are: " + ", ".join(sorted(known))
                 )
             binary = (obj.get("parameters") or {}).get("binary_data", binary_output)
-            outputs.append(RequestedOutput(name, bool(binary)))
+            outputs.append(RequestedOutput(wanted, bool(binary)))
     request_id = header.get("id")
     return InferRequest(
         inputs=arrays,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aidc.cluster.compute import node_address
 from aidc.errors import AidcError, BackendUnavailable
 from aidc.serving.endpoint import EndpointClient, EndpointProcess, start_endpoint, stop_endpoint
 
@@ -81,20 +82,27 @@ class Replica:
     def _start(self) -> EndpointProcess:
         log_path = Path(self.spec.workdir) / "logs" / self.spec.log_name
         host = "0.0.0.0" if self.spec.host not in ("127.0.0.1", "localhost", "::1") else self.spec.host
-        kwargs = dict(
-            host=host,
-            log_path=log_path,
-            max_batch_size=self.spec.max_batch_size,
-            max_queue_delay_ms=self.spec.max_queue_delay_ms,
-            die_with_parent=True,
-            extra_args=["--threads", str(max(1, int(self.spec.cpus)))],
-        )
+
+        def start(port: int) -> EndpointProcess:
+            return start_endpoint(
+                self._onnx,
+                self.spec.deployment,
+                self.spec.version,
+                port=port,
+                host=host,
+                log_path=log_path,
+                max_batch_size=self.spec.max_batch_size,
+                max_queue_delay_ms=self.spec.max_queue_delay_ms,
+                die_with_parent=True,
+                extra_args=["--threads", str(max(1, int(self.spec.cpus)))],
+            )
+
         try:
-            endpoint = start_endpoint(self._onnx, self.spec.deployment, self.spec.version, port=self._port, **kwargs)
+            endpoint = start(self._port)
         except BackendUnavailable:
             if not self._port:
                 raise
-            endpoint = start_endpoint(self._onnx, self.spec.deployment, self.spec.version, port=0, **kwargs)
+            endpoint = start(0)  # the old port is taken: any free one
         if host == "0.0.0.0":  # advertise an address other nodes can reach
             endpoint = EndpointProcess(url=endpoint.url.replace("0.0.0.0", self.node), pid=endpoint.pid)
         self._port = int(endpoint.url.rsplit(":", 1)[1])
@@ -168,7 +176,7 @@ def _node_name() -> str:
         import ray
 
         if ray.is_initialized():
-            return str(ray.util.get_node_ip_address())
+            return node_address()
     except ImportError:
         pass
     return "127.0.0.1"

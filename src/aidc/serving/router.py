@@ -403,7 +403,7 @@ class RouterApp:
                 for s in family.samples:
                     merged.add_sample(s.name, {**s.labels, "replica": url}, s.value, s.timestamp)
         replicas = CollectorRegistry()
-        replicas.register(_Collected(list(families.values())))  # type: ignore[arg-type]
+        replicas.register(_Collected(list(families.values())))
         return generate_latest(self.registry) + generate_latest(replicas)
 
 

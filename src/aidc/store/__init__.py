@@ -1,1 +1,1 @@
-"""store: see DESIGN.md."""
+"""Backends for what aidc keeps: metadata (SQL) and content-addressed artifacts (docs/architecture.md)."""

@@ -51,11 +51,17 @@ def _sum_across_workers(*values: float) -> list[float]:
     return t.tolist()
 
 
+def _network(model: nn.Module) -> nn.Module:
+    """The network itself: inside DistributedDataParallel's wrapper when training runs on several workers."""
+    inner = getattr(model, "module", model)
+    return inner if isinstance(inner, nn.Module) else model
+
+
 def _resume_point(state: dict[str, Any], world: int, batch_size: int) -> dict[str, Any] | None:
     """Where in its epoch a mid-epoch checkpoint stopped, if the data order it relies on is the same now."""
     partial = state.get("partial")
     if partial is None or (partial["workers"], partial["batch_size"]) == (world, batch_size):
-        return partial  # type: ignore[no-any-return]
+        return partial
     return None
 
 
@@ -154,7 +160,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
             loss_sum, correct, seen = _sum_across_workers(float(sums.loss), float(sums.correct), sums.seen)
             rngs = gather_rng_states(device)
             if rank == 0:
-                net = model.module if hasattr(model, "module") else model
+                net = _network(model)
                 where = {
                     "epoch": epoch,
                     "step": stopped,
@@ -188,7 +194,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
         loss_total, correct_total, seen_total, asked = _sum_across_workers(
             float(sums.loss), float(sums.correct), sums.seen, float(agreement.wanted())
         )
-        net = model.module if hasattr(model, "module") else model
+        net = _network(model)
         net.eval()
         with torch.no_grad():
             val_logits = net(x_val)

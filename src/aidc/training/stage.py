@@ -47,10 +47,10 @@ class TrainStage(Stage):
     stops_on_request = True  # on Ctrl-C or preemption the workers checkpoint at the next step they agree on
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        import ray
         from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
+        from aidc.cluster.compute import cluster_resources
         from aidc.data.preprocess import load_arrays
         from aidc.training.loop import train_loop
 
@@ -63,9 +63,10 @@ class TrainStage(Stage):
             "width": cfg.width,
             "dropout": cfg.dropout,
         }
-        gpus = ray.cluster_resources().get("GPU", 0)
+        resources = cluster_resources()
+        gpus = resources.get("GPU", 0.0)
         use_gpu = cfg.device == "cuda" or (cfg.device == "auto" and gpus >= cfg.workers)
-        cpus = ray.cluster_resources().get("CPU", 0)
+        cpus = resources.get("CPU", 0.0)
         if not use_gpu and cpus < cfg.workers:
             raise StageFailed(
                 f"{cfg.workers} training workers need {cfg.workers} CPUs; the Ray cluster has {cpus:g}",

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from aidc.api.auth import get_platform
+from aidc.api.auth import get_services
 from aidc.api.schemas import AuditEntryOut, ChainReportOut, DateTimeParam
-from aidc.platform import Platform
+from aidc.services import Services
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -25,19 +25,19 @@ def list_entries(
     since: DateTimeParam | None = None,
     until: DateTimeParam | None = None,
     limit: int = Query(100, ge=1, le=10000),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:
     """The newest entries matching every filter given (``action`` matches a prefix, e.g. ``token.``), newest first."""
-    entries = platform.security.audit_list(
+    entries = services.security.audit_list(
         actor=actor, action=action, result=result, project=project, since=since, until=until, limit=limit
     )
     return [e.to_json() for e in entries]
 
 
 @router.get("/verify", response_model=ChainReportOut)
-def verify(platform: Platform = Depends(get_platform)) -> dict[str, Any]:
+def verify(services: Services = Depends(get_services)) -> dict[str, Any]:
     """Recompute the chain: ``ok``, or the first modified, deleted or moved entry (``bad_seq``) and why."""
-    return platform.security.audit_verify().to_json()
+    return services.security.audit_verify().to_json()
 
 
 @router.get(
@@ -45,11 +45,11 @@ def verify(platform: Platform = Depends(get_platform)) -> dict[str, Any]:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}}, "description": "one entry per line, oldest first"}},
 )
-def export(platform: Platform = Depends(get_platform)) -> StreamingResponse:
+def export(services: Services = Depends(get_services)) -> StreamingResponse:
     """Every entry as JSON lines, oldest first, with its hashes: what a SIEM ingests."""
 
     def lines() -> Iterator[str]:
-        for entry in platform.security.audit_export():
+        for entry in services.security.audit_export():
             yield json.dumps(entry.to_json(), sort_keys=True) + "\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

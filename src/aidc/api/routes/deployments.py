@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from aidc.api.auth import authorize, get_platform
+from aidc.api.auth import authorize, get_services
 from aidc.api.schemas import DeployRequest, ScaleRequest
-from aidc.platform import Platform
 from aidc.security.roles import Access
+from aidc.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 JSON = dict[str, Any]
@@ -19,15 +19,15 @@ JSON = dict[str, Any]
 def list_deployments(
     include_stopped: bool = Query(False, description="include stopped deployments"),
     access: Access = Depends(authorize),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> list[JSON]:
     """Deployments with their versions, replicas and whether their URL answers."""
-    return platform.scoped(access).list_deployments(include_stopped=include_stopped)
+    return services.deployments.list(access, include_stopped=include_stopped)
 
 
 @router.post("/deployments", status_code=201)
 def deploy(
-    body: DeployRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    body: DeployRequest, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> JSON:
     """Serve a model version (as `aidc deploy`); answers once its replicas are ready. The deployment joins the
     model's project."""
@@ -39,7 +39,8 @@ def deploy(
         max_latency_ratio=body.max_latency_ratio,
         promote_after=body.promote_after,
     )
-    return platform.scoped(access).deploy(
+    return services.deployments.deploy(
+        access,
         body.model,
         name=body.name,
         replicas=body.replicas,
@@ -53,38 +54,38 @@ def deploy(
 
 
 @router.get("/deployments/{name}")
-def show_deployment(name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
+def show_deployment(name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)) -> JSON:
     """A deployment with its replicas, traffic per version and events (as `aidc deployments show`)."""
-    return platform.scoped(access).deployment(name)
+    return services.deployments.show(access, name)
 
 
 @router.post("/deployments/{name}/scale")
 def scale_deployment(
-    name: str, body: ScaleRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    name: str, body: ScaleRequest, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> JSON:
     """Run this many replicas of the stable version."""
-    return platform.scoped(access).change_deployment("scale", name, body.replicas)
+    return services.deployments.change(access, "scale", name, body.replicas)
 
 
 @router.post("/deployments/{name}/promote")
 def promote_deployment(
-    name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> JSON:
     """Make the canary the stable version on every replica."""
-    return platform.scoped(access).change_deployment("promote", name)
+    return services.deployments.change(access, "promote", name)
 
 
 @router.post("/deployments/{name}/rollback")
 def rollback_deployment(
-    name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> JSON:
     """Drop the canary, or return to the version served before the last promotion."""
-    return platform.scoped(access).change_deployment("rollback", name)
+    return services.deployments.change(access, "rollback", name)
 
 
 @router.delete("/deployments/{name}")
 def delete_deployment(
-    name: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> JSON:
     """Stop a deployment: traffic off, replicas drained and stopped."""
-    return platform.scoped(access).change_deployment("delete", name)
+    return services.deployments.change(access, "delete", name)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator, Field
 
-from aidc.api.auth import authorize, get_platform
+from aidc.api.auth import authorize, get_services
 from aidc.api.schemas import Body
 from aidc.errors import InvalidInput
-from aidc.jobs.service import JOB_STATES
-from aidc.platform import Platform
 from aidc.security.roles import NAME_PATTERN, Access
+from aidc.services import Services
+from aidc.store.metadata.base import JobState
 
 router = APIRouter(prefix="/api/v1")
-JobState = Literal.__getitem__(JOB_STATES)  # type: ignore[attr-defined]
 JSON = dict[str, Any]
 KEY = r"^[A-Za-z0-9._:-]{1,200}$"
 FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
@@ -60,13 +59,13 @@ def submit_job(
     body: JobRequest,
     response: Response,
     access: Access = Depends(authorize),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", pattern=KEY),
 ) -> JSON:
     """Queue a pipeline in a project; the same idempotency key from the same caller returns the same job."""
     if "\x00" in body.pipeline:
         raise InvalidInput("the pipeline text contains a NUL character", where="pipeline")
-    job, created = platform.jobs.submit(
+    job, created = services.jobs.submit(
         access,
         spec_text=body.pipeline,
         path_name=body.path_name,
@@ -88,22 +87,22 @@ def list_jobs(
     state: JobState | None = None,
     limit: int = Query(100, ge=1, le=1000),
     access: Access = Depends(authorize),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> list[JSON]:
     """Jobs of the projects you may see, newest first."""
-    return platform.jobs.list(access, project=project, state=state, limit=limit)
+    return services.jobs.list_jobs(access, project=project, state=state, limit=limit)
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"])
-def show_job(job_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
+def show_job(job_id: str, access: Access = Depends(authorize), services: Services = Depends(get_services)) -> JSON:
     """A job (by id, unique id prefix, or the id of its run) with its pipeline spec."""
-    return platform.jobs.show(access, job_id)
+    return services.jobs.show(access, job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", tags=["jobs"])
-def cancel_job(job_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> JSON:
+def cancel_job(job_id: str, access: Access = Depends(authorize), services: Services = Depends(get_services)) -> JSON:
     """Cancel a queued, preempted or running job (a running one is stopped)."""
-    return platform.jobs.cancel(access, job_id)
+    return services.jobs.cancel(access, job_id)
 
 
 @router.get(
@@ -116,22 +115,22 @@ def job_logs(
     job_id: str,
     follow: bool = Query(False, description="keep streaming until the job ends"),
     access: Access = Depends(authorize),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> StreamingResponse:
     """The job's log from its start; with ``follow=true`` it streams until the job ends (`aidc logs -f`)."""
-    chunks: Iterator[str] = platform.jobs.log_lines(access, job_id, follow=follow)
+    chunks: Iterator[str] = services.jobs.log_lines(access, job_id, follow=follow)
     return StreamingResponse(chunks, media_type="text/plain")
 
 
 @router.get("/quotas", tags=["jobs"])
-def list_quotas(access: Access = Depends(authorize), platform: Platform = Depends(get_platform)) -> list[JSON]:
+def list_quotas(access: Access = Depends(authorize), services: Services = Depends(get_services)) -> list[JSON]:
     """Each project you may see jobs of: its limits (null: none) and what it holds now."""
-    return platform.jobs.quotas(access)
+    return services.jobs.quotas(access)
 
 
 @router.put("/quotas/{project}", tags=["jobs"])
 def set_quota(
-    project: str, body: QuotaRequest, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    project: str, body: QuotaRequest, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> JSON:
     """Set a project's limits: max_gpus, max_cpus, max_jobs (at once) and gpu_hours_per_month."""
-    return platform.jobs.set_quota(access, project, **body.model_dump(exclude_unset=True))
+    return services.jobs.set_quota(access, project, **body.model_dump(exclude_unset=True))

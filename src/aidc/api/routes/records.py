@@ -1,4 +1,4 @@
-"""Runs, models and datasets, limited to the caller's projects (Platform.scoped)."""
+"""Runs, models and datasets, limited to the caller's projects (the runs and records services)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from aidc.api.auth import authorize, get_platform
+from aidc.api.auth import authorize, get_services
 from aidc.api.read_cache import ReadCache
 from aidc.api.schemas import Health, PromoteRequest
-from aidc.platform import Platform
 from aidc.security.roles import Access
-from aidc.security.scope import ProjectScope
+from aidc.services import Services
+from aidc.services.guard import Guard
 
 router = APIRouter(prefix="/api/v1")
 JSON = dict[str, Any]
@@ -29,21 +29,22 @@ def as_json(content: list[JSON] | JSON) -> JSONResponse:
     return JSONResponse(content)
 
 
-async def read(platform: Platform, access: Access, verb: Callable[[ProjectScope], Any]) -> JSONResponse:
-    """A read route's work, ``verb`` on the caller's scope, answered as JSON.
+async def read(services: Services, verb: Callable[[], Any]) -> JSONResponse:
+    """A read route's work, ``verb`` (a service call as the caller), answered as JSON.
 
     On SQLite a read is CPU work in this process with nothing to wait for, so it runs on the event loop: in a pool
     thread, sqlite3 gives up and retakes the GIL for every row, and at 16 concurrent requests that contention cost
     more CPU than the queries. The audit entry of a denied read is a write, which can wait for the database's write
     lock: it still goes to the thread pool. A database across the network is waited for in the thread pool, so one
     slow answer holds up no other request."""
-    if not platform.metadata.reads_in_process:
-        return as_json(await run_in_threadpool(verb, platform.scoped(access)))
-    scope = ProjectScope(platform, access, defer_denials=True)
+    if not services.metadata.reads_in_process:
+        return as_json(await run_in_threadpool(verb))
+    pending: list[Callable[[], None]] = []
     try:
-        return as_json(verb(scope))
+        with Guard.deferring_denials() as pending:
+            return as_json(verb())
     finally:
-        for audit in scope.deferred_denials or ():
+        for audit in pending:
             await run_in_threadpool(audit)
 
 
@@ -62,16 +63,16 @@ async def kept_read(
     permission: str,
     key: tuple[Any, ...],
     tables: tuple[str, ...],
-    verb: Callable[[ProjectScope], Any],
+    verb: Callable[[Services], Any],
 ) -> Response:
     """``read``, answered from the read cache while what it was read from is unchanged. The key holds the projects
     the caller may ``permission`` in: callers who see the same projects get the same answer, and only they."""
-    platform: Platform = request.app.state.platform
+    services: Services = request.app.state.services
     cache: ReadCache = request.app.state.read_cache
     projects = access.projects(permission)
 
     async def fresh() -> bytes:
-        return bytes((await read(platform, access, verb)).body)
+        return bytes((await read(services, lambda: verb(services))).body)
 
     body, kept = await cache.answer((*key, None if projects is None else tuple(sorted(projects))), tables, fresh)
     return Response(
@@ -102,14 +103,16 @@ async def list_runs(
         "runs:read",
         ("runs", pipeline, status, limit),
         RUN_LIST,
-        lambda scope: scope.list_runs(pipeline=pipeline, status=status, limit=limit),
+        lambda s: s.runs.list_runs(access, pipeline=pipeline, status=status, limit=limit),
     )
 
 
 @router.get("/runs/{run_id}", tags=["runs"], response_model=JSON)
 async def show_run(request: Request, run_id: str, access: Access = Depends(authorize)) -> Response:
     """A run with its stages, metrics and artifacts; a unique prefix of the id is enough."""
-    return await kept_read(request, access, "runs:read", ("run", run_id), RUN, lambda scope: scope.run_details(run_id))
+    return await kept_read(
+        request, access, "runs:read", ("run", run_id), RUN, lambda s: s.runs.run_details(access, run_id)
+    )
 
 
 @router.get(
@@ -119,10 +122,10 @@ async def show_run(request: Request, run_id: str, access: Access = Depends(autho
     responses={200: {"description": "the report", "content": {"text/html": {"schema": {"type": "string"}}}}},
 )
 def run_report(
-    run_id: str, access: Access = Depends(authorize), platform: Platform = Depends(get_platform)
+    run_id: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
 ) -> HTMLResponse:
     """The run's self-contained HTML report (as `aidc runs report`), rendered now from the store."""
-    return HTMLResponse(platform.scoped(access).run_report(run_id).read_text(encoding="utf-8"))
+    return HTMLResponse(services.runs.run_report(access, run_id).read_text(encoding="utf-8"))
 
 
 @router.get("/models", tags=["models"], response_model=list[JSON])
@@ -131,7 +134,7 @@ async def list_models(
 ) -> Response:
     """Registered model versions with their stage and metrics."""
     return await kept_read(
-        request, access, "models:read", ("models", name), MODELS, lambda scope: scope.list_models(name)
+        request, access, "models:read", ("models", name), MODELS, lambda s: s.records.list_models(access, name)
     )
 
 
@@ -139,10 +142,10 @@ async def list_models(
 async def show_model(
     ref: str = Path(pattern=MODEL_REF, description="NAME or NAME:VERSION"),
     access: Access = Depends(authorize),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> JSONResponse:
     """``NAME`` (its newest version you may see) or ``NAME:VERSION``, with lineage."""
-    return await read(platform, access, lambda scope: scope.model(ref))
+    return await read(services, lambda: services.records.show_model(access, ref))
 
 
 @router.post("/models/{ref}/promote", tags=["models"])
@@ -150,10 +153,10 @@ def promote_model(
     body: PromoteRequest,
     ref: str = Path(pattern=MODEL_VERSION_REF, description="NAME:VERSION"),
     access: Access = Depends(authorize),
-    platform: Platform = Depends(get_platform),
+    services: Services = Depends(get_services),
 ) -> list[JSON]:
     """Move ``NAME:VERSION`` to staging, production or archived; returns every version whose stage changed."""
-    return platform.scoped(access).promote_model(ref, body.stage)
+    return services.records.promote_model(access, ref, body.stage)
 
 
 @router.get("/datasets", tags=["datasets"], response_model=list[JSON])
@@ -162,5 +165,5 @@ async def list_datasets(
 ) -> Response:
     """Dataset versions with their statistics."""
     return await kept_read(
-        request, access, "datasets:read", ("datasets", name), DATASETS, lambda scope: scope.list_datasets(name)
+        request, access, "datasets:read", ("datasets", name), DATASETS, lambda s: s.records.list_datasets(access, name)
     )

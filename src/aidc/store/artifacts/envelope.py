@@ -24,9 +24,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidc.errors import IntegrityError, InvalidInput, MasterKeyUnavailable
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .codec import ArtifactCodec, CodecWriter, KeyRecords
 from .digests import CHUNK_SIZE, format_digest
@@ -46,7 +49,7 @@ def stored_size(content_size: int, chunk_size: int = CHUNK_SIZE) -> int:
     return HEADER_LEN + content_size + chunks * TAG_LEN
 
 
-def _aesgcm(key: bytes) -> Any:
+def _aesgcm(key: bytes) -> AESGCM:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     return AESGCM(key)
@@ -296,9 +299,7 @@ class EnvelopeCodec(ArtifactCodec):
             )
         try:
             blob = base64.b64decode(record["wrapped_key"], validate=True)
-            return _aesgcm(
-                master.material
-            ).decrypt(  # type: ignore[no-any-return]
+            return _aesgcm(master.material).decrypt(
                 blob[:12], blob[12:], _wrap_aad(hexdigest, record["object_id"], key_id)
             )
         except (InvalidTag, binascii.Error, ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from aidc.store.metadata.records import (
     Artifact,
@@ -20,6 +20,7 @@ from aidc.store.metadata.records import (
     PipelineRun,
     ProjectQuota,
     StageRun,
+    key_metrics,
 )
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ RUN_STATES = ("running", "succeeded", "failed")
 STAGE_STATES = ("pending", "running", "succeeded", "cached", "failed")
 MODEL_STAGES = ("none", "staging", "production", "archived")
 # What update_deployment may change; the rest of a deployment (name, created_at) is fixed at creation.
-JOB_STATES = ("queued", "running", "preempted", "succeeded", "failed", "cancelled")
+JobState = Literal["queued", "running", "preempted", "succeeded", "failed", "cancelled"]
+JOB_STATES: tuple[str, ...] = get_args(JobState)
 JOB_FINAL_STATES = ("succeeded", "failed", "cancelled")
 # What transition_job may set alongside the state; the rest of a job is fixed at submission.
 JOB_FIELDS = frozenset({"run_id", "worker", "attempts", "last_error", "reason", "started_at", "finished_at"})
@@ -70,7 +72,9 @@ class MetadataStore(ABC):
     @abstractmethod
     def create_run(self, run_id: str, pipeline: str, spec: dict[str, Any], spec_path: str | None) -> PipelineRun: ...
     @abstractmethod
-    def get_run(self, run_id: str) -> PipelineRun: ...
+    def get_run(self, run_id: str, *, projects: Collection[str] | None = None) -> PipelineRun:
+        """A run by id, or by a unique prefix of its id among the runs of ``projects`` (None: every project)."""
+
     @abstractmethod
     def list_runs(
         self,
@@ -95,15 +99,18 @@ class MetadataStore(ABC):
             run.to_json() for run in self.list_runs(pipeline=pipeline, status=status, limit=limit, projects=projects)
         ]
 
-    def run_details_json(self, run_id: str) -> dict[str, Any]:
+    def run_details_json(self, run_id: str, *, projects: Collection[str] | None = None) -> dict[str, Any]:
         """A run with its stages (and each one's seconds), metrics and artifacts, JSON-ready (`aidc runs show`, the
-        API's GET /runs/{id}); a unique prefix of the id is enough."""
-        run = self.get_run(run_id)
+        API's GET /runs/{id}); a unique prefix of the id among the runs of ``projects`` is enough."""
+        run = self.get_run(run_id, projects=projects)
+        stages = [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)]
+        metrics = [m.to_json() for m in self.metrics(run.id)]
         return {
             "run": run.to_json(),
-            "stages": [s.to_json() | {"seconds": s.seconds} for s in self.list_stages(run.id)],
-            "metrics": [m.to_json() for m in self.metrics(run.id)],
+            "stages": stages,
+            "metrics": metrics,
             "artifacts": [a.to_json() for a in self.artifacts(run_id=run.id)],
+            "key_metrics": key_metrics(metrics, stages),
         }
 
     @abstractmethod
@@ -285,8 +292,9 @@ class MetadataStore(ABC):
         return that one instead. The bool says whether this call created it."""
 
     @abstractmethod
-    def get_job(self, job_id: str) -> Job:
-        """A job by id or unique id prefix; NotFound otherwise."""
+    def get_job(self, job_id: str, *, projects: Collection[str] | None = None) -> Job:
+        """A job by id, or by a unique id prefix among the jobs of ``projects`` (None: every project); NotFound
+        otherwise."""
 
     @abstractmethod
     def list_jobs(

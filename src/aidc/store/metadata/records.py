@@ -52,6 +52,25 @@ def json_seconds(start: str | None, end: str | None) -> float | None:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
+def key_metrics(metrics: list[dict[str, Any]], stages: list[dict[str, Any]]) -> dict[str, float]:
+    """A run's headline numbers (what `aidc runs show` lists): the last value (highest step) of each recorded metric,
+    then the last evaluate stage's scores on the test split as ``test_<name>``."""
+    last: dict[str, tuple[int, float]] = {}
+    for m in metrics:
+        if m["name"] not in last or m["step"] >= last[m["name"]][0]:
+            last[m["name"]] = (m["step"], m["value"])
+    found = {name: value for name, (_, value) in last.items()}
+    evaluation: dict[str, Any] = next(
+        (
+            s["outputs"]["metrics"]
+            for s in reversed(stages)
+            if s["kind"] == "evaluate" and (s["outputs"] or {}).get("metrics")
+        ),
+        {},
+    )
+    return found | {f"test_{k}": v for k, v in evaluation.items() if isinstance(v, float)}
+
+
 class DatasetVersion(Record):
     id: int
     dataset: str

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,7 @@ def _bound(values: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 @functools.cache
 def _select(kind: str, as_json: bool, filters: tuple[str, ...]) -> Any:
+    q: Select[*tuple[Any, ...]]  # rows or named columns, as the caller reads them
     if kind == "runs":
         q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun)) if as_json else select(PipelineRunRow)
         q = q.order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id.desc()).limit(bindparam("limit"))
@@ -140,19 +141,22 @@ def _models_select(as_json: bool, name: str | None, projects: Collection[str] | 
 
 @functools.cache
 def _run_part(part: str) -> Any:
-    """The selects of a run's details, by run id (``prefix``: a run whose id starts with it)."""
-    if part in ("run", "prefix"):
+    """The selects of a run's details, by run id (``prefix``: a run whose id starts with it; ``prefix_in``: the same,
+    among the runs of the projects bound as ``projects``)."""
+    if part in ("run", "prefix", "prefix_in"):
         q = select(*_fields(PipelineRunRow.__table__, r.PipelineRun))
-        return (
-            q.where(PipelineRunRow.id == bindparam("run_id"))
-            if part == "run"
-            else q.where(PipelineRunRow.id.startswith(bindparam("run_id"))).limit(2)
-        )
-    row, record = {
+        if part == "run":
+            return q.where(PipelineRunRow.id == bindparam("run_id"))
+        q = q.where(PipelineRunRow.id.startswith(bindparam("run_id")))
+        if part == "prefix_in":
+            q = q.where(PipelineRunRow.project.in_(bindparam("projects", expanding=True)))
+        return q.limit(2)
+    parts: dict[str, tuple[Any, type[r.Record]]] = {
         "stages": (StageRunRow, r.StageRun),
         "metrics": (MetricRow, r.Metric),
         "artifacts": (ArtifactRow, r.Artifact),
-    }[part]
+    }
+    row, record = parts[part]
     return select(*_fields(row.__table__, record)).where(row.run_id == bindparam("run_id")).order_by(row.id)
 
 
@@ -269,11 +273,14 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             s.flush()
             return r.PipelineRun.model_validate(row)
 
-    def get_run(self, run_id: str) -> r.PipelineRun:
+    def get_run(self, run_id: str, *, projects: Collection[str] | None = None) -> r.PipelineRun:
         with self._session() as s:
             row = s.get(PipelineRunRow, run_id)
             if row is None:  # accept a unique prefix, as people copy short ids
-                rows = s.scalars(select(PipelineRunRow).where(PipelineRunRow.id.startswith(run_id)).limit(2)).all()
+                q = select(PipelineRunRow).where(PipelineRunRow.id.startswith(run_id))
+                if projects is not None:
+                    q = q.where(PipelineRunRow.project.in_(list(projects)))
+                rows = s.scalars(q.limit(2)).all()
                 if len(rows) != 1:
                     raise NotFound(f"no run {run_id!r}", hint="list runs with `aidc runs list`")
                 row = rows[0]
@@ -302,22 +309,28 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
         with self._reading() as conn:
             return _json_rows(conn, *_runs_select(True, pipeline, status, limit, projects), r.PipelineRun)
 
-    def run_details_json(self, run_id: str) -> dict[str, Any]:
+    def run_details_json(self, run_id: str, *, projects: Collection[str] | None = None) -> dict[str, Any]:
         with self._reading() as conn:  # one connection for the four reads
             found = _json_rows(conn, _run_part("run"), {"run_id": run_id}, r.PipelineRun)
             if not found:  # accept a unique prefix, as people copy short ids
-                found = _json_rows(conn, _run_part("prefix"), {"run_id": run_id}, r.PipelineRun)
+                if projects is None:
+                    found = _json_rows(conn, _run_part("prefix"), {"run_id": run_id}, r.PipelineRun)
+                else:
+                    params = {"run_id": run_id, "projects": list(projects)}
+                    found = _json_rows(conn, _run_part("prefix_in"), params, r.PipelineRun)
                 if len(found) != 1:
                     raise NotFound(f"no run {run_id!r}", hint="list runs with `aidc runs list`")
             params = {"run_id": found[0]["id"]}
             stages = _json_rows(conn, _run_part("stages"), params, r.StageRun)
             for stage in stages:
                 stage["seconds"] = r.json_seconds(stage["started_at"], stage["finished_at"])
+            metrics = _json_rows(conn, _run_part("metrics"), params, r.Metric)
             return {
                 "run": found[0],
                 "stages": stages,
-                "metrics": _json_rows(conn, _run_part("metrics"), params, r.Metric),
+                "metrics": metrics,
                 "artifacts": _json_rows(conn, _run_part("artifacts"), params, r.Artifact),
+                "key_metrics": r.key_metrics(metrics, stages),
             }
 
     def finish_run(self, run_id: str, status: str, *, error: dict[str, Any] | None = None) -> r.PipelineRun:
@@ -432,7 +445,7 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
             dataset=name,
             version=row.version,
             artifact_digest=row.artifact_digest,
-            schema=row.schema_,
+            schema_=row.schema_,  # by field name (populate_by_name), which the type checker follows
             stats=row.stats,
             class_balance=row.class_balance,
             fingerprint=row.fingerprint,
@@ -483,7 +496,7 @@ class SqlMetadataStore(SqlJobs, MetadataStore):
     def get_dataset_version(self, dataset_version_id: int) -> r.DatasetVersion:
         with self._session() as s:
             row = self._get(s, DatasetVersionRow, dataset_version_id, "dataset version")
-            return self._dataset_version(row, s.get(DatasetRow, row.dataset_id).name)
+            return self._dataset_version(row, self._get(s, DatasetRow, row.dataset_id, "dataset").name)
 
     def list_dataset_versions(
         self, dataset: str | None = None, *, projects: Collection[str] | None = None

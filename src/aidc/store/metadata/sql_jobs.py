@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -60,11 +60,14 @@ class SqlJobs:
             row = s.scalars(select(JobRow).where(JobRow.submitter == submitter, JobRow.idempotency_key == key)).first()
             return r.Job.model_validate(row) if row else None
 
-    def get_job(self, job_id: str) -> r.Job:
+    def get_job(self, job_id: str, *, projects: Collection[str] | None = None) -> r.Job:
         with self._session() as s:
             row = s.get(JobRow, job_id)
             if row is None:
-                rows = s.scalars(select(JobRow).where(JobRow.id.startswith(job_id)).limit(2)).all()
+                q = select(JobRow).where(JobRow.id.startswith(job_id))
+                if projects is not None:
+                    q = q.where(JobRow.project.in_(list(projects)))
+                rows = s.scalars(q.limit(2)).all()
                 if len(rows) != 1:
                     raise NotFound(f"no job {job_id!r}", hint="list jobs with `aidc jobs list`")
                 row = rows[0]

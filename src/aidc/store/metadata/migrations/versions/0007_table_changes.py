@@ -31,7 +31,7 @@ depends_on: str | Sequence[str] | None = None
 # as aidc.store.metadata.changes had them when this revision was written
 RECORDS = ("pipeline_runs", "stage_runs", "metrics", "artifacts", "model_versions", "datasets", "dataset_versions")
 # table → the changes to it that count: (event, for SQLite) and the PostgreSQL trigger's event list
-SECURITY = {
+SECURITY: dict[str, tuple[tuple[str, ...], str]] = {
     "api_tokens": (("UPDATE OF revoked_at, expires_at", "DELETE"), "UPDATE OF revoked_at, expires_at OR DELETE"),
     "principals": (("UPDATE OF disabled", "DELETE"), "UPDATE OF disabled OR DELETE"),
     "role_bindings": (("INSERT", "UPDATE", "DELETE"), "INSERT OR UPDATE OR DELETE OR TRUNCATE"),
@@ -46,13 +46,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name"),
     )
     if op.get_bind().dialect.name == "postgresql":
-        for table, (_, events) in SECURITY.items():
+        for table, (_, trigger_events) in SECURITY.items():
             op.execute(
-                f"CREATE TRIGGER aidc_notify_change AFTER {events} ON {table} "
+                f"CREATE TRIGGER aidc_notify_change AFTER {trigger_events} ON {table} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION aidc_notify_change()"
             )
         return
-    watched = {table: ("INSERT", "UPDATE", "DELETE") for table in RECORDS}
+    watched: dict[str, tuple[str, ...]] = {table: ("INSERT", "UPDATE", "DELETE") for table in RECORDS}
     watched |= {table: events for table, (events, _) in SECURITY.items()}
     for table, events in watched.items():
         op.execute(sa.text("INSERT INTO table_changes (name, generation) VALUES (:t, 0)").bindparams(t=table))

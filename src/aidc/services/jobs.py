@@ -1,7 +1,7 @@
 """Jobs: the verbs on the server's queue — submit, list, show, cancel, logs, quotas — as one caller may use them.
 
 A job of a project the caller has no role on is NotFound, exactly like one that does not exist; every change
-is one transaction in the metadata store and one audit entry.
+is one transaction in the metadata store and one audit entry (through the guard).
 """
 
 from __future__ import annotations
@@ -14,27 +14,22 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aidc.errors import Conflict, InvalidInput, InvalidSpec, NotFound
+from aidc.jobs.launcher import LOG_NAME, job_dir
 from aidc.jobs.queue import Quota, never_fits
 from aidc.security.roles import Access
+from aidc.services.guard import Guard, not_found
+from aidc.store.metadata import MetadataStore
 from aidc.store.metadata.base import JOB_FINAL_STATES, JOB_STATES
-
-if TYPE_CHECKING:
-    from aidc.platform import Platform
-    from aidc.store.metadata.records import Job
+from aidc.store.metadata.records import Job
 
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
-LOG_NAME = "job.log"
 
 
 def new_job_id() -> str:
     return f"job-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def job_dir(home: Path, job_id: str) -> Path:
-    return home / "jobs" / job_id
 
 
 def spec_summary(spec_text: str, path_name: str) -> tuple[str, int]:
@@ -58,24 +53,17 @@ def spec_summary(spec_text: str, path_name: str) -> tuple[str, int]:
 
 
 class Jobs:
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.store = platform.metadata
-        self.security = platform.security
-        self.home = platform.settings.home
+    def __init__(self, store: MetadataStore, guard: Guard, home: Path) -> None:
+        """``home``: where job processes keep their logs (AIDC_HOME/jobs/JOB)."""
+        self.store, self.guard, self.home = store, guard, home
+        self.security = guard.security
         self.wake: Any = None  # the server's scheduler sets this: a submission or cancel starts a pass at once
 
-    # -- access
-    def _may(self, access: Access, permission: str, project: str, action: str, target: str) -> None:
-        if not access.allows(permission, project):
-            error = NotFound(f"no {target}", hint="it may belong to a project you have no role on")
-            self.security.denied(access, action, target, error, project=project)
-            raise error
+    def _may(self, access: Access, permission: str, project: str, action: str, kind: str, key: str) -> None:
+        self.guard.require(access, permission, project, action, f"{kind} {key}", not_found(kind, key))
 
-    def _visible(self, access: Access, job_id: str, permission: str, action: str) -> Job:
-        job = self.store.get_job(job_id)
-        self._may(access, permission, job.project, action, f"job {job_id}")
-        return job
+    def _projects(self) -> set[str]:
+        return {p.name for p in self.security.store.list_projects()}
 
     def _poke(self) -> None:
         if self.wake is not None:
@@ -96,9 +84,9 @@ class Jobs:
         idempotency_key: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Queue a pipeline; the same ``idempotency_key`` from the same caller returns the job it made before."""
-        if project not in {p.name for p in self.security.store.list_projects()}:
-            raise NotFound(f"no project {project!r}", hint="list projects with `aidc projects list`")
-        self._may(access, "jobs:submit", project, "jobs.submit", f"project {project}")
+        if project not in self._projects():
+            raise not_found("project", project)
+        self._may(access, "jobs:submit", project, "jobs.submit", "project", project)
         key = idempotency_key or secrets.token_hex(16)
         if not re.fullmatch(KEY_PATTERN, key):
             raise InvalidInput(
@@ -128,7 +116,7 @@ class Jobs:
             "gpus": float(gpus or 0.0),
         }
         quota = self.store.get_quota(project)
-        problem = never_fits(SimpleNamespace(**job), Quota(**quota.model_dump(exclude={"project"})))  # type: ignore[arg-type]
+        problem = never_fits(SimpleNamespace(**job), Quota(**quota.model_dump(exclude={"project"})))
         if problem:
             raise Conflict(
                 f"this job can never start: {problem}",
@@ -144,7 +132,7 @@ class Jobs:
             }
         made, created = self.store.submit_job(job)
         if created:
-            self.security.record(
+            self.guard.record(
                 access,
                 "job.submit",
                 f"job:{made.id}",
@@ -160,11 +148,11 @@ class Jobs:
             )
             self._poke()
         else:
-            self._may(access, "jobs:submit", made.project, "jobs.submit", f"job {made.id}")
+            self._may(access, "jobs:submit", made.project, "jobs.submit", "job", made.id)
         return made.to_json(), created
 
     # -- read
-    def list(
+    def list_jobs(
         self, access: Access, *, project: str | None = None, state: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         if state is not None and state not in JOB_STATES:
@@ -179,13 +167,14 @@ class Jobs:
 
     def show(self, access: Access, job_id: str) -> dict[str, Any]:
         """A job by id, unique id prefix, or the id of the run it started; with its pipeline spec."""
-        job = self._resolve(job_id)
-        self._may(access, "jobs:read", job.project, "jobs.read", f"job {job_id}")
+        job = self._resolve(access, job_id)
+        self._may(access, "jobs:read", job.project, "jobs.read", "job", job_id)
         return job.to_json() | {"spec_text": job.spec_text, "log": str(job_dir(self.home, job.id) / LOG_NAME)}
 
-    def _resolve(self, ref: str) -> Job:
+    def _resolve(self, access: Access, ref: str) -> Job:
+        """A job by id, by an id prefix among the jobs the caller may read, or by the id of the run it started."""
         try:
-            return self.store.get_job(ref)
+            return self.store.get_job(ref, projects=self.guard.projects(access, "jobs:read"))
         except NotFound:
             by_run = self.store.list_jobs(run_id=ref, limit=1)
             if by_run:
@@ -195,10 +184,11 @@ class Jobs:
     # -- cancel
     def cancel(self, access: Access, job_id: str) -> dict[str, Any]:
         """Cancel a waiting or running job (its process is stopped by the scheduler); a cancelled one stays so."""
-        job = self._visible(access, job_id, "jobs:cancel", "jobs.cancel")
+        job = self._resolve(access, job_id)
+        self._may(access, "jobs:cancel", job.project, "jobs.cancel", "job", job_id)
         if job.state == "cancelled":
             return job.to_json()
-        with self.security.audited(access, "job.cancel", f"job:{job.id}", project=job.project, was=job.state):
+        with self.guard.audited(access, "job.cancel", f"job:{job.id}", project=job.project, was=job.state):
             done = self.store.transition_job(
                 job.id,
                 ("queued", "preempted", "running"),
@@ -217,8 +207,8 @@ class Jobs:
     # -- logs
     def log_lines(self, access: Access, ref: str, *, follow: bool = False, poll_s: float = 0.25) -> Iterator[str]:
         """The job's log (`aidc logs`), from the start; with ``follow``, until the job ends."""
-        job = self._resolve(ref)
-        self._may(access, "jobs:read", job.project, "jobs.logs", f"job {ref}")
+        job = self._resolve(access, ref)
+        self._may(access, "jobs:read", job.project, "jobs.logs", "job", ref)
         return self._tail(job.id, follow, poll_s)
 
     def _tail(self, job_id: str, follow: bool, poll_s: float) -> Iterator[str]:
@@ -270,12 +260,12 @@ class Jobs:
         return out
 
     def set_quota(self, access: Access, project: str, **limits: float | int | None) -> dict[str, Any]:
-        if project not in {p.name for p in self.security.store.list_projects()}:
-            raise NotFound(f"no project {project!r}", hint="list projects with `aidc projects list`")
+        if project not in self._projects():
+            raise not_found("project", project)
         for name, value in limits.items():
             if value is not None and value < 0:
                 raise InvalidInput(f"{name} must be 0 or more (or unset for no limit)")
-        with self.security.audited(access, "quota.set", f"project:{project}", project=project, **limits):
+        with self.guard.audited(access, "quota.set", f"project:{project}", project=project, **limits):
             quota = self.store.set_quota(project, **limits)
         self._poke()
         return quota.to_json()

@@ -1,0 +1,120 @@
+"""Deployments: model versions served behind one URL — deploy, scale, promote, roll back, delete, predict — as one
+caller may. A new deployment joins its model's project; changing one needs ``deployments:manage`` there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aidc.errors import AidcError, NotFound
+from aidc.security.roles import Access
+from aidc.services.guard import Guard, not_found
+from aidc.services.records import Records
+from aidc.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from aidc.serving.canary import CanaryPolicy
+    from aidc.serving.deployments import Deployments
+
+JSON = dict[str, Any]
+CHANGES = ("scale", "promote", "rollback", "delete")
+
+
+class DeploymentService:
+    def __init__(
+        self, store: MetadataStore, records: Records, guard: Guard, serving: Callable[[], Deployments]
+    ) -> None:
+        """``serving``: the serving cluster's deployments, opened on first use (it may start Ray)."""
+        self.store, self.records, self.guard = store, records, guard
+        self._open_serving = serving
+        self._serving: Deployments | None = None
+
+    @property
+    def serving(self) -> Deployments:
+        if self._serving is None:
+            self._serving = self._open_serving()
+        return self._serving
+
+    # -- reading
+    def list(self, access: Access, *, include_stopped: bool = False) -> list[JSON]:
+        rows = self.store.list_deployments(projects=self.guard.projects(access, "deployments:read"))
+        return [
+            self.serving.describe(d) | {"project": d.project} for d in rows if include_stopped or d.status != "stopped"
+        ]
+
+    def _project(self, access: Access, name: str, permission: str, action: str) -> str:
+        """The project of the active deployment ``name``, once ``access`` may ``permission`` there."""
+        found = self.store.find_deployment(name)
+        hidden = not_found("deployment", name)
+        item = self.guard.visible(
+            access, permission, "deployment", found.to_json(), action, f"deployment {name}", hidden
+        )
+        return str(item["project"])
+
+    def show(self, access: Access, name: str) -> JSON:
+        project = self._project(access, name, "deployments:read", "deployments.read")
+        return self.serving.show(name) | {"project": project}
+
+    def predict(self, access: Access, name: str, input_path: Path, *, version: str | None = None) -> JSON:
+        """Send the inputs in ``input_path`` (.npy, .npz or .json) to the deployment; every output comes back."""
+        return predict_at(self.show(access, name), input_path, version)
+
+    # -- changing
+    def deploy(self, access: Access, ref: str, *, policy: CanaryPolicy | None = None, **options: Any) -> JSON:
+        """Serve model ``NAME[:VERSION]`` the caller may see (or canary it into its deployment); options as
+        serving's ``Deployments.deploy``. The deployment is in the model's project from the start."""
+        try:
+            version, model = self.records.model_version(access, ref, action="deployments.deploy")
+        except AidcError as exc:  # a failed attempt at a change is audited too
+            self.guard.record(access, "deployments.deploy", ref, result="failed", error=exc.code)
+            raise
+        project = model["project"]
+        hidden = not_found("model version", f"{model['name']}:{model['version']}")
+        self.guard.require(access, "deployments:manage", project, "deployments.deploy", f"model {ref}", hidden)
+        existing = options.get("name") or model["name"]
+        try:
+            self.store.find_deployment(existing)
+        except NotFound:
+            pass
+        else:  # a canary into someone else's deployment needs the right there too
+            self._project(access, existing, "deployments:manage", "deployments.deploy")
+        if policy is not None:
+            options["policy"] = policy
+        plain = {k: v for k, v in options.items() if isinstance(v, (str, int, float, type(None)))}
+        with self.guard.audited(access, "deployments.deploy", ref, project=project, **plain) as details:
+            deployed = self.serving.deploy(version, project=project, **options)
+            details.update(deployment=deployed["name"], url=deployed["url"])
+        return dict(deployed) | {"project": project}
+
+    def change(self, access: Access, verb: str, name: str, *args: Any) -> JSON:
+        """``verb``: scale (args: replicas), promote, rollback or delete."""
+        if verb not in CHANGES:
+            raise ValueError(f"unknown deployment change {verb!r}")
+        project = self._project(access, name, "deployments:manage", f"deployments.{verb}")
+        details = {"replicas": args[0]} if verb == "scale" else {}
+        with self.guard.audited(access, f"deployments.{verb}", name, project=project, **details):
+            changed = self._apply(verb, name, *args)
+        return dict(changed) | {"project": project}
+
+    def _apply(self, verb: str, name: str, *args: Any) -> JSON:
+        serving = self.serving
+        if verb == "scale":
+            return serving.scale(name, int(args[0]))
+        if verb == "promote":
+            return serving.promote(name)
+        if verb == "rollback":
+            return serving.rollback(name)
+        return serving.delete(name)
+
+
+def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
+    """Send the inputs in ``input_path`` (.npy, .npz or .json) to a deployment's URL; every output comes back."""
+    from aidc.serving.deployments import load_inputs
+    from aidc.serving.endpoint import EndpointClient
+
+    with EndpointClient(deployment["url"]) as client:
+        metadata = client.metadata(deployment["name"], version)
+        inputs = load_inputs(input_path, metadata)
+        answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
+    return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}

@@ -1,0 +1,126 @@
+"""Runs: run (or resume) a pipeline, and read what ran — its stages, metrics and report — as one caller may."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aidc.errors import AidcError
+from aidc.security.roles import Access
+from aidc.services.guard import Guard, not_found
+from aidc.settings import Settings
+from aidc.store.artifacts import ArtifactStore
+from aidc.store.metadata import MetadataStore
+from aidc.store.metadata.records import json_seconds
+
+if TYPE_CHECKING:
+    from aidc.pipeline.runner import PipelineRunner, RunObserver, RunResult
+    from aidc.serving.deployments import Deployments
+
+JSON = dict[str, Any]
+
+
+def with_seconds(run: JSON) -> JSON:
+    """A run's JSON with how long it took (None while it goes on)."""
+    run["seconds"] = json_seconds(run["created_at"], run["finished_at"])
+    return run
+
+
+class Runs:
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        guard: Guard,
+        settings: Settings,
+        serving: Callable[[], Deployments],
+    ) -> None:
+        """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys."""
+        self.store, self.artifacts, self.guard, self.settings = store, artifacts, guard, settings
+        self._serving = serving
+
+    # -- running
+    def runner(self, access: Access, observer: RunObserver | None = None) -> PipelineRunner:
+        """A pipeline runner whose deploy stages act (and are audited) as ``access``."""
+        from aidc.pipeline.runner import PipelineRunner
+        from aidc.serving.deploy import RunDeployments
+        from aidc.serving.deployments import Deployments
+
+        def deployments(run_id: str, serve: bool) -> RunDeployments:
+            # Without --serve a run checks its deployment on its own Ray and takes it down when it ends.
+            serving = (
+                self._serving() if serve else Deployments(self.store, self.artifacts, self.settings, on_this_ray=True)
+            )
+            return RunDeployments(serving, self.store, self.guard.security, access, run_id, serve=serve)
+
+        return PipelineRunner(self.store, self.artifacts, self.settings, deployments=deployments, observer=observer)
+
+    def run_pipeline(
+        self,
+        access: Access,
+        path: str | Path | None,
+        *,
+        resume: str | None = None,
+        force: bool = False,
+        serve: bool = False,
+        observer: RunObserver | None = None,
+    ) -> RunResult:
+        """Run (or resume) a pipeline to its end; raises StageFailed/GateFailed when a stage fails. Audited either way."""
+        target = f"run {resume}" if resume else f"pipeline {path}"
+        try:
+            result = self.runner(access, observer).run(path, resume=resume, force=force, serve=serve)
+        except AidcError as exc:
+            self.guard.record(
+                access,
+                "runs.run",
+                target,
+                result="failed",
+                error=exc.code,
+                run_id=getattr(exc, "run_id", None),
+                stage=getattr(exc, "stage", None),
+            )
+            raise
+        models = [
+            o["model"]["ref"]
+            for o in result.outputs.values()
+            if isinstance(o.get("model"), dict) and "ref" in o["model"]
+        ]
+        self.guard.record(
+            access,
+            "runs.run",
+            target,
+            run_id=result.run_id,
+            status=result.status,
+            models=models,
+            serving=[d["url"] for d in result.serving],
+        )
+        return result
+
+    # -- reading
+    def list_runs(
+        self, access: Access, *, pipeline: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[JSON]:
+        runs = self.store.list_runs_json(
+            pipeline=pipeline, status=status, limit=limit, projects=self.guard.projects(access, "runs:read")
+        )
+        return [with_seconds(r) for r in runs]
+
+    def run_details(self, access: Access, run_id: str) -> JSON:
+        """A run with its stages, metrics and artifacts; a unique prefix of the id works."""
+        # (one connection for the reads; a prefix only matches the caller's runs: no probing of others' ids)
+        details = self.store.run_details_json(run_id, projects=self.guard.projects(access, "runs:read"))
+        run = self.guard.visible(
+            access, "runs:read", "run", details["run"], "runs.read", f"run {run_id}", not_found("run", run_id)
+        )
+        return details | {"run": run}
+
+    def run_report(self, access: Access, run_id: str, dest: Path | None = None) -> Path:
+        """The run's HTML report, written (again) where the store's host keeps it, or at ``dest``."""
+        from aidc.report.run_report import save_run_report
+
+        run = self.store.get_run(run_id, projects=self.guard.projects(access, "runs:read"))
+        self.guard.visible(
+            access, "runs:read", "run", run.to_json(), "runs.read", f"run {run_id}", not_found("run", run_id)
+        )
+        return save_run_report(self.store, run.id, dest or self.settings.home / "runs" / run.id / "report.html")
