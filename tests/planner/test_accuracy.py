@@ -12,8 +12,9 @@ from aidc.planner.iteration import iteration_time
 from aidc.planner.published import MEGATRON_RUNS
 
 
-def test_megatron_iteration_times_within_goal() -> None:
-    """Narayanan et al. SC'21 Table 1 and Korthikanti et al. 2022 Table 5: median |error| ≤ 5%, max ≤ 10%."""
+def test_fitted_megatron_iteration_times_within_goal() -> None:
+    """In-sample (the shipped constants were fitted to these 18 runs): Narayanan et al. SC'21 Table 1 and
+    Korthikanti et al. 2022 Table 5, median |error| ≤ 5%, max ≤ 10%.  Held-out accuracy is tested below."""
     catalog = Catalog.load()
     errors = []
     for run in MEGATRON_RUNS:
@@ -23,7 +24,7 @@ def test_megatron_iteration_times_within_goal() -> None:
     assert max(errors) <= 0.10
 
 
-def test_korthikanti_selective_recompute_speedup() -> None:
+def test_fitted_korthikanti_selective_recompute_speedup() -> None:
     """Korthikanti 2022 Table 5: selective recompute + SP is ~29–32% faster than full recompute; we see >20%."""
     catalog = Catalog.load()
     runs = {r.name: r for r in MEGATRON_RUNS}
@@ -64,7 +65,7 @@ def test_data_parallel_all_reduce_runs_on_every_rail_of_a_node() -> None:
     assert data_parallel_bandwidth(gpu, tp=2, dp_group=4, nic=nic, nvlink=nvlink) == nvlink  # one node
 
 
-def test_leave_one_run_out_stays_within_goal() -> None:
+def test_held_out_megatron_run_refit_without_it_stays_within_goal() -> None:
     """Held out (deterministic): refit the catalog's matmul_efficiency without each of the 18 Megatron runs
     (bounded scalar minimax) and predict the run left out: median ≤ 5%, max ≤ 10% (3.8% / 6.8% when written).
     The other five constants keep their shipped values, which saw all 18 runs; the benchmark refits all six
@@ -92,3 +93,12 @@ def test_leave_one_run_out_stays_within_goal() -> None:
         held.append(abs(errors([left_out], fit.x)[0]))
     assert statistics.median(held) <= 0.05
     assert max(held) <= 0.10
+
+
+def test_three_tier_spines_follow_oversubscription() -> None:
+    """At 3:1 each leaf has 16 uplinks instead of 32, so a pod needs 16 spines, not 32, and the core shrinks too."""
+    blocking = fat_tree(65536, radix=64, oversubscription=3.0)
+    full = fat_tree(65536, radix=64)
+    assert blocking.tiers == 3 and blocking.spines < full.spines and blocking.cores < full.cores
+    pods = -(-65536 // (48 * 32))
+    assert blocking.spines == pods * 16

@@ -23,15 +23,29 @@ class Architecture:
     tied_embeddings: bool = False
     flash_attention: bool = True
     assumed: bool = False
+    shared_experts: int = 0  # MoE: experts every token passes through (DeepSeek), each ffn_hidden wide
+    dense_layers: int = 0  # MoE: the first layers keep a dense MLP of dense_ffn_hidden
+    dense_ffn_hidden: int = 0
+    route_nodes: int = 0  # MoE: most nodes one token's experts may span (DeepSeek-V3: 4; V2 limits devices, EP8 stays in a node); 0 = any
+    kv_lora_rank: int = 0  # multi-head latent attention (DeepSeek-V2/V3): compressed KV width; 0 = plain MHA/GQA
+    q_lora_rank: int = 0
+    rope_head_dim: int = 0
+    attention_head_dim: int = 0  # per-head width where it is not hidden/heads (MLA: 128 at hidden 7168, 128 heads)
+    dropout: bool = False  # dropout masks are stored for backward only where the model trains with dropout
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.attention_head_dim or self.hidden // self.heads
 
     @property
     def attention_params(self) -> int:
-        kv = 2 * self.hidden * self.kv_heads * self.head_dim
-        return 2 * self.hidden * self.hidden + kv
+        h, d = self.hidden, self.head_dim
+        if self.kv_lora_rank:
+            q = h * self.q_lora_rank + self.q_lora_rank * self.heads * (d + self.rope_head_dim)
+            kv = h * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank * self.heads * 2 * d
+            return q + kv + self.heads * d * h
+        kv = 2 * h * self.kv_heads * d
+        return 2 * h * h + kv
 
     @property
     def expert_params(self) -> int:
@@ -39,24 +53,44 @@ class Architecture:
         return (3 if self.glu else 2) * self.hidden * self.ffn_hidden
 
     @property
+    def moe_layers(self) -> int:
+        return self.layers - self.dense_layers if self.is_moe else 0
+
+    @property
+    def dense_mlp_params(self) -> int:
+        ffn = self.dense_ffn_hidden or self.ffn_hidden
+        return (3 if self.glu else 2) * self.hidden * ffn
+
+    @property
     def embedding_params(self) -> int:
         return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
 
     @property
-    def layer_params(self) -> int:
-        return self.attention_params + self.experts * self.expert_params
+    def layer_params(self) -> float:
+        """Parameters of an average layer (MoE models mix dense and expert layers)."""
+        moe = self.attention_params + (self.experts + self.shared_experts) * self.expert_params
+        dense = self.attention_params + self.dense_mlp_params
+        return (self.moe_layers * moe + (self.layers - self.moe_layers) * dense) / self.layers
 
     @property
-    def layer_active_params(self) -> int:
-        return self.attention_params + self.top_k * self.expert_params
+    def layer_active_params(self) -> float:
+        """Parameters one token passes through in an average layer."""
+        moe = self.attention_params + (self.top_k + self.shared_experts) * self.expert_params
+        dense = self.attention_params + self.dense_mlp_params
+        return (self.moe_layers * moe + (self.layers - self.moe_layers) * dense) / self.layers
+
+    @property
+    def routed_expert_params(self) -> float:
+        """Parameters in routed experts, which expert parallelism splits (the rest is replicated)."""
+        return self.moe_layers * self.experts * self.expert_params
 
     @property
     def params(self) -> int:
-        return self.layers * self.layer_params + self.embedding_params
+        return round(self.layers * self.layer_params + self.embedding_params)
 
     @property
     def active_params(self) -> int:
-        return self.layers * self.layer_active_params + self.embedding_params
+        return round(self.layers * self.layer_active_params + self.embedding_params)
 
     @property
     def is_moe(self) -> bool:
@@ -67,8 +101,11 @@ class Architecture:
 
         Counted without a causal discount, as Megatron-LM and the published MFU figures count them.
         """
-        s = seq_len or self.seq_len
-        return 2.0 * self.layer_active_params + 4.0 * s * self.hidden
+        return 2.0 * self.layer_active_params + self.score_flops(seq_len or self.seq_len)
+
+    def score_flops(self, seq_len: int) -> float:
+        """Forward FLOPs per token of QKᵀ and AV: 2·s·heads·(query-key width + value width); 4·s·h for MHA."""
+        return 2.0 * seq_len * self.heads * (2 * self.head_dim + self.rope_head_dim)
 
     @property
     def logit_forward_flops(self) -> float:
@@ -80,6 +117,8 @@ class Architecture:
 
     def kv_bytes_per_token(self, bytes_per_value: float) -> float:
         """KV cache per token: 2 (K and V) · layers · KV heads · head dim · bytes."""
+        if self.kv_lora_rank:  # MLA caches the compressed latent and the shared RoPE key, not per-head K and V
+            return self.layers * (self.kv_lora_rank + self.rope_head_dim) * bytes_per_value
         return 2.0 * self.layers * self.kv_heads * self.head_dim * bytes_per_value
 
     @classmethod

@@ -29,6 +29,7 @@ class GPU(CatalogEntry):
     """One accelerator model. Peaks are dense (no sparsity); bandwidths per GPU, per direction."""
 
     name: str = ""
+    generation: str = Field("", description="architecture generation (Volta, Ampere, Hopper, Blackwell, ...)")
     peak_tflops: dict[str, float]
     hbm_gb: float = Field(gt=0)
     hbm_tbps: float = Field(gt=0)

@@ -51,9 +51,10 @@ def fat_tree(endpoints: int, radix: int = 64, oversubscription: float = 1.0, nic
     if leaves * up <= k * up and leaves <= k:
         spines = _spread(math.ceil(leaves * up / k), up)
         return FatTree(endpoints, k, 2, leaves, spines, 0, oversubscription, nic_gbps)
-    # three tiers: pods of k/2 leaves and k/2 spines; cores take the spines' uplinks
+    # three tiers: pods of k/2 leaves; each leaf's `up` uplinks land on `up` spines of its pod (k/2 at 1:1, fewer
+    # when oversubscribed); cores take the spines' uplinks
     pod_endpoints = down * (k // 2)
     pods = math.ceil(endpoints / pod_endpoints)
-    spines = pods * (k // 2)
+    spines = pods * up
     cores = math.ceil(spines * (k // 2) / k)
     return FatTree(endpoints, k, 3, leaves, spines, cores, oversubscription, nic_gbps)

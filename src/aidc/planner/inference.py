@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from aidc.planner.catalog import GPU, Catalog
 from aidc.planner.memory import FRAMEWORK_BYTES, USABLE_FRACTION
@@ -101,18 +101,14 @@ def size_service(svc: InferenceService, gpu: GPU, catalog: Catalog) -> ServingPl
         elif svc.ttft_ms is not None and ttft * 1e3 > svc.ttft_ms:
             problem = f"prefill compute: TTFT {ttft * 1e3:.0f} ms exceeds the {svc.ttft_ms:g} ms target on TP{tp}"
         if problem:
-            misses.append(_replace(plan, feasible=False, binding=problem))
+            misses.append(replace(plan, feasible=False, binding=problem))
         else:
             concurrency = svc.requests_per_s * (ttft + svc.output_tokens * tpot)
-            options.append(_replace(plan, kv_gb_total=concurrency * kv_seq / 1e9))
+            options.append(replace(plan, kv_gb_total=concurrency * kv_seq / 1e9))
     if options:
         return min(options, key=lambda p: (p.gpus, p.tpot_ms))
     nearest = min(misses, key=lambda p: p.tpot_bound_ms)
-    return _replace(nearest, alternative=_alternative(svc, nearest, catalog))
-
-
-def _replace(plan: ServingPlan, **changes: object) -> ServingPlan:
-    return ServingPlan(**{**asdict(plan), **changes})  # type: ignore[arg-type]
+    return replace(nearest, alternative=_alternative(svc, nearest, catalog))
 
 
 def _alternative(svc: InferenceService, miss: ServingPlan, catalog: Catalog) -> str:

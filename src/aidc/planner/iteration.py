@@ -26,8 +26,12 @@ class Efficiency:
     nvlink: float = 1.0  # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
     network: float = 0.56  # achieved NIC bus bandwidth / line rate
     latency_s: float = 10e-6  # per collective step
-    dp_overlap: float = 0.0  # fraction of gradient reduction hidden behind backward
+    flash_attention: float = 0.6  # fused attention's rate relative to the GEMMs' (backward recomputes scores)
+    overlap_contention: float = 0.25  # share of an overlapped collective's time that still slows compute
+    fp8_speedup: float = 1.5  # achieved FP8 / BF16 GEMM rate (the datasheet says 2; scaling costs part) (inf)
+    fp8_quantize_passes: float = 4.0  # extra HBM passes per layer to quantize activations to FP8 (inf)
     cp_overlap: float = 0.5  # fraction of ring-attention KV exchange hidden behind attention
+    ep_overlap: float = 0.0  # fraction of the expert all-to-all hidden behind compute
 
 
 DEFAULT_EFFICIENCY = Efficiency()
@@ -39,6 +43,7 @@ class IterationTime:
 
     compute: float
     tp_comm: float
+    ep_comm: float
     cp_comm: float
     pp_comm: float
     dp_comm: float
@@ -49,7 +54,16 @@ class IterationTime:
 
     @property
     def total(self) -> float:
-        return self.compute + self.tp_comm + self.cp_comm + self.pp_comm + self.dp_comm + self.bubble + self.optimizer
+        return (
+            self.compute
+            + self.tp_comm
+            + self.ep_comm
+            + self.cp_comm
+            + self.pp_comm
+            + self.dp_comm
+            + self.bubble
+            + self.optimizer
+        )
 
     def mfu(self, gpus: int, peak: float) -> float:
         return self.model_flops / (gpus * peak * self.total)
@@ -79,6 +93,77 @@ def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink
     return min(nvlink, per_node * nic)
 
 
+def hidden_behind(comm: float, compute: float, eff: Efficiency) -> float:
+    """What an overlapped collective still costs: the part compute cannot cover, plus the slowdown it inflicts
+    on the compute it runs beside (NCCL kernels take SMs and HBM bandwidth from the GEMMs they overlap)."""
+    return max(0.0, comm - compute) + eff.overlap_contention * min(comm, compute)
+
+
+def pipeline_bubble(schedule: str, stages: int, interleave: int, micro_batches: int) -> float:
+    """Idle time of a pipeline stage, in micro-batch stage-times.
+
+    1F1B: p−1, divided by v with interleaving (Narayanan 2021).  Zero-bubble (Qi et al. 2023, used by
+    DeepSeek-V2) fills it by splitting the weight-gradient pass out: nearly none.  DualPipe (DeepSeek-V3):
+    (p/2−1) forward-and-backward chunks.  No micro-batches beyond one stage's depth: never less than 1F1B's.
+    """
+    if stages <= 1:
+        return 0.0
+    if schedule == "zero-bubble":
+        return 0.0
+    if schedule == "dualpipe":
+        return max(0.0, stages / 2 - 1)
+    return (stages - 1) / interleave
+
+
+def busiest_stage(layers: int, stages: int, head: float) -> tuple[float, float]:
+    """(layers, head share) of the busiest pipeline stage, in layer-equivalents, layers placed to even them out.
+
+    The first stages hold k layers each and the last the rest plus the output head (``head`` layers' worth); the
+    planner picks the k that makes the busiest stage lightest.  Returned as (k or the last stage's layers, 1.0 if
+    the head is on the busiest stage else 0.0), so compute is layers·layer + head_share·head.
+    """
+    if stages <= 1:
+        return float(layers), 1.0
+    best: tuple[float, float, float] | None = None
+    for k in range(math.ceil(layers / stages), layers + 1):
+        last = max(0, layers - (stages - 1) * k)
+        busiest = max(k, last + head)
+        if best is None or busiest < best[0] - 1e-12:
+            best = (busiest, float(last) if last + head >= k else float(k), 1.0 if last + head >= k else 0.0)
+        if last == 0:
+            break
+    assert best is not None
+    return best[1], best[2]
+
+
+def expert_exchange(
+    arch: Architecture, layout: Layout, gpu: GPU, tokens: float, nic: float, eff: Efficiency, precision: str = "bf16"
+) -> float:
+    """Seconds per MoE layer per micro-batch for the all-to-all that sends each token to its top-k experts and back.
+
+    Forward dispatch and combine, and the same two in backward (again on recompute): each moves tokens·top_k
+    hidden vectors (bf16).  Of the EP group's ranks, those in the same node answer over NVLink, the rest over the
+    NIC; the slower share sets the time.
+    """
+    if not arch.is_moe or layout.ep <= 1:
+        return 0.0
+    passes = 4 + 2 * layout.full_share
+    per_node = max(1, gpu.node.gpus // layout.tp)
+    nodes = math.ceil(layout.ep / per_node)
+    local = 1 / nodes
+    # each token's copies go to top_k experts; node-limited routing (DeepSeek-V3: at most M nodes per token)
+    # sends one copy per node over the NIC and fans it out over NVLink
+    remote_copies = arch.top_k * (1 - local)
+    if arch.route_nodes:
+        remote_copies = min(remote_copies, arch.route_nodes * (1 - local))
+    # FP8 recipes dispatch in FP8 and combine in BF16 (DeepSeek-V3 §3.3): 1.5 bytes per element on average
+    vector = tokens / layout.tp * arch.hidden * (1.5 if precision == "fp8" else 2.0)
+    nvlink = gpu.nvlink_bytes_per_s * eff.nvlink
+    # the NIC and NVLink legs run at once (tokens forwarded inside the node while others cross the fabric)
+    seconds = vector * max(remote_copies / nic, arch.top_k / nvlink) + layout.ep * eff.latency_s
+    return passes * seconds * (1 - eff.ep_overlap)
+
+
 def iteration_time(
     arch: Architecture,
     layout: Layout,
@@ -92,54 +177,79 @@ def iteration_time(
     h, s = arch.hidden, arch.seq_len
     s_local = s / c
     m = max(1, math.ceil(global_batch / (layout.dp * b)))
-    peak = gpu.peak(precision)
+    peak = gpu.peak("bf16" if precision == "fp8" else precision)
+    # FP8 (DeepSeek-V3's recipe, Transformer Engine): only the linear layers' GEMMs run in FP8, at fp8_speedup
+    # over BF16 rather than the datasheet's 2x (per-tile scaling and promotion to FP32 cost the rest); attention
+    # scores, the output head and everything memory-bound stay in BF16
+    linear_peak = peak * (min(eff.fp8_speedup, gpu.peak("fp8") / peak) if precision == "fp8" else 1.0)
     hbm = gpu.hbm_bytes_per_s
     nic = (nic_bytes_per_s or gpu.nic_bytes_per_s) * eff.network
     # TP/CP groups beyond the NVLink domain fall back to the network
     tp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t <= gpu.nvlink_domain else nic
     cp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t * c <= gpu.nvlink_domain else nic
 
-    layers = math.ceil(arch.layers / p)
     tokens = b * s_local
     width = h / t
     gemm_eff = gpu.matmul_efficiency * width / (width + eff.gemm_knee)
-    layer_gemm = tokens * (2.0 * arch.layer_active_params + 4.0 * s * h) / t
-    attn_core = tokens * 4.0 * s * h / t
+    linear = tokens * 2.0 * arch.layer_active_params / t
+    attn_core = tokens * arch.score_flops(s) / t
     split = (1 / t) if (layout.sequence_parallel or t == 1) else (10 / 34 + 24 / 34 / t)
     layer_elem = eff.elementwise_passes * tokens * h * 2 * split / hbm
     softmax = 0.0 if arch.flash_attention else eff.softmax_passes * arch.heads / t * tokens * s * 2 / hbm
-    fwd_layer = layer_gemm / (peak * gemm_eff) + layer_elem + softmax
+    if precision == "fp8":
+        layer_elem *= 1 + eff.fp8_quantize_passes / eff.elementwise_passes if eff.elementwise_passes else 1
+    # fused (flash) attention runs below GEMM speed (its backward re-derives the scores) but skips the blocks a
+    # causal mask hides, half of the s×s work the FLOP counts count; unfused attention computes all of it
+    attn_eff = gemm_eff * (eff.flash_attention / 0.5 if arch.flash_attention else 1.0)
+    fwd_layer = linear / (linear_peak * gemm_eff) + attn_core / (peak * attn_eff) + layer_elem + softmax
     fwd_logits = 2.0 * tokens * h * arch.vocab / t / (peak * gemm_eff)
-    recompute = {"none": 0.0, "full": fwd_layer, "selective": attn_core / (peak * gemm_eff) + softmax}[layout.recompute]
-    # the slowest stage holds the logits when there are several stages (Megatron does not rebalance)
-    compute_mb = layers * (3 * fwd_layer + recompute) + 3 * fwd_logits
+    selective = attn_core / (peak * gemm_eff) + softmax if layout.recompute == "selective" else 0.0
+    recompute = layout.full_share * fwd_layer + selective
+    # the busiest pipeline stage: with the output head on the last stage, layers move off it when that evens the
+    # stages out (Llama 3 takes one layer off the first and last); a single stage holds everything
+    layers, head_layers = busiest_stage(arch.layers, p, fwd_logits / fwd_layer if p > 1 else 0.0)
+    compute_mb = layers * (3 * fwd_layer + recompute) + 3 * fwd_logits * (head_layers if p > 1 else 1.0)
 
     act = tokens * h * 2
     per_ar = ring_all_reduce(act, t, tp_bw, eff.latency_s)
-    tp_collectives = 4 + (2 if layout.recompute == "full" else 0)
+    tp_collectives = 4 + 2 * layout.full_share
     tp_mb = layers * tp_collectives * per_ar
     kv = tokens * 2 * arch.kv_heads * arch.head_dim * 2 / t
     cp_mb = layers * 3 * (c - 1) * (kv / cp_bw + eff.latency_s) * (1 - eff.cp_overlap) if c > 1 else 0.0
 
-    stage_mb = compute_mb + tp_mb + cp_mb
-    bubble = (p - 1) / v * stage_mb
+    ep_mb = layers * arch.moe_layers / arch.layers * expert_exchange(arch, layout, gpu, tokens, nic, eff, precision)
+    if layout.schedule == "dualpipe":
+        # DualPipe (DeepSeek-V3 §3.2.1) runs one micro-batch's forward beside another's backward so the
+        # all-to-all and the pipeline sends hide behind compute; only what compute cannot cover is exposed
+        ep_mb = hidden_behind(ep_mb, compute_mb, eff)
+    stage_mb = compute_mb + tp_mb + cp_mb + ep_mb
+    bubble = pipeline_bubble(layout.schedule, p, v, m) * stage_mb
     pp_comm = 0.0
-    if p > 1:
+    if p > 1 and layout.schedule != "dualpipe":
         hop = act / t / nic + eff.latency_s  # scatter/gather: each TP rank sends its slice
         pp_comm = 2 * v * (m + p - 1) * hop
 
     psi = stage_params(arch, layout)
     dp_group = layout.dp * c
     grad_bytes = psi * (4.0 if precision == "fp32" else 2.0)
-    dp_volume = grad_bytes * (1.5 if layout.zero >= 3 else 1.0)
     dp_bw = data_parallel_bandwidth(gpu, t, dp_group, nic, gpu.nvlink_bytes_per_s * eff.nvlink)
-    dp_comm = ring_all_reduce(dp_volume, dp_group, dp_bw, eff.latency_s) * (1 - eff.dp_overlap)
+    if layout.zero >= 3:
+        # ZeRO-3/FSDP gathers the weights for forward and again for backward and reduce-scatters the gradients
+        # in every micro-batch (1.5 all-reduces' worth); prefetching hides it behind that micro-batch's compute
+        per_mb = 1.5 * ring_all_reduce(grad_bytes, dp_group, dp_bw, eff.latency_s)
+        dp_comm = m * (hidden_behind(per_mb, compute_mb, eff) if layout.overlap else per_mb)
+    else:
+        dp_comm = ring_all_reduce(grad_bytes, dp_group, dp_bw, eff.latency_s)
+        if layout.overlap:
+            # buckets reduce while the last micro-batch's backward (2/3 of its compute) still runs; the rest shows
+            dp_comm = hidden_behind(dp_comm, 2 / 3 * compute_mb, eff)
     optimizer = psi / (dp_group if layout.zero >= 1 else 1) * 32.0 / hbm
 
     model_flops = global_batch * s * arch.model_flops_per_token()
     return IterationTime(
         compute=m * compute_mb,
         tp_comm=m * tp_mb,
+        ep_comm=m * ep_mb,
         cp_comm=m * cp_mb,
         pp_comm=pp_comm,
         dp_comm=dp_comm,

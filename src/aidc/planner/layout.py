@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from aidc.planner.architecture import Architecture, divisors
+from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
-from aidc.planner.iteration import IterationTime, iteration_time
+from aidc.planner.iteration import DEFAULT_EFFICIENCY, Efficiency, IterationTime, iteration_time
 from aidc.planner.memory import Layout, MemoryUse, memory_per_gpu
 from aidc.planner.workload import Parallelism
+
+T = TypeVar("T")
+_POWERS = {1, 2, 4, 8, 16, 32, 64, 128}  # pipeline depths clusters are carved into, even where layers do not divide
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class LayoutChoice:
         return text
 
 
-def _choices(given: int | None, options: list[int]) -> list[int]:
+def _choices(given: T | None, options: list[T]) -> list[T]:
     return [given] if given is not None else options
 
 
@@ -51,10 +56,10 @@ def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: P
     """Every layout for exactly ``gpus`` GPUs that respects the model's divisibility and the user's fixed choices."""
     f = fixed or Parallelism()
     tps = _choices(f.tp, [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= gpu.nvlink_domain and arch.heads % t == 0])
-    pps = _choices(f.pp, [p for p in divisors(arch.layers) if p <= 128])
+    pps = _choices(f.pp, [p for p in range(1, min(arch.layers, 128) + 1) if p in _POWERS or arch.layers % p == 0])
     cps = _choices(f.cp, [c for c in (1, 2, 4, 8, 16) if c == 1 or arch.seq_len // c >= 4096])
     zeros = _choices(f.zero, [1, 3])
-    recomputes = _choices(f.recompute, ["none", "selective", "full"])
+    recomputes = _choices(f.recompute, ["none", "selective", "partial", "full"])
     mbs = _choices(f.micro_batch, [1, 2, 4])
     for t in tps:
         for p in pps:
@@ -64,7 +69,8 @@ def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: P
                 d = gpus // (t * p * c)
                 if f.dp is not None and f.dp != d:
                     continue
-                vs = _choices(f.interleave, [1, 2] if p > 1 and (arch.layers // p) % 2 == 0 else [1])
+                # interleaving needs v layer chunks per stage, not that p divides the layers (stages may be uneven)
+                vs = _choices(f.interleave, [v for v in (1, 2, 4) if v == 1 or (p > 1 and arch.layers // p >= v)])
                 for mb in mbs:
                     # a global batch that does not divide evenly rounds its micro-batch count up (as trainers do)
                     if d * mb > global_batch:
@@ -73,7 +79,37 @@ def layouts(arch: Architecture, gpu: GPU, gpus: int, global_batch: int, fixed: P
                         for r in recomputes:
                             for v in vs:
                                 sp = f.sequence_parallel if f.sequence_parallel is not None else t > 1
-                                yield Layout(t, p, d, c, z, r, mb, v, sp)
+                                for e in _expert_parallel(arch, d, c, f.ep):
+                                    yield Layout(t, p, d, c, z, r, mb, v, sp, e, f.schedule, f.overlap)
+
+
+def _expert_parallel(arch: Architecture, dp: int, cp: int, given: int | None) -> list[int]:
+    """Expert-parallel degrees: divisors of the data-parallel group that divide the routed experts."""
+    if given is not None:
+        return [given]
+    if not arch.is_moe:
+        return [1]
+    return [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if (dp * cp) % e == 0 and arch.experts % e == 0]
+
+
+def partial_recompute(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int) -> Layout | None:
+    """The layout recomputing the fewest whole layers per stage that fits in memory, or None where keeping every
+    layer's activations already fits (then "none" is the same layout) or even full recompute does not.
+
+    Activation memory is linear in the share of layers recomputed, so two evaluations place it.
+    """
+    kept = memory_per_gpu(arch, replace(layout, recompute="none"), gpu, global_batch)
+    if kept.fits:
+        return None
+    full = memory_per_gpu(arch, replace(layout, recompute="full"), gpu, global_batch)
+    if not full.fits or kept.total <= full.total:
+        return None
+    stage_layers = max(1, math.ceil(arch.layers / layout.pp))
+    share = (kept.total - kept.usable) / (kept.total - full.total)
+    whole = math.ceil(share * stage_layers - 1e-9) / stage_layers
+    if whole >= 1.0:
+        return None
+    return replace(layout, recompute="partial", recompute_fraction=whole)
 
 
 def search(
@@ -84,21 +120,27 @@ def search(
     precision: str,
     fixed: Parallelism | None = None,
     nic_bytes_per_s: float | None = None,
+    eff: Efficiency = DEFAULT_EFFICIENCY,
 ) -> LayoutChoice:
     """The fastest fitting layout for ``gpus`` GPUs; ties go to the layout with more memory headroom."""
     choice = LayoutChoice(best=None)
     fitting: list[Candidate] = []
-    for layout in layouts(arch, gpu, gpus, global_batch, fixed):
+    for candidate in layouts(arch, gpu, gpus, global_batch, fixed):
+        layout = (
+            candidate if candidate.recompute != "partial" else partial_recompute(arch, candidate, gpu, global_batch)
+        )
+        if layout is None:
+            continue
         choice.considered += 1
         mem = memory_per_gpu(arch, layout, gpu, global_batch, precision)
         if not mem.fits:
             if choice.smallest_misfit is None or mem.total < choice.smallest_misfit.memory.total:
                 choice.smallest_misfit = Candidate(
-                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s)
+                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff)
                 )
             continue
         fitting.append(
-            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s))
+            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff))
         )
     choice.fitted = len(fitting)
     fitting.sort(key=lambda c: (round(c.time.total, 9), c.memory.total))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
@@ -27,6 +27,19 @@ class Layout:
     micro_batch: int = 1
     interleave: int = 1
     sequence_parallel: bool = True
+    ep: int = 1  # expert parallel: routed experts split over this many ranks of the data-parallel group
+    schedule: str = "1f1b"  # pipeline schedule: 1f1b (interleaved when interleave > 1), zero-bubble, dualpipe
+    overlap: bool = True  # gradient reduction overlapped with backward (FSDP, DeepSpeed, Megatron since 2023)
+    recompute_fraction: float = 1.0  # recompute="partial": the share of each stage's layers fully recomputed
+
+    @property
+    def _fraction(self) -> str:
+        return f" {self.recompute_fraction:.0%}" if self.recompute == "partial" else ""
+
+    @property
+    def full_share(self) -> float:
+        """Share of layers recomputed in full (1 for full, the fraction for partial, else 0)."""
+        return {"full": 1.0, "partial": self.recompute_fraction}.get(self.recompute, 0.0)
 
     @property
     def gpus(self) -> int:
@@ -35,9 +48,10 @@ class Layout:
     def label(self) -> str:
         sp = "+SP" if self.sequence_parallel and self.tp > 1 else ""
         vp = f" v{self.interleave}" if self.interleave > 1 else ""
+        ep = f" EP{self.ep}" if self.ep > 1 else ""
         return (
-            f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp} CP{self.cp} ZeRO-{self.zero} "
-            f"recompute={self.recompute} mb={self.micro_batch}"
+            f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp}{ep} CP{self.cp} ZeRO-{self.zero} "
+            f"recompute={self.recompute}{self._fraction} mb={self.micro_batch}"
         )
 
 
@@ -67,8 +81,9 @@ class MemoryUse:
 def stage_params(arch: Architecture, layout: Layout) -> float:
     """Parameters held by one GPU of the heaviest stage (embedding on the first or last stage)."""
     layers = math.ceil(arch.layers / layout.pp)
-    expert_parallel = min(arch.experts, layout.dp * layout.cp) if arch.is_moe else 1
-    per_layer = arch.attention_params + arch.experts * arch.expert_params / expert_parallel
+    # routed experts are split over the expert-parallel ranks only; everything else is replicated
+    routed = arch.routed_expert_params / arch.layers
+    per_layer = arch.layer_params - routed + routed / max(1, layout.ep)
     embed = arch.embedding_params if layout.pp == 1 else arch.vocab * arch.hidden
     return (layers * per_layer + embed) / layout.tp
 
@@ -79,9 +94,19 @@ def activation_bytes_per_layer(arch: Architecture, layout: Layout, seq_len: int 
     b, h, t = layout.micro_batch, arch.hidden, layout.tp
     f = arch.ffn_hidden / h
     # 34 = attention 11 + MLP 19 + layer norms 4 for a 4h GeLU MLP; the MLP term follows its width.
-    mlp = 3 + (6 * f if arch.glu else 4 * f)
-    per_token = 15 + mlp * (arch.top_k if arch.is_moe else 1)
-    scores = 0.0 if arch.flash_attention else 5 * arch.heads * s / h
+    # dropout keeps a 1-byte mask per element after attention and after the MLP, and the scores' mask and output;
+    # a model trained without dropout (most since LLaMA) stores none of them
+    drop = 1 if arch.dropout else 0
+    mlp = 2 + drop + (6 * f if arch.glu else 4 * f)
+    experts = (arch.top_k + arch.shared_experts) if arch.is_moe else 1
+    per_token = 14 + drop + mlp * experts
+    scores = 0.0 if arch.flash_attention else (2 + 3 * drop) * arch.heads * s / h
+    if layout.recompute == "partial":
+        # some layers keep only their input (full recompute), the others everything (Megatron's block method)
+        f = layout.recompute_fraction
+        full = activation_bytes_per_layer(arch, replace(layout, recompute="full"), seq_len)
+        kept = activation_bytes_per_layer(arch, replace(layout, recompute="none"), seq_len)
+        return f * full + (1 - f) * kept
     if layout.recompute == "full":
         return 2 * s * b * h / (t if layout.sequence_parallel else 1)
     if layout.recompute == "selective":
@@ -106,13 +131,13 @@ def memory_per_gpu(
     layers = math.ceil(arch.layers / layout.pp)
     per_layer = activation_bytes_per_layer(arch, layout)
     # 1F1B keeps p micro-batches alive on the first stage; interleaving adds (p-1)/(p·v) of that.
-    in_flight = min(layout.pp, micro_batches)
+    in_flight = float(min(layout.pp, micro_batches))
     if layout.interleave > 1 and layout.pp > 1:
         in_flight *= 1 + (layout.pp - 1) / (layout.pp * layout.interleave)
     activations = in_flight * layers * per_layer
-    if layout.recompute == "full":
+    if layout.recompute in ("full", "partial"):
         # the layer being recomputed holds its full activations for a moment
-        activations += activation_bytes_per_layer(arch, Layout(**{**asdict(layout), "recompute": "selective"}))
+        activations += activation_bytes_per_layer(arch, replace(layout, recompute="selective"))
     s = arch.seq_len / layout.cp
     logits = 6.0 * layout.micro_batch * s * arch.vocab / layout.tp  # bf16 logits + fp32 softmax for the loss
     if layout.pp > 1:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aidc.errors import InvalidSpec, SpecProblem
 from aidc.planner.catalog import Catalog
 from aidc.planner.fabric import FatTree, fat_tree
 from aidc.planner.inference import ServingPlan, size_service
 from aidc.planner.power import EnergyCost, FacilitySize, energy_cost, size_facility
 from aidc.planner.training import TrainingPlan, plan_training
 from aidc.planner.workload import Workload, load_workload
+from aidc.specfile import SpecSource
 
 
 @dataclass
@@ -101,6 +103,40 @@ def _whole_facility(plan: Plan, catalog: Catalog) -> tuple[FacilitySize | None, 
 
 def plan_file(path: str | Path, extra_catalogs: Sequence[str | Path] = ()) -> Plan:
     """Load a workload file and plan it (catalog: packaged, then AIDC_CATALOG files, then the workload's own)."""
-    workload, _ = load_workload(path)
+    workload, source = load_workload(path)
     catalog = Catalog.load([*extra_catalogs, *workload.catalog])
+    check_hardware(workload, source, catalog)
     return plan_workload(workload, catalog)
+
+
+def check_hardware(workload: Workload, source: SpecSource, catalog: Catalog) -> None:
+    """GPU names the catalog knows, and tensor-parallel degrees inside one NVLink domain, located in the file.
+
+    A TP group wider than the NVLink domain would all-reduce every layer's activations over the NIC, an order of
+    magnitude slower; no published stack runs it (Megatron-LM's first rule), so it is refused rather than priced.
+    """
+    problems: list[SpecProblem] = []
+    entries: list[tuple[str, int, str, int | None]] = [
+        ("training", i, job.gpu, job.parallelism.tp if job.parallelism else None)
+        for i, job in enumerate(workload.training)
+    ]
+    entries += [("inference", i, svc.gpu, svc.tp) for i, svc in enumerate(workload.inference)]
+    for section, i, name, tp in entries:
+        try:
+            gpu = catalog.gpu(name)
+        except InvalidSpec as exc:
+            problems.append(source.problem((section, i, "gpu"), exc.message, exc.hint))
+            continue
+        if tp is not None and tp > gpu.nvlink_domain:
+            at = (section, i, "parallelism", "tp") if section == "training" else (section, i, "tp")
+            problems.append(
+                source.problem(
+                    at,
+                    f"tp {tp} is wider than the {gpu.name}'s NVLink domain ({gpu.nvlink_domain} GPUs): every layer's "
+                    "tensor-parallel all-reduce would cross the network",
+                    f"use tp ≤ {gpu.nvlink_domain} and spread the rest with pipeline or data parallelism, or pick a "
+                    "GPU with a larger NVLink domain (GB200-NVL72)",
+                )
+            )
+    if problems:
+        raise InvalidSpec.from_problems(problems)

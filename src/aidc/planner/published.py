@@ -1,8 +1,13 @@
-"""Published training runs the planner is checked against, each with its source (tests and benchmarks use them)."""
+"""Published training runs the planner is checked against, each with its source (tests and benchmarks use them).
+
+Every figure here is as its paper or report prints it; what a source does not give (a GPU count, a pipeline
+schedule, a micro-batch) is named in the run's ``free`` fields and searched by the planner the way ``aidc plan``
+would for a user, never filled in from the published result.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.memory import Layout
@@ -15,23 +20,94 @@ KORTHIKANTI = (
     "Korthikanti et al., Reducing Activation Recomputation in Large Transformer Models, 2022, "
     "Tables 3 and 5 (A100-80GB, seq 2048, vocab 51200, micro-batch 1)"
 )
+SHOEYBI = (
+    "Shoeybi et al., Megatron-LM: Training Multi-Billion Parameter Language Models Using Model Parallelism, 2019, "
+    "Table 1 and §5.1 (DGX-2H V100 32GB; 1.2B on one GPU at 39 TF/s; 8.3B on 512 GPUs, 8-way model parallel, "
+    "15.1 PF/s; seq 1024, vocab 51200, activation checkpointing)"
+)
+SMITH = (
+    "Smith et al., Using DeepSpeed and Megatron to Train Megatron-Turing NLG 530B, 2022, system-throughput "
+    "table (280/350/420 DGX A100 nodes: 60.1/50.2/44.4 s per iteration, batch 1920, seq 2048, TP8 PP35)"
+)
+LLAMA3 = (
+    "Llama Team, The Llama 3 Herd of Models, 2024: Table 3 (405B: 126 layers, model dimension 16,384, FFN "
+    "53,248, 128 heads, 8 KV heads, vocabulary 128,000, SwiGLU) and Table 4 (H100, BF16: TP8 CP1 PP16 DP64 "
+    "on 8,192 GPUs at 430 TF/GPU; DP128 on 16,384 at 400; TP8 CP16 PP16 DP8, sequence 131,072, at 380; "
+    "16M tokens per batch)"
+)
+LLAMA1 = (
+    "Touvron et al., LLaMA: Open and Efficient Foundation Language Models, 2023: Table 2 (shapes; 1.0T tokens "
+    "for 6.7B/13B, 1.4T for 32.5B/65.2B; 4M-token batches, seq 2048), §2.4 (65B on 2048 A100-80GB at 380 "
+    "tokens/s/GPU) and Table 15 (GPU-hours 82,432 / 135,168 / 530,432 / 1,022,362)"
+)
+LLAMA2 = (
+    "Touvron et al., Llama 2: Open Foundation and Fine-Tuned Chat Models, 2023: Table 1 (2.0T tokens, seq 4096, "
+    "GQA for 34B and 70B), §2.2 (4M-token batches) and Table 2 (A100-80GB GPU-hours 184,320 / 368,640 / "
+    "1,038,336 / 1,720,320)"
+)
+MPT = (
+    "MosaicML, Introducing MPT-7B, 2023 (blog): 1T tokens on 440 A100-40GB in 9.5 days; 32 layers, d_model "
+    "4096, 32 heads, seq 2048, FSDP, FlashAttention"
+)
+DEEPSEEK_V2 = (
+    "DeepSeek-AI, DeepSeek-V2, 2024: §2-3 (60 layers, d 5120, 128 heads of 128, MLA kv 512 q 1536 rope 64, "
+    "2 shared + 160 routed experts of 1536, top-6, first layer dense; batch 9216 x 4096; 16-way zero-bubble PP, "
+    "8-way EP, ZeRO-1, no TP) and §3.2.3 (H800: 172.8K GPU-hours per trillion tokens; DeepSeek 67B 300.6K)"
+)
+DEEPSEEK_LLM = (
+    "DeepSeek-AI, DeepSeek LLM, 2024: Table 2 (67B: 95 layers, d 8192, 64 heads, 8 KV heads, FFN 22016, "
+    "vocab 102400, seq 4096, batch 4608); its H800 rate, 300.6K GPU-hours per trillion tokens, from "
+    "DeepSeek-V2 §3.2.3"
+)
+DEEPSEEK_V3 = (
+    "DeepSeek-AI, DeepSeek-V3 Technical Report, 2024: §4.2 (61 layers, d 7168, 128 heads of 128, MLA kv 512 "
+    "q 1536 rope 64, 1 shared + 256 routed experts of 2048, top-8, first 3 layers dense FFN 18432, vocab "
+    "129,280, seq 4096, batch 15360), §3.2 (2048 H800, PP16, EP64, ZeRO-1, FP8) and Table 1 / §1 (180K "
+    "H800 GPU-hours per trillion tokens)"
+)
+
+GPU_HOURS = "GPU-hours per 1e12 tokens"
+ITERATION = "iteration s"
 
 
 @dataclass(frozen=True)
 class PublishedRun:
-    """One measured Megatron-LM configuration and its published iteration time."""
+    """One published run: the model, hardware and layout as its source gives them, and the measured figure.
+
+    ``metric`` is seconds per iteration, or GPU-hours per trillion tokens as the source gives them (LLaMA 65B
+    and DeepSeek: from throughput; MPT-7B: wall clock, restarts included; the other LLaMA/Llama 2 tables do not
+    say), predicted at 100% goodput.  ``free`` names the layout fields the source does not give: the planner
+    searches them (fastest that fits in memory), as it would for a user who left them out.
+    """
 
     name: str
     source: str
+    paper: str
+    stack: str
     arch: Architecture
     layout: Layout
     global_batch: int
-    iteration_s: float
+    published: float
     gpu: str = "A100-80GB"
-    precision: str = "fp16"
+    precision: str = "bf16"
+    metric: str = ITERATION
+    free: tuple[str, ...] = ()
+    gpus_published: bool = True
+
+    @property
+    def gpus(self) -> int:
+        return self.layout.gpus
+
+    @property
+    def iteration_s(self) -> float:
+        """The published figure as seconds per iteration (GPU-hours per 1e12 tokens converted back)."""
+        if self.metric == ITERATION:
+            return self.published
+        tokens = self.global_batch * self.arch.seq_len
+        return self.published * 3600 / self.gpus * tokens / 1e12
 
 
-def gpt(layers: int, hidden: int, heads: int) -> Architecture:
+def gpt(layers: int, hidden: int, heads: int, seq_len: int = 2048) -> Architecture:
     return Architecture(
         layers=layers,
         hidden=hidden,
@@ -39,8 +115,9 @@ def gpt(layers: int, hidden: int, heads: int) -> Architecture:
         kv_heads=heads,
         ffn_hidden=4 * hidden,
         vocab=51200,
-        seq_len=2048,
+        seq_len=seq_len,
         flash_attention=False,
+        dropout=True,
     )
 
 
@@ -55,12 +132,27 @@ def _narayanan(
 ) -> PublishedRun:
     arch = gpt(layers, hidden, heads)
     layout = Layout(
-        tp=tp, pp=pp, dp=gpus // (tp * pp), zero=0, recompute="full", micro_batch=1, sequence_parallel=False
+        tp=tp,
+        pp=pp,
+        dp=gpus // (tp * pp),
+        zero=0,
+        recompute="full",
+        micro_batch=1,
+        sequence_parallel=False,
+        overlap=False,  # Megatron-LM reduced gradients after the pipeline flush until 2023
     )
     # The paper reports achieved TFLOP/s per GPU; its own FLOP count turns that back into seconds per iteration.
     seconds = megatron_flops(arch, batch) / (gpus * tflops * 1e12)
     return PublishedRun(
-        f"GPT {params_b}B on {gpus} GPUs ({tflops:.0f} TF/GPU)", NARAYANAN, arch, layout, batch, seconds
+        f"GPT {params_b}B on {gpus} GPUs ({tflops:.0f} TF/GPU)",
+        NARAYANAN,
+        "Narayanan 2021",
+        "Megatron-LM",
+        arch,
+        layout,
+        batch,
+        seconds,
+        precision="fp16",
     )
 
 
@@ -76,24 +168,23 @@ def _korthikanti(
     selective_s: float,
 ) -> list[PublishedRun]:
     arch = gpt(layers, hidden, heads)
-    base = dict(tp=8, pp=pp, dp=gpus // (8 * pp), zero=0, micro_batch=1)
+    base = Layout(tp=8, pp=pp, dp=gpus // (8 * pp), zero=0, micro_batch=1, overlap=False)
     return [
         PublishedRun(
-            f"GPT {params_b}B full recompute",
+            f"GPT {params_b}B {label}",
             KORTHIKANTI,
+            "Korthikanti 2022",
+            "Megatron-LM",
             arch,
-            Layout(**base, recompute="full", sequence_parallel=False),
+            replace(base, recompute=recompute, sequence_parallel=sp),
             batch,
-            full_s,
-        ),
-        PublishedRun(
-            f"GPT {params_b}B selective + SP",
-            KORTHIKANTI,
-            arch,
-            Layout(**base, recompute="selective", sequence_parallel=True),
-            batch,
-            selective_s,
-        ),
+            seconds,
+            precision="fp16",
+        )
+        for label, recompute, sp, seconds in (
+            ("full recompute", "full", False, full_s),
+            ("selective + SP", "selective", True, selective_s),
+        )
     ]
 
 
@@ -115,49 +206,241 @@ MEGATRON_RUNS: list[PublishedRun] = [
 ]
 
 
-LLAMA3 = (
-    "Llama Team, The Llama 3 Herd of Models, 2024: Table 3 (405B: 126 layers, model dimension 16,384, FFN "
-    "53,248, 128 heads, 8 KV heads, vocabulary 128,000, SwiGLU) and Table 4 (H100, BF16: TP8 CP1 PP16 DP64 "
-    "on 8,192 GPUs at 430 TF/GPU; DP128 on 16,384 at 400; TP8 CP16 PP16 DP8, sequence 131,072, at 380; "
-    "16M tokens per batch)"
-)
+def _shoeybi(params_b: float, hidden: int, heads: int, layers: int, tp: int, dp: int, tflops: float) -> PublishedRun:
+    # The paper's sustained FLOP/s are the application's (activation checkpointing included), the same count the
+    # team's later paper writes as eq. 3 (Narayanan 2021), so that count turns them back into seconds.  Batch 8
+    # per model-parallel group (§5.1, weak scaling).
+    arch = gpt(layers, hidden, heads, seq_len=1024)
+    batch = 8 * dp
+    layout = Layout(tp=tp, pp=1, dp=dp, zero=0, recompute="full", micro_batch=8, sequence_parallel=False, overlap=False)
+    seconds = megatron_flops(arch, batch) / (tp * dp * tflops * 1e12)
+    return PublishedRun(
+        f"GPT {params_b}B on {tp * dp} V100 ({tflops:.1f} TF/GPU)",
+        SHOEYBI,
+        "Shoeybi 2019",
+        "Megatron-LM",
+        arch,
+        layout,
+        batch,
+        seconds,
+        gpu="V100-DGX2H",
+        precision="fp16",
+    )
 
 
-def _llama3(seq_len: int, cp: int, dp: int, tflops: float, interleave: int) -> PublishedRun:
+def _mtnlg(nodes: int, seconds: float) -> PublishedRun:
+    arch = gpt(105, 20480, 128)
+    layout = Layout(
+        tp=8,
+        pp=35,
+        dp=nodes * 8 // 280,
+        zero=1,
+        recompute="full",
+        micro_batch=1,
+        sequence_parallel=False,
+        overlap=False,
+    )
+    return PublishedRun(
+        f"MT-NLG 530B on {nodes * 8} A100", SMITH, "Smith 2022", "Megatron-DeepSpeed", arch, layout, 1920, seconds
+    )
+
+
+def _llama3(seq_len: int, cp: int, dp: int, tflops: float) -> PublishedRun:
     arch = Architecture(
         layers=126, hidden=16384, heads=128, kv_heads=8, ffn_hidden=53248, vocab=128000, seq_len=seq_len, glu=True
     )
     gpus = 8 * cp * 16 * dp
     batch = 16 * 2**20 // seq_len
-    layout = Layout(
-        tp=8,
-        pp=16,
-        dp=dp,
-        cp=cp,
-        zero=1,
-        recompute="none",
-        micro_batch=1,
-        interleave=interleave,
-        sequence_parallel=True,
-    )
+    layout = Layout(tp=8, pp=16, dp=dp, cp=cp, zero=1, recompute="none", micro_batch=1, sequence_parallel=True)
     seconds = batch * seq_len * arch.model_flops_per_token() / (gpus * tflops * 1e12)
     return PublishedRun(
-        f"Llama 3.1 405B on {gpus} H100, CP{cp} ({tflops:.0f} TF/GPU), v={interleave}",
+        f"Llama 3.1 405B on {gpus} H100, CP{cp} ({tflops:.0f} TF/GPU)",
         LLAMA3,
+        "Llama 3 2024",
+        "Meta",
         arch,
         layout,
         batch,
         seconds,
         gpu="H100",
-        precision="bf16",
+        # §3.3.2: the interleaving depth, micro-batch and recomputation are tuned, not given
+        free=("interleave", "recompute", "micro_batch", "zero"),
     )
 
 
-# Not in the accuracy set: Table 4 gives the layouts but not the pipeline schedule's depth (interleaved stages per
-# GPU, v) or the micro-batch split, and the prediction moves by tens of percent with v (planner_accuracy.py
-# prints v = 1, 2, 4).  Kept as an H100 check of what the A100-fitted constants say, not as a fitted case.
-LLAMA3_RUNS: list[PublishedRun] = [
-    _llama3(s, cp, dp, tf, v)
-    for s, cp, dp, tf in ((8192, 1, 64, 430), (8192, 1, 128, 400), (131072, 16, 8, 380))
-    for v in (1, 2, 4)
+def _llama(
+    paper: str,
+    source: str,
+    label: str,
+    layers: int,
+    hidden: int,
+    heads: int,
+    kv_heads: int,
+    ffn: int,
+    seq_len: int,
+    gpu_hours_per_t: float,
+    gpus: int,
+    gpus_published: bool,
+) -> PublishedRun:
+    arch = Architecture(
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        kv_heads=kv_heads,
+        ffn_hidden=ffn,
+        vocab=32000,
+        seq_len=seq_len,
+        glu=True,
+    )
+    batch = 4 * 2**20 // seq_len
+    return PublishedRun(
+        f"{label} on {gpus} A100{'' if gpus_published else ' (count not published)'}",
+        source,
+        paper,
+        "Meta",
+        arch,
+        Layout(dp=gpus),
+        batch,
+        gpu_hours_per_t,
+        metric=GPU_HOURS,
+        free=("tp", "pp", "dp", "zero", "recompute", "micro_batch", "interleave", "sequence_parallel"),
+        gpus_published=gpus_published,
+    )
+
+
+ALL_FREE = ("tp", "pp", "dp", "zero", "recompute", "micro_batch", "interleave", "sequence_parallel", "ep")
+
+
+def _deepseek(
+    label: str,
+    source: str,
+    paper: str,
+    arch: Architecture,
+    batch: int,
+    gpu_hours_per_t: float,
+    layout: Layout,
+    free: tuple[str, ...],
+    precision: str = "bf16",
+    gpus_published: bool = True,
+) -> PublishedRun:
+    return PublishedRun(
+        f"{label} on {layout.gpus} H800{'' if gpus_published else ' (count not published)'}",
+        source,
+        paper,
+        "HAI-LLM (DeepSeek)",
+        arch,
+        layout,
+        batch,
+        gpu_hours_per_t,
+        gpu="H800",
+        precision=precision,
+        metric=GPU_HOURS,
+        free=free,
+        gpus_published=gpus_published,
+    )
+
+
+def _mla_moe(
+    layers: int,
+    hidden: int,
+    experts: int,
+    shared: int,
+    top_k: int,
+    ffn: int,
+    dense: int,
+    dense_ffn: int,
+    vocab: int,
+    route_nodes: int,
+) -> Architecture:
+    return Architecture(
+        layers=layers,
+        hidden=hidden,
+        heads=128,
+        kv_heads=128,
+        ffn_hidden=ffn,
+        vocab=vocab,
+        seq_len=4096,
+        glu=True,
+        experts=experts,
+        top_k=top_k,
+        shared_experts=shared,
+        dense_layers=dense,
+        dense_ffn_hidden=dense_ffn,
+        kv_lora_rank=512,
+        q_lora_rank=1536,
+        rope_head_dim=64,
+        attention_head_dim=128,
+        route_nodes=route_nodes,
+    )
+
+
+OTHER_RUNS: list[PublishedRun] = [
+    _shoeybi(1.2, 1536, 16, 40, 1, 1, 39.0),
+    _shoeybi(8.3, 3072, 32, 72, 8, 64, 15.1e3 / 512),
+    _mtnlg(280, 60.1),
+    _mtnlg(350, 50.2),
+    _mtnlg(420, 44.4),
+    _llama3(8192, 1, 64, 430),
+    _llama3(8192, 1, 128, 400),
+    _llama3(131072, 16, 8, 380),
+    # LLaMA 65B's 380 tokens/s/GPU on 2048 GPUs is 730,994 GPU-hours per 1e12 tokens; Table 15 gives 730,259
+    _llama("LLaMA 2023", LLAMA1, "LLaMA 65B", 80, 8192, 64, 64, 22016, 2048, 1e12 / 380 / 3600, 2048, True),
+    _llama("LLaMA 2023", LLAMA1, "LLaMA 33B", 60, 6656, 52, 52, 17920, 2048, 530432 / 1.4, 2048, False),
+    _llama("LLaMA 2023", LLAMA1, "LLaMA 13B", 40, 5120, 40, 40, 13824, 2048, 135168 / 1.0, 1024, False),
+    _llama("LLaMA 2023", LLAMA1, "LLaMA 7B", 32, 4096, 32, 32, 11008, 2048, 82432 / 1.0, 1024, False),
+    _llama("Llama 2 2023", LLAMA2, "Llama 2 70B", 80, 8192, 64, 8, 28672, 4096, 1720320 / 2.0, 2048, False),
+    _llama("Llama 2 2023", LLAMA2, "Llama 2 34B", 48, 8192, 64, 8, 22016, 4096, 1038336 / 2.0, 2048, False),
+    _llama("Llama 2 2023", LLAMA2, "Llama 2 13B", 40, 5120, 40, 40, 13824, 4096, 368640 / 2.0, 1024, False),
+    _llama("Llama 2 2023", LLAMA2, "Llama 2 7B", 32, 4096, 32, 32, 11008, 4096, 184320 / 2.0, 1024, False),
+    PublishedRun(
+        "MPT-7B on 440 A100-40GB (9.5 days, wall clock)",
+        MPT,
+        "MosaicML 2023",
+        "MosaicML LLM Foundry",
+        Architecture(layers=32, hidden=4096, heads=32, kv_heads=32, ffn_hidden=16384, vocab=50432, seq_len=2048),
+        Layout(dp=440, zero=3),
+        # the post gives no batch; 1024 x 2048 (2M tokens) is assumed, the search picks the micro-batch
+        1024,
+        440 * 9.5 * 24 / 1.0,
+        gpu="A100-40GB",
+        metric=GPU_HOURS,
+        free=("recompute", "micro_batch"),
+    ),
+    _deepseek(
+        "DeepSeek 67B",
+        DEEPSEEK_LLM,
+        "DeepSeek-V2 2024",
+        Architecture(
+            layers=95, hidden=8192, heads=64, kv_heads=8, ffn_hidden=22016, vocab=102400, seq_len=4096, glu=True
+        ),
+        4608,
+        300.6e3,
+        Layout(dp=1024),
+        ALL_FREE,
+        gpus_published=False,
+    ),
+    _deepseek(
+        "DeepSeek-V2 236B-A21B (MoE)",
+        DEEPSEEK_V2,
+        "DeepSeek-V2 2024",
+        _mla_moe(60, 5120, 160, 2, 6, 1536, 1, 12288, 102400, 0),
+        9216,
+        172.8e3,
+        Layout(tp=1, pp=16, dp=64, zero=1, ep=8, sequence_parallel=False, schedule="zero-bubble"),
+        ("recompute", "micro_batch", "interleave"),
+        gpus_published=False,
+    ),
+    _deepseek(
+        "DeepSeek-V3 671B-A37B (MoE, FP8)",
+        DEEPSEEK_V3,
+        "DeepSeek-V3 2024",
+        _mla_moe(61, 7168, 256, 1, 8, 2048, 3, 18432, 129280, 4),
+        15360,
+        180e3,
+        Layout(tp=1, pp=16, dp=128, zero=1, ep=64, sequence_parallel=False, schedule="dualpipe"),
+        ("recompute", "micro_batch", "interleave"),
+        precision="fp8",
+    ),
 ]
+
+RUNS: list[PublishedRun] = MEGATRON_RUNS + OTHER_RUNS

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aidc.planner.plan import JobPlan, Plan
+    from aidc.planner.training import TrainingPlan
 
 Section = tuple[str, list[tuple[str, str]]]
 
@@ -56,6 +57,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                     "train_hours": t.train_hours,
                     "wall_days": t.wall_days,
                     "gpu_hours": t.gpu_hours,
+                    "band": None if t.band is None else t.band.as_dict(),
                 },
                 "layout": None
                 if best is None
@@ -86,9 +88,11 @@ def job_sections(j: JobPlan) -> list[Section]:
         ("MFU", f"{t.mfu:.1%} ({t.mfu_source})"),
         ("iteration", f"{t.iteration_s:.2f} s × {_num(t.iterations)}"),
         ("goodput", f"{t.resilience.goodput:.1%}"),
-        ("wall-clock", f"{t.wall_days:.1f} days"),
-        ("GPU-hours", _num(t.gpu_hours)),
+        ("wall-clock", f"{t.wall_days:.1f} days" + _spread(t, t.wall_days, ".1f")),
+        ("GPU-hours", _num(t.gpu_hours) + _spread(t, t.gpu_hours, ".3g")),
     ]
+    if t.band is not None:
+        compute.append(("band from unstated", "; ".join(t.band.assumptions)))
     sections: list[Section] = [(f"{head}: compute", compute)]
     if best is not None:
         m, it = best.memory, best.time
@@ -122,6 +126,7 @@ def job_sections(j: JobPlan) -> list[Section]:
                 ("switches", f"{f.leaves} leaf / {f.spines} spine / {f.cores} core"),
                 ("dataset", f"{r.dataset_tb:.1f} TB"),
                 ("checkpoint", f"{r.checkpoint_tb:.2f} TB"),
+                ("checkpoint stall", f"{r.stall_s:.0f} s ({r.stall_source})"),
                 ("checkpoint write", f"{r.write_gbps:.0f} GB/s"),
                 ("job MTBF", f"{r.job_mtbf_h:.1f} h"),
                 ("checkpoint interval (Young/Daly)", f"{r.checkpoint_interval_h * 60:.0f} min"),
@@ -146,8 +151,16 @@ def job_sections(j: JobPlan) -> list[Section]:
     return sections
 
 
+def _spread(t: TrainingPlan, value: float, fmt: str) -> str:
+    """' (low–high)' from the plan's uncertainty band, or nothing where the user stated the MFU."""
+    if t.band is None:
+        return ""
+    low, high = t.band.around(value)
+    return f" ({low:{fmt}}–{high:{fmt}})"
+
+
 def _breakdown(it: dict[str, float]) -> list[tuple[str, float]]:
-    keys = ["compute", "tp_comm", "cp_comm", "pp_comm", "dp_comm", "bubble", "optimizer", "total"]
+    keys = ["compute", "tp_comm", "ep_comm", "cp_comm", "pp_comm", "dp_comm", "bubble", "optimizer", "total"]
     return [(k, it[k]) for k in keys]
 
 

@@ -7,6 +7,29 @@ from dataclasses import asdict, dataclass
 
 # bf16 weights (2) + fp32 master (4) + Adam m and v (4 + 4): the reference's 13–14 B/param full checkpoint
 CHECKPOINT_BYTES_PER_PARAM = 14.0
+DEFAULT_STALL_S = 60.0  # tolerated pause when neither the stall nor the storage bandwidth is given
+HOST_COPY_BYTES_PER_S = 25e9  # per GPU, device to pinned host memory over PCIe Gen4/5 x16 (inf)
+
+
+def checkpoint_stall(
+    params: float, gpus: int, given_s: float | None, storage_gbps: float | None, asynchronous: bool
+) -> tuple[float, str]:
+    """Seconds training pauses per checkpoint, and where the figure comes from.
+
+    Synchronous: the whole checkpoint over the storage system's aggregate write bandwidth.  Asynchronous
+    (PyTorch DCP async save, Megatron's async checkpointing): only each GPU's shard copied to host memory; the
+    write to storage overlaps training and needs only to finish within the checkpoint interval.
+    """
+    if given_s is not None:
+        return given_s, "given"
+    ckpt = params * CHECKPOINT_BYTES_PER_PARAM
+    if asynchronous:
+        return ckpt / gpus / HOST_COPY_BYTES_PER_S, "host snapshot (async)"
+    if storage_gbps is not None:
+        return ckpt / (storage_gbps * 1e9), "storage bandwidth"
+    return DEFAULT_STALL_S, "default tolerance"
+
+
 WEIGHTS_BYTES_PER_PARAM = 2.0
 
 
@@ -20,6 +43,8 @@ class Resilience:
     job_mtbf_h: float
     interruptions: float  # expected failures over the run
     goodput: float  # useful fraction of wall-clock time
+    stall_s: float = 0.0  # training paused per checkpoint
+    stall_source: str = ""  # given, storage bandwidth, host snapshot (async), or the default tolerance
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -59,4 +84,5 @@ def resilience(
         job_mtbf_h=mtbf_s / 3600,
         interruptions=wall_h * 3600 / mtbf_s,
         goodput=goodput,
+        stall_s=stall_s,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
 from aidc.planner.layout import LayoutChoice, search
-from aidc.planner.storage import Resilience, resilience
+from aidc.planner.storage import Resilience, checkpoint_stall, resilience
+from aidc.planner.uncertainty import Band, iteration_band
 from aidc.planner.workload import FacilityConstraints, Parallelism, TrainingJob
 
 DEFAULT_BATCH_TOKENS = 4_000_000
@@ -35,6 +36,7 @@ class TrainingPlan:
     feasible: bool = True
     binding: str | None = None
     alternative: str | None = None
+    band: Band | None = None  # the spread of iteration time (so days, GPU-hours, cost) under unstated assumptions
 
 
 def global_batch_of(job: TrainingJob, arch: Architecture) -> int:
@@ -47,7 +49,7 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     """The plan for a fixed GPU count."""
     batch = global_batch_of(job, arch)
     fixed = job.parallelism if isinstance(job.parallelism, Parallelism) else None
-    nic = facility.nic_gbps * 1e9 / 8 if facility.nic_gbps else None
+    nic = fabric_bandwidth(gpu, gpus, facility)
     choice = search(arch, gpu, gpus, batch, job.precision, fixed, nic)
     peak = gpu.peak(job.precision)
     tokens_per_iter = batch * arch.seq_len
@@ -62,17 +64,21 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     else:
         iteration_s, mfu, source = math.inf, 0.0, "derived"
     train_h = iterations * iteration_s / 3600
+    stall, stall_source = checkpoint_stall(
+        arch.params, gpus, job.checkpoint_stall_s, facility.storage_write_gbps, job.async_checkpoint
+    )
     res = resilience(
         arch.params,
         job.tokens,
         job.dataset_bytes_per_token,
         gpus,
         facility.gpu_mtbf_hours,
-        job.checkpoint_stall_s,
+        stall,
         job.restart_minutes,
         train_h,
         job.goodput,
     )
+    res = replace(res, stall_source=stall_source)
     wall_h = train_h / res.goodput
     plan = TrainingPlan(
         job.name,
@@ -92,10 +98,26 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         wall_h / 24,
         wall_h * gpus,
     )
+    if choice.best is not None and job.mfu is None:
+        plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, nic)
     if choice.best is None:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
     return plan
+
+
+def fabric_bandwidth(gpu: GPU, gpus: int, facility: FacilityConstraints) -> float | None:
+    """Bytes/s per GPU the scale-out fabric carries, or None for the GPU's own NIC on a non-blocking fabric.
+
+    A job wider than one leaf's downlinks (radix·o/(1+o) GPUs at o:1) sends its cross-node collectives through
+    the leaf uplinks, which carry 1/o of what enters them: rings spanning leaves run at NIC/o.
+    """
+    nic = (facility.nic_gbps or gpu.nic_gbps) * 1e9 / 8
+    o = facility.oversubscription
+    downlinks = max(1, round(facility.switch_radix * o / (1 + o)))
+    if o > 1 and gpus > downlinks:
+        return nic / o
+    return nic if facility.nic_gbps else None
 
 
 def _memory_binding(choice: LayoutChoice, gpus: int) -> str:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aidc.planner.architecture import Architecture
 from aidc.specfile import SpecSource, raise_problems, read_yaml, validate
 
 Precision = Literal["bf16", "fp16", "fp8", "fp32", "tf32"]
-Recompute = Literal["none", "selective", "full"]
+Recompute = Literal["none", "selective", "partial", "full"]
 RedundancyTarget = Literal["N", "N+1", "2N", "2(N+1)"]
 Tier = Literal["I", "II", "III", "IV"]
 
@@ -36,6 +36,15 @@ class ModelSpec(Spec):
     top_k: int = Field(1, ge=1)
     tied_embeddings: bool = False
     flash_attention: bool = True
+    dropout: bool = Field(False, description="trained with dropout (stores masks for backward)")
+    shared_experts: int = Field(0, ge=0, description="MoE: experts every token passes through")
+    dense_layers: int = Field(0, ge=0, description="MoE: leading layers with a dense MLP")
+    dense_ffn_hidden: int | None = Field(None, gt=0, description="MLP width of those dense layers")
+    route_nodes: int = Field(0, ge=0, description="MoE: most nodes one token's experts may span (0: any)")
+    kv_lora_rank: int = Field(0, ge=0, description="multi-head latent attention: compressed KV width")
+    q_lora_rank: int = Field(0, ge=0, description="multi-head latent attention: compressed query width")
+    rope_head_dim: int = Field(0, ge=0, description="multi-head latent attention: shared RoPE key width")
+    head_dim: int | None = Field(None, gt=0, description="per-head width where it is not hidden/heads")
 
     @model_validator(mode="after")
     def _either(self) -> ModelSpec:
@@ -65,6 +74,15 @@ class ModelSpec(Spec):
             top_k=self.top_k,
             tied_embeddings=self.tied_embeddings,
             flash_attention=self.flash_attention,
+            dropout=self.dropout,
+            shared_experts=self.shared_experts,
+            dense_layers=self.dense_layers,
+            dense_ffn_hidden=self.dense_ffn_hidden or 0,
+            route_nodes=self.route_nodes,
+            kv_lora_rank=self.kv_lora_rank,
+            q_lora_rank=self.q_lora_rank,
+            rope_head_dim=self.rope_head_dim,
+            attention_head_dim=self.head_dim or 0,
         )
 
 
@@ -80,6 +98,13 @@ class Parallelism(Spec):
     micro_batch: int | None = Field(None, ge=1)
     interleave: int | None = Field(None, ge=1, description="virtual pipeline chunks per stage")
     sequence_parallel: bool | None = None
+    ep: int | None = Field(None, ge=1, description="expert parallel (MoE): ranks of the data-parallel group")
+    schedule: Literal["1f1b", "zero-bubble", "dualpipe"] = "1f1b"
+    overlap: bool = Field(True, description="gradient reduction overlapped with backward")
+
+
+def _offer_auto(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"const": "auto"}, *schema.get("anyOf", [])]
 
 
 class TrainingJob(Spec):
@@ -93,12 +118,31 @@ class TrainingJob(Spec):
     max_gpus: int | None = Field(None, gt=0, description="the most GPUs the deadline search may use")
     global_batch: int | None = Field(None, gt=0, description="sequences per iteration")
     global_batch_tokens: float | None = Field(None, gt=0, description="tokens per iteration (default 4M)")
-    parallelism: Literal["auto"] | Parallelism = "auto"
+    parallelism: Parallelism | None = Field(
+        None,
+        description="'auto' (or absent): searched; or a fixed layout",
+        # the validator below turns 'auto' into None; editors should still offer it
+        json_schema_extra=_offer_auto,
+    )
     mfu: float | None = Field(None, gt=0, le=1, description="assumed model-FLOPs utilisation; derived if absent")
     goodput: float | None = Field(None, gt=0, le=1, description="useful fraction of wall time; derived if absent")
     dataset_bytes_per_token: float = Field(4.0, gt=0, description="tokenised dataset on disk (uint32 ids)")
-    checkpoint_stall_s: float = Field(60.0, gt=0, description="tolerated pause to write one checkpoint")
+    checkpoint_stall_s: float | None = Field(
+        None, gt=0, description="pause to write one checkpoint; derived from facility.storage_write_gbps if absent"
+    )
+    async_checkpoint: bool = Field(False, description="snapshot to host memory, write to storage in the background")
     restart_minutes: float = Field(10.0, ge=0, description="time to restart the job after a failure")
+
+    @field_validator("parallelism", mode="before")
+    @classmethod
+    def _auto(cls, value: object) -> object:
+        # 'auto' is spelled in the file but means "search everything"; a plain optional field (not a union with a
+        # literal) keeps pydantic's errors at the field the user wrote rather than at a union branch's name.
+        if value == "auto":
+            return None
+        if isinstance(value, str):
+            raise ValueError(f"parallelism is 'auto' or a mapping of tp, pp, dp, ... (got {value!r})")
+        return value
 
     @model_validator(mode="after")
     def _count_or_deadline(self) -> TrainingJob:
@@ -135,6 +179,9 @@ class FacilityConstraints(Spec):
     switch_radix: int = Field(64, ge=4)
     nic_gbps: float | None = Field(None, gt=0, description="override the GPU's NIC speed")
     oversubscription: float = Field(1.0, ge=1.0, description="leaf down:up bandwidth; 1 = non-blocking")
+    storage_write_gbps: float | None = Field(
+        None, gt=0, description="aggregate write bandwidth of the checkpoint storage, GB/s"
+    )
     gpu_mtbf_hours: float = Field(50_000, gt=0, description="per GPU-slot, all causes (Llama 3: ~1 per 3.1 h at 16K)")
     average_load: float = Field(0.8, gt=0, le=1, description="mean power as a fraction of node maximum")
     gpu_hour_usd: float | None = Field(None, ge=0, description="rental price per GPU-hour, if costed")
