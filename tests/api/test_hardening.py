@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from aidc.api import create_app
 from aidc.platform import Platform
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 PROXY = "10.0.0.7"
@@ -24,7 +25,7 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     platform = Platform(
         Settings(home=tmp_path_factory.mktemp("hardening"), max_body_mb=1, trusted_proxies=f"{PROXY}/32")
     )
-    local = platform.local_access()
+    local = local_access()
     platform.security.create_project(local, "alpha")
     platform.security.create_principal(local, "ana")
     platform.security.grant(local, "ana", "researcher", "alpha")
@@ -95,7 +96,8 @@ def test_alias_bomb_is_refused_naming_line_and_column(door: Any) -> None:
     assert job["state"] == "failed", job  # a spec that fails its check is recorded as a failed job
     error = job["last_error"]
     assert error["code"] == "invalid_spec"
-    assert "pipeline.yaml:2:10:" in error["message"] and "alias" in error["message"]
+    assert "YAML aliases: the document expands to" in error["message"]
+    assert "pipeline.yaml:16:" in error["message"]  # the anchor repeated the most, where it is written
 
 
 # -- 9: token lifetimes, no-store, throttling

@@ -25,3 +25,26 @@ def test_a_located_problem_fills_each_part_of_the_error_once() -> None:
         "hint": "each key may appear once in a mapping; remove or rename one",
     }
     assert str(exc.value) == f"p.yaml:2:1: a: duplicate key (hint: {exc.value.hint})"
+
+
+def test_an_alias_bomb_is_refused_at_the_anchor_it_multiplies() -> None:
+    from aidc.specfile import parse_yaml
+
+    bomb = "\n".join(["a0: &a0 [x, x]"] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 30)]) + "\n"
+    with pytest.raises(InvalidSpec) as caught:  # 2^31 values if it were built; refused before anything is
+        parse_yaml(bomb, "pipeline.yaml")
+    assert "pipeline.yaml:29:" in str(caught.value) and "expands to 4,294,967,293 values" in str(caught.value)
+
+
+def test_anchors_that_save_typing_are_still_welcome() -> None:
+    from aidc.specfile import parse_yaml
+
+    spec = "base: &b {x: 1, y: 2}\nracks:\n" + "".join("  - cfg: *b\n" for _ in range(50))
+    assert parse_yaml(spec).data["racks"][49] == {"cfg": {"x": 1, "y": 2}}
+
+
+def test_a_document_that_refers_to_itself_is_refused() -> None:
+    from aidc.specfile import parse_yaml
+
+    with pytest.raises(InvalidSpec, match="refers to itself"):
+        parse_yaml("a: &a [1, *a]\n")

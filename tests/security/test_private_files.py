@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aidc.platform import Platform
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ def test_a_training_run_leaves_no_plaintext_checkpoint_and_private_state(tmp_pat
     spec.write_text(PIPELINE)
     platform = Platform(Settings(home=home, ray_num_cpus=2))
     try:
-        run = platform.run_pipeline(spec)
+        run = platform.runs.run_pipeline(local_access(), spec)
         assert run.status == "succeeded"
         assert [a.name for a in platform.metadata.artifacts(run_id=run.run_id, kind="checkpoint")] == [
             "epoch-001.pt",
