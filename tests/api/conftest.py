@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -134,6 +135,11 @@ class LiveServer:
     env: dict[str, str]
 
 
+def trusting(verify: str | bool) -> ssl.SSLContext | bool:
+    """httpx's ``verify``: a CA file's path becomes a context trusting it (httpx deprecates passing the path)."""
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
 def start_server(
     home: Path,
     admin_token: str,
@@ -158,7 +164,7 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"aidc server exited with {proc.returncode}: {log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/api/v1/health", verify=verify, timeout=1).status_code == 200:
+            if httpx.get(f"{url}/api/v1/health", verify=trusting(verify), timeout=1).status_code == 200:
                 return proc, LiveServer(url, home, admin_token, log, env)
         except httpx.HTTPError:
             pass

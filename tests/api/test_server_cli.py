@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.conftest import LiveServer, start_server, stop
+from tests.api.conftest import LiveServer, start_server, stop, trusting
 from typer.testing import CliRunner
 
 from aidc.cli.app import app
@@ -112,7 +112,7 @@ def test_first_start_prints_the_admin_token_once_and_serves_tls(tmp_path: Path) 
         printed = [line for line in server.log.read_text().splitlines() if line.startswith("aidc_")]
         assert len(printed) == 1
         me = httpx.get(
-            f"{server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {printed[0]}"}, verify=str(cert)
+            f"{server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {printed[0]}"}, verify=trusting(str(cert))
         )
         assert me.json()["principal"] == "admin"
     finally:

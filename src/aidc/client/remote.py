@@ -4,6 +4,7 @@ AidcErrors the server raised."""
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ class RemoteClient:
         self._http = httpx.Client(
             base_url=self.where + API,
             timeout=timeout,
-            verify=ca_file or True,
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
             headers={"Authorization": f"Bearer {token}"},
         )
 

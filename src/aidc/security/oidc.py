@@ -10,6 +10,7 @@ user without an admin creating them.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from datetime import UTC, datetime
@@ -49,7 +50,7 @@ class OidcVerifier:
         self.audience = audience
         self.principal_claim = principal_claim
         self._jwks_url = jwks_url
-        self._verify: str | bool = ca_file or True
+        self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self._timeout = timeout
         self._keys: Any = None
         self._fetched_at = 0.0

@@ -107,8 +107,11 @@ class OnnxModel:
         # on the same host; they only pay when batches run back to back on many cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        available = ort.get_available_providers()
         if providers is None:
-            providers = choose_providers(ort.get_available_providers(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+            providers = choose_providers(available, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        # A provider this build lacks would only be dropped by ONNX Runtime with a warning: ask for those it has.
+        providers = [p for p in providers if p in available] or ["CPUExecutionProvider"]
         self._options, self._threads = options, options.intra_op_num_threads
         self._small_session: Any = None
         try:
