@@ -64,11 +64,20 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def listen_for_stop() -> None:
+    """SIGINT (the server's preempt or cancel) and SIGTERM both stop the run: the runner records it as interrupted.
+
+    SIGINT is set here, not inherited: a server started in the background of a script hands its children an
+    ignored SIGINT, and a job that kept it could only be killed, never stopped where it can resume."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(job_id: str) -> int:
     from aidc.pipeline.runner import PipelineRunner
     from aidc.platform import Platform
 
-    signal.signal(signal.SIGTERM, _interrupt)  # stopped either way: the runner records the run as interrupted
+    listen_for_stop()
     platform = Platform()
     store = platform.metadata
     job = store.get_job(job_id)
