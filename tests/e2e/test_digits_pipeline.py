@@ -7,6 +7,7 @@ cut down to keep the suite short.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -199,20 +200,79 @@ def _checkpoints(home: Path) -> int:
         return 0
 
 
+def _as_from_a_terminal() -> None:
+    """A command typed at a terminal gets SIGINT at its default; one started from a background job of a script
+    inherits it ignored (and Python then never raises KeyboardInterrupt), which is not what a Ctrl-C test means."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _train_workers(pid: int) -> list[Any]:
+    """The Ray Train workers of the command's own Ray (its raylet's children, so descendants of the command)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if " ".join(child.cmdline()).startswith("ray::RayTrainWorker"):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _wait_for(check: Any, what: str, proc: subprocess.Popen[str], timeout: float = 600) -> None:
+    """Wait for an event the run shows; the bound is only there to fail a hung run rather than wait forever."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert proc.poll() is None, f"the run ended ({proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no sign of {what} after {timeout:g} s"
+        time.sleep(0.1)
+
+
 def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -> None:
     home = tmp_path / "home"
     spec = pipeline_file(tmp_path, train={"epochs": 5, "early_stopping": None})
-    env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2"}
+    # a stage asked to stop gets this long to save where it is; on a busy machine the default may not be enough,
+    # and a stage stopped outright resumes from its last whole epoch instead, which is not what this test checks
+    env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2", "AIDC_STOP_CHECKPOINT_S": "600"}
     proc = subprocess.Popen(
-        [*AIDC, "run", str(spec)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*AIDC, "run", str(spec)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - the test process starts no threads of its own
     )
-    deadline = time.monotonic() + 300
-    while _checkpoints(home) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)  # Ctrl-C
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    train_log = home / "runs"
+    try:
+        _wait_for(lambda: _checkpoints(home) >= 2, "a second checkpoint", proc)
+        # The test sets the pace: training is paused while Ctrl-C lands, so the run cannot finish first however
+        # busy the machine is, and it goes on only once the command has asked the stage to stop.
+        workers = _train_workers(proc.pid)
+        assert workers, "training ended before it could be interrupted"
+        for worker in workers:
+            worker.suspend()
+        try:
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            _wait_for(
+                lambda: (
+                    "interrupted: asking the stage" in "".join(p.read_text() for p in train_log.glob("*/train.log"))
+                ),
+                "the command asking the stage to stop",
+                proc,
+            )
+        finally:
+            for worker in workers:
+                with contextlib.suppress(Exception):
+                    worker.resume()
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    logs = "".join(p.read_text() for p in train_log.glob("*/train.log"))
+    assert proc.returncode == 130, f"exit {proc.returncode}\n{err[-2000:]}\n{logs[-2000:]}"
     run = platform_for(home).list_runs()[0]
     assert run.status == "failed" and run.error["code"] == "interrupted"
     assert f"aidc run --resume {run.id}" in err
