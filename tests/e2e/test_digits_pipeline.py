@@ -7,7 +7,6 @@ cut down to keep the suite short.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -15,13 +14,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from tests.pace import HANG_S, paused, train_workers, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "digits" / "pipeline.yaml"
@@ -40,7 +39,7 @@ def pipeline_file(tmp: Path, name: str = "pipeline.yaml", **changes: dict[str, A
     return path
 
 
-def aidc(home: Path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+def aidc(home: Path, *args: str, timeout: float = HANG_S) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2"}
     return subprocess.run([*AIDC, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -206,29 +205,6 @@ def _as_from_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _train_workers(pid: int) -> list[Any]:
-    """The Ray Train workers of the command's own Ray (its raylet's children, so descendants of the command)."""
-    import psutil
-
-    found = []
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            if " ".join(child.cmdline()).startswith("ray::RayTrainWorker"):
-                found.append(child)
-        except psutil.Error:
-            pass
-    return found
-
-
-def _wait_for(check: Any, what: str, proc: subprocess.Popen[str], timeout: float = 600) -> None:
-    """Wait for an event the run shows; the bound is only there to fail a hung run rather than wait forever."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert proc.poll() is None, f"the run ended ({proc.returncode}) before {what}"
-        assert time.monotonic() < deadline, f"no sign of {what} after {timeout:g} s"
-        time.sleep(0.1)
-
-
 def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -> None:
     home = tmp_path / "home"
     spec = pipeline_file(tmp_path, train={"epochs": 5, "early_stopping": None})
@@ -244,34 +220,29 @@ def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -
         text=True,
         preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - the test process starts no threads of its own
     )
-    train_log = home / "runs"
+    train_logs = home / "runs"
     try:
-        _wait_for(lambda: _checkpoints(home) >= 2, "a second checkpoint", proc)
+        wait_until(lambda: proc.poll() is not None or _checkpoints(home) >= 2, "a second checkpoint")
+        assert proc.poll() is None, "the run ended before it could be interrupted"
         # The test sets the pace: training is paused while Ctrl-C lands, so the run cannot finish first however
         # busy the machine is, and it goes on only once the command has asked the stage to stop.
-        workers = _train_workers(proc.pid)
+        workers = train_workers(proc.pid)
         assert workers, "training ended before it could be interrupted"
-        for worker in workers:
-            worker.suspend()
-        try:
+        with paused(workers):
             proc.send_signal(signal.SIGINT)  # Ctrl-C
-            _wait_for(
+            wait_until(
                 lambda: (
-                    "interrupted: asking the stage" in "".join(p.read_text() for p in train_log.glob("*/train.log"))
+                    proc.poll() is not None
+                    or "interrupted: asking the stage" in "".join(p.read_text() for p in train_logs.glob("*/train.log"))
                 ),
                 "the command asking the stage to stop",
-                proc,
             )
-        finally:
-            for worker in workers:
-                with contextlib.suppress(Exception):
-                    worker.resume()
-        _, err = proc.communicate(timeout=600)
+        _, err = proc.communicate(timeout=HANG_S)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    logs = "".join(p.read_text() for p in train_log.glob("*/train.log"))
+    logs = "".join(p.read_text() for p in train_logs.glob("*/train.log"))
     assert proc.returncode == 130, f"exit {proc.returncode}\n{err[-2000:]}\n{logs[-2000:]}"
     run = platform_for(home).list_runs()[0]
     assert run.status == "failed" and run.error["code"] == "interrupted"
