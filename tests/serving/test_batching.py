@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from tests.pace import HANG_S
 
 from aidc.serving.app import create_app
 from aidc.serving.batching import PROBE_EVERY, BatcherStats, BatchingConfig, DynamicBatcher
@@ -166,7 +168,7 @@ class GatedModel(OnnxModel):
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.entered.set()
-        assert self.gate.wait(30)
+        assert self.gate.wait(HANG_S)
         if self.fail:
             raise RuntimeError("kernel exploded")
         return super().infer(inputs)
@@ -180,9 +182,11 @@ def test_full_queue_answers_503_with_retry_after(onnx_path: Path, batch: np.ndar
     async def main() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
             running = asyncio.create_task(_post(client, batch))
-            assert await asyncio.to_thread(model.entered.wait, 30)
+            assert await asyncio.to_thread(model.entered.wait, HANG_S)
             queued = asyncio.create_task(_post(client, batch))
+            deadline = time.monotonic() + HANG_S  # (only a hang reaches it)
             while batcher.queue_depth < 1:
+                assert time.monotonic() < deadline, "the second request was never queued"
                 await asyncio.sleep(0.005)
             rejected = await _post(client, batch)
             assert rejected.status_code == 503
