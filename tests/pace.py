@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 # Generous on purpose: on a busy machine everything takes longer, and only a true hang should reach this.
-HANG_S = 600.0
+HANG_S = 1200.0
 
 
 def wait_until(check: Callable[[], Any], what: str, *, timeout: float = HANG_S, every: float = 0.05) -> Any:
