@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.pace import HANG_S
 
 from aidc.errors import Conflict
 from aidc.platform import Platform
@@ -80,7 +81,7 @@ def test_a_job_started_before_a_rotation_wraps_new_artifacts_under_the_new_key(
     server = Platform(server_settings)
     done = rotate(server, server.local_access())  # no --keep-old: the job's starting key leaves the key file
     assert done["retired"] == [old] and done["failed"] == []
-    out, err = job.communicate("go\n", timeout=120)
+    out, err = job.communicate("go\n", timeout=HANG_S)
     assert job.returncode == 0, err
     answer = json.loads(out)
     assert answer["read"] == ["written by the job before the rotation", "written by the job after the rotation"]
