@@ -8,6 +8,7 @@ quotas, fair share) are covered in tests/jobs with stand-in processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -71,6 +72,15 @@ def job_audit(client: httpx.Client, **filters: str) -> list[str]:
 
     wait_until(recorded, "the job's own process recording how it ended", every=0.1)
     return actions
+
+
+def job_process(server_pid: int, job_id: str) -> psutil.Process | None:
+    """The process the server started for the job (`python -m aidc.jobs.worker JOB`)."""
+    for child in psutil.Process(server_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline()[-2:] == ["aidc.jobs.worker", job_id]:
+                return child
+    return None
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -227,6 +237,15 @@ def test_a_job_running_when_its_server_dies_is_resumed_by_the_next_one(tmp_path:
         spec = JOB_SPEC + "      split: {val: 0.1, test: 0.1}\n"  # not the cached spec: this one really runs
         job = client.post("/jobs", json={"pipeline": spec, "path_name": "data.yaml"}).json()
         wait_for(client, job["id"], ("running",))
+        # The test sets the pace: the job's process is paused as soon as it is seen running, so it cannot
+        # finish before the server dies, however busy the machine is (it needs seconds; the test, milliseconds).
+        worker = wait_until(
+            lambda: job_process(proc.pid, job["id"]) or client.get(f"/jobs/{job['id']}").json()["state"] != "running",
+            "the job's process",
+        )
+        assert isinstance(worker, psutil.Process), "the job ended before the server could be killed under it"
+        worker.suspend()
+        assert client.get(f"/jobs/{job['id']}").json()["state"] == "running"
     kill_tree(proc)  # the job's process goes with it
     proc, server = start_server(home, token, env=SERVER_ENV)
     try:
