@@ -8,6 +8,7 @@ quotas, fair share) are covered in tests/jobs with stand-in processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -15,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import httpx
 import psutil
 import pytest
 from tests.api.conftest import JOB_SPEC, LiveServer, start_server, stop
+from tests.pace import HANG_S, wait_until
 
 AIDC = str(Path(sys.executable).with_name("aidc"))
 SERVER_ENV = {"AIDC_RAY_NUM_CPUS": "2"}
@@ -31,11 +32,11 @@ SERVER_ENV = {"AIDC_RAY_NUM_CPUS": "2"}
 
 def api(server: LiveServer) -> httpx.Client:
     return httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=30
+        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=120
     )
 
 
-def cli(server: LiveServer, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(server: LiveServer, *args: str, timeout: float = HANG_S) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")}
     env |= {
         "AIDC_HOME": str(server.home.parent / "client"),
@@ -46,25 +47,40 @@ def cli(server: LiveServer, *args: str, timeout: float = 120) -> subprocess.Comp
     return subprocess.run([AIDC, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def wait_for(client: httpx.Client, job_id: str, states: tuple[str, ...], timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s: {job}")
+def wait_for(client: httpx.Client, job_id: str, states: tuple[str, ...], timeout: float = HANG_S) -> dict[str, Any]:
+    """The job once it is in one of ``states`` (the bound only fails a job that hangs)."""
+    seen: dict[str, Any] = {}
+
+    def arrived() -> dict[str, Any] | None:
+        seen.update(client.get(f"/jobs/{job_id}").json())
+        return dict(seen) if seen["state"] in states else None
+
+    try:
+        return wait_until(arrived, f"job {job_id} in {states}", timeout=timeout)  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {seen}") from None
 
 
 def job_audit(client: httpx.Client, **filters: str) -> list[str]:
     """The job.* audit actions, newest first, once the job's own process has recorded how it ended (it does
     so just after it sets the state the test waited for)."""
-    deadline = time.monotonic() + 30
-    while True:
-        actions = [e["action"] for e in client.get("/audit", params={"action": "job.", **filters}).json()]
-        if actions[:1] == ["job.succeed"] or time.monotonic() > deadline:
-            return actions
-        time.sleep(0.1)
+    actions: list[str] = []
+
+    def recorded() -> bool:
+        actions[:] = [e["action"] for e in client.get("/audit", params={"action": "job.", **filters}).json()]
+        return actions[:1] == ["job.succeed"]
+
+    wait_until(recorded, "the job's own process recording how it ended", every=0.1)
+    return actions
+
+
+def job_process(server_pid: int, job_id: str) -> psutil.Process | None:
+    """The process the server started for the job (`python -m aidc.cli.job_process JOB`)."""
+    for child in psutil.Process(server_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline()[-2:] == ["aidc.cli.job_process", job_id]:
+                return child
+    return None
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -102,7 +118,7 @@ def test_a_submitted_job_runs_to_success_and_its_log_streams(server: LiveServer,
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
     assert job["state"] in ("queued", "running") and job["project"] == "vision" and job["pipeline"] == "digits-data"
-    followed = cli(server, "logs", "-f", job["id"], timeout=240)  # returns once the job has ended
+    followed = cli(server, "logs", "-f", job["id"])  # returns once the job has ended
     assert followed.returncode == 0, followed.stderr
     assert "stage data: succeeded" in followed.stdout and "succeeded: run" in followed.stdout
     shown = json.loads(cli(server, "jobs", "show", job["id"], "--json").stdout)
@@ -140,10 +156,10 @@ def test_a_retried_submission_returns_the_same_job(server: LiveServer, spec: Pat
 def test_a_gang_bigger_than_the_cluster_stays_queued_until_cancelled(server: LiveServer, spec: Path) -> None:
     client = api(server)
     job = json.loads(cli(server, "jobs", "submit", str(spec), "--workers", "4", "--cpus", "1", "--json").stdout)
-    deadline = time.monotonic() + 60
-    while not (client.get(f"/jobs/{job['id']}").json()["reason"] or "").startswith("gang"):
-        assert time.monotonic() < deadline, "the scheduler never said why the job waits"
-        time.sleep(0.1)
+    wait_until(
+        lambda: (client.get(f"/jobs/{job['id']}").json()["reason"] or "").startswith("gang"),
+        "the scheduler saying why the job waits",
+    )
     waiting = client.get(f"/jobs/{job['id']}").json()
     assert waiting["state"] == "queued" and "gang of 4 worker(s) needs 4 CPU" in waiting["reason"]
     assert waiting["run_id"] is None and waiting["attempts"] == 0  # no part of it ever started
@@ -183,8 +199,12 @@ def test_a_server_killed_during_submissions_loses_or_halves_no_job(tmp_path: Pat
     threads = [threading.Thread(target=fire, args=(w,)) for w in range(3)]
     for t in threads:
         t.start()
-    while len(acknowledged) < 30:
-        time.sleep(0.01)
+    wait_until(
+        lambda: len(acknowledged) >= 30 or not any(t.is_alive() for t in threads),
+        "30 acknowledged submissions",
+        every=0.01,
+    )
+    assert len(acknowledged) >= 30, "the clients stopped before the server was killed"
     kill_tree(proc)  # mid-stream: requests are in flight
     for t in threads:
         t.join()
@@ -216,12 +236,21 @@ def test_a_job_running_when_its_server_dies_is_resumed_by_the_next_one(tmp_path:
     with api(server) as client:
         spec = JOB_SPEC + "      split: {val: 0.1, test: 0.1}\n"  # not the cached spec: this one really runs
         job = client.post("/jobs", json={"pipeline": spec, "path_name": "data.yaml"}).json()
-        wait_for(client, job["id"], ("running",), timeout=120)
+        wait_for(client, job["id"], ("running",))
+        # The test sets the pace: the job's process is paused as soon as it is seen running, so it cannot
+        # finish before the server dies, however busy the machine is (it needs seconds; the test, milliseconds).
+        worker = wait_until(
+            lambda: job_process(proc.pid, job["id"]) or client.get(f"/jobs/{job['id']}").json()["state"] != "running",
+            "the job's process",
+        )
+        assert isinstance(worker, psutil.Process), "the job ended before the server could be killed under it"
+        worker.suspend()
+        assert client.get(f"/jobs/{job['id']}").json()["state"] == "running"
     kill_tree(proc)  # the job's process goes with it
     proc, server = start_server(home, token, env=SERVER_ENV)
     try:
         with api(server) as client:
-            done = wait_for(client, job["id"], ("succeeded", "failed"), timeout=240)
+            done = wait_for(client, job["id"], ("succeeded", "failed"))
             assert done["state"] == "succeeded" and done["attempts"] == 2, done
             assert [j["id"] for j in client.get("/jobs").json()] == [job["id"]]
             assert job_audit(client)[:3] == ["job.succeed", "job.start", "job.requeue"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from pathlib import Path
 
 import pytest
 from tests.api.conftest import JOB_SPEC, start_server, stop
 from tests.api.test_jobs_live import SERVER_ENV, api, wait_for
+from tests.pace import paused, train_workers, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +38,31 @@ def test_a_preempted_training_job_resumes_its_run_from_its_last_checkpoint(tmp_p
             low = client.post(
                 "/jobs", json={"pipeline": TRAINING, "path_name": "long.yaml", "cpus": 2, "priority": 0}
             ).json()
-            running = wait_for(client, low["id"], ("running",), timeout=120)
-            deadline = time.monotonic() + 300
-            while True:  # until its first epoch checkpoint is recorded
+            running = wait_for(client, low["id"], ("running",))
+
+            def first_checkpoint() -> str | None:  # the run's id, once its first epoch checkpoint is recorded
                 run_id = client.get(f"/jobs/{low['id']}").json()["run_id"]
-                if run_id and any(a["kind"] == "checkpoint" for a in client.get(f"/runs/{run_id}").json()["artifacts"]):
-                    break
-                assert time.monotonic() < deadline, client.get(f"/jobs/{low['id']}/logs").text
-                time.sleep(0.5)
-            high = client.post(
-                "/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml", "cpus": 2, "priority": 10}
-            ).json()
-            wait_for(client, low["id"], ("preempted",), timeout=60)
+                artifacts = client.get(f"/runs/{run_id}").json()["artifacts"] if run_id else []
+                return run_id if any(a["kind"] == "checkpoint" for a in artifacts) else None
+
+            run_id = wait_until(first_checkpoint, "the low-priority job's first checkpoint", every=0.5)
+            # The test sets the pace: the low job's training is paused until its process has been asked to stop,
+            # so it cannot finish its epochs first, however busy the machine is.
+            workers = train_workers(proc.pid)
+            assert workers, client.get(f"/jobs/{low['id']}/logs").text
+            with paused(workers):
+                high = client.post(
+                    "/jobs", json={"pipeline": JOB_SPEC, "path_name": "data.yaml", "cpus": 2, "priority": 10}
+                ).json()
+                wait_for(client, low["id"], ("preempted",))
+                wait_until(
+                    lambda: "[train] interrupted: asking the stage" in client.get(f"/jobs/{low['id']}/logs").text,
+                    "the preempted job asking its stage to stop",
+                    every=0.5,
+                )
             assert client.get(f"/jobs/{low['id']}").json()["reason"] == f"preempted by higher-priority job {high['id']}"
-            assert wait_for(client, high["id"], ("succeeded", "failed"), timeout=240)["state"] == "succeeded"
-            done = wait_for(client, low["id"], ("succeeded", "failed"), timeout=600)
+            assert wait_for(client, high["id"], ("succeeded", "failed"))["state"] == "succeeded"
+            done = wait_for(client, low["id"], ("succeeded", "failed"))
             assert done["state"] == "succeeded" and done["attempts"] == 2 and done["run_id"] == run_id, done
             log = client.get(f"/jobs/{low['id']}/logs").text
             assert f"resuming run {run_id}" in log and "[train] resuming from epoch-" in log

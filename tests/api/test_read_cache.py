@@ -64,7 +64,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         yield from _serve(tmp_path / "home", url, auth_cache_seconds=300)
 
 
-def _kept(server: Server, path: str, who: str = "alpha", timeout: float = 10.0) -> Any:
+def _kept(server: Server, path: str, who: str = "alpha", timeout: float = 120.0) -> Any:
     """Ask until the answer is a kept one (on PostgreSQL the feed starts listening a moment after the app)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -79,7 +79,7 @@ def _run_ids(response: Any) -> set[str]:
     return {run["id"] for run in response.json()}
 
 
-def _eventually(check: Any, timeout: float = 10.0) -> bool:
+def _eventually(check: Any, timeout: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.api.conftest import LiveServer  # noqa: F401  (fixture type)
+from tests.pace import HANG_S
 
 
 def test_fuzzing_finds_no_server_error_and_no_schema_violation(live_server: LiveServer, tmp_path: Path) -> None:
@@ -34,7 +35,12 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(live_server: Live
         "--no-color",
     ]
     result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path, env=live_server.env | {"SCHEMATHESIS_HOOKS": ""}
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+        cwd=tmp_path,
+        env=live_server.env | {"SCHEMATHESIS_HOOKS": ""},
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert live_server.admin_token not in result.stdout + live_server.log.read_text()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.pace import HANG_S
 from typer.testing import CliRunner
 
 from aidc.cli.app import app
@@ -102,7 +103,7 @@ def test_a_pipelines_single_endpoint_is_listed_and_deleted_but_not_scaled(regist
 @pytest.mark.slow
 def test_a_deployment_outlives_the_command_that_made_it(registered: Path, tmp_path: Path) -> None:
     env = {**os.environ, "AIDC_HOME": str(registered)}
-    made = subprocess.run([AIDC, "deploy", "tiny", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    made = subprocess.run([AIDC, "deploy", "tiny", "--json"], env=env, capture_output=True, text=True, timeout=HANG_S)
     assert made.returncode == 0, made.stderr
     deployed = json.loads(made.stdout)
     assert (deployed["stable"], deployed["ready"], deployed["status"]) == ("tiny:1", 1, "running")
@@ -134,7 +135,7 @@ def test_a_deployment_outlives_the_command_that_made_it(registered: Path, tmp_pa
         assert code == 1 and "no canary and no earlier version" in out
     finally:
         gone = subprocess.run(
-            [AIDC, "deployments", "delete", "tiny"], env=env, capture_output=True, text=True, timeout=120
+            [AIDC, "deployments", "delete", "tiny"], env=env, capture_output=True, text=True, timeout=HANG_S
         )
     assert gone.returncode == 0, gone.stderr
     assert not (registered / "serving" / "ray.json").exists()  # the last deployment took the Ray head with it

@@ -23,7 +23,7 @@ MOTO_ENV = {
 }
 # Variables that would point boto at a real account or profile instead of the throwaway server.
 AWS_ENV_TO_CLEAR = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-MOTO_READY_TIMEOUT_S = 30.0
+MOTO_READY_TIMEOUT_S = 300.0  # (only a hang reaches it; a busy machine starts moto slowly)
 
 
 def _free_port() -> int:

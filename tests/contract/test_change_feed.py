@@ -37,8 +37,9 @@ def stores(url: str) -> Iterator[tuple[SqlMetadataStore, SqlMetadataStore, Chang
     theirs.close()
 
 
-def _eventually(check: Any, timeout: float = 10.0) -> bool:
-    """PostgreSQL's notifications arrive after the writer's commit: a moment later, not at once."""
+def _eventually(check: Any, timeout: float = 60.0) -> bool:
+    """PostgreSQL's notifications arrive after the writer's commit: a moment later, not at once. (The bound only
+    fails a feed that never sees the change; a busy machine just takes longer.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -47,12 +48,33 @@ def _eventually(check: Any, timeout: float = 10.0) -> bool:
     return bool(check())
 
 
+SENTINEL_TABLE = "pipeline_runs"
+_sentinels = iter(range(1_000_000))
+
+
+def _settled(feed: ChangeFeed, writer: SqlMetadataStore) -> None:
+    """Wait until the feed has seen every commit made before this call, by anyone: a writer the feed does not count
+    by itself (another process's, in effect) creates a run, and its notification comes after theirs (PostgreSQL
+    delivers notifications in commit order). After it, "nothing moved" is evidence, not a guess about how long a
+    notification takes."""
+    before = feed.token([SENTINEL_TABLE])
+    writer.create_run(f"r-sentinel-{next(_sentinels)}", "p", {}, None)
+    assert _eventually(lambda: feed.token([SENTINEL_TABLE]) != before), "the feed never saw the sentinel write"
+
+
+def _all_but_sentinel(tables: tuple[str, ...]) -> list[str]:
+    return [t for t in tables if t != SENTINEL_TABLE]
+
+
 def test_token_stays_while_nobody_writes(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
-    mine, _, feed = stores
+    mine, theirs, feed = stores
     before = feed.token(WATCHED)
     mine.list_runs_json()  # reads change nothing
-    time.sleep(0.2)
-    assert feed.token(WATCHED) == before
+    assert feed.token(WATCHED) == before  # (this process's commits move the token as they happen)
+    watched = _all_but_sentinel(WATCHED)
+    before = feed.token(watched)
+    _settled(feed, theirs)  # (and no notification of them is on its way)
+    assert feed.token(watched) == before
 
 
 def test_another_writers_commit_moves_the_token(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
@@ -109,7 +131,8 @@ def test_security_changes_that_alter_a_token_are_seen_and_its_last_use_is_not(
             before = feed.token(SECURITY_TABLES)
             change()
             assert _eventually(lambda: feed.token(SECURITY_TABLES) != before), f"{what} went unseen"
-        before, records = feed.token(SECURITY_TABLES), feed.token(RECORD_TABLES)
+        records = _all_but_sentinel(RECORD_TABLES)
+        before, before_records = feed.token(SECURITY_TABLES), feed.token(records)
         security.touch_token("tok1", datetime.now(UTC))
         security.append_audit(
             at=datetime.now(UTC),
@@ -121,8 +144,8 @@ def test_security_changes_that_alter_a_token_are_seen_and_its_last_use_is_not(
             result="ok",
             details={},
         )
-        time.sleep(0.3)  # (time for a notification, had there been one)
-        assert (feed.token(SECURITY_TABLES), feed.token(RECORD_TABLES)) == (before, records)
+        _settled(feed, theirs)  # a notification of either, had there been one, came before the sentinel's
+        assert (feed.token(SECURITY_TABLES), feed.token(records)) == (before, before_records)
     finally:
         security.close()
 
@@ -145,13 +168,15 @@ def test_own_commits_count_before_any_notification(postgres_url: str) -> None:
     reads, which commit too (the ORM's sessions), and its writes to unwatched tables move nothing."""
     store = SqlMetadataStore(postgres_url)
     security = SqlSecurityStore(postgres_url)
+    elsewhere = SqlMetadataStore(postgres_url)  # another process's writes, in effect: this feed does not count them
     feed = store.change_feed()
     feed.watch(security.engine)
+    watched = _all_but_sentinel(WATCHED)
     try:
-        store.create_run("r-read", "p", {}, None)
         assert _eventually(lambda: feed.token(WATCHED) is not None)
-        time.sleep(0.3)  # (the create's notification)
-        before = feed.token(WATCHED)
+        store.create_run("r-read", "p", {}, None)
+        _settled(feed, elsewhere)  # the create's own notification is in
+        before = feed.token(watched)
         store.get_run("r-read")
         security.append_audit(
             at=datetime.now(UTC),
@@ -164,13 +189,15 @@ def test_own_commits_count_before_any_notification(postgres_url: str) -> None:
             details={},
         )
         security.get_token("nope")
-        time.sleep(0.3)
-        assert feed.token(WATCHED) == before
+        assert feed.token(watched) == before  # (this process's commits move the token as they happen)
+        _settled(feed, elsewhere)  # (and no notification of them is on its way)
+        assert feed.token(watched) == before
         with store.engine.begin() as conn:
             conn.execute(text("DELETE FROM project_quotas WHERE project = 'nobody'"))
-        assert feed.token(WATCHED) != before
+        assert feed.token(watched) != before
     finally:
         feed.close()
+        elsewhere.close()
         security.close()
         store.close()
 
@@ -191,8 +218,8 @@ def test_no_token_while_the_listener_is_cut_off(postgres_url: str) -> None:
                     "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
                 )
             )
-        assert _eventually(lambda: feed.token(WATCHED) is None, timeout=5)
-        assert _eventually(lambda: feed.token(WATCHED) is not None, timeout=15)
+        assert _eventually(lambda: feed.token(WATCHED) is None)
+        assert _eventually(lambda: feed.token(WATCHED) is not None)
         assert feed.token(WATCHED) != before
     finally:
         feed.close()

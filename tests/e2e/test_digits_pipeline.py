@@ -14,13 +14,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from tests.pace import HANG_S, paused, train_workers, wait_until
 
 from aidc.security.roles import local_access
 
@@ -41,7 +41,7 @@ def pipeline_file(tmp: Path, name: str = "pipeline.yaml", **changes: dict[str, A
     return path
 
 
-def aidc(home: Path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+def aidc(home: Path, *args: str, timeout: float = HANG_S) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2"}
     return subprocess.run([*AIDC, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -203,20 +203,51 @@ def _checkpoints(home: Path) -> int:
         return 0
 
 
+def _as_from_a_terminal() -> None:
+    """A command typed at a terminal gets SIGINT at its default; one started from a background job of a script
+    inherits it ignored (and Python then never raises KeyboardInterrupt), which is not what a Ctrl-C test means."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -> None:
     home = tmp_path / "home"
     spec = pipeline_file(tmp_path, train={"epochs": 5, "early_stopping": None})
-    env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2"}
+    # a stage asked to stop gets this long to save where it is; on a busy machine the default may not be enough,
+    # and a stage stopped outright resumes from its last whole epoch instead, which is not what this test checks
+    env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2", "AIDC_STOP_CHECKPOINT_S": "600"}
     proc = subprocess.Popen(
-        [*AIDC, "run", str(spec)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*AIDC, "run", str(spec)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - the test process starts no threads of its own
     )
-    deadline = time.monotonic() + 300
-    while _checkpoints(home) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)  # Ctrl-C
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    train_logs = home / "runs"
+    try:
+        wait_until(lambda: proc.poll() is not None or _checkpoints(home) >= 2, "a second checkpoint")
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        # The test sets the pace: training is paused while Ctrl-C lands, so the run cannot finish first however
+        # busy the machine is, and it goes on only once the command has asked the stage to stop.
+        workers = train_workers(proc.pid)
+        assert workers, "training ended before it could be interrupted"
+        with paused(workers):
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            wait_until(
+                lambda: (
+                    proc.poll() is not None
+                    or "interrupted: asking the stage" in "".join(p.read_text() for p in train_logs.glob("*/train.log"))
+                ),
+                "the command asking the stage to stop",
+            )
+        _, err = proc.communicate(timeout=HANG_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    logs = "".join(p.read_text() for p in train_logs.glob("*/train.log"))
+    assert proc.returncode == 130, f"exit {proc.returncode}\n{err[-2000:]}\n{logs[-2000:]}"
     run = platform_for(home).metadata.list_runs()[0]
     assert run.status == "failed" and run.error["code"] == "interrupted"
     assert f"aidc run --resume {run.id}" in err

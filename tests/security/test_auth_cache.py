@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -49,13 +50,21 @@ def test_a_disabled_user_stops_working_at_once_and_role_changes_show_at_once(url
         server.authenticate(token, "x")
 
 
-def test_a_revocation_made_elsewhere_takes_effect_within_the_cache_time(url: str) -> None:
-    server = Security(SqlSecurityStore(url), auth_cache_s=0.5)
+def test_a_revocation_made_elsewhere_takes_effect_within_the_cache_time(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aidc.security import auth_cache
+
+    later = 0.0  # the cache's clock, moved on by the test instead of waiting for it
+
+    monkeypatch.setattr(auth_cache, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + later))
+    server = Security(SqlSecurityStore(url), auth_cache_s=300)
     token = _user(server)
     token_id = server.authenticate(token, "x").token_id or ""
     elsewhere = Security(SqlSecurityStore(url))  # e.g. `aidc tokens revoke` on the server's host, no login
     elsewhere.revoke_token(LOCAL, token_id)
-    time.sleep(0.6)
+    assert server.authenticate(token, "x").token_id == token_id  # (kept: the store is not asked yet)
+    later = 301.0  # the cache time is over
     with pytest.raises(Unauthenticated, match="revoked"):
         server.authenticate(token, "x")
     uncached = Security(SqlSecurityStore(url), auth_cache_s=0)  # 0: the store is asked on every request

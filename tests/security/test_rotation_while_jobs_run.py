@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.pace import HANG_S
 
 from aidc.errors import Conflict
 from aidc.platform import Platform
@@ -19,7 +20,7 @@ from aidc.settings import Settings
 from aidc.store.artifacts import EnvelopeCodec, FileArtifactStore
 from aidc.store.artifacts.keyring import MasterKeyRing
 
-# What aidc.jobs.worker does with the environment the launcher gives a job: Platform() from it, then artifacts.
+# What a job process (aidc.cli.job_process) does with the environment the launcher gives a job: Platform() from it, then artifacts.
 JOB = r"""
 import json, sys
 from aidc.platform import Platform
@@ -81,7 +82,7 @@ def test_a_job_started_before_a_rotation_wraps_new_artifacts_under_the_new_key(
     server = Platform(server_settings)
     done = server.keys.rotate(local_access())  # no --keep-old: the job's starting key leaves the key file
     assert done["retired"] == [old] and done["failed"] == []
-    out, err = job.communicate("go\n", timeout=120)
+    out, err = job.communicate("go\n", timeout=HANG_S)
     assert job.returncode == 0, err
     answer = json.loads(out)
     assert answer["read"] == ["written by the job before the rotation", "written by the job after the rotation"]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_serve_runs_create_then_update_through_a_canary_and_a_failed_run_rolls_back(
     platform, register, onnx_path: Path, batch: np.ndarray, reference
 ) -> None:
-    config = DeployConfig(timeout=120)
+    config = DeployConfig(timeout=600)
     v1, v2 = register("stage-model", onnx_path), register("stage-model", onnx_path)
 
     first = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-1", serve=True)
@@ -61,7 +61,7 @@ def test_a_reused_deployment_that_no_longer_answers_is_brought_back(
 ) -> None:
     """What a restarted serving Ray leaves behind: the record says the version is served, nothing answers. A run
     that deploys the same version brings it back instead of handing its check a dead URL."""
-    config = DeployConfig(timeout=120)
+    config = DeployConfig(timeout=600)
     v1 = register("revive-model", onnx_path)
     first = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-r1", serve=True)
     first.deploy(v1.ref, "revive-model", config)

@@ -22,7 +22,7 @@ from aidc.serving.protocol import encode_infer_request
 pytestmark = pytest.mark.slow
 
 
-def gone(pid: int, timeout: float = 20.0) -> bool:
+def gone(pid: int, timeout: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -36,7 +36,7 @@ def gone(pid: int, timeout: float = 20.0) -> bool:
 
 def infer(url: str, name: str, batch: np.ndarray) -> httpx.Response:
     body, headers = encode_infer_request({"input": batch})
-    return httpx.post(f"{url}/v2/models/{name}/infer", content=body, headers=headers, timeout=30)
+    return httpx.post(f"{url}/v2/models/{name}/infer", content=body, headers=headers, timeout=120)
 
 
 def test_deploy_predict_scale_and_delete(
@@ -105,7 +105,7 @@ def test_a_canary_that_breaks_requests_is_rolled_back_automatically(
     assert (d["stable"], d["canary"], d["canary_percent"]) == (stable.ref, broken.ref, 50.0)
 
     statuses: Counter[int] = Counter()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # (only a hang reaches it; a busy machine is just slower)
     while len(httpx.get(f"{d['url']}/-/routes").json()["versions"]) > 1:  # until the router drops the canary
         assert time.monotonic() < deadline, f"canary not rolled back; answers so far {statuses}"
         statuses[infer(d["url"], "shapes", batch).status_code] += 1
@@ -128,7 +128,7 @@ def test_a_killed_controller_comes_back_on_the_same_url(platform, register, onnx
     controller = router.ppid()
     os.kill(controller, signal.SIGKILL)  # the controller's actor process; its router dies with it
     assert gone(router.pid)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # (only a hang reaches it; a busy machine is just slower)
     while True:  # Ray restarts the actor; it starts a router on the port users know and adopts the replica
         try:
             if infer(d["url"], "phoenix", batch).status_code == 200:

@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tests.pace import HANG_S, wait_until
 
 from aidc.serving.app import create_app
 from aidc.serving.batching import BatchingConfig
@@ -42,7 +43,7 @@ def served(app) -> Iterator[int]:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert started.wait(30)
+    assert started.wait(HANG_S)
     try:
         yield sock.getsockname()[1]
     finally:
@@ -72,7 +73,7 @@ class Wire:
     """A raw HTTP/1.1 connection that reads responses one at a time (Content-Length framed)."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
         self.buffer = b""
 
     def send(self, data: bytes) -> None:
@@ -247,7 +248,7 @@ class GatedModel(OnnxModel):
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.entered.set()
-        assert self.gate.wait(30)
+        assert self.gate.wait(HANG_S)
         return super().infer(inputs)
 
 
@@ -258,12 +259,9 @@ def test_a_full_queue_answers_503_with_retry_after(onnx_path: Path, batch: np.nd
     with served(app) as port:
         running, queued, rejected = Wire(port), Wire(port), Wire(port)
         running.send(_infer_bytes(batch, "running"))
-        assert model.entered.wait(30)
+        assert model.entered.wait(HANG_S)
         queued.send(_infer_bytes(batch, "queued"))
-        for _ in range(1000):
-            if batcher.queue_depth >= 1:
-                break
-            threading.Event().wait(0.005)
+        wait_until(lambda: batcher.queue_depth >= 1, "the second request queued", every=0.005)
         rejected.send(_infer_bytes(batch, "rejected"))
         status, headers, body = rejected.response()
         assert status == 503 and int(headers["retry-after"]) >= 1

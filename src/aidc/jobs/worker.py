@@ -71,6 +71,15 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def listen_for_stop() -> None:
+    """SIGINT (the server's preempt or cancel) and SIGTERM both stop the run: the runner records it as interrupted.
+
+    SIGINT is set here, not inherited: a server started in the background of a script hands its children an
+    ignored SIGINT, and a job that kept it could only be killed, never stopped where it can resume."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run_job(
     job_id: str,
     store: MetadataStore,
@@ -79,7 +88,7 @@ def run_job(
 ) -> int:
     """Run job ``job_id`` to its end in this process; the exit status. ``runner(access, observer, project)``: the
     pipeline runner to use, acting as ``access`` and confined to ``project``'s data."""
-    signal.signal(signal.SIGTERM, _interrupt)  # stopped either way: the runner records the run as interrupted
+    listen_for_stop()
     job = store.get_job(job_id)
     access = Access(principal=JOB_ACCESS, kind="local", source=f"job-worker@{socket.gethostname()}")
     resume = None

@@ -323,8 +323,8 @@ class PipelineRunner:
         ctx.log(f"interrupted: asking the stage to save where it is and stop (waiting up to {wait_s:g} s)")
         flag.set.remote()
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if ray.wait([ref], timeout=0.25)[0]:
+        while (left := deadline - time.monotonic()) > 0:
+            if ray.wait([ref], timeout=min(0.25, left))[0]:  # (no longer than asked: a short wait stays short)
                 return True
             self._drain(ctx.run_id, ctx.stage)
         ctx.log(
