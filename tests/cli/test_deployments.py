@@ -145,3 +145,24 @@ def test_a_deployment_outlives_the_command_that_made_it(registered: Path, tmp_pa
     audited = [(e.action, e.result) for e in reversed(platform.security.audit_list()) if e.action.startswith("deploy")]
     platform.close()
     assert audited == [("deployments.deploy", "ok"), ("deployments.rollback", "failed"), ("deployments.delete", "ok")]
+
+
+@pytest.mark.slow
+def test_deploy_with_auth_prints_a_client_token_once_and_the_url_answers_only_with_it(registered: Path) -> None:
+    import httpx
+
+    env = {**os.environ, "AIDC_HOME": str(registered)}
+    made = subprocess.run(
+        [AIDC, "deploy", "tiny", "--auth", "--json"], env=env, capture_output=True, text=True, timeout=HANG_S
+    )
+    assert made.returncode == 0, made.stderr
+    deployed = json.loads(made.stdout)
+    try:
+        token, url = deployed["token"], f"{deployed['url']}/v2/models/tiny"
+        assert deployed["auth"] == "bearer" and len(token) >= 40
+        assert httpx.get(url, timeout=HANG_S).status_code == 401
+        assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=HANG_S).status_code == 200
+        code, out = aidc("deployments", "show", "tiny", "--json")
+        assert code == 0 and token not in out and json.loads(out)["auth"] == "bearer"  # shown once, never again
+    finally:
+        subprocess.run([AIDC, "deployments", "delete", "tiny"], env=env, capture_output=True, timeout=HANG_S)

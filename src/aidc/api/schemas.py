@@ -177,6 +177,7 @@ class DeployRequest(Body):
     max_latency_ratio: float = Field(2.0, ge=1, le=1000)
     promote_after: Annotated[int, Field(ge=1, le=10**9), _WHOLE] | None = None
     timeout: float = Field(180.0, gt=0, le=3600, description="seconds to wait for the replicas to be ready")
+    auth: bool = Field(False, description="a new deployment answers only with a client token, returned this once")
 
 
 class ScaleRequest(Body):

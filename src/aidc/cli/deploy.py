@@ -103,6 +103,9 @@ def register(app: typer.Typer) -> None:
         project: str | None = typer.Option(
             None, "--project", help="The model's project, when its name is in more than one you can see."
         ),
+        auth: bool = typer.Option(
+            False, "--auth", help="Answer only requests with the client token printed once here (a new deployment)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Deploy a model version; with --canary, send a share of an existing deployment's traffic to it."""
@@ -126,13 +129,18 @@ def register(app: typer.Typer) -> None:
                 max_latency_ratio=max_latency_ratio,
                 promote_after=promote_after,
                 timeout=timeout,
+                auth=auth,
             )
         if as_json:
             print_json(d)
             return
         print_deployment(d)
+        if d.get("token"):
+            err_console.print("Its client token, shown only this once — store it now:", highlight=False)
+            console.print(d["token"], highlight=False, markup=False, soft_wrap=True)
+        header = ' -H "Authorization: Bearer TOKEN"' if d.get("token") else ""
         console.print(
-            f"call it: curl {d['url']}/v2/models/{d['name']}  ·  aidc predict {d['name']} --input FILE",
+            f"call it: curl{header} {d['url']}/v2/models/{d['name']}  ·  aidc predict {d['name']} --input FILE",
             highlight=False,
             markup=False,
         )

@@ -51,6 +51,7 @@ def deploy(
         host=body.host,
         policy=policy,
         timeout=body.timeout,
+        auth=body.auth,
     )
 
 
