@@ -9,6 +9,7 @@ from typing import Any
 
 from aidc.client.base import JSON
 from aidc.security.roles import Access, local_access
+from aidc.security.service import Security
 from aidc.services import Services
 
 # The canary policy's fields among `aidc deploy`'s options (DeployRequest's fields).
@@ -25,7 +26,7 @@ class LocalClient:
         self.services.close()
 
     @property
-    def _security(self) -> Any:
+    def _security(self) -> Security:
         """Opened on first use: `aidc doctor` must report a store it cannot open, not fail opening it."""
         return self.services.security
 
