@@ -99,6 +99,37 @@ def test_a_name_in_several_projects_is_named_with_its_project(tenants: Tenants) 
     assert status == 200 and shown["model"]["project"] == "beta"
 
 
+def deployment(platform: Platform, project: str, name: str = "digits-cnn") -> int:
+    """A deployment record of ``project`` serving its model ``name`` (a single endpoint, not answering: what is judged
+    here is which record a name reaches, not traffic)."""
+    mv = platform.metadata.get_model_version(name, None, project=project)
+    return platform.metadata.add_deployment(name, mv.id, "http://127.0.0.1:9", None, project=project).id
+
+
+def test_the_same_deployment_name_in_two_projects_is_two_deployments(tenants: Tenants) -> None:
+    register(tenants.platform, "alpha")
+    register(tenants.platform, "beta")
+    ids = {p: deployment(tenants.platform, p) for p in ("alpha", "beta")}
+    for project in ("alpha", "beta"):
+        status, shown = tenants.get(project, "/deployments/digits-cnn")
+        assert status == 200 and (shown["id"], shown["project"]) == (ids[project], project)
+    status, body = tenants.get("admin", "/deployments/digits-cnn")
+    assert status == 409 and "alpha, beta" in body["error"]["message"] and "--project" in body["error"]["hint"]
+    status, shown = tenants.get("admin", "/deployments/digits-cnn", params={"project": "beta"})
+    assert status == 200 and shown["id"] == ids["beta"]
+    # beta's deployment deleted (by an admin naming the project): alpha's, of the same name, keeps running
+    headers = {"Authorization": f"Bearer {tenants.tokens['admin']}"}
+    deleted = tenants.client.delete(f"{API}/deployments/digits-cnn", params={"project": "beta"}, headers=headers)
+    assert deleted.status_code == 200
+    assert tenants.platform.metadata.get_deployment(ids["beta"]).status == "stopped"
+    assert tenants.platform.metadata.get_deployment(ids["alpha"]).status == "running"
+    assert tenants.get("beta", "/deployments/digits-cnn")[0] == 404
+    # and naming alpha's project does not reach it for beta: the answer of a missing one
+    hidden = tenants.get("beta", "/deployments/digits-cnn", params={"project": "alpha"})
+    missing = tenants.get("beta", "/deployments/nothing-like-it")
+    assert hidden[0] == missing[0] == 404 and hidden[1]["error"]["hint"] == missing[1]["error"]["hint"]
+
+
 def test_another_projects_records_are_not_found_in_the_very_words_of_missing_ones(tenants: Tenants) -> None:
     register(tenants.platform, "beta")
     run_of_beta = tenants.platform.metadata.list_runs()[0].id

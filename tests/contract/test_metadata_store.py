@@ -342,6 +342,12 @@ class MetadataStoreContract:
         made = store.add_deployment("dep-new", placed["beta"][2], "http://127.0.0.1:9", None, project="beta")
         assert made.project == "beta" and [d.name for d in store.list_deployments(projects=["beta"])][-1] == "dep-new"
         assert store.add_deployment("dep-plain", placed["beta"][2], "u", None).project == "default"
+        # a deployment name is per project: the same name in alpha is another deployment, found by its project
+        twin = store.add_deployment("dep-new", placed["alpha"][2], "http://127.0.0.1:9", None, project="alpha")
+        assert store.find_deployment("dep-new", project="beta").id == made.id
+        assert store.find_deployment("dep-new", project="alpha").id == twin.id
+        with pytest.raises(NotFound):
+            store.find_deployment("dep-new", project="default")
 
     def test_json_lists_are_the_records_json(self, store: MetadataStore) -> None:
         """The API's lists (read without building records) say exactly what the records' JSON says, keys in order."""

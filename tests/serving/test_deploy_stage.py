@@ -81,3 +81,20 @@ def test_a_reused_deployment_that_no_longer_answers_is_brought_back(
     assert "restarted" in [e["kind"] for e in platform.deployments.show(local_access(), "revive-model")["events"]]
     again.settle(keep=True)
     platform.serving.delete("revive-model")
+
+
+def test_a_runs_deploy_stage_leaves_another_projects_deployment_of_the_same_name_alone(
+    platform, register, onnx_path: Path
+) -> None:
+    """Deployment names are per project. Project beta has a deployment called like this run's model (a single
+    endpoint an older run left, which a run in beta's own project would replace): a run in project default makes its
+    own deployment of that name, and beta's record is untouched."""
+    v1 = register("shared-model", onnx_path)
+    theirs = platform.metadata.add_deployment("shared-model", v1.id, "http://127.0.0.1:9", None, project="beta")
+    run = RunDeployments(platform.serving, platform.metadata, platform.security, local_access(), "run-s1", serve=True)
+    ours = run.deploy(v1.ref, "shared-model", DeployConfig(timeout=600))
+    run.settle(keep=False)
+    assert ours["id"] != theirs.id
+    after = platform.metadata.get_deployment(theirs.id)
+    assert (after.status, after.project, after.stopped_at) == ("running", "beta", None)
+    assert platform.metadata.find_deployment("shared-model", project="beta").id == theirs.id

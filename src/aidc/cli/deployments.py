@@ -13,6 +13,7 @@ from aidc.cli.output import console, handles_errors, print_json, table
 
 NAME = typer.Argument(..., metavar="DEPLOYMENT", help="Deployment name.")
 JSON = typer.Option(False, "--json", help="Print JSON.")
+PROJECT = typer.Option(None, "--project", help="The deployment's project, when its name is in more than one you see.")
 
 
 def _local(stamp: str) -> str:
@@ -21,11 +22,11 @@ def _local(stamp: str) -> str:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _change(verb: str, name: str, as_json: bool, *args: Any) -> None:
+def _change(verb: str, name: str, project: str | None, as_json: bool, *args: Any) -> None:
     from aidc.cli.connect import open_client
 
     with closing(open_client()) as client, console.status(f"{verb} {name}…"):
-        d = client.change_deployment(verb, name, *args)
+        d = client.change_deployment(verb, name, *args, project=project)
     if as_json:
         print_json(d)
     else:
@@ -60,12 +61,12 @@ def register(app: typer.Typer) -> None:
 
     @deployments.command("show")
     @handles_errors
-    def show(name: str = NAME, as_json: bool = JSON) -> None:
+    def show(name: str = NAME, project: str | None = PROJECT, as_json: bool = JSON) -> None:
         """Show a deployment: versions, replicas, traffic per version and what happened to it."""
         from aidc.cli.connect import open_client
 
         with closing(open_client()) as client:
-            d = client.show_deployment(name)
+            d = client.show_deployment(name, project=project)
         if as_json:
             print_json(d)
             return
@@ -95,29 +96,30 @@ def register(app: typer.Typer) -> None:
     def scale(
         name: str = NAME,
         replicas: int = typer.Argument(..., min=1, help="Replicas of the stable version."),
+        project: str | None = PROJECT,
         as_json: bool = JSON,
     ) -> None:
         """Run this many replicas of the stable version (a canary keeps its share)."""
-        _change("scale", name, as_json, replicas)
+        _change("scale", name, project, as_json, replicas)
 
     @deployments.command("promote")
     @handles_errors
-    def promote(name: str = NAME, as_json: bool = JSON) -> None:
+    def promote(name: str = NAME, project: str | None = PROJECT, as_json: bool = JSON) -> None:
         """Make the canary the stable version on every replica."""
-        _change("promote", name, as_json)
+        _change("promote", name, project, as_json)
 
     @deployments.command("rollback")
     @handles_errors
-    def rollback(name: str = NAME, as_json: bool = JSON) -> None:
+    def rollback(name: str = NAME, project: str | None = PROJECT, as_json: bool = JSON) -> None:
         """Drop the canary, or without one return to the version served before the last promotion."""
-        _change("rollback", name, as_json)
+        _change("rollback", name, project, as_json)
 
     @deployments.command("delete")
     @handles_errors
-    def delete(name: str = NAME) -> None:
+    def delete(name: str = NAME, project: str | None = PROJECT) -> None:
         """Stop a deployment: traffic off, replicas drained and stopped."""
         from aidc.cli.connect import open_client
 
         with closing(open_client()) as client, console.status(f"deleting {name}…"):
-            client.change_deployment("delete", name)
+            client.change_deployment("delete", name, project=project)
         console.print(f"deleted deployment {name}", highlight=False)

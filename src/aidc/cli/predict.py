@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
             help=".npy (first input), .npz (inputs by name) or .json (OIP request, {input: list} or a list).",
         ),
         version: str = typer.Option(None, "--version", help="Ask this version (default: traffic split decides)."),
+        project: str | None = typer.Option(
+            None, "--project", help="The deployment's project, when its name is in more than one you see."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Run inference on a deployment (through a server: it names the deployment's URL, which is then called
@@ -33,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from aidc.serving.protocol import oip_datatype, tensor_json_data
 
         with closing(open_client()) as client:
-            answer = client.predict(deployment, input_file, version=version)
+            answer = client.predict(deployment, input_file, version=version, project=project)
         outputs = answer["outputs"]
         if as_json:
             print_json(

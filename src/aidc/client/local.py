@@ -112,8 +112,8 @@ class LocalClient:
     def list_deployments(self, *, include_stopped: bool = False) -> list[JSON]:
         return self.services.deployments.list(self.access, include_stopped=include_stopped)
 
-    def show_deployment(self, name: str) -> JSON:
-        return self.services.deployments.show(self.access, name)
+    def show_deployment(self, name: str, *, project: str | None = None) -> JSON:
+        return self.services.deployments.show(self.access, name, project=project)
 
     def deploy(self, ref: str, **options: Any) -> JSON:
         """Options as `aidc deploy` (DeployRequest's fields)."""
@@ -122,12 +122,12 @@ class LocalClient:
         policy = CanaryPolicy(**{k: options.pop(k) for k in POLICY_FIELDS if k in options})
         return self.services.deployments.deploy(self.access, ref, policy=policy, **options)
 
-    def change_deployment(self, verb: str, name: str, *args: Any) -> JSON:
+    def change_deployment(self, verb: str, name: str, *args: Any, project: str | None = None) -> JSON:
         """``verb``: scale (args: replicas), promote, rollback or delete."""
-        return self.services.deployments.change(self.access, verb, name, *args)
+        return self.services.deployments.change(self.access, verb, name, *args, project=project)
 
-    def predict(self, name: str, input_path: Path, *, version: str | None = None) -> JSON:
-        return self.services.deployments.predict(self.access, name, input_path, version=version)
+    def predict(self, name: str, input_path: Path, *, version: str | None = None, project: str | None = None) -> JSON:
+        return self.services.deployments.predict(self.access, name, input_path, version=version, project=project)
 
     def doctor(self) -> list[JSON]:
         from aidc.diagnostics import run_checks

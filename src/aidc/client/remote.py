@@ -205,8 +205,8 @@ class RemoteClient:
             params={"include_stopped": "true"} if include_stopped else None,
         )
 
-    def show_deployment(self, name: str) -> JSON:
-        return self._object("GET", "deployments", name)
+    def show_deployment(self, name: str, *, project: str | None = None) -> JSON:
+        return self._object("GET", "deployments", name, params={"project": project} if project else None)
 
     def deploy(self, ref: str, **options: Any) -> JSON:
         timeout = float(options.get("timeout") or 180.0)
@@ -218,17 +218,18 @@ class RemoteClient:
             timeout=timeout + 60,
         )
 
-    def change_deployment(self, verb: str, name: str, *args: Any) -> JSON:
+    def change_deployment(self, verb: str, name: str, *args: Any, project: str | None = None) -> JSON:
+        params = {"project": project} if project else None
         if verb == "delete":
-            return self._object("DELETE", "deployments", name)
+            return self._object("DELETE", "deployments", name, params=params)
         body = {"replicas": args[0]} if verb == "scale" else None
-        return self._object("POST", "deployments", name, verb, json=body, timeout=300.0)
+        return self._object("POST", "deployments", name, verb, json=body, params=params, timeout=300.0)
 
-    def predict(self, name: str, input_path: Path, *, version: str | None = None) -> JSON:
+    def predict(self, name: str, input_path: Path, *, version: str | None = None, project: str | None = None) -> JSON:
         """The server says where the deployment answers; the inputs go there directly, not through the server."""
         from aidc.services.deployments import predict_at
 
-        return predict_at(self.show_deployment(name), input_path, version)
+        return predict_at(self.show_deployment(name, project=project), input_path, version)
 
     def doctor(self) -> list[JSON]:
         """The server (reachable, its version against ours) and who the token says you are."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidc.errors import AidcError, NotFound
+from aidc.errors import AidcError, Conflict
 from aidc.security.roles import Access
 from aidc.services.guard import Guard, not_found
 from aidc.services.records import Records
@@ -43,22 +43,41 @@ class DeploymentService:
             self.serving.describe(d) | {"project": d.project} for d in rows if include_stopped or d.status != "stopped"
         ]
 
-    def _project(self, access: Access, name: str, permission: str, action: str) -> str:
-        """The project of the active deployment ``name``, once ``access`` may ``permission`` there."""
-        found = self.store.find_deployment(name)
+    def _project(self, access: Access, name: str, permission: str, action: str, project: str | None = None) -> str:
+        """The project of the active deployment ``name``, once ``access`` may ``permission`` there. A name is per
+        project: without ``project`` it is looked for among the projects the caller may see, and must be in one of
+        them only."""
         hidden = not_found("deployment", name)
+        if project is None:
+            readable = self.guard.projects(access, "deployments:read")
+            held = sorted(
+                {d.project for d in self.store.list_deployments(name=name, projects=readable) if d.status != "stopped"}
+            )
+            if not held:
+                raise hidden
+            if len(held) > 1:
+                raise Conflict(
+                    f"deployment {name!r} is in more than one of your projects ({', '.join(held)})",
+                    hint="name the project: --project P (HTTP: ?project=P)",
+                )
+            project = held[0]
+        elif not access.allows("deployments:read", project):
+            raise hidden
+        found = self.store.find_deployment(name, project=project)
         item = self.guard.visible(
             access, permission, "deployment", found.to_json(), action, f"deployment {name}", hidden
         )
         return str(item["project"])
 
-    def show(self, access: Access, name: str) -> JSON:
-        project = self._project(access, name, "deployments:read", "deployments.read")
-        return self.serving.show(name) | {"project": project}
+    def show(self, access: Access, name: str, *, project: str | None = None) -> JSON:
+        where = self._project(access, name, "deployments:read", "deployments.read", project)
+        return self.serving.show(name, project=where) | {"project": where}
 
-    def predict(self, access: Access, name: str, input_path: Path, *, version: str | None = None) -> JSON:
+    def predict(
+        self, access: Access, name: str, input_path: Path, *, version: str | None = None, project: str | None = None
+    ) -> JSON:
         """Send the inputs in ``input_path`` (.npy, .npz or .json) to the deployment; every output comes back."""
-        return predict_at(self.show(access, name), input_path, version)
+        return predict_at(self.show(access, name, project=project), input_path, version)
 
     # -- changing
     def deploy(self, access: Access, ref: str, *, policy: CanaryPolicy | None = None, **options: Any) -> JSON:
@@ -74,13 +93,6 @@ class DeploymentService:
         project = model["project"]
         hidden = not_found("model version", f"{model['name']}:{model['version']}")
         self.guard.require(access, "deployments:manage", project, "deployments.deploy", f"model {ref}", hidden)
-        existing = options.get("name") or model["name"]
-        try:
-            self.store.find_deployment(existing)
-        except NotFound:
-            pass
-        else:  # a canary into someone else's deployment needs the right there too
-            self._project(access, existing, "deployments:manage", "deployments.deploy")
         if policy is not None:
             options["policy"] = policy
         plain = {k: v for k, v in options.items() if isinstance(v, (str, int, float, type(None)))}
@@ -89,25 +101,25 @@ class DeploymentService:
             details.update(deployment=deployed["name"], url=deployed["url"])
         return dict(deployed) | {"project": project}
 
-    def change(self, access: Access, verb: str, name: str, *args: Any) -> JSON:
+    def change(self, access: Access, verb: str, name: str, *args: Any, project: str | None = None) -> JSON:
         """``verb``: scale (args: replicas), promote, rollback or delete."""
         if verb not in CHANGES:
             raise ValueError(f"unknown deployment change {verb!r}")
-        project = self._project(access, name, "deployments:manage", f"deployments.{verb}")
+        where = self._project(access, name, "deployments:manage", f"deployments.{verb}", project)
         details = {"replicas": args[0]} if verb == "scale" else {}
-        with self.guard.audited(access, f"deployments.{verb}", name, project=project, **details):
-            changed = self._apply(verb, name, *args)
-        return dict(changed) | {"project": project}
+        with self.guard.audited(access, f"deployments.{verb}", name, project=where, **details):
+            changed = self._apply(verb, name, where, *args)
+        return dict(changed) | {"project": where}
 
-    def _apply(self, verb: str, name: str, *args: Any) -> JSON:
+    def _apply(self, verb: str, name: str, project: str, *args: Any) -> JSON:
         serving = self.serving
         if verb == "scale":
-            return serving.scale(name, int(args[0]))
+            return serving.scale(name, int(args[0]), project=project)
         if verb == "promote":
-            return serving.promote(name)
+            return serving.promote(name, project=project)
         if verb == "rollback":
-            return serving.rollback(name)
-        return serving.delete(name)
+            return serving.rollback(name, project=project)
+        return serving.delete(name, project=project)
 
 
 def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:

@@ -95,7 +95,7 @@ class RunDeployments:
         serving = self.deployments
         name_of, _, number = ref.partition(":")
         version = self.store.get_model_version(name_of, int(number) if number else None, project=self.project)
-        existing = next((d for d in serving.list() if d["name"] == name), None)
+        existing = next((d for d in serving.list(project=self.project) if d["name"] == name), None)
         options: dict[str, Any] = {
             "replicas": config.replicas,
             "cpus": config.cpus,
@@ -108,7 +108,7 @@ class RunDeployments:
             existing = None
         if existing is not None and not existing["managed"]:
             # a single endpoint an older run left: deployments replace those
-            self._audited("delete", name, lambda: serving.delete(name))
+            self._audited("delete", name, lambda: serving.delete(name, project=self.project))
             existing = None
         if existing is None:
             d = self._audited(
@@ -122,12 +122,14 @@ class RunDeployments:
         elif existing["stable"] == ref and existing["canary"] is None:
             d, state = existing, "reused"
             if not existing["live"]:  # its record says it serves, but nothing answers: bring it back first
-                d = self._audited("restart", name, lambda: serving.restart(name, timeout=config.timeout))
+                d = self._audited(
+                    "restart", name, lambda: serving.restart(name, timeout=config.timeout, project=self.project)
+                )
         else:
             d = self._audited(
                 "deploy",
                 ref,
-                lambda: serving.deploy(version, name=name, canary=50.0, timeout=config.timeout),
+                lambda: serving.deploy(version, name=name, canary=50.0, timeout=config.timeout, project=self.project),
                 name=name,
                 canary=50.0,
             )
@@ -139,9 +141,9 @@ class RunDeployments:
         """The stage's checks passed: a canary becomes the stable version."""
         entry = next(e for e in self.deployed if e.name == name)
         if entry.state == "canary":
-            self._audited("promote", name, lambda: self.deployments.promote(name))
+            self._audited("promote", name, lambda: self.deployments.promote(name, project=self.project))
             entry.state = "promoted"
-        return self.deployments.describe(self.store.find_deployment(name))
+        return self.deployments.describe(self.store.find_deployment(name, project=self.project))
 
     def settle(self, *, keep: bool) -> list[dict[str, Any]]:
         """At the command's end: what stays up (``keep``), or everything undone. Returns what is serving."""
@@ -149,9 +151,11 @@ class RunDeployments:
             return [{"name": e.name, "url": e.url, "deployment_id": e.deployment_id} for e in self.deployed]
         for entry in reversed(self.deployed):
             if entry.state == "created":
-                self._audited("delete", entry.name, partial(self.deployments.delete, entry.name))
+                self._audited("delete", entry.name, partial(self.deployments.delete, entry.name, project=self.project))
             elif entry.state in ("canary", "promoted"):
-                self._audited("rollback", entry.name, partial(self.deployments.rollback, entry.name))
+                self._audited(
+                    "rollback", entry.name, partial(self.deployments.rollback, entry.name, project=self.project)
+                )
         self.deployed.clear()
         return []
 

@@ -65,9 +65,10 @@ class Deployments:
         auth: bool = False,
     ) -> dict[str, Any]:
         """Serve ``version`` as deployment ``name`` (default: the model's name), or canary it into that deployment;
-        a new deployment belongs to ``project`` (default: "default") from the start. With ``auth`` its clients
+        a new deployment belongs to ``project`` (default: the model's) from the start. With ``auth`` its clients
         must send the bearer token returned (once) as ``token``; only its SHA-256 is kept."""
         name = name or version.name
+        project = project or version.project  # a new deployment is in its model's project, and a name is per project
         check_host(host, self.settings.allow_public_serving)
         if not NAME.match(name):
             raise InvalidInput(f"deployment name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
@@ -76,7 +77,7 @@ class Deployments:
                 f"model version {version.ref} has no ONNX file in the artifact store",
                 hint="register versions through a pipeline with an export stage",
             )
-        existing = self._active(name)
+        existing = self._active(name, project)
         if existing is not None:
             if canary is None:
                 current = self.store.get_model_version_by_id(existing.model_version_id).ref
@@ -129,10 +130,12 @@ class Deployments:
             self._take_down(d, "failed", f"deploy failed: {exc.message}")
             raise
 
-    def scale(self, name: str, replicas: int, *, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
+    def scale(
+        self, name: str, replicas: int, *, timeout: float = SETTLE_TIMEOUT_S, project: str | None = None
+    ) -> dict[str, Any]:
         if replicas < 1:
             raise InvalidInput("a deployment needs at least one replica", hint=f"`aidc deployments delete {name}`")
-        d = self._managed(self.store.find_deployment(name))
+        d = self._managed(self.store.find_deployment(name, project=project))
         with self.store.transaction():
             self.store.update_deployment(d.id, replicas=replicas)
             self.store.add_deployment_event(
@@ -140,36 +143,36 @@ class Deployments:
             )
         return self._settle(d.id, timeout)
 
-    def promote(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
-        d = self._managed(self.store.find_deployment(name))
+    def promote(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S, project: str | None = None) -> dict[str, Any]:
+        d = self._managed(self.store.find_deployment(name, project=project))
         promote(self.store, d, "by hand")
         return self._settle(d.id, timeout)
 
-    def rollback(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
-        d = self._managed(self.store.find_deployment(name))
+    def rollback(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S, project: str | None = None) -> dict[str, Any]:
+        d = self._managed(self.store.find_deployment(name, project=project))
         roll_back(self.store, d, "by hand")
         return self._settle(d.id, timeout)
 
-    def restart(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
+    def restart(self, name: str, *, timeout: float = SETTLE_TIMEOUT_S, project: str | None = None) -> dict[str, Any]:
         """Bring a deployment whose URL no longer answers (its serving Ray restarted, its actors killed) back up as
         its record describes: the controller is made again and settles the replicas."""
-        d = self._managed(self.store.find_deployment(name))
+        d = self._managed(self.store.find_deployment(name, project=project))
         self.store.add_deployment_event(d.id, "restarted", "its URL did not answer")
         return self._settle(d.id, timeout)
 
-    def delete(self, name: str) -> dict[str, Any]:
-        d = self.store.find_deployment(name)
+    def delete(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        d = self.store.find_deployment(name, project=project)
         self._take_down(d, "stopped", "deleted")
         return self.describe(self.store.get_deployment(d.id))
 
     # ------------------------------------------------------------------------------------- reads
 
-    def list(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
-        rows = self.store.list_deployments()
+    def list(self, *, include_stopped: bool = False, project: str | None = None) -> list[dict[str, Any]]:
+        rows = self.store.list_deployments(projects=None if project is None else [project])
         return [self.describe(d) for d in rows if include_stopped or d.status != "stopped"]
 
-    def show(self, name: str) -> dict[str, Any]:
-        d = self.store.find_deployment(name)
+    def show(self, name: str, *, project: str | None = None) -> dict[str, Any]:
+        d = self.store.find_deployment(name, project=project)
         details = self.describe(d, probe_traffic=True)
         if details["live"]:  # where each version runs (CUDA or CPU), as its replicas' ONNX Runtime reports it
             details["providers"] = {
@@ -224,11 +227,13 @@ class Deployments:
             out["traffic"] = _get_json(f"{d.url}/-/stats").get("versions", {})
         return out
 
-    def predict(self, name: str, input_path: Path, *, version: str | None = None) -> dict[str, Any]:
+    def predict(
+        self, name: str, input_path: Path, *, version: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
         """Send the inputs in ``input_path`` (.npy, .npz or .json) to the deployment; every output comes back."""
         from aidc.serving.endpoint import EndpointClient
 
-        d = self.store.find_deployment(name)
+        d = self.store.find_deployment(name, project=project)
         with EndpointClient(d.url) as client:
             metadata = client.metadata(d.name, version)
             inputs = load_inputs(input_path, metadata)
@@ -237,9 +242,9 @@ class Deployments:
 
     # ------------------------------------------------------------------------------------- internals
 
-    def _active(self, name: str) -> Deployment | None:
+    def _active(self, name: str, project: str | None) -> Deployment | None:
         try:
-            return self.store.find_deployment(name)
+            return self.store.find_deployment(name, project=project)
         except NotFound:
             return None
 

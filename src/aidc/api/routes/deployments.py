@@ -13,6 +13,7 @@ from aidc.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 JSON = dict[str, Any]
+PROJECT = Query(None, max_length=200, description="the deployment's project, when the name is in several")
 
 
 @router.get("/deployments")
@@ -56,38 +57,56 @@ def deploy(
 
 
 @router.get("/deployments/{name}")
-def show_deployment(name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)) -> JSON:
+def show_deployment(
+    name: str,
+    project: str | None = PROJECT,
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
+) -> JSON:
     """A deployment with its replicas, traffic per version and events (as `aidc deployments show`)."""
-    return services.deployments.show(access, name)
+    return services.deployments.show(access, name, project=project)
 
 
 @router.post("/deployments/{name}/scale")
 def scale_deployment(
-    name: str, body: ScaleRequest, access: Access = Depends(authorize), services: Services = Depends(get_services)
+    name: str,
+    body: ScaleRequest,
+    project: str | None = PROJECT,
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
 ) -> JSON:
     """Run this many replicas of the stable version."""
-    return services.deployments.change(access, "scale", name, body.replicas)
+    return services.deployments.change(access, "scale", name, body.replicas, project=project)
 
 
 @router.post("/deployments/{name}/promote")
 def promote_deployment(
-    name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
+    name: str,
+    project: str | None = PROJECT,
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
 ) -> JSON:
     """Make the canary the stable version on every replica."""
-    return services.deployments.change(access, "promote", name)
+    return services.deployments.change(access, "promote", name, project=project)
 
 
 @router.post("/deployments/{name}/rollback")
 def rollback_deployment(
-    name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
+    name: str,
+    project: str | None = PROJECT,
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
 ) -> JSON:
     """Drop the canary, or return to the version served before the last promotion."""
-    return services.deployments.change(access, "rollback", name)
+    return services.deployments.change(access, "rollback", name, project=project)
 
 
 @router.delete("/deployments/{name}")
 def delete_deployment(
-    name: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
+    name: str,
+    project: str | None = PROJECT,
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
 ) -> JSON:
     """Stop a deployment: traffic off, replicas drained and stopped."""
-    return services.deployments.change(access, "delete", name)
+    return services.deployments.change(access, "delete", name, project=project)

@@ -262,8 +262,9 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_deployment(self, deployment_id: int) -> Deployment: ...
     @abstractmethod
-    def find_deployment(self, name: str) -> Deployment:
-        """The newest deployment called ``name`` that is not stopped; NotFound otherwise."""
+    def find_deployment(self, name: str, *, project: str | None = None) -> Deployment:
+        """The newest deployment called ``name`` that is not stopped — in ``project`` where one is given (a name is
+        per project: two projects may each have a deployment of the same name); NotFound otherwise."""
 
     @abstractmethod
     def update_deployment(self, deployment_id: int, **changes: Any) -> Deployment:

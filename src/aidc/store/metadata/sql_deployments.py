@@ -89,13 +89,15 @@ class SqlDeployments:
         with self._session() as s:
             return r.Deployment.model_validate(self._get(s, DeploymentRow, deployment_id, "deployment"))
 
-    def find_deployment(self, name: str) -> r.Deployment:
+    def find_deployment(self, name: str, *, project: str | None = None) -> r.Deployment:
         q = (
             select(DeploymentRow)
             .where(DeploymentRow.name == name, DeploymentRow.status != "stopped")
             .order_by(DeploymentRow.id.desc())
             .limit(1)
         )
+        if project is not None:
+            q = q.where(DeploymentRow.project == project)
         with self._session() as s:
             row = s.scalars(q).first()
             if row is None:
