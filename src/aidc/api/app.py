@@ -154,12 +154,27 @@ def create_app(
     for module in (records, deployments, security, audit, jobs, keys):
         app.include_router(module.router)
     _install_error_handlers(app)
+    _serve_console(app, platform)
     app.add_middleware(FrontDoor, services=platform)
     _document_public_routes(app)
     missing = unpoliced(routes_of(app))
     if missing:
         raise RuntimeError(f"routes without an access policy (add them to aidc.security.policy.POLICY): {missing}")
     return app
+
+
+def _serve_console(app: FastAPI, platform: Platform) -> None:
+    """The web console at /console (its own session and pages, over the same services), and / leads there."""
+    from starlette.responses import RedirectResponse
+
+    from aidc.console import create_console
+
+    app.mount("/console", create_console(platform))
+
+    async def home(_: Request) -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    app.add_route("/", home, methods=["GET"], include_in_schema=False)
 
 
 def _follow_changes(platform: Platform) -> ChangeFeed | None:

@@ -13,9 +13,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aidc.api.gate import ACCESS_KEY
 from aidc.errors import AidcError, PermissionDenied, Unauthenticated
-from aidc.security import oidc
 from aidc.security.policy import required_permission
 from aidc.security.roles import PUBLIC, Access
+from aidc.services.callers import authenticate
 
 if TYPE_CHECKING:
     from aidc.services import Services
@@ -28,14 +28,6 @@ bearer = HTTPBearer(
 
 async def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
-
-
-def verify(services: Services, token: str, source: str) -> Access:
-    """An OIDC JWT (when an issuer is configured) or else an aidc API token; may read the store and the issuer."""
-    verifier = services.oidc if oidc.looks_like_jwt(token) else None
-    if verifier is not None:
-        return verifier.authenticate(token, source, services.security)
-    return services.security.authenticate(token, source)
 
 
 def route_key(request: Request) -> tuple[str, str]:
@@ -69,7 +61,7 @@ async def authorize(
         else:
             token = credentials.credentials
             known = services.security.recently_verified(token, source)
-            access = known if known is not None else await run_in_threadpool(verify, services, token, source)
+            access = known if known is not None else await run_in_threadpool(authenticate, services, token, source)
         if permission is None:
             raise PermissionDenied(
                 f"{method} {path} has no access policy, so nobody may call it",

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from aidc.errors import AidcError, BodyTooLarge, RateLimited, Unauthenticated
 from aidc.security.policy import POLICY
 from aidc.security.roles import PUBLIC, Access
+from aidc.services.callers import authenticate
 
 if TYPE_CHECKING:
     from aidc.services import Services
@@ -128,8 +129,6 @@ class FrontDoor:
 
     # -- the token, before the body
     async def _authenticate(self, scope: Scope, headers: dict[str, str], template: str) -> Access:
-        from aidc.api.auth import verify
-
         client = scope.get("client")
         source = client[0] if client else "unknown"
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -142,7 +141,7 @@ class FrontDoor:
                 )
             token = token.strip()
             known = security.recently_verified(token, source)
-            return known if known is not None else await run_in_threadpool(verify, self.services, token, source)
+            return known if known is not None else await run_in_threadpool(authenticate, self.services, token, source)
         except AidcError as exc:
             action = f"{scope['method']} {template}"
             await run_in_threadpool(security.rejected, Access.anonymous(source), action, scope["path"], exc)

@@ -1,0 +1,269 @@
+"""The console's pages and actions, mounted at /console by the API app.
+
+Every page and action names the API route it mirrors; it is shown, and it acts, exactly when that route would
+answer this caller (``security.policy``), and then through the same Client verb the route calls, so the services'
+guard limits it to the caller's projects and audits each change. A viewer sees no buttons it may not press, and a
+forged POST gets the API's 403.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from aidc import __version__
+from aidc.client.local import LocalClient
+from aidc.console.charts import line_chart
+from aidc.console.session import Sessions
+from aidc.errors import AidcError, InvalidInput, PermissionDenied, Unauthenticated
+from aidc.security.policy import required_permission
+from aidc.security.roles import Access
+from aidc.services import Services
+
+API = "/api/v1"
+HERE = Path(__file__).parent
+# Scripts and styles from this server only; no inline script or style; frames only of our own pages (the run report).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+# The run report is a document of its own (inline styles and SVG, no script), shown in a frame of the run page.
+CSP_REPORT = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+HEADERS = {"content-security-policy": CSP, "x-frame-options": "SAMEORIGIN", "cache-control": "no-store"}
+
+# (path, title, the API route it mirrors): the menu shows a page when its route would answer the caller.
+PAGES = (
+    ("/console/", "Overview", ("GET", f"{API}/whoami")),
+    ("/console/runs", "Runs", ("GET", f"{API}/runs")),
+    ("/console/models", "Models", ("GET", f"{API}/models")),
+    ("/console/deployments", "Deployments", ("GET", f"{API}/deployments")),
+    ("/console/jobs", "Jobs", ("GET", f"{API}/jobs")),
+    ("/console/audit", "Audit", ("GET", f"{API}/audit")),
+)
+CURVES = {"Loss": ("train_loss", "val_loss"), "Accuracy": ("train_accuracy", "val_accuracy")}
+LIVE = ("running", "queued", "preempted")
+
+
+def may(access: Access, method: str, route: str, project: str | None = None) -> bool:
+    """Whether the API route ``method route`` would let ``access`` through (in ``project``, where given)."""
+    permission = required_permission(method, route)
+    return permission is not None and access.allows(permission, project)
+
+
+def create_console(services: Services) -> FastAPI:
+    sessions = Sessions(services)
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html", "j2"]))
+    env.globals.update(may=may, API=API, version=__version__)
+    console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def render(
+        request: Request, access: Access | None, template: str, http_status: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        nav = [(path, title) for path, title, route in PAGES if access and may(access, *route)]
+        html = env.get_template(template).render(
+            request=request,
+            access=access,
+            nav=nav,
+            csrf=sessions.csrf(request) if access else "",
+            path=request.url.path,
+            **ctx,
+        )
+        return HTMLResponse(html, status_code=http_status, headers=HEADERS)
+
+    def caller(request: Request) -> Access:
+        access = sessions.caller(request)
+        if access is None:
+            raise Unauthenticated("log in to use the console")
+        return access
+
+    def page(route: tuple[str, str]) -> Callable[[Request], Access]:
+        """The caller, once the API route ``route`` would answer them (403 as the API's otherwise)."""
+
+        def allowed(request: Request) -> Access:
+            access = caller(request)
+            if not may(access, *route):
+                raise PermissionDenied(
+                    f"{access.principal} may not {required_permission(*route)}",
+                    hint="ask an admin for a role that has it: `aidc users grant`",
+                )
+            return access
+
+        return allowed
+
+    async def form_of(request: Request) -> dict[str, str]:
+        """A posted form (urlencoded), once its CSRF token matches the session's."""
+        body = (await request.body()).decode("utf-8", "replace")
+        fields = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+        sessions.check_csrf(request, fields.get("csrf", ""))
+        return fields
+
+    def back(path: str, message: str) -> RedirectResponse:
+        return RedirectResponse(f"{path}?{urllib.parse.urlencode({'done': message})}", status_code=303)
+
+    @console.exception_handler(AidcError)
+    async def failed(request: Request, exc: AidcError) -> Response:
+        if isinstance(exc, Unauthenticated):
+            return RedirectResponse("/console/login", status_code=303)
+        access = await run_in_threadpool(sessions.caller, request)
+        return render(request, access, "error.html.j2", exc.http_status, error=exc)
+
+    # -- session
+    @console.get("/login")
+    def login_form(request: Request) -> HTMLResponse:
+        return render(request, None, "login.html.j2")
+
+    @console.post("/login")
+    async def login(request: Request) -> Response:
+        body = (await request.body()).decode("utf-8", "replace")
+        token = urllib.parse.parse_qs(body).get("token", [""])[-1]
+        source = request.client.host if request.client else "unknown"
+        try:
+            _, session = await run_in_threadpool(sessions.login, token, source)
+        except AidcError as exc:
+            return render(request, None, "login.html.j2", 401, error=exc)
+        response = RedirectResponse("/console/", status_code=303)
+        sessions.set_cookie(response, session, request)
+        return response
+
+    @console.post("/logout")
+    async def logout(request: Request) -> Response:
+        access = await run_in_threadpool(caller, request)
+        await form_of(request)
+        await run_in_threadpool(sessions.logout, access)
+        response = RedirectResponse("/console/login", status_code=303)
+        sessions.clear_cookie(response)
+        return response
+
+    # -- pages
+    @console.get("/")
+    def overview(request: Request) -> HTMLResponse:
+        access = caller(request)
+        client = LocalClient(services, access)
+        runs = client.list_runs(limit=200) if may(access, "GET", f"{API}/runs") else []
+        jobs = client.list_jobs(limit=200) if may(access, "GET", f"{API}/jobs") else []
+        deployments = client.list_deployments() if may(access, "GET", f"{API}/deployments") else []
+        models = client.list_models() if may(access, "GET", f"{API}/models") else []
+        return render(
+            request,
+            access,
+            "overview.html.j2",
+            runs=runs[:10],
+            run_states=_count(runs, "status"),
+            job_states=_count(jobs, "state"),
+            live=sum(bool(d["live"]) for d in deployments),
+            deployments=len(deployments),
+            production=[m for m in models if m["stage"] == "production"],
+        )
+
+    @console.get("/runs")
+    def runs(request: Request, status: str | None = None, pipeline: str | None = None) -> HTMLResponse:
+        access = page(("GET", f"{API}/runs"))(request)
+        found = LocalClient(services, access).list_runs(status=status or None, pipeline=pipeline or None, limit=200)
+        return render(request, access, "runs.html.j2", runs=found, status=status or "", pipeline=pipeline or "")
+
+    def run_view(access: Access, run_id: str) -> dict[str, Any]:
+        details = LocalClient(services, access).run_details(run_id)
+        curves = {
+            title: line_chart(
+                title,
+                {name: [(m["step"], m["value"]) for m in details["metrics"] if m["name"] == name] for name in names},
+            )
+            for title, names in CURVES.items()
+        }
+        return details | {"curves": curves, "live": details["run"]["status"] in LIVE}
+
+    @console.get("/runs/{run_id}")
+    def run(request: Request, run_id: str) -> HTMLResponse:
+        access = page(("GET", f"{API}/runs/{{run_id}}"))(request)
+        return render(request, access, "run.html.j2", **run_view(access, run_id))
+
+    @console.get("/runs/{run_id}/live")
+    def run_live(request: Request, run_id: str) -> HTMLResponse:
+        """The run page's changing part, fetched again every few seconds while the run is running."""
+        access = page(("GET", f"{API}/runs/{{run_id}}"))(request)
+        return render(request, access, "run_live.html.j2", **run_view(access, run_id))
+
+    @console.get("/runs/{run_id}/report")
+    def run_report(request: Request, run_id: str) -> HTMLResponse:
+        access = page(("GET", f"{API}/runs/{{run_id}}/report"))(request)
+        html = LocalClient(services, access).run_report(run_id).read_text(encoding="utf-8")
+        return HTMLResponse(
+            html, headers={"content-security-policy": CSP_REPORT, "x-frame-options": "SAMEORIGIN"} | _NO_STORE
+        )
+
+    @console.get("/models")
+    def models(request: Request, done: str = "") -> HTMLResponse:
+        access = page(("GET", f"{API}/models"))(request)
+        found = LocalClient(services, access).list_models()
+        metrics = sorted({k for m in found for k, v in m["metrics"].items() if isinstance(v, (int, float))})
+        return render(request, access, "models.html.j2", models=found, metrics=metrics[:6], done=done)
+
+    @console.post("/models/promote")
+    async def promote_model(request: Request) -> Response:
+        access = await run_in_threadpool(page(("POST", f"{API}/models/{{ref}}/promote")), request)
+        form = await form_of(request)
+        ref, stage, project = form.get("ref", ""), form.get("stage", ""), form.get("project") or None
+        if stage not in ("staging", "production", "archived", "none"):
+            raise InvalidInput(f"unknown stage {stage!r}", hint="one of staging, production, archived, none")
+        await run_in_threadpool(LocalClient(services, access).promote_model, ref, stage, project=project)
+        return back("/console/models", f"{ref} → {stage}")
+
+    @console.get("/deployments")
+    def deployments(request: Request, done: str = "") -> HTMLResponse:
+        access = page(("GET", f"{API}/deployments"))(request)
+        found = LocalClient(services, access).list_deployments()
+        return render(request, access, "deployments.html.j2", deployments=found, done=done)
+
+    @console.post("/deployments/{name}/{verb}")
+    async def change_deployment(request: Request, name: str, verb: str) -> Response:
+        if verb not in ("promote", "rollback"):
+            raise InvalidInput(f"unknown deployment change {verb!r}", hint="promote or rollback")
+        access = await run_in_threadpool(page(("POST", f"{API}/deployments/{{name}}/{verb}")), request)
+        form = await form_of(request)
+        client = LocalClient(services, access)
+        await run_in_threadpool(client.change_deployment, verb, name, project=form.get("project") or None)
+        return back("/console/deployments", f"{verb}: {name}")
+
+    @console.get("/jobs")
+    def jobs(request: Request, done: str = "") -> HTMLResponse:
+        access = page(("GET", f"{API}/jobs"))(request)
+        client = LocalClient(services, access)
+        return render(
+            request, access, "jobs.html.j2", jobs=client.list_jobs(limit=200), quotas=client.list_quotas(), done=done
+        )
+
+    @console.post("/jobs/{job_id}/cancel")
+    async def cancel_job(request: Request, job_id: str) -> Response:
+        access = await run_in_threadpool(page(("POST", f"{API}/jobs/{{job_id}}/cancel")), request)
+        await form_of(request)
+        await run_in_threadpool(LocalClient(services, access).cancel_job, job_id)
+        return back("/console/jobs", f"cancelled {job_id}")
+
+    @console.get("/audit")
+    def audit(request: Request, action: str = "") -> HTMLResponse:
+        access = page(("GET", f"{API}/audit"))(request)
+        client = LocalClient(services, access)
+        entries = client.audit_list(action=action or None, limit=200)
+        return render(request, access, "audit.html.j2", entries=entries, chain=client.audit_verify(), action=action)
+
+    return console
+
+
+_NO_STORE = {"cache-control": "no-store"}
+
+
+def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """How many rows have each value of ``key``, by value."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[key]] = counts.get(row[key], 0) + 1
+    return dict(sorted(counts.items()))

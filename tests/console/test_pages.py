@@ -1,0 +1,132 @@
+"""The console over HTTP, as a browser sends it: a session cookie from the login form, CSRF tokens in forms, and each
+page and action allowed exactly when the API route it mirrors would be."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.console.conftest import Console
+
+from aidc.api import create_app
+
+
+@pytest.fixture
+def http(console: Console) -> Iterator[TestClient]:
+    with TestClient(create_app(console.platform), follow_redirects=False) as client:
+        yield client
+
+
+def log_in(http: TestClient, token: str) -> None:
+    answer = http.post("/console/login", data={"token": token})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/"
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "no CSRF field in the page"
+    return found.group(1)
+
+
+def test_the_root_leads_to_the_console_and_the_console_to_its_login(http: TestClient) -> None:
+    assert http.get("/").headers["location"] == "/console/"
+    answer = http.get("/console/runs")
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
+    assert "API token" in http.get("/console/login").text
+
+
+def test_a_bad_token_is_refused_on_the_login_page(http: TestClient) -> None:
+    answer = http.post("/console/login", data={"token": "aidc_nope_nope"})
+    assert answer.status_code == 401 and "aidc_session" not in answer.headers.get("set-cookie", "")
+    assert 'role="alert"' in answer.text
+
+
+def test_the_session_cookie_is_a_token_of_its_own_httponly_and_strict(http: TestClient, console: Console) -> None:
+    answer = http.post("/console/login", data={"token": console.tokens["root"]})
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    session = re.search(r"aidc_session=([^;]+)", cookie).group(1)  # type: ignore[union-attr]
+    assert session != console.tokens["root"]  # the token typed in never reaches the browser's storage
+    names = [t.name for t in console.platform.security.list_tokens("root")]
+    assert names.count("console session") == 1
+    # logging out revokes the session's token: the same cookie no longer opens a page
+    page = http.get("/console/")
+    assert page.status_code == 200 and "root" in page.text
+    assert http.post("/console/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
+    http.cookies.set("aidc_session", session, path="/console")
+    assert http.get("/console/").headers["location"] == "/console/login"
+
+
+def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(http: TestClient, console: Console) -> None:
+    log_in(http, console.tokens["root"])
+    for path in (
+        "/console/",
+        "/console/runs",
+        f"/console/runs/{console.run_id}",
+        "/console/models",
+        "/console/deployments",
+        "/console/jobs",
+        "/console/audit",
+    ):
+        answer = http.get(path)
+        assert answer.status_code == 200, path
+        csp = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp and "frame-ancestors 'self'" in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert not re.search(r"<script(?![^>]*\bsrc=)", answer.text), path  # every script is a file of ours
+        assert " style=" not in answer.text, path
+
+
+def test_a_viewer_sees_no_audit_page_and_no_buttons_and_a_forged_post_gets_403(
+    http: TestClient, console: Console
+) -> None:
+    log_in(http, console.tokens["vera"])
+    overview = http.get("/console/")
+    assert 'href="/console/runs"' in overview.text and 'href="/console/audit"' not in overview.text
+    assert http.get("/console/audit").status_code == 403
+    models = http.get("/console/models")
+    assert console.model in models.text and "Promote" not in models.text
+    assert "Rollback" not in http.get("/console/deployments").text
+    forged = http.post(
+        "/console/models/promote",
+        data={"csrf": csrf_of(overview.text), "ref": console.model, "stage": "production", "project": "alpha"},
+    )
+    assert forged.status_code == 403
+    assert console.platform.metadata.get_model_version("digits-cnn", 1, project="alpha").stage != "production"
+
+
+def test_an_admin_promotes_a_model_from_its_page_and_the_change_is_audited(http: TestClient, console: Console) -> None:
+    log_in(http, console.tokens["root"])
+    page = http.get("/console/models")
+    assert f"Promote {console.model}" in page.text
+    form = {"ref": console.model, "stage": "production", "project": "alpha"}
+    assert http.post("/console/models/promote", data=form).status_code == 403  # no CSRF token: refused
+    done = http.post("/console/models/promote", data=form | {"csrf": csrf_of(page.text)})
+    assert done.status_code == 303
+    assert console.platform.metadata.get_model_version("digits-cnn", 1, project="alpha").stage == "production"
+    [entry] = console.platform.security.audit_list(action="models.promote")
+    assert (entry.actor, entry.project, entry.result) == ("root", "alpha", "ok")
+    assert "production" in http.get(done.headers["location"]).text
+
+
+def test_the_run_page_shows_stages_and_curves_and_its_live_part_follows_the_run(
+    http: TestClient, console: Console
+) -> None:
+    log_in(http, console.tokens["vera"])
+    page = http.get(f"/console/runs/{console.run_id}")
+    assert page.status_code == 200
+    assert 'data-refresh="/console/runs/' in page.text  # running: the page asks for its live part again
+    assert "<polyline" in page.text and "train_loss" in page.text and "val_accuracy" in page.text
+    console.platform.metadata.finish_run(console.run_id, "succeeded")
+    live = http.get(f"/console/runs/{console.run_id}/live")
+    assert 'id="run-status">succeeded<' in live.text
+    assert "data-refresh" not in http.get(f"/console/runs/{console.run_id}").text
+
+
+def test_another_projects_run_is_not_found_for_a_viewer(http: TestClient, console: Console) -> None:
+    other = console.platform.metadata.create_run("20261205-101501-beef00", "digits", {}, None, project="default")
+    log_in(http, console.tokens["vera"])
+    assert http.get(f"/console/runs/{other.id}").status_code == 404
+    assert other.id not in http.get("/console/runs").text
