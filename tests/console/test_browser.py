@@ -92,6 +92,7 @@ def test_an_admin_and_a_viewer_use_the_console(
         ("Deployments", "deployments"),
         ("Jobs", "jobs"),
         ("Audit", "audit"),
+        ("Planner", "planner"),
     ):
         page.click(f"nav >> text={label}")
         page.wait_for_selector("h1")

@@ -130,3 +130,21 @@ def test_another_projects_run_is_not_found_for_a_viewer(http: TestClient, consol
     log_in(http, console.tokens["vera"])
     assert http.get(f"/console/runs/{other.id}").status_code == 404
     assert other.id not in http.get("/console/runs").text
+
+
+def test_the_planner_page_plans_a_workload_and_locates_a_bad_one(http: TestClient, console: Console) -> None:
+    log_in(http, console.tokens["vera"])  # any logged-in role may plan
+    form = http.get("/console/planner")
+    assert "llama-70b" in form.text
+    csrf = csrf_of(form.text)
+    workload = (
+        "name: w\ntraining:\n  - name: j\n    model: {params: 7.0e9}\n    tokens: 1.0e12\n    gpus: 64\n    gpu: H100\n"
+    )
+    planned = http.post("/console/planner", data={"csrf": csrf, "workload": workload})
+    assert planned.status_code == 200 and "H100" in planned.text and "<caption>" in planned.text
+    bad = workload.replace("gpu: H100", "gpu: H999")
+    refused = http.post("/console/planner", data={"csrf": csrf, "workload": bad})
+    assert refused.status_code == 422 and "H999" in refused.text and "workload.yaml:7" in refused.text
+    reads_server_files = workload + "catalog: [/etc/passwd]\n"
+    refused = http.post("/console/planner", data={"csrf": csrf, "workload": reads_server_files})
+    assert refused.status_code == 422 and "catalog" in refused.text and "root:" not in refused.text

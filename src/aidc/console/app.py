@@ -8,6 +8,7 @@ forged POST gets the API's 403.
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from aidc import __version__
 from aidc.client.local import LocalClient
 from aidc.console.charts import line_chart
+from aidc.console.planner import EXAMPLE, plan_text
 from aidc.console.session import Sessions
 from aidc.errors import AidcError, InvalidInput, PermissionDenied, Unauthenticated
 from aidc.security.policy import required_permission
@@ -47,6 +49,7 @@ PAGES = (
     ("/console/deployments", "Deployments", ("GET", f"{API}/deployments")),
     ("/console/jobs", "Jobs", ("GET", f"{API}/jobs")),
     ("/console/audit", "Audit", ("GET", f"{API}/audit")),
+    ("/console/planner", "Planner", ("GET", f"{API}/whoami")),
 )
 CURVES = {"Loss": ("train_loss", "val_loss"), "Accuracy": ("train_accuracy", "val_accuracy")}
 LIVE = ("running", "queued", "preempted")
@@ -254,6 +257,23 @@ def create_console(services: Services) -> FastAPI:
         client = LocalClient(services, access)
         entries = client.audit_list(action=action or None, limit=200)
         return render(request, access, "audit.html.j2", entries=entries, chain=client.audit_verify(), action=action)
+
+    @console.get("/planner")
+    def planner_form(request: Request) -> HTMLResponse:
+        access = caller(request)
+        return render(request, access, "planner.html.j2", workload=EXAMPLE)
+
+    @console.post("/planner")
+    async def planner(request: Request) -> HTMLResponse:
+        """Any logged-in user may plan (the design core reads nothing of the data center's records)."""
+        access = await run_in_threadpool(caller, request)
+        text = (await form_of(request)).get("workload", "")
+        catalogs = [p for p in services.settings.catalog.split(os.pathsep) if p]
+        try:
+            plan = await run_in_threadpool(plan_text, text, catalogs)
+        except AidcError as exc:
+            return render(request, access, "planner.html.j2", 422, workload=text, error=exc)
+        return render(request, access, "planner.html.j2", workload=text, plan=plan)
 
     return console
 
