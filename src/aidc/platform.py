@@ -95,7 +95,14 @@ class Platform:
     def runs(self) -> Runs:
         from aidc.services.runs import Runs
 
-        return Runs(self.metadata, self.artifacts, self.guard, self.settings, serving=lambda: self.serving)
+        return Runs(
+            self.metadata,
+            self.artifacts,
+            self.guard,
+            self.settings,
+            serving=lambda: self.serving,
+            energy=lambda: self.energy,
+        )
 
     @cached_property
     def records(self) -> Records:
