@@ -97,6 +97,12 @@ def register(app: typer.Typer) -> None:
             from aidc.monitoring.collector import local_collector
 
             collector = local_collector(platform.metadata, platform.settings, platform.facility)
+            address = ray_address or platform.settings.ray_address
+            if address:  # a cluster: an actor on each of its other nodes, pinned by node id
+                from aidc.monitoring.collector import start_cluster_collectors
+
+                actors = start_cluster_collectors(address, platform.metadata, platform.settings, platform.facility)
+                err_console.print(f"telemetry: collectors on {len(actors)} more Ray node(s)", highlight=False)
         uvicorn.run(
             create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector),
             host=host,
