@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from aidc.store.metadata.records import json_seconds
 
 if TYPE_CHECKING:
     from aidc.pipeline.runner import PipelineRunner, RunObserver, RunResult
+    from aidc.services.energy import EnergyService
     from aidc.serving.deployments import Deployments
 
 JSON = dict[str, Any]
@@ -35,10 +37,13 @@ class Runs:
         guard: Guard,
         settings: Settings,
         serving: Callable[[], Deployments],
+        energy: Callable[[], EnergyService] | None = None,
+        collector: Callable[[], Any] | None = None,
     ) -> None:
-        """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys."""
+        """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys; ``energy``:
+        what works out a run's kWh and gCO2e (run_details and the report show them)."""
         self.store, self.artifacts, self.guard, self.settings = store, artifacts, guard, settings
-        self._serving = serving
+        self._serving, self._energy, self._collector = serving, energy, collector
 
     # -- running
     def data_roots(self, project: str) -> tuple[str, ...]:
@@ -87,6 +92,7 @@ class Runs:
     ) -> RunResult:
         """Run (or resume) a pipeline to its end; raises StageFailed/GateFailed when a stage fails. Audited either way."""
         target = f"run {resume}" if resume else f"pipeline {path}"
+        collector = self._sampling()
         try:
             result = self.runner(access, observer).run(path, resume=resume, force=force, serve=serve)
         except AidcError as exc:
@@ -100,6 +106,13 @@ class Runs:
                 stage=getattr(exc, "stage", None),
             )
             raise
+        finally:
+            if collector is not None:
+                collector.stop()
+                try:
+                    collector.collect_once()  # the run's last reading: its energy covers it to the end
+                except Exception:  # the run's outcome matters more than one sample
+                    pass
         models = [
             o["model"]["ref"]
             for o in result.outputs.values()
@@ -115,6 +128,22 @@ class Runs:
             serving=[d["url"] for d in result.serving],
         )
         return result
+
+    def _sampling(self) -> Any:
+        """A collector sampling this host while the run goes on, unless one already does (a server on this store):
+        the run's energy needs power readings over its time. None when there is nothing to start."""
+        if self._collector is None:
+            return None
+        collector = self._collector()
+        fresh = self.store.query_samples(
+            node=collector.node, metric="node_cpu_utilisation_ratio", since=time.time() - 3 * collector.interval_s
+        )
+        if fresh:
+            return None
+        collector.fold = None  # retention is the server's
+        collector.collect_once()
+        collector.start()
+        return collector
 
     # -- reading
     def list_runs(
@@ -132,7 +161,8 @@ class Runs:
         run = self.guard.visible(
             access, "runs:read", "run", details["run"], "runs.read", f"run {run_id}", not_found("run", run_id)
         )
-        return details | {"run": run}
+        energy = self._energy().run_energy(run) if self._energy is not None else None
+        return details | {"run": run, "energy": energy}
 
     def run_report(self, access: Access, run_id: str, dest: Path | None = None) -> Path:
         """The run's HTML report, written (again) where the store's host keeps it, or at ``dest``."""
@@ -142,4 +172,7 @@ class Runs:
         self.guard.visible(
             access, "runs:read", "run", run.to_json(), "runs.read", f"run {run_id}", not_found("run", run_id)
         )
-        return save_run_report(self.store, run.id, dest or self.settings.home / "runs" / run.id / "report.html")
+        energy = self._energy().run_energy(run.to_json()) if self._energy is not None else None
+        return save_run_report(
+            self.store, run.id, dest or self.settings.home / "runs" / run.id / "report.html", energy=energy
+        )
