@@ -62,7 +62,9 @@ class Case:
     project: str | None
     result: str = "ok"
     body: dict[str, Any] | None = None
-    setup: Callable[[World], None] | None = None
+    setup: Callable[[World], Any] | None = (
+        None  # what the request acts on, made just before it (cases run in any order)
+    )
 
 
 def _token_of(caller: str) -> Callable[[World], None]:
@@ -152,8 +154,8 @@ CASES: dict[tuple[str, str], Case] = {
         body={"name": "bob"},
     ),
     ("PATCH", f"{API}/principals/{{name}}"): Case(
-        "root", lambda w: f"{API}/principals/bob", "principal.disable", lambda w, out: "principal:bob", None,
-        body={"disabled": True},
+        "root", lambda w: f"{API}/principals/dora", "principal.disable", lambda w, out: "principal:dora", None,
+        body={"disabled": True}, setup=lambda w: w.platform.security.create_principal(local_access(), "dora"),
     ),
     ("POST", f"{API}/principals/{{name}}/roles"): Case(
         "root", lambda w: f"{API}/principals/target/roles", "role.grant", lambda w, out: "principal:target", "alpha",
