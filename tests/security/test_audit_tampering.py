@@ -75,6 +75,15 @@ def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(home: Path
     assert json.loads(result.stdout)["bad_seq"] == 5
 
 
+def test_a_first_entry_that_does_not_start_from_the_genesis_hash_is_named(home: Path) -> None:
+    """Entry 1 re-linked to an invented predecessor, its own hash recomputed: the chain's start is what is wrong."""
+    _rewrite_one_entry(home, 1, prev_hash="a" * 64)
+    code, output = _verify()
+    assert code == 1 and "entry 1 does not start the chain" in output and "genesis" in output
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    assert json.loads(result.stdout)["bad_seq"] == 1
+
+
 def test_a_deleted_entry_is_named(home: Path) -> None:
     _sql(home, "DELETE FROM audit_entries WHERE seq = 2")
     code, output = _verify()
