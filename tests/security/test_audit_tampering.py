@@ -90,6 +90,12 @@ def test_a_deleted_entry_is_named(home: Path) -> None:
     assert code == 1 and "entry 2 is missing" in output
 
 
+def test_deleted_entries_in_the_middle_are_named_as_a_range(home: Path) -> None:
+    _sql(home, "DELETE FROM audit_entries WHERE seq IN (3, 4)")
+    code, output = _verify()
+    assert code == 1 and "entry 3–4 is missing" in output
+
+
 def test_reordered_entries_are_named(home: Path) -> None:
     _sql(
         home,
