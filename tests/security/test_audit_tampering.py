@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from aidc.cli.app import app
 from aidc.platform import Platform
+from aidc.security.audit import entry_hash
+from aidc.security.records import AuditEntry
 from aidc.settings import Settings
 
 runner = CliRunner()
@@ -56,16 +59,41 @@ def test_a_modified_entry_is_named(home: Path) -> None:
     assert code == 1 and "entry 3 was modified" in output
 
 
-def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(home: Path) -> None:
+def test_a_modified_entry_with_a_garbled_hash_is_named(home: Path) -> None:
     _sql(home, "UPDATE audit_entries SET result = 'denied', hash = 'f' || substr(hash, 2) WHERE seq = 4")
     code, output = _verify()
     assert code == 1 and "entry 4" in output
+
+
+def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(home: Path) -> None:
+    """A forger who rewrites entry 4 and recomputes its own hash correctly: entry 4 now checks out by itself, and
+    only entry 5's link to it (its prev_hash) shows the rewrite."""
+    _rewrite_one_entry(home, 4, result="denied", actor="mallory")
+    code, output = _verify()
+    assert code == 1 and "entry 5 does not chain to entry 4" in output
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    assert json.loads(result.stdout)["bad_seq"] == 5
+
+
+def test_a_first_entry_that_does_not_start_from_the_genesis_hash_is_named(home: Path) -> None:
+    """Entry 1 re-linked to an invented predecessor, its own hash recomputed: the chain's start is what is wrong."""
+    _rewrite_one_entry(home, 1, prev_hash="a" * 64)
+    code, output = _verify()
+    assert code == 1 and "entry 1 does not start the chain" in output and "genesis" in output
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    assert json.loads(result.stdout)["bad_seq"] == 1
 
 
 def test_a_deleted_entry_is_named(home: Path) -> None:
     _sql(home, "DELETE FROM audit_entries WHERE seq = 2")
     code, output = _verify()
     assert code == 1 and "entry 2 is missing" in output
+
+
+def test_deleted_entries_in_the_middle_are_named_as_a_range(home: Path) -> None:
+    _sql(home, "DELETE FROM audit_entries WHERE seq IN (3, 4)")
+    code, output = _verify()
+    assert code == 1 and "entry 3–4 is missing" in output
 
 
 def test_reordered_entries_are_named(home: Path) -> None:
@@ -124,20 +152,36 @@ def test_list_filters_by_action_and_result(home: Path) -> None:
     assert platform.security.audit_list(result="denied") == []
 
 
-def _rehash_everything_after(home: Path, seq: int) -> None:
-    """What someone who can write the database does: change an entry and re-hash the chain from there on."""
-    from aidc.security.audit import entry_hash
-    from aidc.security.records import AuditEntry
+def _read_entries(conn: Any) -> list[AuditEntry]:
+    rows = conn.execute(text("SELECT * FROM audit_entries ORDER BY seq")).mappings().all()
+    return [
+        AuditEntry.model_validate(
+            dict(row) | {"details": json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]}
+        )
+        for row in rows
+    ]
 
+
+def _rewrite_one_entry(home: Path, seq: int, **changes: str) -> None:
+    """Change one entry's content and store the hash of the new content (over its unchanged prev_hash)."""
     engine = create_engine(f"sqlite:///{home / 'aidc.db'}")
     with engine.begin() as conn:
-        rows = conn.execute(text("SELECT * FROM audit_entries ORDER BY seq")).mappings().all()
+        entry = next(e for e in _read_entries(conn) if e.seq == seq).model_copy(update=changes)
+        forged = entry_hash(entry.prev_hash, entry.model_dump())
+        assert forged != entry.hash
+        sets = ", ".join(f"{k} = :{k}" for k in changes)
+        conn.execute(
+            text(f"UPDATE audit_entries SET {sets}, hash = :h WHERE seq = :s"), changes | {"h": forged, "s": seq}
+        )
+    engine.dispose()
+
+
+def _rehash_everything_after(home: Path, seq: int) -> None:
+    """What someone who can write the database does: change an entry and re-hash the chain from there on."""
+    engine = create_engine(f"sqlite:///{home / 'aidc.db'}")
+    with engine.begin() as conn:
         prev = None
-        for row in rows:
-            entry = AuditEntry.model_validate(
-                dict(row)
-                | {"details": json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]}
-            )
+        for entry in _read_entries(conn):
             if entry.seq == seq:
                 entry = entry.model_copy(update={"actor": "mallory"})
             if entry.seq >= seq:
