@@ -51,6 +51,8 @@ def tia_spaces(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
 
 def _space_routes(ctx: Context, drop_m: float) -> list[tuple[int, Any, str, float]]:
     """(space index, space, served rack, route m) for every horizontal run a placed space declares."""
+    if not any(s.rack and s.serves for s in ctx.facility.telecom_spaces):
+        return []
     places = layout.places(ctx.facility)
     out = []
     for i, space in enumerate(ctx.facility.telecom_spaces):
@@ -106,6 +108,8 @@ def horizontal_length(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
 )
 def zone_distribution(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     f = ctx.facility
+    if not any(s.kind == "zda" for s in f.telecom_spaces):
+        return None
     places = layout.places(f)
     hdas = [places[s.rack] for s in f.telecom_spaces if s.kind == "hda" and s.rack in places]
     out = []
@@ -174,6 +178,8 @@ def reach_key(fab: Fabric) -> str:
 )
 def cable_reach(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     f = ctx.facility
+    if not any(fab.cable and fab.switch_racks for fab in f.fabrics):
+        return None
     places = layout.places(f)
     out = []
     for fi, fab in enumerate(f.fabrics):
