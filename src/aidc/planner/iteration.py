@@ -26,7 +26,11 @@ class Efficiency:
     nvlink: float = 1.0  # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
     network: float = 0.56  # achieved NIC bus bandwidth / line rate
     latency_s: float = 10e-6  # per collective step
-    flash_attention: float = 0.6  # fused attention's rate relative to the GEMMs' (backward recomputes scores)
+    # fused attention's rate on the work it does (causal blocks skipped) relative to the GEMMs': FlashAttention-2
+    # (Dao 2023, Fig. 4, A100 SXM4 80GB, causal, forward + backward) reaches ≈ 160–190 TF/s at head dim 64–128
+    # and sequences ≥ 2K, against ≈ 270 TF/s for large cuBLAS GEMMs: 0.6–0.7, the lower end taken. A measured
+    # kernel speed, not fitted to the runs (which cannot identify it: see calibration.CONSTANTS)
+    flash_attention: float = 0.6
     overlap_contention: float = 0.25  # share of an overlapped collective's time that still slows compute
     fp8_speedup: float = 1.5  # achieved FP8 / BF16 GEMM rate (the datasheet says 2; scaling costs part) (inf)
     fp8_quantize_passes: float = 4.0  # extra HBM passes per layer to quantize activations to FP8 (inf)
