@@ -54,6 +54,19 @@ def test_bad_spec_exits_2_with_location_and_no_traceback(tmp_path: Path) -> None
     assert "Traceback" not in result.output
 
 
+def test_a_location_on_line_100_prints_as_written(tmp_path: Path) -> None:
+    """`spec.yaml:100:3` must not reach the terminal as `spec.yaml💯3` (Rich reads ":100:" as an emoji code)."""
+    spec = tmp_path / "long.yaml"
+    text = Path(GOOD).read_text().replace("compartmentalized: true", "compartmentalised: true")
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if "compartmentalised" in line)
+    lines[row:row] = ["#"] * (99 - row)  # push the typo onto line 100
+    spec.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 2
+    assert f"{spec}:100:" in result.output, result.output
+
+
 def test_missing_file_and_bad_target_exit_2() -> None:
     assert runner.invoke(app, ["check", "nope.yaml"]).exit_code == 2
     result = runner.invoke(app, ["check", GOOD, "--target", "uptme:III"])

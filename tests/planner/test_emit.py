@@ -51,3 +51,26 @@ def test_tier_iv_facility_has_continuous_cooling_on_a_ups_per_path(tmp_path: Pat
     facility = load_facility(emit_at("IV", "gpt3-175b.yaml", tmp_path))
     assert facility.cooling.continuous_cooling and facility.power.compartmentalized
     assert {u.path for u in facility.power.ups if u.serves == "cooling"} == {"A", "B"}
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_emitted_compute_fabric_cable_reaches_every_gpu_rack(workload: str, tmp_path: Path) -> None:
+    facility = load_facility(emit_at("III", workload, tmp_path))
+    compute = facility.fabrics[0]
+    assert compute.cable in ("mmf", "smf") and compute.switch_racks
+    reach = [f for f in run_check(facility).findings if f.rule.id == "NET-CABLE-REACH"]
+    assert reach and all(f.status == "pass" for f in reach)
+
+
+def test_a_hall_too_long_for_multimode_gets_singlemode() -> None:
+    from aidc.planner.emit import compute_cable
+
+    def hall(rows: int) -> dict[str, object]:
+        racks = [{"name": f"gpu-{r:03d}", "row": f"R{r}", "position": "01", "power_budget_kw": 40} for r in range(rows)]
+        racks.append({"name": "net-01", "row": "N", "position": "01", "power_budget_kw": 20})
+        return {"name": "x", "site": {"name": "s", "country": "US"}, "halls": [{"name": "h", "racks": racks}]}
+
+    # The farthest GPU row is `rows` rows from the network row: rows × 2.4 m + two 1 m drops.
+    assert compute_cable(hall(40), 400) == "mmf"  # 98 m
+    assert compute_cable(hall(41), 400) == "smf"  # 100.4 m, past OM4's 100 m
+    assert compute_cable(hall(20), 800) == "mmf" and compute_cable(hall(21), 800) == "smf"  # 50 m at 800G

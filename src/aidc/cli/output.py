@@ -14,8 +14,9 @@ from rich.table import Table
 
 from aidc.errors import AidcError, InvalidSpec
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # long paths and commands stay whole, copyable
+# emoji=False: Rich would print a location like `spec.yaml:100:3` as `spec.yaml💯3` (":100:" is an emoji code)
+console = Console(emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)  # long paths and commands stay whole, copyable
 F = TypeVar("F", bound=Callable[..., Any])
 DEBUG = {"on": False}
 

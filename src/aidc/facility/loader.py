@@ -243,6 +243,21 @@ def cross_check(facility: Facility, source: SpecSource) -> list[SpecProblem]:
         for j, name in enumerate(hall.cooled_by):
             if name not in unit_names:
                 unknown(name, unit_names, ("halls", h, "cooled_by", j), "cooling.units")
+    for i, fab in enumerate(facility.fabrics):
+        for j, name in enumerate(fab.switch_racks):
+            if name not in rack_names:
+                unknown(name, rack_names, ("fabrics", i, "switch_racks", j), "halls[].racks")
+    problems += _duplicates(
+        [(x.name, ("telecom_spaces", i, "name")) for i, x in enumerate(facility.telecom_spaces)],
+        "telecom space",
+        source,
+    )
+    for i, space in enumerate(facility.telecom_spaces):
+        if space.rack is not None and space.rack not in rack_names:
+            unknown(space.rack, rack_names, ("telecom_spaces", i, "rack"), "halls[].racks")
+        for j, name in enumerate(space.serves):
+            if name not in rack_names:
+                unknown(name, rack_names, ("telecom_spaces", i, "serves", j), "halls[].racks")
     for section in ("utility_feeds", "transformers", "ups", "generators", "pdus"):
         for i, item in enumerate(getattr(facility.power, section)):
             if item.path is not None and item.path not in path_names:

@@ -28,6 +28,9 @@ PowerKind = Literal[
 ]
 CoolingKind = Literal["crah", "crac", "chiller", "cdu", "rdhx", "dry_cooler", "cooling_tower", "pump", "inrow"]
 HeatServed = Literal["all", "air", "liquid"]
+CableMedia = Literal["dac", "aec", "aoc", "mmf", "smf"]
+TelecomSpaceKind = Literal["entrance_room", "mda", "sda", "ida", "hda", "zda", "eda"]
+RiskCategory = Literal["I", "II", "III", "IV"]
 FireSuppression = Literal["none", "sprinkler", "pre_action", "gas", "water_mist", "aerosol"]
 TelemetryProtocol = Literal["redfish", "ipmi", "snmp", "modbus", "bacnet", "prometheus"]
 Measure = Literal[
@@ -105,6 +108,10 @@ class Site(Spec):
     access_providers: int = Field(1, ge=0, description="independent telecom carriers entering the site")
     diverse_entrances: bool = False
     maintenance_hole_separation_m: float | None = Field(None, ge=0)
+    seismic_sds_g: float | None = Field(
+        None, ge=0, le=5, description="ASCE 7 design spectral response acceleration at short periods, S_DS (g)"
+    )
+    risk_category: RiskCategory = Field("II", description="ASCE 7 risk category of the building (IV: essential)")
     tia942_architectural: int | None = Field(
         None, ge=1, le=4, description="architectural rating as assessed (not modelled)"
     )
@@ -121,6 +128,12 @@ class Targets(Spec):
     uptime: UptimeTier | None = None
     tia942: int | None = Field(None, ge=1, le=4)
     en50600: int | None = Field(None, ge=1, le=4)
+    en50600_protection: int | None = Field(
+        None, ge=1, le=4, description="EN 50600 protection class of the computer room against unauthorised access"
+    )
+    en50600_granularity: int | None = Field(
+        None, ge=1, le=3, description="EN 50600 energy-efficiency enablement granularity level (1-3)"
+    )
     gb50174: GbClass | None = None
     ashrae: AshraeClass | None = None
     pue_target: float | None = Field(None, ge=1)
@@ -212,6 +225,7 @@ class Rack(Spec):
     cord_amps: float | None = Field(None, gt=0, description="rating of each power cord / busway tap, A")
     cord_volts: float = Field(415.0, gt=0, description="line-to-line voltage of the cord")
     cord_phases: Literal[1, 3] = 3
+    anchored: bool = Field(False, description="bolted to the slab or to a seismic frame (ASCE 7 §13 anchorage)")
 
 
 class Hall(Spec):
@@ -219,6 +233,8 @@ class Hall(Spec):
     area_m2: float | None = Field(None, gt=0)
     containment: Literal["none", "hot_aisle", "cold_aisle"] = "none"
     floor_rating_kpa: float | None = Field(None, gt=0, description="uniform live load the floor is rated for")
+    rack_pitch_m: float = Field(0.6, gt=0, description="centre-to-centre distance of racks within a row")
+    row_pitch_m: float = Field(2.4, gt=0, description="centre-to-centre distance of rows (rack depth + one aisle)")
     cooled_by: list[str] = Field(
         default_factory=list, description="cooling chain: the terminal units (CRAH, CDU, …) serving this hall"
     )
@@ -394,6 +410,21 @@ class Fabric(Spec):
     spine_uplinks: int | None = Field(None, ge=0)
     rail_optimized: bool = False
     redundant_uplinks: bool = True
+    cable: CableMedia | None = Field(
+        None, description="media of the node-to-leaf links: dac, aec (active copper), aoc, mmf or smf optics"
+    )
+    switch_racks: list[str] = Field(default_factory=list, description="racks holding this fabric's leaf switches")
+
+
+class TelecomSpace(Spec):
+    """A TIA-942 telecommunications space: entrance room, main/secondary/intermediate/horizontal/zone/equipment
+    distribution area, placed at a rack of the layout when its cross-connect sits in the computer room."""
+
+    name: str
+    kind: TelecomSpaceKind
+    rack: str | None = Field(None, description="rack holding the space's cross-connect (for cable lengths)")
+    serves: list[str] = Field(default_factory=list, description="hda/zda/mda: the racks it cables horizontally")
+    connections: int | None = Field(None, ge=0, description="zda: horizontal connections it terminates")
 
 
 # ---------------------------------------------------------------- security, telemetry, energy, checks
@@ -405,7 +436,8 @@ class SecurityControls(Spec):
     mfa_cryptographic: bool = False
     access_control: bool = Field(False, description="electronic access control at machine rooms")
     access_logged: bool = False
-    access_zones: int = Field(0, ge=0)
+    access_zones: int = Field(0, ge=0, description="nested access-controlled zones around the computer room")
+    access_two_factor: bool = Field(False, description="two-factor identification (card + PIN/biometric) at the door")
     cctv: bool = False
     cctv_retention_days: int | None = Field(None, ge=0)
     audit_log_retention_days: int = Field(0, ge=0)
@@ -483,6 +515,7 @@ class Facility(Spec):
     power: PowerChain = PowerChain()
     cooling: Cooling = Cooling()
     fabrics: list[Fabric] = Field(default_factory=list)
+    telecom_spaces: list[TelecomSpace] = Field(default_factory=list, description="TIA-942 telecom spaces")
     security: SecurityControls = SecurityControls()
     telemetry: Telemetry = Telemetry()
     energy: Energy = Energy()

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from aidc.facility import layout
 from aidc.facility.model import Facility
 from aidc.planner.plan import Plan
 from aidc.planner.power import SWITCH_KW
@@ -19,6 +20,23 @@ SWITCHES_PER_RACK = 12
 
 def _n_plus(load_kw: float, unit_kw: float, spare: int) -> int:
     return max(1, math.ceil(load_kw / unit_kw)) + spare
+
+
+# Optics reach on the node-to-leaf links (IEEE 802.3: 400GBASE-SR4/SR8 100 m on OM4, 800G 50 m; DR4 500 m).
+MMF_REACH_M = {True: 50.0, False: 100.0}
+TRAY_DROP_M = 1.0
+
+
+def compute_cable(spec: dict[str, Any], gbps: float) -> str:
+    """Multimode optics where every GPU rack reaches a network rack within their reach, else singlemode."""
+    facility = Facility.model_validate(spec)
+    places = layout.places(facility)
+    leaves = [p for name, p in places.items() if name.startswith("net-")]
+    far = max(
+        (layout.nearest(p, leaves, TRAY_DROP_M)[1] for name, p in places.items() if name.startswith("gpu-")),
+        default=0.0,
+    )
+    return "mmf" if far <= MMF_REACH_M[gbps > 400] else "smf"
 
 
 def facility_dict(plan: Plan) -> dict[str, Any]:
@@ -164,7 +182,7 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
         units.append(
             {"name": "crah", "kind": "crah", "capacity_kw": 250, "count": _n_plus(it_kw, 250, spare), "serves": "air"}
         )
-    return {
+    spec: dict[str, Any] = {
         "name": fc.name,
         "site": {
             "name": f"{fc.name} site",
@@ -232,7 +250,16 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
             ]
         },
         "energy": {"design_pue": fc.pue},
+        # TIA-942: an entrance room and an MDA always; a second entrance room from Rated-3, an SDA at Rated-4.
+        "telecom_spaces": [{"name": "er-1", "kind": "entrance_room"}]
+        + ([{"name": "er-2", "kind": "entrance_room"}] if tier >= 3 else [])
+        + [{"name": "mda", "kind": "mda"}]
+        + ([{"name": "sda", "kind": "sda"}] if tier >= 4 else []),
     }
+    compute = spec["fabrics"][0]
+    compute["switch_racks"] = [r["name"] for r in racks[gpu_racks:]]
+    compute["cable"] = compute_cable(spec, compute["port_gbps"])
+    return spec
 
 
 def _side_fabric(name: str, kind: str, endpoints: int, radix: int, gbps: float) -> dict[str, Any]:

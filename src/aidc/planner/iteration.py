@@ -21,12 +21,20 @@ class Efficiency:
 
     gemm_knee: float = 0.0  # GEMM efficiency = matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
     #                                  finds no thin-GEMM loss down to hidden/TP = 768 once DP is priced per rail)
-    elementwise_passes: float = 26.0  # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout
-    softmax_passes: float = 8.3  # HBM passes over the score matrix when attention is not fused
+    # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout: 44 from the minimax fit to the
+    # 18 Megatron-LM runs once the score-matrix passes were counted rather than fitted (26 with them fitted at 8.3)
+    elementwise_passes: float = 44.0
+    # HBM passes over the s×s score matrix when attention is not fused, per forward-equivalent (the step counts
+    # 3, 4 with recomputation); None: counted from the kernels (see unfused_score_passes), not fitted
+    softmax_passes: float | None = None
     nvlink: float = 1.0  # achieved NVLink bus bandwidth / datasheet (at its bound: see design-plan.md)
     network: float = 0.56  # achieved NIC bus bandwidth / line rate
     latency_s: float = 10e-6  # per collective step
-    flash_attention: float = 0.6  # fused attention's rate relative to the GEMMs' (backward recomputes scores)
+    # fused attention's rate on the work it does (causal blocks skipped) relative to the GEMMs': FlashAttention-2
+    # (Dao 2023, Fig. 4, A100 SXM4 80GB, causal, forward + backward) reaches ≈ 160–190 TF/s at head dim 64–128
+    # and sequences ≥ 2K, against ≈ 270 TF/s for large cuBLAS GEMMs: 0.6–0.7, the lower end taken. A measured
+    # kernel speed, not fitted to the runs (which cannot identify it: see calibration.CONSTANTS)
+    flash_attention: float = 0.6
     overlap_contention: float = 0.25  # share of an overlapped collective's time that still slows compute
     fp8_speedup: float = 1.5  # achieved FP8 / BF16 GEMM rate (the datasheet says 2; scaling costs part) (inf)
     fp8_quantize_passes: float = 4.0  # extra HBM passes per layer to quantize activations to FP8 (inf)
@@ -70,6 +78,19 @@ class IterationTime:
 
     def as_dict(self) -> dict[str, float]:
         return {**asdict(self), "total": self.total}
+
+
+def unfused_score_passes(dropout: bool) -> float:
+    """HBM passes over the s×s scores of unfused attention (2-byte values), per forward-equivalent.
+
+    Forward: QKᵀ writes S (1); scale-mask-softmax reads S, writes P (2); dropout reads P, writes P' and a 1-byte
+    mask (2.5); AV reads P' (1) — 6.5. Backward: dP' written (1); dropout backward reads dP' and the mask, writes
+    dP (2.5); softmax backward reads dP and P, writes dS (3); dV, dQ and dK read P' and dS (3) — 9.5. Together
+    16, or 11 without dropout; the step time counts the forward three times (forward + backward), so 16/3 and
+    11/3. Counted, not fitted: the runs with unfused attention are too few to identify it (a refit without the
+    A100 runs made it 19, pricing small Megatron-LM models 60% slow).
+    """
+    return (16.0 if dropout else 11.0) / 3.0
 
 
 def ring_all_reduce(size: float, n: int, bandwidth: float, latency: float) -> float:
@@ -195,7 +216,8 @@ def iteration_time(
     attn_core = tokens * arch.score_flops(s) / t
     split = (1 / t) if (layout.sequence_parallel or t == 1) else (10 / 34 + 24 / 34 / t)
     layer_elem = eff.elementwise_passes * tokens * h * 2 * split / hbm
-    softmax = 0.0 if arch.flash_attention else eff.softmax_passes * arch.heads / t * tokens * s * 2 / hbm
+    score_passes = eff.softmax_passes if eff.softmax_passes is not None else unfused_score_passes(arch.dropout)
+    softmax = 0.0 if arch.flash_attention else score_passes * arch.heads / t * tokens * s * 2 / hbm
     if precision == "fp8":
         layer_elem *= 1 + eff.fp8_quantize_passes / eff.elementwise_passes if eff.elementwise_passes else 1
     # fused (flash) attention runs below GEMM speed (its backward re-derives the scores) but skips the blocks a

@@ -257,7 +257,9 @@ def _llama3(seq_len: int, cp: int, dp: int, tflops: float) -> PublishedRun:
         f"Llama 3.1 405B on {gpus} H100, CP{cp} ({tflops:.0f} TF/GPU)",
         LLAMA3,
         "Llama 3 2024",
-        "Meta",
+        # not LLaMA's stack: Llama 3 §3.3 describes its own 4D parallelism (TP, CP, PP, FSDP) and pipeline
+        # schedule on H100, where LLaMA §2.4 used xformers attention and hand-written backward on A100
+        "Meta Llama 3 (4D parallelism, 2024)",
         arch,
         layout,
         batch,
@@ -297,7 +299,7 @@ def _llama(
         f"{label} on {gpus} A100{'' if gpus_published else ' (count not published)'}",
         source,
         paper,
-        "Meta",
+        "Meta LLaMA (xformers, 2023)",
         arch,
         Layout(dp=gpus),
         batch,

@@ -1,4 +1,4 @@
-"""Availability rules: Uptime tiers I–IV, TIA-942 ratings 1–4, EN 50600 classes, GB 50174 A/B/C, NVIDIA SuperPOD siting."""
+"""Availability rules: Uptime tiers I–IV, TIA-942 ratings 1–4, GB 50174 A/B/C, NVIDIA SuperPOD siting (EN 50600: en50600.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from aidc.standards.rule import Context, Outcome, rule
 
 UT = "Uptime Institute Tier Standard: Topology (2018 edition)"
 TIA = "ANSI/TIA-942-C (2024), rating tables as in ANSI/TIA-942-B (2017) Annex F"
-EN = "EN 50600-1:2019"
 GB = "GB 50174-2017"
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
 
@@ -297,33 +296,6 @@ def tia_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     need, hours = float(t[str(target)]), rt.min_fuel_hours(ctx.facility)
     return Outcome(hours >= need, f"{hours:g} h", f"≥ {need:g} h", ("power", "generators"))
-
-
-@rule(
-    "AV-EN-CLASS",
-    "EN 50600 availability class (power and environmental control)",
-    family="availability",
-    standard=EN,
-    clause="§6.2 Table 1 availability classes 1–4",
-    inferred=("class definitions",),
-    remediation="Class 3 needs multiple paths with concurrent repair/operate; class 4 needs fault-tolerant "
-    "(2N, two active paths) power and cooling.",
-)
-def en_class(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
-    target = ctx.targets.en50600
-    if target is None:
-        return None
-    r = ctx.ratings["en50600"]
-    return [
-        Outcome(r["power"] >= target, f"Class {r['power']}", f"Class {target}", ("power",), "power supply"),
-        Outcome(
-            r["environmental_control"] >= target,
-            f"Class {r['environmental_control']}",
-            f"Class {target}",
-            ("cooling",),
-            "environmental control",
-        ),
-    ]
 
 
 def _gb(ctx: Context) -> str | None:

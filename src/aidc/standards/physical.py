@@ -149,3 +149,58 @@ def altitude_derate(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
                 )
             )
     return out or None
+
+
+ASCE = "ASCE/SEI 7-22 (2022) Minimum Design Loads and Associated Criteria for Buildings and Other Structures"
+_SDC = "ABCD"
+
+
+def seismic_design_category(sds_g: float, risk: str, t: dict[str, Any]) -> str:
+    """Table 11.6-1: A below 0.167 g, B to 0.33 g (C for risk category IV), C to 0.50 g (D for IV), then D."""
+    if sds_g < t["sds_b"]:
+        return "A"
+    bump = 1 if risk == "IV" else 0
+    if sds_g < t["sds_c"]:
+        return _SDC[1 + bump]
+    if sds_g < t["sds_d"]:
+        return _SDC[2 + bump]
+    return "D"
+
+
+@rule(
+    "PHYS-SEISMIC",
+    "Racks anchored where the seismic design category asks for it",
+    family="physical",
+    standard=ASCE,
+    clause="§11.6 Table 11.6-1 (SDC from S_DS and risk category: 0.167 / 0.33 / 0.50 g); §13.1.3 Ip = 1.5 for "
+    "equipment a risk-category-IV building needs to keep operating; §13.1.4 exemptions: SDC A and B, SDC C "
+    "with Ip = 1, SDC D–F with Ip = 1 for equipment of 400 lb (181 kg) or less",
+    thresholds={"sds_b": 0.167, "sds_c": 0.33, "sds_d": 0.50, "exempt_kg": 181.4},
+    remediation="Anchor the rack to the slab (or to a seismic frame / isolation platform) with anchors sized "
+    "per ASCE 7 §13.4, and set `anchored: true`; S_DS comes from the site's design maps (USGS / local code).",
+)
+def seismic_anchoring(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
+    site = ctx.facility.site
+    if site.seismic_sds_g is None:
+        return None
+    sdc = seismic_design_category(site.seismic_sds_g, site.risk_category, t)
+    ip = 1.5 if site.risk_category == "IV" else 1.0
+    out = []
+    for _, rack in ctx.facility.racks():
+        if sdc in "AB" or (sdc == "C" and ip == 1.0):
+            need, why = False, f"SDC {sdc}, Ip {ip:g}: exempt"
+        elif ip == 1.0 and rack.weight_kg is not None and rack.weight_kg <= t["exempt_kg"]:
+            need, why = False, f"SDC {sdc}, {rack.weight_kg:g} kg ≤ {t['exempt_kg']:g} kg: exempt"
+        else:
+            weight = f"{rack.weight_kg:g} kg" if rack.weight_kg is not None else "weight not given"
+            need, why = True, f"SDC {sdc}, Ip {ip:g}, {weight}"
+        out.append(
+            Outcome(
+                rack.anchored or not need,
+                f"{'anchored' if rack.anchored else 'not anchored'} ({why})",
+                "anchored" if need else "anchorage not required",
+                ctx.derived.rack_path[rack.name] + ("anchored",),
+                rack.name,
+            )
+        )
+    return out or None

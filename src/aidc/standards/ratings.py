@@ -114,21 +114,35 @@ def tia_electrical(f: Facility, d: Derived) -> int:
     return level
 
 
+def spaces(f: Facility, kind: str) -> int:
+    return sum(1 for s in f.telecom_spaces if s.kind == kind)
+
+
 def tia_telecom(f: Facility) -> int:
+    """TIA-942 telecom table: Rated-2 diverse maintenance holes; Rated-3 two providers through diverse
+    entrances with a redundant backbone (and, where the spaces are declared, a second entrance room);
+    Rated-4 a secondary distribution area besides. Declared spaces must include an entrance room and an MDA."""
     s = f.site
+    declared = bool(f.telecom_spaces)
+    if declared and (spaces(f, "entrance_room") < 1 or spaces(f, "mda") < 1):
+        return 0
     level = 1
     if s.maintenance_hole_separation_m is not None and s.maintenance_hole_separation_m >= 20:
         level = 2
-    # TIA-942's telecom table asks Rated-3 for a redundant backbone as well as two providers through diverse
-    # entrances (it was only checked at Rated-4 before). Rated-4's own extra (a second entrance room, fully
-    # redundant horizontal cabling) is not modelled: a Rated-3 telecom system is reported as Rated-4.
     backbone = bool(f.fabrics) and all(fab.redundant_uplinks for fab in f.fabrics)
-    if level == 2 and s.access_providers >= 2 and s.diverse_entrances and backbone:
+    second_er = not declared or spaces(f, "entrance_room") >= 2
+    if level == 2 and s.access_providers >= 2 and s.diverse_entrances and backbone and second_er:
+        level = 3
+    # Rated-4 asks for a secondary distribution area (a second MDA) fed from both entrance rooms: only a
+    # declared one proves it, so a site that does not list its spaces stops at Rated-3.
+    if level == 3 and declared and spaces(f, "sda") >= 1:
         level = 4
     return level
 
 
-def en50600_power(f: Facility, d: Derived) -> int:
+def en50600_distribution(f: Facility, d: Derived) -> int:
+    """EN 50600-2-2 power distribution: 1 single path, 2 single path with redundant components (UPS N+1),
+    3 multi-path concurrently maintainable, 4 multi-path fault tolerant."""
     ups = d.systems["ups"]
     if not ups.meets("N"):
         return 0
@@ -137,6 +151,94 @@ def en50600_power(f: Facility, d: Derived) -> int:
         level = 3
     if level == 3 and ups.fault_tolerant and _active_ok(f) and fault_tolerant(d):
         level = 4
+    return level
+
+
+def independent_supplies(f: Facility) -> int:
+    """Utility supplies from distinct substations (a feed without one is its own)."""
+    subs = {feed.substation or feed.name for feed in f.power.utility_feeds}
+    subs |= {c.name for c in f.power.components if c.kind == "utility"}
+    return len(subs)
+
+
+def en50600_supply(f: Facility, d: Derived) -> int:
+    """EN 50600-2-2 power supply: 1 one supply; 2 a secondary supply (generators) able to carry the load;
+    3 the supplies concurrently maintainable (generators N+1, or two independent utility supplies, and the
+    one-line maintainable); 4 fault tolerant (two independent utility supplies and N+1 generators, and the
+    one-line surviving any single fault)."""
+    gens = d.systems["generators"]
+    primary = independent_supplies(f)
+    if primary == 0 and not gens.meets("N"):
+        return 0
+    level = 1
+    if gens.meets("N"):
+        level = 2
+    if level == 2 and (gens.meets("N+1") or primary >= 2) and maintainable(d):
+        level = 3
+    if level == 3 and primary >= 2 and gens.meets("N+1") and fault_tolerant(d):
+        level = 4
+    return level
+
+
+def en50600_telecom(f: Facility) -> int:
+    """EN 50600-2-4 telecommunications cabling: 1 single path; 2 a redundant backbone (fixed cabling with
+    redundant links); 3 multiple paths into the site (two providers through diverse entrances); 4 those paths
+    kept apart inside as well (two entrance rooms declared)."""
+    backbone = bool(f.fabrics) and all(fab.redundant_uplinks for fab in f.fabrics)
+    level = 1
+    if backbone:
+        level = 2
+    if level == 2 and f.site.access_providers >= 2 and f.site.diverse_entrances:
+        level = 3
+    if level == 3 and spaces(f, "entrance_room") >= 2:
+        level = 4
+    return level
+
+
+def en50600_protection(f: Facility) -> int:
+    """EN 50600-1 protection class against unauthorised access reached by the computer room (shell principle:
+    a class-k space is entered through spaces of the classes below it): 1 public or semi-public; 2 electronic
+    access control; 3 entry logged, watched by CCTV, inside a second controlled zone; 4 two-factor
+    identification, inside a third."""
+    s = f.security
+    zones = s.access_zones
+    level = 1
+    if s.access_control and zones >= 1:
+        level = 2
+    if level == 2 and s.access_logged and s.cctv and zones >= 2:
+        level = 3
+    if level == 3 and s.access_two_factor and zones >= 3:
+        level = 4
+    return level
+
+
+def _metered(f: Facility) -> dict[str, set[str]]:
+    """What each target is metered for: target name → the measures of the endpoints naming it."""
+    out: dict[str, set[str]] = {}
+    for e in f.telemetry.endpoints:
+        out.setdefault(e.target or "", set()).update(e.measures)
+    return out
+
+
+_POWER = {"power_kw", "it_kwh", "facility_kwh"}
+
+
+def en50600_granularity(f: Facility) -> int:
+    """EN 50600 energy-efficiency enablement granularity: level 1 the facility input and the IT energy (UPS
+    output); level 2 also every distribution board (PDU, busway, RPP) output; level 3 also every rack, or every
+    IT device through its BMC."""
+    metered = _metered(f)
+    measures = set().union(*metered.values()) if metered else set()
+    if not ({"facility_kwh"} <= measures and measures & {"it_kwh", "power_kw"}):
+        return 0
+    level = 1
+    boards = [p.name for p in f.power.pdus] + [c.name for c in f.power.components if c.kind in ("pdu", "busway", "rpp")]
+    if boards and all(metered.get(b, set()) & _POWER for b in boards):
+        level = 2
+    racks = [r for _, r in f.racks()]
+    by_bmc = {rack for n in f.nodes if n.bmc is not None and n.bmc.address for rack in n.placement}
+    if level == 2 and racks and all(metered.get(r.name, set()) & _POWER or r.name in by_bmc for r in racks):
+        level = 3
     return level
 
 
@@ -171,7 +273,7 @@ def achieved_ratings(f: Facility, d: Derived) -> dict[str, dict[str, Any]]:
     te, tm, tt = tia_electrical(f, d), mechanical(f, d), tia_telecom(f)
     ta = f.site.tia942_architectural
     tia_levels = [te, tm, tt] + ([ta] if ta is not None else [])
-    ep, ee = en50600_power(f, d), mechanical(f, d)
+    es, ed, ee, et = en50600_supply(f, d), en50600_distribution(f, d), mechanical(f, d), en50600_telecom(f)
     gp, gc = gb_power(f, d), gb_cooling(d)
     return {
         "uptime": {"electrical": TIERS[ue], "mechanical": TIERS[um], "overall": TIERS[min(ue, um)]},
@@ -182,6 +284,14 @@ def achieved_ratings(f: Facility, d: Derived) -> dict[str, dict[str, Any]]:
             "architectural": ta if ta is not None else "not assessed",
             "overall": min(tia_levels),
         },
-        "en50600": {"power": ep, "environmental_control": ee, "overall": min(ep, ee)},
+        "en50600": {
+            "power_supply": es,
+            "power_distribution": ed,
+            "environmental_control": ee,
+            "telecommunications_cabling": et,
+            "overall": min(es, ed, ee, et),
+            "protection_class": en50600_protection(f),
+            "granularity_level": en50600_granularity(f),
+        },
         "gb50174": {"power": GB_CLASSES[gp], "cooling": GB_CLASSES[gc], "overall": GB_CLASSES[min(gp, gc)]},
     }

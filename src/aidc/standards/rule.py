@@ -191,6 +191,8 @@ def builtin_rules() -> list[Rule]:
     """The catalog shipped with aidc (importing the family modules registers them)."""
     from aidc.standards import (  # noqa: F401  (imported for their @rule side effect)
         availability,
+        cabling,
+        en50600,
         energy,
         environment,
         network,

@@ -1,0 +1,155 @@
+"""EN 50600 in its own terms (availability class per infrastructure, protection class, granularity level) and
+the TIA-942 telecom spaces, each judged at the step where the class changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aidc.facility import load_facility
+from aidc.standards.checker import Report, run_check
+
+DGX = "dgx-h100-tier3.yaml"
+
+
+def check(variant: Callable[..., Path], edit: Callable[[dict[str, Any]], None], **targets: Any) -> Report:
+    return run_check(load_facility(variant(DGX, edit)), targets=targets or None)
+
+
+def failing(report: Report, rule: str) -> list[str]:
+    return [f.subject for f in report.findings if f.rule.id == rule and f.status == "fail"]
+
+
+def test_the_example_reaches_class_3_in_every_infrastructure(variant: Callable[..., Path]) -> None:
+    en = check(variant, lambda d: None).ratings["en50600"]
+    assert en["power_supply"] == 4 and en["power_distribution"] == 4
+    # two entrance rooms declared: the cabling reaches class 4
+    assert en["environmental_control"] == 3 and en["telecommunications_cabling"] == 4
+    assert en["overall"] == 3
+
+
+def test_without_generators_the_power_supply_is_class_1(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["power"]["generators"] = []
+        d["targets"]["uptime"] = None
+        d["targets"]["tia942"] = None
+
+    report = check(variant, edit)
+    assert report.ratings["en50600"]["power_supply"] == 1
+    assert failing(report, "AV-EN-CLASS") == ["power supply (EN 50600-2-2)"]
+
+
+def test_one_utility_supply_with_n_plus_1_generators_is_class_3_not_4(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        for feed in d["power"]["utility_feeds"]:
+            feed["substation"] = "only-one"
+
+    report = check(variant, edit, en50600=4)
+    assert report.ratings["en50600"]["power_supply"] == 3
+    assert "power supply (EN 50600-2-2)" in failing(report, "AV-EN-CLASS")
+
+
+@pytest.mark.parametrize("providers,cls", [(1, 2), (2, 3)])  # one entrance room: class 4 out of reach
+def test_cabling_class_3_needs_two_providers(variant: Callable[..., Path], providers: int, cls: int) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["site"]["access_providers"] = providers
+        d["telecom_spaces"] = [{"name": "er", "kind": "entrance_room"}, {"name": "mda", "kind": "mda"}]
+
+    report = check(variant, edit)
+    assert report.ratings["en50600"]["telecommunications_cabling"] == cls
+    assert ("telecommunications cabling (EN 50600-2-4)" in failing(report, "AV-EN-CLASS")) == (cls < 3)
+
+
+def test_cabling_class_4_needs_two_entrance_rooms(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["telecom_spaces"] = [
+            {"name": "er-1", "kind": "entrance_room"},
+            {"name": "er-2", "kind": "entrance_room"},
+            {"name": "mda", "kind": "mda"},
+        ]
+
+    assert check(variant, edit).ratings["en50600"]["telecommunications_cabling"] == 4
+
+
+# Protection class: 2 access control (1 zone), 3 + logged + CCTV + a second zone, 4 + two-factor + a third.
+@pytest.mark.parametrize(
+    "zones,two_factor,cls",
+    [(1, False, 2), (2, False, 3), (3, False, 3), (2, True, 3), (3, True, 4)],
+)
+def test_protection_class_follows_the_nested_zones(
+    variant: Callable[..., Path], zones: int, two_factor: bool, cls: int
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["security"].update(access_zones=zones, access_two_factor=two_factor)
+
+    report = check(variant, edit, en50600_protection=3)
+    assert report.ratings["en50600"]["protection_class"] == cls
+    assert bool(failing(report, "SEC-EN-PROTECT")) == (cls < 3)
+
+
+def test_protection_class_3_needs_cctv(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["security"]["cctv"] = False
+
+    report = check(variant, edit, en50600_protection=3)
+    assert failing(report, "SEC-EN-PROTECT") == ["computer room"]
+
+
+def _meter(target: str) -> dict[str, Any]:
+    return {"name": f"m-{target}", "protocol": "modbus", "address": "10.0.1.1:502", "measures": ["power_kw"],
+            "target": target}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "metered,level",
+    [([], 1), (["rpp-A"], 1), (["rpp-A", "rpp-B"], 2)],
+)
+def test_granularity_level_2_meters_every_distribution_board(
+    variant: Callable[..., Path], metered: list[str], level: int
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["telemetry"]["endpoints"] += [_meter(b) for b in metered]
+        for node in d["nodes"]:
+            node["bmc"] = None  # no per-device metering: level 3 stays out of reach
+
+    report = check(variant, edit, en50600_granularity=2)
+    assert report.ratings["en50600"]["granularity_level"] == level
+    assert bool(failing(report, "KPI-EN-GRAN")) == (level < 2)
+
+
+def test_granularity_level_3_with_every_device_metered_by_its_bmc(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["telemetry"]["endpoints"] += [_meter("rpp-A"), _meter("rpp-B")]
+
+    assert check(variant, edit).ratings["en50600"]["granularity_level"] == 3
+
+
+def test_granularity_level_0_without_a_facility_meter(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["telemetry"]["endpoints"] = [e for e in d["telemetry"]["endpoints"] if e["name"] != "utility-meter"]
+
+    report = check(variant, edit, en50600_granularity=1)
+    assert report.ratings["en50600"]["granularity_level"] == 0
+    assert failing(report, "KPI-EN-GRAN") == ["energy metering"]
+
+
+# TIA-942 spaces: an ER and an MDA always; Rated-3 a second ER; Rated-4 an SDA.
+@pytest.mark.parametrize(
+    "kinds,telecom",
+    [
+        (["mda"], 0),
+        (["entrance_room", "mda"], 2),
+        (["entrance_room", "entrance_room", "mda"], 3),
+        (["entrance_room", "entrance_room", "mda", "sda"], 4),
+    ],
+)
+def test_declared_spaces_bound_the_telecom_rating(variant: Callable[..., Path], kinds: list[str], telecom: int) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["telecom_spaces"] = [{"name": f"s{i}", "kind": k} for i, k in enumerate(kinds)]
+
+    report = check(variant, edit)
+    assert report.ratings["tia942"]["telecom"] == telecom
+    assert bool(failing(report, "AV-TIA-SPACES")) == (telecom < 3)
