@@ -1,22 +1,26 @@
 """Write wine.csv, the table examples/tabular/pipeline.yaml reads, from the wine data that ships with scikit-learn.
 
-python examples/tabular/make_csv.py   (the committed wine.csv is its output; run it to check or regenerate)
+The pipeline's data stage calls ``write`` first (`data.prepare: make_csv:write`); it writes the file only when it is
+missing. Run it yourself with ``python examples/tabular/make_csv.py``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sklearn.datasets import load_wine
-
+CSV = Path(__file__).with_name("wine.csv")
 CULTIVARS = {0: "barolo", 1: "grignolino", 2: "barbera"}
 
 
-def write(dest: Path = Path(__file__).with_name("wine.csv")) -> Path:
-    frame = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
-    frame["cultivar"] = frame["cultivar"].map(CULTIVARS)
-    frame.to_csv(dest, index=False, lineterminator="\n")
-    return dest
+def write() -> Path:
+    """178 wines: 13 measurements each and the cultivar (barolo, grignolino, barbera), as a CSV with a header."""
+    from sklearn.datasets import load_wine
+
+    if not CSV.exists():
+        frame = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+        frame["cultivar"] = frame["cultivar"].map(CULTIVARS)
+        frame.to_csv(CSV, index=False, lineterminator="\n")
+    return CSV
 
 
 if __name__ == "__main__":

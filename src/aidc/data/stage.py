@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -59,6 +60,11 @@ class DataConfig(BaseModel):
     clean: Cleaning = Field(default_factory=Cleaning)
     resize: tuple[int, int] | None = Field(None, description="images: [HEIGHT, WIDTH] every image is resized to")
     channels: Literal[1, 3] = Field(1, description="images: 1 (greyscale) or 3 (RGB)")
+    prepare: str | None = Field(
+        None,
+        description="MODULE:FUNCTION run before the source is read (to fetch, unpack or write it); it should do "
+        "nothing when the source is already there",
+    )
     normalize: Literal["standard", "minmax", "none"] = "standard"
     augment: Augment = Field(default_factory=Augment)
     split: Split = Field(default_factory=Split)
@@ -96,12 +102,33 @@ class DataStage(Stage):
     @classmethod
     def user_code(cls, config: Any) -> list[str]:
         cfg: DataConfig = config
-        return [cfg.source] if DataConfig.is_python(cfg.source, cfg.format) else []
+        refs = [cfg.source] if DataConfig.is_python(cfg.source, cfg.format) else []
+        return refs + ([cfg.prepare] if cfg.prepare else [])
+
+    @classmethod
+    def source_stamp(cls, config: Any, spec_dir: str | None) -> str | None:
+        """A local file's (or folder's files') size and change time: editing the data re-runs the stage. (S3 objects
+        and the user's functions are told by their ETag and source digest once read: see the dataset's lineage.)"""
+        cfg: DataConfig = config
+        if cfg.source == DIGITS or DataConfig.is_python(cfg.source, cfg.format) or "://" in cfg.source:
+            return None
+        raw = Path(cfg.source.removeprefix("file:")).expanduser()
+        path = raw if raw.is_absolute() or not spec_dir or not (Path(spec_dir) / raw).exists() else Path(spec_dir) / raw
+        try:
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            return ";".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+        except OSError:
+            return None
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.data.sources import load_source
 
         cfg: DataConfig = config
+        if cfg.prepare:
+            from aidc.pipeline.usercode import load_callable
+
+            ctx.log(f"preparing the source with {cfg.prepare}")
+            load_callable(cfg.prepare, ctx.spec_dir, what="data.prepare")()
         if cfg.source == DIGITS:
             images, labels, max_value = load_source(cfg.source, ctx.data_roots)
             return self._images(ctx, cfg, images, labels, max_value, {"uri": DIGITS}, [])

@@ -65,6 +65,9 @@ def cache_key(stage: PlannedStage, inputs: dict[str, Any], spec_dir: str | None 
     users = stage.cls.user_code(stage.config)
     if users:  # (absent otherwise: the keys of stages without user code stay what they were)
         basis["user_code"] = {ref: source_digest(ref, spec_dir) for ref in users}
+    stamp = stage.cls.source_stamp(stage.config, spec_dir)
+    if stamp is not None:
+        basis["source"] = stamp
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
 

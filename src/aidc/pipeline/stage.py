@@ -62,6 +62,12 @@ class Stage(ABC):
         """The user's functions (``module:function``) this stage's settings name: their sources join its cache key."""
         return []
 
+    @classmethod
+    def source_stamp(cls, config: Any, spec_dir: str | None) -> str | None:
+        """What identifies the outside data this stage reads as it stands now (a local file's size and change time),
+        so that a changed file re-runs the stage; None: nothing outside the pipeline's inputs."""
+        return None
+
 
 @cache
 def package_source_digest(package: str) -> str:
