@@ -206,18 +206,25 @@ class TrainStage(Stage):
 
 
 def _users_error(exc: BaseException) -> UserCodeError | None:
-    """The UserCodeError a training worker raised, however Ray Train wrapped it."""
+    """The UserCodeError a training worker raised, however Ray Train wrapped it (the workers' failures by rank, a
+    Ray task error's cause, an exception's own cause or context)."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         if isinstance(current, UserCodeError):
             return current
-        inner = getattr(current, "cause", None)
-        if isinstance(inner, BaseException) and id(inner) not in seen:
-            current = inner
-            continue
-        current = current.__cause__ or current.__context__
+        failures = getattr(current, "worker_failures", None)
+        if isinstance(failures, dict):
+            pending += [failures[rank] for rank in sorted(failures)]
+        pending += [
+            inner
+            for inner in (getattr(current, "cause", None), current.__cause__, current.__context__)
+            if isinstance(inner, BaseException)
+        ]
     return None
 
 
