@@ -124,7 +124,7 @@ def summary(result: RunResult) -> None:
     onnx = out.get("export", {}).get("onnx", {})
     model = out.get("register", {}).get("model", {})
     deploy = out.get("deploy", {})
-    endpoint = deploy.get("deployment", {}).get("url")
+    endpoint = (deploy.get("deployment") or {}).get("url")
     served = {d["url"] for d in result.serving}
     rows: list[tuple[str, Any]] = [("run", result.run_id), ("status", result.status)]
     if "accuracy" in metrics:
@@ -133,6 +133,9 @@ def summary(result: RunResult) -> None:
         rows += [("test MAE", f"{metrics['mae']:.4g}"), ("test R²", f"{metrics['r2']:.4f}")]
     if onnx:
         rows.append(("model size", f"{onnx['size'] / 1024:.0f} KiB ONNX"))
+    elif "export" in out:
+        reason = (out["export"].get("parity") or {}).get("reason", "")
+        rows.append(("ONNX", f"not exported ({reason}); not served"))
     if model:
         rows.append(("model version", f"{model['ref']} ({model['stage']})"))
     if endpoint:

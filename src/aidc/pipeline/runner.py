@@ -421,7 +421,7 @@ class PipelineRunner:
             )
             return {"dataset_version_id": dv.id, "ref": dv.ref}
         if isinstance(value, ModelRegistration):
-            onnx, ckpt = value.onnx["artifact"], value.checkpoint["artifact"]
+            onnx, ckpt = (value.onnx or {}).get("artifact"), value.checkpoint["artifact"]
             mv = store.register_model_version(
                 value.name,
                 onnx_digest=onnx,
@@ -436,8 +436,11 @@ class PipelineRunner:
             if value.dataset_version_id is not None:
                 store.add_lineage(("dataset_version", str(value.dataset_version_id)), ("run", run_id), "input_to")
             store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
-            store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
-            store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
+            if onnx is not None:
+                store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+                store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
+            else:  # a model that could not be exported: its checkpoint is what was registered
+                store.add_lineage(("checkpoint", ckpt), ("model_version", str(mv.id)), "registered_as")
             return {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}
         return value
 

@@ -97,7 +97,7 @@ class DatasetRegistration:
 class ModelRegistration:
     name: str
     stage: str
-    onnx: dict[str, Any]
+    onnx: dict[str, Any] | None  # None: the model could not be exported; the checkpoint is registered alone
     checkpoint: dict[str, Any]
     dataset_version_id: int | None
     metrics: dict[str, Any]

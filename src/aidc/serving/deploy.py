@@ -186,6 +186,12 @@ class DeployStage(Stage):
                 hint="run deploy stages through `aidc run`",
             )
         model = inputs["model"]
+        if inputs.get("onnx") is None:
+            ctx.log(
+                f"not deploying {model['ref']}: it has no ONNX model (the export stage could not export it; see its "
+                "log); the checkpoint is registered"
+            )
+            return {"deployment": None, "checks": {"skipped": "no ONNX model to serve"}}
         registered, _, version = model["ref"].partition(":")
         ctx.progress("deploy", 0, 1, force=True, step="starting replicas")
         d = deployments.deploy(model["ref"], cfg.name or registered, cfg)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import traceback
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,11 @@ class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tolerance: float = Field(1e-4, gt=0, description="largest |ONNX Runtime − PyTorch| allowed on the test split")
     opset: int | None = Field(None, ge=17, le=23, description="ONNX opset (default: the exporter's)")
+    on_failure: Literal["skip", "fail"] = Field(
+        "skip",
+        description="a model the exporter cannot turn into ONNX: skip (say why; the checkpoint is still registered "
+        "and serving skips it) or fail the run",
+    )
 
 
 def to_onnx(
@@ -79,7 +85,20 @@ class ExportStage(Stage):
         model = load_weights(inputs["model"], ctx.get_artifact(inputs["checkpoint"]))
         x = load_arrays(ctx.get_artifact(inputs["data"]))["x_test"]
         ctx.progress("export", 0, 3, force=True, step="onnx")
-        blob = to_onnx(model, x[:2], cfg.opset, tensor_names(x, inputs["model"]))
+        try:
+            blob = to_onnx(model, x[:2], cfg.opset, tensor_names(x, inputs["model"]))
+        except Exception as exc:
+            if cfg.on_failure == "fail":
+                raise
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            with open(ctx.log_path, "a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc())
+            ctx.log(
+                f"cannot export this model to ONNX ({reason}); the checkpoint is registered without it and the "
+                "deploy stage will skip it (set export.on_failure: fail to stop the run instead)"
+            )
+            ctx.progress("export", 3, 3, force=True, step="skipped")
+            return {"onnx": None, "parity": {"exported": False, "reason": reason}}
         ctx.progress("export", 1, 3, force=True, step="checker")
         try:
             onnx.checker.check_model(onnx.load_from_string(blob), full_check=True)
