@@ -65,6 +65,9 @@ class DataConfig(BaseModel):
         description="MODULE:FUNCTION run before the source is read (to fetch, unpack or write it); it should do "
         "nothing when the source is already there",
     )
+    engine: Literal["pandas", "ray"] = Field(
+        "pandas", description="tables: read in this process (pandas) or by Ray Data tasks across the cluster"
+    )
     normalize: Literal["standard", "minmax", "none"] = "standard"
     augment: Augment = Field(default_factory=Augment)
     split: Split = Field(default_factory=Split)
@@ -284,5 +287,5 @@ def _read(ctx: StageContext, cfg: DataConfig) -> Loaded:
     if fmt == "npz":
         images, labels, max_value = readers.read_npz(place)
         return Loaded(place.uri, readers.lineage_of(place), images=images, labels=labels, max_value=max_value)
-    frame = readers.read_table(place, fmt)
+    frame = readers.read_table_ray(place, fmt) if cfg.engine == "ray" else readers.read_table(place, fmt)
     return Loaded(place.uri, readers.lineage_of(place), frame=frame)
