@@ -107,19 +107,35 @@ class LiveRun(RunObserver):
                 self.progress.stop_task(sub)
 
 
+def _shown(value: Any) -> Any:
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def _mark(label: Any, predicted: Any) -> str:
+    """Right or wrong, for a class; for a regression's number, how far off."""
+    if isinstance(predicted, float):
+        return f"{predicted - label:+.3g}"
+    return "✓" if label == predicted else "✗"
+
+
 def summary(result: RunResult) -> None:
     out = result.outputs
     metrics = out.get("evaluate", {}).get("metrics", {})
     onnx = out.get("export", {}).get("onnx", {})
     model = out.get("register", {}).get("model", {})
     deploy = out.get("deploy", {})
-    endpoint = deploy.get("deployment", {}).get("url")
+    endpoint = (deploy.get("deployment") or {}).get("url")
     served = {d["url"] for d in result.serving}
     rows: list[tuple[str, Any]] = [("run", result.run_id), ("status", result.status)]
-    if metrics:
+    if "accuracy" in metrics:
         rows += [("test accuracy", f"{metrics['accuracy']:.4f}"), ("macro F1", f"{metrics['macro_f1']:.4f}")]
+    elif "mae" in metrics:  # a regression
+        rows += [("test MAE", f"{metrics['mae']:.4g}"), ("test R²", f"{metrics['r2']:.4f}")]
     if onnx:
         rows.append(("model size", f"{onnx['size'] / 1024:.0f} KiB ONNX"))
+    elif "export" in out:
+        reason = (out["export"].get("parity") or {}).get("reason", "")
+        rows.append(("ONNX", f"not exported ({reason}); not served"))
     if model:
         rows.append(("model version", f"{model['ref']} ({model['stage']})"))
     if endpoint:
@@ -139,7 +155,7 @@ def summary(result: RunResult) -> None:
             table(
                 f"Live predictions from {endpoint}",
                 ["true label", "predicted", ""],
-                [(s["label"], s["predicted"], "✓" if s["label"] == s["predicted"] else "✗") for s in sample],
+                [(s["label"], _shown(s["predicted"]), _mark(s["label"], s["predicted"])) for s in sample],
             )
         )
     for d in result.serving:

@@ -56,7 +56,7 @@ def augment(
             angle = rng.uniform(-max_rotation, max_rotation)
             moved = ndimage.rotate(img, angle, reshape=False, order=1, mode="constant")
             dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
-            batch[i] = ndimage.shift(moved, (dy, dx), order=0, mode="constant")
+            batch[i] = ndimage.shift(moved, (dy, dx) + (0,) * (img.ndim - 2), order=0, mode="constant")  # (RGB: H×W×C)
         out.append(np.clip(batch, 0, images.max()))
     return np.concatenate(out), np.tile(labels, copies + 1)
 
@@ -66,7 +66,7 @@ def normalize(
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Scale pixels to [0, 1], then (``standard``) centre and scale by the training split's mean and std."""
     scaled = {k: v / max_value for k, v in parts.items()}
-    if method == "minmax":
+    if method in ("minmax", "none"):
         return scaled, {"scale": 1 / max_value, "mean": 0.0, "std": 1.0}
     mean, std = float(scaled["train"].mean()), float(scaled["train"].std()) or 1.0
     return {k: (v - mean) / std for k, v in scaled.items()}, {"scale": 1 / max_value, "mean": mean, "std": std}

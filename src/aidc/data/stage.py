@@ -1,15 +1,17 @@
-"""The data stage: source → clean → split → augment → normalize → a registered dataset version."""
+"""The data stage: source → clean → split → (augment) → normalize/encode → a registered dataset version."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aidc.data import preprocess
-from aidc.data.sources import DIGITS, load_source
+from aidc.data.readers import FORMATS, Loaded
+from aidc.data.sources import DIGITS
 from aidc.pipeline.stage import DatasetRegistration, Stage, StageContext
 
 
@@ -26,14 +28,56 @@ class Split(BaseModel):
     test: float = Field(0.2, gt=0, lt=0.5)
 
 
+class Columns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    features: list[str] | None = Field(None, description="feature columns (default: every column but the label)")
+    label: str = Field("label", description="the column holding the label (class or regression target)")
+    categorical: list[str] = Field(default_factory=list, description="feature columns one-hot encoded")
+
+
+class Cleaning(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drop_nulls: bool = Field(True, description="drop rows with a missing value")
+    drop_duplicates: bool = Field(True, description="drop exact duplicate rows")
+    ranges: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict, description="column → [min, max]: rows outside are dropped (null: no bound)"
+    )
+
+
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str = Field("digits", description="name the dataset versions are registered under")
-    source: str = Field(DIGITS, description="'sklearn:digits' or 'file:PATH.npz' with arrays images and labels")
-    normalize: Literal["standard", "minmax"] = "standard"
+    source: str = Field(
+        DIGITS,
+        description="'sklearn:digits'; a CSV, Parquet, JSON Lines or .npz file, or an image folder, local or "
+        "s3://; or MODULE:FUNCTION, the user's function returning the data",
+    )
+    format: Literal["auto", "csv", "parquet", "jsonl", "images", "npz", "python"] = Field(
+        "auto", description=f"one of {', '.join(FORMATS)}; auto: from the name"
+    )
+    task: Literal["classification", "regression"] = Field("classification", description="what the label is")
+    columns: Columns = Field(default_factory=Columns)
+    clean: Cleaning = Field(default_factory=Cleaning)
+    resize: tuple[int, int] | None = Field(None, description="images: [HEIGHT, WIDTH] every image is resized to")
+    channels: Literal[1, 3] = Field(1, description="images: 1 (greyscale) or 3 (RGB)")
+    prepare: str | None = Field(
+        None,
+        description="MODULE:FUNCTION run before the source is read (to fetch, unpack or write it); it should do "
+        "nothing when the source is already there",
+    )
+    engine: Literal["pandas", "ray"] = Field(
+        "pandas", description="tables: read in this process (pandas) or by Ray Data tasks across the cluster"
+    )
+    normalize: Literal["standard", "minmax", "none"] = "standard"
     augment: Augment = Field(default_factory=Augment)
     split: Split = Field(default_factory=Split)
     seed: int = 0
+
+    @classmethod
+    def is_python(cls, source: str, fmt: str) -> bool:
+        from aidc.pipeline.usercode import is_ref
+
+        return fmt == "python" or (fmt == "auto" and source != DIGITS and is_ref(source))
 
     @model_validator(mode="after")
     def _leaves_training_data(self) -> DataConfig:
@@ -58,9 +102,103 @@ class DataStage(Stage):
     Config = DataConfig
     outputs = {"dataset": "the registered dataset version", "splits": "train/val/test arrays (.npz)"}
 
-    def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def user_code(cls, config: Any) -> list[str]:
         cfg: DataConfig = config
-        images, labels, max_value = load_source(cfg.source, ctx.data_roots)
+        refs = [cfg.source] if DataConfig.is_python(cfg.source, cfg.format) else []
+        return refs + ([cfg.prepare] if cfg.prepare else [])
+
+    @classmethod
+    def source_stamp(cls, config: Any, spec_dir: str | None) -> str | None:
+        """A local file's (or folder's files') size and change time: editing the data re-runs the stage. (S3 objects
+        and the user's functions are told by their ETag and source digest once read: see the dataset's lineage.)"""
+        cfg: DataConfig = config
+        if cfg.source == DIGITS or DataConfig.is_python(cfg.source, cfg.format) or "://" in cfg.source:
+            return None
+        raw = Path(cfg.source.removeprefix("file:")).expanduser()
+        path = raw if raw.is_absolute() or not spec_dir or not (Path(spec_dir) / raw).exists() else Path(spec_dir) / raw
+        try:
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            return ";".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+        except OSError:
+            return None
+
+    def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        from aidc.data.sources import load_source
+
+        cfg: DataConfig = config
+        if cfg.prepare:
+            from aidc.pipeline.usercode import load_callable
+
+            ctx.log(f"preparing the source with {cfg.prepare}")
+            load_callable(cfg.prepare, ctx.spec_dir, what="data.prepare")()
+        if cfg.source == DIGITS:
+            images, labels, max_value = load_source(cfg.source, ctx.data_roots)
+            return self._images(ctx, cfg, images, labels, max_value, {"uri": DIGITS}, [])
+        loaded = _read(ctx, cfg)
+        if loaded.frame is not None:
+            return self._table(ctx, cfg, loaded)
+        assert loaded.images is not None and loaded.labels is not None
+        return self._images(
+            ctx, cfg, loaded.images, loaded.labels, loaded.max_value, loaded.lineage, loaded.class_names
+        )
+
+    def _table(self, ctx: StageContext, cfg: DataConfig, loaded: Loaded) -> dict[str, Any]:
+        from aidc.data.tabular import TableSpec, prepare_table
+
+        assert loaded.frame is not None
+        spec = TableSpec(
+            origin=loaded.origin,
+            features=cfg.columns.features,
+            label=cfg.columns.label,
+            categorical=cfg.columns.categorical,
+            task=cfg.task,
+            drop_nulls=cfg.clean.drop_nulls,
+            drop_duplicates=cfg.clean.drop_duplicates,
+            ranges=dict(cfg.clean.ranges),
+            normalize=cfg.normalize,
+            val=cfg.split.val,
+            test=cfg.split.test,
+            seed=cfg.seed,
+            csv_lines=loaded.origin.lower().endswith(".csv"),
+        )
+        ctx.progress("prepare", 1, 3, force=True, step="clean, split, encode")
+        table = prepare_table(loaded.frame, spec)
+        blob = preprocess.save_arrays(table.arrays)
+        splits = ctx.put_artifact(blob, kind="dataset", name="splits.npz")
+        ctx.progress("prepare", 3, 3, force=True, step="registered")
+        rows = {p: int(len(table.arrays[f"y_{p}"])) for p in ("train", "val", "test")}
+        stats = {
+            "rows_in": table.rows_in,
+            **table.dropped,
+            "splits": rows,
+            **table.stats,
+            "normalize": cfg.normalize,
+            "source": cfg.source,
+            "lineage": loaded.lineage,
+        }
+        dropped = {
+            "dropped_invalid": table.dropped["dropped_null"] + table.dropped["dropped_out_of_range"],
+            "dropped_duplicate": table.dropped["dropped_duplicate"],
+        }
+        ctx.log(preparation_summary(table.rows_in, dropped, rows, augmented=0))
+        return {
+            "dataset": DatasetRegistration(
+                cfg.dataset, splits, table.schema, stats, table.balance, hashlib.sha256(blob).hexdigest()
+            ),
+            "splits": splits,
+        }
+
+    def _images(
+        self,
+        ctx: StageContext,
+        cfg: DataConfig,
+        images: np.ndarray,
+        labels: np.ndarray,
+        max_value: float,
+        lineage: dict[str, Any],
+        class_names: list[str],
+    ) -> dict[str, Any]:
         rows_in = len(images)
         ctx.progress("prepare", 1, 5, force=True, step="clean")
         images, labels, dropped = preprocess.clean(images, labels, max_value)
@@ -84,7 +222,9 @@ class DataStage(Stage):
         )
         arrays: dict[str, np.ndarray] = {}
         for part, (_, y) in parts.items():
-            arrays[f"x_{part}"] = xs[part][:, None, :, :].astype(np.float32)  # N×1×H×W, what a conv net takes
+            x = xs[part]
+            # N×C×H×W, what a conv net takes (greyscale: C = 1; RGB arrives channel-last)
+            arrays[f"x_{part}"] = (x.transpose(0, 3, 1, 2) if x.ndim == 4 else x[:, None, :, :]).astype(np.float32)
             arrays[f"y_{part}"] = y.astype(np.int64)
         blob = preprocess.save_arrays(arrays)
         splits = ctx.put_artifact(blob, kind="dataset", name="splits.npz")
@@ -100,12 +240,16 @@ class DataStage(Stage):
             "pixel_scale": norm["scale"],
             "normalize": cfg.normalize,
             "source": cfg.source,
+            "lineage": lineage,
         }
         balance = {part: {str(c): int((y == c).sum()) for c in classes} for part, (_, y) in parts.items()}
-        schema = {
+        schema: dict[str, Any] = {
             "features": {"shape": list(arrays["x_train"].shape[1:]), "dtype": "float32"},
             "label": {"dtype": "int64", "classes": classes},
+            "task": "classification",
         }
+        if class_names:
+            schema["label"]["names"] = class_names
         splits_rows = {part: len(y) for part, (_, y) in parts.items()}
         ctx.log(preparation_summary(rows_in, dropped, splits_rows, augmented=len(x_train) - n_original))
         return {
@@ -114,3 +258,34 @@ class DataStage(Stage):
             ),
             "splits": splits,
         }
+
+
+def _read(ctx: StageContext, cfg: DataConfig) -> Loaded:
+    """The stage's source, read (tables and image folders through fsspec; the user's function from their folder)."""
+    from aidc.data import readers
+
+    if DataConfig.is_python(cfg.source, cfg.format):
+        from aidc.pipeline.usercode import load_callable, source_digest
+
+        function = load_callable(cfg.source, ctx.spec_dir, what="data source")
+        frame, arrays = readers.from_callable(cfg.source, function(), cfg.columns.label)
+        lineage = {"uri": f"python:{cfg.source}", "sha256": source_digest(cfg.source, ctx.spec_dir)}
+        if frame is not None:
+            return Loaded(cfg.source, lineage, frame=frame)
+        images, labels = arrays
+        finite = images[np.isfinite(images)]
+        return Loaded(
+            cfg.source, lineage, images=images, labels=labels, max_value=float(finite.max()) if finite.size else 1.0
+        )
+    place = readers.locate(cfg.source, ctx.data_roots, ctx.spec_dir, ctx.storage_options)
+    fmt = readers.detect_format(place, cfg.format)
+    if fmt == "images":
+        resize = tuple(cfg.resize) if cfg.resize else None
+        images, labels, names, files = readers.read_image_folder(place, resize=resize, channels=cfg.channels)  # type: ignore[arg-type]
+        lineage = readers.lineage_of(place, files)
+        return Loaded(place.uri, lineage, images=images, labels=labels, max_value=255.0, class_names=names)
+    if fmt == "npz":
+        images, labels, max_value = readers.read_npz(place)
+        return Loaded(place.uri, readers.lineage_of(place), images=images, labels=labels, max_value=max_value)
+    frame = readers.read_table_ray(place, fmt) if cfg.engine == "ray" else readers.read_table(place, fmt)
+    return Loaded(place.uri, readers.lineage_of(place), frame=frame)

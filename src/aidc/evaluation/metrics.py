@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy, macro precision/recall/F1, per-class figures and the confusion matrix."""
+"""Metrics by task: a classifier's accuracy, macro precision/recall/F1, per-class figures and confusion matrix; a
+regression's MSE, RMSE, MAE and R²."""
 
 from __future__ import annotations
 
@@ -23,5 +24,24 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "labels": labels,
+        "n": int(len(y_true)),
+    }
+
+
+CLASSIFICATION_SCALARS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+REGRESSION_SCALARS = ("mse", "rmse", "mae", "r2")
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Mean squared and absolute error, its root, and R² (1 − SSE/SST: 1 is perfect, 0 no better than the mean)."""
+    y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
+    err = y_pred - y_true
+    mse = float((err**2).mean()) if err.size else 0.0
+    total = float(((y_true - y_true.mean(axis=0)) ** 2).sum())
+    return {
+        "mse": mse,
+        "rmse": mse**0.5,
+        "mae": float(np.abs(err).mean()) if err.size else 0.0,
+        "r2": 1.0 - float((err**2).sum()) / total if total > 0 else 0.0,
         "n": int(len(y_true)),
     }

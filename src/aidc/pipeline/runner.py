@@ -51,14 +51,23 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def cache_key(stage: PlannedStage, inputs: dict[str, Any]) -> str:
-    """What a stage's result depends on: its kind, its code, its settings and its inputs' contents."""
+def cache_key(stage: PlannedStage, inputs: dict[str, Any], spec_dir: str | None = None) -> str:
+    """What a stage's result depends on: its kind, its code, the user's code it names, its settings and its inputs'
+    contents."""
+    from aidc.pipeline.usercode import source_digest
+
     basis = {
         "kind": stage.spec.uses,
         "code": stage.cls.code_version(),
         "config": stage.config.model_dump(mode="json"),
         "inputs": inputs,
     }
+    users = stage.cls.user_code(stage.config)
+    if users:  # (absent otherwise: the keys of stages without user code stay what they were)
+        basis["user_code"] = {ref: source_digest(ref, spec_dir) for ref in users}
+    stamp = stage.cls.source_stamp(stage.config, spec_dir)
+    if stamp is not None:
+        basis["source"] = stamp
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -128,6 +137,7 @@ class PipelineRunner:
         self._deployments: RunDeployments | None = None
         self._serve = False
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
+        self._spec_dir: str | None = None  # the pipeline file's folder: where the user's modules are found
 
     # -- the run
     def run(
@@ -135,6 +145,7 @@ class PipelineRunner:
     ) -> RunResult:
         run_id, pipeline, previous = self._open_run(path, resume)
         self._serve = serve
+        self._spec_dir = str(Path(pipeline.path).resolve().parent) if pipeline.path else None
         run_dir = self.settings.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         self.observer.run_started(run_id, pipeline, resumed=resume is not None)
@@ -195,7 +206,7 @@ class PipelineRunner:
         if before is not None and before.status in ("succeeded", "cached") and self._present(before.outputs):
             self.observer.stage_finished(before)
             return before.outputs
-        key = cache_key(stage, inputs)
+        key = cache_key(stage, inputs, self._spec_dir)
         if stage.cls.cacheable and not force:
             hit = self.store.find_cached_stage(key, project_of=run_id)  # (another project's versions are not ours)
             if hit is not None and self._present(hit.outputs):
@@ -265,8 +276,18 @@ class PipelineRunner:
     def _context(
         self, run_id: str, stage: PlannedStage, events: Any, log_path: Path, resume: dict[str, Any]
     ) -> StageContext:
+        endpoint = self.settings.s3_endpoint_url
         ctx = StageContext(
-            run_id, stage.name, self.artifacts, events, str(log_path), str(self.settings.home), resume, self.data_roots
+            run_id,
+            stage.name,
+            self.artifacts,
+            events,
+            str(log_path),
+            str(self.settings.home),
+            resume,
+            self.data_roots,
+            spec_dir=self._spec_dir,
+            storage_options={"endpoint_url": endpoint} if endpoint else None,
         )
         if resume:
             ctx.log(f"resuming from {resume['checkpoint']['name']}")
@@ -400,7 +421,7 @@ class PipelineRunner:
             )
             return {"dataset_version_id": dv.id, "ref": dv.ref}
         if isinstance(value, ModelRegistration):
-            onnx, ckpt = value.onnx["artifact"], value.checkpoint["artifact"]
+            onnx, ckpt = (value.onnx or {}).get("artifact"), value.checkpoint["artifact"]
             mv = store.register_model_version(
                 value.name,
                 onnx_digest=onnx,
@@ -415,8 +436,11 @@ class PipelineRunner:
             if value.dataset_version_id is not None:
                 store.add_lineage(("dataset_version", str(value.dataset_version_id)), ("run", run_id), "input_to")
             store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
-            store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
-            store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
+            if onnx is not None:
+                store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+                store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
+            else:  # a model that could not be exported: its checkpoint is what was registered
+                store.add_lineage(("checkpoint", ckpt), ("model_version", str(mv.id)), "registered_as")
             return {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}
         return value
 

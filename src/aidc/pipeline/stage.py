@@ -57,6 +57,17 @@ class Stage(ABC):
     def code_version(cls) -> str:
         return package_source_digest(cls.__module__.rsplit(".", 1)[0])
 
+    @classmethod
+    def user_code(cls, config: Any) -> list[str]:
+        """The user's functions (``module:function``) this stage's settings name: their sources join its cache key."""
+        return []
+
+    @classmethod
+    def source_stamp(cls, config: Any, spec_dir: str | None) -> str | None:
+        """What identifies the outside data this stage reads as it stands now (a local file's size and change time),
+        so that a changed file re-runs the stage; None: nothing outside the pipeline's inputs."""
+        return None
+
 
 @cache
 def package_source_digest(package: str) -> str:
@@ -86,7 +97,7 @@ class DatasetRegistration:
 class ModelRegistration:
     name: str
     stage: str
-    onnx: dict[str, Any]
+    onnx: dict[str, Any] | None  # None: the model could not be exported; the checkpoint is registered alone
     checkpoint: dict[str, Any]
     dataset_version_id: int | None
     metrics: dict[str, Any]
@@ -108,11 +119,18 @@ class StageContext:
         home: str,
         resume: dict[str, Any] | None = None,
         data_roots: tuple[str, ...] | None = None,
+        *,
+        spec_dir: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
-        """``data_roots``: the folders file sources must lie in (a job confined to its project's data); None: any."""
+        """``data_roots``: the folders file sources must lie in (a job confined to its project's data); None: any.
+        ``spec_dir``: the pipeline file's folder, where the user's own modules are found; ``storage_options``: what
+        fsspec needs to read an ``s3://`` source (the artifact store's endpoint)."""
         self.run_id, self.stage, self.artifacts, self.events = run_id, stage, artifacts, events
         self.log_path, self.home, self.resume = log_path, home, resume or {}
         self.data_roots = data_roots
+        self.spec_dir = spec_dir
+        self.storage_options = storage_options or {}
         self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
         self.stop: Any = None  # stages that stop on request: a pipeline.stop.StopRequest
         self._last_progress: dict[str, float] = {}

@@ -32,7 +32,9 @@ class RegisterStage(Stage):
         cfg: RegisterConfig = config
         metrics = inputs.get("metrics") or {}
         headline = {
-            k: metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n") if k in metrics
+            k: metrics[k]
+            for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "mse", "rmse", "mae", "r2", "n")
+            if k in metrics
         }
         dataset = inputs.get("dataset") or {}
         return {

@@ -18,7 +18,16 @@ from aidc.store.metadata.records import DatasetVersion, Metric, ModelVersion, Pi
 
 LOSS_CURVES = ("train_loss", "val_loss")
 ACCURACY_CURVES = ("train_accuracy", "val_accuracy")
-EPOCH_COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_seconds")
+MAE_CURVES = ("train_mae", "val_mae")  # a regression's training shows its mean absolute error instead
+EPOCH_COLUMNS = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "train_mae",
+    "val_mae",
+    "epoch_seconds",
+)
 
 
 def write_run_report(store: MetadataStore, run_id: str, dest: Path, energy: dict[str, Any] | None = None) -> Path:
@@ -151,8 +160,8 @@ def _curves(metrics: list[Metric]) -> dict[str, Any]:
 
     epochs = sorted({step for n in EPOCH_COLUMNS for step in series.get(n, {})})
     return {
-        "loss_plot": plot(LOSS_CURVES, "loss", "cross-entropy"),
-        "accuracy_plot": plot(ACCURACY_CURVES, "accuracy", "accuracy"),
+        "loss_plot": plot(LOSS_CURVES, "loss", "cross-entropy" if "val_mae" not in series else "squared error"),
+        "accuracy_plot": plot(ACCURACY_CURVES, "accuracy", "accuracy") or plot(MAE_CURVES, "error", "MAE"),
         "epoch_columns": [c for c in EPOCH_COLUMNS if c in series],
         "epochs": [(e, {n: series[n].get(e) for n in EPOCH_COLUMNS if n in series}) for e in epochs],
     }

@@ -190,6 +190,12 @@ class DeployStage(Stage):
                 hint="run deploy stages through `aidc run`",
             )
         model = inputs["model"]
+        if inputs.get("onnx") is None:
+            ctx.log(
+                f"not deploying {model['ref']}: it has no ONNX model (the export stage could not export it; see its "
+                "log); the checkpoint is registered"
+            )
+            return {"deployment": None, "checks": {"skipped": "no ONNX model to serve"}}
         registered, _, version = model["ref"].partition(":")
         ctx.progress("deploy", 0, 1, force=True, step="starting replicas")
         d = deployments.deploy(model["ref"], cfg.name or registered, cfg)
@@ -198,23 +204,40 @@ class DeployStage(Stage):
         data = load_arrays(ctx.get_artifact(inputs["data"]))
         offline = inputs["predictions"]
         x, y = data[f"x_{offline['split']}"], data[f"y_{offline['split']}"]
+        regression = offline.get("task") == "regression"
         answers = []
         with EndpointClient(url) as client:
             for i in range(0, len(x), cfg.batch):  # pinned to the version: a canary is checked on its own
-                answers.append(client.infer(name, x[i : i + cfg.batch], version=version).argmax(axis=1))
+                out = client.infer(name, x[i : i + cfg.batch], version=version)
+                answers.append(out.reshape(len(out), -1) if regression else out.argmax(axis=1))
                 ctx.progress("deploy", min(i + cfg.batch, len(x)), len(x), step="checking answers")
         live = np.concatenate(answers) if answers else np.zeros(0, dtype=np.int64)
-        agreement = float((live == np.asarray(offline["predicted"])).mean()) if len(live) else 1.0
-        checks = {
-            "agreement": agreement,
-            "requests": len(answers),
-            "images": int(len(x)),
-            "accuracy": float((live == y).mean()) if len(live) else 0.0,
-            "sample": [
-                {"label": int(t), "predicted": int(p)}
-                for t, p in zip(y[: cfg.sample], live[: cfg.sample], strict=False)
-            ],
-        }
+        expected = np.asarray(offline["predicted"])
+        if regression:  # the same number, up to float noise between ONNX Runtime and PyTorch
+            same = np.isclose(live, expected.reshape(live.shape), rtol=1e-3, atol=1e-4).all(axis=1)
+            agreement = float(same.mean()) if len(live) else 1.0
+            checks = {
+                "agreement": agreement,
+                "requests": len(answers),
+                "rows": int(len(x)),
+                "mae": float(np.abs(live - y.reshape(live.shape)).mean()) if len(live) else 0.0,
+                "sample": [
+                    {"label": float(t), "predicted": float(p)}
+                    for t, p in zip(y[: cfg.sample, 0], live[: cfg.sample, 0], strict=False)
+                ],
+            }
+        else:
+            agreement = float((live == expected).mean()) if len(live) else 1.0
+            checks = {
+                "agreement": agreement,
+                "requests": len(answers),
+                "images": int(len(x)),
+                "accuracy": float((live == y).mean()) if len(live) else 0.0,
+                "sample": [
+                    {"label": int(t), "predicted": int(p)}
+                    for t, p in zip(y[: cfg.sample], live[: cfg.sample], strict=False)
+                ],
+            }
         if agreement < cfg.min_agreement:
             raise StageFailed(
                 f"the deployment agrees with offline evaluation on {agreement:.2%} of images "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import traceback
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,16 +12,30 @@ from pydantic import BaseModel, ConfigDict, Field
 from aidc.errors import StageFailed
 from aidc.pipeline.stage import Stage, StageContext
 
-INPUT_NAME, OUTPUT_NAME = "images", "logits"
+INPUT_NAME, OUTPUT_NAME = "images", "logits"  # an image classifier's; other models' are named by what they carry
+
+
+def tensor_names(sample: np.ndarray, arch: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The ONNX input and output names: ``images``/``logits`` for an image classifier (as served so far), else
+    ``inputs`` and ``logits`` (a classifier) or ``outputs`` (a regression)."""
+    regression = (arch or {}).get("task") == "regression"
+    return ("images" if sample.ndim == 4 else "inputs"), ("outputs" if regression else "logits")
 
 
 class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tolerance: float = Field(1e-4, gt=0, description="largest |ONNX Runtime − PyTorch| allowed on the test split")
     opset: int | None = Field(None, ge=17, le=23, description="ONNX opset (default: the exporter's)")
+    on_failure: Literal["skip", "fail"] = Field(
+        "skip",
+        description="a model the exporter cannot turn into ONNX: skip (say why; the checkpoint is still registered "
+        "and serving skips it) or fail the run",
+    )
 
 
-def to_onnx(model: Any, sample: np.ndarray, opset: int | None = None) -> bytes:
+def to_onnx(
+    model: Any, sample: np.ndarray, opset: int | None = None, names: tuple[str, str] = (INPUT_NAME, OUTPUT_NAME)
+) -> bytes:
     """Serialized ONNX of ``model`` (torch.export based exporter); the first axis is a symbolic batch."""
     import torch
 
@@ -30,8 +45,8 @@ def to_onnx(model: Any, sample: np.ndarray, opset: int | None = None) -> bytes:
             model,
             (torch.from_numpy(sample),),
             None,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            input_names=[names[0]],
+            output_names=[names[1]],
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             opset_version=opset,
             dynamo=True,
@@ -42,10 +57,11 @@ def to_onnx(model: Any, sample: np.ndarray, opset: int | None = None) -> bytes:
 
 
 def onnx_logits(blob: bytes, x: np.ndarray) -> np.ndarray:
+    """The model's first output for ``x`` through ONNX Runtime (whatever its tensors are named)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]  # type: ignore[no-any-return]
+    return session.run(None, {session.get_inputs()[0].name: x})[0]  # type: ignore[no-any-return]
 
 
 class ExportStage(Stage):
@@ -69,7 +85,20 @@ class ExportStage(Stage):
         model = load_weights(inputs["model"], ctx.get_artifact(inputs["checkpoint"]))
         x = load_arrays(ctx.get_artifact(inputs["data"]))["x_test"]
         ctx.progress("export", 0, 3, force=True, step="onnx")
-        blob = to_onnx(model, x[:2], cfg.opset)
+        try:
+            blob = to_onnx(model, x[:2], cfg.opset, tensor_names(x, inputs["model"]))
+        except Exception as exc:
+            if cfg.on_failure == "fail":
+                raise
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            with open(ctx.log_path, "a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc())
+            ctx.log(
+                f"cannot export this model to ONNX ({reason}); the checkpoint is registered without it and the "
+                "deploy stage will skip it (set export.on_failure: fail to stop the run instead)"
+            )
+            ctx.progress("export", 3, 3, force=True, step="skipped")
+            return {"onnx": None, "parity": {"exported": False, "reason": reason}}
         ctx.progress("export", 1, 3, force=True, step="checker")
         try:
             onnx.checker.check_model(onnx.load_from_string(blob), full_check=True)

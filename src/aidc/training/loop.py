@@ -72,7 +72,41 @@ def _resume_point(state: dict[str, Any], world: int, batch_size: int) -> dict[st
     return None
 
 
+def loss_function(task: str, ref: str | None, folder: str | None) -> Any:
+    """The user's loss (``module:function``, called as ``loss(outputs, targets)``), else the task's own."""
+    if ref is not None:
+        from aidc.pipeline.usercode import load_callable
+
+        return load_callable(ref, folder, what="loss")
+    return nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
+
+
+def _abs_error_sum(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A regression's counterpart of the count of right answers: the summed absolute error (per row, over outputs)."""
+    return (outputs - y).abs().mean(dim=1).sum()
+
+
 def train_loop(cfg: dict[str, Any]) -> None:
+    """Ray Train worker entry point (see _train_loop). An exception raised in the user's model or loss is told apart
+    here, where its traceback is still live, and travels to the stage as their UserCodeError."""
+    from aidc.errors import AidcError
+    from aidc.pipeline.boundary import from_users_code
+
+    try:
+        _train_loop(cfg)
+    except Exception as exc:
+        ctx = cfg["ctx"]
+        users = (
+            None
+            if isinstance(exc, AidcError)
+            else from_users_code(exc, stage=ctx.stage, run_id=ctx.run_id, log_path=ctx.log_path)
+        )
+        if users is not None:
+            raise users from None
+        raise
+
+
+def _train_loop(cfg: dict[str, Any]) -> None:
     """Ray Train worker entry point; rank 0 reports progress and metrics and writes the checkpoints.
 
     Asked to stop (``ctx.stop``), the workers agree on a step boundary and rank 0 checkpoints the epoch part-way
@@ -134,7 +168,9 @@ def train_loop(cfg: dict[str, Any]) -> None:
     agreement = StopAgreement(ctx.stop, rank, device)
     x_val = torch.from_numpy(data["x_val"]).to(device)
     y_val = torch.from_numpy(data["y_val"]).to(device)
-    loss_fn = nn.CrossEntropyLoss()
+    regression = cfg.get("task") == "regression"
+    loss_fn = loss_function(cfg.get("task", "classification"), cfg.get("loss"), cfg["arch"].get("folder"))
+    score = "mae" if regression else "accuracy"  # what the epoch's "correct" sums add up to
     for epoch in range(start, epochs + 1):
         done = partial["step"] if partial else 0
         sampler.set_epoch(epoch, skip=done * batch_size)
@@ -161,6 +197,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
             device=device,
             rng=partial["rng"][rank] if partial else None,
             after_step=after_step,
+            score=_abs_error_sum if regression else None,
         )
         partial = None
         if stopped is not None:
@@ -206,19 +243,22 @@ def train_loop(cfg: dict[str, Any]) -> None:
         with torch.no_grad():
             val_logits = net(x_val)
             val_loss = float(loss_fn(val_logits, y_val))
-            val_acc = float((val_logits.argmax(1) == y_val).float().mean())
+            if regression:
+                val_acc = float(_abs_error_sum(val_logits, y_val)) / max(1, len(y_val))
+            else:
+                val_acc = float((val_logits.argmax(1) == y_val).float().mean())
         metrics = {
             "train_loss": loss_total / seen_total,
-            "train_accuracy": correct_total / seen_total,
+            f"train_{score}": correct_total / seen_total,
             "val_loss": val_loss,
-            "val_accuracy": val_acc,
+            f"val_{score}": val_acc,
             "epoch_seconds": epoch_seconds,
         }
         history.append({"epoch": epoch, **metrics})
         improved = val_loss < best["val_loss"] - cfg["min_delta"]
         bad_epochs = 0 if improved else bad_epochs + 1
         if improved:  # ref None = "this very checkpoint"; filled in once it is stored
-            best = {"val_loss": val_loss, "val_accuracy": val_acc, "epoch": epoch, "ref": None}
+            best = {"val_loss": val_loss, f"val_{score}": val_acc, "epoch": epoch, "ref": None}
         stop = patience is not None and bad_epochs >= patience
         # asked to stop as the epoch ended: its checkpoint is where a resumed run starts (unless training is done)
         halt = asked > 0 and not stop and epoch < epochs
@@ -245,7 +285,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
             report["best"] = json.dumps(best)
             checkpoint = Checkpoint.from_directory(tmp)
             ctx.progress("batches", steps, steps, epoch=epoch)
-            ctx.progress("epochs", epoch, epochs, force=True, val_accuracy=round(val_acc, 4))
+            ctx.progress("epochs", epoch, epochs, force=True, **{f"val_{score}": round(val_acc, 4)})
             if halt:
                 ctx.log(f"stopped on request after epoch {epoch}")
             ctx.flush()  # this epoch's metrics and checkpoint are recorded before the next begins

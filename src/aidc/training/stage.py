@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aidc.errors import StageFailed
+from aidc.errors import InvalidInput, StageFailed, UserCodeError
 from aidc.pipeline.stage import Stage, StageContext
 from aidc.pipeline.stop import StageStopped
 
@@ -23,7 +23,17 @@ class EarlyStopping(BaseModel):
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: Literal["cnn", "mlp"] = Field("cnn", description="model zoo key")
+    model: str = Field(
+        "cnn",
+        description="model zoo key (cnn, mlp), or MODULE:FUNCTION: the user's builder, from the pipeline's folder or "
+        "an installed package, called as build(input_shape=[...], outputs=K, **params)",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the user's model builder")
+    loss: str | None = Field(
+        None,
+        description="MODULE:FUNCTION loss(outputs, targets) -> scalar tensor; default: cross-entropy "
+        "(classification) or mean squared error (regression)",
+    )
     width: int | None = Field(None, ge=4, le=4096, description="channels (cnn) or hidden units (mlp)")
     dropout: float = Field(0.1, ge=0, lt=1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -39,6 +49,25 @@ class TrainConfig(BaseModel):
     )
     seed: int = 0
 
+    @field_validator("model")
+    @classmethod
+    def _zoo_key_or_users_builder(cls, value: str) -> str:
+        from aidc.pipeline.usercode import is_ref
+        from aidc.training.zoo import ZOO
+
+        if value not in ZOO and not is_ref(value):
+            raise ValueError(f"{value!r} is neither a zoo model ({', '.join(ZOO)}) nor MODULE:FUNCTION")
+        return value
+
+    @field_validator("loss")
+    @classmethod
+    def _loss_is_a_function(cls, value: str | None) -> str | None:
+        from aidc.pipeline.usercode import is_ref
+
+        if value is not None and not is_ref(value):
+            raise ValueError(f"{value!r} is not MODULE:FUNCTION")
+        return value
+
 
 class TrainStage(Stage):
     kind = "train"
@@ -47,6 +76,13 @@ class TrainStage(Stage):
     outputs = {"checkpoint": "the best epoch's checkpoint", "model": "the architecture", "summary": "how training went"}
     num_cpus = 0  # the stage only drives Ray Train; its workers hold the CPUs
     stops_on_request = True  # on Ctrl-C or preemption the workers checkpoint at the next step they agree on
+
+    @classmethod
+    def user_code(cls, config: Any) -> list[str]:
+        from aidc.training.zoo import ZOO
+
+        cfg: TrainConfig = config
+        return [ref for ref in (cfg.model, cfg.loss) if ref is not None and ref not in ZOO]
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -58,13 +94,23 @@ class TrainStage(Stage):
 
         cfg: TrainConfig = config
         data = load_arrays(ctx.get_artifact(inputs["data"]))
-        arch = {
+        regression = data["y_train"].dtype.kind == "f"  # (a data stage writes class indices as int64)
+        outputs = (
+            int(data["y_train"].shape[1])
+            if regression
+            else int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max())) + 1
+        )
+        arch: dict[str, Any] = {
             "model": cfg.model,
             "input_shape": list(data["x_train"].shape[1:]),
-            "classes": int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max())) + 1,
+            "classes": outputs,
             "width": cfg.width,
             "dropout": cfg.dropout,
+            "task": "regression" if regression else "classification",
         }
+        if self.user_code(cfg):
+            arch |= {"params": cfg.params, "folder": ctx.spec_dir, "loss": cfg.loss}
+            try_users_code(arch, data["x_train"][:2], data["y_train"][:2])
         resources = cluster_resources()
         gpus = resources.get("GPU", 0.0)
         use_gpu = cfg.device == "cuda" or (cfg.device == "auto" and gpus >= cfg.workers)
@@ -83,6 +129,8 @@ class TrainStage(Stage):
             "data": inputs["data"],
             "arch": arch,
             "resume": ctx.resume.get("checkpoint"),
+            "task": arch["task"],
+            "loss": cfg.loss,
             "optimizer": cfg.optimizer,
             "lr": cfg.lr,
             "weight_decay": cfg.weight_decay,
@@ -112,6 +160,9 @@ class TrainStage(Stage):
         try:
             result = trainer.fit()
         except Exception as exc:
+            users = _users_error(exc)
+            if users is not None:  # raised in their code on a worker, and told apart there (loop.train_loop)
+                raise users from None
             cause = getattr(exc, "__cause__", None) or exc
             raise StageFailed(
                 f"training failed: {type(cause).__name__}: {cause}",
@@ -141,12 +192,59 @@ class TrainStage(Stage):
             "epochs_run": int(final["epoch"]),
             "epochs": cfg.epochs,
             "best_epoch": best["epoch"],
-            "best_val_accuracy": best["val_accuracy"],
+            "best_val_accuracy": best.get("val_accuracy"),
+            "best_val_mae": best.get("val_mae"),
             "best_val_loss": best["val_loss"],
             "stopped_early": bool(final["stopped_early"]),
             "seconds": round(time.perf_counter() - began, 2),
             "workers": cfg.workers,
             "device": "cuda" if use_gpu else "cpu",
         }
-        ctx.log(f"best epoch {best['epoch']}: val_accuracy {best['val_accuracy']:.4f}")
+        score = "val_mae" if regression else "val_accuracy"
+        ctx.log(f"best epoch {best['epoch']}: {score} {best[score]:.4f}")
         return {"checkpoint": best["ref"], "model": arch, "summary": summary}
+
+
+def _users_error(exc: BaseException) -> UserCodeError | None:
+    """The UserCodeError a training worker raised, however Ray Train wrapped it (the workers' failures by rank, a
+    Ray task error's cause, an exception's own cause or context)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, UserCodeError):
+            return current
+        failures = getattr(current, "worker_failures", None)
+        if isinstance(failures, dict):
+            pending += [failures[rank] for rank in sorted(failures)]
+        pending += [
+            inner
+            for inner in (getattr(current, "cause", None), current.__cause__, current.__context__)
+            if isinstance(inner, BaseException)
+        ]
+    return None
+
+
+def try_users_code(arch: dict[str, Any], x: Any, y: Any) -> None:
+    """Build the user's model and run its forward pass and loss on two rows, here, before any worker starts:
+    a bug in their code fails the stage at once, pointing at their line (the traceback is live here)."""
+    import torch
+
+    from aidc.training.loop import loss_function
+    from aidc.training.zoo import build_model
+
+    model = build_model(arch)
+    out = model(torch.from_numpy(x))
+    expected = (len(x), int(arch["classes"]))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise InvalidInput(
+            f"model {arch['model']!r} returns {shape} for a batch of {len(x)}; the data needs {expected}",
+            hint=f"end the network with {arch['classes']} outputs (build(..., outputs=K) gives K)",
+        )
+    loss = loss_function(arch["task"], arch.get("loss"), arch.get("folder"))(out, torch.from_numpy(y))
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise InvalidInput(f"loss {arch.get('loss')!r} must return a scalar tensor, not {loss!r}")

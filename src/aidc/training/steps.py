@@ -97,11 +97,13 @@ def train_steps(
     rng: dict[str, Any] | None = None,
     device: torch.device | None = None,
     after_step: Callable[[int], bool] = lambda i: False,
+    score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> int | None:
     """One epoch's optimizer steps from step ``first`` (the loader already skips the earlier ones), adding into
     ``sums``. ``rng`` is the random state saved when the epoch stopped, set once the batches are drawn up so the
     steps that follow see the same dropout as if the epoch had not stopped. ``after_step(i)`` says whether to
-    stop after step i; returns that step, or None when the epoch ran to its end."""
+    stop after step i; returns that step, or None when the epoch ran to its end. ``score(outputs, y)``: what
+    ``sums.correct`` adds up (default: the right answers of a classifier)."""
     batches = iter(loader)  # starting the loader draws its seed from the RNG: the saved state goes in after it
     if rng is not None:
         set_rng_state(rng, device or torch.device("cpu"))
@@ -111,7 +113,8 @@ def train_steps(
         loss = loss_fn(logits, y)
         loss.backward()
         optimizer.step()
-        sums.add(loss.detach() * len(y), (logits.detach().argmax(1) == y).sum(), len(y))
+        right = (logits.detach().argmax(1) == y).sum() if score is None else score(logits.detach(), y)
+        sums.add(loss.detach() * len(y), right, len(y))
         if after_step(i):
             return i
     return None

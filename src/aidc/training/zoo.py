@@ -1,4 +1,5 @@
-"""The model zoo: small image classifiers a pipeline names by key, rebuilt anywhere from their architecture dict."""
+"""The model zoo (small networks a pipeline names by key) and the user's own model builders (``module:function``),
+each rebuilt anywhere from its architecture dict."""
 
 from __future__ import annotations
 
@@ -45,9 +46,27 @@ ZOO = {"cnn": cnn, "mlp": mlp}
 
 
 def build_model(arch: dict[str, Any]) -> nn.Module:
-    """``arch`` = {"model": "cnn"|"mlp", "input_shape": [C, H, W], "classes": K, "width": …, "dropout": …}."""
+    """``arch`` = {"model": "cnn"|"mlp", "input_shape": [C, H, W] or [F], "classes": K (outputs), "width": …,
+    "dropout": …}, or {"model": "mypkg.models:build", "folder": the pipeline's folder, "params": {…}, …}: the user's
+    function, called as ``build(input_shape=[…], outputs=K, **params)``, returns the network."""
+    if arch["model"] not in ZOO:
+        return _users_model(arch)
     kwargs = {k: arch[k] for k in ("width", "dropout") if arch.get(k) is not None}
     return ZOO[arch["model"]](list(arch["input_shape"]), int(arch["classes"]), **kwargs)
+
+
+def _users_model(arch: dict[str, Any]) -> nn.Module:
+    from aidc.errors import InvalidInput
+    from aidc.pipeline.usercode import load_callable
+
+    build = load_callable(arch["model"], arch.get("folder"), what="model")
+    model = build(input_shape=list(arch["input_shape"]), outputs=int(arch["classes"]), **(arch.get("params") or {}))
+    if not isinstance(model, nn.Module):
+        raise InvalidInput(
+            f"model {arch['model']!r} returned {type(model).__name__}, not a torch.nn.Module",
+            hint="return the network (an nn.Module) from your build function",
+        )
+    return model
 
 
 def load_weights(arch: dict[str, Any], weights: bytes) -> nn.Module:
