@@ -116,8 +116,14 @@ def summary(result: RunResult) -> None:
     endpoint = deploy.get("deployment", {}).get("url")
     served = {d["url"] for d in result.serving}
     rows: list[tuple[str, Any]] = [("run", result.run_id), ("status", result.status)]
-    if metrics:
+    if "accuracy" in metrics:
         rows += [("test accuracy", f"{metrics['accuracy']:.4f}"), ("macro F1", f"{metrics['macro_f1']:.4f}")]
+    if "perplexity" in metrics:  # a language model (evaluate_lm)
+        rows.append(("held-out perplexity", f"{metrics['perplexity']:.2f}"))
+    trained = out.get("train", {}).get("summary", {})
+    if "tokens_per_s" in trained:
+        mfu = f", MFU {trained['mfu']:.1%}" if trained.get("mfu") is not None else ""
+        rows.append(("training", f"{trained['tokens_per_s']:.0f} tokens/s{mfu}"))
     if onnx:
         rows.append(("model size", f"{onnx['size'] / 1024:.0f} KiB ONNX"))
     if model:

@@ -92,6 +92,15 @@ class LMTraining:
         self.optimizer = make_optimizer(model, schedule.lr, weight_decay, self.device)
         self.step_done = 0
 
+    @property
+    def net(self) -> nn.Module:
+        """The model itself, inside DDP's and torch.compile's wrappers (what checkpoints and evaluation use)."""
+        net = self.model
+        for attr in ("module", "_orig_mod"):
+            inner = getattr(net, attr, None)
+            net = inner if isinstance(inner, nn.Module) else net
+        return net
+
     def _autocast(self) -> Any:
         if self.amp is None:
             return contextlib.nullcontext()
@@ -130,7 +139,7 @@ class LMTraining:
     def evaluate(self, tokens: np.ndarray, batches: int, batch_size: int | None = None) -> float:
         """Mean loss over the first ``batches`` batches of ``tokens`` (the same rows every time: comparable)."""
         self.model.eval()
-        net = getattr(self.model, "module", self.model)
+        net = self.net
         size = batch_size or self.batch_size
         data = torch.from_numpy(tokens)
         losses = []
@@ -143,11 +152,9 @@ class LMTraining:
         return self.batch_size * self.world * self.accumulation * (int(self.tokens.shape[1]) - 1)
 
     def state_dict(self) -> dict[str, Any]:
-        net = getattr(self.model, "module", self.model)
-        return {"model": net.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step_done}
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step_done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        net = getattr(self.model, "module", self.model)
-        net.load_state_dict(state["model"])
+        self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_done = int(state["step"])
