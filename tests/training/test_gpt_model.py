@@ -133,3 +133,19 @@ def test_sizes_span_from_thousands_to_billions_of_parameters() -> None:
     big = GPTConfig(vocab_size=32_000, **SIZES["7b"])
     assert small.matmul_params() < 1_000_000
     assert big.matmul_params() > 5_000_000_000
+
+
+@pytest.mark.parametrize("name", ["smoke", "pipeline", "h200"])
+def test_the_shipped_gpt_pipelines_are_valid_and_build_their_model(name: str) -> None:
+    from pathlib import Path
+
+    from aidc.pipeline.spec import load_pipeline
+    from aidc.training.gpt.stage import architecture
+
+    pipeline = load_pipeline(Path(__file__).resolve().parents[2] / "examples" / "gpt" / f"{name}.yaml")
+    text, train = pipeline.stages["text"].config, pipeline.stages["train"].config
+    arch = architecture(train, text.vocab_size, text.seq_len)  # type: ignore[arg-type, attr-defined]
+    params = GPTConfig.from_dict(arch).matmul_params()
+    assert (
+        {"smoke": 1e5, "pipeline": 1e6, "h200": 3e8}[name] < params < {"smoke": 1e6, "pipeline": 5e6, "h200": 5e8}[name]
+    )

@@ -132,6 +132,20 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
             shutil.rmtree(ck.path, ignore_errors=True)
         window_began = time.perf_counter()
 
+    def overall() -> dict[str, Any]:
+        return {
+            "tokens_per_s": trained_tokens / trained_s if trained_s else 0.0,
+            "peak_flops": peak,
+            "peak_source": peak_source,
+            "flops_per_token": flops_per_token,
+            "parameters": net.num_params(),
+            "trained_s": trained_s,
+        }
+
+    if run.step_done >= steps and history:  # resumed from the last step's checkpoint: report where training ended
+        step = run.step_done
+        checkpoint(step, {"step": step, "history": json.dumps(history), "overall": json.dumps(overall())})
+        return
     while run.step_done < steps:
         loss_sum += run.step()
         window_steps += 1
@@ -166,15 +180,7 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
                     if name != "step":
                         ctx.metric(name, step, value)
                 ctx.progress("steps", step, steps, force=True, val_loss=round(val_loss, 4))
-            overall = {
-                "tokens_per_s": trained_tokens / trained_s if trained_s else 0.0,
-                "peak_flops": peak,
-                "peak_source": peak_source,
-                "flops_per_token": flops_per_token,
-                "parameters": net.num_params(),
-                "trained_s": trained_s,
-            }
-            checkpoint(step, {"step": step, "history": json.dumps(history), "overall": json.dumps(overall)})
+            checkpoint(step, {"step": step, "history": json.dumps(history), "overall": json.dumps(overall())})
             continue
         if agreement.after_step():
             trained_s += time.perf_counter() - window_began
