@@ -131,6 +131,12 @@ def summary(result: RunResult) -> None:
         rows += [("test accuracy", f"{metrics['accuracy']:.4f}"), ("macro F1", f"{metrics['macro_f1']:.4f}")]
     elif "mae" in metrics:  # a regression
         rows += [("test MAE", f"{metrics['mae']:.4g}"), ("test R²", f"{metrics['r2']:.4f}")]
+    if "perplexity" in metrics:  # a language model (evaluate_lm)
+        rows.append(("held-out perplexity", f"{metrics['perplexity']:.2f}"))
+    trained = out.get("train", {}).get("summary", {})
+    if "tokens_per_s" in trained:
+        mfu = f", MFU {trained['mfu']:.1%}" if trained.get("mfu") is not None else ""
+        rows.append(("training", f"{trained['tokens_per_s']:.0f} tokens/s{mfu}"))
     if onnx:
         rows.append(("model size", f"{onnx['size'] / 1024:.0f} KiB ONNX"))
     elif "export" in out:

@@ -21,6 +21,10 @@ STAGE_KINDS: dict[str, str] = {
     "export": "aidc.serving.export:ExportStage",
     "register": "aidc.registry.stage:RegisterStage",
     "deploy": "aidc.serving.deploy:DeployStage",
+    # the language-model workload (training/gpt)
+    "text": "aidc.training.gpt.text_stage:TextStage",
+    "train_lm": "aidc.training.gpt.stage:TrainLMStage",
+    "evaluate_lm": "aidc.training.gpt.evaluate_stage:EvaluateLMStage",
 }
 
 

@@ -72,6 +72,7 @@ def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:
         **_curves(metrics),
         "metrics_from": metrics_from,
         "evaluation": evaluation,
+        "language_model": _language_model(stages),
         "confusion": _confusion(evaluation),
         "dataset": dataset,
         "balance": Markup(plots.class_balance_svg(dataset.class_balance))
@@ -162,9 +163,20 @@ def _curves(metrics: list[Metric]) -> dict[str, Any]:
     return {
         "loss_plot": plot(LOSS_CURVES, "loss", "cross-entropy" if "val_mae" not in series else "squared error"),
         "accuracy_plot": plot(ACCURACY_CURVES, "accuracy", "accuracy") or plot(MAE_CURVES, "error", "MAE"),
+        "perplexity_plot": plot(("train_perplexity", "val_perplexity"), "perplexity", "perplexity"),
+        "throughput_plot": plot(("tokens_per_s",), "training throughput", "tokens/s"),
         "epoch_columns": [c for c in EPOCH_COLUMNS if c in series],
         "epochs": [(e, {n: series[n].get(e) for n in EPOCH_COLUMNS if n in series}) for e in epochs],
     }
+
+
+def _language_model(stages: list[StageRun]) -> dict[str, Any] | None:
+    """A language-model run's throughput and MFU (train_lm), held-out perplexity and samples (evaluate_lm)."""
+    train = _outputs(stages, "train_lm").get("summary")
+    evaluation = _outputs(stages, "evaluate_lm")
+    if not train and not evaluation:
+        return None
+    return {"train": train, "metrics": evaluation.get("metrics"), "samples": evaluation.get("samples") or []}
 
 
 def _confusion(evaluation: dict[str, Any] | None) -> Markup | None:
