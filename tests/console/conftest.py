@@ -14,6 +14,9 @@ from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 
+FACILITY = Path(__file__).parents[2] / "examples" / "facilities" / "lab-two-servers.yaml"
+
+
 @dataclass
 class Console:
     platform: Platform
@@ -46,7 +49,7 @@ def seed(platform: Platform) -> tuple[str, str]:
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
-    platform = Platform(Settings(home=tmp_path / "home"))
+    platform = Platform(Settings(home=tmp_path / "home", facility=str(FACILITY)))
     security, local = platform.security, local_access()
     security.create_project(local, "alpha")
     tokens = {}

@@ -90,6 +90,8 @@ def test_an_admin_and_a_viewer_use_the_console(
         ("Runs", "runs"),
         ("Models", "models"),
         ("Deployments", "deployments"),
+        ("Nodes", "nodes"),
+        ("Energy", "energy"),
         ("Jobs", "jobs"),
         ("Audit", "audit"),
         ("Planner", "planner"),

@@ -69,6 +69,8 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(http: TestCli
         "/console/deployments",
         "/console/jobs",
         "/console/audit",
+        "/console/nodes",
+        "/console/energy",
     ):
         answer = http.get(path)
         assert answer.status_code == 200, path
@@ -148,3 +150,23 @@ def test_the_planner_page_plans_a_workload_and_locates_a_bad_one(http: TestClien
     reads_server_files = workload + "catalog: [/etc/passwd]\n"
     refused = http.post("/console/planner", data={"csrf": csrf, "workload": reads_server_files})
     assert refused.status_code == 422 and "catalog" in refused.text and "root:" not in refused.text
+
+
+def test_nodes_in_their_racks_and_an_operator_cordons_one_a_viewer_cannot(http: TestClient, console: Console) -> None:
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/nodes")
+    assert page.status_code == 200 and "gpu-001" in page.text and "lab-rack" in page.text
+    assert "Cordon" not in page.text
+    forged = http.post("/console/nodes/gpu-001/cordon", data={"csrf": csrf_of(page.text)})
+    assert forged.status_code == 403
+    http.post("/console/logout", data={"csrf": csrf_of(page.text)})
+    log_in(http, console.tokens["root"])
+    page = http.get("/console/nodes")
+    assert "Cordon gpu-001" in page.text
+    done = http.post("/console/nodes/gpu-001/cordon", data={"csrf": csrf_of(page.text)})
+    assert done.status_code == 303
+    assert "Uncordon gpu-001" in http.get("/console/nodes").text
+    [entry] = console.platform.security.audit_list(action="node.cordon")
+    assert (entry.actor, entry.result) == ("root", "ok")
+    energy = http.get("/console/energy", params={"days": 7})
+    assert energy.status_code == 200 and "PUE" in energy.text

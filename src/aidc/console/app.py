@@ -47,6 +47,8 @@ PAGES = (
     ("/console/runs", "Runs", ("GET", f"{API}/runs")),
     ("/console/models", "Models", ("GET", f"{API}/models")),
     ("/console/deployments", "Deployments", ("GET", f"{API}/deployments")),
+    ("/console/nodes", "Nodes", ("GET", f"{API}/nodes")),
+    ("/console/energy", "Energy", ("GET", f"{API}/energy")),
     ("/console/jobs", "Jobs", ("GET", f"{API}/jobs")),
     ("/console/audit", "Audit", ("GET", f"{API}/audit")),
     ("/console/planner", "Planner", ("GET", f"{API}/whoami")),
@@ -257,6 +259,33 @@ def create_console(services: Services) -> FastAPI:
         client = LocalClient(services, access)
         entries = client.audit_list(action=action or None, limit=200)
         return render(request, access, "audit.html.j2", entries=entries, chain=client.audit_verify(), action=action)
+
+    @console.get("/nodes")
+    def nodes(request: Request, done: str = "") -> HTMLResponse:
+        access = page(("GET", f"{API}/nodes"))(request)
+        found = LocalClient(services, access).list_nodes()
+        racks: dict[str, float] = {}
+        for node in found:  # the rack's power now, from its nodes' latest readings
+            watts = node["telemetry"].get("power_watts")
+            if node.get("rack") and watts is not None:
+                racks[node["rack"]] = racks.get(node["rack"], 0.0) + watts / 1000
+        return render(request, access, "nodes.html.j2", nodes=found, racks=racks, done=done)
+
+    @console.post("/nodes/{name}/{verb}")
+    async def change_node(request: Request, name: str, verb: str) -> Response:
+        if verb not in ("cordon", "drain", "uncordon"):
+            raise InvalidInput(f"unknown node change {verb!r}", hint="cordon, drain or uncordon")
+        access = await run_in_threadpool(page(("POST", f"{API}/nodes/{{name}}/{{verb}}")), request)
+        form = await form_of(request)
+        client = LocalClient(services, access)
+        await run_in_threadpool(client.change_node, verb, name, form.get("reason", "") or "from the console")
+        return back("/console/nodes", f"{verb}: {name}")
+
+    @console.get("/energy")
+    def energy(request: Request, days: float = 30.0) -> HTMLResponse:
+        access = page(("GET", f"{API}/energy"))(request)
+        report = LocalClient(services, access).energy_report(period_days=days)
+        return render(request, access, "energy.html.j2", report=report, days=days)
 
     @console.get("/planner")
     def planner_form(request: Request) -> HTMLResponse:
