@@ -17,8 +17,10 @@ from aidc.store.metadata.records import (
     LineageEdge,
     Metric,
     ModelVersion,
+    NodeState,
     PipelineRun,
     ProjectQuota,
+    Sample,
     StageRun,
     key_metrics,
 )
@@ -342,6 +344,42 @@ class MetadataStore(ABC):
     def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None: ...
     @abstractmethod
     def upstream(self, kind: str, id_: str) -> list[LineageEdge]: ...
+
+    # -- telemetry: node samples (raw a day, 1-minute means a month, 1-hour means after) and node states
+    @abstractmethod
+    def add_samples(self, samples: Iterable[Sample]) -> int:
+        """Store readings (one transaction); how many."""
+
+    @abstractmethod
+    def query_samples(
+        self,
+        *,
+        metric: str | Collection[str] | None = None,
+        node: str | Collection[str] | None = None,
+        labels: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        resolution: int | None = None,
+        limit: int | None = None,
+    ) -> list[Sample]:
+        """Readings by series and time range (Unix seconds, ``since`` ≤ at < ``until``), oldest first."""
+
+    @abstractmethod
+    def latest_samples(self, *, within_s: float = 120.0, now: float | None = None) -> list[Sample]: ...
+    @abstractmethod
+    def fold_samples(self, now: float | None = None) -> dict[str, int]:
+        """Retention: raw older than a day → 1-minute means; those older than 30 days → 1-hour means."""
+
+    @abstractmethod
+    def set_node_state(
+        self, node: str, *, cordoned: bool, drained: bool = False, reason: str = "", by: str = ""
+    ) -> NodeState:
+        """Cordon (no new jobs or replicas), drain, or release (``cordoned=False``) a node, by name."""
+
+    @abstractmethod
+    def node_states(self) -> list[NodeState]: ...
+    @abstractmethod
+    def cordoned_nodes(self) -> set[str]: ...
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         pass

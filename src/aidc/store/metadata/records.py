@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -270,3 +271,55 @@ class ProjectQuota(Record):
     max_cpus: float | None = None
     max_jobs: int | None = None
     gpu_hours_per_month: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One telemetry reading: ``metric`` on ``node`` (``labels``: "k=v,…", e.g. "gpu=0") at Unix time ``at``.
+
+    ``measured`` is False where the value was modelled (power from utilisation and the spec's nominal and
+    maximum power); ``resolution`` 0 is a raw reading, 60 or 3600 the mean of that many seconds' readings.
+    A plain dataclass, not a Record: a collector writes tens of thousands a second.
+    """
+
+    node: str
+    metric: str
+    value: float
+    at: float
+    labels: str = ""
+    measured: bool = True
+    source: str = ""
+    resolution: int = 0
+    count: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "metric": self.metric,
+            "labels": self.labels,
+            "value": self.value,
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat().replace("+00:00", "Z"),
+            "measured": self.measured,
+            "source": self.source,
+            "resolution": self.resolution,
+        }
+
+
+def label_text(labels: dict[str, str] | None) -> str:
+    """Labels as the store keeps them: "k=v,k2=v2", sorted by key, so one series has one text."""
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels)) if labels else ""
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+
+
+class NodeState(Record):
+    """An operator's hold on a node: cordoned (no new jobs or replicas), drained (its jobs asked to requeue)."""
+
+    node: str
+    cordoned: bool
+    drained: bool
+    reason: str
+    changed_by: str
+    updated_at: datetime

@@ -230,3 +230,38 @@ class TableChangeRow(Base):
     __tablename__ = "table_changes"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TelemetrySampleRow(Base):
+    """One reading of one metric on one node (0010): raw (``resolution`` 0), or the mean of a 1-minute (60) or
+    1-hour (3600) bucket that retention folded raw readings into. ``at`` is Unix seconds (UTC): buckets and
+    ranges are plain arithmetic on every database, and the rows map one to one onto a time-series backend's
+    (series = metric + node + labels, a float value at a time)."""
+
+    __tablename__ = "telemetry_samples"
+    __table_args__ = (
+        Index("ix_telemetry_samples_series", "metric", "node", "at"),
+        Index("ix_telemetry_samples_retention", "resolution", "at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[float] = mapped_column(Float)
+    node: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(100))
+    labels: Mapped[str] = mapped_column(String(500), default="")  # "k=v,k2=v2", sorted: one series per text
+    value: Mapped[float] = mapped_column(Float)
+    measured: Mapped[bool] = mapped_column(default=True)  # False: modelled (power from utilisation and the spec)
+    source: Mapped[str] = mapped_column(String(40), default="")  # psutil, redfish, rapl, nvml, model
+    resolution: Mapped[int] = mapped_column(Integer, default=0)  # 0 raw, else the bucket's seconds
+    count: Mapped[int] = mapped_column(Integer, default=1)  # readings a bucket averages
+
+
+class NodeStateRow(Base):
+    """An operator's hold on a node (0010): cordoned (no new jobs or replicas) and, when drained, since when."""
+
+    __tablename__ = "node_states"
+    node: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cordoned: Mapped[bool] = mapped_column(default=False)
+    drained: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    changed_by: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

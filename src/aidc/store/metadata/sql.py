@@ -32,6 +32,7 @@ from aidc.store.metadata.schema import (
 )
 from aidc.store.metadata.sql_deployments import SqlDeployments
 from aidc.store.metadata.sql_jobs import SqlJobs
+from aidc.store.metadata.sql_telemetry import SqlTelemetry
 
 R = TypeVar("R", bound=r.Record)
 
@@ -207,7 +208,7 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-class SqlMetadataStore(SqlJobs, SqlDeployments, MetadataStore):
+class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, MetadataStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)

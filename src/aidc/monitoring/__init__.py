@@ -1,0 +1,1 @@
+"""Operate: telemetry sources and the collector, energy and carbon accounting, Prometheus metrics."""

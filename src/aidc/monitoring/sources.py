@@ -1,0 +1,292 @@
+"""Telemetry sources: psutil (always), RAPL, NVML and Redfish where present, and modelled power where no sensor is.
+
+Each source turns what it reads into Samples named as Prometheus names them (base units in the name: ``_bytes``,
+``_watts``, ``_celsius``, ``_joules_total``, ``_ratio``), each flagged measured or modelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aidc.store.metadata.records import Sample, label_text
+
+log = logging.getLogger("aidc.monitoring")
+
+POWER = "node_power_watts"  # the node's whole draw: a BMC's chassis power, else modelled
+CPU = "node_cpu_utilisation_ratio"
+GPU_UTIL = "gpu_utilisation_ratio"
+
+
+class Source(Protocol):
+    name: str
+
+    def read(self, node: str, now: float) -> list[Sample]: ...
+
+
+def _sample(
+    node: str, metric: str, value: float, now: float, source: str, measured: bool = True, **labels: Any
+) -> Sample:
+    return Sample(node, metric, float(value), now, label_text({k: str(v) for k, v in labels.items()}), measured, source)
+
+
+class PsutilSource:
+    """CPU, memory, disk and network of this host."""
+
+    name = "psutil"
+
+    def __init__(self, disk_path: str = "/") -> None:
+        import psutil
+
+        self._psutil = psutil
+        self.disk_path = disk_path
+        psutil.cpu_percent(None)  # the first call starts the interval the next one measures
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        ps = self._psutil
+        mem = ps.virtual_memory()
+        disk = ps.disk_usage(self.disk_path)
+        net = ps.net_io_counters()
+        s = self.name
+        return [
+            _sample(node, CPU, ps.cpu_percent(None) / 100.0, now, s),
+            _sample(node, "node_cpu_count", ps.cpu_count() or 1, now, s),
+            _sample(node, "node_memory_used_bytes", mem.total - mem.available, now, s),
+            _sample(node, "node_memory_total_bytes", mem.total, now, s),
+            _sample(node, "node_disk_used_bytes", disk.used, now, s, mount=self.disk_path),
+            _sample(node, "node_disk_total_bytes", disk.total, now, s, mount=self.disk_path),
+            _sample(node, "node_network_receive_bytes_total", net.bytes_recv, now, s),
+            _sample(node, "node_network_transmit_bytes_total", net.bytes_sent, now, s),
+        ]
+
+
+class RaplSource:
+    """CPU package and DRAM power from Intel/AMD RAPL counters under /sys/class/powercap (energy in µJ, wrapping
+    at max_energy_range_uj): watts from two successive readings, and the counter itself as joules."""
+
+    name = "rapl"
+
+    def __init__(self, root: str | Path = "/sys/class/powercap") -> None:
+        self.root = Path(root)
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def zones(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.root.glob("intel-rapl:*") if (p / "energy_uj").is_file())
+        except OSError:
+            return []
+
+    def available(self) -> bool:
+        for zone in self.zones():
+            try:
+                int((zone / "energy_uj").read_text())
+                return True
+            except (OSError, ValueError):  # present but unreadable (root-only since CVE-2020-8694)
+                continue
+        return False
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        out = []
+        for zone in self.zones():
+            try:
+                energy = int((zone / "energy_uj").read_text())
+                domain = (zone / "name").read_text().strip() if (zone / "name").is_file() else zone.name
+                wrap = (
+                    int((zone / "max_energy_range_uj").read_text()) if (zone / "max_energy_range_uj").is_file() else 0
+                )
+            except (OSError, ValueError):
+                continue
+            out.append(
+                _sample(
+                    node, "node_rapl_energy_joules_total", energy / 1e6, now, self.name, zone=zone.name, domain=domain
+                )
+            )
+            before = self._last.get(zone.name)
+            self._last[zone.name] = (now, energy)
+            if before is not None and now > before[0]:
+                delta = energy - before[1]
+                if delta < 0 and wrap:
+                    delta += wrap
+                if delta >= 0:
+                    watts = delta / 1e6 / (now - before[0])
+                    out.append(
+                        _sample(node, "node_rapl_power_watts", watts, now, self.name, zone=zone.name, domain=domain)
+                    )
+        return out
+
+
+class NvmlSource:
+    """GPU utilisation, memory, power, temperature and ECC errors through NVML (nvidia-ml-py), when a GPU is here.
+
+    ``NvmlSource.open()`` is None where the library or the driver is missing: the collector goes on without it.
+    """
+
+    name = "nvml"
+
+    def __init__(self, nvml: Any) -> None:
+        self.nvml = nvml
+        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+
+    @classmethod
+    def open(cls) -> NvmlSource | None:
+        try:
+            import pynvml  # nvidia-ml-py
+
+            pynvml.nvmlInit()
+            source = cls(pynvml)
+        except Exception as exc:  # ImportError, NVMLError (no driver, no device): no GPU telemetry here
+            log.debug("no NVML: %s", exc)
+            return None
+        return source if source.handles else None
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        n, out = self.nvml, []
+        reads: list[tuple[str, Callable[[Any], float]]] = [
+            (GPU_UTIL, lambda h: n.nvmlDeviceGetUtilizationRates(h).gpu / 100.0),
+            ("gpu_memory_used_bytes", lambda h: n.nvmlDeviceGetMemoryInfo(h).used),
+            ("gpu_memory_total_bytes", lambda h: n.nvmlDeviceGetMemoryInfo(h).total),
+            ("gpu_power_watts", lambda h: n.nvmlDeviceGetPowerUsage(h) / 1000.0),
+            ("gpu_temperature_celsius", lambda h: n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU)),
+            (
+                "gpu_ecc_uncorrected_errors_total",
+                lambda h: n.nvmlDeviceGetTotalEccErrors(h, n.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, n.NVML_VOLATILE_ECC),
+            ),
+        ]
+        for i, handle in enumerate(self.handles):
+            for metric, get in reads:
+                try:
+                    out.append(_sample(node, metric, get(handle), now, self.name, gpu=i))
+                except Exception:  # a query this GPU or driver does not support (ECC off, no power sensor)
+                    continue
+        return out
+
+
+class RedfishSource:
+    """A BMC over Redfish (DMTF): chassis power and PSU output (Power), inlet temperature and fans (Thermal)."""
+
+    name = "redfish"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        chassis: str | None = None,
+        username: str = "",
+        password: str = "",
+        timeout_s: float = 5.0,
+        verify: bool | str = True,
+    ) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.chassis = chassis
+        auth = (username, password) if username else None
+        self._http = httpx.Client(base_url=self.base_url, auth=auth, timeout=timeout_s, verify=verify)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str) -> dict[str, Any]:
+        response = self._http.get(path)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def _chassis(self) -> list[str]:
+        if self.chassis:
+            return [f"/redfish/v1/Chassis/{self.chassis}"]
+        return [m["@odata.id"].rstrip("/") for m in self._get("/redfish/v1/Chassis").get("Members", [])]
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        out: list[Sample] = []
+        s = self.name
+        for chassis in self._chassis():
+            body = self._get(chassis)
+            power_link = body.get("Power", {}).get("@odata.id")
+            thermal_link = body.get("Thermal", {}).get("@odata.id")
+            if power_link:
+                power = self._get(power_link)
+                for control in power.get("PowerControl", [])[:1]:
+                    if control.get("PowerConsumedWatts") is not None:
+                        out.append(_sample(node, POWER, control["PowerConsumedWatts"], now, s))
+                for psu in power.get("PowerSupplies", []):
+                    if psu.get("LastPowerOutputWatts") is not None:
+                        out.append(
+                            _sample(
+                                node,
+                                "node_psu_output_watts",
+                                psu["LastPowerOutputWatts"],
+                                now,
+                                s,
+                                psu=psu.get("Name") or psu.get("MemberId", ""),
+                            )
+                        )
+            if thermal_link:
+                thermal = self._get(thermal_link)
+                for t in thermal.get("Temperatures", []):
+                    if t.get("PhysicalContext") == "Intake" and t.get("ReadingCelsius") is not None:
+                        out.append(
+                            _sample(
+                                node,
+                                "node_inlet_temperature_celsius",
+                                t["ReadingCelsius"],
+                                now,
+                                s,
+                                sensor=t.get("Name", ""),
+                            )
+                        )
+                for fan in thermal.get("Fans", []):
+                    if fan.get("Reading") is not None:
+                        unit = "rpm" if fan.get("ReadingUnits", "RPM") == "RPM" else "ratio"
+                        value = fan["Reading"] if unit == "rpm" else fan["Reading"] / 100.0
+                        out.append(
+                            _sample(
+                                node,
+                                f"node_fan_speed_{unit}",
+                                value,
+                                now,
+                                s,
+                                fan=fan.get("Name") or fan.get("MemberId", ""),
+                            )
+                        )
+        return out
+
+
+@dataclass
+class PowerModel:
+    """Power where no sensor reads it: linear in utilisation between idle and the spec's maximum, with the spec's
+    nominal power at half load (idle = 2·nominal − max, at least 30 % of max — servers rarely idle lower).
+    Utilisation is the GPUs' where the node has GPUs and NVML reads them, else the CPUs'."""
+
+    nominal_w: float
+    max_w: float
+    idle_w: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.idle_w = min(self.nominal_w, max(2 * self.nominal_w - self.max_w, 0.3 * self.max_w))
+
+    def watts(self, utilisation: float) -> float:
+        u = min(1.0, max(0.0, utilisation))
+        return self.idle_w + (self.max_w - self.idle_w) * u
+
+    def modelled(self, node: str, readings: list[Sample], now: float) -> Sample | None:
+        """A modelled ``node_power_watts`` from these readings' utilisation; None when a sensor measured it."""
+        if any(r.metric == POWER and r.measured for r in readings):
+            return None
+        gpus = [r.value for r in readings if r.metric == GPU_UTIL]
+        cpus = [r.value for r in readings if r.metric == CPU]
+        if gpus:
+            u = sum(gpus) / len(gpus)
+        elif cpus:
+            u = cpus[0]
+        else:
+            return None
+        return _sample(node, POWER, self.watts(u), now, "model", measured=False)
+
+
+def now_s() -> float:
+    return time.time()

@@ -1,0 +1,174 @@
+"""The telemetry tables of SqlMetadataStore: node samples with retention and downsampling, and node states.
+
+Retention (``fold_samples``): raw readings are kept for a day, then folded into 1-minute means kept for 30 days,
+then into 1-hour means kept for good. A bucket is keyed by its series (metric, node, labels) and its start; it keeps
+how many readings it averages and whether every one of them was measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, delete, insert, select
+from sqlalchemy.orm import Session
+
+from aidc.store.metadata import records as r
+from aidc.store.metadata.schema import NodeStateRow, TelemetrySampleRow
+
+RAW_KEEP_S = 24 * 3600.0  # raw readings: a day
+MINUTE_KEEP_S = 30 * 24 * 3600.0  # 1-minute means: a month; 1-hour means after that
+# (resolution folded, into resolution, after seconds)
+RETENTION = ((0, 60, RAW_KEEP_S), (60, 3600, MINUTE_KEEP_S))
+FOLD_BATCH = 50_000  # rows folded per statement: bounded memory however long retention did not run
+_COLUMNS = ("at", "node", "metric", "labels", "value", "measured", "source", "resolution", "count")
+
+
+class SqlTelemetry:
+    """Mixed into SqlMetadataStore; uses its ``_session``, ``_sessions`` and ``_reading``."""
+
+    _sessions: Any
+    _session: Callable[[], AbstractContextManager[Session]]
+    _reading: Callable[[], AbstractContextManager[Any]]
+    engine: Engine
+
+    # -- samples
+    def add_samples(self, samples: Iterable[r.Sample]) -> int:
+        rows = [{c: getattr(s, c) for c in _COLUMNS} for s in samples]
+        if rows:
+            with self.engine.begin() as conn:  # one multi-row insert, outside the ORM: collectors write many
+                conn.execute(insert(TelemetrySampleRow), rows)
+        return len(rows)
+
+    def query_samples(
+        self,
+        *,
+        metric: str | Collection[str] | None = None,
+        node: str | Collection[str] | None = None,
+        labels: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        resolution: int | None = None,
+        limit: int | None = None,
+    ) -> list[r.Sample]:
+        t = cast(Table, TelemetrySampleRow.__table__)
+        q = select(*(t.c[c] for c in _COLUMNS))
+        for column, value in (("metric", metric), ("node", node)):
+            if isinstance(value, str):
+                q = q.where(t.c[column] == value)
+            elif value is not None:
+                q = q.where(t.c[column].in_(sorted(set(value))))
+        if labels is not None:
+            q = q.where(t.c.labels == labels)
+        if since is not None:
+            q = q.where(t.c.at >= since)
+        if until is not None:
+            q = q.where(t.c.at < until)
+        if resolution is not None:
+            q = q.where(t.c.resolution == resolution)
+        q = q.order_by(t.c.at, t.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._reading() as conn:
+            return [
+                r.Sample(
+                    node=row.node,
+                    metric=row.metric,
+                    value=row.value,
+                    at=row.at,
+                    labels=row.labels,
+                    measured=bool(row.measured),
+                    source=row.source,
+                    resolution=row.resolution,
+                    count=row.count,
+                )
+                for row in conn.execute(q)
+            ]
+
+    def latest_samples(self, *, within_s: float = 120.0, now: float | None = None) -> list[r.Sample]:
+        """The newest raw reading of each series seen in the last ``within_s`` seconds."""
+        now = time.time() if now is None else now
+        newest: dict[tuple[str, str, str], r.Sample] = {}
+        for s in self.query_samples(since=now - within_s, resolution=0):
+            newest[(s.node, s.metric, s.labels)] = s  # ordered by time: the last one wins
+        return list(newest.values())
+
+    def fold_samples(self, now: float | None = None) -> dict[str, int]:
+        """Apply retention: raw readings older than a day become 1-minute means, 1-minute means older than 30
+        days become 1-hour means. Returns how many rows were folded at each step."""
+        now = time.time() if now is None else now
+        t = cast(Table, TelemetrySampleRow.__table__)
+        done: dict[str, int] = {}
+        for source, target, keep_s in RETENTION:
+            cutoff = (now - keep_s) // target * target  # whole buckets only: a bucket is folded once, complete
+            folded = 0
+            while True:
+                with self.engine.begin() as conn:
+                    rows = conn.execute(
+                        select(t.c.id, *(t.c[c] for c in _COLUMNS))
+                        .where(t.c.resolution == source, t.c.at < cutoff)
+                        .order_by(t.c.id)
+                        .limit(FOLD_BATCH)
+                    ).all()
+                    if not rows:
+                        break
+                    buckets: dict[tuple[str, str, str, float], list[Any]] = {}
+                    for row in rows:
+                        key = (row.metric, row.node, row.labels, row.at // target * target)
+                        acc = buckets.setdefault(key, [0.0, 0, True, row.source])
+                        acc[0] += row.value * row.count
+                        acc[1] += row.count
+                        acc[2] = acc[2] and bool(row.measured)
+                    conn.execute(
+                        insert(t),
+                        [
+                            {
+                                "at": at,
+                                "node": node,
+                                "metric": metric,
+                                "labels": labels,
+                                "value": total / count,
+                                "measured": measured,
+                                "source": src,
+                                "resolution": target,
+                                "count": count,
+                            }
+                            for (metric, node, labels, at), (total, count, measured, src) in buckets.items()
+                        ],
+                    )
+                    ids = [row.id for row in rows]
+                    for i in range(0, len(ids), 10_000):
+                        conn.execute(delete(t).where(t.c.id.in_(ids[i : i + 10_000])))
+                    folded += len(rows)
+            done[f"{source or 'raw'}->{target}"] = folded
+        return done
+
+    # -- node states: an operator's cordon and drain
+    def set_node_state(
+        self, node: str, *, cordoned: bool, drained: bool = False, reason: str = "", by: str = ""
+    ) -> r.NodeState:
+        """Cordon (no new work), drain (cordoned, its work asked to move) or release ``node``; one row per node."""
+        with self._session() as s:
+            row = s.get(NodeStateRow, node)
+            if row is None:
+                row = NodeStateRow(node=node)
+                s.add(row)
+            row.cordoned, row.drained = cordoned, drained and cordoned
+            row.reason, row.changed_by = reason[:500], by[:200]
+            row.updated_at = datetime.now(UTC)
+            s.flush()
+            return r.NodeState.model_validate(row)
+
+    def node_states(self) -> list[r.NodeState]:
+        with self._session() as s:
+            return [
+                r.NodeState.model_validate(row) for row in s.scalars(select(NodeStateRow).order_by(NodeStateRow.node))
+            ]
+
+    def cordoned_nodes(self) -> set[str]:
+        """The names of the nodes that take no new jobs or replicas (what the scheduler asks each pass)."""
+        with self._reading() as conn:
+            return set(conn.scalars(select(NodeStateRow.node).where(NodeStateRow.cordoned.is_(True))))

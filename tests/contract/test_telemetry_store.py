@@ -1,0 +1,107 @@
+"""The telemetry part of the MetadataStore contract, on SQLite and PostgreSQL: samples by series and time range,
+retention that folds raw readings into 1-minute and then 1-hour means, and operators' node states."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aidc.store.metadata import MetadataStore, open_metadata_store
+from aidc.store.metadata.records import Sample
+
+DAY = 24 * 3600.0
+T0 = 1_700_000_000.0 // 3600 * 3600  # an hour boundary
+
+
+class TelemetryStoreContract:
+    @pytest.fixture()
+    def store(self) -> MetadataStore:
+        raise NotImplementedError
+
+    def test_samples_are_found_by_metric_node_labels_and_time_range(self, store: MetadataStore) -> None:
+        store.add_samples(
+            [
+                Sample("n1", "node_power_watts", 300.0, T0, source="redfish"),
+                Sample("n1", "node_power_watts", 310.0, T0 + 10, source="redfish"),
+                Sample("n2", "node_power_watts", 200.0, T0 + 10, measured=False, source="model"),
+                Sample("n1", "gpu_temperature_celsius", 60.0, T0 + 10, labels="gpu=0", source="nvml"),
+                Sample("n1", "gpu_temperature_celsius", 70.0, T0 + 10, labels="gpu=1", source="nvml"),
+            ]
+        )
+        assert [s.value for s in store.query_samples(metric="node_power_watts", node="n1")] == [300.0, 310.0]
+        assert [s.value for s in store.query_samples(metric="node_power_watts", since=T0 + 5)] == [310.0, 200.0]
+        assert [s.value for s in store.query_samples(metric="node_power_watts", until=T0 + 5)] == [300.0]
+        hot = store.query_samples(metric="gpu_temperature_celsius", labels="gpu=1")
+        assert [(s.value, s.source) for s in hot] == [(70.0, "nvml")]
+        modelled = store.query_samples(node="n2")
+        assert [(s.measured, s.source) for s in modelled] == [(False, "model")]
+        assert len(store.query_samples(node=["n1", "n2"], metric=["node_power_watts"])) == 3
+
+    def test_the_latest_reading_of_each_series(self, store: MetadataStore) -> None:
+        store.add_samples([Sample("n1", "cpu", v, T0 + i) for i, v in enumerate((1.0, 2.0, 3.0))])
+        store.add_samples([Sample("n1", "cpu", 9.0, T0 - 1000)])
+        latest = store.latest_samples(within_s=60, now=T0 + 10)
+        assert [(s.metric, s.value) for s in latest] == [("cpu", 3.0)]
+
+    def test_retention_folds_raw_into_minutes_and_minutes_into_hours(self, store: MetadataStore) -> None:
+        old = T0 - 40 * DAY  # past both retention periods
+        store.add_samples([Sample("n1", "p", 100.0 + i, old + i * 10) for i in range(12)])  # 2 minutes of readings
+        store.add_samples([Sample("n1", "p", 50.0, old + 30, measured=False)])  # one modelled reading in minute 1
+        recent = T0 - 2 * DAY  # past the raw day, within the month
+        store.add_samples([Sample("n1", "p", 10.0, recent), Sample("n1", "p", 20.0, recent + 20)])
+        fresh = T0 - 60
+        store.add_samples([Sample("n1", "p", 1.0, fresh)])
+        done = store.fold_samples(now=T0)
+        assert done["raw->60"] == 15 and done["60->3600"] == 2
+        assert [s.value for s in store.query_samples(resolution=0)] == [1.0]  # the last day stays raw
+        minutes = store.query_samples(resolution=60)
+        assert [(s.at, s.value, s.count) for s in minutes] == [(recent // 60 * 60, 15.0, 2)]
+        hours = store.query_samples(resolution=3600)
+        assert len(hours) == 1 and hours[0].at == old // 3600 * 3600 and hours[0].count == 13
+        assert hours[0].value == pytest.approx((sum(100.0 + i for i in range(12)) + 50.0) / 13)
+        assert hours[0].measured is False  # one modelled reading makes the whole bucket modelled
+        assert store.fold_samples(now=T0) == {"raw->60": 0, "60->3600": 0}  # folding again changes nothing
+
+    def test_a_node_is_cordoned_drained_and_released(self, store: MetadataStore) -> None:
+        assert store.cordoned_nodes() == set() and store.node_states() == []
+        state = store.set_node_state("gpu-001", cordoned=True, reason="fan swap", by="alice")
+        assert (state.cordoned, state.drained, state.reason, state.changed_by) == (True, False, "fan swap", "alice")
+        store.set_node_state("gpu-002", cordoned=True, drained=True, by="bob")
+        assert store.cordoned_nodes() == {"gpu-001", "gpu-002"}
+        released = store.set_node_state("gpu-001", cordoned=False, drained=True, by="alice")
+        assert not released.cordoned and not released.drained  # drained means nothing on a node that takes work
+        assert store.cordoned_nodes() == {"gpu-002"}
+        assert [s.node for s in store.node_states()] == ["gpu-001", "gpu-002"]
+
+    def test_the_migration_makes_the_tables_the_models_describe(self, store: MetadataStore) -> None:
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        from aidc.store.metadata.schema import Base
+
+        with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert [d for d in diffs if "telemetry_samples" in str(d) or "node_states" in str(d)] == []
+
+
+class TestSqlite(TelemetryStoreContract):
+    @pytest.fixture()
+    def store(self, tmp_path: Path) -> MetadataStore:
+        return open_metadata_store(f"sqlite:///{tmp_path / 'aidc.db'}")
+
+
+@pytest.mark.postgres
+class TestPostgres(TelemetryStoreContract):
+    @pytest.fixture()
+    def store(self, postgres_url: str) -> Iterator[MetadataStore]:
+        from sqlalchemy import text
+
+        s = open_metadata_store(postgres_url)
+        with s.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(text("TRUNCATE telemetry_samples, node_states RESTART IDENTITY"))
+        yield s
+        with s.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(text("TRUNCATE telemetry_samples, node_states RESTART IDENTITY"))
+        s.close()
