@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 from aidc.settings import Settings
 
 if TYPE_CHECKING:
+    from aidc.facility.model import Facility
     from aidc.security.oidc import OidcVerifier
     from aidc.security.service import Security
     from aidc.services.deployments import DeploymentService
+    from aidc.services.energy import EnergyService
     from aidc.services.guard import Guard
     from aidc.services.jobs import Jobs
     from aidc.services.keys import Keys
+    from aidc.services.nodes import Nodes
     from aidc.services.records import Records
     from aidc.services.runs import Runs
     from aidc.serving.deployments import Deployments
@@ -92,7 +95,14 @@ class Platform:
     def runs(self) -> Runs:
         from aidc.services.runs import Runs
 
-        return Runs(self.metadata, self.artifacts, self.guard, self.settings, serving=lambda: self.serving)
+        return Runs(
+            self.metadata,
+            self.artifacts,
+            self.guard,
+            self.settings,
+            serving=lambda: self.serving,
+            energy=lambda: self.energy,
+        )
 
     @cached_property
     def records(self) -> Records:
@@ -118,6 +128,31 @@ class Platform:
         from aidc.services.keys import Keys
 
         return Keys(self.settings, self.artifacts, self.guard)
+
+    @cached_property
+    def facility(self) -> Facility | None:
+        """The facility spec the server runs (AIDC_FACILITY / --facility), checked like `aidc check` reads it."""
+        if not self.settings.facility:
+            return None
+        from aidc.facility.loader import load_facility
+
+        return load_facility(self.settings.facility)
+
+    @cached_property
+    def nodes(self) -> Nodes:
+        """The node inventory reconciled with the spec, live telemetry, cordon and drain."""
+        from aidc.services.nodes import Nodes
+
+        return Nodes(self.metadata, self.guard, lambda: self.facility, self.settings)
+
+    @cached_property
+    def energy(self) -> EnergyService:
+        """Energy and carbon per job, run and project; ISO/IEC 30134 KPIs over a period."""
+        from aidc.services.energy import EnergyService
+
+        return EnergyService(
+            self.metadata, self.guard, lambda: self.facility, self.settings, inventory=lambda: self.nodes.inventory()
+        )
 
     def close(self) -> None:
         if "metadata" in self.__dict__:

@@ -27,6 +27,17 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = Field("", description="S3 endpoint for s3:// artifact URLs (MinIO, Ceph, moto…)")
     catalog: str = Field("", description="extra GPU/node catalog files for `aidc plan`, separated like PATH")
     debug: bool = False
+    # the data center the server runs (docs/operations.md)
+    facility: str = Field(
+        "", description="facility spec (YAML) the server lays its nodes out by: racks, feeds, power, grid carbon"
+    )
+    node_names: dict[str, str] = Field(
+        default_factory=dict,
+        description='hostname → the spec\'s name for that server, as JSON: {"lab-box-7": "gpu-001"} (else a Ray '
+        "label aidc.node, or the hostname itself, names it)",
+    )
+    telemetry_interval_s: float = Field(10.0, ge=0.5, le=3600, description="how often the collector samples each node")
+    redfish_url: str = Field("", description="this host's BMC (Redfish) the server's collector reads, if any")
     stop_checkpoint_s: float = Field(
         60.0,
         ge=0,

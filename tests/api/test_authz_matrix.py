@@ -8,6 +8,7 @@ may do comes from the policy (route → permission) and the role table; what a u
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from aidc.security.policy import POLICY, unpoliced
 from aidc.security.roles import AUTHENTICATED, GLOBAL_PERMISSIONS, PUBLIC, ROLES, local_access
 
 API = "/api/v1"
+HOST = socket.gethostname()
 CALLERS = [f"{role}@alpha" for role in ROLES] + ["admin@*", None]  # None: no token
 TARGETS = ("alpha", "beta")  # own project, other project (for the callers bound to alpha)
 
@@ -108,6 +110,12 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/jobs/{{job_id}}/logs"): Sample(f"{API}/jobs/{r['job']}/logs", scope="item"),
         ("GET", f"{API}/quotas"): Sample(f"{API}/quotas", scope="list"),
         ("PUT", f"{API}/quotas/{{project}}"): Sample(f"{API}/quotas/{project}", {"max_jobs": 5}),
+        # the data center's nodes (this host alone, in the embedded default) belong to no project
+        ("GET", f"{API}/nodes"): Sample(f"{API}/nodes"),
+        ("GET", f"{API}/nodes/{{name}}"): Sample(f"{API}/nodes/{HOST}"),
+        ("POST", f"{API}/nodes/{{name}}/{{verb}}"): Sample(f"{API}/nodes/{HOST}/uncordon", {"reason": "matrix"}),
+        ("GET", f"{API}/energy"): Sample(f"{API}/energy?period_days=1"),
+        ("GET", "/metrics"): Sample("/metrics"),
         ("GET", f"{API}/keys"): Sample(f"{API}/keys"),
         ("POST", f"{API}/keys/rotate"): Sample(f"{API}/keys/rotate", {"keep_old": False}),
     }

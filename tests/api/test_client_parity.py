@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import re
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from aidc.report.sample_run import record_sample_runs
 from aidc.settings import Settings
 
 OK = "20250101-120000-a1b2c3"
+HOST = socket.gethostname()  # the one node of the embedded default (no facility spec, no Ray cluster)
 BROKEN_SPEC = "pipeline: parity\nstages: 3\n"  # a job that fails at once: the server never starts a process for it
 # Values that differ between two calls by design: made anew (ids, times, secrets) or the client's own identity.
 VOLATILE = {
@@ -57,6 +59,8 @@ VOLATILE = {
     "submitter",
     "principal",
     "from",
+    "changed_by",
+    "age_s",
 }
 Case = Callable[[Client, str], Any]
 TAGS = re.compile(r"(local|remote)\d+")  # what a case puts in the names it creates, on each client
@@ -121,6 +125,17 @@ CASES: dict[str, list[Case]] = {
     "job_logs": [lambda c, t: list(c.job_logs(job_of(c, t)))],
     "list_quotas": [lambda c, t: c.list_quotas()],
     "set_quota": [lambda c, t: c.set_quota("default", max_gpus=4), lambda c, t: c.set_quota("default", max_gpus=-1)],
+    "list_nodes": [lambda c, t: [(n["name"], n["status"], n["in_spec"], n["cordoned"]) for n in c.list_nodes()]],
+    "show_node": [lambda c, t: sorted(c.show_node(HOST)), lambda c, t: c.show_node("no-such-node")],
+    "change_node": [
+        lambda c, t: c.change_node("cordon", HOST, f"parity {t}"),
+        lambda c, t: c.change_node("uncordon", HOST),
+        lambda c, t: c.change_node("explode", HOST),
+    ],
+    "energy_report": [
+        lambda c, t: sorted(c.energy_report(period_days=1)),
+        lambda c, t: c.energy_report(period_days=0),
+    ],
     "key_status": [lambda c, t: c.key_status()],
     "rotate_keys": [lambda c, t: c.rotate_keys()],
 }

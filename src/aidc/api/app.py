@@ -18,7 +18,7 @@ from aidc import __version__
 from aidc.api.auth import authorize
 from aidc.api.gate import FrontDoor
 from aidc.api.read_cache import ReadCache
-from aidc.api.routes import audit, deployments, jobs, keys, records, security
+from aidc.api.routes import audit, deployments, jobs, keys, nodes, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError, RateLimited
 from aidc.security.policy import required_permission, unpoliced
@@ -114,10 +114,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(
-    platform: Platform | None = None, *, prune_every_s: float | None = None, scheduler: Any = None
+    platform: Platform | None = None,
+    *,
+    prune_every_s: float | None = None,
+    scheduler: Any = None,
+    telemetry: Any = None,
 ) -> FastAPI:
     """The API over ``platform``; with ``prune_every_s``, audit retention runs that often while it serves;
-    with a ``scheduler`` (aidc.jobs.scheduler.Scheduler), it runs queued jobs while the app serves."""
+    with a ``scheduler`` (aidc.jobs.scheduler.Scheduler), it runs queued jobs while the app serves; with
+    ``telemetry`` (aidc.monitoring.collector.NodeCollector), it samples this host while the app serves."""
     from aidc.platform import Platform
 
     platform = platform or Platform()
@@ -129,8 +134,12 @@ def create_app(
         task = asyncio.create_task(_prune_forever(platform, prune_every_s)) if prune_every_s else None
         if scheduler is not None:
             scheduler.start()
-            platform.jobs.wake = scheduler.wake
+            platform.jobs.wake = platform.nodes.wake = scheduler.wake
+        if telemetry is not None:
+            telemetry.start()
         yield
+        if telemetry is not None:
+            telemetry.stop()
         if scheduler is not None:
             scheduler.stop()
         if task:
@@ -151,8 +160,9 @@ def create_app(
     )
     app.state.services = platform  # the routes see the services, never the composition root
     app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
-    for module in (records, deployments, security, audit, jobs, keys):
+    for module in (records, deployments, security, audit, jobs, keys, nodes):
         app.include_router(module.router)
+    app.include_router(nodes.metrics_router)
     _install_error_handlers(app)
     app.add_middleware(FrontDoor, services=platform)
     _document_public_routes(app)

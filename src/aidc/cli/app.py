@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "audit",
     "keys",
     "jobs",
+    "nodes",
 ]
 
 

@@ -73,6 +73,20 @@ def _print_run(details: dict[str, Any]) -> None:
     metrics = details["key_metrics"]  # built with the details, so --json carries the same numbers
     if metrics:
         console.print(table("Key metrics", ["metric", "value"], [(k, f"{v:.4g}") for k, v in metrics.items()]))
+    energy = details.get("energy")
+    if energy and energy.get("kwh") is not None:
+        carbon = (
+            f"{energy['gco2e']:.1f} gCO2e" if energy.get("gco2e") is not None else "gCO2e unknown (no grid intensity)"
+        )
+        flag = "measured" if energy["measured"] else "modelled"
+        console.print(
+            f"energy: {energy['kwh']:.4f} kWh (IT {energy['it_kwh']:.4f} kWh × PUE {energy['pue']:g}, {flag}), "
+            f"{carbon} — {energy['basis']}",
+            highlight=False,
+            markup=False,
+        )
+    elif energy:
+        console.print(f"energy: unknown — {energy['why']}", highlight=False, markup=False)
     if run.get("report_path"):
         console.print(f"report: {run['report_path']}", highlight=False, markup=False)
 

@@ -25,6 +25,15 @@ def register(app: typer.Typer) -> None:
             "--ray-address",
             help="Ray cluster to run jobs on (default: AIDC_RAY_ADDRESS, else a local Ray started on the first job).",
         ),
+        facility: Path = typer.Option(
+            None,
+            "--facility",
+            help="Facility spec the server runs (default: AIDC_FACILITY): nodes in their racks, modelled power, "
+            "PUE and grid carbon.",
+        ),
+        telemetry: bool = typer.Option(
+            True, "--telemetry/--no-telemetry", help="Sample this host's telemetry (AIDC_TELEMETRY_INTERVAL_S)."
+        ),
         jobs: bool = typer.Option(
             True,
             "--jobs/--no-jobs",
@@ -46,6 +55,17 @@ def register(app: typer.Typer) -> None:
         from aidc.security.roles import local_access
 
         platform = Platform()
+        if facility is not None:
+            if not facility.is_file():
+                raise NotFound(f"no such facility spec: {facility}", hint="check the path (or unset --facility)")
+            platform.settings.facility = str(facility)
+        if platform.facility is not None:  # loaded now: a spec error stops the start, with its file:line:col
+            err_console.print(
+                f"facility {platform.facility.name} ({platform.settings.facility}): "
+                f"{sum(1 for _ in platform.facility.node_instances())} servers in "
+                f"{sum(1 for _ in platform.facility.racks())} racks",
+                highlight=False,
+            )
         created = prepare_server(platform.settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
         if created:
             err_console.print(created, highlight=False)
@@ -72,8 +92,19 @@ def register(app: typer.Typer) -> None:
             scheduler = build_scheduler(
                 platform.metadata, platform.security, platform.settings, ray_address=ray_address
             )
+        collector = None
+        if telemetry:
+            from aidc.monitoring.collector import local_collector
+
+            collector = local_collector(platform.metadata, platform.settings, platform.facility)
+            address = ray_address or platform.settings.ray_address
+            if address:  # a cluster: an actor on each of its other nodes, pinned by node id
+                from aidc.monitoring.collector import start_cluster_collectors
+
+                actors = start_cluster_collectors(address, platform.metadata, platform.settings, platform.facility)
+                err_console.print(f"telemetry: collectors on {len(actors)} more Ray node(s)", highlight=False)
         uvicorn.run(
-            create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler),
+            create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector),
             host=host,
             port=port,
             ssl_certfile=str(tls_cert) if tls_cert else None,

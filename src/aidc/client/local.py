@@ -178,6 +178,19 @@ class LocalClient:
     def set_quota(self, project: str, **limits: float | int | None) -> JSON:
         return self.services.jobs.set_quota(self.access, project, **limits)
 
+    # -- nodes, energy
+    def list_nodes(self) -> list[JSON]:
+        return self.services.nodes.list(self.access)
+
+    def show_node(self, name: str) -> JSON:
+        return self.services.nodes.show(self.access, name)
+
+    def change_node(self, verb: str, name: str, reason: str = "") -> JSON:
+        return self.services.nodes.change(self.access, verb, name, reason)
+
+    def energy_report(self, *, period_days: float = 30.0, project: str | None = None) -> JSON:
+        return self.services.energy.report(self.access, period_days=period_days, project=project)
+
     # -- master keys of artifact encryption (the key file is this host's)
     def key_status(self) -> JSON:
         return self.services.keys.status()

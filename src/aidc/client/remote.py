@@ -339,6 +339,23 @@ class RemoteClient:
         return self._object("PUT", "quotas", project, json=limits)
 
     # -- master keys (the server's key file and artifact store)
+    def list_nodes(self) -> list[JSON]:
+        return self._objects("GET", "nodes")
+
+    def show_node(self, name: str) -> JSON:
+        return self._object("GET", "nodes", name)
+
+    def change_node(self, verb: str, name: str, reason: str = "") -> JSON:
+        if verb not in ("cordon", "drain", "uncordon"):
+            raise InvalidInput(f"unknown node verb {verb!r}", hint="one of cordon, drain, uncordon")
+        return self._object("POST", "nodes", name, verb, json={"reason": reason})
+
+    def energy_report(self, *, period_days: float = 30.0, project: str | None = None) -> JSON:
+        params: dict[str, Any] = {"period_days": period_days}
+        if project is not None:
+            params["project"] = project
+        return self._object("GET", "energy", params=params)
+
     def key_status(self) -> JSON:
         return self._object("GET", "keys", timeout=self._patient())
 

@@ -40,6 +40,8 @@ class Cluster(Protocol):
     def place_gang(self, bundles: list[dict[str, float]], timeout_s: float) -> bool:
         """Whether every bundle can be reserved at once (all or none); the reservation is released again."""
 
+    # optional: ``cordon(names)`` — the nodes (by aidc's name for them) that take no new jobs from now on
+
 
 class RayCluster:
     """The Ray cluster the server joins (``--ray-address``), or starts on the first job; jobs join the same one.
@@ -47,12 +49,42 @@ class RayCluster:
     Connected lazily, from the scheduler's thread: a server nobody submits jobs to never starts Ray.
     """
 
-    def __init__(self, address: str = "", num_cpus: int | None = None) -> None:
+    def __init__(
+        self, address: str = "", num_cpus: int | None = None, node_name: Callable[[Any], str] | None = None
+    ) -> None:
+        """``node_name``: aidc's name for a Ray node (aidc.cluster.inventory.ComputeNode) — what cordons name."""
         from contextlib import ExitStack
 
         self._given, self._num_cpus = address, num_cpus
         self._stack = ExitStack()
         self._address: str | None = None
+        self._node_name = node_name or (lambda node: node.host)
+        self._cordoned: set[str] = set()
+
+    def cordon(self, names: set[str]) -> None:
+        self._cordoned = set(names)
+
+    def _held_nodes(self) -> list[Any]:
+        """The Ray nodes an operator cordoned (alive ones: a dead node's resources are gone anyway)."""
+        if not self._cordoned:
+            return []
+        from aidc.cluster.inventory import ray_nodes
+
+        return [n for n in ray_nodes() if n.alive and self._node_name(n) in self._cordoned]
+
+    def _without_held(self, resources: Resources, *, available: bool) -> Resources:
+        held = self._held_nodes()
+        if not held:
+            return resources
+        if available:
+            from ray._private.state import available_resources_per_node
+
+            per_node = available_resources_per_node()  # type: ignore[no-untyped-call]
+            minus = [per_node.get(n.ray_node_id, {}) for n in held]
+            out = resources - Resources(sum(m.get("CPU", 0.0) for m in minus), sum(m.get("GPU", 0.0) for m in minus))
+        else:
+            out = resources - Resources(sum(n.cpus for n in held), sum(n.gpus for n in held))
+        return Resources(max(0.0, out.cpus), max(0.0, out.gpus))
 
     @property
     def address(self) -> str:
@@ -68,12 +100,12 @@ class RayCluster:
     def capacity(self) -> Resources:
         assert self.address
         total = cluster_resources()
-        return Resources(total.get("CPU", 0.0), total.get("GPU", 0.0))
+        return self._without_held(Resources(total.get("CPU", 0.0), total.get("GPU", 0.0)), available=False)
 
     def available(self) -> Resources:
         assert self.address
         free = cluster_resources(available=True)
-        return Resources(free.get("CPU", 0.0), free.get("GPU", 0.0))
+        return self._without_held(Resources(free.get("CPU", 0.0), free.get("GPU", 0.0)), available=True)
 
     def place_gang(self, bundles: list[dict[str, float]], timeout_s: float) -> bool:
         # The group is the gang test: Ray places every bundle or none. It is released at once, and the job's
@@ -87,7 +119,10 @@ class RayCluster:
         bundles = [b for b in bundles if b]
         if not bundles:
             return True
-        group = placement_group(bundles, strategy="PACK")
+        held = [n.ray_node_id for n in self._held_nodes()]
+        # a cordoned node takes no bundle of the gang (Ray's node-id label, "!in(...)": any node but these)
+        selector = [{"ray.io/node-id": f"!in({','.join(held)})"} for _ in bundles] if held else None
+        group = placement_group(bundles, strategy="PACK", bundle_label_selector=selector)
         try:
             ready, _ = ray.wait([group.ready()], timeout=timeout_s)
             return bool(ready)
@@ -206,6 +241,9 @@ class Scheduler:
     def _pass(self) -> None:
         now = self.clock()
         self._reap()
+        cordon = getattr(self.cluster, "cordon", None)
+        if cordon is not None:
+            cordon(self.store.cordoned_nodes())
         running = []
         for job in self.store.list_jobs(states=("running",), limit=100000):
             if job.worker is None or self.launcher.alive(job.worker):
@@ -227,7 +265,9 @@ class Scheduler:
                 reason="re-queued: its process died; it resumes from its last checkpoint",
             ):
                 self._audit("job.requeue", job, why="worker_died", exit_code=code, run_id=job.run_id)
-        for job in self.store.list_jobs(states=("cancelled",), limit=200):
+        # cancelled jobs, and jobs preempted by a drain (`aidc nodes drain`), whose process still runs: stopped,
+        # which makes a training stage checkpoint first
+        for job in self.store.list_jobs(states=("cancelled", "preempted"), limit=1000):
             if job.worker and job.id not in self.stopping and self.launcher.alive(job.worker):
                 self._stop(job)
         pending = [j for j in self.store.list_jobs(states=PENDING, limit=100000) if j.id not in self.stopping]
@@ -309,9 +349,19 @@ def build_scheduler(
 ) -> Scheduler:
     """The server's scheduler: Ray at ``ray_address`` (else a local Ray started on the first job), job processes
     with the server's own settings — never its tokens."""
+    from aidc.cluster.inventory import node_name
     from aidc.jobs.launcher import ProcessLauncher
 
-    cluster = RayCluster(ray_address or settings.ray_address, settings.ray_num_cpus)
+    facility = None
+    if settings.facility:
+        from aidc.facility.loader import load_facility
+
+        facility = load_facility(settings.facility)
+    cluster = RayCluster(
+        ray_address or settings.ray_address,
+        settings.ray_num_cpus,
+        node_name=lambda node: node_name(node, settings.node_names, facility),
+    )
     launcher = ProcessLauncher(settings.home, job_env(settings), lambda: cluster.address)
     return Scheduler(store, security, cluster, launcher, stop_checkpoint_s=settings.stop_checkpoint_s)
 

@@ -164,3 +164,53 @@ class CollectorActor:
 
     def stop(self) -> None:
         self.collector.stop()
+
+
+def power_model_for(facility: Any, name: str) -> PowerModel | None:
+    """The spec's nominal and maximum power of server ``name`` as a power model (None if the spec lacks it)."""
+    if facility is None:
+        return None
+    for inst in facility.node_instances():
+        if inst.name == name and inst.group.max_kw > 0:
+            return PowerModel(inst.group.nominal_kw * 1000, inst.group.max_kw * 1000)
+    return None
+
+
+def local_collector(store: Any, settings: Any, facility: Any) -> NodeCollector:
+    """The server's in-process collector for this host (the embedded default): named and power-modelled as the
+    facility spec has it, writing to ``store``, and the one that applies sample retention."""
+    from aidc.cluster.inventory import node_name, this_host
+
+    name = node_name(this_host(), settings.node_names, facility)
+    return NodeCollector(
+        name,
+        local_sources(redfish=settings.redfish_url or None),
+        store.add_samples,
+        power_model=power_model_for(facility, name),
+        interval_s=settings.telemetry_interval_s,
+        fold=store.fold_samples,
+    )
+
+
+def start_cluster_collectors(ray_address: str, store: Any, settings: Any, facility: Any) -> list[Any]:
+    """On a Ray cluster (``aidc server --ray-address``): a collector actor on every other alive node, named and
+    power-modelled as the spec has it (this host is the server's in-process collector's)."""
+    import ray
+
+    from aidc.cluster.compute import ray_cluster
+    from aidc.cluster.inventory import node_name, ray_nodes, this_host
+
+    if not ray.is_initialized():
+        ray_cluster(ray_address).__enter__()  # joined for the server's life, as the scheduler joins it
+    here = this_host().host
+    nodes = []
+    for node in ray_nodes():
+        if not node.alive or node.host == here:
+            continue
+        name = node_name(node, settings.node_names, facility)
+        model = power_model_for(facility, name)
+        nodes.append(
+            {"ray_node_id": node.ray_node_id, "name": name}
+            | ({"nominal_w": model.nominal_w, "max_w": model.max_w} if model else {})
+        )
+    return start_node_actors(store.url, nodes, interval_s=settings.telemetry_interval_s) if nodes else []

@@ -21,27 +21,28 @@ ACCURACY_CURVES = ("train_accuracy", "val_accuracy")
 EPOCH_COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_seconds")
 
 
-def write_run_report(store: MetadataStore, run_id: str, dest: Path) -> Path:
-    """Render the report of ``run_id`` to ``dest`` (parents created) and return the path written."""
-    html = render_run_report(store, run_id)
+def write_run_report(store: MetadataStore, run_id: str, dest: Path, energy: dict[str, Any] | None = None) -> Path:
+    """Render the report of ``run_id`` to ``dest`` (parents created) and return the path written; ``energy``: the
+    run's kWh and gCO2e (aidc.services.energy), where they were worked out."""
+    html = render_run_report(store, run_id, energy)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(html, encoding="utf-8")
     return dest
 
 
-def save_run_report(store: MetadataStore, run_id: str, dest: Path) -> Path:
+def save_run_report(store: MetadataStore, run_id: str, dest: Path, energy: dict[str, Any] | None = None) -> Path:
     """Write the report of ``run_id`` to ``dest`` and remember it as the run's report."""
-    path = write_run_report(store, run_id, dest)
+    path = write_run_report(store, run_id, dest, energy)
     store.set_run_report(run_id, str(path))
     return path
 
 
-def render_run_report(store: MetadataStore, run_id: str) -> str:
+def render_run_report(store: MetadataStore, run_id: str, energy: dict[str, Any] | None = None) -> str:
     env = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=select_autoescape(["html", "j2"])
     )
-    return env.get_template("run_report.html.j2").render(**collect(store, run_id))
+    return env.get_template("run_report.html.j2").render(**collect(store, run_id), energy=energy)
 
 
 def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:

@@ -43,6 +43,12 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{API}/jobs/{{job_id}}/logs"): "jobs:read",
     ("GET", f"{API}/quotas"): "jobs:read",
     ("PUT", f"{API}/quotas/{{project}}"): "quotas:admin",
+    # the data center: nodes, energy, metrics (not a project's: nodes:read in any project shows them all)
+    ("GET", f"{API}/nodes"): "nodes:read",
+    ("GET", f"{API}/nodes/{{name}}"): "nodes:read",
+    ("POST", f"{API}/nodes/{{name}}/{{verb}}"): "nodes:manage",
+    ("GET", f"{API}/energy"): "nodes:read",
+    ("GET", "/metrics"): "nodes:read",
     # administration
     ("POST", f"{API}/projects"): "projects:admin",
     ("POST", f"{API}/projects/{{name}}/records"): "projects:admin",

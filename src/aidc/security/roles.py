@@ -21,9 +21,17 @@ PROJECT_PERMISSIONS = (
     "jobs:read",
     "jobs:submit",
     "jobs:cancel",
+    "nodes:read",  # the data center's nodes, power and energy: held in any project, it shows them all
 )
 # Not about any one project's records: only a role bound on every project ("*") grants these.
-GLOBAL_PERMISSIONS = ("principals:admin", "projects:admin", "audit:read", "quotas:admin", "keys:admin")
+GLOBAL_PERMISSIONS = (
+    "principals:admin",
+    "projects:admin",
+    "audit:read",
+    "quotas:admin",
+    "keys:admin",
+    "nodes:manage",  # cordon, drain, uncordon: every project's work moves
+)
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
 # What a token's scopes may name: everything, one permission, or one area (models:* = models:read + models:promote).
 SCOPES = ("*", *sorted({p.split(":")[0] + ":*" for p in PERMISSIONS}), *PERMISSIONS)
@@ -32,7 +40,16 @@ ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     # nodes, deployments and alerts; reads the runs and models it deploys, never the datasets
     "operator": frozenset(
-        {"runs:read", "models:read", "deployments:read", "deployments:manage", "jobs:read", "jobs:cancel"}
+        {
+            "runs:read",
+            "models:read",
+            "deployments:read",
+            "deployments:manage",
+            "jobs:read",
+            "jobs:cancel",
+            "nodes:read",
+            "nodes:manage",
+        }
     ),
     "researcher": frozenset(
         {
@@ -44,9 +61,10 @@ ROLES: dict[str, frozenset[str]] = {
             "jobs:read",
             "jobs:submit",
             "jobs:cancel",
+            "nodes:read",
         }
     ),
-    "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read", "jobs:read"}),
+    "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read", "jobs:read", "nodes:read"}),
 }
 PRINCIPAL_KINDS = ("user", "service")
 # Names of users, service accounts and projects: they appear in URLs, audit targets and role bindings.

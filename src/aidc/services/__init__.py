@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from aidc.security.oidc import OidcVerifier
     from aidc.security.service import Security
     from aidc.services.deployments import DeploymentService
+    from aidc.services.energy import EnergyService
     from aidc.services.jobs import Jobs
     from aidc.services.keys import Keys
+    from aidc.services.nodes import Nodes
     from aidc.services.records import Records
     from aidc.services.runs import Runs
     from aidc.settings import Settings
@@ -45,6 +47,10 @@ class Services(Protocol):
     def jobs(self) -> Jobs: ...
     @property
     def keys(self) -> Keys: ...
+    @property
+    def nodes(self) -> Nodes: ...
+    @property
+    def energy(self) -> EnergyService: ...
     def close(self) -> None: ...
 
 

@@ -31,6 +31,7 @@ _LISTED_WITH = {
     "deployment": "list them with `aidc deployments list`",
     "job": "list jobs with `aidc jobs list`",
     "project": "list projects with `aidc projects list`",
+    "node": "list nodes with `aidc nodes list`",
 }
 
 
@@ -67,6 +68,18 @@ class Guard:
         else:
             error = hidden
         self._deny(access, action, target, error, project)
+        raise error
+
+    def require_somewhere(self, access: Access, permission: str, action: str, target: str) -> None:
+        """Pass when ``access`` holds ``permission`` in some project (a global one: on every project); else audit
+        the denial and raise PermissionDenied. For what belongs to the data center, not to a project (nodes)."""
+        if access.allows(permission):
+            return
+        error = PermissionDenied(
+            f"{access.principal} may not {action.split('.')[-1]} {target}",
+            hint=f"this needs {permission}: ask an admin for a role that has it (`aidc users grant`)",
+        )
+        self._deny(access, action, target, error, None)
         raise error
 
     def visible(

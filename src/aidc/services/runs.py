@@ -16,6 +16,7 @@ from aidc.store.metadata.records import json_seconds
 
 if TYPE_CHECKING:
     from aidc.pipeline.runner import PipelineRunner, RunObserver, RunResult
+    from aidc.services.energy import EnergyService
     from aidc.serving.deployments import Deployments
 
 JSON = dict[str, Any]
@@ -35,10 +36,12 @@ class Runs:
         guard: Guard,
         settings: Settings,
         serving: Callable[[], Deployments],
+        energy: Callable[[], EnergyService] | None = None,
     ) -> None:
-        """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys."""
+        """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys; ``energy``:
+        what works out a run's kWh and gCO2e (run_details and the report show them)."""
         self.store, self.artifacts, self.guard, self.settings = store, artifacts, guard, settings
-        self._serving = serving
+        self._serving, self._energy = serving, energy
 
     # -- running
     def data_roots(self, project: str) -> tuple[str, ...]:
@@ -132,7 +135,8 @@ class Runs:
         run = self.guard.visible(
             access, "runs:read", "run", details["run"], "runs.read", f"run {run_id}", not_found("run", run_id)
         )
-        return details | {"run": run}
+        energy = self._energy().run_energy(run) if self._energy is not None else None
+        return details | {"run": run, "energy": energy}
 
     def run_report(self, access: Access, run_id: str, dest: Path | None = None) -> Path:
         """The run's HTML report, written (again) where the store's host keeps it, or at ``dest``."""
@@ -142,4 +146,7 @@ class Runs:
         self.guard.visible(
             access, "runs:read", "run", run.to_json(), "runs.read", f"run {run_id}", not_found("run", run_id)
         )
-        return save_run_report(self.store, run.id, dest or self.settings.home / "runs" / run.id / "report.html")
+        energy = self._energy().run_energy(run.to_json()) if self._energy is not None else None
+        return save_run_report(
+            self.store, run.id, dest or self.settings.home / "runs" / run.id / "report.html", energy=energy
+        )
