@@ -258,7 +258,7 @@ class Evaluator:
                 "severity": rule.severity,
                 "labels": labels,
                 "project": a.labels.get("project") or rule.labels.get("project"),
-                "runbook": rule.runbook,
+                "runbook": rule.fill(rule.runbook, a.labels, a.value),
                 "threshold": None if rule.expr.kind == "absent" else rule.expr.value,
                 "started_at": _utc(a.started),
             }

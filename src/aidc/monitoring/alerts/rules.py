@@ -129,11 +129,14 @@ class AlertRule(_Spec):
 
     def describe(self, group: dict[str, str], value: float) -> str:
         """The summary with the group's labels, the value and the threshold filled in (unknown names stay as written)."""
+        return self.fill(self.summary, group, value) if self.summary else _default_summary(self, group, value)
+
+    def fill(self, text: str, group: dict[str, str], value: float) -> str:
         fields: dict[str, object] = {**group, "value": value, "threshold": self.expr.value, "rule": self.name}
         try:
-            return self.summary.format_map(_Keep(fields)) if self.summary else _default_summary(self, group, value)
-        except (ValueError, TypeError, IndexError):
-            return self.summary
+            return text.format_map(_Keep(fields))
+        except (ValueError, TypeError, IndexError, KeyError):
+            return text
 
 
 class _Keep(dict[str, object]):

@@ -1,0 +1,51 @@
+"""The server's own records as readings the rules judge like any metric: a job that failed, how long the oldest
+queued job of each project has waited, and how long a running job has gone without progress (its log silent).
+
+Each is a Sample made at evaluation time (``node`` "control-plane"), labelled by project and job, so job rules are
+written, grouped, routed and silenced exactly as the hardware rules are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aidc.store.metadata import MetadataStore
+from aidc.store.metadata.records import Sample, label_text
+
+NODE = "control-plane"
+FAILED_WITHIN_S = 900.0  # a failed job is reported while its failure is this recent (the JobFailed rule's window)
+
+
+def job_signals(store: MetadataStore, log_of: Callable[[str], Path] | None = None) -> Callable[[float], list[Sample]]:
+    """A signal for the alert runner. ``log_of``: a job id → its log file (progress = the log's last write)."""
+
+    def read(now: float) -> list[Sample]:
+        out: list[Sample] = []
+        since = datetime.fromtimestamp(now - FAILED_WITHIN_S, UTC)
+        for job in store.list_jobs(states=("failed",), since=since, limit=1000):
+            if job.finished_at is not None and job.finished_at >= since:
+                labels = label_text({"project": job.project, "job": job.id})
+                out.append(Sample(NODE, "aidc_job_failed", 1.0, now, labels, source="jobs"))
+        waits: dict[str, float] = {}
+        for job in store.list_jobs(states=("queued",), limit=10_000):
+            waits[job.project] = max(waits.get(job.project, 0.0), now - job.created_at.timestamp())
+        for project, wait in waits.items():
+            out.append(
+                Sample(NODE, "aidc_queue_wait_seconds", wait, now, label_text({"project": project}), source="jobs")
+            )
+        if log_of is not None:
+            for job in store.list_jobs(states=("running",), limit=10_000):
+                try:
+                    last = os.stat(log_of(job.id)).st_mtime
+                except OSError:
+                    last = (job.started_at or job.updated_at).timestamp()
+                labels = label_text({"project": job.project, "job": job.id})
+                out.append(
+                    Sample(NODE, "aidc_job_progress_age_seconds", max(0.0, now - last), now, labels, source="jobs")
+                )
+        return out
+
+    return read
