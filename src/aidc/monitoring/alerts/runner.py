@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from aidc.facility.model import Facility
 
 log = logging.getLogger("aidc.alerts")
-PULL_OVERLAP_S = 30.0  # re-read this far back each pull: a collector's write that lands late is still seen
+PULL_OVERLAP_S = 5.0  # re-read this far back each pull: a collector's write that lands late (its clock, then its
+# transaction) is still seen; readings already held are skipped by time
 
 
 class AlertSite(RuleFile):
