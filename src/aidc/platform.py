@@ -8,7 +8,7 @@ open and `import aidc` stays cheap.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aidc.settings import Settings
 
@@ -103,6 +103,7 @@ class Platform:
             self.settings,
             serving=lambda: self.serving,
             energy=lambda: self.energy,
+            collector=self._local_collector,
         )
 
     @cached_property
@@ -138,6 +139,11 @@ class Platform:
         from aidc.facility.loader import load_facility
 
         return load_facility(self.settings.facility)
+
+    def _local_collector(self) -> Any:
+        from aidc.monitoring.collector import local_collector
+
+        return local_collector(self.metadata, self.settings, self.facility)
 
     @cached_property
     def nodes(self) -> Nodes:

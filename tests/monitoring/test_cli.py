@@ -58,3 +58,15 @@ def test_energy_report_prints_the_kpis_and_refuses_a_bad_period() -> None:
     assert "ISO/IEC 30134" in aidc("energy", "report")
     out = aidc("energy", "report", "--period", "a month", code=2)
     assert "bad period" in out and "30d" in out
+
+
+def test_top_shows_each_node_in_its_rack_with_the_power_total() -> None:
+    from aidc.monitoring.collector import local_collector
+    from aidc.platform import Platform
+
+    platform = Platform()
+    local_collector(platform.metadata, platform.settings, platform.facility).collect_once()
+    platform.close()
+    out = aidc("top", "--once")
+    assert "aidc top" in out and "1/3 nodes up" in out and "kW (partly modelled)" in out
+    assert "gpu-001" in out and "lab-rack" in out and "(modelled)" in out

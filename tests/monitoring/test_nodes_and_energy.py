@@ -232,3 +232,17 @@ def test_a_run_without_power_readings_says_why_it_has_no_energy(platform: Platfo
     platform.metadata.create_run("run-x", "digits", {}, None)
     energy = LocalClient(platform).run_details("run-x")["energy"]
     assert energy["kwh"] is None and "no power readings" in energy["why"]
+
+
+def test_a_run_outside_the_queue_samples_this_host_and_reports_its_kwh_and_gco2e(
+    platform: Platform, tmp_path: Path
+) -> None:
+    from aidc.security.roles import local_access
+
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text('pipeline: digits-data\nstages:\n  - {name: data, uses: data, with: {source: "sklearn:digits"}}\n')
+    run = platform.runs.run_pipeline(local_access(), spec)
+    energy = LocalClient(platform).run_details(run.run_id)["energy"]
+    # no server sampled this host, so the run did, for its own time: modelled power (no sensor here)
+    assert energy["kwh"] > 0 and energy["gco2e"] == pytest.approx(energy["kwh"] * 400, rel=1e-3)
+    assert energy["measured"] is False and "outside the queue" in energy["basis"]

@@ -67,7 +67,79 @@ def _period_days(text: str) -> float:
     return value * {"h": 1 / 24, "d": 1.0, "w": 7.0}[unit]
 
 
+def top_frame(nodes: list[dict[str, Any]], jobs: list[dict[str, Any]], where: str) -> Any:
+    """One frame of `aidc top`: nodes by rack with CPU, memory, GPUs and power, then the running jobs."""
+    from rich.console import Group
+    from rich.text import Text
+
+    watts = [n["telemetry"]["power_watts"] for n in nodes if "power_watts" in (n.get("telemetry") or {})]
+    modelled = any(not n["telemetry"].get("power_measured", True) for n in nodes if n.get("telemetry"))
+    head = Text.assemble(
+        ("aidc top", "bold"),
+        f"  {where}  ·  {sum(1 for n in nodes if n['status'] == 'up')}/{len(nodes)} nodes up  ·  ",
+        (f"{sum(watts) / 1000:.2f} kW", "bold"),
+        " (partly modelled)" if modelled else "",
+        f"  ·  {len(jobs)} jobs running",
+    )
+    t = table(None, ["rack", "node", "state", "cpu %", "mem GiB", "GPU util", "GPU °C", "power", "inlet"], [])
+    for n in nodes:
+        tel = n.get("telemetry") or {}
+        gpus = tel.get("gpus") or []
+        t.add_row(
+            n.get("rack") or "-",
+            n["name"],
+            _state(n),
+            f"{tel['cpu_utilisation'] * 100:.0f}" if "cpu_utilisation" in tel else "-",
+            f"{_gib(tel.get('memory_used_bytes'))}/{_gib(tel.get('memory_total_bytes') or n.get('memory_bytes'))}",
+            " ".join(f"{g.get('utilisation_ratio', 0) * 100:.0f}%" for g in gpus) or "-",
+            " ".join(f"{g['temperature_celsius']:.0f}" for g in gpus if "temperature_celsius" in g) or "-",
+            _power(tel),
+            f"{tel['inlet_celsius']:.1f} °C" if "inlet_celsius" in tel else "-",
+        )
+    j = table(None, ["job", "project", "pipeline", "workers", "CPUs", "GPUs", "since"], [])
+    for job in jobs:
+        j.add_row(
+            job["id"],
+            job["project"],
+            job["pipeline"],
+            str(job["workers"]),
+            f"{job['cpus'] * job['workers']:g}",
+            f"{job['gpus'] * job['workers']:g}",
+            (job.get("started_at") or "")[:19],
+        )
+    return Group(head, t, j)
+
+
 def register(app: typer.Typer) -> None:
+    @app.command("top")
+    @handles_errors
+    def top(
+        interval: float = typer.Option(2.0, "--interval", "-n", min=0.5, help="Seconds between refreshes."),
+        once: bool = typer.Option(False, "--once", help="Print one frame and exit."),
+    ) -> None:
+        """Live view of the data center: nodes by rack (CPU, memory, GPUs, power), and the running jobs."""
+        import time
+
+        from rich.live import Live
+
+        from aidc.cli.connect import open_client
+
+        with closing(open_client()) as client:
+
+            def frame() -> Any:
+                return top_frame(client.list_nodes(), client.list_jobs(state="running"), client.where)
+
+            if once:
+                console.print(frame())
+                return
+            with Live(frame(), console=console, refresh_per_second=4, screen=False) as live:
+                try:
+                    while True:
+                        time.sleep(interval)
+                        live.update(frame())
+                except KeyboardInterrupt:
+                    pass
+
     nodes = typer.Typer(help="Nodes: inventory, live telemetry, cordon, drain, uncordon.", no_args_is_help=True)
     app.add_typer(nodes, name="nodes")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,12 @@ class Runs:
         settings: Settings,
         serving: Callable[[], Deployments],
         energy: Callable[[], EnergyService] | None = None,
+        collector: Callable[[], Any] | None = None,
     ) -> None:
         """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys; ``energy``:
         what works out a run's kWh and gCO2e (run_details and the report show them)."""
         self.store, self.artifacts, self.guard, self.settings = store, artifacts, guard, settings
-        self._serving, self._energy = serving, energy
+        self._serving, self._energy, self._collector = serving, energy, collector
 
     # -- running
     def data_roots(self, project: str) -> tuple[str, ...]:
@@ -90,6 +92,7 @@ class Runs:
     ) -> RunResult:
         """Run (or resume) a pipeline to its end; raises StageFailed/GateFailed when a stage fails. Audited either way."""
         target = f"run {resume}" if resume else f"pipeline {path}"
+        collector = self._sampling()
         try:
             result = self.runner(access, observer).run(path, resume=resume, force=force, serve=serve)
         except AidcError as exc:
@@ -103,6 +106,13 @@ class Runs:
                 stage=getattr(exc, "stage", None),
             )
             raise
+        finally:
+            if collector is not None:
+                collector.stop()
+                try:
+                    collector.collect_once()  # the run's last reading: its energy covers it to the end
+                except Exception:  # the run's outcome matters more than one sample
+                    pass
         models = [
             o["model"]["ref"]
             for o in result.outputs.values()
@@ -118,6 +128,22 @@ class Runs:
             serving=[d["url"] for d in result.serving],
         )
         return result
+
+    def _sampling(self) -> Any:
+        """A collector sampling this host while the run goes on, unless one already does (a server on this store):
+        the run's energy needs power readings over its time. None when there is nothing to start."""
+        if self._collector is None:
+            return None
+        collector = self._collector()
+        fresh = self.store.query_samples(
+            node=collector.node, metric="node_cpu_utilisation_ratio", since=time.time() - 3 * collector.interval_s
+        )
+        if fresh:
+            return None
+        collector.fold = None  # retention is the server's
+        collector.collect_once()
+        collector.start()
+        return collector
 
     # -- reading
     def list_runs(
