@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         if alerts:  # built now: a mistake in the site's alerts file stops the start, with its file:line:col
             from aidc.jobs.launcher import LOG_NAME, job_dir
             from aidc.monitoring.alerts.runner import build_runner, load_site
-            from aidc.monitoring.alerts.signals import job_signals
+            from aidc.monitoring.alerts.signals import job_signals, serving_signals
 
             home = platform.settings.home
             runner = build_runner(
@@ -91,7 +91,16 @@ def register(app: typer.Typer) -> None:
                 platform.facility,
                 load_site(platform.settings.alert_rules or None),
                 interval_s=platform.settings.alerts_interval_s,
-                signals=[job_signals(platform.metadata, lambda job: job_dir(home, job) / LOG_NAME)],
+                signals=[
+                    job_signals(platform.metadata, lambda job: job_dir(home, job) / LOG_NAME),
+                    serving_signals(
+                        lambda: [
+                            (d.name, d.project, d.url)
+                            for d in platform.metadata.list_deployments(status="running")
+                            if d.controller  # a managed deployment: its URL is a router with /-/stats
+                        ]
+                    ),
+                ],
             )
             err_console.print(f"alerts: {len(runner.evaluator.rules)} rules", highlight=False)
         created = prepare_server(platform.settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
