@@ -73,7 +73,12 @@ def register(app: typer.Typer) -> None:
     @alerts.command("list")
     @handles_errors
     def list_(
-        state: str = typer.Option(None, "--state", "-s", help="pending, firing, resolved or inactive."),
+        state: str = typer.Option(
+            None,
+            "--state",
+            "-s",
+            help="pending, firing, resolved or inactive (cleared before it fired; not listed otherwise).",
+        ),
         limit: int = typer.Option(100, "--limit", "-n", help="At most this many, newest first."),
         silences: bool = typer.Option(False, "--silences", help="List the silences in force instead."),
         as_json: bool = JSON,

@@ -70,9 +70,9 @@ class AlertService:
             raise InvalidInput(f"unknown alert state {state!r}", where="state", hint=f"one of {', '.join(STATES)}")
         if not 1 <= limit <= 10_000:
             raise InvalidInput(f"limit {limit} is out of range", where="limit", hint="1 to 10000")
-        alerts = self.store.list_alerts(
-            states=(state,) if state else None, projects=self.guard.projects(access, "alerts:read"), limit=limit
-        )
+        # inactive (cleared before it fired) only when asked for: it never notified anyone
+        states = (state,) if state else ("pending", "firing", "resolved")
+        alerts = self.store.list_alerts(states=states, projects=self.guard.projects(access, "alerts:read"), limit=limit)
         return [a.to_json() for a in alerts]
 
     def show(self, access: Access, alert_id: str) -> JSON:
