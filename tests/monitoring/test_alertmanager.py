@@ -33,7 +33,7 @@ def _wait(check: Any, what: str, deadline_s: float = READY_S) -> Any:
             got = check()
             if got:
                 return got
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):  # still starting: not an answer, or not JSON yet
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {deadline_s:.0f} s")

@@ -33,7 +33,7 @@ def _firing(url: str, name: str) -> list[dict[str, Any]]:
             found = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
             if found:
                 return found
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError, KeyError):  # still starting: "Service Unavailable", not JSON
             pass
         time.sleep(0.5)
     raise AssertionError(f"Prometheus never fired {name}")
