@@ -21,6 +21,7 @@ from aidc.monitoring.alerts.rules import AlertRule, Expr
 from aidc.store.metadata.records import Alert, Sample, parse_labels
 
 Key = tuple[str, str]  # (node, labels text): one series of one metric
+STALE_S = 300.0  # an "average" rule's series count while their latest reading is this recent (Prometheus's 5m)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Evaluator:
         self.keep_s: dict[str, float] = {}  # metric → seconds of history its rules need (0: the latest only)
         for rule in self.rules:
             for metric in filter(None, (rule.expr.metric, rule.expr.divide_by)):
-                need = rule.expr.window_s if rule.expr.kind in ("average", "rate", "increase") else 0.0
+                need = rule.expr.window_s if rule.expr.kind in ("rate", "increase") else 0.0
                 self.keep_s[metric] = max(self.keep_s.get(metric, 0.0), need)
         self.series: dict[str, dict[Key, Series]] = {m: {} for m in self.keep_s}
         self._index: dict[str, dict[tuple[str, str], list[Series]]] = {}
@@ -94,6 +95,9 @@ class Evaluator:
             if want.startswith("=~")
         }
         self.active: dict[tuple[str, str], Active] = {}
+        # "average" rules: each group's aggregate, one point a round, over the rule's window — a day of PUE is a few
+        # thousand numbers, not a day of every node's readings
+        self._history: dict[tuple[str, str, tuple[str, ...]], deque[tuple[float, float]]] = {}
 
     @property
     def metrics(self) -> list[str]:
@@ -149,12 +153,9 @@ class Evaluator:
         if not points:
             return None
         window = expr.window_s
-        if expr.kind == "threshold":
+        if expr.kind in ("threshold", "average"):
             at, value = points[-1]
-            return value if now - at <= window else None
-        inside = [p for p in points if p[0] >= now - window]
-        if expr.kind == "average":
-            return sum(v for _, v in inside) / len(inside) if inside else None
+            return value if now - at <= (window if expr.kind == "threshold" else STALE_S) else None
         span = [p for p in points if p[0] <= now]
         if len(span) < 2 or now - span[-1][0] > window:
             return None
@@ -195,12 +196,35 @@ class Evaluator:
             out[group] = v
         return out
 
+    def _averaged(self, rule: AlertRule, metric: str, now: float) -> dict[tuple[str, ...], float]:
+        """Each group's aggregate now, added to its history; the mean of the history over the rule's window."""
+        out = {}
+        for group, value in self._groups(rule.expr, metric, now).items():
+            history = self._history.setdefault((rule.id, metric, group), deque())
+            if not history or history[-1][0] < now:
+                history.append((now, value))
+        cutoff = now - rule.expr.window_s
+        for (rid, m, group), history in list(self._history.items()):
+            if rid != rule.id or m != metric:
+                continue
+            while history and history[0][0] < cutoff:
+                history.popleft()
+            if history:
+                out[group] = sum(v for _, v in history) / len(history)
+            else:
+                del self._history[(rid, m, group)]
+        return out
+
     def conditions(self, rule: AlertRule, now: float) -> dict[tuple[str, ...], float]:
         """The groups where ``rule``'s expression holds now, with their values."""
         expr = rule.expr
-        values = self._groups(expr, expr.metric, now)
+        if expr.kind == "average":
+            values = self._averaged(rule, expr.metric, now)
+            below = self._averaged(rule, expr.divide_by, now) if expr.divide_by else {}
+        else:
+            values = self._groups(expr, expr.metric, now)
+            below = self._groups(expr, expr.divide_by, now) if expr.divide_by else {}
         if expr.divide_by:
-            below = self._groups(expr, expr.divide_by, now)
             values = {g: v / below[g] for g, v in values.items() if below.get(g)}
         if expr.kind == "absent":
             return {g: v for g, v in values.items() if v > expr.window_s}

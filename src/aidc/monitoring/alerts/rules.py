@@ -59,7 +59,8 @@ class Expr(_Spec):
     value: float = 0.0
     window: str = Field(
         "5m",
-        description="average/rate/increase: over this; absent: silent this long; threshold: older readings are stale",
+        description="average: the group's mean over this; rate/increase: over this; absent: silent this long; threshold: "
+        "older readings are stale",
     )
 
     @field_validator("window")
