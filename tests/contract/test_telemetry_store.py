@@ -66,12 +66,14 @@ class TelemetryStoreContract:
 
     def test_a_node_is_cordoned_drained_and_released(self, store: MetadataStore) -> None:
         assert store.cordoned_nodes() == set() and store.node_states() == []
-        state = store.set_node_state("gpu-001", cordoned=True, reason="fan swap", by="alice")
+        state = store.set_node_state("gpu-001", cordoned=True, reason="fan swap", by="alice", host="lab-box-7")
         assert (state.cordoned, state.drained, state.reason, state.changed_by) == (True, False, "fan swap", "alice")
+        assert state.host == "lab-box-7"
         store.set_node_state("gpu-002", cordoned=True, drained=True, by="bob")
         assert store.cordoned_nodes() == {"gpu-001", "gpu-002"}
         released = store.set_node_state("gpu-001", cordoned=False, drained=True, by="alice")
         assert not released.cordoned and not released.drained  # drained means nothing on a node that takes work
+        assert released.host == "lab-box-7"  # kept when a later change does not say
         assert store.cordoned_nodes() == {"gpu-002"}
         assert [s.node for s in store.node_states()] == ["gpu-001", "gpu-002"]
 

@@ -62,3 +62,27 @@ def test_a_cordoned_node_leaves_the_schedulers_capacity_and_takes_no_gang(ray_no
     assert not cluster.place_gang([{"CPU": 1.0, "GPU": 0.0}], timeout_s=2)  # only node held: nowhere to go
     cluster.cordon(set())
     assert cluster.place_gang([{"CPU": 1.0, "GPU": 0.0}], timeout_s=30)
+
+
+def test_a_replica_placed_off_held_nodes_does_not_start_on_a_cordoned_one(ray_node: str) -> None:
+    import ray
+
+    from aidc.cluster.inventory import held_ray_node_ids
+
+    here = socket.gethostname()
+    assert held_ray_node_ids(ray_nodes(), [("gpu-001", here)]) == [ray_node]  # held by its hostname
+    assert held_ray_node_ids(ray_nodes(), [("gpu-001", "elsewhere")]) == []
+
+    @ray.remote(num_cpus=0)
+    class Probe:
+        def node(self) -> str:
+            return str(ray.get_runtime_context().get_node_id())
+
+    # the selector the serving controller gives a new replica while the only node is cordoned: it waits
+    selector = {"ray.io/node-id": f"!in({ray_node})"}
+    held = Probe.options(scheduling_strategy="SPREAD", label_selector=selector).remote()  # type: ignore[attr-defined]
+    ready, _ = ray.wait([held.node.remote()], timeout=3)
+    assert ready == []
+    ray.kill(held)
+    free = Probe.remote()  # type: ignore[attr-defined]
+    assert ray.get(free.node.remote(), timeout=60) == ray_node

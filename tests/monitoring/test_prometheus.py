@@ -41,7 +41,7 @@ def _until(url: str, promql: str) -> list[dict[str, Any]]:
             found = _query(url, promql)
             if found:
                 return found
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError, KeyError):  # still starting: "Service Unavailable", not JSON
             pass
         time.sleep(0.5)
     raise AssertionError(f"Prometheus never answered {promql}")

@@ -206,3 +206,14 @@ def name_for_host(host: str, names: Mapping[str, str], facility: Facility | None
     """aidc's name for the node at ``host`` (a job's worker host): as node_name names it, without Ray labels."""
     bare = ComputeNode(host, None, "", True, 0.0, 0.0, None, 0.0)
     return node_name(bare, names, facility)
+
+
+def held_ray_node_ids(nodes: list[ComputeNode], held: Iterable[tuple[str, str]]) -> list[str]:
+    """The Ray node ids of the nodes an operator holds, given as (name, hostname) pairs: matched by hostname, its
+    first DNS label or the aidc.node label (what a process without the spec and the name map can tell)."""
+    keys = {k for pair in held for k in pair if k}
+    return sorted(
+        str(n.ray_node_id)
+        for n in nodes
+        if n.ray_node_id and (n.host in keys or n.host.split(".")[0] in keys or n.labels.get(NODE_LABEL) in keys)
+    )

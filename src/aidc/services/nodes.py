@@ -139,7 +139,12 @@ class Nodes:
         name = node["name"]
         with self.guard.audited(access, f"node.{verb}", f"node:{name}", reason=reason or None) as details:
             state = self.store.set_node_state(
-                name, cordoned=verb != "uncordon", drained=verb == "drain", reason=reason, by=access.principal
+                name,
+                cordoned=verb != "uncordon",
+                drained=verb == "drain",
+                reason=reason,
+                by=access.principal,
+                host=node["host"] or "",
             )
             moved = []
             if verb == "drain":

@@ -273,10 +273,19 @@ class DeploymentController:
                 num_gpus=float(d.resources.get("gpus", 0)),
                 max_restarts=-1,
                 scheduling_strategy="SPREAD",
+                # a node an operator cordoned or drained (`aidc nodes cordon`) takes no new replica
+                label_selector=self._off_held_nodes(),
             )
             .remote(spec, self.config.artifacts)
         )
         self.replicas[key] = ReplicaState(handle, time.monotonic())
+
+    def _off_held_nodes(self) -> dict[str, str] | None:
+        from aidc.cluster.inventory import held_ray_node_ids, ray_nodes
+
+        held = [(s.node, s.host) for s in self.store.node_states() if s.cordoned]
+        ids = held_ray_node_ids(ray_nodes(), held) if held else []
+        return {"ray.io/node-id": f"!in({','.join(ids)})"} if ids else None
 
     def _forget(self, key: Key, error: str | None = None) -> None:
         import ray

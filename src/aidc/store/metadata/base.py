@@ -375,7 +375,7 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def set_node_state(
-        self, node: str, *, cordoned: bool, drained: bool = False, reason: str = "", by: str = ""
+        self, node: str, *, cordoned: bool, drained: bool = False, reason: str = "", by: str = "", host: str = ""
     ) -> NodeState:
         """Cordon (no new jobs or replicas), drain, or release (``cordoned=False``) a node, by name."""
 

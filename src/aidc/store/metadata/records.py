@@ -318,6 +318,7 @@ class NodeState(Record):
     """An operator's hold on a node: cordoned (no new jobs or replicas), drained (its jobs asked to requeue)."""
 
     node: str
+    host: str
     cordoned: bool
     drained: bool
     reason: str

@@ -260,6 +260,7 @@ class NodeStateRow(Base):
 
     __tablename__ = "node_states"
     node: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200), default="")  # its hostname when held: what Ray knows it by
     cordoned: Mapped[bool] = mapped_column(default=False)
     drained: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(String(500), default="")

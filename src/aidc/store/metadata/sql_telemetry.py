@@ -139,9 +139,10 @@ class SqlTelemetry:
 
     # -- node states: an operator's cordon and drain
     def set_node_state(
-        self, node: str, *, cordoned: bool, drained: bool = False, reason: str = "", by: str = ""
+        self, node: str, *, cordoned: bool, drained: bool = False, reason: str = "", by: str = "", host: str = ""
     ) -> r.NodeState:
-        """Cordon (no new work), drain (cordoned, its work asked to move) or release ``node``; one row per node."""
+        """Cordon (no new work), drain (cordoned, its work asked to move) or release ``node``; one row per node.
+        ``host``: its hostname, what Ray knows it by (the serving controller keeps replicas off it by that)."""
         with self._session() as s:
             row = s.get(NodeStateRow, node)
             if row is None:
@@ -149,6 +150,8 @@ class SqlTelemetry:
                 s.add(row)
             row.cordoned, row.drained = cordoned, drained and cordoned
             row.reason, row.changed_by = reason[:500], by[:200]
+            if host or row.host is None:
+                row.host = host[:200]
             row.updated_at = datetime.now(UTC)
             s.flush()
             return r.NodeState.model_validate(row)

@@ -38,6 +38,7 @@ def upgrade() -> None:
     op.create_table(
         "node_states",
         sa.Column("node", sa.String(length=200), nullable=False),
+        sa.Column("host", sa.String(length=200), nullable=False),
         sa.Column("cordoned", sa.Boolean(), nullable=False),
         sa.Column("drained", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
