@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aidc.facility.model import Facility
     from aidc.security.oidc import OidcVerifier
     from aidc.security.service import Security
+    from aidc.services.alerts import AlertService
     from aidc.services.deployments import DeploymentService
     from aidc.services.energy import EnergyService
     from aidc.services.guard import Guard
@@ -159,6 +160,13 @@ class Platform:
         return EnergyService(
             self.metadata, self.guard, lambda: self.facility, self.settings, inventory=lambda: self.nodes.inventory()
         )
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        """The data center's alerts and silences, and the rules as a Prometheus rule file."""
+        from aidc.services.alerts import AlertService
+
+        return AlertService(self.metadata, self.guard, lambda: self.facility, self.settings)
 
     def close(self) -> None:
         if "metadata" in self.__dict__:

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     telemetry_interval_s: float = Field(10.0, ge=0.5, le=3600, description="how often the collector samples each node")
     redfish_url: str = Field("", description="this host's BMC (Redfish) the server's collector reads, if any")
+    alert_rules: str = Field(
+        "",
+        description="a site's alerts file (YAML): rules added to the shipped and facility-derived ones, notifiers, routes",
+    )
+    alerts_interval_s: float = Field(10.0, ge=0.5, le=3600, description="how often the server judges the alert rules")
     stop_checkpoint_s: float = Field(
         60.0,
         ge=0,

@@ -116,6 +116,14 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("POST", f"{API}/nodes/{{name}}/{{verb}}"): Sample(f"{API}/nodes/{HOST}/uncordon", {"reason": "matrix"}),
         ("GET", f"{API}/energy"): Sample(f"{API}/energy?period_days=1"),
         ("GET", "/metrics"): Sample("/metrics"),
+        # the data center's alerts (none recorded here: show and ack answer 404 to whoever may ask)
+        ("GET", f"{API}/alerts"): Sample(f"{API}/alerts"),
+        ("GET", f"{API}/alerts/{{alert_id}}"): Sample(f"{API}/alerts/no-such-alert"),
+        ("POST", f"{API}/alerts/{{alert_id}}/ack"): Sample(f"{API}/alerts/no-such-alert/ack"),
+        ("GET", f"{API}/silences"): Sample(f"{API}/silences"),
+        ("POST", f"{API}/silences"): Sample(f"{API}/silences", {"matchers": {"rack": f"r{n}"}, "duration_s": 60}),
+        ("DELETE", f"{API}/silences/{{silence_id}}"): Sample(f"{API}/silences/no-such-silence"),
+        ("GET", f"{API}/alert-rules/prometheus"): Sample(f"{API}/alert-rules/prometheus"),
         ("GET", f"{API}/keys"): Sample(f"{API}/keys"),
         ("POST", f"{API}/keys/rotate"): Sample(f"{API}/keys/rotate", {"keep_old": False}),
     }
@@ -270,6 +278,12 @@ SPOT_CHECKS: list[tuple[str, str, str, str, Callable[[int], bool]]] = [
     ("operator@alpha", "POST", "/api/v1/keys/rotate", "alpha", lambda s: s == 403),
     ("admin@*", "GET", "/api/v1/keys", "alpha", lambda s: s == 200),
     ("admin@*", "POST", "/api/v1/keys/rotate", "alpha", lambda s: s == 200),
+    # alerts: every role sees them; silencing what the whole data center is told takes an operator on every project
+    ("viewer@alpha", "GET", "/api/v1/alerts", "alpha", lambda s: s == 200),
+    ("viewer@alpha", "POST", "/api/v1/silences", "alpha", lambda s: s == 403),
+    ("operator@alpha", "POST", "/api/v1/silences", "alpha", lambda s: s == 403),
+    ("admin@*", "POST", "/api/v1/silences", "alpha", lambda s: s == 200),
+    ("viewer@alpha", "POST", "/api/v1/alerts/{alert_id}/ack", "alpha", lambda s: s == 403),
 ]
 
 

@@ -14,6 +14,7 @@ import re
 import secrets
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,9 @@ VOLATILE = {
     "from",
     "changed_by",
     "age_s",
+    "created_by",
+    "ended_by",
+    "ended_at",
 }
 Case = Callable[[Client, str], Any]
 TAGS = re.compile(r"(local|remote)\d+")  # what a case puts in the names it creates, on each client
@@ -78,6 +82,9 @@ def normal(value: Any) -> Any:
     if isinstance(value, Path):
         return "a path" if value.is_file() else "no file"
     return value
+
+
+PARITY_ALERT = "parity-alert-1"  # a firing alert the fixture writes into the store both clients read
 
 
 def job_of(client: Client, tag: str) -> str:
@@ -136,6 +143,20 @@ CASES: dict[str, list[Case]] = {
         lambda c, t: sorted(c.energy_report(period_days=1)),
         lambda c, t: c.energy_report(period_days=0),
     ],
+    "list_alerts": [lambda c, t: c.list_alerts(), lambda c, t: c.list_alerts(state="bogus")],
+    "show_alert": [lambda c, t: c.show_alert(PARITY_ALERT), lambda c, t: c.show_alert("no-such-alert")],
+    "ack_alert": [lambda c, t: c.ack_alert(PARITY_ALERT), lambda c, t: c.ack_alert("no-such-alert")],
+    "list_silences": [lambda c, t: c.list_silences(include_ended=True)],
+    "silence_alerts": [
+        lambda c, t: c.silence_alerts({"rack": f"r-{t}", "node": "=~gpu-.*"}, duration_s=3600, comment="parity"),
+        lambda c, t: c.silence_alerts({}, duration_s=60),
+        lambda c, t: c.silence_alerts({"rack": "r1"}, duration_s=-1),
+    ],
+    "unsilence": [
+        lambda c, t: c.unsilence(c.silence_alerts({"node": f"n-{t}"}, duration_s=60)["id"]),
+        lambda c, t: c.unsilence("no-such-silence"),
+    ],
+    "export_alert_rules": [lambda c, t: c.export_alert_rules()],
     "key_status": [lambda c, t: c.key_status()],
     "rotate_keys": [lambda c, t: c.rotate_keys()],
 }
@@ -159,6 +180,24 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCli
     home = tmp_path_factory.mktemp("client-parity") / "home"
     platform = Platform(Settings(home=home))
     record_sample_runs(platform.metadata)
+    platform.metadata.save_alerts(
+        [
+            {
+                "id": PARITY_ALERT,
+                "fingerprint": "fp",
+                "rule": "RackPowerOverBudget:r1",
+                "origin": "facility",
+                "severity": "critical",
+                "state": "firing",
+                "labels": {"alertname": "RackPowerOverBudget", "rack": "r1"},
+                "summary": "rack r1 draws 11 kW",
+                "value": 11_000.0,
+                "threshold": 10_000.0,
+                "started_at": datetime(2026, 12, 5, 9, 0, tzinfo=UTC),
+                "fired_at": datetime(2026, 12, 5, 9, 2, tzinfo=UTC),
+            }
+        ]
+    )
     platform.close()
     proc, server = start_server(home, secrets.token_urlsafe(32), "--no-jobs")
     local = LocalClient(Platform(Settings(home=home)))

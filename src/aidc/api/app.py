@@ -18,7 +18,7 @@ from aidc import __version__
 from aidc.api.auth import authorize
 from aidc.api.gate import FrontDoor
 from aidc.api.read_cache import ReadCache
-from aidc.api.routes import audit, deployments, jobs, keys, nodes, records, security
+from aidc.api.routes import alerts, audit, deployments, jobs, keys, nodes, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError, RateLimited
 from aidc.security.policy import required_permission, unpoliced
@@ -119,10 +119,12 @@ def create_app(
     prune_every_s: float | None = None,
     scheduler: Any = None,
     telemetry: Any = None,
+    alert_runner: Any = None,
 ) -> FastAPI:
     """The API over ``platform``; with ``prune_every_s``, audit retention runs that often while it serves;
     with a ``scheduler`` (aidc.jobs.scheduler.Scheduler), it runs queued jobs while the app serves; with
-    ``telemetry`` (aidc.monitoring.collector.NodeCollector), it samples this host while the app serves."""
+    ``telemetry`` (aidc.monitoring.collector.NodeCollector), it samples this host while the app serves; with
+    ``alert_runner`` (aidc.monitoring.alerts.runner.AlertRunner), it judges the alert rules while the app serves."""
     from aidc.platform import Platform
 
     platform = platform or Platform()
@@ -137,7 +139,11 @@ def create_app(
             platform.jobs.wake = platform.nodes.wake = scheduler.wake
         if telemetry is not None:
             telemetry.start()
+        if alert_runner is not None:
+            alert_runner.start()
         yield
+        if alert_runner is not None:
+            alert_runner.stop()
         if telemetry is not None:
             telemetry.stop()
         if scheduler is not None:
@@ -160,7 +166,7 @@ def create_app(
     )
     app.state.services = platform  # the routes see the services, never the composition root
     app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
-    for module in (records, deployments, security, audit, jobs, keys, nodes):
+    for module in (records, deployments, security, audit, jobs, keys, nodes, alerts):
         app.include_router(module.router)
     app.include_router(nodes.metrics_router)
     _install_error_handlers(app)

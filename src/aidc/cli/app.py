@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "keys",
     "jobs",
     "nodes",
+    "alerts",
 ]
 
 

@@ -34,6 +34,15 @@ def register(app: typer.Typer) -> None:
         telemetry: bool = typer.Option(
             True, "--telemetry/--no-telemetry", help="Sample this host's telemetry (AIDC_TELEMETRY_INTERVAL_S)."
         ),
+        alert_rules: Path = typer.Option(
+            None,
+            "--alert-rules",
+            help="A site's alerts file: rules added to the shipped and facility-derived ones, notifiers and routes "
+            "(default: AIDC_ALERT_RULES).",
+        ),
+        alerts: bool = typer.Option(
+            True, "--alerts/--no-alerts", help="Judge the alert rules every AIDC_ALERTS_INTERVAL_S and notify."
+        ),
         jobs: bool = typer.Option(
             True,
             "--jobs/--no-jobs",
@@ -66,6 +75,34 @@ def register(app: typer.Typer) -> None:
                 f"{sum(1 for _ in platform.facility.racks())} racks",
                 highlight=False,
             )
+        runner = None
+        if alert_rules is not None:
+            if not alert_rules.is_file():
+                raise NotFound(f"no such alerts file: {alert_rules}", hint="check the path (or unset --alert-rules)")
+            platform.settings.alert_rules = str(alert_rules)
+        if alerts:  # built now: a mistake in the site's alerts file stops the start, with its file:line:col
+            from aidc.jobs.launcher import LOG_NAME, job_dir
+            from aidc.monitoring.alerts.runner import build_runner, load_site
+            from aidc.monitoring.alerts.signals import job_signals, serving_signals
+
+            home = platform.settings.home
+            runner = build_runner(
+                platform.metadata,
+                platform.facility,
+                load_site(platform.settings.alert_rules or None),
+                interval_s=platform.settings.alerts_interval_s,
+                signals=[
+                    job_signals(platform.metadata, lambda job: job_dir(home, job) / LOG_NAME),
+                    serving_signals(
+                        lambda: [
+                            (d.name, d.project, d.url)
+                            for d in platform.metadata.list_deployments(status="running")
+                            if d.controller  # a managed deployment: its URL is a router with /-/stats
+                        ]
+                    ),
+                ],
+            )
+            err_console.print(f"alerts: {len(runner.evaluator.rules)} rules", highlight=False)
         created = prepare_server(platform.settings)  # server mode: artifacts encrypted unless AIDC_ENCRYPTION=off
         if created:
             err_console.print(created, highlight=False)
@@ -104,7 +141,9 @@ def register(app: typer.Typer) -> None:
                 actors = start_cluster_collectors(address, platform.metadata, platform.settings, platform.facility)
                 err_console.print(f"telemetry: collectors on {len(actors)} more Ray node(s)", highlight=False)
         uvicorn.run(
-            create_app(platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector),
+            create_app(
+                platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector, alert_runner=runner
+            ),
             host=host,
             port=port,
             ssl_certfile=str(tls_cert) if tls_cert else None,

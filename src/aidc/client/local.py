@@ -191,6 +191,28 @@ class LocalClient:
     def energy_report(self, *, period_days: float = 30.0, project: str | None = None) -> JSON:
         return self.services.energy.report(self.access, period_days=period_days, project=project)
 
+    # -- alerts
+    def list_alerts(self, *, state: str | None = None, limit: int = 100) -> list[JSON]:
+        return self.services.alerts.list(self.access, state=state, limit=limit)
+
+    def show_alert(self, alert_id: str) -> JSON:
+        return self.services.alerts.show(self.access, alert_id)
+
+    def ack_alert(self, alert_id: str) -> JSON:
+        return self.services.alerts.ack(self.access, alert_id)
+
+    def list_silences(self, *, include_ended: bool = False) -> list[JSON]:
+        return self.services.alerts.silences(self.access, active=not include_ended)
+
+    def silence_alerts(self, matchers: dict[str, str], *, duration_s: float, comment: str = "") -> JSON:
+        return self.services.alerts.silence(self.access, matchers, duration_s=duration_s, comment=comment)
+
+    def unsilence(self, silence_id: str) -> JSON:
+        return self.services.alerts.unsilence(self.access, silence_id)
+
+    def export_alert_rules(self) -> str:
+        return self.services.alerts.prometheus_rules(self.access)
+
     # -- master keys of artifact encryption (the key file is this host's)
     def key_status(self) -> JSON:
         return self.services.keys.status()

@@ -356,6 +356,33 @@ class RemoteClient:
             params["project"] = project
         return self._object("GET", "energy", params=params)
 
+    # -- alerts
+    def list_alerts(self, *, state: str | None = None, limit: int = 100) -> list[JSON]:
+        params: dict[str, Any] = {"limit": limit}
+        if state is not None:
+            params["state"] = state
+        return self._objects("GET", "alerts", params=params)
+
+    def show_alert(self, alert_id: str) -> JSON:
+        return self._object("GET", "alerts", alert_id)
+
+    def ack_alert(self, alert_id: str) -> JSON:
+        return self._object("POST", "alerts", alert_id, "ack")
+
+    def list_silences(self, *, include_ended: bool = False) -> list[JSON]:
+        return self._objects("GET", "silences", params={"include_ended": include_ended})
+
+    def silence_alerts(self, matchers: dict[str, str], *, duration_s: float, comment: str = "") -> JSON:
+        body = {"matchers": matchers, "duration_s": duration_s, "comment": comment}
+        return self._object("POST", "silences", json=body)
+
+    def unsilence(self, silence_id: str) -> JSON:
+        return self._object("DELETE", "silences", silence_id)
+
+    def export_alert_rules(self) -> str:
+        text: str = self._call("GET", "alert-rules", "prometheus", raw=True)
+        return text
+
     def key_status(self) -> JSON:
         return self._object("GET", "keys", timeout=self._patient())
 

@@ -49,6 +49,14 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", f"{API}/nodes/{{name}}/{{verb}}"): "nodes:manage",
     ("GET", f"{API}/energy"): "nodes:read",
     ("GET", "/metrics"): "nodes:read",
+    # alerts: the data center's and the caller's projects'; operators acknowledge and silence
+    ("GET", f"{API}/alerts"): "alerts:read",
+    ("GET", f"{API}/alerts/{{alert_id}}"): "alerts:read",
+    ("POST", f"{API}/alerts/{{alert_id}}/ack"): "alerts:manage",
+    ("GET", f"{API}/silences"): "alerts:read",
+    ("POST", f"{API}/silences"): "alerts:manage",
+    ("DELETE", f"{API}/silences/{{silence_id}}"): "alerts:manage",
+    ("GET", f"{API}/alert-rules/prometheus"): "alerts:read",
     # administration
     ("POST", f"{API}/projects"): "projects:admin",
     ("POST", f"{API}/projects/{{name}}/records"): "projects:admin",

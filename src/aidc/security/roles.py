@@ -22,6 +22,7 @@ PROJECT_PERMISSIONS = (
     "jobs:submit",
     "jobs:cancel",
     "nodes:read",  # the data center's nodes, power and energy: held in any project, it shows them all
+    "alerts:read",  # the data center's alerts (and those of the projects held): held in any project
 )
 # Not about any one project's records: only a role bound on every project ("*") grants these.
 GLOBAL_PERMISSIONS = (
@@ -31,6 +32,7 @@ GLOBAL_PERMISSIONS = (
     "quotas:admin",
     "keys:admin",
     "nodes:manage",  # cordon, drain, uncordon: every project's work moves
+    "alerts:manage",  # acknowledge, silence: what the whole data center is told
 )
 PERMISSIONS = PROJECT_PERMISSIONS + GLOBAL_PERMISSIONS
 # What a token's scopes may name: everything, one permission, or one area (models:* = models:read + models:promote).
@@ -49,6 +51,8 @@ ROLES: dict[str, frozenset[str]] = {
             "jobs:cancel",
             "nodes:read",
             "nodes:manage",
+            "alerts:read",
+            "alerts:manage",
         }
     ),
     "researcher": frozenset(
@@ -62,9 +66,12 @@ ROLES: dict[str, frozenset[str]] = {
             "jobs:submit",
             "jobs:cancel",
             "nodes:read",
+            "alerts:read",
         }
     ),
-    "viewer": frozenset({"runs:read", "datasets:read", "models:read", "deployments:read", "jobs:read", "nodes:read"}),
+    "viewer": frozenset(
+        {"runs:read", "datasets:read", "models:read", "deployments:read", "jobs:read", "nodes:read", "alerts:read"}
+    ),
 }
 PRINCIPAL_KINDS = ("user", "service")
 # Names of users, service accounts and projects: they appear in URLs, audit targets and role bindings.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from aidc.security.oidc import OidcVerifier
     from aidc.security.service import Security
+    from aidc.services.alerts import AlertService
     from aidc.services.deployments import DeploymentService
     from aidc.services.energy import EnergyService
     from aidc.services.jobs import Jobs
@@ -51,6 +52,8 @@ class Services(Protocol):
     def nodes(self) -> Nodes: ...
     @property
     def energy(self) -> EnergyService: ...
+    @property
+    def alerts(self) -> AlertService: ...
     def close(self) -> None: ...
 
 

@@ -32,6 +32,8 @@ _LISTED_WITH = {
     "job": "list jobs with `aidc jobs list`",
     "project": "list projects with `aidc projects list`",
     "node": "list nodes with `aidc nodes list`",
+    "alert": "list alerts with `aidc alerts list`",
+    "silence": "list silences with `aidc alerts list --silences`",
 }
 
 

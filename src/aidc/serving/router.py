@@ -89,8 +89,12 @@ class VersionWindow:
 
     def to_dict(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
-        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000 if ordered else None
-        return {"requests": self.requests, "errors": self.errors, "p95_ms": p95}
+
+        def pct(q: float) -> float | None:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else None
+
+        # p99: what the serving SLO alert judges (monitoring/alerts/signals.py)
+        return {"requests": self.requests, "errors": self.errors, "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
 
 
 class RouteTable:

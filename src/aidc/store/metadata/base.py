@@ -5,9 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from aidc.store.metadata.records import (
+    Alert,
     Artifact,
     DatasetVersion,
     Deployment,
@@ -21,6 +23,7 @@ from aidc.store.metadata.records import (
     PipelineRun,
     ProjectQuota,
     Sample,
+    Silence,
     StageRun,
     key_metrics,
 )
@@ -380,6 +383,42 @@ class MetadataStore(ABC):
     def node_states(self) -> list[NodeState]: ...
     @abstractmethod
     def cordoned_nodes(self) -> set[str]: ...
+
+    # -- alerts: history (pending → firing → resolved, acknowledged) and silences
+    @abstractmethod
+    def save_alerts(self, alerts: Iterable[dict[str, Any]]) -> None:
+        """Insert or update alerts by ``id`` (one transaction): what the evaluator writes each round it changes."""
+
+    @abstractmethod
+    def open_alerts(self) -> list[Alert]:
+        """The alerts pending or firing now (what an evaluator resumes from after a restart)."""
+
+    @abstractmethod
+    def list_alerts(
+        self,
+        *,
+        states: Collection[str] | None = None,
+        projects: Collection[str] | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """Newest first; ``projects`` (None: all) keeps the data center's alerts and those of these projects."""
+
+    @abstractmethod
+    def get_alert(self, alert_id: str) -> Alert:
+        """By id or a unique prefix of it; NotFound otherwise."""
+
+    @abstractmethod
+    def ack_alert(self, alert_id: str, by: str) -> Alert: ...
+    @abstractmethod
+    def add_silence(self, silence: dict[str, Any]) -> Silence: ...
+    @abstractmethod
+    def list_silences(self, *, active_at: datetime | None = None) -> list[Silence]:
+        """Every silence (newest first), or those in force at ``active_at`` (not ended, not expired)."""
+
+    @abstractmethod
+    def get_silence(self, silence_id: str) -> Silence: ...
+    @abstractmethod
+    def end_silence(self, silence_id: str, by: str) -> Silence: ...
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         pass

@@ -324,3 +324,40 @@ class NodeState(Record):
     reason: str
     changed_by: str
     updated_at: datetime
+
+
+class Alert(Record):
+    """One episode of an alert rule's condition on one group of series: pending → firing → resolved."""
+
+    id: str
+    fingerprint: str
+    rule: str
+    origin: str
+    severity: str
+    state: str
+    labels: dict[str, Any]
+    project: str | None
+    summary: str
+    runbook: str
+    value: float | None
+    threshold: float | None
+    started_at: datetime
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    acked_by: str | None
+    acked_at: datetime | None
+    updated_at: datetime
+
+
+class Silence(Record):
+    """Alerts whose labels match every matcher notify no one from ``created_at`` until ``expires_at`` (or ended)."""
+
+    id: str
+    matchers: dict[str, Any]
+    project: str | None
+    comment: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    ended_by: str | None
+    ended_at: datetime | None

@@ -266,3 +266,48 @@ class NodeStateRow(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     changed_by: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertRow(Base):
+    """One alert (0011): a rule's condition on one group of series (a rack, a node, a GPU), from pending through
+    firing to resolved, with the value that fired it. ``fingerprint`` (rule + group labels) names the group: a rack
+    that fails again opens a new row with the same fingerprint, so the history keeps both episodes."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_state", "state", "started_at"),
+        Index("ix_alerts_fingerprint", "fingerprint", "state"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(20), default="site")  # facility (derived), platform, site (a file)
+    severity: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))  # pending, firing, resolved
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    project: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: the data center's, not a project's
+    summary: Mapped[str] = mapped_column(Text, default="")
+    runbook: Mapped[str] = mapped_column(Text, default="")
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)  # what fired it (the worst seen while firing)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)  # condition first true (pending from)
+    fired_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    acked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SilenceRow(Base):
+    """A silence (0011): alerts whose labels match every matcher notify no one until ``expires_at``."""
+
+    __tablename__ = "alert_silences"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matchers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # label → value ("=~" prefix: a regex)
+    project: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -30,6 +30,7 @@ from aidc.store.metadata.schema import (
     PipelineRunRow,
     StageRunRow,
 )
+from aidc.store.metadata.sql_alerts import SqlAlerts
 from aidc.store.metadata.sql_deployments import SqlDeployments
 from aidc.store.metadata.sql_jobs import SqlJobs
 from aidc.store.metadata.sql_telemetry import SqlTelemetry
@@ -208,7 +209,7 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, MetadataStore):
+class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, SqlAlerts, MetadataStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
