@@ -13,7 +13,6 @@ from aidc.platform import Platform
 from aidc.security.roles import local_access
 from aidc.settings import Settings
 
-
 FACILITY = Path(__file__).parents[2] / "examples" / "facilities" / "lab-two-servers.yaml"
 
 
