@@ -92,6 +92,7 @@ def test_an_admin_and_a_viewer_use_the_console(
         ("Deployments", "deployments"),
         ("Nodes", "nodes"),
         ("Energy", "energy"),
+        ("Alerts", "alerts"),
         ("Jobs", "jobs"),
         ("Audit", "audit"),
         ("Planner", "planner"),

@@ -71,6 +71,7 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(http: TestCli
         "/console/audit",
         "/console/nodes",
         "/console/energy",
+        "/console/alerts",
     ):
         answer = http.get(path)
         assert answer.status_code == 200, path
@@ -170,3 +171,36 @@ def test_nodes_in_their_racks_and_an_operator_cordons_one_a_viewer_cannot(http: 
     assert (entry.actor, entry.result) == ("root", "ok")
     energy = http.get("/console/energy", params={"days": 7})
     assert energy.status_code == 200 and "PUE" in energy.text
+
+
+def test_an_alert_is_seen_by_a_viewer_and_acknowledged_and_silenced_by_an_admin(
+    http: TestClient, console: Console
+) -> None:
+    from datetime import UTC, datetime
+
+    fired = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    labels = {"alertname": "RackPowerOverBudget", "rack": "lab-rack"}
+    console.platform.metadata.save_alerts(
+        [
+            {
+                "id": "rack0001", "fingerprint": "rack0001", "rule": "RackPowerOverBudget", "origin": "facility",
+                "severity": "critical", "state": "firing", "labels": labels, "project": None,
+                "summary": "rack lab-rack draws 9.1 kW of its 8 kW budget", "runbook": "", "value": 9.1,
+                "threshold": 8.0, "started_at": fired, "fired_at": fired,
+            }
+        ]
+    )  # fmt: skip
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/alerts")
+    assert "RackPowerOverBudget" in page.text and "9.1" in page.text and "Acknowledge" not in page.text
+    assert http.post("/console/alerts/rack0001/ack", data={"csrf": csrf_of(page.text)}).status_code == 403
+    http.post("/console/logout", data={"csrf": csrf_of(page.text)})
+    log_in(http, console.tokens["root"])
+    page = http.get("/console/alerts")
+    assert http.post("/console/alerts/rack0001/ack", data={"csrf": csrf_of(page.text)}).status_code == 303
+    assert console.platform.metadata.get_alert("rack0001").acked_by == "root"
+    silenced = http.post("/console/alerts/rack0001/silence", data={"csrf": csrf_of(page.text), "hours": "2"})
+    assert silenced.status_code == 303
+    [silence] = console.platform.metadata.list_silences()
+    assert silence.matchers == {"alertname": "RackPowerOverBudget", "rack": "lab-rack"} and silence.created_by == "root"
+    assert "End silence" in http.get("/console/alerts").text

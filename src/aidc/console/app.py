@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ PAGES = (
     ("/console/deployments", "Deployments", ("GET", f"{API}/deployments")),
     ("/console/nodes", "Nodes", ("GET", f"{API}/nodes")),
     ("/console/energy", "Energy", ("GET", f"{API}/energy")),
+    ("/console/alerts", "Alerts", ("GET", f"{API}/alerts")),
     ("/console/jobs", "Jobs", ("GET", f"{API}/jobs")),
     ("/console/audit", "Audit", ("GET", f"{API}/audit")),
     ("/console/planner", "Planner", ("GET", f"{API}/whoami")),
@@ -286,6 +288,47 @@ def create_console(services: Services) -> FastAPI:
         access = page(("GET", f"{API}/energy"))(request)
         report = LocalClient(services, access).energy_report(period_days=days)
         return render(request, access, "energy.html.j2", report=report, days=days)
+
+    @console.get("/alerts")
+    def alerts(request: Request, state: str = "", done: str = "") -> HTMLResponse:
+        access = page(("GET", f"{API}/alerts"))(request)
+        client = LocalClient(services, access)
+        found = client.list_alerts(state=state or None, limit=200)
+        order = {"firing": 0, "pending": 1}
+        found.sort(key=lambda a: (order.get(a["state"], 2), a["started_at"]), reverse=False)
+        return render(
+            request, access, "alerts.html.j2", alerts=found, silences=client.list_silences(), state=state, done=done
+        )
+
+    @console.post("/alerts/{alert_id}/ack")
+    async def ack_alert(request: Request, alert_id: str) -> Response:
+        access = await run_in_threadpool(page(("POST", f"{API}/alerts/{{alert_id}}/ack")), request)
+        await form_of(request)
+        await run_in_threadpool(LocalClient(services, access).ack_alert, alert_id)
+        return back("/console/alerts", f"acknowledged {alert_id}")
+
+    @console.post("/alerts/{alert_id}/silence")
+    async def silence_alert(request: Request, alert_id: str) -> Response:
+        """Silence what this alert is: its rule on its labels, for the hours asked."""
+        access = await run_in_threadpool(page(("POST", f"{API}/silences")), request)
+        form = await form_of(request)
+        client = LocalClient(services, access)
+        alert = await run_in_threadpool(client.show_alert, alert_id)
+        hours = float(form.get("hours") or 1)
+        if not 0 < hours <= 24 * 30:
+            raise InvalidInput("a silence lasts more than 0 and at most 720 hours", where="hours")
+        matchers = {k: str(v) for k, v in alert["labels"].items() if k != "severity"}
+        await run_in_threadpool(
+            partial(client.silence_alerts, matchers, duration_s=hours * 3600, comment=form.get("comment", ""))
+        )
+        return back("/console/alerts", f"silenced {alert['labels'].get('alertname', alert_id)} for {hours:g} h")
+
+    @console.post("/silences/{silence_id}/end")
+    async def unsilence(request: Request, silence_id: str) -> Response:
+        access = await run_in_threadpool(page(("DELETE", f"{API}/silences/{{silence_id}}")), request)
+        await form_of(request)
+        await run_in_threadpool(LocalClient(services, access).unsilence, silence_id)
+        return back("/console/alerts", f"ended silence {silence_id}")
 
     @console.get("/planner")
     def planner_form(request: Request) -> HTMLResponse:
