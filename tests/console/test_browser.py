@@ -90,6 +90,7 @@ def test_an_admin_and_a_viewer_use_the_console(
         ("Runs", "runs"),
         ("Models", "models"),
         ("Deployments", "deployments"),
+        ("Facility", "facility"),
         ("Nodes", "nodes"),
         ("Energy", "energy"),
         ("Alerts", "alerts"),

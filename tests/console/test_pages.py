@@ -72,6 +72,7 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(http: TestCli
         "/console/nodes",
         "/console/energy",
         "/console/alerts",
+        "/console/facility",
     ):
         answer = http.get(path)
         assert answer.status_code == 200, path
@@ -204,3 +205,13 @@ def test_an_alert_is_seen_by_a_viewer_and_acknowledged_and_silenced_by_an_admin(
     [silence] = console.platform.metadata.list_silences()
     assert silence.matchers == {"alertname": "RackPowerOverBudget", "rack": "lab-rack"} and silence.created_by == "root"
     assert "End silence" in http.get("/console/alerts").text
+
+
+def test_the_facility_page_shows_the_checked_design_and_each_racks_budget(http: TestClient, console: Console) -> None:
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/facility")
+    assert page.status_code == 200
+    assert "Ratings achieved" in page.text and "lab-rack" in page.text
+    budget = re.search(r"<td>lab-rack</td><td>[^<]*</td><td>([0-9.]+) kW</td>", page.text)
+    assert budget is not None and float(budget.group(1)) > 0  # the design's budget, from the spec
+    assert re.search(r"<td>(TIA|Uptime|EN|ASHRAE|GB|ISO)[^<]*§?[^<]*</td></tr>", page.text)  # findings cite clauses

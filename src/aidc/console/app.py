@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from aidc import __version__
 from aidc.client.local import LocalClient
 from aidc.console.charts import line_chart
+from aidc.console.facility import facility_view
 from aidc.console.planner import EXAMPLE, plan_text
 from aidc.console.session import Sessions
 from aidc.errors import AidcError, InvalidInput, PermissionDenied, Unauthenticated
@@ -48,6 +49,7 @@ PAGES = (
     ("/console/runs", "Runs", ("GET", f"{API}/runs")),
     ("/console/models", "Models", ("GET", f"{API}/models")),
     ("/console/deployments", "Deployments", ("GET", f"{API}/deployments")),
+    ("/console/facility", "Facility", ("GET", f"{API}/nodes")),
     ("/console/nodes", "Nodes", ("GET", f"{API}/nodes")),
     ("/console/energy", "Energy", ("GET", f"{API}/energy")),
     ("/console/alerts", "Alerts", ("GET", f"{API}/alerts")),
@@ -261,6 +263,16 @@ def create_console(services: Services) -> FastAPI:
         client = LocalClient(services, access)
         entries = client.audit_list(action=action or None, limit=200)
         return render(request, access, "audit.html.j2", entries=entries, chain=client.audit_verify(), action=action)
+
+    @console.get("/facility")
+    def facility(request: Request) -> HTMLResponse:
+        """The facility the server runs, as `aidc check` judges it, with each rack's power now against its budget."""
+        access = page(("GET", f"{API}/nodes"))(request)
+        spec = services.settings.facility
+        if not spec:
+            return render(request, access, "facility.html.j2", report=None)
+        nodes = LocalClient(services, access).list_nodes()
+        return render(request, access, "facility.html.j2", **facility_view(spec, nodes))
 
     @console.get("/nodes")
     def nodes(request: Request, done: str = "") -> HTMLResponse:

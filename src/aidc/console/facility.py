@@ -1,0 +1,54 @@
+"""The facility page's view: the spec the server runs, checked as `aidc check` checks it, and each rack's power now
+(its nodes' latest readings) against the budget the design gave it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+# (share of budget at or above which, fill) — the heat map's steps; text stays dark on each (contrast ≥ 4.5:1)
+HEAT = ((1.0, "#ef9a9a"), (0.8, "#ffcc80"), (0.5, "#fff59d"), (0.0, "#c8e6c9"))
+
+
+def facility_view(spec: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    from aidc.facility.loader import load_facility
+    from aidc.standards.checker import run_check
+
+    facility = load_facility(spec)
+    report = run_check(facility, {}, ())
+    now: dict[str, float] = {}
+    for node in nodes:
+        watts = node.get("telemetry", {}).get("power_watts")
+        if node.get("rack") and watts is not None:
+            now[node["rack"]] = now.get(node["rack"], 0.0) + watts / 1000
+    racks = []
+    for hall, rack in facility.racks():
+        kw = now.get(rack.name)
+        share = kw / rack.power_budget_kw if kw is not None else None
+        racks.append(
+            {
+                "hall": hall.name,
+                "name": rack.name,
+                "row": rack.row or "",
+                "budget_kw": rack.power_budget_kw,
+                "kw": kw,
+                "share": share,
+                "bar": _bar(share),
+            }
+        )
+    findings = sorted(report.findings, key=lambda f: ({"fail": 0, "warn": 1}.get(f.status, 2), f.rule.id))
+    return {"report": report, "racks": racks, "findings": findings, "spec": spec}
+
+
+def _bar(share: float | None, width: int = 160, height: int = 14) -> Markup:
+    """A rack's power against its budget, as a bar filled in the heat map's colour (the number is beside it)."""
+    if share is None:
+        return Markup("")
+    fill = next(colour for floor, colour in HEAT if share >= floor)
+    filled = min(share, 1.0) * width
+    return Markup(
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{share:.0%} of budget">'
+        f'<rect width="{width}" height="{height}" fill="#eeeeee" stroke="#767676"/>'
+        f'<rect width="{filled:.1f}" height="{height}" fill="{fill}" stroke="#767676"/></svg>'
+    )
