@@ -400,7 +400,8 @@ class PipelineRunner:
             )
             return {"dataset_version_id": dv.id, "ref": dv.ref}
         if isinstance(value, ModelRegistration):
-            onnx, ckpt = value.onnx["artifact"], value.checkpoint["artifact"]
+            onnx = value.onnx["artifact"]
+            ckpt = value.checkpoint["artifact"] if value.checkpoint is not None else None
             mv = store.register_model_version(
                 value.name,
                 onnx_digest=onnx,
@@ -414,9 +415,14 @@ class PipelineRunner:
                 mv = store.set_model_stage(mv.name, mv.version, value.stage, project=self.project)
             if value.dataset_version_id is not None:
                 store.add_lineage(("dataset_version", str(value.dataset_version_id)), ("run", run_id), "input_to")
-            store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
-            store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+            if ckpt is not None:
+                store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
+                store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+            else:
+                store.add_lineage(("run", run_id), ("onnx", onnx), "produced")
             store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
+            for kind, id_, relation in value.derived_from:
+                store.add_lineage((kind, id_), ("model_version", str(mv.id)), relation)
             return {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}
         return value
 

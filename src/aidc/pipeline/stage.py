@@ -6,7 +6,7 @@ import hashlib
 import importlib
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +20,8 @@ STAGE_KINDS: dict[str, str] = {
     "evaluate": "aidc.evaluation.stage:EvaluateStage",
     "export": "aidc.serving.export:ExportStage",
     "register": "aidc.registry.stage:RegisterStage",
+    "compress": "aidc.compression.stage:CompressStage",
+    "federated": "aidc.federated.stage:FederatedStage",
     "deploy": "aidc.serving.deploy:DeployStage",
 }
 
@@ -87,9 +89,11 @@ class ModelRegistration:
     name: str
     stage: str
     onnx: dict[str, Any]
-    checkpoint: dict[str, Any]
+    checkpoint: dict[str, Any] | None  # None: a model with no PyTorch checkpoint of its own (an INT8 ONNX)
     dataset_version_id: int | None
     metrics: dict[str, Any]
+    # (kind, id, relation) of what the version was made from beyond its own run: a compressed model's parent
+    derived_from: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class StageContext:
