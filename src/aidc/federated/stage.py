@@ -52,7 +52,7 @@ class FederatedConfig(BaseModel):
     client_cpus: float = Field(0.25, gt=0, le=64, description="CPUs each client actor reserves")
     round_timeout_s: float = Field(600.0, gt=0, description="a client slower than this is counted as dropped")
     rejoin_timeout_s: float = Field(
-        60.0, ge=0, description="how long a round waits for a sampled client that is restarting after a crash"
+        60.0, ge=0, description="how long a round waits for a sampled client that is rejoining after it left"
     )
     seed: int = 0
 
@@ -79,13 +79,15 @@ def _crashing(cfg: FederatedConfig, round_: int, present: list[int]) -> set[int]
     return crash
 
 
-def _present(clients: list[Any], chosen: list[int], wait_s: float) -> list[int]:
-    """The chosen clients that answer a call within ``wait_s`` (one restarting after a crash is back in seconds)."""
+def _present(clients: list[Any], chosen: list[int], wait_s: float, rejoin: Any) -> list[int]:
+    """The chosen clients that answer a call within ``wait_s``. A client that left (its actor is gone) rejoins as a
+    new actor (``rejoin(i)``), which draws its partition again; one Ray is restarting after a crash is waited for."""
     import ray
 
     deadline = time.monotonic() + wait_s
     present = []
     for i in chosen:
+        rejoined = False
         while True:
             try:
                 ray.get(clients[i].rows.remote(), timeout=max(deadline - time.monotonic(), 0.01))
@@ -95,7 +97,11 @@ def _present(clients: list[Any], chosen: list[int], wait_s: float) -> list[int]:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.2)  # (polling a restarting actor: it refuses calls until its __init__ is done)
-            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            except ray.exceptions.RayActorError:
+                if rejoined:
+                    break
+                clients[i], rejoined = rejoin(i), True
+            except ray.exceptions.GetTimeoutError:
                 break
     return present
 
@@ -173,7 +179,11 @@ class FederatedStage(Stage):
         state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
         plan = {"clients": cfg.clients, "scheme": cfg.partition.scheme, "alpha": cfg.partition.alpha, "seed": cfg.seed}
         actor = ray.remote(FederatedClient).options(num_cpus=cfg.client_cpus, max_restarts=-1, max_task_retries=0)
-        clients: list[Any] = [actor.remote(i, ctx, inputs["data"], arch, plan) for i in range(cfg.clients)]
+
+        def join(i: int) -> Any:
+            return actor.remote(i, ctx, inputs["data"], arch, plan)
+
+        clients: list[Any] = [join(i) for i in range(cfg.clients)]
         central_task = None
         if cfg.centralised:
             central_task = (
@@ -208,7 +218,7 @@ class FederatedStage(Stage):
         for round_ in range(1, cfg.rounds + 1):
             began = time.perf_counter()
             chosen = _sampled(cfg, round_)
-            present = _present(clients, chosen, cfg.rejoin_timeout_s)
+            present = _present(clients, chosen, cfg.rejoin_timeout_s, join)
             offline = [i for i in chosen if i not in present]  # not back in time: missing from this round
             crash = _crashing(cfg, round_, present)
             peers: dict[int, bytes] = {}

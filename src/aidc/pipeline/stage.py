@@ -43,6 +43,9 @@ class Stage(ABC):
     inputs: ClassVar[dict[str, str]] = {}
     optional_inputs: ClassVar[frozenset[str]] = frozenset()
     outputs: ClassVar[dict[str, str]] = {}
+    # config fields that name a registered model version (NAME[:VERSION]) → the input the runner resolves it into
+    # (its checkpoint artifact, with "model_version_id" and "ref") before the stage runs, in the run's project
+    model_refs: ClassVar[dict[str, str]] = {}
     cacheable: ClassVar[bool] = True
     num_cpus: ClassVar[float] = 1.0
     # In the command's own process instead of a Ray task: for stages that start something which must outlive
