@@ -81,3 +81,32 @@ def test_federated_example_runs_and_reports_rounds_against_central_training(tmp_
     assert model.metrics["accuracy"] >= 0.85
     report = Path(run["report"]).read_text()
     assert "<h2>Federated training</h2>" in report and "centralised" in report
+
+
+def test_transfer_example_starts_from_the_registered_digits_model_and_compares_with_scratch(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run = aidc_run(
+        home, example(tmp_path, "transfer", pretrain={"epochs": 3}, transfer={"epochs": 10}, scratch={"epochs": 10})
+    )
+    assert run["status"] == "succeeded"
+    platform = platform_for(home)
+    parent = platform.metadata.get_model_version("digits-cnn")
+    edges = platform.metadata.upstream("run", run["run_id"])
+    assert any(
+        e.src_kind == "model_version" and e.src_id == str(parent.id) and e.relation == "initialised" for e in edges
+    )
+    assert run["outputs"]["transfer"]["model"]["classes"] == 8  # the digits body with an 8-letter head
+    report = Path(run["report"]).read_text()
+    assert "<h2>Models compared</h2>" in report and "evaluate-transfer" in report and "evaluate-scratch" in report
+
+
+def test_init_from_a_model_that_is_not_registered_is_refused_with_a_hint(tmp_path: Path) -> None:
+    spec = example(tmp_path, "transfer")
+    data = yaml.safe_load(spec.read_text())
+    data["stages"] = [s for s in data["stages"] if s["name"] in ("letters", "transfer")]
+    data["stages"][1]["with"]["init_from"] = "no-such-model:2"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {**os.environ, "AIDC_HOME": str(tmp_path / "home"), "AIDC_RAY_NUM_CPUS": "2"}
+    done = subprocess.run([*AIDC, "run", str(spec)], capture_output=True, text=True, env=env, timeout=HANG_S, cwd=ROOT)
+    assert done.returncode != 0
+    assert "init_from 'no-such-model:2'" in done.stderr and "Traceback" not in done.stderr
