@@ -21,6 +21,7 @@ class Digits:
     checkpoint: dict[str, Any]  # a trained CNN's checkpoint artifact
     arch: dict[str, Any]
     events: list[dict[str, Any]]
+    onnx: dict[str, Any] | None = None  # its export, where a test made one
 
 
 class _Events:
