@@ -206,6 +206,7 @@ class PipelineRunner:
         if before is not None and before.status in ("succeeded", "cached") and self._present(before.outputs):
             self.observer.stage_finished(before)
             return before.outputs
+        inputs = {**inputs, **self._registered_inputs(run_id, stage)}
         key = cache_key(stage, inputs, self._spec_dir)
         if stage.cls.cacheable and not force:
             hit = self.store.find_cached_stage(key, project_of=run_id)  # (another project's versions are not ours)
@@ -218,6 +219,34 @@ class PipelineRunner:
                 self.observer.stage_finished(done)
                 return hit.outputs
         return self._execute(run_id, run_dir, stage, inputs, key, resume=self._resume_state(run_id, stage, before))
+
+    def _registered_inputs(self, run_id: str, stage: PlannedStage) -> dict[str, Any]:
+        """The model versions a stage's settings name (``init_from: digits-cnn:3``), as the checkpoints it starts
+        from: looked up when the stage is reached (an earlier stage of the run may have registered it), in the run's
+        project only, and recorded as lineage into the run."""
+        found: dict[str, Any] = {}
+        for field_name, input_name in stage.cls.model_refs.items():
+            ref = getattr(stage.config, field_name, None)
+            if not ref:
+                continue
+            name, _, version = str(ref).partition(":")
+            try:
+                mv = self.store.get_model_version(name, int(version) if version else None, project=self.project)
+            except AidcError as exc:
+                raise InvalidInput(
+                    f"stage {stage.name!r}: {field_name} {ref!r}: {exc.message}",
+                    where=stage.where,
+                    hint="register that model first (`aidc models` lists them) or correct the name",
+                ) from None
+            if mv.checkpoint_digest is None or not self.artifacts.exists(mv.checkpoint_digest):
+                raise InvalidInput(
+                    f"stage {stage.name!r}: {field_name} {ref!r} has no training checkpoint to start from",
+                    where=stage.where,
+                    hint="name a version a train stage made (an INT8 version has only its ONNX: use its parent)",
+                )
+            self.store.add_lineage(("model_version", str(mv.id)), ("run", run_id), "initialised")
+            found[input_name] = {"artifact": mv.checkpoint_digest, "model_version_id": mv.id, "ref": mv.ref}
+        return found
 
     def _present(self, outputs: dict[str, Any]) -> bool:
         return all(self.artifacts.exists(d) for d in artifact_digests(outputs))
@@ -421,7 +450,8 @@ class PipelineRunner:
             )
             return {"dataset_version_id": dv.id, "ref": dv.ref}
         if isinstance(value, ModelRegistration):
-            onnx, ckpt = (value.onnx or {}).get("artifact"), value.checkpoint["artifact"]
+            onnx = (value.onnx or {}).get("artifact")
+            ckpt = value.checkpoint["artifact"] if value.checkpoint is not None else None
             mv = store.register_model_version(
                 value.name,
                 onnx_digest=onnx,
@@ -435,12 +465,18 @@ class PipelineRunner:
                 mv = store.set_model_stage(mv.name, mv.version, value.stage, project=self.project)
             if value.dataset_version_id is not None:
                 store.add_lineage(("dataset_version", str(value.dataset_version_id)), ("run", run_id), "input_to")
-            store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
+            if ckpt is not None:
+                store.add_lineage(("run", run_id), ("checkpoint", ckpt), "produced")
             if onnx is not None:
-                store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+                if ckpt is not None:
+                    store.add_lineage(("checkpoint", ckpt), ("onnx", onnx), "exported_to")
+                else:  # an INT8 ONNX of a parent: no PyTorch checkpoint of its own
+                    store.add_lineage(("run", run_id), ("onnx", onnx), "produced")
                 store.add_lineage(("onnx", onnx), ("model_version", str(mv.id)), "registered_as")
-            else:  # a model that could not be exported: its checkpoint is what was registered
+            elif ckpt is not None:  # a model that could not be exported: its checkpoint is what was registered
                 store.add_lineage(("checkpoint", ckpt), ("model_version", str(mv.id)), "registered_as")
+            for kind, id_, relation in value.derived_from:
+                store.add_lineage((kind, id_), ("model_version", str(mv.id)), relation)
             return {"model_version_id": mv.id, "ref": mv.ref, "stage": mv.stage}
         return value
 

@@ -6,7 +6,7 @@ import hashlib
 import importlib
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +20,8 @@ STAGE_KINDS: dict[str, str] = {
     "evaluate": "aidc.evaluation.stage:EvaluateStage",
     "export": "aidc.serving.export:ExportStage",
     "register": "aidc.registry.stage:RegisterStage",
+    "compress": "aidc.compression.stage:CompressStage",
+    "federated": "aidc.federated.stage:FederatedStage",
     "deploy": "aidc.serving.deploy:DeployStage",
     # the language-model workload (training/gpt)
     "text": "aidc.training.gpt.text_stage:TextStage",
@@ -45,6 +47,9 @@ class Stage(ABC):
     inputs: ClassVar[dict[str, str]] = {}
     optional_inputs: ClassVar[frozenset[str]] = frozenset()
     outputs: ClassVar[dict[str, str]] = {}
+    # config fields that name a registered model version (NAME[:VERSION]) → the input the runner resolves it into
+    # (its checkpoint artifact, with "model_version_id" and "ref") before the stage runs, in the run's project
+    model_refs: ClassVar[dict[str, str]] = {}
     cacheable: ClassVar[bool] = True
     num_cpus: ClassVar[float] = 1.0
     # In the command's own process instead of a Ray task: for stages that start something which must outlive
@@ -102,9 +107,11 @@ class ModelRegistration:
     name: str
     stage: str
     onnx: dict[str, Any] | None  # None: the model could not be exported; the checkpoint is registered alone
-    checkpoint: dict[str, Any]
+    checkpoint: dict[str, Any] | None  # None: a model with no PyTorch checkpoint of its own (an INT8 ONNX)
     dataset_version_id: int | None
     metrics: dict[str, Any]
+    # (kind, id, relation) of what the version was made from beyond its own run: a compressed model's parent
+    derived_from: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class StageContext:

@@ -134,3 +134,46 @@ def class_balance_svg(balance: Mapping[str, Mapping[str, int]]) -> str:
     ax.legend(fontsize=8, ncols=len(splits), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return to_svg(fig, "balance")
+
+
+def tradeoff_svg(points: Sequence[Mapping[str, Any]]) -> str:
+    """Accuracy against ONNX Runtime latency (batch 32), each model's marker area proportional to its size on disk:
+    the compressed versions beside their parent."""
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    biggest = max((float(p["size_bytes"]) for p in points), default=1.0) or 1.0
+    for p in points:
+        area = 40 + 600 * float(p["size_bytes"]) / biggest
+        ax.scatter(p["latency_ms_b32"], p["accuracy"], s=area, alpha=0.55, edgecolors="black", linewidths=0.6)
+        ax.annotate(
+            f"{p['label']}\n{p['size_bytes'] / 1024:.0f} KiB",
+            (p["latency_ms_b32"], p["accuracy"]),
+            textcoords="offset points",
+            xytext=(8, 4),
+            fontsize=7,
+        )
+    ax.set_xlabel("ONNX Runtime latency, batch 32 (ms)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("accuracy × latency × size (marker area)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.35, y=0.25)
+    return to_svg(fig, "tradeoff")
+
+
+def rounds_svg(series: Mapping[str, Sequence[tuple[int, float]]], reference: Mapping[str, float]) -> str:
+    """Test accuracy per federated round, with horizontal lines for the references (centralised training)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(6.4, 3.2)
+    ax = fig.add_subplot()
+    for name, points in series.items():
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=name)
+    for name, value in reference.items():
+        ax.axhline(value, linestyle="--", color="#555", linewidth=1)
+        ax.annotate(name, (0, value), textcoords="offset points", xytext=(4, 3), fontsize=7, color="#555")
+    ax.set_xlabel("round")
+    ax.set_ylabel("test accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return to_svg(fig, "rounds")

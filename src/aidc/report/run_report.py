@@ -81,10 +81,46 @@ def collect(store: MetadataStore, run_id: str) -> dict[str, Any]:
         "model": model,
         "lineage": _lineage(store, model),
         "parity": _outputs(stages, "export").get("parity"),
+        **_compression(stages),
+        **_federated(stages),
+        "evaluations": _evaluations(stages),
         "deployment": deploy.get("deployment"),
         "checks": deploy.get("checks"),
         "spec_yaml": yaml.safe_dump(run.spec, sort_keys=False, allow_unicode=True) if run.spec else None,
     }
+
+
+def _finished(stages: list[StageRun], kind: str) -> list[StageRun]:
+    return [s for s in stages if s.kind == kind and s.status in ("succeeded", "cached") and s.outputs]
+
+
+def _compression(stages: list[StageRun]) -> dict[str, Any]:
+    """Every compress stage's comparison with its parent, and the accuracy/latency/size picture of them all."""
+    rows = [{"stage": s.name, **s.outputs["comparison"]} for s in _finished(stages, "compress")]
+    if not rows:
+        return {"compression": [], "tradeoff": None}
+    points = [{"label": "parent", **rows[0]["parent"]}] + [{"label": r["label"], **r["child"]} for r in rows]
+    return {"compression": rows, "tradeoff": Markup(plots.tradeoff_svg(points))}
+
+
+def _federated(stages: list[StageRun]) -> dict[str, Any]:
+    """The federated stage's accuracy per round, against centralised training on the same data when it ran."""
+    done = _finished(stages, "federated")
+    if not done:
+        return {"federated": None, "rounds_plot": None}
+    summary = done[-1].outputs["summary"]
+    series = {"federated": [(r["round"], r["accuracy"]) for r in summary["rounds"] if r.get("accuracy") is not None]}
+    central = summary.get("centralised") or {}
+    reference = {"centralised": central["accuracy"]} if central.get("accuracy") is not None else {}
+    return {"federated": summary, "rounds_plot": Markup(plots.rounds_svg(series, reference)) if series else None}
+
+
+def _evaluations(stages: list[StageRun]) -> list[dict[str, Any]]:
+    """Each evaluate stage's headline, side by side, when a run evaluates more than one model (transfer vs scratch)."""
+    done = _finished(stages, "evaluate")
+    if len(done) < 2:
+        return []
+    return [{"stage": s.name, **{k: s.outputs["metrics"].get(k) for k in ("accuracy", "macro_f1", "n")}} for s in done]
 
 
 def _stage(stages: list[StageRun], kind: str) -> StageRun | None:

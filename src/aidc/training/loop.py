@@ -124,7 +124,18 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     data = load_arrays(ctx.get_artifact(cfg["data"]))
     device = get_device()
     model = build_model(cfg["arch"])
-    optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
+    params: Any = model.parameters()
+    if cfg.get("init_from"):  # transfer: the parent's weights (a resumed run's own come over them below), groups
+        from aidc.training.transfer import parameter_groups, start_from
+
+        init = start_from(model, ctx.get_artifact(cfg["init_from"]), cfg["transfer"])
+        params = parameter_groups(model, cfg["lr"], cfg["transfer"])
+        if rank == 0:
+            ctx.log(
+                f"started from {cfg['init_from'].get('ref', 'a registered model')}: {len(init['loaded'])} tensors "
+                f"loaded, fresh {init['fresh'] or 'none'}, frozen {init['frozen'] or 'none'}"
+            )
+    optimizer = make_optimizer(cfg["optimizer"], params, cfg["lr"], cfg["weight_decay"])
     state = _restore(cfg)
     start, best, history = 1, {"val_loss": float("inf"), "epoch": 0, "ref": None}, []
     bad_epochs, partial = 0, None

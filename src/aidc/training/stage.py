@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aidc.errors import InvalidInput, StageFailed, UserCodeError
 from aidc.pipeline.stage import Stage, StageContext
 from aidc.pipeline.stop import StageStopped
+from aidc.training.transfer import Transfer
 
 
 class EarlyStopping(BaseModel):
@@ -48,6 +49,12 @@ class TrainConfig(BaseModel):
         1, ge=0, description="worker failures Ray Train recovers from (restarting at the last checkpoint)"
     )
     seed: int = 0
+    init_from: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_.-]{0,62}(:[1-9][0-9]*)?$",
+        description="start from a registered model version, NAME or NAME:VERSION (its architecture and weights)",
+    )
+    transfer: Transfer = Field(default_factory=Transfer, description="with init_from: freeze, head, backbone lr")
 
     @field_validator("model")
     @classmethod
@@ -73,6 +80,7 @@ class TrainStage(Stage):
     kind = "train"
     Config = TrainConfig
     inputs = {"data": "train/val/test arrays from a data stage"}
+    model_refs = {"init_from": "init_from"}  # config field naming a registered version → the input it becomes
     outputs = {"checkpoint": "the best epoch's checkpoint", "model": "the architecture", "summary": "how training went"}
     num_cpus = 0  # the stage only drives Ray Train; its workers hold the CPUs
     stops_on_request = True  # on Ctrl-C or preemption the workers checkpoint at the next step they agree on
@@ -108,6 +116,12 @@ class TrainStage(Stage):
             "dropout": cfg.dropout,
             "task": "regression" if regression else "classification",
         }
+        if inputs.get("init_from"):  # the parent's network, with a head for this data's labels
+            from aidc.training.transfer import arch_for, parent_arch
+
+            shape, classes = list(data["x_train"].shape[1:]), int(arch["classes"])  # type: ignore[arg-type]
+            task = arch["task"]  # (a parent trained before task types has none in its architecture)
+            arch = arch_for(parent_arch(ctx.get_artifact(inputs["init_from"])), shape, classes) | {"task": task}
         if self.user_code(cfg):
             arch |= {"params": cfg.params, "folder": ctx.spec_dir, "loss": cfg.loss}
             try_users_code(arch, data["x_train"][:2], data["y_train"][:2])
@@ -131,6 +145,8 @@ class TrainStage(Stage):
             "resume": ctx.resume.get("checkpoint"),
             "task": arch["task"],
             "loss": cfg.loss,
+            "init_from": inputs.get("init_from"),
+            "transfer": cfg.transfer,
             "optimizer": cfg.optimizer,
             "lr": cfg.lr,
             "weight_decay": cfg.weight_decay,

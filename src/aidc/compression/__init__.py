@@ -1,0 +1,1 @@
+"""Model compression as a pipeline stage: INT8 quantisation (ONNX Runtime), pruning (torch), distillation."""
