@@ -119,7 +119,7 @@ class TrainStage(Stage):
         if inputs.get("init_from"):  # the parent's network, with a head for this data's labels
             from aidc.training.transfer import arch_for, parent_arch
 
-            shape, classes = list(data["x_train"].shape[1:]), int(arch["classes"])  # type: ignore[arg-type]
+            shape, classes = list(data["x_train"].shape[1:]), int(arch["classes"])
             task = arch["task"]  # (a parent trained before task types has none in its architecture)
             arch = arch_for(parent_arch(ctx.get_artifact(inputs["init_from"])), shape, classes) | {"task": task}
         if self.user_code(cfg):
