@@ -39,11 +39,12 @@ class Generation:
     cancelled: bool = False
     limit: int = 0  # new tokens allowed (max_new_tokens, bounded by the context)
 
-    def emit(self, token: int) -> None:
+    def emit(self, token: int, *, deliver: bool = True) -> None:
         if self.first_token_s is None:
             self.first_token_s = time.perf_counter() - self.submitted
         self.tokens.append(token)
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, token)
+        if deliver:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, token)
 
     def finish(self, error: BaseException | None = None) -> None:
         self.finished_s = time.perf_counter() - self.submitted
@@ -53,6 +54,11 @@ class Generation:
     def done(self) -> bool:
         last = self.tokens[-1] if self.tokens else None
         return self.cancelled or len(self.tokens) >= self.limit or (self.stop is not None and last == self.stop)
+
+
+def _deliver(tokens: list[tuple[asyncio.Queue[Any], int]]) -> None:
+    for queue, token in tokens:
+        queue.put_nowait(token)
 
 
 class GenerationEngine:
@@ -175,13 +181,17 @@ class GenerationEngine:
         self.steps += 1
         self.rows += len(active)
         greedy = logits.argmax(-1).tolist()
+        made: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[Any], int]]] = {}
         for i, g in enumerate(active):
             if g.cancelled:
                 continue
             token = (
                 greedy[i] if g.sampling.temperature <= 0 else int(pick(logits[i : i + 1], g.sampling, g.generator)[0])
             )
-            g.emit(token)
+            g.emit(token, deliver=False)
+            made.setdefault(g.loop, []).append((g.queue, token))
+        for loop, tokens in made.items():  # one wake-up of each caller's loop per step, not one per request
+            loop.call_soon_threadsafe(_deliver, tokens)
         staying = [i for i, g in enumerate(active) if not g.done]
         for g in active:
             if g.done:

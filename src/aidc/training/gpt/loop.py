@@ -17,6 +17,7 @@ import torch
 
 from aidc.training.gpt.flops import device_peak_flops, mfu
 from aidc.training.gpt.model import GPTConfig, gpt
+from aidc.training.gpt.sharding import load_sharded, save_sharded, shard
 from aidc.training.gpt.text import load_tokens
 from aidc.training.gpt.train import LMTraining, Schedule
 from aidc.training.steps import StopAgreement
@@ -67,10 +68,12 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
     seq_len = int(data["train"].shape[1]) - 1
     flops_per_token = GPTConfig.from_dict(cfg["arch"]).train_flops_per_token(seq_len)
     state = _restore(cfg)
-    model: torch.nn.Module = net
+    fsdp = cfg.get("strategy") == "fsdp" and torch.distributed.is_initialized()
+    model: torch.nn.Module = shard(net) if fsdp else net
     if cfg.get("compile"):
         model = torch.compile(model)  # type: ignore[assignment]
-    model = prepare_model(model) if world > 1 else model
+    if world > 1 and not fsdp:
+        model = prepare_model(model)
     steps = cfg["steps"]
     run = LMTraining(
         model,
@@ -89,8 +92,13 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
     history: list[dict[str, Any]] = []
     trained_s, trained_tokens = 0.0, 0
     if state is not None:
-        net.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
+        if "optimizer_shards" in state:
+            if not fsdp:
+                raise ValueError("the checkpoint to resume from was written by FSDP: resume with strategy: fsdp")
+            load_sharded(net, run.optimizer, state, ctx.get_artifact)
+        else:
+            net.load_state_dict(state["model"])
+            run.optimizer.load_state_dict(state["optimizer"])
         run.step_done = int(state["step"])
         history, trained_s, trained_tokens = state["history"], state["trained_s"], state["trained_tokens"]
         if rank == 0:
@@ -111,9 +119,18 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
     def checkpoint(step: int, report: dict[str, Any]) -> None:
         nonlocal window_began
         ck = None
+        weights: dict[str, Any] = {}
+        if fsdp:  # every rank: gather the weights to rank 0, store this rank's optimizer shard
+            full, shards = save_sharded(
+                net,
+                run.optimizer,
+                lambda b, n: ctx.put_artifact(b, kind="checkpoint-shard", name=n),
+                f"step-{step:06d}",
+            )
+            weights = {"model": full, "optimizer_shards": shards, "step": run.step_done}
         if rank == 0:
             snapshot = {
-                **run.state_dict(),
+                **(weights or run.state_dict()),
                 "arch": cfg["arch"],
                 "history": history,
                 "trained_s": trained_s,
@@ -159,8 +176,8 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
             train_loss = _mean_across_workers(float(loss_sum) / window_steps, device)
             loss_sum.zero_()
             window_steps = 0
+            val_loss = run.evaluate(data["val"], cfg["eval_batches"]) if rank == 0 or fsdp else 0.0
             if rank == 0:
-                val_loss = run.evaluate(data["val"], cfg["eval_batches"])
                 tps = tokens / seconds
                 row = {
                     "step": step,

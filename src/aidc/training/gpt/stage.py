@@ -39,7 +39,10 @@ class TrainLMConfig(BaseModel):
     compile: bool = Field(False, description="torch.compile the model (worth it on GPUs)")
     eval_every: int = Field(50, ge=1, description="steps between validation, metrics and a checkpoint")
     eval_batches: int = Field(8, ge=1, description="validation batches each time")
-    workers: int = Field(2, ge=1, le=1024, description="data-parallel workers (DDP)")
+    workers: int = Field(2, ge=1, le=1024, description="data-parallel workers")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="ddp: a full replica per worker; fsdp: parameters, gradients and optimizer state sharded"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_failures: int = Field(1, ge=0)
     seed: int = 0
@@ -101,7 +104,9 @@ class TrainLMStage(Stage):
             "arch": arch,
             "resume": ctx.resume.get("checkpoint"),
             **cfg.model_dump(include={"steps", "batch_size", "accumulation", "lr", "warmup", "clip", "seed"}),
-            **cfg.model_dump(include={"weight_decay", "precision", "compile", "eval_every", "eval_batches"}),
+            **cfg.model_dump(
+                include={"weight_decay", "precision", "compile", "eval_every", "eval_batches", "strategy"}
+            ),
             "min_lr": cfg.min_lr if cfg.min_lr is not None else cfg.lr / 10,
         }
         where = f"{cfg.workers} {'GPU' if use_gpu else 'CPU'} worker(s)"

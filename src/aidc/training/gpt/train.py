@@ -123,6 +123,9 @@ class LMTraining:
             last = micro == self.accumulation - 1
             no_sync: Any = getattr(self.model, "no_sync", None)  # DDP: all-reduce on the last micro-batch only
             sync = contextlib.nullcontext() if last or no_sync is None else no_sync()
+            fsdp_sync: Any = getattr(self.model, "set_requires_gradient_sync", None)  # FSDP: the same
+            if fsdp_sync is not None:
+                fsdp_sync(last)
             with sync:
                 with self._autocast():
                     loss: torch.Tensor = lm_loss(self.model, seqs) / self.accumulation
