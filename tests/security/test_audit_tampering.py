@@ -88,6 +88,8 @@ def test_a_deleted_entry_is_named(home: Path) -> None:
     _sql(home, "DELETE FROM audit_entries WHERE seq = 2")
     code, output = _verify()
     assert code == 1 and "entry 2 is missing" in output
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    assert json.loads(result.stdout)["bad_seq"] == 2
 
 
 def test_deleted_entries_in_the_middle_are_named_as_a_range(home: Path) -> None:
