@@ -65,3 +65,10 @@ def test_the_time_is_hashed_in_utc_whatever_the_clock_and_the_database_hand_back
     expected = "2026-03-01T12:30:05.123456+00:00"
     assert canonical_time(aware) == canonical_time(naive) == canonical_time(beijing) == expected
     assert entry_hash(GENESIS, ENTRY | {"at": naive}) == by_hand(GENESIS, ENTRY)
+
+
+def test_a_detail_json_cannot_hold_is_hashed_as_its_text() -> None:
+    until = datetime(2027, 1, 1, tzinfo=UTC)
+    entry = ENTRY | {"actor": "zoë", "details": {"expires_at": until}}
+    written = entry | {"details": {"expires_at": str(until)}}
+    assert entry_hash(GENESIS, entry) == by_hand(GENESIS, written)
