@@ -48,6 +48,12 @@ def _verify() -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _verdict() -> tuple[int | None, str | None]:
+    """What `aidc audit verify --json` names: the first bad entry and the problem, word for word."""
+    report = json.loads(runner.invoke(app, ["audit", "verify", "--json"]).stdout)
+    return report["bad_seq"], report["problem"]
+
+
 def test_an_untouched_chain_verifies(home: Path) -> None:
     code, output = _verify()
     assert code == 0 and "audit chain ok: 6 entries" in output
@@ -57,6 +63,7 @@ def test_a_modified_entry_is_named(home: Path) -> None:
     _sql(home, "UPDATE audit_entries SET actor = 'mallory' WHERE seq = 3")
     code, output = _verify()
     assert code == 1 and "entry 3 was modified" in output
+    assert _verdict() == (3, "entry 3 was modified: its content does not match its hash")
 
 
 def test_a_modified_entry_with_a_garbled_hash_is_named(home: Path) -> None:
@@ -71,29 +78,29 @@ def test_a_modified_entry_with_a_recomputed_hash_breaks_the_next_link(home: Path
     _rewrite_one_entry(home, 4, result="denied", actor="mallory")
     code, output = _verify()
     assert code == 1 and "entry 5 does not chain to entry 4" in output
-    result = runner.invoke(app, ["audit", "verify", "--json"])
-    assert json.loads(result.stdout)["bad_seq"] == 5
+    assert _verdict() == (5, "entry 5 does not chain to entry 4: one of them was rewritten or moved")
 
 
 def test_a_first_entry_that_does_not_start_from_the_genesis_hash_is_named(home: Path) -> None:
     """Entry 1 re-linked to an invented predecessor, its own hash recomputed: the chain's start is what is wrong."""
     _rewrite_one_entry(home, 1, prev_hash="a" * 64)
     code, output = _verify()
-    assert code == 1 and "entry 1 does not start the chain" in output and "genesis" in output
-    result = runner.invoke(app, ["audit", "verify", "--json"])
-    assert json.loads(result.stdout)["bad_seq"] == 1
+    assert code == 1 and "entry 1 does not start the chain" in output
+    assert _verdict() == (1, "entry 1 does not start the chain (its previous hash is not the genesis hash)")
 
 
 def test_a_deleted_entry_is_named(home: Path) -> None:
     _sql(home, "DELETE FROM audit_entries WHERE seq = 2")
     code, output = _verify()
     assert code == 1 and "entry 2 is missing" in output
+    assert _verdict() == (2, "entry 2 is missing (deleted)")
 
 
 def test_deleted_entries_in_the_middle_are_named_as_a_range(home: Path) -> None:
     _sql(home, "DELETE FROM audit_entries WHERE seq IN (3, 4)")
     code, output = _verify()
     assert code == 1 and "entry 3–4 is missing" in output
+    assert _verdict() == (3, "entry 3–4 is missing (deleted)")
 
 
 def test_reordered_entries_are_named(home: Path) -> None:
@@ -111,6 +118,7 @@ def test_deleting_the_oldest_entries_is_not_passed_off_as_retention(home: Path) 
     _sql(home, "DELETE FROM audit_entries WHERE seq <= 2")
     code, output = _verify()
     assert code == 1 and "before 3 are missing" in output
+    assert _verdict() == (2, "entries before 3 are missing and no audit.prune entry accounts for them")
 
 
 def test_retention_prunes_old_entries_and_the_chain_still_verifies(home: Path) -> None:
