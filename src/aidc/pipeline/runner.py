@@ -127,6 +127,7 @@ class PipelineRunner:
         self._events: Any = None
         self._deployments: RunDeployments | None = None
         self._serve = False
+        self._pipeline: Pipeline | None = None
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
 
     # -- the run
@@ -134,7 +135,7 @@ class PipelineRunner:
         self, path: str | Path | None, *, resume: str | None = None, force: bool = False, serve: bool = False
     ) -> RunResult:
         run_id, pipeline, previous = self._open_run(path, resume)
-        self._serve = serve
+        self._serve, self._pipeline = serve, pipeline
         run_dir = self.settings.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         self.observer.run_started(run_id, pipeline, resumed=resume is not None)
@@ -342,6 +343,11 @@ class PipelineRunner:
             settings = self.settings
             self._compute.enter_context(ray_cluster(settings.ray_address, num_cpus=settings.ray_num_cpus))
             self._events = Queue(actor_options={"num_cpus": 0})
+            for planned in self._pipeline.stages.values() if self._pipeline else ():
+                try:
+                    planned.cls.warm_up(planned.config)
+                except Exception:  # only a head start: the stage itself starts what is missing
+                    pass
 
     def _release_compute(self) -> None:
         """Leave the command's Ray now (it is started again if a later stage needs it)."""

@@ -50,6 +50,12 @@ class Stage(ABC):
     # (Settings.stop_checkpoint_s) before it stops the stage outright. The stage then raises StageStopped.
     stops_on_request: ClassVar[bool] = False
 
+    @classmethod
+    def warm_up(cls, config: Any) -> None:
+        """Called once the run's Ray is up, for each stage still to run: start what the stage will need (without
+        waiting for it), so that it is ready when the stage starts. Best effort: a failure here is ignored."""
+        return None
+
     @abstractmethod
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
 
