@@ -162,8 +162,15 @@ class StageContext:
         self.emit("metric", name=name, step=int(step), value=float(value))
 
     def log(self, message: str) -> None:
-        with open(self.log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        """A line in the stage's log. On a node without the run's folder (another node of a multi-node cluster)
+        the line travels with the event and the runner writes it (``written: False``)."""
+        line = f"{time.strftime('%H:%M:%S')} {message}\n"
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+        except FileNotFoundError:
+            self.emit("log", message=message, written=False, line=line)
+            return
         self.emit("log", message=message)
 
     def put_artifact(self, data: bytes | Path, *, kind: str, name: str) -> dict[str, Any]:

@@ -132,7 +132,8 @@ class TrainWorker:
                 )
 
             def send(metrics: dict[str, Any], checkpoint: Any) -> None:
-                sent.append(reports.report.remote(metrics, checkpoint.files if checkpoint is not None else None))
+                files = checkpoint.files if checkpoint is not None else None
+                sent.append(reports.report.remote(group["attempt"], metrics, files))
 
             ckpt = group["checkpoint"]
             context = session.TrainContext(
@@ -146,7 +147,8 @@ class TrainWorker:
             )
             session.begin(context)
             module, _, name = fn.partition(":")
-            getattr(importlib.import_module(module), name)({**cfg, "ctx": _Watched(cfg["ctx"], reports, rank, context)})
+            watched = _Watched(cfg["ctx"], reports, rank, context, group["attempt"])
+            getattr(importlib.import_module(module), name)({**cfg, "ctx": watched})
         finally:
             session.end()
             try:
@@ -166,8 +168,8 @@ class _Watched:
     most one a second), and the stop request also fires when the driver is gone (its reports actor died with it),
     so a pooled worker never trains on for a stage nobody waits on."""
 
-    def __init__(self, ctx: Any, reports: Any, rank: int, context: Any) -> None:
-        self._ctx, self._reports, self._rank, self._context = ctx, reports, rank, context
+    def __init__(self, ctx: Any, reports: Any, rank: int, context: Any, attempt: int) -> None:
+        self._ctx, self._reports, self._rank, self._context, self._attempt = ctx, reports, rank, context, attempt
         self._beat = 0.0
         self.stop = _StopOrOrphaned(getattr(ctx, "stop", None), reports)
 
@@ -186,7 +188,7 @@ class _Watched:
             self._beat = now
             if first:
                 self._context.mark("first_step")
-            self._reports.beat.remote(self._context.marks if first else None)
+            self._reports.beat.remote(self._attempt, self._context.marks if first else None)
         self._ctx.progress(*args, **kwargs)
 
 
@@ -228,31 +230,32 @@ class TrainingReports:
         self.metrics: dict[str, Any] | None = None
         self.checkpoint: dict[str, bytes] | None = None
         self.last_beat = time.monotonic()
+        self.attempt = -1
         self.first_beat: float | None = None
         self.marks: dict[str, float] | None = None
 
     def alive(self) -> bool:
         return True
 
-    def restart(self) -> None:
-        self.last_beat, self.first_beat, self.marks = time.monotonic(), None, None
-
-    def beat(self, marks: dict[str, float] | None = None) -> None:
+    def beat(self, attempt: int, marks: dict[str, float] | None = None) -> None:
+        if attempt != self.attempt:  # the first beat of a (re)started group
+            self.attempt, self.first_beat, self.marks = attempt, None, None
         if marks is not None:
             self.marks = marks
         self.last_beat = time.monotonic()
         if self.first_beat is None:
             self.first_beat = self.last_beat
 
-    def report(self, metrics: dict[str, Any], checkpoint: dict[str, bytes] | None) -> None:
+    def report(self, attempt: int, metrics: dict[str, Any], checkpoint: dict[str, bytes] | None) -> None:
         self.metrics = metrics
         if checkpoint is not None:
             self.checkpoint = checkpoint
-        self.beat()
+        self.beat(attempt)
 
     def state(self) -> dict[str, Any]:
         now = time.monotonic()
         return {
+            "attempt": self.attempt,
             "metrics": self.metrics,
             "checkpoint": self.checkpoint,
             "since_beat": now - self.last_beat,
@@ -417,18 +420,19 @@ class WorkerGroup:
         checkpoint: dict[str, bytes] | None,
         use_gpu: bool,
         stall_s: float | None,
+        attempt: int = 0,
         on_start: Callable[[list[dict[str, Any]]], None] = lambda where: None,
     ) -> str | BaseException | None:
         """Train until done: None; a failure to restart from (a worker died, or the group stalled): its reason; the
         loop's own exception (not restarted: it would fail the same way) as is."""
         import ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import RayError, RayTaskError
 
         where = ray.get([h.where.remote() for h in self.handles], timeout=120)
         self.marks["located"] = time.time()
         on_start(where)
         master = f"{where[0]['ip']}:{where[0]['port']}"
-        ray.get(reports.restart.remote())
+        began = time.monotonic()
         refs = []
         for rank, handle in enumerate(self.handles):
             group = {
@@ -441,34 +445,35 @@ class WorkerGroup:
                 "threads": 1,
                 "timeout_s": max(60.0, stall_s or 0.0) * 2,
                 "reports": reports,
+                "attempt": attempt,
                 "checkpoint": checkpoint,
             }
             refs.append(handle.run.remote(self.token, fn, cfg, group))
         self.marks["dispatched"] = time.time()
         pending, died, raised = list(refs), [], []
         reason: str | None = None
-        checked = time.monotonic()
+        checked, asked = time.monotonic(), None
         while pending and reason is None:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
             for ref in ready:
                 rank = refs.index(ref)
                 try:
                     ray.get(ref)
-                except RayActorError as exc:
+                except RayTaskError as exc:  # (first: it is a RayError too)
+                    raised.append((rank, exc))
+                except RayError as exc:  # the actor, or its node, is gone
                     died.append(rank)
                     reason = f"worker {rank} (pid {where[rank]['pid']}) died: {type(exc).__name__}"
-                except RayTaskError as exc:
-                    raised.append((rank, exc))
             if raised and reason is None:
                 # a loop that raised: its own error, unless a peer dying caused it — give the peers a moment to tell
                 ready, pending = ray.wait(pending, num_returns=len(pending), timeout=GRACE_S) if pending else ([], [])
                 for ref in ready:
                     try:
                         ray.get(ref)
-                    except RayActorError:
-                        died.append(refs.index(ref))
                     except RayTaskError:
                         pass
+                    except RayError:
+                        died.append(refs.index(ref))
                 if died:
                     reason = f"worker {died[0]} (pid {where[died[0]]['pid']}) died"
                 elif not pending:
@@ -477,16 +482,22 @@ class WorkerGroup:
                     return cause
                 else:
                     reason = f"worker {raised[0][0]} failed: {raised[0][1].cause!r}"
-            if reason is None and stall_s and time.monotonic() - checked >= 1.0:
-                checked = time.monotonic()
-                since = ray.get(reports.state.remote(), timeout=30)["since_beat"]
-                if since > stall_s:
-                    reason = f"stalled: no progress for {since:.0f} s (stall_seconds {stall_s:g})"
-                    died = list(range(self.world))  # stuck where they are: stop them all
+            if reason is None and stall_s:  # the heartbeat, read without waiting (the actor may still be starting)
+                if asked is None and time.monotonic() - checked >= 1.0:
+                    asked, checked = reports.state.remote(), time.monotonic()
+                elif asked is not None and ray.wait([asked], timeout=0)[0]:
+                    state = ray.get(asked)
+                    asked = None
+                    since = state["since_beat"] if state["attempt"] == attempt else float("inf")
+                    quiet = min(since, time.monotonic() - began)
+                    if quiet > stall_s:
+                        reason = f"stalled: no progress for {quiet:.0f} s (stall_seconds {stall_s:g})"
+                        died = list(range(self.world))  # stuck where they are: stop them all
         if reason is None:
             return None
-        ready, stuck = ray.wait(
-            pending, num_returns=len(pending), timeout=0 if died == list(range(self.world)) else GRACE_S
+        everyone = died == list(range(self.world))
+        _, stuck = (
+            ray.wait(pending, num_returns=len(pending), timeout=0 if everyone else GRACE_S) if pending else ([], [])
         )
         for ref in stuck:
             died.append(refs.index(ref))
@@ -552,11 +563,18 @@ def fit(
     log: Callable[[str], None] = lambda message: None,
     metric: Callable[[str, int, float], None] = lambda name, step, value: None,
 ) -> FitResult:
-    """Run ``fn(cfg)`` (``fn`` = "module:function") on ``workers`` data-parallel workers until it returns on all of them, restarting the group
-    from rank 0's latest reported checkpoint after each failure, at most ``max_failures`` times."""
+    """Run ``fn(cfg)`` (``fn`` = "module:function") on ``workers`` data-parallel workers until it returns on all
+    of them, restarting the group from rank 0's latest reported checkpoint after each failure, at most
+    ``max_failures`` times."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    reports: Any = ray.remote(num_cpus=0)(TrainingReports).remote()
+    here = ray.get_runtime_context().get_node_id()  # with this driver: a lost worker node never takes it along
+    reports: Any = (
+        ray.remote(TrainingReports)
+        .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
+        .remote()
+    )
     failures, checkpoint, world = 0, None, workers
     failed_at: float | None = None
     try:
@@ -572,12 +590,20 @@ def fit(
 
             try:
                 outcome = group.run(
-                    fn, cfg, reports=reports, checkpoint=checkpoint, use_gpu=use_gpu, stall_s=stall_s, on_start=started
+                    fn,
+                    cfg,
+                    reports=reports,
+                    checkpoint=checkpoint,
+                    use_gpu=use_gpu,
+                    stall_s=stall_s,
+                    attempt=failures,
+                    on_start=started,
                 )
                 state = ray.get(reports.state.remote(), timeout=30)
             finally:
                 group.close()
-            if state["marks"]:
+            current = state["attempt"] == failures  # (heartbeats of this group, not of one before it)
+            if current and state["marks"]:
                 phases = launch_phases(began, group.marks, state["marks"])
                 log(
                     f"launch {sum(phases.values()):.2f} s to the first step ({group.started} of {group.world} "
@@ -585,7 +611,7 @@ def fit(
                     + ", ".join(f"{name} {seconds:.2f}" for name, seconds in phases.items())
                 )
                 metric("launch_seconds", failures, sum(phases.values()))
-            if failed_at is not None and state["since_first_beat"] is not None:
+            if current and failed_at is not None and state["since_first_beat"] is not None:
                 # failure seen → the resumed group's first step (its first heartbeat): what a recovery cost
                 seconds = time.monotonic() - state["since_first_beat"] - failed_at
                 metric("recovery_seconds", failures, seconds)
