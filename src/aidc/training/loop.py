@@ -258,9 +258,8 @@ def train_loop(cfg: dict[str, Any]) -> None:
 
 
 def _point_to(folder: str, ref: str | None, best: dict[str, Any]) -> None:
-    """Make ``folder`` the checkpoint Ray Train keeps: a pointer to the encrypted one in the artifact store, never
-    the model itself — Ray copies it, unencrypted and world-readable, under its storage path (and a worker Ray
-    restarts loads the real one through the artifact store, see _restore)."""
+    """Make ``folder`` the checkpoint reported to the driver: a pointer to the encrypted one in the artifact store,
+    never the model itself (a restarted worker loads the real one through the artifact store, see _restore)."""
     for leftover in Path(folder).glob("*"):
         leftover.unlink()
     (Path(folder) / POINTER_FILE).write_text(json.dumps({"ref": ref, "best": best}))

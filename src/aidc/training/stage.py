@@ -54,11 +54,12 @@ class TrainStage(Stage):
 
     @classmethod
     def warm_up(cls, config: Any) -> None:
-        """Start this host's pooled CPU workers now (torch imported while earlier stages run); see training.workers."""
+        """Start this host's pooled CPU workers now (torch imported while earlier stages run), and one spare for a
+        recovery; see training.workers."""
         from aidc.training.workers import warm_pool
 
         if config.device != "cuda":
-            warm_pool(config.workers)
+            warm_pool(config.workers + 1)  # one spare: a worker that dies is replaced without a cold start
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.cluster.compute import cluster_resources

@@ -122,6 +122,8 @@ class TrainWorker:
         try:
             torch.set_num_threads(group["threads"])
             device = torch.device(group["device"])
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
             if world > 1:
                 dist.init_process_group(
                     group["backend"],
@@ -441,7 +443,7 @@ class WorkerGroup:
                 "local_rank": sum(1 for w in where[:rank] if w["ip"] == where[rank]["ip"]),
                 "master": master,
                 "backend": "nccl" if use_gpu else "gloo",
-                "device": "cuda" if use_gpu else "cpu",
+                "device": "cuda:0" if use_gpu else "cpu",  # (Ray gives each GPU worker its own, as device 0)
                 "threads": 1,
                 "timeout_s": max(60.0, stall_s or 0.0) * 2,
                 "reports": reports,
