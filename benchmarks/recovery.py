@@ -8,8 +8,9 @@ Each repeat runs the digits data stage and a train stage (cnn, 2 workers, 4 epoc
 `Platform(...).runs.run_pipeline` on a Ray the benchmark holds (as `aidc server` holds its own), SIGKILLs rank
 1's worker process (its pid from the stage log) the moment epoch 1's checkpoint is reported, and stamps:
 
-- kill → first resumed step: from the kill to the first "batches" progress event of the resumed group reaching
-  the run's observer (the runner polls its events every 0.25 s, so this may read up to 0.25 s late);
+- kill → first resumed step: from the kill to the first "batches" progress event of the resumed group (the first
+  after the stage's "worker failure" log line) reaching the run's observer (the runner polls its events every
+  0.25 s, so this may read up to 0.25 s late);
 - recovery_seconds: the stage's own metric, from the driver seeing the failure to the resumed first step;
 - the floor: `python -c "import torch; torch.load(CKPT)"` wall time, CKPT = the checkpoint the run resumed from.
 
@@ -52,6 +53,7 @@ class KillRank1(RunObserver):
         self.pids: list[int] = []
         self.killed_at: float | None = None
         self.resumed_at: float | None = None
+        self.failure_seen = False
 
     def stage_event(self, event: dict[str, Any]) -> None:
         now = time.perf_counter()
@@ -61,7 +63,9 @@ class KillRank1(RunObserver):
             if self.killed_at is None:
                 os.kill(self.pids[1], signal.SIGKILL)
                 self.killed_at = time.perf_counter()
-        elif event["type"] == "progress" and event["task"] == "batches" and self.killed_at is not None:
+        elif event["type"] == "log" and event["message"].startswith("worker failure") and self.killed_at is not None:
+            self.failure_seen = True  # steps reported from here on are the resumed group's (earlier ones may lag)
+        elif event["type"] == "progress" and event["task"] == "batches" and self.failure_seen:
             if self.resumed_at is None:
                 self.resumed_at = now
 
