@@ -179,8 +179,8 @@ class KillTheOtherNode(RunObserver):
         self.cluster, self.killed, self.nodes = cluster, False, []
 
     def stage_event(self, event: dict[str, Any]) -> None:
-        if event["type"] == "log" and (found := re.match(r"(\d) worker\(s\) on (\S+?) \(pids", event["message"])):
-            self.nodes.append(int(found[1]))
+        if event["type"] == "log" and (found := re.match(r"(\d) worker\(s\) on (\d) node\(s\)", event["message"])):
+            self.nodes.append((int(found[1]), int(found[2])))
         if not self.killed and event["type"] == "progress" and event["task"] == "epochs" and event["completed"] == 1:
             os.kill(self.cluster.other_raylet(), signal.SIGKILL)
             self.killed = True
@@ -209,7 +209,7 @@ def test_training_spans_two_nodes_through_s3_and_survives_losing_one(
         assert result.status == "succeeded", log
         assert observer.killed
         # first a worker on each node (1 CPU each), then, with one node gone, one on the other
-        assert observer.nodes[0] == 2 and observer.nodes[-1] == 1, log
+        assert observer.nodes[0] == (2, 2) and observer.nodes[-1] == (1, 1), log
         assert re.search(r"worker failure 1 of at most 1: worker \d \(pid \d+\) died", log), log
         summary = result.outputs["train"]["summary"]
         assert summary["epochs_run"] == 3 and summary["workers"] == 1 and summary["worker_failures"] == 1

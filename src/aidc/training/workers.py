@@ -88,7 +88,8 @@ class TrainWorker:
         with socket.socket() as s:  # a port for the group's rendezvous, if this worker is rank 0
             s.bind(("", 0))
             port = s.getsockname()[1]
-        return {"ip": ray.util.get_node_ip_address(), "pid": os.getpid(), "port": port}  # type: ignore[no-untyped-call]
+        node = ray.get_runtime_context().get_node_id()
+        return {"ip": ray.util.get_node_ip_address(), "node": node, "pid": os.getpid(), "port": port}  # type: ignore[no-untyped-call]
 
     def claim(self, token: str) -> bool:
         with self._lock:
@@ -586,9 +587,9 @@ def fit(
             world = group.world
 
             def started(where: list[dict[str, Any]], group: WorkerGroup = group) -> None:
-                nodes = sorted({w["ip"] for w in where})
+                ips = ", ".join(sorted({w["ip"] for w in where}))
                 pids = ", ".join(str(w["pid"]) for w in where)
-                log(f"{group.world} worker(s) on {', '.join(nodes)} (pids {pids})")
+                log(f"{group.world} worker(s) on {len({w['node'] for w in where})} node(s) at {ips} (pids {pids})")
 
             try:
                 outcome = group.run(
