@@ -268,7 +268,7 @@ def _point_to(folder: str, ref: str | None, best: dict[str, Any]) -> None:
 def _report_finished(
     state: dict[str, Any], best: dict[str, Any], history: list[dict[str, Any]], *, early: bool, rank: int
 ) -> None:
-    """The report the last epoch made, again, from its checkpoint (rank 0 hands Ray Train the checkpoint too)."""
+    """The report the last epoch made, again, from its checkpoint (rank 0 reports the checkpoint too)."""
     from aidc.training.session import Checkpoint
 
     last = {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"}
