@@ -170,8 +170,12 @@ def two_nodes(tmp_path: Path, moto_s3_url: str, monkeypatch: pytest.MonkeyPatch)
     finally:
         import ray
 
+        from aidc.cluster.compute import reload_ray_auth
+
         ray.shutdown()
         cluster.down()
+        monkeypatch.undo()  # this process's Ray auth back as it was (Ray caches the token: reload it too)
+        reload_ray_auth()
 
 
 class KillTheOtherNode(RunObserver):
