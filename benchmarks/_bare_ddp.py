@@ -18,6 +18,7 @@ import os
 import time
 
 STARTED = time.perf_counter()
+STARTED_UNIX = time.time()
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
@@ -62,7 +63,7 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss()
 
     setup = time.perf_counter()
-    epoch_seconds, steps = [], 0
+    epoch_seconds, steps, first_step = [], 0, 0.0
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)
         model.train()
@@ -74,6 +75,8 @@ def main() -> None:
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
+            if not first_step:
+                first_step = time.time()
             if args.bookkeeping:
                 loss_sum += float(loss) * len(y)
                 correct += float((logits.argmax(1) == y).sum())
@@ -94,6 +97,8 @@ def main() -> None:
                     "startup_seconds": ready - STARTED,
                     "setup_seconds": setup - ready,
                     "script_seconds": time.perf_counter() - STARTED,
+                    "script_started_unix": STARTED_UNIX,
+                    "first_step_unix": first_step,
                 }
             ),
             flush=True,

@@ -24,13 +24,14 @@ def wait_until(check: Callable[[], Any], what: str, *, timeout: float = HANG_S, 
 
 
 def train_workers(pid: int) -> list[Any]:
-    """The Ray Train workers below process ``pid`` (a command's own Ray, or a server's and its jobs')."""
+    """The training workers training now below process ``pid`` (a command's own Ray, or a server's and its jobs'):
+    pooled ``TrainWorker`` actors running a training (``.run``); idle pooled ones are left alone."""
     import psutil
 
     found = []
     for child in psutil.Process(pid).children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if " ".join(child.cmdline()).startswith("ray::RayTrainWorker"):
+            if " ".join(child.cmdline()).startswith("ray::TrainWorker.run"):
                 found.append(child)
     return found
 

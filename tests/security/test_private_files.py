@@ -1,6 +1,6 @@
 """What a run leaves on disk is the owner's alone: AIDC_HOME 0700, aidc.db 0600, and no unencrypted copy of a
-checkpoint outside the artifact store — Ray Train's own copies are pointers, removed when training ends
-(issue 13, item 5)."""
+checkpoint outside the artifact store — what training reports to its driver is a pointer, held in memory, and
+nothing is left under the old Ray Train folder (issue 13, item 5)."""
 
 from __future__ import annotations
 

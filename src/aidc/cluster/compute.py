@@ -104,7 +104,7 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
             if address:
                 ray.init(address=address, **kwargs)
             else:
-                # Two CPUs at least: the train stage's two Ray Train workers need one each.
+                # Two CPUs at least: the train stage's two training workers need one each.
                 cpus = num_cpus or max(2, os.cpu_count() or 2)
                 ray.init(num_cpus=cpus, **kwargs)
         except (ConnectionError, RuntimeError) as exc:

@@ -136,6 +136,7 @@ class PipelineRunner:
         self._events: Any = None
         self._deployments: RunDeployments | None = None
         self._serve = False
+        self._pipeline: Pipeline | None = None
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
         self._spec_dir: str | None = None  # the pipeline file's folder: where the user's modules are found
 
@@ -144,7 +145,7 @@ class PipelineRunner:
         self, path: str | Path | None, *, resume: str | None = None, force: bool = False, serve: bool = False
     ) -> RunResult:
         run_id, pipeline, previous = self._open_run(path, resume)
-        self._serve = serve
+        self._serve, self._pipeline = serve, pipeline
         self._spec_dir = str(Path(pipeline.path).resolve().parent) if pipeline.path else None
         run_dir = self.settings.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -340,7 +341,12 @@ class PipelineRunner:
 
             flag = new_stop_flag()
             ctx.stop = StopRequest(flag)
-        task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # a stage that only drives others (num_cpus 0) stays beside the runner; one that computes, when it has room
+        here = ray.get_runtime_context().get_node_id()
+        near = NodeAffinitySchedulingStrategy(here, soft=stage.cls.num_cpus > 0)
+        task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0, scheduling_strategy=near)
         ref = task.remote(stage.cls, ctx, stage.config, inputs)
         try:
             while not ray.wait([ref], timeout=0.25)[0]:
@@ -391,7 +397,17 @@ class PipelineRunner:
 
             settings = self.settings
             self._compute.enter_context(ray_cluster(settings.ray_address, num_cpus=settings.ray_num_cpus))
-            self._events = Queue(actor_options={"num_cpus": 0})
+            import ray
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            # beside the runner: on a multi-node cluster, losing another node must not take the run's events along
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+            self._events = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
+            for planned in self._pipeline.stages.values() if self._pipeline else ():
+                try:
+                    planned.cls.warm_up(planned.config)
+                except Exception:  # only a head start: the stage itself starts what is missing
+                    pass
 
     def _release_compute(self) -> None:
         """Leave the command's Ray now (it is started again if a later stage needs it)."""
@@ -420,6 +436,9 @@ class PipelineRunner:
         """Keep what a stage reports (metrics, artifacts at once — they outlive a later failure) and show it."""
         if event["type"] == "metric":
             self.store.add_metrics(run_id, stage, [(event["name"], event["step"], event["value"])])
+        elif event["type"] == "log" and event.get("written") is False:  # said on a node without the run's folder
+            with open(self.settings.home / "runs" / run_id / f"{stage}.log", "a", encoding="utf-8") as fh:
+                fh.write(event["line"])
         elif event["type"] == "artifact":
             self.store.add_artifact(
                 event["artifact"], event["size"], event["kind"], event["name"], event["uri"], run_id=run_id, stage=stage

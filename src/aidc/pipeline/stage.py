@@ -59,6 +59,12 @@ class Stage(ABC):
     # (Settings.stop_checkpoint_s) before it stops the stage outright. The stage then raises StageStopped.
     stops_on_request: ClassVar[bool] = False
 
+    @classmethod
+    def warm_up(cls, config: Any) -> None:
+        """Called once the run's Ray is up, for each stage still to run: start what the stage will need (without
+        waiting for it), so that it is ready when the stage starts. Best effort: a failure here is ignored."""
+        return None
+
     @abstractmethod
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -185,8 +191,15 @@ class StageContext:
         self.emit("metric", name=name, step=int(step), value=float(value))
 
     def log(self, message: str) -> None:
-        with open(self.log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        """A line in the stage's log. On a node without the run's folder (another node of a multi-node cluster)
+        the line travels with the event and the runner writes it (``written: False``)."""
+        line = f"{time.strftime('%H:%M:%S')} {message}\n"
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+        except FileNotFoundError:
+            self.emit("log", message=message, written=False, line=line)
+            return
         self.emit("log", message=message)
 
     def put_artifact(self, data: bytes | Path, *, kind: str, name: str) -> dict[str, Any]:

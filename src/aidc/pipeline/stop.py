@@ -34,8 +34,10 @@ class StopFlag:
 def new_stop_flag() -> Any:
     """A flag actor owned by the caller (it goes when the run's process does)."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return ray.remote(num_cpus=0)(StopFlag).remote()
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)  # beside its owner
+    return ray.remote(StopFlag).options(num_cpus=0, scheduling_strategy=here).remote()
 
 
 class StopRequest:

@@ -1,1 +1,1 @@
-"""Data-parallel PyTorch training on Ray Train: the model zoo, the loop, checkpoints and resume (docs/pipelines.md)."""
+"""Data-parallel PyTorch training on pooled Ray workers (torch.distributed): the model zoo, the loop, checkpoints and resume (docs/pipelines.md)."""

@@ -1,4 +1,4 @@
-"""The data-parallel training loop each Ray Train worker runs: DDP, checkpoints (per epoch, and on a stop), resume."""
+"""The data-parallel training loop each training worker runs: DDP, checkpoints (per epoch, and on a stop), resume."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from aidc.data.preprocess import load_arrays
+from aidc.training import session
 from aidc.training.steps import EpochSampler, EpochSums, StopAgreement, gather_rng_states, train_steps
 from aidc.training.zoo import build_model
 
 CHECKPOINT_FILE = "model.pt"
-POINTER_FILE = "artifact.json"  # what Ray Train's own checkpoint holds: which artifact (encrypted) to load
+POINTER_FILE = "artifact.json"  # what the reported checkpoint holds: which artifact (encrypted) to load
 
 
 def make_optimizer(name: str, params: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -33,9 +34,7 @@ def make_optimizer(name: str, params: Any, lr: float, weight_decay: float) -> to
 
 def _restore(cfg: dict[str, Any]) -> dict[str, Any] | None:
     """Where training starts: a checkpoint Ray kept across a worker restart, else the run's latest one (--resume)."""
-    import ray.train
-
-    ray_ck = ray.train.get_checkpoint()
+    ray_ck = session.get_checkpoint()
     if ray_ck is not None:
         with ray_ck.as_directory() as d:
             pointer = json.loads((Path(d) / POINTER_FILE).read_text())
@@ -87,7 +86,7 @@ def _abs_error_sum(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def train_loop(cfg: dict[str, Any]) -> None:
-    """Ray Train worker entry point (see _train_loop). An exception raised in the user's model or loss is told apart
+    """A training worker's entry point (see _train_loop). An exception raised in the user's model or loss is told apart
     here, where its traceback is still live, and travels to the stage as their UserCodeError."""
     from aidc.errors import AidcError
     from aidc.pipeline.boundary import from_users_code
@@ -107,18 +106,17 @@ def train_loop(cfg: dict[str, Any]) -> None:
 
 
 def _train_loop(cfg: dict[str, Any]) -> None:
-    """Ray Train worker entry point; rank 0 reports progress and metrics and writes the checkpoints.
+    """The training loop on each worker (training.workers starts it); rank 0 reports progress and metrics and writes
+    the checkpoints.
 
     Asked to stop (``ctx.stop``), the workers agree on a step boundary and rank 0 checkpoints the epoch part-way
     (weights, optimizer, the step, the epoch's running sums, every worker's random state); a run resumed from it
     skips the steps done and ends the epoch with the metrics it would have had without the stop.
     """
-    import ray.train
-    from ray.train import Checkpoint
-    from ray.train.torch import get_device, prepare_data_loader, prepare_model
+    from aidc.training.session import Checkpoint, get_device, prepare_data_loader, prepare_model
 
-    ctx, rank = cfg["ctx"], ray.train.get_context().get_world_rank()
-    world = ray.train.get_context().get_world_size()
+    ctx, rank = cfg["ctx"], session.get_context().get_world_rank()
+    world = session.get_context().get_world_size()
     batch_size = max(1, cfg["batch_size"] // world)
     torch.manual_seed(cfg["seed"])
     data = load_arrays(ctx.get_artifact(cfg["data"]))
@@ -243,7 +241,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
                 ctx.put_artifact(blob.getvalue(), kind="checkpoint", name=f"epoch-{epoch:03d}-step-{stopped:05d}.pt")
                 ctx.log(f"stopped on request: checkpointed epoch {epoch} at step {stopped} of {steps}")
                 ctx.flush()
-            ray.train.report({"stopped": True, "epoch": epoch, "step": stopped})
+            session.report({"stopped": True, "epoch": epoch, "step": stopped})
             return
         epoch_seconds = time.perf_counter() - began
         loss_total, correct_total, seen_total, asked = _sum_across_workers(
@@ -300,7 +298,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             if halt:
                 ctx.log(f"stopped on request after epoch {epoch}")
             ctx.flush()  # this epoch's metrics and checkpoint are recorded before the next begins
-        ray.train.report(report, checkpoint=checkpoint)
+        session.report(report, checkpoint=checkpoint)
         if rank == 0:
             shutil.rmtree(tmp, ignore_errors=True)
         if halt:
@@ -312,9 +310,8 @@ def _train_loop(cfg: dict[str, Any]) -> None:
 
 
 def _point_to(folder: str, ref: str | None, best: dict[str, Any]) -> None:
-    """Make ``folder`` the checkpoint Ray Train keeps: a pointer to the encrypted one in the artifact store, never
-    the model itself — Ray copies it, unencrypted and world-readable, under its storage path (and a worker Ray
-    restarts loads the real one through the artifact store, see _restore)."""
+    """Make ``folder`` the checkpoint reported to the driver: a pointer to the encrypted one in the artifact store,
+    never the model itself (a restarted worker loads the real one through the artifact store, see _restore)."""
     for leftover in Path(folder).glob("*"):
         leftover.unlink()
     (Path(folder) / POINTER_FILE).write_text(json.dumps({"ref": ref, "best": best}))
@@ -323,19 +320,18 @@ def _point_to(folder: str, ref: str | None, best: dict[str, Any]) -> None:
 def _report_finished(
     state: dict[str, Any], best: dict[str, Any], history: list[dict[str, Any]], *, early: bool, rank: int
 ) -> None:
-    """The report the last epoch made, again, from its checkpoint (rank 0 hands Ray Train the checkpoint too)."""
-    import ray.train
-    from ray.train import Checkpoint
+    """The report the last epoch made, again, from its checkpoint (rank 0 reports the checkpoint too)."""
+    from aidc.training.session import Checkpoint
 
     last = {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"}
     report = {"epoch": state["epoch"], **last, "stopped_early": early, "stopped": False, "best": json.dumps(best)}
     if rank != 0:
-        ray.train.report(report)
+        session.report(report)
         return
     tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
     try:
         _point_to(tmp, state.get("ref"), best)
-        ray.train.report(report, checkpoint=Checkpoint.from_directory(tmp))
+        session.report(report, checkpoint=Checkpoint.from_directory(tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,11 +1,9 @@
-"""The train stage: data-parallel PyTorch training through Ray Train's TorchTrainer, checkpointed every epoch and on a stop."""
+"""The train stage: data-parallel PyTorch training on pooled Ray workers (training.workers), checkpointed every epoch and on a stop."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -42,11 +40,17 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     epochs: int = Field(10, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1, description="global batch size, split across workers")
-    workers: int = Field(2, ge=1, le=1024, description="data-parallel workers (Ray Train)")
+    workers: int = Field(2, ge=1, le=1024, description="data-parallel workers (Ray actors, torch.distributed)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: GPUs when the cluster has one per worker")
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
     max_failures: int = Field(
-        1, ge=0, description="worker failures Ray Train recovers from (restarting at the last checkpoint)"
+        1, ge=0, description="worker failures (a process or node lost, or a stall) recovered from the last checkpoint"
+    )
+    min_workers: int | None = Field(
+        None, ge=1, description="after a lost node, go on with this many workers if no more fit (default: workers)"
+    )
+    stall_seconds: float | None = Field(
+        600.0, gt=0, description="no progress for this long counts as a worker failure (null: never)"
     )
     seed: int = 0
     init_from: str | None = Field(
@@ -82,7 +86,7 @@ class TrainStage(Stage):
     inputs = {"data": "train/val/test arrays from a data stage"}
     model_refs = {"init_from": "init_from"}  # config field naming a registered version → the input it becomes
     outputs = {"checkpoint": "the best epoch's checkpoint", "model": "the architecture", "summary": "how training went"}
-    num_cpus = 0  # the stage only drives Ray Train; its workers hold the CPUs
+    num_cpus = 0  # the stage only drives its workers; their placement group holds the CPUs
     stops_on_request = True  # on Ctrl-C or preemption the workers checkpoint at the next step they agree on
 
     @classmethod
@@ -92,13 +96,19 @@ class TrainStage(Stage):
         cfg: TrainConfig = config
         return [ref for ref in (cfg.model, cfg.loss) if ref is not None and ref not in ZOO]
 
-    def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-        from ray.train.torch import TorchConfig, TorchTrainer
+    @classmethod
+    def warm_up(cls, config: Any) -> None:
+        """Start this host's pooled CPU workers now (torch imported while earlier stages run), and one spare for a
+        recovery; see training.workers."""
+        from aidc.training.workers import warm_pool
 
+        if config.device != "cuda":
+            warm_pool(config.workers + 1)  # one spare: a worker that dies is replaced without a cold start
+
+    def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.cluster.compute import cluster_resources
         from aidc.data.preprocess import load_arrays
-        from aidc.training.loop import train_loop
+        from aidc.training.workers import TrainingFailed, fit
 
         cfg: TrainConfig = config
         data = load_arrays(ctx.get_artifact(inputs["data"]))
@@ -159,38 +169,30 @@ class TrainStage(Stage):
         ctx.log(f"training {cfg.model} on {cfg.workers} {'GPU' if use_gpu else 'CPU'} worker(s), {cfg.epochs} epochs")
         ctx.progress("epochs", 0, cfg.epochs, force=True)
         began = time.perf_counter()
-        # a fresh name per attempt: resuming goes through our artifact store, not Ray's run snapshot
-        ray_run = Path(ctx.home) / "ray-train" / f"{ctx.run_id}-{ctx.stage}-{int(time.time())}"
-        trainer = TorchTrainer(
-            train_loop,
-            train_loop_config=loop_config,
-            scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=use_gpu),
-            torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-            run_config=RunConfig(
-                name=ray_run.name,
-                storage_path=str(ray_run.parent),
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
-                failure_config=FailureConfig(max_failures=cfg.max_failures),
-            ),
-        )
         try:
-            result = trainer.fit()
-        except Exception as exc:
+            result = fit(
+                "aidc.training.loop:train_loop",  # imported by the (warm) workers, not by this driver
+                loop_config,
+                workers=cfg.workers,
+                min_workers=cfg.min_workers or cfg.workers,
+                use_gpu=use_gpu,
+                max_failures=cfg.max_failures,
+                stall_s=cfg.stall_seconds,
+                log=ctx.log,
+                metric=ctx.metric,
+            )
+        except TrainingFailed as exc:
+            cause = exc.cause or exc
             users = _users_error(exc)
             if users is not None:  # raised in their code on a worker, and told apart there (loop.train_loop)
                 raise users from None
-            cause = getattr(exc, "__cause__", None) or exc
             raise StageFailed(
                 f"training failed: {type(cause).__name__}: {cause}",
                 stage=ctx.stage,
                 run_id=ctx.run_id,
                 cause=str(cause),
             ) from exc
-        finally:
-            # Ray's own record of the run (its checkpoints point into the artifact store; see loop._point_to):
-            # of no use once fit returns, since a retry or resume starts from the artifact store.
-            shutil.rmtree(ray_run, ignore_errors=True)
-        # the metrics of the last checkpointed report (Ray Train keeps those): training ended early only on request
+        # the metrics of rank 0's last report: training ended early only on request
         final = result.metrics or {}
         finished = bool(final.get("stopped_early")) or final.get("epoch") == cfg.epochs
         if not finished and ctx.stop is not None and ctx.stop.was_set():
@@ -213,7 +215,8 @@ class TrainStage(Stage):
             "best_val_loss": best["val_loss"],
             "stopped_early": bool(final["stopped_early"]),
             "seconds": round(time.perf_counter() - began, 2),
-            "workers": cfg.workers,
+            "workers": result.workers,
+            "worker_failures": result.failures,
             "device": "cuda" if use_gpu else "cpu",
         }
         score = "val_mae" if regression else "val_accuracy"
