@@ -92,6 +92,31 @@ def _viewer_role(world: World) -> None:
     world.platform.security.grant(local_access(), "target", "viewer", "alpha")
 
 
+def _alert(world: World) -> None:
+    """A firing alert of the data center's (no project), as the evaluator stores one."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    world.platform.metadata.save_alerts(
+        [
+            {
+                "id": "audited1", "fingerprint": "audited1", "rule": "NodeHeartbeatLost", "origin": "platform",
+                "severity": "critical", "state": "firing", "labels": {"alertname": "NodeHeartbeatLost"},
+                "project": None, "summary": "", "runbook": "", "value": 1.0, "started_at": now, "fired_at": now,
+            }
+        ]
+    )  # fmt: skip
+
+
+def _silence(world: World) -> None:
+    made = world.platform.alerts.silence(local_access(), {"rack": "r9"}, duration_s=60.0)
+    world.made["silence"] = made["id"]
+
+
+def _node(world: World) -> str:
+    return str(world.platform.nodes.inventory()[0]["name"])  # (this host: the embedded default's one node)
+
+
 def _alpha(kind: str) -> Callable[[World], str]:
     return lambda world: world.records["alpha"][kind]
 
@@ -173,6 +198,22 @@ CASES: dict[tuple[str, str], Case] = {
         "root", lambda w: f"{API}/principals/target/tokens/{w.made['token']}", "token.revoke",
         lambda w, out: f"token:{w.made['token']}", None, setup=_token_of("target"),
     ),
+    ("POST", f"{API}/nodes/{{name}}/{{verb}}"): Case(
+        "root", lambda w: f"{API}/nodes/{_node(w)}/cordon", "node.cordon", lambda w, out: f"node:{_node(w)}", None,
+        body={"reason": "PSU swap"},
+    ),
+    ("POST", f"{API}/alerts/{{alert_id}}/ack"): Case(
+        "root", lambda w: f"{API}/alerts/audited1/ack", "alerts.ack", lambda w, out: "alert audited1", None,
+        setup=_alert,
+    ),
+    ("POST", f"{API}/silences"): Case(
+        "root", lambda w: f"{API}/silences", "alerts.silence", lambda w, out: f"silence {out['id']}", None,
+        body={"matchers": {"rack": "r12"}, "duration_s": 3600},
+    ),
+    ("DELETE", f"{API}/silences/{{silence_id}}"): Case(
+        "root", lambda w: f"{API}/silences/{w.made['silence']}", "alerts.unsilence",
+        lambda w, out: f"silence {w.made['silence']}", None, setup=_silence,
+    ),
     ("POST", f"{API}/keys/rotate"): Case(
         "root", lambda w: f"{API}/keys/rotate", "keys.rotate",
         lambda w, out: f"artifact-store:{w.platform.artifacts.url}", None, body={"keep_old": False},
@@ -207,13 +248,6 @@ def test_the_action_leaves_exactly_one_entry_saying_who_did_what_to_which_record
     assert security.audit_verify().ok
 
 
-REFUSED_BEFORE_THE_AUDIT = (
-    "known gap, left for its owner: Security.create_token checks scopes, expiry and a disabled owner before its "
-    "audited block, so these refusals leave no entry"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=REFUSED_BEFORE_THE_AUDIT)
 def test_a_scoped_token_refused_a_wider_one_leaves_a_denied_entry(world: World) -> None:
     security = world.platform.security
     narrow = security.create_token(local_access(), name="narrow", principal="ada", scopes=["runs:read"])["token"]
@@ -226,7 +260,6 @@ def test_a_scoped_token_refused_a_wider_one_leaves_a_denied_entry(world: World) 
     assert [(e.actor, e.action, e.result) for e in new] == [("ada", "token.create", "denied")]
 
 
-@pytest.mark.xfail(strict=True, reason=REFUSED_BEFORE_THE_AUDIT)
 def test_a_token_refused_to_a_disabled_user_leaves_a_failed_entry(world: World) -> None:
     security = world.platform.security
     security.create_principal(local_access(), "gone")

@@ -252,17 +252,7 @@ class Security:
         *,
         token: str | None = None,
     ) -> tuple[ApiToken, str]:
-        days = self.token_ttl_days if expires_days is None else expires_days
-        expires = _now() + timedelta(days=days) if days else None
-        parent = _aware(access.expires_at)
-        if parent is not None and (expires is None or expires > parent):
-            if expires_days is not None:  # asked for outright: say no rather than hand out less than asked
-                raise PermissionDenied(
-                    "a token cannot outlive the token that creates it "
-                    f"(this one expires {parent.isoformat(timespec='seconds')})",
-                    hint="ask for fewer expires_days, or create it with a longer-lived token",
-                )
-            expires = parent  # the default lifetime, cut to the parent's
+        expires = self._expiry(access, expires_days)
         for _ in range(5):  # a clash of 32-bit ids is rare; a new token resolves it
             token_id, secret = (tokens.token_id_of(token), token) if token else tokens.new_token()
             try:
@@ -281,6 +271,21 @@ class Security:
                 if token:
                     raise
         raise Conflict("could not find a free token id", hint="try again")
+
+    def _expiry(self, access: Access, expires_days: int | None) -> datetime | None:
+        """When a token ``access`` makes expires: never later than the token that makes it."""
+        days = self.token_ttl_days if expires_days is None else expires_days
+        expires = _now() + timedelta(days=days) if days else None
+        parent = _aware(access.expires_at)
+        if parent is not None and (expires is None or expires > parent):
+            if expires_days is not None:  # asked for outright: say no rather than hand out less than asked
+                raise PermissionDenied(
+                    "a token cannot outlive the token that creates it "
+                    f"(this one expires {parent.isoformat(timespec='seconds')})",
+                    hint="ask for fewer expires_days, or create it with a longer-lived token",
+                )
+            expires = parent  # the default lifetime, cut to the parent's
+        return expires
 
     def create_token(
         self,
@@ -302,18 +307,26 @@ class Security:
                 hint="name the owner: aidc tokens create --user NAME (or `aidc login` first)",
             )
         scopes = scopes or ["*"]
-        for scope in scopes:
-            if scope not in SCOPES:
-                raise InvalidInput(f"unknown scope {scope!r}", hint=f"one of {', '.join(SCOPES)}")
-            if not (access.in_scope(scope) if scope != "*" else "*" in access.scopes):
-                raise PermissionDenied(
-                    f"this token's scopes do not cover {scope!r}",
-                    hint="create the token with a token whose scopes are wider",
-                )
-        if expires_days is not None and expires_days < 0:
-            raise InvalidInput("expires_days must be 0 (never) or more")
-        if self.store.get_principal(owner).disabled:
-            raise Conflict(f"{owner} is disabled", hint=f"enable it first: aidc users enable {owner}")
+        try:  # a refusal is on record too: who asked for what, and why not
+            for scope in scopes:
+                if scope not in SCOPES:
+                    raise InvalidInput(f"unknown scope {scope!r}", hint=f"one of {', '.join(SCOPES)}")
+                if not (access.in_scope(scope) if scope != "*" else "*" in access.scopes):
+                    raise PermissionDenied(
+                        f"this token's scopes do not cover {scope!r}",
+                        hint="create the token with a token whose scopes are wider",
+                    )
+            if expires_days is not None and expires_days < 0:
+                raise InvalidInput("expires_days must be 0 (never) or more")
+            self._expiry(access, expires_days)
+            if self.store.get_principal(owner).disabled:
+                raise Conflict(f"{owner} is disabled", hint=f"enable it first: aidc users enable {owner}")
+        except PermissionDenied as exc:
+            self.denied(access, "token.create", f"principal:{owner}", exc)
+            raise
+        except AidcError as exc:
+            self.record(access, "token.create", f"principal:{owner}", result="failed", error=exc.code, name=name)
+            raise
         record, secret = self._add_token(access, owner, name, scopes, expires_days)
         return record.to_json() | {"token": secret}
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aidc.api.auth import authorize, get_services
 from aidc.api.schemas import Body
 from aidc.security.roles import Access
 from aidc.services import Services
+from aidc.services.alerts import LABEL, MAX_SILENCE_S
 
 router = APIRouter(prefix="/api/v1")
 JSON = dict[str, Any]
@@ -19,10 +20,21 @@ JSON = dict[str, Any]
 
 class SilenceBody(Body):
     matchers: dict[str, str] = Field(
-        ..., description='label → value; "=~REGEX" or "!=VALUE" as the value for a regex or a negation'
+        ...,
+        min_length=1,
+        json_schema_extra={"propertyNames": {"pattern": LABEL.pattern, "maxLength": 100}},
+        description='label → value; "=~REGEX" or "!=VALUE" as the value for a regex or a negation',
     )
-    duration_s: float = Field(..., description="how long, in seconds (at most 90 days)")
+    duration_s: float = Field(..., gt=0, le=MAX_SILENCE_S, description="how long, in seconds (at most 90 days)")
     comment: str = Field("", max_length=1000)
+
+    @field_validator("matchers")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not LABEL.match(k) or len(k) > 100]
+        if bad:
+            raise ValueError(f"not a label name: {bad[0]!r} (letters, digits and _, not starting with a digit)")
+        return value
 
 
 @router.get("/alerts", tags=["alerts"])
