@@ -110,6 +110,20 @@ class MetadataStoreContract:
         assert store.get_dataset_version(a.id).schema_ == {"x": "f32"}
         assert [v.ref for v in store.list_dataset_versions("digits")] == ["digits:1", "digits:2"]
 
+    def test_dataset_versions_are_per_project(self, store: MetadataStore) -> None:
+        """Identical data in another project is that project's own version 1: nothing of one project is handed to,
+        numbered by or revealed to the other."""
+        made = {
+            project: store.register_dataset_version(
+                "digits", "sha256:a", schema={}, stats={}, class_balance={}, fingerprint="fa", run_id=None,
+                project=project,
+            )
+            for project in ("alpha", "beta")
+        }  # fmt: skip
+        assert made["alpha"].id != made["beta"].id
+        assert [(v.project, v.version) for v in made.values()] == [("alpha", 1), ("beta", 1)]
+        assert [v.id for v in store.list_dataset_versions("digits", projects=["beta"])] == [made["beta"].id]
+
     def test_model_versions_and_stage_transitions(self, store: MetadataStore) -> None:
         v1 = store.register_model_version(
             "cnn",

@@ -56,11 +56,6 @@ def test_the_same_pipeline_in_another_project_executes_again_and_is_cached_only_
     assert (again.status, again.cached_from) == ("cached", alpha.id)  # the cache works, within alpha
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, left for its owner: register_dataset_version finds 'identical data' by fingerprint in every "
-    "project, so beta's own data stage hands back alpha's dataset version (and a job in beta then moves it to beta)",
-)
 def test_a_stage_executed_again_in_another_project_registers_that_projects_own_dataset_version(
     platform: Platform, tmp_path: Path
 ) -> None:

@@ -466,6 +466,7 @@ class PipelineRunner:
                 class_balance=value.class_balance,
                 fingerprint=value.fingerprint,
                 run_id=run_id,
+                project=self.project,
             )
             return {"dataset_version_id": dv.id, "ref": dv.ref}
         if isinstance(value, ModelRegistration):

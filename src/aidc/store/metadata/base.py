@@ -182,7 +182,11 @@ class MetadataStore(ABC):
         class_balance: dict[str, Any],
         fingerprint: str,
         run_id: str | None,
-    ) -> DatasetVersion: ...
+        project: str = "default",
+    ) -> DatasetVersion:
+        """A new version of ``dataset`` in ``project`` (numbered within it), or the project's version of identical
+        data (same fingerprint) when there is one."""
+
     @abstractmethod
     def get_dataset_version(self, dataset_version_id: int) -> DatasetVersion: ...
     @abstractmethod

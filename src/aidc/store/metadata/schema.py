@@ -26,7 +26,10 @@ class DatasetRow(Base):
 
 class DatasetVersionRow(Base):
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    # 0012: a dataset's versions are numbered per project (identical data is one version within a project)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "project", "version", name="uq_dataset_versions_dataset_id_project_version"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     version: Mapped[int]

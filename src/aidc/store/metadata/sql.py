@@ -474,6 +474,7 @@ class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, SqlAlerts, Metadat
         class_balance: dict[str, Any],
         fingerprint: str,
         run_id: str | None,
+        project: str = "default",
     ) -> r.DatasetVersion:
         with self._session() as s:
             ds = s.scalars(select(DatasetRow).where(DatasetRow.name == dataset)).first()
@@ -481,16 +482,16 @@ class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, SqlAlerts, Metadat
                 ds = DatasetRow(name=dataset)
                 s.add(ds)
                 s.flush()
+            mine = (DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.project == project)
             same = s.scalars(
-                select(DatasetVersionRow).where(
-                    DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.fingerprint == fingerprint
-                )
+                select(DatasetVersionRow).where(*mine, DatasetVersionRow.fingerprint == fingerprint)
             ).first()
-            if same is not None:  # identical data is the same version, however often it is prepared
+            if same is not None:  # identical data is the same version within a project, however often it is prepared
                 return self._dataset_version(same, dataset)
-            latest = s.scalar(select(func.max(DatasetVersionRow.version)).where(DatasetVersionRow.dataset_id == ds.id))
+            latest = s.scalar(select(func.max(DatasetVersionRow.version)).where(*mine))
             row = DatasetVersionRow(
                 dataset_id=ds.id,
+                project=project,
                 version=(latest or 0) + 1,
                 artifact_digest=artifact_digest,
                 schema_=schema,
