@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -67,7 +68,10 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
-def test_fsdp_checkpoint_then_resume_takes_the_same_next_step(tmp_path: Path) -> None:
+def test_fsdp_checkpoint_then_resume_takes_the_same_next_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The spawned processes import this module by its name (tests.training.…); pytest imported it without putting the
+    # repository on sys.path, which the children inherit.
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2]))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -68,7 +68,6 @@ class Deployments:
         a new deployment belongs to ``project`` (default: the model's) from the start. With ``auth`` its clients
         must send the bearer token returned (once) as ``token``; only its SHA-256 is kept."""
         name = name or version.name
-        project = project or version.project  # a new deployment is in its model's project, and a name is per project
         check_host(host, self.settings.allow_public_serving)
         if not NAME.match(name):
             raise InvalidInput(f"deployment name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
@@ -77,6 +76,7 @@ class Deployments:
                 f"model version {version.ref} has no ONNX file in the artifact store",
                 hint="register versions through a pipeline with an export stage",
             )
+        project = project or version.project  # a new deployment is in its model's project, and a name is per project
         existing = self._active(name, project)
         if existing is not None:
             if canary is None:
