@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from aidc import __version__
 from aidc.client.local import LocalClient
 from aidc.console.charts import line_chart
-from aidc.console.facility import facility_view
+from aidc.console.facility import facility_view, rack_power_kw
 from aidc.console.planner import EXAMPLE, plan_text
 from aidc.console.session import Sessions
 from aidc.errors import AidcError, InvalidInput, PermissionDenied, Unauthenticated
@@ -114,6 +114,12 @@ def create_console(services: Services) -> FastAPI:
         fields = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
         sessions.check_csrf(request, fields.get("csrf", ""))
         return fields
+
+    async def acting(request: Request, route: tuple[str, str]) -> tuple[Access, dict[str, str]]:
+        """The caller of a form's action, once the API route ``route`` would let them (before the body is read), and
+        the form, once its CSRF token matches."""
+        access = await run_in_threadpool(page(route), request)
+        return access, await form_of(request)
 
     def back(path: str, message: str) -> RedirectResponse:
         return RedirectResponse(f"{path}?{urllib.parse.urlencode({'done': message})}", status_code=303)
@@ -218,8 +224,7 @@ def create_console(services: Services) -> FastAPI:
 
     @console.post("/models/promote")
     async def promote_model(request: Request) -> Response:
-        access = await run_in_threadpool(page(("POST", f"{API}/models/{{ref}}/promote")), request)
-        form = await form_of(request)
+        access, form = await acting(request, ("POST", f"{API}/models/{{ref}}/promote"))
         ref, stage, project = form.get("ref", ""), form.get("stage", ""), form.get("project") or None
         if stage not in ("staging", "production", "archived", "none"):
             raise InvalidInput(f"unknown stage {stage!r}", hint="one of staging, production, archived, none")
@@ -236,8 +241,7 @@ def create_console(services: Services) -> FastAPI:
     async def change_deployment(request: Request, name: str, verb: str) -> Response:
         if verb not in ("promote", "rollback"):
             raise InvalidInput(f"unknown deployment change {verb!r}", hint="promote or rollback")
-        access = await run_in_threadpool(page(("POST", f"{API}/deployments/{{name}}/{verb}")), request)
-        form = await form_of(request)
+        access, form = await acting(request, ("POST", f"{API}/deployments/{{name}}/{verb}"))
         client = LocalClient(services, access)
         await run_in_threadpool(client.change_deployment, verb, name, project=form.get("project") or None)
         return back("/console/deployments", f"{verb}: {name}")
@@ -252,8 +256,7 @@ def create_console(services: Services) -> FastAPI:
 
     @console.post("/jobs/{job_id}/cancel")
     async def cancel_job(request: Request, job_id: str) -> Response:
-        access = await run_in_threadpool(page(("POST", f"{API}/jobs/{{job_id}}/cancel")), request)
-        await form_of(request)
+        access, _ = await acting(request, ("POST", f"{API}/jobs/{{job_id}}/cancel"))
         await run_in_threadpool(LocalClient(services, access).cancel_job, job_id)
         return back("/console/jobs", f"cancelled {job_id}")
 
@@ -278,19 +281,13 @@ def create_console(services: Services) -> FastAPI:
     def nodes(request: Request, done: str = "") -> HTMLResponse:
         access = page(("GET", f"{API}/nodes"))(request)
         found = LocalClient(services, access).list_nodes()
-        racks: dict[str, float] = {}
-        for node in found:  # the rack's power now, from its nodes' latest readings
-            watts = node["telemetry"].get("power_watts")
-            if node.get("rack") and watts is not None:
-                racks[node["rack"]] = racks.get(node["rack"], 0.0) + watts / 1000
-        return render(request, access, "nodes.html.j2", nodes=found, racks=racks, done=done)
+        return render(request, access, "nodes.html.j2", nodes=found, racks=rack_power_kw(found), done=done)
 
     @console.post("/nodes/{name}/{verb}")
     async def change_node(request: Request, name: str, verb: str) -> Response:
         if verb not in ("cordon", "drain", "uncordon"):
             raise InvalidInput(f"unknown node change {verb!r}", hint="cordon, drain or uncordon")
-        access = await run_in_threadpool(page(("POST", f"{API}/nodes/{{name}}/{{verb}}")), request)
-        form = await form_of(request)
+        access, form = await acting(request, ("POST", f"{API}/nodes/{{name}}/{{verb}}"))
         client = LocalClient(services, access)
         await run_in_threadpool(client.change_node, verb, name, form.get("reason", "") or "from the console")
         return back("/console/nodes", f"{verb}: {name}")
@@ -314,16 +311,14 @@ def create_console(services: Services) -> FastAPI:
 
     @console.post("/alerts/{alert_id}/ack")
     async def ack_alert(request: Request, alert_id: str) -> Response:
-        access = await run_in_threadpool(page(("POST", f"{API}/alerts/{{alert_id}}/ack")), request)
-        await form_of(request)
+        access, _ = await acting(request, ("POST", f"{API}/alerts/{{alert_id}}/ack"))
         await run_in_threadpool(LocalClient(services, access).ack_alert, alert_id)
         return back("/console/alerts", f"acknowledged {alert_id}")
 
     @console.post("/alerts/{alert_id}/silence")
     async def silence_alert(request: Request, alert_id: str) -> Response:
         """Silence what this alert is: its rule on its labels, for the hours asked."""
-        access = await run_in_threadpool(page(("POST", f"{API}/silences")), request)
-        form = await form_of(request)
+        access, form = await acting(request, ("POST", f"{API}/silences"))
         client = LocalClient(services, access)
         alert = await run_in_threadpool(client.show_alert, alert_id)
         hours = float(form.get("hours") or 1)
@@ -337,8 +332,7 @@ def create_console(services: Services) -> FastAPI:
 
     @console.post("/silences/{silence_id}/end")
     async def unsilence(request: Request, silence_id: str) -> Response:
-        access = await run_in_threadpool(page(("DELETE", f"{API}/silences/{{silence_id}}")), request)
-        await form_of(request)
+        access, _ = await acting(request, ("DELETE", f"{API}/silences/{{silence_id}}"))
         await run_in_threadpool(LocalClient(services, access).unsilence, silence_id)
         return back("/console/alerts", f"ended silence {silence_id}")
 

@@ -17,11 +17,7 @@ def facility_view(spec: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
 
     facility = load_facility(spec)
     report = run_check(facility, {}, ())
-    now: dict[str, float] = {}
-    for node in nodes:
-        watts = node.get("telemetry", {}).get("power_watts")
-        if node.get("rack") and watts is not None:
-            now[node["rack"]] = now.get(node["rack"], 0.0) + watts / 1000
+    now = rack_power_kw(nodes)
     racks = []
     for hall, rack in facility.racks():
         kw = now.get(rack.name)
@@ -39,6 +35,16 @@ def facility_view(spec: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
         )
     findings = sorted(report.findings, key=lambda f: ({"fail": 0, "warn": 1}.get(f.status, 2), f.rule.id))
     return {"report": report, "racks": racks, "findings": findings, "spec": spec}
+
+
+def rack_power_kw(nodes: list[dict[str, Any]]) -> dict[str, float]:
+    """Each rack's power now, kW: the sum of its nodes' latest readings (racks with no reading are left out)."""
+    racks: dict[str, float] = {}
+    for node in nodes:
+        watts = node.get("telemetry", {}).get("power_watts")
+        if node.get("rack") and watts is not None:
+            racks[node["rack"]] = racks.get(node["rack"], 0.0) + watts / 1000
+    return racks
 
 
 def _bar(share: float | None, width: int = 160, height: int = 14) -> Markup:
