@@ -4,7 +4,6 @@ through its v2 API, and leave its active list when aidc says they resolved."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,16 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.api.conftest import free_port
 
 from aidc.monitoring.alerts.notify import AlertmanagerNotifier, Notification
 
 READY_S = 60.0  # a hang detector: on a busy 2-core machine a start takes a second or two
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(check: Any, what: str, deadline_s: float = READY_S) -> Any:
@@ -47,7 +41,7 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         pytest.skip("needs Debian's prometheus-alertmanager (.ci/run installs it)")
     config = tmp_path / "am.yml"
     config.write_text("route: {receiver: blackhole, group_wait: 1s}\nreceivers: [{name: blackhole}]\n")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             binary,

@@ -7,19 +7,11 @@ Readings are injected into a real SQLite sample store; the Redfish path reads a 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.monitoring.conftest import replace_json
 
 from aidc.errors import InvalidSpec
 from aidc.facility.loader import load_facility
@@ -243,54 +235,13 @@ def test_a_route_to_an_undefined_notifier_is_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- Redfish emulator → inlet alert
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def bmc(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A Redfish BMC on 127.0.0.1: sushy-static over a copy of the telemetry tests' mockup."""
-    sushy = Path(sys.executable).with_name("sushy-static")
-    if not sushy.exists():
-        pytest.skip("the Redfish tests need sushy-tools: pip install sushy-tools")
-    tree = tmp_path / "mockup"
-    shutil.copytree(Path(__file__).parent / "redfish_mockup", tree)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(sushy), "-i", "127.0.0.1", "-p", str(port), "-m", str(tree)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/redfish/v1/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("sushy-static did not start") from None
-            time.sleep(0.05)
-    try:
-        yield url, tree
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def set_inlet(tree: Path, celsius: float) -> None:
     path = tree / "Chassis" / "1U" / "Thermal" / "index.json"
     doc = json.loads(path.read_text())
     for t in doc["Temperatures"]:
         if t.get("PhysicalContext") == "Intake":
             t["ReadingCelsius"] = celsius
-    fd, tmp = tempfile.mkstemp(dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh)
-    os.replace(tmp, path)
+    replace_json(path, doc)
 
 
 def test_a_bmc_inlet_raised_past_the_ashrae_limit_fires_and_resolves_when_lowered(

@@ -3,75 +3,17 @@ redfish_mockup/ on 127.0.0.1), RAPL, NVML and modelled power; and the collector 
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.api.conftest import free_port
+from tests.monitoring.conftest import set_reading
 
 from aidc.monitoring.collector import ENERGY, NodeCollector, local_sources
 from aidc.monitoring.sources import POWER, NvmlSource, PowerModel, PsutilSource, RaplSource, RedfishSource
 from aidc.store.metadata import open_metadata_store
 from aidc.store.metadata.records import Sample
-
-MOCKUP = Path(__file__).parent / "redfish_mockup"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def bmc(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A Redfish BMC on 127.0.0.1: sushy-static over a copy of the mockup (edit its files to change a reading)."""
-    sushy = Path(sys.executable).with_name("sushy-static")
-    if not sushy.exists():
-        pytest.skip("the Redfish tests need sushy-tools: pip install sushy-tools")
-    tree = tmp_path / "mockup"
-    shutil.copytree(MOCKUP, tree)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(sushy), "-i", "127.0.0.1", "-p", str(port), "-m", str(tree)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/redfish/v1/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("sushy-static did not start") from None
-            time.sleep(0.05)
-    try:
-        yield url, tree
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def set_reading(tree: Path, rel: str, change: dict[str, object], where: str, index: int) -> None:
-    """Replace one reading in the mockup atomically (sushy-static reads the file on every GET)."""
-    path = tree / rel / "index.json"
-    doc = json.loads(path.read_text())
-    doc[where][index].update(change)
-    fd, tmp = tempfile.mkstemp(dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh)
-    os.replace(tmp, path)
 
 
 def by_metric(samples: list[Sample]) -> dict[str, list[Sample]]:
@@ -122,7 +64,7 @@ def test_a_measured_bmc_power_is_not_modelled_and_the_energy_counter_integrates_
 
 
 def test_a_bmc_that_stops_answering_is_reported_and_the_other_sources_go_on(tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     written: list[list[Sample]] = []
     collector = NodeCollector("n", [RedfishSource(dead, timeout_s=1), PsutilSource()], written.append)
     collector.collect_once()
