@@ -46,7 +46,7 @@ stages:
   - name: train
     uses: train
     inputs: {data: data.splits}
-    with: {model: mlp, epochs: 3, workers: 2, min_workers: 1, batch_size: 16, early_stopping: null}
+    with: {model: mlp, epochs: 3, workers: 2, min_workers: 1, batch_size: 4, early_stopping: null}
 """
 
 
