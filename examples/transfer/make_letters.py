@@ -1,7 +1,11 @@
-"""Draw the transfer example's small target set: the letters A, C, E, H, L, P, T, U at 8×8, rendered with the DejaVu
-fonts that ship with matplotlib (sans, serif, mono; regular, bold, oblique), jittered, on the digits' 0–16 scale.
+"""Draw the transfer example's two sets at 8×8 on the digits' 0–16 scale, rendered with the DejaVu fonts that ship
+with matplotlib (sans, serif, mono; regular, bold, oblique) and jittered:
 
-    python examples/transfer/make_letters.py   # writes examples/transfer/letters.npz (images N×8×8, labels N)
+- ``glyphs.npz``: the source task, 17 capital letters (B D F G J K M N O Q R S V W X Y Z), 84 drawings each;
+- ``letters.npz``: the target task, 8 *other* capitals (A C E H L P T U), 14 drawings each — a small set on purpose:
+  the pipeline learns from about 3 per letter.
+
+    python examples/transfer/make_letters.py   # writes both files (images N×8×8, labels N)
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import numpy as np
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
-LETTERS = "ACEHLPTU"
+LETTERS = "ACEHLPTU"  # the target labels
+GLYPHS = "BDFGJKMNOQRSVWXYZ"  # the source labels: no letter of the target among them
 FONTS = [
     "DejaVu Sans",
     "DejaVu Sans:bold",
@@ -22,8 +27,7 @@ FONTS = [
     "DejaVu Sans Mono",
     "DejaVu Sans Mono:bold",
 ]
-PER_FONT = 2  # jittered drawings of each letter in each font: 14 per letter, 112 in all (a small set on purpose)
-OUT = Path(__file__).with_name("letters.npz")
+HERE = Path(__file__).parent
 
 
 def font(spec: str, size: int) -> ImageFont.FreeTypeFont:
@@ -49,16 +53,21 @@ def draw(letter: str, spec: str, gen: np.random.Generator) -> np.ndarray:
     return np.round(pixels / 255.0 * 16.0)
 
 
-def main() -> None:
-    gen = np.random.default_rng(0)
+def write(path: Path, letters: str, per_font: int, seed: int) -> None:
+    gen = np.random.default_rng(seed)
     images, labels = [], []
-    for label, letter in enumerate(LETTERS):
+    for label, letter in enumerate(letters):
         for spec in FONTS:
-            for _ in range(PER_FONT):
+            for _ in range(per_font):
                 images.append(draw(letter, spec, gen))
                 labels.append(label)
-    np.savez_compressed(OUT, images=np.stack(images).astype(np.uint8), labels=np.array(labels, dtype=np.int64))
-    print(f"wrote {OUT}: {len(labels)} images of {len(LETTERS)} letters ({', '.join(LETTERS)})")
+    np.savez_compressed(path, images=np.stack(images).astype(np.uint8), labels=np.array(labels, dtype=np.int64))
+    print(f"wrote {path}: {len(labels)} images of {len(letters)} letters ({', '.join(letters)})")
+
+
+def main() -> None:
+    write(HERE / "letters.npz", LETTERS, per_font=2, seed=0)
+    write(HERE / "glyphs.npz", GLYPHS, per_font=12, seed=1)
 
 
 if __name__ == "__main__":

@@ -83,19 +83,22 @@ def test_federated_example_runs_and_reports_rounds_against_central_training(tmp_
     assert "<h2>Federated training</h2>" in report and "centralised" in report
 
 
-def test_transfer_example_starts_from_the_registered_digits_model_and_compares_with_scratch(tmp_path: Path) -> None:
+def test_transfer_example_beats_training_from_scratch_on_the_same_few_letters(tmp_path: Path) -> None:
+    """The example as it is (its epochs too: the letters sets are small). Transfer's margin over scratch on the 55
+    test letters was 0.16–0.22 over data and training seeds 0–4 (docs/lifecycle.md); 0.10 is asked here."""
     home = tmp_path / "home"
-    run = aidc_run(
-        home, example(tmp_path, "transfer", pretrain={"epochs": 3}, transfer={"epochs": 10}, scratch={"epochs": 10})
-    )
+    run = aidc_run(home, ROOT / "examples" / "transfer" / "pipeline.yaml")
     assert run["status"] == "succeeded"
     platform = platform_for(home)
-    parent = platform.metadata.get_model_version("digits-cnn")
+    parent = platform.metadata.get_model_version("glyphs-cnn")
     edges = platform.metadata.upstream("run", run["run_id"])
     assert any(
         e.src_kind == "model_version" and e.src_id == str(parent.id) and e.relation == "initialised" for e in edges
     )
-    assert run["outputs"]["transfer"]["model"]["classes"] == 8  # the digits body with an 8-letter head
+    assert run["outputs"]["transfer"]["model"]["classes"] == 8  # the glyphs body with an 8-letter head
+    transfer = run["outputs"]["evaluate-transfer"]["metrics"]["accuracy"]
+    scratch = run["outputs"]["evaluate-scratch"]["metrics"]["accuracy"]
+    assert transfer >= scratch + 0.10, (transfer, scratch)
     report = Path(run["report"]).read_text()
     assert "<h2>Models compared</h2>" in report and "evaluate-transfer" in report and "evaluate-scratch" in report
 
