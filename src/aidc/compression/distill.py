@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from aidc.compression.finetune import LossFn
 
+def soft_target_loss(
+    temperature: float, alpha: float
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The student's loss on a batch: (its logits, the labels, the teacher's logits for the same rows) → scalar."""
 
-def distillation_loss(teacher_logits: torch.Tensor, temperature: float, alpha: float) -> LossFn:
-    """The loss for a student on rows of the training split, given the teacher's logits for every row."""
-    soft_targets = F.softmax(teacher_logits / temperature, dim=1)
-
-    def loss(student_logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         soft = F.kl_div(
-            F.log_softmax(student_logits / temperature, dim=1), soft_targets[rows], reduction="batchmean"
+            F.log_softmax(student_logits / temperature, dim=1),
+            F.softmax(teacher_logits / temperature, dim=1),
+            reduction="batchmean",
         ) * (temperature**2)  # T² keeps the soft term's gradients on the scale of the hard one
         hard = F.cross_entropy(student_logits, labels)
         return alpha * soft + (1 - alpha) * hard

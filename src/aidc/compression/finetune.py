@@ -43,9 +43,3 @@ def fit(
             total += float(loss.detach()) * len(idx)
         on_epoch(epoch, total / max(len(order), 1))
     return model.eval()
-
-
-def logits_of(model: nn.Module, x: np.ndarray, batch: int = 1024) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([model(torch.from_numpy(x[i : i + batch])) for i in range(0, len(x), batch)])

@@ -9,16 +9,22 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aidc.errors import GateFailed, InvalidInput
+from aidc.errors import GateFailed, InvalidInput, StageFailed
 from aidc.pipeline.stage import ModelRegistration, Stage, StageContext
 
 
 class Quantize(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["dynamic", "static"] = Field("static", description="static: activations calibrated too")
+    mode: Literal["dynamic", "static", "qat"] = Field(
+        "static",
+        description="dynamic: weights ahead of time; static: activations calibrated too (both ONNX Runtime, post "
+        "training); qat: quantisation-aware fine-tuning in PyTorch (torch.ao), compared with static",
+    )
     calibration_batches: int = Field(8, ge=1, le=1000, description="training-split batches to calibrate on")
     batch_size: int = Field(32, ge=1)
     per_channel: bool = True
+    epochs: int = Field(2, ge=1, le=1000, description="qat: fine-tuning epochs with fake quantisation")
+    lr: float = Field(5e-4, gt=0, le=1, description="qat: fine-tuning learning rate")
 
 
 class Prune(BaseModel):
@@ -43,7 +49,10 @@ class Distill(BaseModel):
     alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets against the labels")
     epochs: int = Field(20, ge=1, le=10_000)
     lr: float = Field(3e-3, gt=0, le=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="global batch size, split across workers")
+    workers: int = Field(
+        2, ge=1, le=1024, description="data-parallel workers, the train stage's pooled ones (Ray actors, DDP)"
+    )
 
 
 class Registration(BaseModel):
@@ -84,6 +93,19 @@ class CompressStage(Stage):
         "model_version": "the registered version (none when the gate failed or no registration was asked)",
     }
 
+    @classmethod
+    def cpus(cls, config: Any) -> float:
+        """Distillation only drives the pooled training workers (their placement group holds the CPUs, as for the
+        train stage): the stage holding one too would leave 2 workers no room on a 2-CPU host."""
+        return 0.0 if config.method == "distill" else cls.num_cpus
+
+    @classmethod
+    def warm_up(cls, config: Any) -> None:
+        if config.method == "distill":
+            from aidc.training.workers import warm_pool
+
+            warm_pool(config.distill.workers + 1)
+
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         import torch
 
@@ -103,7 +125,7 @@ class CompressStage(Stage):
         ctx.progress("compress", 0, 3, force=True, step="measure parent")
         parent = profile(parent_blob, x_test, y_test, labels, repeats=cfg.latency_repeats)
         ctx.progress("compress", 1, 3, force=True, step=cfg.method)
-        child_blob, child_arch, checkpoint, details = self._compress(ctx, cfg, teacher, arch, data, parent_blob)
+        child_blob, child_arch, checkpoint, details = self._compress(ctx, cfg, teacher, arch, data, parent_blob, inputs)
         ctx.progress("compress", 2, 3, force=True, step="measure child")
         child = profile(child_blob, x_test, y_test, labels, repeats=cfg.latency_repeats)
         versus = comparison(parent, child)
@@ -159,6 +181,7 @@ class CompressStage(Stage):
         arch: dict[str, Any],
         data: dict[str, Any],
         parent_blob: bytes,
+        inputs: dict[str, Any],
     ) -> tuple[bytes, dict[str, Any], bytes | None, dict[str, Any]]:
         """(child ONNX, its architecture, its checkpoint or None, what was done) for the configured method."""
         import torch
@@ -166,7 +189,7 @@ class CompressStage(Stage):
         from aidc.compression import distill, finetune, prune
         from aidc.compression.quantize import calibration_rows, quantize_int8
         from aidc.serving.export import to_onnx
-        from aidc.training.zoo import build_model
+        from aidc.training.zoo import load_weights
 
         x_train, y_train, x_test = data["x_train"], data["y_train"], data["x_test"]
 
@@ -182,11 +205,17 @@ class CompressStage(Stage):
 
             return on_epoch
 
+        if cfg.method == "quantize" and cfg.quantize.mode == "qat":
+            return _quantization_aware(ctx, cfg, teacher, arch, data, parent_blob, report_epoch)
         if cfg.method == "quantize":
             q = cfg.quantize
             rows = calibration_rows(x_train, q.batch_size, q.calibration_batches, cfg.seed)
             blob = quantize_int8(
-                parent_blob, q.mode, calibration=rows, batch_size=q.batch_size, per_channel=q.per_channel
+                parent_blob,
+                "dynamic" if q.mode == "dynamic" else "static",
+                calibration=rows,
+                batch_size=q.batch_size,
+                per_channel=q.per_channel,
             )
             return blob, {**arch, "quantized": f"int8-{q.mode}"}, None, {"mode": q.mode, "calibration_rows": len(rows)}
         if cfg.method == "prune":
@@ -221,32 +250,144 @@ class CompressStage(Stage):
         if not len(x_train):
             raise InvalidInput("distillation needs training rows", hint="check the data stage's split")
         student_arch = distill.student_of(arch, d.student.model, d.student.width)
-        student = build_model(student_arch)
-        teacher_logits = finetune.logits_of(teacher, x_train)
-        finetune.fit(
-            student,
-            x_train,
-            y_train,
-            epochs=d.epochs,
-            lr=d.lr,
-            batch_size=d.batch_size,
-            seed=cfg.seed,
-            loss_fn=distill.distillation_loss(teacher_logits, d.temperature, d.alpha),
-            on_epoch=report_epoch("distill", d.epochs),
-        )
+        student = load_weights(student_arch, _distil_on_workers(ctx, cfg, inputs, arch, student_arch))
         details = {
             "student": student_arch,
             "student_parameters": distill.params(student),
             "teacher_parameters": distill.params(teacher),
             "temperature": d.temperature,
             "alpha": d.alpha,
+            "workers": d.workers,
         }
         return to_onnx(student, x_test[:2]), student_arch, save(student, student_arch), details
 
 
+def _quantization_aware(
+    ctx: StageContext,
+    cfg: CompressConfig,
+    teacher: Any,
+    arch: dict[str, Any],
+    data: dict[str, Any],
+    parent_blob: bytes,
+    report_epoch: Any,
+) -> tuple[bytes, dict[str, Any], bytes | None, dict[str, Any]]:
+    """QAT's INT8 model, with post-training static INT8 of the same parent measured beside it (the question QAT
+    answers: is the fine-tuning worth it over calibrating alone?)."""
+    from aidc.compression.measure import profile
+    from aidc.compression.qat import quantization_aware
+    from aidc.compression.quantize import calibration_rows, quantize_int8
+
+    q = cfg.quantize
+    blob = quantization_aware(
+        teacher,
+        data["x_train"],
+        data["y_train"],
+        epochs=q.epochs,
+        lr=q.lr,
+        batch_size=64,
+        seed=cfg.seed,
+        on_epoch=report_epoch("qat", q.epochs),
+    )
+    rows = calibration_rows(data["x_train"], q.batch_size, q.calibration_batches, cfg.seed)
+    static = quantize_int8(parent_blob, "static", calibration=rows, batch_size=q.batch_size, per_channel=q.per_channel)
+    x_test, y_test = data["x_test"], data["y_test"]
+    labels = sorted(int(c) for c in np.unique(np.concatenate([data["y_train"], y_test])))
+    measured = profile(static, x_test, y_test, labels, repeats=cfg.latency_repeats)
+    keep = ("accuracy", "macro_f1", "size_bytes", "latency_ms_b1", "latency_ms_b32")
+    versus_static = {k: measured[k] for k in keep}
+    ctx.log(
+        f"post-training static INT8 beside it: accuracy {measured['accuracy']:.4f}, size {measured['size_bytes']:,} B, "
+        f"latency b32 {measured['latency_ms_b32']:.3f} ms"
+    )
+    details = {"mode": "qat", "epochs": q.epochs, "lr": q.lr, "static_int8": versus_static}
+    return blob, {**arch, "quantized": "int8-qat"}, None, details
+
+
+def _distil_on_workers(
+    ctx: StageContext,
+    cfg: CompressConfig,
+    inputs: dict[str, Any],
+    teacher_arch: dict[str, Any],
+    student_arch: dict[str, Any],
+) -> bytes:
+    """Train the student data-parallel on the train stage's pooled workers (training.workers, DDP), each row with
+    the teacher's logits for it; returns the best epoch's checkpoint (lowest validation distillation loss)."""
+    import json
+
+    from aidc.cluster.compute import cluster_resources
+    from aidc.training.workers import TrainingFailed, fit
+
+    d = cfg.distill
+    cpus = cluster_resources().get("CPU", 0.0)
+    if cpus < d.workers:
+        raise StageFailed(
+            f"{d.workers} distillation workers need {d.workers} CPUs; the Ray cluster has {cpus:g}",
+            stage=ctx.stage,
+            run_id=ctx.run_id,
+            cause="not enough CPUs",
+            hint="lower distill.workers, or raise AIDC_RAY_NUM_CPUS / join a bigger cluster",
+        )
+    loop_config = {
+        "ctx": ctx,
+        "data": inputs["data"],
+        "arch": {**student_arch, "task": "classification"},
+        "resume": None,
+        "task": "classification",
+        "loss": None,
+        "init_from": None,
+        "optimizer": "adam",
+        "lr": d.lr,
+        "weight_decay": 0.0,
+        "epochs": d.epochs,
+        "batch_size": d.batch_size,
+        "seed": cfg.seed,
+        "patience": None,
+        "min_delta": 0.0,
+        "distill": {
+            "checkpoint": inputs["checkpoint"],
+            "arch": teacher_arch,
+            "temperature": d.temperature,
+            "alpha": d.alpha,
+        },
+    }
+    ctx.log(f"distilling into {_label(cfg)} on {d.workers} CPU worker(s), {d.epochs} epochs")
+    try:
+        result = fit(
+            "aidc.training.loop:train_loop",
+            loop_config,
+            workers=d.workers,
+            min_workers=d.workers,
+            use_gpu=False,
+            max_failures=1,
+            stall_s=600.0,
+            log=ctx.log,
+            metric=ctx.metric,
+        )
+    except TrainingFailed as exc:
+        cause = exc.cause or exc
+        raise StageFailed(
+            f"distillation failed: {type(cause).__name__}: {cause}",
+            stage=ctx.stage,
+            run_id=ctx.run_id,
+            cause=str(cause),
+        ) from exc
+    final = result.metrics or {}
+    if "best" not in final:
+        raise StageFailed(
+            "distillation finished without a checkpoint",
+            stage=ctx.stage,
+            run_id=ctx.run_id,
+            cause="no epoch was reported",
+            hint="check distill.epochs and the stage log",
+        )
+    best = json.loads(final["best"])
+    ctx.log(f"student's best epoch {best['epoch']}: val_accuracy {best['val_accuracy']:.4f}")
+    return ctx.get_artifact(best["ref"])
+
+
 def _label(cfg: CompressConfig) -> str:
     if cfg.method == "quantize":
-        return f"int8 {cfg.quantize.mode}"
+        return f"int8 {'quantisation-aware' if cfg.quantize.mode == 'qat' else cfg.quantize.mode}"
     if cfg.method == "prune":
         return f"pruned {cfg.prune.amount:.0%} {'channels' if cfg.prune.structured else 'weights'}"
     return f"student {cfg.distill.student.model} width {cfg.distill.student.width}"

@@ -345,8 +345,9 @@ class PipelineRunner:
 
         # a stage that only drives others (num_cpus 0) stays beside the runner; one that computes, when it has room
         here = ray.get_runtime_context().get_node_id()
-        near = NodeAffinitySchedulingStrategy(here, soft=stage.cls.num_cpus > 0)
-        task = ray.remote(_execute_stage).options(num_cpus=stage.cls.num_cpus, max_retries=0, scheduling_strategy=near)
+        cpus = stage.cls.cpus(stage.config)
+        near = NodeAffinitySchedulingStrategy(here, soft=cpus > 0)
+        task = ray.remote(_execute_stage).options(num_cpus=cpus, max_retries=0, scheduling_strategy=near)
         ref = task.remote(stage.cls, ctx, stage.config, inputs)
         try:
             while not ray.wait([ref], timeout=0.25)[0]:

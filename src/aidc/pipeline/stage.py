@@ -60,6 +60,11 @@ class Stage(ABC):
     stops_on_request: ClassVar[bool] = False
 
     @classmethod
+    def cpus(cls, config: Any) -> float:
+        """CPUs the stage's Ray task holds with this config (default: ``num_cpus``)."""
+        return cls.num_cpus
+
+    @classmethod
     def warm_up(cls, config: Any) -> None:
         """Called once the run's Ray is up, for each stage still to run: start what the stage will need (without
         waiting for it), so that it is ready when the stage starts. Best effort: a failure here is ignored."""

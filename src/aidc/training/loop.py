@@ -18,7 +18,7 @@ from torch import nn
 from aidc.data.preprocess import load_arrays
 from aidc.training import session
 from aidc.training.steps import EpochSampler, EpochSums, StopAgreement, gather_rng_states, train_steps
-from aidc.training.zoo import build_model
+from aidc.training.zoo import build_model, load_weights
 
 CHECKPOINT_FILE = "model.pt"
 POINTER_FILE = "artifact.json"  # what the reported checkpoint holds: which artifact (encrypted) to load
@@ -168,7 +168,14 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         _report_finished(state, best, history, early=start <= epochs, rank=rank)
         return
     model = prepare_model(model)
-    train_set = torch.utils.data.TensorDataset(torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"]))
+    columns = [torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])]
+    loss_fn = loss_function(cfg.get("task", "classification"), cfg.get("loss"), cfg["arch"].get("folder"))
+    val_extra: list[torch.Tensor] = []
+    if cfg.get("distill"):  # a student: each row travels with the teacher's logits for it, the loss mixes both
+        teacher, loss_fn = _teacher(ctx, cfg["distill"])
+        columns.append(torch.from_numpy(evaluate_arrays(teacher, data["x_train"])))
+        val_extra = [torch.from_numpy(evaluate_arrays(teacher, data["x_val"])).to(device)]
+    train_set = torch.utils.data.TensorDataset(*columns)
     sampler = EpochSampler(train_set, world, rank, cfg["seed"])
     loader = prepare_data_loader(
         torch.utils.data.DataLoader(train_set, batch_size=batch_size, sampler=sampler), add_dist_sampler=False
@@ -178,7 +185,6 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     x_val = torch.from_numpy(data["x_val"]).to(device)
     y_val = torch.from_numpy(data["y_val"]).to(device)
     regression = cfg.get("task") == "regression"
-    loss_fn = loss_function(cfg.get("task", "classification"), cfg.get("loss"), cfg["arch"].get("folder"))
     score = "mae" if regression else "accuracy"  # what the epoch's "correct" sums add up to
     for epoch in range(start, epochs + 1):
         done = partial["step"] if partial else 0
@@ -251,7 +257,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         net.eval()
         with torch.no_grad():
             val_logits = net(x_val)
-            val_loss = float(loss_fn(val_logits, y_val))
+            val_loss = float(loss_fn(val_logits, y_val, *val_extra))
             if regression:
                 val_acc = float(_abs_error_sum(val_logits, y_val)) / max(1, len(y_val))
             else:
@@ -307,6 +313,15 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             if rank == 0:
                 ctx.log(f"early stop at epoch {epoch}: val_loss has not improved for {patience} epochs")
             break
+
+
+def _teacher(ctx: Any, distill: dict[str, Any]) -> tuple[nn.Module, Any]:
+    """The teacher (eval mode, on CPU: its logits are worked out once, before the first step) and the student's
+    loss on (student logits, labels, teacher logits)."""
+    from aidc.compression.distill import soft_target_loss
+
+    teacher = load_weights(distill["arch"], ctx.get_artifact(distill["checkpoint"]))
+    return teacher, soft_target_loss(distill["temperature"], distill["alpha"])
 
 
 def _point_to(folder: str, ref: str | None, best: dict[str, Any]) -> None:

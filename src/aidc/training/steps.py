@@ -107,10 +107,10 @@ def train_steps(
     batches = iter(loader)  # starting the loader draws its seed from the RNG: the saved state goes in after it
     if rng is not None:
         set_rng_state(rng, device or torch.device("cpu"))
-    for i, (x, y) in enumerate(batches, first):
+    for i, (x, y, *extra) in enumerate(batches, first):  # extra: a teacher's logits for these rows (distillation)
         optimizer.zero_grad(set_to_none=True)
         logits = model(x)
-        loss = loss_fn(logits, y)
+        loss = loss_fn(logits, y, *extra)
         loss.backward()
         optimizer.step()
         right = (logits.detach().argmax(1) == y).sum() if score is None else score(logits.detach(), y)

@@ -40,7 +40,8 @@ def pool_tag() -> str:
     from aidc import __version__
     from aidc.pipeline.stage import package_source_digest
 
-    return f"{__version__}-{package_source_digest('aidc.training')[:8]}-{package_source_digest('aidc.data')[:8]}"
+    digests = (package_source_digest(p)[:8] for p in ("aidc.training", "aidc.data", "aidc.compression"))
+    return "-".join([__version__, *digests])  # (compression: a distillation's loss is imported by the workers)
 
 
 def _first_step_paths() -> None:
