@@ -64,3 +64,23 @@ def test_the_run_report_shows_throughput_perplexity_curves_and_samples(smoke: di
     assert "MFU" in section and "tokens/s" in section and "held-out perplexity" in section
     assert section.count("<svg") >= 2  # perplexity and throughput curves
     assert "<pre>import " in section
+
+
+def test_the_run_report_puts_the_measured_step_beside_the_planners_forecast(smoke: dict[str, Any]) -> None:
+    from aidc.planner.lm_step import forecast_lm_step
+
+    train = smoke["outputs"]["train"]
+    planner = train["summary"]["planner"]
+    assert (planner["micro_batch"], planner["seq_len"], planner["precision"]) == (8, 64, "fp32")  # 16 over 2 workers
+    measured, forecast = planner["measured"], planner["forecast"]
+    assert measured["step_seconds"] > 0 and measured["memory_bytes"] > 0
+    assert planner["step_ratio"] == pytest.approx(measured["step_seconds"] / forecast["seconds"])
+    assert planner["memory_ratio"] == pytest.approx(measured["memory_bytes"] / forecast["memory_bytes"])
+    peak = train["summary"]["peak_flops"] / 2  # rank 0's probed CPU peak (the job's is 2 workers × it)
+    again = forecast_lm_step(
+        planner["architecture"], micro_batch=8, accumulation=1, seq_len=64, precision="fp32", peak_flops=peak
+    )
+    assert forecast["seconds"] == pytest.approx(again.seconds) and forecast["memory_bytes"] == again.memory_bytes
+    html = Path(smoke["report"]).read_text()
+    section = html[html.index("<h3>Measured beside the planner</h3>") :]
+    assert f"{1000 * measured['step_seconds']:.2f} ms" in section and f"{planner['step_ratio']:.2f}" in section

@@ -64,6 +64,7 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
     device = get_device()
     torch.manual_seed(cfg["seed"])
     data = load_tokens(ctx.get_artifact(cfg["tokens"]))
+    resident_before = _resident_bytes()
     net = gpt(cfg["arch"]).to(device)
     seq_len = int(data["train"].shape[1]) - 1
     flops_per_token = GPTConfig.from_dict(cfg["arch"]).train_flops_per_token(seq_len)
@@ -157,6 +158,12 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
             "flops_per_token": flops_per_token,
             "parameters": net.num_params(),
             "trained_s": trained_s,
+            "steps_trained": trained_tokens // run.tokens_per_step(),
+            "micro_batch": run.batch_size,
+            "accumulation": run.accumulation,
+            "seq_len": seq_len,
+            "precision": "bf16" if run.amp == torch.bfloat16 else "fp32",
+            **_peak_memory(device, resident_before),
         }
 
     if run.step_done >= steps and history:  # resumed from the last step's checkpoint: report where training ended
@@ -206,3 +213,24 @@ def lm_train_loop(cfg: dict[str, Any]) -> None:
                 ctx.log(f"stopped on request: checkpointed at step {step} of {steps}")
             checkpoint(step, {"step": step, "stopped": True})
             return
+
+
+def _resident_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _peak_memory(device: torch.device, resident_before: int) -> dict[str, Any]:
+    """What training held at its peak on this worker: CUDA's allocator high-water mark on a GPU; on a CPU the
+    process's resident high-water mark above its resident size before the model was built (the runtime's own
+    hundreds of MB left out; memory freed back to the allocator but not to the OS counts, as it does for a host)."""
+    if device.type == "cuda":
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated(device)), "memory_source": "CUDA allocator"}
+    import resource
+
+    high_water = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # (KiB on Linux)
+    return {
+        "peak_memory_bytes": max(0, int(high_water) - resident_before),
+        "memory_source": "process RSS high-water mark above its size before the model",
+    }

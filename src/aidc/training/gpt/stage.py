@@ -170,6 +170,7 @@ class TrainLMStage(Stage):
             "workers": cfg.workers,
             "device": "cuda" if use_gpu else "cpu",
             "history": history,
+            "planner": beside_the_planner(arch, overall, cfg.workers),
         }
         mfu_text = f", MFU {summary['mfu']:.1%}" if summary["mfu"] is not None else ""
         ctx.log(
@@ -177,3 +178,40 @@ class TrainLMStage(Stage):
             f"{summary['tokens_per_s']:.0f} tokens/s{mfu_text}"
         )
         return {"checkpoint": json.loads(final["ref"]), "model": arch, "summary": summary}
+
+
+def beside_the_planner(arch: dict[str, Any], overall: dict[str, Any], workers: int) -> dict[str, Any] | None:
+    """The measured step time and memory of one worker next to the planner's forecast for the same model, batch and
+    device (planner.lm_step), and measured ÷ forecast. None for a run whose loop did not record them."""
+    from aidc.planner.lm_step import forecast_lm_step
+    from aidc.training.gpt.model import GPTConfig
+
+    shape = {**arch, "hidden": GPTConfig.from_dict(arch).mlp_hidden}  # (the MLP's width when the size left it out)
+    steps = overall.get("steps_trained")
+    if not steps or "micro_batch" not in overall or not overall.get("peak_flops"):
+        return None
+    forecast = forecast_lm_step(
+        shape,
+        micro_batch=int(overall["micro_batch"]),
+        accumulation=int(overall["accumulation"]),
+        seq_len=int(overall["seq_len"]),
+        precision=str(overall["precision"]),
+        peak_flops=float(overall["peak_flops"]) / workers,  # rank 0's device; the job's peak is workers × it
+        activation_checkpointing=bool(arch.get("activation_checkpointing")),
+    )
+    measured = {
+        "step_seconds": float(overall["trained_s"]) / int(steps),
+        "memory_bytes": int(overall["peak_memory_bytes"]),
+        "memory_source": overall["memory_source"],
+    }
+    return {
+        "measured": measured,
+        "forecast": forecast.as_dict(),
+        "step_ratio": measured["step_seconds"] / forecast.seconds,
+        "memory_ratio": measured["memory_bytes"] / forecast.memory_bytes,
+        "micro_batch": overall["micro_batch"],
+        "accumulation": overall["accumulation"],
+        "seq_len": overall["seq_len"],
+        "precision": overall["precision"],
+        "architecture": shape,
+    }
