@@ -109,3 +109,24 @@ def test_quantisation_aware_training_gives_an_int8_onnx_model_compared_with_post
     static = c["details"]["static_int8"]  # post-training static INT8 of the same parent, measured beside it
     assert static["accuracy"] >= c["parent"]["accuracy"] - 0.05 and static["size_bytes"] < c["parent"]["size_bytes"]
     assert out["model_version"] is not None and out["model"]["quantized"] == "int8-qat"
+
+
+def test_quantisation_aware_training_refuses_a_network_it_cannot_fuse_with_a_hint() -> None:
+    import numpy as np
+    from torch import nn
+
+    from aidc.compression.qat import quantization_aware
+    from aidc.errors import InvalidInput
+
+    class Own(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x: Any) -> Any:
+            return self.fc(x)
+
+    x, y = np.zeros((4, 4), dtype=np.float32), np.zeros(4, dtype=np.int64)
+    with pytest.raises(InvalidInput, match="zoo's sequential networks") as refused:
+        quantization_aware(Own(), x, y, epochs=1, lr=1e-3, batch_size=4, seed=0)
+    assert "mode: static" in (refused.value.hint or "")

@@ -85,7 +85,7 @@ def test_federated_example_runs_and_reports_rounds_against_central_training(tmp_
 
 def test_transfer_example_beats_training_from_scratch_on_the_same_few_letters(tmp_path: Path) -> None:
     """The example as it is (its epochs too: the letters sets are small). Transfer's margin over scratch on the 55
-    test letters was 0.16–0.22 over data and training seeds 0–4 (docs/lifecycle.md); 0.10 is asked here."""
+    test letters was 0.15–0.22 over data and training seeds 0–4 (docs/lifecycle.md); 0.10 is asked here."""
     home = tmp_path / "home"
     run = aidc_run(home, ROOT / "examples" / "transfer" / "pipeline.yaml")
     assert run["status"] == "succeeded"
