@@ -360,6 +360,9 @@ def _distil_on_workers(
             use_gpu=False,
             max_failures=1,
             stall_s=600.0,
+            # the CPUs may be held by sibling stages (a pipeline's other compress stages run beside this one): wait
+            # for them rather than fail; a cluster too small for the workers at all was refused above
+            place_timeout_s=600.0,
             log=ctx.log,
             metric=ctx.metric,
         )
