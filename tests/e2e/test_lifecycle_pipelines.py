@@ -66,8 +66,13 @@ def test_compression_example_registers_smaller_versions_with_lineage_to_their_pa
     edges = {(e.src_kind, e.src_id, e.relation) for e in platform.records.lineage(int8)}
     assert ("model_version", str(parent.id), "quantized_to") in edges  # lineage to its parent
     assert ("onnx", int8.onnx_digest, "registered_as") in edges
+    qat = platform.metadata.get_model_version("digits-cnn-qat")  # quantisation-aware, within the 1-point gate
+    assert qat.metrics["size_bytes"] * 3 <= run["outputs"]["int8-qat"]["comparison"]["parent"]["size_bytes"]
+    assert run["outputs"]["student"]["comparison"]["details"]["workers"] == 2  # distilled on 2 pooled workers
+    assert platform.metadata.get_model_version("digits-cnn-student").metrics["compression"] == "distill"
     report = Path(run["report"]).read_text()
     assert "<h2>Compression</h2>" in report and "accuracy × latency × size" in report
+    assert "beside it: int8 static, post-training" in report  # QAT's row has static INT8 under it
 
 
 def test_federated_example_runs_and_reports_rounds_against_central_training(tmp_path: Path) -> None:
