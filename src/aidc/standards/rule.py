@@ -201,6 +201,7 @@ def builtin_rules() -> list[Rule]:
         plausibility,
         power,
         security,
+        tia942,
     )
 
     return [r for r in REGISTRY.values() if r.module.startswith("aidc.standards.")]
