@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aidc.facility import load_facility
 from aidc.standards.checker import Report, run_check
@@ -147,3 +148,28 @@ def test_a_recalled_figure_can_be_overridden_and_the_rating_follows(variant: Cal
     assert report.ratings["tia942"]["electrical"] == 3
     f = next(f for f in report.findings if f.rule.id == "AV-TIA-FUEL")
     assert f.status == "pass" and "overridden in the spec (3)" in f.citation
+
+
+def test_rated_4_telecom_without_declared_spaces_names_the_missing_sda(variant: Callable[..., Path]) -> None:
+    report = check(variant, DGX, lambda d: d.pop("telecom_spaces", None), tia942=4)
+    assert report.ratings["tia942"]["telecom"] == 3
+    f = next(f for f in report.findings if f.subject == "telecom: secondary distribution area")
+    assert f.rule.id == "AV-TIA-TEL" and f.measured == "telecom spaces not declared"
+
+
+def test_a_failing_maintainability_row_names_the_element_and_points_at_it(variant: Callable[..., Path]) -> None:
+    # Every rack corded to the A busway alone: taking any element of side A out leaves them all short.
+    def edit(d: dict[str, Any]) -> None:
+        for rack in d["halls"][0]["racks"]:
+            rack["feeds"] = ["pdu-A"]
+
+    path = variant(TIER4, edit)
+    report = run_check(load_facility(path), targets={"tia942": 3})
+    f = next(f for f in report.findings if f.subject == "electrical: one-line concurrently maintainable")
+    assert f.status == "fail" and "8 rack(s) short" in f.measured and f.line is not None
+    named = f.measured.split()[1]  # "with ats-A out: …"
+    side_a = {"utility-A", "gen-A", "ats-A", "swgr-A", "ups-A", "pdu-A"}
+    assert named in side_a
+    assert f.path[:2] == ("power", "components")
+    component = yaml.safe_load(path.read_text())["power"]["components"][f.path[2]]
+    assert component["name"] == named  # the finding points at the element it names

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aidc.facility.derived import Derived, cooling_systems
+from aidc.facility.failure import PowerAnalysis
 from aidc.facility.model import Facility
 from aidc.standards import ratings as rt
 from aidc.standards.rule import Context, Outcome, rule
@@ -60,6 +61,19 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "no"
 
 
+def _proof(a: PowerAnalysis | None, scenarios: str, default: tuple[str | int, ...]) -> tuple[bool, str, Any]:
+    """(holds, what breaks it, where in the spec) for the failure analysis of a chain under ``scenarios``
+    (``maintenance`` or ``faults``): the first element whose loss leaves a rack or hall short is named."""
+    if a is None:
+        return True, "yes", default
+    found = a.normal + getattr(a, scenarios)
+    if not found:
+        return True, "yes", default
+    s = found[0]
+    element = a.oneline.elements.get(s.removed[0]) if s.removed else None
+    return False, s.describe(limit=3), element.path if element is not None and element.path else default
+
+
 def electrical_rows(f: Facility, d: Derived) -> list[Row]:
     ups, gens = d.systems["ups"], d.systems["generators"]
     fuel = _t(f, "AV-TIA-FUEL", FUEL_H)
@@ -68,6 +82,9 @@ def electrical_rows(f: Facility, d: Derived) -> list[Row]:
 
     def row(k: int, name: str, ok: bool, measured: str, expected: str, path: tuple[str | int, ...]) -> Row:
         return Row("electrical", k, name, ok, measured, expected, path, "AV-TIA-ELEC")
+
+    cm, cm_said, cm_at = _proof(d.power, "maintenance", ("power",))
+    ft, ft_said, ft_at = _proof(d.power, "faults", ("power",))
 
     def fuel_row(k: int) -> Row:
         need = fuel[str(k)]
@@ -91,14 +108,12 @@ def electrical_rows(f: Facility, d: Derived) -> list[Row]:
         row(3, "active and alternate path to every rack", rt.paths_ok(f),
             f"{len(f.power.paths)} path(s), racks dual-fed {_yes(rt.racks_dual_fed(f))}", "2 paths, racks on both",
             ("power", "paths")),
-        row(3, "one-line concurrently maintainable", rt.maintainable(d), _yes(rt.maintainable(d)),
-            "any one element out, racks served", ("power",)),
+        row(3, "one-line concurrently maintainable", cm, cm_said, "any one element out, racks served", cm_at),
         fuel_row(3),
         row(4, "UPS 2(N+1)", ups.meets("2(N+1)"), ups.scheme, "2(N+1)", ("power", "ups")),
         row(4, "two simultaneously active paths", rt.active_ok(f), f"{rt.active_paths(f)} active", "2 active",
             ("power", "paths")),
-        row(4, "one-line fault tolerant", rt.fault_tolerant(d), _yes(rt.fault_tolerant(d)),
-            "any one element failed, racks served", ("power",)),
+        row(4, "one-line fault tolerant", ft, ft_said, "any one element failed, racks served", ft_at),
         fuel_row(4),
     ]  # fmt: skip
 
@@ -122,13 +137,15 @@ def mechanical_rows(f: Facility, d: Derived) -> list[Row]:
             "fans and pumps on UPS, ride-through covers the plant's restart", ("cooling", "continuous_cooling")),
     ]  # fmt: skip
     if chain is not None:  # the chain drawn: proven by taking each unit out, as the power one-line is
-        rows.append(row(1, "cooling chain carries every hall", not chain.normal, _yes(not chain.normal),
-                        "every hall's heat removed", ("cooling", "units")))  # fmt: skip
-        cm, ft = chain.concurrently_maintainable, chain.fault_tolerant
-        rows.append(row(3, "cooling chain concurrently maintainable", cm, _yes(cm), "any one unit out, halls cooled",
-                        ("cooling", "units")))  # fmt: skip
-        rows.append(row(4, "cooling chain fault tolerant", ft, _yes(ft), "any one unit failed, halls cooled",
-                        ("cooling", "units")))  # fmt: skip
+        at: tuple[str | int, ...] = ("cooling", "units")
+        normal = chain.normal[0].describe(limit=3) if chain.normal else "yes"
+        rows.append(row(1, "cooling chain carries every hall", not chain.normal, normal, "every hall's heat removed",
+                        at))  # fmt: skip
+        cm, cm_said, cm_at = _proof(chain, "maintenance", at)
+        ft, ft_said, ft_at = _proof(chain, "faults", at)
+        rows.append(row(3, "cooling chain concurrently maintainable", cm, cm_said, "any one unit out, halls cooled",
+                        cm_at))  # fmt: skip
+        rows.append(row(4, "cooling chain fault tolerant", ft, ft_said, "any one unit failed, halls cooled", ft_at))
     return rows
 
 
@@ -165,9 +182,9 @@ def telecom_rows(f: Facility) -> list[Row]:
             row(4, "secondary distribution area", rt.spaces(f, "sda") >= 1, f"{rt.spaces(f, 'sda')} SDA", "≥ 1",
                 ("telecom_spaces",), "AV-TIA-SPACES"),
         ]  # fmt: skip
-    else:  # Rated-4's secondary distribution area is proven only by a declared one
+    else:  # Rated-4's secondary distribution area is proven only by a declared one (AV-TIA-SPACES does not apply)
         rows.append(row(4, "secondary distribution area", False, "telecom spaces not declared", "≥ 1 SDA",
-                        ("telecom_spaces",), "AV-TIA-SPACES"))  # fmt: skip
+                        ("telecom_spaces",)))  # fmt: skip
     return rows
 
 
