@@ -1,7 +1,8 @@
-"""The rating a facility achieves per subsystem and overall: Uptime tier, TIA-942 rating, EN 50600 class, GB 50174 class.
+"""The rating a facility achieves per subsystem and overall: Uptime tier, EN 50600 class, GB 50174 class.
 
 The availability rules compare these to the targets; reports show them whether or not a target is set.
-Each level is the highest whose topology conditions all hold (source: reference §A rules 1, 4, 5, 7).
+Each level is the highest whose topology conditions all hold (Uptime Tier Standard: Topology §2.1–2.4;
+EN 50600-1 §6.2; GB 50174-2017 Annex A). TIA-942 is rated from its own tables in tia942.py.
 """
 
 from __future__ import annotations
