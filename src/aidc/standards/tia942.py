@@ -188,17 +188,20 @@ def telecom_rows(f: Facility) -> list[Row]:
     return rows
 
 
-def _min_floor(f: Facility) -> tuple[float | None, str]:
-    rated = [(h.floor_rating_kpa, h.name) for h in f.halls if h.floor_rating_kpa is not None]
-    if len(rated) < len(f.halls) or not rated:
-        return None, next((h.name for h in f.halls if h.floor_rating_kpa is None), "")
-    kpa, hall = min(rated)
-    return kpa, hall
+def _min_floor(f: Facility) -> tuple[float | None, str, tuple[str | int, ...]]:
+    """The weakest hall floor (kPa, hall, spec path); None for the first hall that declares no rating."""
+    for i, h in enumerate(f.halls):
+        if h.floor_rating_kpa is None:
+            return None, h.name, ("halls", i)
+    if not f.halls:
+        return None, "no halls", ("halls",)
+    kpa, i = min((h.floor_rating_kpa or 0.0, i) for i, h in enumerate(f.halls))
+    return kpa, f.halls[i].name, ("halls", i, "floor_rating_kpa")
 
 
 def architectural_rows(f: Facility) -> list[Row]:
     t = _t(f, "AV-TIA-ARCH", ARCH)
-    kpa, hall = _min_floor(f)
+    kpa, hall, floor_at = _min_floor(f)
     hz, sec = f.site.hazards, f.security
     traffic = [(v, n) for v, n in ((hz.highway_m, "highway"), (hz.railway_m, "railway")) if v is not None]
     near = min(traffic, default=None)
@@ -211,7 +214,7 @@ def architectural_rows(f: Facility) -> list[Row]:
         need = t[f"floor_kpa_{k}"]
         measured = f"{kpa:g} kPa ({hall})" if kpa is not None else f"not declared ({hall})"
         rows.append(row(k, "floor loading (superimposed live load)", kpa is not None and kpa >= need, measured,
-                        f"≥ {need:g} kPa", ("halls",)))  # fmt: skip
+                        f"≥ {need:g} kPa", floor_at))  # fmt: skip
     suppressed = sec.fire_suppression != "none"
     rows.append(row(2, "automatic fire suppression", suppressed, sec.fire_suppression, "sprinkler, gas or mist",
                     ("security", "fire_suppression")))  # fmt: skip
@@ -269,7 +272,12 @@ def _rows(ctx: Context, subsystem: str, rule_id: str) -> list[Outcome] | None:
         return None
     rows = [r for r in table(ctx.facility, ctx.derived)[subsystem] if r.rule == rule_id and r.rating <= target]
     got = ctx.ratings["tia942"][subsystem]
-    bad = [r for r in rows if not r.ok]
+    # A row that grows with the rating (fuel hours, floor loading) is reported once, at the highest rating it fails.
+    worst: dict[str, Row] = {}
+    for r in rows:
+        if not r.ok and (r.name not in worst or r.rating > worst[r.name].rating):
+            worst[r.name] = r
+    bad = list(worst.values())
     if not bad:
         path: tuple[str | int, ...] = rows[0].path if rows else ()
         return [Outcome(True, f"Rated-{got}", f"Rated-{target}", path, subsystem)]
