@@ -27,6 +27,8 @@ class Context:
     derived: Derived
     targets: Targets
     ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Rating tables built once per check for the rules that report them row by row (TIA-942's, by subsystem).
+    tables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def in_china(self) -> bool:

@@ -257,8 +257,9 @@ def reached(rows: list[Row]) -> int:
     return level
 
 
-def tia942_ratings(f: Facility, d: Derived) -> dict[str, Any]:
-    levels = {name: reached(rows) for name, rows in table(f, d).items()}
+def tia942_ratings(tables: dict[str, list[Row]]) -> dict[str, Any]:
+    """Each subsystem's rating from its table, and the overall (the lowest)."""
+    levels = {name: reached(rows) for name, rows in tables.items()}
     return {**levels, "overall": min(levels.values())}
 
 
@@ -270,7 +271,8 @@ def _rows(ctx: Context, subsystem: str, rule_id: str) -> list[Outcome] | None:
     target = ctx.targets.tia942
     if target is None:
         return None
-    rows = [r for r in table(ctx.facility, ctx.derived)[subsystem] if r.rule == rule_id and r.rating <= target]
+    tables = ctx.tables.get("tia942") or table(ctx.facility, ctx.derived)
+    rows = [r for r in tables[subsystem] if r.rule == rule_id and r.rating <= target]
     got = ctx.ratings["tia942"][subsystem]
     # A row that grows with the rating (fuel hours, floor loading) is reported once, at the highest rating it fails.
     worst: dict[str, Row] = {}
