@@ -115,7 +115,10 @@ def write_spec(path: Path, racks: int, per_rack: int) -> int:
         out.write("halls:\n")
         for r in range(racks):
             if r % RACKS_PER_HALL == 0:
-                out.write(f"  - name: hall-{r // RACKS_PER_HALL + 1:03d}\n    containment: hot_aisle\n    racks:\n")
+                out.write(
+                    f"  - name: hall-{r // RACKS_PER_HALL + 1:03d}\n    containment: hot_aisle\n"
+                    "    floor_rating_kpa: 12\n    racks:\n"
+                )
             out.write(
                 f"      - {{name: r{r:05d}, row: R{r // 10:04d}, position: R{r // 10:04d}-{r % 10:02d}, "
                 f"power_budget_kw: {math.ceil(rack_kw * 1.1)}, cooling: rear_door}}\n"

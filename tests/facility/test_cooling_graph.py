@@ -85,3 +85,58 @@ def test_unknown_cooling_names_are_located_errors() -> None:
     msg = str(err.value)
     assert "cooling.units[3].fed_by[0]: no" in msg and "did you mean 'pumps'" in msg
     assert "halls[0].cooled_by[1]: no" in msg
+
+
+def chain(units: list[dict[str, Any]], cooled_by: list[str]) -> str:
+    """The 500 kW air-cooled hall with the cooling ``units`` given and the terminal units ``cooled_by``."""
+    data = yaml.safe_load(hall(500.0))
+    data["halls"][0]["cooled_by"] = cooled_by
+    data["cooling"]["units"] = units
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def side(tag: str, kw: float, count: int = 1) -> list[dict[str, Any]]:
+    """One chiller → pump → CRAH chain, each stage ``count`` × ``kw``."""
+    return [
+        {"name": f"ch-{tag}", "kind": "chiller", "capacity_kw": kw, "count": count},
+        {"name": f"pump-{tag}", "kind": "pump", "capacity_kw": kw, "count": count, "fed_by": [f"ch-{tag}"]},
+        {"name": f"crah-{tag}", "kind": "crah", "capacity_kw": kw, "count": count, "serves": "air",
+         "fed_by": [f"pump-{tag}"]},
+    ]  # fmt: skip
+
+
+# Textbook cooling topologies for the 500 kW hall: (units, terminal units, carried, maintainable, fault tolerant,
+# schemes per kind). N: every stage exactly the load. N+1: three 250 kW units a stage. 2N: two whole chains of
+# 500 kW. 2N that meets at one CRAH: the CRAH is a single point, whatever the plant upstream.
+TEXTBOOK = [
+    ("N", side("a", 500.0), ["crah-a"], True, False, False, {"chiller": "N", "pump": "N", "crah": "N"}),
+    ("N+1", side("a", 250.0, 3), ["crah-a"], True, True, True, {"chiller": "N+1", "pump": "N+1", "crah": "N+1"}),
+    ("2N", side("a", 500.0) + side("b", 500.0), ["crah-a", "crah-b"], True, True, True,
+     {"chiller": "2N", "pump": "2N", "crah": "2N"}),
+    ("2N into one CRAH", side("a", 500.0)[:2] + side("b", 500.0)[:2]
+     + [{"name": "crah-x", "kind": "crah", "capacity_kw": 500, "serves": "air", "fed_by": ["pump-a", "pump-b"]}],
+     ["crah-x"], True, False, False, {"chiller": "2N", "pump": "2N", "crah": "N"}),
+    ("below N", side("a", 450.0), ["crah-a"], False, False, False, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "units,cooled_by,carried,maintainable,tolerant,schemes", [t[1:] for t in TEXTBOOK], ids=[t[0] for t in TEXTBOOK]
+)
+def test_textbook_cooling_topologies(
+    units: list[dict[str, Any]],
+    cooled_by: list[str],
+    carried: bool,
+    maintainable: bool,
+    tolerant: bool,
+    schemes: dict[str, str] | None,
+) -> None:
+    d = derive(parse_facility(chain(units, cooled_by)))
+    assert d.cooling is not None
+    assert (d.cooling.normal == []) == carried
+    assert d.cooling.concurrently_maintainable == maintainable
+    assert d.cooling.fault_tolerant == tolerant
+    if schemes is not None:
+        assert {k: d.systems[f"cooling.{k}"].scheme for k in schemes} == schemes
+    if carried and not maintainable:  # the finding names a unit of the chain
+        assert all(s.removed for s in d.cooling.maintenance)

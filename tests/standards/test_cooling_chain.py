@@ -72,3 +72,26 @@ def test_liquid_loop_flow_and_delta_t_carry_the_liquid_heat(
     report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
     f = next(f for f in report.findings if f.rule.id == "ENV-LIQ-FLOW")
     assert f.status == status, (f.measured, f.expected)
+
+
+@pytest.mark.parametrize(
+    "ride_through,restart,status",
+    [(None, None, "fail"), (None, 12.0, "fail"), (11.0, 12.0, "fail"), (12.0, 12.0, "pass"), (20.0, 12.0, "pass")],
+)
+def test_tier_iv_continuous_cooling_rides_through_the_chillers_restart(
+    variant: Callable[..., Path], ride_through: float | None, restart: float | None, status: str
+) -> None:
+    # The Tier IV example with chillers in place of its dry coolers: fans and pumps on UPS are not enough, the
+    # compressors stop on the utility loss and the stored cooling must carry the heat until they run again.
+    def edit(d: dict[str, Any]) -> None:
+        for u in d["cooling"]["units"]:
+            if u["kind"] == "dry_cooler":
+                u["kind"] = "chiller"
+        d["cooling"].update(ride_through_min=ride_through, restart_min=restart)
+
+    report = run_check(load_facility(variant("nvl72-tier4-oneline.yaml", edit)))
+    f = next(f for f in report.findings if f.rule.id == "AV-UT-CC")
+    assert f.status == status, f.measured
+    assert report.ratings["uptime"]["mechanical"] == ("IV" if status == "pass" else "III")
+    if ride_through is None:
+        assert "ride-through not declared" in f.measured

@@ -98,6 +98,39 @@ def test_protection_class_3_needs_cctv(variant: Callable[..., Path]) -> None:
     assert failing(report, "SEC-EN-PROTECT") == ["computer room"]
 
 
+# Fire protection class (SEC-EN-FIRE): 1 detection and alarm; 2 + automatic suppression; 3 + early (aspirating)
+# detection; 4 + gas / water mist / aerosol released by 2 independent detector groups.
+@pytest.mark.parametrize(
+    "groups,suppression,early,cls",
+    [
+        (0, "gas", True, 0),
+        (1, "none", True, 1),
+        (1, "sprinkler", False, 2),
+        (1, "pre_action", True, 3),
+        (2, "pre_action", True, 3),  # water on the IT: class 3 at most
+        (1, "gas", True, 3),  # one detector group cannot release gas for class 4
+        (2, "gas", True, 4),
+        (2, "water_mist", True, 4),
+        (2, "gas", False, 2),
+    ],
+)
+def test_fire_protection_class_follows_detection_and_suppression(
+    variant: Callable[..., Path], groups: int, suppression: str, early: bool, cls: int
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["security"].update(fire_detector_groups=groups, fire_suppression=suppression, fire_early_detection=early)
+
+    report = check(variant, edit, en50600_fire=3)
+    assert report.ratings["en50600"]["fire_protection_class"] == cls
+    assert bool(failing(report, "SEC-EN-FIRE")) == (cls < 3)
+
+
+def test_fire_protection_class_is_not_judged_without_a_target(variant: Callable[..., Path]) -> None:
+    report = check(variant, lambda d: None)
+    assert "SEC-EN-FIRE" in report.skipped
+    assert report.ratings["en50600"]["fire_protection_class"] == 2  # gas, 2 groups, no early detection
+
+
 def _meter(target: str) -> dict[str, Any]:
     return {"name": f"m-{target}", "protocol": "modbus", "address": "10.0.1.1:502", "measures": ["power_kw"],
             "target": target}  # fmt: skip

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import yaml
 
 from aidc.facility import load_facility
 from aidc.standards.checker import run_check
@@ -156,3 +157,21 @@ def test_html_draws_the_one_line_with_the_element_whose_loss_fails_a_rule_in_red
     assert any(t.startswith("switchgear:A") for t in blamed)
     good = render_html(run_check(load_facility(EXAMPLES / "dgx-h100-tier3.yaml")))
     assert 'class="blamed"' not in good and "Power one-line" in good
+
+
+def test_html_draws_the_cooling_chain_with_the_unit_whose_loss_fails_a_rule_in_red(tmp_path: Path) -> None:
+    # The Tier IV one-line example with its CDUs and CRAHs piped to pump-1 alone: losing pump-1 leaves the hall
+    # warm. The cooling chain is drawn with pump-1 red, named by the Uptime rule and by TIA-942's mechanical row.
+    data = yaml.safe_load((EXAMPLES / "nvl72-tier4-oneline.yaml").read_text())
+    data["targets"]["tia942"] = 3
+    for u in data["cooling"]["units"]:
+        if u.get("fed_by") == ["pump-1", "pump-2"]:
+            u["fed_by"] = ["pump-1"]
+    spec = tmp_path / "one-pump.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    html = render_html(run_check(load_facility(spec)))
+    svg = html[html.index("Cooling chain") :]
+    blamed = re.findall(r'<g class="blamed"><title>([^<]*)</title>', svg)
+    pump = [t for t in blamed if t.startswith("pump-1")]
+    assert pump and "AV-UT-CM" in pump[0] and "AV-TIA-MECH" in pump[0], blamed
+    assert not any(t.startswith("pump-2") for t in blamed)  # the spare is not the problem

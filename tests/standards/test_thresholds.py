@@ -30,6 +30,7 @@ from aidc.standards.checker import run_check
 EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 LAB = "lab-two-servers.yaml"  # ASHRAE A2, Germany, no tier: the environment and lab-scale power rules
 CN = "gb200-nvl72-china.yaml"  # Uptime III, TIA-942 Rated-3, GB 50174 A, MLPS 3, Yangtze-Delta hub, new build
+TIER4 = "nvl72-tier4-oneline.yaml"  # Uptime IV proven by failure analysis on a one-line diagram
 
 # which of (below, at, above) the clause fails
 FAILS = {"≥": (True, False, False), ">": (True, True, False), "≤": (False, False, True), "<": (False, True, True)}
@@ -252,11 +253,31 @@ EDGES: list[Edge] = [
          3000, 1),
     # ISO/IEC 30134-2: PUE over a year of metered energy
     Edge("KPI-PUE-VALID", "≥ 365 days", CN, set_path("energy.period_days"), 365, 1),
-    # Uptime: fuel ≥ 12 h at N load; TIA-942 Rated-3 72 h, Rated-4 96 h (inf)
+    # Uptime: fuel ≥ 12 h at N load; TIA-942 fuel at full load Rated-1 8 h, Rated-2 24 h, Rated-3 72 h, Rated-4 96 h
     Edge("AV-UT-FUEL", "≥ 12 h", CN, every("power", "generators", "fuel_hours"), 12, 1),
-    Edge("AV-TIA-FUEL", "≥ 72 h (Rated-3)", CN, every("power", "generators", "fuel_hours"), 72, 1),
-    Edge("AV-TIA-FUEL", "≥ 96 h (Rated-4)", CN,
-         both(every("power", "generators", "fuel_hours"), targets__tia942=4), 96, 1),
+    *[
+        Edge("AV-TIA-FUEL", f"≥ {hours} h (Rated-{rated})", CN,
+             both(every("power", "generators", "fuel_hours"), targets__tia942=rated), hours, 1)
+        for rated, hours in ((1, 8), (2, 24), (3, 72), (4, 96))
+    ],
+    # TIA-942 architectural table: floor loading Rated-1 7.2 kPa, Rated-2 8.4 kPa, Rated-3/4 12 kPa; major traffic
+    # arteries Rated-3 ≥ 91 m, Rated-4 ≥ 0.8 km; airports ≥ 1.6 km
+    *[
+        Edge("AV-TIA-ARCH", f"≥ {kpa} kPa (Rated-{rated})", CN,
+             both(set_path("halls.0.floor_rating_kpa"), targets__tia942=rated), kpa, 0.1)
+        for rated, kpa in ((1, 7.2), (2, 8.4), (3, 12), (4, 12))
+    ],
+    Edge("AV-TIA-ARCH", "≥ 91 m to a highway (Rated-3)", CN, set_path("site.hazards.highway_m"), 91, 1),
+    Edge("AV-TIA-ARCH", "≥ 800 m to a railway (Rated-4)", CN,
+         both(set_path("site.hazards.railway_m"), targets__tia942=4), 800, 1),
+    Edge("AV-TIA-ARCH", "≥ 1600 m to an airport (Rated-3)", CN, set_path("site.hazards.airport_m"), 1600, 1),
+    # TIA-942 telecom table: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access providers
+    Edge("AV-TIA-TEL", "≥ 20 m between maintenance holes (Rated-2)", CN,
+         both(set_path("site.maintenance_hole_separation_m"), targets__tia942=2), 20, 0.5),
+    Edge("AV-TIA-TEL", "≥ 2 access providers (Rated-3)", CN, set_path("site.access_providers"), 2, 1),
+    # Uptime Tier IV continuous cooling: stored cooling outlasts the plant's restart on generators
+    Edge("AV-UT-CC", "≥ 10 min ride-through for a 10 min restart", TIER4,
+         both(set_path("cooling.ride_through_min"), cooling__restart_min=10), 10, 1),
     # GB 50174 Annex A: UPS battery A ≥ 15 min, B ≥ 7 min (inf)
     Edge("AV-GB-BATT", "≥ 15 min (class A)", CN, every("power", "ups", "battery_minutes"), 15, 1),
     Edge("AV-GB-BATT", "≥ 7 min (class B)", CN,
@@ -369,12 +390,12 @@ def test_the_rule_at_below_and_above_its_threshold(edge: Edge, point: str) -> No
     assert fired == edge.fails(point), f"{edge.rule} at {value:g} ({point} {edge.clause}): {said}"
 
 
-TIER4 = "nvl72-tier4-oneline.yaml"  # Uptime IV proven by failure analysis on a one-line diagram
-
 # Rules with no number to sit at (a yes/no control, a topology): one design that breaks each, and the rule must say so.
 BREAKS: list[tuple[str, str, Callable[[Spec], None]]] = [
     ("AV-GB-GEN", CN, lambda s: s["power"]["generators"][0].update(count=1)),  # class A: gensets N+X
     ("AV-UT-CC", TIER4, lambda s: s["cooling"].update(continuous_cooling=False)),
+    ("AV-TIA-ELEC", CN, lambda s: s["power"]["generators"][0].update(count=1)),  # Rated-3: generators N+1
+    ("AV-TIA-MECH", CN, lambda s: s["cooling"].update(distribution_paths=1)),  # Rated-3: redundant distribution
     ("AV-UT-COMPART", TIER4, lambda s: s["power"].update(compartmentalized=False)),
     ("AV-UT-FT", TIER4, lambda s: s["halls"][0]["racks"][0].update(feeds=["pdu-A"])),  # one cord: pdu-A's loss drops it
     ("ENV-COOL-CHAIN", TIER4, lambda s: [u.update(capacity_kw=100) for u in s["cooling"]["units"][:2]]),
@@ -404,6 +425,7 @@ def test_the_rule_fires_on_a_design_that_breaks_it(rule: str, example: str, edit
 ELSEWHERE = {
     "AV-TIA-SPACES": "test_en50600.py",
     "KPI-EN-GRAN": "test_en50600.py",
+    "SEC-EN-FIRE": "test_en50600.py",
     "SEC-EN-PROTECT": "test_en50600.py",
     "NET-CABLE-REACH": "test_floor_plan.py",
     "NET-TIA-HORIZ": "test_floor_plan.py",

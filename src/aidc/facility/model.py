@@ -113,7 +113,11 @@ class Site(Spec):
     )
     risk_category: RiskCategory = Field("II", description="ASCE 7 risk category of the building (IV: essential)")
     tia942_architectural: int | None = Field(
-        None, ge=1, le=4, description="architectural rating as assessed (not modelled)"
+        None,
+        ge=1,
+        le=4,
+        description="TIA-942 architectural rating as assessed on site (construction type, flood plain …): caps the "
+        "rating computed from floors, fire protection, security and siting",
     )
 
     @model_validator(mode="after")
@@ -130,6 +134,9 @@ class Targets(Spec):
     en50600: int | None = Field(None, ge=1, le=4)
     en50600_protection: int | None = Field(
         None, ge=1, le=4, description="EN 50600 protection class of the computer room against unauthorised access"
+    )
+    en50600_fire: int | None = Field(
+        None, ge=1, le=4, description="EN 50600 protection class of the computer room against internal fire events"
     )
     en50600_granularity: int | None = Field(
         None, ge=1, le=3, description="EN 50600 energy-efficiency enablement granularity level (1-3)"
@@ -386,6 +393,12 @@ class Cooling(Spec):
     liquid_loops: list[LiquidLoop] = Field(default_factory=list)
     distribution_paths: int = Field(1, ge=1)
     continuous_cooling: bool = False
+    ride_through_min: float | None = Field(
+        None, ge=0, description="minutes stored cooling (chilled-water tank, plant on UPS) carries the design heat"
+    )
+    restart_min: float | None = Field(
+        None, ge=0, description="minutes from a utility loss until the cooling plant delivers again on generators"
+    )
     battery_room_c: Range | None = None
 
 
@@ -448,6 +461,7 @@ class SecurityControls(Spec):
     redundant_comm_lines: bool = False
     fire_suppression: FireSuppression = "none"
     fire_detector_groups: int = Field(0, ge=0)
+    fire_early_detection: bool = Field(False, description="early fire detection: aspirating smoke detection (VESDA)")
     fire_linked_cctv: bool = False
     breathing_apparatus: bool = False
     fire_resistance_walls_h: float | None = Field(None, ge=0)

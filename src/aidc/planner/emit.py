@@ -14,6 +14,12 @@ from aidc.planner.plan import Plan
 from aidc.planner.power import SWITCH_KW
 
 TIER_NUMBER = {"I": 1, "II": 2, "III": 3, "IV": 4}
+# TIA-942's tables per rating (recalled figures, as the checker's AV-TIA-FUEL and AV-TIA-ARCH rows): fuel at full
+# load (Rated-1's 8 h raised to Uptime's 12 h, which every tier needs), and the floor's superimposed live load.
+TIA_FUEL_H = {1: 12, 2: 24, 3: 72, 4: 96}
+TIA_FLOOR_KPA = {1: 7.2, 2: 8.4, 3: 12.0, 4: 12.0}
+# Continuous cooling with chillers: stored chilled water outlasting the chillers' restart on generators.
+CHILLER_RESTART_MIN = 10.0
 UPS_MODULE_KW = 500.0
 SWITCHES_PER_RACK = 12
 
@@ -155,7 +161,7 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
                 "capacity_kw": 2000,
                 "count": _n_plus(it_kw + mech_kw, 2000, 1),
                 "rating": "data_center",
-                "fuel_hours": 24,
+                "fuel_hours": TIA_FUEL_H[tier],
             }
         ],
         "pdus": [
@@ -201,7 +207,15 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
             "tensor_parallel": min(gpu.nvlink_domain, 8),
             "gpu_nic_gbps": fc.nic_gbps or gpu.nic_gbps,
         },
-        "halls": [{"name": "hall-1", "area_m2": max(100, 3 * len(racks)), "containment": "hot_aisle", "racks": racks}],
+        "halls": [
+            {
+                "name": "hall-1",
+                "area_m2": max(100, 3 * len(racks)),
+                "containment": "hot_aisle",
+                "floor_rating_kpa": TIA_FLOOR_KPA[tier],
+                "racks": racks,
+            }
+        ],
         "nodes": nodes,
         "power": power,
         "cooling": {
@@ -212,8 +226,19 @@ def facility_dict(plan: Plan) -> dict[str, Any]:
             "rate_of_change_c_per_h": 5,
             "distribution_paths": 2 if tier >= 3 else 1,
             "battery_room_c": {"min": 20, "max": 30},
-            # Tier IV Continuous Cooling: the mechanical plant rides through on the cooling UPS above.
+            # Tier IV Continuous Cooling: fans and pumps ride through on the cooling UPS above, and a chilled-water
+            # tank carries the heat until the chillers restart on generators.
             "continuous_cooling": tier >= 4,
+        }
+        | ({"ride_through_min": 2 * CHILLER_RESTART_MIN, "restart_min": CHILLER_RESTART_MIN} if tier >= 4 else {}),
+        # TIA-942 architectural rows: automatic suppression from Rated-2, logged access control and CCTV from Rated-3.
+        "security": {
+            "fire_suppression": "pre_action" if tier >= 2 else "none",
+            "fire_detector_groups": 1,
+            "access_control": tier >= 3,
+            "access_logged": tier >= 3,
+            "access_zones": 2 if tier >= 3 else 0,
+            "cctv": tier >= 3,
         },
         "fabrics": [
             {

@@ -1,4 +1,4 @@
-"""Availability rules: Uptime tiers I–IV, TIA-942 ratings 1–4, GB 50174 A/B/C, NVIDIA SuperPOD siting (EN 50600: en50600.py)."""
+"""Availability rules: Uptime tiers I–IV, GB 50174 A/B/C, NVIDIA SuperPOD siting (TIA-942: tia942.py; EN 50600: en50600.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from aidc.standards import ratings as rt
 from aidc.standards.rule import Context, Outcome, rule
 
 UT = "Uptime Institute Tier Standard: Topology (2018 edition)"
-TIA = "ANSI/TIA-942-C (2024), rating tables as in ANSI/TIA-942-B (2017) Annex F"
 GB = "GB 50174-2017"
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
 
@@ -183,20 +182,18 @@ def uptime_cooling_paths(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     "Continuous cooling",
     family="availability",
     standard=UT,
-    clause="§2.4 Tier IV continuous cooling",
-    remediation="Put fans, pumps and controls on UPS (a `serves: cooling` UPS group) and set "
-    "cooling.continuous_cooling once thermal ride-through is verified.",
+    clause="§2.4 Tier IV continuous cooling: cooling without interruption through a utility loss, until the "
+    "plant runs again on the engine generators",
+    remediation="Put fans, pumps and controls on UPS (a `serves: cooling` UPS group); where chillers must "
+    "restart on generators, add stored cooling (cooling.ride_through_min) that outlasts the restart "
+    "(cooling.restart_min); then set cooling.continuous_cooling.",
 )
 def uptime_continuous_cooling(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     if ctx.targets.uptime != "IV":
         return None
-    on_ups = bool(rt.ups_serving(ctx.facility, ("cooling", "mixed")))
-    ok = ctx.facility.cooling.continuous_cooling and on_ups
+    ok = rt.continuous_cooling(ctx.facility)
     return Outcome(
-        ok,
-        "continuous" if ok else "interrupted on utility loss",
-        "continuous cooling",
-        ("cooling", "continuous_cooling"),
+        ok, rt.continuous_cooling_said(ctx.facility), "continuous cooling", ("cooling", "continuous_cooling")
     )
 
 
@@ -213,89 +210,6 @@ def uptime_compartments(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     ok = ctx.facility.power.compartmentalized
     return Outcome(ok, "yes" if ok else "no", "A and B compartmentalized", ("power", "compartmentalized"))
-
-
-@rule(
-    "AV-TIA-OVERALL",
-    "TIA-942 rating achieved (= lowest subsystem rating)",
-    family="availability",
-    standard=TIA,
-    clause="Annex F rating tables: overall = min(telecom, architectural, electrical, mechanical)",
-    remediation="Raise the lowest-rated subsystem shown in the ratings table to the target rating.",
-)
-def tia_overall(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    target = ctx.targets.tia942
-    if target is None:
-        return None
-    r = ctx.ratings["tia942"]
-    sub = ", ".join(f"{k} {v}" for k, v in r.items() if k != "overall")
-    return Outcome(r["overall"] >= target, f"Rated-{r['overall']} ({sub})", f"Rated-{target}", ("targets", "tia942"))
-
-
-def _tia_sub(ctx: Context, key: str, path: tuple[Any, ...]) -> Outcome | None:
-    target = ctx.targets.tia942
-    if target is None:
-        return None
-    got = ctx.ratings["tia942"][key]
-    return Outcome(got >= target, f"Rated-{got}", f"Rated-{target}", path)
-
-
-@rule(
-    "AV-TIA-ELEC",
-    "TIA-942 electrical rating",
-    family="availability",
-    standard=TIA,
-    clause="Annex F electrical table: Rated-1 N, -2 N+1, -3 N+1 active+alternate path, -4 2(N+1) both active",
-    remediation="Add UPS/generator redundancy and a second path; Rated-4 needs 2(N+1) UPS on two active paths.",
-)
-def tia_electrical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    return _tia_sub(ctx, "electrical", ("power",))
-
-
-@rule(
-    "AV-TIA-MECH",
-    "TIA-942 mechanical rating",
-    family="availability",
-    standard=TIA,
-    clause="Annex F mechanical table: Rated-2 N+1 units, -3 redundant distribution, -4 continuous cooling",
-    remediation="Add N+1 cooling units, a second distribution path, and continuous cooling for Rated-4.",
-)
-def tia_mechanical(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    return _tia_sub(ctx, "mechanical", ("cooling",))
-
-
-@rule(
-    "AV-TIA-TEL",
-    "TIA-942 telecommunications rating",
-    family="availability",
-    standard=TIA,
-    clause="Annex F telecommunications table: Rated-2 maintenance holes ≥ 20 m apart; Rated-3 ≥ 2 access "
-    "providers, diverse entrances, redundant backbone (Rated-4's second entrance room not modelled)",
-    remediation="Contract a second access provider through a physically diverse entrance, with maintenance "
-    "holes at least 20 m apart.",
-)
-def tia_telecom(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    return _tia_sub(ctx, "telecom", ("site", "access_providers"))
-
-
-@rule(
-    "AV-TIA-FUEL",
-    "On-site fuel for the TIA-942 rating",
-    family="availability",
-    standard=TIA,
-    clause="Annex F electrical table, engine-generator fuel: Rated-3 72 h, Rated-4 96 h at full load",
-    severity="warning",
-    thresholds={"3": 72.0, "4": 96.0},
-    inferred=("3", "4"),
-    remediation="Store fuel for the hours the rating asks (tanks, or a contracted and proven delivery).",
-)
-def tia_fuel(ctx: Context, t: dict[str, Any]) -> Outcome | None:
-    # A warning, and not part of the electrical rating, while the hours are recalled rather than read.
-    target = ctx.targets.tia942
-    if target is None or str(target) not in t:
-        return None
-    need, hours = float(t[str(target)]), rt.min_fuel_hours(ctx.facility)
-    return Outcome(hours >= need, f"{hours:g} h", f"≥ {need:g} h", ("power", "generators"))
 
 
 def _gb(ctx: Context) -> str | None:

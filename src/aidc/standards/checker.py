@@ -21,6 +21,8 @@ from aidc.facility.model import Facility, Targets
 from aidc.specfile import raise_problems
 from aidc.standards.ratings import achieved_ratings
 from aidc.standards.rule import FAMILIES, REGISTRY, Context, Finding, Outcome, Rule, builtin_rules
+from aidc.standards.tia942 import table as tia942_table
+from aidc.standards.tia942 import tia942_ratings
 
 ENTRY_POINT_GROUP = "aidc.rules"
 _ORDER = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
@@ -203,7 +205,9 @@ def run_check(
     eff = effective_targets(facility, targets or {})
     derived = derive(facility)
     ratings = achieved_ratings(facility, derived)
-    ctx = Context(facility, derived, eff, ratings)
+    tia = tia942_table(facility, derived)
+    ratings = {"uptime": ratings["uptime"], "tia942": tia942_ratings(tia), **ratings}
+    ctx = Context(facility, derived, eff, ratings, {"tia942": tia})
     findings: list[Finding] = []
     skipped: list[str] = []
     active = [r for r in all_rules if r.id not in disabled]

@@ -18,17 +18,26 @@ _OK, _BAD, _LOAD, _DEAD = "#2e7d32", "#c62828", "#455a64", "#8e24aa"
 
 
 def blame(analysis: PowerAnalysis, failed: set[str]) -> dict[str, list[str]]:
-    """Element or load label → the failing rules that name it (by the scenario that took it out)."""
+    """Element or load label → the failing rules that name it (by the scenario that took it out).
+
+    ``failed`` holds the failing rule ids, and ``RULE:maintenance`` / ``RULE:faults`` for a TIA-942 row of this
+    chain that fails (the one-line's rows belong to AV-TIA-ELEC, the cooling chain's to AV-TIA-MECH)."""
     out: dict[str, list[str]] = {}
     picks = (
         ("PWR-ONELINE-N", analysis.normal),
         ("ENV-COOL-CHAIN", analysis.normal),
         ("AV-UT-CM", analysis.normal + analysis.maintenance),
         ("AV-UT-FT", analysis.normal + analysis.faults),
+        # TIA-942's table rows, named ``RULE:maintenance`` / ``RULE:faults`` by the report when that row fails
+        ("AV-TIA-ELEC:maintenance", analysis.maintenance),
+        ("AV-TIA-ELEC:faults", analysis.faults),
+        ("AV-TIA-MECH:maintenance", analysis.maintenance),
+        ("AV-TIA-MECH:faults", analysis.faults),
     )
-    for rule_id, shortfalls in picks:
-        if rule_id not in failed:
+    for key, shortfalls in picks:
+        if key not in failed:
             continue
+        rule_id = key.split(":")[0]
         for s in shortfalls:
             for name in s.removed or ():
                 out.setdefault(name, []).append(f"{rule_id}: {s.describe(limit=3)}")

@@ -1,4 +1,4 @@
-"""EN 50600 in its own terms: availability classes per infrastructure, protection classes, granularity levels.
+"""EN 50600 in its own terms: availability classes per infrastructure, protection classes (access, fire), granularity.
 
 EN 50600-1 grades a data centre by the class each infrastructure reaches (power supply and power
 distribution in EN 50600-2-2, environmental control in 2-3, telecommunications cabling in 2-4); the
@@ -98,3 +98,30 @@ def en_granularity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     got = ctx.ratings["en50600"]["granularity_level"]
     return Outcome(got >= target, f"level {got}", f"level {target}", ("telemetry", "endpoints"), "energy metering")
+
+
+@rule(
+    "SEC-EN-FIRE",
+    "EN 50600 protection class of the computer room against internal fire events",
+    family="security",
+    standard=f"{EN1}; {EN25}",
+    clause="EN 50600-1 §6.3 protection classes against fire events, applied by EN 50600-2-5 §6 (fire "
+    "prevention, detection, suppression): 1 fire detection and alarm; 2 also automatic suppression; 3 also "
+    "early fire detection (aspirating); 4 also suppression that keeps the IT dry, released by two detector "
+    "groups",
+    inferred=("class definitions",),
+    remediation="Class 1: fire detection and alarm (fire_detector_groups); class 2: automatic suppression; "
+    "class 3: early fire detection by aspirating smoke detection (fire_early_detection); class 4: gas, "
+    "water mist or aerosol released by two independent detector groups.",
+)
+def en_fire(ctx: Context, t: dict[str, Any]) -> Outcome | None:
+    target = ctx.targets.en50600_fire
+    if target is None:
+        return None
+    got = ctx.ratings["en50600"]["fire_protection_class"]
+    s = ctx.facility.security
+    measured = (
+        f"Class {got} ({s.fire_detector_groups} detector group(s), suppression {s.fire_suppression}, "
+        f"early detection {'yes' if s.fire_early_detection else 'no'})"
+    )
+    return Outcome(got >= target, measured, f"Class {target}", ("security", "fire_suppression"), "computer room")

@@ -1,7 +1,8 @@
-"""The rating a facility achieves per subsystem and overall: Uptime tier, TIA-942 rating, EN 50600 class, GB 50174 class.
+"""The rating a facility achieves per subsystem and overall: Uptime tier, EN 50600 class, GB 50174 class.
 
 The availability rules compare these to the targets; reports show them whether or not a target is set.
-Each level is the highest whose topology conditions all hold (source: reference §A rules 1, 4, 5, 7).
+Each level is the highest whose topology conditions all hold (Uptime Tier Standard: Topology §2.1–2.4;
+EN 50600-1 §6.2; GB 50174-2017 Annex A). TIA-942 is rated from its own tables in tia942.py.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def uptime_electrical(f: Facility, d: Derived) -> int:
     level = 1
     if ups.meets("N+1") and gen.meets("N+1"):
         level = 2
-    if level == 2 and _paths_ok(f) and unlimited_gensets(f) and maintainable(d):
+    if level == 2 and paths_ok(f) and unlimited_gensets(f) and maintainable(d):
         level = 3
-    if level == 3 and ups.fault_tolerant and _active_ok(f) and f.power.compartmentalized and fault_tolerant(d):
+    if level == 3 and ups.fault_tolerant and active_ok(f) and f.power.compartmentalized and fault_tolerant(d):
         level = 4
     return level
 
@@ -80,64 +81,64 @@ def fault_tolerant(d: Derived) -> bool:
     return d.power is None or d.power.fault_tolerant
 
 
-def _paths_ok(f: Facility) -> bool:
+def paths_ok(f: Facility) -> bool:
     """Two paths with every rack on both; in the one-line form the failure analysis has already judged them."""
     if f.power.components:
         return True
     return len(f.power.paths) >= 2 and active_paths(f) >= 1 and racks_dual_fed(f)
 
 
-def _active_ok(f: Facility) -> bool:
+def active_ok(f: Facility) -> bool:
     return bool(f.power.components) or active_paths(f) >= 2
 
 
 def mechanical(f: Facility, d: Derived) -> int:
+    """Cooling: N, N+1 units, a second distribution path, continuous cooling; where the chain is drawn, its
+    failure analysis must also hold (carried at N, maintainable for level 3, fault tolerant for level 4)."""
     systems = cooling_systems(d)
-    if not _all_meet(systems, "N"):
+    chain = d.cooling
+    if not _all_meet(systems, "N") or (chain is not None and chain.normal):
         return 0
     level = 1
     if _all_meet(systems, "N+1"):
         level = 2
-    if level == 2 and f.cooling.distribution_paths >= 2:
+    if level == 2 and f.cooling.distribution_paths >= 2 and (chain is None or chain.concurrently_maintainable):
         level = 3
-    cooling_on_ups = bool(ups_serving(f, ("cooling", "mixed")))
-    if level == 3 and f.cooling.continuous_cooling and cooling_on_ups:
+    if level == 3 and continuous_cooling(f) and (chain is None or chain.fault_tolerant):
         level = 4
     return level
 
 
-def tia_electrical(f: Facility, d: Derived) -> int:
-    level = min(uptime_electrical(f, d), 3)
-    ups = d.systems["ups"]
-    if level == 3 and ups.scheme == "2(N+1)" and _active_ok(f) and fault_tolerant(d):
-        level = 4
-    return level
+def _compressors(f: Facility) -> bool:
+    return any(u.kind in ("chiller", "crac") for u in f.cooling.units)
+
+
+def continuous_cooling(f: Facility) -> bool:
+    """Cooling that never stops on a utility loss: declared, fans and pumps on a UPS, and — where compressors
+    must restart on generators — stored cooling that outlasts the restart."""
+    c = f.cooling
+    on_ups = bool(ups_serving(f, ("cooling", "mixed")))
+    if not (c.continuous_cooling and on_ups):
+        return False
+    if c.restart_min is None and not _compressors(f):
+        return True  # no compressor to restart: fans and pumps on UPS carry the heat through
+    return c.ride_through_min is not None and c.restart_min is not None and c.ride_through_min >= c.restart_min
+
+
+def continuous_cooling_said(f: Facility) -> str:
+    """What the spec gives for continuous cooling, in a few words (for findings)."""
+    c = f.cooling
+    on_ups = bool(ups_serving(f, ("cooling", "mixed")))
+    parts = [f"declared {'yes' if c.continuous_cooling else 'no'}", f"on UPS {'yes' if on_ups else 'no'}"]
+    if c.restart_min is not None or _compressors(f):
+        ride = "not declared" if c.ride_through_min is None else f"{c.ride_through_min:g} min"
+        restart = "not declared" if c.restart_min is None else f"{c.restart_min:g} min"
+        parts.append(f"ride-through {ride} for a restart of {restart}")
+    return ", ".join(parts)
 
 
 def spaces(f: Facility, kind: str) -> int:
     return sum(1 for s in f.telecom_spaces if s.kind == kind)
-
-
-def tia_telecom(f: Facility) -> int:
-    """TIA-942 telecom table: Rated-2 diverse maintenance holes; Rated-3 two providers through diverse
-    entrances with a redundant backbone (and, where the spaces are declared, a second entrance room);
-    Rated-4 a secondary distribution area besides. Declared spaces must include an entrance room and an MDA."""
-    s = f.site
-    declared = bool(f.telecom_spaces)
-    if declared and (spaces(f, "entrance_room") < 1 or spaces(f, "mda") < 1):
-        return 0
-    level = 1
-    if s.maintenance_hole_separation_m is not None and s.maintenance_hole_separation_m >= 20:
-        level = 2
-    backbone = bool(f.fabrics) and all(fab.redundant_uplinks for fab in f.fabrics)
-    second_er = not declared or spaces(f, "entrance_room") >= 2
-    if level == 2 and s.access_providers >= 2 and s.diverse_entrances and backbone and second_er:
-        level = 3
-    # Rated-4 asks for a secondary distribution area (a second MDA) fed from both entrance rooms: only a
-    # declared one proves it, so a site that does not list its spaces stops at Rated-3.
-    if level == 3 and declared and spaces(f, "sda") >= 1:
-        level = 4
-    return level
 
 
 def en50600_distribution(f: Facility, d: Derived) -> int:
@@ -147,9 +148,9 @@ def en50600_distribution(f: Facility, d: Derived) -> int:
     if not ups.meets("N"):
         return 0
     level = 2 if ups.meets("N+1") else 1
-    if level == 2 and _paths_ok(f) and maintainable(d):
+    if level == 2 and paths_ok(f) and maintainable(d):
         level = 3
-    if level == 3 and ups.fault_tolerant and _active_ok(f) and fault_tolerant(d):
+    if level == 3 and ups.fault_tolerant and active_ok(f) and fault_tolerant(d):
         level = 4
     return level
 
@@ -212,6 +213,23 @@ def en50600_protection(f: Facility) -> int:
     return level
 
 
+def en50600_fire(f: Facility) -> int:
+    """EN 50600 protection class against internal fire events reached by the computer room: 1 fire detection and
+    alarm; 2 also automatic suppression; 3 also early fire detection (aspirating smoke detection); 4 also
+    suppression that leaves the IT dry (gas, water mist, aerosol) released by two independent detector groups."""
+    s = f.security
+    if s.fire_detector_groups < 1:
+        return 0
+    level = 1
+    if s.fire_suppression != "none":
+        level = 2
+    if level == 2 and s.fire_early_detection:
+        level = 3
+    if level == 3 and s.fire_suppression in ("gas", "water_mist", "aerosol") and s.fire_detector_groups >= 2:
+        level = 4
+    return level
+
+
 def _metered(f: Facility) -> dict[str, set[str]]:
     """What each target is metered for: target name → the measures of the endpoints naming it."""
     out: dict[str, set[str]] = {}
@@ -268,22 +286,13 @@ def gb_cooling(d: Derived) -> int:
 
 
 def achieved_ratings(f: Facility, d: Derived) -> dict[str, dict[str, Any]]:
-    """Per family: each subsystem's level and the overall (the lowest subsystem, as TIA-942 counts it)."""
+    """Per family: each subsystem's level and the overall (the lowest subsystem). TIA-942 is rated from its own
+    tables (tia942.py) and merged in by the checker."""
     ue, um = uptime_electrical(f, d), mechanical(f, d)
-    te, tm, tt = tia_electrical(f, d), mechanical(f, d), tia_telecom(f)
-    ta = f.site.tia942_architectural
-    tia_levels = [te, tm, tt] + ([ta] if ta is not None else [])
     es, ed, ee, et = en50600_supply(f, d), en50600_distribution(f, d), mechanical(f, d), en50600_telecom(f)
     gp, gc = gb_power(f, d), gb_cooling(d)
     return {
         "uptime": {"electrical": TIERS[ue], "mechanical": TIERS[um], "overall": TIERS[min(ue, um)]},
-        "tia942": {
-            "electrical": te,
-            "mechanical": tm,
-            "telecom": tt,
-            "architectural": ta if ta is not None else "not assessed",
-            "overall": min(tia_levels),
-        },
         "en50600": {
             "power_supply": es,
             "power_distribution": ed,
@@ -291,6 +300,7 @@ def achieved_ratings(f: Facility, d: Derived) -> dict[str, dict[str, Any]]:
             "telecommunications_cabling": et,
             "overall": min(es, ed, ee, et),
             "protection_class": en50600_protection(f),
+            "fire_protection_class": en50600_fire(f),
             "granularity_level": en50600_granularity(f),
         },
         "gb50174": {"power": GB_CLASSES[gp], "cooling": GB_CLASSES[gc], "overall": GB_CLASSES[min(gp, gc)]},

@@ -186,9 +186,21 @@ def _diagrams(report: Report) -> list[tuple[str, Any]]:
     """The power one-line and (when drawn) the cooling chain, with what failing rules blame in red."""
     failed = {f.rule.id for f in report.findings if f.status == "fail"}
     out = []
-    for title, analysis in (("Power one-line", report.derived.power), ("Cooling chain", report.derived.cooling)):
+    chains = (
+        ("Power one-line", report.derived.power, "AV-TIA-ELEC"),
+        ("Cooling chain", report.derived.cooling, "AV-TIA-MECH"),
+    )
+    for title, analysis, tia in chains:
         if analysis is not None and analysis.oneline.elements:
-            out.append((title, draw(analysis, failed, title)))
+            here = {r for r in failed if not r.startswith("AV-TIA-")}
+            for f in report.findings:
+                if f.rule.id == tia and f.status == "fail":
+                    # the TIA rows the failure analysis decides, by the scenarios they take
+                    if f.subject.endswith("concurrently maintainable"):
+                        here.add(f"{tia}:maintenance")
+                    elif f.subject.endswith("fault tolerant"):
+                        here.add(f"{tia}:faults")
+            out.append((title, draw(analysis, here, title)))
     return out
 
 

@@ -27,6 +27,8 @@ class Context:
     derived: Derived
     targets: Targets
     ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Rating tables built once per check for the rules that report them row by row (TIA-942's, by subsystem).
+    tables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def in_china(self) -> bool:
@@ -201,6 +203,7 @@ def builtin_rules() -> list[Rule]:
         plausibility,
         power,
         security,
+        tia942,
     )
 
     return [r for r in REGISTRY.values() if r.module.startswith("aidc.standards.")]
