@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import carbon_text, console, handles_errors, print_json, pue_text, table
 from aidc.errors import InvalidInput
 
 STATUS_STYLE = {
@@ -75,13 +75,10 @@ def _print_run(details: dict[str, Any]) -> None:
         console.print(table("Key metrics", ["metric", "value"], [(k, f"{v:.4g}") for k, v in metrics.items()]))
     energy = details.get("energy")
     if energy and energy.get("kwh") is not None:
-        carbon = (
-            f"{energy['gco2e']:.1f} gCO2e" if energy.get("gco2e") is not None else "gCO2e unknown (no grid intensity)"
-        )
         flag = "measured" if energy["measured"] else "modelled"
         console.print(
-            f"energy: {energy['kwh']:.4f} kWh (IT {energy['it_kwh']:.4f} kWh × PUE {energy['pue']:g}, {flag}), "
-            f"{carbon} — {energy['basis']}",
+            f"energy: {energy['kwh']:.4f} kWh (IT {energy['it_kwh']:.4f} kWh {flag} × {pue_text(energy)}), "
+            f"{carbon_text(energy)} — {energy['basis']}",
             highlight=False,
             markup=False,
         )

@@ -18,6 +18,7 @@ from aidc.store.metadata.records import Sample, label_text
 log = logging.getLogger("aidc.monitoring")
 
 POWER = "node_power_watts"  # the node's whole draw: a BMC's chassis power, else modelled
+FACILITY_POWER = "facility_power_watts"  # a facility meter's reading: the whole site's draw (series named by meter)
 CPU = "node_cpu_utilisation_ratio"
 GPU_UTIL = "gpu_utilisation_ratio"
 
@@ -254,6 +255,76 @@ class RedfishSource:
                             )
                         )
         return out
+
+
+class RedfishMeterSource:
+    """A facility power meter behind Redfish (a metered PDU or the site's intake meter modelled as a Chassis):
+    the sum of its chassis' ``PowerControl[0].PowerConsumedWatts``, as ``facility_power_watts`` of the meter."""
+
+    def __init__(self, meter: str, base_url: str, *, resource: str | None = None, timeout_s: float = 5.0) -> None:
+        self.name = f"meter {meter} (redfish)"
+        chassis = resource.rstrip("/").rsplit("/", 1)[-1] if resource else None
+        self.meter, self._redfish = meter, RedfishSource(base_url, chassis=chassis, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._redfish.close()
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        watts = [s.value for s in self._redfish.read(self.meter, now) if s.metric == POWER]
+        if not watts:
+            raise ValueError(
+                f"meter {self.meter}: no PowerControl reading (PowerConsumedWatts) at {self._redfish.base_url}"
+            )
+        return [_sample(self.meter, FACILITY_POWER, sum(watts), now, "redfish")]
+
+
+class PrometheusMeterSource:
+    """A facility power meter whose readings Prometheus already scrapes: one instant PromQL query (its value in
+    watts; a vector is summed), as ``facility_power_watts`` of the meter."""
+
+    def __init__(self, meter: str, base_url: str, query: str, *, timeout_s: float = 5.0) -> None:
+        import httpx
+
+        self.name = f"meter {meter} (prometheus)"
+        self.meter, self.query = meter, query
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        response = self._http.get("/api/v1/query", params={"query": self.query})
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        if response.status_code != 200 or body.get("status") != "success":
+            raise ValueError(
+                f"meter {self.meter}: Prometheus answered {response.status_code}: {body.get('error', response.text[:200])}"
+            )
+        data = body["data"]
+        if data["resultType"] == "scalar":
+            values = [float(data["result"][1])]
+        elif data["resultType"] == "vector":
+            values = [float(r["value"][1]) for r in data["result"]]
+        else:
+            raise ValueError(f"meter {self.meter}: the query gives a {data['resultType']}, not an instant value")
+        if not values:
+            raise ValueError(f"meter {self.meter}: the query {self.query!r} returned no series (is the meter scraped?)")
+        return [_sample(self.meter, FACILITY_POWER, sum(values), now, "prometheus")]
+
+
+def facility_meters(facility: Any) -> list[Source]:
+    """The facility spec's meters of the whole site's power (telemetry endpoints measuring ``power_kw`` with no
+    target), as sources the server's collector reads."""
+    if facility is None:
+        return []
+    out: list[Source] = []
+    for endpoint in facility.telemetry.endpoints:
+        if not endpoint.facility_meter:
+            continue
+        if endpoint.protocol == "redfish":
+            out.append(RedfishMeterSource(endpoint.name, endpoint.address, resource=endpoint.resource))
+        else:
+            out.append(PrometheusMeterSource(endpoint.name, endpoint.address, endpoint.query or ""))
+    return out
 
 
 @dataclass
