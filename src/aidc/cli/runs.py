@@ -84,8 +84,27 @@ def _print_run(details: dict[str, Any]) -> None:
         )
     elif energy:
         console.print(f"energy: unknown — {energy['why']}", highlight=False, markup=False)
+    prediction = (energy or {}).get("prediction")
+    if prediction:
+        console.print(prediction_text(prediction), highlight=False, markup=False)
     if run.get("report_path"):
         console.print(f"report: {run['report_path']}", highlight=False, markup=False)
+
+
+def prediction_text(p: dict[str, Any]) -> str:
+    """The planner's prediction of the run's training beside the measured stage, or why there is none."""
+    if p.get("predicted_kwh") is None:
+        return f"planner: no prediction — {p['why']}"
+    measured = (
+        f"measured {p['measured_kwh']:.3g} kWh in {p['measured_seconds']:.3g} s"
+        f" (× {p['measured_over_predicted']:g} the prediction)"
+        if p.get("measured_kwh") is not None
+        else f"measured {p['measured_seconds']:.3g} s, no power readings over it"
+    )
+    return (
+        f"planner: stage {p['stage']}'s training predicted {p['predicted_kwh']:.3g} kWh in "
+        f"{p['predicted_seconds']:.3g} s, {measured} — {p['basis']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -176,6 +176,11 @@ def _local_hour(t: float, zone: str) -> int:
     return _local_hour_cached(int(t // SLICE_S), zone)
 
 
+def _sig(x: float) -> float:
+    """Six significant figures: a one-minute run's 0.00004 kWh keeps its digits, a year's MWh no false ones."""
+    return float(f"{x:.6g}")
+
+
 @dataclass(frozen=True)
 class Site:
     """What turns IT energy into facility energy and carbon: from the facility spec, or defaults without one."""
@@ -213,14 +218,14 @@ class Site:
         carbon = it_g * factor if it_g is not None else None
         mean_g = carbon / total if carbon is not None and total > 0 else self.grid.flat
         return {
-            "it_kwh": round(it_kwh, 6),
-            "facility_kwh": round(total, 6),
+            "it_kwh": _sig(it_kwh),
+            "facility_kwh": _sig(total),
             "measured": it.measured,
             "pue": round(factor, 4),
             "pue_source": "meter" if pue is not None else ("design" if self.pue_declared else "default"),
             "grid_g_per_kwh": round(mean_g, 3) if mean_g is not None else None,
             "grid_source": "profile" if self.grid.varies else ("flat" if self.grid.flat is not None else None),
-            "gco2e": round(carbon, 3) if carbon is not None else None,
+            "gco2e": _sig(carbon) if carbon is not None else None,
         }
 
     def kpis(self, it_kwh: float, facility_kwh: float, gco2e: float | None) -> dict[str, Any]:

@@ -125,19 +125,31 @@ class EnergyService:
         share = job_share(job.total_cpus, job.total_gpus, cpus, gpus)
         return self.node_energy(node, start, end).scaled(share), node
 
-    def run_energy(self, run: JSON) -> JSON:
+    def run_energy(self, run: JSON, *, predict: bool = True) -> JSON:
         """kWh and gCO2e of a run: through the job that ran it, else (a run outside the queue, `aidc run`) this
-        host's whole draw over the run's time."""
+        host's whole draw over the run's time; with ``predict``, the planner's prediction of its training beside
+        the measured figure (``prediction``; its ``why`` where the planner cannot predict the work)."""
         jobs = self.store.list_jobs(run_id=run["id"], limit=1)
         if jobs:
-            energy, node = self.job_energy(jobs[0])
-            basis = f"job {jobs[0].id}'s share of {node}"
-            start, end = _ts(jobs[0].started_at), _ts(jobs[0].finished_at) or time.time()
+            job = jobs[0]
+            start, end = _ts(job.started_at), _ts(job.finished_at) or time.time()
+            node = self._node(job.worker.split(":", 1)[0] if job.worker else None)
+            cpus, gpus = self._node_size(node, start) if start is not None else (None, None)
+            share = job_share(job.total_cpus, job.total_gpus, cpus, gpus)
+            basis = f"job {job.id}'s share of {node}"
         else:
             start, end = _ts(run.get("created_at")), _ts(run.get("finished_at")) or time.time()
-            node = self._node(None)
-            energy = self.node_energy(node, start, end) if start is not None else NONE
+            node, share = self._node(None), 1.0
+            cpus = self._node_size(node, start)[0] if start is not None else None
             basis = f"{node}'s whole draw over the run (it ran outside the queue)"
+        energy = self.node_energy(node, start, end).scaled(share) if start is not None else NONE
+        meter = self.measured_pue(start, end) if start is not None else None
+        site = self._site()
+
+        def account(e: Energy) -> JSON:
+            return site.account(e, pue=meter["pue"] if meter else None)
+
+        prediction = self._prediction(run, node, cpus, share, account) if predict else None
         if energy.covered_s == 0:
             return {
                 "kwh": None,
@@ -146,9 +158,8 @@ class EnergyService:
                 "basis": basis,
                 "why": "no power readings cover the run: run it under `aidc server` (its collector samples every "
                 "node), with a facility spec (AIDC_FACILITY) for modelled power where no sensor reads it",
-            }
-        meter = self.measured_pue(start, end) if start is not None else None
-        figures = self._site().account(energy, pue=meter["pue"] if meter else None)
+            } | ({"prediction": prediction} if predict else {})
+        figures = account(energy)
         return {
             "kwh": figures["facility_kwh"],
             "it_kwh": figures["it_kwh"],
@@ -160,7 +171,33 @@ class EnergyService:
             "grid_source": figures["grid_source"],
             "coverage": round(energy.covered_s / energy.window_s, 3) if energy.window_s else None,
             "basis": basis,
-        }
+        } | ({"prediction": prediction} if predict else {})
+
+    def _prediction(
+        self, run: JSON, node: str, cpus: float | None, share: float, account: Callable[[Energy], JSON]
+    ) -> JSON:
+        """The planner's prediction of the run's training beside the same stage measured (services.predicted)."""
+        from aidc.monitoring.collector import power_model_for
+        from aidc.services.predicted import predict_training
+
+        here = self._node(None)
+        if node != here:
+            return {
+                "predicted_kwh": None,
+                "why": f"the run trained on {node}; the planner's host model is probed on this host ({here})",
+            }
+        try:
+            return predict_training(
+                self.store,
+                run,
+                power_model=power_model_for(self._facility(), node),
+                node_cpus=cpus,
+                share=share,
+                measure=lambda a, b: self.node_energy(node, a, b).scaled(share),
+                account=account,
+            )
+        except AidcError as exc:  # a dataset version or stage pruned since: no prediction, the figure stands
+            return {"predicted_kwh": None, "why": f"the run's records are incomplete: {exc.message}"}
 
     def model_energy(self, model: ModelVersion, lineage: list[JSON]) -> JSON:
         """kWh and gCO2e of what made a model version: the run that registered it and every run upstream in its
@@ -177,7 +214,7 @@ class EnergyService:
             except AidcError:  # a run pruned from the store: its energy is not known any more
                 runs.append({"run": run_id, "kwh": None, "gco2e": None, "why": "the run is no longer in the store"})
                 continue
-            e = self.run_energy(run.to_json())
+            e = self.run_energy(run.to_json(), predict=False)
             role = "registered it" if run_id == model.run_id else "upstream in its lineage"
             runs.append({"run": run_id, "pipeline": run.pipeline, "role": role} | e)
         known = [r for r in runs if r.get("kwh") is not None]
