@@ -121,9 +121,14 @@ class RaplSource:
 
 
 class NvmlSource:
-    """GPU utilisation, memory, power, temperature and ECC errors through NVML (nvidia-ml-py), when a GPU is here.
+    """GPU utilisation, memory, power, temperature, ECC and XID errors through NVML (nvidia-ml-py), when a GPU is
+    here.
 
     ``NvmlSource.open()`` is None where the library or the driver is missing: the collector goes on without it.
+    XID errors (the driver's critical GPU faults: 48 double-bit ECC, 79 fallen off the bus…) arrive as NVML events,
+    not as a counter: the source registers for them on every GPU that supports them and, at each reading, drains
+    what arrived since (a wait of 0 ms), counting them per GPU (``gpu_xid_errors_total``, with the last XID seen
+    as ``gpu_xid_last``). A GPU or driver without the event API simply has no XID series.
     """
 
     name = "nvml"
@@ -131,6 +136,50 @@ class NvmlSource:
     def __init__(self, nvml: Any) -> None:
         self.nvml = nvml
         self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        self.xids: dict[int, int] = {}  # GPU index → XID events counted
+        self.last_xid: dict[int, int] = {}
+        self._events: Any = None
+        try:
+            events = nvml.nvmlEventSetCreate()
+        except Exception as exc:  # no event API in this driver: no XID series
+            log.debug("no NVML events: %s", exc)
+            return
+        for i, handle in enumerate(self.handles):
+            try:
+                if nvml.nvmlDeviceGetSupportedEventTypes(handle) & nvml.nvmlEventTypeXidCriticalError:
+                    nvml.nvmlDeviceRegisterEvents(handle, nvml.nvmlEventTypeXidCriticalError, events)
+                    self.xids[i] = 0
+            except Exception as exc:  # NOT_SUPPORTED (a vGPU, MIG slices), NO_PERMISSION
+                log.debug("no XID events on GPU %d: %s", i, exc)
+        if self.xids:
+            self._events = events
+        else:
+            nvml.nvmlEventSetFree(events)
+
+    def close(self) -> None:
+        if self._events is not None:
+            self.nvml.nvmlEventSetFree(self._events)
+            self._events = None
+
+    def _drain_xids(self) -> None:
+        """Count the XID events that arrived since the last reading, without waiting for more."""
+        n = self.nvml
+        for _ in range(10_000):  # a storm of events is counted over several readings, never a stuck collector
+            try:
+                event = n.nvmlEventSetWait_v2(self._events, 0)
+            except n.NVMLError as exc:
+                if getattr(exc, "value", None) != n.NVML_ERROR_TIMEOUT:  # timeout: nothing more for now
+                    log.warning("reading NVML XID events failed: %s", exc)
+                return
+            if not event.eventType & n.nvmlEventTypeXidCriticalError:
+                continue
+            try:
+                gpu = n.nvmlDeviceGetIndex(event.device)
+            except n.NVMLError:
+                continue
+            self.xids[gpu] = self.xids.get(gpu, 0) + 1
+            self.last_xid[gpu] = int(event.eventData)
+            log.warning("GPU %d reported XID %d", gpu, int(event.eventData))
 
     @classmethod
     def open(cls) -> NvmlSource | None:
@@ -163,6 +212,11 @@ class NvmlSource:
                     out.append(_sample(node, metric, get(handle), now, self.name, gpu=i))
                 except Exception:  # a query this GPU or driver does not support (ECC off, no power sensor)
                     continue
+        if self._events is not None:
+            self._drain_xids()
+            for i, count in sorted(self.xids.items()):
+                out.append(_sample(node, "gpu_xid_errors_total", count, now, self.name, gpu=i))
+                out.append(_sample(node, "gpu_xid_last", self.last_xid.get(i, 0), now, self.name, gpu=i))
         return out
 
 
