@@ -228,3 +228,41 @@ def test_a_meter_query_that_finds_nothing_or_is_not_promql_is_a_clear_error(prom
     assert empty == "meter bms: the query 'sum(no_such_meter_watts)' returned no series (is the meter scraped?)"
     bad = error("sum(")
     assert bad.startswith("meter bms: Prometheus answered 400:") and "parse error" in bad
+
+
+def test_a_meter_in_the_server_settings_serves_a_spec_that_declares_none(
+    tmp_path: Path, home: Path, bmc: tuple[str, Path]
+) -> None:
+    url, tree = bmc
+    set_reading(tree, "Chassis/1U/Power", {"PowerConsumedWatts": 2600}, "PowerControl", 0)
+    settings = Settings(
+        home=home,
+        facility=str(lab_with_meters(tmp_path)),
+        node_names={HOST: "gpu-001"},
+        facility_meter=f"redfish+{url}/redfish/v1/Chassis/1U",  # AIDC_FACILITY_METER
+    )
+    platform = Platform(settings)
+    try:
+        an_hours_job(platform)
+        meter_over_the_hour(platform)
+        energy = LocalClient(platform).run_details("run-m")["energy"]
+    finally:
+        platform.close()
+    assert (energy["pue"], energy["pue_source"]) == (1.3, "meter")  # 2600 W ÷ 2000 W
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://meter.example", "is not a meter URL"),
+        ("modbus+tcp://10.0.0.10:502", "is not a meter URL"),
+        ("prometheus+http://prom:9090", "names no query"),
+    ],
+)
+def test_a_bad_meter_setting_is_refused_with_how_to_write_it(url: str, says: str) -> None:
+    from aidc.errors import InvalidInput
+    from aidc.monitoring.sources import meter_from_url
+
+    with pytest.raises(InvalidInput, match=says) as info:
+        meter_from_url(url)
+    assert info.value.where == "AIDC_FACILITY_METER" and "?query=" in (info.value.hint or "")

@@ -365,19 +365,49 @@ class PrometheusMeterSource:
         return [_sample(self.meter, FACILITY_POWER, sum(values), now, "prometheus")]
 
 
-def facility_meters(facility: Any) -> list[Source]:
+def meter_from_url(url: str, *, where: str = "AIDC_FACILITY_METER") -> Source:
+    """A facility meter named by one URL (the server setting, for a site whose spec declares none):
+    ``redfish+https://HOST[/redfish/v1/Chassis/ID]`` or ``prometheus+http://HOST:PORT?query=PROMQL``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from aidc.errors import InvalidInput
+
+    scheme, _, rest = url.partition("+")
+    parts = urlsplit(rest)
+    if scheme not in ("redfish", "prometheus") or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(
+            f"facility meter {url!r} is not a meter URL",
+            where=where,
+            hint="write redfish+https://HOST[/redfish/v1/Chassis/ID] or prometheus+http://HOST:9090?query=PROMQL",
+        )
+    base = f"{parts.scheme}://{parts.netloc}"
+    if scheme == "redfish":
+        path = parts.path.rstrip("/")
+        return RedfishMeterSource("facility-meter", base, resource=path if "/Chassis/" in path else None)
+    query = parse_qs(parts.query).get("query", [""])[0]
+    if not query:
+        raise InvalidInput(
+            f"facility meter {url!r} names no query",
+            where=where,
+            hint="add ?query=PROMQL whose value is the site's draw in watts (URL-encoded), e.g. "
+            "?query=sum(pdu_input_power_watts)",
+        )
+    return PrometheusMeterSource("facility-meter", base + parts.path.rstrip("/"), query)
+
+
+def facility_meters(facility: Any, url: str = "") -> list[Source]:
     """The facility spec's meters of the whole site's power (telemetry endpoints measuring ``power_kw`` with no
-    target), as sources the server's collector reads."""
-    if facility is None:
-        return []
+    target), as sources the server's collector reads; else the one ``url`` names (the server setting)."""
     out: list[Source] = []
-    for endpoint in facility.telemetry.endpoints:
+    for endpoint in facility.telemetry.endpoints if facility is not None else []:
         if not endpoint.facility_meter:
             continue
         if endpoint.protocol == "redfish":
             out.append(RedfishMeterSource(endpoint.name, endpoint.address, resource=endpoint.resource))
         else:
             out.append(PrometheusMeterSource(endpoint.name, endpoint.address, endpoint.query or ""))
+    if not out and url:
+        out.append(meter_from_url(url))
     return out
 
 
