@@ -66,8 +66,10 @@ def predict_training(
         return _none("the run has no training stage: the planner predicts training only")
     if stage.kind == "train_lm":
         return _none("the planner's host model covers the zoo's cnn and mlp training, not a train_lm (gpt) stage")
+    if stage.status == "running":
+        return _none("its training stage is still running: the comparison comes when it ends")
     if stage.status != "succeeded" or stage.started_at is None or stage.finished_at is None:
-        return _none(f"its training stage did not run to the end here ({stage.status})")
+        return _none(f"its training stage did not finish ({stage.status}): there is no training to compare")
     arch = (stage.outputs or {}).get("model") or {}
     if arch.get("model") not in ZOO:
         return _none(f"the planner models the zoo's {' and '.join(ZOO)}, not {arch.get('model')!r}")
