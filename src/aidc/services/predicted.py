@@ -66,6 +66,8 @@ def predict_training(
         return _none("the run has no training stage: the planner predicts training only")
     if stage.kind == "train_lm":
         return _none("the planner's host model covers the zoo's cnn and mlp training, not a train_lm (gpt) stage")
+    if stage.status == "cached":
+        return _none("its training was reused from an earlier run's cache: no training ran in this run")
     if stage.status == "running":
         return _none("its training stage is still running: the comparison comes when it ends")
     if stage.status != "succeeded" or stage.started_at is None or stage.finished_at is None:
