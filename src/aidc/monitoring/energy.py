@@ -44,7 +44,7 @@ class Energy:
             self.measured and other.measured,
             self.covered_s + other.covered_s,
             self.window_s + other.window_s,
-            self.slices + other.slices,
+            _merged(self.slices, other.slices),
         )
 
     def scaled(self, share: float) -> Energy:
@@ -55,6 +55,16 @@ class Energy:
             self.window_s,
             tuple((at, j * share) for at, j in self.slices),
         )
+
+
+def _merged(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    """Two energies' slices, one per clock slice: a sum over many nodes stays as long as the period has slices."""
+    if not a or not b:
+        return a or b
+    merged = dict(a)
+    for at, joules in b:
+        merged[at] = merged.get(at, 0.0) + joules
+    return tuple(merged.items())
 
 
 NONE = Energy(0.0, True, 0.0, 0.0)
