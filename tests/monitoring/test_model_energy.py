@@ -123,7 +123,7 @@ def test_models_show_prints_the_energy_and_json_carries_it(
     monkeypatch.setenv("COLUMNS", "200")
     out = CliRunner().invoke(app, ["models", "show", "digits-cnn:1"]).output
     assert "energy to make it: 3.0000 kWh (measured), 1200.0 gCO2e over 1 run" in out, out
-    assert "run run-train (registered it): 3.0000 kWh (PUE 1.5 design" in out
+    assert "run run-train (registered it): 3.0000 kWh (PUE 1.5 from the spec's design, no facility meter)" in out
     shown = json.loads(CliRunner().invoke(app, ["models", "show", "digits-int8:1", "--json"]).output)
     energy = shown["energy"]
     # one run has no power readings: no total, and the reason, but the known run is still listed

@@ -88,8 +88,8 @@ def pue_text(figures: dict[str, Any]) -> str:
         by = f" by {', '.join(meters)}" if meters else ""
         return f"PUE {pue:g} measured{by}"
     if source == "design":
-        return f"PUE {pue:g} design, from the spec (no facility meter)"
-    return f"PUE {pue:g} default (no facility meter, no design PUE in the spec)"
+        return f"PUE {pue:g} from the spec's design, no facility meter"
+    return f"PUE {pue:g} assumed: no facility meter, no design PUE in the spec"
 
 
 def carbon_text(figures: dict[str, Any]) -> str:
