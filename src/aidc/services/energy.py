@@ -100,8 +100,8 @@ class EnergyService:
             "since": _iso(a),
             "until": _iso(b),
             "coverage": round((b - a) / (end - start), 3) if end > start else 1.0,
-            "facility_kwh": facility.kwh,
-            "it_kwh": it.kwh,
+            "facility_kwh": float(f"{facility.kwh:.6g}"),
+            "it_kwh": float(f"{it.kwh:.6g}"),
             "note": None
             if pue >= 1.0
             else "the meter reads less than the IT load: check that it measures the whole facility's intake",
