@@ -110,7 +110,7 @@ class Platform:
     def records(self) -> Records:
         from aidc.services.records import Records
 
-        return Records(self.metadata, self.guard)
+        return Records(self.metadata, self.guard, energy=lambda: self.energy)
 
     @cached_property
     def deployments(self) -> DeploymentService:

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     telemetry_interval_s: float = Field(10.0, ge=0.5, le=3600, description="how often the collector samples each node")
     redfish_url: str = Field("", description="this host's BMC (Redfish) the server's collector reads, if any")
+    facility_meter: str = Field(
+        "",
+        description="the site's power meter, where the facility spec declares none: redfish+https://HOST[/redfish/v1/"
+        "Chassis/ID] or prometheus+http://HOST:9090?query=PROMQL (in watts); PUE is measured with it",
+    )
     alert_rules: str = Field(
         "",
         description="a site's alerts file (YAML): rules added to the shipped and facility-derived ones, notifiers, routes",

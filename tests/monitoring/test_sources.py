@@ -134,3 +134,87 @@ def test_without_nvml_there_is_no_gpu_source_and_collection_goes_on() -> None:
     assert NvmlSource.open() is None
     names = [s.name for s in local_sources(rapl_root="/nonexistent")]
     assert names == ["psutil"]
+
+
+class StandInNvml:
+    """No GPU or driver here, so a stand-in for pynvml (nvidia-ml-py 13.x): the names and behaviour of the calls
+    NvmlSource makes — device handles, the event set (register, wait with NVML_ERROR_TIMEOUT when empty, free) —
+    and nothing else. The path runs against the real library on a host with a GPU."""
+
+    NVML_ERROR_TIMEOUT = 10
+    NVML_ERROR_NOT_SUPPORTED = 3
+    nvmlEventTypeXidCriticalError = 0x8
+    NVML_TEMPERATURE_GPU = 0
+
+    class NVMLError(Exception):
+        def __init__(self, value: int) -> None:
+            super().__init__(f"NVML error {value}")
+            self.value = value
+
+    def __init__(self, gpus: int, xid_gpus: set[int], events: bool = True) -> None:
+        self.gpus, self.xid_gpus, self.has_events = gpus, xid_gpus, events
+        self.pending: list[tuple[int, int]] = []  # (gpu, xid) the driver has queued
+        self.registered: set[int] = set()
+        self.freed = False
+
+    def nvmlDeviceGetCount(self) -> int:
+        return self.gpus
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> object:
+        return ("handle", i)
+
+    def nvmlDeviceGetIndex(self, handle: tuple[str, int]) -> int:
+        return handle[1]
+
+    def nvmlDeviceGetUtilizationRates(self, handle: object) -> object:
+        return type("Rates", (), {"gpu": 50})()
+
+    def nvmlEventSetCreate(self) -> object:
+        if not self.has_events:
+            raise self.NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        return "event-set"
+
+    def nvmlDeviceGetSupportedEventTypes(self, handle: tuple[str, int]) -> int:
+        return self.nvmlEventTypeXidCriticalError if handle[1] in self.xid_gpus else 0
+
+    def nvmlDeviceRegisterEvents(self, handle: tuple[str, int], types: int, events: object) -> None:
+        self.registered.add(handle[1])
+
+    def nvmlEventSetWait_v2(self, events: object, timeout_ms: int) -> object:
+        assert timeout_ms == 0  # a reading never waits for the driver
+        if not self.pending:
+            raise self.NVMLError(self.NVML_ERROR_TIMEOUT)
+        gpu, xid = self.pending.pop(0)
+        return type("Event", (), {"device": ("handle", gpu), "eventType": 0x8, "eventData": xid})()
+
+    def nvmlEventSetFree(self, events: object) -> None:
+        self.freed = True
+
+    def __getattr__(self, name: str) -> object:  # the other queries: not supported by this stand-in's "GPU"
+        def unsupported(*args: object) -> object:
+            raise self.NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+
+        return unsupported
+
+
+def test_xid_errors_are_counted_per_gpu_from_nvml_events() -> None:
+    nvml = StandInNvml(gpus=2, xid_gpus={1})
+    source = NvmlSource(nvml)
+    assert nvml.registered == {1}  # GPU 0 does not offer XID events: it gets no XID series
+    first = source.read("gpu-001", 1.0)
+    xids = {(s.metric, s.labels): s.value for s in first if "xid" in s.metric}
+    assert xids == {("gpu_xid_errors_total", "gpu=1"): 0.0, ("gpu_xid_last", "gpu=1"): 0.0}
+    assert [s.value for s in first if s.metric == "gpu_utilisation_ratio"] == [0.5, 0.5]  # the rest still reads
+    nvml.pending += [(1, 79), (1, 48)]  # fell off the bus, then a double-bit ECC error
+    xids = {(s.metric, s.labels): s.value for s in source.read("gpu-001", 2.0) if "xid" in s.metric}
+    assert xids == {("gpu_xid_errors_total", "gpu=1"): 2.0, ("gpu_xid_last", "gpu=1"): 48.0}
+    again = {(s.metric, s.labels): s.value for s in source.read("gpu-001", 3.0) if "xid" in s.metric}
+    assert again[("gpu_xid_errors_total", "gpu=1")] == 2.0  # a counter: nothing new, the same total
+    source.close()
+    assert nvml.freed
+
+
+def test_a_driver_without_nvml_events_reads_the_gpus_without_xid_series() -> None:
+    source = NvmlSource(StandInNvml(gpus=1, xid_gpus={0}, events=False))
+    readings = source.read("gpu-001", 1.0)
+    assert [s.metric for s in readings] == ["gpu_utilisation_ratio"]

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 from rich.tree import Tree
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import carbon_text, console, handles_errors, print_json, pue_text, table
 from aidc.cli.runs import status_text, when
 from aidc.errors import InvalidInput
 
@@ -48,6 +48,31 @@ def _lineage_tree(shown: dict[str, Any]) -> Tree:
     tree = Tree(Text.assemble(("model_version", "cyan"), " ", (f"{model['name']}:{model['version']}", "bold")))
     grow(tree, root)
     return tree
+
+
+def _energy(energy: dict[str, Any] | None) -> None:
+    """What making the version cost: the total over the runs that made it, then each run."""
+    if energy is None:
+        return
+    if energy.get("kwh") is not None:
+        carbon = (
+            f"{energy['gco2e']:.1f} gCO2e" if energy.get("gco2e") is not None else "gCO2e unknown (no grid intensity)"
+        )
+        flag = "measured" if energy["measured"] else "partly modelled"
+        runs = len(energy["runs"])
+        console.print(
+            f"energy to make it: {energy['kwh']:.4f} kWh ({flag}), {carbon} over {runs} run{'s' if runs != 1 else ''}",
+            highlight=False,
+            markup=False,
+        )
+    else:
+        console.print(f"energy to make it: unknown — {energy['why']}", highlight=False, markup=False)
+    for r in energy["runs"]:
+        if r.get("kwh") is not None:
+            figure = f"{r['kwh']:.4f} kWh ({pue_text(r)}), {carbon_text(r)}"
+        else:
+            figure = f"unknown — {r['why']}"
+        console.print(f"  run {r['run']} ({r.get('role', '')}): {figure}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -117,6 +142,7 @@ def register(app: typer.Typer) -> None:
         ]
         rows += [(k, f"{v:.4g}") for k, v in model["metrics"].items() if isinstance(v, int | float)]
         console.print(table(None, ["field", "value"], rows))
+        _energy(shown.get("energy"))
         console.print(Text("Lineage", style="bold"))
         console.print(_lineage_tree(shown))
         if deployments:

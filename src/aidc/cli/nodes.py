@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import carbon_text, console, handles_errors, print_json, pue_text, table
 from aidc.errors import InvalidInput
 
 NAME = typer.Argument(..., metavar="NODE", help="Node name (as the spec names it), hostname or Ray node id.")
@@ -248,16 +248,20 @@ def register(app: typer.Typer) -> None:
             print_json(r)
             return
         flag = "measured" if r["measured"] else "partly modelled"
-        carbon = (
-            f"{r['gco2e'] / 1000:.3f} kgCO2e"
-            if r["gco2e"] is not None
-            else "carbon unknown (no grid intensity in the spec)"
-        )
         console.print(
             f"[bold]Energy, last {period}[/]: IT {r['it_kwh']:.3f} kWh ({flag}), facility {r['facility_kwh']:.3f} kWh "
-            f"(PUE {r['pue']:g}, {r['pue_source']}), {carbon}",
+            f"({pue_text(r)}), {carbon_text(r)}",
             highlight=False,
         )
+        meter = r.get("meter")
+        if meter:
+            console.print(
+                f"facility meter {', '.join(meter['meters'])}: {meter['facility_kwh']:.3f} kWh over "
+                f"{meter['since']} … {meter['until']} ({meter['coverage']:.0%} of the period)"
+                + (f" — {meter['note']}" if meter.get("note") else ""),
+                highlight=False,
+                markup=False,
+            )
         kpis = ", ".join(f"{k} {'-' if v is None else f'{v:g}'}" for k, v in r["kpis"].items())
         console.print(f"ISO/IEC 30134: {kpis}", highlight=False)
         t = table("per node", ["node", "IT kWh", "measured"], [])

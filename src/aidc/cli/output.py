@@ -77,3 +77,26 @@ def handles_errors(fn: F) -> F:
             raise SystemExit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def pue_text(figures: dict[str, Any]) -> str:
+    """Where an energy figure's PUE came from, in words: metered, the spec's design value, or the default."""
+    pue = figures["pue"]
+    source = figures.get("pue_source")
+    if source == "meter":
+        meters = (figures.get("meter") or {}).get("meters") or []
+        by = f" by {', '.join(meters)}" if meters else ""
+        return f"PUE {pue:g} measured{by}"
+    if source == "design":
+        return f"PUE {pue:g} from the spec's design, no facility meter"
+    return f"PUE {pue:g} assumed: no facility meter, no design PUE in the spec"
+
+
+def carbon_text(figures: dict[str, Any]) -> str:
+    """gCO2e with the grid intensity it rests on: the spec's hourly profile or its flat value."""
+    if figures.get("gco2e") is None:
+        return "gCO2e unknown (no grid intensity in the spec)"
+    how = "hourly profile" if figures.get("grid_source") == "profile" else "flat"
+    g = figures.get("grid_g_per_kwh")
+    at = f" at {g:.0f} g/kWh {'mean, ' if how == 'hourly profile' else ''}{how}" if g is not None else ""
+    return f"{figures['gco2e']:.1f} gCO2e{at}"

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from aidc.cli.output import console, handles_errors, print_json, table
+from aidc.cli.output import carbon_text, console, handles_errors, print_json, pue_text, table
 from aidc.errors import InvalidInput
 
 STATUS_STYLE = {
@@ -75,20 +75,36 @@ def _print_run(details: dict[str, Any]) -> None:
         console.print(table("Key metrics", ["metric", "value"], [(k, f"{v:.4g}") for k, v in metrics.items()]))
     energy = details.get("energy")
     if energy and energy.get("kwh") is not None:
-        carbon = (
-            f"{energy['gco2e']:.1f} gCO2e" if energy.get("gco2e") is not None else "gCO2e unknown (no grid intensity)"
-        )
         flag = "measured" if energy["measured"] else "modelled"
         console.print(
-            f"energy: {energy['kwh']:.4f} kWh (IT {energy['it_kwh']:.4f} kWh × PUE {energy['pue']:g}, {flag}), "
-            f"{carbon} — {energy['basis']}",
+            f"energy: {energy['kwh']:.4f} kWh (IT {energy['it_kwh']:.4f} kWh {flag} × {pue_text(energy)}), "
+            f"{carbon_text(energy)} — {energy['basis']}",
             highlight=False,
             markup=False,
         )
     elif energy:
         console.print(f"energy: unknown — {energy['why']}", highlight=False, markup=False)
+    prediction = (energy or {}).get("prediction")
+    if prediction:
+        console.print(prediction_text(prediction), highlight=False, markup=False)
     if run.get("report_path"):
         console.print(f"report: {run['report_path']}", highlight=False, markup=False)
+
+
+def prediction_text(p: dict[str, Any]) -> str:
+    """The planner's prediction of the run's training beside the measured stage, or why there is none."""
+    if p.get("predicted_kwh") is None:
+        return f"planner: no prediction — {p['why']}"
+    measured = (
+        f"measured {p['measured_kwh']:.3g} kWh in {p['measured_seconds']:.3g} s"
+        f" (× {p['measured_over_predicted']:g} the prediction)"
+        if p.get("measured_kwh") is not None
+        else f"measured {p['measured_seconds']:.3g} s, no power readings over it"
+    )
+    return (
+        f"planner: stage {p['stage']}'s training predicted {p['predicted_kwh']:.3g} kWh in "
+        f"{p['predicted_seconds']:.3g} s, {measured} — {p['basis']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

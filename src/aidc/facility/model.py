@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 UptimeTier = Literal["I", "II", "III", "IV"]
 AshraeClass = Literal["A1", "A2", "A3", "A4", "H1"]
@@ -93,6 +95,64 @@ class Hazards(Spec):
     nuclear_km: float | None = Field(None, ge=0)
 
 
+class GridHour(Spec):
+    """The grid's carbon intensity over one dated hour (measured, or a forecast), from ``hour`` to an hour later."""
+
+    hour: datetime = Field(
+        description="the hour's start, e.g. 2026-12-05T10:00:00+01:00 (no offset: the profile's zone)"
+    )
+    g_per_kwh: float = Field(ge=0)
+
+    @field_validator("hour")
+    @classmethod
+    def _on_the_hour(cls, value: datetime) -> datetime:
+        if (value.minute, value.second, value.microsecond) != (0, 0, 0):
+            raise ValueError(f"{value.isoformat()} is not on the hour: give the hour's start, e.g. HH:00:00")
+        return value
+
+
+class GridProfile(Spec):
+    """The grid's carbon intensity through time: a typical day (24 hourly values, local to ``timezone``) and/or
+    dated hours, which take precedence over the day; an hour neither gives falls back to
+    ``site.grid_carbon_g_per_kwh``."""
+
+    timezone: str = Field("UTC", description="IANA zone the daily hours and offset-less dated hours are in")
+    daily: list[float] | None = Field(
+        None, min_length=24, max_length=24, description="gCO2e/kWh for the hours 00:00-01:00 … 23:00-24:00"
+    )
+    hours: list[GridHour] = Field(default_factory=list, description="dated hours (measured or forecast intensity)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: give an IANA name such as UTC or Europe/Berlin") from None
+        return value
+
+    @field_validator("daily")
+    @classmethod
+    def _not_negative(cls, value: list[float] | None) -> list[float] | None:
+        for hour, g in enumerate(value or []):
+            if g < 0:
+                raise ValueError(f"hour {hour:02d}:00 has a negative intensity ({g:g}); intensities are ≥ 0")
+        return value
+
+    @model_validator(mode="after")
+    def _dated_hours(self) -> GridProfile:
+        zone = ZoneInfo(self.timezone)
+        seen: set[float] = set()
+        for h in self.hours:
+            if h.hour.tzinfo is None:
+                h.hour = h.hour.replace(tzinfo=zone)
+            at = h.hour.timestamp()
+            if at in seen:
+                raise ValueError(f"the hour {h.hour.isoformat()} is given twice in grid_carbon_profile.hours")
+            seen.add(at)
+        return self
+
+
 class Site(Spec):
     """Where the data center stands and what feeds it from outside."""
 
@@ -103,6 +163,9 @@ class Site(Spec):
     new_build: bool = True
     altitude_m: float = Field(0, ge=-500, le=6000)
     grid_carbon_g_per_kwh: float | None = Field(None, ge=0)
+    grid_carbon_profile: GridProfile | None = Field(
+        None, description="intensity per hour of the day and/or per dated hour; carbon integrates energy over it"
+    )
     renewable_share: float = Field(0, ge=0, le=1)
     hazards: Hazards = Hazards()
     access_providers: int = Field(1, ge=0, description="independent telecom carriers entering the site")
@@ -123,6 +186,12 @@ class Site(Spec):
     @model_validator(mode="after")
     def _upper_country(self) -> Site:
         self.country = self.country.upper()
+        profile = self.grid_carbon_profile
+        if profile is not None and profile.daily is None and self.grid_carbon_g_per_kwh is None:
+            raise ValueError(
+                "grid_carbon_profile lists dated hours only: give its `daily` 24 values or "
+                "site.grid_carbon_g_per_kwh for the hours it does not list"
+            )
         return self
 
 
@@ -469,13 +538,37 @@ class SecurityControls(Spec):
 
 
 class TelemetryEndpoint(Spec):
-    """A meter or controller the control plane reads (facility meters, UPS, CDUs…)."""
+    """A meter or controller the control plane reads (facility meters, UPS, CDUs…).
+
+    A facility meter is an endpoint that measures ``power_kw`` with no ``target`` (the whole site's draw): the
+    server samples it (protocol ``redfish`` or ``prometheus``) and measures PUE with it."""
 
     name: str
     protocol: TelemetryProtocol
     address: str
     measures: list[Measure] = Field(default_factory=list)
     target: str | None = Field(None, description="name of the rack, UPS, unit or hall it measures")
+    query: str | None = Field(
+        None, description="prometheus: the PromQL whose value is the draw in watts, e.g. sum(pdu_input_power_watts)"
+    )
+    resource: str | None = Field(
+        None, description="redfish: the Chassis whose Power it reads, e.g. /redfish/v1/Chassis/Meter (default: all)"
+    )
+
+    @model_validator(mode="after")
+    def _how_to_read(self) -> TelemetryEndpoint:
+        if self.protocol == "prometheus" and "power_kw" in self.measures and not self.query:
+            raise ValueError(f"endpoint {self.name!r} reads power from Prometheus: give its `query` (PromQL, in watts)")
+        if self.query is not None and self.protocol != "prometheus":
+            raise ValueError(f"endpoint {self.name!r}: `query` is for protocol prometheus, not {self.protocol}")
+        if self.resource is not None and self.protocol != "redfish":
+            raise ValueError(f"endpoint {self.name!r}: `resource` is for protocol redfish, not {self.protocol}")
+        return self
+
+    @property
+    def facility_meter(self) -> bool:
+        """Whether it meters the whole facility's power (what a measured PUE divides by the IT energy)."""
+        return "power_kw" in self.measures and self.target is None and self.protocol in ("redfish", "prometheus")
 
 
 class Telemetry(Spec):

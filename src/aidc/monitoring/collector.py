@@ -178,13 +178,15 @@ def power_model_for(facility: Any, name: str) -> PowerModel | None:
 
 def local_collector(store: Any, settings: Any, facility: Any) -> NodeCollector:
     """The server's in-process collector for this host (the embedded default): named and power-modelled as the
-    facility spec has it, writing to ``store``, and the one that applies sample retention."""
+    facility spec has it, writing to ``store``, and the one that applies sample retention. It also reads the
+    spec's facility meters (the site's whole draw, for a measured PUE), or the one the settings name."""
     from aidc.cluster.inventory import node_name, this_host
+    from aidc.monitoring.sources import facility_meters
 
     name = node_name(this_host(), settings.node_names, facility)
     return NodeCollector(
         name,
-        local_sources(redfish=settings.redfish_url or None),
+        local_sources(redfish=settings.redfish_url or None) + facility_meters(facility, settings.facility_meter),
         store.add_samples,
         power_model=power_model_for(facility, name),
         interval_s=settings.telemetry_interval_s,

@@ -2,13 +2,20 @@
 PUE, carbon through the site's grid intensity, and the ISO/IEC 30134 KPIs (PUE, REF, CUE, WUE) where inputs exist.
 
 Power readings are integrated piecewise-linearly between samples (trapezoids); the ends of the window take the
-nearest reading for at most ``hold_s``. An answer is ``measured`` only if every reading in it was.
+nearest reading for at most ``hold_s``. An answer is ``measured`` only if every reading in it was. Energy is kept
+in quarter-hour slices of the clock (every time zone's hours start on a quarter hour), so carbon can weigh each
+slice by the grid's intensity in its hour.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from aidc.store.metadata.records import Sample
 
@@ -16,6 +23,7 @@ if TYPE_CHECKING:
     from aidc.facility.model import Facility
 
 J_PER_KWH = 3.6e6
+SLICE_S = 900.0  # a quarter hour: every zone's hour boundary falls on one (UTC offsets are multiples of 15 min)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class Energy:
     measured: bool
     covered_s: float  # how much of the window had readings
     window_s: float
+    slices: tuple[tuple[float, float], ...] = field(default=(), compare=False)  # (slice start, joules in it)
 
     @property
     def kwh(self) -> float:
@@ -35,10 +44,27 @@ class Energy:
             self.measured and other.measured,
             self.covered_s + other.covered_s,
             self.window_s + other.window_s,
+            _merged(self.slices, other.slices),
         )
 
     def scaled(self, share: float) -> Energy:
-        return Energy(self.joules * share, self.measured, self.covered_s, self.window_s)
+        return Energy(
+            self.joules * share,
+            self.measured,
+            self.covered_s,
+            self.window_s,
+            tuple((at, j * share) for at, j in self.slices),
+        )
+
+
+def _merged(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    """Two energies' slices, one per clock slice: a sum over many nodes stays as long as the period has slices."""
+    if not a or not b:
+        return a or b
+    merged = dict(a)
+    for at, joules in b:
+        merged[at] = merged.get(at, 0.0) + joules
+    return tuple(merged.items())
 
 
 NONE = Energy(0.0, True, 0.0, 0.0)
@@ -73,6 +99,28 @@ def integrate(samples: list[Sample], start: float, end: float, *, hold_s: float 
     return Energy(joules, measured and all(in_window), min(covered, window), window)
 
 
+def integrate_slices(
+    samples: list[Sample], start: float, end: float, *, hold_s: float = 30.0, slice_s: float = SLICE_S
+) -> Energy:
+    """As ``integrate``, with the joules of each clock slice of ``slice_s`` kept (for carbon by the hour)."""
+    if end <= start or not samples:
+        return integrate(samples, start, end, hold_s=hold_s)
+    ats = [s.at for s in samples]
+    joules, covered, measured, slices = 0.0, 0.0, True, []
+    a = start
+    while a < end:
+        b = min(end, (math.floor(a / slice_s) + 1) * slice_s)
+        # the readings either side of the slice draw the same line through it as the whole series; where the
+        # slice is at the series' edge the sub-list keeps the true first/last reading, so edge holds match too
+        lo, hi = bisect.bisect_left(ats, a), bisect.bisect_left(ats, b)
+        part = integrate(samples[max(0, lo - 1) : hi + 1], a, b, hold_s=hold_s)
+        joules, covered, measured = joules + part.joules, covered + part.covered_s, measured and part.measured
+        if part.joules:
+            slices.append((a, part.joules))
+        a = b
+    return Energy(joules, measured, covered, end - start, tuple(slices))
+
+
 def job_share(job_cpus: float, job_gpus: float, node_cpus: float | None, node_gpus: float | None) -> float:
     """A job's share of a node: of its GPUs where it holds GPUs and the node has them, else of its CPUs."""
     if job_gpus > 0 and node_gpus:
@@ -83,43 +131,111 @@ def job_share(job_cpus: float, job_gpus: float, node_cpus: float | None, node_gp
 
 
 @dataclass(frozen=True)
+class GridIntensity:
+    """The site's grid carbon intensity (gCO2e/kWh) at a time: a dated hour of the spec's profile, else its typical
+    day's hour (local to the profile's zone), else the site's flat value; None where the spec gives none."""
+
+    flat: float | None = None
+    daily: tuple[float, ...] | None = None
+    zone: str = "UTC"
+    dated: tuple[tuple[float, float], ...] = ()  # (hour start, g/kWh), sorted
+
+    @property
+    def varies(self) -> bool:
+        return self.daily is not None or bool(self.dated)
+
+    @classmethod
+    def of(cls, site: Any) -> GridIntensity:
+        profile = site.grid_carbon_profile
+        if profile is None:
+            return cls(site.grid_carbon_g_per_kwh)
+        dated = tuple(sorted((h.hour.timestamp(), h.g_per_kwh) for h in profile.hours))
+        daily = tuple(profile.daily) if profile.daily is not None else None
+        return cls(site.grid_carbon_g_per_kwh, daily, profile.timezone, dated)
+
+    def at(self, t: float) -> float | None:
+        if self.dated:
+            i = bisect.bisect_right(self.dated, (t, math.inf)) - 1
+            if i >= 0 and t < self.dated[i][0] + 3600:
+                return self.dated[i][1]
+        if self.daily is not None:
+            return self.daily[_local_hour(t, self.zone)]
+        return self.flat
+
+    def grams(self, energy: Energy) -> float | None:
+        """gCO2e of ``energy`` (its kWh, each slice at its hour's intensity); None if some hour has no intensity."""
+        if not self.varies:
+            return energy.kwh * self.flat if self.flat is not None else None
+        if not energy.slices:  # not kept by slice: the flat value, if any, is all we can use
+            return energy.kwh * self.flat if self.flat is not None else None
+        total = 0.0
+        for at, joules in energy.slices:
+            g = self.at(at)
+            if g is None:
+                return None
+            total += joules / J_PER_KWH * g
+        return total
+
+
+@lru_cache(maxsize=65536)
+def _local_hour_cached(slot: int, zone: str) -> int:
+    return datetime.fromtimestamp(slot * SLICE_S, ZoneInfo(zone)).hour
+
+
+def _local_hour(t: float, zone: str) -> int:
+    return _local_hour_cached(int(t // SLICE_S), zone)
+
+
+def _sig(x: float) -> float:
+    """Six significant figures: a one-minute run's 0.00004 kWh keeps its digits, a year's MWh no false ones."""
+    return float(f"{x:.6g}")
+
+
+@dataclass(frozen=True)
 class Site:
     """What turns IT energy into facility energy and carbon: from the facility spec, or defaults without one."""
 
     pue: float
     pue_declared: bool
-    grid_g_per_kwh: float | None
+    grid: GridIntensity
     renewable_share: float
     water_l_per_it_kwh: float | None  # WUE from the spec's metered year, where it gives water and IT energy
+
+    @property
+    def grid_g_per_kwh(self) -> float | None:
+        return self.grid.flat
 
     @classmethod
     def of(cls, facility: Facility | None) -> Site:
         if facility is None:
-            return cls(1.5, False, None, 0.0, None)
+            return cls(1.5, False, GridIntensity(), 0.0, None)
         from aidc.facility.derived import derive
 
         d = derive(facility)
         e = facility.energy
         wue = e.water_l / e.it_kwh if e.water_l is not None and e.it_kwh else None
         return cls(
-            d.design_pue, d.design_pue_declared, facility.site.grid_carbon_g_per_kwh, facility.site.renewable_share, wue
+            d.design_pue, d.design_pue_declared, GridIntensity.of(facility.site), facility.site.renewable_share, wue
         )
 
-    def account(self, it: Energy, *, facility_kwh: float | None = None) -> dict[str, Any]:
-        """IT energy → facility energy (metered where a facility meter read it, else through the design PUE),
-        carbon and the ISO/IEC 30134 KPIs."""
+    def account(self, it: Energy, *, pue: float | None = None) -> dict[str, Any]:
+        """IT energy → facility energy (through ``pue`` where a facility meter measured it, else the design PUE),
+        carbon (each quarter hour at its hour's grid intensity where the spec gives a profile) and the flags."""
         it_kwh = it.kwh
-        pue = facility_kwh / it_kwh if facility_kwh is not None and it_kwh > 0 else self.pue
-        total = facility_kwh if facility_kwh is not None else it_kwh * self.pue
-        carbon = total * self.grid_g_per_kwh if self.grid_g_per_kwh is not None else None
+        factor = pue if pue is not None else self.pue
+        total = it_kwh * factor
+        it_g = self.grid.grams(it)
+        carbon = it_g * factor if it_g is not None else None
+        mean_g = carbon / total if carbon is not None and total > 0 else self.grid.flat
         return {
-            "it_kwh": round(it_kwh, 6),
-            "facility_kwh": round(total, 6),
+            "it_kwh": _sig(it_kwh),
+            "facility_kwh": _sig(total),
             "measured": it.measured,
-            "pue": round(pue, 4),
-            "pue_source": "meter" if facility_kwh is not None else ("design" if self.pue_declared else "default"),
-            "grid_g_per_kwh": self.grid_g_per_kwh,
-            "gco2e": round(carbon, 3) if carbon is not None else None,
+            "pue": round(factor, 4),
+            "pue_source": "meter" if pue is not None else ("design" if self.pue_declared else "default"),
+            "grid_g_per_kwh": round(mean_g, 3) if mean_g is not None else None,
+            "grid_source": "profile" if self.grid.varies else ("flat" if self.grid.flat is not None else None),
+            "gco2e": _sig(carbon) if carbon is not None else None,
         }
 
     def kpis(self, it_kwh: float, facility_kwh: float, gco2e: float | None) -> dict[str, Any]:

@@ -37,11 +37,14 @@ NODE_METRICS = {
     "node_psu_output_watts": ("aidc_node_psu_output_watts", "power supply output", "gauge"),
     "node_fan_speed_rpm": ("aidc_node_fan_speed_rpm", "fan speed", "gauge"),
     "node_rapl_power_watts": ("aidc_node_rapl_power_watts", "CPU package/DRAM power from RAPL", "gauge"),
+    "facility_power_watts": ("aidc_facility_power_watts", "a facility meter's reading (node: the meter)", "gauge"),
     "gpu_utilisation_ratio": ("aidc_gpu_utilisation_ratio", "GPU busy share, 0..1", "gauge"),
     "gpu_memory_used_bytes": ("aidc_gpu_memory_used_bytes", "GPU memory in use", "gauge"),
     "gpu_power_watts": ("aidc_gpu_power_watts", "GPU board power", "gauge"),
     "gpu_temperature_celsius": ("aidc_gpu_temperature_celsius", "GPU temperature", "gauge"),
     "gpu_ecc_uncorrected_errors_total": ("aidc_gpu_ecc_uncorrected_errors", "uncorrected ECC errors", "counter"),
+    "gpu_xid_errors_total": ("aidc_gpu_xid_errors", "XID critical errors the driver reported (NVML events)", "counter"),
+    "gpu_xid_last": ("aidc_gpu_xid_last", "the last XID code reported, 0 if none since the collector started", "gauge"),
 }
 
 

@@ -18,6 +18,7 @@ from aidc.store.metadata.records import Sample, label_text
 log = logging.getLogger("aidc.monitoring")
 
 POWER = "node_power_watts"  # the node's whole draw: a BMC's chassis power, else modelled
+FACILITY_POWER = "facility_power_watts"  # a facility meter's reading: the whole site's draw (series named by meter)
 CPU = "node_cpu_utilisation_ratio"
 GPU_UTIL = "gpu_utilisation_ratio"
 
@@ -120,9 +121,14 @@ class RaplSource:
 
 
 class NvmlSource:
-    """GPU utilisation, memory, power, temperature and ECC errors through NVML (nvidia-ml-py), when a GPU is here.
+    """GPU utilisation, memory, power, temperature, ECC and XID errors through NVML (nvidia-ml-py), when a GPU is
+    here.
 
     ``NvmlSource.open()`` is None where the library or the driver is missing: the collector goes on without it.
+    XID errors (the driver's critical GPU faults: 48 double-bit ECC, 79 fallen off the bus…) arrive as NVML events,
+    not as a counter: the source registers for them on every GPU that supports them and, at each reading, drains
+    what arrived since (a wait of 0 ms), counting them per GPU (``gpu_xid_errors_total``, with the last XID seen
+    as ``gpu_xid_last``). A GPU or driver without the event API simply has no XID series.
     """
 
     name = "nvml"
@@ -130,6 +136,50 @@ class NvmlSource:
     def __init__(self, nvml: Any) -> None:
         self.nvml = nvml
         self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        self.xids: dict[int, int] = {}  # GPU index → XID events counted
+        self.last_xid: dict[int, int] = {}
+        self._events: Any = None
+        try:
+            events = nvml.nvmlEventSetCreate()
+        except Exception as exc:  # no event API in this driver: no XID series
+            log.debug("no NVML events: %s", exc)
+            return
+        for i, handle in enumerate(self.handles):
+            try:
+                if nvml.nvmlDeviceGetSupportedEventTypes(handle) & nvml.nvmlEventTypeXidCriticalError:
+                    nvml.nvmlDeviceRegisterEvents(handle, nvml.nvmlEventTypeXidCriticalError, events)
+                    self.xids[i] = 0
+            except Exception as exc:  # NOT_SUPPORTED (a vGPU, MIG slices), NO_PERMISSION
+                log.debug("no XID events on GPU %d: %s", i, exc)
+        if self.xids:
+            self._events = events
+        else:
+            nvml.nvmlEventSetFree(events)
+
+    def close(self) -> None:
+        if self._events is not None:
+            self.nvml.nvmlEventSetFree(self._events)
+            self._events = None
+
+    def _drain_xids(self) -> None:
+        """Count the XID events that arrived since the last reading, without waiting for more."""
+        n = self.nvml
+        for _ in range(10_000):  # a storm of events is counted over several readings, never a stuck collector
+            try:
+                event = n.nvmlEventSetWait_v2(self._events, 0)
+            except n.NVMLError as exc:
+                if getattr(exc, "value", None) != n.NVML_ERROR_TIMEOUT:  # timeout: nothing more for now
+                    log.warning("reading NVML XID events failed: %s", exc)
+                return
+            if not event.eventType & n.nvmlEventTypeXidCriticalError:
+                continue
+            try:
+                gpu = n.nvmlDeviceGetIndex(event.device)
+            except n.NVMLError:
+                continue
+            self.xids[gpu] = self.xids.get(gpu, 0) + 1
+            self.last_xid[gpu] = int(event.eventData)
+            log.warning("GPU %d reported XID %d", gpu, int(event.eventData))
 
     @classmethod
     def open(cls) -> NvmlSource | None:
@@ -162,6 +212,11 @@ class NvmlSource:
                     out.append(_sample(node, metric, get(handle), now, self.name, gpu=i))
                 except Exception:  # a query this GPU or driver does not support (ECC off, no power sensor)
                     continue
+        if self._events is not None:
+            self._drain_xids()
+            for i, count in sorted(self.xids.items()):
+                out.append(_sample(node, "gpu_xid_errors_total", count, now, self.name, gpu=i))
+                out.append(_sample(node, "gpu_xid_last", self.last_xid.get(i, 0), now, self.name, gpu=i))
         return out
 
 
@@ -254,6 +309,106 @@ class RedfishSource:
                             )
                         )
         return out
+
+
+class RedfishMeterSource:
+    """A facility power meter behind Redfish (a metered PDU or the site's intake meter modelled as a Chassis):
+    the sum of its chassis' ``PowerControl[0].PowerConsumedWatts``, as ``facility_power_watts`` of the meter."""
+
+    def __init__(self, meter: str, base_url: str, *, resource: str | None = None, timeout_s: float = 5.0) -> None:
+        self.name = f"meter {meter} (redfish)"
+        chassis = resource.rstrip("/").rsplit("/", 1)[-1] if resource else None
+        self.meter, self._redfish = meter, RedfishSource(base_url, chassis=chassis, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._redfish.close()
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        watts = [s.value for s in self._redfish.read(self.meter, now) if s.metric == POWER]
+        if not watts:
+            raise ValueError(
+                f"meter {self.meter}: no PowerControl reading (PowerConsumedWatts) at {self._redfish.base_url}"
+            )
+        return [_sample(self.meter, FACILITY_POWER, sum(watts), now, "redfish")]
+
+
+class PrometheusMeterSource:
+    """A facility power meter whose readings Prometheus already scrapes: one instant PromQL query (its value in
+    watts; a vector is summed), as ``facility_power_watts`` of the meter."""
+
+    def __init__(self, meter: str, base_url: str, query: str, *, timeout_s: float = 5.0) -> None:
+        import httpx
+
+        self.name = f"meter {meter} (prometheus)"
+        self.meter, self.query = meter, query
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def read(self, node: str, now: float) -> list[Sample]:
+        response = self._http.get("/api/v1/query", params={"query": self.query})
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        if response.status_code != 200 or body.get("status") != "success":
+            raise ValueError(
+                f"meter {self.meter}: Prometheus answered {response.status_code}: {body.get('error', response.text[:200])}"
+            )
+        data = body["data"]
+        if data["resultType"] == "scalar":
+            values = [float(data["result"][1])]
+        elif data["resultType"] == "vector":
+            values = [float(r["value"][1]) for r in data["result"]]
+        else:
+            raise ValueError(f"meter {self.meter}: the query gives a {data['resultType']}, not an instant value")
+        if not values:
+            raise ValueError(f"meter {self.meter}: the query {self.query!r} returned no series (is the meter scraped?)")
+        return [_sample(self.meter, FACILITY_POWER, sum(values), now, "prometheus")]
+
+
+def meter_from_url(url: str, *, where: str = "AIDC_FACILITY_METER") -> Source:
+    """A facility meter named by one URL (the server setting, for a site whose spec declares none):
+    ``redfish+https://HOST[/redfish/v1/Chassis/ID]`` or ``prometheus+http://HOST:PORT?query=PROMQL``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from aidc.errors import InvalidInput
+
+    scheme, _, rest = url.partition("+")
+    parts = urlsplit(rest)
+    if scheme not in ("redfish", "prometheus") or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(
+            f"facility meter {url!r} is not a meter URL",
+            where=where,
+            hint="write redfish+https://HOST[/redfish/v1/Chassis/ID] or prometheus+http://HOST:9090?query=PROMQL",
+        )
+    base = f"{parts.scheme}://{parts.netloc}"
+    if scheme == "redfish":
+        path = parts.path.rstrip("/")
+        return RedfishMeterSource("facility-meter", base, resource=path if "/Chassis/" in path else None)
+    query = parse_qs(parts.query).get("query", [""])[0]
+    if not query:
+        raise InvalidInput(
+            f"facility meter {url!r} names no query",
+            where=where,
+            hint="add ?query=PROMQL whose value is the site's draw in watts (URL-encoded), e.g. "
+            "?query=sum(pdu_input_power_watts)",
+        )
+    return PrometheusMeterSource("facility-meter", base + parts.path.rstrip("/"), query)
+
+
+def facility_meters(facility: Any, url: str = "") -> list[Source]:
+    """The facility spec's meters of the whole site's power (telemetry endpoints measuring ``power_kw`` with no
+    target), as sources the server's collector reads; else the one ``url`` names (the server setting)."""
+    out: list[Source] = []
+    for endpoint in facility.telemetry.endpoints if facility is not None else []:
+        if not endpoint.facility_meter:
+            continue
+        if endpoint.protocol == "redfish":
+            out.append(RedfishMeterSource(endpoint.name, endpoint.address, resource=endpoint.resource))
+        else:
+            out.append(PrometheusMeterSource(endpoint.name, endpoint.address, endpoint.query or ""))
+    if not out and url:
+        out.append(meter_from_url(url))
+    return out
 
 
 @dataclass

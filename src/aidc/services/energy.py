@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aidc.cluster.inventory import name_for_host
-from aidc.errors import InvalidInput
-from aidc.monitoring.energy import NONE, Energy, Site, integrate, job_share
-from aidc.monitoring.sources import POWER
+from aidc.errors import AidcError, InvalidInput
+from aidc.monitoring.energy import NONE, Energy, Site, integrate_slices, job_share
+from aidc.monitoring.sources import FACILITY_POWER, POWER
 from aidc.security.roles import Access
 from aidc.services.guard import Guard
 from aidc.settings import Settings
 from aidc.store.metadata import MetadataStore
-from aidc.store.metadata.records import Job
+from aidc.store.metadata.records import Job, ModelVersion
 
 if TYPE_CHECKING:
     from aidc.facility.model import Facility
@@ -27,6 +27,10 @@ METRICS_JOBS = 1000  # the newest jobs whose energy /metrics exposes
 
 JSON = dict[str, Any]
 DAY_S = 86400.0
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _ts(value: datetime | str | None) -> float | None:
@@ -64,7 +68,44 @@ class EnergyService:
         samples = self.store.query_samples(
             metric=POWER, node=node, since=start - self._hold_s(), until=end + self._hold_s()
         )
-        return integrate(samples, start, end, hold_s=self._hold_s())
+        return integrate_slices(samples, start, end, hold_s=self._hold_s())
+
+    def _by_node(self, metric: str, start: float, end: float) -> dict[str, Energy]:
+        hold = self._hold_s()
+        series: dict[str, list[Any]] = {}
+        for s in self.store.query_samples(metric=metric, since=start - hold, until=end + hold):
+            series.setdefault(s.node, []).append(s)
+        return {node: integrate_slices(points, start, end, hold_s=hold) for node, points in sorted(series.items())}
+
+    def measured_pue(self, start: float, end: float) -> JSON | None:
+        """PUE over [start, end) from the facility meters' readings (``facility_power_watts``, one series per
+        meter): their energy over the span they cover, divided by every node's IT energy over that same span.
+        None where no meter reading covers any of it (the design PUE applies)."""
+        hold = self._hold_s()
+        readings = self.store.query_samples(metric=FACILITY_POWER, since=start - hold, until=end + hold)
+        if not readings:
+            return None
+        first, last = min(r.at for r in readings), max(r.at for r in readings)
+        a, b = max(start, first - hold), min(end, last + hold)
+        if b <= a:
+            return None
+        facility = sum(self._by_node(FACILITY_POWER, a, b).values(), NONE)
+        it = sum(self._by_node(POWER, a, b).values(), NONE)
+        if it.joules <= 0 or facility.joules <= 0:
+            return None
+        pue = facility.joules / it.joules
+        return {
+            "pue": pue,
+            "meters": sorted({r.node for r in readings}),
+            "since": _iso(a),
+            "until": _iso(b),
+            "coverage": round((b - a) / (end - start), 3) if end > start else 1.0,
+            "facility_kwh": float(f"{facility.kwh:.6g}"),
+            "it_kwh": float(f"{it.kwh:.6g}"),
+            "note": None
+            if pue >= 1.0
+            else "the meter reads less than the IT load: check that it measures the whole facility's intake",
+        }
 
     def _node_size(self, node: str, at: float) -> tuple[float | None, float | None]:
         """(CPUs, GPUs) of a node: as psutil counted it near ``at``, else as the spec says."""
@@ -84,18 +125,31 @@ class EnergyService:
         share = job_share(job.total_cpus, job.total_gpus, cpus, gpus)
         return self.node_energy(node, start, end).scaled(share), node
 
-    def run_energy(self, run: JSON) -> JSON:
+    def run_energy(self, run: JSON, *, predict: bool = True) -> JSON:
         """kWh and gCO2e of a run: through the job that ran it, else (a run outside the queue, `aidc run`) this
-        host's whole draw over the run's time."""
+        host's whole draw over the run's time; with ``predict``, the planner's prediction of its training beside
+        the measured figure (``prediction``; its ``why`` where the planner cannot predict the work)."""
         jobs = self.store.list_jobs(run_id=run["id"], limit=1)
         if jobs:
-            energy, node = self.job_energy(jobs[0])
-            basis = f"job {jobs[0].id}'s share of {node}"
+            job = jobs[0]
+            start, end = _ts(job.started_at), _ts(job.finished_at) or time.time()
+            node = self._node(job.worker.split(":", 1)[0] if job.worker else None)
+            cpus, gpus = self._node_size(node, start) if start is not None else (None, None)
+            share = job_share(job.total_cpus, job.total_gpus, cpus, gpus)
+            basis = f"job {job.id}'s share of {node}"
         else:
             start, end = _ts(run.get("created_at")), _ts(run.get("finished_at")) or time.time()
-            node = self._node(None)
-            energy = self.node_energy(node, start, end) if start is not None else NONE
+            node, share = self._node(None), 1.0
+            cpus = self._node_size(node, start)[0] if start is not None else None
             basis = f"{node}'s whole draw over the run (it ran outside the queue)"
+        energy = self.node_energy(node, start, end).scaled(share) if start is not None else NONE
+        meter = self.measured_pue(start, end) if start is not None else None
+        site = self._site()
+
+        def account(e: Energy) -> JSON:
+            return site.account(e, pue=meter["pue"] if meter else None)
+
+        prediction = self._prediction(run, node, cpus, share, account) if predict else None
         if energy.covered_s == 0:
             return {
                 "kwh": None,
@@ -104,16 +158,77 @@ class EnergyService:
                 "basis": basis,
                 "why": "no power readings cover the run: run it under `aidc server` (its collector samples every "
                 "node), with a facility spec (AIDC_FACILITY) for modelled power where no sensor reads it",
-            }
-        figures = self._site().account(energy)
+            } | ({"prediction": prediction} if predict else {})
+        figures = account(energy)
         return {
             "kwh": figures["facility_kwh"],
             "it_kwh": figures["it_kwh"],
             "gco2e": figures["gco2e"],
             "measured": energy.measured,
             "pue": figures["pue"],
+            "pue_source": figures["pue_source"],
+            "grid_g_per_kwh": figures["grid_g_per_kwh"],
+            "grid_source": figures["grid_source"],
             "coverage": round(energy.covered_s / energy.window_s, 3) if energy.window_s else None,
             "basis": basis,
+        } | ({"prediction": prediction} if predict else {})
+
+    def _prediction(
+        self, run: JSON, node: str, cpus: float | None, share: float, account: Callable[[Energy], JSON]
+    ) -> JSON:
+        """The planner's prediction of the run's training beside the same stage measured (services.predicted)."""
+        from aidc.monitoring.collector import power_model_for
+        from aidc.services.predicted import predict_training
+
+        here = self._node(None)
+        if node != here:
+            return {
+                "predicted_kwh": None,
+                "why": f"the run trained on {node}; the planner's host model is probed on this host ({here})",
+            }
+        try:
+            return predict_training(
+                self.store,
+                run,
+                power_model=power_model_for(self._facility(), node),
+                node_cpus=cpus,
+                share=share,
+                measure=lambda a, b: self.node_energy(node, a, b).scaled(share),
+                account=account,
+            )
+        except AidcError as exc:  # a dataset version or stage pruned since: no prediction, the figure stands
+            return {"predicted_kwh": None, "why": f"the run's records are incomplete: {exc.message}"}
+
+    def model_energy(self, model: ModelVersion, lineage: list[JSON]) -> JSON:
+        """kWh and gCO2e of what made a model version: the run that registered it and every run upstream in its
+        lineage — a compressed child's parent's training, a fine-tuned model's base — each run counted once.
+
+        ``lineage``: the version's upstream edges (MetadataStore.iter_all_lineage, as JSON). A total is None (with
+        ``why``) when some run has no power readings; ``runs`` still lists what is known."""
+        ids = [model.run_id] if model.run_id else []
+        ids += sorted({e["src_id"] for e in lineage if e["src_kind"] == "run"} - set(ids))
+        runs: list[JSON] = []
+        for run_id in ids:
+            try:
+                run = self.store.get_run(run_id)
+            except AidcError:  # a run pruned from the store: its energy is not known any more
+                runs.append({"run": run_id, "kwh": None, "gco2e": None, "why": "the run is no longer in the store"})
+                continue
+            e = self.run_energy(run.to_json(), predict=False)
+            role = "registered it" if run_id == model.run_id else "upstream in its lineage"
+            runs.append({"run": run_id, "pipeline": run.pipeline, "role": role} | e)
+        known = [r for r in runs if r.get("kwh") is not None]
+        if not runs:
+            return {"kwh": None, "gco2e": None, "runs": [], "why": "no run made it (registered by hand)"}
+        total_g = [r["gco2e"] for r in known]
+        complete = len(known) == len(runs)
+        return {
+            "kwh": round(sum(r["kwh"] for r in known), 6) if complete else None,
+            "it_kwh": round(sum(r["it_kwh"] for r in known), 6) if complete else None,
+            "gco2e": round(sum(total_g), 3) if complete and None not in total_g else None,
+            "measured": all(r["measured"] for r in known) if complete else None,
+            "runs": runs,
+            **({} if complete else {"why": "some runs that made it have no energy figure: see each run's `why`"}),
         }
 
     def report(self, access: Access, *, period_days: float = 30.0, project: str | None = None) -> JSON:
@@ -124,18 +239,11 @@ class EnergyService:
             raise InvalidInput("period must be more than 0 and at most 3660 days", where="--period")
         until = time.time()
         since = until - period_days * DAY_S
-        by_node: dict[str, Energy] = {}
-        samples = self.store.query_samples(metric=POWER, since=since - self._hold_s(), until=until)
-        series: dict[str, list[Any]] = {}
-        for s in samples:
-            series.setdefault(s.node, []).append(s)
-        for node, points in sorted(series.items()):
-            by_node[node] = integrate(points, since, until, hold_s=self._hold_s())
+        by_node = self._by_node(POWER, since, until)
         it = sum(by_node.values(), NONE)
         site = self._site()
-        meter = self.store.query_samples(metric="facility_power_watts", since=since, until=until)
-        facility_kwh = integrate(meter, since, until, hold_s=self._hold_s()).kwh if meter else None
-        totals = site.account(it, facility_kwh=facility_kwh)
+        meter = self.measured_pue(since, until)
+        totals = site.account(it, pue=meter["pue"] if meter else None)
         allowed = access.projects("jobs:read")
         projects: dict[str, JSON] = {}
         for job in self.store.list_jobs(since=None, limit=100000):
@@ -152,7 +260,7 @@ class EnergyService:
             p["_e"] = p["_e"] + energy
         for p in projects.values():
             e: Energy = p.pop("_e")
-            figures = site.account(e)
+            figures = site.account(e, pue=meter["pue"] if meter else None)
             p |= {
                 "kwh": figures["facility_kwh"],
                 "it_kwh": figures["it_kwh"],
@@ -164,6 +272,7 @@ class EnergyService:
             "since": datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z"),
             "until": datetime.fromtimestamp(until, UTC).isoformat().replace("+00:00", "Z"),
             **totals,
+            "meter": meter,
             "kpis": site.kpis(totals["it_kwh"], totals["facility_kwh"], totals["gco2e"]),
             "nodes": [
                 {"node": n, "it_kwh": round(e.kwh, 6), "measured": e.measured} for n, e in sorted(by_node.items())

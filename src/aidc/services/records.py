@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aidc.errors import Conflict, InvalidInput
 from aidc.security.roles import Access
 from aidc.services.guard import Guard, not_found
 from aidc.store.metadata import MetadataStore
 from aidc.store.metadata.records import ModelVersion
+
+if TYPE_CHECKING:
+    from aidc.services.energy import EnergyService
 
 JSON = dict[str, Any]
 
@@ -24,8 +28,9 @@ def parse_model_ref(ref: str) -> tuple[str, int | None]:
 
 
 class Records:
-    def __init__(self, store: MetadataStore, guard: Guard) -> None:
-        self.store, self.guard = store, guard
+    def __init__(self, store: MetadataStore, guard: Guard, energy: Callable[[], EnergyService] | None = None) -> None:
+        """``energy``: what works out the kWh and gCO2e of the runs that made a model version (show_model)."""
+        self.store, self.guard, self._energy = store, guard, energy
 
     # -- datasets
     def list_datasets(self, access: Access, name: str | None = None) -> list[JSON]:
@@ -66,8 +71,8 @@ class Records:
         return found, item
 
     def show_model(self, access: Access, ref: str, *, project: str | None = None) -> JSON:
-        """A model version with its lineage (a label per lineage node) and the deployments the caller may see that
-        serve it."""
+        """A model version with its lineage (a label per lineage node), the deployments the caller may see that
+        serve it, and the energy and carbon of the runs that made it (see EnergyService.model_energy)."""
         from aidc.report.lineage import describe
 
         found, model = self.model_version(access, ref, project=project)
@@ -83,6 +88,7 @@ class Records:
             "lineage": lineage,
             "labels": {f"{k}:{i}": describe(self.store, k, i) for k, i in sorted(nodes)},
             "deployments": [d.to_json() for d in deployments],
+            "energy": self._energy().model_energy(found, lineage) if self._energy is not None else None,
         }
 
     def lineage(self, model: ModelVersion) -> list[Any]:
