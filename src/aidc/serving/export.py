@@ -17,9 +17,11 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"  # an image classifier's; other mod
 
 def tensor_names(sample: np.ndarray, arch: dict[str, Any] | None = None) -> tuple[str, str]:
     """The ONNX input and output names: ``images``/``logits`` for an image classifier (as served so far), else
-    ``inputs`` and ``logits`` (a classifier) or ``outputs`` (a regression)."""
+    ``tokens`` (int64 token ids, a text model's) or ``inputs``, and ``logits`` (a classifier) or ``outputs`` (a
+    regression)."""
     regression = (arch or {}).get("task") == "regression"
-    return ("images" if sample.ndim == 4 else "inputs"), ("outputs" if regression else "logits")
+    given = "images" if sample.ndim == 4 else "tokens" if sample.dtype.kind in "iu" else "inputs"
+    return given, ("outputs" if regression else "logits")
 
 
 class ExportConfig(BaseModel):
