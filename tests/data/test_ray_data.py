@@ -28,7 +28,7 @@ def test_ray_data_on_two_cpus_gives_the_in_memory_datasets_digest(run_data, tmp_
         on_ray, ray_arrays = run_data(engine="ray", **settings)
         broken = tmp_path / "broken.csv"
         broken.write_text("a,b,label\n1,2,0\n1,2,3,4\n")
-        with pytest.raises(InvalidInput, match="broken.csv is not a readable csv file"):
+        with pytest.raises(InvalidInput, match=r"broken.csv, line 3: 4 fields where the header has 3"):
             run_data(engine="ray", source=str(broken))
     assert on_ray.fingerprint == in_memory.fingerprint
     assert on_ray.stats["lineage"] == in_memory.stats["lineage"]

@@ -141,11 +141,33 @@ def read_table(place: Place, fmt: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise InvalidInput(f"{place.uri} is empty", hint="a CSV needs a header line and rows") from None
     except pd.errors.ParserError as exc:
-        raise InvalidInput(f"{place.uri} is not a well-formed CSV: {exc}".rstrip(), hint="fix the line named") from None
+        raise InvalidInput(
+            f"{place.uri}{_csv_fault(data) or f' is not a well-formed CSV: {exc}'.rstrip()}",
+            hint="fix the line named (a value with a comma in it needs double quotes)",
+        ) from None
     except (OSError, ValueError) as exc:
         if isinstance(exc, InvalidInput):
             raise
         raise InvalidInput(f"{place.uri} is not a readable {fmt} file: {exc}") from None
+
+
+def _csv_fault(data: bytes) -> str | None:
+    """Where a CSV that pyarrow refused goes wrong, as ``, line N: ...`` (pyarrow's message names no line; pandas'
+    own parser, run only on this error path, does)."""
+    import re
+
+    import pandas as pd
+
+    try:
+        pd.read_csv(io.BytesIO(data), engine="c", dtype=str)
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            expected, line, saw = found.groups()
+            return f", line {line}: {saw} fields where the header has {expected}"
+    except (ValueError, OSError):
+        return None
+    return None
 
 
 def _read_jsonl(place: Place, data: bytes) -> pd.DataFrame:
@@ -358,12 +380,13 @@ def read_table_ray(place: Place, fmt: str) -> pd.DataFrame:
             ds = ray.data.read_json(place.path, filesystem=filesystem, lines=True)
         # Arrow blocks, in order, turned into a DataFrame by pyarrow (as pandas' pyarrow engine does)
         blocks = ray.get(ds.to_arrow_refs())
-    except Exception as exc:  # Ray Data wraps the parser's error; its message names the file
+    except Exception as exc:  # Ray Data wraps the parser's error, which names neither the line nor the row
         if isinstance(exc, InvalidInput):
             raise
+        read_table(place, fmt)  # the error path only: read here, for the message that names the line at fault
         raise InvalidInput(
             f"{place.uri} is not a readable {fmt} file: {str(exc).strip().splitlines()[-1]}",
-            hint="read it with data.engine: pandas for the row and column at fault",
+            hint="read it with data.engine: pandas to find the fault",
         ) from None
     import pyarrow as pa
 
