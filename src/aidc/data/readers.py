@@ -359,8 +359,9 @@ def from_callable(ref: str, value: Any, label: str | None) -> tuple[pd.DataFrame
 
 
 def read_table_ray(place: Place, fmt: str) -> pd.DataFrame:
-    """The table read by Ray Data: the file's blocks parsed in parallel by Ray tasks across the cluster (pyarrow,
-    as the in-memory path parses it), row order kept, then gathered into one DataFrame for the rest of the stage."""
+    """The table read by Ray Data: the file parsed in a Ray task on the cluster (pyarrow, as the in-memory path
+    parses it; Ray Data gives each file one read task and splits its output into blocks), row order kept, then
+    gathered into one DataFrame for the rest of the stage."""
     import pandas as pd
     import pyarrow.fs
     import ray
