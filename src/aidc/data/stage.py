@@ -36,6 +36,9 @@ class Columns(BaseModel):
     label: str = Field("label", description="the column holding the label (class or regression target)")
     categorical: list[str] = Field(default_factory=list, description="feature columns one-hot encoded")
     text: str | None = Field(None, description="the column holding a text: the dataset is its token ids")
+    image: str | None = Field(
+        None, description="the column naming each row's image file (relative to the table, or absolute)"
+    )
 
 
 class TextConfig(BaseModel):
@@ -407,4 +410,17 @@ def _read(ctx: StageContext, cfg: DataConfig) -> Loaded:
         images, labels, max_value = readers.read_npz(place)
         return Loaded(place.uri, readers.lineage_of(place), images=images, labels=labels, max_value=max_value)
     frame = readers.read_table_ray(place, fmt) if cfg.engine == "ray" else readers.read_table(place, fmt)
+    if cfg.columns.image is not None:  # a table of image files and their labels
+        from aidc.data.image_column import read_image_column
+
+        images, labels, names, lineage = read_image_column(
+            place,
+            frame,
+            column=cfg.columns.image,
+            label=cfg.columns.label,
+            resize=tuple(cfg.resize) if cfg.resize else None,  # type: ignore[arg-type]
+            channels=cfg.channels,
+            roots=ctx.data_roots,
+        )
+        return Loaded(place.uri, lineage, images=images, labels=labels, max_value=255.0, class_names=names)
     return Loaded(place.uri, readers.lineage_of(place), frame=frame)
