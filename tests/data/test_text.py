@@ -150,3 +150,38 @@ def test_a_tokenizer_is_bpe_words_or_module_function() -> None:
 
     with pytest.raises(ValueError, match="neither bpe, words nor MODULE:FUNCTION"):
         DataConfig.model_validate({"text": {"tokenize": "sentencepiece"}})
+
+
+def test_the_exported_text_model_carries_its_tokenizer_so_a_client_can_make_its_input(tmp_path: Path) -> None:
+    import io
+
+    import onnxruntime as ort
+    import torch
+
+    from aidc.data.stage import DataConfig, DataStage
+    from aidc.serving.export import TOKENIZER_KEY, ExportConfig, ExportStage
+    from aidc.training.zoo import build_model
+
+    path = tmp_path / "notes.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": k}) + "\n" for t, k in corpus()))
+    store = open_artifact_store((tmp_path / "artifacts").as_uri())
+    ctx = StageContext("r1", "data", store, None, str(tmp_path / "stage.log"), str(tmp_path))
+    config = DataConfig.model_validate({"source": str(path), "columns": {"text": "text"}, "text": {"length": 12}})
+    data = DataStage().run(ctx, config, {})
+    arch = {"model": "textcnn", "input_shape": [12], "classes": 3, "width": 8, "vocab_size": 2000}
+    arch["vocab_size"] = data["dataset"].schema["text"]["vocab_size"]
+    weights = io.BytesIO()
+    torch.save({"model": build_model(arch).state_dict()}, weights)
+    checkpoint = ctx.put_artifact(weights.getvalue(), kind="checkpoint", name="model.pt")
+    out = ExportStage().run(ctx, ExportConfig(), {"checkpoint": checkpoint, "model": arch, "data": data["splits"]})
+    session = ort.InferenceSession(store.get_bytes(out["onnx"]["artifact"]), providers=["CPUExecutionProvider"])
+    carried = session.get_modelmeta().custom_metadata_map[TOKENIZER_KEY]
+    assert carried.encode() == store.get_bytes(data["dataset"].schema["text"]["tokenizer"]["artifact"])
+    from tokenizers import Tokenizer
+
+    client = Tokenizer.from_str(json.dumps(json.loads(carried)["tokenizers"]))
+    ids = np.zeros((1, 12), dtype=np.int64)
+    encoded = client.encode("storm clouds gather number 3", add_special_tokens=False).ids[:12]
+    ids[0, : len(encoded)] = encoded
+    (logits,) = session.run(None, {"tokens": ids})
+    assert logits.shape == (1, 3)

@@ -228,8 +228,6 @@ class DataStage(Stage):
         }
 
     def _text(self, ctx: StageContext, cfg: DataConfig, loaded: Loaded) -> dict[str, Any]:
-        import json
-
         from aidc.data import text
 
         assert loaded.frame is not None
@@ -262,9 +260,7 @@ class DataStage(Stage):
         blob = preprocess.save_arrays(prepared.arrays)
         splits = ctx.put_artifact(blob, kind="dataset", name="splits.npz")
         # what a client needs to turn its texts into the ids the served model takes
-        tokenizer = ctx.put_artifact(
-            json.dumps(prepared.tokenizer, sort_keys=True).encode(), kind="tokenizer", name="tokenizer.json"
-        )
+        tokenizer = ctx.put_artifact(prepared.tokenizer, kind="tokenizer", name="tokenizer.json")
         ctx.progress("prepare", 3, 3, force=True, step="registered")
         rows = {p: int(len(prepared.arrays[f"y_{p}"])) for p in ("train", "val", "test")}
         schema = prepared.schema

@@ -182,7 +182,7 @@ class PreparedText:
     balance: dict[str, Any]
     dropped: dict[str, int]
     rows_in: int
-    tokenizer: dict[str, Any]
+    tokenizer: bytes  # the fitted tokenizer as JSON (see Tokenizer.saved)
 
 
 def prepare_text(
@@ -199,8 +199,8 @@ def prepare_text(
     csv_lines: bool = False,
 ) -> PreparedText:
     """Texts and labels → train/val/test arrays (``x_*`` N×length int64 ids; ``y_*`` class indices int64, or N×1
-    float32 for a regression), ``vocab_size`` (one number: the embedding a model needs), and what the dataset
-    version records. Rows with a missing or blank text or a missing label are dropped (or refused, with
+    float32 for a regression), ``vocab_size`` (one number: the embedding a model needs), ``tokenizer`` (its JSON as
+    bytes), and what the dataset version records. Rows with a missing or blank text or a missing label are dropped (or refused, with
     ``drop_nulls: false``), then duplicate (text, label) rows; the tokenizer learns from the training split only."""
     import pandas as pd
 
@@ -265,7 +265,11 @@ def prepare_text(
             f"not below data.text.vocab_size ({vocab_size})",
             hint="raise data.text.vocab_size to more than your tokenizer's largest id",
         )
-    arrays: dict[str, np.ndarray] = {"vocab_size": np.asarray([vocab_size], dtype=np.int64)}
+    saved = json.dumps(tok.saved, sort_keys=True).encode()
+    arrays: dict[str, np.ndarray] = {
+        "vocab_size": np.asarray([vocab_size], dtype=np.int64),
+        "tokenizer": np.frombuffer(saved, dtype=np.uint8),  # travels with the splits: export puts it in the model
+    }
     for p, rows in parts.items():
         arrays[f"x_{p}"] = ids[rows]
         arrays[f"y_{p}"] = y[rows]
@@ -292,4 +296,4 @@ def prepare_text(
             "vocab_size": int(vocab_size),
         },
     }
-    return PreparedText(arrays, schema, stats, balance, dropped, rows_in, tok.saved)
+    return PreparedText(arrays, schema, stats, balance, dropped, rows_in, saved)

@@ -13,6 +13,7 @@ from aidc.errors import StageFailed
 from aidc.pipeline.stage import Stage, StageContext
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"  # an image classifier's; other models' are named by what they carry
+TOKENIZER_KEY = "aidc.tokenizer"  # a text model's ONNX metadata: its fitted tokenizer, as the data stage saved it
 
 
 def tensor_names(sample: np.ndarray, arch: dict[str, Any] | None = None) -> tuple[str, str]:
@@ -58,6 +59,16 @@ def to_onnx(
     return program.model_proto.SerializeToString()  # type: ignore[union-attr,no-any-return]
 
 
+def with_metadata(blob: bytes, entries: dict[str, str]) -> bytes:
+    """The ONNX model with ``entries`` in its metadata (``metadata_props``; ONNX Runtime's custom_metadata_map)."""
+    import onnx
+
+    model = onnx.load_from_string(blob)
+    for key, value in entries.items():
+        model.metadata_props.add(key=key, value=value)
+    return model.SerializeToString()  # type: ignore[no-any-return]
+
+
 def onnx_logits(blob: bytes, x: np.ndarray) -> np.ndarray:
     """The model's first output for ``x`` through ONNX Runtime (whatever its tensors are named)."""
     import onnxruntime as ort
@@ -85,7 +96,8 @@ class ExportStage(Stage):
 
         cfg: ExportConfig = config
         model = load_weights(inputs["model"], ctx.get_artifact(inputs["checkpoint"]))
-        x = load_arrays(ctx.get_artifact(inputs["data"]))["x_test"]
+        data = load_arrays(ctx.get_artifact(inputs["data"]))
+        x = data["x_test"]
         ctx.progress("export", 0, 3, force=True, step="onnx")
         try:
             blob = to_onnx(model, x[:2], cfg.opset, tensor_names(x, inputs["model"]))
@@ -101,6 +113,8 @@ class ExportStage(Stage):
             )
             ctx.progress("export", 3, 3, force=True, step="skipped")
             return {"onnx": None, "parity": {"exported": False, "reason": reason}}
+        if "tokenizer" in data:  # a text model: what turns a client's text into its input travels inside it
+            blob = with_metadata(blob, {TOKENIZER_KEY: data["tokenizer"].tobytes().decode()})
         ctx.progress("export", 1, 3, force=True, step="checker")
         try:
             onnx.checker.check_model(onnx.load_from_string(blob), full_check=True)
