@@ -150,6 +150,8 @@ def test_a_tokenizer_is_bpe_words_or_module_function() -> None:
 
     with pytest.raises(ValueError, match="neither bpe, words nor MODULE:FUNCTION"):
         DataConfig.model_validate({"text": {"tokenize": "sentencepiece"}})
+    with pytest.raises(ValueError, match="a dataset is texts or images"):
+        DataConfig.model_validate({"columns": {"text": "body", "image": "path"}})
 
 
 def test_the_exported_text_model_carries_its_tokenizer_so_a_client_can_make_its_input(tmp_path: Path) -> None:

@@ -117,6 +117,8 @@ class DataConfig(BaseModel):
     def _leaves_training_data(self) -> DataConfig:
         if self.split.val + self.split.test >= 0.8:
             raise ValueError("split.val + split.test must leave at least 20% for training")
+        if self.columns.text is not None and self.columns.image is not None:
+            raise ValueError("columns.text and columns.image name two kinds of input: a dataset is texts or images")
         return self
 
 
