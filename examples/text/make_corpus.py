@@ -2,7 +2,8 @@
 function and class in the Python standard library's own sources (they ship with every Python), labelled by what
 family of modules it comes from — text, files and the OS, networking, concurrency, numbers, or data formats.
 
-The task is honest: the model sees only the docstring's words, never the module's name. The pipeline's data stage
+The task is honest: the model sees only the docstring's words, never the module's name. Another Python version has
+another standard library, so another corpus (3,440 rows on Python 3.11); the dataset's lineage digest tells them apart. The pipeline's data stage
 calls ``write`` first (`data.prepare: make_corpus:write`); it writes only when the file is missing. Run it yourself
 with ``python examples/text/make_corpus.py``.
 """
