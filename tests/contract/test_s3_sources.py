@@ -62,3 +62,24 @@ def test_a_csv_and_an_image_folder_on_s3_read_like_local_files(moto_s3_url: str,
     assert images.schema["label"]["names"] == ["class-3", "class-8"]  # type: ignore[attr-defined]
     assert arrays["x_train"].shape[1:] == (1, 12, 12)
     assert images.stats["lineage"]["files"] == 20  # type: ignore[attr-defined]
+
+
+def test_a_text_folder_on_s3_reads_like_the_local_one(moto_s3_url: str, tmp_path: Path) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_s3_url)
+    bucket = f"text-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    local = tmp_path / "notes"
+    for topic, words in (("rain", "wet grey cold drizzle"), ("sun", "warm bright dry clear")):
+        (local / topic).mkdir(parents=True)
+        for i in range(12):
+            text = f"{words.split()[i % 4]} day number {i} {words}"
+            (local / topic / f"{i:02d}.txt").write_text(text)
+            s3.put_object(Bucket=bucket, Key=f"notes/{topic}/{i:02d}.txt", Body=text.encode())
+    settings = {"text": {"tokenize": "words", "length": 8}}
+    remote, remote_arrays = _run(tmp_path, f"s3://{bucket}/notes", moto_s3_url, **settings)
+    here, arrays = _run(tmp_path, str(local), **settings)
+    assert remote.fingerprint == here.fingerprint  # type: ignore[attr-defined]
+    assert remote.schema["label"]["names"] == ["rain", "sun"]  # type: ignore[attr-defined]
+    assert remote_arrays["x_train"].dtype == np.int64 and remote.stats["lineage"]["files"] == 24  # type: ignore[attr-defined]

@@ -79,3 +79,44 @@ def test_a_jobs_runner_is_confined_to_its_projects_folders(tmp_path: Path) -> No
     job = platform.runs.runner(local_access(), project="alpha")
     assert job.data_roots == (str(settings.home / "projects" / "alpha" / "data"), "/data/alpha")
     assert platform.runs.runner(local_access()).data_roots is None  # `aidc run` on one's own machine
+
+
+JOB_SPEC = """pipeline: confined
+stages:
+  - name: data
+    uses: data
+    with: {source: "%s", columns: {text: note, label: topic}, text: {tokenize: words, length: 8}}
+"""
+
+
+def test_a_jobs_run_reads_its_own_area_and_is_refused_another_projects_file(tmp_path: Path) -> None:
+    """Through the runner a job uses (runs.runner(project=...), as cli/job_process builds it), the data stage itself
+    refuses the other project's file, saying nothing of it, and reads a relative name in its own area."""
+    from aidc.errors import UserCodeError
+    from aidc.platform import Platform
+    from aidc.security.roles import local_access
+    from aidc.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", ray_num_cpus=2)
+    rows = "note,topic\n" + "".join(f"note number {i} about {t},{t}\n" for i in range(30) for t in ("rain", "sun"))
+    for project in ("alpha", "beta"):
+        area = settings.home / "projects" / project / "data"
+        area.mkdir(parents=True)
+        (area / "notes.csv").write_text(rows)
+    spec = tmp_path / "pipeline.yaml"
+    platform = Platform(settings)
+    try:
+        spec.write_text(JOB_SPEC % (settings.home / "projects" / "beta" / "data" / "notes.csv"))
+        with pytest.raises(UserCodeError) as caught:
+            platform.runs.runner(local_access(), project="alpha").run(spec)
+        assert "refused its input: dataset source" in caught.value.message
+        assert "outside this project's data folders" in caught.value.message
+        assert "note number" not in str(caught.value.to_dict())  # nothing of the file's content
+        spec.write_text(JOB_SPEC % "notes.csv")  # a relative name: in alpha's own area
+        result = platform.runs.runner(local_access(), project="alpha").run(spec)
+        assert result.status == "succeeded"
+        lineage = result.outputs["data"]["dataset"]
+        version = platform.metadata.get_dataset_version(lineage["dataset_version_id"])
+        assert version.stats["lineage"]["uri"] == str(settings.home / "projects" / "alpha" / "data" / "notes.csv")
+    finally:
+        platform.close()

@@ -143,6 +143,12 @@ def test_a_word_in_a_numeric_column_names_the_file_row_line_and_column(run_data,
     assert "categorical" in (error.hint or "")
 
 
+def test_a_row_with_too_many_fields_names_its_line(run_data, tmp_path: Path) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,label\n1,2,0\n3,4,1\n5,6,7,1\n")
+    assert refusal(run_data, source=str(ragged)).message == f"{ragged}, line 4: 4 fields where the header has 3"
+
+
 def test_a_missing_label_column_lists_the_columns_there_are(run_data, wine_csv: Path) -> None:
     error = refusal(run_data, source=str(wine_csv), columns={"label": "variety"})
     assert error.message.startswith(f"{wine_csv} has no label column 'variety' (its columns: alcohol, malic_acid,")

@@ -1,4 +1,4 @@
-"""The user's own data and model, as a user runs them: `aidc run` on examples/tabular and examples/images (copied to a
+"""The user's own data and model, as a user runs them: `aidc run` on examples/tabular, images and text (copied to a
 temporary folder, with fewer epochs), and a bug in their model code reported as theirs, fixed, then resumed.
 
 Real engines throughout: Ray (local, started by the command), Ray Train DDP on 2 CPU workers, ONNX Runtime, SQLite,
@@ -34,7 +34,9 @@ def example(tmp: Path, name: str, spec: str, *, keep: int = 6, **changes: dict[s
     """examples/NAME copied to ``tmp`` (its generated data stays out of the repository), SPEC's first ``keep`` stages
     with some stages' settings changed."""
     folder = tmp / name
-    shutil.copytree(ROOT / "examples" / name, folder, ignore=shutil.ignore_patterns("digits-png*", "wine.csv"))
+    shutil.copytree(
+        ROOT / "examples" / name, folder, ignore=shutil.ignore_patterns("digits-png*", "wine.csv", "docstrings.*")
+    )
     pipeline = yaml.safe_load((folder / spec).read_text())
     pipeline["stages"] = pipeline["stages"][:keep]
     for stage in pipeline["stages"]:
@@ -77,6 +79,17 @@ def test_an_image_folder_is_resized_and_served_by_the_zoo_cnn(tmp_path: Path) ->
     assert len(list((spec.parent / "digits-png").glob("*/*.png"))) == 1797
     assert result["outputs"]["train"]["model"]["input_shape"] == [1, 12, 12]
     assert result["outputs"]["evaluate"]["metrics"]["accuracy"] >= 0.8
+
+
+def test_texts_are_tokenised_and_the_text_model_is_served_with_int64_ids(tmp_path: Path) -> None:
+    spec = example(tmp_path, "text", "pipeline.yaml", train={"epochs": 4})
+    result = run_json(tmp_path / "home", str(spec))
+    assert [s["status"] for s in result["stages"]] == ["succeeded"] * 6
+    assert (spec.parent / "docstrings.jsonl").is_file()  # written from the standard library by make_corpus.py
+    assert result["outputs"]["train"]["model"]["input_shape"] == [48]
+    assert result["outputs"]["train"]["model"]["vocab_size"] == 2000
+    assert result["outputs"]["evaluate"]["metrics"]["accuracy"] >= 0.6  # six families: chance is below 0.4
+    assert result["outputs"]["deploy"]["checks"]["agreement"] == 1.0
 
 
 BUGGY_LOSS = """

@@ -120,3 +120,44 @@ def test_without_the_saved_random_state_the_resumed_epoch_would_differ() -> None
     torch.manual_seed(1234)
     train_steps(model, optimizer, loss_fn, loader(data, 2, skip_steps=9), EpochSums.zero(CPU), first=10)
     assert any(not torch.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(model.parameters(), reference, strict=True))
+
+
+def margin_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], loss_fn: nn.Module) -> dict:
+    """A user's step (train.step): label-smoothed loss, its outputs, and a metric of its own."""
+    x, y = batch
+    outputs = model(x)
+    top2 = outputs.topk(2, dim=1).values
+    return {
+        "loss": nn.functional.cross_entropy(outputs, y, label_smoothing=0.1),
+        "outputs": outputs,
+        "margin": (top2[:, 0] - top2[:, 1]).mean(),
+    }
+
+
+def test_a_users_step_and_its_metrics_resume_part_way_like_the_unstopped_epoch() -> None:
+    from aidc.training.steps import UsersStep
+
+    data, loss_fn, step = dataset(), nn.CrossEntropyLoss(), UsersStep(margin_step, "tests:margin_step")
+    unstopped, optimizer = fresh()
+    whole = EpochSums.zero(CPU)
+    assert train_steps(unstopped, optimizer, loss_fn, loader(data, 2), whole, users_step=step) is None
+    assert whole.scored and set(whole.extra) == {"margin"}
+
+    model, optimizer = fresh()
+    part = EpochSums.zero(CPU)
+    assert train_steps(model, optimizer, loss_fn, loader(data, 2), part, after_step=lambda i: i == 9, users_step=step)
+    kept = {
+        "rng": rng_state(CPU),
+        "sums": (float(part.loss), float(part.correct), part.seen),
+        "extra": {k: float(v) for k, v in part.extra.items()},  # as the mid-epoch checkpoint keeps them
+    }
+    resumed = EpochSums.zero(CPU)
+    resumed.add(*kept["sums"], kept["extra"])
+    train_steps(
+        model, optimizer, loss_fn, loader(data, 2, skip_steps=9), resumed, first=10, rng=kept["rng"], users_step=step
+    )
+    assert resumed.seen == whole.seen and float(resumed.correct) == float(whole.correct)
+    assert abs(float(resumed.extra["margin"]) - float(whole.extra["margin"])) <= 1e-5 * abs(
+        float(whole.extra["margin"])
+    )
+    assert abs(float(resumed.loss) - float(whole.loss)) <= 1e-5 * abs(float(whole.loss))

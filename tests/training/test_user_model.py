@@ -39,6 +39,20 @@ def too_few(input_shape, outputs):
 
 def not_a_module(input_shape, outputs):
     return "a string"
+
+
+def step_gives_a_number(model, batch, loss_fn):
+    return 1.0
+
+
+def step_detaches(model, batch, loss_fn):
+    x, y = batch
+    return {"loss": loss_fn(model(x), y).detach()}
+
+
+def step_bad_metric(model, batch, loss_fn):
+    x, y = batch
+    return {"loss": loss_fn(model(x), y), "per_row": x.sum(1)}
 """
 
 
@@ -75,3 +89,12 @@ def test_a_model_is_a_zoo_key_or_module_function() -> None:
     with pytest.raises(ValueError, match="neither a zoo model"):
         TrainConfig.model_validate({"model": "resnet"})
     assert TrainConfig.model_validate({"model": "pkg.models:build", "params": {"hidden": 8}}).params == {"hidden": 8}
+
+
+def test_a_training_step_that_returns_no_usable_loss_is_refused_before_training(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"train.step 'mymodels:step_gives_a_number' returned float, not a loss"):
+        train(tmp_path, model="mlp", step="mymodels:step_gives_a_number")
+    with pytest.raises(InvalidInput, match="returned as its loss a tensor without a gradient"):
+        train(tmp_path, model="mlp", step="mymodels:step_detaches")
+    with pytest.raises(InvalidInput, match=r"metric 'per_row' is a tensor of shape \(2,\)"):
+        train(tmp_path, model="mlp", step="mymodels:step_bad_metric")

@@ -43,22 +43,34 @@ def augment(
     images: np.ndarray, labels: np.ndarray, *, copies: int, max_shift: int, max_rotation: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Append ``copies`` jittered versions of each image: a random shift of up to ``max_shift`` pixels and a
-    rotation of up to ``max_rotation`` degrees, the way handwriting varies."""
+    rotation of up to ``max_rotation`` degrees, the way handwriting varies. Each copy of each image draws from its
+    own random stream (seed, copy, image), so the result does not depend on how the images are batched: the Ray
+    Data path (data.images_on_ray) makes the very same copies."""
     if copies == 0:
         return images, labels
+    ceiling = float(images.max())
+    rows = np.arange(len(images) * copies)
+    jittered = jitter_rows(images, rows, max_shift=max_shift, max_rotation=max_rotation, seed=seed, ceiling=ceiling)
+    return np.concatenate([images, jittered]), np.tile(labels, copies + 1)
+
+
+def jitter_rows(
+    images: np.ndarray, rows: np.ndarray, *, max_shift: int, max_rotation: float, seed: int, ceiling: float
+) -> np.ndarray:
+    """The augmented copies numbered ``rows``: row r is copy ``r // N + 1`` of image ``r % N`` (N images)."""
     from scipy import ndimage
 
-    rng = np.random.default_rng(seed)
-    out = [images]
-    for _ in range(copies):
-        batch = np.empty_like(images)
-        for i, img in enumerate(images):
-            angle = rng.uniform(-max_rotation, max_rotation)
-            moved = ndimage.rotate(img, angle, reshape=False, order=1, mode="constant")
-            dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
-            batch[i] = ndimage.shift(moved, (dy, dx) + (0,) * (img.ndim - 2), order=0, mode="constant")  # (RGB: H×W×C)
-        out.append(np.clip(batch, 0, images.max()))
-    return np.concatenate(out), np.tile(labels, copies + 1)
+    n = len(images)
+    out = np.empty((len(rows), *images.shape[1:]), dtype=images.dtype)
+    for k, row in enumerate(rows):
+        copy, index = divmod(int(row), n)
+        rng = np.random.default_rng((seed, copy + 1, index))
+        img = images[index]
+        angle = rng.uniform(-max_rotation, max_rotation)
+        moved = ndimage.rotate(img, angle, reshape=False, order=1, mode="constant")
+        dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
+        out[k] = ndimage.shift(moved, (dy, dx) + (0,) * (img.ndim - 2), order=0, mode="constant")  # (RGB: H×W×C)
+    return np.clip(out, 0, ceiling)
 
 
 def normalize(

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
 
 TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-FORMATS = ("auto", "csv", "parquet", "jsonl", "images", "npz", "python")
+TEXT_SUFFIXES = (".txt",)
+FORMATS = ("auto", "csv", "parquet", "jsonl", "images", "text", "npz", "python")
 
 
 @dataclass
 class Loaded:
-    """What a source holds: a table (``frame``), or images with their labels (N×H×W or N×H×W×C, 0…``max_value``)."""
+    """What a source holds: a table (``frame``), images with their labels (N×H×W or N×H×W×C, 0…``max_value``), or
+    texts with their labels (a text folder: ``frame`` with columns ``text`` and ``label``, ``texts`` True)."""
 
     origin: str  # the file or folder, as the user reads it in a message
     lineage: dict[str, Any]
@@ -34,6 +36,7 @@ class Loaded:
     labels: np.ndarray | None = None
     max_value: float = 1.0
     class_names: list[str] = field(default_factory=list)
+    texts: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,9 @@ def detect_format(place: Place, declared: str) -> str:
     if declared != "auto":
         return declared
     if place.fs.isdir(place.path):
-        return "images"
+        found = [p.lower() for p in place.fs.find(place.path)]
+        texts = sum(p.endswith(TEXT_SUFFIXES) for p in found)
+        return "text" if texts > sum(p.endswith(IMAGE_SUFFIXES) for p in found) else "images"
     suffix = Path(place.path).suffix.lower()
     if suffix == ".npz":
         return "npz"
@@ -115,7 +120,7 @@ def detect_format(place: Place, declared: str) -> str:
         )
     raise InvalidInput(
         f"dataset source {place.uri}: cannot tell its format from the name",
-        hint="set data.format to one of csv, parquet, jsonl, images, npz",
+        hint="set data.format to one of csv, parquet, jsonl, images, text, npz",
     )
 
 
@@ -136,11 +141,33 @@ def read_table(place: Place, fmt: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise InvalidInput(f"{place.uri} is empty", hint="a CSV needs a header line and rows") from None
     except pd.errors.ParserError as exc:
-        raise InvalidInput(f"{place.uri} is not a well-formed CSV: {exc}".rstrip(), hint="fix the line named") from None
+        raise InvalidInput(
+            f"{place.uri}{_csv_fault(data) or f' is not a well-formed CSV: {exc}'.rstrip()}",
+            hint="fix the line named (a value with a comma in it needs double quotes)",
+        ) from None
     except (OSError, ValueError) as exc:
         if isinstance(exc, InvalidInput):
             raise
         raise InvalidInput(f"{place.uri} is not a readable {fmt} file: {exc}") from None
+
+
+def _csv_fault(data: bytes) -> str | None:
+    """Where a CSV that pyarrow refused goes wrong, as ``, line N: ...`` (pyarrow's message names no line; pandas'
+    own parser, run only on this error path, does)."""
+    import re
+
+    import pandas as pd
+
+    try:
+        pd.read_csv(io.BytesIO(data), engine="c", dtype=str)
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            expected, line, saw = found.groups()
+            return f", line {line}: {saw} fields where the header has {expected}"
+    except (ValueError, OSError):
+        return None
+    return None
 
 
 def _read_jsonl(place: Place, data: bytes) -> pd.DataFrame:
@@ -164,55 +191,113 @@ def _read_jsonl(place: Place, data: bytes) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_image_folder(
-    place: Place, *, resize: tuple[int, int] | None, channels: int
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Images under ``FOLDER/CLASS_NAME/*.png|jpg`` → (N×H×W[×3] float64 in 0…255, labels, class names, files)."""
-    from PIL import Image, UnidentifiedImageError
-
+def image_files(place: Place) -> tuple[list[str], list[int], list[str]]:
+    """(files, class indices, class names) of an image folder, or an error when there is none to read."""
     if not place.fs.isdir(place.path):
         raise InvalidInput(f"image folder {place.uri} does not exist", hint="FOLDER/CLASS_NAME/*.png|jpg")
-    classes = sorted(Path(p).name for p in place.fs.ls(place.path, detail=False) if place.fs.isdir(p))
-    files: list[str] = []
-    labels: list[int] = []
-    for index, name in enumerate(classes):
-        found = sorted(
-            p
-            for p in place.fs.ls(f"{place.path.rstrip('/')}/{name}", detail=False)
-            if p.lower().endswith(IMAGE_SUFFIXES)
-        )
-        files += found
-        labels += [index] * len(found)
+    files, labels, classes = _class_files(place, IMAGE_SUFFIXES)
     if not files:
         raise InvalidInput(
             f"image folder {place.uri} has no images",
             hint="put them in one folder per class: FOLDER/CLASS_NAME/*.png (or .jpg)",
         )
+    return files, labels, classes
+
+
+def read_image_folder(
+    place: Place, *, resize: tuple[int, int] | None, channels: int
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Images under ``FOLDER/CLASS_NAME/*.png|jpg`` → (N×H×W[×3] float64 in 0…255, labels, class names, files)."""
+    files, labels, classes = image_files(place)
     mode = "L" if channels == 1 else "RGB"
     images: list[np.ndarray] = []
     for path in files:
         with place.fs.open(path, "rb") as fh:
             data = fh.read()
-        try:
-            opened = Image.open(io.BytesIO(data))
-            opened.load()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InvalidInput(
-                f"{_shown(place, path)}: not a readable image ({exc})",
-                hint="remove or replace the file; PNG and JPEG are read",
-            ) from None
-        image = opened.convert(mode)
-        if resize is not None:
-            image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype=np.float64)
-        if images and pixels.shape != images[0].shape:
+        pixels, error = decode_image(data, mode, resize)
+        if error is not None:
+            raise unreadable_image(place, path, error)
+        images.append(pixels)
+    return stack_images(place, images, files), np.asarray(labels, dtype=np.int64), classes, files
+
+
+def unreadable_image(place: Place, path: str, error: str) -> InvalidInput:
+    return InvalidInput(
+        f"{_shown(place, path)}: not a readable image ({error})",
+        hint="remove or replace the file; PNG and JPEG are read",
+    )
+
+
+def decode_image(data: bytes, mode: str, resize: tuple[int, int] | None) -> tuple[np.ndarray, str | None]:
+    """An image file's pixels (H×W, or H×W×3 for ``mode`` RGB; float64 0…255), resized bilinearly to ``resize``
+    (height, width) when given; or why it cannot be read. One function for both engines: the same pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        opened = Image.open(io.BytesIO(data))
+        opened.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        return np.zeros(0), str(exc)
+    image = opened.convert(mode)
+    if resize is not None:
+        image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float64), None
+
+
+def stack_images(place: Place, images: list[np.ndarray], files: list[str]) -> np.ndarray:
+    """The images as one N×H×W[×3] array, or an error naming the first file whose size differs from the first's."""
+    for pixels, path in zip(images, files, strict=True):
+        if pixels.shape != images[0].shape:
             raise InvalidInput(
                 f"{_shown(place, path)} is {pixels.shape[1]}×{pixels.shape[0]} pixels, "
                 f"{_shown(place, files[0])} {images[0].shape[1]}×{images[0].shape[0]}",
                 hint="set data.resize: [HEIGHT, WIDTH] to bring every image to one size",
             )
-        images.append(pixels)
-    return np.stack(images), np.asarray(labels, dtype=np.int64), classes, files
+    return np.stack(images)
+
+
+def _class_files(place: Place, suffixes: tuple[str, ...]) -> tuple[list[str], list[int], list[str]]:
+    """(files, their class indices, the class names) of ``FOLDER/CLASS_NAME/*suffix``, classes in sorted order."""
+    classes = sorted(Path(p).name for p in place.fs.ls(place.path, detail=False) if place.fs.isdir(p))
+    files: list[str] = []
+    labels: list[int] = []
+    for index, name in enumerate(classes):
+        found = sorted(
+            p for p in place.fs.ls(f"{place.path.rstrip('/')}/{name}", detail=False) if p.lower().endswith(suffixes)
+        )
+        files += found
+        labels += [index] * len(found)
+    return files, labels, classes
+
+
+def read_text_folder(place: Place) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Texts under ``FOLDER/CLASS_NAME/*.txt`` (one text a file, UTF-8) → (a frame of ``text`` and ``label`` — the
+    class name —, the class names, the files)."""
+    import pandas as pd
+
+    if not place.fs.isdir(place.path):
+        raise InvalidInput(f"text folder {place.uri} does not exist", hint="FOLDER/CLASS_NAME/*.txt")
+    files, labels, classes = _class_files(place, TEXT_SUFFIXES)
+    if not files:
+        raise InvalidInput(
+            f"text folder {place.uri} has no texts",
+            hint="put them in one folder per class: FOLDER/CLASS_NAME/*.txt, one text a file (UTF-8)",
+        )
+    texts: list[str] = []
+    for path in files:
+        with place.fs.open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            texts.append(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise InvalidInput(
+                f"{_shown(place, path)}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                f"{exc.start})",
+                hint="save the file as UTF-8, or remove it",
+            ) from None
+    frame = pd.DataFrame({"text": texts, "label": [classes[i] for i in labels]})
+    return frame, classes, files
 
 
 def _shown(place: Place, path: str) -> str:
@@ -274,8 +359,9 @@ def from_callable(ref: str, value: Any, label: str | None) -> tuple[pd.DataFrame
 
 
 def read_table_ray(place: Place, fmt: str) -> pd.DataFrame:
-    """The table read by Ray Data: the file's blocks parsed in parallel by Ray tasks across the cluster (pyarrow,
-    as the in-memory path parses it), row order kept, then gathered into one DataFrame for the rest of the stage."""
+    """The table read by Ray Data: the file parsed in a Ray task on the cluster (pyarrow, as the in-memory path
+    parses it; Ray Data gives each file one read task and splits its output into blocks), row order kept, then
+    gathered into one DataFrame for the rest of the stage."""
     import pandas as pd
     import pyarrow.fs
     import ray
@@ -295,12 +381,13 @@ def read_table_ray(place: Place, fmt: str) -> pd.DataFrame:
             ds = ray.data.read_json(place.path, filesystem=filesystem, lines=True)
         # Arrow blocks, in order, turned into a DataFrame by pyarrow (as pandas' pyarrow engine does)
         blocks = ray.get(ds.to_arrow_refs())
-    except Exception as exc:  # Ray Data wraps the parser's error; its message names the file
+    except Exception as exc:  # Ray Data wraps the parser's error, which names neither the line nor the row
         if isinstance(exc, InvalidInput):
             raise
+        read_table(place, fmt)  # the error path only: read here, for the message that names the line at fault
         raise InvalidInput(
             f"{place.uri} is not a readable {fmt} file: {str(exc).strip().splitlines()[-1]}",
-            hint="read it with data.engine: pandas for the row and column at fault",
+            hint="read it with data.engine: pandas to find the fault",
         ) from None
     import pyarrow as pa
 

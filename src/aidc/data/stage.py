@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aidc.data import preprocess
 from aidc.data.readers import FORMATS, Loaded
@@ -33,6 +35,33 @@ class Columns(BaseModel):
     features: list[str] | None = Field(None, description="feature columns (default: every column but the label)")
     label: str = Field("label", description="the column holding the label (class or regression target)")
     categorical: list[str] = Field(default_factory=list, description="feature columns one-hot encoded")
+    text: str | None = Field(None, description="the column holding a text: the dataset is its token ids")
+    image: str | None = Field(
+        None, description="the column naming each row's image file (relative to the table, or absolute)"
+    )
+
+
+class TextConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tokenize: str = Field(
+        "bpe",
+        description="bpe (a byte-level BPE learnt from the training split), words (a word vocabulary from it), or "
+        "MODULE:FUNCTION: encode(text) -> list of ids >= 0 (0 pads)",
+    )
+    length: int = Field(64, ge=1, le=65_536, description="ids per text: longer texts are cut, shorter padded with 0")
+    vocab_size: int = Field(
+        2000, ge=8, le=1_000_000, description="bpe/words: the most ids learnt; your function: every id is below it"
+    )
+    lowercase: bool = Field(False, description="bpe/words: fold case first")
+
+    @field_validator("tokenize")
+    @classmethod
+    def _built_in_or_users(cls, value: str) -> str:
+        from aidc.pipeline.usercode import is_ref
+
+        if value not in ("bpe", "words") and not is_ref(value):
+            raise ValueError(f"{value!r} is neither bpe, words nor MODULE:FUNCTION")
+        return value
 
 
 class Cleaning(BaseModel):
@@ -52,7 +81,7 @@ class DataConfig(BaseModel):
         description="'sklearn:digits'; a CSV, Parquet, JSON Lines or .npz file, or an image folder, local or "
         "s3://; or MODULE:FUNCTION, the user's function returning the data",
     )
-    format: Literal["auto", "csv", "parquet", "jsonl", "images", "npz", "python"] = Field(
+    format: Literal["auto", "csv", "parquet", "jsonl", "images", "text", "npz", "python"] = Field(
         "auto", description=f"one of {', '.join(FORMATS)}; auto: from the name"
     )
     task: Literal["classification", "regression"] = Field("classification", description="what the label is")
@@ -66,7 +95,12 @@ class DataConfig(BaseModel):
         "nothing when the source is already there",
     )
     engine: Literal["pandas", "ray"] = Field(
-        "pandas", description="tables: read in this process (pandas) or by Ray Data tasks across the cluster"
+        "pandas",
+        description="read (tables, images) and decode, resize and augment (images) in this process (pandas), or "
+        "in Ray Data tasks across the cluster (ray): the same dataset either way",
+    )
+    text: TextConfig = Field(
+        default_factory=TextConfig, description="texts (columns.text, or a text folder): how they become ids"
     )
     normalize: Literal["standard", "minmax", "none"] = "standard"
     augment: Augment = Field(default_factory=Augment)
@@ -83,6 +117,8 @@ class DataConfig(BaseModel):
     def _leaves_training_data(self) -> DataConfig:
         if self.split.val + self.split.test >= 0.8:
             raise ValueError("split.val + split.test must leave at least 20% for training")
+        if self.columns.text is not None and self.columns.image is not None:
+            raise ValueError("columns.text and columns.image name two kinds of input: a dataset is texts or images")
         return self
 
 
@@ -106,6 +142,8 @@ class DataStage(Stage):
     def user_code(cls, config: Any) -> list[str]:
         cfg: DataConfig = config
         refs = [cfg.source] if DataConfig.is_python(cfg.source, cfg.format) else []
+        if cfg.text.tokenize not in ("bpe", "words"):
+            refs.append(cfg.text.tokenize)
         return refs + ([cfg.prepare] if cfg.prepare else [])
 
     @classmethod
@@ -136,6 +174,8 @@ class DataStage(Stage):
             images, labels, max_value = load_source(cfg.source, ctx.data_roots)
             return self._images(ctx, cfg, images, labels, max_value, {"uri": DIGITS}, [])
         loaded = _read(ctx, cfg)
+        if loaded.texts or (loaded.frame is not None and cfg.columns.text is not None):
+            return self._text(ctx, cfg, loaded)
         if loaded.frame is not None:
             return self._table(ctx, cfg, loaded)
         assert loaded.images is not None and loaded.labels is not None
@@ -189,6 +229,69 @@ class DataStage(Stage):
             "splits": splits,
         }
 
+    def _text(self, ctx: StageContext, cfg: DataConfig, loaded: Loaded) -> dict[str, Any]:
+        from aidc.data import text
+
+        assert loaded.frame is not None
+        column = "text" if loaded.texts else cfg.columns.text
+        label = "label" if loaded.texts else cfg.columns.label
+        assert column is not None
+        csv_lines = loaded.origin.lower().endswith(".csv")
+        frame = text.texts_and_labels(loaded.frame, column, label, loaded.origin)
+        spec = text.TextSpec(
+            origin=loaded.origin,
+            tokenize=cfg.text.tokenize,
+            length=cfg.text.length,
+            vocab_size=cfg.text.vocab_size,
+            lowercase=cfg.text.lowercase,
+            folder=ctx.spec_dir,
+        )
+        ctx.progress("prepare", 1, 3, force=True, step="clean, split, tokenize")
+        prepared = text.prepare_text(
+            text.check_texts(frame, column, loaded.origin, csv_lines=csv_lines),
+            frame[label],
+            spec,
+            task=cfg.task,
+            drop_nulls=cfg.clean.drop_nulls,
+            drop_duplicates=cfg.clean.drop_duplicates,
+            val=cfg.split.val,
+            test=cfg.split.test,
+            seed=cfg.seed,
+            csv_lines=csv_lines,
+        )
+        blob = preprocess.save_arrays(prepared.arrays)
+        splits = ctx.put_artifact(blob, kind="dataset", name="splits.npz")
+        # what a client needs to turn its texts into the ids the served model takes
+        tokenizer = ctx.put_artifact(prepared.tokenizer, kind="tokenizer", name="tokenizer.json")
+        ctx.progress("prepare", 3, 3, force=True, step="registered")
+        rows = {p: int(len(prepared.arrays[f"y_{p}"])) for p in ("train", "val", "test")}
+        schema = prepared.schema
+        schema["text"]["tokenizer"] = tokenizer
+        stats = {
+            "rows_in": prepared.rows_in,
+            **prepared.dropped,
+            "splits": rows,
+            **prepared.stats,
+            "source": cfg.source,
+            "lineage": loaded.lineage,
+        }
+        dropped = {
+            "dropped_invalid": prepared.dropped["dropped_null"] + prepared.dropped["dropped_blank"],
+            "dropped_duplicate": prepared.dropped["dropped_duplicate"],
+        }
+        ctx.log(preparation_summary(prepared.rows_in, dropped, rows, augmented=0))
+        ctx.log(
+            f"tokenized with {cfg.text.tokenize}: {prepared.stats['text']['vocab_size']} ids, "
+            f"{prepared.stats['text']['tokens_mean']:.1f} tokens a text on average, "
+            f"{prepared.stats['text']['filled_to_length']} texts reach the length {cfg.text.length}"
+        )
+        return {
+            "dataset": DatasetRegistration(
+                cfg.dataset, splits, schema, stats, prepared.balance, hashlib.sha256(blob).hexdigest()
+            ),
+            "splits": splits,
+        }
+
     def _images(
         self,
         ctx: StageContext,
@@ -207,7 +310,14 @@ class DataStage(Stage):
         ctx.progress("prepare", 3, 5, force=True, step="augment")
         x_train, y_train = parts["train"]
         n_original = len(x_train)
-        x_train, y_train = preprocess.augment(
+        jitter: Callable[..., tuple[np.ndarray, np.ndarray]]
+        if cfg.engine == "ray":
+            from aidc.data import images_on_ray
+
+            jitter = functools.partial(images_on_ray.augment, log=ctx.log)
+        else:
+            jitter = preprocess.augment
+        x_train, y_train = jitter(
             x_train,
             y_train,
             copies=cfg.augment.copies,
@@ -281,11 +391,34 @@ def _read(ctx: StageContext, cfg: DataConfig) -> Loaded:
     fmt = readers.detect_format(place, cfg.format)
     if fmt == "images":
         resize = tuple(cfg.resize) if cfg.resize else None
-        images, labels, names, files = readers.read_image_folder(place, resize=resize, channels=cfg.channels)  # type: ignore[arg-type]
+        read_folder: Callable[..., tuple[np.ndarray, np.ndarray, list[str], list[str]]]
+        if cfg.engine == "ray":
+            from aidc.data import images_on_ray
+
+            read_folder = functools.partial(images_on_ray.read_image_folder, log=ctx.log)
+        else:
+            read_folder = readers.read_image_folder
+        images, labels, names, files = read_folder(place, resize=resize, channels=cfg.channels)  # type: ignore[arg-type]
         lineage = readers.lineage_of(place, files)
         return Loaded(place.uri, lineage, images=images, labels=labels, max_value=255.0, class_names=names)
+    if fmt == "text":
+        frame, names, files = readers.read_text_folder(place)
+        return Loaded(place.uri, readers.lineage_of(place, files), frame=frame, class_names=names, texts=True)
     if fmt == "npz":
         images, labels, max_value = readers.read_npz(place)
         return Loaded(place.uri, readers.lineage_of(place), images=images, labels=labels, max_value=max_value)
     frame = readers.read_table_ray(place, fmt) if cfg.engine == "ray" else readers.read_table(place, fmt)
+    if cfg.columns.image is not None:  # a table of image files and their labels
+        from aidc.data.image_column import read_image_column
+
+        images, labels, names, lineage = read_image_column(
+            place,
+            frame,
+            column=cfg.columns.image,
+            label=cfg.columns.label,
+            resize=tuple(cfg.resize) if cfg.resize else None,  # type: ignore[arg-type]
+            channels=cfg.channels,
+            roots=ctx.data_roots,
+        )
+        return Loaded(place.uri, lineage, images=images, labels=labels, max_value=255.0, class_names=names)
     return Loaded(place.uri, readers.lineage_of(place), frame=frame)

@@ -13,13 +13,16 @@ from aidc.errors import StageFailed
 from aidc.pipeline.stage import Stage, StageContext
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"  # an image classifier's; other models' are named by what they carry
+TOKENIZER_KEY = "aidc.tokenizer"  # a text model's ONNX metadata: its fitted tokenizer, as the data stage saved it
 
 
 def tensor_names(sample: np.ndarray, arch: dict[str, Any] | None = None) -> tuple[str, str]:
     """The ONNX input and output names: ``images``/``logits`` for an image classifier (as served so far), else
-    ``inputs`` and ``logits`` (a classifier) or ``outputs`` (a regression)."""
+    ``tokens`` (int64 token ids, a text model's) or ``inputs``, and ``logits`` (a classifier) or ``outputs`` (a
+    regression)."""
     regression = (arch or {}).get("task") == "regression"
-    return ("images" if sample.ndim == 4 else "inputs"), ("outputs" if regression else "logits")
+    given = "images" if sample.ndim == 4 else "tokens" if sample.dtype.kind in "iu" else "inputs"
+    return given, ("outputs" if regression else "logits")
 
 
 class ExportConfig(BaseModel):
@@ -56,6 +59,16 @@ def to_onnx(
     return program.model_proto.SerializeToString()  # type: ignore[union-attr,no-any-return]
 
 
+def with_metadata(blob: bytes, entries: dict[str, str]) -> bytes:
+    """The ONNX model with ``entries`` in its metadata (``metadata_props``; ONNX Runtime's custom_metadata_map)."""
+    import onnx
+
+    model = onnx.load_from_string(blob)
+    for key, value in entries.items():
+        model.metadata_props.add(key=key, value=value)
+    return model.SerializeToString()  # type: ignore[no-any-return]
+
+
 def onnx_logits(blob: bytes, x: np.ndarray) -> np.ndarray:
     """The model's first output for ``x`` through ONNX Runtime (whatever its tensors are named)."""
     import onnxruntime as ort
@@ -83,7 +96,8 @@ class ExportStage(Stage):
 
         cfg: ExportConfig = config
         model = load_weights(inputs["model"], ctx.get_artifact(inputs["checkpoint"]))
-        x = load_arrays(ctx.get_artifact(inputs["data"]))["x_test"]
+        data = load_arrays(ctx.get_artifact(inputs["data"]))
+        x = data["x_test"]
         ctx.progress("export", 0, 3, force=True, step="onnx")
         try:
             blob = to_onnx(model, x[:2], cfg.opset, tensor_names(x, inputs["model"]))
@@ -99,6 +113,8 @@ class ExportStage(Stage):
             )
             ctx.progress("export", 3, 3, force=True, step="skipped")
             return {"onnx": None, "parity": {"exported": False, "reason": reason}}
+        if "tokenizer" in data:  # a text model: what turns a client's text into its input travels inside it
+            blob = with_metadata(blob, {TOKENIZER_KEY: data["tokenizer"].tobytes().decode()})
         ctx.progress("export", 1, 3, force=True, step="checker")
         try:
             onnx.checker.check_model(onnx.load_from_string(blob), full_check=True)

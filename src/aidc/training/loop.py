@@ -17,7 +17,14 @@ from torch import nn
 
 from aidc.data.preprocess import load_arrays
 from aidc.training import session
-from aidc.training.steps import EpochSampler, EpochSums, StopAgreement, gather_rng_states, train_steps
+from aidc.training.steps import (
+    EpochSampler,
+    EpochSums,
+    StopAgreement,
+    UsersStep,
+    gather_rng_states,
+    train_steps,
+)
 from aidc.training.zoo import build_model, load_weights
 
 CHECKPOINT_FILE = "model.pt"
@@ -78,6 +85,25 @@ def loss_function(task: str, ref: str | None, folder: str | None) -> Any:
 
         return load_callable(ref, folder, what="loss")
     return nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
+
+
+def users_step(ref: str | None, folder: str | None) -> UsersStep | None:
+    """The user's training step (``module:function``), if the spec names one."""
+    if ref is None:
+        return None
+    from aidc.pipeline.usercode import load_callable
+
+    return UsersStep(load_callable(ref, folder, what="train.step"), ref)
+
+
+def _sums_across_workers(sums: EpochSums, *more: float) -> tuple[float, float, float, list[float], dict[str, float]]:
+    """(loss, correct, seen, ``more``, the user's step's metrics) summed over every worker (a collective)."""
+    names = sorted(sums.extra)
+    totals = _sum_across_workers(
+        float(sums.loss), float(sums.correct), sums.seen, *more, *(float(sums.extra[n]) for n in names)
+    )
+    k = 3 + len(more)
+    return totals[0], totals[1], totals[2], totals[3:k], dict(zip(names, totals[k:], strict=True))
 
 
 def _abs_error_sum(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -185,6 +211,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     x_val = torch.from_numpy(data["x_val"]).to(device)
     y_val = torch.from_numpy(data["y_val"]).to(device)
     regression = cfg.get("task") == "regression"
+    step_fn = users_step(cfg.get("step"), cfg["arch"].get("folder"))
     score = "mae" if regression else "accuracy"  # what the epoch's "correct" sums add up to
     for epoch in range(start, epochs + 1):
         done = partial["step"] if partial else 0
@@ -192,8 +219,11 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         model.train()
         began = time.perf_counter() - (partial["seconds"] if partial else 0.0)
         sums = EpochSums.zero(device)
+        if step_fn is not None:
+            step_fn.epoch = epoch
         if partial and rank == 0:  # the steps before the stop, already summed over every worker
-            sums.add(partial["loss_sum"], partial["correct"], partial["seen"])
+            sums.add(partial["loss_sum"], partial["correct"], partial["seen"], partial.get("extra"))
+            sums.scored = partial.get("scored", True)
 
         def after_step(i: int, epoch: int = epoch) -> bool:
             if i == steps:  # the epoch's end is reported (and checkpointed) below
@@ -213,10 +243,11 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             rng=partial["rng"][rank] if partial else None,
             after_step=after_step,
             score=_abs_error_sum if regression else None,
+            users_step=step_fn,
         )
         partial = None
         if stopped is not None:
-            loss_sum, correct, seen = _sum_across_workers(float(sums.loss), float(sums.correct), sums.seen)
+            loss_sum, correct, seen, _, extra = _sums_across_workers(sums)
             rngs = gather_rng_states(device)
             if rank == 0:
                 net = _network(model)
@@ -229,6 +260,8 @@ def _train_loop(cfg: dict[str, Any]) -> None:
                     "loss_sum": loss_sum,
                     "correct": correct,
                     "seen": int(seen),
+                    "extra": extra,
+                    "scored": sums.scored,
                     "seconds": time.perf_counter() - began,
                     "rng": rngs,
                 }
@@ -250,9 +283,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             session.report({"stopped": True, "epoch": epoch, "step": stopped})
             return
         epoch_seconds = time.perf_counter() - began
-        loss_total, correct_total, seen_total, asked = _sum_across_workers(
-            float(sums.loss), float(sums.correct), sums.seen, float(agreement.wanted())
-        )
+        loss_total, correct_total, seen_total, (asked,), extra = _sums_across_workers(sums, float(agreement.wanted()))
         net = _network(model)
         net.eval()
         with torch.no_grad():
@@ -264,7 +295,9 @@ def _train_loop(cfg: dict[str, Any]) -> None:
                 val_acc = float((val_logits.argmax(1) == y_val).float().mean())
         metrics = {
             "train_loss": loss_total / seen_total,
-            f"train_{score}": correct_total / seen_total,
+            # (a user's step that gives no outputs leaves the training accuracy or MAE unknown)
+            **({f"train_{score}": correct_total / seen_total} if sums.scored else {}),
+            **{f"train_{name}": value / seen_total for name, value in extra.items()},
             "val_loss": val_loss,
             f"val_{score}": val_acc,
             "epoch_seconds": epoch_seconds,

@@ -24,14 +24,21 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(
         "cnn",
-        description="model zoo key (cnn, mlp), or MODULE:FUNCTION: the user's builder, from the pipeline's folder or "
-        "an installed package, called as build(input_shape=[...], outputs=K, **params)",
+        description="model zoo key (cnn, mlp; textcnn for token ids), or MODULE:FUNCTION: the user's builder, from "
+        "the pipeline's folder or an installed package, called as build(input_shape=[...], outputs=K, **params) "
+        "(and vocab_size=V for token ids)",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the user's model builder")
     loss: str | None = Field(
         None,
         description="MODULE:FUNCTION loss(outputs, targets) -> scalar tensor; default: cross-entropy "
         "(classification) or mean squared error (regression)",
+    )
+    step: str | None = Field(
+        None,
+        description="MODULE:FUNCTION step(model, (x, y), loss_fn) -> the loss, or {loss, outputs, NAME: metric}: "
+        "your training step's forward pass and loss; aidc still does backward, the optimizer step, distribution, "
+        "checkpoints, resume and stopping",
     )
     width: int | None = Field(None, ge=4, le=4096, description="channels (cnn) or hidden units (mlp)")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -70,7 +77,7 @@ class TrainConfig(BaseModel):
             raise ValueError(f"{value!r} is neither a zoo model ({', '.join(ZOO)}) nor MODULE:FUNCTION")
         return value
 
-    @field_validator("loss")
+    @field_validator("loss", "step")
     @classmethod
     def _loss_is_a_function(cls, value: str | None) -> str | None:
         from aidc.pipeline.usercode import is_ref
@@ -94,7 +101,7 @@ class TrainStage(Stage):
         from aidc.training.zoo import ZOO
 
         cfg: TrainConfig = config
-        return [ref for ref in (cfg.model, cfg.loss) if ref is not None and ref not in ZOO]
+        return [ref for ref in (cfg.model, cfg.loss, cfg.step) if ref is not None and ref not in ZOO]
 
     @classmethod
     def warm_up(cls, config: Any) -> None:
@@ -126,6 +133,8 @@ class TrainStage(Stage):
             "dropout": cfg.dropout,
             "task": "regression" if regression else "classification",
         }
+        if "vocab_size" in data:  # token ids (a text dataset): the embedding's size travels with the architecture
+            arch["vocab_size"] = int(data["vocab_size"].reshape(-1)[0])
         if inputs.get("init_from"):  # the parent's network, with a head for this data's labels
             from aidc.training.transfer import arch_for, parent_arch
 
@@ -134,7 +143,7 @@ class TrainStage(Stage):
             arch = arch_for(parent_arch(ctx.get_artifact(inputs["init_from"])), shape, classes) | {"task": task}
         if self.user_code(cfg):
             arch |= {"params": cfg.params, "folder": ctx.spec_dir, "loss": cfg.loss}
-            try_users_code(arch, data["x_train"][:2], data["y_train"][:2])
+            try_users_code(arch, data["x_train"][:2], data["y_train"][:2], step=cfg.step)
         resources = cluster_resources()
         gpus = resources.get("GPU", 0.0)
         use_gpu = cfg.device == "cuda" or (cfg.device == "auto" and gpus >= cfg.workers)
@@ -155,6 +164,7 @@ class TrainStage(Stage):
             "resume": ctx.resume.get("checkpoint"),
             "task": arch["task"],
             "loss": cfg.loss,
+            "step": cfg.step,
             "init_from": inputs.get("init_from"),
             "transfer": cfg.transfer,
             "optimizer": cfg.optimizer,
@@ -247,12 +257,13 @@ def _users_error(exc: BaseException) -> UserCodeError | None:
     return None
 
 
-def try_users_code(arch: dict[str, Any], x: Any, y: Any) -> None:
-    """Build the user's model and run its forward pass and loss on two rows, here, before any worker starts:
-    a bug in their code fails the stage at once, pointing at their line (the traceback is live here)."""
+def try_users_code(arch: dict[str, Any], x: Any, y: Any, step: str | None = None) -> None:
+    """Build the user's model and run its forward pass and loss (and their training step, with its backward pass) on
+    two rows, here, before any worker starts: a bug in their code fails the stage at once, pointing at their line
+    (the traceback is live here)."""
     import torch
 
-    from aidc.training.loop import loss_function
+    from aidc.training.loop import loss_function, users_step
     from aidc.training.zoo import build_model
 
     model = build_model(arch)
@@ -264,6 +275,14 @@ def try_users_code(arch: dict[str, Any], x: Any, y: Any) -> None:
             f"model {arch['model']!r} returns {shape} for a batch of {len(x)}; the data needs {expected}",
             hint=f"end the network with {arch['classes']} outputs (build(..., outputs=K) gives K)",
         )
-    loss = loss_function(arch["task"], arch.get("loss"), arch.get("folder"))(out, torch.from_numpy(y))
+    users_loss = loss_function(arch["task"], arch.get("loss"), arch.get("folder"))
+    loss = users_loss(out, torch.from_numpy(y))
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         raise InvalidInput(f"loss {arch.get('loss')!r} must return a scalar tensor, not {loss!r}")
+    if step is not None:
+        users = users_step(step, arch.get("folder"))
+        assert users is not None
+        model.train()
+        step_loss, _, _ = users(model, torch.from_numpy(x), torch.from_numpy(y), users_loss, 1)
+        torch.autograd.backward(step_loss)
+        model.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -75,15 +75,25 @@ class EpochSums:
     loss: torch.Tensor
     correct: torch.Tensor
     seen: int = 0
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # a user's step's own metrics, × rows
+    scored: bool = True  # False once a user's step gave no outputs to count right answers (or errors) from
 
     @classmethod
     def zero(cls, device: torch.device) -> EpochSums:
         return cls(torch.zeros((), device=device), torch.zeros((), device=device))
 
-    def add(self, loss: torch.Tensor | float, correct: torch.Tensor | float, seen: int) -> None:
+    def add(
+        self,
+        loss: torch.Tensor | float,
+        correct: torch.Tensor | float,
+        seen: int,
+        extra: dict[str, torch.Tensor | float] | None = None,
+    ) -> None:
         self.loss += loss
         self.correct += correct
         self.seen += seen
+        for name, value in (extra or {}).items():
+            self.extra[name] = self.extra.get(name, torch.zeros_like(self.loss)) + value
 
 
 def train_steps(
@@ -98,26 +108,105 @@ def train_steps(
     device: torch.device | None = None,
     after_step: Callable[[int], bool] = lambda i: False,
     score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    users_step: UsersStep | None = None,
 ) -> int | None:
     """One epoch's optimizer steps from step ``first`` (the loader already skips the earlier ones), adding into
     ``sums``. ``rng`` is the random state saved when the epoch stopped, set once the batches are drawn up so the
     steps that follow see the same dropout as if the epoch had not stopped. ``after_step(i)`` says whether to
     stop after step i; returns that step, or None when the epoch ran to its end. ``score(outputs, y)``: what
-    ``sums.correct`` adds up (default: the right answers of a classifier)."""
+    ``sums.correct`` adds up (default: the right answers of a classifier). ``users_step``: the user's step
+    computes the loss in place of ``loss_fn(model(x), y)``; the backward pass and the optimizer step stay here."""
     batches = iter(loader)  # starting the loader draws its seed from the RNG: the saved state goes in after it
     if rng is not None:
         set_rng_state(rng, device or torch.device("cpu"))
     for i, (x, y, *extra) in enumerate(batches, first):  # extra: a teacher's logits for these rows (distillation)
         optimizer.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = loss_fn(logits, y, *extra)
+        own: dict[str, torch.Tensor | float] = {}  # the user's step's own metrics
+        if users_step is None:
+            logits: torch.Tensor | None = model(x)
+            loss = loss_fn(logits, y, *extra)
+        else:
+            loss, logits, own = users_step(model, x, y, loss_fn, i)
         loss.backward()
         optimizer.step()
-        right = (logits.detach().argmax(1) == y).sum() if score is None else score(logits.detach(), y)
-        sums.add(loss.detach() * len(y), right, len(y))
+        n = len(y)
+        if logits is None:
+            right: torch.Tensor | float = 0.0
+            sums.scored = False
+        else:
+            right = (logits.detach().argmax(1) == y).sum() if score is None else score(logits.detach(), y)
+        sums.add(loss.detach() * n, right, n, {k: v * n for k, v in own.items()})
         if after_step(i):
             return i
     return None
+
+
+class UsersStep:
+    """The user's training step (``train.step: MODULE:FUNCTION``), called as ``step(model, batch, loss_fn)`` —
+    ``batch`` is ``(x, y)`` on the worker's device, ``model`` the data-parallel network (call it: ``model(x)``), and
+    ``epoch=`` / ``step=`` are passed too when the function takes them. It returns the loss (a scalar tensor), or a
+    dict with ``loss``, optionally ``outputs`` (N×K, for the epoch's training accuracy or MAE) and other scalars —
+    the step's own metrics, averaged over the epoch and recorded as ``train_NAME``. The platform keeps the rest:
+    the backward pass, the optimizer step, the gradients' all-reduce, checkpoints, resume and stopping."""
+
+    def __init__(self, function: Callable[..., Any], ref: str) -> None:
+        import inspect
+
+        self.function, self.ref, self.epoch = function, ref, 0
+        try:
+            parameters = inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            parameters = {}  # type: ignore[assignment]
+        varkw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        self.passes = {k for k in ("epoch", "step") if varkw or k in parameters}
+
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Any, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor | float]]:
+        where = {"epoch": self.epoch, "step": step}
+        value = self.function(model, (x, y), loss_fn, **{k: where[k] for k in self.passes})
+        return self.result(value, len(y))
+
+    def result(
+        self, value: Any, rows: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor | float]]:
+        """(loss, outputs or None, the step's metrics) from what the user's step returned, or InvalidInput."""
+        from aidc.errors import InvalidInput
+
+        hint = "return the loss (a scalar tensor), or {'loss': ..., 'outputs': N×K tensor, 'NAME': a number, ...}"
+        if isinstance(value, torch.Tensor):
+            value = {"loss": value}
+        if not isinstance(value, dict) or not isinstance(value.get("loss"), torch.Tensor):
+            raise InvalidInput(f"train.step {self.ref!r} returned {_kind(value)}, not a loss", hint=hint)
+        loss, outputs = value["loss"], value.get("outputs")
+        if loss.dim() != 0 or not loss.requires_grad:
+            what = "a tensor without a gradient" if loss.dim() == 0 else f"a tensor of shape {tuple(loss.shape)}"
+            raise InvalidInput(
+                f"train.step {self.ref!r} returned as its loss {what}",
+                hint="return the scalar loss computed from model(x), before .item() or .detach()",
+            )
+        if outputs is not None and (not isinstance(outputs, torch.Tensor) or outputs.shape[:1] != (rows,)):
+            raise InvalidInput(
+                f"train.step {self.ref!r} returned outputs {_kind(outputs)} for a batch of {rows}",
+                hint="outputs are the model's N×K answers for the batch (or leave them out)",
+            )
+        metrics: dict[str, torch.Tensor | float] = {}
+        for name, metric in value.items():
+            if name in ("loss", "outputs"):
+                continue
+            if isinstance(metric, torch.Tensor) and metric.dim() == 0:
+                metrics[str(name)] = metric.detach().to(loss.dtype)
+            elif isinstance(metric, (int, float)) and not isinstance(metric, bool):
+                metrics[str(name)] = float(metric)
+            else:
+                raise InvalidInput(f"train.step {self.ref!r}: metric {name!r} is {_kind(metric)}", hint=hint)
+        return loss, (outputs.detach() if outputs is not None else None), metrics
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
 
 
 class StopAgreement:

@@ -42,16 +42,52 @@ def mlp(input_shape: list[int], classes: int, width: int = 256, dropout: float =
     )
 
 
-ZOO = {"cnn": cnn, "mlp": mlp}
+class TextCNN(nn.Module):
+    """Token ids → embedding → a 1-D convolution over neighbouring tokens → the mean over the text's own tokens (padding,
+    id 0, left out) → a linear head. Exports to ONNX with an int64 ``tokens`` input."""
+
+    def __init__(self, vocab_size: int, length: int, classes: int, width: int, dropout: float) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, width, padding_idx=0)
+        self.conv = nn.Conv1d(width, width, 3, padding=1)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * width, classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != 0).unsqueeze(-1).to(self.embed.weight.dtype)  # N×L×1
+        words = self.embed(ids)  # N×L×D
+        phrases = torch.relu(self.conv(words.transpose(1, 2))).transpose(1, 2)
+        count = mask.sum(1).clamp(min=1.0)
+        pooled = torch.cat([(words * mask).sum(1) / count, (phrases * mask).sum(1) / count], dim=1)
+        return self.head(self.drop(pooled))  # type: ignore[no-any-return]
+
+
+def textcnn(
+    input_shape: list[int], classes: int, width: int = 64, dropout: float = 0.1, vocab_size: int | None = None
+) -> nn.Module:
+    """A small text classifier over token ids (see TextCNN); ``vocab_size`` comes from the dataset."""
+    if vocab_size is None:
+        from aidc.errors import InvalidInput
+
+        raise InvalidInput(
+            "model 'textcnn' takes token ids, and this dataset has none",
+            hint="give the data stage a text source (data.columns.text, or a folder of .txt files per class)",
+        )
+    (length,) = input_shape
+    return TextCNN(vocab_size, length, classes, width, dropout)
+
+
+ZOO = {"cnn": cnn, "mlp": mlp, "textcnn": textcnn}
 
 
 def build_model(arch: dict[str, Any]) -> nn.Module:
     """``arch`` = {"model": "cnn"|"mlp", "input_shape": [C, H, W] or [F], "classes": K (outputs), "width": …,
-    "dropout": …}, or {"model": "mypkg.models:build", "folder": the pipeline's folder, "params": {…}, …}: the user's
-    function, called as ``build(input_shape=[…], outputs=K, **params)``, returns the network."""
+    "dropout": …, "vocab_size": V (token ids)}, or {"model": "mypkg.models:build", "folder": the pipeline's folder,
+    "params": {…}, …}: the user's function, called as ``build(input_shape=[…], outputs=K, **params)`` (and
+    ``vocab_size=V`` when the data is token ids), returns the network."""
     if arch["model"] not in ZOO:
         return _users_model(arch)
-    kwargs = {k: arch[k] for k in ("width", "dropout") if arch.get(k) is not None}
+    kwargs = {k: arch[k] for k in ("width", "dropout", "vocab_size") if arch.get(k) is not None}
     return ZOO[arch["model"]](list(arch["input_shape"]), int(arch["classes"]), **kwargs)
 
 
@@ -60,7 +96,10 @@ def _users_model(arch: dict[str, Any]) -> nn.Module:
     from aidc.pipeline.usercode import load_callable
 
     build = load_callable(arch["model"], arch.get("folder"), what="model")
-    model = build(input_shape=list(arch["input_shape"]), outputs=int(arch["classes"]), **(arch.get("params") or {}))
+    text = {"vocab_size": int(arch["vocab_size"])} if arch.get("vocab_size") is not None else {}
+    model = build(
+        input_shape=list(arch["input_shape"]), outputs=int(arch["classes"]), **text, **(arch.get("params") or {})
+    )
     if not isinstance(model, nn.Module):
         raise InvalidInput(
             f"model {arch['model']!r} returned {type(model).__name__}, not a torch.nn.Module",
