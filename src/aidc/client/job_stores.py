@@ -17,8 +17,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from aidc.errors import AidcError, BackendUnavailable, IntegrityError, InvalidInput
+from aidc.errors import AidcError, BackendUnavailable, IntegrityError, InvalidInput, NotFound
 from aidc.store.artifacts.base import ArtifactRef, ArtifactStore
+from aidc.store.artifacts.digests import format_digest, parse_digest
 from aidc.store.metadata import records as r
 from aidc.store.metadata.base import MetadataStore
 
@@ -155,7 +156,12 @@ class JobArtifactStore(ArtifactStore):
         return self.put_stream(io.BytesIO(data))
 
     def put_file(self, path: str | Path) -> ArtifactRef:
-        with open(path, "rb") as fh:
+        source = Path(path)
+        if not source.is_file():
+            raise NotFound(
+                f"no file to store at {source}", where=str(source), hint="pass the path of an existing regular file"
+            )
+        with source.open("rb") as fh:
             return self.put_stream(fh)
 
     def get_file(self, digest: str, dest: str | Path) -> Path:
@@ -182,6 +188,7 @@ class JobArtifactStore(ArtifactStore):
         return f"{self.connection.server}/api/v1/jobs/{self.connection.job_id}/artifacts/{_digest(digest)}"
 
     def delete(self, digest: str) -> None:
+        _digest(digest)
         raise BackendUnavailable("a job does not delete artifacts", hint="the server's retention removes them")
 
     def iter_digests(self) -> Iterator[str]:
@@ -189,7 +196,8 @@ class JobArtifactStore(ArtifactStore):
 
 
 def _digest(digest: str) -> str:
-    return digest if digest.startswith("sha256:") else f"sha256:{digest}"
+    """``sha256:<64 hex>``, lower case; InvalidInput for anything else (as every artifact store answers)."""
+    return format_digest(parse_digest(digest))
 
 
 def _unsupported(name: str) -> Any:

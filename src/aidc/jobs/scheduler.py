@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aidc.cluster.compute import cluster_resources
+from aidc.errors import AidcError
 from aidc.jobs.launcher import Launcher
 from aidc.jobs.queue import Quota, Resources, gpu_hours, plan, project_usage
 from aidc.security.roles import Access
@@ -354,10 +355,27 @@ class Scheduler:
         )
         if claimed is None:  # cancelled meanwhile
             return
+        if self.credentials:
+            try:
+                credential = self.security.create_job_credential(SCHEDULER, job.id, job.submitter, job.project)
+            except AidcError as exc:  # no identity to run it as (submitted on the store directly), or disabled
+                message = (
+                    f"no credential for the job's submitter {job.submitter}: {exc.message}; a server runs each job "
+                    "on a credential of its submitter's — submit it through the server as a user "
+                    "(`aidc login URL`, then `aidc jobs submit`)"
+                )
+                self.store.transition_job(
+                    job.id,
+                    ("running",),
+                    "failed",
+                    finished_at=now,
+                    last_error={"code": "no_credential", "message": message},
+                )
+                self._audit("job.fail", job, error="no_credential")
+                return
+            self._credentialed.add(job.id)
         try:
             if self.credentials:
-                credential = self.security.create_job_credential(SCHEDULER, job.id, job.submitter, job.project)
-                self._credentialed.add(job.id)
                 worker = self.launcher.start(job.id, resume=job.run_id is not None, credential=credential)
             else:
                 worker = self.launcher.start(job.id, resume=job.run_id is not None)
