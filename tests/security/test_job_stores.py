@@ -32,6 +32,9 @@ class Tenants:
     beta_digest: str
 
 
+tokens: dict[str, str] = {}  # job id → its credential (the secret), for the tests that call the API with it
+
+
 @pytest.fixture()
 def tenants(tmp_path: Path) -> Iterator[Tenants]:
     platform = Platform(Settings(home=tmp_path / "home"))
@@ -45,6 +48,7 @@ def tenants(tmp_path: Path) -> Iterator[Tenants]:
     md.transition_job(job["id"], ("queued",), "running")
     token = security.create_job_credential(SCHEDULER, job["id"], "ada", "alpha")
     access = security.authenticate(token, "test")
+    tokens[job["id"]] = token
     md.create_run("run-beta-1", "p", {}, None, project="beta")
     beta_stage = md.start_stage("run-beta-1", "data", "data", cache_key="k", log_path=None).id
     ref = platform.artifacts.put_bytes(b"beta's data")
@@ -138,3 +142,18 @@ def test_another_jobs_credential_finds_no_stores_here(tenants: Tenants) -> None:
     token = t.platform.security.create_job_credential(SCHEDULER, other["id"], "ada", "alpha")
     with pytest.raises(NotFound):
         t.platform.job_stores.call(t.platform.security.authenticate(token, "test"), t.job, "get_job", {})
+
+
+def test_a_jobs_credential_reaches_its_stores_only_not_its_submitters_other_rights(tenants: Tenants) -> None:
+    from fastapi.testclient import TestClient
+
+    from aidc.api import create_app
+
+    t = tenants
+    client = TestClient(create_app(t.platform))
+    job_token = {"Authorization": f"Bearer {tokens[t.job]}"}
+    assert client.post(f"/api/v1/jobs/{t.job}/store/get_job", json={}, headers=job_token).status_code == 200
+    refused = client.get("/api/v1/jobs", headers=job_token)  # within its scope (jobs:read), yet not its stores
+    assert refused.status_code == 403 and "own job's stores only" in refused.json()["error"]["message"]
+    own = t.platform.security.create_token(local_access(), name="mine", principal="ada", scopes=["jobs:read"])
+    assert client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {own['token']}"}).status_code == 200

@@ -84,6 +84,7 @@ def digits():
             f"/jobs/{{conn.job_id}}/store/get_dataset_version", json={{"id": BETA_DATASET}}
         ).status_code
         found["runs_api"] = http.get("/runs").status_code
+        found["jobs_api"] = http.get("/jobs").status_code
     FINDINGS.write_text(json.dumps(found))
     data = load_digits()
     return data.images, data.target
@@ -228,6 +229,7 @@ def test_alpha_job_trains_and_registers_in_alpha_while_beta_stays_out_of_its_rea
     assert found["beta_artifact_api"] == 404
     assert found["beta_dataset_api"] == 404
     assert found["runs_api"] == 403  # the credential is for the job's stores, not the user's other rights
+    assert found["jobs_api"] == 403  # not even those its scope (jobs:read) names
 
     # and alpha got what the pipeline made, in alpha only
     models = t.alice.get("/models").json()

@@ -80,6 +80,16 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", f"{API}/keys/rotate"): "keys:admin",
 }
 
+# What a job's credential (a token named job:<id>, security/service.py) may call: its own stores, nothing else of its
+# submitter's rights.
+JOB_ROUTES = frozenset(
+    {
+        ("POST", f"{API}/jobs/{{job_id}}/store/{{op}}"),
+        ("PUT", f"{API}/jobs/{{job_id}}/artifacts"),
+        ("GET", f"{API}/jobs/{{job_id}}/artifacts/{{digest}}"),
+        ("GET", f"{API}/jobs/{{job_id}}/files"),
+    }
+)
 # Bodies the route itself streams, once it has checked the caller is the job (a checkpoint outgrows
 # AIDC_MAX_BODY_MB): the front door does not cap them.
 UNCAPPED = frozenset({("PUT", f"{API}/jobs/{{job_id}}/artifacts")})

@@ -49,6 +49,7 @@ class JobStores:
         self.store, self.artifacts, self.security, self.data_roots = store, artifacts, security, data_roots
         self._stored: dict[str, set[str]] = {}  # job id → digests it stored (readable before they are recorded)
         self._lock = threading.Lock()
+        self._jobs_of_tokens: dict[str, str] = {}  # token id → the job whose credential it is
         self._ops: dict[str, Callable[[Job, JSON], Any]] = {
             "get_job": lambda job, a: job.model_dump(mode="json"),
             "create_run": self._create_run,
@@ -90,7 +91,11 @@ class JobStores:
     def job_of(self, access: Access, job_id: str) -> Job:
         """The job ``job_id`` once ``access`` came with that job's own credential and the job is not finished; its
         submitter must still be allowed to submit jobs in its project."""
-        owner = self.security.job_of_token(access.token_id)
+        owner = self._jobs_of_tokens.get(access.token_id or "")
+        if owner is None:
+            owner = self.security.job_of_token(access.token_id)
+            if owner is not None and access.token_id:  # (a token's name never changes; a revoked one fails earlier)
+                self._jobs_of_tokens[access.token_id] = owner
         if owner != job_id:  # the same answer whether the job exists or not, and whoever's it is
             raise NotFound(
                 f"no stores of job {job_id} for this token",
