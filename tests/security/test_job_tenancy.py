@@ -310,3 +310,39 @@ def test_a_job_run_as_the_job_user_cannot_read_the_servers_files_and_still_train
     names = {(d["dataset"], d["project"]) for d in t.alice.get("/datasets").json()}
     assert ("alpha-file", "alpha") in names
     assert [(m["name"], m["project"]) for m in t.alice.get("/models").json()] == [("alpha-model", "alpha")]
+
+
+@pytest.mark.parametrize(
+    ("user", "says"),
+    [("root", "jobs must not run as root"), ("no-such-user-here", "no OS user 'no-such-user-here'")],
+)
+def test_a_job_user_the_server_cannot_use_stops_it_at_start_saying_why(tmp_path: Path, user: str, says: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: a server not run as root refuses any --job-user (another test's message)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")} | {"AIDC_HOME": str(tmp_path / "home")}
+    aidc = str(Path(sys.executable).with_name("aidc"))
+    done = subprocess.run(
+        [aidc, "server", "--port", "9", "--job-user", user, "--no-telemetry", "--no-alerts"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
+    assert done.returncode != 0 and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_job_user_who_cannot_run_the_servers_python_stops_it_at_start(tmp_path: Path) -> None:
+    why = job_user_can_run(sys.executable)
+    if why is None or os.geteuid() != 0:
+        pytest.skip(f"{JOB_USER} can run {sys.executable} here (or this is not root)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")} | {"AIDC_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("aidc")), "server", "--port", "9", "--job-user", JOB_USER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
+    assert done.returncode != 0 and f"job user {JOB_USER} cannot run" in done.stderr, done.stderr
+    assert "not under a 0700 home" in done.stderr
