@@ -4,18 +4,17 @@ only (services/job_stores.py checks each against the job's project). JSON in and
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from aidc.api.auth import authorize, get_services
-from aidc.errors import InvalidInput
 from aidc.security.roles import Access
 from aidc.services import Services
 
@@ -57,11 +56,12 @@ async def job_put_artifact(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the artifact's bytes"}},
 )
 def job_get_artifact(
-    job_id: str, digest: str, access: Access = Depends(authorize), services: Services = Depends(get_services)
+    job_id: str,
+    digest: Annotated[str, PathParam(pattern=DIGEST, description="sha256:<64 hex digits> (the prefix is optional)")],
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
 ) -> FileResponse:
     """An artifact of the job's project (or one the job stored), decrypted and verified by the server."""
-    if not re.match(DIGEST, digest):
-        raise InvalidInput(f"{digest!r} is not an artifact digest", where="digest", hint="sha256:<64 hex digits>")
     fd, name = tempfile.mkstemp(prefix="aidc-job-artifact-")
     os.close(fd)
     try:
