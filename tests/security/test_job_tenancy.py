@@ -298,7 +298,7 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
 
 def test_a_job_run_as_the_job_user_cannot_read_the_servers_files_and_still_trains(confined: Tenants) -> None:
     t = confined
-    run_alpha_job(t)
+    job = run_alpha_job(t)
     found = json.loads(t.findings.read_text())
     assert found["uid"] == pwd.getpwnam(JOB_USER).pw_uid
     for attempt in ("master_key", "database", "beta_artifact_file", "server_environ"):
@@ -310,6 +310,10 @@ def test_a_job_run_as_the_job_user_cannot_read_the_servers_files_and_still_train
     names = {(d["dataset"], d["project"]) for d in t.alice.get("/datasets").json()}
     assert ("alpha-file", "alpha") in names
     assert [(m["name"], m["project"]) for m in t.alice.get("/models").json()] == [("alpha-model", "alpha")]
+    # its own Ray's session files are removed once it has ended
+    from aidc.jobs.launcher import ProcessLauncher
+
+    wait_until(lambda: not ProcessLauncher.ray_tmp(job["id"]).exists(), "the job's Ray folder removed")
 
 
 @pytest.mark.parametrize(

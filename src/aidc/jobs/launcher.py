@@ -190,12 +190,24 @@ class ProcessLauncher:
             os.chmod(path, 0o700)
         return folder
 
-    def _ray_tmp(self, job_id: str) -> Path:
-        """The job's own Ray's folder: short, as Ray's socket paths under it must stay within 107 bytes."""
+    @staticmethod
+    def ray_tmp(job_id: str) -> Path:
+        """The folder of a job user's own Ray: short, as Ray's socket paths under it must stay within 107 bytes."""
         import hashlib
 
+        return Path(tempfile.gettempdir()) / f"aidc-ray-{hashlib.sha256(job_id.encode()).hexdigest()[:10]}"
+
+    def ended(self, job_id: str) -> None:
+        """The job's process is gone: its own Ray's session files go too (its scratch folder, with its stage logs,
+        stays like a job folder)."""
+        if self.job_user is not None:
+            import shutil
+
+            shutil.rmtree(self.ray_tmp(job_id), ignore_errors=True)
+
+    def _ray_tmp(self, job_id: str) -> Path:
         assert self.job_user is not None
-        folder = Path(tempfile.gettempdir()) / f"aidc-ray-{hashlib.sha256(job_id.encode()).hexdigest()[:10]}"
+        folder = self.ray_tmp(job_id)
         folder.mkdir(exist_ok=True)
         os.chown(folder, self.job_user.uid, self.job_user.gid)
         os.chmod(folder, 0o700)

@@ -340,6 +340,9 @@ class Scheduler:
                 log.exception("revoking the credential of job %s failed", job_id)
                 continue
             self._credentialed.discard(job_id)
+            ended = getattr(self.launcher, "ended", None)
+            if ended is not None:
+                ended(job_id)
             if self.on_ended is not None:
                 self.on_ended(job_id)
 
