@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aidc.services.deployments import DeploymentService
     from aidc.services.energy import EnergyService
     from aidc.services.guard import Guard
+    from aidc.services.job_stores import JobStores
     from aidc.services.jobs import Jobs
     from aidc.services.keys import Keys
     from aidc.services.nodes import Nodes
@@ -124,6 +125,13 @@ class Platform:
         from aidc.services.jobs import Jobs
 
         return Jobs(self.metadata, self.guard, self.settings.home)
+
+    @cached_property
+    def job_stores(self) -> JobStores:
+        """What a job's process reads and writes, through the API with its own credential, in its project only."""
+        from aidc.services.job_stores import JobStores
+
+        return JobStores(self.metadata, self.artifacts, self.security, self.runs.data_roots)
 
     @cached_property
     def keys(self) -> Keys:

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
         description="folders (beyond $AIDC_HOME/projects/P/data) a project's jobs may read file sources from, as "
         'JSON: {"alpha": ["/data/alpha"]}',
     )
+    job_user: str = Field(
+        "",
+        description="the OS user the server's job processes run as (a server run as root only; e.g. nobody): they "
+        "cannot read AIDC_HOME, and each runs its own local Ray under that user",
+    )
+    job_scratch: str = Field(
+        "", description="where a job run as AIDC_JOB_USER gets its own folder (default: <system temp>/aidc-jobs)"
+    )
     # control plane and security (docs/control-plane.md)
     server: str = Field("", description="control-plane URL for the security commands (else the one `aidc login` saved)")
     token: SecretStr = Field(SecretStr(""), description="API token for `server`")

@@ -148,27 +148,39 @@ def start_server(
     scheme: str = "http",
     verify: str | bool = False,
     env: dict[str, str] | None = None,
+    python: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], LiveServer]:
     """`aidc server` as a user starts it, on a free port, once /api/v1/health answers. Another process may take the
-    port between our choosing it and the server binding it (other suites run on this host too): then on another."""
+    port between our choosing it and the server binding it (other suites run on this host too): then on another.
+    ``python``: run it on that interpreter (its packages found through PYTHONPATH) instead of this one's `aidc`."""
     for _ in range(3):
-        started = _start_server_once(home, admin_token, *extra, scheme=scheme, verify=verify, env=env)
+        started = _start_server_once(home, admin_token, *extra, scheme=scheme, verify=verify, env=env, python=python)
         if started is not None:
             return started
     raise RuntimeError("aidc server: three free ports were taken before it could bind one")
 
 
 def _start_server_once(
-    home: Path, admin_token: str, *extra: str, scheme: str, verify: str | bool, env: dict[str, str] | None
+    home: Path,
+    admin_token: str,
+    *extra: str,
+    scheme: str,
+    verify: str | bool,
+    env: dict[str, str] | None,
+    python: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], LiveServer] | None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")} | (env or {})
     env |= {"AIDC_HOME": str(home), "AIDC_ADMIN_TOKEN": admin_token, "COLUMNS": "200"}
     log = home.parent / f"server-{port}.log"
-    aidc = str(Path(sys.executable).with_name("aidc"))
+    aidc = (
+        [python, "-c", "from aidc.cli.app import main; main()"]
+        if python
+        else [str(Path(sys.executable).with_name("aidc"))]
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [aidc, "server", "--port", str(port), *extra], env=env, stdout=out, stderr=subprocess.STDOUT
+            [*aidc, "server", "--port", str(port), *extra], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + HANG_S  # (a busy machine starts it slowly; only a hang reaches this)

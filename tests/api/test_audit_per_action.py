@@ -65,6 +65,7 @@ class Case:
     setup: Callable[[World], Any] | None = (
         None  # what the request acts on, made just before it (cases run in any order)
     )
+    token: Callable[[World], str] | None = None  # the caller's token, where it is not world.tokens[caller]
 
 
 def _token_of(caller: str) -> Callable[[World], None]:
@@ -86,6 +87,21 @@ def _job(world: World) -> None:
         local_access(), spec_text=JOB_SPEC, path_name="data.yaml", project="alpha", idempotency_key="to-cancel"
     )
     world.made["job"] = job["id"]
+
+
+def _running_job(world: World) -> None:
+    """A running job of ada's in alpha, and the credential its process would hold (what the scheduler mints)."""
+    from aidc.jobs.scheduler import SCHEDULER
+
+    answer = world.client.post(
+        f"{API}/jobs",
+        json={"pipeline": JOB_SPEC, "project": "alpha"},
+        headers={"Authorization": f"Bearer {world.tokens['ada']}"},
+    )
+    job_id = answer.json()["id"]
+    world.platform.metadata.transition_job(job_id, ("queued",), "running")
+    world.made["job"] = job_id
+    world.made["job_token"] = world.platform.security.create_job_credential(SCHEDULER, job_id, "ada", "alpha")
 
 
 def _viewer_role(world: World) -> None:
@@ -162,6 +178,16 @@ CASES: dict[tuple[str, str], Case] = {
         "ada", lambda w: f"{API}/jobs/{w.made['job']}/cancel", "job.cancel", lambda w, out: f"job:{w.made['job']}",
         "alpha", setup=_job,
     ),
+    ("POST", f"{API}/jobs/{{job_id}}/store/{{op}}"): Case(
+        "ada", lambda w: f"{API}/jobs/{w.made['job']}/store/finish_job", "job.fail",
+        lambda w, out: f"job:{w.made['job']}", "alpha", body={"state": "failed", "last_error": {"code": "oom"}},
+        setup=_running_job, token=lambda w: w.made["job_token"],
+    ),
+    ("PUT", f"{API}/jobs/{{job_id}}/artifacts"): Case(
+        "ada", lambda w: f"{API}/jobs/{w.made['job']}/artifacts", "artifact.put",
+        lambda w, out: f"artifact:{out['digest']}", "alpha", body={"a checkpoint": "of the job's"},
+        setup=_running_job, token=lambda w: w.made["job_token"],
+    ),
     ("PUT", f"{API}/quotas/{{project}}"): Case(
         "root", lambda w: f"{API}/quotas/alpha", "quota.set", lambda w, out: "project:alpha", "alpha",
         body={"max_jobs": 5},
@@ -236,8 +262,9 @@ def test_the_action_leaves_exactly_one_entry_saying_who_did_what_to_which_record
     if case.setup is not None:
         case.setup(world)
     before = security.audit_verify().head_seq or 0
+    token = case.token(world) if case.token is not None else world.tokens[case.caller]
     response = world.client.request(
-        route[0], case.url(world), json=case.body, headers={"Authorization": f"Bearer {world.tokens[case.caller]}"}
+        route[0], case.url(world), json=case.body, headers={"Authorization": f"Bearer {token}"}
     )
     assert (response.status_code < 400) == (case.result == "ok"), response.text
     out = response.json() if response.headers.get("content-type", "").startswith("application/json") else None

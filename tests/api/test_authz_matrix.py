@@ -108,6 +108,17 @@ def _samples(records: dict[str, dict[str, str]], project: str, n: int) -> dict[t
         ("GET", f"{API}/jobs/{{job_id}}"): Sample(f"{API}/jobs/{r['job']}", scope="item"),
         ("POST", f"{API}/jobs/{{job_id}}/cancel"): Sample(f"{API}/jobs/{r['job']}/cancel", scope="item"),
         ("GET", f"{API}/jobs/{{job_id}}/logs"): Sample(f"{API}/jobs/{r['job']}/logs", scope="item"),
+        # a job's own stores: its credential only; any other token finds nothing there, in either project
+        ("POST", f"{API}/jobs/{{job_id}}/store/{{op}}"): Sample(
+            f"{API}/jobs/{r['job']}/store/get_job", {}, scope="item", ok=404
+        ),
+        ("PUT", f"{API}/jobs/{{job_id}}/artifacts"): Sample(f"{API}/jobs/{r['job']}/artifacts", scope="item", ok=404),
+        ("GET", f"{API}/jobs/{{job_id}}/artifacts/{{digest}}"): Sample(
+            f"{API}/jobs/{r['job']}/artifacts/sha256:{'0' * 64}", scope="item", ok=404
+        ),
+        ("GET", f"{API}/jobs/{{job_id}}/files"): Sample(
+            f"{API}/jobs/{r['job']}/files?path=x.npz", scope="item", ok=404
+        ),
         ("GET", f"{API}/quotas"): Sample(f"{API}/quotas", scope="list"),
         ("PUT", f"{API}/quotas/{{project}}"): Sample(f"{API}/quotas/{project}", {"max_jobs": 5}),
         # the data center's nodes (this host alone, in the embedded default) belong to no project

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from tests.api.conftest import JOB_SPEC
 
+from aidc.errors import Unauthenticated
 from aidc.jobs.queue import Resources
 from aidc.jobs.scheduler import MAX_ATTEMPTS, Scheduler
 from aidc.platform import Platform
-from aidc.security.roles import local_access
+from aidc.security.roles import Access, local_access
 from aidc.settings import Settings
 
 
@@ -228,3 +229,67 @@ def test_an_invalid_pipeline_is_recorded_as_failed_at_once_and_never_starts(plat
     assert job["last_error"]["message"].startswith("broken.yaml:2:")  # the user's file name, not a temp path
     scheduler(platform, Nodes([(2, 0)]), procs).tick()
     assert procs.started == []
+
+
+@dataclass
+class CredentialedProcesses(Processes):
+    """Stand-in job processes that keep the credential each start hands them (a real one reads it on stdin)."""
+
+    credentials: dict[str, str] = field(default_factory=dict)  # job id → the token its last start got
+
+    def start(self, job_id: str, *, resume: bool, credential: str | None = None) -> str:  # type: ignore[override]
+        assert credential is not None
+        self.credentials[job_id] = credential
+        return super().start(job_id, resume=resume)
+
+
+def researcher(platform: Platform, name: str, project: str = "default") -> Access:
+    platform.security.create_principal(local_access(), name)
+    platform.security.grant(local_access(), name, "researcher", project)
+    return Access(principal=name, kind="user", bindings=frozenset({("researcher", project)}))
+
+
+def test_each_start_gets_a_credential_of_its_submitter_revoked_when_its_process_ends(platform: Platform) -> None:
+    procs = CredentialedProcesses()
+    s = Scheduler(
+        platform.metadata,
+        platform.security,
+        Nodes([(2, 0)]),
+        procs,
+        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
+        credentials=True,
+    )
+    ada = researcher(platform, "ada")
+    job, _ = platform.jobs.submit(ada, spec_text=JOB_SPEC, path_name="d.yaml", project="default", idempotency_key="k")
+    s.tick()
+    token = procs.credentials[job["id"]]
+    access = platform.security.authenticate(token, "test")
+    assert (access.principal, access.scopes) == ("ada", ("jobs:read",))
+    assert platform.security.job_of_token(access.token_id) == job["id"]
+    s.tick()
+    platform.security.authenticate(token, "test")  # still running: still valid
+    platform.metadata.transition_job(job["id"], ("running",), "succeeded")
+    procs.exit(job["id"])
+    s.tick()
+    platform.security.verified.forget(token_id=access.token_id)
+    with pytest.raises(Unauthenticated):
+        platform.security.authenticate(token, "test")
+    revoked = [e for e in platform.security.audit_list(action="token.revoke", limit=10)]
+    assert [e.target for e in revoked] == [f"token:{access.token_id}"]
+
+
+def test_a_job_whose_submitter_has_no_identity_fails_saying_how_to_submit_it(platform: Platform) -> None:
+    procs = CredentialedProcesses()
+    s = Scheduler(
+        platform.metadata,
+        platform.security,
+        Nodes([(2, 0)]),
+        procs,
+        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
+        credentials=True,
+    )
+    job_id = submit(platform, "local")  # on the store directly: local:<os user>, no principal of the server's
+    s.tick()
+    job = platform.metadata.get_job(job_id)
+    assert job.state == "failed" and job.last_error["code"] == "no_credential"
+    assert "aidc jobs submit" in job.last_error["message"] and procs.started == []

@@ -20,7 +20,9 @@ from aidc.settings import Settings
 from aidc.store.artifacts import EnvelopeCodec, FileArtifactStore
 from aidc.store.artifacts.keyring import MasterKeyRing
 
-# What a job process (aidc.cli.job_process) does with the environment the launcher gives a job: Platform() from it, then artifacts.
+# A long-lived process of the server's own (another server on the same stores, a job of a server that hands out no
+# credentials): Platform() from the server's settings, then artifacts. (A job on its credential holds no key: its
+# artifacts are the server's to encrypt, tests/security/test_job_tenancy.py.)
 JOB = r"""
 import json, sys
 from aidc.platform import Platform
@@ -54,6 +56,22 @@ def server_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     return settings
 
 
+def store_env(settings: Settings) -> dict[str, str]:
+    """The environment of a process that opens the server's stores itself: its settings, the key file's path."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
+    env |= {
+        "AIDC_HOME": str(settings.home),
+        "AIDC_METADATA_URL": settings.metadata_url,
+        "AIDC_ARTIFACT_URL": settings.artifact_url,
+        "AIDC_ENCRYPTION": settings.encryption,
+    }
+    if settings.master_key_file:
+        env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
+    return env
+
+
 def _active(settings: Settings) -> str:
     ring = MasterKeyRing.load(settings.home / "master.key")
     assert ring.active is not None
@@ -63,12 +81,10 @@ def _active(settings: Settings) -> str:
 def test_a_job_started_before_a_rotation_wraps_new_artifacts_under_the_new_key(
     server_settings: Settings, tmp_path: Path
 ) -> None:
-    from aidc.jobs.scheduler import job_env
-
     old = _active(server_settings)
     job = subprocess.Popen(
         [sys.executable, "-c", JOB],
-        env=job_env(server_settings),
+        env=store_env(server_settings),
         cwd=tmp_path,
         text=True,
         stdin=subprocess.PIPE,

@@ -18,7 +18,7 @@ from aidc import __version__
 from aidc.api.auth import authorize
 from aidc.api.gate import FrontDoor
 from aidc.api.read_cache import ReadCache
-from aidc.api.routes import alerts, audit, deployments, jobs, keys, nodes, records, security
+from aidc.api.routes import alerts, audit, deployments, job_stores, jobs, keys, nodes, records, security
 from aidc.api.schemas import ERROR_RESPONSES
 from aidc.errors import AidcError, RateLimited
 from aidc.security.policy import required_permission, unpoliced
@@ -166,7 +166,7 @@ def create_app(
     )
     app.state.services = platform  # the routes see the services, never the composition root
     app.state.read_cache = ReadCache(None, 0)  # (until the app starts: an app never started keeps nothing)
-    for module in (records, deployments, security, audit, jobs, keys, nodes, alerts):
+    for module in (records, deployments, security, audit, jobs, job_stores, keys, nodes, alerts):
         app.include_router(module.router)
     app.include_router(nodes.metrics_router)
     _install_error_handlers(app)

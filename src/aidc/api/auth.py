@@ -13,8 +13,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aidc.api.gate import ACCESS_KEY
 from aidc.errors import AidcError, PermissionDenied, Unauthenticated
-from aidc.security.policy import required_permission
+from aidc.security.policy import JOB_ROUTES, required_permission
 from aidc.security.roles import PUBLIC, Access
+from aidc.security.service import JOB_TOKEN_SCOPES
 from aidc.services.callers import authenticate
 
 if TYPE_CHECKING:
@@ -72,6 +73,12 @@ async def authorize(
                 f"{access.principal} may not {permission} ({method} {path})",
                 hint="ask an admin for a role that has it: `aidc users grant`",
             )
+        if access.scopes == JOB_TOKEN_SCOPES and (method, path) not in JOB_ROUTES:
+            if await run_in_threadpool(services.security.job_of_token, access.token_id) is not None:
+                raise PermissionDenied(
+                    f"a job's credential reaches its own job's stores only, not {method} {path}",
+                    hint="a job's code acts through its pipeline; its submitter's other rights stay with her",
+                )
     except AidcError as exc:
         await run_in_threadpool(services.security.denied, access, f"{method} {path}", request.url.path, exc)
         raise

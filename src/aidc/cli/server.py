@@ -48,6 +48,12 @@ def register(app: typer.Typer) -> None:
             "--jobs/--no-jobs",
             help="Run submitted jobs here (--no-jobs: only queue them, for a server that serves the API alone).",
         ),
+        job_user: str = typer.Option(
+            "",
+            "--job-user",
+            help="OS user to run job processes as (default: AIDC_JOB_USER; needs a server run as root), e.g. nobody: "
+            "jobs then cannot read AIDC_HOME, and each runs on a local Ray of its own.",
+        ),
     ) -> None:
         """Start the control plane; its first start creates user `admin` and prints its token once."""
         import uvicorn
@@ -126,9 +132,21 @@ def register(app: typer.Typer) -> None:
         if jobs:
             from aidc.jobs.scheduler import build_scheduler
 
+            if job_user:
+                platform.settings.job_user = job_user
+            local_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             scheduler = build_scheduler(
-                platform.metadata, platform.security, platform.settings, ray_address=ray_address
+                platform.metadata,
+                platform.security,
+                platform.settings,
+                ray_address=ray_address,
+                server_url=f"{scheme}://{local_host}:{port}",
+                ca_file=platform.settings.ca_file or (str(tls_cert) if tls_cert else ""),
+                data_roots=platform.runs.data_roots,
             )
+            scheduler.on_ended = platform.job_stores.forget
+            if platform.settings.job_user:
+                err_console.print(f"jobs run as OS user {platform.settings.job_user}", highlight=False)
         collector = None
         if telemetry:
             from aidc.monitoring.collector import local_collector

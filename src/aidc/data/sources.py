@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,12 +13,29 @@ from aidc.errors import InvalidInput
 DIGITS = "sklearn:digits"
 
 
+class ServedRoots(tuple[str, ...]):
+    """A job's data folders that it cannot read itself (it runs as another OS user): ``fetch(raw)`` has the server
+    read the file inside them on the job's behalf and returns the job's local copy."""
+
+    fetch: Callable[[str], Path]
+
+    def __new__(cls, roots: tuple[str, ...], fetch: Callable[[str], Path]) -> ServedRoots:
+        made = super().__new__(cls, roots)
+        made.fetch = fetch
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (shipped to the stage's Ray task with its context)
+        return (ServedRoots, (tuple(self), self.fetch))
+
+
 def confined(source: str, raw: str, roots: tuple[str, ...] | None) -> Path:
     """The file ``raw`` names, once it lies inside one of ``roots`` (None: anywhere — the CLI on one's own store).
 
     A relative path is taken in the first root. Links are resolved first, so a link inside a root that points out of
     it is refused; the refusal says nothing of the file (whether it exists, what it holds), only where files may be.
     """
+    if isinstance(roots, ServedRoots):
+        return roots.fetch(raw)
     path = Path(raw).expanduser()
     if roots is None:
         return path

@@ -8,9 +8,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aidc.cluster.compute import cluster_resources
+from aidc.errors import AidcError
 from aidc.jobs.launcher import Launcher
 from aidc.jobs.queue import Quota, Resources, gpu_hours, plan, project_usage
 from aidc.security.roles import Access
@@ -92,8 +94,13 @@ class RayCluster:
             import ray
 
             from aidc.cluster.compute import ray_cluster
+            from aidc.jobs.launcher import environ_passed_on
 
-            self._stack.enter_context(ray_cluster(self._given, num_cpus=self._num_cpus))
+            if self._given:
+                self._stack.enter_context(ray_cluster(self._given, num_cpus=self._num_cpus))
+            else:  # our own Ray runs the jobs' code: it starts without the server's secrets in its environment
+                with environ_passed_on():
+                    self._stack.enter_context(ray_cluster(self._given, num_cpus=self._num_cpus))
             self._address = self._given or ray.get_runtime_context().gcs_address
         return self._address
 
@@ -149,12 +156,17 @@ class Scheduler:
         launcher: Launcher,
         *,
         stop_checkpoint_s: float,
+        credentials: bool = False,
         interval_s: float = 2.0,
         gang_timeout_s: float = 0.5,
         starve_after_s: float = 600.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.security, self.cluster, self.launcher = store, security, cluster, launcher
+        # each job's process gets a token of its own (its submitter's, for its project's stores), revoked at its end
+        self.credentials = credentials
+        self._credentialed: set[str] = set()
+        self.on_ended: Callable[[str], None] | None = None  # told each job whose credential was revoked
         self.interval_s, self.gang_timeout_s, self.starve_after_s = interval_s, gang_timeout_s, starve_after_s
         self.clock = clock
         # a stopped job first checkpoints its training where it is (Settings.stop_checkpoint_s), then exits
@@ -199,6 +211,8 @@ class Scheduler:
     def recover(self) -> None:
         """Jobs a previous server left running: re-attached if their process lives, else re-queued to resume
         from their run's last checkpoint. Jobs told to stop whose process still lives are stopped again."""
+        if self.credentials:  # the next pass revokes those of jobs whose process is gone
+            self._credentialed = set(self.security.live_job_credentials().values())
         for job in self.store.list_jobs(states=("running",), limit=100000):
             if job.worker and self.launcher.alive(job.worker):
                 self._audit("job.reattach", job, worker=job.worker)
@@ -270,6 +284,7 @@ class Scheduler:
         for job in self.store.list_jobs(states=("cancelled", "preempted"), limit=1000):
             if job.worker and job.id not in self.stopping and self.launcher.alive(job.worker):
                 self._stop(job)
+        self._revoke_ended({j.id for j in running} | set(self.stopping))
         pending = [j for j in self.store.list_jobs(states=PENDING, limit=100000) if j.id not in self.stopping]
         if not pending:
             return
@@ -316,6 +331,21 @@ class Scheduler:
             if job.reason != why:
                 self.store.transition_job(job_id, (job.state,), None, reason=why[:500])
 
+    def _revoke_ended(self, live: set[str]) -> None:
+        """Revoke the credential of every job whose process no longer runs (finished, failed, killed)."""
+        for job_id in sorted(self._credentialed - live):  # (a job being stopped still checkpoints: it is live)
+            try:
+                self.security.revoke_job_credentials(SCHEDULER, job_id)
+            except Exception:  # a database blip: the next pass tries again
+                log.exception("revoking the credential of job %s failed", job_id)
+                continue
+            self._credentialed.discard(job_id)
+            ended = getattr(self.launcher, "ended", None)
+            if ended is not None:
+                ended(job_id)
+            if self.on_ended is not None:
+                self.on_ended(job_id)
+
     def _placeable(self, job: Any) -> bool:
         """The gang test: a placement group of all the job's bundles, placed whole or not at all."""
         return self.cluster.place_gang(
@@ -328,8 +358,30 @@ class Scheduler:
         )
         if claimed is None:  # cancelled meanwhile
             return
+        if self.credentials:
+            try:
+                credential = self.security.create_job_credential(SCHEDULER, job.id, job.submitter, job.project)
+            except AidcError as exc:  # no identity to run it as (submitted on the store directly), or disabled
+                message = (
+                    f"no credential for the job's submitter {job.submitter}: {exc.message}; a server runs each job "
+                    "on a credential of its submitter's — submit it through the server as a user "
+                    "(`aidc login URL`, then `aidc jobs submit`)"
+                )
+                self.store.transition_job(
+                    job.id,
+                    ("running",),
+                    "failed",
+                    finished_at=now,
+                    last_error={"code": "no_credential", "message": message},
+                )
+                self._audit("job.fail", job, error="no_credential")
+                return
+            self._credentialed.add(job.id)
         try:
-            worker = self.launcher.start(job.id, resume=job.run_id is not None)
+            if self.credentials:
+                worker = self.launcher.start(job.id, resume=job.run_id is not None, credential=credential)
+            else:
+                worker = self.launcher.start(job.id, resume=job.run_id is not None)
         except OSError as exc:
             self.store.transition_job(
                 job.id,
@@ -345,12 +397,20 @@ class Scheduler:
 
 
 def build_scheduler(
-    store: MetadataStore, security: Security, settings: Settings, *, ray_address: str = ""
+    store: MetadataStore,
+    security: Security,
+    settings: Settings,
+    *,
+    ray_address: str = "",
+    server_url: str = "",
+    ca_file: str = "",
+    data_roots: Callable[[str], tuple[str, ...]] = lambda project: (),
 ) -> Scheduler:
-    """The server's scheduler: Ray at ``ray_address`` (else a local Ray started on the first job), job processes
-    with the server's own settings — never its tokens."""
+    """The server's scheduler: Ray at ``ray_address`` (else a local Ray started on the first job); job processes
+    that reach their stores at ``server_url`` with a credential of their own (``settings.job_user``: as that OS
+    user, each on a Ray of its own)."""
     from aidc.cluster.inventory import node_name
-    from aidc.jobs.launcher import ProcessLauncher
+    from aidc.jobs.launcher import JobUser, ProcessLauncher
 
     facility = None
     if settings.facility:
@@ -362,27 +422,44 @@ def build_scheduler(
         settings.ray_num_cpus,
         node_name=lambda node: node_name(node, settings.node_names, facility),
     )
-    launcher = ProcessLauncher(settings.home, job_env(settings), lambda: cluster.address)
-    return Scheduler(store, security, cluster, launcher, stop_checkpoint_s=settings.stop_checkpoint_s)
+    job_user = None
+    if settings.job_user:
+        import sys
+
+        job_user = JobUser.named(settings.job_user)
+        job_user.check_can_run(sys.executable)
+    launcher = ProcessLauncher(
+        settings.home,
+        job_env(settings),
+        lambda: cluster.address,
+        server_url=server_url,
+        ca_file=ca_file,
+        data_roots=data_roots,
+        project_of=lambda job_id: store.get_job(job_id).project,
+        job_user=job_user,
+        scratch=Path(settings.job_scratch) if settings.job_scratch else None,
+    )
+    return Scheduler(
+        store,
+        security,
+        cluster,
+        launcher,
+        stop_checkpoint_s=settings.stop_checkpoint_s,
+        credentials=bool(server_url),
+    )
 
 
-def job_env(settings: Any) -> dict[str, str]:
-    """The environment of a job's process: the server's, its stores and encryption, never its tokens.
-
-    The master keys reach a job as the key file's *path* (its AIDC_HOME or AIDC_MASTER_KEY_FILE), not as key
-    material, so a job re-reads the file when `aidc keys rotate` changes it, as the server does. Only keys
-    the server itself got from AIDC_MASTER_KEY travel in the environment (the operator's to change).
-    """
+def job_env(settings: Settings) -> dict[str, str]:
+    """The environment of a job's process: an allow-list of the server's (launcher.PASSED_ON) and the few settings a
+    job reads. No store URL, no key file or key, no token, no cloud credentials: the job reaches its stores through
+    the API with the credential it is handed on stdin."""
     import os
 
-    env = {k: v for k, v in os.environ.items() if k not in ("AIDC_TOKEN", "AIDC_ADMIN_TOKEN", "AIDC_SERVER")}
-    env |= {
-        "AIDC_HOME": str(settings.home),
-        "AIDC_METADATA_URL": settings.metadata_url,
-        "AIDC_ARTIFACT_URL": settings.artifact_url,
-        "AIDC_ENCRYPTION": settings.encryption,
-        "AIDC_STOP_CHECKPOINT_S": str(settings.stop_checkpoint_s),
-    }
-    if settings.master_key_file:  # a job stores its artifacts as the server would: encrypted in server mode
-        env["AIDC_MASTER_KEY_FILE"] = settings.master_key_file
+    from aidc.jobs.launcher import JOB_SETTINGS, passed_on
+
+    env = passed_on(os.environ)
+    for name in JOB_SETTINGS:
+        value = getattr(settings, name)
+        if value not in (None, ""):
+            env[f"AIDC_{name.upper()}"] = str(value)
     return env

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aidc.errors import AidcError
 from aidc.pipeline.runner import RunObserver
@@ -21,10 +21,26 @@ from aidc.security.roles import Access
 
 if TYPE_CHECKING:
     from aidc.pipeline.runner import PipelineRunner
-    from aidc.security.service import Security
     from aidc.store.metadata import MetadataStore
 
 JOB_ACCESS = "system:jobs"  # who a job's process acts as, in the audit log
+
+
+class JobBook(Protocol):
+    """Where a job's process files what it made under its project and what happened: the security service (a job
+    on the server's own stores), or nothing more to do where the server already did it (a job on its credential)."""
+
+    def assign_project(self, access: Access, kind: str, id_: str, project: str) -> Any: ...
+    def record(
+        self,
+        access: Access,
+        action: str,
+        target: str,
+        *,
+        result: str = "ok",
+        project: str | None = None,
+        **details: Any,
+    ) -> Any: ...
 
 
 def say(message: str) -> None:
@@ -34,7 +50,7 @@ def say(message: str) -> None:
 class JobLog(RunObserver):
     """Writes the run's progress into the job log, and ties the run to the job as soon as it has an id."""
 
-    def __init__(self, store: MetadataStore, security: Security, job: Any, access: Access) -> None:
+    def __init__(self, store: MetadataStore, security: JobBook, job: Any, access: Access) -> None:
         self.store, self.security, self.job, self.access = store, security, job, access
 
     def run_started(self, run_id: str, pipeline: Any, resumed: bool) -> None:
@@ -83,7 +99,7 @@ def listen_for_stop() -> None:
 def run_job(
     job_id: str,
     store: MetadataStore,
-    security: Security,
+    security: JobBook,
     runner: Callable[[Access, RunObserver, str], PipelineRunner],
 ) -> int:
     """Run job ``job_id`` to its end in this process; the exit status. ``runner(access, observer, project)``: the

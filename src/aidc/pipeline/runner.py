@@ -121,11 +121,15 @@ class PipelineRunner:
         observer: RunObserver | None = None,
         data_roots: tuple[str, ...] | None = None,
         project: str = "default",
+        report: bool = True,
     ) -> None:
         """``deployments(run_id, serve, project)``: what a deploy stage of the run deploys through (made when one
         runs); ``data_roots``: the folders its stages may read files from (None: any this OS user may read);
-        ``project``: where a new run and what it registers belong (a resumed run keeps its own)."""
+        ``project``: where a new run and what it registers belong (a resumed run keeps its own); ``report``: whether
+        the run writes its HTML report when it ends (a job's process leaves it to the server, which draws it on
+        request)."""
         self.data_roots = data_roots
+        self.report = report
         self.project = project
         self.store = store
         self.artifacts = artifacts
@@ -512,6 +516,8 @@ class PipelineRunner:
             return []
 
     def _write_report(self, run_id: str) -> str | None:
+        if not self.report:
+            return None
         try:
             from aidc.report.run_report import save_run_report
 

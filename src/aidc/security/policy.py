@@ -43,6 +43,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{API}/jobs/{{job_id}}/logs"): "jobs:read",
     ("GET", f"{API}/quotas"): "jobs:read",
     ("PUT", f"{API}/quotas/{{project}}"): "quotas:admin",
+    # a job's own stores: only the job's credential (job:<id>, scope jobs:read) passes the route's own check
+    ("POST", f"{API}/jobs/{{job_id}}/store/{{op}}"): "jobs:read",
+    ("PUT", f"{API}/jobs/{{job_id}}/artifacts"): "jobs:read",
+    ("GET", f"{API}/jobs/{{job_id}}/artifacts/{{digest}}"): "jobs:read",
+    ("GET", f"{API}/jobs/{{job_id}}/files"): "jobs:read",
     # the data center: nodes, energy, metrics (not a project's: nodes:read in any project shows them all)
     ("GET", f"{API}/nodes"): "nodes:read",
     ("GET", f"{API}/nodes/{{name}}"): "nodes:read",
@@ -74,6 +79,20 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{API}/keys"): "keys:admin",
     ("POST", f"{API}/keys/rotate"): "keys:admin",
 }
+
+# What a job's credential (a token named job:<id>, security/service.py) may call: its own stores, nothing else of its
+# submitter's rights.
+JOB_ROUTES = frozenset(
+    {
+        ("POST", f"{API}/jobs/{{job_id}}/store/{{op}}"),
+        ("PUT", f"{API}/jobs/{{job_id}}/artifacts"),
+        ("GET", f"{API}/jobs/{{job_id}}/artifacts/{{digest}}"),
+        ("GET", f"{API}/jobs/{{job_id}}/files"),
+    }
+)
+# Bodies the route itself streams, once it has checked the caller is the job (a checkpoint outgrows
+# AIDC_MAX_BODY_MB): the front door does not cap them.
+UNCAPPED = frozenset({("PUT", f"{API}/jobs/{{job_id}}/artifacts")})
 
 
 def required_permission(method: str, path: str) -> str | None:

@@ -21,6 +21,9 @@ from aidc.security.roles import ALL_PROJECTS, NAME_PATTERN, PRINCIPAL_KINDS, ROL
 from aidc.security.throttle import Throttle
 
 BOOTSTRAP_ADMIN = "admin"
+JOB_TOKEN_PREFIX = "job:"  # the name of a job's credential: job:<job id> (reserved for the server)
+JOB_TOKEN_SCOPES = ("jobs:read",)  # its routes check it is the job's own token, not a permission
+JOB_TOKEN_TTL = timedelta(days=7)  # the longest a job's credential lives (it is revoked when the job's process ends)
 REJECTIONS = Access(principal="system:rejections", kind="local", source="aidc server")
 TOUCH_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may be: one write per token per minute
 _BAD_TOKEN = "invalid, expired or revoked API token"
@@ -251,8 +254,9 @@ class Security:
         expires_days: int | None,
         *,
         token: str | None = None,
+        expires_at: datetime | None = None,
     ) -> tuple[ApiToken, str]:
-        expires = self._expiry(access, expires_days)
+        expires = expires_at or self._expiry(access, expires_days)
         for _ in range(5):  # a clash of 32-bit ids is rare; a new token resolves it
             token_id, secret = (tokens.token_id_of(token), token) if token else tokens.new_token()
             try:
@@ -301,6 +305,12 @@ class Security:
         Scopes narrow what the token may do below its owner's roles; a scoped token cannot mint a wider one.
         """
         owner = principal or access.principal
+        if name.startswith(JOB_TOKEN_PREFIX):
+            raise InvalidInput(
+                f"token names starting {JOB_TOKEN_PREFIX!r} are the server's own (each job's credential)",
+                where="name",
+                hint="choose another name",
+            )
         if access.kind == "local" and principal is None:
             raise InvalidInput(
                 "whose token? this command runs on the store directly, as no user",
@@ -329,6 +339,54 @@ class Security:
             raise
         record, secret = self._add_token(access, owner, name, scopes, expires_days)
         return record.to_json() | {"token": secret}
+
+    # -- the credential of one job's process
+    def create_job_credential(
+        self, access: Access, job_id: str, submitter: str, project: str, *, ttl: timedelta = JOB_TOKEN_TTL
+    ) -> str:
+        """A token for job ``job_id``'s process, owned by its submitter: named ``job:ID`` (a name no one else may
+        give a token), with only ``JOB_TOKEN_SCOPES``, expiring after ``ttl`` at the latest (it is revoked when
+        the job's process ends). Audited as ``token.create`` like any other token; returns the secret."""
+        _, secret = self._add_token(
+            access,
+            submitter,
+            f"{JOB_TOKEN_PREFIX}{job_id}",
+            list(JOB_TOKEN_SCOPES),
+            None,
+            expires_at=_now() + ttl,
+        )
+        return secret
+
+    def job_of_token(self, token_id: str | None) -> str | None:
+        """The job whose credential token ``token_id`` is (None: not a job's credential)."""
+        if token_id is None:
+            return None
+        record = self.store.get_token(token_id)
+        if record is None or not record.name.startswith(JOB_TOKEN_PREFIX):
+            return None
+        return record.name.removeprefix(JOB_TOKEN_PREFIX)
+
+    def revoke_job_credentials(self, access: Access, job_id: str | None = None) -> list[str]:
+        """Revoke the live credentials of job ``job_id`` (None: of every job; the scheduler calls it for jobs
+        whose process has ended). Returns the token ids revoked."""
+        name = f"{JOB_TOKEN_PREFIX}{job_id}" if job_id else None
+        revoked = []
+        for record in self.store.list_tokens(None):
+            if record.revoked_at is not None or not record.name.startswith(JOB_TOKEN_PREFIX):
+                continue
+            if name is not None and record.name != name:
+                continue
+            self.revoke_token(access, record.id)
+            revoked.append(record.id)
+        return revoked
+
+    def live_job_credentials(self) -> dict[str, str]:
+        """token id → job id, for every job credential not yet revoked."""
+        return {
+            r.id: r.name.removeprefix(JOB_TOKEN_PREFIX)
+            for r in self.store.list_tokens(None)
+            if r.revoked_at is None and r.name.startswith(JOB_TOKEN_PREFIX)
+        }
 
     def list_tokens(self, principal: str | None = None) -> list[ApiToken]:
         return self.store.list_tokens(principal)

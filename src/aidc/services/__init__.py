@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from aidc.services.alerts import AlertService
     from aidc.services.deployments import DeploymentService
     from aidc.services.energy import EnergyService
+    from aidc.services.job_stores import JobStores
     from aidc.services.jobs import Jobs
     from aidc.services.keys import Keys
     from aidc.services.nodes import Nodes
@@ -46,6 +47,8 @@ class Services(Protocol):
     def deployments(self) -> DeploymentService: ...
     @property
     def jobs(self) -> Jobs: ...
+    @property
+    def job_stores(self) -> JobStores: ...
     @property
     def keys(self) -> Keys: ...
     @property

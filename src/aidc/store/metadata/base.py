@@ -170,6 +170,11 @@ class MetadataStore(ABC):
     @abstractmethod
     def artifacts(self, *, run_id: str | None = None, kind: str | None = None) -> list[Artifact]: ...
 
+    def digest_in_project(self, digest: str, project: str) -> bool:
+        """Whether the artifact ``digest`` is one of ``project``'s: recorded by one of its runs, or the data of one of
+        its dataset or model versions (what a job of the project may read back)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tell an artifact's project")
+
     # -- datasets
     @abstractmethod
     def register_dataset_version(

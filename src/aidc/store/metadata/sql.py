@@ -447,6 +447,22 @@ class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, SqlAlerts, Metadat
         with self._session() as s:
             return [r.Artifact.model_validate(row) for row in s.scalars(q)]
 
+    def digest_in_project(self, digest: str, project: str) -> bool:
+        digest = digest if digest.startswith("sha256:") else f"sha256:{digest}"
+        runs = select(PipelineRunRow.id).where(PipelineRunRow.project == project)
+        queries = [
+            select(ArtifactRow.id).where(ArtifactRow.digest == digest, ArtifactRow.run_id.in_(runs)),
+            select(DatasetVersionRow.id).where(
+                DatasetVersionRow.artifact_digest == digest, DatasetVersionRow.project == project
+            ),
+            select(ModelVersionRow.id).where(
+                (ModelVersionRow.onnx_digest == digest) | (ModelVersionRow.checkpoint_digest == digest),
+                ModelVersionRow.project == project,
+            ),
+        ]
+        with self._session() as s:
+            return any(s.execute(q.limit(1)).first() is not None for q in queries)
+
     # -- datasets
     @staticmethod
     def _dataset_version(row: DatasetVersionRow, name: str) -> r.DatasetVersion:
