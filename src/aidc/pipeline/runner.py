@@ -121,10 +121,14 @@ class PipelineRunner:
         observer: RunObserver | None = None,
         data_roots: tuple[str, ...] | None = None,
         project: str = "default",
+        node_failed: Callable[[str, str, str], Any] | None = None,
     ) -> None:
         """``deployments(run_id, serve, project)``: what a deploy stage of the run deploys through (made when one
         runs); ``data_roots``: the folders its stages may read files from (None: any this OS user may read);
-        ``project``: where a new run and what it registers belong (a resumed run keeps its own)."""
+        ``project``: where a new run and what it registers belong (a resumed run keeps its own); ``node_failed(ray
+        node id, reason, run id)``: told of each node a stage's worker died on (services.nodes counts them, and
+        cordons a node that keeps failing)."""
+        self._node_failed = node_failed
         self.data_roots = data_roots
         self.project = project
         self.store = store
@@ -439,6 +443,20 @@ class PipelineRunner:
         elif event["type"] == "log" and event.get("written") is False:  # said on a node without the run's folder
             with open(self.settings.home / "runs" / run_id / f"{stage}.log", "a", encoding="utf-8") as fh:
                 fh.write(event["line"])
+        elif event["type"] == "node_failure" and self._node_failed is not None:
+            try:
+                found = self._node_failed(event["node"], event["reason"], run_id)
+            except AidcError as exc:  # the run goes on: a failure not counted is logged, never fatal
+                found = None
+                self.observer.stage_event({"stage": stage, "type": "log", "message": f"node failure not kept: {exc}"})
+            if found and found.get("now"):
+                line = (
+                    f"node {found['node']} cordoned: {found['failures']} failures within {found['window_s']:g} s "
+                    "(`aidc nodes uncordon` releases it)"
+                )
+                with open(self.settings.home / "runs" / run_id / f"{stage}.log", "a", encoding="utf-8") as fh:
+                    fh.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+                self.observer.stage_event({"stage": stage, "type": "log", "message": line})
         elif event["type"] == "artifact":
             self.store.add_artifact(
                 event["artifact"], event["size"], event["kind"], event["name"], event["uri"], run_id=run_id, stage=stage

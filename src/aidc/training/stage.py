@@ -180,6 +180,7 @@ class TrainStage(Stage):
                 stall_s=cfg.stall_seconds,
                 log=ctx.log,
                 metric=ctx.metric,
+                on_node_failure=lambda node, reason: ctx.emit("node_failure", node=node, reason=reason),
             )
         except TrainingFailed as exc:
             cause = exc.cause or exc
