@@ -89,8 +89,8 @@ def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, 
     except StageStopped:
         raise  # it stopped because it was asked to: no failure to explain
     except Exception as exc:
-        with open(ctx.log_path, "a", encoding="utf-8") as fh:
-            fh.write(traceback.format_exc())
+        # (on another node of the cluster the run's folder does not exist: the traceback travels to the runner)
+        ctx.append_log(traceback.format_exc(), f"{type(exc).__name__}: {exc}")
         users = (
             None
             if isinstance(exc, AidcError)

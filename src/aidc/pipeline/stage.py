@@ -193,14 +193,19 @@ class StageContext:
     def log(self, message: str) -> None:
         """A line in the stage's log. On a node without the run's folder (another node of a multi-node cluster)
         the line travels with the event and the runner writes it (``written: False``)."""
-        line = f"{time.strftime('%H:%M:%S')} {message}\n"
+        if self.append_log(f"{time.strftime('%H:%M:%S')} {message}\n", message):
+            self.emit("log", message=message)
+
+    def append_log(self, text: str, message: str) -> bool:
+        """Append ``text`` to the stage's log file; on a node without the run's folder it travels to the runner
+        with a log event (``message`` is what a display shows of it). Whether it was written here."""
         try:
             with open(self.log_path, "a", encoding="utf-8") as fh:
-                fh.write(line)
+                fh.write(text)
         except FileNotFoundError:
-            self.emit("log", message=message, written=False, line=line)
-            return
-        self.emit("log", message=message)
+            self.emit("log", message=message, written=False, line=text)
+            return False
+        return True
 
     def put_artifact(self, data: bytes | Path, *, kind: str, name: str) -> dict[str, Any]:
         """Store bytes or a file content-addressed; the run records it at once (it survives a later failure)."""
