@@ -57,7 +57,7 @@ class KillRank1(RunObserver):
 
     def stage_event(self, event: dict[str, Any]) -> None:
         now = time.perf_counter()
-        if event["type"] == "log" and (found := re.search(r"worker\(s\) on .* \(pids ([\d, ]+)\)", event["message"])):
+        if event["type"] == "log" and (found := re.search(r"worker\(s\) on .* \(pids ([\d, ]+)[;)]", event["message"])):
             self.pids = [int(p) for p in found[1].split(", ")]
         elif event["type"] == "progress" and event["task"] == "epochs" and event["completed"] == 1:
             if self.killed_at is None:

@@ -58,6 +58,10 @@ class Stage(ABC):
     # Can save where it is and end when asked (ctx.stop): on Ctrl-C or a preemption the runner asks, and waits
     # (Settings.stop_checkpoint_s) before it stops the stage outright. The stage then raises StageStopped.
     stops_on_request: ClassVar[bool] = False
+    # The ``workload`` label of the nodes this kind runs on when the cluster's nodes carry one (cluster.placement).
+    workload: ClassVar[str | None] = None
+    # Runs its work on workers it starts (the train stage): placement applies to them, the stage stays by the runner.
+    places_workers: ClassVar[bool] = False
 
     @classmethod
     def warm_up(cls, config: Any) -> None:
@@ -150,6 +154,7 @@ class StageContext:
         self.storage_options = storage_options or {}
         self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
         self.stop: Any = None  # stages that stop on request: a pipeline.stop.StopRequest
+        self.placement: dict[str, str] | None = None  # a Ray label selector: the nodes the stage's work may run on
         self._last_progress: dict[str, float] = {}
         self._sent: list[Any] = []
 

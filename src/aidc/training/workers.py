@@ -109,7 +109,15 @@ class WorkerGroup:
         return len(self.handles)
 
     @classmethod
-    def start(cls, workers: int, min_workers: int, use_gpu: bool, place_timeout_s: float) -> WorkerGroup:
+    def start(
+        cls,
+        workers: int,
+        min_workers: int,
+        use_gpu: bool,
+        place_timeout_s: float,
+        label_selector: dict[str, str] | None = None,
+    ) -> WorkerGroup:
+        """``label_selector``: the nodes every bundle must be on (a Ray label selector; None: any)."""
         import ray
         from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -117,7 +125,11 @@ class WorkerGroup:
         bundle = {"CPU": 1.0, "GPU": 1.0} if use_gpu else {"CPU": 1.0}
         pg = None
         for world in range(workers, min_workers - 1, -1):
-            pg = placement_group([bundle] * world, strategy="PACK")
+            pg = placement_group(
+                [bundle] * world,
+                strategy="PACK",
+                bundle_label_selector=[label_selector] * world if label_selector else None,
+            )
             last = world == min_workers
             if ray.wait([pg.ready()], timeout=place_timeout_s if last else min(10.0, place_timeout_s))[0]:
                 break
@@ -330,11 +342,13 @@ def fit(
     log: Callable[[str], None] = lambda message: None,
     metric: Callable[[str, int, float], None] = lambda name, step, value: None,
     on_node_failure: Callable[[str, str], None] = lambda node, reason: None,
+    label_selector: dict[str, str] | None = None,
 ) -> FitResult:
     """Run ``fn(cfg)`` (``fn`` = "module:function") on ``workers`` data-parallel workers until it returns on all
     of them, restarting the group from rank 0's latest reported checkpoint after each failure, at most
     ``max_failures`` times. ``on_node_failure(ray_node_id, reason)``: told of each node a worker died on (the
-    history the automatic cordon counts; a stall is no node's fault and is not told)."""
+    history the automatic cordon counts; a stall is no node's fault and is not told); ``label_selector``: the
+    nodes the workers may run on (cluster.placement)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -349,13 +363,17 @@ def fit(
     try:
         while True:
             began = time.time()
-            group = WorkerGroup.start(world, min(min_workers, world), use_gpu, place_timeout_s)
+            group = WorkerGroup.start(world, min(min_workers, world), use_gpu, place_timeout_s, label_selector)
             world = group.world
 
             def started(where: list[dict[str, Any]], group: WorkerGroup = group) -> None:
                 ips = ", ".join(sorted({w["ip"] for w in where}))
                 pids = ", ".join(str(w["pid"]) for w in where)
-                log(f"{group.world} worker(s) on {len({w['node'] for w in where})} node(s) at {ips} (pids {pids})")
+                nodes = ", ".join(dict.fromkeys(w["node"] for w in where))
+                log(
+                    f"{group.world} worker(s) on {len({w['node'] for w in where})} node(s) at {ips} (pids {pids}; "
+                    f"Ray nodes {nodes})"
+                )
 
             try:
                 outcome = group.run(
