@@ -274,6 +274,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         report: dict[str, Any] = {"epoch": epoch, **metrics, "stopped_early": stop, "stopped": halt}
         checkpoint = None
         if rank == 0:
+            saving = time.perf_counter()  # the whole group waits on it (at the next epoch's first all-reduce)
             tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
             snapshot = {
                 "epoch": epoch,
@@ -289,6 +290,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             if best["ref"] is None:
                 best = {**best, "ref": ref}
             _point_to(tmp, ref, best)
+            ctx.metric("checkpoint_seconds", epoch, time.perf_counter() - saving)  # its share: benchmarks/recovery
             for name, value in metrics.items():  # after the checkpoint: a recorded epoch is a resumable one
                 ctx.metric(name, epoch, value)
             report["best"] = json.dumps(best)
