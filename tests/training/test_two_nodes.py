@@ -337,3 +337,74 @@ def test_stages_run_on_the_nodes_the_facility_spec_labels_for_their_work(
         assert exc.value.where is not None and exc.value.where.endswith("nowhere.yaml:3")
     finally:
         platform.close()
+
+
+def _raylet_of(pid: int) -> int | None:
+    """The raylet a process runs under (its nearest ``raylet`` ancestor): which node of the two it is on; None for
+    a process left behind by a lost node (or gone)."""
+    import psutil
+
+    try:
+        return next((p.pid for p in psutil.Process(pid).parents() if p.name() == "raylet"), None)
+    except psutil.Error:
+        return None
+
+
+def _process(prefix: str) -> int:
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        if " ".join(proc.info["cmdline"] or []).startswith(prefix):
+            return int(proc.pid)
+    raise AssertionError(f"no process {prefix}")
+
+
+def test_a_serving_replica_on_a_lost_node_is_recreated_on_the_other(
+    tmp_path: Path, two_nodes: TwoNodes, moto_s3_url: str
+) -> None:
+    import numpy as np
+    from tests.serving.conftest import build_classifier
+
+    settings = Settings(
+        home=tmp_path / "home",
+        ray_address=f"{two_nodes.ip}:{two_nodes.port}",
+        artifact_url="s3://aidc-two-nodes/artifacts",
+        s3_endpoint_url=moto_s3_url,
+    )
+    platform = Platform(settings)
+    try:
+        onnx = build_classifier(tmp_path / "classifier.onnx")
+        ref = platform.artifacts.put_file(onnx)
+        version = platform.metadata.register_model_version(
+            "spread", onnx_digest=ref.digest, checkpoint_digest=None, run_id=None, dataset_version_id=None, metrics={}
+        )
+        platform.deployments.deploy(local_access(), version.ref, replicas=2, cpus=0.5)
+        show = lambda: platform.deployments.show(local_access(), "spread")  # noqa: E731
+        replicas = show()["replica_list"]
+        assert [r["status"] for r in replicas] == ["ready", "ready"], replicas
+        controller = _raylet_of(_process("ray::DeploymentController"))
+        # a replica on the node the controller is not on (SPREAD put one on each)
+        [victim] = [r for r in replicas if _raylet_of(r["pid"]) != controller]
+        lost = _raylet_of(victim["pid"])
+        assert lost is not None
+        os.kill(lost, signal.SIGKILL)
+
+        def moved() -> list[dict[str, Any]] | None:
+            now = show()["replica_list"]
+            ready = [r for r in now if r["status"] == "ready" and r["pid"]]
+            return now if len(ready) == 2 and all(_raylet_of(r["pid"]) == controller for r in ready) else None
+
+        after = wait_until(moved, "the lost node's replica recreated on the other node", timeout=300)
+        assert {r["slot"] for r in after} == {0, 1}
+        events = [e for e in show()["events"] if e["kind"] == "replica_moved"]
+        assert events and f"replica {victim['slot']}" in events[0]["message"] and "lost" in events[0]["message"]
+        x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+        npy = tmp_path / "x.npy"
+        np.save(npy, x)
+        for _ in range(4):  # through the router, to both replicas in turn
+            answer = platform.deployments.predict(local_access(), "spread", npy)
+            assert np.asarray(answer["outputs"]["probs"]).shape == (3, 3)
+    finally:
+        for d in platform.deployments.list(local_access()):
+            platform.deployments.change(local_access(), "delete", d["name"])
+        platform.close()
