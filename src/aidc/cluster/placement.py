@@ -4,12 +4,13 @@
 A stage asks for labels in its pipeline spec (``node_labels: {workload: training}``); a stage kind may imply one
 (``workload``: the train stage ``training``, the data stage ``preprocessing``), which applies only where some node
 of the cluster carries it — a cluster without such labels runs every stage anywhere, as before. What a stage asked
-for and no live node carries is an error that names the labels the nodes do carry.
+for and no live node carries is an error that names the labels the nodes do carry. Cordoned nodes (an operator's
+hold, or the system's after repeated failures) are left out while another node fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,8 @@ class Placement:
         return {"ray.io/node-id": f"in({','.join(self.node_ids)})"}
 
     def describe(self) -> str:
+        if not self.wanted:
+            return f"on the node(s) not cordoned: {', '.join(self.names)}"
         labels = ", ".join(f"{k}={v}" for k, v in sorted(self.wanted.items()))
         return f"on the node(s) labelled {labels}: {', '.join(self.names)}"
 
@@ -57,9 +60,11 @@ def place(
     nodes: list[ComputeNode],
     names: Mapping[str, str],
     facility: Facility | None,
+    held: Collection[str] = (),
 ) -> Placement | None:
     """The nodes ``stage`` may run on: those carrying every label it ``wanted`` (InvalidInput if none does), else
-    those carrying what its kind ``implied`` (if any live node does); None: anywhere."""
+    those carrying what its kind ``implied`` (if any live node does); None: anywhere. ``held``: the Ray node ids
+    of cordoned nodes, left out while another node fits (a run is never stopped by a hold alone)."""
     from aidc.cluster.inventory import node_name
 
     alive = [(n, node_labels(n, names, facility)) for n in nodes if n.alive and n.ray_node_id]
@@ -68,6 +73,11 @@ def place(
         found = [n for n, own in alive if all(own.get(k) == v for k, v in labels.items())]
         if not found:
             return None
+        free = [n for n in found if n.ray_node_id not in held]
+        if free and (labels or len(free) < len(found)):
+            found = free
+        elif not labels:
+            return None  # nothing asked, nothing held: anywhere
         return Placement(
             dict(labels),
             tuple(str(n.ray_node_id) for n in found),
@@ -86,4 +96,4 @@ def place(
                 "the stage's node_labels",
             )
         return chosen
-    return matching(implied) if implied else None
+    return (matching(implied) if implied else None) or (matching({}) if held else None)

@@ -401,20 +401,29 @@ class PipelineRunner:
         return ray.get(ref)
 
     def _placement(self, stage: PlannedStage) -> Placement | None:
-        """Where the stage's node labels (its own, or its kind's ``workload``) let it run; None: anywhere."""
-        from aidc.cluster.inventory import ray_nodes
+        """Where the stage's node labels (its own, or its kind's ``workload``) and the nodes' holds let it run (a
+        cordoned node is left out while another fits); None: anywhere."""
+        from aidc.cluster.inventory import held_ray_node_ids, ray_nodes
         from aidc.cluster.placement import WORKLOAD, place
 
         implied = {WORKLOAD: stage.cls.workload} if stage.cls.workload else {}
-        if not stage.spec.node_labels and not implied:
+        held = [(s.node, s.host) for s in self.store.node_states() if s.cordoned]
+        if not stage.spec.node_labels and not implied and not held:
             return None
         if self._facility is None and self.settings.facility:
             from aidc.facility.loader import load_facility
 
             self._facility = load_facility(self.settings.facility)
+        nodes = ray_nodes()
         try:
             return place(
-                stage.name, stage.spec.node_labels, implied, ray_nodes(), self.settings.node_names, self._facility
+                stage.name,
+                stage.spec.node_labels,
+                implied,
+                nodes,
+                self.settings.node_names,
+                self._facility,
+                held=held_ray_node_ids(nodes, held) if held else (),
             )
         except InvalidInput as exc:
             exc.where = exc.where or stage.where
