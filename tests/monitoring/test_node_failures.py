@@ -50,6 +50,8 @@ def test_the_third_failure_within_the_window_cordons_the_node_as_the_system(node
     assert shown["cordoned"] and "3 failures within 600 s" in shown["hold_reason"]
     assert "NodeDiedError" in shown["hold_reason"]  # the last failure, said
     assert not {n["name"]: n for n in nodes.list(local_access())}["box-8"]["cordoned"]
+    shown = nodes.show(local_access(), "box-7")  # `aidc nodes show`: the failures that counted, latest last
+    assert shown["failures_in_window"] == 3 and [f["run_id"] for f in shown["failures"]] == ["run-1", "run-2", "run-3"]
     # the history is the store's, per node, oldest first
     assert [f.run_id for f in store.node_failures(node="box-7")] == ["run-1", "run-2", "run-3"]
     assert all(f.host == "box-7.lab" for f in store.node_failures(node="box-7"))

@@ -111,7 +111,16 @@ class Nodes:
             if worker_host(j.worker) in (node["host"], node["name"])
         ]
         allowed = access.projects("jobs:read")
-        return node | {"jobs": [j for j in jobs if allowed is None or j["project"] in allowed]}
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.node_failure_window_s)
+        failures = [
+            {"at": f.at.isoformat(), "reason": f.reason, "run_id": f.run_id}
+            for f in self.store.node_failures(node=node["name"], since=since)
+        ]
+        return node | {
+            "jobs": [j for j in jobs if allowed is None or j["project"] in allowed],
+            "failures": failures[-10:],  # training's failures on it within the cordon's window, the latest last
+            "failures_in_window": len(failures),
+        }
 
     def _find(self, name: str) -> JSON:
         for node in self.inventory():
