@@ -105,6 +105,7 @@ class Platform:
             serving=lambda: self.serving,
             energy=lambda: self.energy,
             collector=self._local_collector,
+            nodes=lambda: self.nodes,
         )
 
     @cached_property

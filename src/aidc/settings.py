@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         description='hostname → the spec\'s name for that server, as JSON: {"lab-box-7": "gpu-001"} (else a Ray '
         "label aidc.node, or the hostname itself, names it)",
     )
+    node_failure_limit: int = Field(
+        3,
+        ge=0,
+        description="a node where training failed this many times within node_failure_window_s is cordoned "
+        "automatically (0: never)",
+    )
+    node_failure_window_s: float = Field(
+        3600.0, gt=0, description="the window node_failure_limit counts a node's failures in (seconds)"
+    )
     telemetry_interval_s: float = Field(10.0, ge=0.5, le=3600, description="how often the collector samples each node")
     redfish_url: str = Field("", description="this host's BMC (Redfish) the server's collector reads, if any")
     facility_meter: str = Field(

@@ -77,6 +77,22 @@ class TelemetryStoreContract:
         assert store.cordoned_nodes() == {"gpu-002"}
         assert [s.node for s in store.node_states()] == ["gpu-001", "gpu-002"]
 
+    def test_a_nodes_failures_are_kept_per_node_oldest_first_and_counted_since_a_time(
+        self, store: MetadataStore
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        first = store.add_node_failure("gpu-001", "worker 1 (pid 7) died", host="lab-box-7", run_id="run-1")
+        store.add_node_failure("gpu-002", "worker 0 died")
+        store.add_node_failure("gpu-001", "x" * 900, run_id="run-2")  # a long reason is cut, not refused
+        mine = store.node_failures(node="gpu-001")
+        assert [(f.run_id, f.host) for f in mine] == [("run-1", "lab-box-7"), ("run-2", "")]
+        assert mine[0].id == first.id and mine[0].reason == "worker 1 (pid 7) died" and len(mine[1].reason) == 500
+        assert len(store.node_failures()) == 3
+        assert len(store.node_failures(node="gpu-001", since=before)) == 2
+        assert store.node_failures(node="gpu-001", since=datetime.now(UTC) + timedelta(seconds=60)) == []
+
     def test_the_migration_makes_the_tables_the_models_describe(self, store: MetadataStore) -> None:
         from alembic.autogenerate import compare_metadata
         from alembic.runtime.migration import MigrationContext
@@ -85,7 +101,8 @@ class TelemetryStoreContract:
 
         with store.engine.connect() as conn:  # type: ignore[attr-defined]
             diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        assert [d for d in diffs if "telemetry_samples" in str(d) or "node_states" in str(d)] == []
+        watched = ("telemetry_samples", "node_states", "node_failures")
+        assert [d for d in diffs if any(t in str(d) for t in watched)] == []
 
 
 class TestSqlite(TelemetryStoreContract):

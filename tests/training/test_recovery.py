@@ -44,7 +44,7 @@ class FaultAfterEpoch(RunObserver):
         self.sent_to: int | None = None
 
     def stage_event(self, event: dict[str, Any]) -> None:
-        if event["type"] == "log" and (found := re.search(r"worker\(s\) on .* \(pids ([\d, ]+)\)", event["message"])):
+        if event["type"] == "log" and (found := re.search(r"worker\(s\) on .* \(pids ([\d, ]+)[;)]", event["message"])):
             self.pids = [int(p) for p in found[1].split(", ")]
         if (
             self.sent_to is None

@@ -55,6 +55,10 @@ def print_node(n: dict[str, Any]) -> None:
         rows.append(("held because", n["hold_reason"]))
     for job in n.get("jobs", []):
         rows.append(("job", f"{job['id']} ({job['project']}, {job['cpus']:g} CPU, {job['gpus']:g} GPU)"))
+    if n.get("failures_in_window"):
+        rows.append(("failures", f"{n['failures_in_window']} in the cordon's window"))
+    for failure in n.get("failures", []):
+        rows.append(("failure", f"{failure['at'][:19]} {failure['reason']} (run {failure['run_id'] or '-'})"))
     for key, value in rows:
         console.print(f"  {key:<16} {value}", highlight=False)
 

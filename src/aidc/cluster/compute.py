@@ -63,6 +63,31 @@ def auth_made_here() -> bool:
     return os.environ.get("RAY_AUTH_TOKEN") in _made_here
 
 
+RAY_LOG = logging.getLogger("aidc.cluster.ray")  # what Ray's driver would print: shown with --debug
+
+
+def keep_ray_errors_off_stdout() -> None:
+    """Ray's driver prints the errors the cluster publishes (a worker that died: "(raylet) A worker died or was
+    killed…") on this process's stdout, whatever ``log_to_driver`` says; a command's stdout is its own (``aidc run
+    --json`` is one JSON document). They go to the ``aidc.cluster.ray`` log instead; the failure itself reaches
+    the caller as Ray's exception, and the stage log says what it cost."""
+    import ray._private.worker as ray_worker
+
+    printer = ray_worker.print_to_stdstream
+    if getattr(printer, "_aidc", False):
+        return
+
+    def to_log(data: dict[str, Any], ignore_prefix: bool) -> None:
+        if data.get("pid") == "raylet":
+            for line in data.get("lines", []):
+                RAY_LOG.info("(%s) %s", data.get("pid"), line)
+            return
+        printer(data, ignore_prefix)
+
+    to_log._aidc = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_log  # (the error listener looks it up at every message)
+
+
 def cluster_resources(*, available: bool = False) -> dict[str, float]:
     """The connected Ray cluster's resources by name (CPU, GPU, memory, custom): all of them, or those free now."""
     import ray
@@ -112,6 +137,7 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
                 f"cannot start or reach Ray at {address or 'a local cluster'}: {exc}",
                 hint="check AIDC_RAY_ADDRESS (empty starts a local Ray), or run `aidc doctor`",
             ) from exc
+    keep_ray_errors_off_stdout()
     try:
         yield cluster_resources()
     finally:

@@ -2,7 +2,8 @@
 
 A Ray node is matched to a server of the spec (its rack, hall, power feeds and role) by, in order: its Ray label
 ``aidc.node``, the host → name map an operator configured (AIDC_NODE_NAMES), its hostname, or its hostname's first
-DNS label. Nodes Ray has and the spec lacks, and servers the spec has and Ray lacks, are both listed.
+DNS label; a node outside the spec is named by its ``aidc.node`` label, else its hostname (two raylets on one host
+are two nodes). Nodes Ray has and the spec lacks, and servers the spec has and Ray lacks, are both listed.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def spec_name(node: ComputeNode, names: Mapping[str, str], spec: Iterable[str]) 
 def node_name(node: ComputeNode, names: Mapping[str, str], facility: Facility | None) -> str:
     """What aidc calls ``node``: its spec server's name where it has one, else its hostname."""
     spec = [i.name for i in facility.node_instances()] if facility is not None else []
-    return spec_name(node, names, spec) or names.get(node.host) or node.host
+    return spec_name(node, names, spec) or names.get(node.host) or node.labels.get(NODE_LABEL) or node.host
 
 
 def _feeds(facility: Facility, rack: str) -> list[str]:
@@ -163,7 +164,7 @@ def reconcile(
     instances = {i.name: i for i in facility.node_instances()} if facility is not None else {}
     out: dict[str, dict[str, Any]] = {}
     for node in sorted(nodes, key=lambda n: (not n.alive, n.host)):
-        name = spec_name(node, names, instances) or names.get(node.host) or node.host
+        name = spec_name(node, names, instances) or names.get(node.host) or node.labels.get(NODE_LABEL) or node.host
         if name in out and out[name]["status"] == "up":
             continue  # a dead incarnation of a node Ray already lists alive
         inst = instances.get(name)

@@ -135,6 +135,7 @@ def preparation_summary(rows_in: int, dropped: dict[str, int], splits: dict[str,
 
 class DataStage(Stage):
     kind = "data"
+    workload = "preprocessing"
     Config = DataConfig
     outputs = {"dataset": "the registered dataset version", "splits": "train/val/test arrays (.npz)"}
 

@@ -262,6 +262,11 @@ class Node(Spec):
     max_kw: float = Field(ge=0)
     nics: list[NodeNIC] = Field(default_factory=list)
     bmc: BMC | None = BMC()
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="placement labels of these servers, e.g. {workload: training} (GPU nodes) or {workload: "
+        "preprocessing} (CPU nodes): a pipeline stage that asks for them, or whose kind implies them, runs only here",
+    )
 
     @model_validator(mode="after")
     def _placed_and_sane(self) -> Node:

@@ -21,6 +21,8 @@ from aidc.pipeline.stage import DatasetRegistration, ModelRegistration, StageCon
 from aidc.pipeline.stop import StageStopped
 
 if TYPE_CHECKING:
+    from aidc.cluster.placement import Placement
+    from aidc.facility.model import Facility
     from aidc.serving.deploy import RunDeployments
     from aidc.settings import Settings
     from aidc.store.artifacts import ArtifactStore
@@ -84,13 +86,17 @@ def artifact_digests(value: Any) -> list[str]:
 def _execute_stage(cls: type, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """Runs on a Ray worker: the stage's own code, with its traceback kept in the stage log on failure. A failure
     raised in the user's code is told apart here, where its traceback is still live."""
+    if ctx.placement is not None and not getattr(cls, "places_workers", False):  # placed by labels: say where
+        import ray
+
+        ctx.log(f"running on Ray node {ray.get_runtime_context().get_node_id()}")
     try:
         return cls().run(ctx, config, inputs)  # type: ignore[no-any-return]
     except StageStopped:
         raise  # it stopped because it was asked to: no failure to explain
     except Exception as exc:
-        with open(ctx.log_path, "a", encoding="utf-8") as fh:
-            fh.write(traceback.format_exc())
+        # (on another node of the cluster the run's folder does not exist: the traceback travels to the runner)
+        ctx.append_log(traceback.format_exc(), f"{type(exc).__name__}: {exc}")
         users = (
             None
             if isinstance(exc, AidcError)
@@ -122,12 +128,15 @@ class PipelineRunner:
         data_roots: tuple[str, ...] | None = None,
         project: str = "default",
         report: bool = True,
+        node_failed: Callable[[str, str, str], Any] | None = None,
     ) -> None:
         """``deployments(run_id, serve, project)``: what a deploy stage of the run deploys through (made when one
         runs); ``data_roots``: the folders its stages may read files from (None: any this OS user may read);
         ``project``: where a new run and what it registers belong (a resumed run keeps its own); ``report``: whether
         the run writes its HTML report when it ends (a job's process leaves it to the server, which draws it on
-        request)."""
+        request); ``node_failed(ray node id, reason, run id)``: told of each node a stage's worker died on
+        (services.nodes counts them, and cordons a node that keeps failing)."""
+        self._node_failed = node_failed
         self.data_roots = data_roots
         self.report = report
         self.project = project
@@ -143,6 +152,7 @@ class PipelineRunner:
         self._pipeline: Pipeline | None = None
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
         self._spec_dir: str | None = None  # the pipeline file's folder: where the user's modules are found
+        self._facility: Facility | None = None  # the facility spec (its servers' labels place stages), once read
 
     # -- the run
     def run(
@@ -278,6 +288,10 @@ class PipelineRunner:
         self, run_id: str, run_dir: Path, stage: PlannedStage, inputs: dict[str, Any], key: str, resume: dict[str, Any]
     ) -> dict[str, Any]:
         log_path = run_dir / f"{stage.name}.log"
+        placement = None
+        if not stage.cls.in_process:  # (a spec asking for nodes that are not there fails before the stage starts)
+            self._ensure_compute()
+            placement = self._placement(stage)
         started = self.store.start_stage(run_id, stage.name, stage.spec.uses, cache_key=key, log_path=str(log_path))
         self.observer.stage_started(stage.name, stage.spec.uses)
         try:
@@ -293,7 +307,7 @@ class PipelineRunner:
                 ctx.deployments = self._run_deployments(run_id)
                 result = _execute_stage(stage.cls, ctx, stage.config, inputs)
             else:
-                result = self._on_ray(run_id, stage, inputs, log_path, resume)
+                result = self._on_ray(run_id, stage, inputs, log_path, resume, placement)
         except BaseException as exc:
             error = self._stage_error(run_id, stage, log_path, exc)
             done = self.store.finish_stage(started.id, "failed", error=_error_dict(error))
@@ -328,7 +342,13 @@ class PipelineRunner:
         return ctx
 
     def _on_ray(
-        self, run_id: str, stage: PlannedStage, inputs: dict[str, Any], log_path: Path, resume: dict[str, Any]
+        self,
+        run_id: str,
+        stage: PlannedStage,
+        inputs: dict[str, Any],
+        log_path: Path,
+        resume: dict[str, Any],
+        placement: Placement | None = None,
     ) -> dict[str, Any]:
         """The stage as a Ray task; its reports are drained while it runs, and once more if it is stopped.
 
@@ -347,11 +367,17 @@ class PipelineRunner:
             ctx.stop = StopRequest(flag)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        # a stage that only drives others (num_cpus 0) stays beside the runner; one that computes, when it has room
+        # a stage that only drives others (num_cpus 0) stays beside the runner; one that computes, when it has room,
+        # unless node labels say where it runs (its workers, for a stage that starts them)
         here = ray.get_runtime_context().get_node_id()
         cpus = stage.cls.cpus(stage.config)
-        near = NodeAffinitySchedulingStrategy(here, soft=cpus > 0)
-        task = ray.remote(_execute_stage).options(num_cpus=cpus, max_retries=0, scheduling_strategy=near)
+        options: dict[str, Any] = {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=cpus > 0)}
+        if placement is not None:
+            ctx.placement = placement.selector()
+            ctx.log(("its workers run " if stage.cls.places_workers else "runs ") + placement.describe())
+            if not stage.cls.places_workers:
+                options = {"label_selector": ctx.placement}
+        task = ray.remote(_execute_stage).options(num_cpus=cpus, max_retries=0, **options)
         ref = task.remote(stage.cls, ctx, stage.config, inputs)
         try:
             while not ray.wait([ref], timeout=0.25)[0]:
@@ -375,6 +401,35 @@ class PipelineRunner:
             return result
         self._drain(run_id, stage.name)
         return ray.get(ref)
+
+    def _placement(self, stage: PlannedStage) -> Placement | None:
+        """Where the stage's node labels (its own, or its kind's ``workload``) and the nodes' holds let it run (a
+        cordoned node is left out while another fits); None: anywhere."""
+        from aidc.cluster.inventory import held_ray_node_ids, ray_nodes
+        from aidc.cluster.placement import WORKLOAD, place
+
+        implied = {WORKLOAD: stage.cls.workload} if stage.cls.workload else {}
+        held = [(s.node, s.host) for s in self.store.node_states() if s.cordoned]
+        if not stage.spec.node_labels and not implied and not held:
+            return None
+        if self._facility is None and self.settings.facility:
+            from aidc.facility.loader import load_facility
+
+            self._facility = load_facility(self.settings.facility)
+        nodes = ray_nodes()
+        try:
+            return place(
+                stage.name,
+                stage.spec.node_labels,
+                implied,
+                nodes,
+                self.settings.node_names,
+                self._facility,
+                held=held_ray_node_ids(nodes, held) if held else (),
+            )
+        except InvalidInput as exc:
+            exc.where = exc.where or stage.where
+            raise
 
     def _ask_to_stop(self, ctx: StageContext, ref: Any, flag: Any) -> bool:
         """Set the stage's stop flag and wait, bounded, for it to end; whether it did."""
@@ -444,6 +499,20 @@ class PipelineRunner:
         elif event["type"] == "log" and event.get("written") is False:  # said on a node without the run's folder
             with open(self.settings.home / "runs" / run_id / f"{stage}.log", "a", encoding="utf-8") as fh:
                 fh.write(event["line"])
+        elif event["type"] == "node_failure" and self._node_failed is not None:
+            try:
+                found = self._node_failed(event["node"], event["reason"], run_id)
+            except AidcError as exc:  # the run goes on: a failure not counted is logged, never fatal
+                found = None
+                self.observer.stage_event({"stage": stage, "type": "log", "message": f"node failure not kept: {exc}"})
+            if found and found.get("now"):
+                line = (
+                    f"node {found['node']} cordoned: {found['failures']} failures within {found['window_s']:g} s "
+                    "(`aidc nodes uncordon` releases it)"
+                )
+                with open(self.settings.home / "runs" / run_id / f"{stage}.log", "a", encoding="utf-8") as fh:
+                    fh.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+                self.observer.stage_event({"stage": stage, "type": "log", "message": line})
         elif event["type"] == "artifact":
             self.store.add_artifact(
                 event["artifact"], event["size"], event["kind"], event["name"], event["uri"], run_id=run_id, stage=stage

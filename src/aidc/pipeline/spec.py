@@ -25,6 +25,12 @@ class StageSpec(BaseModel):
     uses: str = Field(description=f"stage kind: one of {', '.join(STAGE_KINDS)}")
     inputs: dict[str, str] = Field(default_factory=dict, description="input name → 'stage.output'")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the stage kind's settings")
+    node_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="run only on nodes carrying these labels (the facility spec's nodes[].labels, or Ray's own); "
+        "default: what the stage kind implies (train: workload=training, data: workload=preprocessing) where some "
+        "node carries it",
+    )
 
 
 class PipelineSpec(BaseModel):

@@ -58,6 +58,10 @@ class Stage(ABC):
     # Can save where it is and end when asked (ctx.stop): on Ctrl-C or a preemption the runner asks, and waits
     # (Settings.stop_checkpoint_s) before it stops the stage outright. The stage then raises StageStopped.
     stops_on_request: ClassVar[bool] = False
+    # The ``workload`` label of the nodes this kind runs on when the cluster's nodes carry one (cluster.placement).
+    workload: ClassVar[str | None] = None
+    # Runs its work on workers it starts (the train stage): placement applies to them, the stage stays by the runner.
+    places_workers: ClassVar[bool] = False
 
     @classmethod
     def cpus(cls, config: Any) -> float:
@@ -155,6 +159,7 @@ class StageContext:
         self.storage_options = storage_options or {}
         self.deployments: Any = None  # in-process deploy stages: the run's deployments (serving.deploy.RunDeployments)
         self.stop: Any = None  # stages that stop on request: a pipeline.stop.StopRequest
+        self.placement: dict[str, str] | None = None  # a Ray label selector: the nodes the stage's work may run on
         self._last_progress: dict[str, float] = {}
         self._sent: list[Any] = []
 
@@ -198,14 +203,19 @@ class StageContext:
     def log(self, message: str) -> None:
         """A line in the stage's log. On a node without the run's folder (another node of a multi-node cluster)
         the line travels with the event and the runner writes it (``written: False``)."""
-        line = f"{time.strftime('%H:%M:%S')} {message}\n"
+        if self.append_log(f"{time.strftime('%H:%M:%S')} {message}\n", message):
+            self.emit("log", message=message)
+
+    def append_log(self, text: str, message: str) -> bool:
+        """Append ``text`` to the stage's log file; on a node without the run's folder it travels to the runner
+        with a log event (``message`` is what a display shows of it). Whether it was written here."""
         try:
             with open(self.log_path, "a", encoding="utf-8") as fh:
-                fh.write(line)
+                fh.write(text)
         except FileNotFoundError:
-            self.emit("log", message=message, written=False, line=line)
-            return
-        self.emit("log", message=message)
+            self.emit("log", message=message, written=False, line=text)
+            return False
+        return True
 
     def put_artifact(self, data: bytes | Path, *, kind: str, name: str) -> dict[str, Any]:
         """Store bytes or a file content-addressed; the run records it at once (it survives a later failure)."""

@@ -3,12 +3,16 @@ verbs on a node — cordon (no new jobs or replicas), drain (cordon, and its job
 preemption path), uncordon. Viewers see; operators act; every change is audited.
 
 The cordon state is one store method (``MetadataStore.set_node_state`` / ``cordoned_nodes``) and these verbs.
+The same cordon is also the system's: a node where training failed ``node_failure_limit`` times within
+``node_failure_window_s`` (each failure kept in the store, ``record_failure``) is cordoned as ``system:recovery``,
+audited, and the NodeCordonedAfterFailures alert says why.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aidc.cluster.inventory import ComputeNode, discover, reconcile
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from aidc.facility.model import Facility
 
 JSON = dict[str, Any]
+RECOVERY = Access(principal="system:recovery", kind="local", source="aidc recovery")  # who cordons a failing node
 # The latest reading of each metric, under the name a person reads it by in `aidc nodes list|show`.
 SHOWN = {
     "node_cpu_utilisation_ratio": "cpu_utilisation",
@@ -106,13 +111,43 @@ class Nodes:
             if worker_host(j.worker) in (node["host"], node["name"])
         ]
         allowed = access.projects("jobs:read")
-        return node | {"jobs": [j for j in jobs if allowed is None or j["project"] in allowed]}
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.node_failure_window_s)
+        failures = [
+            {"at": f.at.isoformat(), "reason": f.reason, "run_id": f.run_id}
+            for f in self.store.node_failures(node=node["name"], since=since)
+        ]
+        return node | {
+            "jobs": [j for j in jobs if allowed is None or j["project"] in allowed],
+            "failures": failures[-10:],  # training's failures on it within the cordon's window, the latest last
+            "failures_in_window": len(failures),
+        }
 
     def _find(self, name: str) -> JSON:
         for node in self.inventory():
             if name in (node["name"], node["host"], node["ray_node_id"]):
                 return node
         raise not_found("node", name)
+
+    # -- the system's hold: a node that keeps failing
+    def record_failure(self, ray_node_id: str, reason: str, *, run_id: str | None = None) -> JSON:
+        """Keep a failure training saw on the Ray node ``ray_node_id``; cordon the node (as ``system:recovery``,
+        audited) once it has failed ``node_failure_limit`` times within ``node_failure_window_s``. No access check:
+        the runner reports what happened, it asks for nothing. Returns the node's name, its failures in the window
+        and whether this failure cordoned it."""
+        node = next((n for n in self.inventory() if n["ray_node_id"] == ray_node_id), None)
+        name = node["name"] if node is not None else ray_node_id
+        host = (node or {}).get("host") or ""
+        self.store.add_node_failure(name, reason, host=host, run_id=run_id)
+        limit, window = self.settings.node_failure_limit, self.settings.node_failure_window_s
+        since = datetime.now(UTC) - timedelta(seconds=window)
+        count = len(self.store.node_failures(node=name, since=since))
+        held = name in self.store.cordoned_nodes()
+        cordon = bool(limit) and count >= limit and not held
+        if cordon:
+            why = f"cordoned automatically: {count} failures within {window:g} s (the last: {reason})"
+            with self.guard.audited(RECOVERY, "node.cordon", f"node:{name}", reason=why, failures=count, run_id=run_id):
+                self.store.set_node_state(name, cordoned=True, reason=why, by=RECOVERY.principal, host=host)
+        return {"node": name, "failures": count, "window_s": window, "cordoned": cordon or held, "now": cordon}
 
     # -- an operator's hold
     def cordon(self, access: Access, name: str, reason: str = "") -> JSON:

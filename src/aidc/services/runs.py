@@ -18,6 +18,7 @@ from aidc.store.metadata.records import json_seconds
 if TYPE_CHECKING:
     from aidc.pipeline.runner import PipelineRunner, RunObserver, RunResult
     from aidc.services.energy import EnergyService
+    from aidc.services.nodes import Nodes
     from aidc.serving.deployments import Deployments
 
 JSON = dict[str, Any]
@@ -39,11 +40,13 @@ class Runs:
         serving: Callable[[], Deployments],
         energy: Callable[[], EnergyService] | None = None,
         collector: Callable[[], Any] | None = None,
+        nodes: Callable[[], Nodes] | None = None,
     ) -> None:
         """``serving``: the deployments of the serving cluster, opened when a ``--serve`` run deploys; ``energy``:
         what works out a run's kWh and gCO2e (run_details and the report show them)."""
         self.store, self.artifacts, self.guard, self.settings = store, artifacts, guard, settings
         self._serving, self._energy, self._collector = serving, energy, collector
+        self._nodes = nodes  # a worker's node failures are counted there (and a failing node cordoned)
 
     # -- running
     def data_roots(self, project: str) -> tuple[str, ...]:
@@ -78,7 +81,12 @@ class Runs:
             observer=observer,
             data_roots=roots,
             project=project or "default",
+            node_failed=self._node_failed if self._nodes is not None else None,
         )
+
+    def _node_failed(self, ray_node_id: str, reason: str, run_id: str) -> dict[str, Any]:
+        assert self._nodes is not None
+        return self._nodes().record_failure(ray_node_id, reason, run_id=run_id)
 
     def run_pipeline(
         self,

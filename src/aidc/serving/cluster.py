@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aidc.cluster.compute import LOOPBACK_ONLY, keep_ray_on_loopback, reload_ray_auth
+from aidc.cluster.compute import LOOPBACK_ONLY, keep_ray_errors_off_stdout, keep_ray_on_loopback, reload_ray_auth
 from aidc.errors import BackendUnavailable
 from aidc.serving.endpoint import process_alive
 
@@ -257,6 +257,7 @@ class ServingCluster:
                     f"cannot connect to the serving Ray cluster at {address}: {exc}",
                     hint="check AIDC_RAY_ADDRESS, or delete $AIDC_HOME/serving/ray.json",
                 ) from exc
+            keep_ray_errors_off_stdout()  # a replica that dies must not print on a command's --json output
             try:
                 yield
             finally:

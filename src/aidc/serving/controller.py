@@ -63,6 +63,7 @@ class ReplicaState:
     pending: Any = None  # an info() call not answered yet
     stopping: Any = None  # the stop() call of a retiring replica
     stop_sent: float = 0.0
+    ray_node: str | None = None  # the Ray node it last answered from
 
 
 class DeploymentController:
@@ -312,6 +313,7 @@ class DeploymentController:
                 state.info = ray.get(state.pending, timeout=0)
                 state.pending = None
                 self.failures.pop(key, None)
+                self._moved(key, state)
             except GetTimeoutError:
                 continue  # still being placed or started
             except RayActorError as exc:
@@ -325,6 +327,25 @@ class DeploymentController:
                     )  # restarting: Ray brings it back
                 except ValueError:
                     self._forget(key, error="replica actor died")
+
+    def _moved(self, key: Key, state: ReplicaState) -> None:
+        """A replica answering from another Ray node than before was recreated there (Ray restarts a replica whose
+        node died on a node that is alive): an event says so, naming the lost node."""
+        now = (state.info or {}).get("ray_node")
+        before, state.ray_node = state.ray_node, now or state.ray_node
+        if before is None or now is None or now == before:
+            return
+        from aidc.cluster.inventory import ray_nodes
+
+        lost = not any(n.alive for n in ray_nodes() if n.ray_node_id == before)
+        why = "its node was lost" if lost else "it was restarted"
+        version = self._version(key[0]).ref
+        self.store.add_deployment_event(
+            self.id,
+            "replica_moved",
+            f"{version} replica {key[1]}: {why} (Ray node {before[:12]}); recreated on Ray node {now[:12]}",
+            {"slot": key[1], "from": before, "to": now, "node_lost": lost},
+        )
 
     def _ready_urls(self, model_version_id: int | None, keys: set[Key] | None = None) -> list[str]:
         return [

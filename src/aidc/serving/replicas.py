@@ -62,6 +62,7 @@ class Replica:
     def __init__(self, spec: ReplicaSpec, artifacts: ArtifactStore) -> None:
         self.spec = spec
         self.node = _node_name()
+        self.ray_node = _ray_node_id()  # which Ray node: the controller tells a replica recreated on another by it
         self.restarts = 0
         self.message: str | None = None
         self.ready = False
@@ -158,6 +159,7 @@ class Replica:
             "url": endpoint.url if endpoint else None,
             "pid": endpoint.pid if endpoint else None,
             "node": self.node,
+            "ray_node": self.ray_node,
             "ready": self.ready and bool(endpoint and endpoint.alive()),
             "restarts": self.restarts,
             "message": self.message,
@@ -180,3 +182,14 @@ def _node_name() -> str:
     except ImportError:
         pass
     return "127.0.0.1"
+
+
+def _ray_node_id() -> str | None:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return str(ray.get_runtime_context().get_node_id())
+    except ImportError:
+        pass
+    return None

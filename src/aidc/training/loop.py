@@ -27,7 +27,6 @@ from aidc.training.steps import (
 )
 from aidc.training.zoo import build_model, load_weights
 
-CHECKPOINT_FILE = "model.pt"
 POINTER_FILE = "artifact.json"  # what the reported checkpoint holds: which artifact (encrypted) to load
 
 
@@ -139,7 +138,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     (weights, optimizer, the step, the epoch's running sums, every worker's random state); a run resumed from it
     skips the steps done and ends the epoch with the metrics it would have had without the stop.
     """
-    from aidc.training.session import Checkpoint, get_device, prepare_data_loader, prepare_model
+    from aidc.training.session import get_device, prepare_data_loader, prepare_model
 
     ctx, rank = cfg["ctx"], session.get_context().get_world_rank()
     world = session.get_context().get_world_size()
@@ -213,6 +212,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     regression = cfg.get("task") == "regression"
     step_fn = users_step(cfg.get("step"), cfg["arch"].get("folder"))
     score = "mae" if regression else "accuracy"  # what the epoch's "correct" sums add up to
+    writer = CheckpointWriter(ctx, rank)
     for epoch in range(start, epochs + 1):
         done = partial["step"] if partial else 0
         sampler.set_epoch(epoch, skip=done * batch_size)
@@ -246,6 +246,8 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             users_step=step_fn,
         )
         partial = None
+        waited = writer.settle()  # the previous epoch's checkpoint stored and reported (``best`` gets its ref)
+        best = writer.best(best)
         if stopped is not None:
             loss_sum, correct, seen, _, extra = _sums_across_workers(sums)
             rngs = gather_rng_states(device)
@@ -311,9 +313,10 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         # asked to stop as the epoch ended: its checkpoint is where a resumed run starts (unless training is done)
         halt = asked > 0 and not stop and epoch < epochs
         report: dict[str, Any] = {"epoch": epoch, **metrics, "stopped_early": stop, "stopped": halt}
-        checkpoint = None
         if rank == 0:
-            tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
+            # The state is serialised here (training goes on from it at once); storing it (encrypted, hashed:
+            # most of a checkpoint's cost) and reporting it happen on the writer thread while the next epoch trains.
+            saving = time.perf_counter()
             snapshot = {
                 "epoch": epoch,
                 "model": net.state_dict(),
@@ -323,29 +326,101 @@ def _train_loop(cfg: dict[str, Any]) -> None:
                 "history": history,
                 "arch": cfg["arch"],
             }
-            torch.save(snapshot, Path(tmp) / CHECKPOINT_FILE)
-            ref = ctx.put_artifact(Path(tmp) / CHECKPOINT_FILE, kind="checkpoint", name=f"epoch-{epoch:03d}.pt")
-            if best["ref"] is None:
-                best = {**best, "ref": ref}
-            _point_to(tmp, ref, best)
-            for name, value in metrics.items():  # after the checkpoint: a recorded epoch is a resumable one
-                ctx.metric(name, epoch, value)
-            report["best"] = json.dumps(best)
-            checkpoint = Checkpoint.from_directory(tmp)
-            ctx.progress("batches", steps, steps, epoch=epoch)
-            ctx.progress("epochs", epoch, epochs, force=True, **{f"val_{score}": round(val_acc, 4)})
-            if halt:
-                ctx.log(f"stopped on request after epoch {epoch}")
-            ctx.flush()  # this epoch's metrics and checkpoint are recorded before the next begins
-        session.report(report, checkpoint=checkpoint)
-        if rank == 0:
-            shutil.rmtree(tmp, ignore_errors=True)
+            blob = io.BytesIO()
+            torch.save(snapshot, blob)
+            held = time.perf_counter() - saving + waited  # what this checkpoint cost the group's training time
+            writer.submit(blob.getvalue(), epoch, epochs, metrics, report, best, held, halt, score, val_acc, steps)
+        else:
+            session.report(report, checkpoint=None)
         if halt:
+            writer.settle()
             return
         if stop:
             if rank == 0:
                 ctx.log(f"early stop at epoch {epoch}: val_loss has not improved for {patience} epochs")
             break
+    writer.settle()
+
+
+class CheckpointWriter:
+    """Rank 0's epoch checkpoints, stored and reported one at a time on a thread of their own, so that the next
+    epoch trains meanwhile. Each is settled (stored, its metrics and progress sent, reported to the driver) before
+    the next epoch's end, a stop or the loop's end: the driver never sees a checkpoint that is not stored, and one
+    not yet reported when a worker dies is simply not there (the run resumes from the one before)."""
+
+    def __init__(self, ctx: Any, rank: int) -> None:
+        self.ctx, self.rank = ctx, rank
+        self._pending: Any = None
+        self._best: dict[str, Any] | None = None
+
+    def submit(
+        self,
+        blob: bytes,
+        epoch: int,
+        epochs: int,
+        metrics: dict[str, Any],
+        report: dict[str, Any],
+        best: dict[str, Any],
+        held: float,
+        halt: bool,
+        score: str,
+        val_acc: float,
+        steps: int,
+    ) -> None:
+        import threading
+
+        from aidc.training.session import Checkpoint
+
+        def store() -> None:
+            ctx = self.ctx
+            tmp = tempfile.mkdtemp(prefix="aidc-ckpt-")
+            try:
+                ref = ctx.put_artifact(blob, kind="checkpoint", name=f"epoch-{epoch:03d}.pt")
+                kept = {**best, "ref": ref} if best["ref"] is None else best
+                _point_to(tmp, ref, kept)
+                ctx.metric("checkpoint_seconds", epoch, held)  # its share of training time: benchmarks/recovery
+                for name, value in metrics.items():  # after the checkpoint: a recorded epoch is a resumable one
+                    ctx.metric(name, epoch, value)
+                ctx.progress("batches", steps, steps, epoch=epoch)
+                ctx.progress("epochs", epoch, epochs, force=True, **{f"val_{score}": round(val_acc, 4)})
+                if halt:
+                    ctx.log(f"stopped on request after epoch {epoch}")
+                ctx.flush()  # this epoch's metrics and checkpoint are recorded before the next is reported
+                session.report({**report, "best": json.dumps(kept)}, checkpoint=Checkpoint.from_directory(tmp))
+                self._best = kept
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                store()
+            except BaseException as exc:  # raised again on the training thread, at the next settle
+                failed.append(exc)
+
+        thread = threading.Thread(target=run, name=f"aidc-checkpoint-{epoch}", daemon=True)
+        thread.start()
+        self._pending = (thread, failed)
+
+    def settle(self) -> float:
+        """Wait for the checkpoint in flight (raising its error, if it failed); the seconds waited."""
+        if self._pending is None:
+            return 0.0
+        began = time.perf_counter()
+        thread, failed = self._pending
+        thread.join()
+        self._pending = None
+        if failed:
+            raise failed[0]
+        return time.perf_counter() - began
+
+    def best(self, best: dict[str, Any]) -> dict[str, Any]:
+        """``best`` with the ref of the checkpoint settled last, where it is that checkpoint (stored since)."""
+        kept, self._best = self._best, None
+        if kept is not None and best["ref"] is None and kept["epoch"] == best["epoch"]:
+            return kept
+        return best
 
 
 def _teacher(ctx: Any, distill: dict[str, Any]) -> tuple[nn.Module, Any]:

@@ -94,6 +94,8 @@ class TrainStage(Stage):
     model_refs = {"init_from": "init_from"}  # config field naming a registered version → the input it becomes
     outputs = {"checkpoint": "the best epoch's checkpoint", "model": "the architecture", "summary": "how training went"}
     num_cpus = 0  # the stage only drives its workers; their placement group holds the CPUs
+    workload = "training"
+    places_workers = True  # its workers go where its node labels say; the stage itself stays by the runner
     stops_on_request = True  # on Ctrl-C or preemption the workers checkpoint at the next step they agree on
 
     @classmethod
@@ -110,7 +112,9 @@ class TrainStage(Stage):
         from aidc.training.workers import warm_pool
 
         if config.device != "cuda":
-            warm_pool(config.workers + 1)  # one spare: a worker that dies is replaced without a cold start
+            warm_pool(
+                config.workers + 1
+            )  # (this node's: workers placed elsewhere by node labels start there)  # one spare: a worker that dies is replaced without a cold start
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.cluster.compute import cluster_resources
@@ -190,6 +194,8 @@ class TrainStage(Stage):
                 stall_s=cfg.stall_seconds,
                 log=ctx.log,
                 metric=ctx.metric,
+                on_node_failure=lambda node, reason: ctx.emit("node_failure", node=node, reason=reason),
+                label_selector=ctx.placement,
             )
         except TrainingFailed as exc:
             cause = exc.cause or exc

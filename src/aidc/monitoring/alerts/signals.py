@@ -1,8 +1,9 @@
 """The server's own records as readings the rules judge like any metric: a job that failed, how long the oldest
-queued job of each project has waited, how long a running job has gone without progress (its log silent), and each
+queued job of each project has waited, how long a running job has gone without progress (its log silent), a node
+the system cordoned because training kept failing on it (value: its failures in the last hour), and each
 deployment's p99 latency and error ratio as its router measures them (``GET /-/stats``).
 
-Each is a Sample made at evaluation time (``node`` "control-plane"), labelled by project and job, so job rules are
+Each is a Sample made at evaluation time (``node`` "control-plane", or the node a reading is about), labelled by project and job, so job rules are
 written, grouped, routed and silenced exactly as the hardware rules are.
 """
 
@@ -37,6 +38,12 @@ def job_signals(store: MetadataStore, log_of: Callable[[str], Path] | None = Non
             out.append(
                 Sample(NODE, "aidc_queue_wait_seconds", wait, now, label_text({"project": project}), source="jobs")
             )
+        recent = datetime.fromtimestamp(now - 3600.0, UTC)
+        for state in store.node_states():  # a node the system cordoned because it kept failing
+            if state.cordoned and state.changed_by == "system:recovery":
+                failures = len(store.node_failures(node=state.node, since=recent))
+                value = float(max(1, failures))
+                out.append(Sample(state.node, "aidc_node_cordoned_after_failures", value, now, source="recovery"))
         if log_of is not None:
             for job in store.list_jobs(states=("running",), limit=10_000):
                 try:

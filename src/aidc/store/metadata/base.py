@@ -19,6 +19,7 @@ from aidc.store.metadata.records import (
     LineageEdge,
     Metric,
     ModelVersion,
+    NodeFailure,
     NodeState,
     PipelineRun,
     ProjectQuota,
@@ -392,6 +393,13 @@ class MetadataStore(ABC):
     def node_states(self) -> list[NodeState]: ...
     @abstractmethod
     def cordoned_nodes(self) -> set[str]: ...
+    @abstractmethod
+    def add_node_failure(self, node: str, reason: str, *, host: str = "", run_id: str | None = None) -> NodeFailure:
+        """Keep one failure of ``node`` (by aidc's name for it): the history the automatic cordon counts."""
+
+    @abstractmethod
+    def node_failures(self, *, node: str | None = None, since: datetime | None = None) -> list[NodeFailure]:
+        """A node's failures (None: every node's), oldest first; ``since``: those at or after it."""
 
     # -- alerts: history (pending → firing → resolved, acknowledged) and silences
     @abstractmethod

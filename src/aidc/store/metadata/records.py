@@ -326,6 +326,17 @@ class NodeState(Record):
     updated_at: datetime
 
 
+class NodeFailure(Record):
+    """One failure of a node as training saw it (a worker process that died there, or the node lost)."""
+
+    id: int
+    node: str
+    host: str
+    at: datetime
+    reason: str
+    run_id: str | None
+
+
 class Alert(Record):
     """One episode of an alert rule's condition on one group of series: pending → firing → resolved."""
 

@@ -271,6 +271,20 @@ class NodeStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NodeFailureRow(Base):
+    """A node's failure as training saw it (0015): a worker that died there, or its node lost; what the automatic
+    cordon counts within its window."""
+
+    __tablename__ = "node_failures"
+    __table_args__ = (Index("ix_node_failures_node_at", "node", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    node: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class AlertRow(Base):
     """One alert (0011): a rule's condition on one group of series (a rack, a node, a GPU), from pending through
     firing to resolved, with the value that fired it. ``fingerprint`` (rule + group labels) names the group: a rack

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, select, text
 from sqlalchemy.orm import Session
 
 from aidc.store.metadata import records as r
-from aidc.store.metadata.schema import NodeStateRow, TelemetrySampleRow
+from aidc.store.metadata.schema import NodeFailureRow, NodeStateRow, TelemetrySampleRow
 
 RAW_KEEP_S = 24 * 3600.0  # raw readings: a day
 MINUTE_KEEP_S = 30 * 24 * 3600.0  # 1-minute means: a month; 1-hour means after that
@@ -166,3 +166,20 @@ class SqlTelemetry:
         """The names of the nodes that take no new jobs or replicas (what the scheduler asks each pass)."""
         with self._reading() as conn:
             return set(conn.scalars(select(NodeStateRow.node).where(NodeStateRow.cordoned.is_(True))))
+
+    # -- node failures: what the automatic cordon counts
+    def add_node_failure(self, node: str, reason: str, *, host: str = "", run_id: str | None = None) -> r.NodeFailure:
+        with self._session() as s:
+            row = NodeFailureRow(node=node[:200], host=host[:200], reason=reason[:500], run_id=run_id)
+            s.add(row)
+            s.flush()
+            return r.NodeFailure.model_validate(row)
+
+    def node_failures(self, *, node: str | None = None, since: datetime | None = None) -> list[r.NodeFailure]:
+        query = select(NodeFailureRow).order_by(NodeFailureRow.at, NodeFailureRow.id)
+        if node is not None:
+            query = query.where(NodeFailureRow.node == node)
+        if since is not None:
+            query = query.where(NodeFailureRow.at >= since)
+        with self._session() as s:
+            return [r.NodeFailure.model_validate(row) for row in s.scalars(query)]

@@ -27,6 +27,7 @@ class TextConfig(BaseModel):
 
 class TextStage(Stage):
     kind = "text"
+    workload = "preprocessing"
     Config = TextConfig
     outputs = {
         "tokenizer": "the BPE tokenizer (tokenizers JSON)",
