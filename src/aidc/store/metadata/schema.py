@@ -272,7 +272,7 @@ class NodeStateRow(Base):
 
 
 class NodeFailureRow(Base):
-    """A node's failure as training saw it (0015): a worker that died there, or its node lost; what the automatic
+    """A node's failure as training saw it (0013): a worker that died there, or its node lost; what the automatic
     cordon counts within its window."""
 
     __tablename__ = "node_failures"
