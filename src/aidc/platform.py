@@ -132,7 +132,13 @@ class Platform:
         """What a job's process reads and writes, through the API with its own credential, in its project only."""
         from aidc.services.job_stores import JobStores
 
-        return JobStores(self.metadata, self.artifacts, self.security, self.runs.data_roots)
+        return JobStores(
+            self.metadata,
+            self.artifacts,
+            self.security,
+            self.runs.data_roots,
+            node_failed=lambda node, reason, run_id: self.nodes.record_failure(node, reason, run_id=run_id),
+        )
 
     @cached_property
     def keys(self) -> Keys:

@@ -157,3 +157,22 @@ def test_a_jobs_credential_reaches_its_stores_only_not_its_submitters_other_righ
     assert refused.status_code == 403 and "own job's stores only" in refused.json()["error"]["message"]
     own = t.platform.security.create_token(local_access(), name="mine", principal="ada", scopes=["jobs:read"])
     assert client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {own['token']}"}).status_code == 200
+
+
+def test_a_job_counts_once_against_a_node_so_it_cannot_cordon_one_alone(tenants: Tenants) -> None:
+    t = tenants
+    for _ in range(5):  # a job's code may report failures at will
+        call(t, "node_failed", node="ray-node-x", reason="worker died", run_id=t.alpha_run)
+    failures = t.platform.metadata.node_failures()
+    assert [(f.node, f.run_id) for f in failures] == [("ray-node-x", t.alpha_run)]
+    assert "ray-node-x" not in t.platform.metadata.cordoned_nodes()
+    with pytest.raises(NotFound):  # and only for its own run
+        call(t, "node_failed", node="ray-node-y", reason="worker died", run_id=t.beta_run)
+
+
+def test_placement_learns_the_cordoned_nodes_and_nothing_else_of_the_holds(tenants: Tenants) -> None:
+    t = tenants
+    md = t.platform.metadata
+    md.set_node_state("gpu-001", cordoned=True, reason="bad fan", by="ops", host="h1")
+    md.set_node_state("gpu-002", cordoned=False, reason="", by="ops", host="h2")
+    assert [s["node"] for s in call(t, "node_states")] == ["gpu-001"]  # type: ignore[attr-defined]

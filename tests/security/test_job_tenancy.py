@@ -103,6 +103,9 @@ stages:
     uses: train
     inputs: {data: data.splits}
     with: {model: mlp, epochs: 1, workers: 1, batch_size: 128, early_stopping: null}
+  - name: evaluate
+    uses: evaluate
+    inputs: {data: data.splits, checkpoint: train.checkpoint, model: train.model}
   - name: export
     uses: export
     inputs: {checkpoint: train.checkpoint, model: train.model, data: data.splits}
@@ -110,6 +113,9 @@ stages:
     uses: register
     inputs: {onnx: export.onnx, checkpoint: train.checkpoint, dataset: data.dataset}
     with: {name: alpha-model}
+  - name: deploy
+    uses: deploy
+    inputs: {model: register.model, onnx: export.onnx, data: data.splits, predictions: evaluate.predictions}
 """
 
 
@@ -237,6 +243,12 @@ def test_alpha_job_trains_and_registers_in_alpha_while_beta_stays_out_of_its_rea
     datasets = {(d["dataset"], d["project"]) for d in t.admin.get("/datasets").json()}
     assert ("beta-patients", "beta") in datasets and all(p in ("alpha", "beta") for _, p in datasets)
     assert t.alice.get(f"/runs/{job['run_id']}").json()["run"]["project"] == "alpha"
+
+    # its deploy stage deploys nothing (the job holds no serving rights) and says how to deploy instead
+    assert t.admin.get("/deployments").json() == []
+    log = t.alice.get(f"/jobs/{job['id']}/logs").text
+    assert "not deploying alpha-model:1: a job's process holds no serving rights" in log, log
+    assert "aidc deploy NAME:VERSION --project alpha" in log
 
     # the credential was the submitter's, made for this job, audited, and revoked once the job ended
     def revoked() -> bool:

@@ -51,9 +51,9 @@ def on_credential(job_id: str, handover: dict[str, Any]) -> int:
     """Run the job with its stores through the server: no database, no key, no other project in reach."""
     from aidc.client.job_stores import DataFiles, JobArtifactStore, JobConnection, JobMetadataStore, KeptByServer
     from aidc.data.sources import ServedRoots
-    from aidc.errors import InvalidInput
     from aidc.jobs.worker import run_job
     from aidc.pipeline.runner import PipelineRunner
+    from aidc.serving.deploy import NoDeployments
     from aidc.settings import Settings
 
     settings = Settings()
@@ -69,10 +69,10 @@ def on_credential(job_id: str, handover: dict[str, Any]) -> int:
     if handover.get("served_files"):
         roots = ServedRoots(roots, DataFiles(connection, str(settings.home)))
 
-    def no_deployments(run_id: str, serve: bool, project: str) -> Any:
-        raise InvalidInput(
-            "a job's deploy stage cannot deploy from the job's process (it holds no serving rights)",
-            hint="deploy what the job registered once it ends: aidc deploy NAME:VERSION --project " + project,
+    def no_deployments(run_id: str, serve: bool, project: str) -> NoDeployments:
+        return NoDeployments(
+            "a job's process holds no serving rights",
+            f"deploy what the job registered once it ends: aidc deploy NAME:VERSION --project {project}",
         )
 
     return run_job(
@@ -88,6 +88,7 @@ def on_credential(job_id: str, handover: dict[str, Any]) -> int:
             data_roots=roots,
             project=project,
             report=False,  # drawn by the server on request (`aidc runs report`)
+            node_failed=store.node_failed,
         ),
     )
 

@@ -393,6 +393,15 @@ class JobMetadataStore(MetadataStore):
     def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None:
         self._call("add_lineage", src=list(src), dst=list(dst), relation=relation)
 
+    # -- the cluster, as placement needs it
+    def node_states(self) -> list[r.NodeState]:
+        """The cordoned nodes only (stages are placed off them); nothing else of the cluster's holds."""
+        return [r.NodeState.model_validate(s) for s in self._call("node_states")]
+
+    def node_failed(self, node: str, reason: str, run_id: str) -> None:
+        """A worker of the run died on Ray node ``node``: the server counts it (once per job and node)."""
+        self._call("node_failed", node=node, reason=reason, run_id=run_id)
+
 
 # Everything else of the interface is the server's alone (listing every project's records, deployments, telemetry,
 # alerts, quotas): a job's process has no business with it, and says so when it is asked.

@@ -44,9 +44,13 @@ class JobStores:
         artifacts: ArtifactStore,
         security: Security,
         data_roots: Callable[[str], tuple[str, ...]],
+        node_failed: Callable[[str, str, str], Any] | None = None,
     ) -> None:
-        """``data_roots(project)``: the folders a job of ``project`` may read file sources from."""
+        """``data_roots(project)``: the folders a job of ``project`` may read file sources from; ``node_failed(ray
+        node id, reason, run id)``: where a job's report of a worker lost on a node goes (services.nodes)."""
         self.store, self.artifacts, self.security, self.data_roots = store, artifacts, security, data_roots
+        self.node_failed = node_failed
+        self._failures_seen: set[tuple[str, str]] = set()  # (job, node): one job counts once against a node
         self._stored: dict[str, set[str]] = {}  # job id → digests it stored (readable before they are recorded)
         self._lock = threading.Lock()
         self._jobs_of_tokens: dict[str, str] = {}  # token id → the job whose credential it is
@@ -85,6 +89,9 @@ class JobStores:
             ),
             "set_model_stage": self._set_model_stage,
             "add_lineage": self._add_lineage,
+            # placement leaves cordoned nodes out: the job learns which, and nothing of the other holds
+            "node_states": lambda job, a: [s.model_dump(mode="json") for s in self.store.node_states() if s.cordoned],
+            "node_failed": self._node_failed,
         }
 
     # -- who may call
@@ -287,6 +294,18 @@ class JobStores:
     def _set_model_stage(self, job: Job, a: JSON) -> JSON:
         mv = self.store.set_model_stage(str(a["name"]), int(a["version"]), str(a["stage"]), project=job.project)
         return mv.model_dump(mode="json")
+
+    def _node_failed(self, job: Job, a: JSON) -> Any:
+        """A worker of the job's run died on a node. Counted once per job and node: a job's code could report
+        failures at will, so one job alone can never cordon a node (that takes failures in several jobs)."""
+        run = self._run(job, a["run_id"])
+        seen = (job.id, str(a["node"]))
+        with self._lock:
+            first = seen not in self._failures_seen
+            self._failures_seen.add(seen)
+        if not first or self.node_failed is None:
+            return None
+        return self.node_failed(str(a["node"]), str(a["reason"])[:500], run.id)
 
     def _add_lineage(self, job: Job, a: JSON) -> None:
         (src_kind, src_id), (dst_kind, dst_id) = a["src"], a["dst"]

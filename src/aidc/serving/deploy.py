@@ -160,6 +160,17 @@ class RunDeployments:
         return []
 
 
+class NoDeployments:
+    """What a run that may not deploy gets instead of RunDeployments: its deploy stages say why and deploy nothing
+    (a server job's process holds no serving rights; what it registered is deployed with ``aidc deploy``)."""
+
+    def __init__(self, why: str, hint: str) -> None:
+        self.why, self.hint = why, hint
+
+    def settle(self, *, keep: bool) -> list[dict[str, Any]]:
+        return []
+
+
 class DeployStage(Stage):
     kind = "deploy"
     Config = DeployConfig
@@ -180,7 +191,7 @@ class DeployStage(Stage):
         from aidc.serving.endpoint import EndpointClient
 
         cfg: DeployConfig = config
-        deployments: RunDeployments | None = getattr(ctx, "deployments", None)
+        deployments: RunDeployments | NoDeployments | None = getattr(ctx, "deployments", None)
         if deployments is None:
             raise StageFailed(
                 "the deploy stage needs the pipeline runner's deployments",
@@ -190,6 +201,9 @@ class DeployStage(Stage):
                 hint="run deploy stages through `aidc run`",
             )
         model = inputs["model"]
+        if isinstance(deployments, NoDeployments):
+            ctx.log(f"not deploying {model['ref']}: {deployments.why}; {deployments.hint}")
+            return {"deployment": None, "checks": {"skipped": deployments.why}}
         if inputs.get("onnx") is None:
             ctx.log(
                 f"not deploying {model['ref']}: it has no ONNX model (the export stage could not export it; see its "
