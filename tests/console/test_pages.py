@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.console.conftest import Console
+from tests.console.conftest import FACILITY, Console
 
 from aidc.api import create_app
 
@@ -91,7 +92,11 @@ def test_a_viewer_sees_no_audit_page_and_no_buttons_and_a_forged_post_gets_403(
     assert 'href="/console/runs"' in overview.text and 'href="/console/audit"' not in overview.text
     assert http.get("/console/audit").status_code == 403
     models = http.get("/console/models")
-    assert console.model in models.text and "Promote" not in models.text
+    assert (
+        console.model in models.text and "Promote" not in models.text and f"Deploy {console.model}" not in models.text
+    )
+    deploy = {"csrf": csrf_of(overview.text), "ref": console.model, "project": "alpha"}
+    assert http.post("/console/models/deploy", data=deploy).status_code == 403
     assert "Rollback" not in http.get("/console/deployments").text
     forged = http.post(
         "/console/models/promote",
@@ -215,3 +220,93 @@ def test_the_facility_page_shows_the_checked_design_and_each_racks_budget(http: 
     budget = re.search(r"<td>lab-rack</td><td>[^<]*</td><td>([0-9.]+) kW</td>", page.text)
     assert budget is not None and float(budget.group(1)) > 0  # the design's budget, from the spec
     assert re.search(r"<td>(TIA|Uptime|EN|ASHRAE|GB|ISO)[^<]*§?[^<]*</td></tr>", page.text)  # findings cite clauses
+
+
+def test_the_run_page_draws_its_lineage_and_follows_its_jobs_log(http: TestClient, console: Console) -> None:
+    from aidc.jobs.launcher import LOG_NAME, job_dir
+
+    md, run_id = console.platform.metadata, console.run_id
+    mv = md.get_model_version("digits-cnn", 1, project="alpha")
+    md.add_lineage(("run", run_id), ("checkpoint", "sha256:" + "c" * 64), "produced")
+    md.add_lineage(("checkpoint", "sha256:" + "c" * 64), ("onnx", "sha256:" + "0" * 64), "exported_to")
+    md.add_lineage(("onnx", "sha256:" + "0" * 64), ("model_version", str(mv.id)), "registered_as")
+    job, _ = md.submit_job(
+        {"id": "job-0001", "project": "alpha", "submitter": "root", "idempotency_key": "k1", "pipeline": "digits",
+         "path_name": "digits.yaml", "spec_text": "", "priority": 0, "workers": 1, "cpus": 1.0, "gpus": 0.0}
+    )  # fmt: skip
+    md.transition_job(job.id, ("queued",), "running", run_id=run_id)
+    log = job_dir(console.platform.settings.home, job.id) / LOG_NAME
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(f"epoch {e} loss {2.0 / (e + 1):.3f}\n" for e in range(250)))
+
+    log_in(http, console.tokens["vera"])
+    page = http.get(f"/console/runs/{run_id}").text
+    # the graph: run → checkpoint → ONNX → the model version → the deployment serving it, this run outlined
+    for kind in ("checkpoint", "ONNX", "model version", "deployment"):
+        assert f">{kind}</text>" in page, kind
+    assert 'stroke="#ff9800"' in page and f"model version {console.model}" in page
+    assert '<span class="muted">served by</span> deployment digits-cnn' in page
+    # the log's tail, asked again while the job runs; once it ended the fragment says so and is not asked again
+    assert 'data-refresh="/console/runs/' + run_id + '/log"' in page
+    assert "epoch 249 loss" in page and "epoch 10 loss" not in page and "50 before them" in page
+    with log.open("a") as out:
+        out.write("export: model.onnx written\n")
+    assert "model.onnx written" in http.get(f"/console/runs/{run_id}/log").text
+    md.transition_job(job.id, ("running",), "succeeded")
+    md.finish_run(run_id, "succeeded")
+    assert "data-ended" in http.get(f"/console/runs/{run_id}/log").text
+    assert '/log" data-every' not in http.get(f"/console/runs/{run_id}").text
+
+
+def test_the_facility_page_draws_the_one_line_with_what_a_failing_rule_names_in_red(tmp_path: Path) -> None:
+    from aidc.platform import Platform
+    from aidc.security.roles import local_access
+    from aidc.settings import Settings
+
+    spec = FACILITY.with_name("lab-two-servers-noncompliant.yaml")
+    platform = Platform(Settings(home=tmp_path / "home", facility=str(spec)))
+    token = platform.security.bootstrap(local_access(), "")
+    try:
+        with TestClient(create_app(platform), follow_redirects=False) as client:
+            log_in(client, str(token))
+            page = client.get("/console/facility").text
+    finally:
+        platform.close()
+    assert "<h2>Power one-line</h2>" in page and '<svg width="' in page
+    assert '<g class="blamed"><title>lab-rack' in page  # the rack whose feed fails the rules: red, with why
+    assert "In red, what a failing rule names: lab-rack" in page
+
+
+def test_a_deployments_page_charts_its_traffic_and_shows_its_canary_verdicts(
+    http: TestClient, console: Console
+) -> None:
+    import time
+
+    from aidc.store.metadata.records import Sample, label_text
+
+    md = console.platform.metadata
+    now = time.time()
+    labels = label_text({"deployment": "digits-cnn", "project": "alpha", "version": "1"})
+    other = label_text({"deployment": "elsewhere", "project": "alpha", "version": "1"})
+    md.add_samples(
+        [Sample("control-plane", "aidc_deployment_requests_per_second", 2.0 + i, now - 60 * (5 - i), labels)
+         for i in range(5)]
+        + [Sample("control-plane", "aidc_deployment_latency_p99_seconds", 0.012, now - 60, labels),
+           Sample("control-plane", "aidc_deployment_error_ratio", 0.25, now - 60, labels),
+           Sample("control-plane", "aidc_deployment_requests_per_second", 99.0, now - 60, other)]
+    )  # fmt: skip
+    [d] = md.list_deployments(name="digits-cnn")
+    md.add_deployment_event(d.id, "rolled_back", "digits-cnn:2 rolled back (error rate 4% above stable)", {})
+    log_in(http, console.tokens["vera"])
+    listing = http.get("/console/deployments").text
+    assert 'href="/console/deployments/digits-cnn?project=alpha"' in listing
+    page = http.get("/console/deployments/digits-cnn", params={"project": "alpha"})
+    assert page.status_code == 200
+    charts = dict(re.findall(r"<figcaption>([^<]+)</figcaption>(.*?)</figure>", page.text, re.S))
+    assert "<polyline" in charts["Requests per second"] and ">6<" in charts["Requests per second"]  # 2…6 req/s
+    assert ">99<" not in charts["Requests per second"]  # another deployment's traffic is not this one's
+    assert ">12<" in charts["p99 latency, ms"] and ">25<" in charts["Errors, % of requests"]
+    assert 'aria-label="digits-cnn:1 100%"' in page.text  # the split: everything to the stable version
+    assert "rolled back" in page.text and "error rate 4% above stable" in page.text  # the canary's verdict
+    assert "Promote the canary" not in page.text  # a viewer: no buttons (and no canary to promote)
+    assert http.get("/console/deployments/nowhere").status_code == 404

@@ -98,7 +98,8 @@ def register(app: typer.Typer) -> None:
                             (d.name, d.project, d.url)
                             for d in platform.metadata.list_deployments(status="running")
                             if d.controller  # a managed deployment: its URL is a router with /-/stats
-                        ]
+                        ],
+                        keep=platform.metadata.add_samples,  # its traffic history (the console's deployment charts)
                     ),
                 ],
             )

@@ -59,3 +59,41 @@ def line_chart(
 
 def _num(value: float) -> str:
     return f"{value:.3g}"
+
+
+def split_bar(parts: Sequence[tuple[str, float]], *, width: int = 420, height: int = 22) -> Markup:
+    """A deployment's traffic split: one bar, a segment per version in percent, with a legend that says the numbers."""
+    shown = [(name, share) for name, share in parts if share > 0]
+    label = escape(", ".join(f"{name} {share:g}%" for name, share in shown) or "no traffic")
+    rects, legend, x = [], [], 0.0
+    for i, (name, share) in enumerate(shown):
+        colour = COLOURS[i % len(COLOURS)]
+        w = width * share / 100
+        rects.append(f'<rect x="{x:.1f}" width="{w:.1f}" height="{height}" fill="{colour}"/>')
+        legend.append(
+            f'<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colour}"/></svg> '
+            f"{escape(name)} {share:g}%</li>"
+        )
+        x += w
+    return Markup(
+        f'<figure class="chart"><figcaption>Traffic split</figcaption><svg width="{width}" height="{height}" '
+        f'role="img" aria-label="{label}"><rect width="{width}" height="{height}" fill="#eeeeee"/>{"".join(rects)}'
+        f'</svg><ul class="legend">{"".join(legend)}</ul></figure>'
+    )
+
+
+def sparkline(values: Sequence[float], label: str, *, width: int = 120, height: int = 24) -> Markup:
+    """A small line of the newest readings (oldest left), labelled with its range for those who do not see it."""
+    if len(values) < 2:
+        return Markup("")
+    lo, hi = min(values), max(values)
+    span = hi - lo or 1.0
+    step = (width - 2) / (len(values) - 1)
+    line = " ".join(
+        f"{1 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}" for i, v in enumerate(values)
+    )
+    return Markup(
+        f'<svg class="spark" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(label)}: {_num(lo)} to {_num(hi)}"><polyline points="{line}" fill="none" '
+        f'stroke="{COLOURS[0]}" stroke-width="1.5"/></svg>'
+    )

@@ -351,6 +351,9 @@ class MetadataStore(ABC):
     def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None: ...
     @abstractmethod
     def upstream(self, kind: str, id_: str) -> list[LineageEdge]: ...
+    @abstractmethod
+    def downstream(self, kind: str, id_: str) -> list[LineageEdge]:
+        """The edges out of (kind, id_): what it fed or produced."""
 
     # -- telemetry: node samples (raw a day, 1-minute means a month, 1-hour means after) and node states
     @abstractmethod
@@ -426,6 +429,22 @@ class MetadataStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         pass
+
+    def lineage_around(self, kind: str, id_: str) -> list[LineageEdge]:
+        """Every edge upstream of (kind, id_) and downstream of it, transitively (a run: the dataset it read, the
+        checkpoint, ONNX and model version it made), each once, upstream first."""
+        edges = {(e.src_kind, e.src_id, e.dst_kind, e.dst_id, e.relation): e for e in self.iter_all_lineage(kind, id_)}
+        seen: set[tuple[str, str]] = set()
+        frontier = [(kind, str(id_))]
+        while frontier:
+            node = frontier.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            for edge in self.downstream(*node):
+                edges.setdefault((edge.src_kind, edge.src_id, edge.dst_kind, edge.dst_id, edge.relation), edge)
+                frontier.append((edge.dst_kind, edge.dst_id))
+        return list(edges.values())
 
     def iter_all_lineage(self, kind: str, id_: str) -> Iterator[LineageEdge]:
         """Walk upstream edges transitively (model version → ONNX → checkpoint → run → dataset version)."""
