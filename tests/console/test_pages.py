@@ -310,3 +310,24 @@ def test_a_deployments_page_charts_its_traffic_and_shows_its_canary_verdicts(
     assert "rolled back" in page.text and "error rate 4% above stable" in page.text  # the canary's verdict
     assert "Promote the canary" not in page.text  # a viewer: no buttons (and no canary to promote)
     assert http.get("/console/deployments/nowhere").status_code == 404
+
+
+def test_each_node_has_sparklines_of_its_cpu_and_power_over_the_last_minutes(
+    http: TestClient, console: Console
+) -> None:
+    import time
+
+    from aidc.store.metadata.records import Sample
+
+    now = time.time() // 60 * 60
+    console.platform.metadata.add_samples(
+        [Sample("gpu-001", "node_cpu_utilisation_ratio", 0.1 * i, now - 60 * (4 - i)) for i in range(5)]
+        + [Sample("gpu-001", "node_power_watts", 400.0 + 50 * i, now - 60 * (4 - i)) for i in range(5)]
+        + [Sample("gpu-001", "node_power_watts", 9999.0, now - 3600)]  # an hour ago: not in the lines
+    )
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/nodes").text
+    assert 'aria-label="gpu-001 CPU %, per minute: 0 to 40"' in page
+    assert 'aria-label="gpu-001 power W, per minute: 400 to 600"' in page
+    row = re.search(r"<tr><td>gpu-001.*?</tr>", page, re.S)
+    assert row is not None and row.group(0).count("<polyline") == 2

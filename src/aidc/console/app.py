@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aidc import __version__
 from aidc.client.local import LocalClient
-from aidc.console.charts import line_chart, split_bar
+from aidc.console.charts import line_chart, sparkline, split_bar
 from aidc.console.facility import facility_view, rack_power_kw
 from aidc.console.lineage import lineage_graph, lineage_rows
 from aidc.console.planner import EXAMPLE, plan_text
@@ -61,6 +61,7 @@ PAGES = (
 )
 CURVES = {"Loss": ("train_loss", "val_loss"), "Accuracy": ("train_accuracy", "val_accuracy")}
 LIVE = ("running", "queued", "preempted")
+TREND_MINUTES = 15  # the nodes page's sparklines: per-minute means over this long
 LOG_TAIL = 200  # lines of a job's log the run page shows (the whole log: `aidc logs JOB`)
 
 
@@ -332,8 +333,22 @@ def create_console(services: Services) -> FastAPI:
     @console.get("/nodes")
     def nodes(request: Request, done: str = "") -> HTMLResponse:
         access = page(("GET", f"{API}/nodes"))(request)
-        found = LocalClient(services, access).list_nodes()
-        return render(request, access, "nodes.html.j2", nodes=found, racks=rack_power_kw(found), done=done)
+        found = LocalClient(services, access).list_nodes(trend_minutes=TREND_MINUTES)
+        for node in found:
+            trend = node.get("trend", {})
+            node["sparks"] = [
+                sparkline([100 * v for v in trend.get("cpu_utilisation", [])], f"{node['name']} CPU %, per minute"),
+                sparkline(trend.get("power_watts", []), f"{node['name']} power W, per minute"),
+            ]
+        return render(
+            request,
+            access,
+            "nodes.html.j2",
+            nodes=found,
+            racks=rack_power_kw(found),
+            done=done,
+            trend_minutes=TREND_MINUTES,
+        )
 
     @console.post("/nodes/{name}/{verb}")
     async def change_node(request: Request, name: str, verb: str) -> Response:

@@ -33,6 +33,9 @@ SHOWN = {
     "node_energy_joules_total": "energy_joules",
 }
 
+TRENDS = ("node_cpu_utilisation_ratio", "node_power_watts")  # what a node's sparklines draw
+MAX_TREND_MINUTES = 24 * 60  # raw readings are kept a day
+
 
 def worker_host(worker: str | None) -> str | None:
     """The host of a job's process, from its worker string ``host:pid:start-time``."""
@@ -93,9 +96,23 @@ class Nodes:
             node["telemetry"] = telemetry_of(latest.get(node["name"], []))
         return nodes
 
-    def list(self, access: Access) -> list[JSON]:
+    def list(self, access: Access, *, trend_minutes: int = 0) -> list[JSON]:
+        """Every node; with ``trend_minutes``, each with ``trend``: its CPU utilisation and power as per-minute
+        means over that many minutes, oldest first (the console's sparklines)."""
         self.guard.require_somewhere(access, "nodes:read", "nodes.read", "nodes")
-        return self.inventory()
+        if not 0 <= trend_minutes <= MAX_TREND_MINUTES:
+            raise InvalidInput(
+                f"trend_minutes must be 0 to {MAX_TREND_MINUTES}", hint="a longer look: `aidc energy` or Prometheus"
+            )
+        nodes = self.inventory()
+        if trend_minutes:
+            since = (time.time() // 60 - trend_minutes + 1) * 60
+            trends: dict[str, dict[str, list[float]]] = {}
+            for name, metric, _, mean in self.store.sample_trends(TRENDS, since=since, bucket_s=60):
+                trends.setdefault(name, {}).setdefault(SHOWN[metric], []).append(mean)
+            for node in nodes:
+                node["trend"] = trends.get(node["name"], {})
+        return nodes
 
     def show(self, access: Access, name: str) -> JSON:
         self.guard.require_somewhere(access, "nodes:read", "nodes.read", f"node {name}")

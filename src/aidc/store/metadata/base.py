@@ -377,6 +377,14 @@ class MetadataStore(ABC):
     @abstractmethod
     def latest_samples(self, *, within_s: float = 120.0, now: float | None = None) -> list[Sample]: ...
     @abstractmethod
+    def sample_trends(
+        self, metrics: Collection[str], *, since: float, bucket_s: int = 60
+    ) -> list[tuple[str, str, float, float]]:
+        """(node, metric, bucket start, mean) of the raw readings of ``metrics`` since ``since``, in ``bucket_s``
+        buckets, worked out by the database (a sparkline of 100 nodes without 10,000 rows through Python); ordered
+        by node, metric and time. Readings with labels (a GPU's) are averaged with their node's others."""
+
+    @abstractmethod
     def fold_samples(self, now: float | None = None) -> dict[str, int]:
         """Retention: raw older than a day → 1-minute means; those older than 30 days → 1-hour means."""
 
