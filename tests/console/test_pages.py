@@ -331,3 +331,28 @@ def test_each_node_has_sparklines_of_its_cpu_and_power_over_the_last_minutes(
     assert 'aria-label="gpu-001 power W, per minute: 400 to 600"' in page
     row = re.search(r"<tr><td>gpu-001.*?</tr>", page, re.S)
     assert row is not None and row.group(0).count("<polyline") == 2
+
+
+def test_a_pipeline_is_submitted_from_the_jobs_page_once_and_a_viewer_cannot(
+    http: TestClient, console: Console
+) -> None:
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/jobs").text
+    assert "Submit the pipeline" not in page
+    forged = {"csrf": csrf_of(page), "spec": "pipeline: x\nstages: []\n", "project": "alpha", "key": "k-forged"}
+    assert http.post("/console/jobs", data=forged).status_code == 403
+    http.post("/console/logout", data={"csrf": csrf_of(page)})
+    log_in(http, console.tokens["root"])
+    page = http.get("/console/jobs").text
+    assert "Submit the pipeline" in page and "uses: train" in page  # the digits example, ready to send
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
+    spec = re.search(r'<textarea id="spec" name="spec"[^>]*>(.*?)</textarea>', page, re.S).group(1)  # type: ignore[union-attr]
+    form = {"csrf": csrf_of(page), "spec": spec.replace("&#34;", '"'), "project": "alpha", "key": key}
+    done = http.post("/console/jobs", data=form)
+    assert done.status_code == 303 and "submitted" in done.headers["location"]
+    assert http.post("/console/jobs", data=form).status_code == 303  # sent twice (a reload): still one job
+    [job] = console.platform.metadata.list_jobs(project="alpha")
+    assert (job.pipeline, job.state, job.submitter) == ("digits", "queued", "root")
+    assert job.id in http.get(done.headers["location"]).text
+    bad = http.post("/console/jobs", data=form | {"spec": "pipeline: x\nstages: [\n", "key": "k-bad"})
+    assert bad.status_code == 400 and "failed at once" in bad.text and "console.yaml:" in bad.text

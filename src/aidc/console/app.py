@@ -9,6 +9,7 @@ forged POST gets the API's 403.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -62,7 +63,28 @@ PAGES = (
 CURVES = {"Loss": ("train_loss", "val_loss"), "Accuracy": ("train_accuracy", "val_accuracy")}
 LIVE = ("running", "queued", "preempted")
 TREND_MINUTES = 15  # the nodes page's sparklines: per-minute means over this long
-LOG_TAIL = 200  # lines of a job's log the run page shows (the whole log: `aidc logs JOB`)
+LOG_TAIL = 200
+# what the jobs page offers to submit: the digits example, small enough to run in a minute or two on a CPU
+PIPELINE_EXAMPLE = """pipeline: digits
+stages:
+  - name: data
+    uses: data
+    with: {source: "sklearn:digits", split: {val: 0.15, test: 0.2}}
+  - name: train
+    uses: train
+    inputs: {data: data.splits}
+    with: {model: cnn, epochs: 4, batch_size: 64, workers: 1}
+  - name: evaluate
+    uses: evaluate
+    inputs: {data: data.splits, checkpoint: train.checkpoint, model: train.model}
+  - name: export
+    uses: export
+    inputs: {checkpoint: train.checkpoint, model: train.model, data: data.splits}
+  - name: register
+    uses: register
+    inputs: {onnx: export.onnx, checkpoint: train.checkpoint, dataset: data.dataset, metrics: evaluate.metrics}
+    with: {name: digits-cnn}
+"""  # lines of a job's log the run page shows (the whole log: `aidc logs JOB`)
 
 
 def may(access: Access, method: str, route: str, project: str | None = None) -> bool:
@@ -304,8 +326,47 @@ def create_console(services: Services) -> FastAPI:
         access = page(("GET", f"{API}/jobs"))(request)
         client = LocalClient(services, access)
         return render(
-            request, access, "jobs.html.j2", jobs=client.list_jobs(limit=200), quotas=client.list_quotas(), done=done
+            request,
+            access,
+            "jobs.html.j2",
+            jobs=client.list_jobs(limit=200),
+            quotas=client.list_quotas(),
+            done=done,
+            **submit_form(access, client),
         )
+
+    def submit_form(access: Access, client: LocalClient, spec: str = PIPELINE_EXAMPLE) -> dict[str, Any]:
+        """The projects the caller may submit jobs to (none: no form), a fresh idempotency key (a form sent twice
+        makes one job), and the pipeline to show."""
+        projects = [p["name"] for p in client.list_projects() if may(access, "POST", f"{API}/jobs", p["name"])]
+        return {"submit_projects": projects, "submit_key": secrets.token_hex(16), "spec": spec}
+
+    @console.post("/jobs")
+    async def submit_job(request: Request) -> Response:
+        """Queue a pipeline (as `aidc jobs submit`); a spec that does not parse is shown again with its line."""
+        access, form = await acting(request, ("POST", f"{API}/jobs"))
+        project = form.get("project", "")
+        client = LocalClient(services, access)
+        try:
+            priority = int(form.get("priority") or 0)
+        except ValueError:
+            raise InvalidInput("priority is a whole number", where="priority") from None
+        job = await run_in_threadpool(
+            partial(
+                client.submit_job,
+                form.get("spec", ""),
+                path_name="console.yaml",
+                project=project,
+                priority=priority,
+                idempotency_key=form.get("key") or None,
+            )
+        )
+        if job["state"] == "failed":  # the spec did not parse: the job failed at once, with where
+            raise InvalidInput(
+                f"job {job['id']} failed at once: {(job.get('last_error') or {}).get('message', job.get('reason'))}",
+                hint="fix the pipeline and submit it again (`aidc jobs submit FILE` checks a file before sending it)",
+            )
+        return back("/console/jobs", f"submitted {job['id']} ({job['pipeline']}) to {project}")
 
     @console.post("/jobs/{job_id}/cancel")
     async def cancel_job(request: Request, job_id: str) -> Response:
