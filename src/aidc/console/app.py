@@ -504,9 +504,10 @@ def traffic_view(deployment: dict[str, Any], now: float) -> dict[str, Any]:
         line_chart(
             title,
             {
-                version: [((at - now) / 60, value * scale) for at, value in points]
+                f"version {version}": [((at - now) / 60, value * scale) for at, value in points]
                 for version, points in sorted(history.get(metric, {}).items())
             },
+            x_label="minutes before now",
         )
         for title, metric, scale in TRAFFIC
     ]

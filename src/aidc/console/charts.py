@@ -12,9 +12,15 @@ COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00")  # ≥ 4.5:1 a
 
 
 def line_chart(
-    title: str, series: Mapping[str, Sequence[tuple[float, float]]], *, width: int = 420, height: int = 200
+    title: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    width: int = 420,
+    height: int = 200,
+    x_label: str = "",
 ) -> Markup:
-    """A titled chart of named (x, y) series with its axes' ranges and a legend; empty series say so."""
+    """A titled chart of named (x, y) series with its axes' ranges, ``x_label`` under the x axis, and a legend
+    that gives each series' latest value; empty series say so."""
     points = [p for values in series.values() for p in values]
     label = escape(title)
     if not points:
@@ -40,15 +46,21 @@ def line_chart(
         f'<text x="{left}" y="{height - 8}" font-size="10" fill="#333">{_num(x0)}</text>',
         f'<text x="{width - right}" y="{height - 8}" text-anchor="end" font-size="10" fill="#333">{_num(x1)}</text>',
     ]
+    if x_label:
+        parts.append(
+            f'<text x="{(left + width - right) / 2:.0f}" y="{height - 8}" text-anchor="middle" font-size="10" '
+            f'fill="#333">{escape(x_label)}</text>'
+        )
     legend = []
     for i, (name, values) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         if values:
             line = " ".join(xy(x, y) for x, y in sorted(values))
             parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        latest = f' <span class="latest">{_num(max(values)[1])}</span>' if values else ""
         legend.append(
             f'<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colour}"/></svg> '
-            f"{escape(name)}</li>"
+            f"{escape(name)}{latest}</li>"
         )
     parts.append("</svg>")
     return Markup(

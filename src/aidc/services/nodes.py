@@ -35,6 +35,8 @@ SHOWN = {
 
 TRENDS = ("node_cpu_utilisation_ratio", "node_power_watts")  # what a node's sparklines draw
 MAX_TREND_MINUTES = 24 * 60  # raw readings are kept a day
+Trends = dict[str, dict[str, list[float]]]  # node → its metric's name in SHOWN → per-minute means, oldest first
+TREND_KEEP_S = 10.0  # how long worked-out trends are handed out again (the collector's default interval)
 
 
 def worker_host(worker: str | None) -> str | None:
@@ -79,6 +81,7 @@ class Nodes:
         self.store, self.guard, self.settings = store, guard, settings
         self._facility, self._cluster = facility, cluster
         self.wake: Any = None  # the server's scheduler sets this: a drain starts a pass at once
+        self._trends: tuple[tuple[int, int], Trends] | None = None
 
     # -- read
     def inventory(self) -> list[JSON]:
@@ -106,13 +109,24 @@ class Nodes:
             )
         nodes = self.inventory()
         if trend_minutes:
-            since = (time.time() // 60 - trend_minutes + 1) * 60
-            trends: dict[str, dict[str, list[float]]] = {}
-            for name, metric, _, mean in self.store.sample_trends(TRENDS, since=since, bucket_s=60):
-                trends.setdefault(name, {}).setdefault(SHOWN[metric], []).append(mean)
+            trends = self._trends_of(trend_minutes)
             for node in nodes:
                 node["trend"] = trends.get(node["name"], {})
         return nodes
+
+    def _trends_of(self, minutes: int) -> Trends:
+        """Each node's per-minute means, worked out again at most every TREND_KEEP_S (a sparkline a few seconds
+        old is as good; the database's grouping of 100 nodes' readings costs ~20 ms each time)."""
+        slot = (minutes, int(time.time() // TREND_KEEP_S))
+        kept = self._trends
+        if kept is not None and kept[0] == slot:
+            return kept[1]
+        since = (time.time() // 60 - minutes + 1) * 60
+        trends: Trends = {}
+        for name, metric, _, mean in self.store.sample_trends(TRENDS, since=since, bucket_s=60):
+            trends.setdefault(name, {}).setdefault(SHOWN[metric], []).append(mean)
+        self._trends = (slot, trends)
+        return trends
 
     def show(self, access: Access, name: str) -> JSON:
         self.guard.require_somewhere(access, "nodes:read", "nodes.read", f"node {name}")
