@@ -85,19 +85,13 @@ class SqlTelemetry:
         if limit is not None:
             q = q.limit(limit)
         with self._reading() as conn:
+            # the driver's plain tuples, not SQLAlchemy rows: an energy report reads tens of thousands of readings,
+            # and building a Row for each doubled the read's cost (columns in _COLUMNS' order; no type needs
+            # converting but the boolean, which SQLite keeps as 0/1)
+            cursor = conn.execute(q).cursor
             return [
-                r.Sample(
-                    node=row.node,
-                    metric=row.metric,
-                    value=row.value,
-                    at=row.at,
-                    labels=row.labels,
-                    measured=bool(row.measured),
-                    source=row.source,
-                    resolution=row.resolution,
-                    count=row.count,
-                )
-                for row in conn.execute(q)
+                r.Sample(node, metric, value, at, labels, bool(measured), source, resolution, count)
+                for at, node, metric, labels, value, measured, source, resolution, count in cursor.fetchall()
             ]
 
     def latest_samples(self, *, within_s: float = 120.0, now: float | None = None) -> list[r.Sample]:
