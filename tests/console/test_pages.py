@@ -74,6 +74,8 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(http: TestCli
         "/console/energy",
         "/console/alerts",
         "/console/facility",
+        "/console/deployments/digits-cnn?project=alpha",
+        f"/console/runs/{console.run_id}/log",
     ):
         answer = http.get(path)
         assert answer.status_code == 200, path

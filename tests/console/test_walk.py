@@ -158,8 +158,9 @@ def test_the_walk_from_a_submitted_pipeline_to_a_served_model_an_alert_and_a_vie
     look(page, "alerts")
 
     # the rest of the pages, as the admin sees them
-    for label, name in (("Overview", "overview"), ("Facility", "facility"), ("Nodes", "nodes"), ("Energy", "energy"),
-                        ("Audit", "audit"), ("Planner", "planner"), ("Deployments", "deployments")):  # fmt: skip
+    for label, name in (("Overview", "overview"), ("Runs", "runs"), ("Models", "models"), ("Facility", "facility"),
+                        ("Nodes", "nodes"), ("Energy", "energy"), ("Audit", "audit"), ("Planner", "planner"),
+                        ("Deployments", "deployments")):  # fmt: skip
         page.click(f"nav >> text={label}")
         page.wait_for_selector("h1")
         look(page, f"walk-{name}")
