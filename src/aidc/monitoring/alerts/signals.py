@@ -8,6 +8,7 @@ written, grouped, routed and silenced exactly as the hardware rules are.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 from aidc.store.metadata import MetadataStore
 from aidc.store.metadata.records import Sample, label_text
 
+log = logging.getLogger("aidc.alerts")
 NODE = "control-plane"
 REQUEST_RATE = "aidc_deployment_requests_per_second"
 FAILED_WITHIN_S = 900.0  # a failed job is reported while its failure is this recent (the JobFailed rule's window)
@@ -92,7 +94,10 @@ def serving_signals(
                     ratio = (errors - before[1]) / (requests - before[0])
                     out.append(Sample(NODE, "aidc_deployment_error_ratio", ratio, now, labels, source="router"))
         if keep is not None and out:
-            keep(out)
+            try:
+                keep(out)
+            except Exception:  # the store away for a moment: the rules are still judged on this round's readings
+                log.warning("could not keep the serving readings of this round", exc_info=True)
         return out
 
     return read
