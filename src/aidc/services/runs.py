@@ -172,7 +172,7 @@ class Runs:
 
         edges = [
             {"src": f"{e.src_kind}:{e.src_id}", "dst": f"{e.dst_kind}:{e.dst_id}", "relation": e.relation}
-            for e in self.store.lineage_around("run", run["id"])
+            for e in self.store.lineage_around("run", run["id"], stop=("model_version",))
         ]
         nodes = {f"run:{run['id']}": {"kind": "run", "id": run["id"], "label": run["id"]}}
         for edge in edges:

@@ -438,9 +438,10 @@ class MetadataStore(ABC):
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         pass
 
-    def lineage_around(self, kind: str, id_: str) -> list[LineageEdge]:
+    def lineage_around(self, kind: str, id_: str, *, stop: Collection[str] = ()) -> list[LineageEdge]:
         """Every edge upstream of (kind, id_) and downstream of it, transitively (a run: the dataset it read, the
-        checkpoint, ONNX and model version it made), each once, upstream first."""
+        checkpoint, ONNX and model version it made), each once, upstream first. The walk downstream goes no further
+        than a node of a kind in ``stop`` (a model version: not on into the runs fine-tuned from it)."""
         edges = {(e.src_kind, e.src_id, e.dst_kind, e.dst_id, e.relation): e for e in self.iter_all_lineage(kind, id_)}
         seen: set[tuple[str, str]] = set()
         frontier = [(kind, str(id_))]
@@ -449,6 +450,8 @@ class MetadataStore(ABC):
             if node in seen:
                 continue
             seen.add(node)
+            if node[0] in stop and node != (kind, str(id_)):
+                continue
             for edge in self.downstream(*node):
                 edges.setdefault((edge.src_kind, edge.src_id, edge.dst_kind, edge.dst_id, edge.relation), edge)
                 frontier.append((edge.dst_kind, edge.dst_id))
