@@ -111,6 +111,7 @@ def test_the_walk_from_a_submitted_pipeline_to_a_served_model_an_alert_and_a_vie
     for kind in ("dataset", "checkpoint", "ONNX", "model version"):
         assert page.locator(f"#main svg text:text-is('{kind}')").count() == 1, kind
     look(page, "run")
+    run_page = page.url
 
     # promote the model it registered, then deploy it
     page.click("nav >> text=Models")
@@ -120,6 +121,9 @@ def test_the_walk_from_a_submitted_pipeline_to_a_served_model_an_alert_and_a_vie
     page.click("text=Deploy digits-cnn:1")
     page.wait_for_url("**/console/deployments/digits-cnn?**", timeout=HANG_S * 1000)
     assert "1/1 replicas" in page.text_content("#main")  # type: ignore[operator]
+    page.goto(run_page)  # the run's lineage reaches the deployment now serving what it made
+    assert page.locator("#main svg text:text-is('deployment')").count() == 1
+    page.go_back()
 
     # its traffic: predictions from here, seen by the router and charted from what the server kept
     deployment = platform.metadata.find_deployment("digits-cnn", project="default")
