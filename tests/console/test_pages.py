@@ -260,23 +260,29 @@ def test_the_run_page_draws_its_lineage_and_follows_its_jobs_log(http: TestClien
     assert '/log" data-every' not in http.get(f"/console/runs/{run_id}").text
 
 
-def test_the_facility_page_draws_the_one_line_with_what_a_failing_rule_names_in_red(tmp_path: Path) -> None:
+def facility_page(home: Path, spec: str) -> str:
+    """The facility page of a server running ``spec``, as its admin sees it."""
     from aidc.platform import Platform
     from aidc.security.roles import local_access
     from aidc.settings import Settings
 
-    spec = FACILITY.with_name("lab-two-servers-noncompliant.yaml")
-    platform = Platform(Settings(home=tmp_path / "home", facility=str(spec)))
+    platform = Platform(Settings(home=home, facility=str(FACILITY.with_name(spec))))
     token = platform.security.bootstrap(local_access(), "")
     try:
         with TestClient(create_app(platform), follow_redirects=False) as client:
             log_in(client, str(token))
-            page = client.get("/console/facility").text
+            return client.get("/console/facility").text
     finally:
         platform.close()
+
+
+def test_the_facility_page_draws_the_one_line_with_what_a_failing_rule_names_in_red(tmp_path: Path) -> None:
+    page = facility_page(tmp_path / "lab", "lab-two-servers-noncompliant.yaml")
     assert "<h2>Power one-line</h2>" in page and '<svg width="' in page
     assert '<g class="blamed"><title>lab-rack' in page  # the rack whose feed fails the rules: red, with why
     assert "In red, what a failing rule names: lab-rack" in page
+    page = facility_page(tmp_path / "nvl72", "nvl72-tier4-oneline.yaml")  # a spec with its cooling chain drawn too
+    assert "<h2>Power one-line</h2>" in page and "<h2>Cooling chain</h2>" in page and 'class="blamed"' not in page
 
 
 def test_a_deployments_page_charts_its_traffic_and_shows_its_canary_verdicts(
