@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from aidc.api import create_app
+        from aidc.api.app import settle_heap
         from aidc.platform import Platform
 
         if (tls_cert is None) != (tls_key is None):
@@ -141,10 +142,12 @@ def register(app: typer.Typer) -> None:
 
                 actors = start_cluster_collectors(address, platform.metadata, platform.settings, platform.facility)
                 err_console.print(f"telemetry: collectors on {len(actors)} more Ray node(s)", highlight=False)
+        app = create_app(
+            platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector, alert_runner=runner
+        )
+        settle_heap()
         uvicorn.run(
-            create_app(
-                platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector, alert_runner=runner
-            ),
+            app,
             host=host,
             port=port,
             ssl_certfile=str(tls_cert) if tls_cert else None,
