@@ -1,8 +1,10 @@
-"""A control plane with two roles and a few records to look at: an admin of every project, and a viewer of
-project alpha; a run with curves, a model version and a deployment in alpha."""
+"""A control plane with two roles and a few records to look at: an admin of every project, and a viewer of project
+alpha; a run with curves, a model version and a deployment in alpha. And Chromium for the browser tests, with
+``look``: a screenshot of the page and axe-core's verdict on it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,9 @@ from aidc.security.roles import local_access
 from aidc.settings import Settings
 
 FACILITY = Path(__file__).parents[2] / "examples" / "facilities" / "lab-two-servers.yaml"
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("AIDC_TEST_ARTIFACTS", Path(__file__).parents[2] / "build" / "test-artifacts")) / "console"
+WAIT_MS = 120_000  # a hang detector: the live part polls every 3 s, a busy machine answers slowly
 
 
 @dataclass
@@ -59,3 +64,32 @@ def console(tmp_path: Path) -> Iterator[Console]:
     run_id, model = seed(platform)
     yield Console(platform, tokens, run_id, model)
     platform.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def look(page: object, name: str) -> None:
+    """Photograph the page and hold it to axe-core: no serious or critical violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    found = Axe().run(page).response["violations"]
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"{name}: {bad}"

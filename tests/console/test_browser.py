@@ -5,22 +5,17 @@ critical accessibility violation) and photographed into build/test-artifacts/con
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.api.conftest import LiveServer, start_server, stop
-from tests.console.conftest import seed
+from tests.console.conftest import WAIT_MS, look, seed
 
 from aidc.platform import Platform
 from aidc.security.roles import local_access
 from aidc.settings import Settings
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("AIDC_TEST_ARTIFACTS", Path(__file__).parents[2] / "build" / "test-artifacts")) / "console"
-WAIT_MS = 120_000  # a hang detector: the live part polls every 3 s, a busy machine answers slowly
 
 
 @pytest.fixture
@@ -39,35 +34,6 @@ def server(tmp_path: Path) -> Iterator[tuple[LiveServer, Platform, dict[str, str
     finally:
         platform.close()
         stop(proc)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def look(page: object, name: str) -> None:
-    """Photograph the page and hold it to axe-core: no serious or critical violation."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
-    found = Axe().run(page).response["violations"]
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in found
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{name}: {bad}"
 
 
 def test_an_admin_and_a_viewer_use_the_console(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.console.conftest import Console
+from tests.console.conftest import FACILITY, Console
 
 from aidc.api import create_app
 
@@ -73,6 +74,8 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(http: TestCli
         "/console/energy",
         "/console/alerts",
         "/console/facility",
+        "/console/deployments/digits-cnn?project=alpha",
+        f"/console/runs/{console.run_id}/log",
     ):
         answer = http.get(path)
         assert answer.status_code == 200, path
@@ -91,7 +94,11 @@ def test_a_viewer_sees_no_audit_page_and_no_buttons_and_a_forged_post_gets_403(
     assert 'href="/console/runs"' in overview.text and 'href="/console/audit"' not in overview.text
     assert http.get("/console/audit").status_code == 403
     models = http.get("/console/models")
-    assert console.model in models.text and "Promote" not in models.text
+    assert (
+        console.model in models.text and "Promote" not in models.text and f"Deploy {console.model}" not in models.text
+    )
+    deploy = {"csrf": csrf_of(overview.text), "ref": console.model, "project": "alpha"}
+    assert http.post("/console/models/deploy", data=deploy).status_code == 403
     assert "Rollback" not in http.get("/console/deployments").text
     forged = http.post(
         "/console/models/promote",
@@ -215,3 +222,145 @@ def test_the_facility_page_shows_the_checked_design_and_each_racks_budget(http: 
     budget = re.search(r"<td>lab-rack</td><td>[^<]*</td><td>([0-9.]+) kW</td>", page.text)
     assert budget is not None and float(budget.group(1)) > 0  # the design's budget, from the spec
     assert re.search(r"<td>(TIA|Uptime|EN|ASHRAE|GB|ISO)[^<]*§?[^<]*</td></tr>", page.text)  # findings cite clauses
+
+
+def test_the_run_page_draws_its_lineage_and_follows_its_jobs_log(http: TestClient, console: Console) -> None:
+    from aidc.jobs.launcher import LOG_NAME, job_dir
+
+    md, run_id = console.platform.metadata, console.run_id
+    mv = md.get_model_version("digits-cnn", 1, project="alpha")
+    md.add_lineage(("run", run_id), ("checkpoint", "sha256:" + "c" * 64), "produced")
+    md.add_lineage(("checkpoint", "sha256:" + "c" * 64), ("onnx", "sha256:" + "0" * 64), "exported_to")
+    md.add_lineage(("onnx", "sha256:" + "0" * 64), ("model_version", str(mv.id)), "registered_as")
+    job, _ = md.submit_job(
+        {"id": "job-0001", "project": "alpha", "submitter": "root", "idempotency_key": "k1", "pipeline": "digits",
+         "path_name": "digits.yaml", "spec_text": "", "priority": 0, "workers": 1, "cpus": 1.0, "gpus": 0.0}
+    )  # fmt: skip
+    md.transition_job(job.id, ("queued",), "running", run_id=run_id)
+    log = job_dir(console.platform.settings.home, job.id) / LOG_NAME
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(f"epoch {e} loss {2.0 / (e + 1):.3f}\n" for e in range(250)))
+
+    log_in(http, console.tokens["vera"])
+    page = http.get(f"/console/runs/{run_id}").text
+    # the graph: run → checkpoint → ONNX → the model version → the deployment serving it, this run outlined
+    for kind in ("checkpoint", "ONNX", "model version", "deployment"):
+        assert f">{kind}</text>" in page, kind
+    assert 'stroke="#ff9800"' in page and f"model version {console.model}" in page
+    assert '<span class="muted">served by</span> deployment digits-cnn' in page
+    # the log's tail, asked again while the job runs; once it ended the fragment says so and is not asked again
+    assert 'data-refresh="/console/runs/' + run_id + '/log"' in page
+    assert "epoch 249 loss" in page and "epoch 10 loss" not in page and "50 before them" in page
+    with log.open("a") as out:
+        out.write("export: model.onnx written\n")
+    assert "model.onnx written" in http.get(f"/console/runs/{run_id}/log").text
+    md.transition_job(job.id, ("running",), "succeeded")
+    md.finish_run(run_id, "succeeded")
+    assert "data-ended" in http.get(f"/console/runs/{run_id}/log").text
+    assert '/log" data-every' not in http.get(f"/console/runs/{run_id}").text
+
+
+def facility_page(home: Path, spec: str) -> str:
+    """The facility page of a server running ``spec``, as its admin sees it."""
+    from aidc.platform import Platform
+    from aidc.security.roles import local_access
+    from aidc.settings import Settings
+
+    platform = Platform(Settings(home=home, facility=str(FACILITY.with_name(spec))))
+    token = platform.security.bootstrap(local_access(), "")
+    try:
+        with TestClient(create_app(platform), follow_redirects=False) as client:
+            log_in(client, str(token))
+            return client.get("/console/facility").text
+    finally:
+        platform.close()
+
+
+def test_the_facility_page_draws_the_one_line_with_what_a_failing_rule_names_in_red(tmp_path: Path) -> None:
+    page = facility_page(tmp_path / "lab", "lab-two-servers-noncompliant.yaml")
+    assert "<h2>Power one-line</h2>" in page and '<svg width="' in page
+    assert '<g class="blamed"><title>lab-rack' in page  # the rack whose feed fails the rules: red, with why
+    assert "In red, what a failing rule names: lab-rack" in page
+    page = facility_page(tmp_path / "nvl72", "nvl72-tier4-oneline.yaml")  # a spec with its cooling chain drawn too
+    assert "<h2>Power one-line</h2>" in page and "<h2>Cooling chain</h2>" in page and 'class="blamed"' not in page
+
+
+def test_a_deployments_page_charts_its_traffic_and_shows_its_canary_verdicts(
+    http: TestClient, console: Console
+) -> None:
+    import time
+
+    from aidc.store.metadata.records import Sample, label_text
+
+    md = console.platform.metadata
+    now = time.time()
+    labels = label_text({"deployment": "digits-cnn", "project": "alpha", "version": "1"})
+    other = label_text({"deployment": "elsewhere", "project": "alpha", "version": "1"})
+    md.add_samples(
+        [Sample("control-plane", "aidc_deployment_requests_per_second", 2.0 + i, now - 60 * (5 - i), labels)
+         for i in range(5)]
+        + [Sample("control-plane", "aidc_deployment_latency_p99_seconds", 0.012, now - 60, labels),
+           Sample("control-plane", "aidc_deployment_error_ratio", 0.25, now - 60, labels),
+           Sample("control-plane", "aidc_deployment_requests_per_second", 99.0, now - 60, other)]
+    )  # fmt: skip
+    [d] = md.list_deployments(name="digits-cnn")
+    md.add_deployment_event(d.id, "rolled_back", "digits-cnn:2 rolled back (error rate 4% above stable)", {})
+    log_in(http, console.tokens["vera"])
+    listing = http.get("/console/deployments").text
+    assert 'href="/console/deployments/digits-cnn?project=alpha"' in listing
+    page = http.get("/console/deployments/digits-cnn", params={"project": "alpha"})
+    assert page.status_code == 200
+    charts = dict(re.findall(r"<figcaption>([^<]+)</figcaption>(.*?)</figure>", page.text, re.S))
+    assert "<polyline" in charts["Requests per second"] and ">6<" in charts["Requests per second"]  # 2…6 req/s
+    assert ">99<" not in charts["Requests per second"]  # another deployment's traffic is not this one's
+    assert ">12<" in charts["p99 latency, ms"] and ">25<" in charts["Errors, % of requests"]
+    assert 'aria-label="digits-cnn:1 100%"' in page.text  # the split: everything to the stable version
+    assert "rolled back" in page.text and "error rate 4% above stable" in page.text  # the canary's verdict
+    assert "Promote the canary" not in page.text  # a viewer: no buttons (and no canary to promote)
+    assert http.get("/console/deployments/nowhere").status_code == 404
+
+
+def test_each_node_has_sparklines_of_its_cpu_and_power_over_the_last_minutes(
+    http: TestClient, console: Console
+) -> None:
+    import time
+
+    from aidc.store.metadata.records import Sample
+
+    now = time.time() // 60 * 60
+    console.platform.metadata.add_samples(
+        [Sample("gpu-001", "node_cpu_utilisation_ratio", 0.1 * i, now - 60 * (4 - i)) for i in range(5)]
+        + [Sample("gpu-001", "node_power_watts", 400.0 + 50 * i, now - 60 * (4 - i)) for i in range(5)]
+        + [Sample("gpu-001", "node_power_watts", 9999.0, now - 3600)]  # an hour ago: not in the lines
+    )
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/nodes").text
+    assert 'aria-label="gpu-001 CPU %, per minute: 0 to 40"' in page
+    assert 'aria-label="gpu-001 power W, per minute: 400 to 600"' in page
+    row = re.search(r"<tr><td>gpu-001.*?</tr>", page, re.S)
+    assert row is not None and row.group(0).count("<polyline") == 2
+
+
+def test_a_pipeline_is_submitted_from_the_jobs_page_once_and_a_viewer_cannot(
+    http: TestClient, console: Console
+) -> None:
+    log_in(http, console.tokens["vera"])
+    page = http.get("/console/jobs").text
+    assert "Submit the pipeline" not in page
+    forged = {"csrf": csrf_of(page), "spec": "pipeline: x\nstages: []\n", "project": "alpha", "key": "k-forged"}
+    assert http.post("/console/jobs", data=forged).status_code == 403
+    http.post("/console/logout", data={"csrf": csrf_of(page)})
+    log_in(http, console.tokens["root"])
+    page = http.get("/console/jobs").text
+    assert "Submit the pipeline" in page and "uses: train" in page  # the digits example, ready to send
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
+    spec = re.search(r'<textarea id="spec" name="spec"[^>]*>(.*?)</textarea>', page, re.S).group(1)  # type: ignore[union-attr]
+    form = {"csrf": csrf_of(page), "spec": spec.replace("&#34;", '"'), "project": "alpha", "key": key}
+    done = http.post("/console/jobs", data=form)
+    assert done.status_code == 303 and "submitted" in done.headers["location"]
+    assert http.post("/console/jobs", data=form).status_code == 303  # sent twice (a reload): still one job
+    [job] = console.platform.metadata.list_jobs(project="alpha")
+    assert (job.pipeline, job.state, job.submitter) == ("digits", "queued", "root")
+    assert job.id in http.get(done.headers["location"]).text
+    bad = http.post("/console/jobs", data=form | {"spec": "pipeline: x\nstages: [\n", "key": "k-bad"})
+    assert bad.status_code == 400 and "failed at once" in bad.text and "console.yaml:" in bad.text

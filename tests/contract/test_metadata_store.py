@@ -300,6 +300,28 @@ class MetadataStoreContract:
             ("dataset_version", "run"),
         ]
 
+    def test_lineage_around_a_run_reaches_what_it_read_and_what_it_made(self, store: MetadataStore) -> None:
+        store.add_lineage(("dataset_version", "1"), ("run", "r"), "input_to")
+        store.add_lineage(("run", "r"), ("checkpoint", "sha256:c"), "produced")
+        store.add_lineage(("checkpoint", "sha256:c"), ("onnx", "sha256:o"), "exported_to")
+        store.add_lineage(("onnx", "sha256:o"), ("model_version", "7"), "registered_as")
+        store.add_lineage(("dataset_version", "2"), ("run", "other"), "input_to")  # another run's: not around r
+        store.add_lineage(("model_version", "7"), ("run", "tuned"), "initialised")  # a run made from r's model
+        around = {
+            (e.src_kind, e.src_id, e.dst_kind, e.dst_id)
+            for e in store.lineage_around("run", "r", stop=["model_version"])
+        }
+        assert around == {
+            ("dataset_version", "1", "run", "r"),
+            ("run", "r", "checkpoint", "sha256:c"),
+            ("checkpoint", "sha256:c", "onnx", "sha256:o"),
+            ("onnx", "sha256:o", "model_version", "7"),
+        }
+        assert [e.dst_id for e in store.downstream("checkpoint", "sha256:c")] == ["sha256:o"]
+        assert ("model_version", "7", "run", "tuned") in {
+            (e.src_kind, e.src_id, e.dst_kind, e.dst_id) for e in store.lineage_around("run", "r")
+        }  # without a stop, on into what was made from it
+
     def test_artifacts_are_recorded_per_run(self, store: MetadataStore) -> None:
         store.add_artifact("sha256:x", 10, "checkpoint", "epoch-1.pt", "file:///x", run_id="r", stage="train")
         store.add_artifact("sha256:y", 20, "onnx", "model.onnx", "file:///y", run_id="r", stage="export")

@@ -45,6 +45,19 @@ class TelemetryStoreContract:
         latest = store.latest_samples(within_s=60, now=T0 + 10)
         assert [(s.metric, s.value) for s in latest] == [("cpu", 3.0)]
 
+    def test_trends_are_per_minute_means_of_each_node_worked_out_by_the_database(self, store: MetadataStore) -> None:
+        store.add_samples([Sample("n1", "cpu", v, T0 + 10 * i) for i, v in enumerate((0.2, 0.4, 0.6, 0.8, 1.0, 1.2))])
+        store.add_samples([Sample("n1", "cpu", 0.5, T0 + 60), Sample("n2", "cpu", 0.9, T0 + 5)])
+        store.add_samples([Sample("n1", "power", 300.0, T0 + 70), Sample("n1", "cpu", 9.0, T0 - 600)])
+        trends = store.sample_trends(["cpu", "power"], since=T0 - 1, bucket_s=60)
+        assert [(n, m, at - T0, round(v, 6)) for n, m, at, v in trends] == [
+            ("n1", "cpu", 0.0, 0.7),  # the first minute's six readings (the one before ``since`` left out)
+            ("n1", "cpu", 60.0, 0.5),
+            ("n1", "power", 60.0, 300.0),
+            ("n2", "cpu", 0.0, 0.9),
+        ]
+        assert store.sample_trends([], since=T0) == []
+
     def test_retention_folds_raw_into_minutes_and_minutes_into_hours(self, store: MetadataStore) -> None:
         old = T0 - 40 * DAY  # past both retention periods
         store.add_samples([Sample("n1", "p", 100.0 + i, old + i * 10) for i in range(12)])  # 2 minutes of readings

@@ -113,6 +113,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+def settle_heap() -> None:
+    """Once the server is built, keep what it made while starting (modules, routes, templates, the stores' engines:
+    objects that live as long as the process) out of the garbage collector's reach. Each
+    full collection walks every tracked object: with the start-up heap in it, the slowest of 40 overview requests
+    (1,000 runs, benchmarks/console.py) took 124 ms against a median of 9 ms; with it frozen, 10 ms."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     platform: Platform | None = None,
     *,

@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from aidc.api import create_app
+        from aidc.api.app import settle_heap
         from aidc.platform import Platform
 
         if (tls_cert is None) != (tls_key is None):
@@ -104,7 +105,8 @@ def register(app: typer.Typer) -> None:
                             (d.name, d.project, d.url)
                             for d in platform.metadata.list_deployments(status="running")
                             if d.controller  # a managed deployment: its URL is a router with /-/stats
-                        ]
+                        ],
+                        keep=platform.metadata.add_samples,  # its traffic history (the console's deployment charts)
                     ),
                 ],
             )
@@ -158,10 +160,12 @@ def register(app: typer.Typer) -> None:
 
                 actors = start_cluster_collectors(address, platform.metadata, platform.settings, platform.facility)
                 err_console.print(f"telemetry: collectors on {len(actors)} more Ray node(s)", highlight=False)
+        app = create_app(
+            platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector, alert_runner=runner
+        )
+        settle_heap()
         uvicorn.run(
-            create_app(
-                platform, prune_every_s=PRUNE_EVERY_S, scheduler=scheduler, telemetry=collector, alert_runner=runner
-            ),
+            app,
             host=host,
             port=port,
             ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -82,7 +82,9 @@ class Client(Protocol):
     def set_quota(self, project: str, **limits: float | int | None) -> JSON: ...
 
     # -- nodes, energy (the data center: viewers see, operators cordon, drain and uncordon)
-    def list_nodes(self) -> list[JSON]: ...
+    def list_nodes(self, *, trend_minutes: int = 0) -> list[JSON]:
+        """Every node; ``trend_minutes``: with its CPU utilisation and power per minute over that long (``trend``)."""
+
     def show_node(self, name: str) -> JSON: ...
     def change_node(self, verb: str, name: str, reason: str = "") -> JSON:
         """``verb``: cordon, drain or uncordon."""

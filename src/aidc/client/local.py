@@ -179,8 +179,8 @@ class LocalClient:
         return self.services.jobs.set_quota(self.access, project, **limits)
 
     # -- nodes, energy
-    def list_nodes(self) -> list[JSON]:
-        return self.services.nodes.list(self.access)
+    def list_nodes(self, *, trend_minutes: int = 0) -> list[JSON]:
+        return self.services.nodes.list(self.access, trend_minutes=trend_minutes)
 
     def show_node(self, name: str) -> JSON:
         return self.services.nodes.show(self.access, name)

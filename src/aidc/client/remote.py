@@ -339,8 +339,8 @@ class RemoteClient:
         return self._object("PUT", "quotas", project, json=limits)
 
     # -- master keys (the server's key file and artifact store)
-    def list_nodes(self) -> list[JSON]:
-        return self._objects("GET", "nodes")
+    def list_nodes(self, *, trend_minutes: int = 0) -> list[JSON]:
+        return self._objects("GET", "nodes", params={"trend_minutes": trend_minutes} if trend_minutes else None)
 
     def show_node(self, name: str) -> JSON:
         return self._object("GET", "nodes", name)

@@ -9,6 +9,8 @@ forged POST gets the API's 403.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import urllib.parse
 from collections.abc import Callable
 from functools import partial
@@ -23,11 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from aidc import __version__
 from aidc.client.local import LocalClient
-from aidc.console.charts import line_chart
+from aidc.console.charts import line_chart, sparkline, split_bar
 from aidc.console.facility import facility_view, rack_power_kw
+from aidc.console.lineage import lineage_graph, lineage_rows
 from aidc.console.planner import EXAMPLE, plan_text
 from aidc.console.session import Sessions
-from aidc.errors import AidcError, InvalidInput, PermissionDenied, Unauthenticated
+from aidc.errors import AidcError, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from aidc.security.policy import required_permission
 from aidc.security.roles import Access
 from aidc.services import Services
@@ -59,6 +62,29 @@ PAGES = (
 )
 CURVES = {"Loss": ("train_loss", "val_loss"), "Accuracy": ("train_accuracy", "val_accuracy")}
 LIVE = ("running", "queued", "preempted")
+TREND_MINUTES = 15  # the nodes page's sparklines: per-minute means over this long
+LOG_TAIL = 200
+# what the jobs page offers to submit: the digits example, small enough to run in a minute or two on a CPU
+PIPELINE_EXAMPLE = """pipeline: digits
+stages:
+  - name: data
+    uses: data
+    with: {source: "sklearn:digits", split: {val: 0.15, test: 0.2}}
+  - name: train
+    uses: train
+    inputs: {data: data.splits}
+    with: {model: cnn, epochs: 4, batch_size: 64, workers: 1}
+  - name: evaluate
+    uses: evaluate
+    inputs: {data: data.splits, checkpoint: train.checkpoint, model: train.model}
+  - name: export
+    uses: export
+    inputs: {checkpoint: train.checkpoint, model: train.model, data: data.splits}
+  - name: register
+    uses: register
+    inputs: {onnx: export.onnx, checkpoint: train.checkpoint, dataset: data.dataset, metrics: evaluate.metrics}
+    with: {name: digits-cnn}
+"""  # lines of a job's log the run page shows (the whole log: `aidc logs JOB`)
 
 
 def may(access: Access, method: str, route: str, project: str | None = None) -> bool:
@@ -196,10 +222,41 @@ def create_console(services: Services) -> FastAPI:
         }
         return details | {"curves": curves, "live": details["run"]["status"] in LIVE}
 
+    def job_log(access: Access, run: dict[str, Any]) -> dict[str, Any]:
+        """The tail of the log of the job that started ``run`` (when the caller may read it): ``log`` None where
+        the run was not a job's (`aidc run` on a workstation) or the caller may not read jobs."""
+        if not may(access, "GET", f"{API}/jobs/{{job_id}}/logs", run["project"]):
+            return {"log": None}
+        try:
+            text = "".join(LocalClient(services, access).job_logs(run["id"]))
+        except NotFound:
+            return {"log": None}
+        lines = text.splitlines()
+        shown = lines[-LOG_TAIL:]
+        return {"log": "\n".join(shown), "log_shown": len(shown), "log_cut": len(lines) - len(shown)}
+
     @console.get("/runs/{run_id}")
     def run(request: Request, run_id: str) -> HTMLResponse:
         access = page(("GET", f"{API}/runs/{{run_id}}"))(request)
-        return render(request, access, "run.html.j2", **run_view(access, run_id))
+        view = run_view(access, run_id)
+        run = view["run"]
+        lineage = view["lineage"]
+        return render(
+            request,
+            access,
+            "run.html.j2",
+            **view,
+            **job_log(access, run),
+            lineage_svg=lineage_graph(lineage, f"run:{run['id']}"),
+            lineage_rows=lineage_rows(lineage),
+        )
+
+    @console.get("/runs/{run_id}/log")
+    def run_log(request: Request, run_id: str) -> HTMLResponse:
+        """The run's job log, fetched again every few seconds while the job runs."""
+        access = page(("GET", f"{API}/runs/{{run_id}}"))(request)
+        run = LocalClient(services, access).run_details(run_id)["run"]
+        return render(request, access, "run_log.html.j2", run=run, live=run["status"] in LIVE, **job_log(access, run))
 
     @console.get("/runs/{run_id}/live")
     def run_live(request: Request, run_id: str) -> HTMLResponse:
@@ -237,6 +294,24 @@ def create_console(services: Services) -> FastAPI:
         found = LocalClient(services, access).list_deployments()
         return render(request, access, "deployments.html.j2", deployments=found, done=done)
 
+    @console.get("/deployments/{name}")
+    def deployment(request: Request, name: str, project: str = "", done: str = "") -> HTMLResponse:
+        """One deployment: its versions and replicas, the traffic split, request rate, p99 latency and error ratio
+        over the last hour (what the server's alert rounds read from its router), and its events (canary
+        verdicts among them)."""
+        access = page(("GET", f"{API}/deployments/{{name}}"))(request)
+        found = LocalClient(services, access).show_deployment(name, project=project or None)
+        return render(request, access, "deployment.html.j2", d=found, done=done, **traffic_view(found, time.time()))
+
+    @console.post("/models/deploy")
+    async def deploy_model(request: Request) -> Response:
+        """Serve a model version (as `aidc deploy REF`); answers once its replicas are ready."""
+        access, form = await acting(request, ("POST", f"{API}/deployments"))
+        ref, project = form.get("ref", ""), form.get("project") or None
+        deployed = await run_in_threadpool(partial(LocalClient(services, access).deploy, ref, project=project))
+        where = urllib.parse.urlencode({"project": deployed["project"], "done": f"deployed {ref}"})
+        return RedirectResponse(f"/console/deployments/{deployed['name']}?{where}", status_code=303)
+
     @console.post("/deployments/{name}/{verb}")
     async def change_deployment(request: Request, name: str, verb: str) -> Response:
         if verb not in ("promote", "rollback"):
@@ -251,8 +326,47 @@ def create_console(services: Services) -> FastAPI:
         access = page(("GET", f"{API}/jobs"))(request)
         client = LocalClient(services, access)
         return render(
-            request, access, "jobs.html.j2", jobs=client.list_jobs(limit=200), quotas=client.list_quotas(), done=done
+            request,
+            access,
+            "jobs.html.j2",
+            jobs=client.list_jobs(limit=200),
+            quotas=client.list_quotas(),
+            done=done,
+            **submit_form(access, client),
         )
+
+    def submit_form(access: Access, client: LocalClient, spec: str = PIPELINE_EXAMPLE) -> dict[str, Any]:
+        """The projects the caller may submit jobs to (none: no form), a fresh idempotency key (a form sent twice
+        makes one job), and the pipeline to show."""
+        projects = [p["name"] for p in client.list_projects() if may(access, "POST", f"{API}/jobs", p["name"])]
+        return {"submit_projects": projects, "submit_key": secrets.token_hex(16), "spec": spec}
+
+    @console.post("/jobs")
+    async def submit_job(request: Request) -> Response:
+        """Queue a pipeline (as `aidc jobs submit`); a spec that does not parse is shown again with its line."""
+        access, form = await acting(request, ("POST", f"{API}/jobs"))
+        project = form.get("project", "")
+        client = LocalClient(services, access)
+        try:
+            priority = int(form.get("priority") or 0)
+        except ValueError:
+            raise InvalidInput("priority is a whole number", where="priority") from None
+        job = await run_in_threadpool(
+            partial(
+                client.submit_job,
+                form.get("spec", ""),
+                path_name="console.yaml",
+                project=project,
+                priority=priority,
+                idempotency_key=form.get("key") or None,
+            )
+        )
+        if job["state"] == "failed":  # the spec did not parse: the job failed at once, with where
+            raise InvalidInput(
+                f"job {job['id']} failed at once: {(job.get('last_error') or {}).get('message', job.get('reason'))}",
+                hint="fix the pipeline and submit it again (`aidc jobs submit FILE` checks a file before sending it)",
+            )
+        return back("/console/jobs", f"submitted {job['id']} ({job['pipeline']}) to {project}")
 
     @console.post("/jobs/{job_id}/cancel")
     async def cancel_job(request: Request, job_id: str) -> Response:
@@ -280,8 +394,22 @@ def create_console(services: Services) -> FastAPI:
     @console.get("/nodes")
     def nodes(request: Request, done: str = "") -> HTMLResponse:
         access = page(("GET", f"{API}/nodes"))(request)
-        found = LocalClient(services, access).list_nodes()
-        return render(request, access, "nodes.html.j2", nodes=found, racks=rack_power_kw(found), done=done)
+        found = LocalClient(services, access).list_nodes(trend_minutes=TREND_MINUTES)
+        for node in found:
+            trend = node.get("trend", {})
+            node["sparks"] = [
+                sparkline([100 * v for v in trend.get("cpu_utilisation", [])], f"{node['name']} CPU %, per minute"),
+                sparkline(trend.get("power_watts", []), f"{node['name']} power W, per minute"),
+            ]
+        return render(
+            request,
+            access,
+            "nodes.html.j2",
+            nodes=found,
+            racks=rack_power_kw(found),
+            done=done,
+            trend_minutes=TREND_MINUTES,
+        )
 
     @console.post("/nodes/{name}/{verb}")
     async def change_node(request: Request, name: str, verb: str) -> Response:
@@ -357,6 +485,33 @@ def create_console(services: Services) -> FastAPI:
 
 
 _NO_STORE = {"cache-control": "no-store"}
+# (chart title, the metric the server keeps, how a value is shown)
+TRAFFIC = (
+    ("Requests per second", "aidc_deployment_requests_per_second", 1.0),
+    ("p99 latency, ms", "aidc_deployment_latency_p99_seconds", 1000.0),
+    ("Errors, % of requests", "aidc_deployment_error_ratio", 100.0),
+)
+
+
+def traffic_view(deployment: dict[str, Any], now: float) -> dict[str, Any]:
+    """The deployment page's charts: the split now, and each kept metric per version over minutes before now."""
+    canary = float(deployment.get("canary_percent") or 0) if deployment.get("canary") else 0.0
+    parts = [(str(deployment["stable"]), 100.0 - canary)]
+    if deployment.get("canary"):
+        parts.append((str(deployment["canary"]), canary))
+    history = deployment.get("history", {})
+    charts = [
+        line_chart(
+            title,
+            {
+                f"version {version}": [((at - now) / 60, value * scale) for at, value in points]
+                for version, points in sorted(history.get(metric, {}).items())
+            },
+            x_label="minutes before now",
+        )
+        for title, metric, scale in TRAFFIC
+    ]
+    return {"split": split_bar(parts), "charts": charts}
 
 
 def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:

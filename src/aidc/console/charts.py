@@ -12,9 +12,15 @@ COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00")  # ≥ 4.5:1 a
 
 
 def line_chart(
-    title: str, series: Mapping[str, Sequence[tuple[float, float]]], *, width: int = 420, height: int = 200
+    title: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    width: int = 420,
+    height: int = 200,
+    x_label: str = "",
 ) -> Markup:
-    """A titled chart of named (x, y) series with its axes' ranges and a legend; empty series say so."""
+    """A titled chart of named (x, y) series with its axes' ranges, ``x_label`` under the x axis, and a legend
+    that gives each series' latest value; empty series say so."""
     points = [p for values in series.values() for p in values]
     label = escape(title)
     if not points:
@@ -40,15 +46,21 @@ def line_chart(
         f'<text x="{left}" y="{height - 8}" font-size="10" fill="#333">{_num(x0)}</text>',
         f'<text x="{width - right}" y="{height - 8}" text-anchor="end" font-size="10" fill="#333">{_num(x1)}</text>',
     ]
+    if x_label:
+        parts.append(
+            f'<text x="{(left + width - right) / 2:.0f}" y="{height - 8}" text-anchor="middle" font-size="10" '
+            f'fill="#333">{escape(x_label)}</text>'
+        )
     legend = []
     for i, (name, values) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         if values:
             line = " ".join(xy(x, y) for x, y in sorted(values))
             parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        latest = f' <span class="latest">{_num(max(values)[1])}</span>' if values else ""
         legend.append(
             f'<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colour}"/></svg> '
-            f"{escape(name)}</li>"
+            f"{escape(name)}{latest}</li>"
         )
     parts.append("</svg>")
     return Markup(
@@ -59,3 +71,41 @@ def line_chart(
 
 def _num(value: float) -> str:
     return f"{value:.3g}"
+
+
+def split_bar(parts: Sequence[tuple[str, float]], *, width: int = 420, height: int = 22) -> Markup:
+    """A deployment's traffic split: one bar, a segment per version in percent, with a legend that says the numbers."""
+    shown = [(name, share) for name, share in parts if share > 0]
+    label = escape(", ".join(f"{name} {share:g}%" for name, share in shown) or "no traffic")
+    rects, legend, x = [], [], 0.0
+    for i, (name, share) in enumerate(shown):
+        colour = COLOURS[i % len(COLOURS)]
+        w = width * share / 100
+        rects.append(f'<rect x="{x:.1f}" width="{w:.1f}" height="{height}" fill="{colour}"/>')
+        legend.append(
+            f'<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colour}"/></svg> '
+            f"{escape(name)} {share:g}%</li>"
+        )
+        x += w
+    return Markup(
+        f'<figure class="chart"><figcaption>Traffic split</figcaption><svg width="{width}" height="{height}" '
+        f'role="img" aria-label="{label}"><rect width="{width}" height="{height}" fill="#eeeeee"/>{"".join(rects)}'
+        f'</svg><ul class="legend">{"".join(legend)}</ul></figure>'
+    )
+
+
+def sparkline(values: Sequence[float], label: str, *, width: int = 120, height: int = 24) -> Markup:
+    """A small line of the newest readings (oldest left), labelled with its range for those who do not see it."""
+    if len(values) < 2:
+        return Markup("")
+    lo, hi = min(values), max(values)
+    span = hi - lo or 1.0
+    step = (width - 2) / (len(values) - 1)
+    line = " ".join(
+        f"{1 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}" for i, v in enumerate(values)
+    )
+    return Markup(
+        f'<svg class="spark" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(label)}: {_num(lo)} to {_num(hi)}"><polyline points="{line}" fill="none" '
+        f'stroke="{COLOURS[0]}" stroke-width="1.5"/></svg>'
+    )

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
@@ -11,12 +14,50 @@ from markupsafe import Markup
 HEAT = ((1.0, "#ef9a9a"), (0.8, "#ffcc80"), (0.5, "#fff59d"), (0.0, "#c8e6c9"))
 
 
-def facility_view(spec: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Checked:
+    """A spec as `aidc check` judged it, with its power one-line and cooling chain drawn: (title, SVG, the names
+    of what failing rules blame, drawn in red)."""
+
+    report: Any
+    diagrams: list[tuple[str, Markup, list[str]]]
+
+
+_checked: dict[str, tuple[tuple[float, int], Checked]] = {}  # spec path → ((mtime, size), its check)
+_checking = threading.Lock()
+
+
+def checked(spec: str) -> Checked:
+    """The spec checked and drawn, again only when the file changes: a check takes ~100 ms, which every visit to
+    the page would otherwise spend."""
+    stat = os.stat(spec)
+    key = (stat.st_mtime, stat.st_size)
+    with _checking:
+        known = _checked.get(spec)
+        if known is None or known[0] != key:
+            known = _checked[spec] = (key, _check(spec))
+        return known[1]
+
+
+def _check(spec: str) -> Checked:
     from aidc.facility.loader import load_facility
     from aidc.standards.checker import run_check
+    from aidc.standards.diagram import blame, draw
 
-    facility = load_facility(spec)
-    report = run_check(facility, {}, ())
+    report = run_check(load_facility(spec), {}, ())
+    failed = {f.rule.id for f in report.findings if f.status == "fail"}
+    drawn = []
+    for title, analysis in (("Power one-line", report.derived.power), ("Cooling chain", report.derived.cooling)):
+        if analysis is not None and analysis.oneline.elements:
+            drawn.append((title, draw(analysis, failed, title), sorted(blame(analysis, failed))))
+    return Checked(report, drawn)
+
+
+def facility_view(spec: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The check, its one-lines drawn, and each rack's power now against its budget."""
+    known = checked(spec)
+    report = known.report
+    facility = report.facility
     now = rack_power_kw(nodes)
     racks = []
     for hall, rack in facility.racks():
@@ -34,7 +75,7 @@ def facility_view(spec: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
     findings = sorted(report.findings, key=lambda f: ({"fail": 0, "warn": 1}.get(f.status, 2), f.rule.id))
-    return {"report": report, "racks": racks, "findings": findings, "spec": spec}
+    return {"report": report, "racks": racks, "findings": findings, "spec": spec, "diagrams": known.diagrams}
 
 
 def rack_power_kw(nodes: list[dict[str, Any]]) -> dict[str, float]:

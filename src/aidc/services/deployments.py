@@ -3,6 +3,7 @@ caller may. A new deployment joins its model's project; changing one needs ``dep
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from aidc.security.roles import Access
 from aidc.services.guard import Guard, not_found
 from aidc.services.records import Records
 from aidc.store.metadata import MetadataStore
+from aidc.store.metadata.records import parse_labels
 
 if TYPE_CHECKING:
     from aidc.serving.canary import CanaryPolicy
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 CHANGES = ("scale", "promote", "rollback", "delete")
+# what the server's alert rounds read from each managed deployment's router and keep (monitoring/alerts/signals.py)
+HISTORY = ("aidc_deployment_requests_per_second", "aidc_deployment_latency_p99_seconds", "aidc_deployment_error_ratio")
+HISTORY_S = 3600.0
 
 
 class DeploymentService:
@@ -70,8 +75,20 @@ class DeploymentService:
         return str(item["project"])
 
     def show(self, access: Access, name: str, *, project: str | None = None) -> JSON:
+        """The deployment, its events (canary verdicts among them), and its traffic over the last hour as the
+        server's alert rounds read it from the router: ``history`` {metric: {version: [[unix s, value], …]}}."""
         where = self._project(access, name, "deployments:read", "deployments.read", project)
-        return self.serving.show(name, project=where) | {"project": where}
+        return self.serving.show(name, project=where) | {"project": where, "history": self.history(name, where)}
+
+    def history(self, name: str, project: str, *, window_s: float = HISTORY_S) -> JSON:
+        from aidc.monitoring.alerts.signals import NODE
+
+        found: JSON = {metric: {} for metric in HISTORY}
+        for s in self.store.query_samples(metric=HISTORY, node=NODE, since=time.time() - window_s, resolution=0):
+            labels = parse_labels(s.labels)
+            if labels.get("deployment") == name and labels.get("project") == project:
+                found[s.metric].setdefault(labels.get("version", ""), []).append([s.at, s.value])
+        return found
 
     def predict(
         self, access: Access, name: str, input_path: Path, *, version: str | None = None, project: str | None = None

@@ -54,9 +54,16 @@ class EnergyService:
         """``inventory``: the nodes as `aidc nodes list` has them (for /metrics)."""
         self.store, self.guard, self.settings = store, guard, settings
         self._facility, self._inventory = facility, inventory
+        self._sites: tuple[Facility | None, Site] | None = None
 
     def _site(self) -> Site:
-        return Site.of(self._facility())
+        """The site's PUE, carbon and price model, derived once per facility (a derivation runs the spec's failure
+        analysis: tens of ms the energy page and /metrics would spend on every request)."""
+        facility = self._facility()
+        known = self._sites
+        if known is None or known[0] is not facility:
+            known = self._sites = (facility, Site.of(facility))
+        return known[1]
 
     def _node(self, host: str | None) -> str:
         return name_for_host(host or socket.gethostname(), self.settings.node_names, self._facility())

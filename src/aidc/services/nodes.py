@@ -38,6 +38,11 @@ SHOWN = {
     "node_energy_joules_total": "energy_joules",
 }
 
+TRENDS = ("node_cpu_utilisation_ratio", "node_power_watts")  # what a node's sparklines draw
+MAX_TREND_MINUTES = 24 * 60  # raw readings are kept a day
+Trends = dict[str, dict[str, list[float]]]  # node → its metric's name in SHOWN → per-minute means, oldest first
+TREND_KEEP_S = 10.0  # how long worked-out trends are handed out again (the collector's default interval)
+
 
 def worker_host(worker: str | None) -> str | None:
     """The host of a job's process, from its worker string ``host:pid:start-time``."""
@@ -81,6 +86,7 @@ class Nodes:
         self.store, self.guard, self.settings = store, guard, settings
         self._facility, self._cluster = facility, cluster
         self.wake: Any = None  # the server's scheduler sets this: a drain starts a pass at once
+        self._trends: tuple[tuple[int, int], Trends] | None = None
 
     # -- read
     def inventory(self) -> list[JSON]:
@@ -98,9 +104,34 @@ class Nodes:
             node["telemetry"] = telemetry_of(latest.get(node["name"], []))
         return nodes
 
-    def list(self, access: Access) -> list[JSON]:
+    def list(self, access: Access, *, trend_minutes: int = 0) -> list[JSON]:
+        """Every node; with ``trend_minutes``, each with ``trend``: its CPU utilisation and power as per-minute
+        means over that many minutes, oldest first (the console's sparklines)."""
         self.guard.require_somewhere(access, "nodes:read", "nodes.read", "nodes")
-        return self.inventory()
+        if not 0 <= trend_minutes <= MAX_TREND_MINUTES:
+            raise InvalidInput(
+                f"trend_minutes must be 0 to {MAX_TREND_MINUTES}", hint="a longer look: `aidc energy` or Prometheus"
+            )
+        nodes = self.inventory()
+        if trend_minutes:
+            trends = self._trends_of(trend_minutes)
+            for node in nodes:
+                node["trend"] = trends.get(node["name"], {})
+        return nodes
+
+    def _trends_of(self, minutes: int) -> Trends:
+        """Each node's per-minute means, worked out again at most every TREND_KEEP_S (a sparkline a few seconds
+        old is as good; the database's grouping of 100 nodes' readings costs ~20 ms each time)."""
+        slot = (minutes, int(time.time() // TREND_KEEP_S))
+        kept = self._trends
+        if kept is not None and kept[0] == slot:
+            return kept[1]
+        since = (time.time() // 60 - minutes + 1) * 60
+        trends: Trends = {}
+        for name, metric, _, mean in self.store.sample_trends(TRENDS, since=since, bucket_s=60):
+            trends.setdefault(name, {}).setdefault(SHOWN[metric], []).append(mean)
+        self._trends = (slot, trends)
+        return trends
 
     def show(self, access: Access, name: str) -> JSON:
         self.guard.require_somewhere(access, "nodes:read", "nodes.read", f"node {name}")

@@ -170,7 +170,35 @@ class Runs:
             access, "runs:read", "run", details["run"], "runs.read", f"run {run_id}", not_found("run", run_id)
         )
         energy = self._energy().run_energy(run) if self._energy is not None else None
-        return details | {"run": run, "energy": energy}
+        return details | {"run": run, "energy": energy, "lineage": self.lineage(run)}
+
+    def lineage(self, run: JSON) -> JSON:
+        """The run's lineage as a graph: the dataset versions it read, the checkpoint, ONNX and model versions it made,
+        and the deployments (of the run's project) serving those versions. Nodes: kind, id and what a person knows
+        them by; edges: src, dst (as "kind:id") and the relation."""
+        from aidc.report.lineage import describe
+
+        edges = [
+            {"src": f"{e.src_kind}:{e.src_id}", "dst": f"{e.dst_kind}:{e.dst_id}", "relation": e.relation}
+            for e in self.store.lineage_around("run", run["id"], stop=("model_version",))
+        ]
+        nodes = {f"run:{run['id']}": {"kind": "run", "id": run["id"], "label": run["id"]}}
+        for edge in edges:
+            for key in (edge["src"], edge["dst"]):
+                if key not in nodes:
+                    kind, _, id_ = key.partition(":")
+                    nodes[key] = {"kind": kind, "id": id_, "label": describe(self.store, kind, id_)}
+        made = {int(n["id"]) for n in nodes.values() if n["kind"] == "model_version" and n["id"].isdigit()}
+        if made:
+            for d in self.store.list_deployments(projects=[run["project"]]):
+                if d.status == "stopped":
+                    continue
+                for mv_id, relation in ((d.model_version_id, "served_by"), (d.canary_model_version_id, "canary_of")):
+                    if mv_id in made:
+                        key = f"deployment:{d.id}"
+                        nodes[key] = {"kind": "deployment", "id": str(d.id), "label": d.name}
+                        edges.append({"src": f"model_version:{mv_id}", "dst": key, "relation": relation})
+        return {"nodes": list(nodes.values()), "edges": edges}
 
     def run_report(self, access: Access, run_id: str, dest: Path | None = None) -> Path:
         """The run's HTML report, written (again) where the store's host keeps it, or at ``dest``."""

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -397,11 +398,26 @@ def _controller_name(deployment_id: int) -> str:
     return controller_name(deployment_id)
 
 
+_probe: Any = None  # one HTTP client for every probe: a client of its own per call loads the CA bundle (~10 ms CPU)
+_probe_made = threading.Lock()
+
+
+def _prober() -> Any:
+    global _probe
+    import httpx
+
+    with _probe_made:
+        if _probe is None:
+            # (a connection per probe, as before: none kept open to a router that may restart on its port)
+            _probe = httpx.Client(timeout=2.0, headers={"Connection": "close"})
+        return _probe
+
+
 def _answers(url: str) -> bool:
     import httpx
 
     try:
-        return httpx.get(f"{url}/v2/health/ready", timeout=1.0).status_code == 200
+        return bool(_prober().get(f"{url}/v2/health/ready", timeout=1.0).status_code == 200)
     except (httpx.HTTPError, ValueError):
         return False
 
@@ -410,7 +426,7 @@ def _get_json(url: str) -> dict[str, Any]:
     import httpx
 
     try:
-        return dict(httpx.get(url, timeout=2.0).json())
+        return dict(_prober().get(url, timeout=2.0).json())
     except (httpx.HTTPError, ValueError):
         return {}
 

@@ -24,9 +24,13 @@ class NodeHold(Body):
 
 
 @router.get("/nodes", tags=["nodes"])
-def list_nodes(access: Access = Depends(authorize), services: Services = Depends(get_services)) -> list[JSON]:
+def list_nodes(
+    trend_minutes: int = Query(0, ge=0, le=24 * 60, description="add each node's CPU and power per minute, this long"),
+    access: Access = Depends(authorize),
+    services: Services = Depends(get_services),
+) -> list[JSON]:
     """Every node of the cluster and of the facility spec, with its rack, hold and latest telemetry."""
-    return services.nodes.list(access)
+    return services.nodes.list(access, trend_minutes=trend_minutes)
 
 
 @router.get("/nodes/{name}", tags=["nodes"])

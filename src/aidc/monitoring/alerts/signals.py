@@ -9,15 +9,19 @@ written, grouped, routed and silenced exactly as the hardware rules are.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aidc.store.metadata import MetadataStore
 from aidc.store.metadata.records import Sample, label_text
 
+log = logging.getLogger("aidc.alerts")
 NODE = "control-plane"
+REQUEST_RATE = "aidc_deployment_requests_per_second"
 FAILED_WITHIN_S = 900.0  # a failed job is reported while its failure is this recent (the JobFailed rule's window)
 
 
@@ -60,14 +64,18 @@ def job_signals(store: MetadataStore, log_of: Callable[[str], Path] | None = Non
 
 
 def serving_signals(
-    deployments: Callable[[], Iterable[tuple[str, str, str]]], *, timeout_s: float = 2.0
+    deployments: Callable[[], Iterable[tuple[str, str, str]]],
+    *,
+    timeout_s: float = 2.0,
+    keep: Callable[[list[Sample]], Any] | None = None,
 ) -> Callable[[float], list[Sample]]:
     """A signal for the alert runner: ``deployments()`` gives (name, project, router URL) of the running ones. The
-    error ratio is over the requests since the previous round (the router counts from when a version entered its
-    routes); p99 is over the router's recent latencies."""
+    error ratio and the request rate are over the requests since the previous round (the router counts from when a
+    version entered its routes); p99 is over the router's recent latencies. ``keep``: where each round's readings
+    are also written (the store's add_samples: the deployment's traffic history the console charts)."""
     import httpx
 
-    seen: dict[tuple[str, str], tuple[int, int]] = {}
+    seen: dict[tuple[str, str], tuple[int, int, float | None]] = {}
 
     def read(now: float) -> list[Sample]:
         out: list[Sample] = []
@@ -82,13 +90,21 @@ def serving_signals(
                     p99 = float(stats["p99_ms"]) / 1000.0
                     out.append(Sample(NODE, "aidc_deployment_latency_p99_seconds", p99, now, labels, source="router"))
                 requests, errors = int(stats.get("requests", 0)), int(stats.get("errors", 0))
-                before = seen.get((name, str(version)), (0, 0))
+                before = seen.get((name, str(version)), (0, 0, None))
                 if requests < before[0]:
-                    before = (0, 0)  # the version left the routes and came back: the router counts afresh
-                seen[(name, str(version))] = (requests, errors)
+                    before = (0, 0, before[2])  # the version left the routes and came back: the router counts afresh
+                seen[(name, str(version))] = (requests, errors, now)
+                if before[2] is not None and now > before[2]:  # (a first look has no span to be a rate over)
+                    rate = (requests - before[0]) / (now - before[2])
+                    out.append(Sample(NODE, REQUEST_RATE, rate, now, labels, source="router"))
                 if requests > before[0]:
                     ratio = (errors - before[1]) / (requests - before[0])
                     out.append(Sample(NODE, "aidc_deployment_error_ratio", ratio, now, labels, source="router"))
+        if keep is not None and out:
+            try:
+                keep(out)
+            except Exception:  # the store away for a moment: the rules are still judged on this round's readings
+                log.warning("could not keep the serving readings of this round", exc_info=True)
         return out
 
     return read

@@ -357,6 +357,9 @@ class MetadataStore(ABC):
     def add_lineage(self, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None: ...
     @abstractmethod
     def upstream(self, kind: str, id_: str) -> list[LineageEdge]: ...
+    @abstractmethod
+    def downstream(self, kind: str, id_: str) -> list[LineageEdge]:
+        """The edges out of (kind, id_): what it fed or produced."""
 
     # -- telemetry: node samples (raw a day, 1-minute means a month, 1-hour means after) and node states
     @abstractmethod
@@ -379,6 +382,14 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def latest_samples(self, *, within_s: float = 120.0, now: float | None = None) -> list[Sample]: ...
+    @abstractmethod
+    def sample_trends(
+        self, metrics: Collection[str], *, since: float, bucket_s: int = 60
+    ) -> list[tuple[str, str, float, float]]:
+        """(node, metric, bucket start, mean) of the raw readings of ``metrics`` since ``since``, in ``bucket_s``
+        buckets, worked out by the database (a sparkline of 100 nodes without 10,000 rows through Python); ordered
+        by node, metric and time. Readings with labels (a GPU's) are averaged with their node's others."""
+
     @abstractmethod
     def fold_samples(self, now: float | None = None) -> dict[str, int]:
         """Retention: raw older than a day → 1-minute means; those older than 30 days → 1-hour means."""
@@ -439,6 +450,25 @@ class MetadataStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         pass
+
+    def lineage_around(self, kind: str, id_: str, *, stop: Collection[str] = ()) -> list[LineageEdge]:
+        """Every edge upstream of (kind, id_) and downstream of it, transitively (a run: the dataset it read, the
+        checkpoint, ONNX and model version it made), each once, upstream first. The walk downstream goes no further
+        than a node of a kind in ``stop`` (a model version: not on into the runs fine-tuned from it)."""
+        edges = {(e.src_kind, e.src_id, e.dst_kind, e.dst_id, e.relation): e for e in self.iter_all_lineage(kind, id_)}
+        seen: set[tuple[str, str]] = set()
+        frontier = [(kind, str(id_))]
+        while frontier:
+            node = frontier.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node[0] in stop and node != (kind, str(id_)):
+                continue
+            for edge in self.downstream(*node):
+                edges.setdefault((edge.src_kind, edge.src_id, edge.dst_kind, edge.dst_id, edge.relation), edge)
+                frontier.append((edge.dst_kind, edge.dst_id))
+        return list(edges.values())
 
     def iter_all_lineage(self, kind: str, id_: str) -> Iterator[LineageEdge]:
         """Walk upstream edges transitively (model version → ONNX → checkpoint → run → dataset version)."""

@@ -664,6 +664,15 @@ class SqlMetadataStore(SqlJobs, SqlDeployments, SqlTelemetry, SqlAlerts, Metadat
                     )
                 )
 
+    def downstream(self, kind: str, id_: str) -> list[r.LineageEdge]:
+        q = (
+            select(LineageEdgeRow)
+            .where(LineageEdgeRow.src_kind == kind, LineageEdgeRow.src_id == str(id_))
+            .order_by(LineageEdgeRow.id)
+        )
+        with self._session() as s:
+            return [r.LineageEdge.model_validate(row) for row in s.scalars(q)]
+
     def upstream(self, kind: str, id_: str) -> list[r.LineageEdge]:
         q = (
             select(LineageEdgeRow)

@@ -23,6 +23,8 @@ RAW_KEEP_S = 24 * 3600.0  # raw readings: a day
 MINUTE_KEEP_S = 30 * 24 * 3600.0  # 1-minute means: a month; 1-hour means after that
 # (resolution folded, into resolution, after seconds)
 RETENTION = ((0, 60, RAW_KEEP_S), (60, 3600, MINUTE_KEEP_S))
+# floor(at / n) on both databases: CAST truncates on SQLite but rounds on PostgreSQL, so correct it
+_FLOOR = "(CAST(at / {n} AS BIGINT) - CASE WHEN CAST(at / {n} AS BIGINT) > at / {n} THEN 1 ELSE 0 END)"
 _COLUMNS = ("at", "node", "metric", "labels", "value", "measured", "source", "resolution", "count")
 
 
@@ -83,19 +85,13 @@ class SqlTelemetry:
         if limit is not None:
             q = q.limit(limit)
         with self._reading() as conn:
+            # the driver's plain tuples, not SQLAlchemy rows: an energy report reads tens of thousands of readings,
+            # and building a Row for each doubled the read's cost (columns in _COLUMNS' order; no type needs
+            # converting but the boolean, which SQLite keeps as 0/1)
+            cursor = conn.execute(q).cursor
             return [
-                r.Sample(
-                    node=row.node,
-                    metric=row.metric,
-                    value=row.value,
-                    at=row.at,
-                    labels=row.labels,
-                    measured=bool(row.measured),
-                    source=row.source,
-                    resolution=row.resolution,
-                    count=row.count,
-                )
-                for row in conn.execute(q)
+                r.Sample(node, metric, value, at, labels, bool(measured), source, resolution, count)
+                for at, node, metric, labels, value, measured, source, resolution, count in cursor.fetchall()
             ]
 
     def latest_samples(self, *, within_s: float = 120.0, now: float | None = None) -> list[r.Sample]:
@@ -106,6 +102,23 @@ class SqlTelemetry:
             newest[(s.node, s.metric, s.labels)] = s  # ordered by time: the last one wins
         return list(newest.values())
 
+    def sample_trends(
+        self, metrics: Collection[str], *, since: float, bucket_s: int = 60
+    ) -> list[tuple[str, str, float, float]]:
+        if not metrics:
+            return []
+        bucket = _FLOOR.format(n=float(bucket_s))
+        names = sorted(set(metrics))
+        marks = ", ".join(f":m{i}" for i in range(len(names)))
+        params: dict[str, Any] = {f"m{i}": m for i, m in enumerate(names)} | {"since": since, "size": bucket_s}
+        query = text(
+            f"SELECT node, metric, {bucket} * :size AS start, AVG(value) FROM telemetry_samples "
+            f"WHERE metric IN ({marks}) AND at >= :since AND resolution = 0 "
+            f"GROUP BY node, metric, {bucket} ORDER BY node, metric, start"
+        )
+        with self._reading() as conn:
+            return [(row[0], row[1], float(row[2]), float(row[3])) for row in conn.execute(query, params)]
+
     def fold_samples(self, now: float | None = None) -> dict[str, int]:
         """Apply retention: raw readings older than a day become 1-minute means, 1-minute means older than 30
         days become 1-hour means. Returns how many rows were folded at each step.
@@ -114,8 +127,7 @@ class SqlTelemetry:
         INSERT … SELECT the bucket means GROUP BY series and bucket, then DELETE what they replace."""
         now = time.time() if now is None else now
         done: dict[str, int] = {}
-        # floor(at / size) on both databases: CAST truncates on SQLite but rounds on PostgreSQL, so correct it
-        floor = "(CAST(at / {n} AS BIGINT) - CASE WHEN CAST(at / {n} AS BIGINT) > at / {n} THEN 1 ELSE 0 END)"
+        floor = _FLOOR
         for source, target, keep_s in RETENTION:
             cutoff = (now - keep_s) // target * target  # whole buckets only: a bucket is folded once, complete
             bucket = floor.format(n=float(target))
