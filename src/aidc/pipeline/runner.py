@@ -23,7 +23,7 @@ from aidc.pipeline.stop import StageStopped
 if TYPE_CHECKING:
     from aidc.cluster.placement import Placement
     from aidc.facility.model import Facility
-    from aidc.serving.deploy import RunDeployments
+    from aidc.serving.deploy import NoDeployments, RunDeployments
     from aidc.settings import Settings
     from aidc.store.artifacts import ArtifactStore
     from aidc.store.metadata import MetadataStore
@@ -123,7 +123,7 @@ class PipelineRunner:
         artifacts: ArtifactStore,
         settings: Settings,
         *,
-        deployments: Callable[[str, bool, str], RunDeployments],
+        deployments: Callable[[str, bool, str], RunDeployments | NoDeployments],
         observer: RunObserver | None = None,
         data_roots: tuple[str, ...] | None = None,
         project: str = "default",
@@ -147,7 +147,7 @@ class PipelineRunner:
         self._make_deployments = deployments
         self._compute = ExitStack()
         self._events: Any = None
-        self._deployments: RunDeployments | None = None
+        self._deployments: RunDeployments | NoDeployments | None = None
         self._serve = False
         self._pipeline: Pipeline | None = None
         self._interrupted = False  # a stage finished while it was being asked to stop: the run stops after it
