@@ -107,8 +107,10 @@ def integrate_slices(
         return integrate(samples, start, end, hold_s=hold_s)
     ats = [s.at for s in samples]
     joules, covered, measured, slices = 0.0, 0.0, True, []
-    a = start
-    while a < end:
+    # outside [first reading - hold, last reading + hold] a slice has no energy, no coverage and nothing unmeasured:
+    # only the slices the readings reach are walked (a month's window of a node that reported for an hour: 5, not 2,880)
+    a, reach = max(start, ats[0] - hold_s), min(end, ats[-1] + hold_s)
+    while a < end and a <= reach:  # (<=: the slice that holds a reading at ``reach`` itself is walked too)
         b = min(end, (math.floor(a / slice_s) + 1) * slice_s)
         # the readings either side of the slice draw the same line through it as the whole series; where the
         # slice is at the series' edge the sub-list keeps the true first/last reading, so edge holds match too
@@ -116,7 +118,7 @@ def integrate_slices(
         part = integrate(samples[max(0, lo - 1) : hi + 1], a, b, hold_s=hold_s)
         joules, covered, measured = joules + part.joules, covered + part.covered_s, measured and part.measured
         if part.joules:
-            slices.append((a, part.joules))
+            slices.append((max(start, math.floor(a / slice_s) * slice_s), part.joules))  # the slice's start
         a = b
     return Energy(joules, measured, covered, end - start, tuple(slices))
 
