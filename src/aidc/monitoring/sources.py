@@ -347,7 +347,14 @@ class PrometheusMeterSource:
         self._http.close()
 
     def read(self, node: str, now: float) -> list[Sample]:
-        response = self._http.get("/api/v1/query", params={"query": self.query})
+        import httpx
+
+        try:
+            response = self._http.get("/api/v1/query", params={"query": self.query})
+        except httpx.TransportError as exc:  # not there (yet), or gone: a connection error like any other source's
+            raise ConnectionError(
+                f"meter {self.meter}: Prometheus at {self._http.base_url} unreachable: {exc}"
+            ) from None
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         if response.status_code != 200 or body.get("status") != "success":
             raise ValueError(

@@ -27,6 +27,7 @@ METRICS_JOBS = 1000  # the newest jobs whose energy /metrics exposes
 
 JSON = dict[str, Any]
 DAY_S = 86400.0
+FLEET_KEEP_S = 10.0  # how long a period's fleet energy is handed out again (the collector's default interval)
 
 
 def _iso(t: float) -> str:
@@ -55,6 +56,7 @@ class EnergyService:
         self.store, self.guard, self.settings = store, guard, settings
         self._facility, self._inventory = facility, inventory
         self._sites: tuple[Facility | None, Site] | None = None
+        self._fleet: dict[float, tuple[float, float, dict[str, Energy], JSON | None]] = {}
 
     def _site(self) -> Site:
         """The site's PUE, carbon and price model, derived once per facility (a derivation runs the spec's failure
@@ -244,12 +246,10 @@ class EnergyService:
         self.guard.require_somewhere(access, "nodes:read", "energy.read", "energy report")
         if not 0 < period_days <= 3660:
             raise InvalidInput("period must be more than 0 and at most 3660 days", where="--period")
-        until = time.time()
+        until, by_node, meter = self._fleet_energy(period_days)
         since = until - period_days * DAY_S
-        by_node = self._by_node(POWER, since, until)
         it = sum(by_node.values(), NONE)
         site = self._site()
-        meter = self.measured_pue(since, until)
         totals = site.account(it, pue=meter["pue"] if meter else None)
         allowed = access.projects("jobs:read")
         projects: dict[str, JSON] = {}
@@ -286,6 +286,18 @@ class EnergyService:
             ],
             "projects": sorted(projects.values(), key=lambda p: p["project"]),
         }
+
+    def _fleet_energy(self, period_days: float) -> tuple[float, dict[str, Energy], JSON | None]:
+        """Every node's IT energy and the metered PUE over the period up to now — the same for every caller, so
+        worked out at most once per FLEET_KEEP_S (a month's readings of every node are read and integrated)."""
+        kept = self._fleet.get(period_days)
+        if kept is not None and time.monotonic() - kept[0] < FLEET_KEEP_S:
+            return kept[1], kept[2], kept[3]
+        until = time.time()
+        since = until - period_days * DAY_S
+        by_node, meter = self._by_node(POWER, since, until), self.measured_pue(since, until)
+        self._fleet = {period_days: (time.monotonic(), until, by_node, meter)}  # one period kept: the one asked last
+        return until, by_node, meter
 
     # -- /metrics
     def exposition(self, access: Access) -> bytes:
