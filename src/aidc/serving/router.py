@@ -62,6 +62,7 @@ HOP_BY_HOP = frozenset(
 RESPONSE_HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date", b"server"}
 )
+STREAM_SUFFIX = "/generate_stream"  # a generation replica's server-sent events: passed on as they come
 VERSION_PATH = re.compile(r"^/v2/models/[^/]+/versions/([^/]+)(?:/|$)")
 
 
@@ -350,6 +351,9 @@ class RouterApp:
             body = await _read_body(receive, self.max_body_bytes)
             if body is None:
                 return  # the client went away
+            if scope["method"] == "POST" and path.endswith(STREAM_SUFFIX):
+                await self._stream(scope, route, body, send)
+                return
             status, content, headers = await self._forward(scope, route, body)
         except _BodyTooLarge:
             status, content, headers = 413, _error(f"request body exceeds {self.max_body_bytes} bytes"), None
@@ -399,6 +403,57 @@ class RouterApp:
             finally:
                 replica.in_flight -= 1
             return answer.status, answer.body, [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
+
+    async def _stream(self, scope: dict[str, Any], route: VersionRoute, body: bytes, send: Any) -> None:
+        """Forward a streaming request and pass each piece of its answer on the moment it arrives (no buffering:
+        a client sees the first tokens while the replica is still generating)."""
+        query = scope.get("query_string", b"")
+        target = scope["path"] + (f"?{query.decode()}" if query else "")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        tried: set[str] = set()
+        while True:
+            replica = self.table.choose_replica(route, tried)
+            if replica is None:
+                await _respond(
+                    send,
+                    503,
+                    _error(
+                        f"no replica of deployment {self.deployment!r} version {route.version} accepted the request"
+                    ),
+                    [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+                )
+                return
+            tried.add(replica.url)
+            replica.in_flight += 1
+            try:
+                try:
+                    answer = await self.upstream(replica.url).stream(
+                        scope["method"], target, headers, body, self.timeout
+                    )
+                except NotSent:
+                    replica.ejected_until = time.monotonic() + EJECT_SECONDS
+                    continue
+                except (TimeoutError, UpstreamFailed) as exc:
+                    await _respond(send, 502, _error(f"replica {replica.url} of deployment {self.deployment!r}: {exc}"))
+                    return
+                kept = [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
+                await send({"type": "http.response.start", "status": answer.status, "headers": kept})
+                try:
+                    async for piece in answer.pieces:
+                        await send({"type": "http.response.body", "body": piece, "more_body": True})
+                except (TimeoutError, UpstreamFailed) as exc:  # the head went out: say so in the stream's own terms
+                    error = json.dumps({"error": f"replica {replica.url} broke off the stream: {exc}"})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": f"event: error\ndata: {error}\n\n".encode(),
+                            "more_body": True,
+                        }
+                    )
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            finally:
+                replica.in_flight -= 1
 
     def _observe(self, version: str, status: int, seconds: float) -> None:
         labels = (self.deployment, version)
