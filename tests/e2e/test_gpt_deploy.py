@@ -1,5 +1,5 @@
 """A language model from training to a served deployment, as a user drives it: `aidc run` a tiny text → train_lm →
-register_lm pipeline, `aidc deploy coder:1`, `aidc predict coder --text`, the stream through the deployment's URL.
+evaluate_lm → register_lm → deploy pipeline, `aidc deploy coder:1`, `aidc predict coder --text`, the stream through the deployment's URL.
 
 Real engines throughout: the tokenizers BPE trainer, Ray Train on a CPU worker, SQLite and the file artifact
 store, a Ray serving cluster with a generation replica process behind the router process."""
@@ -33,10 +33,17 @@ stages:
     uses: train_lm
     inputs: {tokens: text.tokens, tokenizer: text.tokenizer}
     with: {size: tiny, steps: 6, batch_size: 8, warmup: 1, eval_every: 6, eval_batches: 1, workers: 1}
+  - name: evaluate
+    uses: evaluate_lm
+    inputs: {tokens: text.tokens, tokenizer: text.tokenizer, checkpoint: train.checkpoint, model: train.model}
+    with: {prompts: ["def ", "class "], max_new_tokens: 12}
   - name: register
     uses: register_lm
-    inputs: {checkpoint: train.checkpoint, model: train.model, tokenizer: text.tokenizer}
+    inputs: {checkpoint: train.checkpoint, model: train.model, tokenizer: text.tokenizer, metrics: evaluate.metrics}
     with: {name: coder}
+  - name: deploy
+    uses: deploy
+    inputs: {model: register.model, samples: evaluate.samples}
 """
 
 
@@ -54,6 +61,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
     env = {**os.environ, "AIDC_HOME": str(home), "AIDC_RAY_NUM_CPUS": "2"}
     run = aidc(env, "run", str(spec))
     assert run["status"] == "succeeded" and run["outputs"]["register"]["model"]["ref"] == "coder:1"
+    # the pipeline's deploy stage served it (on the run's own Ray, gone with the run) and found each prompt's
+    # greedy text through the deployment equal to evaluate_lm's
+    checks = run["outputs"]["deploy"]["checks"]
+    assert (checks["agreement"], checks["requests"]) == (1.0, 2), checks
+    assert [c["prompt"] for c in checks["sample"]] == ["def ", "class "]
     deployment = aidc(env, "deploy", "coder:1")
     try:
         yield env, deployment
@@ -95,7 +107,8 @@ def test_a_deployed_language_model_generates_what_the_model_generates_in_process
     assert answer["model_version"] == "1" and answer["prompt"] == "def "
     assert answer["text"] and answer["text"] == in_process(env["AIDC_HOME"], "def ", 16)
     models = aidc(env, "models", "show", "coder:1")
-    assert models["model"]["metrics"]["task"] == "text_generation"
+    metrics = models["model"]["metrics"]
+    assert metrics["task"] == "text_generation" and metrics["perplexity"] > 1
 
 
 def test_the_stream_through_the_deployment_url_comes_in_pieces_that_make_the_same_text(

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port-file", help="write the bound port here once listening (for port 0)")
     parser.add_argument("--max-batch", type=int, default=16, help="requests decoded together (continuous batching)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA where torch sees a GPU"
+    )
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -41,18 +44,22 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         import uvicorn
 
-        from aidc.serving.generation import load_generator
+        from aidc.serving.generation import GenerationEngine, TextGenerator
         from aidc.serving.generation_app import create_generation_app
         from aidc.serving.server import _graceful_server, bind, write_port_file
         from aidc.training.gpt.bundle import unpack
+        from aidc.training.gpt.evaluate_stage import load_gpt
+        from aidc.training.gpt.text import END_OF_TEXT, load_tokenizer
 
         if args.threads:
             torch.set_num_threads(args.threads)
         bundle = unpack(args.bundle)
-        generator = load_generator(
-            bundle.weights, bundle.arch, bundle.tokenizer_json, name=args.name, max_batch=args.max_batch
-        )
-        generator.version = args.version
+        device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+        model = load_gpt(bundle.weights, bundle.arch).to(device)
+        tok = load_tokenizer(bundle.tokenizer_json)
+        engine = GenerationEngine(model, max_batch=args.max_batch, stop_token=tok.token_to_id(END_OF_TEXT))
+        generator = TextGenerator(engine, tok, args.name, args.version)
+        log.info("loaded %s from %s on %s", args.name, args.bundle, device)
         app = create_generation_app(generator)
         sock = bind(args.host, args.port)
     except (AidcError, ValueError, OSError, RuntimeError) as exc:
