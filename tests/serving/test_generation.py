@@ -95,6 +95,10 @@ def test_infer_takes_bytes_prompts_and_parameters_and_answers_text(server: tuple
     assert all(isinstance(t, str) and t for t in out["data"])
     meta = httpx.get(f"{url}/v2/models/coder", timeout=HANG_S).json()
     assert meta["inputs"] == [{"name": "text_input", "datatype": "BYTES", "shape": [-1]}]
+    pinned = httpx.post(f"{url}/v2/models/coder/versions/1/infer", json=body, timeout=HANG_S).json()
+    assert pinned["outputs"] == answer["outputs"]  # greedy: the same texts, asked of version 1 by name
+    r = httpx.post(f"{url}/v2/models/coder/versions/2/generate", json={"text_input": "x"}, timeout=HANG_S)
+    assert r.status_code == 404 and "no version '2'" in r.json()["error"]
 
 
 def test_bad_requests_say_what_is_wrong(server: tuple[str, TextGenerator]) -> None:

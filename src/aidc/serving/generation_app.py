@@ -103,8 +103,9 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
         return {"ready": True}
 
     @app.get("/v2/models/{name}")
-    async def metadata(name: str) -> dict[str, Any]:
-        g = model(name)
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def metadata(name: str, version: str | None = None) -> dict[str, Any]:
+        g = model(name, version)
         config = g.engine.model.config
         return {
             "name": g.name,
@@ -112,7 +113,12 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
             "platform": PLATFORM,
             "inputs": [{"name": INPUT, "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": OUTPUT, "datatype": "BYTES", "shape": [-1]}],
-            "parameters": {"context": config.context, "vocab_size": config.vocab_size, "max_batch": g.engine.max_batch},
+            "parameters": {
+                "context": config.context,
+                "vocab_size": config.vocab_size,
+                "max_batch": g.engine.max_batch,
+                "execution_providers": [f"torch-{g.engine.device.type}"],  # what `aidc deployments show` lists
+            },
         }
 
     @app.get("/v2/models/{name}/ready")
