@@ -176,6 +176,23 @@ def test_the_deployment_router_passes_the_stream_on_as_it_comes(
         # and the connection is still good for a plain request after the stream
         answer = httpx.post(f"{router.url}/v2/models/coder/generate", json=body, timeout=HANG_S)
         assert answer.json()["text_output"] == "".join(pieces)
+
+        # a client that leaves mid-stream: the router lets the replica go too, which cancels the generation
+        release.clear()
+        submitted = []
+        submit = engine.submit
+
+        def remembered(*args: Any) -> Any:
+            submitted.append(submit(*args))
+            return submitted[-1]
+
+        engine.submit = remembered  # type: ignore[method-assign]
+        with httpx.stream("POST", f"{router.url}/v2/models/coder/generate_stream", json=body, timeout=HANG_S) as r:
+            next(line for line in r.iter_lines() if line.startswith("data: "))
+        engine.submit = submit  # type: ignore[method-assign]
+        # bounded below the router's own 60-s read limit, which would also end it: it must be the client leaving
+        wait_until(lambda: submitted[0].cancelled, "the replica's generation to be cancelled", timeout=45)
+        assert len(submitted[0].tokens) < 20
     finally:
         release.set()
         engine._decode = decode  # type: ignore[method-assign]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -352,7 +353,7 @@ class RouterApp:
             if body is None:
                 return  # the client went away
             if scope["method"] == "POST" and path.endswith(STREAM_SUFFIX):
-                await self._stream(scope, route, body, send)
+                await self._stream(scope, route, body, send, receive)
                 return
             status, content, headers = await self._forward(scope, route, body)
         except _BodyTooLarge:
@@ -404,9 +405,10 @@ class RouterApp:
                 replica.in_flight -= 1
             return answer.status, answer.body, [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
 
-    async def _stream(self, scope: dict[str, Any], route: VersionRoute, body: bytes, send: Any) -> None:
+    async def _stream(self, scope: dict[str, Any], route: VersionRoute, body: bytes, send: Any, receive: Any) -> None:
         """Forward a streaming request and pass each piece of its answer on the moment it arrives (no buffering:
-        a client sees the first tokens while the replica is still generating)."""
+        a client sees the first tokens while the replica is still generating). A client that goes away closes the
+        replica's connection too, so the replica stops generating for nobody."""
         query = scope.get("query_string", b"")
         target = scope["path"] + (f"?{query.decode()}" if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
@@ -438,8 +440,18 @@ class RouterApp:
                     return
                 kept = [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
                 await send({"type": "http.response.start", "status": answer.status, "headers": kept})
+                gone = asyncio.ensure_future(receive())  # settles with http.disconnect if the client leaves
+                following: asyncio.Future[bytes] | None = None
                 try:
-                    async for piece in answer.pieces:
+                    while True:
+                        following = asyncio.ensure_future(anext(answer.pieces))
+                        await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
+                        if not following.done():  # the client left while the replica was still generating
+                            break
+                        try:
+                            piece = following.result()
+                        except StopAsyncIteration:
+                            break
                         await send({"type": "http.response.body", "body": piece, "more_body": True})
                 except (TimeoutError, UpstreamFailed) as exc:  # the head went out: say so in the stream's own terms
                     error = json.dumps({"error": f"replica {replica.url} broke off the stream: {exc}"})
@@ -450,6 +462,15 @@ class RouterApp:
                             "more_body": True,
                         }
                     )
+                finally:
+                    # the client left (or this task was cancelled as its connection closed): stop reading, and
+                    # close the replica's connection, which cancels the generation there
+                    gone.cancel()
+                    if following is not None and not following.done():
+                        following.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, UpstreamFailed):
+                            await following
+                    await answer.pieces.aclose()
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             finally:

@@ -10,7 +10,7 @@ arrives (a generation replica's server-sent events), on a connection of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 HEAD_LIMIT = 64 * 1024
@@ -38,7 +38,7 @@ class StreamedAnswer:
 
     status: int
     headers: list[tuple[bytes, bytes]]
-    pieces: AsyncIterator[bytes]
+    pieces: AsyncGenerator[bytes]
 
 
 @dataclass
@@ -149,7 +149,7 @@ class Upstream:
             writer.close()
             raise UpstreamFailed(f"{self.host}:{self.port} did not answer: {exc!r}") from None
 
-        async def pieces() -> AsyncIterator[bytes]:
+        async def pieces() -> AsyncGenerator[bytes]:
             try:
                 if not chunked:
                     data = await asyncio.wait_for(
