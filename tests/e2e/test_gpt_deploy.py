@@ -107,6 +107,16 @@ def test_a_deployed_language_model_generates_what_the_model_generates_in_process
     assert answer["model_version"] == "1" and answer["prompt"] == "def "
     assert answer["text"] and answer["text"] == in_process(env["AIDC_HOME"], "def ", 16)
     models = aidc(env, "models", "show", "coder:1")
+    (Path(env["AIDC_HOME"]) / "x.json").write_text("[[1.0]]")
+    wrong = subprocess.run(
+        [*AIDC, "predict", "coder", "--input", str(Path(env["AIDC_HOME"]) / "x.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_S,
+    )
+    assert wrong.returncode == 2 and "serves a language model" in wrong.stdout + wrong.stderr
+    assert "--text" in wrong.stdout + wrong.stderr and "Traceback" not in wrong.stderr
     metrics = models["model"]["metrics"]
     assert metrics["task"] == "text_generation" and metrics["perplexity"] > 1
 

@@ -142,6 +142,13 @@ def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
 
     with EndpointClient(deployment["url"]) as client:
         metadata = client.metadata(deployment["name"], version)
+        if metadata.get("platform") == "pytorch_gpt":  # serving/generation_app.PLATFORM
+            from aidc.errors import InvalidInput
+
+            raise InvalidInput(
+                f"deployment {deployment['name']!r} serves a language model: it takes a prompt, not an input file",
+                hint=f'aidc predict {deployment["name"]} --text "def "',
+            )
         inputs = load_inputs(input_path, metadata)
         answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
     return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}
