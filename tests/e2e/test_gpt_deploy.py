@@ -73,8 +73,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
         subprocess.run([*AIDC, "deployments", "delete", "coder"], env=env, timeout=HANG_S, capture_output=True)
 
 
-def in_process(home: str, prompt: str, max_tokens: int) -> str:
-    """Greedy text from the registered bundle, generated here with the training code's own generate()."""
+def in_process(home: str, prompt: str, max_tokens: int, temperature: float = 0.0, seed: int | None = None) -> str:
+    """Text from the registered bundle, generated here with the training code's own generate()."""
     from aidc.platform import Platform
     from aidc.serving.generation import load_generator
     from aidc.settings import Settings
@@ -92,7 +92,8 @@ def in_process(home: str, prompt: str, max_tokens: int) -> str:
     g = load_generator(bundle.weights, bundle.arch, bundle.tokenizer_json, name="here")
     try:
         ids = g.encode(prompt)
-        tokens = generate(g.engine.model, ids, Sampling(max_tokens), stop=g.tokenizer.token_to_id(END_OF_TEXT))
+        sampling = Sampling(max_tokens, temperature, None, seed)
+        tokens = generate(g.engine.model, ids, sampling, stop=g.tokenizer.token_to_id(END_OF_TEXT))
         return g.decode(tokens)
     finally:
         g.engine.close()
@@ -106,6 +107,10 @@ def test_a_deployed_language_model_generates_what_the_model_generates_in_process
     answer = aidc(env, "predict", "coder", "--text", "def ", "--max-tokens", "16")
     assert answer["model_version"] == "1" and answer["prompt"] == "def "
     assert answer["text"] and answer["text"] == in_process(env["AIDC_HOME"], "def ", 16)
+    # a tiny model's greedy text is mostly spaces; a seeded sample depends on every logit, so it tells the served
+    # weights from any others
+    sampled = aidc(env, "predict", "coder", "--text", "def ", "--max-tokens", "16", "--temperature", "1", "--seed", "3")
+    assert sampled["text"].strip() and sampled["text"] == in_process(env["AIDC_HOME"], "def ", 16, 1.0, 3)
     models = aidc(env, "models", "show", "coder:1")
     (Path(env["AIDC_HOME"]) / "x.json").write_text("[[1.0]]")
     wrong = subprocess.run(
