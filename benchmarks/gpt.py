@@ -12,8 +12,13 @@
    engine serving one request at a time (max_batch 1), with 1 and 8 concurrent clients each asking for
    --new-tokens greedy tokens after a 16-token prompt. Printed: output tokens/s, time to first token and time
    per output token (mean over requests). Goal: ≥ 3× tokens/s at 8 clients.
+3. Streaming through a deployment's router (--streaming): one client asks a generation server process
+   (`aidc.serving.generation_server`, what a generation replica runs) for --new-tokens greedy tokens over
+   `generate_stream`, directly and through a router process (`aidc.serving.router`, what `aidc deploy` puts in
+   front), the two sides alternating --repeats times. Printed: time to the first event and to the end (median),
+   router ÷ direct, and first ÷ end (well below 1: the router passes pieces on as they come, not at the end).
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/gpt.py [--steps 20] [--repeats 3] [--new-tokens 64]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/gpt.py [--steps 20] [--repeats 3] [--new-tokens 64] [--streaming]
 """
 
 from __future__ import annotations
@@ -143,6 +148,66 @@ def generation(args: argparse.Namespace) -> None:
     print(f"continuous batching / one at a time at 8 clients: {ratio:.2f}× tokens/s  (goal ≥ 3×)")
 
 
+def streaming(args: argparse.Namespace) -> None:
+    import io
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    from aidc.serving.endpoint import start_generation_endpoint
+    from aidc.serving.router import RouterClient, start_router
+    from aidc.training.gpt.bundle import pack
+    from aidc.training.gpt.text import stdlib_corpus, train_tokenizer
+
+    tok = train_tokenizer([f.text for f in stdlib_corpus(max_bytes=200_000)], 512)
+    arch = {"model": "gpt", "vocab_size": tok.get_vocab_size(), "context": 128, "dim": 128, "layers": 4}
+    arch |= {"heads": 4, "kv_heads": 2}
+    torch.manual_seed(0)
+    weights = io.BytesIO()
+    torch.save(GPT(GPTConfig.from_dict(arch)).state_dict(), weights)
+    work = Path(tempfile.mkdtemp(prefix="aidc-bench-stream-"))
+    (work / "bundle.zip").write_bytes(pack(weights.getvalue(), arch, tok.to_str().encode()))
+    server = start_generation_endpoint(work / "bundle.zip", "coder", threads=args.threads, log_path=work / "s.log")
+    router = start_router("coder", "bench", log_path=work / "router.log")
+    admin = RouterClient(router.url, "bench")
+    admin.set_routes([{"version": "1", "weight": 100, "replicas": [server.url]}])
+    body = {"text_input": "def main(", "parameters": {"max_tokens": args.new_tokens}}
+
+    def one(url: str) -> tuple[float, float, str]:
+        began = time.perf_counter()
+        first, text = 0.0, []
+        with httpx.stream("POST", f"{url}/v2/models/coder/generate_stream", json=body, timeout=600) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    first = first or time.perf_counter() - began
+                    text.append(json.loads(line[6:])["text_output"])
+        return first, time.perf_counter() - began, "".join(text)
+
+    try:
+        one(server.url), one(router.url)  # warm-up
+        sides: dict[str, list[tuple[float, float, str]]] = {"direct": [], "router": []}
+        for _ in range(args.repeats):
+            sides["direct"].append(one(server.url))
+            sides["router"].append(one(router.url))
+    finally:
+        admin.close()
+        router.stop()
+        server.stop()
+    assert len({t for runs in sides.values() for _, _, t in runs}) == 1, "greedy text differs between the sides"
+    print(f"\n# streaming: {args.new_tokens} greedy tokens over generate_stream, 1 client, {args.repeats} repeats")
+    print(f"{'side':<8}{'first event ms':>16}{'end ms':>10}{'first / end':>13}")
+    med = {}
+    for side, runs in sides.items():
+        med[side] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+        print(f"{side:<8}{1e3 * med[side][0]:>16.1f}{1e3 * med[side][1]:>10.1f}{med[side][0] / med[side][1]:>13.3f}")
+    print(
+        f"router / direct: first event {med['router'][0] / med['direct'][0]:.2f}×, "
+        f"end {med['router'][1] / med['direct'][1]:.2f}×"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -150,10 +215,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--streaming", action="store_true", help="only the router pass-through of the stream (3.)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.streaming:
+        streaming(args)
+        return
     if not args.skip_training:
         training(args)
     generation(args)

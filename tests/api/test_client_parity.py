@@ -124,6 +124,7 @@ CASES: dict[str, list[Case]] = {
     "deploy": [lambda c, t: c.deploy("nope:1")],
     "change_deployment": [lambda c, t: c.change_deployment("scale", "nope", 2)],
     "predict": [lambda c, t: c.predict("nope", Path("x.npy"))],
+    "generate": [lambda c, t: c.generate("nope", "def ", parameters={"max_tokens": 4})],
     "doctor": [lambda c, t: sorted({k for check in c.doctor() for k in check})],  # the checks differ: host vs server
     "submit_job": [lambda c, t: c.submit_job(BROKEN_SPEC, path_name="p.yaml", project="default")],
     "list_jobs": [lambda c, t: c.list_jobs(state="failed"), lambda c, t: c.list_jobs(state="bogus")],

@@ -75,6 +75,11 @@ def test_mistakes_are_one_line_with_an_exit_code(registered: Path, tmp_path: Pat
         assert code == 2 and "no deployment 'tiny'" in out and "aidc deployments list" in out
     code, out = aidc("predict", "tiny", "--input", str(tmp_path / "x.npy"))
     assert code == 2 and "no deployment 'tiny'" in out
+    code, out = aidc("predict", "tiny", "--text", "def ")
+    assert code == 2 and "no deployment 'tiny'" in out
+    for both_or_neither in (["--text", "def ", "--input", str(tmp_path / "x.npy")], []):
+        code, out = aidc("predict", "tiny", *both_or_neither)
+        assert code == 2 and "either as a file (--input FILE) or as a prompt (--text PROMPT)" in out
     code, out = aidc("deployments", "list", "--json")
     assert code == 0 and json.loads(out) == []
     platform = Platform()  # every attempted change is in the audit chain, failed ones too

@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from tests.pace import HANG_S, wait_until
 
 from aidc.serving.generation import GenerationEngine, TextGenerator
 from aidc.serving.generation_app import create_generation_app
+from aidc.serving.router import RouterClient, start_router
 from aidc.training.gpt.generate import Sampling
 from aidc.training.gpt.model import GPT, GPTConfig
 from aidc.training.gpt.text import END_OF_TEXT, pack, train_tokenizer
@@ -93,6 +95,10 @@ def test_infer_takes_bytes_prompts_and_parameters_and_answers_text(server: tuple
     assert all(isinstance(t, str) and t for t in out["data"])
     meta = httpx.get(f"{url}/v2/models/coder", timeout=HANG_S).json()
     assert meta["inputs"] == [{"name": "text_input", "datatype": "BYTES", "shape": [-1]}]
+    pinned = httpx.post(f"{url}/v2/models/coder/versions/1/infer", json=body, timeout=HANG_S).json()
+    assert pinned["outputs"] == answer["outputs"]  # greedy: the same texts, asked of version 1 by name
+    r = httpx.post(f"{url}/v2/models/coder/versions/2/generate", json={"text_input": "x"}, timeout=HANG_S)
+    assert r.status_code == 404 and "no version '2'" in r.json()["error"]
 
 
 def test_bad_requests_say_what_is_wrong(server: tuple[str, TextGenerator]) -> None:
@@ -133,6 +139,65 @@ def test_streaming_yields_tokens_before_the_generation_ends(server: tuple[str, T
     engine._decode = decode  # type: ignore[method-assign]
     assert engine.steps >= 1 and len(pieces) > 1
     assert "".join(pieces) == alone(generator, PROMPTS[0], 20)
+
+
+def test_the_deployment_router_passes_the_stream_on_as_it_comes(
+    server: tuple[str, TextGenerator], tmp_path: Path
+) -> None:
+    """Through a real router process (what `aidc deploy` puts in front of replicas): the first piece reaches the
+    client while the replica's engine has not run one decode step, so the router does not buffer the stream."""
+    url, generator = server
+    engine = generator.engine
+    router = start_router("coder", "t", log_path=tmp_path / "router.log")
+    admin = RouterClient(router.url, "t")
+    release = threading.Event()
+    decode = engine._decode
+
+    def held_decode(*args: Any) -> Any:
+        release.wait(HANG_S)
+        return decode(*args)
+
+    engine._decode = held_decode  # type: ignore[method-assign]
+    try:
+        admin.set_routes([{"version": "1", "weight": 100, "replicas": [url]}])
+        body = {"text_input": PROMPTS[1], "parameters": {"max_tokens": 20}}
+        pieces = []
+        with httpx.stream("POST", f"{router.url}/v2/models/coder/generate_stream", json=body, timeout=HANG_S) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            lines = r.iter_lines()
+            for line in lines:
+                if line.startswith("data: "):
+                    pieces.append(json.loads(line[6:])["text_output"])
+                    break
+            assert pieces and engine.steps == 0  # through the router, before one decode step has run
+            release.set()
+            pieces += [json.loads(line[6:])["text_output"] for line in lines if line.startswith("data: ")]
+        assert len(pieces) > 1 and "".join(pieces) == alone(generator, PROMPTS[1], 20)
+        # and the connection is still good for a plain request after the stream
+        answer = httpx.post(f"{router.url}/v2/models/coder/generate", json=body, timeout=HANG_S)
+        assert answer.json()["text_output"] == "".join(pieces)
+
+        # a client that leaves mid-stream: the router lets the replica go too, which cancels the generation
+        release.clear()
+        submitted = []
+        submit = engine.submit
+
+        def remembered(*args: Any) -> Any:
+            submitted.append(submit(*args))
+            return submitted[-1]
+
+        engine.submit = remembered  # type: ignore[method-assign]
+        with httpx.stream("POST", f"{router.url}/v2/models/coder/generate_stream", json=body, timeout=HANG_S) as r:
+            next(line for line in r.iter_lines() if line.startswith("data: "))
+        engine.submit = submit  # type: ignore[method-assign]
+        # bounded below the router's own 60-s read limit, which would also end it: it must be the client leaving
+        wait_until(lambda: submitted[0].cancelled, "the replica's generation to be cancelled", timeout=45)
+        assert len(submitted[0].tokens) < 20
+    finally:
+        release.set()
+        engine._decode = decode  # type: ignore[method-assign]
+        admin.close()
+        router.stop()
 
 
 def test_concurrent_greedy_requests_each_get_the_text_they_get_alone(

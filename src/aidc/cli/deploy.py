@@ -139,8 +139,9 @@ def register(app: typer.Typer) -> None:
             err_console.print("Its client token, shown only this once — store it now:", highlight=False)
             console.print(d["token"], highlight=False, markup=False, soft_wrap=True)
         header = ' -H "Authorization: Bearer TOKEN"' if d.get("token") else ""
+        inputs = "--text PROMPT" if d.get("kind") == "generation" else "--input FILE"
         console.print(
-            f"call it: curl{header} {d['url']}/v2/models/{d['name']}  ·  aidc predict {d['name']} --input FILE",
+            f"call it: curl{header} {d['url']}/v2/models/{d['name']}  ·  aidc predict {d['name']} {inputs}",
             highlight=False,
             markup=False,
         )

@@ -141,6 +141,8 @@ def register(app: typer.Typer) -> None:
             ("checkpoint", model["checkpoint_digest"] or ""),
         ]
         rows += [(k, f"{v:.4g}") for k, v in model["metrics"].items() if isinstance(v, int | float)]
+        if isinstance(model["metrics"].get("task"), str):  # a language model's: served as a text generator
+            rows.append(("task", model["metrics"]["task"]))
         console.print(table(None, ["field", "value"], rows))
         _energy(shown.get("energy"))
         console.print(Text("Lineage", style="bold"))

@@ -156,7 +156,15 @@ def summary(result: RunResult) -> None:
         grid.add_row(key, str(value))
     console.print(grid)
     sample = deploy.get("checks", {}).get("sample", [])
-    if sample:
+    if sample and "prompt" in sample[0]:  # a language model's: greedy text live beside offline
+        console.print(
+            table(
+                f"Live generations from {endpoint}",
+                ["prompt", "live (greedy)", ""],
+                [(repr(s["prompt"]), repr(s["live"]), "✓" if s["live"] == s["offline"] else "✗") for s in sample],
+            )
+        )
+    elif sample:
         console.print(
             table(
                 f"Live predictions from {endpoint}",

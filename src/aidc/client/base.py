@@ -59,6 +59,15 @@ class Client(Protocol):
     def predict(
         self, name: str, input_path: Path, *, version: str | None = None, project: str | None = None
     ) -> JSON: ...
+    def generate(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        parameters: JSON | None = None,
+        version: str | None = None,
+        project: str | None = None,
+    ) -> JSON: ...
     def doctor(self) -> list[JSON]: ...
 
     # -- jobs and quotas

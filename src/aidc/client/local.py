@@ -129,6 +129,19 @@ class LocalClient:
     def predict(self, name: str, input_path: Path, *, version: str | None = None, project: str | None = None) -> JSON:
         return self.services.deployments.predict(self.access, name, input_path, version=version, project=project)
 
+    def generate(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        parameters: JSON | None = None,
+        version: str | None = None,
+        project: str | None = None,
+    ) -> JSON:
+        return self.services.deployments.generate(
+            self.access, name, prompt, parameters=parameters, version=version, project=project
+        )
+
     def doctor(self) -> list[JSON]:
         from aidc.diagnostics import run_checks
 

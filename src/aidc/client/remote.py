@@ -231,6 +231,20 @@ class RemoteClient:
 
         return predict_at(self.show_deployment(name, project=project), input_path, version)
 
+    def generate(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        parameters: JSON | None = None,
+        version: str | None = None,
+        project: str | None = None,
+    ) -> JSON:
+        """The server says where the deployment answers; the prompt goes there directly."""
+        from aidc.services.deployments import generate_at
+
+        return generate_at(self.show_deployment(name, project=project), prompt, parameters, version)
+
     def doctor(self) -> list[JSON]:
         """The server (reachable, its version against ours) and who the token says you are."""
         from aidc import __version__

@@ -20,6 +20,7 @@ STAGE_KINDS: dict[str, str] = {
     "evaluate": "aidc.evaluation.stage:EvaluateStage",
     "export": "aidc.serving.export:ExportStage",
     "register": "aidc.registry.stage:RegisterStage",
+    "register_lm": "aidc.registry.stage:RegisterLMStage",
     "compress": "aidc.compression.stage:CompressStage",
     "federated": "aidc.federated.stage:FederatedStage",
     "deploy": "aidc.serving.deploy:DeployStage",

@@ -96,6 +96,19 @@ class DeploymentService:
         """Send the inputs in ``input_path`` (.npy, .npz or .json) to the deployment; every output comes back."""
         return predict_at(self.show(access, name, project=project), input_path, version)
 
+    def generate(
+        self,
+        access: Access,
+        name: str,
+        prompt: str,
+        *,
+        parameters: JSON | None = None,
+        version: str | None = None,
+        project: str | None = None,
+    ) -> JSON:
+        """Text from a deployment of a language model: ``prompt`` in, its continuation out."""
+        return generate_at(self.show(access, name, project=project), prompt, parameters, version)
+
     # -- changing
     def deploy(self, access: Access, ref: str, *, policy: CanaryPolicy | None = None, **options: Any) -> JSON:
         """Serve model ``NAME[:VERSION]`` the caller may see (or canary it into its deployment); options as
@@ -146,6 +159,52 @@ def predict_at(deployment: JSON, input_path: Path, version: str | None) -> JSON:
 
     with EndpointClient(deployment["url"]) as client:
         metadata = client.metadata(deployment["name"], version)
+        if metadata.get("platform") == "pytorch_gpt":  # serving/generation_app.PLATFORM
+            from aidc.errors import InvalidInput
+
+            raise InvalidInput(
+                f"deployment {deployment['name']!r} serves a language model: it takes a prompt, not an input file",
+                hint=f'aidc predict {deployment["name"]} --text "def "',
+            )
         inputs = load_inputs(input_path, metadata)
         answered, outputs = client.infer_all(deployment["name"], inputs, version=version)
     return {"deployment": deployment["name"], "model_version": answered, "outputs": outputs}
+
+
+def generate_at(deployment: JSON, prompt: str, parameters: JSON | None, version: str | None) -> JSON:
+    """Send ``prompt`` to a language-model deployment's URL (OIP v2 infer, a BYTES tensor); its text comes back."""
+    import httpx
+
+    from aidc.errors import BackendUnavailable, InvalidInput
+
+    name, url = deployment["name"], deployment["url"]
+    path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
+    body = {
+        "inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1], "data": [prompt]}],
+        "parameters": parameters or {},
+    }
+    try:
+        answer = httpx.post(url + path, json=body, timeout=300.0)
+    except httpx.HTTPError as exc:
+        raise BackendUnavailable(
+            f"deployment {name!r} at {url} did not answer: {exc}", hint=f"`aidc deployments show {name}`"
+        ) from None
+    try:
+        data = answer.json()
+    except ValueError:
+        data = {}
+    if answer.status_code != 200:
+        error = data.get("error") if isinstance(data, dict) else None
+        raise InvalidInput(
+            f"deployment {name!r} answered {answer.status_code}: {error or answer.text[:300]}",
+            hint="`aidc predict NAME --text` is for language models (register_lm); others take --input FILE",
+        )
+    outputs = {o.get("name"): o for o in data.get("outputs", [])}
+    if "text_output" not in outputs:
+        raise InvalidInput(f"deployment {name!r} is not a language model: its answer has no text_output")
+    return {
+        "deployment": name,
+        "model_version": data.get("model_version"),
+        "prompt": prompt,
+        "text": outputs["text_output"]["data"][0],
+    }

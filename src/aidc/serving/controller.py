@@ -22,7 +22,7 @@ from typing import Any
 from aidc.errors import AidcError
 from aidc.serving.canary import CanaryPolicy, VersionStats, canary_replicas, judge, promote, roll_back
 from aidc.serving.endpoint import EndpointProcess, stop_endpoint
-from aidc.serving.replicas import Replica, ReplicaSpec
+from aidc.serving.replicas import Replica, ReplicaSpec, replica_kind
 from aidc.serving.router import RouterClient, start_router
 
 log = logging.getLogger("aidc.serving.controller")
@@ -250,18 +250,21 @@ class DeploymentController:
         if time.monotonic() < next_try:
             return
         version = self._version(key[0])
-        if not version.onnx_digest:
+        kind = replica_kind(version)
+        if kind == "onnx" and not version.onnx_digest:
             self.failures[key] = (attempts + 1, float("inf"), f"{version.ref} has no ONNX file")
             return
         cpus = float(d.resources.get("cpus", 0.5))
         spec = ReplicaSpec(
             deployment=d.name,
             version=str(version.version),
-            onnx_digest=version.onnx_digest,
+            onnx_digest=version.onnx_digest or "",
             workdir=self.config.workdir,
             log_name=f"replica-v{version.version}-{key[1]}.log",
             cpus=cpus,
             host=self.config.host,
+            kind=kind,
+            bundle_digest=(version.checkpoint_digest or "") if kind == "generation" else "",
         )
         handle = (
             ray.remote(Replica)

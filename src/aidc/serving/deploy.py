@@ -179,7 +179,10 @@ class DeployStage(Stage):
         "onnx": "the ONNX file",
         "data": "arrays to check with",
         "predictions": "offline predictions from an evaluate stage",
+        "samples": "a language model's greedy generations from an evaluate_lm stage (in place of the three above)",
     }
+    # an ONNX model needs onnx, data and predictions; a register_lm version needs samples instead
+    optional_inputs = frozenset({"onnx", "data", "predictions", "samples"})
     outputs = {"deployment": "the deployment serving the version", "checks": "live answers vs offline evaluation"}
     cacheable = False  # a deployment is running processes, not a result to reuse
     # In the command's process: it drives the serving Ray cluster (a driver joins one cluster at a time), and
@@ -204,6 +207,19 @@ class DeployStage(Stage):
         if isinstance(deployments, NoDeployments):
             ctx.log(f"not deploying {model['ref']}: {deployments.why}; {deployments.hint}")
             return {"deployment": None, "checks": {"skipped": deployments.why}}
+        if inputs.get("samples") is not None:
+            return self._run_lm(ctx, cfg, deployments, model, inputs["samples"])
+        missing = [k for k in ("onnx", "data", "predictions") if k not in inputs]
+        if missing:
+            raise StageFailed(
+                f"the deploy stage needs input(s) {', '.join(missing)} to check an ONNX model "
+                "(or `samples` from an evaluate_lm stage for a language model)",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="deploy stage inputs",
+                hint="wire `inputs: {model: register.model, onnx: export.onnx, data: data.arrays, "
+                "predictions: evaluate.predictions}`",
+            )
         if inputs.get("onnx") is None:
             ctx.log(
                 f"not deploying {model['ref']}: it has no ONNX model (the export stage could not export it; see its "
@@ -272,4 +288,71 @@ class DeployStage(Stage):
                 "replicas": details["replicas"],
             },
             "checks": checks,
+        }
+
+    def _run_lm(
+        self, ctx: StageContext, cfg: DeployConfig, deployments: RunDeployments, model: dict[str, Any], samples: Any
+    ) -> dict[str, Any]:
+        """A language model: deploy it, then each evaluate_lm prompt's greedy text through the deployment (pinned
+        to the version) must equal the one generated offline."""
+        import httpx
+
+        registered, _, version = model["ref"].partition(":")
+        ctx.progress("deploy", 0, 1, force=True, step="starting replicas")
+        d = deployments.deploy(model["ref"], cfg.name or registered, cfg)
+        name, url = d["name"], d["url"]
+        ctx.log(f"deployment {name} at {url} serving {model['ref']} on {cfg.replicas} replica(s) (text generation)")
+        compared = []
+        with httpx.Client(base_url=url, timeout=cfg.timeout) as http:
+            for i, s in enumerate(samples):
+                if "max_new_tokens" not in s:
+                    raise StageFailed(
+                        "the samples input does not say how many tokens each generation had (max_new_tokens)",
+                        stage=ctx.stage,
+                        run_id=ctx.run_id,
+                        cause="samples from an older evaluate_lm",
+                        hint="run the evaluate_lm stage again (aidc run --no-cache)",
+                    )
+                body = {
+                    "inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1], "data": [s["prompt"]]}],
+                    "parameters": {"max_tokens": int(s["max_new_tokens"]), "temperature": 0},
+                }
+                answer = http.post(f"/v2/models/{name}/versions/{version}/infer", json=body)
+                if answer.status_code != 200:
+                    raise StageFailed(
+                        f"the deployment answered {answer.status_code} to prompt {s['prompt']!r}: {answer.text[:300]}",
+                        stage=ctx.stage,
+                        run_id=ctx.run_id,
+                        cause="a generation request failed",
+                        hint=f"`aidc deployments show {name}` lists its replicas and their logs",
+                    )
+                live = answer.json()["outputs"][0]["data"][0]
+                compared.append({"prompt": s["prompt"], "offline": s["greedy"], "live": live})
+                ctx.progress("deploy", i + 1, len(samples), step="checking generations")
+        agreement = sum(c["offline"] == c["live"] for c in compared) / len(compared) if compared else 1.0
+        if agreement < cfg.min_agreement:
+            raise StageFailed(
+                f"the deployment's greedy text equals offline generation for {agreement:.2%} of prompts "
+                f"(< {cfg.min_agreement:.2%})",
+                stage=ctx.stage,
+                run_id=ctx.run_id,
+                cause="live generations differ from evaluate_lm's",
+                hint=f"`aidc deployments show {name}` lists its replicas and their logs",
+            )
+        ctx.log(f"deployment's greedy text equals offline generation for {agreement:.2%} of {len(compared)} prompts")
+        details = deployments.checked(name)
+        return {
+            "deployment": {
+                "name": name,
+                "url": url,
+                "deployment_id": d["id"],
+                "model_version": model["ref"],
+                "replicas": details["replicas"],
+            },
+            "checks": {
+                "agreement": agreement,
+                "requests": len(compared),
+                "prompts": len(compared),
+                "sample": compared[: cfg.sample],
+            },
         }

@@ -72,10 +72,18 @@ class Deployments:
         check_host(host, self.settings.allow_public_serving)
         if not NAME.match(name):
             raise InvalidInput(f"deployment name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
-        if not version.onnx_digest or not self.artifacts.exists(version.onnx_digest):
+        from aidc.serving.replicas import replica_kind
+
+        if replica_kind(version) == "generation":  # a language model: its bundle is served by generation replicas
+            if not self.artifacts.exists(str(version.checkpoint_digest)):
+                raise NotFound(
+                    f"language model {version.ref}'s bundle {version.checkpoint_digest} is not in the artifact store",
+                    hint="register it again with a register_lm stage",
+                )
+        elif not version.onnx_digest or not self.artifacts.exists(version.onnx_digest):
             raise NotFound(
                 f"model version {version.ref} has no ONNX file in the artifact store",
-                hint="register versions through a pipeline with an export stage",
+                hint="register versions through a pipeline with an export stage (a language model: register_lm)",
             )
         project = project or version.project  # a new deployment is in its model's project, and a name is per project
         existing = self._active(name, project)
@@ -192,12 +200,15 @@ class Deployments:
         def ref(mv_id: int | None) -> str | None:
             return self.store.get_model_version_by_id(mv_id).ref if mv_id else None
 
+        from aidc.serving.replicas import replica_kind
+
         replicas = self.store.list_replicas(d.id)
         out: dict[str, Any] = {
             "name": d.name,
             "id": d.id,
             "url": d.url,
             "status": d.status,
+            "kind": replica_kind(self.store.get_model_version_by_id(d.model_version_id)),
             "stable": ref(d.model_version_id),
             "canary": ref(d.canary_model_version_id),
             "canary_percent": d.canary_percent,

@@ -19,6 +19,7 @@ from aidc.errors import AidcError, BackendUnavailable, InvalidInput, NotFound
 from aidc.serving.protocol import HEADER_LENGTH, decode_infer_response, encode_infer_request, split_body
 
 SERVER_MODULE = "aidc.serving.server"
+GENERATION_MODULE = "aidc.serving.generation_server"
 # Popen objects of endpoints this process started, so stopping one also reaps it (no zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -86,6 +87,34 @@ def start_endpoint(
         SERVER_MODULE,
         args,
         what=f"inference server for {name!r}",
+        host=host,
+        port=port,
+        log_path=log_path,
+        ready_timeout=ready_timeout,
+        die_with_parent=die_with_parent,
+    )
+
+
+def start_generation_endpoint(
+    bundle_path: str | os.PathLike[str],
+    name: str,
+    version: str = "1",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_path: str | os.PathLike[str] | None = None,
+    ready_timeout: float = 120.0,
+    max_batch: int = 16,
+    threads: int | None = None,
+    die_with_parent: bool = False,
+) -> EndpointProcess:
+    """Spawn ``python -m aidc.serving.generation_server`` for a language model's bundle; as ``start_endpoint``."""
+    args = ["--bundle", str(Path(bundle_path).resolve()), "--name", name, "--version", version]
+    args += ["--max-batch", str(max_batch), *(["--threads", str(threads)] if threads else [])]
+    return launch(
+        GENERATION_MODULE,
+        args,
+        what=f"generation server for {name!r}",
         host=host,
         port=port,
         log_path=log_path,

@@ -430,6 +430,32 @@ class Connection(asyncio.Protocol):
             self.waiting.clear()
             self.transport.close()
 
+    def _write_stream_head(self, status: int, headers: dict[str, str], first: bytes) -> None:
+        """The head of an answer whose body follows in chunks as the app sends it."""
+        if self.closed or self.transport is None:
+            return
+        parts = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
+        parts += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items()]
+        parts.append(b"transfer-encoding: chunked\r\n\r\n")
+        if first:
+            parts.append(b"%x\r\n%b\r\n" % (len(first), first))
+        self.transport.write(b"".join(parts))
+
+    def _end_stream(self, failed: bool) -> None:
+        """The last chunk of a streamed answer (or, when the app failed mid-way, a closed connection: the client
+        sees the answer cut short rather than a complete one)."""
+        request, self.active = self.active, None
+        if self.closed or self.transport is None:
+            return
+        if self.current is None and not self.waiting:
+            self._arm_header_timer()
+        keep_alive = not failed and bool(request and request.keep_alive) and not self.broken and not self.front.stopping
+        if not failed:
+            self.transport.write(b"0\r\n\r\n")
+        if not keep_alive:
+            self.waiting.clear()
+            self.transport.close()
+
     async def _delegate(self, request: _Request, path: str, raw_path: bytes, query: bytes) -> None:
         """Everything but the hot routes: the ASGI app answers, and its answer still goes out in one write."""
         assert self.transport is not None
@@ -453,6 +479,10 @@ class Connection(asyncio.Protocol):
         received = False
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
+        # An answer sent in several bodies (more_body) goes out as it comes, chunked (server-sent events through
+        # the router); HEAD and HTTP/1.0 get it whole.
+        can_stream = request.method != b"HEAD" and request.http_version != "1.0"
+        streaming = False
 
         async def receive() -> dict[str, Any]:
             nonlocal received
@@ -463,27 +493,45 @@ class Connection(asyncio.Protocol):
             await self.client_gone
             return {"type": "http.disconnect"}
 
+        def answer_headers() -> dict[str, str]:
+            return {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in start.get("headers", [])
+                if k.lower() not in (b"content-length", b"transfer-encoding", b"connection")
+            }
+
         async def send(message: dict[str, Any]) -> None:
+            nonlocal streaming
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
+                piece = message.get("body", b"")
+                if not streaming and can_stream and message.get("more_body", False):
+                    streaming = True
+                    self._write_stream_head(int(start.get("status", 200)), answer_headers(), b"".join(chunks))
+                if streaming:
+                    if piece and self.transport is not None and not self.closed:
+                        self.transport.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+                else:
+                    chunks.append(piece)
 
+        failed = False
         try:
             await self.front.app(scope, receive, send)
         except Exception:
             log.exception("%s %s failed", scope["method"], path)
+            failed = True
             if not start:
                 start = {"status": 500, "headers": []}
                 chunks = [b'{"error":"internal server error"}']
         finally:
             self.task = None
+        if streaming:
+            self._end_stream(failed)
+            self._next()
+            return
         content = b"".join(chunks)
-        headers = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in start.get("headers", [])
-            if k.lower() not in (b"content-length", b"transfer-encoding", b"connection")
-        }
+        headers = answer_headers()
         self._write(Answer(int(start.get("status", 500)), content, headers), head_only=request.method == b"HEAD")
         self._next()
 

@@ -87,9 +87,11 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
     async def aidc_error(_: Request, exc: AidcError) -> JSONResponse:
         return JSONResponse({"error": str(exc), "hint": exc.hint}, status_code=exc.http_status)
 
-    def model(name: str) -> TextGenerator:
+    def model(name: str, version: str | None = None) -> TextGenerator:
         if name != generator.name:
             raise NotFound(f"model {name!r} is not served here; models: {generator.name}")
+        if version is not None and version != generator.version:
+            raise NotFound(f"model {name!r} has no version {version!r} here; it serves {generator.version}")
         return generator
 
     @app.get("/v2/health/live")
@@ -101,8 +103,9 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
         return {"ready": True}
 
     @app.get("/v2/models/{name}")
-    async def metadata(name: str) -> dict[str, Any]:
-        g = model(name)
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def metadata(name: str, version: str | None = None) -> dict[str, Any]:
+        g = model(name, version)
         config = g.engine.model.config
         return {
             "name": g.name,
@@ -110,7 +113,12 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
             "platform": PLATFORM,
             "inputs": [{"name": INPUT, "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": OUTPUT, "datatype": "BYTES", "shape": [-1]}],
-            "parameters": {"context": config.context, "vocab_size": config.vocab_size, "max_batch": g.engine.max_batch},
+            "parameters": {
+                "context": config.context,
+                "vocab_size": config.vocab_size,
+                "max_batch": g.engine.max_batch,
+                "execution_providers": [f"torch-{g.engine.device.type}"],  # what `aidc deployments show` lists
+            },
         }
 
     @app.get("/v2/models/{name}/ready")
@@ -119,8 +127,9 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
         return {"name": name, "ready": True}
 
     @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> dict[str, Any]:
-        g = model(name)
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(name: str, request: Request, version: str | None = None) -> dict[str, Any]:
+        g = model(name, version)
         body = await _json(request)
         prompts, output = _prompts(body)
         sampling = sampling_from(body.get("parameters"))
@@ -141,14 +150,16 @@ def create_generation_app(generator: TextGenerator) -> FastAPI:
         return prompt, sampling_from(body.get("parameters"))
 
     @app.post("/v2/models/{name}/generate")
-    async def generate(name: str, request: Request) -> dict[str, Any]:
-        g = model(name)
+    @app.post("/v2/models/{name}/versions/{version}/generate")
+    async def generate(name: str, request: Request, version: str | None = None) -> dict[str, Any]:
+        g = model(name, version)
         prompt, sampling = _generate_request(await _json(request))
         return {"model_name": g.name, "model_version": g.version, OUTPUT: await g.generate_text(prompt, sampling)}
 
     @app.post("/v2/models/{name}/generate_stream")
-    async def generate_stream(name: str, request: Request) -> StreamingResponse:
-        g = model(name)
+    @app.post("/v2/models/{name}/versions/{version}/generate_stream")
+    async def generate_stream(name: str, request: Request, version: str | None = None) -> StreamingResponse:
+        g = model(name, version)
         prompt, sampling = _generate_request(await _json(request))
         pieces = g.stream_text(prompt, sampling)
         first = await anext(pieces, None)  # a bad request fails here, before the 200 goes out

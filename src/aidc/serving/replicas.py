@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from aidc.cluster.compute import node_address
 from aidc.errors import AidcError, BackendUnavailable
-from aidc.serving.endpoint import EndpointClient, EndpointProcess, start_endpoint, stop_endpoint
+from aidc.serving.endpoint import (
+    EndpointClient,
+    EndpointProcess,
+    start_endpoint,
+    start_generation_endpoint,
+    stop_endpoint,
+)
 
 if TYPE_CHECKING:
     from aidc.store.artifacts import ArtifactStore
+    from aidc.store.metadata.records import ModelVersion
 
 log = logging.getLogger("aidc.serving.replicas")
 
@@ -43,16 +50,31 @@ class ReplicaSpec:
     host: str = "127.0.0.1"
     max_batch_size: int = 32
     max_queue_delay_ms: float = 2.0
+    # "onnx": an ONNX server (aidc.serving.server) of onnx_digest; "generation": a text generator
+    # (aidc.serving.generation_server) of bundle_digest, a language model's weights, architecture and tokenizer
+    kind: str = "onnx"
+    bundle_digest: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def replica_kind(version: ModelVersion) -> str:
+    """How a model version is served: "generation" for a registered language model (register_lm), else "onnx"."""
+    from aidc.training.gpt.bundle import TASK
+
+    if version.metrics.get("task") == TASK and version.checkpoint_digest:
+        return "generation"
+    return "onnx"
+
+
 def fetch_model(spec: ReplicaSpec, artifacts: ArtifactStore) -> Path:
-    """The ONNX file of ``spec`` on this node: from the artifact store (verified against its digest) unless cached."""
-    dest = Path(spec.workdir) / "models" / f"{spec.onnx_digest.replace(':', '-')}.onnx"
+    """The file ``spec`` serves on this node (its ONNX file, or a language model's bundle): from the artifact
+    store (verified against its digest) unless cached."""
+    digest, suffix = (spec.bundle_digest, ".zip") if spec.kind == "generation" else (spec.onnx_digest, ".onnx")
+    dest = Path(spec.workdir) / "models" / f"{digest.replace(':', '-')}{suffix}"
     if not dest.is_file():
-        artifacts.get_file(spec.onnx_digest, dest)
+        artifacts.get_file(digest, dest)
     return dest
 
 
@@ -71,7 +93,7 @@ class Replica:
         self._stopping = threading.Event()
         self._started = threading.Event()
         self._error: AidcError | None = None
-        self._onnx = fetch_model(spec, artifacts)
+        self._model = fetch_model(spec, artifacts)
         # The server is started by the watcher thread, which lives as long as the actor: the kernel signals a
         # child when the *thread* that forked it exits.
         self._watcher = threading.Thread(target=self._watch, name="replica-watcher", daemon=True)
@@ -85,8 +107,20 @@ class Replica:
         host = "0.0.0.0" if self.spec.host not in ("127.0.0.1", "localhost", "::1") else self.spec.host
 
         def start(port: int) -> EndpointProcess:
+            if self.spec.kind == "generation":
+                return start_generation_endpoint(
+                    self._model,
+                    self.spec.deployment,
+                    self.spec.version,
+                    port=port,
+                    host=host,
+                    log_path=log_path,
+                    max_batch=self.spec.max_batch_size,
+                    threads=max(1, int(self.spec.cpus)),
+                    die_with_parent=True,
+                )
             return start_endpoint(
-                self._onnx,
+                self._model,
                 self.spec.deployment,
                 self.spec.version,
                 port=port,

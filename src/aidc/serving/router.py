@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -62,6 +63,7 @@ HOP_BY_HOP = frozenset(
 RESPONSE_HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"date", b"server"}
 )
+STREAM_SUFFIX = "/generate_stream"  # a generation replica's server-sent events: passed on as they come
 VERSION_PATH = re.compile(r"^/v2/models/[^/]+/versions/([^/]+)(?:/|$)")
 
 
@@ -350,6 +352,9 @@ class RouterApp:
             body = await _read_body(receive, self.max_body_bytes)
             if body is None:
                 return  # the client went away
+            if scope["method"] == "POST" and path.endswith(STREAM_SUFFIX):
+                await self._stream(scope, route, body, send, receive)
+                return
             status, content, headers = await self._forward(scope, route, body)
         except _BodyTooLarge:
             status, content, headers = 413, _error(f"request body exceeds {self.max_body_bytes} bytes"), None
@@ -399,6 +404,77 @@ class RouterApp:
             finally:
                 replica.in_flight -= 1
             return answer.status, answer.body, [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
+
+    async def _stream(self, scope: dict[str, Any], route: VersionRoute, body: bytes, send: Any, receive: Any) -> None:
+        """Forward a streaming request and pass each piece of its answer on the moment it arrives (no buffering:
+        a client sees the first tokens while the replica is still generating). A client that goes away closes the
+        replica's connection too, so the replica stops generating for nobody."""
+        query = scope.get("query_string", b"")
+        target = scope["path"] + (f"?{query.decode()}" if query else "")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        tried: set[str] = set()
+        while True:
+            replica = self.table.choose_replica(route, tried)
+            if replica is None:
+                await _respond(
+                    send,
+                    503,
+                    _error(
+                        f"no replica of deployment {self.deployment!r} version {route.version} accepted the request"
+                    ),
+                    [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+                )
+                return
+            tried.add(replica.url)
+            replica.in_flight += 1
+            try:
+                try:
+                    answer = await self.upstream(replica.url).stream(
+                        scope["method"], target, headers, body, self.timeout
+                    )
+                except NotSent:
+                    replica.ejected_until = time.monotonic() + EJECT_SECONDS
+                    continue
+                except (TimeoutError, UpstreamFailed) as exc:
+                    await _respond(send, 502, _error(f"replica {replica.url} of deployment {self.deployment!r}: {exc}"))
+                    return
+                kept = [h for h in answer.headers if h[0] not in RESPONSE_HOP_BY_HOP]
+                await send({"type": "http.response.start", "status": answer.status, "headers": kept})
+                gone = asyncio.ensure_future(receive())  # settles with http.disconnect if the client leaves
+                following: asyncio.Future[bytes] | None = None
+                try:
+                    while True:
+                        following = asyncio.ensure_future(anext(answer.pieces))
+                        await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
+                        if not following.done():  # the client left while the replica was still generating
+                            break
+                        try:
+                            piece = following.result()
+                        except StopAsyncIteration:
+                            break
+                        await send({"type": "http.response.body", "body": piece, "more_body": True})
+                except (TimeoutError, UpstreamFailed) as exc:  # the head went out: say so in the stream's own terms
+                    error = json.dumps({"error": f"replica {replica.url} broke off the stream: {exc}"})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": f"event: error\ndata: {error}\n\n".encode(),
+                            "more_body": True,
+                        }
+                    )
+                finally:
+                    # the client left (or this task was cancelled as its connection closed): stop reading, and
+                    # close the replica's connection, which cancels the generation there
+                    gone.cancel()
+                    if following is not None and not following.done():
+                        following.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, UpstreamFailed):
+                            await following
+                    await answer.pieces.aclose()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            finally:
+                replica.in_flight -= 1
 
     def _observe(self, version: str, status: int, seconds: float) -> None:
         labels = (self.deployment, version)

@@ -75,7 +75,14 @@ class EvaluateLMStage(Stage):
             ids = tok.encode(prompt, add_special_tokens=False).ids
             greedy = generate(model, ids, Sampling(cfg.max_new_tokens), stop=eot)
             sampled = generate(model, ids, Sampling(cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.seed), stop=eot)
-            samples.append({"prompt": prompt, "greedy": tok.decode(greedy), "sampled": tok.decode(sampled)})
+            samples.append(
+                {
+                    "prompt": prompt,
+                    "greedy": tok.decode(greedy),
+                    "sampled": tok.decode(sampled),
+                    "max_new_tokens": cfg.max_new_tokens,
+                }
+            )
         ctx.log(f"held-out perplexity {metrics['perplexity']:.2f} over {n} tokens")
         ctx.log(f"greedy from {cfg.prompts[0]!r}: {cfg.prompts[0] + samples[0]['greedy']!r}")
         if cfg.max_perplexity is not None and metrics["perplexity"] > cfg.max_perplexity:
