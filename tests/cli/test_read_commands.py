@@ -153,8 +153,9 @@ def test_models_show_draws_the_lineage_chain_in_order(runs: tuple[str, str]) -> 
     ok, _ = runs
     code, out = aidc("models", "show", "digits-cnn:1")
     assert code == 0, out
+    drawn = out[out.index("model_version digits-cnn:1") :]  # (the energy part above names the run too)
     chain = [
-        out.index(s)
+        drawn.index(s)
         for s in (
             "model_version digits-cnn:1",
             "onnx sha256:eeeeeeeeeeee",
