@@ -54,7 +54,7 @@ def test_the_student_trains_on_two_pooled_workers_and_keeps_accuracy_with_a_quar
 ) -> None:
     platform, run_id, out, log = _distil(tmp_path)
     assert "on 2 CPU worker(s)" in log
-    pids = re.search(r"worker\(s\) on .* \(pids ([\d, ]+)\)", log)
+    pids = re.search(r"worker\(s\) on .* \(pids ([\d, ]+)[;)]", log)
     assert pids is not None and len(set(pids[1].split(", "))) == 2, log  # two processes, one DDP group
     c = out["comparison"]
     assert c["details"]["workers"] == 2
