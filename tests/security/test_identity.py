@@ -46,7 +46,19 @@ def test_the_admin_token_can_be_given_instead(platform: Platform) -> None:
     security, local = platform.security, local_access()
     with pytest.raises(InvalidInput, match="shorter"):
         security.bootstrap(local, "too-short")
+    with pytest.raises(InvalidInput) as short:
+        security.bootstrap(local, "y" * 31)  # one short of the floor
+    assert short.value.message == "AIDC_ADMIN_TOKEN is shorter than 32 characters"
+    assert "secrets.token_urlsafe(32)" in (short.value.hint or "")  # how to make a good one
+    assert not security.list_principals()  # refused before anything was made
     given = "operator-chosen-" + "x" * 32
+    assert security.bootstrap(local, given) is None
+    assert security.authenticate(given, "10.0.0.1").principal == "admin"
+
+
+def test_an_admin_token_of_exactly_32_characters_is_accepted(platform: Platform) -> None:
+    security, local = platform.security, local_access()
+    given = "z" * 32
     assert security.bootstrap(local, given) is None
     assert security.authenticate(given, "10.0.0.1").principal == "admin"
 
