@@ -266,3 +266,45 @@ def test_jobs_started_in_one_pass_count_toward_their_projects_quota_in_that_pass
     assert result.start == ["a1"] and result.waiting["a2"] == "quota: project a already runs 1 of 1 jobs"
     small_budget = {"a": Quota(gpu_hours_per_month=0.5)}  # no usage recorded yet: nothing used
     assert decide([J("g", cpus=0, gpus=1)], gpus=1, quotas=small_budget).start == ["g"]
+
+
+def test_a_starving_gang_holds_cpus_and_gpus_and_only_once_it_has_waited_longer_than_the_bound() -> None:
+    big = J("big", priority=1, workers=4, cpus=1, gpus=1, age_s=601)  # starve_after_s is 600 in decide()
+    behind = [J("small-cpu", cpus=1), J("small-gpu", cpus=0, gpus=1, age_s=-1), J("last", cpus=1, age_s=-2)]
+    result = decide([big, *behind], cpus=2, gpus=2)
+    assert result.start == []
+    assert result.waiting["big"] == (
+        "gang of 4 worker(s) needs 4 CPU, 4 GPU; 2 CPU, 2 GPU free; "
+        "waiting over 600 s, so nothing smaller starts ahead of it"
+    )
+    at_the_bound = J("big", priority=1, workers=4, cpus=1, gpus=1, age_s=600)
+    assert decide([at_the_bound, *behind], cpus=2, gpus=2).start == ["small-cpu", "small-gpu", "last"]
+
+
+def test_fair_share_adds_up_every_job_of_a_project() -> None:
+    recent = [
+        J("a1", project="a", started_s_ago=100, finished_s_ago=40),
+        J("a2", project="a", started_s_ago=100, finished_s_ago=40),
+        J("b1", project="b", started_s_ago=100),
+    ]
+    usage = project_usage(recent, NOW - timedelta(seconds=1000), NOW)
+    assert usage == {"a": 120.0, "b": 100.0}
+    # a project with no usage on record goes first, before one that used a little
+    assert ordered([J("x", project="b"), J("y", project="new", age_s=-5)], {"b": 0.5})[0].id == "y"
+
+
+def test_a_job_of_exactly_its_projects_cpu_quota_is_accepted_and_one_more_is_refused() -> None:
+    assert never_fits(J("exact", cpus=4), Quota(max_cpus=4)) is None
+    assert never_fits(J("more", cpus=5), Quota(max_cpus=4)) == "it needs 5 CPUs; project a's quota is 4"
+
+
+def test_stopping_jobs_and_one_victim_together_free_enough_and_no_more_victims_are_taken() -> None:
+    running = [J("low-a", cpus=1, started_s_ago=20), J("low-b", cpus=1, started_s_ago=10)]
+    result = decide([J("urgent", priority=9, cpus=2)], running, cpus=0, releasing=Resources(1, 0))
+    assert result.preempt == ["low-b"]
+
+
+def test_three_jobs_of_a_project_in_one_pass_stop_at_its_quota() -> None:
+    three = [J("a1"), J("a2", age_s=-1), J("a3", age_s=-2)]
+    assert decide(three, cpus=8, quotas={"a": Quota(max_cpus=2)}).start == ["a1", "a2"]
+    assert decide(three, cpus=8, quotas={"a": Quota(max_jobs=2)}).start == ["a1", "a2"]
