@@ -100,3 +100,19 @@ def test_a_record_of_a_project_the_caller_cannot_see_is_missing_in_the_same_word
     )
     assert denial.details["error"] == "not_found"
     assert platform.jobs.show(local_access(), job["id"])["state"] == "queued"
+
+
+def test_an_allowed_change_is_audited_once_with_what_it_changed(platform: Platform) -> None:
+    job, _ = platform.jobs.submit(local_access(), spec_text=JOB_SPEC, path_name="data.yaml", project="alpha")
+    researcher = caller(platform, "ria", "researcher", "alpha")
+    before = last_entry(platform).seq
+    platform.jobs.cancel(researcher, job["id"])
+    [entry] = [e for e in platform.security.audit_list() if e.seq > before]
+    assert (entry.actor, entry.action, entry.target, entry.result, entry.project) == (
+        "ria",
+        "job.cancel",
+        f"job:{job['id']}",
+        "ok",
+        "alpha",
+    )
+    assert entry.details["was"] == "queued"  # the state it was cancelled from
