@@ -4,17 +4,20 @@ in the next reads, one project's answer is never another's, and every denied rea
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import fresh_postgres
+from tests.pace import HANG_S
 
 from aidc.api import create_app
 from aidc.platform import Platform
@@ -179,12 +182,18 @@ def test_a_token_revoked_elsewhere_is_refused_at_the_next_request(server: Server
 
     assert server.get("/whoami").status_code == 200
     assert server.get("/whoami").status_code == 200  # (kept)
-    elsewhere = Platform(Settings(home=server.home, metadata_url=server.url))
-    try:
-        elsewhere.security.store.revoke_token(token_id_of(server.tokens["alpha"]), datetime.now(UTC))
-    finally:
-        elsewhere.security.store.close()
-        elsewhere.close()
+    # the command itself, in a process of its own on the same store
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIDC_")}
+    env |= {"AIDC_HOME": str(server.home), "AIDC_METADATA_URL": server.url}
+    token_id = token_id_of(server.tokens["alpha"])
+    revoked = subprocess.run(
+        [str(Path(sys.executable).with_name("aidc")), "tokens", "revoke", token_id, "--user", "rita-alpha"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
+    assert revoked.returncode == 0 and f"revoked token {token_id} of rita-alpha" in revoked.stdout, revoked.stderr
     if server.url.startswith("sqlite"):
         assert server.get("/whoami").status_code == 401
     else:

@@ -4,6 +4,8 @@ it cannot see changes. The API's read cache hands out kept answers on the streng
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from tests.pace import HANG_S
 
 from aidc.security.sql import SqlSecurityStore
 from aidc.store.metadata.changes import RECORD_TABLES, SECURITY_TABLES, WATCHED, ChangeFeed
@@ -77,11 +80,25 @@ def test_token_stays_while_nobody_writes(stores: tuple[SqlMetadataStore, SqlMeta
     assert feed.token(watched) == before
 
 
-def test_another_writers_commit_moves_the_token(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:
-    _, theirs, feed = stores
+# A second aidc process on the same database (a job's process, another server) writing a run.
+OTHER_PROCESS = """
+import sys
+from aidc.store.metadata.sql import SqlMetadataStore
+
+store = SqlMetadataStore(sys.argv[1])
+store.create_run("r-elsewhere", "p", {}, None)
+store.close()
+"""
+
+
+def test_another_processs_commit_moves_the_token(
+    stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed], url: str
+) -> None:
+    mine, _, feed = stores
     before = feed.token(["pipeline_runs"])
-    theirs.create_run("r-elsewhere", "p", {}, None)
+    subprocess.run([sys.executable, "-c", OTHER_PROCESS, url], check=True, timeout=HANG_S)
     assert _eventually(lambda: feed.token(["pipeline_runs"]) != before)
+    assert mine.get_run("r-elsewhere").pipeline == "p"
 
 
 def test_every_watched_table_is_seen(stores: tuple[SqlMetadataStore, SqlMetadataStore, ChangeFeed]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -46,9 +47,27 @@ def test_the_admin_token_can_be_given_instead(platform: Platform) -> None:
     security, local = platform.security, local_access()
     with pytest.raises(InvalidInput, match="shorter"):
         security.bootstrap(local, "too-short")
+    with pytest.raises(InvalidInput) as short:
+        security.bootstrap(local, "y" * 31)  # one short of the floor
+    assert short.value.message == "AIDC_ADMIN_TOKEN is shorter than 32 characters"
+    assert short.value.hint == (  # how to make a good one
+        "use a long random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+    )
+    assert not security.list_principals()  # refused before anything was made
     given = "operator-chosen-" + "x" * 32
     assert security.bootstrap(local, given) is None
     assert security.authenticate(given, "10.0.0.1").principal == "admin"
+
+
+def test_an_admin_token_of_exactly_32_characters_is_accepted(platform: Platform) -> None:
+    security, local = platform.security, local_access()
+    given = "z" * 32
+    assert security.bootstrap(local, given) is None
+    assert security.authenticate(given, "10.0.0.1").principal == "admin"
+    # listed under a non-secret id: "x" and the first 11 hex digits of the token's SHA-256 (an aidc token's own id
+    # is the 8 hex digits it carries)
+    [stored] = security.list_tokens("admin")
+    assert stored.id == "x" + hashlib.sha256(given.encode()).hexdigest()[:11]
 
 
 def test_wrong_revoked_expired_and_disabled_tokens_are_refused(
