@@ -47,7 +47,18 @@ def aidc_calls(fn, *args):  # type: ignore[no-untyped-def]
         def run(self, ctx, config, inputs):  # type: ignore[no-untyped-def]
             return fn(*args)
 
-    ctx = type("Ctx", (), {"log_path": LOG, "stage": "train", "run_id": "r1", "flush": lambda self: None})()
+    ctx = type(  # a StageContext's part that _execute_stage uses (the log to /dev/null)
+        "Ctx",
+        (),
+        {
+            "log_path": LOG,
+            "stage": "train",
+            "run_id": "r1",
+            "placement": None,
+            "flush": lambda self: None,
+            "append_log": lambda self, text, message: True,
+        },
+    )()
     return runner._execute_stage(Stage, ctx, None, {})
 
 
