@@ -26,7 +26,7 @@ stages:
   - name: train
     uses: train
     inputs: {data: data.splits}
-    with: {model: mlp, epochs: 12, workers: 1, batch_size: 256, early_stopping: null}
+    with: {model: mlp, epochs: 30, workers: 1, batch_size: 16, early_stopping: null}
 """
 
 
