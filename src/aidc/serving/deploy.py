@@ -278,17 +278,7 @@ class DeployStage(Stage):
                 hint=f"`aidc deployments show {name}` lists its replicas and their logs",
             )
         ctx.log(f"deployment agrees with offline evaluation on {agreement:.2%} of {len(x)} images")
-        details = deployments.checked(name)
-        return {
-            "deployment": {
-                "name": name,
-                "url": url,
-                "deployment_id": d["id"],
-                "model_version": model["ref"],
-                "replicas": details["replicas"],
-            },
-            "checks": checks,
-        }
+        return _checked(deployments, name, url, d, model, checks)
 
     def _run_lm(
         self, ctx: StageContext, cfg: DeployConfig, deployments: RunDeployments, model: dict[str, Any], samples: Any
@@ -340,19 +330,27 @@ class DeployStage(Stage):
                 hint=f"`aidc deployments show {name}` lists its replicas and their logs",
             )
         ctx.log(f"deployment's greedy text equals offline generation for {agreement:.2%} of {len(compared)} prompts")
-        details = deployments.checked(name)
-        return {
-            "deployment": {
-                "name": name,
-                "url": url,
-                "deployment_id": d["id"],
-                "model_version": model["ref"],
-                "replicas": details["replicas"],
-            },
-            "checks": {
-                "agreement": agreement,
-                "requests": len(compared),
-                "prompts": len(compared),
-                "sample": compared[: cfg.sample],
-            },
+        checks = {
+            "agreement": agreement,
+            "requests": len(compared),
+            "prompts": len(compared),
+            "sample": compared[: cfg.sample],
         }
+        return _checked(deployments, name, url, d, model, checks)
+
+
+def _checked(
+    deployments: RunDeployments, name: str, url: str, d: dict[str, Any], model: dict[str, Any], checks: dict[str, Any]
+) -> dict[str, Any]:
+    """The deploy stage's outputs once its checks passed (a canary becomes the stable version)."""
+    details = deployments.checked(name)
+    return {
+        "deployment": {
+            "name": name,
+            "url": url,
+            "deployment_id": d["id"],
+            "model_version": model["ref"],
+            "replicas": details["replicas"],
+        },
+        "checks": checks,
+    }
