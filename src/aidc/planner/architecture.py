@@ -32,6 +32,12 @@ class Architecture:
     rope_head_dim: int = 0
     attention_head_dim: int = 0  # per-head width where it is not hidden/heads (MLA: 128 at hidden 7168, 128 heads)
     dropout: bool = False  # dropout masks are stored for backward only where the model trains with dropout
+    # MoE: routed tokens on the busiest expert-parallel rank over the mean, which sets every rank's step (the others
+    # wait for it at the combine).  1.0 where routing caps each device at an even budget and drops the excess
+    # (DeepSeek-V2 §2.2.4: device-level token dropping, "capacity factor for each device is equivalent to 1.0")
+    # or balances it well (DeepSeek-V3 §2.1.2: no token dropped, "keeps a good load balance"); a dropless stack
+    # with looser balancing sets its measured imbalance here
+    capacity_factor: float = 1.0
 
     @property
     def head_dim(self) -> int:
@@ -78,6 +84,11 @@ class Architecture:
         moe = self.attention_params + (self.top_k + self.shared_experts) * self.expert_params
         dense = self.attention_params + self.dense_mlp_params
         return (self.moe_layers * moe + (self.layers - self.moe_layers) * dense) / self.layers
+
+    @property
+    def layer_routed_active_params(self) -> float:
+        """Routed-expert parameters one token passes through in an average layer (the load-imbalanced part)."""
+        return self.moe_layers * self.top_k * self.expert_params / self.layers
 
     @property
     def routed_expert_params(self) -> float:

@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aidc.planner.catalog import GPU, Catalog
+from aidc.planner.catalog import Catalog
 from aidc.planner.iteration import DEFAULT_EFFICIENCY, Efficiency, iteration_time
 from aidc.planner.layout import search
 from aidc.planner.memory import Layout
@@ -29,8 +29,10 @@ CONSTANTS: dict[str, tuple[float, float]] = {
     "overlap_contention": (0.0, 1.0),
 }
 
-FACTOR_BOUNDS = (0.5, 1.5)  # a generation's or a stack's GEMM efficiency relative to the base
-REFERENCES = ("gen:Ampere", "stack:Megatron-LM")
+FACTOR_BOUNDS = (0.5, 1.5)  # a software stack's GEMM efficiency relative to the base
+# No factor per GPU generation: a generation enters through its own measured figures (the catalog's MAMF by
+# precision, HBM, NVLink and NIC), so a generation no run was fitted on needs nothing fitted for it
+REFERENCES = ("stack:Megatron-LM",)
 PRIOR_WEIGHT = 0.01
 
 
@@ -62,8 +64,8 @@ def _fixed(run: PublishedRun) -> Parallelism:
 
 
 def _factor(values: dict[str, float], kind: str, name: str) -> float:
-    """A generation's or a stack's kernel-efficiency factor; one the fit never saw (held out) gets the geometric
-    mean of those it did, i.e. no information either way."""
+    """A stack's kernel-efficiency factor; one the fit never saw (held out) gets the geometric mean of those it
+    did, i.e. no information either way."""
     key = f"{kind}:{name}"
     if key in values:
         return values[key]
@@ -72,26 +74,21 @@ def _factor(values: dict[str, float], kind: str, name: str) -> float:
 
 
 def factor_names(runs: Sequence[PublishedRun], catalog: Catalog) -> list[str]:
-    """The per-generation and per-software-stack GEMM-efficiency factors ``runs`` can inform."""
-    # the base matmul_efficiency is Ampere's under Megatron-LM (the runs it was first fitted to); where the
-    # reference is among the runs it stays 1 so the base stays identified
-    gens = dict.fromkeys(f"gen:{catalog.gpu(r.gpu).generation}" for r in runs)
+    """The per-software-stack GEMM-efficiency factors ``runs`` can inform."""
+    # the base matmul_efficiency is Megatron-LM's (the stack it was first fitted to); where the reference is among
+    # the runs it stays 1 so the base stays identified
+    del catalog  # generations are not fitted (see REFERENCES)
     stacks = dict.fromkeys(f"stack:{r.stack}" for r in runs)
-    return [n for n in [*gens, *stacks] if n not in REFERENCES]
+    return [n for n in stacks if n not in REFERENCES]
 
 
-def _gpu(catalog: Catalog, run: PublishedRun, values: dict[str, float]) -> GPU:
-    gpu = catalog.gpu(run.gpu)
-    if values:
-        base = values.get("matmul_efficiency", gpu.matmul_efficiency)
-        scale = _factor(values, "gen", gpu.generation) * _factor(values, "stack", run.stack)
-        gpu = gpu.model_copy(update={"matmul_efficiency": min(1.0, base * scale)})
-    return gpu
-
-
-def _efficiency(values: dict[str, float]) -> Efficiency:
+def _efficiency(values: dict[str, float], run: PublishedRun | None = None) -> Efficiency:
     names = {f.name for f in dataclasses.fields(Efficiency)}
-    return dataclasses.replace(DEFAULT_EFFICIENCY, **{k: v for k, v in values.items() if k in names})
+    eff = dataclasses.replace(DEFAULT_EFFICIENCY, **{k: v for k, v in values.items() if k in names})
+    if values and run is not None:
+        scaled = eff.matmul_efficiency * _factor(values, "stack", run.stack)
+        eff = dataclasses.replace(eff, matmul_efficiency=min(1.0, scaled))
+    return eff
 
 
 def predict(
@@ -100,7 +97,7 @@ def predict(
     """The planner's figure for ``run``: its layout as published, with the fields the source leaves out
     searched (fastest that fits in memory).  ``layout`` skips the search (refits reuse a searched layout)."""
     values = values or {}
-    gpu, eff = _gpu(catalog, run, values), _efficiency(values)
+    gpu, eff = catalog.gpu(run.gpu), _efficiency(values, run)
     if layout is None:
         if run.free:
             choice = search(run.arch, gpu, run.gpus, run.global_batch, run.precision, _fixed(run), eff=eff)
@@ -127,7 +124,7 @@ def refit(
     layouts = layouts or {}
     names = [*names, *factor_names(runs, catalog)]
     values = {n: 1.0 if ":" in n else (bounds(n)[0] + bounds(n)[1]) / 2 for n in names}
-    seen = {f"gen:{catalog.gpu(r.gpu).generation}" for r in runs} | {f"stack:{r.stack}" for r in runs}
+    seen = {f"stack:{r.stack}" for r in runs}
     values.update({ref: 1.0 for ref in REFERENCES if ref in seen})  # held at 1, not fitted
 
     def objective(trial: dict[str, float]) -> float:

@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from aidc.errors import InvalidSpec
 from aidc.specfile import parse_yaml, read_yaml, validate
 
+# A GPU without a measured MAMF reaches this fraction of its datasheet peak: the median of the NVIDIA SXM rows of
+# Bekman's BF16 table (ml-engineering, compute/accelerator/README.md, "Maximum Achievable Matmul FLOPS comparison
+# table": A100 86.9%, GH200 83.8%, A100 PCIe 81.1%, H100 80.3%, B300 78.6%, B200 77.6%, GB200 72.9%)
+MAMF_FRACTION = 0.803
+
 
 class CatalogEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -38,7 +43,10 @@ class GPU(CatalogEntry):
     nic_gbps: float = Field(gt=0, description="scale-out NIC per GPU, Gb/s")
     tdp_w: float = Field(gt=0)
     node: NodeModel
-    matmul_efficiency: float = Field(0.75, gt=0, le=1, description="fraction of peak large GEMMs reach")
+    mamf_tflops: dict[str, float] = Field(
+        {},
+        description="measured Maximum Achievable Matmul FLOPS by precision (dense TFLOP/s, best large GEMM shape)",
+    )
     sources: list[str] = []
 
     def peak(self, precision: str) -> float:
@@ -50,6 +58,16 @@ class GPU(CatalogEntry):
             f"{self.name} has no {precision} peak in the catalog",
             hint=f"use one of {sorted(self.peak_tflops)} or add it to your catalog file",
         )
+
+    def achievable(self, precision: str) -> float:
+        """FLOP/s the best large GEMM reaches at ``precision``: the GPU's measured MAMF (fp16 runs on the same tensor
+        cores as bf16); where none is measured, its peak times the bf16 MAMF fraction, or MAMF_FRACTION."""
+        measured = self.mamf_tflops.get(precision) or (self.mamf_tflops.get("bf16") if precision == "fp16" else None)
+        if measured:
+            return measured * 1e12
+        bf16 = self.mamf_tflops.get("bf16")
+        fraction = bf16 * 1e12 / self.peak("bf16") if bf16 and "bf16" in self.peak_tflops else MAMF_FRACTION
+        return self.peak(precision) * fraction
 
     @property
     def hbm_bytes(self) -> float:

@@ -12,14 +12,18 @@ from aidc.planner.memory import Layout, stage_params
 
 @dataclass(frozen=True)
 class Efficiency:
-    """How close real kernels and collectives come to the datasheet.
+    """How close real kernels and collectives come to what the hardware can do.
 
-    Calibrated once against Megatron-LM runs on A100 (Narayanan et al. 2021, Korthikanti et al. 2022; minimax fit of
-    these five and the catalog's matmul_efficiency, benchmarks/planner_accuracy.py prints it and the held-out
-    refits) and assumed to carry to other GPUs through their own peaks.
+    Calibrated once against Megatron-LM runs on A100 (Narayanan et al. 2021, Korthikanti et al. 2022; minimax fit,
+    benchmarks/planner_accuracy.py prints it and the held-out refits).  None of these is a property of one GPU
+    generation: the GPU enters through its own measured figures (catalog: MAMF by precision, HBM, NVLink, NIC).
     """
 
-    gemm_knee: float = 0.0  # GEMM efficiency = matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
+    # the fraction of the GPU's measured best GEMM rate (catalog mamf_tflops) a training step's GEMMs reach: the
+    # software's share, one figure for every generation (0.863 = the former A100 calibration, 0.75 of the 312 TF
+    # peak, over A100's 271.2 TF MAMF); a software stack scales it (calibration's stack factors)
+    matmul_efficiency: float = 0.863
+    gemm_knee: float = 0.0  # GEMM rate = MAMF · matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
     #                                  finds no thin-GEMM loss down to hidden/TP = 768 once DP is priced per rail)
     # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout: 44 from the minimax fit to the
     # 18 Megatron-LM runs once the score-matrix passes were counted rather than fitted (26 with them fitted at 8.3)
@@ -36,7 +40,6 @@ class Efficiency:
     # kernel speed, not fitted to the runs (which cannot identify it: see calibration.CONSTANTS)
     flash_attention: float = 0.6
     overlap_contention: float = 0.25  # share of an overlapped collective's time that still slows compute
-    fp8_speedup: float = 1.5  # achieved FP8 / BF16 GEMM rate (the datasheet says 2; scaling costs part) (inf)
     fp8_quantize_passes: float = 4.0  # extra HBM passes per layer to quantize activations to FP8 (inf)
     cp_overlap: float = 0.5  # fraction of ring-attention KV exchange hidden behind attention
     ep_overlap: float = 0.0  # fraction of the expert all-to-all hidden behind compute
@@ -169,7 +172,8 @@ def expert_exchange(
     if not arch.is_moe or layout.ep <= 1:
         return 0.0
     passes = 4 + 2 * layout.full_share
-    per_node = max(1, gpu.node.gpus // layout.tp)
+    # Megatron orders ranks TP, CP, then EP: an EP group's members sit node.gpus/(TP·CP) to a node
+    per_node = max(1, gpu.node.gpus // (layout.tp * layout.cp))
     nodes = math.ceil(layout.ep / per_node)
     local = 1 / nodes
     # each token's copies go to top_k experts; node-limited routing (DeepSeek-V3: at most M nodes per token)
@@ -178,7 +182,8 @@ def expert_exchange(
     if arch.route_nodes:
         remote_copies = min(remote_copies, arch.route_nodes * (1 - local))
     # FP8 recipes dispatch in FP8 and combine in BF16 (DeepSeek-V3 §3.3): 1.5 bytes per element on average
-    vector = tokens / layout.tp * arch.hidden * (1.5 if precision == "fp8" else 2.0)
+    # the busiest rank receives (and returns) capacity_factor × the mean tokens, and the exchange waits for it
+    vector = tokens / layout.tp * arch.hidden * (1.5 if precision == "fp8" else 2.0) * arch.capacity_factor
     nvlink = gpu.nvlink_bytes_per_s * eff.nvlink
     # the NIC and NVLink legs run at once (tokens forwarded inside the node while others cross the fabric)
     seconds = vector * max(remote_copies / nic, arch.top_k / nvlink) + layout.ep * eff.latency_s
@@ -198,21 +203,27 @@ def iteration_time(
     h, s = arch.hidden, arch.seq_len
     s_local = s / c
     m = max(1, math.ceil(global_batch / (layout.dp * b)))
-    peak = gpu.peak("bf16" if precision == "fp8" else precision)
-    # FP8 (DeepSeek-V3's recipe, Transformer Engine): only the linear layers' GEMMs run in FP8, at fp8_speedup
-    # over BF16 rather than the datasheet's 2x (per-tile scaling and promotion to FP32 cost the rest); attention
-    # scores, the output head and everything memory-bound stay in BF16
-    linear_peak = peak * (min(eff.fp8_speedup, gpu.peak("fp8") / peak) if precision == "fp8" else 1.0)
+    base = "bf16" if precision == "fp8" else precision
+    tokens = b * s_local
+    width = h / t
+    # GEMMs run at the software's share of the GPU's measured best GEMM rate (MAMF), less the thin-GEMM knee
+    gemm_rate = gpu.achievable(base) * eff.matmul_efficiency * width / (width + eff.gemm_knee)
+    # FP8 (DeepSeek-V3 §3.3.1, Transformer Engine): only the linear layers' GEMMs (forward, input- and weight-
+    # gradient) run in FP8, at the measured FP8/BF16 MAMF ratio (H100 1402.6/794.5 = 1.77, not the datasheet's 2);
+    # DeepSeek-V3 keeps "the embedding module, the output head, MoE gating modules, normalization operators, and
+    # attention operators" in BF16/FP32 (and master weights, gradients and optimizer states in higher precision),
+    # so the scores, the head and everything memory-bound stay at BF16 rates, plus the quantize passes below
+    linear_rate = gemm_rate * (gpu.achievable("fp8") / gpu.achievable(base) if precision == "fp8" else 1.0)
     hbm = gpu.hbm_bytes_per_s
     nic = (nic_bytes_per_s or gpu.nic_bytes_per_s) * eff.network
     # TP/CP groups beyond the NVLink domain fall back to the network
     tp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t <= gpu.nvlink_domain else nic
     cp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t * c <= gpu.nvlink_domain else nic
 
-    tokens = b * s_local
-    width = h / t
-    gemm_eff = gpu.matmul_efficiency * width / (width + eff.gemm_knee)
-    linear = tokens * 2.0 * arch.layer_active_params / t
+    # the busiest expert-parallel rank processes capacity_factor × the mean routed tokens (shared experts, attention
+    # and dense layers are evenly loaded); with every expert on every rank (EP1) there is no busiest rank
+    imbalance = arch.capacity_factor - 1.0 if layout.ep > 1 else 0.0
+    linear = tokens * 2.0 * (arch.layer_active_params + imbalance * arch.layer_routed_active_params) / t
     attn_core = tokens * arch.score_flops(s) / t
     split = (1 / t) if (layout.sequence_parallel or t == 1) else (10 / 34 + 24 / 34 / t)
     layer_elem = eff.elementwise_passes * tokens * h * 2 * split / hbm
@@ -222,10 +233,10 @@ def iteration_time(
         layer_elem *= 1 + eff.fp8_quantize_passes / eff.elementwise_passes if eff.elementwise_passes else 1
     # fused (flash) attention runs below GEMM speed (its backward re-derives the scores) but skips the blocks a
     # causal mask hides, half of the s×s work the FLOP counts count; unfused attention computes all of it
-    attn_eff = gemm_eff * (eff.flash_attention / 0.5 if arch.flash_attention else 1.0)
-    fwd_layer = linear / (linear_peak * gemm_eff) + attn_core / (peak * attn_eff) + layer_elem + softmax
-    fwd_logits = 2.0 * tokens * h * arch.vocab / t / (peak * gemm_eff)
-    selective = attn_core / (peak * gemm_eff) + softmax if layout.recompute == "selective" else 0.0
+    attn_rate = gemm_rate * (eff.flash_attention / 0.5 if arch.flash_attention else 1.0)
+    fwd_layer = linear / linear_rate + attn_core / attn_rate + layer_elem + softmax
+    fwd_logits = 2.0 * tokens * h * arch.vocab / t / gemm_rate
+    selective = attn_core / gemm_rate + softmax if layout.recompute == "selective" else 0.0
     recompute = layout.full_share * fwd_layer + selective
     # the busiest pipeline stage: with the output head on the last stage, layers move off it when that evens the
     # stages out (Llama 3 takes one layer off the first and last); a single stage holds everything

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
+from aidc.planner.iteration import DEFAULT_EFFICIENCY
 from aidc.planner.layout import LayoutChoice, search
 from aidc.planner.storage import Resilience, checkpoint_stall, resilience
 from aidc.planner.uncertainty import Band, iteration_band
@@ -155,8 +156,8 @@ def plan_training(job: TrainingJob, catalog: Catalog, facility: FacilityConstrai
         return plan
     assert job.deadline_days is not None
     limit = job.max_gpus or 1_000_000
-    peak = gpu.peak(job.precision)
-    ideal_hours = job.tokens * arch.model_flops_per_token() / (peak * gpu.matmul_efficiency) / 3600
+    rate = gpu.achievable(job.precision) * DEFAULT_EFFICIENCY.matmul_efficiency
+    ideal_hours = job.tokens * arch.model_flops_per_token() / rate / 3600
     start = max(gpu.node.gpus, int(ideal_hours / (job.deadline_days * 24)))
     fastest: TrainingPlan | None = None
     worse = 0

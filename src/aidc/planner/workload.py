@@ -41,6 +41,9 @@ class ModelSpec(Spec):
     dense_layers: int = Field(0, ge=0, description="MoE: leading layers with a dense MLP")
     dense_ffn_hidden: int | None = Field(None, gt=0, description="MLP width of those dense layers")
     route_nodes: int = Field(0, ge=0, description="MoE: most nodes one token's experts may span (0: any)")
+    capacity_factor: float = Field(
+        1.0, ge=1.0, description="MoE: routed tokens on the busiest expert-parallel rank over the mean (1: balanced)"
+    )
     kv_lora_rank: int = Field(0, ge=0, description="multi-head latent attention: compressed KV width")
     q_lora_rank: int = Field(0, ge=0, description="multi-head latent attention: compressed query width")
     rope_head_dim: int = Field(0, ge=0, description="multi-head latent attention: shared RoPE key width")
@@ -79,6 +82,7 @@ class ModelSpec(Spec):
             dense_layers=self.dense_layers,
             dense_ffn_hidden=self.dense_ffn_hidden or 0,
             route_nodes=self.route_nodes,
+            capacity_factor=self.capacity_factor,
             kv_lora_rank=self.kv_lora_rank,
             q_lora_rank=self.q_lora_rank,
             rope_head_dim=self.rope_head_dim,
