@@ -3,14 +3,14 @@
 Run: PYTHONPATH=src .venv/bin/python benchmarks/planner_accuracy.py [--quick]
 
 The validation set is aidc.planner.published.RUNS (every run with its source).  The model's few constants
-(aidc.planner.calibration.CONSTANTS, plus one GEMM-efficiency factor per GPU generation and per software stack)
-are refit for each column:
+(aidc.planner.calibration.CONSTANTS, plus one GEMM-efficiency factor per software stack; a GPU generation is
+priced from its catalog figures, its measured MAMF among them, and has no factor) are refit for each column:
 
 - shipped: the constants the planner ships with (fitted to the Megatron-LM runs only, before this set grew);
 - in-sample: refit on every run and scored on the same runs (what a fit can do, not what it predicts);
 - leave-one-run-out / -paper-out / -generation-out: refit without the run, the paper (all its runs) or every run
   on that GPU generation, then predict what was left out.  A factor the refit never saw (the held-out paper's
-  stack when no other paper used it, the held-out generation) is the geometric mean of those it did see.
+  stack when no other paper used it) is the geometric mean of those it did see.
 
 No held-out column ever fits to a case it reports.  --quick skips leave-one-run-out (the slowest column).
 """

@@ -9,7 +9,7 @@ import pytest
 from aidc.planner.architecture import Architecture
 from aidc.planner.calibration import factor_names, predict
 from aidc.planner.catalog import Catalog
-from aidc.planner.iteration import DEFAULT_EFFICIENCY, iteration_time
+from aidc.planner.iteration import DEFAULT_EFFICIENCY, expert_gemms, iteration_time
 from aidc.planner.memory import Layout
 from aidc.planner.published import RUNS
 
@@ -125,3 +125,18 @@ def test_the_expert_exchange_crosses_the_network_only_beyond_a_node() -> None:
     assert across > 2 * inside
     cp2 = iteration_time(MOE, replace(EP8, dp=32, cp=2), gpu, 64).ep_comm
     assert cp2 > 2 * iteration_time(MOE, replace(EP8, dp=32), gpu, 64).ep_comm  # half the tokens, over the NIC
+
+
+def test_few_tokens_per_expert_make_the_expert_gemms_memory_bound() -> None:
+    """160 experts of 1536 (DeepSeek-V2's shape): on one rank (EP1) each expert sees ~150 tokens of a 4K-token
+    micro-batch, too few to amortise reading its weights, so the routed GEMMs take longer than their FLOPs at the
+    GEMM rate; spread over 8 ranks each expert sees 8x the tokens and the FLOPs set the time again."""
+    v2 = next(r for r in RUNS if r.name.startswith("DeepSeek-V2")).arch
+    gpu = CATALOG.gpu("H800")
+    rate = gpu.achievable("bf16") * DEFAULT_EFFICIENCY.matmul_efficiency
+    tokens = 4096.0
+    flops_time = tokens * 2.0 * v2.top_k * v2.expert_params / rate
+    ep1 = expert_gemms(v2, Layout(tp=1, dp=64, ep=1), gpu, tokens, rate, "bf16")
+    ep8 = expert_gemms(v2, Layout(tp=1, dp=64, ep=8), gpu, tokens, rate, "bf16")
+    assert ep1 > 1.2 * flops_time
+    assert ep8 == pytest.approx(flops_time)

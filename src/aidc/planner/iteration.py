@@ -185,9 +185,37 @@ def expert_exchange(
     # the busiest rank receives (and returns) capacity_factor × the mean tokens, and the exchange waits for it
     vector = tokens / layout.tp * arch.hidden * (1.5 if precision == "fp8" else 2.0) * arch.capacity_factor
     nvlink = gpu.nvlink_bytes_per_s * eff.nvlink
-    # the NIC and NVLink legs run at once (tokens forwarded inside the node while others cross the fabric)
-    seconds = vector * max(remote_copies / nic, arch.top_k / nvlink) + layout.ep * eff.latency_s
+    # the NIC and NVLink legs run at once (tokens forwarded inside the node while others cross the fabric); the
+    # 1/EP of copies whose expert is on the sending GPU move nowhere
+    nvlink_copies = arch.top_k * (1 - 1 / layout.ep)
+    seconds = vector * max(remote_copies / nic, nvlink_copies / nvlink) + layout.ep * eff.latency_s
     return passes * seconds * (1 - eff.ep_overlap)
+
+
+def expert_gemms(arch: Architecture, layout: Layout, gpu: GPU, tokens: float, rate: float, precision: str) -> float:
+    """Seconds of one MoE layer's routed-expert GEMMs in one micro-batch's forward on the busiest rank.
+
+    The rank holds experts/EP experts and receives, from the EP ranks it serves, tokens·top_k·EP/experts tokens
+    per expert on average; the busiest rank capacity_factor times that (with EP1 every rank runs every expert
+    on its own tokens: no busiest rank).  Each expert GEMM (M tokens × hidden × ffn/TP) is priced on the roofline:
+    the slower of its FLOPs at the GEMM rate and its operands' HBM traffic, 2(MK + KN + MN) bytes in 16-bit
+    (NVIDIA, Matrix Multiplication Background User's Guide, §2 "Math and Memory Bounds": a GEMM whose arithmetic
+    intensity is below the GPU's FLOP/byte ratio is memory-bound).  Few tokens per expert — EP1 or EP2 over a
+    hundred small experts — make the weights' traffic, not the arithmetic, set the time: the reason stacks spread
+    experts over ranks.
+    """
+    if not arch.is_moe:
+        return 0.0
+    load = arch.capacity_factor if layout.ep > 1 else 1.0
+    m = tokens * arch.top_k * layout.ep / arch.experts * load
+    k, n = arch.hidden, arch.ffn_hidden / layout.tp
+    mats = 3 if arch.glu else 2
+    flops = 2.0 * m * k * n * mats
+    # FP8 GEMMs read 1-byte operands and write 16-bit results (DeepSeek-V3 §3.3); others 16-bit throughout
+    operand = 1.0 if precision == "fp8" else 2.0
+    traffic = mats * (operand * (m * k + k * n) + 2.0 * m * n)
+    per_expert = max(flops / rate, traffic / gpu.hbm_bytes_per_s)
+    return arch.experts / layout.ep * per_expert
 
 
 def iteration_time(
@@ -220,10 +248,9 @@ def iteration_time(
     tp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t <= gpu.nvlink_domain else nic
     cp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t * c <= gpu.nvlink_domain else nic
 
-    # the busiest expert-parallel rank processes capacity_factor × the mean routed tokens (shared experts, attention
-    # and dense layers are evenly loaded); with every expert on every rank (EP1) there is no busiest rank
-    imbalance = arch.capacity_factor - 1.0 if layout.ep > 1 else 0.0
-    linear = tokens * 2.0 * (arch.layer_active_params + imbalance * arch.layer_routed_active_params) / t
+    # routed experts are priced apart (expert_gemms: their own shapes and the busiest rank's load)
+    linear = tokens * 2.0 * (arch.layer_active_params - arch.layer_routed_active_params) / t
+    experts = arch.moe_layers / arch.layers * expert_gemms(arch, layout, gpu, tokens, linear_rate, precision)
     attn_core = tokens * arch.score_flops(s) / t
     split = (1 / t) if (layout.sequence_parallel or t == 1) else (10 / 34 + 24 / 34 / t)
     layer_elem = eff.elementwise_passes * tokens * h * 2 * split / hbm
@@ -234,7 +261,7 @@ def iteration_time(
     # fused (flash) attention runs below GEMM speed (its backward re-derives the scores) but skips the blocks a
     # causal mask hides, half of the s×s work the FLOP counts count; unfused attention computes all of it
     attn_rate = gemm_rate * (eff.flash_attention / 0.5 if arch.flash_attention else 1.0)
-    fwd_layer = linear / linear_rate + attn_core / attn_rate + layer_elem + softmax
+    fwd_layer = linear / linear_rate + experts + attn_core / attn_rate + layer_elem + softmax
     fwd_logits = 2.0 * tokens * h * arch.vocab / t / gemm_rate
     selective = attn_core / gemm_rate + softmax if layout.recompute == "selective" else 0.0
     recompute = layout.full_share * fwd_layer + selective
