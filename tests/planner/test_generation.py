@@ -10,8 +10,10 @@ from aidc.planner.architecture import Architecture
 from aidc.planner.calibration import factor_names, predict
 from aidc.planner.catalog import Catalog
 from aidc.planner.iteration import DEFAULT_EFFICIENCY, expert_gemms, iteration_time
+from aidc.planner.layout import search
 from aidc.planner.memory import Layout
 from aidc.planner.published import RUNS
+from aidc.planner.workload import Parallelism
 
 CATALOG = Catalog.load()
 # GEMMs only: no memory-bound passes, fused attention on a short sequence, a one-token vocabulary
@@ -140,3 +142,14 @@ def test_few_tokens_per_expert_make_the_expert_gemms_memory_bound() -> None:
     ep8 = expert_gemms(v2, Layout(tp=1, dp=64, ep=8), gpu, tokens, rate, "bf16")
     assert ep1 > 1.2 * flops_time
     assert ep8 == pytest.approx(flops_time)
+
+
+def test_the_layout_search_spreads_many_small_experts_over_ranks() -> None:
+    """DeepSeek-V2 on 1024 H800 (TP2, PP8 given): with every one of the 160 experts on every rank (EP1) the
+    expert GEMMs are weight-bound and the search prefers spreading them, though that adds an all-to-all."""
+    v2 = next(r for r in RUNS if r.name.startswith("DeepSeek-V2"))
+    fixed = Parallelism(tp=2, pp=8, zero=1, recompute="none", micro_batch=1, schedule="zero-bubble")
+    choice = search(v2.arch, CATALOG.gpu("H800"), 1024, v2.global_batch, "bf16", fixed)
+    assert choice.best is not None and choice.best.layout.ep > 1
+    ep1 = iteration_time(v2.arch, replace(choice.best.layout, ep=1), CATALOG.gpu("H800"), v2.global_batch)
+    assert ep1.compute > choice.best.time.compute and ep1.ep_comm == 0.0
