@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
+from aidc.planner.fabric import Network
 from aidc.planner.iteration import DEFAULT_EFFICIENCY, Efficiency, IterationTime, iteration_time
 from aidc.planner.memory import Layout, MemoryUse, memory_per_gpu
 from aidc.planner.workload import Parallelism
@@ -121,6 +122,7 @@ def search(
     fixed: Parallelism | None = None,
     nic_bytes_per_s: float | None = None,
     eff: Efficiency = DEFAULT_EFFICIENCY,
+    network: Network | None = None,
 ) -> LayoutChoice:
     """The fastest fitting layout for ``gpus`` GPUs; ties go to the layout with more memory headroom."""
     choice = LayoutChoice(best=None)
@@ -136,11 +138,11 @@ def search(
         if not mem.fits:
             if choice.smallest_misfit is None or mem.total < choice.smallest_misfit.memory.total:
                 choice.smallest_misfit = Candidate(
-                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff)
+                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network)
                 )
             continue
         fitting.append(
-            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff))
+            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network))
         )
     choice.fitted = len(fitting)
     fitting.sort(key=lambda c: (round(c.time.total, 9), c.memory.total))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
+from aidc.planner.fabric import Network, leaf_downlinks
 from aidc.planner.layout import LayoutChoice, search
 from aidc.planner.storage import Resilience, checkpoint_stall, resilience
 from aidc.planner.uncertainty import Band, iteration_band
@@ -49,8 +50,8 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     """The plan for a fixed GPU count."""
     batch = global_batch_of(job, arch)
     fixed = job.parallelism if isinstance(job.parallelism, Parallelism) else None
-    nic = fabric_bandwidth(gpu, gpus, facility)
-    choice = search(arch, gpu, gpus, batch, job.precision, fixed, nic)
+    network = network_of(facility)
+    choice = search(arch, gpu, gpus, batch, job.precision, fixed, network=network)
     peak = gpu.peak(job.precision)
     tokens_per_iter = batch * arch.seq_len
     iterations = job.tokens / tokens_per_iter
@@ -99,25 +100,19 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         wall_h * gpus,
     )
     if choice.best is not None and job.mfu is None:
-        plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, nic)
+        plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, network=network)
     if choice.best is None:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
     return plan
 
 
-def fabric_bandwidth(gpu: GPU, gpus: int, facility: FacilityConstraints) -> float | None:
-    """Bytes/s per GPU the scale-out fabric carries, or None for the GPU's own NIC on a non-blocking fabric.
-
-    A job wider than one leaf's downlinks (radix·o/(1+o) GPUs at o:1) sends its cross-node collectives through
-    the leaf uplinks, which carry 1/o of what enters them: rings spanning leaves run at NIC/o.
-    """
-    nic = (facility.nic_gbps or gpu.nic_gbps) * 1e9 / 8
+def network_of(facility: FacilityConstraints) -> Network:
+    """The scale-out network a job's collectives see: the NIC (the GPU's own unless the facility overrides it),
+    the leaf's down-ports (radix·o/(1+o)) and o:1 uplinks, and whether the switches reduce in the network."""
+    nic = facility.nic_gbps * 1e9 / 8 if facility.nic_gbps else None
     o = facility.oversubscription
-    downlinks = max(1, round(facility.switch_radix * o / (1 + o)))
-    if o > 1 and gpus > downlinks:
-        return nic / o
-    return nic if facility.nic_gbps else None
+    return Network(nic, o, leaf_downlinks(facility.switch_radix, o), facility.sharp)
 
 
 def _memory_binding(choice: LayoutChoice, gpus: int) -> str:

@@ -179,6 +179,9 @@ class FacilityConstraints(Spec):
     switch_radix: int = Field(64, ge=4)
     nic_gbps: float | None = Field(None, gt=0, description="override the GPU's NIC speed")
     oversubscription: float = Field(1.0, ge=1.0, description="leaf down:up bandwidth; 1 = non-blocking")
+    sharp: bool = Field(
+        False, description="in-network reduction (InfiniBand SHARP) on the switches: all-reduces sum in the fabric"
+    )
     storage_write_gbps: float | None = Field(
         None, gt=0, description="aggregate write bandwidth of the checkpoint storage, GB/s"
     )
