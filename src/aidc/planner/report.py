@@ -127,10 +127,10 @@ def job_sections(j: JobPlan) -> list[Section]:
                 ("dataset", f"{r.dataset_tb:.1f} TB"),
                 ("checkpoint", f"{r.checkpoint_tb:.2f} TB"),
                 ("checkpoint stall", f"{r.stall_s:.0f} s ({r.stall_source})"),
-                ("checkpoint write", f"{r.write_gbps:.0f} GB/s"),
-                ("job MTBF", f"{r.job_mtbf_h:.1f} h"),
+                ("checkpoint write needed", f"{r.write_gbps:.0f} GB/s"),
+                ("job MTBF", f"{r.job_mtbf_h:.1f} h ({r.mtbf_source})"),
                 ("checkpoint interval (Young/Daly)", f"{r.checkpoint_interval_h * 60:.0f} min"),
-                ("expected interruptions", f"{r.interruptions:.0f}"),
+                ("expected interruptions", f"{r.interruptions:.0f}" + _causes(r.causes)),
             ],
         )
     )
@@ -149,6 +149,13 @@ def job_sections(j: JobPlan) -> list[Section]:
         )
     )
     return sections
+
+
+def _causes(causes: tuple[tuple[str, float], ...]) -> str:
+    """' (faulty GPU 12, GPU HBM3 memory 6, …)': the three commonest causes, where the rates are per component."""
+    if len(causes) <= 1:
+        return ""
+    return " (" + ", ".join(f"{name} {n:.0f}" for name, n in causes[:3]) + ", …)"
 
 
 def _spread(t: TrainingPlan, value: float, fmt: str) -> str:

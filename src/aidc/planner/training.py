@@ -7,9 +7,16 @@ from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
-from aidc.planner.fabric import Network, leaf_downlinks
+from aidc.planner.fabric import Network, fat_tree, leaf_downlinks
 from aidc.planner.layout import LayoutChoice, search
-from aidc.planner.storage import Resilience, checkpoint_stall, resilience
+from aidc.planner.storage import (
+    LLAMA3_GPUS,
+    LLAMA3_RADIX,
+    Resilience,
+    checkpoint_stall,
+    failures_per_hour,
+    resilience,
+)
 from aidc.planner.uncertainty import Band, iteration_band
 from aidc.planner.workload import FacilityConstraints, Parallelism, TrainingJob
 
@@ -73,11 +80,12 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         job.tokens,
         job.dataset_bytes_per_token,
         gpus,
-        facility.gpu_mtbf_hours,
+        facility.gpu_mtbf_hours or job_failures(gpu, gpus, facility),
         stall,
         job.restart_minutes,
         train_h,
         job.goodput,
+        job.async_checkpoint and job.checkpoint_stall_s is None,
     )
     res = replace(res, stall_source=stall_source)
     wall_h = train_h / res.goodput
@@ -105,6 +113,14 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
     return plan
+
+
+def job_failures(gpu: GPU, gpus: int, facility: FacilityConstraints) -> dict[str, float]:
+    """The job's interruptions per hour by component: its GPUs, hosts and the switches of its fabric."""
+    nic = facility.nic_gbps or gpu.nic_gbps
+    switches = fat_tree(gpus, facility.switch_radix, facility.oversubscription, nic).switches
+    reference = fat_tree(LLAMA3_GPUS, LLAMA3_RADIX, 1.0, nic).switches
+    return failures_per_hour(gpus, gpu.node.gpus, switches, reference)
 
 
 def network_of(facility: FacilityConstraints) -> Network:

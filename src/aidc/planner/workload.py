@@ -185,7 +185,11 @@ class FacilityConstraints(Spec):
     storage_write_gbps: float | None = Field(
         None, gt=0, description="aggregate write bandwidth of the checkpoint storage, GB/s"
     )
-    gpu_mtbf_hours: float = Field(50_000, gt=0, description="per GPU-slot, all causes (Llama 3: ~1 per 3.1 h at 16K)")
+    gpu_mtbf_hours: float | None = Field(
+        None,
+        gt=0,
+        description="per GPU-slot, all causes; absent: per component (GPU, host, switch, software) at Llama 3's rates",
+    )
     average_load: float = Field(0.8, gt=0, le=1, description="mean power as a fraction of node maximum")
     gpu_hour_usd: float | None = Field(None, ge=0, description="rental price per GPU-hour, if costed")
 
