@@ -138,11 +138,15 @@ def search(
         if not mem.fits:
             if choice.smallest_misfit is None or mem.total < choice.smallest_misfit.memory.total:
                 choice.smallest_misfit = Candidate(
-                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network)
+                    layout,
+                    mem,
+                    iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network),
                 )
             continue
         fitting.append(
-            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network))
+            Candidate(
+                layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network)
+            )
         )
     choice.fitted = len(fitting)
     fitting.sort(key=lambda c: (round(c.time.total, 9), c.memory.total))

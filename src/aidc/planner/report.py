@@ -58,6 +58,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                     "wall_days": t.wall_days,
                     "gpu_hours": t.gpu_hours,
                     "band": None if t.band is None else t.band.as_dict(),
+                    "stages": [st.as_dict() for st in t.stages or []],
                 },
                 "layout": None
                 if best is None
@@ -91,6 +92,14 @@ def job_sections(j: JobPlan) -> list[Section]:
         ("wall-clock", f"{t.wall_days:.1f} days" + _spread(t, t.wall_days, ".1f")),
         ("GPU-hours", _num(t.gpu_hours) + _spread(t, t.gpu_hours, ".3g")),
     ]
+    for st in t.stages or []:
+        compute.append(
+            (
+                f"stage: {st.name}",
+                f"{_num(st.tokens)} tokens at {st.seq_len:,}-token sequences × {st.global_batch}: "
+                f"{st.layout or 'no layout fits'}, {st.iteration_s:.2f} s × {_num(st.iterations)} = {st.hours:,.1f} h",
+            )
+        )
     if t.band is not None:
         compute.append(("band from unstated", "; ".join(t.band.assumptions)))
     sections: list[Section] = [(f"{head}: compute", compute)]

@@ -18,9 +18,29 @@ from aidc.planner.storage import (
     resilience,
 )
 from aidc.planner.uncertainty import Band, iteration_band
-from aidc.planner.workload import FacilityConstraints, Parallelism, TrainingJob
+from aidc.planner.workload import FacilityConstraints, Parallelism, Stage, TrainingJob
 
 DEFAULT_BATCH_TOKENS = 4_000_000
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stretch of the run at its own sequence length and batch, with the layout searched for it."""
+
+    name: str
+    tokens: float
+    seq_len: int
+    global_batch: int
+    layout: str | None  # the layout's label, None where nothing fits
+    iteration_s: float
+    iterations: float
+
+    @property
+    def hours(self) -> float:
+        return self.iteration_s * self.iterations / 3600
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "hours": self.hours}
 
 
 @dataclass
@@ -45,6 +65,7 @@ class TrainingPlan:
     binding: str | None = None
     alternative: str | None = None
     band: Band | None = None  # the spread of iteration time (so days, GPU-hours, cost) under unstated assumptions
+    stages: list[StagePlan] | None = None  # ramp-up / long-context stages (the main stage is the plan's own)
 
 
 def global_batch_of(job: TrainingJob, arch: Architecture) -> int:
@@ -61,8 +82,9 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     choice = search(arch, gpu, gpus, batch, job.precision, fixed, network=network)
     peak = gpu.peak(job.precision)
     tokens_per_iter = batch * arch.seq_len
-    iterations = job.tokens / tokens_per_iter
-    model_flops = job.tokens * arch.model_flops_per_token()
+    main_tokens = job.tokens - sum(stage.tokens for stage in job.stages)
+    iterations = main_tokens / tokens_per_iter
+    model_flops = main_tokens * arch.model_flops_per_token()
     if job.mfu is not None:
         mfu, source = job.mfu, "assumed"
         iteration_s = model_flops / iterations / (gpus * peak * mfu)
@@ -72,6 +94,14 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     else:
         iteration_s, mfu, source = math.inf, 0.0, "derived"
     train_h = iterations * iteration_s / 3600
+    stages = [_stage(job, stage, i, arch, gpu, gpus, tokens_per_iter, network) for i, stage in enumerate(job.stages)]
+    if stages:
+        train_h += sum(st.hours for st in stages)
+        iterations += sum(st.iterations for st in stages)
+        model_flops += sum(st.tokens * replace(arch, seq_len=st.seq_len).model_flops_per_token() for st in stages)
+        if job.mfu is None and math.isfinite(train_h):
+            # the whole run's utilisation: ramp-up and long-context stages run at their own
+            mfu = model_flops / (gpus * peak * train_h * 3600)
     stall, stall_source = checkpoint_stall(
         arch.params, gpus, job.checkpoint_stall_s, facility.storage_write_gbps, job.async_checkpoint
     )
@@ -106,13 +136,51 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         train_h,
         wall_h / 24,
         wall_h * gpus,
+        stages=stages or None,
     )
     if choice.best is not None and job.mfu is None:
         plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, network=network)
     if choice.best is None:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
+    elif any(st.layout is None for st in stages):
+        st = next(st for st in stages if st.layout is None)
+        plan.feasible = False
+        plan.binding = (
+            f"memory: no layout of {gpus} GPUs fits stage {st.name!r} ({st.seq_len}-token sequences, "
+            f"batch {st.global_batch})"
+        )
     return plan
+
+
+def _stage(
+    job: TrainingJob,
+    stage: Stage,
+    index: int,
+    arch: Architecture,
+    gpu: GPU,
+    gpus: int,
+    main_batch_tokens: float,
+    network: Network,
+) -> StagePlan:
+    """Price one stage: its own sequence length and batch, the layout searched afresh at the same GPU count.
+
+    A fixed parallelism describes the main stage; it carries to stages at the model's sequence length only (a
+    long-context stage needs its own: Llama 3 moved to 16-way context parallelism for 128K, §3.3.2)."""
+    seq = stage.seq_len or arch.seq_len
+    staged = replace(arch, seq_len=seq)
+    batch = stage.global_batch or max(1, round((stage.global_batch_tokens or main_batch_tokens) / seq))
+    fixed = job.parallelism if isinstance(job.parallelism, Parallelism) and seq == arch.seq_len else None
+    iterations = stage.tokens / (batch * seq)
+    name = stage.name or f"stage {index + 1}"
+    if job.mfu is not None:
+        flops = stage.tokens * staged.model_flops_per_token()
+        seconds = flops / iterations / (gpus * gpu.peak(job.precision) * job.mfu)
+        return StagePlan(name, stage.tokens, seq, batch, "(MFU assumed)", seconds, iterations)
+    choice = search(staged, gpu, gpus, batch, job.precision, fixed, network=network)
+    if choice.best is None:
+        return StagePlan(name, stage.tokens, seq, batch, None, math.inf, iterations)
+    return StagePlan(name, stage.tokens, seq, batch, choice.best.layout.label(), choice.best.time.total, iterations)
 
 
 def job_failures(gpu: GPU, gpus: int, facility: FacilityConstraints) -> dict[str, float]:

@@ -68,4 +68,5 @@ def iteration_band(
                     arch, layout, trial_gpu, global_batch, precision, nic_bytes_per_s, trial_eff, network
                 ).total
             )
-    return Band(min(times) / central, max(times) / central, tuple(text for text, _, _ in ASSUMPTIONS.values()))
+    named = tuple(f"{text} (×{low:g}–{high:g})" for text, low, high in ASSUMPTIONS.values())
+    return Band(min(times) / central, max(times) / central, named)

@@ -103,6 +103,21 @@ class Parallelism(Spec):
     overlap: bool = Field(True, description="gradient reduction overlapped with backward")
 
 
+class Stage(Spec):
+    """A stretch of the run at another sequence length or batch: a batch-size/sequence ramp-up at the start or a
+    long-context extension at the end (Llama 3 405B, §3.4: 4M-token batches of 4,096-token sequences for the first
+    252M tokens, and six context-extension stages from 8K to 128K over about 800B tokens).  The tokens the
+    stages do not cover run at the model's sequence length and the job's global batch."""
+
+    name: str | None = None
+    tokens: float = Field(gt=0)
+    seq_len: int | None = Field(None, gt=0, description="sequence length in this stage (default: the model's)")
+    global_batch: int | None = Field(None, gt=0, description="sequences per iteration")
+    global_batch_tokens: float | None = Field(
+        None, gt=0, description="tokens per iteration (default: the job's tokens per iteration)"
+    )
+
+
 def _offer_auto(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"const": "auto"}, *schema.get("anyOf", [])]
 
@@ -132,6 +147,9 @@ class TrainingJob(Spec):
     )
     async_checkpoint: bool = Field(False, description="snapshot to host memory, write to storage in the background")
     restart_minutes: float = Field(10.0, ge=0, description="time to restart the job after a failure")
+    stages: list[Stage] = Field(
+        default_factory=list, description="ramp-up or long-context stages, part of `tokens`; the rest runs as given"
+    )
 
     @field_validator("parallelism", mode="before")
     @classmethod
@@ -150,6 +168,12 @@ class TrainingJob(Spec):
             raise ValueError("give gpus (a fixed count) or deadline_days (and optionally max_gpus)")
         if self.gpus is not None and self.deadline_days is not None:
             raise ValueError("give gpus or deadline_days, not both")
+        staged = sum(stage.tokens for stage in self.stages)
+        if staged >= self.tokens:
+            raise ValueError(
+                f"the stages' tokens ({staged:.3g}) must be part of the job's tokens ({self.tokens:.3g}), "
+                "leaving some for the main stage"
+            )
         return self
 
 
