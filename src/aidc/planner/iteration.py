@@ -158,6 +158,21 @@ def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink
     return min(nvlink, per_node * nic)
 
 
+# Host link per direction: the datasheets give PCIe both ways together — A100 "PCIe Gen4: 64GB/s", H100, H200 and
+# H800 "PCIe Gen5: 128GB/s" — so half each way.  Other generations are not offered offload (no figure checked).
+HOST_LINK_BYTES_PER_S = {"Ampere": 32e9, "Hopper": 64e9}
+
+
+def offload_seconds(params: float, gpu: GPU) -> float:
+    """ZeRO-Offload's step (Ren et al. 2021): the GPU's gradient shard down to the host (2 B/param) and the updated
+    bf16 weights back (2 B/param) over PCIe.  The host's Adam step itself is not priced (no CPU-Adam throughput
+    could be verified), so this is a lower bound; the layout search offers offload only where nothing else fits."""
+    link = HOST_LINK_BYTES_PER_S.get(gpu.generation)
+    if link is None:
+        return math.inf
+    return 2 * params * 2.0 / link
+
+
 def hidden_behind(comm: float, compute: float, eff: Efficiency) -> float:
     """What an overlapped collective still costs: the part compute cannot cover, plus the slowdown it inflicts
     on the compute it runs beside (NCCL kernels take SMs and HBM bandwidth from the GEMMs they overlap)."""
@@ -178,6 +193,16 @@ def pipeline_bubble(schedule: str, stages: int, interleave: int, micro_batches: 
     if schedule == "dualpipe":
         return max(0.0, stages / 2 - 1)
     return (stages - 1) / interleave
+
+
+def uneven_chunks(layers: float, interleave: int) -> float:
+    """How much longer the interleaved bubble is when a stage's layers do not split evenly into its v chunks.
+
+    The interleaved bubble is p−1 chunk-times (Narayanan 2021: (p−1)/v of a stage's time when the chunks are
+    equal); with layers ÷ v not whole, the largest chunk, ⌈layers/v⌉ layers, paces the pipeline."""
+    if interleave <= 1 or layers <= 0:
+        return 1.0
+    return math.ceil(layers / interleave - 1e-9) * interleave / layers
 
 
 def busiest_stage(layers: int, stages: int, head: float) -> tuple[float, float]:
@@ -295,7 +320,7 @@ def iteration_time(
         # all-to-all and the pipeline sends hide behind compute; only what compute cannot cover is exposed
         ep_mb = hidden_behind(ep_mb, compute_mb, eff)
     stage_mb = compute_mb + tp_mb + cp_mb + ep_mb
-    bubble = pipeline_bubble(layout.schedule, p, v, m) * stage_mb
+    bubble = pipeline_bubble(layout.schedule, p, v, m) * stage_mb * uneven_chunks(layers, v)
     pp_comm = 0.0
     if p > 1 and layout.schedule != "dualpipe":
         # scatter/gather: each TP rank sends its slice; some stage boundary crosses leaves once the job does
@@ -321,7 +346,8 @@ def iteration_time(
         if layout.overlap:
             # buckets reduce while the last micro-batch's backward (2/3 of its compute) still runs; the rest shows
             dp_comm = hidden_behind(dp_comm, 2 / 3 * compute_mb, eff)
-    optimizer = psi / (dp_group if layout.zero >= 1 else 1) * 32.0 / hbm
+    shard = psi / (dp_group if layout.zero >= 1 else 1)
+    optimizer = offload_seconds(shard, gpu) if layout.offload else shard * 32.0 / hbm
 
     model_flops = global_batch * s * arch.model_flops_per_token()
     return IterationTime(

@@ -101,6 +101,9 @@ class Parallelism(Spec):
     ep: int | None = Field(None, ge=1, description="expert parallel (MoE): ranks of the data-parallel group")
     schedule: Literal["1f1b", "zero-bubble", "dualpipe"] = "1f1b"
     overlap: bool = Field(True, description="gradient reduction overlapped with backward")
+    offload: bool | None = Field(
+        None, description="optimizer state in host memory (ZeRO-Offload); absent: only where nothing else fits"
+    )
 
 
 class Stage(Spec):
