@@ -166,7 +166,7 @@ def _stage(
     """Price one stage: its own sequence length and batch, the layout searched afresh at the same GPU count.
 
     A fixed parallelism describes the main stage; it carries to stages at the model's sequence length only (a
-    long-context stage needs its own: Llama 3 moved to 16-way context parallelism for 128K, §3.3.2)."""
+    long-context stage needs its own: Llama 3 ran 131K-token sequences with 16-way context parallelism, Table 4)."""
     seq = stage.seq_len or arch.seq_len
     staged = replace(arch, seq_len=seq)
     batch = stage.global_batch or max(1, round((stage.global_batch_tokens or main_batch_tokens) / seq))
