@@ -35,6 +35,9 @@ def test_small_buffers_over_many_ranks_take_the_tree_large_ones_on_few_ranks_the
     assert chosen < ring_all_reduce(small, 1024, NIC, ALPHA) / 3
     few = data_parallel_all_reduce(large, H100, 8, 4, NIC, NVLINK, ALPHA)
     assert few == pytest.approx(ring_all_reduce(large, 4, NIC, ALPHA))
+    # eight members (eight NICs) per node: NCCL's tree does not reach ring bandwidth there, so the ring
+    per_rail = data_parallel_all_reduce(small, H100, 1, 1024, NIC, NVLINK, ALPHA)
+    assert per_rail == pytest.approx(ring_all_reduce(small, 1024, min(NVLINK, 8 * NIC), ALPHA))
 
 
 def test_in_network_reduction_halves_a_large_cross_node_all_reduce() -> None:

@@ -130,15 +130,20 @@ def data_parallel_all_reduce(
 
     Inside one node: over NVLink.  Across nodes without in-network reduction: one ring or tree through every
     member, its rate set by the slower of NVLink and the g members' NICs side by side (data_parallel_bandwidth).
+    The tree is offered only with one member (one NIC) per node: with several, NCCL's tree "will struggle to get
+    better performance than ring" (its maintainer, NVIDIA/nccl-tests issue 196, on 8-NIC nodes), so the ring.
     With SHARP, hierarchically (NCCL's CollNet): reduce-scatter inside the node over NVLink, each GPU's 1/g shard
     summed by the switches over its own NIC, all-gather inside the node; NCCL pipelines the three phases in
     chunks, so the slowest sets the rate.
     """
     if dp_group <= 1:
         return 0.0
-    if tp * dp_group <= gpu.node.gpus or not sharp:
-        return all_reduce(size, dp_group, data_parallel_bandwidth(gpu, tp, dp_group, nic, nvlink), latency)
     g = max(1, min(dp_group, gpu.node.gpus // max(1, tp)))
+    if tp * dp_group <= gpu.node.gpus or not sharp:
+        bw = data_parallel_bandwidth(gpu, tp, dp_group, nic, nvlink)
+        if g > 1 and tp * dp_group > gpu.node.gpus:
+            return ring_all_reduce(size, dp_group, bw, latency)
+        return all_reduce(size, dp_group, bw, latency)
     intra = 2 * (g - 1) / g * size / nvlink
     inter = size / g / nic
     return max(intra, inter) + 2 * (g - 1) * latency + in_network_all_reduce(0.0, nic, latency)
