@@ -59,3 +59,13 @@ def test_async_storage_is_sized_for_one_checkpoint_per_interval_not_per_snapshot
     assert sync.write_gbps == pytest.approx(980 / 60, rel=1e-3)
     assert snap.write_gbps == pytest.approx(980 / (snap.checkpoint_interval_h * 3600 - 2.0), rel=1e-3)
     assert snap.write_gbps < sync.write_gbps
+
+
+def test_async_checkpoints_on_storage_too_slow_for_the_interval_stretch_it_and_lose_goodput() -> None:
+    """980 GB written at 0.1 GB/s takes 9,800 s, longer than the Young/Daly interval: the next snapshot waits for
+    it, so checkpoints are further apart and each failure loses more work than with fast storage."""
+    fast = resilience(70e9, 1e12, 4, 1024, 50_000, 2.0, 10, 100, asynchronous=True, storage_bytes_per_s=100e9)
+    slow = resilience(70e9, 1e12, 4, 1024, 50_000, 2.0, 10, 100, asynchronous=True, storage_bytes_per_s=0.1e9)
+    assert fast.checkpoint_interval_h * 3600 < 9_800
+    assert slow.checkpoint_interval_h * 3600 == pytest.approx(9_800 + 2.0)
+    assert slow.goodput < fast.goodput

@@ -116,12 +116,15 @@ def resilience(
     run_hours: float,
     goodput: float | None = None,
     asynchronous: bool = False,
+    storage_bytes_per_s: float | None = None,
 ) -> Resilience:
     """Checkpoint cost plus expected lost work and restart per failure gives the goodput of the run.
 
     ``gpu_mtbf_h`` is one all-causes MTBF per GPU, or the job's failures per hour by component
     (failures_per_hour).  An asynchronous checkpoint's write to storage must finish within the interval, so the
-    storage is sized for one checkpoint per interval rather than per stall."""
+    storage is sized for one checkpoint per interval rather than per stall; where the storage is given and
+    slower than that, the next snapshot waits for the last write and the interval stretches to the write time
+    (more work lost per failure)."""
     ckpt = params * CHECKPOINT_BYTES_PER_PARAM
     if isinstance(gpu_mtbf_h, dict):
         rate_h = sum(gpu_mtbf_h.values())
@@ -132,6 +135,8 @@ def resilience(
         mtbf_s = gpu_mtbf_h * 3600 / gpus
         by_cause, source = [("all causes", gpus / gpu_mtbf_h)], "given per-GPU MTBF"
     tau = young_daly_interval(stall_s, mtbf_s)
+    if asynchronous and storage_bytes_per_s:
+        tau = max(tau, ckpt / storage_bytes_per_s + stall_s)
     if goodput is None:
         # time lost: one stall per interval, half an interval redone per failure, plus the restart
         lost = stall_s / tau + (tau / 2 + restart_min * 60) / mtbf_s

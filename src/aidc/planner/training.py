@@ -116,6 +116,7 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         train_h,
         job.goodput,
         job.async_checkpoint and job.checkpoint_stall_s is None,
+        facility.storage_write_gbps * 1e9 if facility.storage_write_gbps else None,
     )
     res = replace(res, stall_source=stall_source)
     wall_h = train_h / res.goodput
