@@ -1,4 +1,5 @@
-"""The compute fabric: a rail-optimised fat tree sized for the GPU count at a switch radix and NIC speed."""
+"""The compute fabric: a fat tree sized for the GPU count at a switch radix and NIC speed, and what it gives one
+job's collectives (oversubscribed leaf uplinks, in-network reduction, where the job's groups sit on it)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,46 @@ class FatTree:
         return {**asdict(self), "switches": self.switches, "bisection_tbps": self.bisection_tbps}
 
 
+def leaf_downlinks(radix: int, oversubscription: float) -> int:
+    """GPU-facing ports of one leaf switch: radix·o/(1+o) (half of them on a non-blocking leaf)."""
+    return max(1, int(round(radix * oversubscription / (1 + oversubscription))))
+
+
+@dataclass(frozen=True)
+class Network:
+    """The scale-out network as one job's collectives see it.
+
+    Ranks are placed in order (node by node, nodes leaf by leaf) and the job's groups are laid out the way Megatron
+    orders them (tensor-parallel ranks adjacent, then context, then data parallel, pipeline stages outermost: a
+    data-parallel group is a block of TP·CP·DP consecutive ranks, the next pipeline stage the next block).  A
+    collective whose group stays under one leaf never touches the leaf uplinks; one that spans leaves shares
+    uplinks that carry 1/o of what enters them on an o:1 oversubscribed fabric.
+    """
+
+    nic_bytes_per_s: float | None = None  # per GPU, line rate; None: the GPU's own NIC
+    oversubscription: float = 1.0
+    leaf_gpus: int | None = None  # GPUs under one leaf switch (its down-ports); None: one leaf holds the job
+    # in-network reduction (InfiniBand SHARP through NCCL's CollNet, NVLink SHARP): the switches add the
+    # gradients, so each GPU sends its share once and receives the sum once instead of 2(n−1)/n times
+    sharp: bool = False
+
+    def spans_leaves(self, span: int, job: int) -> bool:
+        """Whether a group of ``span`` consecutive ranks, in a job of ``job`` ranks, reaches beyond one leaf.
+
+        Blocks of ``span`` ranks start at multiples of ``span``; under one leaf only if the job fits in one, or
+        the blocks tile the leaf exactly (the slowest group sets the pace of a synchronous step)."""
+        leaf = self.leaf_gpus
+        if leaf is None or job <= leaf:
+            return False
+        return span > leaf or leaf % span != 0
+
+    def bandwidth(self, nic: float, span: int, job: int) -> float:
+        """Per-GPU bytes/s of a group's cross-node collective: the NIC's, or 1/o of it across oversubscribed leaves."""
+        if self.oversubscription > 1 and self.spans_leaves(span, job):
+            return nic / self.oversubscription
+        return nic
+
+
 def _spread(needed: int, uplinks: int) -> int:
     """Spines must take an equal share of every leaf's uplinks: the smallest divisor of ``uplinks`` ≥ needed.
 
@@ -43,7 +84,7 @@ def _spread(needed: int, uplinks: int) -> int:
 def fat_tree(endpoints: int, radix: int = 64, oversubscription: float = 1.0, nic_gbps: float = 400) -> FatTree:
     """Leaf/spine(/core) counts (reference B: 2-tier ≤ k²/2 endpoints, 3-tier ≤ k³/4)."""
     k = radix
-    down = max(1, int(round(k * oversubscription / (1 + oversubscription))))
+    down = leaf_downlinks(k, oversubscription)
     up = k - down
     if endpoints <= down:
         return FatTree(endpoints, k, 1, 1, 0, 0, oversubscription, nic_gbps)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
+from aidc.planner.fabric import Network
 from aidc.planner.memory import Layout, stage_params
 
 
@@ -103,6 +104,54 @@ def ring_all_reduce(size: float, n: int, bandwidth: float, latency: float) -> fl
     return 2 * (n - 1) / n * size / bandwidth + 2 * (n - 1) * latency
 
 
+def tree_all_reduce(size: float, n: int, bandwidth: float, latency: float) -> float:
+    """NCCL's double binary tree (NCCL 2.4 release notes: "tree-based algorithms for better All Reduce performance
+    at scale and with small and medium size messages"): each rank passes the whole buffer up one tree and down the
+    other, 2·S/B, but the latency grows with the tree's depth, 2⌈log₂ n⌉·α, not with n as a ring's does."""
+    if n <= 1:
+        return 0.0
+    return 2 * size / bandwidth + 2 * math.ceil(math.log2(n)) * latency
+
+
+def all_reduce(size: float, n: int, bandwidth: float, latency: float) -> float:
+    """An all-reduce as NCCL runs it: ring or tree, whichever its cost model finds cheaper for this size and rank
+    count (NCCL_ALGO's default lets it choose per call; small buffers and many ranks go to the tree, large
+    buffers on few ranks to the ring)."""
+    return min(ring_all_reduce(size, n, bandwidth, latency), tree_all_reduce(size, n, bandwidth, latency))
+
+
+def in_network_all_reduce(size: float, bandwidth: float, latency: float, tiers: int = 2) -> float:
+    """In-network reduction (InfiniBand SHARP via NCCL's CollNet): each rank sends its buffer to the switches once
+    and receives the sum once, S/B instead of the ring's 2(n−1)/n·S/B, plus one trip up and down the switch tree."""
+    return size / bandwidth + 2 * tiers * latency
+
+
+def data_parallel_all_reduce(
+    size: float, gpu: GPU, tp: int, dp_group: int, nic: float, nvlink: float, latency: float, sharp: bool = False
+) -> float:
+    """Seconds for the data-parallel gradient all-reduce of ``size`` bytes per GPU.
+
+    Inside one node: over NVLink.  Across nodes without in-network reduction: one ring or tree through every
+    member, its rate set by the slower of NVLink and the g members' NICs side by side (data_parallel_bandwidth).
+    The tree is offered only with one member (one NIC) per node: with several, NCCL's tree "will struggle to get
+    better performance than ring" (its maintainer, NVIDIA/nccl-tests issue 196, on 8-NIC nodes), so the ring.
+    With SHARP, hierarchically (NCCL's CollNet): reduce-scatter inside the node over NVLink, each GPU's 1/g shard
+    summed by the switches over its own NIC, all-gather inside the node; NCCL pipelines the three phases in
+    chunks, so the slowest sets the rate.
+    """
+    if dp_group <= 1:
+        return 0.0
+    g = max(1, min(dp_group, gpu.node.gpus // max(1, tp)))
+    if tp * dp_group <= gpu.node.gpus or not sharp:
+        bw = data_parallel_bandwidth(gpu, tp, dp_group, nic, nvlink)
+        if g > 1 and tp * dp_group > gpu.node.gpus:
+            return ring_all_reduce(size, dp_group, bw, latency)
+        return all_reduce(size, dp_group, bw, latency)
+    intra = 2 * (g - 1) / g * size / nvlink
+    inter = size / g / nic
+    return max(intra, inter) + 2 * (g - 1) * latency + in_network_all_reduce(0.0, nic, latency)
+
+
 def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink: float) -> float:
     """Bus bandwidth of the data-parallel ring all-reduce per GPU.
 
@@ -115,6 +164,21 @@ def data_parallel_bandwidth(gpu: GPU, tp: int, dp_group: int, nic: float, nvlink
         return nvlink
     per_node = max(1, min(dp_group, gpu.node.gpus // max(1, tp)))
     return min(nvlink, per_node * nic)
+
+
+# Host link per direction: the datasheets give PCIe both ways together — A100 "PCIe Gen4: 64GB/s", H100, H200 and
+# H800 "PCIe Gen5: 128GB/s" — so half each way.  Other generations are not offered offload (no figure checked).
+HOST_LINK_BYTES_PER_S = {"Ampere": 32e9, "Hopper": 64e9}
+
+
+def offload_seconds(params: float, gpu: GPU) -> float:
+    """ZeRO-Offload's step (Ren et al. 2021): the GPU's gradient shard down to the host (2 B/param) and the updated
+    bf16 weights back (2 B/param) over PCIe.  The host's Adam step itself is not priced (no CPU-Adam throughput
+    could be verified), so this is a lower bound; the layout search offers offload only where nothing else fits."""
+    link = HOST_LINK_BYTES_PER_S.get(gpu.generation)
+    if link is None:
+        return math.inf
+    return 2 * params * 2.0 / link
 
 
 def hidden_behind(comm: float, compute: float, eff: Efficiency) -> float:
@@ -137,6 +201,16 @@ def pipeline_bubble(schedule: str, stages: int, interleave: int, micro_batches: 
     if schedule == "dualpipe":
         return max(0.0, stages / 2 - 1)
     return (stages - 1) / interleave
+
+
+def uneven_chunks(layers: float, interleave: int) -> float:
+    """How much longer the interleaved bubble is when a stage's layers do not split evenly into its v chunks.
+
+    The interleaved bubble is p−1 chunk-times (Narayanan 2021: (p−1)/v of a stage's time when the chunks are
+    equal); with layers ÷ v not whole, the largest chunk, ⌈layers/v⌉ layers, paces the pipeline."""
+    if interleave <= 1 or layers <= 0:
+        return 1.0
+    return math.ceil(layers / interleave - 1e-9) * interleave / layers
 
 
 def busiest_stage(layers: int, stages: int, head: float) -> tuple[float, float]:
@@ -226,6 +300,7 @@ def iteration_time(
     precision: str = "bf16",
     nic_bytes_per_s: float | None = None,
     eff: Efficiency = DEFAULT_EFFICIENCY,
+    network: Network | None = None,
 ) -> IterationTime:
     t, p, c, b, v = layout.tp, layout.pp, layout.cp, layout.micro_batch, max(1, layout.interleave)
     h, s = arch.hidden, arch.seq_len
@@ -243,10 +318,14 @@ def iteration_time(
     # so the scores, the head and everything memory-bound stay at BF16 rates, plus the quantize passes below
     linear_rate = gemm_rate * (gpu.achievable("fp8") / gpu.achievable(base) if precision == "fp8" else 1.0)
     hbm = gpu.hbm_bytes_per_s
-    nic = (nic_bytes_per_s or gpu.nic_bytes_per_s) * eff.network
+    net = network or Network()
+    nic = (nic_bytes_per_s or net.nic_bytes_per_s or gpu.nic_bytes_per_s) * eff.network
+    # each group's cross-node traffic at the NIC, or at 1/o of it where the group spans oversubscribed leaves
+    # (placement: TP, CP, DP blocks of consecutive ranks, pipeline stages outermost; see fabric.Network)
+    job = layout.gpus
     # TP/CP groups beyond the NVLink domain fall back to the network
-    tp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t <= gpu.nvlink_domain else nic
-    cp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t * c <= gpu.nvlink_domain else nic
+    tp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t <= gpu.nvlink_domain else net.bandwidth(nic, t, job)
+    cp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t * c <= gpu.nvlink_domain else net.bandwidth(nic, t * c, job)
 
     # routed experts are priced apart (expert_gemms: their own shapes and the busiest rank's load)
     linear = tokens * 2.0 * (arch.layer_active_params - arch.layer_routed_active_params) / t
@@ -277,33 +356,41 @@ def iteration_time(
     kv = tokens * 2 * arch.kv_heads * arch.head_dim * 2 / t
     cp_mb = layers * 3 * (c - 1) * (kv / cp_bw + eff.latency_s) * (1 - eff.cp_overlap) if c > 1 else 0.0
 
-    ep_mb = layers * arch.moe_layers / arch.layers * expert_exchange(arch, layout, gpu, tokens, nic, eff, precision)
+    ep_nic = net.bandwidth(nic, t * c * layout.ep, job)
+    ep_mb = layers * arch.moe_layers / arch.layers * expert_exchange(arch, layout, gpu, tokens, ep_nic, eff, precision)
     if layout.schedule == "dualpipe":
         # DualPipe (DeepSeek-V3 §3.2.1) runs one micro-batch's forward beside another's backward so the
         # all-to-all and the pipeline sends hide behind compute; only what compute cannot cover is exposed
         ep_mb = hidden_behind(ep_mb, compute_mb, eff)
     stage_mb = compute_mb + tp_mb + cp_mb + ep_mb
-    bubble = pipeline_bubble(layout.schedule, p, v, m) * stage_mb
+    bubble = pipeline_bubble(layout.schedule, p, v, m) * stage_mb * uneven_chunks(layers, v)
     pp_comm = 0.0
     if p > 1 and layout.schedule != "dualpipe":
-        hop = act / t / nic + eff.latency_s  # scatter/gather: each TP rank sends its slice
+        # scatter/gather: each TP rank sends its slice; some stage boundary crosses leaves once the job does
+        hop = act / t / net.bandwidth(nic, job, job) + eff.latency_s
         pp_comm = 2 * v * (m + p - 1) * hop
 
     psi = stage_params(arch, layout)
     dp_group = layout.dp * c
     grad_bytes = psi * (4.0 if precision == "fp32" else 2.0)
-    dp_bw = data_parallel_bandwidth(gpu, t, dp_group, nic, gpu.nvlink_bytes_per_s * eff.nvlink)
+    dp_nic = net.bandwidth(nic, t * dp_group, job)
+
+    def reduce(size: float) -> float:
+        nvlink = gpu.nvlink_bytes_per_s * eff.nvlink
+        return data_parallel_all_reduce(size, gpu, t, dp_group, dp_nic, nvlink, eff.latency_s, net.sharp)
+
     if layout.zero >= 3:
         # ZeRO-3/FSDP gathers the weights for forward and again for backward and reduce-scatters the gradients
         # in every micro-batch (1.5 all-reduces' worth); prefetching hides it behind that micro-batch's compute
-        per_mb = 1.5 * ring_all_reduce(grad_bytes, dp_group, dp_bw, eff.latency_s)
+        per_mb = 1.5 * reduce(grad_bytes)
         dp_comm = m * (hidden_behind(per_mb, compute_mb, eff) if layout.overlap else per_mb)
     else:
-        dp_comm = ring_all_reduce(grad_bytes, dp_group, dp_bw, eff.latency_s)
+        dp_comm = reduce(grad_bytes)
         if layout.overlap:
             # buckets reduce while the last micro-batch's backward (2/3 of its compute) still runs; the rest shows
             dp_comm = hidden_behind(dp_comm, 2 / 3 * compute_mb, eff)
-    optimizer = psi / (dp_group if layout.zero >= 1 else 1) * 32.0 / hbm
+    shard = psi / (dp_group if layout.zero >= 1 else 1)
+    optimizer = offload_seconds(shard, gpu) if layout.offload else shard * 32.0 / hbm
 
     model_flops = global_batch * s * arch.model_flops_per_token()
     return IterationTime(

@@ -9,7 +9,14 @@ from typing import TypeVar
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
-from aidc.planner.iteration import DEFAULT_EFFICIENCY, Efficiency, IterationTime, iteration_time
+from aidc.planner.fabric import Network
+from aidc.planner.iteration import (
+    DEFAULT_EFFICIENCY,
+    HOST_LINK_BYTES_PER_S,
+    Efficiency,
+    IterationTime,
+    iteration_time,
+)
 from aidc.planner.memory import Layout, MemoryUse, memory_per_gpu
 from aidc.planner.workload import Parallelism
 
@@ -45,7 +52,7 @@ class LayoutChoice:
         if self.runner_up is not None:
             slower = self.runner_up.time.total / self.best.time.total - 1
             text += f"; runner-up {self.runner_up.layout.label()} is {slower:.1%} slower"
-        return text
+        return "; ".join([text, *self.notes])
 
 
 def _choices(given: T | None, options: list[T]) -> list[T]:
@@ -121,11 +128,16 @@ def search(
     fixed: Parallelism | None = None,
     nic_bytes_per_s: float | None = None,
     eff: Efficiency = DEFAULT_EFFICIENCY,
+    network: Network | None = None,
+    offload: bool = False,
 ) -> LayoutChoice:
     """The fastest fitting layout for ``gpus`` GPUs; ties go to the layout with more memory headroom."""
     choice = LayoutChoice(best=None)
     fitting: list[Candidate] = []
+    given = fixed.offload if fixed is not None else None
     for candidate in layouts(arch, gpu, gpus, global_batch, fixed):
+        if offload or given:
+            candidate = replace(candidate, offload=True)
         layout = (
             candidate if candidate.recompute != "partial" else partial_recompute(arch, candidate, gpu, global_batch)
         )
@@ -136,12 +148,23 @@ def search(
         if not mem.fits:
             if choice.smallest_misfit is None or mem.total < choice.smallest_misfit.memory.total:
                 choice.smallest_misfit = Candidate(
-                    layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff)
+                    layout,
+                    mem,
+                    iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network),
                 )
             continue
         fitting.append(
-            Candidate(layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff))
+            Candidate(
+                layout, mem, iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network)
+            )
         )
+    if not fitting and not offload and given is None and gpu.generation in HOST_LINK_BYTES_PER_S:
+        # only where memory demands it: the optimizer state moves to host memory (ZeRO-Offload)
+        offloaded = search(arch, gpu, gpus, global_batch, precision, fixed, nic_bytes_per_s, eff, network, True)
+        if offloaded.best is not None:
+            offloaded.considered += choice.considered
+            offloaded.notes.append("no layout fits with the optimizer state on the GPU: it is kept in host memory")
+            return offloaded
     choice.fitted = len(fitting)
     fitting.sort(key=lambda c: (round(c.time.total, 9), c.memory.total))
     if fitting:

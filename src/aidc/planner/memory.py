@@ -31,6 +31,9 @@ class Layout:
     schedule: str = "1f1b"  # pipeline schedule: 1f1b (interleaved when interleave > 1), zero-bubble, dualpipe
     overlap: bool = True  # gradient reduction overlapped with backward (FSDP, DeepSpeed, Megatron since 2023)
     recompute_fraction: float = 1.0  # recompute="partial": the share of each stage's layers fully recomputed
+    # ZeRO-Offload (Ren et al. 2021): fp32 master weights and Adam moments kept in host memory and updated there;
+    # gradients go down and updated weights come back over PCIe every step
+    offload: bool = False
 
     @property
     def _fraction(self) -> str:
@@ -49,8 +52,9 @@ class Layout:
         sp = "+SP" if self.sequence_parallel and self.tp > 1 else ""
         vp = f" v{self.interleave}" if self.interleave > 1 else ""
         ep = f" EP{self.ep}" if self.ep > 1 else ""
+        off = " offload" if self.offload else ""
         return (
-            f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp}{ep} CP{self.cp} ZeRO-{self.zero} "
+            f"TP{self.tp}{sp} PP{self.pp}{vp} DP{self.dp}{ep} CP{self.cp} ZeRO-{self.zero}{off} "
             f"recompute={self.recompute}{self._fraction} mb={self.micro_batch}"
         )
 
@@ -125,7 +129,7 @@ def memory_per_gpu(
     w_b, g_b, o_b = (4.0, 4.0, 8.0) if precision == "fp32" else (2.0, 2.0, 12.0)
     weights = psi * w_b / (shard if layout.zero >= 3 else 1)
     grads = psi * g_b / (shard if layout.zero >= 2 else 1)
-    optimizer = psi * o_b / (shard if layout.zero >= 1 else 1)
+    optimizer = 0.0 if layout.offload else psi * o_b / (shard if layout.zero >= 1 else 1)
 
     micro_batches = max(1, global_batch // (layout.dp * layout.micro_batch))
     layers = math.ceil(arch.layers / layout.pp)

@@ -58,6 +58,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                     "wall_days": t.wall_days,
                     "gpu_hours": t.gpu_hours,
                     "band": None if t.band is None else t.band.as_dict(),
+                    "stages": [st.as_dict() for st in t.stages or []],
                 },
                 "layout": None
                 if best is None
@@ -91,6 +92,14 @@ def job_sections(j: JobPlan) -> list[Section]:
         ("wall-clock", f"{t.wall_days:.1f} days" + _spread(t, t.wall_days, ".1f")),
         ("GPU-hours", _num(t.gpu_hours) + _spread(t, t.gpu_hours, ".3g")),
     ]
+    for st in t.stages or []:
+        compute.append(
+            (
+                f"stage: {st.name}",
+                f"{_num(st.tokens)} tokens at {st.seq_len:,}-token sequences × {st.global_batch}: "
+                f"{st.layout or 'no layout fits'}, {st.iteration_s:.2f} s × {_num(st.iterations)} = {st.hours:,.1f} h",
+            )
+        )
     if t.band is not None:
         compute.append(("band from unstated", "; ".join(t.band.assumptions)))
     sections: list[Section] = [(f"{head}: compute", compute)]
@@ -127,10 +136,10 @@ def job_sections(j: JobPlan) -> list[Section]:
                 ("dataset", f"{r.dataset_tb:.1f} TB"),
                 ("checkpoint", f"{r.checkpoint_tb:.2f} TB"),
                 ("checkpoint stall", f"{r.stall_s:.0f} s ({r.stall_source})"),
-                ("checkpoint write", f"{r.write_gbps:.0f} GB/s"),
-                ("job MTBF", f"{r.job_mtbf_h:.1f} h"),
+                ("checkpoint write needed", f"{r.write_gbps:.0f} GB/s"),
+                ("job MTBF", f"{r.job_mtbf_h:.1f} h ({r.mtbf_source})"),
                 ("checkpoint interval (Young/Daly)", f"{r.checkpoint_interval_h * 60:.0f} min"),
-                ("expected interruptions", f"{r.interruptions:.0f}"),
+                ("expected interruptions", f"{r.interruptions:.0f}" + _causes(r.causes)),
             ],
         )
     )
@@ -149,6 +158,13 @@ def job_sections(j: JobPlan) -> list[Section]:
         )
     )
     return sections
+
+
+def _causes(causes: tuple[tuple[str, float], ...]) -> str:
+    """' (faulty GPU 12, GPU HBM3 memory 6, …)': the three commonest causes, where the rates are per component."""
+    if len(causes) <= 1:
+        return ""
+    return " (" + ", ".join(f"{name} {n:.0f}" for name, n in causes[:3]) + ", …)"
 
 
 def _spread(t: TrainingPlan, value: float, fmt: str) -> str:

@@ -7,13 +7,41 @@ from dataclasses import dataclass, replace
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
+from aidc.planner.fabric import Network, fat_tree, leaf_downlinks
 from aidc.planner.iteration import DEFAULT_EFFICIENCY
 from aidc.planner.layout import LayoutChoice, search
-from aidc.planner.storage import Resilience, checkpoint_stall, resilience
+from aidc.planner.storage import (
+    LLAMA3_GPUS,
+    LLAMA3_RADIX,
+    Resilience,
+    checkpoint_stall,
+    failures_per_hour,
+    resilience,
+)
 from aidc.planner.uncertainty import Band, iteration_band
-from aidc.planner.workload import FacilityConstraints, Parallelism, TrainingJob
+from aidc.planner.workload import FacilityConstraints, Parallelism, Stage, TrainingJob
 
 DEFAULT_BATCH_TOKENS = 4_000_000
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stretch of the run at its own sequence length and batch, with the layout searched for it."""
+
+    name: str
+    tokens: float
+    seq_len: int
+    global_batch: int
+    layout: str | None  # the layout's label, None where nothing fits
+    iteration_s: float
+    iterations: float
+
+    @property
+    def hours(self) -> float:
+        return self.iteration_s * self.iterations / 3600
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "hours": self.hours}
 
 
 @dataclass
@@ -38,6 +66,7 @@ class TrainingPlan:
     binding: str | None = None
     alternative: str | None = None
     band: Band | None = None  # the spread of iteration time (so days, GPU-hours, cost) under unstated assumptions
+    stages: list[StagePlan] | None = None  # ramp-up / long-context stages (the main stage is the plan's own)
 
 
 def global_batch_of(job: TrainingJob, arch: Architecture) -> int:
@@ -50,12 +79,13 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     """The plan for a fixed GPU count."""
     batch = global_batch_of(job, arch)
     fixed = job.parallelism if isinstance(job.parallelism, Parallelism) else None
-    nic = fabric_bandwidth(gpu, gpus, facility)
-    choice = search(arch, gpu, gpus, batch, job.precision, fixed, nic)
+    network = network_of(facility)
+    choice = search(arch, gpu, gpus, batch, job.precision, fixed, network=network)
     peak = gpu.peak(job.precision)
     tokens_per_iter = batch * arch.seq_len
-    iterations = job.tokens / tokens_per_iter
-    model_flops = job.tokens * arch.model_flops_per_token()
+    main_tokens = job.tokens - sum(stage.tokens for stage in job.stages)
+    iterations = main_tokens / tokens_per_iter
+    model_flops = main_tokens * arch.model_flops_per_token()
     if job.mfu is not None:
         mfu, source = job.mfu, "assumed"
         iteration_s = model_flops / iterations / (gpus * peak * mfu)
@@ -65,6 +95,14 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
     else:
         iteration_s, mfu, source = math.inf, 0.0, "derived"
     train_h = iterations * iteration_s / 3600
+    stages = [_stage(job, stage, i, arch, gpu, gpus, tokens_per_iter, network) for i, stage in enumerate(job.stages)]
+    if stages:
+        train_h += sum(st.hours for st in stages)
+        iterations += sum(st.iterations for st in stages)
+        model_flops += sum(st.tokens * replace(arch, seq_len=st.seq_len).model_flops_per_token() for st in stages)
+        if job.mfu is None and math.isfinite(train_h):
+            # the whole run's utilisation: ramp-up and long-context stages run at their own
+            mfu = model_flops / (gpus * peak * train_h * 3600)
     stall, stall_source = checkpoint_stall(
         arch.params, gpus, job.checkpoint_stall_s, facility.storage_write_gbps, job.async_checkpoint
     )
@@ -73,11 +111,13 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         job.tokens,
         job.dataset_bytes_per_token,
         gpus,
-        facility.gpu_mtbf_hours,
+        facility.gpu_mtbf_hours or job_failures(gpu, gpus, facility),
         stall,
         job.restart_minutes,
         train_h,
         job.goodput,
+        job.async_checkpoint and job.checkpoint_stall_s is None,
+        facility.storage_write_gbps * 1e9 if facility.storage_write_gbps else None,
     )
     res = replace(res, stall_source=stall_source)
     wall_h = train_h / res.goodput
@@ -98,27 +138,67 @@ def plan_at(job: TrainingJob, arch: Architecture, gpu: GPU, gpus: int, facility:
         train_h,
         wall_h / 24,
         wall_h * gpus,
+        stages=stages or None,
     )
     if choice.best is not None and job.mfu is None:
-        plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, nic)
+        plan.band = iteration_band(arch, choice.best.layout, gpu, batch, job.precision, network=network)
     if choice.best is None:
         plan.feasible = False
         plan.binding = _memory_binding(choice, gpus)
+    elif any(st.layout is None for st in stages):
+        st = next(st for st in stages if st.layout is None)
+        plan.feasible = False
+        plan.binding = (
+            f"memory: no layout of {gpus} GPUs fits stage {st.name!r} ({st.seq_len}-token sequences, "
+            f"batch {st.global_batch})"
+        )
     return plan
 
 
-def fabric_bandwidth(gpu: GPU, gpus: int, facility: FacilityConstraints) -> float | None:
-    """Bytes/s per GPU the scale-out fabric carries, or None for the GPU's own NIC on a non-blocking fabric.
+def _stage(
+    job: TrainingJob,
+    stage: Stage,
+    index: int,
+    arch: Architecture,
+    gpu: GPU,
+    gpus: int,
+    main_batch_tokens: float,
+    network: Network,
+) -> StagePlan:
+    """Price one stage: its own sequence length and batch, the layout searched afresh at the same GPU count.
 
-    A job wider than one leaf's downlinks (radix·o/(1+o) GPUs at o:1) sends its cross-node collectives through
-    the leaf uplinks, which carry 1/o of what enters them: rings spanning leaves run at NIC/o.
-    """
-    nic = (facility.nic_gbps or gpu.nic_gbps) * 1e9 / 8
+    A fixed parallelism describes the main stage; it carries to stages at the model's sequence length only (a
+    long-context stage needs its own: Llama 3 ran 131K-token sequences with 16-way context parallelism, Table 4)."""
+    seq = stage.seq_len or arch.seq_len
+    staged = replace(arch, seq_len=seq)
+    batch = stage.global_batch or max(1, round((stage.global_batch_tokens or main_batch_tokens) / seq))
+    fixed = job.parallelism if isinstance(job.parallelism, Parallelism) and seq == arch.seq_len else None
+    iterations = stage.tokens / (batch * seq)
+    name = stage.name or f"stage {index + 1}"
+    if job.mfu is not None:
+        flops = stage.tokens * staged.model_flops_per_token()
+        seconds = flops / iterations / (gpus * gpu.peak(job.precision) * job.mfu)
+        return StagePlan(name, stage.tokens, seq, batch, "(MFU assumed)", seconds, iterations)
+    choice = search(staged, gpu, gpus, batch, job.precision, fixed, network=network)
+    if choice.best is None:
+        return StagePlan(name, stage.tokens, seq, batch, None, math.inf, iterations)
+    return StagePlan(name, stage.tokens, seq, batch, choice.best.layout.label(), choice.best.time.total, iterations)
+
+
+def job_failures(gpu: GPU, gpus: int, facility: FacilityConstraints) -> dict[str, float]:
+    """The job's interruptions per hour by component: its GPUs, hosts and the switches of its fabric."""
+    nic = facility.nic_gbps or gpu.nic_gbps
+    switches = fat_tree(gpus, facility.switch_radix, facility.oversubscription, nic).switches
+    reference = fat_tree(LLAMA3_GPUS, LLAMA3_RADIX, 1.0, nic).switches
+    return failures_per_hour(gpus, gpu.node.gpus, switches, reference)
+
+
+def network_of(facility: FacilityConstraints) -> Network:
+    """The scale-out network a job's collectives see: the NIC (the GPU's own unless the facility overrides it),
+    the leaf's down-ports (radix·o/(1+o)) and o:1 uplinks, and whether the switches reduce in the network."""
+    nic = facility.nic_gbps * 1e9 / 8 if facility.nic_gbps else None
     o = facility.oversubscription
-    downlinks = max(1, round(facility.switch_radix * o / (1 + o)))
-    if o > 1 and gpus > downlinks:
-        return nic / o
-    return nic if facility.nic_gbps else None
+    return Network(nic, o, leaf_downlinks(facility.switch_radix, o), facility.sharp)
 
 
 def _memory_binding(choice: LayoutChoice, gpus: int) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
+from aidc.planner.fabric import Network
 from aidc.planner.iteration import DEFAULT_EFFICIENCY, Efficiency, iteration_time
 from aidc.planner.memory import Layout
 
@@ -44,10 +45,11 @@ def iteration_band(
     precision: str,
     nic_bytes_per_s: float | None = None,
     eff: Efficiency = DEFAULT_EFFICIENCY,
+    network: Network | None = None,
 ) -> Band:
     """Re-price ``layout`` with each unstated assumption at its low and high value, one at a time; the band is
     the spread of the slowest and fastest against the central prediction."""
-    central = iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff).total
+    central = iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, eff, network).total
     times = [central]
     for name, (_, low, high) in ASSUMPTIONS.items():
         for scale in (low, high):
@@ -55,5 +57,8 @@ def iteration_band(
                 min(1.0, getattr(eff, name) * scale) if name != "overlap_contention" else eff.overlap_contention * scale
             )
             trial_eff = dataclasses.replace(eff, **{name: value})
-            times.append(iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, trial_eff).total)
-    return Band(min(times) / central, max(times) / central, tuple(text for text, _, _ in ASSUMPTIONS.values()))
+            times.append(
+                iteration_time(arch, layout, gpu, global_batch, precision, nic_bytes_per_s, trial_eff, network).total
+            )
+    named = tuple(f"{text} (×{low:g}–{high:g})" for text, low, high in ASSUMPTIONS.values())
+    return Band(min(times) / central, max(times) / central, named)

@@ -105,6 +105,24 @@ class Parallelism(Spec):
     ep: int | None = Field(None, ge=1, description="expert parallel (MoE): ranks of the data-parallel group")
     schedule: Literal["1f1b", "zero-bubble", "dualpipe"] = "1f1b"
     overlap: bool = Field(True, description="gradient reduction overlapped with backward")
+    offload: bool | None = Field(
+        None, description="optimizer state in host memory (ZeRO-Offload); absent: only where nothing else fits"
+    )
+
+
+class Stage(Spec):
+    """A stretch of the run at another sequence length or batch: a batch-size/sequence ramp-up at the start or a
+    long-context extension at the end (Llama 3 405B, §3.4: 4M-token batches of 4,096-token sequences for the first
+    252M tokens, and six context-extension stages from 8K to 128K over about 800B tokens).  The tokens the
+    stages do not cover run at the model's sequence length and the job's global batch."""
+
+    name: str | None = None
+    tokens: float = Field(gt=0)
+    seq_len: int | None = Field(None, gt=0, description="sequence length in this stage (default: the model's)")
+    global_batch: int | None = Field(None, gt=0, description="sequences per iteration")
+    global_batch_tokens: float | None = Field(
+        None, gt=0, description="tokens per iteration (default: the job's tokens per iteration)"
+    )
 
 
 def _offer_auto(schema: dict[str, Any]) -> None:
@@ -136,6 +154,9 @@ class TrainingJob(Spec):
     )
     async_checkpoint: bool = Field(False, description="snapshot to host memory, write to storage in the background")
     restart_minutes: float = Field(10.0, ge=0, description="time to restart the job after a failure")
+    stages: list[Stage] = Field(
+        default_factory=list, description="ramp-up or long-context stages, part of `tokens`; the rest runs as given"
+    )
 
     @field_validator("parallelism", mode="before")
     @classmethod
@@ -154,6 +175,12 @@ class TrainingJob(Spec):
             raise ValueError("give gpus (a fixed count) or deadline_days (and optionally max_gpus)")
         if self.gpus is not None and self.deadline_days is not None:
             raise ValueError("give gpus or deadline_days, not both")
+        staged = sum(stage.tokens for stage in self.stages)
+        if staged >= self.tokens:
+            raise ValueError(
+                f"the stages' tokens ({staged:.3g}) must be part of the job's tokens ({self.tokens:.3g}), "
+                "leaving some for the main stage"
+            )
         return self
 
 
@@ -183,10 +210,17 @@ class FacilityConstraints(Spec):
     switch_radix: int = Field(64, ge=4)
     nic_gbps: float | None = Field(None, gt=0, description="override the GPU's NIC speed")
     oversubscription: float = Field(1.0, ge=1.0, description="leaf down:up bandwidth; 1 = non-blocking")
+    sharp: bool = Field(
+        False, description="in-network reduction (InfiniBand SHARP) on the switches: all-reduces sum in the fabric"
+    )
     storage_write_gbps: float | None = Field(
         None, gt=0, description="aggregate write bandwidth of the checkpoint storage, GB/s"
     )
-    gpu_mtbf_hours: float = Field(50_000, gt=0, description="per GPU-slot, all causes (Llama 3: ~1 per 3.1 h at 16K)")
+    gpu_mtbf_hours: float | None = Field(
+        None,
+        gt=0,
+        description="per GPU-slot, all causes; absent: per component (GPU, host, switch, software) at Llama 3's rates",
+    )
     average_load: float = Field(0.8, gt=0, le=1, description="mean power as a fraction of node maximum")
     gpu_hour_usd: float | None = Field(None, ge=0, description="rental price per GPU-hour, if costed")
 
