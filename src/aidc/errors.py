@@ -166,6 +166,11 @@ class BackendUnavailable(AidcError):
     exit_code = 1
 
 
+class ServerUnreachable(BackendUnavailable):
+    """The aidc server a job's process keeps its records through cannot be reached (stopped, restarting): the job
+    leaves its outcome to the server, which re-queues it when it finds the process gone."""
+
+
 class IntegrityError(AidcError):
     """Stored bytes do not match their content address: corrupted or tampered with."""
 

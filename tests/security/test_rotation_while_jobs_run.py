@@ -17,7 +17,6 @@ from aidc.platform import Platform
 from aidc.security.keys import prepare_server
 from aidc.security.roles import local_access
 from aidc.settings import Settings
-from aidc.store.artifacts import EnvelopeCodec, FileArtifactStore
 from aidc.store.artifacts.keyring import MasterKeyRing
 
 # A long-lived process of the server's own (another server on the same stores, a job of a server that hands out no
@@ -148,33 +147,65 @@ def test_an_artifact_being_written_when_the_rotation_runs_is_not_left_under_the_
     server.close()
 
 
+# A stage on a Ray worker of another host: the keys it was shipped when it started, no key file to re-read (a ring
+# built from keys alone), and the store. It writes a checkpoint when told to, and prints its digest.
+REMOTE_WORKER = r"""
+import sys
+from pathlib import Path
+from aidc.store.artifacts import EnvelopeCodec, FileArtifactStore
+from aidc.store.artifacts.keyring import MasterKeyRing
+
+home = Path(sys.argv[1])
+shipped = MasterKeyRing(MasterKeyRing.load(home / "master.key").keys)
+store = FileArtifactStore(home / "artifacts", codec=EnvelopeCodec(shipped, encrypt=True))
+print(shipped.active.key_id, flush=True)
+sys.stdin.readline()
+print(store.put_bytes(b"checkpoint written during the rotation").digest, flush=True)
+sys.stdin.readline()
+"""
+
+
 def test_records_written_under_the_old_key_during_the_pass_are_rewrapped_before_it_goes(
-    server_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    server_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     server = Platform(server_settings)
     first = server.artifacts.put_bytes(b"stored before the rotation")
-    # A stage on a Ray worker of another host: its codec carries the keys it started with and no key file.
-    started_with = MasterKeyRing.load(server_settings.home / "master.key")
-    remote = FileArtifactStore(
-        server_settings.home / "artifacts", codec=EnvelopeCodec(MasterKeyRing(started_with.keys), encrypt=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", REMOTE_WORKER, str(server_settings.home)],
+        env=store_env(server_settings),
+        cwd=tmp_path,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    store = server.artifacts
-    real_write, late = store.write_key_record, []  # type: ignore[attr-defined]
+    assert worker.stdin is not None and worker.stdout is not None and worker.stderr is not None
+    try:
+        started_with = worker.stdout.readline().strip()
+        assert started_with == _active(server_settings), worker.stderr.read()
+        store = server.artifacts
+        real_write, late = store.write_key_record, []  # type: ignore[attr-defined]
 
-    def meanwhile(hexdigest: str, record_id: str, data: bytes) -> None:
-        if not late:  # while the rotation re-wraps, the worker stores a checkpoint under its old key
-            late.append(remote.put_bytes(b"checkpoint written during the rotation"))
-        real_write(hexdigest, record_id, data)
+        def meanwhile(hexdigest: str, record_id: str, data: bytes) -> None:
+            if not late:  # while the rotation re-wraps, the worker stores a checkpoint under its old key
+                worker.stdin.write("write\n")  # type: ignore[union-attr]
+                worker.stdin.flush()  # type: ignore[union-attr]
+                late.append(worker.stdout.readline().strip())  # type: ignore[union-attr]
+            real_write(hexdigest, record_id, data)
 
-    monkeypatch.setattr(store, "write_key_record", meanwhile)
-    done = server.keys.rotate(local_access())
-    monkeypatch.undo()
-    assert late and (done["rewrapped"], done["failed"]) == (2, [])
-    assert done["retired"] == [started_with.keys[0].key_id]
-    fresh = Platform(server_settings).artifacts
-    assert fresh.get_bytes(late[0].digest) == b"checkpoint written during the rotation"
-    assert fresh.get_bytes(first.digest) == b"stored before the rotation"
-    server.close()
+        monkeypatch.setattr(store, "write_key_record", meanwhile)
+        done = server.keys.rotate(local_access())
+        monkeypatch.undo()
+        assert late and late[0].startswith("sha256:"), worker.stderr.read()
+        assert (done["rewrapped"], done["failed"]) == (2, [])
+        assert done["retired"] == [started_with]
+        fresh = Platform(server_settings).artifacts
+        assert fresh.get_bytes(late[0]) == b"checkpoint written during the rotation"
+        assert fresh.get_bytes(first.digest) == b"stored before the rotation"
+    finally:
+        _, err = worker.communicate("done\n", timeout=HANG_S)
+        server.close()
+    assert worker.returncode == 0, err
 
 
 def test_two_rotations_at_once_the_second_is_refused(

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from aidc.errors import AidcError, BackendUnavailable, IntegrityError, InvalidInput, NotFound
+from aidc.errors import AidcError, BackendUnavailable, IntegrityError, InvalidInput, NotFound, ServerUnreachable
 from aidc.store.artifacts.base import ArtifactRef, ArtifactStore
 from aidc.store.artifacts.digests import format_digest, parse_digest
 from aidc.store.metadata import records as r
@@ -69,7 +69,7 @@ class JobConnection:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(
+            raise ServerUnreachable(
                 f"the job cannot reach the aidc server at {self.server}: {type(exc).__name__}",
                 hint="the job's stores are the server's: is it still running?",
             ) from None
@@ -106,7 +106,7 @@ class JobConnection:
                         out.write(chunk)
         except httpx.HTTPError as exc:
             partial.unlink(missing_ok=True)
-            raise BackendUnavailable(
+            raise ServerUnreachable(
                 f"the job cannot reach the aidc server at {self.server}: {type(exc).__name__}"
             ) from None
         except BaseException:

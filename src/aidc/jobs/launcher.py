@@ -48,6 +48,9 @@ PASSED_ON = (
     "MKL_NUM_THREADS",
     "NCCL_SOCKET_IFNAME",
     "GLOO_SOCKET_IFNAME",
+    # the tests' pace-setter (training.worker.HOLD_FILE: workers hold after an epoch while a file exists), so that a
+    # test holds a server's job mid-training; a path, never a secret, and unset in real use
+    "AIDC_TEST_HOLD_FILE",
 )
 PASSED_ON_PREFIXES = ("LC_", "NVIDIA_", "RAY_")
 NOT_PASSED_ON = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")  # the cluster's keys: given explicitly

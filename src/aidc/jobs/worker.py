@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aidc.errors import AidcError
+from aidc.errors import AidcError, ServerUnreachable
 from aidc.pipeline.runner import RunObserver
 from aidc.security.roles import Access
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aidc.store.metadata import MetadataStore
 
 JOB_ACCESS = "system:jobs"  # who a job's process acts as, in the audit log
+SERVER_GONE = 75  # the exit status of a job that lost its server (EX_TEMPFAIL): no outcome recorded, re-queued
 
 
 class JobBook(Protocol):
@@ -132,6 +133,12 @@ def run_job(
         ):
             security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="interrupted")
         return 130
+    except ServerUnreachable as exc:
+        # the server is gone (stopped or restarting), not the job at fault: record nothing — a server back in time
+        # would otherwise take "failed" for the outcome — and exit; the server finds the process gone and re-queues
+        # the job to resume its run (docs/control-plane.md, "Restarts and crashes")
+        say(f"stopped: {exc.message}; the server re-queues the job when it finds this process gone")
+        return SERVER_GONE
     except AidcError as exc:
         say(f"failed: {exc.message}")
         if store.transition_job(
