@@ -1,17 +1,60 @@
-"""Inference sizing: replicas and GPUs for a request rate, KV memory, and the memory-bandwidth bound on latency."""
+"""Inference sizing: replicas and GPUs for a request rate under continuous batching, to latency targets at a
+percentile (P99 by default), with chunked, inline or disaggregated prefill and MoE expert parallelism.
+
+Per replica (``tp`` GPUs, or ``ep`` GPUs for an expert-parallel MoE replica):
+
+- **batch**: the most sequences in flight: the KV cache each needs at its full length (prompt + answer; the engine
+  admits a sequence only when it can finish without eviction) in what the weights leave of HBM, capped by
+  ``max_batch``, and lowered until the step time meets the TPOT target at the percentile;
+- **step time** (serving_step.py): weights read once per step, KV reads per sequence, GEMMs when compute-bound,
+  tensor-parallel all-reduces, MoE experts actually touched;
+- **prefill**: chunked — each step carries up to ``chunk_tokens`` prompt tokens beside the decodes, so a prompt
+  takes ⌈prompt/chunk⌉ slower steps and every decode step is slowed by its share; inline — a prompt runs in a step
+  of its own, stalling every decode for the whole prefill (what P99 TPOT sees once prefills come more often than
+  one step in a hundred); disaggregated — prefill replicas of their own, the KV cache sent to a decode replica over
+  the NIC, decode steps free of prefill;
+- **queueing** (queueing.py): arrivals are Poisson; a request waits for a free sequence slot (c = replicas × batch
+  servers, holding time = its whole life) and for the prefill server (one per replica; the prefill pool when
+  disaggregated); the replicas are the fewest for which the wait at the percentile plus the prefill meets the TTFT
+  target, not just the mean load (Little's law), which a request rate near capacity would break.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, replace
 
+from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU, Catalog
 from aidc.planner.memory import FRAMEWORK_BYTES, USABLE_FRACTION
+from aidc.planner.queueing import wait_percentile
+from aidc.planner.serving_step import (
+    BYTES,
+    DEFAULT_ENGINE,
+    Engine,
+    Shard,
+    experts_touched,
+    kv_split,
+    prefill_time,
+    step_time,
+    weight_bytes_per_gpu,
+)
 from aidc.planner.workload import InferenceService
 
-MBU = 0.7  # achieved / peak HBM bandwidth in decode (trade guidance 0.6–0.85)
-PREFILL_MFU = 0.5  # prefill is compute-bound GEMMs (inf)
-BYTES = {"fp8": 1.0, "bf16": 2.0, "fp16": 2.0, "tf32": 4.0, "fp32": 4.0}
+DEFAULT_CHUNK = 2048  # vLLM's and SGLang's default prompt tokens per step under chunked prefill (inf)
+# coefficient of variation² of a request's service time (answer lengths vary): 1 as for exponential lengths; the
+# band spans 0 (all answers one length) to 2
+SERVICE_CV2 = 1.0
+
+# Each unstated serving assumption with the values the band re-prices at (Engine field or "service_cv2": low, high)
+ASSUMPTIONS: dict[str, tuple[str, float, float]] = {
+    "mbu": ("achieved HBM bandwidth in decode (0.6–0.85 of the datasheet)", 0.6, 0.85),
+    "matmul_efficiency": ("GEMM efficiency of the serving stack (×0.8–1.1)", 0.8, 1.1),
+    "allreduce_step_s": ("small all-reduce latency per ring step (3–20 µs)", 3e-6, 20e-6),
+    "step_overhead_s": ("scheduler/launch time per step (0.2–3 ms)", 0.2e-3, 3e-3),
+    "service_cv2": ("spread of answer lengths (c_s² 0–2)", 0.0, 2.0),
+}
 
 
 @dataclass(frozen=True)
@@ -25,86 +68,302 @@ class ServingPlan:
     weights_gb: float
     kv_gb_per_replica: float
     kv_gb_total: float
-    ttft_ms: float
-    tpot_ms: float
+    ttft_ms: float  # at the percentile, queueing included
+    tpot_ms: float  # at the percentile
     tpot_bound_ms: float  # TPOT at batch 1: below this no batching helps
     tokens_per_s_per_replica: float
     feasible: bool
     binding: str | None = None
     alternative: str | None = None
+    ep: int = 1
+    prefill: str = "chunked"
+    percentile: float = 99.0
+    ttft_service_ms: float = 0.0  # prefill alone, no queue
+    tpot_mean_ms: float = 0.0
+    prefill_replicas: int = 0  # disaggregated: the prefill pool (its GPUs are in `gpus`)
+    kv_transfer_ms: float = 0.0
+    experts_read: float = 0.0  # MoE: distinct routed experts a decode step reads per layer
+    utilization: float = 0.0  # busy share of the sequence slots
+    tpot_band: tuple[float, float] = (1.0, 1.0)
+    ttft_band: tuple[float, float] = (1.0, 1.0)
+    assumptions: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """JSON-ready: a time the replicas cannot bound (an overloaded queue) is null, not Infinity."""
+
+        def finite(value: object) -> object:
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            if isinstance(value, tuple):
+                return [finite(v) for v in value]
+            return value
+
+        return {k: finite(v) for k, v in asdict(self).items()}
 
 
-def _decode_step(
-    svc: InferenceService, gpu: GPU, tp: int, batch: int, weights: float, kv_avg: float, active: float
-) -> float:
-    """Seconds per output token: bytes read per step over HBM bandwidth, or the compute, whichever is longer."""
-    memory = (weights + batch * kv_avg) / tp / (gpu.hbm_bytes_per_s * MBU)
-    compute = 2 * active * batch / (tp * gpu.peak(svc.precision) * PREFILL_MFU)
-    return max(memory, compute)
+@dataclass(frozen=True)
+class Operating:
+    """One replica at a batch: the step times and what a request sees, before queueing."""
+
+    batch: int
+    tpot_mean: float
+    tpot_p: float  # at the percentile
+    ttft_service: float  # prefill (chunks or its own step), no waiting
+    prefill_server: float  # seconds of the replica's prefill capacity one request takes
+    kv_transfer: float = 0.0
+
+    @property
+    def capacity(self) -> float:
+        """Requests per second one replica's slots finish at this batch (decode-bound)."""
+        return self.batch / (self.tpot_mean * max(1, self._out)) if self.tpot_mean > 0 else 0.0
+
+    _out: int = 1
 
 
-def size_service(svc: InferenceService, gpu: GPU, catalog: Catalog) -> ServingPlan:
-    arch = svc.model.architecture()
-    w_bytes = arch.params * BYTES[svc.precision]
-    kv_tok = arch.kv_bytes_per_token(BYTES[svc.kv_precision or svc.precision])
-    kv_seq = kv_tok * (svc.prompt_tokens + svc.output_tokens)
-    kv_avg = kv_tok * (svc.prompt_tokens + svc.output_tokens / 2)
-    usable = gpu.hbm_bytes * USABLE_FRACTION - FRAMEWORK_BYTES
-    tps = (
-        [svc.tp]
-        if svc.tp
-        else [t for t in (1, 2, 4, 8, 16, 32, 64, 72) if t <= gpu.nvlink_domain and arch.heads % t == 0 or t == 1]
+class Service:
+    """The physics of one service on one GPU model and shard, at any batch."""
+
+    def __init__(self, svc: InferenceService, gpu: GPU, shard: Shard, engine: Engine = DEFAULT_ENGINE) -> None:
+        self.svc, self.gpu, self.shard, self.engine = svc, gpu, shard, engine
+        self.arch: Architecture = svc.model.architecture()
+        self.kv_tok = self.arch.kv_bytes_per_token(BYTES[svc.kv_precision or svc.precision])
+        self.chunk = svc.chunk_tokens or DEFAULT_CHUNK
+        k, a = svc.speculative_tokens, svc.acceptance
+        self.verify = 1 + k  # tokens each decode step runs per sequence
+        self.emitted = 1 + sum(a**i for i in range(1, k + 1))  # tokens it keeps on average
+        self.context = svc.prompt_tokens + svc.output_tokens / 2  # mean cached length while decoding
+
+    def slots(self) -> int:
+        """Sequences the KV cache holds per replica (each at its full length), within max_batch."""
+        weights = weight_bytes_per_gpu(self.arch, self.shard, BYTES[self.svc.precision])
+        room = self.gpu.hbm_bytes * USABLE_FRACTION - FRAMEWORK_BYTES - weights
+        per_seq = (self.svc.prompt_tokens + self.svc.output_tokens) * self.kv_tok / kv_split(self.arch, self.shard)
+        per_gpu = int(room // per_seq) if room > 0 else 0
+        return min(self.svc.max_batch, per_gpu * self.shard.ep)
+
+    def _step(self, decode: float, prefill: float = 0.0) -> float:
+        s = self.svc
+        return step_time(
+            self.arch,
+            self.gpu,
+            self.shard,
+            s.precision,
+            self.kv_tok,
+            decode,
+            self.context,
+            prefill,
+            s.prompt_tokens,
+            self.verify,
+            self.engine,
+        ).total
+
+    def prefill_alone(self) -> float:
+        return prefill_time(
+            self.arch,
+            self.gpu,
+            self.shard,
+            self.svc.precision,
+            self.svc.prompt_tokens,
+            self.svc.prompt_tokens,
+            self.engine,
+        )
+
+    def at(self, batch: int) -> Operating:
+        """What a request sees with ``batch`` sequences in flight (the replica full)."""
+        s, tail = self.svc, 1.0 - self.svc.percentile / 100.0
+        isl, osl = s.prompt_tokens, s.output_tokens
+        prompt_rate = batch * self.emitted / osl  # prompts started per step, in steady state
+        if s.prefill == "chunked":
+            chunk = min(self.chunk, isl)
+            share = min(self.chunk, prompt_rate * isl)  # prompt tokens in an average step
+            mean_step = self._step(batch, share)
+            full_step = self._step(batch, chunk)
+            steps_with_chunk = min(1.0, prompt_rate * isl / chunk)
+            p_step = full_step if steps_with_chunk > tail else self._step(batch)
+            chunks = math.ceil(isl / self.chunk)
+            ttft = chunks * self._step(batch, min(self.chunk, isl))
+            server = isl / self.chunk * full_step
+            return Operating(batch, mean_step / self.emitted, p_step / self.emitted, ttft, server, 0.0, osl)
+        decode = self._step(batch)
+        if s.prefill == "inline":
+            prefill = self.prefill_alone()
+            mean_step = decode + prompt_rate * prefill
+            p_step = decode + prefill if prompt_rate > tail else decode
+            return Operating(
+                batch, mean_step / self.emitted, p_step / self.emitted, prefill + decode, prefill, 0.0, osl
+            )
+        # disaggregated: the prompt's KV cache crosses the NIC, each GPU of the prefill replica sending its share
+        transfer = isl * self.kv_tok / (self.shard.gpus * self.gpu.nic_bytes_per_s * self.engine.network)
+        prefill = self.prefill_alone()
+        return Operating(
+            batch, decode / self.emitted, decode / self.emitted, prefill + transfer, prefill, transfer, osl
+        )
+
+    def best_batch(self, cap: int, tpot_target_s: float | None) -> int:
+        """The largest batch ≤ cap whose TPOT at the percentile meets the target (step time grows with batch)."""
+        if tpot_target_s is None or cap < 1:
+            return cap
+        if self.at(cap).tpot_p <= tpot_target_s:
+            return cap
+        lo, hi = 0, cap  # at(lo) meets it (or lo = 0), at(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.at(mid).tpot_p <= tpot_target_s:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+@dataclass(frozen=True)
+class Pool:
+    replicas: int
+    prefill_replicas: int
+    ttft_p: float
+    utilization: float
+
+
+def size_pool(service: Service, op: Operating, cv2: float = SERVICE_CV2) -> Pool:
+    """The fewest replicas (and prefill replicas when disaggregated) whose TTFT at the percentile meets the target."""
+    s = service.svc
+    lam, pct = s.requests_per_s, s.percentile
+    hold = op.ttft_service + s.output_tokens * op.tpot_mean  # a slot is held for the request's whole life
+    replicas = max(1, math.ceil(lam * hold / op.batch * 1.0001))
+    disaggregated = s.prefill == "disaggregated"
+    prefill_replicas = max(1, math.ceil(lam * op.prefill_server * 1.0001)) if disaggregated else 0
+    target = None if s.ttft_ms is None else s.ttft_ms / 1e3
+    limit = 100 * (replicas + prefill_replicas) + 1000
+    ttft = math.inf
+    while replicas + prefill_replicas <= limit:
+        slot_wait = wait_percentile(replicas * op.batch, lam, hold, pct, cv2)
+        if disaggregated:
+            prefill_wait = wait_percentile(prefill_replicas, lam, op.prefill_server, pct, cv2)
+        else:  # one prefill server per replica, its share of the arrivals
+            prefill_wait = wait_percentile(1, lam / replicas, op.prefill_server, pct, cv2)
+        ttft = slot_wait + prefill_wait + op.ttft_service
+        if target is None and math.isfinite(ttft) or target is not None and ttft <= target:
+            break
+        if disaggregated and prefill_wait >= slot_wait:
+            prefill_replicas += 1
+        else:
+            replicas += 1
+    return Pool(replicas, prefill_replicas, ttft, lam * hold / (replicas * op.batch))
+
+
+def _shards(svc: InferenceService, gpu: GPU, arch: Architecture) -> list[Shard]:
+    if svc.ep:
+        return [Shard(1, svc.ep)]
+    if svc.tp:
+        return [Shard(svc.tp)]
+    return [Shard(t) for t in (1, 2, 4, 8, 16, 32, 64, 72) if t == 1 or t <= gpu.nvlink_domain and arch.heads % t == 0]
+
+
+def _plan_shard(svc: InferenceService, gpu: GPU, shard: Shard, engine: Engine, cv2: float) -> ServingPlan:
+    service = Service(svc, gpu, shard, engine)
+    arch = service.arch
+    cap = service.slots()
+    tpot_target = None if svc.tpot_ms is None else svc.tpot_ms / 1e3
+    batch = service.best_batch(cap, tpot_target)
+    bound = service.at(1).tpot_p
+    op = service.at(max(batch, 1))
+    pool = size_pool(service, op, cv2) if batch >= 1 else Pool(0, 0, math.inf, 0.0)
+    per_seq = (svc.prompt_tokens + svc.output_tokens) * service.kv_tok
+    hold = op.ttft_service + svc.output_tokens * op.tpot_mean
+    weights = arch.params * BYTES[svc.precision]
+    plan = ServingPlan(
+        svc.name,
+        gpu.name,
+        shard.tp,
+        batch,
+        pool.replicas,
+        (pool.replicas + pool.prefill_replicas) * shard.gpus,
+        weights / 1e9,
+        batch * per_seq / 1e9,
+        svc.requests_per_s * hold * per_seq / 1e9,
+        pool.ttft_p * 1e3,
+        op.tpot_p * 1e3,
+        bound * 1e3,
+        max(batch, 1) / op.tpot_mean,
+        True,
+        ep=shard.ep,
+        prefill=svc.prefill,
+        percentile=svc.percentile,
+        ttft_service_ms=op.ttft_service * 1e3,
+        tpot_mean_ms=op.tpot_mean * 1e3,
+        prefill_replicas=pool.prefill_replicas,
+        kv_transfer_ms=op.kv_transfer * 1e3,
+        experts_read=experts_touched(arch.experts, arch.top_k, max(batch, 1) * service.verify) if arch.is_moe else 0.0,
+        utilization=pool.utilization,
     )
+    pct = f"P{svc.percentile:g}"
+    where = f"TP{shard.tp}" if shard.ep == 1 else f"EP{shard.ep}"
+    problem = None
+    if cap < 1:
+        problem = (
+            f"memory: {weight_bytes_per_gpu(arch, shard, BYTES[svc.precision]) / 1e9:.0f} GB of weights per GPU leave "
+            f"no room for one sequence's KV cache on {where}"
+        )
+    elif tpot_target is not None and bound > tpot_target:
+        problem = (
+            f"memory bandwidth: {pct} TPOT target {svc.tpot_ms:g} ms is below the bound {bound * 1e3:.1f} ms at "
+            f"batch 1 on {where}"
+        )
+    elif svc.ttft_ms is not None and op.ttft_service * 1e3 > svc.ttft_ms:
+        problem = (
+            f"prefill compute: TTFT {op.ttft_service * 1e3:.0f} ms before any queueing exceeds the {svc.ttft_ms:g} ms "
+            f"target on {where}"
+        )
+    elif svc.ttft_ms is not None and pool.ttft_p * 1e3 > svc.ttft_ms:
+        problem = f"queueing: {pct} TTFT {pool.ttft_p * 1e3:.0f} ms exceeds the {svc.ttft_ms:g} ms target on {where}"
+    if problem:
+        return replace(plan, feasible=False, binding=problem)
+    low, high, texts = _bands(svc, gpu, shard, engine, batch, plan)
+    return replace(plan, tpot_band=low, ttft_band=high, assumptions=texts)
+
+
+def _bands(
+    svc: InferenceService, gpu: GPU, shard: Shard, engine: Engine, batch: int, plan: ServingPlan
+) -> tuple[tuple[float, float], tuple[float, float], tuple[str, ...]]:
+    """Re-price the chosen batch and replicas with each unstated assumption at its low and high value."""
+    tpots, ttfts = [plan.tpot_ms], [plan.ttft_ms]
+    for name, (_, low, high) in ASSUMPTIONS.items():
+        for value in (low, high):
+            trial_gpu, trial_engine, cv2 = gpu, engine, SERVICE_CV2
+            if name == "matmul_efficiency":
+                trial_gpu = gpu.model_copy(update={"matmul_efficiency": min(1.0, gpu.matmul_efficiency * value)})
+            elif name == "service_cv2":
+                cv2 = value
+            else:
+                trial_engine = dataclasses.replace(engine, **{name: value})
+            service = Service(svc, trial_gpu, shard, trial_engine)
+            op = service.at(batch)
+            tpots.append(op.tpot_p * 1e3)
+            hold = op.ttft_service + svc.output_tokens * op.tpot_mean
+            lam, pct = svc.requests_per_s, svc.percentile
+            slot = wait_percentile(plan.replicas * batch, lam, hold, pct, cv2)
+            if svc.prefill == "disaggregated":
+                pre = wait_percentile(plan.prefill_replicas, lam, op.prefill_server, pct, cv2)
+            else:
+                pre = wait_percentile(1, lam / max(1, plan.replicas), op.prefill_server, pct, cv2)
+            ttfts.append((slot + pre + op.ttft_service) * 1e3)
+    return (
+        _spread(tpots, plan.tpot_ms),
+        _spread(ttfts, plan.ttft_ms),
+        tuple(text for text, _, _ in ASSUMPTIONS.values()),
+    )
+
+
+def _spread(values: list[float], central: float) -> tuple[float, float]:
+    return (min(values) / central, max(values) / central) if central > 0 else (1.0, 1.0)
+
+
+def size_service(svc: InferenceService, gpu: GPU, catalog: Catalog, engine: Engine = DEFAULT_ENGINE) -> ServingPlan:
+    arch = svc.model.architecture()
     options: list[ServingPlan] = []
     misses: list[ServingPlan] = []
-    for tp in tps:
-        room = usable * tp - w_bytes
-        max_b = min(svc.max_batch, int(room // kv_seq)) if room > 0 else 0
-        ttft = 2 * arch.active_params * svc.prompt_tokens / (tp * gpu.peak(svc.precision) * PREFILL_MFU)
-        bound = _decode_step(svc, gpu, tp, 1, w_bytes, kv_avg, arch.active_params)
-        batch = max_b
-        if svc.tpot_ms is not None:
-            while (
-                batch > 1 and _decode_step(svc, gpu, tp, batch, w_bytes, kv_avg, arch.active_params) * 1e3 > svc.tpot_ms
-            ):
-                batch = batch * 3 // 4 if batch > 8 else batch - 1
-        tpot = _decode_step(svc, gpu, tp, max(batch, 1), w_bytes, kv_avg, arch.active_params)
-        per_request = svc.output_tokens * tpot / max(batch, 1) + ttft / max(batch, 1)
-        replicas = math.ceil(svc.requests_per_s * per_request) if batch else 0
-        plan = ServingPlan(
-            svc.name,
-            gpu.name,
-            tp,
-            batch,
-            replicas,
-            replicas * tp,
-            w_bytes / 1e9,
-            batch * kv_seq / 1e9,
-            0.0,
-            ttft * 1e3,
-            tpot * 1e3,
-            bound * 1e3,
-            max(batch, 1) / tpot,
-            True,
-        )
-        problem = None
-        if max_b < 1:
-            problem = f"memory: {w_bytes / 1e9:.0f} GB of weights leave no room for one sequence's KV cache on TP{tp}"
-        elif svc.tpot_ms is not None and bound * 1e3 > svc.tpot_ms:
-            problem = (
-                f"memory bandwidth: TPOT target {svc.tpot_ms:g} ms is below the bound "
-                f"{bound * 1e3:.1f} ms at batch 1 on TP{tp}"
-            )
-        elif svc.ttft_ms is not None and ttft * 1e3 > svc.ttft_ms:
-            problem = f"prefill compute: TTFT {ttft * 1e3:.0f} ms exceeds the {svc.ttft_ms:g} ms target on TP{tp}"
-        if problem:
-            misses.append(replace(plan, feasible=False, binding=problem))
-        else:
-            concurrency = svc.requests_per_s * (ttft + svc.output_tokens * tpot)
-            options.append(replace(plan, kv_gb_total=concurrency * kv_seq / 1e9))
+    for shard in _shards(svc, gpu, arch):
+        plan = _plan_shard(svc, gpu, shard, engine, SERVICE_CV2)
+        (options if plan.feasible else misses).append(plan)
     if options:
         return min(options, key=lambda p: (p.gpus, p.tpot_ms))
     nearest = min(misses, key=lambda p: p.tpot_bound_ms)
@@ -116,7 +375,9 @@ def _alternative(svc: InferenceService, miss: ServingPlan, catalog: Catalog) -> 
     if miss.binding and miss.binding.startswith("memory bandwidth"):
         text = f"relax tpot_ms to ≥ {math.ceil(miss.tpot_bound_ms * 1.05)} ms"
     elif miss.binding and miss.binding.startswith("prefill"):
-        text = f"relax ttft_ms to ≥ {math.ceil(miss.ttft_ms * 1.05)} ms or use shorter prompts"
+        text = f"relax ttft_ms to ≥ {math.ceil(miss.ttft_service_ms * 1.05)} ms, use shorter prompts or more TP"
+    elif miss.binding and miss.binding.startswith("queueing"):
+        text = f"relax ttft_ms to ≥ {math.ceil(miss.ttft_ms * 1.05)} ms or disaggregate prefill"
     else:
         text = "use a GPU with more memory, a larger NVLink domain, or fp8 weights"
     for name, other in sorted(catalog.gpus.items(), key=lambda kv: -kv[1].hbm_tbps):
@@ -133,3 +394,29 @@ class _NoAlternatives(Catalog):
 
     def __init__(self, catalog: Catalog) -> None:
         super().__init__({}, catalog.files)
+
+
+def saturated_throughput(
+    svc: InferenceService,
+    gpu: GPU,
+    shard: Shard,
+    kv_fraction: float = 0.9,
+    max_tokens: int = 8192,
+    engine: Engine = DEFAULT_ENGINE,
+) -> float:
+    """Output tokens/s of one replica fed requests with no delay between them (an offline throughput benchmark).
+
+    Steady state: d sequences decode per step and d·prompt/output prompt tokens are prefilled beside them, within
+    the engine's token budget per step (``max_tokens``) and its KV cache (``kv_fraction`` of the memory the weights
+    leave, every sequence reserved at full length); throughput = d / step time.
+    """
+    service = Service(svc, gpu, shard, engine)
+    arch = service.arch
+    free = gpu.hbm_bytes - FRAMEWORK_BYTES - weight_bytes_per_gpu(arch, shard, BYTES[svc.precision])
+    per_seq = (svc.prompt_tokens + svc.output_tokens) * service.kv_tok / kv_split(arch, shard)
+    slots = min(svc.max_batch, int(free * kv_fraction // per_seq) * shard.ep)
+    isl, osl = svc.prompt_tokens, svc.output_tokens
+    decode = min(slots, max_tokens * osl / (isl + osl))
+    if decode <= 0:
+        return 0.0
+    return decode / service._step(decode, decode * isl / osl)
