@@ -54,6 +54,7 @@ ASSUMPTIONS: dict[str, tuple[str, float, float]] = {
     "allreduce_step_s": ("small all-reduce latency per ring step (3–20 µs)", 3e-6, 20e-6),
     "step_overhead_s": ("scheduler/launch time per step (0.2–3 ms)", 0.2e-3, 3e-3),
     "service_cv2": ("spread of answer lengths (c_s² 0–2)", 0.0, 2.0),
+    "ep_overlap": ("MoE all-to-all hidden by micro-batching (0–60%)", 0.0, 0.6),
 }
 
 
@@ -158,43 +159,40 @@ class Service:
         ).total
 
     def prefill_alone(self) -> float:
-        return prefill_time(
-            self.arch,
-            self.gpu,
-            self.shard,
-            self.svc.precision,
-            self.svc.prompt_tokens,
-            self.svc.prompt_tokens,
-            self.engine,
-        )
+        """One step in which every attention rank prefills one whole prompt (TP: the replica is one rank)."""
+        isl = self.svc.prompt_tokens
+        return prefill_time(self.arch, self.gpu, self.shard, self.svc.precision, isl * self.shard.ep, isl, self.engine)
 
     def at(self, batch: int) -> Operating:
-        """What a request sees with ``batch`` sequences in flight (the replica full)."""
-        s, tail = self.svc, 1.0 - self.svc.percentile / 100.0
+        """What a request sees with ``batch`` sequences in flight (the replica full).
+
+        A prompt is prefilled by one attention rank (the TP group, or one GPU of an EP replica, whose ranks step
+        together); ``prefill_server`` is the time of a rank's prefill capacity one prompt takes.
+        """
+        s, tail, ranks = self.svc, 1.0 - self.svc.percentile / 100.0, self.shard.ep
         isl, osl = s.prompt_tokens, s.output_tokens
-        prompt_rate = batch * self.emitted / osl  # prompts started per step, in steady state
+        prompt_rate = batch * self.emitted / osl  # prompts started per step in the replica, in steady state
         if s.prefill == "chunked":
             chunk = min(self.chunk, isl)
-            share = min(self.chunk, prompt_rate * isl)  # prompt tokens in an average step
-            mean_step = self._step(batch, share)
-            full_step = self._step(batch, chunk)
-            steps_with_chunk = min(1.0, prompt_rate * isl / chunk)
+            share = min(self.chunk, prompt_rate / ranks * isl)  # prompt tokens per rank in an average step
+            mean_step = self._step(batch, share * ranks)
+            full_step = self._step(batch, chunk * ranks)
+            steps_with_chunk = min(1.0, prompt_rate * isl / chunk)  # any rank's chunk slows the lockstep
             p_step = full_step if steps_with_chunk > tail else self._step(batch)
-            chunks = math.ceil(isl / self.chunk)
-            ttft = chunks * self._step(batch, min(self.chunk, isl))
+            ttft = math.ceil(isl / self.chunk) * full_step
             server = isl / self.chunk * full_step
             return Operating(batch, mean_step / self.emitted, p_step / self.emitted, ttft, server, 0.0, osl)
         decode = self._step(batch)
+        prefill = self.prefill_alone()
         if s.prefill == "inline":
-            prefill = self.prefill_alone()
-            mean_step = decode + prompt_rate * prefill
+            mean_step = decode + prompt_rate / ranks * prefill  # prompts run a rank at a time, ranks side by side
             p_step = decode + prefill if prompt_rate > tail else decode
             return Operating(
                 batch, mean_step / self.emitted, p_step / self.emitted, prefill + decode, prefill, 0.0, osl
             )
-        # disaggregated: the prompt's KV cache crosses the NIC, each GPU of the prefill replica sending its share
-        transfer = isl * self.kv_tok / (self.shard.gpus * self.gpu.nic_bytes_per_s * self.engine.network)
-        prefill = self.prefill_alone()
+        # disaggregated: the prompt's KV cache crosses the NIC from the rank that prefilled it (a TP group's GPUs
+        # each send their share)
+        transfer = isl * self.kv_tok / (self.shard.tp * self.gpu.nic_bytes_per_s * self.engine.network)
         return Operating(
             batch, decode / self.emitted, decode / self.emitted, prefill + transfer, prefill, transfer, osl
         )
@@ -230,16 +228,17 @@ def size_pool(service: Service, op: Operating, cv2: float = SERVICE_CV2) -> Pool
     hold = op.ttft_service + s.output_tokens * op.tpot_mean  # a slot is held for the request's whole life
     replicas = max(1, math.ceil(lam * hold / op.batch * 1.0001))
     disaggregated = s.prefill == "disaggregated"
-    prefill_replicas = max(1, math.ceil(lam * op.prefill_server * 1.0001)) if disaggregated else 0
+    ranks = service.shard.ep  # prefill servers per replica: its attention ranks
+    prefill_replicas = max(1, math.ceil(lam * op.prefill_server / ranks * 1.0001)) if disaggregated else 0
     target = None if s.ttft_ms is None else s.ttft_ms / 1e3
     limit = 100 * (replicas + prefill_replicas) + 1000
     ttft = math.inf
     while replicas + prefill_replicas <= limit:
         slot_wait = wait_percentile(replicas * op.batch, lam, hold, pct, cv2)
         if disaggregated:
-            prefill_wait = wait_percentile(prefill_replicas, lam, op.prefill_server, pct, cv2)
-        else:  # one prefill server per replica, its share of the arrivals
-            prefill_wait = wait_percentile(1, lam / replicas, op.prefill_server, pct, cv2)
+            prefill_wait = wait_percentile(prefill_replicas * ranks, lam, op.prefill_server, pct, cv2)
+        else:  # each rank prefills its own share of the arrivals
+            prefill_wait = wait_percentile(1, lam / (replicas * ranks), op.prefill_server, pct, cv2)
         ttft = slot_wait + prefill_wait + op.ttft_service
         if target is None and math.isfinite(ttft) or target is not None and ttft <= target:
             break
@@ -326,7 +325,12 @@ def _bands(
 ) -> tuple[tuple[float, float], tuple[float, float], tuple[str, ...]]:
     """Re-price the chosen batch and replicas with each unstated assumption at its low and high value."""
     tpots, ttfts = [plan.tpot_ms], [plan.ttft_ms]
-    for name, (_, low, high) in ASSUMPTIONS.items():
+    relevant = {
+        name: spec
+        for name, spec in ASSUMPTIONS.items()
+        if not (name == "ep_overlap" and shard.ep == 1 or name == "allreduce_step_s" and shard.tp == 1)
+    }
+    for name, (_, low, high) in relevant.items():
         for value in (low, high):
             trial_gpu, trial_engine, cv2 = gpu, engine, SERVICE_CV2
             if name == "matmul_efficiency":
@@ -342,14 +346,14 @@ def _bands(
             lam, pct = svc.requests_per_s, svc.percentile
             slot = wait_percentile(plan.replicas * batch, lam, hold, pct, cv2)
             if svc.prefill == "disaggregated":
-                pre = wait_percentile(plan.prefill_replicas, lam, op.prefill_server, pct, cv2)
+                pre = wait_percentile(plan.prefill_replicas * shard.ep, lam, op.prefill_server, pct, cv2)
             else:
-                pre = wait_percentile(1, lam / max(1, plan.replicas), op.prefill_server, pct, cv2)
+                pre = wait_percentile(1, lam / max(1, plan.replicas * shard.ep), op.prefill_server, pct, cv2)
             ttfts.append((slot + pre + op.ttft_service) * 1e3)
     return (
         _spread(tpots, plan.tpot_ms),
         _spread(ttfts, plan.ttft_ms),
-        tuple(text for text, _, _ in ASSUMPTIONS.values()),
+        tuple(text for text, _, _ in relevant.values()),
     )
 
 

@@ -15,7 +15,8 @@ tokens of new prompts ride along (chunked prefill) or run in steps of their own.
   compute-bound at fused-attention speed over the causal half;
 - tensor parallel: two all-reduces per layer of tokens·hidden·2 B over NVLink, latency-bound at small batch;
 - expert parallel (attention data-parallel, one GPU per attention rank as in DeepSeek's serving): dispatch (FP8) and
-  combine (BF16) of tokens·top_k·hidden across nodes, overlapped with compute by two micro-batches.
+  combine (BF16) of tokens·top_k·hidden across nodes at DeepEP's measured bandwidths, on the critical path unless
+  ``Engine.ep_overlap`` says how much of it micro-batching hides.
 """
 
 from __future__ import annotations
@@ -47,7 +48,18 @@ class Engine:
     fp8_speedup: float = DEFAULT_EFFICIENCY.fp8_speedup
     # fused attention's rate relative to the GEMMs': FlashAttention-2's measured 0.6 (iteration.Efficiency)
     flash_attention: float = DEFAULT_EFFICIENCY.flash_attention
-    network: float = DEFAULT_EFFICIENCY.network  # achieved NIC bandwidth / line rate (expert all-to-all, KV moves)
+    network: float = DEFAULT_EFFICIENCY.network  # achieved NIC bandwidth / line rate (KV moves between pools)
+    # expert all-to-all, measured by DeepEP (github.com/deepseek-ai/DeepEP README, Performance; H800 with CX7
+    # InfiniBand 400 Gb/s, ~50 GB/s): the low-latency kernels decode uses send every top-k copy over RDMA and reach
+    # 39 GB/s at EP128-256 (128 tokens, hidden 7168, top-8, FP8 dispatch 192 µs, BF16 combine 369 µs at EP128);
+    # the normal kernels prefill uses forward one copy per node over RDMA and reach a 43-58 GB/s bottleneck
+    # bandwidth at EP16-64 — the line rate, taken as 1.0
+    ep_decode_network: float = 39.0 / 50.0
+    ep_prefill_network: float = 1.0
+    # share of the expert all-to-all hidden behind compute: the training model's figure (iteration.Efficiency:
+    # none). DeepSeek's serving overlaps two micro-batches, but its published decode and prefill times are only
+    # reached with the exchange priced on the critical path (see docs/design-plan.md, inference accuracy)
+    ep_overlap: float = DEFAULT_EFFICIENCY.ep_overlap
 
 
 DEFAULT_ENGINE = Engine()
@@ -75,11 +87,14 @@ class StepTime:
     tp_comm: float
     ep_comm: float
     overhead: float
+    ep_overlap: float = 0.0
 
     @property
     def total(self) -> float:
-        # the expert all-to-all overlaps the rest (two micro-batches); what it does not cover is exposed
-        return max(self.linear + self.attention + self.tp_comm, self.ep_comm) + self.overhead
+        # the hidden share of the expert all-to-all costs only what compute cannot cover
+        compute = self.linear + self.attention + self.tp_comm
+        hidden = self.ep_comm * self.ep_overlap
+        return compute + self.ep_comm - hidden + max(0.0, hidden - compute) + self.overhead
 
 
 def gemm_rate(gpu: GPU, precision: str, engine: Engine = DEFAULT_ENGINE) -> float:
@@ -169,18 +184,22 @@ def step_time(
         tp_comm = 2 * arch.layers * ring_all_reduce(size, shard.tp, bandwidth, engine.allreduce_step_s)
     ep_comm = 0.0
     if shard.ep > 1 and tokens > 0:
-        # per GPU and MoE layer: its tokens' copies out (FP8 dispatch, 1 B) and back (BF16 combine, 2 B). Copies for
-        # experts on other nodes cross the NIC — one per node under node-limited routing (DeepSeek-V3: ≤ 4 nodes),
-        # fanned out over NVLink — while the node's own copies move over NVLink at the same time
+        # per GPU and MoE layer: its tokens' copies out (FP8 dispatch, 1 B) and back (BF16 combine, 2 B). Decode
+        # steps use the low-latency kernels: every copy for another GPU over RDMA. Steps with prompt tokens use the
+        # normal kernels: one copy per remote node (node-limited routing, DeepSeek-V3: ≤ 4 nodes) forwarded over
+        # NVLink, the node's own copies over NVLink at the same time
         vector = tokens / shard.ep * arch.hidden * 3.0 * arch.moe_layers
-        nodes = max(1, math.ceil(shard.gpus / gpu.node.gpus))
-        remote = arch.top_k * (1 - 1 / nodes)
-        if arch.route_nodes:
-            remote = min(remote, arch.route_nodes * (1 - 1 / nodes))
-        nic = vector * remote / (gpu.nic_bytes_per_s * engine.network)
-        nvl = vector * arch.top_k / (gpu.nvlink_bytes_per_s * DEFAULT_EFFICIENCY.nvlink)
-        ep_comm = max(nic, nvl)
-    return StepTime(linear, attention, tp_comm, ep_comm, engine.step_overhead_s)
+        if prefill > 0:
+            nodes = max(1, math.ceil(shard.gpus / gpu.node.gpus))
+            remote = arch.top_k * (1 - 1 / nodes)
+            if arch.route_nodes:
+                remote = min(remote, arch.route_nodes * (1 - 1 / nodes))
+            nic = vector * remote / (gpu.nic_bytes_per_s * engine.ep_prefill_network)
+            nvl = vector * arch.top_k / (gpu.nvlink_bytes_per_s * DEFAULT_EFFICIENCY.nvlink)
+            ep_comm = max(nic, nvl)
+        else:
+            ep_comm = vector * arch.top_k * (1 - 1 / shard.gpus) / (gpu.nic_bytes_per_s * engine.ep_decode_network)
+    return StepTime(linear, attention, tp_comm, ep_comm, engine.step_overhead_s, engine.ep_overlap)
 
 
 def prefill_time(
