@@ -113,13 +113,6 @@ class Operating:
     prefill_server: float  # seconds of the replica's prefill capacity one request takes
     kv_transfer: float = 0.0
 
-    @property
-    def capacity(self) -> float:
-        """Requests per second one replica's slots finish at this batch (decode-bound)."""
-        return self.batch / (self.tpot_mean * max(1, self._out)) if self.tpot_mean > 0 else 0.0
-
-    _out: int = 1
-
 
 class Service:
     """The physics of one service on one GPU model and shard, at any batch."""
@@ -181,21 +174,17 @@ class Service:
             p_step = full_step if steps_with_chunk > tail else self._step(batch)
             ttft = math.ceil(isl / self.chunk) * full_step
             server = isl / self.chunk * full_step
-            return Operating(batch, mean_step / self.emitted, p_step / self.emitted, ttft, server, 0.0, osl)
+            return Operating(batch, mean_step / self.emitted, p_step / self.emitted, ttft, server, 0.0)
         decode = self._step(batch)
         prefill = self.prefill_alone()
         if s.prefill == "inline":
             mean_step = decode + prompt_rate / ranks * prefill  # prompts run a rank at a time, ranks side by side
             p_step = decode + prefill if prompt_rate > tail else decode
-            return Operating(
-                batch, mean_step / self.emitted, p_step / self.emitted, prefill + decode, prefill, 0.0, osl
-            )
+            return Operating(batch, mean_step / self.emitted, p_step / self.emitted, prefill + decode, prefill, 0.0)
         # disaggregated: the prompt's KV cache crosses the NIC from the rank that prefilled it (a TP group's GPUs
         # each send their share)
         transfer = isl * self.kv_tok / (self.shard.tp * self.gpu.nic_bytes_per_s * self.engine.network)
-        return Operating(
-            batch, decode / self.emitted, decode / self.emitted, prefill + transfer, prefill, transfer, osl
-        )
+        return Operating(batch, decode / self.emitted, decode / self.emitted, prefill + transfer, prefill, transfer)
 
     def best_batch(self, cap: int, tpot_target_s: float | None) -> int:
         """The largest batch ≤ cap whose TPOT at the percentile meets the target (step time grows with batch)."""
