@@ -19,6 +19,10 @@ def erlang_c(servers: int, load: float) -> float:
         return 0.0
     if load >= servers:
         return 1.0
+    if servers - load > 8.0 * math.sqrt(load) + 8.0:
+        # far above the load (Halfin–Whitt β = (c − a)/√a > 8): P(wait) ≈ φ(β)/(β·Φ(β)) < 1e-14, taken as none —
+        # this keeps sizing pools of hundreds of thousands of sequence slots fast
+        return 0.0
     b = 1.0
     for k in range(1, servers + 1):
         b = load * b / (k + load * b)

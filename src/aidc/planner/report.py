@@ -174,6 +174,14 @@ def _ms_band(value: float, band: tuple[float, float]) -> str:
     return f"{value:.1f} ms ({value * low:.1f}–{top})"
 
 
+def _prefill(s: ServingPlan) -> str:
+    if s.prefill == "disaggregated":
+        return f"disaggregated (KV transfer {s.kv_transfer_ms:.1f} ms)"
+    if s.prefill == "chunked":
+        return f"chunked, {s.chunk_tokens} prompt tokens per step"
+    return "inline (a prompt stalls the decodes)"
+
+
 def service_rows(s: ServingPlan) -> list[tuple[str, str]]:
     pct = f"P{s.percentile:g}"
     shard = f"TP{s.tp}" if s.ep == 1 else f"EP{s.ep} (attention data-parallel)"
@@ -182,12 +190,13 @@ def service_rows(s: ServingPlan) -> list[tuple[str, str]]:
         replicas += f" decode + {s.prefill_replicas} × {shard} prefill"
     rows = [
         ("replicas", f"{replicas} = {s.gpus} GPUs"),
-        ("prefill", s.prefill + (f" (KV transfer {s.kv_transfer_ms:.1f} ms)" if s.prefill == "disaggregated" else "")),
+        ("prefill", _prefill(s)),
         ("batch in flight per replica", f"{s.batch} (slots {s.utilization:.0%} busy)"),
         ("weights", f"{s.weights_gb:.1f} GB"),
         ("KV per replica / total", f"{s.kv_gb_per_replica:.1f} / {s.kv_gb_total:.1f} GB"),
         (f"TTFT {pct} (prefill alone)", f"{_ms_band(s.ttft_ms, s.ttft_band)} ({s.ttft_service_ms:.0f} ms)"),
-        (f"TPOT {pct} / mean", f"{_ms_band(s.tpot_ms, s.tpot_band)} / {s.tpot_mean_ms:.1f} ms"),
+        (f"TPOT {pct} / mean (per request)", f"{_ms_band(s.tpot_ms, s.tpot_band)} / {s.tpot_mean_ms:.1f} ms"),
+        (f"inter-token gap {pct} (one step)", f"{s.itl_ms:.1f} ms"),
         ("TPOT bound at batch 1", f"{s.tpot_bound_ms:.1f} ms"),
         ("tokens/s per replica", f"{s.tokens_per_s_per_replica:,.0f}"),
     ]

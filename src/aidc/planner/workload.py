@@ -179,7 +179,9 @@ class InferenceService(Spec):
         description="chunked: prompt chunks share steps with decodes; inline: a prompt runs in a step of its own and "
         "stalls decodes; disaggregated: separate prefill replicas send the KV cache over the NIC",
     )
-    chunk_tokens: int | None = Field(None, gt=0, description="prompt tokens per step with chunked prefill (2048)")
+    chunk_tokens: int | None = Field(
+        None, gt=0, description="prompt tokens per step with chunked prefill; searched (256-8192) if absent"
+    )
     speculative_tokens: int = Field(0, ge=0, description="draft tokens verified per step (speculative decoding, MTP)")
     acceptance: float = Field(0.8, gt=0, lt=1, description="probability each draft token is accepted")
 
