@@ -306,11 +306,11 @@ def size_pool(service: Service, op: Operating, cv2: float = SERVICE_CV2) -> Pool
     slack = target - op.ttft_service
     if slack <= 0:
         return Pool(replicas, prefill_replicas, math.inf, lam * hold / (replicas * op.batch))
-    rp = _smallest(lambda n: prefill_wait(n) <= slack / 2, prefill_replicas, plimit)
-    if rp is None:
+    first = _smallest(lambda n: prefill_wait(n) <= slack / 2, prefill_replicas, plimit)
+    if first is None:
         return Pool(replicas, prefill_replicas, math.inf, lam * hold / (replicas * op.batch))
-    r = _smallest(lambda n: slot_wait(n) <= slack - prefill_wait(rp), replicas, limit) or replicas
-    rp = _smallest(lambda n: prefill_wait(n) <= slack - slot_wait(r), prefill_replicas, rp) or rp
+    r = _smallest(lambda n: slot_wait(n) <= slack - prefill_wait(first), replicas, limit) or replicas
+    rp = _smallest(lambda n: prefill_wait(n) <= slack - slot_wait(r), prefill_replicas, first) or first
     return pool(r, rp, prefill_wait(rp))
 
 
