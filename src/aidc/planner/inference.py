@@ -51,6 +51,9 @@ DEFAULT_CHUNK = 2048  # prompt tokens per step under chunked prefill when the se
 # chunk sizes tried when the workload leaves chunk_tokens out: a small chunk keeps decodes fast but prefills slowly
 # (TTFT, prefill queueing), a large one the reverse; the plan takes the one needing the fewest GPUs
 CHUNKS = (256, 512, 1024, 2048, 4096, 8192)
+MAX_BATCH_PER_RANK = (
+    256  # sequences in flight per attention rank when max_batch is not given (vLLM's default max_num_seqs, inf)
+)
 # coefficient of variation² of a request's service time (answer lengths vary): 1 as for exponential lengths; the
 # band spans 0 (all answers one length) to 2
 SERVICE_CV2 = 1.0
@@ -140,6 +143,7 @@ class Service:
         self.arch: Architecture = svc.model.architecture()
         self.kv_tok = self.arch.kv_bytes_per_token(BYTES[svc.kv_precision or svc.precision])
         self.chunk = chunk or svc.chunk_tokens or DEFAULT_CHUNK
+        self.max_batch = svc.max_batch or MAX_BATCH_PER_RANK * shard.ep
         k, a = svc.speculative_tokens, svc.acceptance
         self.verify = 1 + k  # tokens each decode step runs per sequence
         self.emitted = 1 + sum(a**i for i in range(1, k + 1))  # tokens it keeps on average
@@ -151,7 +155,7 @@ class Service:
         room = self.gpu.hbm_bytes * USABLE_FRACTION - FRAMEWORK_BYTES - weights
         per_seq = (self.svc.prompt_tokens + self.svc.output_tokens) * self.kv_tok / kv_split(self.arch, self.shard)
         per_gpu = int(room // per_seq) if room > 0 else 0
-        return min(self.svc.max_batch, per_gpu * self.shard.ep)
+        return min(self.max_batch, per_gpu * self.shard.ep)
 
     def _step(self, decode: float, prefill: float = 0.0) -> float:
         s = self.svc
@@ -500,7 +504,7 @@ def saturated_throughput(
     arch = service.arch
     free = gpu.hbm_bytes - FRAMEWORK_BYTES - weight_bytes_per_gpu(arch, shard, BYTES[svc.precision])
     per_seq = (svc.prompt_tokens + svc.output_tokens) * service.kv_tok / kv_split(arch, shard)
-    slots = min(svc.max_batch, int(free * kv_fraction // per_seq) * shard.ep)
+    slots = min(service.max_batch, int(free * kv_fraction // per_seq) * shard.ep)
     isl, osl = svc.prompt_tokens, svc.output_tokens
     decode = min(slots, max_tokens * osl / (isl + osl))
     if decode <= 0:

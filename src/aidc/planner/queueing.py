@@ -1,11 +1,12 @@
 """Waiting for a server: Poisson arrivals at c servers, the tail of the wait, for sizing to a percentile target.
 
 Erlang C gives the probability that an arrival waits in an M/M/c queue, C(c, a) with a = λ·S offered load; the
-wait of those who wait is exponential with rate c/S − λ, so P(W > t) = C·exp(−(c/S − λ)·t) (Erlang 1917; e.g.
-Kleinrock, Queueing Systems vol. 1, §3.5). Service that is not exponential is taken by the Allen–Cunneen
-approximation (Allen, Probability, Statistics and Queueing Theory, 1978/1990: W_q(M/G/c) ≈ W_q(M/M/c)·(1 + c_s²)/2
-with c_s the service time's coefficient of variation), applied here to the whole tail (the exponential's time scale
-stretched by the same factor), which keeps its mean right and is an approximation for the percentile.
+wait of those who wait is exponential with rate c/S − λ, so P(W > t) = C·exp(−(c/S − λ)·t) (Erlang 1917; the
+M/M/c queue of any queueing text, e.g. Kleinrock, Queueing Systems vol. 1). Service that is not exponential is
+taken by the Allen–Cunneen approximation (A. O. Allen, Probability, Statistics, and Queueing Theory, 2nd ed.:
+W_q(M/G/c) ≈ W_q(M/M/c)·(1 + c_s²)/2 with c_s the service time's coefficient of variation), applied here to the
+whole tail (the exponential's time scale stretched by the same factor), which keeps its mean right and is an
+approximation for the percentile.
 """
 
 from __future__ import annotations

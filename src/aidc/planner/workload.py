@@ -168,7 +168,9 @@ class InferenceService(Spec):
     )
     tpot_ms: float | None = Field(None, gt=0, description="time-per-output-token target at `percentile`")
     percentile: float = Field(99.0, ge=50, lt=100, description="the percentile the latency targets hold at")
-    max_batch: int = Field(256, ge=1, description="most sequences in flight per replica (the engine's max batch)")
+    max_batch: int | None = Field(
+        None, ge=1, description="most sequences in flight per replica (default 256 per attention rank: TP group or GPU)"
+    )
     tp: int | None = Field(None, ge=1, description="tensor parallel per replica; searched if absent")
     ep: int | None = Field(
         None, ge=2, description="MoE: expert parallel GPUs per replica, attention data-parallel across them"
