@@ -85,5 +85,36 @@ def main() -> None:
     print(f"(in-sample mean |log error| {statistics.fmean(log_err):.3f}; {time.perf_counter() - started:.0f} s)")
 
 
+# --- inference (plan-infer): published serving measurements, every case held out (nothing is fitted to them) ---
+
+
+def inference_accuracy() -> None:
+    """The serving model against aidc.planner.published_inference.CASES, with the subsets by stack and kind."""
+    from aidc.planner.published_inference import CASES
+    from aidc.planner.published_inference import predict as predict_serving
+
+    catalog = Catalog.load()
+    preds = [predict_serving(c, catalog) for c in CASES]
+    print(
+        f"\ninference: {len(CASES)} published serving figures, {len({c.source for c in CASES})} sources, "
+        f"{len({c.stack for c in CASES})} stacks, GPUs {', '.join(sorted({c.gpu for c in CASES}))}; all held out"
+    )
+    units = {"throughput": "tok/s", "tpot": "s/token", "prefill": "s"}
+    print(f"{'case':74s} {'published':>10s} {'predicted':>10s} {'error':>7s}")
+    for p in preds:
+        c = p.case
+        print(f"{c.name[:74]:74s} {c.published:10.4g} {p.predicted:10.4g} {p.error:>+7.1%}  {units[c.kind]}")
+
+    def stat(sel: list[float]) -> str:
+        return f"{statistics.median(sel):.1%} / {max(sel):.1%} (n={len(sel)})" if sel else "—"
+
+    print(f"{'median / max |error|, all':74s} {stat([abs(p.error) for p in preds])}")
+    for stack in dict.fromkeys(c.stack for c in CASES):
+        print(f"{'  ' + stack:74s} {stat([abs(p.error) for p in preds if p.case.stack == stack])}")
+    for kind in units:
+        print(f"{'  kind ' + kind:74s} {stat([abs(p.error) for p in preds if p.case.kind == kind])}")
+
+
 if __name__ == "__main__":
     main()
+    inference_accuracy()

@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aidc.planner.inference import ServingPlan
     from aidc.planner.plan import JobPlan, Plan
     from aidc.planner.training import TrainingPlan
 
@@ -180,26 +181,55 @@ def _breakdown(it: dict[str, float]) -> list[tuple[str, float]]:
     return [(k, it[k]) for k in keys]
 
 
+def _ms_band(value: float, band: tuple[float, float]) -> str:
+    """'12.3 ms (10.1–15.0)', the band's top 'overloaded' where a pessimistic assumption would saturate the pool."""
+    if not math.isfinite(value):
+        return "unbounded (the replicas cannot keep up)"
+    low, high = band
+    top = f"{value * high:.1f}" if math.isfinite(high) else "overloaded"
+    return f"{value:.1f} ms ({value * low:.1f}–{top})"
+
+
+def _prefill(s: ServingPlan) -> str:
+    if s.prefill == "disaggregated":
+        return f"disaggregated (KV transfer {s.kv_transfer_ms:.1f} ms)"
+    if s.prefill == "chunked":
+        return f"chunked, {s.chunk_tokens} prompt tokens per step"
+    return "inline (a prompt stalls the decodes)"
+
+
+def service_rows(s: ServingPlan) -> list[tuple[str, str]]:
+    pct = f"P{s.percentile:g}"
+    shard = f"TP{s.tp}" if s.ep == 1 else f"EP{s.ep} (attention data-parallel)"
+    replicas = f"{s.replicas} × {shard}"
+    if s.prefill == "disaggregated":
+        replicas += f" decode + {s.prefill_replicas} × {shard} prefill"
+    rows = [
+        ("replicas", f"{replicas} = {s.gpus} GPUs"),
+        ("prefill", _prefill(s)),
+        ("batch in flight per replica", f"{s.batch} (slots {s.utilization:.0%} busy)"),
+        ("weights", f"{s.weights_gb:.1f} GB"),
+        ("KV per replica / total", f"{s.kv_gb_per_replica:.1f} / {s.kv_gb_total:.1f} GB"),
+        (f"TTFT {pct} (prefill alone)", f"{_ms_band(s.ttft_ms, s.ttft_band)} ({s.ttft_service_ms:.0f} ms)"),
+        (f"TPOT {pct} / mean (per request)", f"{_ms_band(s.tpot_ms, s.tpot_band)} / {s.tpot_mean_ms:.1f} ms"),
+        (f"inter-token gap {pct} (one step)", f"{s.itl_ms:.1f} ms"),
+        ("TPOT bound at batch 1", f"{s.tpot_bound_ms:.1f} ms"),
+        ("tokens/s per replica", f"{s.tokens_per_s_per_replica:,.0f}"),
+    ]
+    if s.experts_read:
+        rows.append(("routed experts read per layer and step", f"{s.experts_read:.1f}"))
+    if s.assumptions:
+        rows.append(("band from unstated", "; ".join(s.assumptions)))
+    rows.append(("latency targets", "met" if s.feasible else "NOT met"))
+    return rows
+
+
 def sections(plan: Plan) -> list[Section]:
     out: list[Section] = []
     for j in plan.jobs:
         out += job_sections(j)
     for s in plan.services:
-        out.append(
-            (
-                f"{s.name} — inference on {s.gpu}",
-                [
-                    ("replicas × TP", f"{s.replicas} × TP{s.tp} = {s.gpus} GPUs"),
-                    ("batch per replica", str(s.batch)),
-                    ("weights", f"{s.weights_gb:.1f} GB"),
-                    ("KV per replica / total", f"{s.kv_gb_per_replica:.1f} / {s.kv_gb_total:.1f} GB"),
-                    ("TTFT", f"{s.ttft_ms:.0f} ms"),
-                    ("TPOT (bound at batch 1)", f"{s.tpot_ms:.1f} ms ({s.tpot_bound_ms:.1f} ms)"),
-                    ("tokens/s per replica", f"{s.tokens_per_s_per_replica:,.0f}"),
-                    ("latency targets", "met" if s.feasible else "NOT met"),
-                ],
-            )
-        )
+        out.append((f"{s.name} — inference on {s.gpu}", service_rows(s)))
     if plan.facility is not None:
         f = plan.facility
         out.append(

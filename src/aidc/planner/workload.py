@@ -185,18 +185,38 @@ class TrainingJob(Spec):
 
 
 class InferenceService(Spec):
+    """A model served to a request rate with latency targets at a percentile (continuous batching)."""
+
     name: str
     model: ModelSpec
     gpu: str = "H100"
     precision: Precision = "bf16"
-    requests_per_s: float = Field(gt=0)
-    prompt_tokens: int = Field(gt=0)
-    output_tokens: int = Field(gt=0)
-    ttft_ms: float | None = Field(None, gt=0, description="time-to-first-token target")
-    tpot_ms: float | None = Field(None, gt=0, description="time-per-output-token target")
-    max_batch: int = Field(256, ge=1)
+    requests_per_s: float = Field(gt=0, description="mean arrival rate (Poisson)")
+    prompt_tokens: int = Field(gt=0, description="mean prompt length")
+    output_tokens: int = Field(gt=0, description="mean answer length")
+    ttft_ms: float | None = Field(
+        None, gt=0, description="time-to-first-token target at `percentile`, queueing included"
+    )
+    tpot_ms: float | None = Field(None, gt=0, description="time-per-output-token target at `percentile`")
+    percentile: float = Field(99.0, ge=50, lt=100, description="the percentile the latency targets hold at")
+    max_batch: int | None = Field(
+        None, ge=1, description="most sequences in flight per replica (default 256 per attention rank: TP group or GPU)"
+    )
     tp: int | None = Field(None, ge=1, description="tensor parallel per replica; searched if absent")
-    kv_precision: Precision | None = None
+    ep: int | None = Field(
+        None, ge=2, description="MoE: expert parallel GPUs per replica, attention data-parallel across them"
+    )
+    kv_precision: Precision | None = Field(None, description="KV-cache precision (default: the weights')")
+    prefill: Literal["chunked", "inline", "disaggregated"] = Field(
+        "chunked",
+        description="chunked: prompt chunks share steps with decodes; inline: a prompt runs in a step of its own and "
+        "stalls decodes; disaggregated: separate prefill replicas send the KV cache over the NIC",
+    )
+    chunk_tokens: int | None = Field(
+        None, gt=0, description="prompt tokens per step with chunked prefill; searched (256-8192) if absent"
+    )
+    speculative_tokens: int = Field(0, ge=0, description="draft tokens verified per step (speculative decoding, MTP)")
+    acceptance: float = Field(0.8, gt=0, lt=1, description="probability each draft token is accepted")
 
 
 class FacilityConstraints(Spec):
@@ -244,19 +264,39 @@ def load_workload(path: str | Path) -> tuple[Workload, SpecSource]:
     source = read_yaml(path)
     workload = validate(Workload, source)
     problems = []
-    for i, job in enumerate(workload.training):
-        m = job.model
+    models = [("training", i, job.model) for i, job in enumerate(workload.training)]
+    models += [("inference", i, svc.model) for i, svc in enumerate(workload.inference)]
+    for section, i, m in models:
         if m.hidden and m.heads and m.hidden % m.heads:
             problems.append(
                 source.problem(
-                    ("training", i, "model", "heads"), f"hidden ({m.hidden}) is not divisible by heads ({m.heads})"
+                    (section, i, "model", "heads"), f"hidden ({m.hidden}) is not divisible by heads ({m.heads})"
                 )
             )
         if m.heads and m.kv_heads and m.heads % m.kv_heads:
             problems.append(
                 source.problem(
-                    ("training", i, "model", "kv_heads"),
+                    (section, i, "model", "kv_heads"),
                     f"heads ({m.heads}) is not divisible by kv_heads ({m.kv_heads})",
+                )
+            )
+    for i, svc in enumerate(workload.inference):
+        if svc.ep is not None and svc.model.experts <= 1:
+            problems.append(
+                source.problem(("inference", i, "ep"), "ep (expert parallel) needs a mixture-of-experts model")
+            )
+        if svc.ep is not None and svc.tp not in (None, 1):
+            problems.append(
+                source.problem(
+                    ("inference", i, "tp"),
+                    f"tp {svc.tp} with ep {svc.ep}: expert-parallel serving runs attention data-parallel (tp 1)",
+                )
+            )
+        if svc.chunk_tokens is not None and svc.prefill != "chunked":
+            problems.append(
+                source.problem(
+                    ("inference", i, "chunk_tokens"),
+                    f"chunk_tokens only applies to prefill: chunked (not {svc.prefill})",
                 )
             )
     raise_problems(problems)
