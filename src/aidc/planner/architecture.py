@@ -45,7 +45,7 @@ class Architecture:
             kv = h * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank * self.heads * 2 * d
             return q + kv + self.heads * d * h
         kv = 2 * h * self.kv_heads * d
-        return 2 * h * h + kv
+        return 2 * h * self.heads * d + kv  # Q and output projections: heads x head width, not always hidden (Qwen3)
 
     @property
     def expert_params(self) -> int:
