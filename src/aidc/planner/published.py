@@ -477,6 +477,21 @@ LLAMA3_SHAPES = (
     "Llama 3 8B / 70B shapes (Llama 3 paper Table 3 and the released configs): 32 / 80 layers, hidden 4096 / 8192, "
     "FFN 14,336 / 28,672, 32 / 64 heads, 8 KV heads, vocabulary 128,256"
 )
+BLOOM = (
+    "BigScience, BLOOM: A 176B-Parameter Open-Access Multilingual Language Model, 2022 (arXiv 2211.05100): 384 "
+    "A100-80GB on Jean Zay (48 nodes), Megatron-DeepSpeed, bf16; 70 layers, hidden 14,336, 112 heads, sequence "
+    "2,048, vocabulary 250,680, global batch 2,048; 366B tokens; 1,082,990 compute hours (as summarised at "
+    "ai-papers.xuzou.cn/papers/bloom_2022); BigScience model page: one copy of the model takes 48 GPUs, training "
+    "throughput about 150 TFLOPs (bigscience.notion.site); Hugging Face blog 'The Technology Behind BLOOM "
+    "Training' (2022): checkpoint every ~3 h = 100 iterations, no sequence parallelism, embedding counted as a "
+    "pipeline layer"
+)
+NEOX = (
+    "Black et al., GPT-NeoX-20B: An Open-Source Autoregressive Language Model, 2022: 12 servers of 8 A100-SXM4-40GB "
+    "(96 GPUs), GPT-NeoX (Megatron + DeepSpeed), fp16, ZeRO; 44 layers, d_model 6,144, d_ff 24,576, 64 heads, "
+    "context 2,048, vocabulary padded to 50,432; batch 1,538 contexts, 150,000 steps; model card: tensor parallel "
+    "2, pipeline parallel 4; training time 1,830 hours (as summarised at nl2code.github.io/posts/GPT-NeoX)"
+)
 # NVIDIA's own training stack since 2024: Megatron-Core with Transformer Engine (fused attention, FP8), driven by
 # NeMo or Megatron-Bridge.  Not Megatron-LM as Narayanan/Korthikanti ran it in 2021-22 (no TE, no FP8, no
 # overlapped gradient reduction), so it gets its own GEMM factor.
@@ -667,6 +682,60 @@ NEW_RUNS: list[PublishedRun] = [
     _bridge("DeepSeek-V3 (MoE, no MTP)", _DSV3, "GB200-NVL72", "bf16", 256, 4096, 1, 1, 4, 1, 4, 64, 3139, 782),
     _bridge(
         "Qwen3 235B-A22B (MoE)", qwen3_moe("235B-A22B"), "GB200-NVL72", "bf16", 256, 8192, 1, 1, 8, 1, 3, 32, 4916, 728
+    ),
+    PublishedRun(
+        # compute hours over the whole run (batch ramp-up, failures and restarts included), so GPU-hours per 1e12
+        # tokens: 1,082,990 / 0.366 = 2.959M, i.e. 116 s per 2,048 x 2,048-token step on 384 GPUs.  The blog's
+        # checkpoint cadence (100 iterations in ~3 h) says ~108 s, and the ~150 TFLOPs quoted, read with
+        # Megatron's eq. 3 count (full recompute), 104.5 s: the hours carry ~10% of downtime and ramp-up
+        "BLOOM 176B on 384 A100 (1.08M compute hours / 366B tokens)",
+        BLOOM,
+        "BLOOM 2022",
+        "Megatron-DeepSpeed",
+        Architecture(
+            layers=70,
+            hidden=14336,
+            heads=112,
+            kv_heads=112,
+            ffn_hidden=4 * 14336,
+            vocab=250680,
+            seq_len=2048,
+            tied_embeddings=True,  # 176,247M parameters only with the input and output embeddings shared
+            flash_attention=False,
+        ),
+        # one model copy spans 48 GPUs (data-parallel 8) as TP4 x PP12 (the 4 and 12 as a secondary summary of
+        # the run's scripts computes with them: TP all-reduce share (4-1)/4, bubble 11/m); no sequence
+        # parallelism (the Hugging Face blog: developed after BLOOM was trained); DeepSpeed's pipeline, whose
+        # gradient reduction follows the flush
+        Layout(tp=4, pp=12, dp=8, sequence_parallel=False, overlap=False),
+        2048,
+        1082990 / 0.366,
+        metric=GPU_HOURS,
+        free=("zero", "recompute", "micro_batch"),  # DeepSpeed's pipeline engine does not interleave
+    ),
+    PublishedRun(
+        # wall clock over 150,000 steps of 1,538 x 2,048 tokens (472B): GPU-hours per 1e12 tokens, restarts included
+        "GPT-NeoX-20B on 96 A100-40GB (1,830 h wall clock)",
+        NEOX,
+        "GPT-NeoX 2022",
+        "GPT-NeoX (EleutherAI, Megatron + DeepSpeed)",
+        Architecture(
+            layers=44,
+            hidden=6144,
+            heads=64,
+            kv_heads=64,
+            ffn_hidden=24576,
+            vocab=50432,
+            seq_len=2048,
+            flash_attention=False,
+        ),
+        Layout(tp=2, pp=4, dp=12, zero=1, sequence_parallel=False, overlap=False),
+        1538,
+        96 * 1830 / (1538 * 2048 * 150000 / 1e12),
+        gpu="A100-40GB",
+        precision="fp16",
+        metric=GPU_HOURS,
+        free=("recompute", "micro_batch"),
     ),
     PublishedRun(
         "Nemotron-4 340B on 6144 H100 (8.0 s, batch 2304)",
