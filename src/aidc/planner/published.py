@@ -466,13 +466,14 @@ NEMOTRON4 = (
     "NVIDIA, Nemotron-4 340B Technical Report, 2024: 768 DGX H100 nodes; Table 2, the longest stage (7.6T "
     "tokens): 6144 GPUs, batch 2304 x 4096, 8.0 s per iteration, MFU ~41% of the 989 TF BF16 peak (as quoted by "
     "Epoch AI, aiportalx.com/nvidia/nemotron-4-340b); shape from the released model_config.yaml: 96 layers, "
-    "hidden 18432, 96 heads, 8 KV groups, FFN 73728 (squared ReLU, not gated), vocabulary 256,000"
+    "hidden 18432, 96 heads, 8 KV groups, FFN 73728 (one FFN input, not gated), vocabulary 256,000"
 )
 QWEN3 = (
     "Qwen3 MoE configurations (Qwen/Qwen3-235B-A22B: 94 layers, hidden 4096, 64 query heads of 128, 4 KV heads, "
     "128 experts of 1536, top-8, vocabulary 151,936; Qwen3-30B-A3B: 48 layers, hidden 2048, 32 heads of 128, 4 KV "
     "heads, 128 experts of 768, top-8)"
 )
+GPT3_SHAPE = "Brown et al. 2020, Table 2.1 (GPT-3 175B: 96 layers, d_model 12,288, 96 heads, context 2,048)"
 LLAMA3_SHAPES = (
     "Llama 3 8B / 70B shapes (Llama 3 paper Table 3 and the released configs): 32 / 80 layers, hidden 4096 / 8192, "
     "FFN 14,336 / 28,672, 32 / 64 heads, 8 KV heads, vocabulary 128,256"
@@ -560,6 +561,7 @@ def _throughput_run(
     vp: int,
     tokens_per_gpu_s: float,
     tflops: float,
+    shape_source: str,
     ep: int = 1,
     fsdp: bool = False,
 ) -> PublishedRun:
@@ -581,7 +583,7 @@ def _throughput_run(
     short = {"H100": "H100", "B200": "B200", "GB200-NVL72": "GB200"}[gpu]
     return PublishedRun(
         f"{label} on {gpus} {short} {precision.upper()} ({tokens_per_gpu_s:.0f} tok/s/GPU)",
-        source,
+        f"{source}; shape: {shape_source}",
         paper,
         MCORE,
         arch,
@@ -593,6 +595,20 @@ def _throughput_run(
         free=free,
         tflops_published=tflops,
     )
+
+
+def _shape_source(label: str) -> str:
+    """Where a performance-table row's model shape is published (the tables name the model only)."""
+    sources = {
+        "GPT-3 175B": GPT3_SHAPE,
+        "Llama 2": LLAMA2,
+        "Llama 3 ": LLAMA3_SHAPES,
+        "Llama 3.1 405B": LLAMA3,
+        "Nemotron-4 340B": NEMOTRON4,
+        "Qwen3": QWEN3,
+        "DeepSeek-V3": DEEPSEEK_V3,
+    }
+    return next(v for k, v in sources.items() if label.startswith(k))
 
 
 def _nemo(
@@ -609,7 +625,22 @@ def _nemo(
     tflops: float,
 ) -> PublishedRun:
     return _throughput_run(
-        label, NEMO_2407, "NeMo 24.07 perf", arch, "H100", "fp8", gpus, batch, mb, tp, pp, cp, vp, tok, tflops
+        label,
+        NEMO_2407,
+        "NeMo 24.07 perf",
+        arch,
+        "H100",
+        "fp8",
+        gpus,
+        batch,
+        mb,
+        tp,
+        pp,
+        cp,
+        vp,
+        tok,
+        tflops,
+        _shape_source(label),
     )
 
 
@@ -646,6 +677,7 @@ def _bridge(
         vp,
         tok,
         tflops,
+        _shape_source(label),
         ep=ep,
         fsdp=fsdp,
     )
