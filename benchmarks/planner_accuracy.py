@@ -86,7 +86,7 @@ def main() -> None:
             f"  the {len(RUNS) - len(fitted_before)} others (held out for the shipped constants)",
             lambda r: r.name not in fitted_before,
         ),
-        (f"  the {len(new)} new runs (NeMo/Megatron-Bridge tables, Nemotron-4)", lambda r: r.name in new),
+        (f"  the {len(new)} new runs (NVIDIA tables, Nemotron-4, BLOOM, NeoX)", lambda r: r.name in new),
         ("  MoE runs", lambda r: r.arch.is_moe),
         ("  Blackwell runs", lambda r: gens[r.name] == "Blackwell"),
     )
