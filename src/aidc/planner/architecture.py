@@ -51,7 +51,10 @@ class Architecture:
             kv = h * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank * self.heads * 2 * d
             return q + kv + self.heads * d * h
         kv = 2 * h * self.kv_heads * d
-        return 2 * h * h + kv
+        # Q and output projections span heads x head width, which is not hidden where the head width is set apart
+        # from it (Qwen3: 64 heads of 128 on hidden 4096)
+        q_width = self.heads * d if self.attention_head_dim else h
+        return 2 * h * q_width + kv
 
     @property
     def expert_params(self) -> int:

@@ -93,6 +93,7 @@ class PublishedRun:
     metric: str = ITERATION
     free: tuple[str, ...] = ()
     gpus_published: bool = True
+    tflops_published: float = 0.0  # the source's own model TFLOP/s per GPU where it prints one beside the metric
 
     @property
     def gpus(self) -> int:
@@ -245,10 +246,15 @@ def _mtnlg(nodes: int, seconds: float) -> PublishedRun:
     )
 
 
-def _llama3(seq_len: int, cp: int, dp: int, tflops: float) -> PublishedRun:
-    arch = Architecture(
+def _llama3_shape(seq_len: int) -> Architecture:
+    """Llama 3.1 405B (Llama 3 Table 3)."""
+    return Architecture(
         layers=126, hidden=16384, heads=128, kv_heads=8, ffn_hidden=53248, vocab=128000, seq_len=seq_len, glu=True
     )
+
+
+def _llama3(seq_len: int, cp: int, dp: int, tflops: float) -> PublishedRun:
+    arch = _llama3_shape(seq_len)
     gpus = 8 * cp * 16 * dp
     batch = 16 * 2**20 // seq_len
     layout = Layout(tp=8, pp=16, dp=dp, cp=cp, zero=1, recompute="none", micro_batch=1, sequence_parallel=True)
@@ -445,4 +451,338 @@ OTHER_RUNS: list[PublishedRun] = [
     ),
 ]
 
-RUNS: list[PublishedRun] = MEGATRON_RUNS + OTHER_RUNS
+NEMO_2407 = (
+    "NVIDIA NeMo Framework performance summary, NeMo 24.07 container, DGX-H100, FP8 (NVIDIA/NeMo "
+    "docs/source/performance/performance_summary.md, pre-training table): #GPUs, GBS, MBS, sequence length, "
+    "TP/PP/CP/VP, tokens/s/GPU and model TFLOP/s/GPU per model"
+)
+BRIDGE_2511 = (
+    "NVIDIA Megatron-Bridge performance summary, 25.11 NeMo container (NVIDIA-NeMo/Megatron-Bridge "
+    "docs/performance-summary.md, pre-training tables for DGX-H100, DGX-B200, DGX-GB200): #GPUs, precision, GBS, "
+    "MBS, sequence length, FSDP, TP/PP/CP/VP/EP, tokens/s/GPU and model TFLOP/s/GPU; MoE runs force-balance the "
+    "tokens over experts and drop none"
+)
+NEMOTRON4 = (
+    "NVIDIA, Nemotron-4 340B Technical Report, 2024: 768 DGX H100 nodes; Table 2, the longest stage (7.6T "
+    "tokens): 6144 GPUs, batch 2304 x 4096, 8.0 s per iteration, MFU ~41% of the 989 TF BF16 peak (as quoted by "
+    "Epoch AI, aiportalx.com/nvidia/nemotron-4-340b); shape from the released model_config.yaml: 96 layers, "
+    "hidden 18432, 96 heads, 8 KV groups, FFN 73728 (one FFN input, not gated), vocabulary 256,000"
+)
+QWEN3 = (
+    "Qwen3 MoE configurations (Qwen/Qwen3-235B-A22B: 94 layers, hidden 4096, 64 query heads of 128, 4 KV heads, "
+    "128 experts of 1536, top-8, vocabulary 151,936; Qwen3-30B-A3B: 48 layers, hidden 2048, 32 heads of 128, 4 KV "
+    "heads, 128 experts of 768, top-8)"
+)
+GPT3_SHAPE = "Brown et al. 2020, Table 2.1 (GPT-3 175B: 96 layers, d_model 12,288, 96 heads, context 2,048)"
+LLAMA3_SHAPES = (
+    "Llama 3 8B / 70B shapes (Llama 3 paper Table 3 and the released configs): 32 / 80 layers, hidden 4096 / 8192, "
+    "FFN 14,336 / 28,672, 32 / 64 heads, 8 KV heads, vocabulary 128,256"
+)
+BLOOM = (
+    "BigScience, BLOOM: A 176B-Parameter Open-Access Multilingual Language Model, 2022 (arXiv 2211.05100): 384 "
+    "A100-80GB on Jean Zay (48 nodes), Megatron-DeepSpeed, bf16; 70 layers, hidden 14,336, 112 heads, sequence "
+    "2,048, vocabulary 250,680, global batch 2,048; 366B tokens; 1,082,990 compute hours (as summarised at "
+    "ai-papers.xuzou.cn/papers/bloom_2022); BigScience model page: one copy of the model takes 48 GPUs, training "
+    "throughput about 150 TFLOPs (bigscience.notion.site); Hugging Face blog 'The Technology Behind BLOOM "
+    "Training' (2022): checkpoint every ~3 h = 100 iterations, no sequence parallelism, embedding counted as a "
+    "pipeline layer"
+)
+NEOX = (
+    "Black et al., GPT-NeoX-20B: An Open-Source Autoregressive Language Model, 2022: 12 servers of 8 A100-SXM4-40GB "
+    "(96 GPUs), GPT-NeoX (Megatron + DeepSpeed), fp16, ZeRO; 44 layers, d_model 6,144, d_ff 24,576, 64 heads, "
+    "context 2,048, vocabulary padded to 50,432; batch 1,538 contexts, 150,000 steps; model card: tensor parallel "
+    "2, pipeline parallel 4; training time 1,830 hours (as summarised at nl2code.github.io/posts/GPT-NeoX)"
+)
+# NVIDIA's own training stack since 2024: Megatron-Core with Transformer Engine (fused attention, FP8), driven by
+# NeMo or Megatron-Bridge.  Not Megatron-LM as Narayanan/Korthikanti ran it in 2021-22 (no TE, no FP8, no
+# overlapped gradient reduction), so it gets its own GEMM factor.
+MCORE = "Megatron-Core + Transformer Engine (NeMo / Megatron-Bridge, 2024+)"
+
+
+def llama3_shape(size: str, seq_len: int) -> Architecture:
+    layers, hidden, heads, ffn = {"8B": (32, 4096, 32, 14336), "70B": (80, 8192, 64, 28672)}[size]
+    return Architecture(
+        layers=layers, hidden=hidden, heads=heads, kv_heads=8, ffn_hidden=ffn, vocab=128256, seq_len=seq_len, glu=True
+    )
+
+
+def llama2_shape(size: str) -> Architecture:
+    """Llama 2 7B/13B/70B as in the Llama 2 runs above (Llama 2 Table 1, GQA for 70B)."""
+    layers, hidden, heads, kv, ffn = {
+        "7B": (32, 4096, 32, 32, 11008),
+        "13B": (40, 5120, 40, 40, 13824),
+        "70B": (80, 8192, 64, 8, 28672),
+    }[size]
+    return Architecture(
+        layers=layers, hidden=hidden, heads=heads, kv_heads=kv, ffn_hidden=ffn, vocab=32000, seq_len=4096, glu=True
+    )
+
+
+def gpt3_175b() -> Architecture:
+    """NeMo's GPT-3 175B: Brown et al. 2020's 96 layers x 12288, 96 heads, sequence 2048, fused attention.  The
+    table does not say whether it trains with dropout; taken without, as the other Megatron-Core runs."""
+    return Architecture(layers=96, hidden=12288, heads=96, kv_heads=96, ffn_hidden=4 * 12288, vocab=51200, seq_len=2048)
+
+
+def nemotron4_340b() -> Architecture:
+    return Architecture(layers=96, hidden=18432, heads=96, kv_heads=8, ffn_hidden=73728, vocab=256000, seq_len=4096)
+
+
+def qwen3_moe(size: str) -> Architecture:
+    layers, hidden, heads, ffn = {"235B-A22B": (94, 4096, 64, 1536), "30B-A3B": (48, 2048, 32, 768)}[size]
+    return Architecture(
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        kv_heads=4,
+        ffn_hidden=ffn,
+        vocab=151936,
+        seq_len=4096,
+        glu=True,
+        experts=128,
+        top_k=8,
+        attention_head_dim=128,
+    )
+
+
+def _throughput_run(
+    label: str,
+    source: str,
+    paper: str,
+    arch: Architecture,
+    gpu: str,
+    precision: str,
+    gpus: int,
+    batch: int,
+    micro_batch: int,
+    tp: int,
+    pp: int,
+    cp: int,
+    vp: int,
+    tokens_per_gpu_s: float,
+    tflops: float,
+    shape_source: str,
+    ep: int = 1,
+    fsdp: bool = False,
+) -> PublishedRun:
+    """A performance-table row: the layout as printed; tokens/s/GPU turned into seconds per iteration
+    (batch x sequence / (tokens/s/GPU x GPUs)), which needs no FLOP count.  The tables do not say whether
+    activations are recomputed, nor the optimizer sharding or sequence parallelism under DDP: those are searched."""
+    layout = Layout(
+        tp=tp,
+        pp=pp,
+        dp=gpus // (tp * pp * cp),
+        cp=cp,
+        zero=3 if fsdp else 1,
+        micro_batch=micro_batch,
+        interleave=vp,
+        ep=ep,
+    )
+    seconds = batch * arch.seq_len / (tokens_per_gpu_s * gpus)
+    free = ("recompute", "sequence_parallel") if fsdp else ("recompute", "sequence_parallel", "zero")
+    short = {"H100": "H100", "B200": "B200", "GB200-NVL72": "GB200"}[gpu]
+    return PublishedRun(
+        f"{label} on {gpus} {short} {precision.upper()} ({tokens_per_gpu_s:.0f} tok/s/GPU)",
+        f"{source}; shape: {shape_source}",
+        paper,
+        MCORE,
+        arch,
+        layout,
+        batch,
+        seconds,
+        gpu=gpu,
+        precision=precision,
+        free=free,
+        tflops_published=tflops,
+    )
+
+
+def _shape_source(label: str) -> str:
+    """Where a performance-table row's model shape is published (the tables name the model only)."""
+    sources = {
+        "GPT-3 175B": GPT3_SHAPE,
+        "Llama 2": LLAMA2,
+        "Llama 3 ": LLAMA3_SHAPES,
+        "Llama 3.1 405B": LLAMA3,
+        "Nemotron-4 340B": NEMOTRON4,
+        "Qwen3": QWEN3,
+        "DeepSeek-V3": DEEPSEEK_V3,
+    }
+    return next(v for k, v in sources.items() if label.startswith(k))
+
+
+def _nemo(
+    label: str,
+    arch: Architecture,
+    gpus: int,
+    batch: int,
+    mb: int,
+    tp: int,
+    pp: int,
+    cp: int,
+    vp: int,
+    tok: float,
+    tflops: float,
+) -> PublishedRun:
+    return _throughput_run(
+        label,
+        NEMO_2407,
+        "NeMo 24.07 perf",
+        arch,
+        "H100",
+        "fp8",
+        gpus,
+        batch,
+        mb,
+        tp,
+        pp,
+        cp,
+        vp,
+        tok,
+        tflops,
+        _shape_source(label),
+    )
+
+
+def _bridge(
+    label: str,
+    arch: Architecture,
+    gpu: str,
+    precision: str,
+    gpus: int,
+    batch: int,
+    mb: int,
+    tp: int,
+    pp: int,
+    cp: int,
+    vp: int,
+    ep: int,
+    tok: float,
+    tflops: float,
+    fsdp: bool = False,
+) -> PublishedRun:
+    return _throughput_run(
+        label,
+        BRIDGE_2511,
+        "Megatron-Bridge 25.11 perf",
+        arch,
+        gpu,
+        precision,
+        gpus,
+        batch,
+        mb,
+        tp,
+        pp,
+        cp,
+        vp,
+        tok,
+        tflops,
+        _shape_source(label),
+        ep=ep,
+        fsdp=fsdp,
+    )
+
+
+_DSV3 = _mla_moe(61, 7168, 256, 1, 8, 2048, 3, 18432, 129280, 4)
+
+NEW_RUNS: list[PublishedRun] = [
+    # NeMo 24.07, DGX-H100, FP8: label, arch, GPUs, GBS, MBS, TP, PP, CP, VP, tokens/s/GPU, model TFLOP/s/GPU
+    _nemo("GPT-3 175B", gpt3_175b(), 128, 256, 1, 4, 8, 1, 6, 726, 782),
+    _nemo("GPT-3 175B", gpt3_175b(), 512, 2048, 2, 4, 8, 1, 6, 782, 842),
+    _nemo("Llama 2 7B", llama2_shape("7B"), 8, 128, 1, 1, 1, 1, 1, 16847, 776),
+    _nemo("Llama 2 13B", llama2_shape("13B"), 16, 128, 1, 1, 4, 1, 10, 8646, 754),
+    _nemo("Llama 2 70B", llama2_shape("70B"), 64, 128, 1, 4, 4, 1, 20, 1707, 759),
+    _nemo("Nemotron-4 340B", nemotron4_340b(), 128, 32, 1, 8, 8, 1, 12, 322, 678),
+    _nemo("Llama 3 8B", llama3_shape("8B", 8192), 8, 128, 1, 1, 1, 2, 1, 12036, 697),
+    _nemo("Llama 3 70B", llama3_shape("70B", 8192), 64, 128, 1, 4, 4, 2, 5, 1533, 738),
+    # Megatron-Bridge 25.11: label, arch, GPU, precision (FP8-CS/MXFP8 as fp8), GPUs, GBS, MBS, TP, PP, CP, VP,
+    # EP, tokens/s/GPU, model TFLOP/s/GPU; VP "n/a" is 1
+    _bridge("Llama 3 8B", llama3_shape("8B", 8192), "H100", "fp8", 8, 128, 1, 1, 1, 1, 1, 1, 14451, 744, fsdp=True),
+    _bridge("Llama 3 70B", llama3_shape("70B", 8192), "H100", "fp8", 64, 128, 1, 4, 8, 1, 5, 1, 1602, 719),
+    _bridge("Llama 3.1 405B", _llama3_shape(8192), "H100", "fp8", 1024, 512, 1, 8, 8, 2, 8, 1, 292, 737),
+    _bridge("Qwen3 30B-A3B (MoE)", qwen3_moe("30B-A3B"), "H100", "fp8", 16, 512, 2, 1, 2, 1, 24, 8, 5275, 121),
+    _bridge("Qwen3 235B-A22B (MoE)", qwen3_moe("235B-A22B"), "H100", "fp8", 256, 2048, 1, 2, 8, 1, 4, 32, 1575, 233),
+    _bridge("Llama 3 8B", llama3_shape("8B", 8192), "B200", "fp8", 8, 128, 2, 1, 1, 1, 1, 1, 30624, 1576),
+    _bridge("Llama 3.1 405B", _llama3_shape(8192), "B200", "fp8", 128, 64, 1, 4, 8, 2, 8, 1, 661, 1667),
+    _bridge("Qwen3 30B-A3B (MoE)", qwen3_moe("30B-A3B"), "B200", "fp8", 8, 512, 1, 1, 1, 1, 1, 8, 9299, 214),
+    _bridge("Qwen3 235B-A22B (MoE)", qwen3_moe("235B-A22B"), "B200", "fp8", 64, 1024, 1, 1, 8, 1, 2, 8, 3269, 484),
+    _bridge("Llama 3 8B", llama3_shape("8B", 8192), "GB200-NVL72", "fp8", 8, 128, 2, 1, 1, 1, 1, 1, 31508, 1622),
+    _bridge(
+        "Llama 3 70B", llama3_shape("70B", 8192), "GB200-NVL72", "fp8", 64, 256, 2, 1, 1, 1, 1, 1, 4312, 1937, fsdp=True
+    ),
+    _bridge("Llama 3.1 405B", _llama3_shape(8192), "GB200-NVL72", "fp8", 256, 1536, 1, 4, 16, 1, 4, 1, 813, 2053),
+    _bridge("DeepSeek-V3 (MoE, no MTP)", _DSV3, "GB200-NVL72", "bf16", 256, 4096, 1, 1, 4, 1, 4, 64, 3139, 782),
+    _bridge(
+        "Qwen3 235B-A22B (MoE)", qwen3_moe("235B-A22B"), "GB200-NVL72", "bf16", 256, 8192, 1, 1, 8, 1, 3, 32, 4916, 728
+    ),
+    PublishedRun(
+        # compute hours over the whole run (batch ramp-up, failures and restarts included), so GPU-hours per 1e12
+        # tokens: 1,082,990 / 0.366 = 2.959M, i.e. 116 s per 2,048 x 2,048-token step on 384 GPUs.  The blog's
+        # checkpoint cadence (100 iterations in ~3 h) says ~108 s, and the ~150 TFLOPs quoted, read with
+        # Megatron's eq. 3 count (full recompute), 104.5 s: the hours carry ~10% of downtime and ramp-up
+        "BLOOM 176B on 384 A100 (1.08M compute hours / 366B tokens)",
+        BLOOM,
+        "BLOOM 2022",
+        "Megatron-DeepSpeed",
+        Architecture(
+            layers=70,
+            hidden=14336,
+            heads=112,
+            kv_heads=112,
+            ffn_hidden=4 * 14336,
+            vocab=250680,
+            seq_len=2048,
+            tied_embeddings=True,  # 176,247M parameters only with the input and output embeddings shared
+            flash_attention=False,
+        ),
+        # one model copy spans 48 GPUs (data-parallel 8) as TP4 x PP12 (the 4 and 12 as a secondary summary of
+        # the run's scripts computes with them: TP all-reduce share (4-1)/4, bubble 11/m); no sequence
+        # parallelism (the Hugging Face blog: developed after BLOOM was trained); DeepSpeed's pipeline, whose
+        # gradient reduction follows the flush
+        Layout(tp=4, pp=12, dp=8, sequence_parallel=False, overlap=False),
+        2048,
+        1082990 / 0.366,
+        metric=GPU_HOURS,
+        free=("zero", "recompute", "micro_batch"),  # DeepSpeed's pipeline engine does not interleave
+    ),
+    PublishedRun(
+        # wall clock over 150,000 steps of 1,538 x 2,048 tokens (472B): GPU-hours per 1e12 tokens, restarts included
+        "GPT-NeoX-20B on 96 A100-40GB (1,830 h wall clock)",
+        NEOX,
+        "GPT-NeoX 2022",
+        "GPT-NeoX (EleutherAI, Megatron + DeepSpeed)",
+        Architecture(
+            layers=44,
+            hidden=6144,
+            heads=64,
+            kv_heads=64,
+            ffn_hidden=24576,
+            vocab=50432,
+            seq_len=2048,
+            flash_attention=False,
+        ),
+        Layout(tp=2, pp=4, dp=12, zero=1, sequence_parallel=False, overlap=False),
+        1538,
+        96 * 1830 / (1538 * 2048 * 150000 / 1e12),
+        gpu="A100-40GB",
+        precision="fp16",
+        metric=GPU_HOURS,
+        free=("recompute", "micro_batch"),
+    ),
+    PublishedRun(
+        "Nemotron-4 340B on 6144 H100 (8.0 s, batch 2304)",
+        NEMOTRON4,
+        "Nemotron-4 340B 2024",
+        MCORE,
+        nemotron4_340b(),
+        Layout(dp=6144),
+        2304,
+        8.0,
+        gpu="H100",
+        # the quoted table gives GPUs, batch and time; the layout (TP8 PP12 interleaved per the report, not
+        # verified here) is searched
+        free=("tp", "pp", "dp", "zero", "recompute", "micro_batch", "interleave", "sequence_parallel"),
+    ),
+]
+
+RUNS: list[PublishedRun] = MEGATRON_RUNS + OTHER_RUNS + NEW_RUNS
