@@ -102,6 +102,9 @@ def test_a_strict_bound_reads_less_than_and_a_limit_at_most() -> None:
     ]
     [region] = findings("KPI-CN-REGION", CN, at)
     assert (region.status, region.measured, region.expected) == ("pass", "1.250 (design)", "≤ 1.25")
+    # each points at what makes it apply: the hub-node flag, the region
+    assert [f.path for f in hub.values() if f.subject != "green power"] == [("site", "hub_node")]
+    assert region.path == ("site", "region")
 
 
 def test_the_new_large_data_center_pue_applies_only_to_large_new_builds_in_china() -> None:
