@@ -466,6 +466,7 @@ def test_an_envelope_finding_says_the_designs_range_the_clauses_range_and_where(
     [undeclared] = findings("ENV-ASHRAE-REC", spec, f"{LAB}, no inlet range")
     assert (undeclared.status, undeclared.measured, undeclared.expected) == ("warn", "not declared", "18–27 °C")
     assert undeclared.note == "declare the design range"
+    assert (undeclared.path, undeclared.subject) == (("cooling", "inlet_c"), "inlet (A2)")
 
 
 def test_a_cooling_stage_exactly_at_its_heat_load_covers_it_and_just_below_does_not() -> None:

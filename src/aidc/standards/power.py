@@ -14,9 +14,13 @@ _GB_UPS = {"A": "2N", "B": "N+1", "C": "N"}
 
 
 def usable_kw(r: Redundancy) -> float:
-    """Capacity left once redundant units are set aside: one full path for 2N, N units for N+X."""
-    if r.fault_tolerant and r.units:
-        return r.capacity_kw / r.paths if r.paths else r.capacity_kw
+    """Capacity left once redundant units are set aside: one full path for 2N, N units for N+X.
+
+    Units on one path that the one-line proves fault tolerant (three PDUs, any one of which may be lost) are N+X
+    there: dividing by their one path reported all three as usable.
+    """
+    if r.fault_tolerant and r.paths >= 2:
+        return r.capacity_kw / r.paths
     if r.units == 0:
         return 0.0
     return r.capacity_kw * r.n / r.units
@@ -44,11 +48,12 @@ def ups_capacity(ctx: Context, t: dict[str, Any]) -> Outcome | None:
     wanted = _TIER_UPS.get(ctx.targets.uptime or "") or _GB_UPS.get(ctx.targets.gb50174 or "") or "N"
     level = "2N" if wanted.startswith("2") else "N"
     short = ups_margin(ctx, level, t["factor"])
-    units = [
-        (u.path, u.module_kw * u.derate)
-        for u in ctx.facility.power.ups
-        if u.serves in ("it", "mixed")
-        for _ in range(u.modules)
+    p = ctx.facility.power
+    units = [(u.path, u.module_kw * u.derate) for u in p.ups if u.serves in ("it", "mixed") for _ in range(u.modules)]
+    # A one-line design declares its UPS systems as components (each its own path), not under power.ups: without
+    # them a design that passes read "0 kW usable (none)".
+    units += [
+        (c.name, c.unit_kw) for c in p.components if c.kind == "ups" and c.serves != "cooling" for _ in range(c.units)
     ]
     ups = redundancy("ups", units, need)
     expected = f"≥ {need:,.0f} kW" + (" with any one UPS system out" if level == "2N" else "")
@@ -129,7 +134,9 @@ def _capacity(ctx: Context, system: str, path: tuple[Any, ...], what: str) -> Ou
     r = ctx.derived.systems[system]
     if r.load_kw <= 0 or not r.present:
         return None
-    note = "" if ctx.derived.design_pue_declared else f"facility load assumes PUE {ctx.derived.design_pue} (inf)"
+    # Only the facility load (IT × design PUE) rests on an assumed PUE; the PDUs carry the IT load alone.
+    assumed = what == "facility" and not ctx.derived.design_pue_declared
+    note = f"facility load assumes PUE {ctx.derived.design_pue} (inf)" if assumed else ""
     return Outcome(
         usable_kw(r) >= r.load_kw,
         f"{usable_kw(r):,.0f} kW usable of {r.capacity_kw:,.0f}",
