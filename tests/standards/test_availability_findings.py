@@ -48,6 +48,7 @@ def only(rule: str, spec: dict[str, Any]) -> Finding:
         # N+1 modules on one path are not the two independent systems Tier IV asks for
         ("IV", 2, "fail", "N+1 (2 units, 20 kW for 6 kW)", "2N"),
     ],
+    ids=["tier II, two modules", "tier II, one module", "tier IV, two modules"],
 )
 def test_a_ups_finding_names_the_ups_its_redundancy_and_the_tiers_level(
     uptime: str, modules: int, status: str, measured: str, expected: str
