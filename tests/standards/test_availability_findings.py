@@ -2,7 +2,8 @@
 and which system and spec field it is about.
 
 The required levels are the clauses' own (Uptime Tier Standard: Topology §2.1–2.4: Tier II–III N+1 capacity
-components, Tier IV fault tolerant, i.e. 2N UPS), never imported from the rules. The lab example carries 6 kW of IT
+components, Tier IV fault tolerant, i.e. 2N UPS; GB 50174-2017 Annex A: class A UPS 2N or M(N+1)), never imported
+from the rules. The lab example carries 6 kW of IT
 (two 2.8 kW servers and a 0.4 kW switch) on one 10 kW UPS module.
 """
 
@@ -79,3 +80,93 @@ def test_a_site_without_generators_is_told_it_has_none_against_n_plus_1() -> Non
     f = only("AV-UT-GEN", lab("II", 2))
     assert (f.status, f.expected, f.subject, f.path) == ("fail", "N+1", "generators", ("power", "generators"))
     assert f.measured.startswith("none (0 units, 0 kW for ")
+
+
+CN = LAB.parent / "gb200-nvl72-china.yaml"  # Uptime Tier III target, power paths A and B both active
+
+
+def china(**targets: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = copy.deepcopy(yaml.safe_load(CN.read_text()))
+    spec.pop("checks", None)
+    spec["targets"].update(targets)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("uptime", "b_active", "status", "expected"),
+    [
+        # §2.3: Tier III needs one active and one alternate path
+        ("III", False, "pass", "2 paths, ≥ 1 active"),
+        # §2.4: Tier IV needs both paths active at once
+        ("IV", False, "fail", "2 paths, ≥ 2 active"),
+        ("IV", True, "pass", "2 paths, ≥ 2 active"),
+    ],
+    ids=["tier III, B alternate", "tier IV, B alternate", "tier IV, both active"],
+)
+def test_power_paths_active_as_the_tier_asks(uptime: str, b_active: bool, status: str, expected: str) -> None:
+    spec = china(uptime=uptime)
+    spec["power"]["paths"][1]["active"] = b_active
+    f = only("AV-UT-PATHS", spec)
+    active = 2 if b_active else 1
+    assert (f.status, f.measured, f.expected, f.path) == (
+        status,
+        f"2 paths, {active} active",
+        expected,
+        ("power", "paths"),
+    )
+
+
+@pytest.mark.parametrize(("uptime", "status"), [("II", "pass"), ("III", "fail"), ("IV", "fail")])
+def test_standby_generators_are_refused_from_tier_iii(uptime: str, status: str) -> None:
+    """§3.1: Tier III and IV engine generators carry no runtime limit at N load; a standby rating has one. Tier II
+    asks only for N+1 sets, which the China example's four 500 kW sets are."""
+    spec = china(uptime=uptime)
+    spec["power"]["generators"][0]["rating"] = "standby"
+    f = only("AV-UT-GEN", spec)
+    assert (f.status, f.subject, f.path) == (status, "generators", ("power", "generators"))
+    if status == "fail":
+        assert (f.measured, f.expected, f.note) == (
+            "standby rating",
+            "prime, continuous or data_center rating",
+            "standby sets have a runtime limit",
+        )
+    else:
+        assert (f.expected, f.measured.split(" for ")[0]) == ("N+1", "N+1 (4 units, 2,000 kW")
+
+
+def distributed_redundant(ups_kw: float, gb50174: str) -> dict[str, Any]:
+    """Three UPS systems on three racks of 300 kW, each rack corded to two of them (1+2, 2+3, 3+1): losing one
+    system leaves two to carry 900 kW, so each needs 450 kW — the M(N+1) "distributed redundant" scheme."""
+    components: list[dict[str, Any]] = []
+    for s in "123":
+        components += [
+            {"name": f"U-{s}", "kind": "utility", "kw": 10000},
+            {"name": f"UPS-{s}", "kind": "ups", "kw": ups_kw, "units": 1, "fed_by": [f"U-{s}"]},
+            {"name": f"PDU-{s}", "kind": "pdu", "kw": 5000, "fed_by": [f"UPS-{s}"]},
+        ]
+    racks = {"r12": ["PDU-1", "PDU-2"], "r23": ["PDU-2", "PDU-3"], "r31": ["PDU-3", "PDU-1"]}
+    return {
+        "name": "distributed",
+        "site": {"name": "t", "country": "CN"},
+        "targets": {"gb50174": gb50174},
+        "halls": [{"name": "h", "racks": [{"name": r, "power_budget_kw": 300, "feeds": f} for r, f in racks.items()]}],
+        "nodes": [{"name": f"n-{r}", "model": "box", "rack": r, "nominal_kw": 300, "max_kw": 300} for r in racks],
+        "power": {"components": components},
+    }
+
+
+def test_class_a_takes_distributed_redundant_ups_as_its_m_n_plus_1() -> None:
+    """GB 50174 Annex A: class A UPS 2N or M(N+1); the finding says which groups stand in for each other."""
+    f = only("AV-GB-UPS", distributed_redundant(450, "A"))
+    assert (f.status, f.measured, f.expected) == ("pass", "M(N+1) (3 groups covering for each other)", "2N")
+    assert (f.subject, f.path) == ("ups", ("power", "ups"))
+    # class B (N+X) is met by the same UPS, and described by its plain scheme
+    f = only("AV-GB-UPS", distributed_redundant(450, "B"))
+    assert (f.status, f.measured, f.expected) == ("pass", "distributed redundant (3 units, 1,350 kW for 900 kW)", "N+1")
+
+
+def test_a_class_a_ups_short_of_m_n_plus_1_says_which_loss_drops_which_rack() -> None:
+    """At 449 kW a system's loss leaves the other two 2 kW short of the 900 kW: the failure analysis names it."""
+    f = only("AV-GB-UPS", distributed_redundant(449, "A"))
+    assert (f.status, f.measured, f.expected) == ("fail", "N (3 units, 1,347 kW for 900 kW)", "2N")
+    assert f.note.startswith("with UPS-1 out: 1 rack(s) short (r31)")

@@ -12,6 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from aidc.facility.loader import facility_from_source
@@ -94,3 +95,20 @@ def test_only_the_compute_fabric_is_held_to_one_to_one() -> None:
         ("fabrics", 0),
         "compute leaf",
     )
+
+
+@pytest.mark.parametrize(
+    ("port_gbps", "measured", "note"),
+    [(100, "100 Gb/s", ""), (50, "50 Gb/s", "limited by switch port")],
+    ids=["port as fast as the NIC", "port slower than the NIC"],
+)
+def test_a_slow_nic_is_blamed_on_the_switch_port_only_when_the_port_is_slower(
+    port_gbps: int, measured: str, note: str
+) -> None:
+    """The lab's 100 Gb/s NICs against a 200 Gb/s target: a NIC no faster than its port is itself too slow."""
+    spec = lab()
+    spec["targets"]["gpu_nic_gbps"] = 200
+    spec["fabrics"][0]["port_gbps"] = port_gbps
+    [f] = findings("NET-NIC-SPEED", spec)
+    assert (f.status, f.subject, f.measured, f.expected, f.note) == ("fail", "gpu", measured, "≥ 200 Gb/s", note)
+    assert f.path == ("nodes", 0, "nics", 0, "gbps")
