@@ -308,3 +308,8 @@ def test_three_jobs_of_a_project_in_one_pass_stop_at_its_quota() -> None:
     three = [J("a1"), J("a2", age_s=-1), J("a3", age_s=-2)]
     assert decide(three, cpus=8, quotas={"a": Quota(max_cpus=2)}).start == ["a1", "a2"]
     assert decide(three, cpus=8, quotas={"a": Quota(max_jobs=2)}).start == ["a1", "a2"]
+
+
+def test_a_job_of_exactly_its_projects_gpu_quota_is_accepted_and_one_gpu_more_is_refused() -> None:
+    assert never_fits(J("exact", cpus=1, gpus=2, workers=2), Quota(max_gpus=4)) is None
+    assert never_fits(J("more", cpus=1, gpus=5), Quota(max_gpus=4)) == "it needs 5 GPUs; project a's quota is 4"

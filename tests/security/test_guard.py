@@ -71,7 +71,7 @@ def test_a_caller_who_can_see_a_job_but_not_cancel_it_is_refused_naming_the_proj
     with pytest.raises(PermissionDenied) as refused:
         platform.jobs.cancel(viewer, job["id"])
     assert refused.value.message == f"vic may not change job {job['id']} (project alpha)"
-    assert "`aidc users grant`" in (refused.value.hint or "")
+    assert refused.value.hint == "ask an admin for a role that may: `aidc users grant`"
     entry = last_entry(platform)
     assert (entry.actor, entry.action, entry.result, entry.project) == ("vic", "jobs.cancel", "denied", "alpha")
     assert platform.jobs.show(local_access(), job["id"])["state"] == "queued"  # nothing changed
@@ -116,3 +116,28 @@ def test_an_allowed_change_is_audited_once_with_what_it_changed(platform: Platfo
         "alpha",
     )
     assert entry.details["was"] == "queued"  # the state it was cancelled from
+
+
+def test_a_record_the_caller_may_see_is_shown_as_stored_with_its_project_and_nothing_more(
+    platform: Platform,
+) -> None:
+    md = platform.metadata
+    run = md.create_run("run-alpha-1", "digits", {}, None, project="alpha")
+    md.finish_run(run.id, "succeeded")
+    md.register_model_version(
+        "digits-cnn",
+        onnx_digest=None,
+        checkpoint_digest=None,
+        run_id=run.id,
+        dataset_version_id=None,
+        metrics={},
+        project="alpha",
+    )
+    researcher = caller(platform, "ria", "researcher", "alpha")
+    # what `aidc runs show` and `aidc models show` print for the run and the model: the stored record, its project
+    # among its fields, and no field the guard made up
+    shown_run = platform.runs.run_details(researcher, run.id)["run"]
+    assert shown_run == md.run_details_json(run.id)["run"] and shown_run["project"] == "alpha"
+    shown_model = platform.records.show_model(researcher, "digits-cnn:1")["model"]
+    assert shown_model == md.get_model_version("digits-cnn", 1, project="alpha").to_json()
+    assert shown_model["project"] == "alpha"
