@@ -56,6 +56,9 @@ class Efficiency:
 
 
 DEFAULT_EFFICIENCY = Efficiency()
+# the software's share of MAMF for a model that prices no GEMM depth (the serving step): the Megatron-LM runs' fit
+# before gemm_depth_knee, so a shallow-GEMM loss it cannot see stays folded into the share
+MATMUL_EFFICIENCY_WITHOUT_DEPTH = 0.863
 
 
 @dataclass(frozen=True)
