@@ -21,7 +21,8 @@ DENSE = Architecture(
     layers=4, hidden=8192, heads=64, kv_heads=64, ffn_hidden=32768, vocab=1, seq_len=256, flash_attention=True
 )
 ONE_GPU = Layout(tp=1, pp=1, dp=1, zero=0, recompute="none", micro_batch=4)
-GEMMS_ONLY = replace(DEFAULT_EFFICIENCY, elementwise_passes=0.0, fp8_quantize_passes=0.0)
+# and no depth knee: these tests compare deep GEMMs at each GPU's measured large-GEMM rate (test_moe prices the knee)
+GEMMS_ONLY = replace(DEFAULT_EFFICIENCY, elementwise_passes=0.0, fp8_quantize_passes=0.0, gemm_depth_knee=0.0)
 
 
 def _compute(gpu: str, precision: str = "bf16", arch: Architecture = DENSE, layout: Layout = ONE_GPU) -> float:

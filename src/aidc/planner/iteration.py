@@ -21,9 +21,11 @@ class Efficiency:
     """
 
     # the fraction of the GPU's measured best GEMM rate (catalog mamf_tflops) a training step's GEMMs reach: the
-    # software's share, one figure for every generation (0.863 = the former A100 calibration, 0.75 of the 312 TF
-    # peak, over A100's 271.2 TF MAMF); a software stack scales it (calibration's stack factors)
-    matmul_efficiency: float = 0.863
+    # software's share, one figure for every generation, of a deep GEMM's rate (before gemm_depth_knee's loss);
+    # a software stack scales it (calibration's stack factors).  0.912: the 18 Megatron-LM runs' fit moves from
+    # 0.856 to 0.905 once each GEMM's depth is priced (their GEMMs lose ~5% to it), so the former A100
+    # calibration 0.863 (0.75 of the 312 TF peak over A100's 271.2 TF MAMF) scaled by 0.905/0.856
+    matmul_efficiency: float = 0.912
     gemm_knee: float = 0.0  # GEMM rate = MAMF · matmul_efficiency · w/(w + knee), w = hidden/TP (the fit
     #                                  finds no thin-GEMM loss down to hidden/TP = 768 once DP is priced per rail)
     # HBM bytes moved per (token · hidden · 2 B) by norms, activations, dropout: 44 from the minimax fit to the
@@ -42,11 +44,21 @@ class Efficiency:
     flash_attention: float = 0.6
     overlap_contention: float = 0.25  # share of an overlapped collective's time that still slows compute
     fp8_quantize_passes: float = 4.0  # extra HBM passes per layer to quantize activations to FP8 (inf)
+    # a GEMM's rate falls with its reduction depth K as K/(K + knee): every output tile pays a fixed cost (pipeline
+    # fill, epilogue) that only a deep K hides.  The knee is this many times the GPU's FLOP:byte ratio at the
+    # precision (fill and epilogue move tiles at HBM speed).  Measured, not fitted: DeepGEMM's FP8 GEMMs on H800
+    # SXM5 (deepseek-ai/DeepGEMM README, "Normal GEMMs for dense models", M = 4096) reach 590, 990, 1025, 1304 and
+    # 1358 TFLOPS at K = 512, 1536, 2048, 7168, 16384 (N >= 4096): K/(K + 720) x 1422 TF matches all five within 3%
+    # (1422 ~ H800's measured FP8 MAMF 1402.6), and 720 = 1.72 x 1402.6 TF / 3.35 TB/s
+    gemm_depth_knee: float = 1.72
     cp_overlap: float = 0.5  # fraction of ring-attention KV exchange hidden behind attention
     ep_overlap: float = 0.0  # fraction of the expert all-to-all hidden behind compute
 
 
 DEFAULT_EFFICIENCY = Efficiency()
+# the software's share of MAMF for a model that prices no GEMM depth (the serving step): the Megatron-LM runs' fit
+# before gemm_depth_knee, so a shallow-GEMM loss it cannot see stays folded into the share
+MATMUL_EFFICIENCY_WITHOUT_DEPTH = 0.863
 
 
 @dataclass(frozen=True)
@@ -234,6 +246,62 @@ def busiest_stage(layers: int, stages: int, head: float) -> tuple[float, float]:
     return best[1], best[2]
 
 
+def depth_knee(gpu: GPU, precision: str, eff: Efficiency) -> float:
+    """Reduction depth K at which a GEMM at ``precision`` on ``gpu`` runs at half its large-K rate."""
+    return eff.gemm_depth_knee * gpu.achievable(precision) / gpu.hbm_bytes_per_s
+
+
+def depth_slowdown(k: float, knee: float) -> float:
+    """How much slower than its large-K rate a GEMM of reduction depth ``k`` runs: (K + knee)/K."""
+    return (k + knee) / k if k > 0 else 1.0
+
+
+def training_slowdown(shapes: list[tuple[float, float]], m: float, knee: float) -> float:
+    """FLOP-weighted slowdown of linear layers (K in, N out per rank; M rows) over forward, input gradient and
+    weight gradient, which reduce over K, N and M respectively (each 2·M·K·N FLOPs)."""
+    work = sum(k * n for k, n in shapes)
+    if work <= 0:
+        return 1.0
+    passes = (
+        k * n * (depth_slowdown(k, knee) + depth_slowdown(n, knee) + depth_slowdown(m, knee)) / 3 for k, n in shapes
+    )
+    return sum(passes) / work
+
+
+def dense_shapes(arch: Architecture, tp: int) -> list[tuple[float, float]]:
+    """Per-rank (K, N) of an average layer's linear GEMMs outside the routed experts: attention projections, the
+    dense MLP or the shared experts, weighted by how many layers carry them (the router is too small to count)."""
+    h, t, d = arch.hidden, tp, arch.head_dim
+    if arch.kv_lora_rank:  # MLA's down/up projections, lumped as one GEMM from the hidden width
+        attention = [(float(h), arch.attention_params / h / t)]
+    else:
+        q_width = arch.heads * d if arch.attention_head_dim else h
+        attention = [(float(h), (q_width + 2 * arch.kv_heads * d) / t), (q_width / t, float(h))]
+    out: list[tuple[float, float]] = list(attention)
+    moe_share = arch.moe_layers / arch.layers
+    mlps = (
+        (1 - moe_share, arch.dense_ffn_hidden or arch.ffn_hidden),
+        (moe_share, arch.shared_experts * arch.ffn_hidden),
+    )
+    for share, ffn in mlps:
+        if share > 0 and ffn > 0:  # N scaled by the share of layers carrying this MLP, so FLOP weights match
+            out += [(float(h), (2 if arch.glu else 1) * ffn / t * share), (ffn / t, h * share)]
+    return out
+
+
+def routing_bytes(arch: Architecture, layout: Layout, tokens: float) -> float:
+    """HBM bytes per MoE layer per forward-equivalent (a third of forward + backward) on one rank for routing the
+    tokens to their experts and back, counted from the kernels (Megatron-Core's fused permute/unpermute, 16-bit):
+    forward, permute reads each token and writes its top_k copies, unpermute reads the copies and writes the
+    weighted sum (2k + 2 hidden vectors); backward, unpermute's reads the gradient, writes k copies and reads the
+    expert outputs again for the routing weights' gradient, permute's sums the k copies back (3k + 2).  Counted,
+    not fitted."""
+    if not arch.is_moe:
+        return 0.0
+    vectors = (5 * arch.top_k + 4) / 3
+    return tokens / layout.tp * arch.hidden * 2.0 * vectors
+
+
 def expert_exchange(
     arch: Architecture, layout: Layout, gpu: GPU, tokens: float, nic: float, eff: Efficiency, precision: str = "bf16"
 ) -> float:
@@ -266,30 +334,46 @@ def expert_exchange(
     return passes * seconds * (1 - eff.ep_overlap)
 
 
-def expert_gemms(arch: Architecture, layout: Layout, gpu: GPU, tokens: float, rate: float, precision: str) -> float:
-    """Seconds of one MoE layer's routed-expert GEMMs in one micro-batch's forward on the busiest rank.
+def expert_gemms(
+    arch: Architecture, layout: Layout, gpu: GPU, tokens: float, rate: float, precision: str, knee: float = 0.0
+) -> float:
+    """Seconds of one MoE layer's routed-expert GEMMs per forward-equivalent (a third of forward + backward) in one
+    micro-batch on the busiest rank.
 
     The rank holds experts/EP experts and receives, from the EP ranks it serves, tokens·top_k·EP/experts tokens
     per expert on average; the busiest rank capacity_factor times that (with EP1 every rank runs every expert
-    on its own tokens: no busiest rank).  Each expert GEMM (M tokens × hidden × ffn/TP) is priced on the roofline:
-    the slower of its FLOPs at the GEMM rate and its operands' HBM traffic, 2(MK + KN + MN) bytes in 16-bit
-    (NVIDIA, Matrix Multiplication Background User's Guide, §2 "Math and Memory Bounds": a GEMM whose arithmetic
-    intensity is below the GPU's FLOP/byte ratio is memory-bound).  Few tokens per expert — EP1 or EP2 over a
-    hundred small experts — make the weights' traffic, not the arithmetic, set the time: the reason stacks spread
-    experts over ranks.
+    on its own tokens: no busiest rank).  Each expert's up (M × hidden → (mats−1)·ffn/TP) and down (M × ffn/TP →
+    hidden) GEMM runs three times — forward, input gradient, weight gradient, reducing over K, N and M — each
+    priced on the roofline: the slower of its FLOPs at the GEMM rate slowed by its reduction depth (``knee``, see
+    Efficiency.gemm_depth_knee: an expert 768 wide is a shallow GEMM) and its operands' HBM traffic, 2(MK + KN + MN)
+    bytes in 16-bit, the same three matrices in every pass (NVIDIA, Matrix Multiplication Background User's Guide,
+    §2 "Math and Memory Bounds").  Few tokens per expert — EP1 or EP2 over a hundred small experts — make the
+    weights' traffic, not the arithmetic, set the time: the reason stacks spread experts over ranks.
+
+    FP8 adds the casts of every GEMM operand the step quantizes — forward inputs (M·hidden, M·ffn) and backward
+    output gradients (M·(mats−1)·ffn, M·hidden) — each read in 16-bit and written twice in 8-bit (a row-wise copy
+    and the transposed copy the weight gradient reads: Transformer Engine's Float8Tensor keeps both), 4 B an
+    element; a dense layer's casts fuse into its norm and activation, but an expert's input is the permuted copy,
+    top_k per token, quantized on its own.
     """
     if not arch.is_moe:
         return 0.0
     load = arch.capacity_factor if layout.ep > 1 else 1.0
     m = tokens * arch.top_k * layout.ep / arch.experts * load
-    k, n = arch.hidden, arch.ffn_hidden / layout.tp
-    mats = 3 if arch.glu else 2
-    flops = 2.0 * m * k * n * mats
+    h, f = float(arch.hidden), arch.ffn_hidden / layout.tp
+    up = (2 if arch.glu else 1) * f
     # FP8 GEMMs read 1-byte operands and write 16-bit results (DeepSeek-V3 §3.3); others 16-bit throughout
     operand = 1.0 if precision == "fp8" else 2.0
-    traffic = mats * (operand * (m * k + k * n) + 2.0 * m * n)
-    per_expert = max(flops / rate, traffic / gpu.hbm_bytes_per_s)
-    return arch.experts / layout.ep * per_expert
+    seconds = 0.0
+    for k, n in ((h, up), (f, h)):
+        flops = 2.0 * m * k * n
+        traffic = operand * (m * k + k * n) + 2.0 * m * n
+        memory = traffic / gpu.hbm_bytes_per_s
+        seconds += sum(max(flops / rate * depth_slowdown(depth, knee), memory) for depth in (k, n, m)) / 3
+    if precision == "fp8":
+        cast = 4.0 * m * (h + f + up + h) / 3
+        seconds += cast / gpu.hbm_bytes_per_s
+    return arch.experts / layout.ep * seconds
 
 
 def iteration_time(
@@ -327,9 +411,15 @@ def iteration_time(
     tp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t <= gpu.nvlink_domain else net.bandwidth(nic, t, job)
     cp_bw = gpu.nvlink_bytes_per_s * eff.nvlink if t * c <= gpu.nvlink_domain else net.bandwidth(nic, t * c, job)
 
+    # every linear GEMM slows with its reduction depth (Efficiency.gemm_depth_knee), the knee set by the precision
+    # it runs at: FP8 halves the arithmetic but not the fixed cost per tile, so a shallow GEMM gains less from it
+    knee = depth_knee(gpu, "fp8" if precision == "fp8" else base, eff)
     # routed experts are priced apart (expert_gemms: their own shapes and the busiest rank's load)
     linear = tokens * 2.0 * (arch.layer_active_params - arch.layer_routed_active_params) / t
-    experts = arch.moe_layers / arch.layers * expert_gemms(arch, layout, gpu, tokens, linear_rate, precision)
+    linear *= training_slowdown(dense_shapes(arch, t), tokens, knee)
+    experts = arch.moe_layers / arch.layers * expert_gemms(arch, layout, gpu, tokens, linear_rate, precision, knee)
+    # routing the tokens to their experts and back: HBM passes over tokens·top_k·hidden (routing_bytes)
+    experts += arch.moe_layers / arch.layers * routing_bytes(arch, layout, tokens) / hbm
     attn_core = tokens * arch.score_flops(s) / t
     split = (1 / t) if (layout.sequence_parallel or t == 1) else (10 / 34 + 24 / 34 / t)
     layer_elem = eff.elementwise_passes * tokens * h * 2 * split / hbm
@@ -341,7 +431,10 @@ def iteration_time(
     # causal mask hides, half of the s×s work the FLOP counts count; unfused attention computes all of it
     attn_rate = gemm_rate * (eff.flash_attention / 0.5 if arch.flash_attention else 1.0)
     fwd_layer = linear / linear_rate + experts + attn_core / attn_rate + layer_elem + softmax
-    fwd_logits = 2.0 * tokens * h * arch.vocab / t / gemm_rate
+    head_knee = depth_knee(gpu, base, eff)
+    fwd_logits = (
+        2.0 * tokens * h * arch.vocab / t / gemm_rate * training_slowdown([(h, arch.vocab / t)], tokens, head_knee)
+    )
     selective = attn_core / gemm_rate + softmax if layout.recompute == "selective" else 0.0
     recompute = layout.full_share * fwd_layer + selective
     # the busiest pipeline stage: with the output head on the last stage, layers move off it when that evens the

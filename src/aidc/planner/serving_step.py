@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
-from aidc.planner.iteration import DEFAULT_EFFICIENCY, ring_all_reduce
+from aidc.planner.iteration import DEFAULT_EFFICIENCY, MATMUL_EFFICIENCY_WITHOUT_DEPTH, ring_all_reduce
 
 BYTES = {"fp8": 1.0, "bf16": 2.0, "fp16": 2.0, "tf32": 4.0, "fp32": 4.0}
 
@@ -45,8 +45,9 @@ class Engine:
     # reproduction reports ~1.5 ms of host time between steps and ~2 ms of launch overhead without CUDA graphs)
     step_overhead_s: float = 1e-3
     # the software's share of the GPU's measured best GEMM rate (MAMF): the training model's figure
-    # (iteration.Efficiency.matmul_efficiency); FP8 at the GPU's own measured FP8 rate (catalog mamf_tflops)
-    matmul_efficiency: float = DEFAULT_EFFICIENCY.matmul_efficiency
+    # (iteration.MATMUL_EFFICIENCY_WITHOUT_DEPTH: the step prices no GEMM depth); FP8 at the GPU's own measured FP8
+    # rate (catalog mamf_tflops)
+    matmul_efficiency: float = MATMUL_EFFICIENCY_WITHOUT_DEPTH
     # fused attention's rate relative to the GEMMs': FlashAttention-2's measured 0.6 (iteration.Efficiency)
     flash_attention: float = DEFAULT_EFFICIENCY.flash_attention
     network: float = DEFAULT_EFFICIENCY.network  # achieved NIC bandwidth / line rate (KV moves between pools)
