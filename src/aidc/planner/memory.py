@@ -9,7 +9,8 @@ from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
 
 # The framework (CUDA context, NCCL buffers, allocator fragmentation) keeps ~10% of HBM plus ~1 GB to itself;
-# layouts that fill the rest tend to OOM in practice (inf, trade experience).
+# layouts that fill the rest tend to OOM in practice (inf, trade experience: no measurement of it was found).  Of
+# the capacity the driver reports (GPU.hbm_capacity_bytes), not the datasheet's rounded figure.
 USABLE_FRACTION = 0.90
 FRAMEWORK_BYTES = 1e9
 
@@ -162,7 +163,13 @@ def activation_bytes_per_layer(
 def memory_per_gpu(
     arch: Architecture, layout: Layout, gpu: GPU, global_batch: int, precision: str = "bf16"
 ) -> MemoryUse:
-    """Model state (16 B/param mixed-precision Adam, sharded by ZeRO stage) plus activations in flight."""
+    """Model state (16 B/param mixed-precision Adam, sharded by ZeRO stage) plus activations in flight.
+
+    Gradients are 2 bytes: reduced in BF16, as NVIDIA's own Nemotron-4 340B configuration does
+    (NeMo-Framework-Launcher conf/training/nemotron/nemotron_340b.yaml: mcore_distributed_optim with
+    ``grad_sync_dtype: bf16``, no activation checkpointing, at TP8 PP8 VP12).  Megatron-LM's own accounting
+    (theoretical_memory_usage.py) assumes FP32 main gradients, 6 + 12/DP bytes per parameter with the
+    distributed optimizer; a stack that keeps them so needs 2 bytes more per parameter than counted here."""
     psi = stage_params(arch, layout)
     shard = layout.dp * layout.cp
     w_b, g_b, o_b = (4.0, 4.0, 8.0) if precision == "fp32" else (2.0, 2.0, 12.0)
