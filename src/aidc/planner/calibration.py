@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aidc.planner.catalog import Catalog
+from aidc.planner.catalog import GPU, Catalog
 from aidc.planner.iteration import DEFAULT_EFFICIENCY, Efficiency, iteration_time
 from aidc.planner.layout import search
 from aidc.planner.memory import Layout
@@ -97,17 +97,28 @@ def predict(
     """The planner's figure for ``run``: its layout as published, with the fields the source leaves out
     searched (fastest that fits in memory).  ``layout`` skips the search (refits reuse a searched layout)."""
     values = values or {}
-    gpu, eff = catalog.gpu(run.gpu), _efficiency(values, run)
+    gpu, eff = run_gpu(run, catalog), _efficiency(values, run)
+    # the run's own cluster where its source names one (BLOOM's Omni-Path, GPT-NeoX's four HCAs per node), else
+    # the catalog GPU's reference node
+    nic = run.cluster.nic_bytes_per_gpu if run.cluster is not None else None
     if layout is None:
         if run.free:
-            choice = search(run.arch, gpu, run.gpus, run.global_batch, run.precision, _fixed(run), eff=eff)
+            choice = search(run.arch, gpu, run.gpus, run.global_batch, run.precision, _fixed(run), nic, eff=eff)
             if choice.best is None:
                 raise ValueError(f"{run.name}: no layout fits in memory")
             layout = choice.best.layout
         else:
             layout = run.layout
-    it = iteration_time(run.arch, layout, gpu, run.global_batch, run.precision, eff=eff)
+    it = iteration_time(run.arch, layout, gpu, run.global_batch, run.precision, nic, eff=eff)
     return Prediction(run, layout, it.total)
+
+
+def run_gpu(run: PublishedRun, catalog: Catalog) -> GPU:
+    """The catalog GPU, in nodes of the size the run's cluster had where its source gives one."""
+    gpu = catalog.gpu(run.gpu)
+    if run.cluster is None or run.cluster.gpus_per_node == gpu.node.gpus:
+        return gpu
+    return gpu.model_copy(update={"node": gpu.node.model_copy(update={"gpus": run.cluster.gpus_per_node})})
 
 
 def refit(

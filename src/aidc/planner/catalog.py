@@ -37,6 +37,9 @@ class GPU(CatalogEntry):
     generation: str = Field("", description="architecture generation (Volta, Ampere, Hopper, Blackwell, ...)")
     peak_tflops: dict[str, float]
     hbm_gb: float = Field(gt=0)
+    hbm_mib: float | None = Field(
+        None, gt=0, description="memory capacity as the driver reports it (nvidia-smi total, MiB), where measured"
+    )
     hbm_tbps: float = Field(gt=0)
     nvlink_gbps: float = Field(gt=0, description="scale-up bandwidth per GPU per direction, GB/s")
     nvlink_domain: int = Field(ge=1, description="GPUs that share one NVLink/Infinity Fabric domain")
@@ -72,6 +75,13 @@ class GPU(CatalogEntry):
     @property
     def hbm_bytes(self) -> float:
         return self.hbm_gb * 1e9
+
+    @property
+    def hbm_capacity_bytes(self) -> float:
+        """Bytes a program can allocate from: the driver's figure where measured, else the datasheet's. The
+        datasheets round HBM to a marketing figure — an "80 GB" H100 reports 81,559 MiB (85.5e9 bytes), an A100
+        80GB 81,920 MiB (85.9e9) — so the datasheet undercounts it by ~7%."""
+        return self.hbm_mib * 2**20 if self.hbm_mib else self.hbm_bytes
 
     @property
     def hbm_bytes_per_s(self) -> float:

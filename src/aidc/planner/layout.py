@@ -99,16 +99,18 @@ def _expert_parallel(arch: Architecture, dp: int, cp: int, given: int | None) ->
     return [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if (dp * cp) % e == 0 and arch.experts % e == 0]
 
 
-def partial_recompute(arch: Architecture, layout: Layout, gpu: GPU, global_batch: int) -> Layout | None:
+def partial_recompute(
+    arch: Architecture, layout: Layout, gpu: GPU, global_batch: int, precision: str = "bf16"
+) -> Layout | None:
     """The layout recomputing the fewest whole layers per stage that fits in memory, or None where keeping every
     layer's activations already fits (then "none" is the same layout) or even full recompute does not.
 
     Activation memory is linear in the share of layers recomputed, so two evaluations place it.
     """
-    kept = memory_per_gpu(arch, replace(layout, recompute="none"), gpu, global_batch)
+    kept = memory_per_gpu(arch, replace(layout, recompute="none"), gpu, global_batch, precision)
     if kept.fits:
         return None
-    full = memory_per_gpu(arch, replace(layout, recompute="full"), gpu, global_batch)
+    full = memory_per_gpu(arch, replace(layout, recompute="full"), gpu, global_batch, precision)
     if not full.fits or kept.total <= full.total:
         return None
     stage_layers = max(1, math.ceil(arch.layers / layout.pp))
@@ -139,7 +141,9 @@ def search(
         if offload or given:
             candidate = replace(candidate, offload=True)
         layout = (
-            candidate if candidate.recompute != "partial" else partial_recompute(arch, candidate, gpu, global_batch)
+            candidate
+            if candidate.recompute != "partial"
+            else partial_recompute(arch, candidate, gpu, global_batch, precision)
         )
         if layout is None:
             continue

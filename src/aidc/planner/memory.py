@@ -9,7 +9,8 @@ from aidc.planner.architecture import Architecture
 from aidc.planner.catalog import GPU
 
 # The framework (CUDA context, NCCL buffers, allocator fragmentation) keeps ~10% of HBM plus ~1 GB to itself;
-# layouts that fill the rest tend to OOM in practice (inf, trade experience).
+# layouts that fill the rest tend to OOM in practice (inf, trade experience: no measurement of it was found).  Of
+# the capacity the driver reports (GPU.hbm_capacity_bytes), not the datasheet's rounded figure.
 USABLE_FRACTION = 0.90
 FRAMEWORK_BYTES = 1e9
 
@@ -92,24 +93,63 @@ def stage_params(arch: Architecture, layout: Layout) -> float:
     return (layers * per_layer + embed) / layout.tp
 
 
-def activation_bytes_per_layer(arch: Architecture, layout: Layout, seq_len: int | None = None) -> float:
+def saved_bytes_per_token(arch: Architecture, precision: str = "bf16") -> tuple[float, float]:
+    """Bytes one token keeps for backward in one layer: (all of them, those every TP rank keeps without SP).
+
+    Korthikanti et al. 2022 (Table 2, §4.1) count 34 bytes per token per hidden unit for a GPT layer with
+    dropout: layer-norm inputs 4; attention 11 — the QKV GEMM's input 2, Q and K 4, V 2, the output projection's
+    input 2, its dropout mask 1; MLP 19 — fc1's input 2, GeLU's input 8, fc2's input 8, a mask 1 (plus the
+    score matrices, counted apart).  Counted here from the model's own widths rather than for MHA at 4h:
+
+    - Q, K and V are as wide as their heads: K and V shrink with grouped-query attention (Nemotron-4 340B: 8 KV
+      groups of 96 heads keep 0.33 instead of 4), and Q and the attention output widen where heads × head width
+      exceeds hidden (Qwen3).  Megatron-LM's own accounting (megatron/training/theoretical_memory_usage.py,
+      compute_activation_memory) keeps Korthikanti's MHA figure and notes "TODO: This function needs to take into
+      account query_projection_size potentially being different from hidden_size".  MLA (DeepSeek) is left at
+      MHA's count: its stacks recompute the up-projections in backward (DeepSeek-V3 §3.2.3).
+    - FP8 (Transformer Engine): each linear layer keeps its input as the FP8 copy it cast for the GEMM, 1 byte
+      instead of 2 (TransformerEngine transformer_engine/pytorch/module/linear.py, _Linear.forward: with fp8
+      and wgrad not overridden it saves ``inputmat``/``inputmat_t``, the FP8 cast, else ``inputmat_no_fp8``).
+      That halves the QKV, fc1 and fc2 inputs; the attention output is kept twice — by fused attention in 16
+      bits, whose backward needs it (FlashAttention-2, Dao 2023, Algorithm 2: O is an input of the backward
+      pass), and by the projection as its FP8 copy.  Norm inputs and the activation function's input stay 16-bit.
+    - Dropout masks only where the model trains with dropout.
+    """
+    h = arch.hidden
+    drop = 1.0 if arch.dropout else 0.0
+    lin = 1.0 if precision == "fp8" else 2.0  # bytes of a saved linear-layer input
+    if arch.kv_lora_rank:
+        qkv, out = 6.0, 2.0
+    else:
+        d = arch.head_dim
+        q = arch.heads * d if arch.attention_head_dim else h
+        qkv = 2.0 * (q + 2 * arch.kv_heads * d) / h
+        out = 2.0 * q / h
+    proj_input = out * lin / 2 if precision == "fp8" else 0.0  # the FP8 copy beside fused attention's output
+    attention = lin + qkv + out + proj_input + drop
+    f = arch.ffn_hidden / h
+    # fc1's output: the activation function's input, 16-bit (gate and up for a GLU); fc2's input: its output
+    mlp = lin + (4 * f if arch.glu else 2 * f) + lin * f + drop
+    experts = (arch.top_k + arch.shared_experts) if arch.is_moe else 1
+    total = 4.0 + attention + mlp * experts
+    # without sequence parallelism every TP rank keeps the norms' inputs, the QKV and fc1 inputs and the masks
+    return total, 4.0 + 2 * lin + 2 * drop
+
+
+def activation_bytes_per_layer(
+    arch: Architecture, layout: Layout, seq_len: int | None = None, precision: str = "bf16"
+) -> float:
     """Stored activations of one layer for one micro-batch (Korthikanti et al. 2022, Table 2, generalised)."""
     s = (seq_len or arch.seq_len) / layout.cp
     b, h, t = layout.micro_batch, arch.hidden, layout.tp
-    f = arch.ffn_hidden / h
-    # 34 = attention 11 + MLP 19 + layer norms 4 for a 4h GeLU MLP; the MLP term follows its width.
-    # dropout keeps a 1-byte mask per element after attention and after the MLP, and the scores' mask and output;
-    # a model trained without dropout (most since LLaMA) stores none of them
     drop = 1 if arch.dropout else 0
-    mlp = 2 + drop + (6 * f if arch.glu else 4 * f)
-    experts = (arch.top_k + arch.shared_experts) if arch.is_moe else 1
-    per_token = 14 + drop + mlp * experts
+    per_token, replicated = saved_bytes_per_token(arch, precision)
     scores = 0.0 if arch.flash_attention else (2 + 3 * drop) * arch.heads * s / h
     if layout.recompute == "partial":
         # some layers keep only their input (full recompute), the others everything (Megatron's block method)
         f = layout.recompute_fraction
-        full = activation_bytes_per_layer(arch, replace(layout, recompute="full"), seq_len)
-        kept = activation_bytes_per_layer(arch, replace(layout, recompute="none"), seq_len)
+        full = activation_bytes_per_layer(arch, replace(layout, recompute="full"), seq_len, precision)
+        kept = activation_bytes_per_layer(arch, replace(layout, recompute="none"), seq_len, precision)
         return f * full + (1 - f) * kept
     if layout.recompute == "full":
         return 2 * s * b * h / (t if layout.sequence_parallel else 1)
@@ -117,13 +157,19 @@ def activation_bytes_per_layer(arch: Architecture, layout: Layout, seq_len: int 
         scores = 0.0
     if layout.sequence_parallel or t == 1:
         return s * b * h * (per_token + scores) / t
-    return s * b * h * (10 + (per_token - 10) / t + scores / t)
+    return s * b * h * (replicated + (per_token - replicated) / t + scores / t)
 
 
 def memory_per_gpu(
     arch: Architecture, layout: Layout, gpu: GPU, global_batch: int, precision: str = "bf16"
 ) -> MemoryUse:
-    """Model state (16 B/param mixed-precision Adam, sharded by ZeRO stage) plus activations in flight."""
+    """Model state (16 B/param mixed-precision Adam, sharded by ZeRO stage) plus activations in flight.
+
+    Gradients are 2 bytes: reduced in BF16, as NVIDIA's own Nemotron-4 340B configuration does
+    (NeMo-Framework-Launcher conf/training/nemotron/nemotron_340b.yaml: mcore_distributed_optim with
+    ``grad_sync_dtype: bf16``, no activation checkpointing, at TP8 PP8 VP12).  Megatron-LM's own accounting
+    (theoretical_memory_usage.py) assumes FP32 main gradients, 6 + 12/DP bytes per parameter with the
+    distributed optimizer; a stack that keeps them so needs 2 bytes more per parameter than counted here."""
     psi = stage_params(arch, layout)
     shard = layout.dp * layout.cp
     w_b, g_b, o_b = (4.0, 4.0, 8.0) if precision == "fp32" else (2.0, 2.0, 12.0)
@@ -133,7 +179,7 @@ def memory_per_gpu(
 
     micro_batches = max(1, global_batch // (layout.dp * layout.micro_batch))
     layers = math.ceil(arch.layers / layout.pp)
-    per_layer = activation_bytes_per_layer(arch, layout)
+    per_layer = activation_bytes_per_layer(arch, layout, precision=precision)
     # 1F1B keeps p micro-batches alive on the first stage; interleaving adds (p-1)/(p·v) of that.
     in_flight = float(min(layout.pp, micro_batches))
     if layout.interleave > 1 and layout.pp > 1:
@@ -141,11 +187,11 @@ def memory_per_gpu(
     activations = in_flight * layers * per_layer
     if layout.recompute in ("full", "partial"):
         # the layer being recomputed holds its full activations for a moment
-        activations += activation_bytes_per_layer(arch, replace(layout, recompute="selective"))
+        activations += activation_bytes_per_layer(arch, replace(layout, recompute="selective"), precision=precision)
     s = arch.seq_len / layout.cp
     logits = 6.0 * layout.micro_batch * s * arch.vocab / layout.tp  # bf16 logits + fp32 softmax for the loss
     if layout.pp > 1:
         last_stage = layers * per_layer + logits
         logits = max(0.0, last_stage - activations)
-    usable = gpu.hbm_bytes * USABLE_FRACTION - FRAMEWORK_BYTES
+    usable = gpu.hbm_capacity_bytes * USABLE_FRACTION - FRAMEWORK_BYTES
     return MemoryUse(weights, grads, optimizer, activations, logits, usable)

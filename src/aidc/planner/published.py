@@ -71,6 +71,54 @@ ITERATION = "iteration s"
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """The machine a run ran on where it is not the catalog GPU's reference node (a DGX): GPUs per node, and the
+    NICs each node has and their line rate, which set each GPU's share of the scale-out network.  Taken from the
+    run's own source, never fitted."""
+
+    gpus_per_node: int
+    nics_per_node: int
+    nic_gbps: float  # line rate of one NIC
+    source: str
+
+    @property
+    def nic_bytes_per_gpu(self) -> float:
+        """Each GPU's share of its node's NICs, bytes/s (the NICs side by side; rings run one per NIC)."""
+        return self.nics_per_node * self.nic_gbps * 1e9 / 8 / self.gpus_per_node
+
+
+JEAN_ZAY = Cluster(
+    gpus_per_node=8,
+    nics_per_node=4,
+    nic_gbps=100,
+    source=(
+        "BLOOM (arXiv 2211.05100) §3.5 as summarised at ai-papers.xuzou.cn/papers/bloom_2022: Jean Zay nodes of 8 "
+        "A100 80GB on four NVLink GPU-to-GPU interconnects, four Omni-Path 100 Gbps links per node; the Hugging "
+        "Face blog 'The Technology Behind BLOOM Training': 8 GPUs per node, NVLink 4 inter-gpu connects, 4 OmniPath "
+        "links"
+    ),
+)
+NEOX_CLUSTER = Cluster(
+    gpus_per_node=8,
+    nics_per_node=4,
+    nic_gbps=200,
+    source=(
+        "Black et al. 2022 (GPT-NeoX-20B) §3 as summarised at ai-papers.xuzou.cn/papers/gpt_neox_2022: twelve "
+        "Supermicro AS-4124GO-NART servers of eight A100-SXM4-40GB, each GPU reaching the InfiniBand fabric through "
+        "one of four ConnectX-6 HCAs, two NVIDIA MQM8700-HS2R switches as the spine; the HCAs taken at the "
+        "switches' port rate, HDR 200 Gb/s (the MQM87x0 Quantum HDR family: 40 ports of 200 Gb/s, "
+        "mellanoxnetwork.com MQM8790-HS2F technical reference)"
+    ),
+)
+DGX_2H = Cluster(
+    gpus_per_node=16,
+    nics_per_node=8,
+    nic_gbps=100,
+    source="NVIDIA DGX-2H datasheet: 16 V100 32GB on NVSwitch, 8x 100 Gb/s InfiniBand (the catalog's V100-DGX2H node)",
+)
+
+
+@dataclass(frozen=True)
 class PublishedRun:
     """One published run: the model, hardware and layout as its source gives them, and the measured figure.
 
@@ -94,6 +142,7 @@ class PublishedRun:
     free: tuple[str, ...] = ()
     gpus_published: bool = True
     tflops_published: float = 0.0  # the source's own model TFLOP/s per GPU where it prints one beside the metric
+    cluster: Cluster | None = None  # where the machine was not the catalog GPU's reference node (a DGX)
 
     @property
     def gpus(self) -> int:
@@ -226,6 +275,7 @@ def _shoeybi(params_b: float, hidden: int, heads: int, layers: int, tp: int, dp:
         seconds,
         gpu="V100-DGX2H",
         precision="fp16",
+        cluster=DGX_2H,
     )
 
 
@@ -744,6 +794,8 @@ NEW_RUNS: list[PublishedRun] = [
         1082990 / 0.366,
         metric=GPU_HOURS,
         free=("zero", "recompute", "micro_batch"),  # DeepSpeed's pipeline engine does not interleave
+        # not a DGX: 4 x 100 Gb/s Omni-Path per 8 GPUs, a quarter of a DGX A100's 8 x 200 Gb/s HDR per GPU
+        cluster=JEAN_ZAY,
     ),
     PublishedRun(
         # wall clock over 150,000 steps of 1,538 x 2,048 tokens (472B): GPU-hours per 1e12 tokens, restarts included
@@ -768,6 +820,7 @@ NEW_RUNS: list[PublishedRun] = [
         precision="fp16",
         metric=GPU_HOURS,
         free=("recompute", "micro_batch"),
+        cluster=NEOX_CLUSTER,  # 4 HDR HCAs per 8 GPUs: half a DGX A100's NIC per GPU
     ),
     PublishedRun(
         "Nemotron-4 340B on 6144 H100 (8.0 s, batch 2304)",
