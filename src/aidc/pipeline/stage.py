@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -163,6 +164,10 @@ class StageContext:
         self.placement: dict[str, str] | None = None  # a Ray label selector: the nodes the stage's work may run on
         self._last_progress: dict[str, float] = {}
         self._sent: list[Any] = []
+        # rank 0's checkpoint writer flushes on its own thread while the training thread emits: the list of
+        # pending sends is handed over under this lock (ray.get on a list another thread appends to fails inside
+        # Ray with a bare AssertionError, and clear() would drop sends it never waited for)
+        self._sending = threading.Lock()
 
     def emit(self, event_type: str, /, **data: Any) -> None:
         event = {"stage": self.stage, "type": event_type, **data}
@@ -171,22 +176,31 @@ class StageContext:
             if self.events is not None:
                 self.events.put(event)
             return
-        # Fire and forget: a blocking put is a ~2 ms round trip inside the training loop. Calls from one
-        # caller reach the queue actor in order; flush() waits for them before the stage hands back.
-        self._sent.append(actor.put_nowait.remote(event))
-        if len(self._sent) >= 256:
+        # Fire and forget: a blocking put is a ~2 ms round trip inside the training loop (the queue actor is
+        # asynchronous, so events may arrive out of their sending order); flush() waits for them all.
+        with self._sending:
+            self._sent.append(actor.put_nowait.remote(event))
+            full = len(self._sent) >= 256
+        if full:
             self.flush()
 
     def flush(self) -> None:
-        """Wait until every event sent so far is in the queue (called before a stage or worker returns)."""
-        if self._sent:
+        """Wait until every event sent so far, from any thread, is in the queue (called before a stage or worker
+        returns, and by rank 0's checkpoint writer before it reports a checkpoint)."""
+        with self._sending:
+            sent, self._sent = self._sent, []
+        if sent:
             import ray
 
-            ray.get(self._sent)
-            self._sent.clear()
+            ray.get(sent)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_sent": []}  # pending sends belong to the process that made them
+        # pending sends belong to the process that made them; a lock does not travel
+        return {k: v for k, v in self.__dict__.items() if k not in ("_sent", "_sending")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._sent, self._sending = [], threading.Lock()
 
     def progress(
         self, task: str, completed: float, total: float | None = None, *, force: bool = False, **fields: Any
