@@ -104,3 +104,20 @@ def test_three_tier_spines_follow_oversubscription() -> None:
     assert blocking.tiers == 3 and blocking.spines < full.spines and blocking.cores < full.cores
     pods = -(-65536 // (48 * 32))
     assert blocking.spines == pods * 16
+
+
+def test_one_run_the_model_cannot_price_does_not_set_the_shared_constants() -> None:
+    """The refit's loss is squared only near zero (calibration.robust_loss): a published run three times slower than
+    anything the model prices (as the fine-grained MoE tables are) moves the software's GEMM share little, where
+    the squared loss it replaced let that one run drag every other run's prediction."""
+    from aidc.planner.calibration import refit, robust_loss
+
+    assert robust_loss(0.01) == pytest.approx(0.01**2, rel=0.01)  # squared near zero
+    assert robust_loss(1.0) / robust_loss(0.5) == pytest.approx(2.0, rel=0.15)  # linear far out
+    catalog = Catalog.load()
+    runs = MEGATRON_RUNS[:6]
+    outlier = dataclasses.replace(runs[0], name="three times slower", published=3 * runs[0].published)
+    names = ("matmul_efficiency",)
+    clean = refit(runs, catalog, names, rounds=1)["matmul_efficiency"]
+    dragged = refit([*runs, outlier], catalog, names, rounds=1)["matmul_efficiency"]
+    assert abs(dragged - clean) / clean < 0.05
