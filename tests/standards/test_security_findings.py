@@ -71,7 +71,15 @@ def said(found: list[dict[str, Any]] | None) -> list[tuple[str, str, str, str, s
     return [(f["status"], f["field"], f["subject"], f["measured"], f["expected"]) for f in found]
 
 
-ESSENTIALS = ["SEC-MFA", "SEC-LOG-PROTECT", "SEC-CRYPTO-REST", "SEC-CRYPTO-TRANSIT", "SEC-PHYS", "SEC-CCTV", "SEC-AVAIL"]
+ESSENTIALS = [
+    "SEC-MFA",
+    "SEC-LOG-PROTECT",
+    "SEC-CRYPTO-REST",
+    "SEC-CRYPTO-TRANSIT",
+    "SEC-PHYS",
+    "SEC-CCTV",
+    "SEC-AVAIL",
+]
 
 
 @pytest.mark.parametrize("rule", ESSENTIALS)
