@@ -188,6 +188,8 @@ def test_physical_access_needs_control_logging_and_zones(controls: dict[str, Any
         ({}, "pass", "yes, 90 days kept"),
         ({"cctv": False}, "fail", "no, 90 days kept"),
         ({"cctv_retention_days": None}, "fail", "yes, 0 days kept"),
+        # the rule's default, 30 days (docs/design-check.md: min_retention_days=30, inferred): 30 is enough
+        ({"cctv_retention_days": 30}, "pass", "yes, 30 days kept"),
         ({"cctv_retention_days": 29}, "fail", "yes, 29 days kept"),
     ],
 )
@@ -216,6 +218,7 @@ def test_a_control_in_place_passes() -> None:
     assert said(report("SEC-LOG-PROTECT", CN)) == [
         ("pass", "security.audit_log_protected", "", "yes", "protected and backed up")
     ]
+    assert said(report("SEC-FIRE-BA", CN)) == [("pass", "security.breathing_apparatus", "", "yes", "provided")]
     assert said(report("SEC-AVAIL", CN)) == [
         ("pass", "security.redundant_comm_lines", "all 2 checked", "yes", "redundant lines")
     ]
