@@ -36,8 +36,10 @@ test: install
 # the tests that may kill their mutants are in pyproject.toml [tool.mutmut]; one module at a time with e.g.
 #   make mutate MUTANTS='aidc.security.audit*'
 # then `mutmut results` lists the survivors and `mutmut show NAME` shows one. Score: docs/testing.md.
-MUTANTS ?= aidc.security.audit* aidc.security.tokens* aidc.jobs.queue* aidc.services.guard* aidc.standards.*
+# tools/mutate.py is mutmut with the `@rule(...)` functions mutated too (plain mutmut skips every decorated function).
+MUTANTS ?= aidc.security.audit* aidc.security.tokens* aidc.security.roles* aidc.security.policy* aidc.jobs.queue* \
+	aidc.services.guard* aidc.standards.*
 mutate: install
 	$(VENV)/bin/pip install -q -e '.[mutate]'
-	$(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	$(PY) tools/mutate.py run $(foreach m,$(MUTANTS),'$(m)')
 	$(VENV)/bin/mutmut results

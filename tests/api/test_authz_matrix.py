@@ -192,7 +192,10 @@ def _matrix(world: Any) -> list[tuple[str, str, str | None, str]]:
     ]
 
 
-@pytest.fixture(scope="module")
+# Package scope, like `world`: the cells are requested once per world. Scoped to this module, a runner that hands
+# pytest the test ids interleaved with other modules' (mutmut passes a set) tears this fixture down and requests every
+# cell again on the same world, whose projects then include those the first pass's POST /projects cells created.
+@pytest.fixture(scope="package")
 def outcomes(world: Any) -> dict[tuple[str, str, str | None, str], tuple[int, Any, Sample]]:
     """Every cell of the matrix, requested once (state-changing samples are harmless and repeatable)."""
     results = {}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from aidc.facility import load_facility
+from aidc.specfile import format_path
 from aidc.standards.checker import Report, run_check
 
 DGX = "dgx-h100-tier3.yaml"
@@ -186,3 +187,84 @@ def test_declared_spaces_bound_the_telecom_rating(variant: Callable[..., Path], 
     report = check(variant, edit)
     assert report.ratings["tia942"]["telecom"] == telecom
     assert bool(failing(report, "AV-TIA-SPACES")) == (telecom < 3)
+
+
+# What the findings say: the class reached and asked for, the infrastructure (or room) and the part of the spec to change.
+def said(report: Report, rule: str) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (f.status, format_path(f.path), f.subject, str(f.measured), str(f.expected))
+        for f in report.findings
+        if f.rule.id == rule
+    ]
+
+
+def test_each_infrastructure_short_of_the_class_is_named_with_where_to_raise_it(variant: Callable[..., Path]) -> None:
+    # the lab: no utility feed or generator, one UPS, N cooling, one fabric (the ratings above step class by class)
+    report = run_check(load_facility(variant("lab-two-servers.yaml")), targets={"en50600": 3})
+    assert said(report, "AV-EN-CLASS") == [
+        ("fail", "power.generators", "power supply (EN 50600-2-2)", "Class 0", "Class 3"),
+        ("fail", "power", "power distribution (EN 50600-2-2)", "Class 1", "Class 3"),
+        ("fail", "cooling", "environmental control (EN 50600-2-3)", "Class 2", "Class 3"),
+        ("fail", "fabrics", "telecommunications cabling (EN 50600-2-4)", "Class 2", "Class 3"),
+    ]
+
+
+def test_the_protection_finding_lists_what_the_class_is_made_of(variant: Callable[..., Path]) -> None:
+    report = check(variant, lambda d: None, en50600_protection=4)
+    assert said(report, "SEC-EN-PROTECT") == [
+        (
+            "fail",
+            "security.access_zones",
+            "computer room",
+            "Class 3 (access control yes, 3 zone(s), logged yes, CCTV yes, two-factor no)",
+            "Class 4",
+        )
+    ]
+    report = check(variant, lambda d: d["security"].update(access_two_factor=True), en50600_protection=4)
+    assert said(report, "SEC-EN-PROTECT") == [
+        (
+            "pass",
+            "security.access_zones",
+            "computer room",
+            "Class 4 (access control yes, 3 zone(s), logged yes, CCTV yes, two-factor yes)",
+            "Class 4",
+        )
+    ]
+    bare = run_check(load_facility(variant("lab-two-servers.yaml")), targets={"en50600_protection": 2})
+    assert said(bare, "SEC-EN-PROTECT") == [
+        (
+            "fail",
+            "security.access_zones",
+            "computer room",
+            "Class 1 (access control no, 0 zone(s), logged no, CCTV no, two-factor no)",
+            "Class 2",
+        )
+    ]
+
+
+def test_the_fire_finding_lists_detection_suppression_and_early_detection(variant: Callable[..., Path]) -> None:
+    report = check(variant, lambda d: None, en50600_fire=4)
+    assert said(report, "SEC-EN-FIRE") == [
+        (
+            "fail",
+            "security.fire_suppression",
+            "computer room",
+            "Class 2 (2 detector group(s), suppression gas, early detection no)",
+            "Class 4",
+        )
+    ]
+    report = check(variant, lambda d: d["security"].update(fire_early_detection=True), en50600_fire=4)
+    assert said(report, "SEC-EN-FIRE") == [
+        (
+            "pass",
+            "security.fire_suppression",
+            "computer room",
+            "Class 4 (2 detector group(s), suppression gas, early detection yes)",
+            "Class 4",
+        )
+    ]
+
+
+def test_the_granularity_finding_names_the_level_and_the_telemetry(variant: Callable[..., Path]) -> None:
+    report = check(variant, lambda d: None, en50600_granularity=3)
+    assert said(report, "KPI-EN-GRAN") == [("fail", "telemetry.endpoints", "energy metering", "level 1", "level 3")]

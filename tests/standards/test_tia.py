@@ -174,3 +174,96 @@ def test_a_failing_maintainability_row_names_the_element_and_points_at_it(varian
     assert f.path[:2] == ("power", "components")
     component = yaml.safe_load(path.read_text())["power"]["components"][f.path[2]]
     assert component["name"] == named  # the finding points at the element it names
+
+
+# What the report says, row by row: each row a design misses up to the target, with the spec field to change, the row's
+# name, the design's figure and what the row asks (at the rating it belongs to); or one pass line per rule.
+TIA_RULES = ("AV-TIA-OVERALL", "AV-TIA-ELEC", "AV-TIA-FUEL", "AV-TIA-MECH", "AV-TIA-TEL", "AV-TIA-ARCH")
+ONE_LINE = "(the one-line analysis' own words)"
+
+
+def said(report: Report) -> list[tuple[str, str, str, str, str, str]]:
+    from aidc.specfile import format_path
+
+    return [
+        (
+            f.rule.id,
+            f.status,
+            format_path(f.path),
+            f.subject,
+            ONE_LINE if "one-line" in f.subject else str(f.measured),
+            str(f.expected),
+        )
+        for f in report.findings
+        if f.rule.id in TIA_RULES
+    ]
+
+
+def test_a_lab_judged_for_rated_4_is_told_every_row_it_misses(variant: Callable[..., Path]) -> None:
+    report = check(variant, "lab-two-servers.yaml", lambda d: None, tia942=4)
+    assert said(report) == [
+        ("AV-TIA-OVERALL", "fail", "targets.tia942", "",
+         "Rated-0 (telecom 1, architectural 0, electrical 1, mechanical 2)", "Rated-4"),
+        ("AV-TIA-ELEC", "fail", "power.ups", "electrical: UPS redundancy", "N", "N+1 (Rated-2)"),
+        ("AV-TIA-ELEC", "fail", "power.generators", "electrical: generators carry the load", "none", "N (Rated-2)"),
+        ("AV-TIA-ELEC", "fail", "power.generators", "electrical: generator redundancy", "none", "N+1 (Rated-3)"),
+        ("AV-TIA-ELEC", "fail", "power.paths", "electrical: active and alternate path to every rack",
+         "1 path(s), racks dual-fed no", "2 paths, racks on both (Rated-3)"),
+        ("AV-TIA-ELEC", "fail", "power.paths[0]", "electrical: one-line concurrently maintainable", ONE_LINE,
+         "any one element out, racks served (Rated-3)"),
+        ("AV-TIA-ELEC", "fail", "power.ups", "electrical: UPS 2(N+1)", "N", "2(N+1) (Rated-4)"),
+        ("AV-TIA-ELEC", "fail", "power.paths", "electrical: two simultaneously active paths", "1 active",
+         "2 active (Rated-4)"),
+        ("AV-TIA-ELEC", "fail", "power.paths[0]", "electrical: one-line fault tolerant", ONE_LINE,
+         "any one element failed, racks served (Rated-4)"),
+        ("AV-TIA-FUEL", "fail", "power.generators", "electrical: generator fuel at full load", "no generators",
+         "≥ 96 h (Rated-4)"),
+        ("AV-TIA-MECH", "fail", "cooling.distribution_paths", "mechanical: redundant distribution (piping, air paths)",
+         "1 path(s)", "≥ 2 (Rated-3)"),
+        ("AV-TIA-MECH", "fail", "cooling.continuous_cooling", "mechanical: continuous cooling",
+         "declared no, on UPS no", "fans and pumps on UPS, ride-through covers the plant's restart (Rated-4)"),
+        ("AV-TIA-TEL", "fail", "site.maintenance_hole_separation_m",
+         "telecom: diverse access-provider routes: maintenance holes apart", "not declared", "≥ 20 m (Rated-2)"),
+        ("AV-TIA-TEL", "fail", "site.access_providers", "telecom: access providers", "1", "≥ 2 (Rated-3)"),
+        ("AV-TIA-TEL", "fail", "site.diverse_entrances", "telecom: diverse building entrances", "no",
+         "yes (Rated-3)"),
+        ("AV-TIA-TEL", "fail", "telecom_spaces", "telecom: secondary distribution area",
+         "telecom spaces not declared", "≥ 1 SDA (Rated-4)"),
+        ("AV-TIA-ARCH", "fail", "halls[0]", "architectural: floor loading (superimposed live load)",
+         "not declared (room-214)", "≥ 12 kPa (Rated-4)"),
+        ("AV-TIA-ARCH", "fail", "security.fire_suppression", "architectural: automatic fire suppression", "none",
+         "sprinkler, gas or mist (Rated-2)"),
+        ("AV-TIA-ARCH", "fail", "security", "architectural: access control with entries logged, and CCTV",
+         "access control no, logged no, CCTV no", "all three (Rated-3)"),
+    ]  # fmt: skip
+    assert [f.measured for f in report.findings if f.rule.id == "AV-TIA-ELEC" and "one-line" in f.subject] == [
+        "with switchgear:A out: 1 rack(s) short (lab-rack); 1 with no live cord; "
+        "load:mechanical short: 9.0 of 9.0 kW not served (utility)"
+    ] * 2
+
+
+def test_a_rated_3_design_passes_with_one_line_per_subsystem_and_is_told_what_rated_4_adds(
+    variant: Callable[..., Path],
+) -> None:
+    cn = "gb200-nvl72-china.yaml"  # Rated-3 target; architectural reaches 4
+    assert said(check(variant, cn, lambda d: None, tia942=3)) == [
+        ("AV-TIA-OVERALL", "pass", "targets.tia942", "",
+         "Rated-3 (telecom 3, architectural 4, electrical 3, mechanical 3)", "Rated-3"),
+        ("AV-TIA-ELEC", "pass", "power.ups", "electrical", "Rated-3", "Rated-3"),
+        ("AV-TIA-FUEL", "pass", "power.generators", "electrical", "Rated-3", "Rated-3"),
+        ("AV-TIA-MECH", "pass", "cooling.units", "mechanical", "Rated-3", "Rated-3"),
+        ("AV-TIA-TEL", "pass", "site.maintenance_hole_separation_m", "telecom", "Rated-3", "Rated-3"),
+        ("AV-TIA-ARCH", "pass", "halls[0].floor_rating_kpa", "architectural", "Rated-4", "Rated-3"),
+    ]  # fmt: skip
+    assert said(check(variant, cn, lambda d: None, tia942=4)) == [
+        ("AV-TIA-OVERALL", "fail", "targets.tia942", "",
+         "Rated-3 (telecom 3, architectural 4, electrical 3, mechanical 3)", "Rated-4"),
+        ("AV-TIA-ELEC", "fail", "power.ups", "electrical: UPS 2(N+1)", "2N", "2(N+1) (Rated-4)"),
+        ("AV-TIA-FUEL", "fail", "power.generators", "electrical: generator fuel at full load", "72 h",
+         "≥ 96 h (Rated-4)"),
+        ("AV-TIA-MECH", "fail", "cooling.continuous_cooling", "mechanical: continuous cooling",
+         "declared no, on UPS yes", "fans and pumps on UPS, ride-through covers the plant's restart (Rated-4)"),
+        ("AV-TIA-TEL", "fail", "telecom_spaces", "telecom: secondary distribution area",
+         "telecom spaces not declared", "≥ 1 SDA (Rated-4)"),
+        ("AV-TIA-ARCH", "pass", "halls[0].floor_rating_kpa", "architectural", "Rated-4", "Rated-4"),
+    ]  # fmt: skip
