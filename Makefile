@@ -23,7 +23,7 @@ demo: install
 # The gates first (lint, format, types, the layer rule), then the suite. PYTHONFAULTHANDLER: should a native library
 # crash the interpreter (even as it exits, after the tests), every thread's Python stack is printed instead of a bare
 # "Segmentation fault".
-CHECKED := src tests benchmarks examples
+CHECKED := src tests benchmarks examples tools
 test: install
 	$(VENV)/bin/ruff check $(CHECKED)
 	$(VENV)/bin/ruff format --check $(CHECKED)
