@@ -87,6 +87,10 @@ def main() -> None:
             lambda r: r.name not in fitted_before,
         ),
         (f"  the {len(new)} new runs (NVIDIA tables, Nemotron-4, BLOOM, NeoX)", lambda r: r.name in new),
+        (
+            f"  the {len(RUNS) - len(new)} runs of the earlier set (before the NVIDIA tables)",
+            lambda r: r.name not in new,
+        ),
         ("  MoE runs", lambda r: r.arch.is_moe),
         ("  Blackwell runs", lambda r: gens[r.name] == "Blackwell"),
     )
