@@ -1,0 +1,43 @@
+"""Environment rules at the edges their @rule bodies decide (found by ``make mutate-rules``, which flips the
+comparisons and and/or chains mutmut cannot reach)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aidc.facility import load_facility
+from aidc.standards.checker import Report, run_check
+
+DGX = "dgx-h100-tier3.yaml"  # ASHRAE A1 target at 90 m, inlet 18–27 °C, RH 20–60 %
+
+
+def check(variant: Callable[..., Path], edit: Callable[[dict[str, Any]], None]) -> Report:
+    return run_check(load_facility(variant(DGX, edit)))
+
+
+def notes(report: Report, rule: str) -> list[str]:
+    return [f.note for f in report.findings if f.rule.id == rule]
+
+
+# ASHRAE Thermal Guidelines (5th ed.) Table 2.1 notes: the allowable maximum is derated 1 °C per 300 m *above*
+# 900 m (A1/A2). At 900 m nothing is derated, so the finding must not say it was.
+@pytest.mark.parametrize(("altitude", "note"), [(900, ""), (1200, "maximum derated from 32 °C for 1200 m")])
+def test_the_allowable_finding_says_derated_only_above_900_m(
+    variant: Callable[..., Path], altitude: int, note: str
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["site"]["altitude_m"] = altitude
+
+    assert notes(check(variant, edit), "ENV-ASHRAE-ALLOW") == [note]
+
+
+def test_recommended_humidity_is_not_judged_without_an_ashrae_target(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["targets"]["ashrae"] = None  # the RH band stays declared
+
+    report = check(variant, edit)
+    assert "ENV-ASHRAE-RH-REC" in report.skipped and notes(report, "ENV-ASHRAE-RH-REC") == []
