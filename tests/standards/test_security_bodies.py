@@ -19,6 +19,10 @@ def check(variant: Callable[..., Path], edit: Callable[[dict[str, Any]], None]) 
     return run_check(load_facility(variant(CHINA, edit)))
 
 
+def failing(report: Report, rule: str) -> list[tuple[str, str]]:
+    return [(f.subject, f.measured) for f in report.findings if f.rule.id == rule and f.status == "fail"]
+
+
 def verdicts(report: Report, rule: str) -> list[tuple[str, str]]:
     return [(f.status, f.measured) for f in report.findings if f.rule.id == rule]
 
@@ -40,3 +44,25 @@ def test_recordings_kept_do_not_make_up_for_no_cctv(variant: Callable[..., Path]
         d["security"]["cctv"] = False  # the retention of 90 days stays declared
 
     assert verdicts(check(variant, edit), "SEC-CCTV") == [("fail", "no, 90 days kept")]
+
+
+# SEC-FIRE-RESIST: GB 50174-2017's mandatory clauses (§6, §13) bind every site in China, and any site that targets
+# the standard: walls of 1.5 h (≥ 2.0 h asked) fail in either case.
+def test_fire_resistance_is_judged_in_china_without_a_gb50174_target(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["targets"]["gb50174"] = None
+        d["security"]["fire_resistance_walls_h"] = 1.5
+
+    report = check(variant, edit)
+    assert report.facility.site.country == "CN"
+    assert failing(report, "SEC-FIRE-RESIST") == [("walls", "1.5 h")]
+
+
+def test_fire_resistance_is_judged_outside_china_with_a_gb50174_target(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["site"]["country"] = "SG"
+        d["security"]["fire_resistance_walls_h"] = 1.5
+
+    report = check(variant, edit)
+    assert report.facility.targets.gb50174 == "A"
+    assert failing(report, "SEC-FIRE-RESIST") == [("walls", "1.5 h")]
