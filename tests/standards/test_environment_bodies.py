@@ -41,3 +41,20 @@ def test_recommended_humidity_is_not_judged_without_an_ashrae_target(variant: Ca
 
     report = check(variant, edit)
     assert "ENV-ASHRAE-RH-REC" in report.skipped and notes(report, "ENV-ASHRAE-RH-REC") == []
+
+
+# ENV-LIQ-W: ASHRAE Table 2.2 names each W class by its maximum facility supply temperature (W32: 32 °C); W+ has
+# no upper limit. The finding states the class's limit, or "any" for W+.
+@pytest.mark.parametrize(
+    ("w_class", "supply", "status", "expected"),
+    [("W32", 33, "fail", "≤ 32 °C (W32)"), ("W32", 32, "pass", "≤ 32 °C (W32)"), ("W+", 50, "pass", "any")],
+)
+def test_a_liquid_loop_is_held_to_its_w_class_limit(
+    variant: Callable[..., Path], w_class: str, supply: float, status: str, expected: str
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["cooling"]["liquid_loops"][0].update(w_class=w_class, supply_c=supply, return_c=supply + 10)
+
+    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
+    found = [(f.status, f.measured, f.expected) for f in report.findings if f.rule.id == "ENV-LIQ-W"]
+    assert found == [(status, f"{supply:g} °C", expected)]
