@@ -58,3 +58,21 @@ def test_a_liquid_loop_is_held_to_its_w_class_limit(
     report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
     found = [(f.status, f.measured, f.expected) for f in report.findings if f.rule.id == "ENV-LIQ-W"]
     assert found == [(status, f"{supply:g} °C", expected)]
+
+
+# ENV-LIQ-LOOP: the liquid units must carry the liquid heat (≥): capacity exactly equal to it is enough.
+def test_liquid_capacity_exactly_at_the_liquid_heat_is_enough(variant: Callable[..., Path]) -> None:
+    example = "gb200-nvl72-china.yaml"
+    heat = run_check(load_facility(variant(example))).derived.liquid_heat_kw
+
+    def edit(d: dict[str, Any]) -> None:
+        for unit in d["cooling"]["units"]:
+            if unit["name"] == "cdu":
+                unit.update(capacity_kw=heat, count=1)  # the one unit serving liquid
+            else:
+                unit["serves"] = "air"
+
+    report = run_check(load_facility(variant(example, edit)))
+    assert report.derived.liquid_heat_kw == heat
+    found = [(f.status, f.expected) for f in report.findings if f.rule.id == "ENV-LIQ-LOOP"]
+    assert found == [("pass", f"≥ 1 loop, ≥ {heat:,.0f} kW")]
