@@ -76,3 +76,20 @@ def test_liquid_capacity_exactly_at_the_liquid_heat_is_enough(variant: Callable[
     assert report.derived.liquid_heat_kw == heat
     found = [(f.status, f.expected) for f in report.findings if f.rule.id == "ENV-LIQ-LOOP"]
     assert found == [("pass", f"≥ 1 loop, ≥ {heat:,.0f} kW")]
+
+
+# ENV-LIQ-REQUIRED (NVIDIA GB200 NVL72 specifications: liquid-cooled): a GB200 system is held to a direct-liquid
+# rack whatever its model is called, as is any model named NVL.
+@pytest.mark.parametrize(
+    ("model", "gpu_type"), [("compute tray", "GB200"), ("GB200 NVL72", "GB200"), ("custom NVL rack", None)]
+)
+def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Path], model: str, gpu_type: Any) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["nodes"][0].update(model=model, gpu_type=gpu_type)
+        d["halls"][0]["racks"][0].update(cooling="air", liquid_fraction=0)
+
+    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
+    failing = [
+        (f.subject, f.measured) for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED" and f.status == "fail"
+    ]
+    assert failing == [("nvl72 in nvl-01", "air")]

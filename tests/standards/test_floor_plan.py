@@ -94,14 +94,17 @@ def test_an_unknown_switch_rack_is_a_located_spec_error(tmp_path: Path) -> None:
 
 
 # TIA-568.2-D permanent link: 90 m. The HDA sits at slot 1; the run is 88 slots × pitch + 2 m.
-@pytest.mark.parametrize("pitch,status", [(0.99, "pass"), (1.0, "pass"), (1.01, "fail")])
-def test_horizontal_cabling_is_at_most_90_m(tmp_path: Path, pitch: float, status: str) -> None:
+@pytest.mark.parametrize(
+    "pitch,status,measured",
+    [(0.99, "pass", "89.1 m to far"), (1.0, "pass", "90.0 m to far"), (1.01, "fail", "90.9 m to far")],
+)
+def test_horizontal_cabling_is_at_most_90_m(tmp_path: Path, pitch: float, status: str, measured: str) -> None:
     spaces = [{"name": "hda-1", "kind": "hda", "rack": "leaf", "serves": ["far"]}]
     report = run_check(
         load_facility(floor(tmp_path, pitch=pitch, slots={"leaf": 1, "far": 89}, extra={"telecom_spaces": spaces}))
     )
     (f,) = findings(report, "NET-TIA-HORIZ")
-    assert (f.status, f.subject) == (status, "hda-1")
+    assert (f.status, f.subject, f.measured) == (status, "hda-1", measured)
 
 
 # TIA-942 ZDA: at least 15 m of cable from the HDA, at most 288 connections.
