@@ -93,3 +93,12 @@ def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Pat
         (f.subject, f.measured) for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED" and f.status == "fail"
     ]
     assert failing == [("nvl72 in nvl-01", "air")]
+
+
+def test_cooling_capacity_is_not_judged_without_it_load(variant: Callable[..., Path]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["nodes"] = []  # racks and cooling units stay
+
+    report = check(variant, edit)
+    assert report.derived.it_load_kw == 0
+    assert "ENV-COOL-CAP" in report.skipped and notes(report, "ENV-COOL-CAP") == []
