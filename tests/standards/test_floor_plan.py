@@ -121,6 +121,15 @@ def test_a_zone_distribution_area_stands_15_m_from_its_hda(tmp_path: Path, pitch
     assert f.status == status  # 13 × pitch + 2 m
 
 
+def test_a_zone_distribution_area_without_an_hda_on_the_floor_is_not_measured(tmp_path: Path) -> None:
+    # No HDA placed: there is no distance to judge (and no "inf m from the nearest HDA" to pass).
+    spaces = [{"name": "zda-1", "kind": "zda", "rack": "far"}]
+    report = run_check(
+        load_facility(floor(tmp_path, pitch=1, slots={"leaf": 1, "far": 14}, extra={"telecom_spaces": spaces}))
+    )
+    assert findings(report, "NET-TIA-ZDA") == [] and "NET-TIA-ZDA" in report.skipped
+
+
 @pytest.mark.parametrize("connections,status", [(287, "pass"), (288, "pass"), (289, "fail")])
 def test_a_zone_distribution_area_terminates_at_most_288(tmp_path: Path, connections: int, status: str) -> None:
     spaces = [{"name": "zda-1", "kind": "zda", "connections": connections}]
