@@ -95,10 +95,11 @@ def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Pat
     assert failing == [("nvl72 in nvl-01", "air")]
 
 
-def test_cooling_capacity_is_not_judged_without_it_load(variant: Callable[..., Path]) -> None:
+def test_cooling_capacity_and_liquid_flow_are_not_judged_without_it_load(variant: Callable[..., Path]) -> None:
     def edit(d: dict[str, Any]) -> None:
-        d["nodes"] = []  # racks and cooling units stay
+        d["nodes"] = []  # racks, cooling units and the liquid loop (with its flow) stay
 
-    report = check(variant, edit)
+    report = run_check(load_facility(variant("nvl72-tier4-oneline.yaml", edit)))
     assert report.derived.it_load_kw == 0
-    assert "ENV-COOL-CAP" in report.skipped and notes(report, "ENV-COOL-CAP") == []
+    for rule in ("ENV-COOL-CAP", "ENV-LIQ-FLOW"):
+        assert rule in report.skipped and notes(report, rule) == []
