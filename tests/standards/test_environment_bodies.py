@@ -103,3 +103,22 @@ def test_cooling_capacity_and_liquid_flow_are_not_judged_without_it_load(variant
     assert report.derived.it_load_kw == 0
     for rule in ("ENV-COOL-CAP", "ENV-LIQ-FLOW"):
         assert rule in report.skipped and notes(report, rule) == []
+
+
+# ENV-LIQ-FLOW (ASHRAE TC9.9 liquid cooling guidelines, heat transport Q = ṁ · cp · ΔT, water cp 4.18 kJ/kg·K,
+# 1 kg/L): a loop whose flow carries exactly the liquid heat is enough; a little less flow is not.
+@pytest.mark.parametrize(("share", "status"), [(1.0, "pass"), (0.99, "fail")])
+def test_a_loop_flowing_exactly_the_liquid_heat_carries_it(
+    variant: Callable[..., Path], share: float, status: str
+) -> None:
+    example = "nvl72-tier4-oneline.yaml"  # one loop, supply 30 °C, return 40 °C
+    heat = run_check(load_facility(variant(example))).derived.liquid_heat_kw
+    flow = heat * 60 / (4.18 * 10) * share  # L/min: kW = L/min ÷ 60 × 1 kg/L × 4.18 × ΔT
+
+    def edit(d: dict[str, Any]) -> None:
+        d["cooling"]["liquid_loops"][0]["flow_lpm"] = flow
+
+    report = run_check(load_facility(variant(example, edit)))
+    assert [(f.status, f.expected) for f in report.findings if f.rule.id == "ENV-LIQ-FLOW"] == [
+        (status, f"≥ {heat:,.1f} kW")
+    ]
