@@ -1,0 +1,27 @@
+"""Energy rules at the edges their @rule bodies decide (found by ``make mutate-rules``, which flips the
+comparisons and and/or chains mutmut cannot reach)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aidc.facility import load_facility
+from aidc.standards.checker import run_check
+
+DGX = "dgx-h100-tier3.yaml"  # a year of metered facility and IT kWh
+
+
+# KPI-PUE-VALID (ISO/IEC 30134-2:2016 §6: PUE = E_DC / E_IT over a year): without either energy there is no PUE to
+# validate, so the rule is not judged.
+@pytest.mark.parametrize("missing", ["facility_kwh", "it_kwh"])
+def test_pue_validity_is_not_judged_without_both_energies(variant: Callable[..., Path], missing: str) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["energy"].pop(missing)
+
+    report = run_check(load_facility(variant(DGX, edit)))
+    assert "KPI-PUE-VALID" in report.skipped
+    assert [f for f in report.findings if f.rule.id == "KPI-PUE-VALID"] == []
