@@ -25,3 +25,13 @@ def test_pue_validity_is_not_judged_without_both_energies(variant: Callable[...,
     report = run_check(load_facility(variant(DGX, edit)))
     assert "KPI-PUE-VALID" in report.skipped
     assert [f for f in report.findings if f.rule.id == "KPI-PUE-VALID"] == []
+
+
+def test_facility_energy_equal_to_it_energy_is_valid(variant: Callable[..., Path]) -> None:
+    # §6 asks E_DC ≥ E_IT: equal energies (PUE 1.0) are valid, and the year of data is what is judged.
+    def edit(d: dict[str, Any]) -> None:
+        d["energy"]["facility_kwh"] = d["energy"]["it_kwh"]
+
+    report = run_check(load_facility(variant(DGX, edit)))
+    found = [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-PUE-VALID"]
+    assert found == [("pass", "365 days")]
