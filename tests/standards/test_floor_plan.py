@@ -74,6 +74,17 @@ def test_copper_reach_shrinks_with_the_lane_rate(tmp_path: Path) -> None:
     assert failing(200) == {"compute: other"}
 
 
+def test_a_fabric_with_switch_racks_but_no_cable_type_is_not_measured(tmp_path: Path) -> None:
+    # The reach depends on the media: a fabric that names its switch racks but not its cable has no limit to
+    # check, whatever the other fabrics declare.
+    spec = floor(tmp_path, pitch=1, slots={"leaf": 1, "gpu": 2})
+    data = yaml.safe_load(spec.read_text())
+    data["fabrics"].append({"name": "storage", "kind": "storage", "port_gbps": 200, "switch_racks": ["leaf"]})
+    data["nodes"][0]["nics"].append({"fabric": "storage", "count": 2, "gbps": 200})
+    spec.write_text(yaml.safe_dump(data))
+    assert [f.subject for f in findings(run_check(load_facility(spec)), "NET-CABLE-REACH")] == ["compute: gpu"]
+
+
 def test_leaf_in_the_same_rack_is_reached_by_its_height(tmp_path: Path) -> None:
     spec = floor(tmp_path, pitch=0.6, slots={"leaf": 1, "gpu": 2})
     data = yaml.safe_load(spec.read_text())
