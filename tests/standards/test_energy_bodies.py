@@ -35,3 +35,16 @@ def test_facility_energy_equal_to_it_energy_is_valid(variant: Callable[..., Path
     report = run_check(load_facility(variant(DGX, edit)))
     found = [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-PUE-VALID"]
     assert found == [("pass", "365 days")]
+
+
+# KPI-REF (ISO/IEC 30134-3:2016 §6: REF = E_ren / E_DC, at most 1): exactly the target passes, and so does a
+# facility supplied wholly by renewables (REF 1).
+@pytest.mark.parametrize(("renewable_share", "measured"), [(0.3, "0.300"), (1.0, "1.000")])
+def test_ref_at_the_target_and_at_1_passes(variant: Callable[..., Path], renewable_share: float, measured: str) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["targets"]["ref_target"] = 0.3
+        d["energy"]["facility_kwh"] = 3_000_000
+        d["energy"]["renewable_kwh"] = 3_000_000 * renewable_share
+
+    report = run_check(load_facility(variant(DGX, edit)))
+    assert [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-REF"] == [("pass", measured)]
