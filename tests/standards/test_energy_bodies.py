@@ -48,3 +48,13 @@ def test_ref_at_the_target_and_at_1_passes(variant: Callable[..., Path], renewab
 
     report = run_check(load_facility(variant(DGX, edit)))
     assert [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-REF"] == [("pass", measured)]
+
+
+def test_erf_exactly_at_the_target_passes(variant: Callable[..., Path]) -> None:
+    # ISO/IEC 30134-6:2021 §6: ERF = E_reused / E_DC, judged against the target as a minimum.
+    def edit(d: dict[str, Any]) -> None:
+        d["targets"]["erf_target"] = 0.2
+        d["energy"].update(facility_kwh=3_000_000, reused_kwh=600_000)
+
+    report = run_check(load_facility(variant(DGX, edit)))
+    assert [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-ERF"] == [("pass", "0.200")]
