@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test mutate
+.PHONY: install demo test mutate mutate-rules
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,3 +43,10 @@ mutate: install
 	$(VENV)/bin/pip install -q -e '.[mutate]'
 	$(PY) tools/mutate.py run $(foreach m,$(MUTANTS),'$(m)')
 	$(VENV)/bin/mutmut results
+
+# mutmut skips decorated functions, so every @rule body: this flips each comparison and and/or inside them, one mutant
+# at a time in a copy of src/, and runs the standards suites (docs/testing.md, "Rule bodies"). Some modules only:
+#   make mutate-rules RULE_MODULES='power network'   (add ARGS=--json for JSON)
+RULE_MODULES ?=
+mutate-rules: install
+	$(PY) tests/mutation/rule_bodies.py $(ARGS) $(RULE_MODULES)

@@ -74,6 +74,17 @@ def test_copper_reach_shrinks_with_the_lane_rate(tmp_path: Path) -> None:
     assert failing(200) == {"compute: other"}
 
 
+def test_a_fabric_with_switch_racks_but_no_cable_type_is_not_measured(tmp_path: Path) -> None:
+    # The reach depends on the media: a fabric that names its switch racks but not its cable has no limit to
+    # check, whatever the other fabrics declare.
+    spec = floor(tmp_path, pitch=1, slots={"leaf": 1, "gpu": 2})
+    data = yaml.safe_load(spec.read_text())
+    data["fabrics"].append({"name": "storage", "kind": "storage", "port_gbps": 200, "switch_racks": ["leaf"]})
+    data["nodes"][0]["nics"].append({"fabric": "storage", "count": 2, "gbps": 200})
+    spec.write_text(yaml.safe_dump(data))
+    assert [f.subject for f in findings(run_check(load_facility(spec)), "NET-CABLE-REACH")] == ["compute: gpu"]
+
+
 def test_leaf_in_the_same_rack_is_reached_by_its_height(tmp_path: Path) -> None:
     spec = floor(tmp_path, pitch=0.6, slots={"leaf": 1, "gpu": 2})
     data = yaml.safe_load(spec.read_text())
@@ -94,14 +105,17 @@ def test_an_unknown_switch_rack_is_a_located_spec_error(tmp_path: Path) -> None:
 
 
 # TIA-568.2-D permanent link: 90 m. The HDA sits at slot 1; the run is 88 slots × pitch + 2 m.
-@pytest.mark.parametrize("pitch,status", [(0.99, "pass"), (1.0, "pass"), (1.01, "fail")])
-def test_horizontal_cabling_is_at_most_90_m(tmp_path: Path, pitch: float, status: str) -> None:
+@pytest.mark.parametrize(
+    "pitch,status,measured",
+    [(0.99, "pass", "89.1 m to far"), (1.0, "pass", "90.0 m to far"), (1.01, "fail", "90.9 m to far")],
+)
+def test_horizontal_cabling_is_at_most_90_m(tmp_path: Path, pitch: float, status: str, measured: str) -> None:
     spaces = [{"name": "hda-1", "kind": "hda", "rack": "leaf", "serves": ["far"]}]
     report = run_check(
         load_facility(floor(tmp_path, pitch=pitch, slots={"leaf": 1, "far": 89}, extra={"telecom_spaces": spaces}))
     )
     (f,) = findings(report, "NET-TIA-HORIZ")
-    assert (f.status, f.subject) == (status, "hda-1")
+    assert (f.status, f.subject, f.measured) == (status, "hda-1", measured)
 
 
 # TIA-942 ZDA: at least 15 m of cable from the HDA, at most 288 connections.
@@ -116,6 +130,15 @@ def test_a_zone_distribution_area_stands_15_m_from_its_hda(tmp_path: Path, pitch
     )
     (f,) = findings(report, "NET-TIA-ZDA")
     assert f.status == status  # 13 × pitch + 2 m
+
+
+def test_a_zone_distribution_area_without_an_hda_on_the_floor_is_not_measured(tmp_path: Path) -> None:
+    # No HDA placed: there is no distance to judge (and no "inf m from the nearest HDA" to pass).
+    spaces = [{"name": "zda-1", "kind": "zda", "rack": "far"}]
+    report = run_check(
+        load_facility(floor(tmp_path, pitch=1, slots={"leaf": 1, "far": 14}, extra={"telecom_spaces": spaces}))
+    )
+    assert findings(report, "NET-TIA-ZDA") == [] and "NET-TIA-ZDA" in report.skipped
 
 
 @pytest.mark.parametrize("connections,status", [(287, "pass"), (288, "pass"), (289, "fail")])
