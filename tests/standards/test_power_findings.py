@@ -8,40 +8,13 @@ design and the clause (GB 50174-2017 §8.1: E ≥ 1.1 × P), never imported from
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
-from typing import Any
 
-import yaml
+from tests.standards.findings import Spec, findings
 
-from aidc.facility.loader import facility_from_source
-from aidc.specfile import SpecSource
-from aidc.standards import builtin_rules
-from aidc.standards.checker import run_check
-
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 LAB = "lab-two-servers.yaml"  # one rack, two GPU servers and a switch, one 10 kW UPS on path A, no tier
 TIER4 = "nvl72-tier4-oneline.yaml"  # Uptime IV on a one-line diagram: UPS systems are components there
-RULES = {r.id: r for r in builtin_rules()}
 CAPACITY = ("PWR-GEN-CAP", "PWR-XFMR-CAP", "PWR-FEED-CAP", "PWR-PDU-CAP")
-
-Spec = dict[str, Any]
-
-
-@cache
-def _example(name: str) -> str:
-    return (EXAMPLES / name).read_text()
-
-
-def findings(rule: str, example: str, edit: Callable[[Spec], None] | None = None) -> list[Any]:
-    """The findings of ``rule`` alone on ``example`` after ``edit`` (the example's own ``checks`` left out)."""
-    spec: Spec = copy.deepcopy(yaml.safe_load(_example(example)))
-    spec.pop("checks", None)
-    if edit is not None:
-        edit(spec)
-    return run_check(facility_from_source(SpecSource(spec, {}, example)), rules=[RULES[rule]]).findings
 
 
 def said(rule: str, example: str, edit: Callable[[Spec], None] | None = None) -> tuple[str, str, str, str]:
