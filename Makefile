@@ -22,14 +22,16 @@ demo: install
 
 # The gates first (lint, format, types, the layer rule), then the suite. PYTHONFAULTHANDLER: should a native library
 # crash the interpreter (even as it exits, after the tests), every thread's Python stack is printed instead of a bare
-# "Segmentation fault".
+# "Segmentation fault". Should something end pytest without its summary, tools/test_death.py names the test it was
+# running (tests/conftest.py keeps it in .pytest-running) and prints the tail of its Ray driver's log.
 CHECKED := src tests benchmarks examples tools
 test: install
 	$(VENV)/bin/ruff check $(CHECKED)
 	$(VENV)/bin/ruff format --check $(CHECKED)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	PYTHONFAULTHANDLER=1 $(VENV)/bin/pytest -q
+	PYTHONFAULTHANDLER=1 AIDC_TEST_RUNNING=$(CURDIR)/.pytest-running $(VENV)/bin/pytest -q \
+	  || { rc=$$?; $(VENV)/bin/python tools/test_death.py $(CURDIR)/.pytest-running; exit $$rc; }
 
 
 # Mutation testing (not in CI: it runs the covering tests once per mutant, an hour and more on 2 cores). Modules and

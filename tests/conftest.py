@@ -61,3 +61,19 @@ def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
     with fresh_postgres() as url:
         yield url
+
+
+# Where the suite was when the process ended. A native library may end the interpreter without a word (Ray's
+# driver calls _exit(1) when its raylet or GCS is gone), and pytest then prints no summary; `make test` reads this
+# file to say which test was running (tools/test_death.py). Removed when the session ends normally.
+RUNNING_FILE = os.environ.get("AIDC_TEST_RUNNING")
+
+
+def pytest_runtest_logstart(nodeid: str, location: object) -> None:
+    if RUNNING_FILE:
+        Path(RUNNING_FILE).write_text(f"{nodeid}\n{os.getpid()}\n")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if RUNNING_FILE:
+        Path(RUNNING_FILE).unlink(missing_ok=True)

@@ -76,9 +76,12 @@ def test_a_jobs_runner_is_confined_to_its_projects_folders(tmp_path: Path) -> No
 
     settings = Settings(home=tmp_path / "home", project_data_roots={"alpha": ["/data/alpha"]})
     platform = Platform(settings)
-    job = platform.runs.runner(local_access(), project="alpha")
-    assert job.data_roots == (str(settings.home / "projects" / "alpha" / "data"), "/data/alpha")
-    assert platform.runs.runner(local_access()).data_roots is None  # `aidc run` on one's own machine
+    try:
+        job = platform.runs.runner(local_access(), project="alpha")
+        assert job.data_roots == (str(settings.home / "projects" / "alpha" / "data"), "/data/alpha")
+        assert platform.runs.runner(local_access()).data_roots is None  # `aidc run` on one's own machine
+    finally:
+        platform.close()
 
 
 JOB_SPEC = """pipeline: confined

@@ -43,6 +43,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _is_head(state: dict[str, Any]) -> bool:
+    """Whether the pid in ``state`` is still the head that state describes. Linux reuses pids: one recorded by a
+    head that has since exited may now be anyone's process (a pipeline's own raylet, say), never to be signalled."""
+    pid = int(state["pid"])
+    if not process_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return sys.platform != "linux"  # without /proc we cannot tell; the address check still applies
+    return b"ray.scripts.scripts" in cmdline and str(state.get("temp_dir", "")).encode() in cmdline
+
+
 def _answers(address: str) -> bool:
     host, _, port = address.rpartition(":")
     try:
@@ -74,7 +87,7 @@ class ServingCluster:
             state: dict[str, Any] = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return None
-        if process_alive(int(state["pid"])) and _answers(state["address"]):
+        if _is_head(state) and _answers(state["address"]):
             return state
         return None
 
@@ -202,11 +215,12 @@ class ServingCluster:
         if not self.owned:
             return False
         try:
-            pid = int(json.loads(self.state_file.read_text())["pid"])
+            state = json.loads(self.state_file.read_text())
+            pid = int(state["pid"])
         except (OSError, ValueError, KeyError):
             return False
         self.state_file.unlink(missing_ok=True)
-        if not process_alive(pid):
+        if not _is_head(state):
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # `ray start --block` stops every process of the node on SIGTERM
