@@ -45,7 +45,7 @@ def only(rule: str, spec: dict[str, Any]) -> Finding:
         # two 10 kW modules for 6 kW: either can be lost — N+1, what Tier II asks
         ("II", 2, "pass", "N+1 (2 units, 20 kW for 6 kW)", "N+1"),
         # one module: nothing to spare
-        ("II", 1, "fail", "N (1 units, 10 kW for 6 kW)", "N+1"),
+        ("II", 1, "fail", "N (1 unit, 10 kW for 6 kW)", "N+1"),
         # N+1 modules on one path are not the two independent systems Tier IV asks for
         ("IV", 2, "fail", "N+1 (2 units, 20 kW for 6 kW)", "2N"),
     ],

@@ -79,9 +79,10 @@ def test_liquid_capacity_exactly_at_the_liquid_heat_is_enough(variant: Callable[
 
 
 # ENV-LIQ-REQUIRED (NVIDIA GB200 NVL72 specifications: liquid-cooled): a GB200 system is held to a direct-liquid
-# rack whatever its model is called, as is any model named NVL.
+# rack whatever its model is called, as is any rack-scale NVLink system (NVL36, NVL72…) whatever its GPU.
 @pytest.mark.parametrize(
-    ("model", "gpu_type"), [("compute tray", "GB200"), ("GB200 NVL72", "GB200"), ("custom NVL rack", None)]
+    ("model", "gpu_type"),
+    [("compute tray", "GB200"), ("GB200 NVL72", "GB200"), ("custom NVL36 rack", None), ("VR NVL144", None)],
 )
 def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Path], model: str, gpu_type: Any) -> None:
     def edit(d: dict[str, Any]) -> None:
@@ -93,6 +94,22 @@ def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Pat
         (f.subject, f.measured) for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED" and f.status == "fail"
     ]
     assert failing == [("nvl72 in nvl-01", "air")]
+
+
+# NVIDIA's H100 NVL and H200 NVL are air-cooled PCIe cards, GH200 NVL2 an air-cooled server: "NVL" alone does not
+# make a system liquid-only.
+@pytest.mark.parametrize(("model", "gpu_type"), [("H100 NVL server", "H100"), ("GH200 NVL2", "GH200")])
+def test_a_pcie_nvl_card_or_an_nvl2_server_may_sit_in_an_air_rack(
+    variant: Callable[..., Path], model: str, gpu_type: Any
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["nodes"][0].update(model=model, gpu_type=gpu_type)
+        d["halls"][0]["racks"][0].update(cooling="air", liquid_fraction=0)
+
+    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
+    assert [
+        f.status for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED" and f.subject.startswith("nvl72 ")
+    ] == []
 
 
 def test_cooling_capacity_and_liquid_flow_are_not_judged_without_it_load(variant: Callable[..., Path]) -> None:

@@ -60,7 +60,7 @@ def findings(rule: str, spec: dict[str, Any]) -> list[Finding]:
 
 def test_a_one_gpu_node_needs_its_own_compute_nic() -> None:
     [f] = findings("NET-NIC-PER-GPU", with_workstation(lab(), 0))
-    assert (f.status, f.subject, f.measured, f.expected) == ("fail", "ws", "0 NICs for 1 GPUs", "≥ 1")
+    assert (f.status, f.subject, f.measured, f.expected) == ("fail", "ws", "0 NICs for 1 GPU", "≥ 1")
     assert f.path == ("nodes", 2, "nics")
 
 

@@ -146,7 +146,7 @@ def test_2n_ups_passes_tier4_ups_rule_and_n_fails_it_with_measure_and_clause(var
     report = check(variant("dgx-h100-tier3.yaml", single_path), targets={"uptime": "IV"})
     ups = finding(report, "AV-UT-UPS")
     assert ups.status == "fail"
-    assert ups.measured.startswith("N (1 units") and ups.expected == "2N"
+    assert ups.measured.startswith("N (1 unit,") and ups.expected == "2N"
     assert "Tier IV fault tolerant (2N)" in ups.citation
     assert ups.rule.remediation
 

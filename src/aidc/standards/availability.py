@@ -6,7 +6,7 @@ from typing import Any
 
 from aidc.facility.derived import Redundancy, cooling_systems
 from aidc.standards import ratings as rt
-from aidc.standards.rule import Context, Outcome, rule
+from aidc.standards.rule import Context, Outcome, count, rule
 
 UT = "Uptime Institute Tier Standard: Topology (2018 edition)"
 GB = "GB 50174-2017"
@@ -18,7 +18,7 @@ def _tier(ctx: Context) -> int | None:
 
 
 def _system(r: Redundancy, required: str, path: tuple[Any, ...], subject: str = "") -> Outcome:
-    measured = f"{r.scheme} ({r.units} units, {r.capacity_kw:,.0f} kW for {r.load_kw:,.0f} kW)"
+    measured = f"{r.scheme} ({count(r.units, 'unit')}, {r.capacity_kw:,.0f} kW for {r.load_kw:,.0f} kW)"
     return Outcome(r.meets(required), measured, required, path, subject or r.system)
 
 
@@ -386,5 +386,5 @@ def superpod_site(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     got = ctx.ratings["uptime"]["overall"]
     return Outcome(
-        rt.TIERS.index(got) >= 3, f"Tier {got} with {ctx.derived.gpus} GPUs", "Tier III", ("targets", "uptime")
+        rt.TIERS.index(got) >= 3, f"Tier {got} with {count(ctx.derived.gpus, 'GPU')}", "Tier III", ("targets", "uptime")
     )

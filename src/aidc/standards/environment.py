@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aidc.facility.model import Range
@@ -14,6 +15,9 @@ _DP_MAX = {"A1": 17, "A2": 21, "A3": 24, "A4": 24, "H1": 17}
 _RH = {"A1": (8, 80), "A2": (8, 80), "A3": (8, 85), "A4": (8, 90), "H1": (8, 80)}
 _W_MAX = {"W17": 17, "W27": 27, "W32": 32, "W40": 40, "W45": 45, "W+": None}
 _LIQUID_GPUS = ("GB200", "GB300")
+# Rack-scale NVLink systems (NVL36, NVL72, NVL144…) are liquid-cooled; "H100 NVL"/"H200 NVL" are air-cooled PCIe
+# cards and GH200 NVL2 an air-cooled server: the name alone says liquid only with a rack-scale domain size.
+_RACK_SCALE_NVL = re.compile(r"NVL\s?\d{2,}")
 
 
 def _within(r: Range | None, lo: float, hi: float, path: tuple[Any, ...], unit: str, what: str) -> Outcome:
@@ -288,7 +292,9 @@ def liquid_required(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
     cooling = {r.name: r.cooling for _, r in ctx.facility.racks()}
     out = []
     for i, node in enumerate(ctx.facility.nodes):
-        liquid_only = (node.gpu_type or "").upper().startswith(_LIQUID_GPUS) or "NVL" in node.model.upper()
+        liquid_only = (node.gpu_type or "").upper().startswith(_LIQUID_GPUS) or bool(
+            _RACK_SCALE_NVL.search(node.model.upper())
+        )
         if liquid_only:
             for rack in node.placement:
                 out.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aidc.facility.derived import FabricShape
-from aidc.standards.rule import Context, Outcome, rule
+from aidc.standards.rule import Context, Outcome, count, rule
 
 SPOD = "NVIDIA DGX SuperPOD Reference Architecture: DGX H100 (2023) / DGX B200 (2024)"
 
@@ -61,7 +61,13 @@ def nic_per_gpu(ctx: Context, t: dict[str, Any]) -> list[Outcome] | None:
         nics = sum(n.count for n in node.nics if n.fabric in compute)
         need = node.gpus * t["nics_per_gpu"]
         out.append(
-            Outcome(nics >= need, f"{nics} NICs for {node.gpus} GPUs", f"≥ {need:g}", ("nodes", i, "nics"), node.name)
+            Outcome(
+                nics >= need,
+                f"{count(nics, 'NIC')} for {count(node.gpus, 'GPU')}",
+                f"≥ {need:g}",
+                ("nodes", i, "nics"),
+                node.name,
+            )
         )
     return out or None
 

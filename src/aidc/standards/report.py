@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from aidc.specfile import format_path
 from aidc.standards.checker import Report
 from aidc.standards.diagram import draw
-from aidc.standards.rule import Finding, fmt
+from aidc.standards.rule import Finding, count, fmt
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"fail": "error", "warn": "warning", "info": "note", "pass": "none"}
@@ -103,7 +103,7 @@ def _derived_lines(report: Report) -> list[tuple[str, str]]:
             out.append(
                 (
                     f"redundancy {name}",
-                    f"{r.scheme} — {r.units} units, {r.capacity_kw:,.0f} kW for "
+                    f"{r.scheme} — {count(r.units, 'unit')}, {r.capacity_kw:,.0f} kW for "
                     f"{r.load_kw:,.0f} kW (headroom {r.headroom_kw:,.0f} kW)",
                 )
             )

@@ -146,6 +146,11 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` of ``noun`` as a finding says it: "1 unit", "2 units", "0 NICs"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 REGISTRY: dict[str, Rule] = {}
 
 
