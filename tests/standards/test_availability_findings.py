@@ -170,3 +170,16 @@ def test_a_class_a_ups_short_of_m_n_plus_1_says_which_loss_drops_which_rack() ->
     f = only("AV-GB-UPS", distributed_redundant(449, "A"))
     assert (f.status, f.measured, f.expected) == ("fail", "N (3 units, 1,347 kW for 900 kW)", "2N")
     assert f.note.startswith("with UPS-1 out: 1 rack(s) short (r31)")
+
+
+def test_a_class_a_one_line_without_any_ups_fails_without_a_loss_analysis_note() -> None:
+    """A one-line drawn with no UPS in it (utility straight to the PDUs): GB 50174 class A's 2N UPS is missing, and
+    there is no UPS loss to describe."""
+    spec = distributed_redundant(450, "A")
+    spec["power"]["components"] = [
+        c | {"fed_by": [c["fed_by"][0].replace("UPS", "U")]} if c["kind"] == "pdu" else c
+        for c in spec["power"]["components"]
+        if c["kind"] != "ups"
+    ]
+    f = only("AV-GB-UPS", spec)
+    assert (f.status, f.measured, f.expected, f.note) == ("fail", "none (0 units, 0 kW for 900 kW)", "2N", "")

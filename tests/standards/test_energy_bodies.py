@@ -58,3 +58,41 @@ def test_erf_exactly_at_the_target_passes(variant: Callable[..., Path]) -> None:
 
     report = run_check(load_facility(variant(DGX, edit)))
     assert [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-ERF"] == [("pass", "0.200")]
+
+
+# KPI-CUE (ISO/IEC 30134-8:2022 §6: CUE = CEF × PUE for an all-electric facility, the renewable share carrying no
+# carbon): with no measured CO2, the grid's CEF and the PUE give it; exactly the target passes, a little above fails.
+# DGX: measured PUE 3,190,000 / 2,480,000 kWh; here a design PUE of 1.2 alone, a grid of 500 g/kWh, no renewables.
+def _cue(variant: Callable[..., Path], target: float, energy: Any = None, **site: Any) -> list[tuple[str, str, str]]:
+    def edit(d: dict[str, Any]) -> None:
+        d["targets"]["cue_target_kg_per_kwh"] = target
+        d["energy"] = energy if energy is not None else {"design_pue": 1.2}
+        d["site"].update(grid_carbon_g_per_kwh=500, renewable_share=0.0)
+        d["site"].update(site)
+
+    report = run_check(load_facility(variant(DGX, edit)))
+    return [(f.status, f.measured, f.expected) for f in report.findings if f.rule.id == "KPI-CUE"]
+
+
+@pytest.mark.parametrize(("target", "status"), [(0.6, "pass"), (0.59, "fail")])
+def test_cue_from_the_grid_and_the_pue_at_its_target(variant: Callable[..., Path], target: float, status: str) -> None:
+    assert _cue(variant, target) == [(status, "0.600 kg/kWh (CEF×PUE)", f"≤ {target:g} kg/kWh")]
+
+
+def test_cue_counts_only_the_non_renewable_share(variant: Callable[..., Path]) -> None:
+    assert _cue(variant, 0.6, renewable_share=0.25) == [("pass", "0.450 kg/kWh (CEF×PUE)", "≤ 0.6 kg/kWh")]
+
+
+def test_cue_without_a_grid_carbon_figure_or_a_pue_is_not_computable(variant: Callable[..., Path]) -> None:
+    assert _cue(variant, 0.6, grid_carbon_g_per_kwh=None) == [("fail", "not computable", "≤ 0.6 kg/kWh")]
+    assert _cue(variant, 0.6, energy={"period_days": 365}) == [("fail", "not computable", "≤ 0.6 kg/kWh")]
+
+
+def test_cue_is_measured_from_the_co2_and_it_energy_when_both_are_given(variant: Callable[..., Path]) -> None:
+    # §6 CUE = total CO2 / E_IT: 500 t over 1 GWh of IT energy is 0.5 kg/kWh, whatever the grid figure says
+    measured = {"design_pue": 1.2, "it_kwh": 1_000_000, "co2_kg": 500_000}
+    assert _cue(variant, 0.6, energy=measured) == [("pass", "0.500 kg/kWh (measured)", "≤ 0.6 kg/kWh")]
+    # IT energy without the CO2: back to CEF × PUE
+    assert _cue(variant, 0.6, energy={"design_pue": 1.2, "it_kwh": 1_000_000}) == [
+        ("pass", "0.600 kg/kWh (CEF×PUE)", "≤ 0.6 kg/kWh")
+    ]
