@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 from tests.api.conftest import JOB_SPEC, free_port
 from tests.monitoring.conftest import set_reading
 from tests.pace import wait_until
@@ -23,6 +24,7 @@ from typer.testing import CliRunner
 from aidc.client.local import LocalClient
 from aidc.monitoring.collector import local_collector
 from aidc.platform import Platform
+from aidc.security.roles import local_access
 from aidc.settings import Settings
 from aidc.store.metadata.records import Sample
 
@@ -101,6 +103,7 @@ def test_a_redfish_facility_meter_measures_pue_for_runs_and_the_report(
         meter_over_the_hour(platform)
         after = LocalClient(platform).run_details("run-m")["energy"]
         report = LocalClient(platform).energy_report(period_days=1)
+        exposed = platform.energy.exposition(local_access()).decode()
     finally:
         platform.close()
     # no meter reading yet: the spec's design PUE, said to be the design one
@@ -108,6 +111,14 @@ def test_a_redfish_facility_meter_measures_pue_for_runs_and_the_report(
     # metered: 3000 W ÷ 2000 W over the hour = 1.5, and the run's facility energy and carbon follow it
     assert (after["pue"], after["pue_source"]) == (1.5, "meter")
     assert after["kwh"] == pytest.approx(3.0, rel=1e-3) and after["gco2e"] == pytest.approx(1200.0, rel=1e-3)
+    # Prometheus gets the run's carbon as `aidc runs show` has it: through the metered PUE, not the design 1.4 (1120 g)
+    [carbon] = [
+        s.value
+        for family in text_string_to_metric_families(exposed)
+        for s in family.samples
+        if s.name == "aidc_run_carbon_grams" and s.labels["run"] == "run-m"
+    ]
+    assert carbon == pytest.approx(after["gco2e"], rel=1e-6)
     assert (report["pue_source"], report["kpis"]["PUE"]) == ("meter", pytest.approx(1.5, rel=1e-3))
     assert report["meter"]["meters"] == ["intake-meter"] and report["meter"]["note"] is None
 

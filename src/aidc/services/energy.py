@@ -57,6 +57,7 @@ class EnergyService:
         self._facility, self._inventory = facility, inventory
         self._sites: tuple[Facility | None, Site] | None = None
         self._fleet: dict[float, tuple[float, float, dict[str, Energy], JSON | None]] = {}
+        self._exposed: dict[str, tuple[Site, JSON]] = {}  # /metrics figures of jobs no new reading can change
 
     def _site(self) -> Site:
         """The site's PUE, carbon and price model, derived once per facility (a derivation runs the spec's failure
@@ -300,6 +301,28 @@ class EnergyService:
         return until, by_node, meter
 
     # -- /metrics
+    def _exposed_energy(self, job: Job, site: Site) -> JSON:
+        """A job's IT energy and its carbon as `aidc runs show` accounts it: through the PUE the facility meters
+        measured over the job's span where they did, else the design PUE. Kept once the job ended longer ago than
+        a reading may arrive late (and for as long as the site model is the same)."""
+        kept = self._exposed.get(job.id)
+        if kept is not None and kept[0] is site:
+            return kept[1]
+        e, _ = self.job_energy(job)
+        start, end = _ts(job.started_at), _ts(job.finished_at)
+        meter = self.measured_pue(start, end or time.time()) if start is not None else None
+        figures = {
+            "run": job.run_id,
+            "job": job.id,
+            "project": job.project,
+            "joules": e.joules,
+            "measured": e.measured,
+            "gco2e": site.account(e, pue=meter["pue"] if meter else None)["gco2e"],
+        }
+        if end is not None and end < time.time() - self._hold_s():
+            self._exposed[job.id] = (site, figures)
+        return figures
+
     def exposition(self, access: Access) -> bytes:
         """The Prometheus exposition of nodes, GPUs, jobs, queue, deployments and each run's energy."""
         from aidc.monitoring.metrics import exposition
@@ -309,21 +332,9 @@ class EnergyService:
         def snapshot() -> JSON:
             jobs = self.store.list_jobs(limit=100000)
             site = self._site()
-            energy = []
-            for job in jobs[:METRICS_JOBS]:
-                if job.run_id is None or job.started_at is None:
-                    continue
-                e, _ = self.job_energy(job)
-                energy.append(
-                    {
-                        "run": job.run_id,
-                        "job": job.id,
-                        "project": job.project,
-                        "joules": e.joules,
-                        "measured": e.measured,
-                        "gco2e": site.account(e)["gco2e"],
-                    }
-                )
+            shown = [job for job in jobs[:METRICS_JOBS] if job.run_id is not None and job.started_at is not None]
+            energy = [self._exposed_energy(job, site) for job in shown]
+            self._exposed = {job.id: self._exposed[job.id] for job in shown if job.id in self._exposed}
             return {
                 "samples": self.store.latest_samples(within_s=3 * self.settings.telemetry_interval_s + 5),
                 "nodes": self._inventory(),
