@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tests.api.conftest import JOB_SPEC
 
 from aidc.errors import Unauthenticated
 from aidc.jobs.queue import Resources
-from aidc.jobs.scheduler import MAX_ATTEMPTS, Scheduler
+from aidc.jobs.scheduler import MAX_ATTEMPTS, SCHEDULER, Scheduler
 from aidc.platform import Platform
 from aidc.security.roles import Access, local_access
 from aidc.settings import Settings
@@ -276,6 +277,63 @@ def test_each_start_gets_a_credential_of_its_submitter_revoked_when_its_process_
         platform.security.authenticate(token, "test")
     revoked = [e for e in platform.security.audit_list(action="token.revoke", limit=10)]
     assert [e.target for e in revoked] == [f"token:{access.token_id}"]
+
+
+def test_a_long_running_jobs_credential_is_renewed_before_it_expires(platform: Platform) -> None:
+    """A training run of weeks outlives its credential's seven days: the scheduler renews the credential of a job
+    still running once it has less than a day left, audited; its process keeps reaching its stores."""
+    procs = CredentialedProcesses()
+    s = Scheduler(
+        platform.metadata,
+        platform.security,
+        Nodes([(2, 0)]),
+        procs,
+        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
+        credentials=True,
+        renew_every_s=0,  # look at every pass (a server looks once an hour)
+    )
+    ada = researcher(platform, "ada")
+    job, _ = platform.jobs.submit(ada, spec_text=JOB_SPEC, path_name="d.yaml", project="default", idempotency_key="k")
+    s.tick()
+    token = procs.credentials[job["id"]]
+    token_id = platform.security.authenticate(token, "test").token_id
+    assert token_id is not None
+    s.tick()  # six days left: nothing to renew yet
+    assert platform.security.audit_list(action="token.renew", limit=10) == []
+    # six days and 22 hours on: two hours left
+    platform.security.store.extend_token(token_id, datetime.now(UTC) + timedelta(hours=2))
+    s.tick()
+    record = platform.security.store.get_token(token_id)
+    assert record is not None and record.expires_at is not None
+    assert record.expires_at - datetime.now(UTC) > timedelta(days=6, hours=23)
+    [renewal] = platform.security.audit_list(action="token.renew", limit=10)
+    assert (renewal.actor, renewal.target) == ("system:scheduler", f"token:{token_id}")
+    platform.security.verified.forget(token_id=token_id)
+    assert platform.security.authenticate(token, "test").principal == "ada"
+
+
+def test_only_a_live_unexpired_credential_of_a_running_job_is_renewed(platform: Platform) -> None:
+    security, now = platform.security, datetime.now(UTC)
+    researcher(platform, "ada")
+    soon = {
+        job: security.create_job_credential(SCHEDULER, job, "ada", "default", ttl=timedelta(hours=2)) for job in "ab"
+    }
+    roomy = security.create_job_credential(SCHEDULER, "c", "ada", "default", ttl=timedelta(days=3))
+    lapsed = security.create_job_credential(SCHEDULER, "d", "ada", "default", ttl=timedelta(hours=2))
+    lapsed_id = security.authenticate(lapsed, "test").token_id
+    assert lapsed_id is not None
+    security.store.extend_token(lapsed_id, now - timedelta(minutes=1))
+    security.create_job_credential(SCHEDULER, "e", "ada", "default", ttl=timedelta(hours=2))
+    security.revoke_job_credentials(SCHEDULER, "e")
+    ids = {job: security.authenticate(secret, "test").token_id for job, secret in {**soon, "c": roomy}.items()}
+    # b is not among the running jobs; c has three days left; d has expired; e was revoked
+    assert security.renew_job_credentials(SCHEDULER, ["a", "c", "d", "e"]) == [ids["a"]]
+    expiry = {job: security.store.get_token(str(ids[job])).expires_at for job in "abc"}  # type: ignore[union-attr]
+    assert expiry["a"] - now > timedelta(days=6, hours=23)  # type: ignore[operator]
+    assert expiry["b"] - now < timedelta(hours=3) and expiry["c"] - now < timedelta(days=3, minutes=1)  # type: ignore[operator]
+    security.verified.forget(token_id=lapsed_id)
+    with pytest.raises(Unauthenticated):
+        security.authenticate(lapsed, "test")
 
 
 def test_a_job_whose_submitter_has_no_identity_fails_saying_how_to_submit_it(platform: Platform) -> None:

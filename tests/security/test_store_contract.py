@@ -79,6 +79,18 @@ class SecurityStoreContract:
         assert [t.id for t in store.list_tokens("ci")] == ["abcd1234"] and store.list_tokens("nobody") == []
         assert store.get_token("nope0000") is None
 
+    def test_a_tokens_expiry_is_moved_and_reads_back_as_moved(self, store: SecurityStore) -> None:
+        store.create_principal("ci", "service")
+        store.add_token("abcd1234", "ci", "job:j1", "$argon2id$hash", ["jobs:read"], datetime.now(UTC))
+        later = datetime.now(UTC) + timedelta(days=7)
+        moved = store.extend_token("abcd1234", later)
+        got = store.get_token("abcd1234")
+        for token in (moved, got):
+            assert token is not None and token.expires_at is not None
+            assert abs((token.expires_at - later).total_seconds()) < 1e-3
+        with pytest.raises(NotFound):
+            store.extend_token("nope0000", later)
+
     def test_audit_entries_chain_and_filter(self, store: SecurityStore) -> None:
         first = _entry(store, at=datetime.now(UTC) - timedelta(hours=2))
         _entry(store, actor="bob", action="role.grant")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,9 @@ SCHEDULER = Access(principal="system:scheduler", kind="local", source="aidc serv
 PENDING = ("queued", "preempted")
 STOP_MARGIN_S = 30.0  # a job asked to stop is killed this long after its train stage's checkpoint wait
 MAX_ATTEMPTS = 3  # a job whose process keeps dying without an outcome is failed after this many starts
+RENEW_EVERY_S = (
+    3600.0  # how often running jobs' credentials are looked at for renewal (they have a day left when renewed)
+)
 FAIR_SHARE_WINDOW = timedelta(hours=24)
 
 
@@ -160,12 +164,15 @@ class Scheduler:
         interval_s: float = 2.0,
         gang_timeout_s: float = 0.5,
         starve_after_s: float = 600.0,
+        renew_every_s: float = RENEW_EVERY_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.security, self.cluster, self.launcher = store, security, cluster, launcher
         # each job's process gets a token of its own (its submitter's, for its project's stores), revoked at its end
         self.credentials = credentials
         self._credentialed: set[str] = set()
+        self.renew_every_s = renew_every_s
+        self._renewed_at: float | None = None  # monotonic time of the last look for credentials to renew
         self.on_ended: Callable[[str], None] | None = None  # told each job whose credential was revoked
         self.interval_s, self.gang_timeout_s, self.starve_after_s = interval_s, gang_timeout_s, starve_after_s
         self.clock = clock
@@ -285,6 +292,7 @@ class Scheduler:
             if job.worker and job.id not in self.stopping and self.launcher.alive(job.worker):
                 self._stop(job)
         self._revoke_ended({j.id for j in running} | set(self.stopping))
+        self._renew_live({j.id for j in running} | set(self.stopping))
         pending = [j for j in self.store.list_jobs(states=PENDING, limit=100000) if j.id not in self.stopping]
         if not pending:
             return
@@ -345,6 +353,20 @@ class Scheduler:
                 ended(job_id)
             if self.on_ended is not None:
                 self.on_ended(job_id)
+
+    def _renew_live(self, live: set[str]) -> None:
+        """Renew, about once an hour, the credentials of running jobs close to expiring: a job outlives its
+        credential's first term (a training run of weeks) without losing its stores."""
+        if not self.credentials:
+            return
+        if self._renewed_at is not None and time.monotonic() - self._renewed_at < self.renew_every_s:
+            return
+        try:
+            self.security.renew_job_credentials(SCHEDULER, self._credentialed & live)
+        except Exception:  # a database blip: the next pass tries again
+            log.exception("renewing job credentials failed")
+            return
+        self._renewed_at = time.monotonic()
 
     def _placeable(self, job: Any) -> bool:
         """The gang test: a placement group of all the job's bundles, placed whole or not at all."""

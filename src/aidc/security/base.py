@@ -61,6 +61,9 @@ class SecurityStore(ABC):
     def revoke_token(self, token_id: str, at: datetime) -> ApiToken: ...
     @abstractmethod
     def touch_token(self, token_id: str, at: datetime) -> None: ...
+    @abstractmethod
+    def extend_token(self, token_id: str, expires_at: datetime) -> ApiToken:
+        """Move a token's expiry to ``expires_at``; NotFound if there is no such token."""
 
     # -- the audit chain
     @abstractmethod

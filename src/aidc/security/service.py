@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,8 @@ from aidc.security.throttle import Throttle
 BOOTSTRAP_ADMIN = "admin"
 JOB_TOKEN_PREFIX = "job:"  # the name of a job's credential: job:<job id> (reserved for the server)
 JOB_TOKEN_SCOPES = ("jobs:read",)  # its routes check it is the job's own token, not a permission
-JOB_TOKEN_TTL = timedelta(days=7)  # the longest a job's credential lives (it is revoked when the job's process ends)
+JOB_TOKEN_TTL = timedelta(days=7)  # how long a job's credential lives unrenewed (revoked when the job's process ends)
+JOB_TOKEN_RENEW = timedelta(days=1)  # a running job's credential with less than this left is renewed for JOB_TOKEN_TTL
 REJECTIONS = Access(principal="system:rejections", kind="local", source="aidc server")
 TOUCH_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may be: one write per token per minute
 _BAD_TOKEN = "invalid, expired or revoked API token"
@@ -379,6 +380,39 @@ class Security:
             self.revoke_token(access, record.id)
             revoked.append(record.id)
         return revoked
+
+    def renew_job_credentials(
+        self,
+        access: Access,
+        job_ids: Iterable[str],
+        *,
+        ttl: timedelta = JOB_TOKEN_TTL,
+        within: timedelta = JOB_TOKEN_RENEW,
+    ) -> list[str]:
+        """Renew the credentials of the running jobs ``job_ids`` that expire within ``within``: each then expires
+        ``ttl`` from now, so a job that runs longer than ``ttl`` (a training run of weeks) keeps reaching its
+        stores. A credential revoked or already expired stays so. Audited as ``token.renew``; returns the token
+        ids renewed."""
+        names = {f"{JOB_TOKEN_PREFIX}{job_id}" for job_id in job_ids}
+        now = _now()
+        renewed = []
+        for record in self.store.list_tokens(None):
+            expires = _aware(record.expires_at)
+            if record.name not in names or record.revoked_at is not None or expires is None:
+                continue
+            if expires <= now or expires - now > within:
+                continue
+            with self.audited(
+                access,
+                "token.renew",
+                f"token:{record.id}",
+                principal=record.principal,
+                name=record.name,
+                expires_at=(now + ttl).isoformat(),
+            ):
+                self.store.extend_token(record.id, now + ttl)
+            renewed.append(record.id)
+        return renewed
 
     def live_job_credentials(self) -> dict[str, str]:
         """token id → job id, for every job credential not yet revoked."""

@@ -212,6 +212,15 @@ class SqlSecurityStore(SecurityStore):
             if row is not None:
                 row.last_used_at = at
 
+    def extend_token(self, token_id: str, expires_at: datetime) -> ApiToken:
+        with self._session() as s:
+            row = s.get(ApiTokenRow, token_id)
+            if row is None:
+                raise NotFound(f"no token {token_id!r}", hint="list tokens with `aidc tokens list`")
+            row.expires_at = expires_at
+            s.flush()
+            return self._tokens(s, ApiTokenRow.id == token_id)[0]
+
     # -- audit
     @staticmethod
     def _append(s: Session, fields: dict[str, Any], last: tuple[int, str] | None = None) -> AuditEntry:
