@@ -17,7 +17,9 @@ class Store:
     """The records a job's process reaches through its server: the job, its run and the transitions it asks for."""
 
     def __init__(self, tmp_path: Any) -> None:
-        self.job = SimpleNamespace(id="job-1", run_id=None, attempts=1, path_name="p.yaml", spec_text="x", project="a")
+        self.job = SimpleNamespace(
+            id="job-1", run_id=None, attempts=1, path_name="p.yaml", spec_text="x", project="a", state="running"
+        )
         self.transitions: list[tuple[str, Any]] = []
 
     def get_job(self, job_id: str) -> Any:
@@ -66,3 +68,25 @@ def test_a_job_that_fails_of_its_own_records_the_failure(tmp_path: Any) -> None:
     assert run_job("job-1", store, book, runner_failing_with(bad)) == 1  # type: ignore[arg-type]
     assert [(to, error["code"]) for to, error in store.transitions] == [("failed", "invalid_input")]
     assert [action for action, _ in book.entries] == ["job.fail"]
+
+
+class GoneStore(Store):
+    """The server answers the job's reads, then goes away as the process reports how its run ended."""
+
+    def transition_job(self, job_id: str, from_states: Any, to: Any, **fields: Any) -> bool:
+        raise ServerUnreachable("the job cannot reach the aidc server at http://127.0.0.1:1: ConnectError")
+
+
+@pytest.mark.parametrize(
+    "ending", [KeyboardInterrupt(), InvalidInput("no such column 'label'"), RuntimeError("a stage's own bug")]
+)
+def test_a_server_gone_as_the_outcome_is_recorded_is_a_lost_server_not_a_crash(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], ending: BaseException
+) -> None:
+    """Stopped, failed or crashed: whatever ended the run, if the server is gone when the process goes to say so,
+    the process exits as one that lost its server (re-queued to resume), not with a traceback."""
+    store, book = GoneStore(tmp_path), Book()
+    assert run_job("job-1", store, book, runner_failing_with(ending)) == SERVER_GONE  # type: ignore[arg-type]
+    assert book.entries == []
+    out = capsys.readouterr()
+    assert "re-queues the job" in out.out and "Traceback" not in out.out + out.err

@@ -106,6 +106,23 @@ def run_job(
     """Run job ``job_id`` to its end in this process; the exit status. ``runner(access, observer, project)``: the
     pipeline runner to use, acting as ``access`` and confined to ``project``'s data."""
     listen_for_stop()
+    try:
+        return _run(job_id, store, security, runner)
+    except ServerUnreachable as exc:
+        # the server is gone (stopped or restarting), not the job at fault — mid-run, or as this process went to
+        # record how the run ended: record nothing (a server back in time would otherwise take "failed" for the
+        # outcome) and exit; the server finds the process gone and re-queues the job to resume its run
+        # (docs/control-plane.md, "Restarts and crashes")
+        say(f"stopped: {exc.message}; the server re-queues the job when it finds this process gone")
+        return SERVER_GONE
+
+
+def _run(
+    job_id: str,
+    store: MetadataStore,
+    security: JobBook,
+    runner: Callable[[Access, RunObserver, str], PipelineRunner],
+) -> int:
     job = store.get_job(job_id)
     access = Access(principal=JOB_ACCESS, kind="local", source=f"job-worker@{socket.gethostname()}")
     resume = None
@@ -133,12 +150,8 @@ def run_job(
         ):
             security.record(access, "job.fail", f"job:{job_id}", project=job.project, error="interrupted")
         return 130
-    except ServerUnreachable as exc:
-        # the server is gone (stopped or restarting), not the job at fault: record nothing — a server back in time
-        # would otherwise take "failed" for the outcome — and exit; the server finds the process gone and re-queues
-        # the job to resume its run (docs/control-plane.md, "Restarts and crashes")
-        say(f"stopped: {exc.message}; the server re-queues the job when it finds this process gone")
-        return SERVER_GONE
+    except ServerUnreachable:
+        raise  # not the job's failure: run_job says so and exits for the server to re-queue it
     except AidcError as exc:
         say(f"failed: {exc.message}")
         if store.transition_job(
