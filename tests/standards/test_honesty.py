@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -182,3 +183,17 @@ def test_sarif_lists_the_whole_catalog_with_relative_uris(monkeypatch: pytest.Mo
         assert ids[result["ruleIndex"]] == result["ruleId"]
         artifact = result["locations"][0]["physicalLocation"]["artifactLocation"]
         assert artifact == {"uri": "examples/facilities/lab-two-servers.yaml", "uriBaseId": "%SRCROOT%"}
+
+
+def test_a_spec_outside_the_directory_checked_from_gets_its_absolute_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SARIF's %SRCROOT% is where `aidc check` ran; a spec above it is not under it, so no `../` URI."""
+    examples = Path(__file__).parents[2] / "examples" / "facilities"
+    elsewhere = tmp_path / "checked-from"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for given in (examples / LAB, Path(os.path.relpath(examples / LAB, elsewhere))):
+        sarif = json.loads(render_sarif(check(given)))
+        artifact = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert artifact == {"uri": (examples / LAB).resolve().as_uri()}

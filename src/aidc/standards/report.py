@@ -295,13 +295,14 @@ def render_sarif(report: Report, tool_version: str = "0.1.0") -> str:
 def _artifact(file: str) -> dict[str, str]:
     """A relative URI against %SRCROOT% (the directory `aidc check` ran in), as code-scanning uploads expect.
 
-    An absolute path would name the CI runner's checkout and never match the repository's file.
+    An absolute path would name the CI runner's checkout and never match the repository's file. A spec outside
+    that directory is not under %SRCROOT% at all: it gets its absolute file URI rather than a ``../`` climbing out.
     """
     path = Path(file)
-    if path.is_absolute():
-        try:
-            rel = os.path.relpath(path, Path.cwd())
-        except ValueError:  # another drive on Windows: no relative form exists
-            return {"uri": path.as_uri()}
-        path = Path(rel)
-    return {"uri": quote(path.as_posix()), "uriBaseId": "%SRCROOT%"}
+    try:
+        rel = Path(os.path.relpath(path.absolute(), Path.cwd()))
+    except ValueError:  # another drive on Windows: no relative form exists
+        return {"uri": path.absolute().as_uri()}
+    if rel.parts[:1] == ("..",):
+        return {"uri": Path(os.path.normpath(path.absolute())).as_uri()}
+    return {"uri": quote(rel.as_posix()), "uriBaseId": "%SRCROOT%"}
