@@ -220,20 +220,30 @@ ADDED_RUNS: list[PublishedRun] = [
             heads=112,
             kv_heads=112,
             ffn_hidden=4 * 14336,
-            vocab=250680,
+            vocab=250880,  # the script's --pad-vocab-size-to 250880 (250,680 tokens padded): what the GEMMs compute
             seq_len=2048,
             tied_embeddings=True,  # 176,247M parameters only with the input and output embeddings shared
             flash_attention=False,
         ),
-        # one model copy spans 48 GPUs (data-parallel 8) as TP4 x PP12 (the 4 and 12 as a secondary summary of
-        # the run's scripts computes with them: TP all-reduce share (4-1)/4, bubble 11/m); no sequence
-        # parallelism (the Hugging Face blog: developed after BLOOM was trained); DeepSpeed's pipeline, whose
-        # gradient reduction follows the flush
-        Layout(tp=4, pp=12, dp=8, sequence_parallel=False, overlap=False),
+        # the run's own script (tr11-176B-ml.slurm): TP4 x PP12 (one copy on 48 GPUs, data-parallel 8), micro-batch
+        # 2, full activation recompute (--checkpoint-activations), DeepSpeed ZeRO stage 0 whose bf16 optimizer
+        # "implements its own zero stage 1 equivalent"; no sequence parallelism (the Hugging Face blog: developed
+        # after BLOOM was trained); DeepSpeed's pipeline, which does not interleave and reduces gradients after the
+        # flush.  Not priced: the script's CUDA_LAUNCH_BLOCKING=1 (every kernel launch waits for the GPU, "or the
+        # training will hang") and its batch ramp-up from 192 — no measurement of either's cost was found
+        Layout(
+            tp=4,
+            pp=12,
+            dp=8,
+            zero=1,
+            recompute="full",
+            micro_batch=2,
+            sequence_parallel=False,
+            overlap=False,
+        ),
         2048,
         1082990 / 0.366,
         metric=GPU_HOURS,
-        free=("zero", "recompute", "micro_batch"),  # DeepSpeed's pipeline engine does not interleave
         # not a DGX: 4 x 100 Gb/s Omni-Path per 8 GPUs, a quarter of a DGX A100's 8 x 200 Gb/s HDR per GPU
         cluster=JEAN_ZAY,
     ),
@@ -253,13 +263,24 @@ ADDED_RUNS: list[PublishedRun] = [
             seq_len=2048,
             flash_attention=False,
         ),
-        Layout(tp=2, pp=4, dp=12, zero=1, sequence_parallel=False, overlap=False),
+        # the run's own configuration (gpt-neox configs/20B.yml, "as it was trained on 96x 40GB A100"): PP4 x TP2,
+        # ZeRO stage 1, micro-batch 4 (x 32 accumulation steps x 12 = 1,536 of the paper's ~1,538), full activation
+        # recompute (checkpoint-activations, one layer at a time); its synchronize-each-layer is not priced
+        Layout(
+            tp=2,
+            pp=4,
+            dp=12,
+            zero=1,
+            recompute="full",
+            micro_batch=4,
+            sequence_parallel=False,
+            overlap=False,
+        ),
         1538,
         96 * 1830 / (1538 * 2048 * 150000 / 1e12),
         gpu="A100-40GB",
         precision="fp16",
         metric=GPU_HOURS,
-        free=("recompute", "micro_batch"),
         cluster=NEOX_CLUSTER,  # 4 HDR HCAs per 8 GPUs: half a DGX A100's NIC per GPU
     ),
     PublishedRun(

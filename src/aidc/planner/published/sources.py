@@ -88,13 +88,19 @@ BLOOM = (
     "ai-papers.xuzou.cn/papers/bloom_2022); BigScience model page: one copy of the model takes 48 GPUs, training "
     "throughput about 150 TFLOPs (bigscience.notion.site); Hugging Face blog 'The Technology Behind BLOOM "
     "Training' (2022): checkpoint every ~3 h = 100 iterations, no sequence parallelism, embedding counted as a "
-    "pipeline layer"
+    "pipeline layer; the run's script, github.com/bigscience-workshop/bigscience train/tr11-176B-ml/"
+    "tr11-176B-ml.slurm: TP_SIZE=4, PP_SIZE=12, MICRO_BATCH_SIZE=2, GLOBAL_BATCH_SIZE=2048, --checkpoint-activations, "
+    "--pad-vocab-size-to 250880, --rampup-batch-size 192 16 9_765_625, ZERO_STAGE=0 (bf16 optimizer's own ZeRO-1), "
+    "CUDA_LAUNCH_BLOCKING=1"
 )
 NEOX = (
     "Black et al., GPT-NeoX-20B: An Open-Source Autoregressive Language Model, 2022: 12 servers of 8 A100-SXM4-40GB "
     "(96 GPUs), GPT-NeoX (Megatron + DeepSpeed), fp16, ZeRO; 44 layers, d_model 6,144, d_ff 24,576, 64 heads, "
     "context 2,048, vocabulary padded to 50,432; batch 1,538 contexts, 150,000 steps; model card: tensor parallel "
-    "2, pipeline parallel 4; training time 1,830 hours (as summarised at nl2code.github.io/posts/GPT-NeoX)"
+    "2, pipeline parallel 4; training time 1,830 hours (as summarised at nl2code.github.io/posts/GPT-NeoX); the "
+    "run's configuration, github.com/EleutherAI/gpt-neox configs/20B.yml: pipe-parallel-size 4, model-parallel-size "
+    "2, zero stage 1, train_micro_batch_size_per_gpu 4, gradient_accumulation_steps 32, checkpoint-activations, "
+    "checkpoint-num-layers 1, synchronize-each-layer, fp16"
 )
 # NVIDIA's own training stack since 2024: Megatron-Core with Transformer Engine (fused attention, FP8), driven by
 # NeMo or Megatron-Bridge.  Not Megatron-LM as Narayanan/Korthikanti ran it in 2021-22 (no TE, no FP8, no
