@@ -183,3 +183,26 @@ def test_a_class_a_one_line_without_any_ups_fails_without_a_loss_analysis_note()
     ]
     f = only("AV-GB-UPS", spec)
     assert (f.status, f.measured, f.expected, f.note) == ("fail", "none (0 units, 0 kW for 900 kW)", "2N", "")
+
+
+@pytest.mark.parametrize(
+    ("gb50174", "same_substation", "status", "measured", "expected"),
+    [
+        # class A and B: dual sources from independent substations (双重电源); two feeds of one substation are one
+        ("A", False, "pass", "2 independent substations", "≥ 2 independent substations"),
+        ("A", True, "fail", "1 independent substation", "≥ 2 independent substations"),
+        ("B", True, "fail", "1 independent substation", "≥ 2 independent substations"),
+        # class C: two circuits, wherever they come from
+        ("C", True, "pass", "2 circuits", "≥ 2 circuits"),
+    ],
+)
+def test_utility_feeds_are_counted_as_the_gb_class_asks(
+    gb50174: str, same_substation: bool, status: str, measured: str, expected: str
+) -> None:
+    """GB 50174 Annex A, utility supply: A and B count independent substations, C counts circuits."""
+    spec = china(gb50174=gb50174)
+    if same_substation:
+        for feed in spec["power"]["utility_feeds"]:
+            feed["substation"] = "Wuhu-220kV-East"
+    f = only("AV-GB-FEED", spec)
+    assert (f.status, f.measured, f.expected) == (status, measured, expected)

@@ -96,3 +96,49 @@ def test_cue_is_measured_from_the_co2_and_it_energy_when_both_are_given(variant:
     assert _cue(variant, 0.6, energy={"design_pue": 1.2, "it_kwh": 1_000_000}) == [
         ("pass", "0.600 kg/kWh (CEF×PUE)", "≤ 0.6 kg/kWh")
     ]
+
+
+# KPI-WUE (ISO/IEC 30134-9:2022 §6: WUE = L water / E_IT kWh): without either figure it is not metered; exactly the
+# target passes. DGX: 2,900,000 L over 2,480,000 kWh of IT energy.
+def _wue(variant: Callable[..., Path], target: float, **energy: Any) -> list[tuple[str, str]]:
+    def edit(d: dict[str, Any]) -> None:
+        d["targets"]["wue_target_l_per_kwh"] = target
+        d["energy"].update(energy)
+        for key in [k for k, v in energy.items() if v is None]:
+            d["energy"].pop(key)
+
+    report = run_check(load_facility(variant(DGX, edit)))
+    return [(f.status, f.measured) for f in report.findings if f.rule.id == "KPI-WUE"]
+
+
+def test_wue_needs_both_the_water_and_the_it_energy(variant: Callable[..., Path]) -> None:
+    assert _wue(variant, 1.0, water_l=None) == [("fail", "not metered")]
+    assert _wue(variant, 1.0, it_kwh=None) == [("fail", "not metered")]
+
+
+def test_wue_exactly_at_its_target_passes(variant: Callable[..., Path]) -> None:
+    assert _wue(variant, 1.25, water_l=3_100_000, it_kwh=2_480_000) == [("pass", "1.250 L/kWh")]
+    assert _wue(variant, 1.24, water_l=3_100_000, it_kwh=2_480_000) == [("fail", "1.250 L/kWh")]
+
+
+# KPI-CN-GB40879 (GB 40879-2021, mandatory in China): a site in China is held to grade 3 (PUE 1.50) without a
+# declared grade; a site elsewhere only when it declares one. KPI-CN-HUB binds only a hub node in China.
+CN = "gb200-nvl72-china.yaml"  # in China, a hub node, grade 1 declared, design PUE 1.15
+
+
+def _judged(variant: Callable[..., Path], example: str, rule: str, edit: Callable[[dict[str, Any]], None]) -> bool:
+    report = run_check(load_facility(variant(example, edit)))
+    assert (rule in report.skipped) != any(f.rule.id == rule for f in report.findings)
+    return rule not in report.skipped
+
+
+def test_gb40879_binds_china_without_a_grade_and_elsewhere_only_with_one(variant: Callable[..., Path]) -> None:
+    assert _judged(variant, CN, "KPI-CN-GB40879", lambda d: d["targets"].pop("gb40879_grade"))
+    assert _judged(variant, DGX, "KPI-CN-GB40879", lambda d: d["targets"].update(gb40879_grade=2))
+    assert not _judged(variant, DGX, "KPI-CN-GB40879", lambda d: None)
+
+
+def test_the_hub_node_rule_binds_only_a_hub_node_in_china(variant: Callable[..., Path]) -> None:
+    assert _judged(variant, CN, "KPI-CN-HUB", lambda d: None)
+    assert not _judged(variant, CN, "KPI-CN-HUB", lambda d: d["site"].update(hub_node=False))
+    assert not _judged(variant, DGX, "KPI-CN-HUB", lambda d: d["site"].update(hub_node=True))

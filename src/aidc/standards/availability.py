@@ -290,8 +290,8 @@ def gb_feeds(ctx: Context, t: dict[str, Any]) -> Outcome | None:
         return None
     feeds = ctx.facility.power.utility_feeds
     n = len({f.substation or f.name for f in feeds}) if cls in ("A", "B") else len(feeds)
-    what = "independent substations" if cls in ("A", "B") else "circuits"
-    return Outcome(n >= t["sources"], f"{n} {what}", f"≥ {t['sources']} {what}", ("power", "utility_feeds"))
+    what = "independent substation" if cls in ("A", "B") else "circuit"
+    return Outcome(n >= t["sources"], count(n, what), f"≥ {count(t['sources'], what)}", ("power", "utility_feeds"))
 
 
 @rule(
