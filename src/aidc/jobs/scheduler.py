@@ -28,9 +28,7 @@ SCHEDULER = Access(principal="system:scheduler", kind="local", source="aidc serv
 PENDING = ("queued", "preempted")
 STOP_MARGIN_S = 30.0  # a job asked to stop is killed this long after its train stage's checkpoint wait
 MAX_ATTEMPTS = 3  # a job whose process keeps dying without an outcome is failed after this many starts
-RENEW_EVERY_S = (
-    3600.0  # how often running jobs' credentials are looked at for renewal (they have a day left when renewed)
-)
+RENEW_EVERY_S = 3600.0  # how often running jobs' credentials are looked at for renewal (due with a day left)
 FAIR_SHARE_WINDOW = timedelta(hours=24)
 
 
