@@ -289,8 +289,9 @@ class Scheduler:
         for job in self.store.list_jobs(states=("cancelled", "preempted"), limit=1000):
             if job.worker and job.id not in self.stopping and self.launcher.alive(job.worker):
                 self._stop(job)
-        self._revoke_ended({j.id for j in running} | set(self.stopping))
-        self._renew_live({j.id for j in running} | set(self.stopping))
+        live = {j.id for j in running} | set(self.stopping)  # a job being stopped still checkpoints: it is live
+        self._revoke_ended(live)
+        self._renew_live(live)
         pending = [j for j in self.store.list_jobs(states=PENDING, limit=100000) if j.id not in self.stopping]
         if not pending:
             return
@@ -339,7 +340,7 @@ class Scheduler:
 
     def _revoke_ended(self, live: set[str]) -> None:
         """Revoke the credential of every job whose process no longer runs (finished, failed, killed)."""
-        for job_id in sorted(self._credentialed - live):  # (a job being stopped still checkpoints: it is live)
+        for job_id in sorted(self._credentialed - live):
             try:
                 self.security.revoke_job_credentials(SCHEDULER, job_id)
             except Exception:  # a database blip: the next pass tries again

@@ -372,9 +372,7 @@ class Security:
         whose process has ended). Returns the token ids revoked."""
         name = f"{JOB_TOKEN_PREFIX}{job_id}" if job_id else None
         revoked = []
-        for record in self.store.list_tokens(None):
-            if record.revoked_at is not None or not record.name.startswith(JOB_TOKEN_PREFIX):
-                continue
+        for record in self._live_job_tokens():
             if name is not None and record.name != name:
                 continue
             self.revoke_token(access, record.id)
@@ -396,9 +394,9 @@ class Security:
         names = {f"{JOB_TOKEN_PREFIX}{job_id}" for job_id in job_ids}
         now = _now()
         renewed = []
-        for record in self.store.list_tokens(None):
+        for record in self._live_job_tokens():
             expires = _aware(record.expires_at)
-            if record.name not in names or record.revoked_at is not None or expires is None:
+            if record.name not in names or expires is None:
                 continue
             if expires <= now or expires - now > within:
                 continue
@@ -416,11 +414,11 @@ class Security:
 
     def live_job_credentials(self) -> dict[str, str]:
         """token id → job id, for every job credential not yet revoked."""
-        return {
-            r.id: r.name.removeprefix(JOB_TOKEN_PREFIX)
-            for r in self.store.list_tokens(None)
-            if r.revoked_at is None and r.name.startswith(JOB_TOKEN_PREFIX)
-        }
+        return {r.id: r.name.removeprefix(JOB_TOKEN_PREFIX) for r in self._live_job_tokens()}
+
+    def _live_job_tokens(self) -> list[ApiToken]:
+        """The job credentials not yet revoked."""
+        return [r for r in self.store.list_tokens(None) if r.revoked_at is None and r.name.startswith(JOB_TOKEN_PREFIX)]
 
     def list_tokens(self, principal: str | None = None) -> list[ApiToken]:
         return self.store.list_tokens(principal)
