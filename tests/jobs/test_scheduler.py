@@ -244,6 +244,19 @@ class CredentialedProcesses(Processes):
         return super().start(job_id, resume=resume)
 
 
+def credentialed(platform: Platform, procs: Processes, **options: float) -> Scheduler:
+    """A scheduler on one 2-CPU node that starts each job on a credential of its submitter's."""
+    return Scheduler(
+        platform.metadata,
+        platform.security,
+        Nodes([(2, 0)]),
+        procs,
+        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
+        credentials=True,
+        **options,
+    )
+
+
 def researcher(platform: Platform, name: str, project: str = "default") -> Access:
     platform.security.create_principal(local_access(), name)
     platform.security.grant(local_access(), name, "researcher", project)
@@ -252,14 +265,7 @@ def researcher(platform: Platform, name: str, project: str = "default") -> Acces
 
 def test_each_start_gets_a_credential_of_its_submitter_revoked_when_its_process_ends(platform: Platform) -> None:
     procs = CredentialedProcesses()
-    s = Scheduler(
-        platform.metadata,
-        platform.security,
-        Nodes([(2, 0)]),
-        procs,
-        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
-        credentials=True,
-    )
+    s = credentialed(platform, procs)
     ada = researcher(platform, "ada")
     job, _ = platform.jobs.submit(ada, spec_text=JOB_SPEC, path_name="d.yaml", project="default", idempotency_key="k")
     s.tick()
@@ -283,15 +289,7 @@ def test_a_long_running_jobs_credential_is_renewed_before_it_expires(platform: P
     """A training run of weeks outlives its credential's seven days: the scheduler renews the credential of a job
     still running once it has less than a day left, audited; its process keeps reaching its stores."""
     procs = CredentialedProcesses()
-    s = Scheduler(
-        platform.metadata,
-        platform.security,
-        Nodes([(2, 0)]),
-        procs,
-        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
-        credentials=True,
-        renew_every_s=0,  # look at every pass (a server looks once an hour)
-    )
+    s = credentialed(platform, procs, renew_every_s=0)  # look at every pass (a server looks once an hour)
     ada = researcher(platform, "ada")
     job, _ = platform.jobs.submit(ada, spec_text=JOB_SPEC, path_name="d.yaml", project="default", idempotency_key="k")
     s.tick()
@@ -338,14 +336,7 @@ def test_only_a_live_unexpired_credential_of_a_running_job_is_renewed(platform: 
 
 def test_a_job_whose_submitter_has_no_identity_fails_saying_how_to_submit_it(platform: Platform) -> None:
     procs = CredentialedProcesses()
-    s = Scheduler(
-        platform.metadata,
-        platform.security,
-        Nodes([(2, 0)]),
-        procs,
-        stop_checkpoint_s=platform.settings.stop_checkpoint_s,
-        credentials=True,
-    )
+    s = credentialed(platform, procs)
     job_id = submit(platform, "local")  # on the store directly: local:<os user>, no principal of the server's
     s.tick()
     job = platform.metadata.get_job(job_id)

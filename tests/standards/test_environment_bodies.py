@@ -78,6 +78,17 @@ def test_liquid_capacity_exactly_at_the_liquid_heat_is_enough(variant: Callable[
     assert found == [("pass", f"≥ 1 loop, ≥ {heat:,.0f} kW")]
 
 
+def _in_an_air_rack(variant: Callable[..., Path], model: str, gpu_type: Any) -> list[Any]:
+    """The ENV-LIQ-REQUIRED findings of the GB200 example with its system renamed and its rack air-cooled."""
+
+    def edit(d: dict[str, Any]) -> None:
+        d["nodes"][0].update(model=model, gpu_type=gpu_type)
+        d["halls"][0]["racks"][0].update(cooling="air", liquid_fraction=0)
+
+    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
+    return [f for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED"]
+
+
 # ENV-LIQ-REQUIRED (NVIDIA GB200 NVL72 specifications: liquid-cooled): a GB200 system is held to a direct-liquid
 # rack whatever its model is called, as is any rack-scale NVLink system (NVL36, NVL72…) whatever its GPU.
 @pytest.mark.parametrize(
@@ -85,14 +96,7 @@ def test_liquid_capacity_exactly_at_the_liquid_heat_is_enough(variant: Callable[
     [("compute tray", "GB200"), ("GB200 NVL72", "GB200"), ("custom NVL36 rack", None), ("VR NVL144", None)],
 )
 def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Path], model: str, gpu_type: Any) -> None:
-    def edit(d: dict[str, Any]) -> None:
-        d["nodes"][0].update(model=model, gpu_type=gpu_type)
-        d["halls"][0]["racks"][0].update(cooling="air", liquid_fraction=0)
-
-    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
-    failing = [
-        (f.subject, f.measured) for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED" and f.status == "fail"
-    ]
+    failing = [(f.subject, f.measured) for f in _in_an_air_rack(variant, model, gpu_type) if f.status == "fail"]
     assert failing == [("nvl72 in nvl-01", "air")]
 
 
@@ -102,14 +106,7 @@ def test_a_liquid_only_system_in_an_air_rack_is_named(variant: Callable[..., Pat
 def test_a_pcie_nvl_card_or_an_nvl2_server_may_sit_in_an_air_rack(
     variant: Callable[..., Path], model: str, gpu_type: Any
 ) -> None:
-    def edit(d: dict[str, Any]) -> None:
-        d["nodes"][0].update(model=model, gpu_type=gpu_type)
-        d["halls"][0]["racks"][0].update(cooling="air", liquid_fraction=0)
-
-    report = run_check(load_facility(variant("gb200-nvl72-china.yaml", edit)))
-    assert [
-        f.status for f in report.findings if f.rule.id == "ENV-LIQ-REQUIRED" and f.subject.startswith("nvl72 ")
-    ] == []
+    assert [f.status for f in _in_an_air_rack(variant, model, gpu_type) if f.subject.startswith("nvl72 ")] == []
 
 
 def test_cooling_capacity_and_liquid_flow_are_not_judged_without_it_load(variant: Callable[..., Path]) -> None:
