@@ -86,6 +86,12 @@ def electrical_rows(f: Facility, d: Derived) -> list[Row]:
     cm, cm_said, cm_at = _proof(d.power, "maintenance", ("power",))
     ft, ft_said, ft_at = _proof(d.power, "faults", ("power",))
 
+    if f.power.components:  # the one-line form: its failure analysis (the rows below) is what proves the paths
+        paths_said = active_said = "one-line drawn: judged by its failure analysis"
+    else:
+        paths_said = f"{len(f.power.paths)} path(s), racks dual-fed {_yes(rt.racks_dual_fed(f))}"
+        active_said = f"{rt.active_paths(f)} active"
+
     def fuel_row(k: int) -> Row:
         need = fuel[str(k)]
         ok = has_gens and hours >= need
@@ -105,14 +111,12 @@ def electrical_rows(f: Facility, d: Derived) -> list[Row]:
         row(2, "generators carry the load", gens.meets("N"), gens.scheme, "N", ("power", "generators")),
         fuel_row(2),
         row(3, "generator redundancy", gens.meets("N+1"), gens.scheme, "N+1", ("power", "generators")),
-        row(3, "active and alternate path to every rack", rt.paths_ok(f),
-            f"{len(f.power.paths)} path(s), racks dual-fed {_yes(rt.racks_dual_fed(f))}", "2 paths, racks on both",
+        row(3, "active and alternate path to every rack", rt.paths_ok(f), paths_said, "2 paths, racks on both",
             ("power", "paths")),
         row(3, "one-line concurrently maintainable", cm, cm_said, "any one element out, racks served", cm_at),
         fuel_row(3),
         row(4, "UPS 2(N+1)", ups.meets("2(N+1)"), ups.scheme, "2(N+1)", ("power", "ups")),
-        row(4, "two simultaneously active paths", rt.active_ok(f), f"{rt.active_paths(f)} active", "2 active",
-            ("power", "paths")),
+        row(4, "two simultaneously active paths", rt.active_ok(f), active_said, "2 active", ("power", "paths")),
         row(4, "one-line fault tolerant", ft, ft_said, "any one element failed, racks served", ft_at),
         fuel_row(4),
     ]  # fmt: skip
