@@ -41,6 +41,11 @@ class Prediction:
     run: PublishedRun
     layout: Layout
     iteration_s: float
+    model_flops: float  # per iteration, as the planner counts them
+
+    @property
+    def flops_per_token(self) -> float:
+        return self.model_flops / (self.run.global_batch * self.run.arch.seq_len)
 
     @property
     def value(self) -> float:
@@ -110,7 +115,7 @@ def predict(
         else:
             layout = run.layout
     it = iteration_time(run.arch, layout, gpu, run.global_batch, run.precision, nic, eff=eff)
-    return Prediction(run, layout, it.total)
+    return Prediction(run, layout, it.total, it.model_flops)
 
 
 def run_gpu(run: PublishedRun, catalog: Catalog) -> GPU:
