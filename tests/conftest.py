@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+# pytest-xdist's workers start with COLUMNS=80 in their environment, and Rich fixes a console's width from COLUMNS
+# when the console is made (aidc.cli.output, at first import): the tests that widen the table with COLUMNS per test
+# would then get 80 columns and folded cells in `make stress` only. Without it, as in a serial run, Rich reads
+# COLUMNS each time it prints.
+os.environ.pop("COLUMNS", None)
+
 # CI sets this to the local server; on a machine without PostgreSQL the tests that need it skip with a line
 # saying how to enable them.
 PG_ADMIN_URL = os.environ.get("AIDC_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
