@@ -33,3 +33,14 @@ def findings(rule: str, example: str, edit: Callable[[Spec], None] | None = None
     if edit is not None:
         edit(spec)
     return run_check(facility_from_source(SpecSource(spec, {}, example)), rules=[RULES[rule]]).findings
+
+
+def no_generators(battery_minutes: float) -> Callable[[Spec], None]:
+    """An edit: the generators taken out, and every UPS given ``battery_minutes`` of battery."""
+
+    def edit(d: Spec) -> None:
+        d["power"]["generators"] = []
+        for u in d["power"]["ups"]:
+            u["battery_minutes"] = battery_minutes
+
+    return edit

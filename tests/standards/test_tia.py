@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.standards.findings import no_generators
 
 from aidc.facility import load_facility
 from aidc.standards.checker import Report, run_check
@@ -72,16 +73,8 @@ def test_fuel_is_part_of_the_electrical_rating(variant: Callable[..., Path]) -> 
 
 
 def test_without_generators_rated_1_needs_8_minutes_of_ups(variant: Callable[..., Path]) -> None:
-    def edit(minutes: float) -> Callable[[dict[str, Any]], None]:
-        def go(d: dict[str, Any]) -> None:
-            d["power"]["generators"] = []
-            for u in d["power"]["ups"]:
-                u["battery_minutes"] = minutes
-
-        return go
-
-    assert check(variant, DGX, edit(8)).ratings["tia942"]["electrical"] == 1
-    assert check(variant, DGX, edit(7.9)).ratings["tia942"]["electrical"] == 0
+    assert check(variant, DGX, no_generators(8)).ratings["tia942"]["electrical"] == 1
+    assert check(variant, DGX, no_generators(7.9)).ratings["tia942"]["electrical"] == 0
 
 
 def test_rated_4_electrical_asks_for_2_n_plus_1_ups(variant: Callable[..., Path]) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.standards.findings import EXAMPLES, no_generators
 
 from aidc.facility import load_facility
 from aidc.facility.derived import derive
 from aidc.standards.tia942 import table
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "facilities"
 Rows = list[tuple[Any, ...]]
 
 
@@ -170,14 +170,6 @@ def electrical(rows: dict[str, Rows], name: str) -> list[tuple[Any, ...]]:
 
 
 def test_without_generators_rated_1_takes_the_ups_battery_and_every_higher_fuel_row_fails(edited: Any) -> None:
-    def no_generators(minutes: float) -> Callable[[dict[str, Any]], None]:
-        def edit(d: dict[str, Any]) -> None:
-            d["power"]["generators"] = []
-            for u in d["power"]["ups"]:
-                u["battery_minutes"] = minutes
-
-        return edit
-
     t = edited(no_generators(8))  # the table's 8 min, exactly
     assert t["electrical"][1] == (1, "generator fuel, or UPS battery without a generator", True,
                                   "no generators, 8 min of UPS", "≥ 8 min", UPS_AT, FUEL)  # fmt: skip
