@@ -260,3 +260,17 @@ def test_a_rated_3_design_passes_with_one_line_per_subsystem_and_is_told_what_ra
          "telecom spaces not declared", "≥ 1 SDA (Rated-4)"),
         ("AV-TIA-ARCH", "pass", "halls[0].floor_rating_kpa", "architectural", "Rated-4", "Rated-4"),
     ]  # fmt: skip
+
+
+def test_at_rated_1_each_rule_passes_once_even_one_with_no_row_that_low(variant: Callable[..., Path]) -> None:
+    # AV-TIA-TEL's rows start at Rated-2 (Rated-1's entrance room and MDA are AV-TIA-SPACES'): it has nothing to
+    # ask of a Rated-1 target, and says so with one pass pointing at no field rather than failing to run.
+    assert said(check(variant, DGX, lambda d: None, tia942=1)) == [
+        ("AV-TIA-OVERALL", "pass", "targets.tia942", "",
+         "Rated-3 (telecom 3, architectural 3, electrical 3, mechanical 3)", "Rated-1"),
+        ("AV-TIA-ELEC", "pass", "power.ups", "electrical", "Rated-3", "Rated-1"),
+        ("AV-TIA-FUEL", "pass", "power.generators", "electrical", "Rated-3", "Rated-1"),
+        ("AV-TIA-MECH", "pass", "cooling.units", "mechanical", "Rated-3", "Rated-1"),
+        ("AV-TIA-TEL", "pass", "", "telecom", "Rated-3", "Rated-1"),
+        ("AV-TIA-ARCH", "pass", "halls[0].floor_rating_kpa", "architectural", "Rated-3", "Rated-1"),
+    ]  # fmt: skip

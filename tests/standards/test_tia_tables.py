@@ -204,6 +204,60 @@ def test_one_path_with_racks_on_it_fails_both_path_rows_and_says_so(edited: Any)
     assert electrical(t, "two simultaneously active paths") == [
         (4, "two simultaneously active paths", False, "1 active", "2 active", PATHS_AT, ELEC)
     ]
+    # The one path's switchgear is now every rack's: out for maintenance or failed, it leaves all 11 (eight GPU,
+    # two network, one storage) short. The row names the first three and points at the path it stands on.
+    for k, name in ((3, "one-line concurrently maintainable"), (4, "one-line fault tolerant")):
+        [(rating, _, ok, measured, _, at, rule)] = electrical(t, name)
+        assert (rating, ok, at, rule) == (k, False, ("power", "paths", 0), ELEC)
+        assert measured.startswith("with switchgear:A out: 11 rack(s) short (gpu-01, gpu-02, gpu-03, …);")
+
+
+def test_with_no_cooling_units_the_unit_rows_fail_and_say_so(edited: Any) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["cooling"]["units"] = []
+
+    assert edited(edit)["mechanical"][:2] == [
+        (1, "cooling units carry the heat", False, "no cooling units", "N", ("cooling", "units"), MECH),
+        (2, "redundant cooling units", False, "no cooling units", "N+1", ("cooling", "units"), MECH),
+    ]
+
+
+def test_a_cooling_chain_short_of_heat_names_the_halls_it_leaves_warm(variant: Callable[..., Path]) -> None:
+    # The NVL72 hall split into four of two racks each, all cooled by the same units, and the three CDUs cut to
+    # 10 kW each: every hall's liquid heat (2 racks × 120 kW × 0.85 = 204 kW) is short. Short: 816 kW of liquid
+    # heat less the CDUs' 30; demand: the 960 kW the eight racks draw.
+    def edit(d: dict[str, Any]) -> None:
+        hall, racks = d["halls"][0], d["halls"][0]["racks"]
+        d["halls"] = [{**hall, "name": f"hall-{c}", "racks": racks[2 * i : 2 * i + 2]} for i, c in enumerate("abcd")]
+        for unit in d["cooling"]["units"]:
+            if unit["kind"] == "cdu":
+                unit["capacity_kw"] = 10
+
+    mech = rows_of(variant("nvl72-tier4-oneline.yaml", edit))["mechanical"]
+    short = (
+        "4 hall(s) short (hall-a (liquid heat), hall-b (liquid heat), hall-c (liquid heat), …): "
+        "786.0 of 960.0 kW not served (cooling)"
+    )
+    at = ("cooling", "units")
+    assert mech[4:] == [
+        (1, "cooling chain carries every hall", False, short, "every hall's heat removed", at, MECH),
+        (3, "cooling chain concurrently maintainable", False, short, "any one unit out, halls cooled", at, MECH),
+        (4, "cooling chain fault tolerant", False, short, "any one unit failed, halls cooled", at, MECH),
+    ]  # fmt: skip
+
+
+def test_a_spec_that_overrides_the_telecom_figures_is_judged_by_its_own(edited: Any) -> None:
+    def edit(d: dict[str, Any]) -> None:  # the example: maintenance holes 35 m apart, two access providers
+        d.setdefault("checks", {}).setdefault("thresholds", {})["AV-TIA-TEL"] = {
+            "maintenance_hole_m_2": 40,
+            "providers_3": 3,
+        }
+
+    assert edited(edit)["telecom"][:2] == [
+        (2, "diverse access-provider routes: maintenance holes apart", False, "35 m", "≥ 40 m",
+         ("site", "maintenance_hole_separation_m"), TEL),
+        (3, "access providers", False, "2", "≥ 3", ("site", "access_providers"), TEL),
+    ]  # fmt: skip
 
 
 def test_the_nearer_artery_and_the_weaker_hall_are_the_ones_named(edited: Any) -> None:

@@ -39,6 +39,7 @@ class Shortfall:
     demand_kw: float
     rack_short_kw: float = 0.0
     rack_demand_kw: float = 0.0
+    served: str = "rack"  # what ``racks`` holds: racks, or (for a cooling chain) halls' heat
 
     def describe(self, limit: int = 5, named: bool = True) -> str:
         """``with X out: 3 rack(s) short (r1, r2, r3): 250.0 of 1,000.0 kW not served (utility)``."""
@@ -46,7 +47,7 @@ class Shortfall:
         who = list(self.racks[:limit]) + (["…"] if len(self.racks) > limit else [])
         parts = []
         if self.racks:
-            parts.append(f"{len(self.racks)} rack(s) short ({', '.join(who)})")
+            parts.append(f"{len(self.racks)} {self.served}(s) short ({', '.join(who)})")
         if self.dead:
             parts.append(f"{len(self.dead)} with no live cord")
         if self.loads:
@@ -246,8 +247,9 @@ def serve(
     demand = sum(d for _, d in sinks)
     rack_demand = sum(d for _, d in sinks[: len(line.groups)])
     return Shortfall(
-        element, state, tuple(removed), tuple(racks), tuple(dead), tuple(loads), short, demand, rack_short, rack_demand
-    )
+        element, state, tuple(removed), tuple(racks), tuple(dead), tuple(loads), short, demand, rack_short, rack_demand,
+        served=line.served,
+    )  # fmt: skip
 
 
 def _energised(line: OneLine, caps: dict[str, float]) -> set[str]:

@@ -82,6 +82,7 @@ class OneLine:
     groups: list[RackGroup]
     loads: dict[str, float]
     expanded: bool
+    served: str = "rack"  # what a group's members are, as a shortfall names them: racks, or a cooling chain's halls
 
     def protected(self) -> set[str]:
         """Elements downstream of an IT UPS: a cord from anywhere else brings raw, unconditioned power."""
@@ -279,4 +280,4 @@ def build_cooling(facility: Facility, rack_kw: dict[str, float]) -> OneLine | No
             if kw > 0:
                 feeds = tuple(sorted(n for n in hall.cooled_by if serves.get(n) in (kind, "all")))
                 groups.append(RackGroup(feeds, [f"{hall.name} ({kind} heat)"], kw))
-    return OneLine(el, groups, {}, expanded=False)
+    return OneLine(el, groups, {}, expanded=False, served="hall")

@@ -42,7 +42,6 @@ TELECOM = {"maintenance_hole_m_2": 20.0, "providers_3": 2}
 class Row:
     """One row of a rating table: what rating ``rating`` asks, and whether the design has it."""
 
-    subsystem: str
     rating: int
     name: str
     ok: bool
@@ -81,7 +80,7 @@ def electrical_rows(f: Facility, d: Derived) -> list[Row]:
     has_gens = gens.present
 
     def row(k: int, name: str, ok: bool, measured: str, expected: str, path: tuple[str | int, ...]) -> Row:
-        return Row("electrical", k, name, ok, measured, expected, path, "AV-TIA-ELEC")
+        return Row(k, name, ok, measured, expected, path, "AV-TIA-ELEC")
 
     cm, cm_said, cm_at = _proof(d.power, "maintenance", ("power",))
     ft, ft_said, ft_at = _proof(d.power, "faults", ("power",))
@@ -98,10 +97,10 @@ def electrical_rows(f: Facility, d: Derived) -> list[Row]:
         measured = f"{hours:g} h" if has_gens else "no generators"
         battery = rt.min_battery_minutes(f)
         if k == 1 and not has_gens and battery >= fuel["ups_only_min_1"]:
-            return Row("electrical", 1, "generator fuel, or UPS battery without a generator", True,
+            return Row(1, "generator fuel, or UPS battery without a generator", True,
                        f"no generators, {battery:g} min of UPS", f"≥ {fuel['ups_only_min_1']:g} min", ("power", "ups"),
                        "AV-TIA-FUEL")  # fmt: skip
-        return Row("electrical", k, "generator fuel at full load", ok, measured, f"≥ {need:g} h", ("power", "generators"),
+        return Row(k, "generator fuel at full load", ok, measured, f"≥ {need:g} h", ("power", "generators"),
                    "AV-TIA-FUEL")  # fmt: skip
 
     return [
@@ -128,7 +127,7 @@ def mechanical_rows(f: Facility, d: Derived) -> list[Row]:
     scheme = ", ".join(f"{s.system.removeprefix('cooling.')} {s.scheme}" for s in systems) or "no cooling units"
 
     def row(k: int, name: str, ok: bool, measured: str, expected: str, path: tuple[str | int, ...]) -> Row:
-        return Row("mechanical", k, name, ok, measured, expected, path, "AV-TIA-MECH")
+        return Row(k, name, ok, measured, expected, path, "AV-TIA-MECH")
 
     rows = [
         row(1, "cooling units carry the heat", bool(systems) and all(s.meets("N") for s in systems), scheme, "N",
@@ -163,7 +162,7 @@ def telecom_rows(f: Facility) -> list[Row]:
 
     def row(k: int, name: str, ok: bool, measured: str, expected: str, path: tuple[str | int, ...],
             rule_id: str = "AV-TIA-TEL") -> Row:  # fmt: skip
-        return Row("telecom", k, name, ok, measured, expected, path, rule_id)
+        return Row(k, name, ok, measured, expected, path, rule_id)
 
     rows = [
         row(2, "diverse access-provider routes: maintenance holes apart",
@@ -212,7 +211,7 @@ def architectural_rows(f: Facility) -> list[Row]:
     rows: list[Row] = []
 
     def row(k: int, name: str, ok: bool, measured: str, expected: str, path: tuple[str | int, ...]) -> Row:
-        return Row("architectural", k, name, ok, measured, expected, path, "AV-TIA-ARCH")
+        return Row(k, name, ok, measured, expected, path, "AV-TIA-ARCH")
 
     for k in (1, 2, 3, 4):
         need = t[f"floor_kpa_{k}"]
@@ -275,8 +274,7 @@ def _rows(ctx: Context, subsystem: str, rule_id: str) -> list[Outcome] | None:
     target = ctx.targets.tia942
     if target is None:
         return None
-    tables = ctx.tables.get("tia942") or table(ctx.facility, ctx.derived)
-    rows = [r for r in tables[subsystem] if r.rule == rule_id and r.rating <= target]
+    rows = [r for r in ctx.tables["tia942"][subsystem] if r.rule == rule_id and r.rating <= target]
     got = ctx.ratings["tia942"][subsystem]
     # A row that grows with the rating (fuel hours, floor loading) is reported once, at the highest rating it fails.
     worst: dict[str, Row] = {}
