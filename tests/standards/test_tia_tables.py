@@ -290,3 +290,47 @@ def test_an_assessors_rating_adds_the_row_that_caps_the_architecture(edited: Any
         3, "rating as assessed on site", False, "Rated-2", "Rated-3", ("site", "tia942_architectural"), ARCH,
     )  # fmt: skip
     assert all(r[1] != "rating as assessed on site" for r in edited(assessed(4))["architectural"])
+
+
+def test_access_control_logging_and_cctv_are_each_needed_for_rated_3(edited: Any) -> None:
+    def without(*missing: str) -> Callable[[dict[str, Any]], None]:
+        def edit(d: dict[str, Any]) -> None:
+            for key in missing:
+                d["security"][key] = False
+
+        return edit
+
+    def guarded(rows: dict[str, Rows]) -> tuple[Any, ...]:
+        [row] = [r for r in rows["architectural"] if r[1] == "access control with entries logged, and CCTV"]
+        return row[2:4]
+
+    assert guarded(edited(without("access_logged"))) == (False, "access control yes, logged no, CCTV yes")
+    assert guarded(edited(without("access_control"))) == (False, "access control no, logged yes, CCTV yes")
+    assert guarded(edited(without("cctv"))) == (False, "access control yes, logged yes, CCTV no")
+
+
+def test_a_spec_that_overrides_the_architectural_figures_is_judged_by_its_own(edited: Any) -> None:
+    def edit(d: dict[str, Any]) -> None:  # the example: hall-1 at 12 kPa, the highway 400 m away, an airport 9 km
+        d.setdefault("checks", {}).setdefault("thresholds", {})["AV-TIA-ARCH"] = {
+            "floor_kpa_3": 15,
+            "traffic_m_3": 500,
+            "airport_m_4": 10000,
+        }
+
+    arch = edited(edit)["architectural"]
+    assert [r[2:5] for r in arch if r[0] == 3 and r[1] in (FLOOR, TRAFFIC)] == [
+        (False, "12 kPa (hall-1)", "≥ 15 kPa"),
+        (False, "400 m (highway)", "≥ 500 m"),
+    ]
+    assert [r[2:5] for r in arch if r[0] == 4 and r[1] == AIRPORT] == [(False, "9000 m", "≥ 10000 m")]
+
+
+def test_a_design_with_no_halls_has_no_floor_to_rate(edited: Any) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["halls"], d["nodes"], d["fabrics"] = [], [], []
+
+    floors = [r for r in edited(edit)["architectural"] if r[1] == FLOOR]
+    assert floors == [
+        (k, FLOOR, False, "not declared (no halls)", f"≥ {kpa} kPa", ("halls",), ARCH)
+        for k, kpa in ((1, 7.2), (2, 8.4), (3, 12), (4, 12))
+    ]

@@ -193,12 +193,14 @@ def telecom_rows(f: Facility) -> list[Row]:
 
 def _min_floor(f: Facility) -> tuple[float | None, str, tuple[str | int, ...]]:
     """The weakest hall floor (kPa, hall, spec path); None for the first hall that declares no rating."""
+    rated = []
     for i, h in enumerate(f.halls):
         if h.floor_rating_kpa is None:
             return None, h.name, ("halls", i)
-    if not f.halls:
+        rated.append((h.floor_rating_kpa, i))
+    if not rated:
         return None, "no halls", ("halls",)
-    kpa, i = min((h.floor_rating_kpa or 0.0, i) for i, h in enumerate(f.halls))
+    kpa, i = min(rated)
     return kpa, f.halls[i].name, ("halls", i, "floor_rating_kpa")
 
 
