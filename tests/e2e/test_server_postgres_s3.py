@@ -258,8 +258,15 @@ def test_a_job_survives_a_key_rotation_and_a_server_restart_and_its_model_is_dep
     print(log)  # (shown when a later check fails)
     # what the docs promise of a job whose process ended while the server was down: re-queued, its run resumed
     assert seen["attempts"] == 2, seen
+    # The first attempt recorded no outcome. How its process ended is a race the docs allow either way ("Restarts
+    # and crashes"): it found its server gone and says so (exit 75; tests/jobs/test_job_worker.py), or the local Ray
+    # stopping with the server took it down first, without a word (Ray ends a driver whose raylet is gone; seen
+    # beside stress-ng --cpu 2). Either way it was re-queued and resumed its run.
     first_attempt = log.partition(f"job {job_id} attempt 2")[0]
-    assert "the server re-queues the job when it finds this process gone" in first_attempt, log[-5000:]
+    last = first_attempt.rstrip().splitlines()[-1]
+    assert not last.partition(" ")[2].startswith(("stage train: ", "failed", "stopped (", "succeeded")), log[-5000:]
+    if "stopped: " in last:
+        assert last.endswith("the server re-queues the job when it finds this process gone"), last
     assert "Traceback" not in log
     [requeued] = admin.get("/audit", params={"action": "job.requeue"}).json()
     assert requeued["target"] == f"job:{job_id}" and requeued["details"]["why"] in ("server restart", "worker_died")
