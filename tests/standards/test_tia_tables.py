@@ -334,3 +334,14 @@ def test_a_design_with_no_halls_has_no_floor_to_rate(edited: Any) -> None:
         (k, FLOOR, False, "not declared (no halls)", f"≥ {kpa} kPa", ("halls",), ARCH)
         for k, kpa in ((1, 7.2), (2, 8.4), (3, 12), (4, 12))
     ]
+
+
+def test_a_declared_secondary_distribution_area_is_counted(edited: Any) -> None:
+    def edit(d: dict[str, Any]) -> None:  # the example: two entrance rooms and an MDA
+        d["telecom_spaces"] += [{"name": "sda-1", "kind": "sda"}, {"name": "sda-2", "kind": "sda"}]
+
+    assert edited(edit)["telecom"][-3:] == [
+        (1, "entrance room and main distribution area", True, "2 ER, 1 MDA", "≥ 1 each", ("telecom_spaces",), SPACES),
+        (3, "second entrance room", True, "2 ER", "≥ 2", ("telecom_spaces",), SPACES),
+        (4, "secondary distribution area", True, "2 SDA", "≥ 1", ("telecom_spaces",), SPACES),
+    ]

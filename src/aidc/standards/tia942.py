@@ -156,7 +156,7 @@ def telecom_rows(f: Facility) -> list[Row]:
     s = f.site
     t = _t(f, "AV-TIA-TEL", TELECOM)
     declared = bool(f.telecom_spaces)
-    ers, mdas = rt.spaces(f, "entrance_room"), rt.spaces(f, "mda")
+    ers, mdas, sdas = (rt.spaces(f, kind) for kind in ("entrance_room", "mda", "sda"))
     backbone = bool(f.fabrics) and all(fab.redundant_uplinks for fab in f.fabrics)
     holes = s.maintenance_hole_separation_m
 
@@ -182,8 +182,7 @@ def telecom_rows(f: Facility) -> list[Row]:
             row(1, "entrance room and main distribution area", ers >= 1 and mdas >= 1, f"{ers} ER, {mdas} MDA",
                 "≥ 1 each", ("telecom_spaces",), "AV-TIA-SPACES"),
             row(3, "second entrance room", ers >= 2, f"{ers} ER", "≥ 2", ("telecom_spaces",), "AV-TIA-SPACES"),
-            row(4, "secondary distribution area", rt.spaces(f, "sda") >= 1, f"{rt.spaces(f, 'sda')} SDA", "≥ 1",
-                ("telecom_spaces",), "AV-TIA-SPACES"),
+            row(4, "secondary distribution area", sdas >= 1, f"{sdas} SDA", "≥ 1", ("telecom_spaces",), "AV-TIA-SPACES"),
         ]  # fmt: skip
     else:  # Rated-4's secondary distribution area is proven only by a declared one (AV-TIA-SPACES does not apply)
         rows.append(row(4, "secondary distribution area", False, "telecom spaces not declared", "≥ 1 SDA",
