@@ -180,11 +180,17 @@ def test_without_generators_rated_1_takes_the_ups_battery_and_every_higher_fuel_
     assert electrical(short, GEN_FUEL)[0] == (1, GEN_FUEL, False, "no generators", "≥ 8 h", GENS_AT, FUEL)
 
 
-def test_a_spec_that_overrides_the_recalled_fuel_hours_is_judged_and_told_by_its_own(edited: Any) -> None:
-    def edit(d: dict[str, Any]) -> None:
-        d.setdefault("checks", {}).setdefault("thresholds", {})["AV-TIA-FUEL"] = {"3": 96, "4": 72}
+def overriding(rule: str, figures: dict[str, float]) -> Callable[[dict[str, Any]], None]:
+    """An edit: the spec's own ``figures`` for ``rule`` under checks.thresholds."""
 
-    assert [r[2:5] for r in electrical(edited(edit), GEN_FUEL)] == [
+    def edit(d: dict[str, Any]) -> None:
+        d.setdefault("checks", {}).setdefault("thresholds", {})[rule] = figures
+
+    return edit
+
+
+def test_a_spec_that_overrides_the_recalled_fuel_hours_is_judged_and_told_by_its_own(edited: Any) -> None:
+    assert [r[2:5] for r in electrical(edited(overriding(FUEL, {"3": 96, "4": 72})), GEN_FUEL)] == [
         (True, "72 h", "≥ 8 h"), (True, "72 h", "≥ 24 h"), (False, "72 h", "≥ 96 h"), (True, "72 h", "≥ 72 h"),
     ]  # fmt: skip
 
@@ -247,13 +253,9 @@ def test_a_cooling_chain_short_of_heat_names_the_halls_it_leaves_warm(variant: C
 
 
 def test_a_spec_that_overrides_the_telecom_figures_is_judged_by_its_own(edited: Any) -> None:
-    def edit(d: dict[str, Any]) -> None:  # the example: maintenance holes 35 m apart, two access providers
-        d.setdefault("checks", {}).setdefault("thresholds", {})["AV-TIA-TEL"] = {
-            "maintenance_hole_m_2": 40,
-            "providers_3": 3,
-        }
-
-    assert edited(edit)["telecom"][:2] == [
+    # the example: maintenance holes 35 m apart, two access providers
+    telecom = edited(overriding(TEL, {"maintenance_hole_m_2": 40, "providers_3": 3}))["telecom"]
+    assert telecom[:2] == [
         (2, "diverse access-provider routes: maintenance holes apart", False, "35 m", "≥ 40 m",
          ("site", "maintenance_hole_separation_m"), TEL),
         (3, "access providers", False, "2", "≥ 3", ("site", "access_providers"), TEL),
@@ -310,14 +312,8 @@ def test_access_control_logging_and_cctv_are_each_needed_for_rated_3(edited: Any
 
 
 def test_a_spec_that_overrides_the_architectural_figures_is_judged_by_its_own(edited: Any) -> None:
-    def edit(d: dict[str, Any]) -> None:  # the example: hall-1 at 12 kPa, the highway 400 m away, an airport 9 km
-        d.setdefault("checks", {}).setdefault("thresholds", {})["AV-TIA-ARCH"] = {
-            "floor_kpa_3": 15,
-            "traffic_m_3": 500,
-            "airport_m_4": 10000,
-        }
-
-    arch = edited(edit)["architectural"]
+    # the example: hall-1 at 12 kPa, the highway 400 m away, an airport 9 km
+    arch = edited(overriding(ARCH, {"floor_kpa_3": 15, "traffic_m_3": 500, "airport_m_4": 10000}))["architectural"]
     assert [r[2:5] for r in arch if r[0] == 3 and r[1] in (FLOOR, TRAFFIC)] == [
         (False, "12 kPa (hall-1)", "≥ 15 kPa"),
         (False, "400 m (highway)", "≥ 500 m"),
