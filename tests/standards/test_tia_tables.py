@@ -252,6 +252,20 @@ def test_a_cooling_chain_short_of_heat_names_the_halls_it_leaves_warm(variant: C
     ]  # fmt: skip
 
 
+def test_a_hall_left_with_no_unit_for_its_heat_is_named_as_having_no_cooling_left(
+    variant: Callable[..., Path],
+) -> None:
+    # The NVL72 hall's air heat (8 racks × 120 kW × 0.15 = 144 kW) cooled by crah-1 alone: the chain carries it, but
+    # with crah-1 out nothing is left to remove it at all.
+    def edit(d: dict[str, Any]) -> None:
+        d["halls"][0]["cooled_by"] = ["cdu-1", "cdu-2", "cdu-3", "crah-1"]
+
+    mech = rows_of(variant("nvl72-tier4-oneline.yaml", edit))["mechanical"]
+    short = "with crah-1 out: 1 hall(s) short (hall-3 (air heat)); 1 with no cooling left: 144.0 of 960.0 kW not served"
+    assert mech[4][:3] == (1, "cooling chain carries every hall", True)
+    assert [(r[0], r[2], r[3].startswith(short)) for r in mech[5:]] == [(3, False, True), (4, False, True)]
+
+
 def test_a_spec_that_overrides_the_telecom_figures_is_judged_by_its_own(edited: Any) -> None:
     # the example: maintenance holes 35 m apart, two access providers
     telecom = edited(overriding(TEL, {"maintenance_hole_m_2": 40, "providers_3": 3}))["telecom"]

@@ -27,7 +27,7 @@ SWITCHES = ("ats", "sts")
 
 @dataclass(frozen=True)
 class Shortfall:
-    """What one scenario leaves unserved: the racks short (those with no live cord at all first) and the kW."""
+    """What one scenario leaves unserved: the racks (or halls) short, those cut off altogether, and the kW."""
 
     element: str
     state: str
@@ -49,7 +49,7 @@ class Shortfall:
         if self.racks:
             parts.append(f"{len(self.racks)} {self.served}(s) short ({', '.join(who)})")
         if self.dead:
-            parts.append(f"{len(self.dead)} with no live cord")
+            parts.append(f"{len(self.dead)} with " + ("no live cord" if self.served == "rack" else "no cooling left"))
         if self.loads:
             parts.append(", ".join(self.loads) + " short")
         served = f"{self.short_kw:,.1f} of {self.demand_kw:,.1f} kW not served ({self.state})"
