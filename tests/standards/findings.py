@@ -44,3 +44,12 @@ def no_generators(battery_minutes: float) -> Callable[[Spec], None]:
             u["battery_minutes"] = battery_minutes
 
     return edit
+
+
+def overriding(rule: str, figures: dict[str, float]) -> Callable[[Spec], None]:
+    """An edit: the spec's own ``figures`` for ``rule`` under checks.thresholds."""
+
+    def edit(d: Spec) -> None:
+        d.setdefault("checks", {}).setdefault("thresholds", {})[rule] = figures
+
+    return edit

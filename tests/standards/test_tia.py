@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.standards.findings import no_generators
+from tests.standards.findings import no_generators, overriding
 
 from aidc.facility import load_facility
 from aidc.standards.checker import Report, run_check
@@ -136,7 +136,7 @@ def test_a_recalled_figure_can_be_overridden_and_the_rating_follows(variant: Cal
     def edit(d: dict[str, Any]) -> None:
         for g in d["power"]["generators"]:
             g["fuel_hours"] = 48
-        d.setdefault("checks", {})["thresholds"] = {"AV-TIA-FUEL": {"3": 48}}
+        overriding("AV-TIA-FUEL", {"3": 48})(d)
 
     report = check(variant, DGX, edit)
     assert report.ratings["tia942"]["electrical"] == 3

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.standards.findings import EXAMPLES, no_generators
+from tests.standards.findings import EXAMPLES, no_generators, overriding
 
 from aidc.facility import load_facility
 from aidc.facility.derived import derive
@@ -178,15 +178,6 @@ def test_without_generators_rated_1_takes_the_ups_battery_and_every_higher_fuel_
     ]
     short = edited(no_generators(7.5))
     assert electrical(short, GEN_FUEL)[0] == (1, GEN_FUEL, False, "no generators", "≥ 8 h", GENS_AT, FUEL)
-
-
-def overriding(rule: str, figures: dict[str, float]) -> Callable[[dict[str, Any]], None]:
-    """An edit: the spec's own ``figures`` for ``rule`` under checks.thresholds."""
-
-    def edit(d: dict[str, Any]) -> None:
-        d.setdefault("checks", {}).setdefault("thresholds", {})[rule] = figures
-
-    return edit
 
 
 def test_a_spec_that_overrides_the_recalled_fuel_hours_is_judged_and_told_by_its_own(edited: Any) -> None:
