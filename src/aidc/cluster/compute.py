@@ -8,6 +8,7 @@ gives (docs/control-plane.md says what a shared, multi-node cluster must set).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -142,4 +143,25 @@ def ray_cluster(address: str = "", *, num_cpus: int | None = None) -> Iterator[d
         yield cluster_resources()
     finally:
         if started_here:
-            ray.shutdown()
+            leave_ray()
+
+
+def leave_ray() -> None:
+    """``ray.shutdown()``, with no garbage collection inside it.
+
+    An ObjectRef freed while Ray's driver is half shut down (its core worker stopped, not yet dropped) makes the core
+    worker end the whole process at once, exit status 1, no traceback: a dropped ref tells the core worker, and it
+    quits when asked anything after its shutdown. Refs caught in reference cycles (an exception's traceback, an
+    abandoned iterator) are freed by whichever collection comes next, in any thread, and ``shutdown`` allocates
+    enough to start one. So they are collected here first, while Ray is whole, and no automatic collection runs
+    until it is gone."""
+    import ray
+
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        ray.shutdown()
+    finally:
+        if was_enabled:
+            gc.enable()

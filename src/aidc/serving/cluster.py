@@ -27,7 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aidc.cluster.compute import LOOPBACK_ONLY, keep_ray_errors_off_stdout, keep_ray_on_loopback, reload_ray_auth
+from aidc.cluster.compute import (
+    LOOPBACK_ONLY,
+    keep_ray_errors_off_stdout,
+    keep_ray_on_loopback,
+    leave_ray,
+    reload_ray_auth,
+)
 from aidc.errors import BackendUnavailable
 from aidc.serving.endpoint import process_alive
 
@@ -275,7 +281,7 @@ class ServingCluster:
             try:
                 yield
             finally:
-                ray.shutdown()
+                leave_ray()
         finally:
             for key, value in saved.items():
                 if value is None:
