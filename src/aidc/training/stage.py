@@ -112,9 +112,9 @@ class TrainStage(Stage):
         from aidc.training.workers import warm_pool
 
         if config.device != "cuda":
-            warm_pool(
-                config.workers + 1
-            )  # (this node's: workers placed elsewhere by node labels start there)  # one spare: a worker that dies is replaced without a cold start
+            # one spare: a worker that dies is replaced without a cold start (this node's pool: workers placed
+            # elsewhere by node labels start there)
+            warm_pool(config.workers + 1)
 
     def run(self, ctx: StageContext, config: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         from aidc.cluster.compute import cluster_resources
