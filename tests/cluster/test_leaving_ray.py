@@ -9,11 +9,10 @@ any moment of the shutdown is made to happen right after the core worker stops, 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.cluster.fresh import run_fresh
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +51,5 @@ print("left Ray", flush=True)
 
 
 def test_a_ref_freed_by_a_collection_during_the_shutdown_does_not_end_the_process(tmp_path: Path) -> None:
-    src = str(Path(__file__).parents[2] / "src")
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PYTHONPATH": src, "AIDC_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
+    done = run_fresh(SCRIPT, tmp_path)
     assert (done.returncode, done.stdout) == (0, "left Ray\n"), done.stderr[-3000:]

@@ -9,11 +9,10 @@ process really exits.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.cluster.fresh import run_fresh
 
 pytestmark = pytest.mark.slow
 
@@ -46,14 +45,7 @@ with ray_cluster("", num_cpus=1):
 
 
 def test_a_dying_worker_leaves_the_commands_stdout_one_json_document(tmp_path: Path) -> None:
-    src = str(Path(__file__).parents[2] / "src")
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PYTHONPATH": src, "AIDC_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
+    done = run_fresh(SCRIPT, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout)  # the whole of stdout is the one document the script printed
     assert answer["died"] == "ActorDiedError" and answer["logged"], answer
